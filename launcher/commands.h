@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* One function per subcommand. Each parses its own options (getopt_long, no globals) and
+ * returns the process exit status; only main() calls exit. Usage errors return 125 after
+ * printing "moat CMD: message" naming the flag. */
+#pragma once
+
+/* Weak while the subcommands are being written in parallel; made strong before release. */
+#define MOAT_CMD __attribute__((weak))
+MOAT_CMD int cmd_run(int argc, char **argv);
+MOAT_CMD int cmd_explain(int argc, char **argv);
+MOAT_CMD int cmd_check(int argc, char **argv);
+MOAT_CMD int cmd_host(int argc, char **argv);
+MOAT_CMD int cmd_audit(int argc, char **argv);
+
+/* Exit statuses (DESIGN.md "Exit status"). */
+#define EXIT_MOAT_FAILED 125
+#define EXIT_NOT_EXECUTABLE 126
+#define EXIT_NOT_FOUND 127

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* Loading the three inputs of a run and resolving the plan, shared by `moat explain` and
+ * `moat run`. Reads files and probes the host read-only; changes nothing. */
+#pragma once
+
+#include "basic/error.h"
+#include "host/host.h"
+#include "plan/plan.h"
+#include "policy/policy.h"
+#include "profile/profile.h"
+
+typedef struct RunContext {
+        Profile *profile;
+        Policy *policy;
+        HostFacts host;
+        Plan *plan;
+} RunContext;
+
+typedef struct RunContextArgs {
+        const char *profile;            /* -p: a shipped profile name or a path */
+        const char *policy_file;        /* --policy; NULL = /etc/moat/policy.yaml if present */
+        const char *host_facts_file;    /* --host-facts; NULL = probe this host */
+        const char *policies_dir;       /* NULL = MOAT_DATA_DIR/policies or the installed dir */
+} RunContextArgs;
+
+/* On failure, error names the file:line:column or the flag, and the return is negative. */
+int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *error);
+void run_context_done(RunContext *ctx);
+
+/* Data directory holding profiles/ and policies/: $MOAT_DATA_DIR, else the installed one. */
+const char *moat_data_dir(void);

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/* The contract every tier's executor keeps, and the outcome it reports for the audit record.
+ *
+ * An executor takes a resolved, non-refused Plan and a RunRequest, applies every control the
+ * plan lists (fail closed: a required control that cannot be applied means the command never
+ * starts, outcome->started = false, exit 125), runs the command with the caller's stdin,
+ * stdout and stderr, forwards SIGINT/SIGTERM/SIGHUP to it, enforces the timeout, and leaves
+ * nothing behind (no process, no cgroup, no domain) when it returns — or when moat is killed.
+ *
+ * Exit status contract: the command's own; 125 moat refused or failed before the command
+ * started; 126 not executable; 127 not found; 128+N killed by signal N. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "plan/plan.h"
+
+typedef struct RunRequest {
+        char **argv;            /* the command, argv[0] looked up in the sandbox's PATH */
+        char *workdir;          /* absolute host path of the work directory (default: cwd) */
+        char **caller_env;      /* moat's own environment, filtered by the plan's env rules */
+        bool quiet;             /* no progress messages on stderr */
+} RunRequest;
+
+/* One denied operation, for the audit record. */
+typedef struct RunDenial {
+        char syscall[40];
+        char arch[16];          /* "x86_64", "x32", "x86" */
+        uint64_t count;
+        uint64_t first_ns;      /* CLOCK_REALTIME ns of the first occurrence */
+        int rule_index;         /* into plan->sandbox.seccomp.rules, -1 unknown */
+} RunDenial;
+
+/* What actually happened to each control. Indexed like plan->controls. */
+typedef enum ControlOutcome {
+        CONTROL_OUTCOME_APPLIED,
+        CONTROL_OUTCOME_DEGRADED,
+        CONTROL_OUTCOME_NOT_APPLICABLE,
+        CONTROL_OUTCOME_FAILED,         /* required and could not be applied: the run stopped */
+        CONTROL_OUTCOME_NOT_REACHED,    /* the run stopped before this step */
+        _CONTROL_OUTCOME_MAX,
+} ControlOutcome;
+
+typedef struct RunOutcome {
+        bool started;           /* the command was exec'd */
+        int exit_status;        /* the moat exit status per the contract above */
+        int exit_code;          /* the command's exit code, -1 if killed or never started */
+        int signal;             /* signal that killed it, 0 if none */
+        bool timed_out;
+        char failed_step[64];   /* when !started: "mount /work", "seccomp load", "domain create" */
+        int failed_errno;       /* positive errno of that step, 0 if none */
+        char message[512];      /* human explanation of a failure (already printed once) */
+
+        uint64_t wall_ns;
+        uint64_t cpu_user_ns, cpu_sys_ns;
+        uint64_t peak_memory;   /* bytes, 0 = unknown */
+        uint64_t peak_pids;     /* 0 = unknown */
+
+        ControlOutcome *controls; /* n = plan->n_controls, NULL if the executor did not fill it */
+        size_t n_controls;
+
+        RunDenial *denials;
+        size_t n_denials;
+
+        char tier_detail[128];  /* "kvm", "tcg (software emulation)", "cgroup v1", ... */
+} RunOutcome;
+
+void run_outcome_done(RunOutcome *o);
+const char *control_outcome_to_string(ControlOutcome c);
+
+/* The executors. Each returns 0 when the outcome is filled in (whatever the command did), or
+ * -errno for a failure that prevented even that; either way outcome->exit_status is set. */
+int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);
+int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);

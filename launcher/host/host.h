@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* What this host can enforce, for this caller. Probed READ-ONLY (host/probe.c: reads /proc,
+ * /sys, sysctls, tries access(2)/open(O_RDONLY); it never creates namespaces, cgroups or
+ * files), or loaded from a JSON file (--host-facts) so that every decision in plan_resolve()
+ * can be tested without the host. host_facts_to_json() and host_facts_from_json() round-trip.
+ *
+ * Tri-state facts use int: 1 yes, 0 no, -1 unknown/absent (the sysctl does not exist). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "basic/error.h"
+
+typedef enum CgroupLayout {
+        CGROUP_LAYOUT_NONE,
+        CGROUP_LAYOUT_V1,       /* legacy: controllers under /sys/fs/cgroup/<name> only */
+        CGROUP_LAYOUT_HYBRID,   /* v1 controllers plus a controller-less v2 at /sys/fs/cgroup/unified */
+        CGROUP_LAYOUT_V2,       /* unified */
+        _CGROUP_LAYOUT_MAX,
+} CgroupLayout;
+
+typedef struct HostFacts {
+        char source[256];               /* "probe" or the JSON file it was loaded from */
+
+        /* kernel */
+        char kernel_release[65];
+        unsigned kernel_major, kernel_minor;
+        char arch[32];                  /* "x86_64" */
+
+        /* caller */
+        uid_t uid;
+        gid_t gid;
+        char user[64];
+        bool is_root;                   /* uid 0 in the initial user namespace */
+
+        /* user namespaces */
+        int64_t max_user_namespaces;    /* user.max_user_namespaces; -1 absent */
+        int unprivileged_userns_clone;  /* kernel.unprivileged_userns_clone; -1 absent */
+        int apparmor_restrict_userns;   /* kernel.apparmor_restrict_unprivileged_userns; -1 absent */
+        bool userns_usable;             /* conclusion: this caller can create a user namespace */
+        bool time_ns;                   /* /proc/self/ns/time exists */
+        char *userns_reason;            /* why not usable, or NULL */
+
+        /* seccomp */
+        bool seccomp_filter;            /* Seccomp field in /proc/self/status and filter mode */
+        bool seccomp_user_notif;        /* "user_notif" in /proc/sys/kernel/seccomp/actions_avail */
+        char **seccomp_actions;         /* actions_avail, split */
+
+        /* LSMs */
+        int landlock_abi;               /* 0 = none */
+        char **lsms;                    /* /sys/kernel/security/lsm, split */
+        bool apparmor_enabled;
+        bool apparmor_moat_loaded;      /* moat's profiles present in the loaded policy */
+        int selinux_mode;               /* -1 disabled/absent, 0 permissive, 1 enforcing */
+
+        /* cgroups */
+        CgroupLayout cgroup_layout;
+        bool cgroup_v2_writable;        /* this caller can create a child in its own v2 cgroup */
+        char **cgroup_v2_controllers;   /* controllers delegated there (memory, pids, cpu) */
+        bool cgroup_v1_writable;        /* caller can mkdir under the v1 controller roots (root) */
+        char **cgroup_v1_controllers;   /* mounted v1 controllers among memory, pids, cpu */
+
+        /* vm tier */
+        bool kvm_usable;                /* /dev/kvm opens read-write for this caller */
+        bool qemu_present;              /* qemu-system-x86_64 found */
+        char qemu_path[256];
+        bool libvirt_present;           /* libvirtd binary present (session daemon can spawn) */
+        char *guest_kernel;             /* path of a usable guest kernel, or NULL */
+        char *vm_reason;                /* why the vm tier cannot run, or NULL */
+
+        /* system tier */
+        bool lxc_present;
+        char lxc_version[32];
+
+        /* rootless helpers (moat itself never uses them; reported for the user) */
+        bool newuidmap_present;
+        bool subuid_range;
+} HostFacts;
+
+/* Fill *h from this host. Never fails hard: an unreadable fact is reported as absent. */
+int host_facts_probe(HostFacts *h);
+int host_facts_from_json_file(const char *path, HostFacts *h, MoatError *error);
+int host_facts_from_json_buffer(const char *buf, size_t len, const char *filename, HostFacts *h,
+                                MoatError *error);
+/* Newly allocated JSON text (jansson), caller frees. */
+char *host_facts_to_json(const HostFacts *h);
+/* Frees the owned strings; safe on a zeroed struct; leaves the struct zeroed. */
+void host_facts_done(HostFacts *h);
+/* Which tiers can run here at all, with the reason when not. */
+bool host_can_run_tier(const HostFacts *h, int tier, const char **ret_reason);
+const char *cgroup_layout_to_string(CgroupLayout l);

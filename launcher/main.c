@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* argv -> subcommand. The only file that calls exit(). */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "config.h"
+
+static const struct {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+        const char *summary;
+} commands[] = {
+        { "run", cmd_run, "run a command under a profile's plan" },
+        { "explain", cmd_explain, "print the plan for a profile without running anything" },
+        { "check", cmd_check, "validate profile files" },
+        { "host", cmd_host, "print what this host can enforce" },
+        { "audit", cmd_audit, "show, follow and verify the audit log" },
+};
+
+static void help(FILE *f) {
+        fprintf(f,
+                "Usage: moat COMMAND [OPTIONS] ...\n"
+                "\n"
+                "moat runs a command under the strongest isolation that a profile, the site\n"
+                "policy and this host allow, and records what it applied.\n"
+                "\n"
+                "Commands:\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f,
+                "\n"
+                "  moat COMMAND --help     options of one command\n"
+                "  moat --version\n"
+                "\n"
+                "Exit status: the command's own; 125 moat refused or failed before the command\n"
+                "started; 126 not executable; 127 not found; 128+N killed by signal N.\n");
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2) {
+                help(stderr);
+                return EXIT_MOAT_FAILED;
+        }
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+                help(stdout);
+                return 0;
+        }
+        if (strcmp(argv[1], "--version") == 0) {
+                printf("moat %s\n", MOAT_VERSION);
+                return 0;
+        }
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (strcmp(argv[1], commands[i].name) == 0) {
+                        if (!commands[i].fn) {
+                                fprintf(stderr, "moat: '%s' is not built into this binary\n", argv[1]);
+                                return EXIT_MOAT_FAILED;
+                        }
+                        return commands[i].fn(argc - 1, argv + 1);
+                }
+
+        fprintf(stderr, "moat: unknown command '%s' (try 'moat --help')\n", argv[1]);
+        return EXIT_MOAT_FAILED;
+}
