@@ -28,6 +28,9 @@ typedef struct HostFacts {
         char kernel_release[65];
         unsigned kernel_major, kernel_minor;
         char arch[32];                  /* "x86_64" */
+        bool merged_usr;                /* /bin, /sbin, /lib* are symlinks into /usr */
+        char **root_symlinks;           /* "bin=usr/bin", "lib64=usr/lib64", ... as on the host */
+        char **root_dirs;               /* top-level system dirs that are real dirs ("lib32") */
 
         /* caller */
         uid_t uid;
@@ -69,6 +72,9 @@ typedef struct HostFacts {
         bool libvirt_present;           /* libvirtd binary present (session daemon can spawn) */
         char *guest_kernel;             /* path of a usable guest kernel, or NULL */
         char *vm_reason;                /* why the vm tier cannot run, or NULL */
+        uint32_t vm_boot_ms;            /* last measured guest boot on this host, 0 = unknown;
+                                         * read from $XDG_CACHE_HOME/moat/vm-boot-ms (written by
+                                         * the vm executor after each successful boot) */
 
         /* system tier */
         bool lxc_present;
