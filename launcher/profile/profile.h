@@ -191,3 +191,10 @@ const char *landlock_mode_to_string(LandlockMode m);
 const char *bind_mode_to_string(BindMode m);
 int trust_from_string(const char *s);   /* -EINVAL if unknown */
 int tier_from_string(const char *s);
+
+/* The resolved profile as stable JSON (jansson json_t *, caller json_decref()s; NULL on
+ * ENOMEM): the language's shape with sizes in bytes, cpus in thousandths, durations in ms,
+ * plus "path", "files" and "digest" (hex). Profile.digest is the SHA-256 of the same object
+ * without those three keys, dumped compact with sorted keys. */
+struct json_t;
+struct json_t *profile_to_json(const Profile *p);
