@@ -1,0 +1,81 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# check-purity.sh LIST ARCHIVE...
+# Fails (exit 1) when any ARCHIVE (or object) references an undefined symbol matching a
+# pattern in LIST (fnmatch(3) globs, one per line, '#' comments). See forbidden-symbols.list
+# for what is forbidden, why, and what nm cannot see.
+set -uo pipefail
+
+NM=${NM:-nm}
+
+if (($# < 2)); then
+        echo "usage: $0 LIST ARCHIVE..." >&2
+        exit 2
+fi
+list=$1
+shift
+
+patterns=()
+while IFS= read -r line || [[ -n $line ]]; do
+        line=${line%%#*}
+        line=${line//[[:space:]]/}
+        [[ -n $line ]] && patterns+=("$line")
+done <"$list"
+if ((${#patterns[@]} == 0)); then
+        echo "check-purity: $list holds no patterns" >&2
+        exit 2
+fi
+
+# One name may hide another: glibc's fortified and internal spellings (__write_chk,
+# __mount), and symbol versions (write@GLIBC_2.2.5). Yield the name and its plain form.
+plain_names() {
+        local s=${1%%@*}
+        printf '%s\n' "$s"
+        local p=$s
+        while [[ $p == _* ]]; do p=${p#_}; done
+        p=${p%_chk}
+        [[ $p != "$s" && -n $p ]] && printf '%s\n' "$p"
+}
+
+status=0
+for archive in "$@"; do
+        if [[ ! -r $archive ]]; then
+                echo "check-purity: cannot read $archive" >&2
+                exit 2
+        fi
+        # A check over nothing proves nothing: the archive must define code.
+        defined=$("$NM" --defined-only "$archive" 2>/dev/null | grep -c ' [TtDdBbRr] ')
+        if ((defined == 0)); then
+                echo "check-purity: $archive defines no symbols; refusing to call it pure" >&2
+                exit 2
+        fi
+        if ! undefined=$("$NM" -u -A "$archive"); then
+                echo "check-purity: $NM failed on $archive" >&2
+                exit 2
+        fi
+        n_undefined=0
+        while IFS= read -r row; do
+                [[ -z $row ]] && continue
+                # "archive.a:member.o:                 U symbol"
+                sym=${row##* }
+                member=${row%%: *}
+                member=${member##*/}
+                n_undefined=$((n_undefined + 1))
+                while IFS= read -r name; do
+                        for pat in "${patterns[@]}"; do
+                                # shellcheck disable=SC2053 # $pat is a glob on purpose
+                                if [[ $name == $pat ]]; then
+                                        echo "FORBIDDEN: $member references '$sym' (matches '$pat')"
+                                        status=1
+                                        break 2
+                                fi
+                        done
+                done < <(plain_names "$sym")
+        done <<<"$undefined"
+        echo "check-purity: $archive: $defined defined, $n_undefined undefined references checked against ${#patterns[@]} patterns"
+done
+
+if ((status)); then
+        echo "check-purity: the pure library references state-changing calls (above); move that code to launcher/sys/ or an executor" >&2
+fi
+exit $status
