@@ -16,7 +16,7 @@
 /* What a rule looks at. A rule fires when every set condition holds. */
 typedef struct PolicyCondition {
         int trust_at_least;             /* -1 unset, else Trust */
-        bool kernel_needs_any;          /* profile lists any kernel need or min_version */
+        bool kernel_needs_any;          /* profile lists any kernel need */
         char **kernel_needs;            /* specific needs */
         bool kernel_version_missing;    /* min_version above the host's kernel */
         char **capabilities;            /* profile keeps any of these */
@@ -24,6 +24,7 @@ typedef struct PolicyCondition {
         bool full_os;
         char **missing_controls;        /* required controls the host cannot enforce:
                                          * "mac", "landlock", "limits", "userns", "seccomp" */
+        int network;                    /* -1 unset, else NetworkMode */
 } PolicyCondition;
 
 typedef struct PolicyRule {
@@ -34,7 +35,41 @@ typedef struct PolicyRule {
         bool refuse;                    /* refuse outright */
         bool refuse_if_above_max;       /* when min_tier > profile max_tier: refuse (always true today) */
         SrcPos pos;
+        char *remedy;                   /* what would make a refused run possible; placeholders too */
+        bool from_site;                 /* added or tightened by a site file */
 } PolicyRule;
+
+/* Named argument filters. A call matches a filter when ANY of its alternatives matches; an
+ * alternative matches when ALL its comparisons hold (one libseccomp rule per alternative, each
+ * argument compared at most once). "not_in" comparisons are expanded into masked equalities
+ * when the set is loaded, so consumers only see EQ, MASKED_EQ and NE. */
+typedef enum SeccompCmpOp {
+        SECCOMP_CMP_EQ,
+        SECCOMP_CMP_MASKED_EQ,  /* (arg & mask) == value */
+        SECCOMP_CMP_NE,
+        _SECCOMP_CMP_MAX,
+} SeccompCmpOp;
+
+#define SECCOMP_MATCH_MAX_CMPS 3
+
+typedef struct SeccompArgCmp {
+        unsigned arg;
+        SeccompCmpOp op;
+        uint64_t mask, value;
+} SeccompArgCmp;
+
+typedef struct SeccompMatch {
+        SeccompArgCmp cmps[SECCOMP_MATCH_MAX_CMPS];
+        unsigned n_cmps;
+} SeccompMatch;
+
+typedef struct SeccompFilter {
+        char *name;
+        char *description;
+        SeccompMatch *matches;
+        size_t n_matches;
+        unsigned line;
+} SeccompFilter;
 
 typedef struct SeccompGroupEntry {
         char *syscall;                  /* libseccomp name */
@@ -59,6 +94,9 @@ typedef struct SeccompSet {
         char **groups;                  /* group names denied by this set */
         SeccompGroup *all_groups;       /* every group defined in the file */
         size_t n_all_groups;
+        SeccompFilter *filters;         /* every named argument filter defined in the file */
+        size_t n_filters;
+        char *description;
 } SeccompSet;
 
 typedef struct Policy {
@@ -68,7 +106,10 @@ typedef struct Policy {
         size_t n_rules;
         SeccompSet *seccomp_sets;
         size_t n_seccomp_sets;
-        char **extra_denied_syscalls;   /* site additions, applied to every profile */
+        char **extra_denied_syscalls;   /* site additions, applied to every profile: syscall
+                                         * names or "@group" (resolved in the profile's base set,
+                                         * else in "default") */
+        SrcPos *extra_denied_pos;       /* parallel to extra_denied_syscalls */
         char *audit_log_path;           /* site override of the audit log location, or NULL */
         char *audit_hmac_key_file;      /* keyed chain when set */
         bool audit_journal;             /* mirror records to the journal */
@@ -83,3 +124,13 @@ static inline void policy_freep(Policy **p) {
 }
 #define _cleanup_policy_ __attribute__((cleanup(policy_freep)))
 const SeccompSet *policy_find_seccomp_set(const Policy *p, const char *name);
+const SeccompGroup *seccomp_set_find_group(const SeccompSet *s, const char *name);
+const SeccompFilter *seccomp_set_find_filter(const SeccompSet *s, const char *name);
+
+/* The pieces of policy_load(), on buffers (unit tests, fuzzing). A Policy starts zeroed
+ * (calloc); "filename" is how errors and rule origins name the buffer. */
+int policy_parse_rules_buffer(Policy *p, const char *buf, size_t len, const char *filename, MoatError *error);
+int policy_parse_seccomp_set_buffer(Policy *p, const char *buf, size_t len, const char *filename,
+                                    MoatError *error);
+/* Layer a site file over the shipped rules and sets already in p; loosening is an error. */
+int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char *filename, MoatError *error);
