@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* HostFacts lifetime and the per-tier feasibility verdict. No I/O: the verdict is a pure
+ * function of the facts, so that it reads the same for a probed host and for a fixture. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/strv.h"
+#include "host/host.h"
+#include "profile/profile.h"
+
+void host_facts_done(HostFacts *h) {
+        if (!h)
+                return;
+        strv_free(h->root_symlinks);
+        strv_free(h->root_dirs);
+        free(h->userns_reason);
+        strv_free(h->seccomp_actions);
+        strv_free(h->lsms);
+        strv_free(h->cgroup_v2_controllers);
+        strv_free(h->cgroup_v1_controllers);
+        free(h->guest_kernel);
+        free(h->vm_reason);
+        *h = (HostFacts) {};
+}
+
+const char *cgroup_layout_to_string(CgroupLayout l) {
+        static const char *const names[_CGROUP_LAYOUT_MAX] = {
+                [CGROUP_LAYOUT_NONE] = "none",
+                [CGROUP_LAYOUT_V1] = "v1",
+                [CGROUP_LAYOUT_HYBRID] = "hybrid",
+                [CGROUP_LAYOUT_V2] = "v2",
+        };
+
+        if ((unsigned) l >= _CGROUP_LAYOUT_MAX)
+                return NULL;
+        return names[l];
+}
+
+static bool can_run_sandbox(const HostFacts *h, const char **ret_reason) {
+        if (!h->userns_usable) {
+                *ret_reason = h->userns_reason ? h->userns_reason
+                                               : "user namespaces are not usable by this user, and "
+                                                 "the sandbox tier is built on one";
+                return false;
+        }
+        if (!h->seccomp_filter) {
+                *ret_reason = "the kernel offers no seccomp filters (CONFIG_SECCOMP_FILTER), and the "
+                              "sandbox tier never runs a workload without its syscall filter";
+                return false;
+        }
+        return true;
+}
+
+static bool can_run_system(const HostFacts *h, const char **ret_reason) {
+        if (!h->lxc_present) {
+                *ret_reason = "liblxc is not available to this moat build, and system containers "
+                              "are run through it";
+                return false;
+        }
+        if (!h->is_root && !h->userns_usable) {
+                *ret_reason = "system containers need root or a user namespace, and this user can "
+                              "create no user namespace";
+                return false;
+        }
+        return true;
+}
+
+static bool can_run_vm(const HostFacts *h, const char **ret_reason) {
+        const char *missing = NULL;
+
+        if (!h->qemu_present)
+                missing = "QEMU (qemu-system) is not installed, and the vm tier boots its guest with it";
+        else if (!h->libvirt_present)
+                missing = "libvirt is not installed, and the vm tier defines its guest through it";
+        else if (!h->guest_kernel)
+                missing = "no guest kernel was found (set MOAT_GUEST_KERNEL or install one under "
+                          "/var/lib/moat/guest)";
+        if (!missing)
+                return true;
+        /* The probe's own sentence names the paths it looked at; prefer it when present. */
+        *ret_reason = h->vm_reason ? h->vm_reason : missing;
+        return false;
+}
+
+bool host_can_run_tier(const HostFacts *h, int tier, const char **ret_reason) {
+        const char *reason = NULL;
+        bool ok;
+
+        switch (tier) {
+        case TIER_SANDBOX:
+                ok = can_run_sandbox(h, &reason);
+                break;
+        case TIER_SYSTEM:
+                ok = can_run_system(h, &reason);
+                break;
+        case TIER_VM:
+                ok = can_run_vm(h, &reason);
+                break;
+        default:
+                ok = false;
+                reason = "unknown isolation tier";
+                break;
+        }
+        if (ret_reason)
+                *ret_reason = ok ? NULL : reason;
+        return ok;
+}
