@@ -36,3 +36,89 @@ char *audit_log_default_path(const Policy *policy);
  * treats it as fatal for compliance runs (a run whose audit record cannot be written exits 125
  * if it had not started, and reports the error otherwise). */
 int audit_log_run(const AuditContext *ctx, const char *log_path);
+
+/* ---- Chain, verification, reading (added with the log implementation) ----
+ *
+ * A record line is the canonical JSON of the record (compact, keys sorted, ASCII only, no
+ * reals); "prev" is the SHA-256 hex of the previous line's bytes (64 zeros for the first),
+ * "hash" is SHA-256 (or HMAC-SHA256 with the site key) over the canonical record without
+ * "hash". audit/README.md is the reference. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUDIT_SCHEMA_VERSION 1
+#define AUDIT_HEX_LEN 64
+#define AUDIT_GENESIS_PREV "0000000000000000000000000000000000000000000000000000000000000000"
+/* Longest line a writer produces or a reader accepts (argv is truncated to fit). */
+#define AUDIT_LINE_MAX (1024 * 1024)
+
+/* PURE. Add identity fields that only the writing process knows (it never trusts host facts
+ * loaded from a file for who ran the command). */
+int audit_record_set_identity(struct json_t *record, const char *hostname, uid_t uid, gid_t gid,
+                              const char *user);
+/* PURE. The recovery record a writer appends after a torn region (see README "Crashes"). */
+struct json_t *audit_record_build_recovery(uint64_t now_ns, uint64_t torn_bytes,
+                                           const char *torn_sha256_hex);
+
+/* PURE. Set "prev", "chain" (+ "key_id") and "hash" on record and return its line (no
+ * newline) in *ret_line. key NULL: plain SHA-256 chain. */
+int audit_chain_seal(struct json_t *record, const char *prev_hex, const uint8_t *key,
+                     size_t key_len, char **ret_line, size_t *ret_len);
+/* PURE. SHA-256 of buf as 64 lower-case hex digits plus NUL. */
+void audit_sha256_hex(const void *buf, size_t len, char ret_hex[AUDIT_HEX_LEN + 1]);
+
+typedef struct AuditVerifyReport {
+        size_t n_lines;
+        size_t n_records;               /* run records accepted */
+        size_t n_recovered;             /* torn regions covered by a recovery record */
+        size_t bad_line;                /* first broken line, 1-based; 0 = chain intact */
+        bool torn_tail;                 /* the break is an unterminated/invalid last line */
+        bool keyed;                     /* at least one keyed record was seen */
+        char message[512];              /* "line 7: ..." describing the break */
+        char last_hash[AUDIT_HEX_LEN + 1]; /* SHA-256 of the last accepted line (anchor) */
+} AuditVerifyReport;
+
+/* Called for every recovered torn region (reported, not a break). */
+typedef void (*AuditVerifyNotice)(size_t line, const char *message, void *userdata);
+
+/* PURE. Check a whole log held in memory. Returns 0 with *ret filled (bad_line == 0 when the
+ * chain is intact) or -ENOMEM. With a key, every record must be keyed with that key; without
+ * one, a keyed record is a break ("needs --key"). */
+int audit_chain_verify_buffer(const char *buf, size_t len, const uint8_t *key, size_t key_len,
+                              AuditVerifyNotice notice, void *userdata, AuditVerifyReport *ret);
+/* Read FILE and verify it. -errno if the file cannot be read. */
+int audit_log_verify(const char *path, const uint8_t *key, size_t key_len,
+                     AuditVerifyNotice notice, void *userdata, AuditVerifyReport *ret);
+
+/* The HMAC key file: a regular file (not a symlink) of 16..4096 bytes, used as is. */
+int audit_key_load(const char *path, uint8_t **ret_key, size_t *ret_len);
+
+/* Append one already built record (chain fields are set here) under the log's lock. */
+int audit_log_append(const char *log_path, struct json_t *record, const uint8_t *key,
+                     size_t key_len, char **ret_line);
+
+/* PURE. Filters for `moat audit show`; unset members match everything. */
+typedef struct AuditFilter {
+        uint64_t since_ns;              /* 0 = any */
+        const char *profile;
+        const char *tier;
+        bool denied_only;
+} AuditFilter;
+bool audit_filter_match(const AuditFilter *f, const struct json_t *record);
+/* One readable line per record (no newline), caller frees; NULL on ENOMEM. */
+char *audit_record_format_line(const struct json_t *record);
+/* RFC 3339 ("2026-01-02T03:04:05.5Z", "+02:00"), a date "2026-01-02" (UTC midnight), or a
+ * duration ago ("90s", "30m", "2h", "7d") relative to now_ns. -EINVAL if none of those. */
+int audit_time_parse(const char *s, uint64_t now_ns, uint64_t *ret_ns);
+/* RFC 3339 UTC with nanoseconds: "2026-01-02T03:04:05.123456789Z". */
+void audit_time_format(uint64_t ns, char ret[40]);
+
+/* Call fn for every line of the log (parsed record, or NULL when the line is not JSON).
+ * fn returns < 0 to stop with that error. */
+typedef int (*AuditLineFn)(size_t line, struct json_t *record, void *userdata);
+int audit_log_foreach(const char *path, AuditLineFn fn, void *userdata);
+
+/* Text for the errors the log's safety checks return (symlink, owner, mode, type), falling
+ * back to strerror() for anything else. */
+const char *audit_log_strerror(int r);

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+/* Appending to the audit log (audit/README.md "The log").
+ *
+ * Runs in the moat process after the executor returned (or after a refusal), with the
+ * caller's own privileges. One append: open O_APPEND|O_NOFOLLOW|O_CLOEXEC, check the file is a
+ * regular file owned by the caller and writable by nobody else, take flock(LOCK_EX), read the
+ * last line from the end of the file to chain to it, write the record in ONE write(2),
+ * fdatasync, close (which drops the lock). Every moat process takes the same lock, so records
+ * never interleave; a writer killed mid-write leaves at most a torn tail, which the next writer
+ * covers with a "recovery" record (the chain continues and verify reports the tear).
+ *
+ * Leaves behind: the log file (0600, or 0640 for root) and missing parent directories (0700,
+ * 0750 for root). */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include "audit-internal.h"
+#include "audit.h"
+#include "basic/macros.h"
+#include "config.h"
+
+#if HAVE_SYSTEMD
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+#endif
+
+/* A writer covers at most this many broken lines at the end of the log with one recovery
+ * record; more than that is not a crash but damage, and appending stops (fail closed). */
+#define RECOVERY_SCAN_LINES 32
+#define TAIL_WINDOW_MIN (64 * 1024)
+#define TAIL_WINDOW_MAX (8 * 1024 * 1024)
+/* Lock wait: long enough for any queue of honest writers, short enough that a process
+ * sitting on the lock cannot hang every launch forever. */
+#define LOCK_TIMEOUT_MS 60000
+
+/* Journal MESSAGE_ID of an audit record (journalctl MESSAGE_ID=...). */
+#define AUDIT_JOURNAL_MESSAGE_ID "a5eae028d288486d90676c05d6d050e4"
+
+/* Errors of the log's own checks; see audit_log_strerror(). */
+#define E_NOT_REGULAR EMEDIUMTYPE
+#define E_WRITABLE_BY_OTHERS EBADE
+
+static uint64_t now_realtime_ns(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+const char *audit_log_strerror(int r) {
+        switch (-r) {
+        case ELOOP:
+                return "the log path is a symbolic link (refused)";
+        case EPERM:
+                return "the log file is not owned by the caller (refused)";
+        case E_NOT_REGULAR:
+                return "the log path is not a regular file (refused)";
+        case E_WRITABLE_BY_OTHERS:
+                return "the log file is writable by group or others (refused)";
+        case EBADMSG:
+                return "the end of the log is not a record chain that can be continued; "
+                       "run 'moat audit verify'";
+        case ETIMEDOUT:
+                return "timed out waiting for the log's lock";
+        case E2BIG:
+                return "the record is larger than the log's line limit";
+        default:
+                return strerror(-r);
+        }
+}
+
+static char *path_join(const char *a, const char *b) {
+        char *p;
+
+        if (asprintf(&p, "%s/%s", a, b) < 0)
+                return NULL;
+        return p;
+}
+
+char *audit_log_default_path(const Policy *policy) {
+        const char *e = getenv("MOAT_AUDIT_LOG");
+
+        if (e && *e)
+                return strdup(e);
+        if (policy && policy->audit_log_path)
+                return strdup(policy->audit_log_path);
+        if (getuid() == 0)
+                return strdup("/var/log/moat/audit.jsonl");
+
+        /* XDG: a relative XDG_STATE_HOME is invalid and must be ignored. */
+        e = getenv("XDG_STATE_HOME");
+        if (e && e[0] == '/')
+                return path_join(e, "moat/audit.jsonl");
+        e = getenv("HOME");
+        if (e && e[0] == '/')
+                return path_join(e, ".local/state/moat/audit.jsonl");
+
+        struct passwd pw, *found = NULL;
+        char buf[4096];
+        if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &found) != 0 || !found || !pw.pw_dir ||
+            pw.pw_dir[0] != '/') {
+                errno = ENOENT;
+                return NULL;
+        }
+        return path_join(pw.pw_dir, ".local/state/moat/audit.jsonl");
+}
+
+/* mkdir -p of path's parent; only directories created here get mode. */
+static int mkdir_parents(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        char *slash;
+
+        if (!p)
+                return -ENOMEM;
+        slash = strrchr(p, '/');
+        if (!slash || slash == p)
+                return 0;
+        *slash = '\0';
+        for (char *c = p + 1;; c++) {
+                if (*c != '/' && *c != '\0')
+                        continue;
+                char saved = *c;
+                *c = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                if (saved == '\0')
+                        break;
+                *c = saved;
+        }
+        return 0;
+}
+
+static int fsync_parent(const char *path) {
+        _cleanup_free_ char *dir = strdup(path);
+        _cleanup_close_ int fd = -EBADF;
+        char *slash;
+
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (!slash)
+                return 0;
+        *(slash == dir ? slash + 1 : slash) = '\0';
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return fsync(fd) < 0 ? -errno : 0;
+}
+
+static int check_log_fd(int fd) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -E_NOT_REGULAR;
+        if (st.st_uid != geteuid())
+                return -EPERM;
+        /* Anyone else who can write could splice records in between ours. */
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return -E_WRITABLE_BY_OTHERS;
+        return 0;
+}
+
+/* Open (creating if needed) the log for appending. O_NOFOLLOW refuses a symlink planted at the
+ * final component; O_NONBLOCK keeps a FIFO planted there from hanging us before the type check. */
+static int open_log(const char *path, bool *ret_created) {
+        bool root = geteuid() == 0;
+        mode_t mode = root ? 0640 : 0600;
+        int flags = O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        *ret_created = false;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                fd = open(path, flags | O_CREAT | O_EXCL, mode);
+                if (fd >= 0) {
+                        /* The umask may have narrowed the mode; make it exactly what we document. */
+                        if (fchmod(fd, mode) < 0)
+                                return -errno;
+                        *ret_created = true;
+                        break;
+                }
+                if (errno == EEXIST) {
+                        fd = open(path, flags);
+                        if (fd < 0 && errno == ENOENT)
+                                continue; /* removed in between: create it */
+                        if (fd < 0)
+                                return -errno;
+                        break;
+                }
+                if (errno != ENOENT || attempt > 0)
+                        return -errno;
+                r = mkdir_parents(path, root ? 0750 : 0700);
+                if (r < 0)
+                        return r;
+        }
+        if (fd < 0)
+                return -ENOENT;
+        r = check_log_fd(fd);
+        if (r < 0)
+                return r;
+        return TAKE_FD(fd);
+}
+
+static int lock_fd(int fd, int operation) {
+        unsigned waited_ms = 0, step_ms = 1;
+
+        for (;;) {
+                if (flock(fd, operation | LOCK_NB) == 0)
+                        return 0;
+                if (errno != EWOULDBLOCK && errno != EINTR)
+                        return -errno;
+                if (waited_ms >= LOCK_TIMEOUT_MS)
+                        return -ETIMEDOUT;
+                nanosleep(&(struct timespec) { .tv_nsec = step_ms * 1000000L }, NULL);
+                waited_ms += step_ms;
+                step_ms = MIN(step_ms * 2, 16u);
+        }
+}
+
+static bool is_sealed_record(const char *line, size_t len) {
+        _cleanup_json_ json_t *rec = NULL;
+        const char *hash;
+
+        if (len == 0 || len > AUDIT_LINE_MAX)
+                return false;
+        rec = json_loadb(line, len, 0, NULL);
+        hash = json_string_value(json_object_get(rec, "hash"));
+        return hash && strlen(hash) == AUDIT_HEX_LEN;
+}
+
+/* What to chain to. Reads a window at the end of the file, never the whole file: finds the last
+ * line that is a sealed record (its SHA-256 becomes prev) and everything after it (the torn
+ * region: an unterminated tail and lines that are not records, left by crashed writers).
+ * Returns 0, 1 if the window was too small, or -errno. */
+typedef struct TailScan {
+        char prev[AUDIT_HEX_LEN + 1];
+        uint64_t torn_off;      /* file offset where the torn region starts */
+        uint64_t torn_len;      /* 0: nothing to recover */
+        char torn_sha256[AUDIT_HEX_LEN + 1];
+        bool ends_with_newline;
+} TailScan;
+
+static int scan_window(const char *b, size_t w, uint64_t size, TailScan *ret) {
+        bool whole = w == size;
+        size_t r = w; /* end (exclusive) of the region still to look at */
+        const char *nl;
+
+        ret->ends_with_newline = w > 0 && b[w - 1] == '\n';
+        if (!ret->ends_with_newline) {
+                nl = memrchr(b, '\n', w);
+                if (!nl && !whole)
+                        return 1;
+                r = nl ? (size_t) (nl - b) + 1 : 0;
+        }
+        for (unsigned n = 0;; n++) {
+                size_t s;
+
+                if (r == 0) {
+                        if (!whole)
+                                return 1;
+                        memcpy(ret->prev, AUDIT_GENESIS_PREV, sizeof(ret->prev));
+                        break;
+                }
+                if (n >= RECOVERY_SCAN_LINES)
+                        return -EBADMSG;
+                nl = r >= 2 ? memrchr(b, '\n', r - 1) : NULL;
+                if (!nl && !whole)
+                        return 1;
+                s = nl ? (size_t) (nl - b) + 1 : 0;
+                if (is_sealed_record(b + s, r - 1 - s)) {
+                        audit_sha256_hex(b + s, r - 1 - s, ret->prev);
+                        break;
+                }
+                r = s;
+        }
+        ret->torn_off = size - w + r;
+        ret->torn_len = w - r;
+        if (ret->torn_len > 0)
+                audit_sha256_hex(b + r, w - r, ret->torn_sha256);
+        return 0;
+}
+
+static int scan_tail(int fd, uint64_t size, TailScan *ret) {
+        *ret = (TailScan) { .ends_with_newline = true };
+        memcpy(ret->prev, AUDIT_GENESIS_PREV, sizeof(ret->prev));
+        if (size == 0)
+                return 0;
+
+        for (size_t w = TAIL_WINDOW_MIN;; w *= 2) {
+                size_t n = (size_t) MIN((uint64_t) w, size);
+                _cleanup_free_ char *b = malloc(n);
+                ssize_t got;
+                int r;
+
+                if (!b)
+                        return -ENOMEM;
+                got = pread(fd, b, n, (off_t) (size - n));
+                if (got < 0)
+                        return -errno;
+                if ((size_t) got != n)
+                        return -EIO;
+                r = scan_window(b, n, size, ret);
+                if (r <= 0)
+                        return r;
+                if (n == size || w >= TAIL_WINDOW_MAX)
+                        return -EBADMSG;
+        }
+}
+
+static void set_identity(json_t *rec) {
+        struct utsname u;
+        struct passwd pw, *found = NULL;
+        char buf[4096];
+
+        if (uname(&u) < 0)
+                snprintf(u.nodename, sizeof(u.nodename), "unknown");
+        if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &found) != 0)
+                found = NULL;
+        (void) audit_record_set_identity(rec, u.nodename, getuid(), getgid(), found ? pw.pw_name : NULL);
+}
+
+static bool fsync_enabled(void) {
+        const char *e = getenv("MOAT_AUDIT_FSYNC");
+
+        /* Default on: a record acknowledged to the caller survives a power cut. */
+        return !(e && strcmp(e, "0") == 0);
+}
+
+/* Everything to write under the lock, as one buffer: [newline ending the torn bytes]
+ * [recovery record] record. */
+static int compose(json_t *record, const TailScan *tail, const uint8_t *key, size_t key_len,
+                   char **ret_buf, size_t *ret_len, char **ret_line) {
+        _cleanup_free_ char *recovery_line = NULL, *line = NULL, *buf = NULL;
+        char prev[AUDIT_HEX_LEN + 1];
+        size_t recovery_len = 0, len = 0, n = 0;
+        int r;
+
+        memcpy(prev, tail->prev, sizeof(prev));
+        if (tail->torn_len > 0) {
+                _cleanup_json_ json_t *rec = audit_record_build_recovery(now_realtime_ns(), tail->torn_len,
+                                                                         tail->torn_sha256);
+                if (!rec)
+                        return -ENOMEM;
+                set_identity(rec);
+                r = audit_chain_seal(rec, prev, key, key_len, &recovery_line, &recovery_len);
+                if (r < 0)
+                        return r;
+                audit_sha256_hex(recovery_line, recovery_len, prev);
+        }
+        r = audit_chain_seal(record, prev, key, key_len, &line, &len);
+        if (r < 0)
+                return r;
+
+        buf = malloc(len + recovery_len + 3);
+        if (!buf)
+                return -ENOMEM;
+        if (tail->torn_len > 0 && !tail->ends_with_newline)
+                buf[n++] = '\n';
+        if (recovery_line) {
+                memcpy(buf + n, recovery_line, recovery_len);
+                n += recovery_len;
+                buf[n++] = '\n';
+        }
+        memcpy(buf + n, line, len);
+        n += len;
+        buf[n++] = '\n';
+        *ret_buf = TAKE_PTR(buf);
+        *ret_len = n;
+        if (ret_line)
+                *ret_line = TAKE_PTR(line);
+        return 0;
+}
+
+/* Under the lock: is the path still the file we hold? A log renamed away (rotated) between
+ * open and lock must not receive the record. */
+static int same_file(int fd, const char *path) {
+        struct stat a, b;
+
+        if (fstat(fd, &a) < 0)
+                return -errno;
+        if (lstat(path, &b) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int audit_log_append(const char *log_path, json_t *record, const uint8_t *key, size_t key_len,
+                     char **ret_line) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        bool created = false;
+        struct stat st;
+        TailScan tail;
+        size_t len = 0;
+        ssize_t w;
+        int r;
+
+        for (int attempt = 0;; attempt++) {
+                fd = open_log(log_path, &created);
+                if (fd < 0)
+                        return fd;
+                r = lock_fd(fd, LOCK_EX);
+                if (r < 0)
+                        return r;
+                r = same_file(fd, log_path);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+                if (attempt >= 3)
+                        return -ESTALE;
+                fd = safe_close(fd);
+        }
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        r = scan_tail(fd, (uint64_t) st.st_size, &tail);
+        if (r < 0)
+                return r;
+        r = compose(record, &tail, key, key_len, &buf, &len, ret_line);
+        if (r < 0)
+                return r;
+
+        /* One write(2) under the lock: with O_APPEND the record lands whole after the last one,
+         * or (killed, disk full) as a torn tail that the next writer recovers. */
+        w = write(fd, buf, len);
+        if (w < 0)
+                return -errno;
+        if ((size_t) w != len)
+                return -EIO;
+        if (fsync_enabled()) {
+                if (fdatasync(fd) < 0)
+                        return -errno;
+                if (created && (r = fsync_parent(log_path)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+#if HAVE_SYSTEMD
+static int journal_send(const json_t *rec, const char *line, const char *log_path) {
+        const char *result = json_string_value(json_object_get(rec, "result")) ?: "?";
+        const char *profile = json_string_value(json_object_get(json_object_get(rec, "profile"), "name"));
+        const char *tier = json_string_value(json_object_get(rec, "tier")) ?: "none";
+        const char *hash = json_string_value(json_object_get(rec, "hash")) ?: "";
+        json_int_t status = json_integer_value(json_object_get(json_object_get(rec, "exit"), "status"));
+        int priority = strcmp(result, "exited") == 0 ? LOG_INFO : LOG_NOTICE;
+
+        if (!profile)
+                profile = json_string_value(json_object_get(json_object_get(rec, "profile"), "arg")) ?: "?";
+        return sd_journal_send("MESSAGE=moat run: profile %s, tier %s, %s, exit status %lld", profile, tier,
+                               result, (long long) status,
+                               "MESSAGE_ID=" AUDIT_JOURNAL_MESSAGE_ID,
+                               "PRIORITY=%d", priority,
+                               "SYSLOG_IDENTIFIER=moat",
+                               "MOAT_RESULT=%s", result,
+                               "MOAT_PROFILE=%s", profile,
+                               "MOAT_TIER=%s", tier,
+                               "MOAT_EXIT_STATUS=%lld", (long long) status,
+                               "MOAT_DENIALS=%zu", json_array_size(json_object_get(rec, "denials")),
+                               "MOAT_RECORD_HASH=%s", hash,
+                               "MOAT_AUDIT_LOG=%s", log_path,
+                               "MOAT_RECORD=%s", line,
+                               NULL);
+}
+#endif
+
+int audit_log_run(const AuditContext *ctx, const char *log_path) {
+        _cleanup_json_ json_t *rec = NULL;
+        _cleanup_free_ char *default_path = NULL, *line = NULL;
+        _cleanup_free_ uint8_t *key = NULL;
+        size_t key_len = 0;
+        int r;
+
+        rec = audit_record_build(ctx);
+        if (!rec)
+                return -ENOMEM;
+        if (ctx->start_realtime_ns == 0) {
+                char when[40];
+
+                audit_time_format(now_realtime_ns(), when);
+                if (audit_json_set(rec, "time", json_string(when)) < 0)
+                        return -ENOMEM;
+        }
+        set_identity(rec);
+
+        if (!log_path) {
+                default_path = audit_log_default_path(ctx->policy);
+                if (!default_path)
+                        return errno == ENOENT ? -ENOENT : -ENOMEM;
+                log_path = default_path;
+        }
+        /* A site that asked for a keyed chain never gets an unkeyed record instead. */
+        if (ctx->policy && ctx->policy->audit_hmac_key_file) {
+                r = audit_key_load(ctx->policy->audit_hmac_key_file, &key, &key_len);
+                if (r < 0)
+                        return r;
+        }
+        r = audit_log_append(log_path, rec, key, key_len, &line);
+        if (key)
+                explicit_bzero(key, key_len);
+        if (r < 0)
+                return r;
+
+        if (ctx->policy && ctx->policy->audit_journal) {
+#if HAVE_SYSTEMD
+                r = journal_send(rec, line, log_path);
+                if (r < 0)
+                        return r;
+#else
+                return -EOPNOTSUPP;
+#endif
+        }
+        return 0;
+}
