@@ -49,6 +49,8 @@ typedef enum PlanMountKind {
         PLAN_MOUNT_MASK,        /* hide target: /dev/null over a file, empty ro tmpfs over a dir */
         PLAN_MOUNT_SYMLINK,     /* create target as a symlink to source ("usr/bin") */
         PLAN_MOUNT_DIR,         /* create an empty directory */
+        PLAN_MOUNT_READONLY,    /* make target (already inside the new root, e.g. /proc/sys)
+                                 * read-only: bind it onto itself, then remount read-only */
         _PLAN_MOUNT_KIND_MAX,
 } PlanMountKind;
 
