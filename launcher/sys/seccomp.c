@@ -108,7 +108,15 @@ static bool seccomp_name_known(const PlanSeccomp *p, const char *name) {
         for (char **a = p->arches; a && *a; a++) {
                 uint32_t token = seccomp_arch_resolve_name(*a);
 
-                if (token != 0 && seccomp_syscall_resolve_name_arch(token, name) != __NR_SCMP_ERROR)
+                int nr;
+
+                if (token == 0)
+                        continue;
+                /* libseccomp answers -1 for a name it has never heard of and a pseudo number
+                 * <= -10000 (__PNR_*) for one this ABI lacks; -100..-299 are the socketcall and
+                 * ipc multiplexed calls of i386, which do exist there. */
+                nr = seccomp_syscall_resolve_name_arch(token, name);
+                if (nr >= 0 || (nr < -1 && nr > -10000))
                         return true;
         }
         return false;
