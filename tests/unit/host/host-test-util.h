@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by the host unit tests: field-by-field HostFacts comparison and fixture paths. */
+#pragma once
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "basic/strv.h"
+#include "config.h"
+#include "host/host.h"
+
+#define HOST_FIXTURES_DIR MOAT_SOURCE_DIR "/tests/fixtures/hosts"
+
+static inline const char *fixture_path(const char *name, char *buf, size_t size) {
+        snprintf(buf, size, "%s/%s.json", HOST_FIXTURES_DIR, name);
+        return buf;
+}
+
+static inline void assert_strv_equal(char *const *a, char *const *b) {
+        /* NULL ("unknown") and [] ("known empty") are different facts. */
+        assert_int_equal(a == NULL, b == NULL);
+        assert_int_equal(strv_length(a), strv_length(b));
+        for (size_t i = 0; a && a[i]; i++)
+                assert_string_equal(a[i], b[i]);
+}
+
+static inline void assert_nullable_string_equal(const char *a, const char *b) {
+        assert_int_equal(a == NULL, b == NULL);
+        if (a)
+                assert_string_equal(a, b);
+}
+
+/* Every fact except "source", which names where the facts came from. */
+static inline void assert_host_facts_equal(const HostFacts *a, const HostFacts *b) {
+        assert_string_equal(a->kernel_release, b->kernel_release);
+        assert_int_equal(a->kernel_major, b->kernel_major);
+        assert_int_equal(a->kernel_minor, b->kernel_minor);
+        assert_string_equal(a->arch, b->arch);
+        assert_int_equal(a->merged_usr, b->merged_usr);
+        assert_strv_equal(a->root_symlinks, b->root_symlinks);
+        assert_strv_equal(a->root_dirs, b->root_dirs);
+        assert_int_equal(a->uid, b->uid);
+        assert_int_equal(a->gid, b->gid);
+        assert_string_equal(a->user, b->user);
+        assert_int_equal(a->is_root, b->is_root);
+        assert_int_equal(a->max_user_namespaces, b->max_user_namespaces);
+        assert_int_equal(a->unprivileged_userns_clone, b->unprivileged_userns_clone);
+        assert_int_equal(a->apparmor_restrict_userns, b->apparmor_restrict_userns);
+        assert_int_equal(a->userns_usable, b->userns_usable);
+        assert_int_equal(a->time_ns, b->time_ns);
+        assert_nullable_string_equal(a->userns_reason, b->userns_reason);
+        assert_int_equal(a->seccomp_filter, b->seccomp_filter);
+        assert_int_equal(a->seccomp_user_notif, b->seccomp_user_notif);
+        assert_strv_equal(a->seccomp_actions, b->seccomp_actions);
+        assert_int_equal(a->landlock_abi, b->landlock_abi);
+        assert_strv_equal(a->lsms, b->lsms);
+        assert_int_equal(a->apparmor_enabled, b->apparmor_enabled);
+        assert_int_equal(a->apparmor_moat_loaded, b->apparmor_moat_loaded);
+        assert_int_equal(a->selinux_mode, b->selinux_mode);
+        assert_int_equal(a->cgroup_layout, b->cgroup_layout);
+        assert_int_equal(a->cgroup_v2_writable, b->cgroup_v2_writable);
+        assert_strv_equal(a->cgroup_v2_controllers, b->cgroup_v2_controllers);
+        assert_int_equal(a->cgroup_v1_writable, b->cgroup_v1_writable);
+        assert_strv_equal(a->cgroup_v1_controllers, b->cgroup_v1_controllers);
+        assert_int_equal(a->kvm_usable, b->kvm_usable);
+        assert_int_equal(a->qemu_present, b->qemu_present);
+        assert_string_equal(a->qemu_path, b->qemu_path);
+        assert_int_equal(a->libvirt_present, b->libvirt_present);
+        assert_nullable_string_equal(a->guest_kernel, b->guest_kernel);
+        assert_nullable_string_equal(a->vm_reason, b->vm_reason);
+        assert_int_equal(a->vm_boot_ms, b->vm_boot_ms);
+        assert_int_equal(a->lxc_present, b->lxc_present);
+        assert_string_equal(a->lxc_version, b->lxc_version);
+        assert_int_equal(a->newuidmap_present, b->newuidmap_present);
+        assert_int_equal(a->subuid_range, b->subuid_range);
+}
