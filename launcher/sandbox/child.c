@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/* The sandbox child: from clone3() to the workload's exit, as the pid 1 of the new pid
+ * namespace ("init").
+ *
+ * Runs with a full capability set over its new user namespace and none over the host's. It
+ * waits for the parent to write the id maps (and, on cgroup v1, to move it into the limit
+ * cgroups), then takes the steps of SandboxStep in order: mounts, pivot_root, hostname,
+ * loopback, rlimits, work directory, setsid, LSM exec label, no_new_privs, capabilities,
+ * Landlock, fd cleanup, seccomp. All of it is applied to init itself, before it forks the
+ * workload, so init and workload are under the same confinement (an escape into init would
+ * gain nothing). Only the LSM label differs: it takes effect at execve(), which init never
+ * calls, so init stays in moat's own LSM context (it runs no untrusted code).
+ *
+ * Then init forks the workload, which calls setsid() (no controlling terminal: no TIOCSTI
+ * into the caller's), restores the caller's signal mask and execs. init reaps every process
+ * reparented to it, forwards the signals it receives to the workload, and exits with the
+ * workload's status when it ends; the kernel then kills whatever is left in the pid namespace.
+ * init dies with moat (PR_SET_PDEATHSIG SIGKILL), and the pid namespace with it.
+ *
+ * A failure is sent to the parent as {step, -errno, index} over the sync socket and the child
+ * _exit()s; it prints nothing (the parent owns stderr messages). */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "basic/macros.h"
+#include "commands.h"
+#include "sandbox/sandbox-internal.h"
+#include "sys/caps.h"
+#include "sys/exec.h"
+#include "sys/fd.h"
+#include "sys/landlock.h"
+#include "sys/lsm.h"
+#include "sys/ns.h"
+#include "sys/rlimit.h"
+#include "sys/seccomp.h"
+
+_Noreturn static void fail(int sync_fd, SandboxStep step, int r, int index) {
+        (void) sys_sync_send(sync_fd, step, r, index, -EBADF);
+        _exit(EXIT_MOAT_FAILED);
+}
+
+/* A step the plan marks best-effort failed: tell the parent (audit: degraded), go on. */
+static void step_result(int sync_fd, SandboxStep step, int r, ControlStatus status) {
+        if (r >= 0)
+                return;
+        if (status == CONTROL_BEST_EFFORT || status == CONTROL_DEGRADED) {
+                (void) sys_sync_send(sync_fd, MSG_DEGRADED, r, step, -EBADF);
+                return;
+        }
+        fail(sync_fd, step, r, -1);
+}
+
+static bool control_active(ControlStatus s) {
+        return s == CONTROL_REQUIRED || s == CONTROL_BEST_EFFORT;
+}
+
+static void init_signal_set(sigset_t *set) {
+        static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+        sigemptyset(set);
+        sigaddset(set, SIGCHLD);
+        for (size_t i = 0; i < ELEMENTSOF(forwarded); i++)
+                sigaddset(set, forwarded[i]);
+}
+
+_Noreturn static void workload_exec(const SandboxChild *c, int status_fd) {
+        int r;
+
+        safe_close(c->sync_fd);
+        /* Its own session and process group: no controlling terminal (TIOCSTI), and init's
+         * forwarded signals reach the workload, not init. */
+        if (setsid() < 0)
+                r = -errno;
+        else if (sigprocmask(SIG_SETMASK, &c->original_mask, NULL) < 0)
+                r = -errno;
+        else
+                r = sys_exec_search(c->req->argv, c->envp);
+        (void) !write(status_fd, &r, sizeof(r));
+        _exit(r == -ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE);
+}
+
+_Noreturn static void init_loop(int sync_fd, pid_t workload, const sigset_t *set) {
+        for (;;) {
+                siginfo_t si;
+                int sig = sigwaitinfo(set, &si);
+                if (sig < 0)
+                        continue;
+                if (sig != SIGCHLD) {
+                        (void) kill(workload, sig);
+                        continue;
+                }
+                int status;
+                pid_t p;
+                while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+                        if (p == workload) {
+                                (void) sys_sync_send(sync_fd, MSG_EXIT_STATUS, status, -1, -EBADF);
+                                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+                        }
+        }
+}
+
+static void child_confine(const SandboxChild *c) {
+        const Plan *plan = c->plan;
+        const PlanSandbox *sb = &plan->sandbox;
+        int sync_fd = c->sync_fd, index = -1, r;
+        SandboxStep step;
+        size_t failed;
+
+        r = sandbox_mounts_setup(plan, c->req->workdir, &index, &step);
+        if (r < 0)
+                fail(sync_fd, step, r, index);
+        if (sb->hostname && (sb->clone_flags & CLONE_NEWUTS) && (r = sys_ns_set_hostname(sb->hostname)) < 0)
+                fail(sync_fd, STEP_HOSTNAME, r, -1);
+        if (sb->network == NETWORK_LOOPBACK && (r = sys_ns_loopback_up()) < 0)
+                fail(sync_fd, STEP_NETWORK, r, -1);
+        if ((r = sys_rlimit_apply(sb->rlimits, sb->n_rlimits, &failed)) < 0)
+                fail(sync_fd, STEP_RLIMIT, r, (int) failed);
+        if (chdir(sb->workdir_target ? sb->workdir_target : "/") < 0)
+                fail(sync_fd, STEP_WORKDIR, -errno, -1);
+        if (setsid() < 0)
+                fail(sync_fd, STEP_SETSID, -errno, -1);
+        if ((sb->apparmor_profile && *sb->apparmor_profile) || (sb->selinux_context && *sb->selinux_context))
+                step_result(sync_fd, STEP_LSM, sys_lsm_set_exec_label(sb->apparmor_profile, sb->selinux_context),
+                            sb->mac_status);
+        if ((r = sys_no_new_privs()) < 0)
+                fail(sync_fd, STEP_NO_NEW_PRIVS, r, -1);
+        if ((r = sys_caps_drop_except(sb->caps_keep, sb->n_caps_keep)) < 0)
+                fail(sync_fd, STEP_CAPS, r, -1);
+        if (control_active(sb->landlock.status))
+                step_result(sync_fd, STEP_LANDLOCK, sys_landlock_apply(&sb->landlock), sb->landlock.status);
+        if ((r = sys_fd_close_all_except(&sync_fd, 1)) < 0)
+                fail(sync_fd, STEP_FDS, r, -1);
+}
+
+_Noreturn void sandbox_child_main(const SandboxChild *c) {
+        int sync_fd = c->sync_fd, status_pipe[2], r;
+        SyncRecord go;
+        sigset_t set;
+
+        /* Before anything else: if moat dies from now on, so do we. If it died before this
+         * prctl(), the recv below sees EOF. */
+        if (sys_proc_die_with_parent() < 0)
+                _exit(EXIT_MOAT_FAILED);
+        r = sys_sync_recv(sync_fd, &go, NULL);
+        if (r <= 0 || go.step != MSG_GO)
+                _exit(EXIT_MOAT_FAILED);
+
+        child_confine(c);
+
+        init_signal_set(&set);
+        if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+                fail(sync_fd, STEP_FORK, -errno, -1);
+        if (pipe2(status_pipe, O_CLOEXEC) < 0)
+                fail(sync_fd, STEP_FORK, -errno, -1);
+
+        /* Last before the fork: from here on init runs under the filter too. */
+        if (c->seccomp) {
+                int notify_fd = -EBADF;
+                r = sys_seccomp_load(c->seccomp, c->seccomp->notify ? &notify_fd : NULL);
+                step_result(sync_fd, STEP_SECCOMP, r, c->plan->sandbox.seccomp.status);
+                if (notify_fd >= 0) {
+                        r = sys_sync_send(sync_fd, MSG_NOTIFY_FD, 0, -1, notify_fd);
+                        safe_close(notify_fd);
+                        if (r < 0)
+                                fail(sync_fd, STEP_SECCOMP, r, -1);
+                }
+        }
+
+        pid_t pid = fork();
+        if (pid < 0)
+                fail(sync_fd, STEP_FORK, -errno, -1);
+        if (pid == 0) {
+                safe_close(status_pipe[0]);
+                workload_exec(c, status_pipe[1]);
+        }
+        safe_close(status_pipe[1]);
+
+        /* EOF on the CLOEXEC pipe: execve() succeeded. */
+        int exec_error = 0;
+        ssize_t n;
+        do
+                n = read(status_pipe[0], &exec_error, sizeof(exec_error));
+        while (n < 0 && errno == EINTR);
+        safe_close(status_pipe[0]);
+        if (n == sizeof(exec_error))
+                (void) sys_sync_send(sync_fd, STEP_EXEC, exec_error, -1, -EBADF);
+        else
+                (void) sys_sync_send(sync_fd, MSG_EXEC_OK, pid, -1, -EBADF);
+        init_loop(sync_fd, pid, &set);
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* The sandbox's root file system, built in the child inside its new user and mount namespaces
+ * (full capabilities over those only), before pivot_root.
+ *
+ * 1. Propagation to and from the host is cut (rprivate).
+ * 2. Every bind source is cloned first (open_tree), while the host tree is still complete:
+ *    the new root is staged on the host's /tmp (in this private namespace only), which would
+ *    otherwise hide sources below /tmp.
+ * 3. The root is a fresh tmpfs (or the plan's bind at "/", for an image root), staged on /tmp.
+ * 4. plan->sandbox.mounts are applied in order; every target is resolved inside the new root
+ *    with no symlink allowed on the way (sys/mount.c), so nothing a writable bind contains can
+ *    redirect a later mount.
+ * 5. pivot_root into it, detach the old root, and make the root tmpfs read-only (only mount
+ *    points live there). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "basic/macros.h"
+#include "plan/plan.h"
+#include "sandbox/sandbox-internal.h"
+#include "sys/mount-fd.h"
+
+#define STAGING_DIR "/tmp"
+#define DEFAULT_TMPFS_SIZE (64ULL << 20)
+
+static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+
+static int bind_source(const PlanMount *m, const char *workdir, char *buf, size_t size) {
+        const char *src = m->source ? m->source : ".";
+        if (!(m->flags & PLAN_MOUNT_WORKDIR) || src[0] == '/') {
+                if (src[0] != '/')
+                        return -EINVAL;
+                snprintf(buf, size, "%s", src);
+        } else if (!workdir)
+                return -EINVAL;
+        else if (strcmp(src, ".") == 0 || src[0] == 0)
+                snprintf(buf, size, "%s", workdir);
+        else
+                snprintf(buf, size, "%s/%s", workdir, src);
+        return 0;
+}
+
+static int attach_at(int root_fd, const char *target, MountCreate create, int mnt_fd) {
+        _cleanup_close_ int target_fd = -EBADF;
+        int r = sys_mount_resolve(root_fd, target, create, &target_fd);
+        if (r < 0)
+                return r;
+        return sys_mount_attach(mnt_fd, target_fd);
+}
+
+static int mount_fs_at(int root_fd, const char *target, const char *fstype, const char *const *opts,
+                       unsigned flags) {
+        _cleanup_close_ int mnt_fd = -EBADF;
+        int r = sys_mount_fs(fstype, opts, flags, &mnt_fd);
+        if (r < 0)
+                return r;
+        return attach_at(root_fd, target, MOUNT_CREATE_DIR, mnt_fd);
+}
+
+static int mount_tmpfs_at(int root_fd, const char *target, uint64_t size, const char *mode,
+                          unsigned flags) {
+        char size_opt[48], mode_opt[16];
+        snprintf(size_opt, sizeof(size_opt), "size=%llu",
+                 (unsigned long long) (size ? size : DEFAULT_TMPFS_SIZE));
+        snprintf(mode_opt, sizeof(mode_opt), "mode=%s", mode);
+        const char *opts[] = { size_opt, mode_opt, NULL };
+        return mount_fs_at(root_fd, target, "tmpfs", opts, flags);
+}
+
+static int join(char *buf, size_t size, const char *dir, const char *name) {
+        int n = snprintf(buf, size, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* tmpfs + the host's harmless device nodes + devpts + shm + the fd symlinks. */
+static int mount_dev(int root_fd, const char *target) {
+        static const char *const links[][2] = {
+                { "fd", "/proc/self/fd" },       { "stdin", "/proc/self/fd/0" },
+                { "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
+                { "ptmx", "pts/ptmx" },
+        };
+        char path[PATH_MAX];
+        int r = mount_tmpfs_at(root_fd, target, 1 << 20, "0755", PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++) {
+                _cleanup_close_ int mnt_fd = -EBADF;
+                snprintf(path, sizeof(path), "/dev/%s", dev_nodes[i]);
+                r = sys_mount_clone_tree(path, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, &mnt_fd);
+                if (r < 0)
+                        return r;
+                if ((r = join(path, sizeof(path), target, dev_nodes[i])) < 0 ||
+                    (r = attach_at(root_fd, path, MOUNT_CREATE_FILE, mnt_fd)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+                if ((r = join(path, sizeof(path), target, links[i][0])) < 0 ||
+                    (r = sys_mount_symlink(root_fd, path, links[i][1])) < 0)
+                        return r;
+        }
+        const char *pts_opts[] = { "newinstance", "ptmxmode=0666", "mode=0620", NULL };
+        if ((r = join(path, sizeof(path), target, "pts")) < 0 ||
+            (r = mount_fs_at(root_fd, path, "devpts", pts_opts, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC)) < 0)
+                return r;
+        if ((r = join(path, sizeof(path), target, "shm")) < 0)
+                return r;
+        return mount_tmpfs_at(root_fd, path, DEFAULT_TMPFS_SIZE, "1777",
+                              PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC);
+}
+
+/* Hide what is at target: /dev/null over a file, an empty read-only tmpfs over a directory.
+ * Nothing at target means nothing to hide. */
+static int mount_mask(int root_fd, const char *target) {
+        _cleanup_close_ int target_fd = -EBADF, mnt_fd = -EBADF;
+        struct stat st;
+        int r = sys_mount_resolve(root_fd, target, MOUNT_CREATE_NONE, &target_fd);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (fstat(target_fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode)) {
+                const char *opts[] = { "size=4k", "nr_inodes=1", "mode=0555", NULL };
+                r = sys_mount_fs("tmpfs", opts, PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV |
+                                 PLAN_MOUNT_NOEXEC, &mnt_fd);
+        } else
+                r = sys_mount_clone_tree("/dev/null", PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID |
+                                         PLAN_MOUNT_NOEXEC, &mnt_fd);
+        if (r < 0)
+                return r;
+        return sys_mount_attach(mnt_fd, target_fd);
+}
+
+static int apply_one(int root_fd, const PlanMount *m, int *bind_fd) {
+        struct stat st;
+        switch (m->kind) {
+        case PLAN_MOUNT_BIND:
+                if (*bind_fd < 0)
+                        return 0; /* optional and missing */
+                if (fstat(*bind_fd, &st) < 0)
+                        return -errno;
+                return attach_at(root_fd, m->target, S_ISDIR(st.st_mode) ? MOUNT_CREATE_DIR : MOUNT_CREATE_FILE,
+                                 *bind_fd);
+        case PLAN_MOUNT_TMPFS:
+                return mount_tmpfs_at(root_fd, m->target, m->size, "0755",
+                                      m->flags | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV);
+        case PLAN_MOUNT_PROC:
+                return mount_fs_at(root_fd, m->target, "proc", NULL,
+                                   m->flags | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC);
+        case PLAN_MOUNT_SYS:
+                return mount_fs_at(root_fd, m->target, "sysfs", NULL,
+                                   m->flags | PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV |
+                                   PLAN_MOUNT_NOEXEC);
+        case PLAN_MOUNT_DEV:
+                return mount_dev(root_fd, m->target);
+        case PLAN_MOUNT_MASK:
+                return mount_mask(root_fd, m->target);
+        case PLAN_MOUNT_SYMLINK:
+                return m->source ? sys_mount_symlink(root_fd, m->target, m->source) : -EINVAL;
+        case PLAN_MOUNT_DIR: {
+                _cleanup_close_ int fd = -EBADF;
+                return sys_mount_resolve(root_fd, m->target, MOUNT_CREATE_DIR, &fd);
+        }
+        default:
+                return -EINVAL;
+        }
+}
+
+static void close_all(int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                fds[i] = safe_close(fds[i]);
+}
+
+int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index, SandboxStep *ret_step) {
+        const PlanSandbox *sb = &plan->sandbox;
+        _cleanup_free_ int *bind_fds = calloc(sb->n_mounts + 1, sizeof(int));
+        _cleanup_close_ int root_fd = -EBADF, new_root = -EBADF;
+        size_t first = 0;
+        int r;
+
+        *ret_step = STEP_MOUNT;
+        *ret_index = -1;
+        if (!bind_fds)
+                return -ENOMEM;
+        for (size_t i = 0; i < sb->n_mounts; i++)
+                bind_fds[i] = -EBADF;
+        r = sys_mount_make_private();
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < sb->n_mounts; i++) {
+                const PlanMount *m = &sb->mounts[i];
+                char src[PATH_MAX];
+                if (m->kind != PLAN_MOUNT_BIND)
+                        continue;
+                *ret_index = (int) i;
+                if (!m->target || m->target[0] != '/' || (strcmp(m->target, "/") == 0 && i != 0))
+                        r = -EINVAL;
+                else
+                        r = bind_source(m, workdir, src, sizeof(src));
+                if (r >= 0)
+                        r = sys_mount_clone_tree(src, m->flags, &bind_fds[i]);
+                if (r == -ENOENT && (m->flags & PLAN_MOUNT_OPTIONAL))
+                        continue;
+                if (r < 0) {
+                        close_all(bind_fds, sb->n_mounts);
+                        return r;
+                }
+        }
+
+        *ret_index = -1;
+        if (sb->n_mounts > 0 && sb->mounts[0].kind == PLAN_MOUNT_BIND &&
+            strcmp(sb->mounts[0].target, "/") == 0 && bind_fds[0] >= 0) {
+                root_fd = TAKE_FD(bind_fds[0]); /* an image root */
+                first = 1;
+        } else {
+                const char *opts[] = { "size=1m", "mode=0755", NULL };
+                r = sys_mount_fs("tmpfs", opts, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV, &root_fd);
+        }
+        if (r >= 0)
+                r = sys_mount_attach_path(root_fd, STAGING_DIR);
+        for (size_t i = first; r >= 0 && i < sb->n_mounts; i++) {
+                *ret_index = (int) i;
+                r = apply_one(root_fd, &sb->mounts[i], &bind_fds[i]);
+        }
+        close_all(bind_fds, sb->n_mounts);
+        if (r < 0)
+                return r;
+
+        *ret_index = -1;
+        *ret_step = STEP_PIVOT_ROOT;
+        r = sys_mount_pivot_root(root_fd);
+        if (r < 0)
+                return r;
+        if (first == 0) {
+                new_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (new_root < 0)
+                        return -errno;
+                r = sys_mount_set_flags(new_root, PLAN_MOUNT_RDONLY, false);
+        }
+        return r;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* The sandbox executor's parts: the parent (sandbox.c: setup, supervision, outcome), the child
+ * (child.c: namespaces to exec, and the sandbox's pid 1), the mounts (mounts.c) and the
+ * environment (env.c). */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "executor.h"
+#include "plan/plan.h"
+#include "sys/seccomp.h"
+
+/* Steps, in the order the child takes them. The child reports a failure as {step, -errno,
+ * index}; messages from the child that are not failures use the MSG_* ids. */
+typedef enum SandboxStep {
+        STEP_CLONE,
+        STEP_IDMAP,
+        STEP_CGROUP,
+        STEP_SYNC,
+        STEP_MOUNT,
+        STEP_PIVOT_ROOT,
+        STEP_HOSTNAME,
+        STEP_NETWORK,
+        STEP_RLIMIT,
+        STEP_WORKDIR,
+        STEP_SETSID,
+        STEP_LSM,
+        STEP_NO_NEW_PRIVS,
+        STEP_CAPS,
+        STEP_LANDLOCK,
+        STEP_FDS,
+        STEP_SECCOMP,
+        STEP_FORK,
+        STEP_EXEC,
+        _STEP_MAX,
+
+        MSG_GO = 100,           /* parent -> child: id maps and cgroup in place */
+        MSG_DEGRADED,           /* child -> parent: best-effort step `index` failed with value */
+        MSG_NOTIFY_FD,          /* child -> parent: the seccomp listener, SCM_RIGHTS */
+        MSG_EXEC_OK,            /* child -> parent: the workload exec'd; value = its pid inside */
+        MSG_EXIT_STATUS,        /* child -> parent: the workload's wait status */
+} SandboxStep;
+
+const char *sandbox_step_to_string(SandboxStep s);
+
+/* Everything the child needs, prepared by the parent before clone3 (the child gets a copy of
+ * the parent's memory, so no serialisation). */
+typedef struct SandboxChild {
+        const Plan *plan;
+        const RunRequest *req;
+        char **envp;
+        const SeccompProgram *seccomp;  /* NULL when the plan has no seccomp filter */
+        int sync_fd;                    /* the child's end of the sync socketpair */
+        sigset_t original_mask;         /* restored in the workload before exec */
+} SandboxChild;
+
+/* The child, from clone3 to the workload's exit. Never returns. */
+_Noreturn void sandbox_child_main(const SandboxChild *c);
+
+/* Build the root file system and pivot into it (child). On failure *ret_index is the plan
+ * mount that failed (-1 for the root itself), *ret_step STEP_MOUNT or STEP_PIVOT_ROOT. */
+int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index, SandboxStep *ret_step);
+
+/* envp for the workload from the plan's env rules and the caller's environment (parent). */
+int sandbox_env_build(const Plan *plan, char **caller_env, char ***ret);
+
+/* Outcome per plan->controls entry. failed_step: the step that stopped the run, -1 if none;
+ * degraded[step] < 0: that best-effort step failed (its -errno). NULL on -ENOMEM. */
+ControlOutcome *sandbox_control_outcomes(const Plan *plan, int failed_step, const int *degraded);

@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: MIT */
+/* sandbox_execute(): the parent side of the sandbox tier.
+ *
+ * Runs in moat with the caller's credentials (root or not; no setuid helper). Before clone3 it
+ * prepares everything that needs no new namespace: the workload's environment, the compiled
+ * seccomp filter, the limit cgroups (with a small guard process that removes them should moat
+ * itself be killed), the sync socket, the signalfd. One clone3 creates every namespace; the
+ * parent writes the child's id maps, moves it into the v1 cgroups, and releases it (MSG_GO).
+ * It then supervises: pidfd (exit), sync socket (failures, degraded steps, the seccomp
+ * listener, exec success, the workload's wait status), the listener (denials), the signalfd
+ * (SIGINT/SIGTERM/SIGHUP are forwarded to the sandbox's init, which passes them to the
+ * workload) and the timeout timer (SIGTERM, 2 s grace, then SIGKILL of init: the kernel kills
+ * the whole pid namespace). Nothing is left behind when it returns: init is reaped, the cgroups
+ * are removed, every fd is closed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "basic/macros.h"
+#include "basic/strv.h"
+#include "commands.h"
+#include "sandbox/sandbox-internal.h"
+#include "sys/cgroup.h"
+#include "sys/fd.h"
+#include "sys/idmap.h"
+#include "sys/ns.h"
+#include "sys/seccomp-notify.h"
+#include "sys/signal-fd.h"
+
+#define TIMEOUT_GRACE_MS 2000
+
+typedef struct Supervisor {
+        const Plan *plan;
+        pid_t pid;
+        int pidfd, sync_fd, signal_fd, timer_fd, notify_fd;
+        bool started, grace, have_status;
+        int wait_status;
+        SyncRecord failure;     /* step < 0: none */
+        int degraded[_STEP_MAX];
+        DenialTable denials;
+        RunOutcome *o;
+} Supervisor;
+
+static uint64_t now_ns(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+static const char *mount_verb(PlanMountKind k) {
+        switch (k) {
+        case PLAN_MOUNT_BIND: return "bind";
+        case PLAN_MOUNT_TMPFS: return "mount tmpfs on";
+        case PLAN_MOUNT_PROC: return "mount proc on";
+        case PLAN_MOUNT_DEV: return "set up a minimal /dev on";
+        case PLAN_MOUNT_SYS: return "mount sysfs on";
+        case PLAN_MOUNT_MASK: return "mask";
+        case PLAN_MOUNT_SYMLINK: return "create the symlink";
+        case PLAN_MOUNT_DIR: return "create the directory";
+        default: return "mount";
+        }
+}
+
+/* Fill failed_step/message for a failure at step (index: mount or rlimit index) and print it
+ * once. */
+static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *o, int step, int err,
+                           int index) {
+        const char *step_name = sandbox_step_to_string(step);
+        char where[300] = "";
+
+        o->failed_errno = -err;
+        if (step == STEP_MOUNT && index >= 0 && (size_t) index < plan->sandbox.n_mounts) {
+                const PlanMount *m = &plan->sandbox.mounts[index];
+                if (m->pos.file)
+                        snprintf(where, sizeof(where), ", profile %s:%u:%u", m->pos.file, m->pos.line,
+                                 m->pos.column);
+                snprintf(o->failed_step, sizeof(o->failed_step), "mount %s", m->target);
+                if (m->kind == PLAN_MOUNT_BIND)
+                        snprintf(o->message, sizeof(o->message), "cannot bind %s%s%s: %s (step mount%s)",
+                                 m->target, m->source ? " from " : "", m->source ? m->source : "",
+                                 strerror(-err), where);
+                else
+                        snprintf(o->message, sizeof(o->message), "cannot %s %s: %s (step mount%s)",
+                                 mount_verb(m->kind), m->target, strerror(-err), where);
+        } else if (step == STEP_EXEC) {
+                snprintf(o->failed_step, sizeof(o->failed_step), "exec");
+                snprintf(o->message, sizeof(o->message), "%s: %s", req->argv[0],
+                         err == -ENOENT ? "command not found in the sandbox" : strerror(-err));
+        } else {
+                snprintf(o->failed_step, sizeof(o->failed_step), "%s", step_name);
+                snprintf(o->message, sizeof(o->message), "cannot set up the sandbox: %s (step %s)",
+                         strerror(-err), step_name);
+        }
+        if (step == STEP_MOUNT && err == -ELOOP)
+                strncat(o->message, "; a symlink on a mount target is refused",
+                        sizeof(o->message) - strlen(o->message) - 1);
+        fprintf(stderr, "moat: %s\n", o->message);
+}
+
+static void handle_record(Supervisor *s, const SyncRecord *rec, int fd) {
+        switch (rec->step) {
+        case MSG_DEGRADED:
+                if (rec->index >= 0 && rec->index < _STEP_MAX)
+                        s->degraded[rec->index] = rec->value;
+                break;
+        case MSG_NOTIFY_FD:
+                if (fd >= 0 && s->notify_fd < 0)
+                        s->notify_fd = TAKE_FD(fd);
+                break;
+        case MSG_EXEC_OK:
+                s->started = true;
+                if (s->plan->resources.timeout_ms > 0) {
+                        s->timer_fd = sys_timer_fd(s->plan->resources.timeout_ms);
+                        if (s->timer_fd < 0) /* no timer, no run: the timeout is a control */
+                                (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);
+                }
+                break;
+        case MSG_EXIT_STATUS:
+                s->have_status = true;
+                s->wait_status = rec->value;
+                break;
+        default:
+                if (rec->step >= 0 && rec->step < _STEP_MAX && s->failure.step < 0)
+                        s->failure = *rec;
+        }
+        safe_close(fd);
+}
+
+static void drain_sync(Supervisor *s, bool once) {
+        while (s->sync_fd >= 0) {
+                SyncRecord rec;
+                int fd = -EBADF;
+                int r = sys_sync_recv(s->sync_fd, &rec, &fd);
+                if (r <= 0) {
+                        s->sync_fd = safe_close(s->sync_fd);
+                        return;
+                }
+                handle_record(s, &rec, fd);
+                if (once)
+                        return;
+        }
+}
+
+static void on_timer(Supervisor *s) {
+        uint64_t ticks;
+        (void) !read(s->timer_fd, &ticks, sizeof(ticks));
+        if (!s->grace) {
+                s->grace = true;
+                s->o->timed_out = true;
+                (void) sys_pidfd_send_signal(s->pidfd, SIGTERM);
+                if (sys_timer_rearm(s->timer_fd, TIMEOUT_GRACE_MS) >= 0)
+                        return;
+        }
+        (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);
+        s->timer_fd = safe_close(s->timer_fd);
+}
+
+static void supervise(Supervisor *s) {
+        for (;;) {
+                struct pollfd p[5] = {
+                        { .fd = s->pidfd, .events = POLLIN },
+                        { .fd = s->sync_fd, .events = POLLIN },
+                        { .fd = s->signal_fd, .events = POLLIN },
+                        { .fd = s->timer_fd, .events = POLLIN },
+                        { .fd = s->notify_fd, .events = POLLIN },
+                };
+                if (poll(p, ELEMENTSOF(p), -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);
+                        return;
+                }
+                if (p[1].revents)
+                        drain_sync(s, true);
+                if (p[4].revents & POLLIN) {
+                        if (sys_seccomp_notify_handle(s->notify_fd, &s->plan->sandbox.seccomp, &s->denials) < 0)
+                                s->notify_fd = safe_close(s->notify_fd);
+                } else if (p[4].revents & (POLLHUP | POLLERR | POLLNVAL))
+                        s->notify_fd = safe_close(s->notify_fd);
+                if (p[2].revents & POLLIN) {
+                        int sig = sys_signal_read(s->signal_fd);
+                        if (sig > 0)
+                                (void) sys_pidfd_send_signal(s->pidfd, sig);
+                }
+                if (p[3].revents & POLLIN)
+                        on_timer(s);
+                if (p[0].revents)
+                        return;
+        }
+}
+
+/* The exit status and signal of the run, from init's report (the workload's own wait status)
+ * or, when init did not report, from init's own end. */
+static void outcome_from_status(Supervisor *s, const siginfo_t *si) {
+        RunOutcome *o = s->o;
+        if (s->have_status) {
+                if (WIFEXITED(s->wait_status)) {
+                        o->exit_code = WEXITSTATUS(s->wait_status);
+                        o->exit_status = o->exit_code;
+                } else {
+                        o->signal = WTERMSIG(s->wait_status);
+                        o->exit_status = 128 + o->signal;
+                }
+        } else if (si->si_code == CLD_EXITED) {
+                o->exit_code = si->si_status;
+                o->exit_status = si->si_status;
+        } else {
+                o->signal = si->si_status;
+                o->exit_status = 128 + o->signal;
+        }
+}
+
+/* A process that outlives moat only to remove the limit cgroups if moat is killed: it waits
+ * for EOF on a pipe whose write end only moat holds. On a normal end moat removes them first
+ * and the guard finds nothing to do. */
+static int cgroup_guard_start(SandboxCgroup *cg, int *ret_fd, pid_t *ret_pid) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                safe_close(p[0]);
+                safe_close(p[1]);
+                return r;
+        }
+        if (pid == 0) {
+                char c;
+                (void) signal(SIGINT, SIG_IGN);
+                (void) signal(SIGTERM, SIG_IGN);
+                (void) signal(SIGHUP, SIG_IGN);
+                (void) signal(SIGQUIT, SIG_IGN);
+                safe_close(p[1]);
+                if (sys_fd_close_all_except(&p[0], 1) < 0)
+                        _exit(1);
+                while (read(p[0], &c, 1) < 0 && errno == EINTR)
+                        ;
+                _exit(sys_cgroup_destroy(cg) < 0 ? 1 : 0);
+        }
+        safe_close(p[0]);
+        *ret_fd = p[1];
+        *ret_pid = pid;
+        return 0;
+}
+
+typedef struct Prepared {
+        char **envp;
+        SeccompProgram seccomp;
+        bool has_seccomp;
+        SandboxCgroup cg;
+        int guard_fd;
+        pid_t guard_pid;
+        int sync[2];
+        int signal_fd;
+        sigset_t old_mask;
+        bool mask_changed;
+} Prepared;
+
+static void prepared_done(Prepared *p) {
+        p->envp = strv_free(p->envp);
+        if (p->has_seccomp)
+                sys_seccomp_program_done(&p->seccomp);
+        (void) sys_cgroup_destroy(&p->cg);
+        p->guard_fd = safe_close(p->guard_fd);
+        if (p->guard_pid > 0)
+                (void) waitpid(p->guard_pid, NULL, 0);
+        p->sync[0] = safe_close(p->sync[0]);
+        p->sync[1] = safe_close(p->sync[1]);
+        p->signal_fd = safe_close(p->signal_fd);
+        if (p->mask_changed)
+                (void) sigprocmask(SIG_SETMASK, &p->old_mask, NULL);
+}
+
+static bool active(ControlStatus s) {
+        return s == CONTROL_REQUIRED || s == CONTROL_BEST_EFFORT;
+}
+
+/* Everything before clone3. Returns the failing step's -errno with *ret_step set. */
+static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *degraded, int *ret_step) {
+        const PlanResources *res = &plan->resources;
+        sigset_t fwd;
+        int r;
+
+        *ret_step = STEP_CLONE;
+        r = sandbox_env_build(plan, req->caller_env, &p->envp);
+        if (r < 0)
+                return r;
+        if (active(plan->sandbox.seccomp.status)) {
+                *ret_step = STEP_SECCOMP;
+                r = sys_seccomp_compile(&plan->sandbox.seccomp, &p->seccomp);
+                if (r < 0)
+                        return r;
+                p->has_seccomp = true;
+        }
+        if ((res->mechanism == CGROUP_MECH_V1 || res->mechanism == CGROUP_MECH_V2) && active(res->status) &&
+            (res->memory || res->pids || res->cpus_milli)) {
+                char name[64];
+                *ret_step = STEP_CGROUP;
+                snprintf(name, sizeof(name), "moat-%d-%" PRIu64, (int) getpid(), now_ns(CLOCK_MONOTONIC) % 1000000);
+                r = sys_cgroup_create(res->mechanism, name, res, &p->cg);
+                if (r >= 0)
+                        r = cgroup_guard_start(&p->cg, &p->guard_fd, &p->guard_pid);
+                if (r < 0 && res->status == CONTROL_BEST_EFFORT) {
+                        (void) sys_cgroup_destroy(&p->cg);
+                        degraded[STEP_CGROUP] = r;
+                } else if (r < 0)
+                        return r;
+        }
+        *ret_step = STEP_CLONE;
+        r = sys_sync_pair(p->sync);
+        if (r < 0)
+                return r;
+        /* Blocked before clone3 so the child starts with them blocked too: a signal that
+         * arrives during setup is delivered to the workload once it runs, not lost. */
+        sys_signal_forwarded_set(&fwd);
+        r = sys_signal_block_fd(&fwd, &p->old_mask);
+        if (r < 0)
+                return r;
+        p->mask_changed = true;
+        p->signal_fd = r;
+        return 0;
+}
+
+static void fill_outcome(Supervisor *s, const Prepared *p, const RunRequest *req, const siginfo_t *si,
+                         uint64_t start_ns) {
+        RunOutcome *o = s->o;
+        const Plan *plan = s->plan;
+
+        o->wall_ns = now_ns(CLOCK_MONOTONIC) - start_ns;
+        sys_cgroup_read_peaks(&p->cg, &o->peak_memory, &o->peak_pids);
+        if (s->failure.step >= 0)
+                report_failure(plan, req, o, s->failure.step, s->failure.value, s->failure.index);
+        if (s->failure.step == STEP_EXEC) {
+                o->exit_status = s->failure.value == -ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE;
+        } else if (s->failure.step >= 0) {
+                o->exit_status = EXIT_MOAT_FAILED;
+        } else if (!s->started) {
+                snprintf(o->failed_step, sizeof(o->failed_step), "sandbox setup");
+                snprintf(o->message, sizeof(o->message), "the sandbox ended during setup (%s %d)",
+                         si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+                fprintf(stderr, "moat: %s\n", o->message);
+                o->exit_status = EXIT_MOAT_FAILED;
+        } else
+                outcome_from_status(s, si);
+        o->started = s->started;
+        if (o->started && p->cg.mechanism != CGROUP_MECH_NONE && sys_cgroup_oom_killed(&p->cg))
+                snprintf(o->tier_detail + strlen(o->tier_detail), sizeof(o->tier_detail) - strlen(o->tier_detail),
+                         "; the memory limit was hit (OOM kill)");
+        o->controls = sandbox_control_outcomes(plan, s->failure.step, s->degraded);
+        o->n_controls = o->controls ? plan->n_controls : 0;
+        denial_table_take(&s->denials, &o->denials, &o->n_denials);
+}
+
+static void outcome_init(const Plan *plan, RunOutcome *o) {
+        *o = (RunOutcome) { .exit_status = EXIT_MOAT_FAILED, .exit_code = -1 };
+        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s",
+                 plan->resources.mechanism == CGROUP_MECH_V2   ? "cgroup v2"
+                 : plan->resources.mechanism == CGROUP_MECH_V1 ? "cgroup v1"
+                 : plan->resources.mechanism == CGROUP_MECH_RLIMIT ? "rlimits only"
+                                                                   : "no resource limits");
+}
+
+static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Supervisor *s) {
+        const PlanSandbox *sb = &plan->sandbox;
+        uint64_t flags = sb->clone_flags | CLONE_NEWUSER | (sb->time_ns ? CLONE_NEWTIME : 0);
+        SandboxChild child = {
+                .plan = plan,
+                .req = req,
+                .envp = p->envp,
+                .seccomp = p->has_seccomp ? &p->seccomp : NULL,
+                .sync_fd = p->sync[1],
+                .original_mask = p->old_mask,
+        };
+        int r;
+
+        pid_t pid = sys_ns_clone(flags, p->cg.mechanism == CGROUP_MECH_V2 ? p->cg.v2_fd : -EBADF, &s->pidfd);
+        if (pid == 0) {
+                safe_close(p->sync[0]);
+                sandbox_child_main(&child);
+        }
+        if (pid < 0) {
+                s->failure = (SyncRecord) { .step = STEP_CLONE, .value = pid, .index = -1 };
+                return pid;
+        }
+        s->pid = pid;
+        p->sync[1] = safe_close(p->sync[1]);
+        s->sync_fd = TAKE_FD(p->sync[0]);
+        s->signal_fd = p->signal_fd;
+
+        r = sys_idmap_write_from_parent(pid, sb->uid_inside, getuid(), sb->gid_inside, getgid());
+        if (r < 0) {
+                s->failure = (SyncRecord) { .step = STEP_IDMAP, .value = r, .index = -1 };
+                goto kill;
+        }
+        r = sys_cgroup_attach(&p->cg, pid);
+        if (r < 0) {
+                s->failure = (SyncRecord) { .step = STEP_CGROUP, .value = r, .index = -1 };
+                goto kill;
+        }
+        r = sys_sync_send(s->sync_fd, MSG_GO, 0, -1, -EBADF);
+        if (r < 0) {
+                s->failure = (SyncRecord) { .step = STEP_SYNC, .value = r, .index = -1 };
+                goto kill;
+        }
+        return 0;
+kill:
+        (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);
+        return r;
+}
+
+int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
+        Prepared p = {
+                .cg = SANDBOX_CGROUP_INIT, .guard_fd = -EBADF, .sync = { -EBADF, -EBADF }, .signal_fd = -EBADF,
+        };
+        Supervisor s = {
+                .plan = plan, .pidfd = -EBADF, .sync_fd = -EBADF, .signal_fd = -EBADF, .timer_fd = -EBADF,
+                .notify_fd = -EBADF, .failure = { .step = -1 }, .o = o,
+        };
+        uint64_t start = now_ns(CLOCK_MONOTONIC);
+        siginfo_t si = {};
+        struct rusage ru = {};
+        int step, r;
+
+        outcome_init(plan, o);
+        if (plan->refused || plan->tier != TIER_SANDBOX || !req->argv || !req->argv[0]) {
+                snprintf(o->message, sizeof(o->message), "internal error: not a runnable sandbox plan");
+                fprintf(stderr, "moat: %s\n", o->message);
+                return -EINVAL;
+        }
+        r = prepare(plan, req, &p, s.degraded, &step);
+        if (r < 0)
+                s.failure = (SyncRecord) { .step = step, .value = r, .index = -1 };
+        else if (start_child(plan, req, &p, &s) >= 0)
+                supervise(&s);
+        if (s.pidfd >= 0) {
+                drain_sync(&s, false);
+                r = sys_pidfd_wait(s.pidfd, &si, &ru);
+                if (r < 0 && s.failure.step < 0)
+                        s.failure = (SyncRecord) { .step = STEP_FORK, .value = r, .index = -1 };
+                o->cpu_user_ns = (uint64_t) ru.ru_utime.tv_sec * 1000000000ULL + (uint64_t) ru.ru_utime.tv_usec * 1000;
+                o->cpu_sys_ns = (uint64_t) ru.ru_stime.tv_sec * 1000000000ULL + (uint64_t) ru.ru_stime.tv_usec * 1000;
+        }
+        fill_outcome(&s, &p, req, &si, start);
+        s.pidfd = safe_close(s.pidfd);
+        s.sync_fd = safe_close(s.sync_fd);
+        s.timer_fd = safe_close(s.timer_fd);
+        s.notify_fd = safe_close(s.notify_fd);
+        denial_table_done(&s.denials);
+        {
+                int cr = sys_cgroup_destroy(&p.cg);
+                if (cr < 0)
+                        fprintf(stderr, "moat: cannot remove the sandbox's cgroup: %s\n", strerror(-cr));
+        }
+        prepared_done(&p);
+        return 0;
+}

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/* cgroup limits; contract in cgroup.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "basic/macros.h"
+#include "sys/cgroup.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+#ifndef CGROUP_SUPER_MAGIC
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#endif
+
+static const char *const v1_names[_CGROUP_V1_MAX] = { "memory", "pids", "cpu" };
+
+static int write_file(const char *dir, const char *file, const char *value) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(value);
+        ssize_t n = write(fd, value, len);
+        if (n < 0)
+                return -errno;
+        return (size_t) n == len ? 0 : -EIO;
+}
+
+static int read_u64(const char *dir, const char *file, uint64_t *ret) {
+        char path[PATH_MAX], buf[64];
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return n < 0 ? -errno : -ENODATA;
+        buf[n] = 0;
+        *ret = strtoull(buf, NULL, 10);
+        return 0;
+}
+
+/* Our own cgroup in the hierarchy named `controller` ("" for v2), from /proc/self/cgroup. */
+static int own_cgroup(const char *controller, char *ret, size_t size) {
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        FILE *f = fopen("/proc/self/cgroup", "re");
+        int r = -ENOENT;
+
+        if (!f)
+                return -errno;
+        while (getline(&line, &cap, f) > 0) {
+                char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                if (!c2)
+                        continue;
+                *c1 = *c2 = 0;
+                c2[1 + strcspn(c2 + 1, "\n")] = 0;
+                bool match = false;
+                if (controller[0] == 0)
+                        match = strcmp(line, "0") == 0 && c1 + 1 == c2;
+                else {
+                        char *save = NULL;
+                        for (char *t = strtok_r(c1 + 1, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                                if (strcmp(t, controller) == 0)
+                                        match = true;
+                }
+                if (match) {
+                        snprintf(ret, size, "%s", c2 + 1);
+                        r = 0;
+                        break;
+                }
+        }
+        fclose(f);
+        return r;
+}
+
+static int v2_mount_point(const char **ret) {
+        struct statfs sf;
+        if (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) {
+                *ret = "/sys/fs/cgroup";
+                return 0;
+        }
+        if (statfs("/sys/fs/cgroup/unified", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) {
+                *ret = "/sys/fs/cgroup/unified";
+                return 0;
+        }
+        return -ENOENT;
+}
+
+static int make_child(const char *root, const char *controller, const char *name, char **ret) {
+        char own[PATH_MAX], path[PATH_MAX * 2];
+        struct statfs sf;
+        int r = own_cgroup(controller, own, sizeof(own));
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "%s%s/%s", root, strcmp(own, "/") == 0 ? "" : own, name);
+        /* Before creating anything below /sys/fs/cgroup, make sure it is a cgroup fs. */
+        if (statfs(root, &sf) < 0)
+                return -errno;
+        if (sf.f_type != CGROUP2_SUPER_MAGIC && sf.f_type != CGROUP_SUPER_MAGIC)
+                return -EMEDIUMTYPE;
+        if (mkdir(path, 0755) < 0)
+                return -errno;
+        *ret = strdup(path);
+        if (!*ret) {
+                rmdir(path);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int create_v1(const char *name, const PlanResources *res, SandboxCgroup *cg) {
+        char buf[64];
+        int r;
+
+        if (res->memory) {
+                char root[64];
+                snprintf(root, sizeof(root), "/sys/fs/cgroup/%s", v1_names[CGROUP_V1_MEMORY]);
+                r = make_child(root, "memory", name, &cg->paths[CGROUP_V1_MEMORY]);
+                if (r < 0)
+                        return r;
+                snprintf(buf, sizeof(buf), "%" PRIu64, res->memory);
+                r = write_file(cg->paths[CGROUP_V1_MEMORY], "memory.limit_in_bytes", buf);
+                if (r < 0)
+                        return r;
+                /* Without swap accounting memsw does not exist; with it, swap must not widen
+                 * the limit. */
+                r = write_file(cg->paths[CGROUP_V1_MEMORY], "memory.memsw.limit_in_bytes", buf);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                (void) write_file(cg->paths[CGROUP_V1_MEMORY], "memory.swappiness", "0");
+        }
+        if (res->pids) {
+                r = make_child("/sys/fs/cgroup/pids", "pids", name, &cg->paths[CGROUP_V1_PIDS]);
+                if (r < 0)
+                        return r;
+                snprintf(buf, sizeof(buf), "%" PRIu64, res->pids);
+                r = write_file(cg->paths[CGROUP_V1_PIDS], "pids.max", buf);
+                if (r < 0)
+                        return r;
+        }
+        if (res->cpus_milli) {
+                r = make_child("/sys/fs/cgroup/cpu", "cpu", name, &cg->paths[CGROUP_V1_CPU]);
+                if (r < 0)
+                        return r;
+                r = write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", "100000");
+                if (r < 0)
+                        return r;
+                snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t) res->cpus_milli * 100);
+                r = write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_quota_us", buf);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int create_v2(const char *name, const PlanResources *res, SandboxCgroup *cg) {
+        const char *root;
+        char buf[64];
+        int r = v2_mount_point(&root);
+        if (r < 0)
+                return r;
+        r = make_child(root, "", name, &cg->paths[0]);
+        if (r < 0)
+                return r;
+        if (res->memory) {
+                snprintf(buf, sizeof(buf), "%" PRIu64, res->memory);
+                r = write_file(cg->paths[0], "memory.max", buf);
+                if (r < 0)
+                        return r;
+                r = write_file(cg->paths[0], "memory.swap.max", "0");
+                if (r < 0 && r != -ENOENT)
+                        return r;
+        }
+        if (res->pids) {
+                snprintf(buf, sizeof(buf), "%" PRIu64, res->pids);
+                r = write_file(cg->paths[0], "pids.max", buf);
+                if (r < 0)
+                        return r;
+        }
+        if (res->cpus_milli) {
+                snprintf(buf, sizeof(buf), "%" PRIu64 " 100000", (uint64_t) res->cpus_milli * 100);
+                r = write_file(cg->paths[0], "cpu.max", buf);
+                if (r < 0)
+                        return r;
+        }
+        cg->v2_fd = open(cg->paths[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return cg->v2_fd < 0 ? -errno : 0;
+}
+
+int sys_cgroup_create(CgroupMechanism mech, const char *name, const PlanResources *res,
+                      SandboxCgroup *ret) {
+        int r;
+
+        *ret = (SandboxCgroup) SANDBOX_CGROUP_INIT;
+        ret->mechanism = mech;
+        if (mech == CGROUP_MECH_V1)
+                r = create_v1(name, res, ret);
+        else if (mech == CGROUP_MECH_V2)
+                r = create_v2(name, res, ret);
+        else
+                r = -EOPNOTSUPP;
+        if (r < 0)
+                (void) sys_cgroup_destroy(ret);
+        return r;
+}
+
+int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid) {
+        char buf[32];
+        if (cg->mechanism != CGROUP_MECH_V1)
+                return 0;
+        snprintf(buf, sizeof(buf), "%d", (int) pid);
+        for (int i = 0; i < _CGROUP_V1_MAX; i++)
+                if (cg->paths[i]) {
+                        int r = write_file(cg->paths[i], "tasks", buf);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+void sys_cgroup_read_peaks(const SandboxCgroup *cg, uint64_t *ret_memory, uint64_t *ret_pids) {
+        *ret_memory = *ret_pids = 0;
+        if (cg->mechanism == CGROUP_MECH_V2 && cg->paths[0]) {
+                (void) read_u64(cg->paths[0], "memory.peak", ret_memory);
+                (void) read_u64(cg->paths[0], "pids.peak", ret_pids);
+        } else if (cg->mechanism == CGROUP_MECH_V1) {
+                if (cg->paths[CGROUP_V1_MEMORY])
+                        (void) read_u64(cg->paths[CGROUP_V1_MEMORY], "memory.max_usage_in_bytes",
+                                        ret_memory);
+                if (cg->paths[CGROUP_V1_PIDS])
+                        (void) read_u64(cg->paths[CGROUP_V1_PIDS], "pids.peak", ret_pids);
+        }
+}
+
+static bool file_has_nonzero(const char *dir, const char *file, const char *key) {
+        char path[PATH_MAX];
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        bool found = false;
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        size_t kl = strlen(key);
+        while (getline(&line, &cap, f) > 0)
+                if (strncmp(line, key, kl) == 0 && line[kl] == ' ' && strtoull(line + kl + 1, NULL, 10) > 0)
+                        found = true;
+        fclose(f);
+        return found;
+}
+
+bool sys_cgroup_oom_killed(const SandboxCgroup *cg) {
+        if (cg->mechanism == CGROUP_MECH_V2 && cg->paths[0])
+                return file_has_nonzero(cg->paths[0], "memory.events", "oom_kill");
+        if (cg->mechanism == CGROUP_MECH_V1 && cg->paths[CGROUP_V1_MEMORY])
+                return file_has_nonzero(cg->paths[CGROUP_V1_MEMORY], "memory.oom_control", "oom_kill");
+        return false;
+}
+
+static void kill_procs(const char *dir) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return;
+        long pid;
+        while (fscanf(f, "%ld", &pid) == 1)
+                if (pid > 0)
+                        (void) kill((pid_t) pid, SIGKILL);
+        fclose(f);
+}
+
+static int remove_dir(const char *dir, bool v2) {
+        /* Killed tasks leave the cgroup asynchronously: retry rmdir for up to ~2 s. */
+        for (int i = 0; i < 200; i++) {
+                if (v2)
+                        (void) write_file(dir, "cgroup.kill", "1");
+                else
+                        kill_procs(dir);
+                if (rmdir(dir) >= 0 || errno == ENOENT)
+                        return 0;
+                if (errno != EBUSY)
+                        return -errno;
+                nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+        }
+        return -EBUSY;
+}
+
+int sys_cgroup_destroy(SandboxCgroup *cg) {
+        int ret = 0;
+        if (!cg)
+                return 0;
+        cg->v2_fd = safe_close(cg->v2_fd);
+        for (int i = 0; i < _CGROUP_V1_MAX; i++) {
+                if (!cg->paths[i])
+                        continue;
+                int r = remove_dir(cg->paths[i], cg->mechanism == CGROUP_MECH_V2);
+                if (r < 0 && ret == 0)
+                        ret = r;
+                free(cg->paths[i]);
+                cg->paths[i] = NULL;
+        }
+        return ret;
+}

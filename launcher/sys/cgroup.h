@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Resource-limit cgroups for one sandbox.
+ *
+ * Runs in the moat parent with the caller's credentials. v2: a child of the caller's own
+ * (delegated) v2 cgroup, limits written before clone3 puts the sandbox straight into it with
+ * CLONE_INTO_CGROUP. v1 (root on a legacy or hybrid host): a child of moat's own cgroup in each
+ * of the memory, pids and cpu hierarchies; the parent writes the sandbox's pid into each
+ * "tasks" file before it lets the child continue, so nothing the sandbox runs ever executes
+ * outside the limits. Leaves behind: the child cgroup directories, until
+ * sys_cgroup_destroy() kills what is left in them and removes them. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "plan/plan.h"
+
+enum { CGROUP_V1_MEMORY, CGROUP_V1_PIDS, CGROUP_V1_CPU, _CGROUP_V1_MAX };
+
+typedef struct SandboxCgroup {
+        CgroupMechanism mechanism;
+        /* v2: paths[0]; v1: one per controller, NULL when that controller is not needed */
+        char *paths[_CGROUP_V1_MAX];
+        int v2_fd;              /* O_DIRECTORY fd of the v2 cgroup, for CLONE_INTO_CGROUP */
+} SandboxCgroup;
+
+#define SANDBOX_CGROUP_INIT { .v2_fd = -EBADF }
+
+/* Create and configure. Every limit that is non-zero must be written or this fails (and
+ * removes what it created). -EOPNOTSUPP when the mechanism is not CGROUP_MECH_V1/V2. */
+int sys_cgroup_create(CgroupMechanism mech, const char *name, const PlanResources *res,
+                      SandboxCgroup *ret);
+/* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). */
+int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
+/* Peaks, 0 when the kernel does not report them. */
+void sys_cgroup_read_peaks(const SandboxCgroup *cg, uint64_t *ret_memory, uint64_t *ret_pids);
+/* Whether the memory controller saw an OOM kill (memory.events oom_kill / memory.oom_control). */
+bool sys_cgroup_oom_killed(const SandboxCgroup *cg);
+/* SIGKILL whatever is left (cgroup.kill on v2), wait briefly for it to go, rmdir. Safe on a
+ * zeroed or half-created SandboxCgroup; frees the paths. 0 or the first -errno. */
+int sys_cgroup_destroy(SandboxCgroup *cg);
