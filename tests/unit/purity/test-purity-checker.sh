@@ -105,5 +105,14 @@ archive near_miss 'extern void binding_lookup(void); void pure_fn(void) { bindin
 expect_rc 0 "'bind' does not match binding_lookup" near_miss "$tmp/glob.list" "$tmp/near_miss.a"
 expect_rc 1 "'landlock_*' matches landlock_restrict_self" glob "$tmp/glob.list" "$tmp/call_landlock_restrict_self.a"
 
+# 8. A name the archive defines itself is its own code: pure helpers may share a prefix with
+#    a forbidden call (landlock_mode_to_string) without being one.
+archive own_def 'const char *landlock_mode_to_string(int m) { return m ? "required" : "off"; }' || exit 1
+archive own_use 'const char *landlock_mode_to_string(int m); const char *pure_fn(void) { return landlock_mode_to_string(1); }' || exit 1
+rm -f "$tmp/own.a"
+ar rcs "$tmp/own.a" "$tmp/own_def.o" "$tmp/own_use.o"
+expect_rc 0 "a forbidden-looking name defined in the archive is not a call out" own "$tmp/glob.list" "$tmp/own.a"
+expect_rc 1 "the same reference without the definition is refused" own_use_only "$tmp/glob.list" "$tmp/own_use.o"
+
 echo "1..$n"
 exit $failed
