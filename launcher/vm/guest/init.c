@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: MIT */
+/* moat-guest-init: PID 1 of a vm-tier guest. Static, no dependencies beyond libc.
+ *
+ * Part of the trusted computing base of the vm tier. It trusts the kernel it runs on and the
+ * configuration moat sends over the control port; it parses that configuration with the bounded
+ * grammar of vm-proto.c and refuses anything else. What it does, in order:
+ *   1. mounts /proc, /sys, /dev (devtmpfs) for itself; loads /lib/moat/NN-*.ko in name order;
+ *   2. opens the virtio-serial ports (control, stdout, stderr) by name;
+ *   3. reads the run configuration from the control port;
+ *   4. builds the command's root: a tmpfs with the host shares (9p), tmpfs mounts, symlinks, a
+ *      minimal /dev (no virtio ports in it, so the command cannot speak on the control port),
+ *      /proc and a read-only /sys; moves it onto / and chroots there;
+ *   5. forks the command as the configured unprivileged uid (root only when moat says so), with
+ *      no_new_privs, stdin from a pipe it feeds from stdin frames, stdout/stderr on the ports;
+ *   6. reports "started", then exactly one of exit/signal/error, kills what is left, syncs and
+ *      powers off. Any failure before the command starts is reported as "error ERRNO STEP";
+ *      a failure to report ends in a panic, which moat sees as a guest without status (125).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vm-proto.h"
+
+#define NEWROOT "/newroot"
+#define PORT_WAIT_MS 20000
+#define CONFIG_WAIT_MS 60000
+
+extern char **environ;
+
+static bool debug;
+static int kmsg_fd = -1;    /* opened before the root switch, where /dev/kmsg exists */
+
+static void klog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void klog(const char *fmt, ...) {
+        char buf[512];
+        va_list ap;
+        int n, fd;
+
+        n = snprintf(buf, sizeof(buf), "<1>moat-init: ");
+        va_start(ap, fmt);
+        vsnprintf(buf + n, sizeof(buf) - (size_t) n, fmt, ap);
+        va_end(ap);
+        fd = kmsg_fd;
+        if (fd >= 0)
+                (void) !write(fd, buf, strlen(buf));
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* Nothing useful can follow a failure to report: power off, and panic if even that fails. */
+static _Noreturn void power_off(void) {
+        sync();
+        reboot(RB_POWER_OFF);
+        _exit(1);
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+        const char *c = p;
+        while (n > 0) {
+                ssize_t w = write(fd, c, n);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                c += w, n -= (size_t) w;
+        }
+        return 0;
+}
+
+static int ctl_fd = -1;
+
+static void report(VmStatusKind kind, int value, const char *step) {
+        VmStatus s = { .kind = kind, .value = value };
+        char buf[VM_STATUS_LINE_MAX + 1];
+        int n;
+
+        if (step)
+                snprintf(s.step, sizeof(s.step), "%s", step);
+        n = vm_status_format(&s, buf, sizeof(buf));
+        if (n < 0 || ctl_fd < 0 || write_all(ctl_fd, buf, (size_t) n) < 0)
+                klog("cannot report status");
+}
+
+static _Noreturn void fail(const char *step, int err) {
+        klog("%s: %s", step, strerror(err));
+        report(VM_STATUS_ERROR, err > 0 ? err : EIO, step);
+        power_off();
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+        char buf[VM_PATH_MAX + sizeof(NEWROOT)];
+
+        if (snprintf(buf, sizeof(buf), "%s", path) >= (int) sizeof(buf))
+                return -ENAMETOOLONG;
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static void load_modules(void) {
+        struct dirent **names = NULL;
+        int n = scandir("/lib/moat", &names, NULL, alphasort);
+
+        for (int i = 0; i < n; i++) {
+                char path[300];
+                int fd;
+
+                if (!strstr(names[i]->d_name, ".ko"))
+                        goto next;
+                snprintf(path, sizeof(path), "/lib/moat/%s", names[i]->d_name);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        fail("open module", errno);
+                if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+                        fail("load module", errno);
+                close(fd);
+        next:
+                free(names[i]);
+        }
+        free(names);
+}
+
+/* Ports appear asynchronously after virtio_console binds: find /dev/vportNpM by name. */
+static int open_port(const char *name, int flags) {
+        for (int waited = 0; waited < PORT_WAIT_MS; waited += 10) {
+                DIR *d = opendir("/sys/class/virtio-ports");
+                struct dirent *de;
+
+                while (d && (de = readdir(d))) {
+                        char path[300], buf[64] = {};
+                        int fd;
+                        ssize_t n;
+
+                        if (de->d_name[0] == '.')
+                                continue;
+                        snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", de->d_name);
+                        fd = open(path, O_RDONLY | O_CLOEXEC);
+                        if (fd < 0)
+                                continue;
+                        n = read(fd, buf, sizeof(buf) - 1);
+                        close(fd);
+                        if (n <= 0 || strncmp(buf, name, strlen(name)) != 0 ||
+                            (buf[strlen(name)] != '\n' && buf[strlen(name)] != 0))
+                                continue;
+                        snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+                        fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+                        if (fd >= 0) {
+                                closedir(d);
+                                return fd;
+                        }
+                }
+                if (d)
+                        closedir(d);
+                sleep_ms(10);
+        }
+        return -ENOENT;
+}
+
+/* A read of 0 means the host side is not connected (yet): wait for it within a deadline. */
+static ssize_t read_ctl(char *buf, size_t size, int *waited_ms) {
+        for (;;) {
+                ssize_t n = read(ctl_fd, buf, size);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n != 0)
+                        return n < 0 ? -errno : n;
+                if (*waited_ms >= CONFIG_WAIT_MS)
+                        return -ETIMEDOUT;
+                sleep_ms(5);
+                *waited_ms += 5;
+        }
+}
+
+static size_t read_config(char *buf, size_t size, VmConfig *c, size_t *ret_len) {
+        size_t len = 0;
+        int waited = 0;
+
+        for (;;) {
+                const char *reason = NULL;
+                ssize_t n, r;
+
+                if (len >= size)
+                        fail("config too long", E2BIG);
+                n = read_ctl(buf + len, size - len, &waited);
+                if (n < 0)
+                        fail("read config", (int) -n);
+                len += (size_t) n;
+                r = vm_config_parse(buf, len, c, &reason);
+                if (r < 0) {
+                        klog("malformed configuration: %s", reason);
+                        fail("parse config", EINVAL);
+                }
+                if (r > 0) {
+                        *ret_len = len;
+                        return (size_t) r;
+                }
+        }
+}
+
+static int mount_one(const VmMount *m) {
+        char t[VM_PATH_MAX + sizeof(NEWROOT)];
+        unsigned long ro = m->readonly ? MS_RDONLY : 0;
+        int r;
+
+        snprintf(t, sizeof(t), NEWROOT "%s", m->target);
+        switch (m->kind) {
+        case VM_MOUNT_9P: {
+                char opts[160];
+                /* Read-only system shares may cache; a writable share must not, so the host
+                 * sees what the command wrote when it ends. */
+                snprintf(opts, sizeof(opts), "trans=virtio,version=9p2000.L,msize=512000,%s",
+                         m->readonly ? "cache=loose" : "cache=none");
+                if ((r = mkdir_p(t, 0755)) < 0)
+                        return r;
+                return mount(m->tag, t, "9p", MS_NOSUID | MS_NODEV | ro, opts) < 0 ? -errno : 0;
+        }
+        case VM_MOUNT_TMPFS: {
+                char opts[64];
+                snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long) m->size);
+                if ((r = mkdir_p(t, 0755)) < 0)
+                        return r;
+                return mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0 ? -errno : 0;
+        }
+        case VM_MOUNT_MASK:
+                if ((r = mkdir_p(t, 0755)) < 0)
+                        return r;
+                return mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY,
+                             "mode=0555,size=4k") < 0 ? -errno : 0;
+        case VM_MOUNT_DIR:
+                return mkdir_p(t, 0755);
+        case VM_MOUNT_SYMLINK: {
+                char parent[sizeof(t)];
+                snprintf(parent, sizeof(parent), "%s", t);
+                *strrchr(parent, '/') = 0;
+                if (parent[0] && (r = mkdir_p(parent, 0755)) < 0)
+                        return r;
+                return symlink(m->link, t) < 0 && errno != EEXIST ? -errno : 0;
+        }
+        default:
+                return -EINVAL;
+        }
+}
+
+static void make_node(const char *name, mode_t mode, dev_t dev) {
+        char p[64];
+        snprintf(p, sizeof(p), NEWROOT "/dev/%s", name);
+        if (mknod(p, mode, dev) < 0)
+                fail("mknod", errno);
+}
+
+/* The command's /dev holds the usual character devices only: no disks, no virtio ports. */
+static void build_dev(void) {
+        if (mkdir_p(NEWROOT "/dev", 0755) < 0 ||
+            mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+                fail("mount /dev", errno);
+        make_node("null", S_IFCHR | 0666, makedev(1, 3));
+        make_node("zero", S_IFCHR | 0666, makedev(1, 5));
+        make_node("full", S_IFCHR | 0666, makedev(1, 7));
+        make_node("random", S_IFCHR | 0666, makedev(1, 8));
+        make_node("urandom", S_IFCHR | 0666, makedev(1, 9));
+        make_node("tty", S_IFCHR | 0666, makedev(5, 0));
+        if (mkdir(NEWROOT "/dev/pts", 0755) < 0 || mkdir(NEWROOT "/dev/shm", 01777) < 0 ||
+            mount("devpts", NEWROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                  "newinstance,ptmxmode=0666,mode=0620") < 0 ||
+            symlink("pts/ptmx", NEWROOT "/dev/ptmx") < 0 ||
+            mount("tmpfs", NEWROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0 ||
+            symlink("/proc/self/fd", NEWROOT "/dev/fd") < 0 ||
+            symlink("/proc/self/fd/0", NEWROOT "/dev/stdin") < 0 ||
+            symlink("/proc/self/fd/1", NEWROOT "/dev/stdout") < 0 ||
+            symlink("/proc/self/fd/2", NEWROOT "/dev/stderr") < 0)
+                fail("populate /dev", errno);
+}
+
+static void build_root(const VmConfig *c) {
+        if (mkdir(NEWROOT, 0755) < 0 ||
+            mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") < 0)
+                fail("mount root tmpfs", errno);
+        for (size_t i = 0; i < c->n_mounts; i++) {
+                int r = mount_one(&c->mounts[i]);
+                if (r < 0) {
+                        klog("mount %s: %s", c->mounts[i].target, strerror(-r));
+                        fail("mount share", -r);
+                }
+        }
+        if (mkdir_p(NEWROOT "/proc", 0555) < 0 ||
+            mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                fail("mount /proc", errno);
+        if (mkdir_p(NEWROOT "/sys", 0555) < 0 ||
+            mount("sysfs", NEWROOT "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+                  NULL) < 0)
+                fail("mount /sys", errno);
+        build_dev();
+        if (c->hostname[0] && sethostname(c->hostname, strlen(c->hostname)) < 0)
+                fail("sethostname", errno);
+}
+
+static void switch_root(void) {
+        /* switch_root: the initramfs stays underneath, unreachable from the new root. */
+        if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
+            chdir("/") < 0)
+                fail("switch root", errno);
+}
+
+typedef struct ChildError {
+        int err;
+        char step[24];
+} ChildError;
+
+static _Noreturn void child_fail(int fd, const char *step, int err) {
+        ChildError e = { .err = err };
+        snprintf(e.step, sizeof(e.step), "%s", step);
+        (void) !write(fd, &e, sizeof(e));
+        _exit(127);
+}
+
+static _Noreturn void run_child(const VmConfig *c, int stdin_fd, int out_fd, int err_fd,
+                                int errpipe) {
+        sigset_t all;
+
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL);
+        if (setsid() < 0)
+                child_fail(errpipe, "setsid", errno);
+        if (dup2(stdin_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+                child_fail(errpipe, "stdio", errno);
+        if (!(c->uid == 0 && c->gid == 0)) {
+                if (setgroups(0, NULL) < 0 || setresgid(c->gid, c->gid, c->gid) < 0 ||
+                    setresuid(c->uid, c->uid, c->uid) < 0)
+                        child_fail(errpipe, "drop privileges", errno);
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                        child_fail(errpipe, "no_new_privs", errno);
+        }
+        if (chdir(c->cwd) < 0)
+                child_fail(errpipe, "chdir", errno);
+        if (c->apparmor[0]) {
+                /* The profile was loaded by init; the transition happens at exec. */
+                char cmd[160];
+                int fd = open("/proc/self/attr/apparmor/exec", O_WRONLY | O_CLOEXEC);
+                if (fd < 0)
+                        child_fail(errpipe, "apparmor", errno);
+                snprintf(cmd, sizeof(cmd), "exec %s", c->apparmor);
+                if (write_all(fd, cmd, strlen(cmd)) < 0)
+                        child_fail(errpipe, "apparmor", errno);
+                close(fd);
+        }
+        environ = (char **) c->env;
+        execvp(c->argv[0], (char *const *) c->argv);
+        child_fail(errpipe, "exec", errno);
+}
+
+/* Loads the AppArmor profile the host sent into the guest kernel, or fails the run. */
+static void load_apparmor(const VmConfig *c) {
+        char path[200];
+
+        if (mount("securityfs", NEWROOT "/sys/kernel/security", "securityfs",
+                  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                fail("mount securityfs", errno);
+        if (access(NEWROOT "/sys/kernel/security/apparmor/profiles", R_OK) < 0)
+                fail("apparmor not enabled in guest", errno == ENOENT ? EOPNOTSUPP : errno);
+        snprintf(path, sizeof(path), "/etc/apparmor.d/%s", c->apparmor);
+        pid_t pid = fork();
+        if (pid < 0)
+                fail("fork apparmor_parser", errno);
+        if (pid == 0) {
+                if (chroot(NEWROOT) < 0 || chdir("/") < 0)
+                        _exit(127);
+                execl("/usr/sbin/apparmor_parser", "apparmor_parser", "--replace",
+                      "--skip-cache", path, (char *) NULL);
+                _exit(127);
+        }
+        int st;
+        if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                fail("load apparmor profile", EPERM);
+}
+
+/* Feeds stdin frames ("i<len>:<bytes>\n", then "I0:\n") from the host into the pipe. */
+typedef struct StdinRelay {
+        char buf[VM_STDIN_FRAME_MAX + 32];
+        size_t len;
+        int pipe_fd;
+        bool eof;
+} StdinRelay;
+
+static int relay_stdin(StdinRelay *s) {
+        for (;;) {
+                char *colon;
+                unsigned long n;
+                char *end;
+
+                if (s->len == 0)
+                        return 0;
+                if (s->buf[0] != 'i' && s->buf[0] != 'I')
+                        return -EINVAL;
+                colon = memchr(s->buf, ':', s->len);
+                if (!colon)
+                        return s->len > 8 ? -EINVAL : 0;
+                n = strtoul(s->buf + 1, &end, 10);
+                if (end != colon || colon == s->buf + 1 || n > VM_STDIN_FRAME_MAX)
+                        return -EINVAL;
+                size_t need = (size_t) (colon - s->buf) + 1 + n + 1;
+                if (s->len < need)
+                        return 0;
+                if (s->buf[need - 1] != '\n')
+                        return -EINVAL;
+                if (s->buf[0] == 'I') {
+                        if (n != 0)
+                                return -EINVAL;
+                        s->eof = true;
+                } else if (s->pipe_fd >= 0 && write_all(s->pipe_fd, colon + 1, n) < 0) {
+                        /* The command closed its stdin: drop the rest, as a pipe would. */
+                        close(s->pipe_fd);
+                        s->pipe_fd = -1;
+                }
+                memmove(s->buf, s->buf + need, s->len - need);
+                s->len -= need;
+                if (s->eof && s->pipe_fd >= 0) {
+                        close(s->pipe_fd);
+                        s->pipe_fd = -1;
+                }
+        }
+}
+
+/* Waits for the command, relaying stdin; returns its wait status. */
+static int supervise(pid_t child, int stdin_w, char *pending, size_t pending_len) {
+        StdinRelay s = { .pipe_fd = stdin_w };
+        sigset_t mask;
+        int sfd;
+
+        if (pending_len > sizeof(s.buf))
+                fail("stdin frame", EINVAL);
+        memcpy(s.buf, pending, pending_len);
+        s.len = pending_len;
+        if (relay_stdin(&s) < 0)
+                fail("stdin frame", EINVAL);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sfd < 0)
+                fail("signalfd", errno);
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = sfd, .events = POLLIN },
+                        { .fd = s.eof ? -1 : ctl_fd, .events = POLLIN },
+                };
+                int st;
+                pid_t w;
+
+                while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+                        if (w == child)
+                                return st;
+                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                        fail("poll", errno);
+                if (p[0].revents) {
+                        struct signalfd_siginfo si;
+                        while (read(sfd, &si, sizeof(si)) > 0)
+                                ;
+                }
+                if (p[1].revents & POLLIN) {
+                        ssize_t n = read(ctl_fd, s.buf + s.len, sizeof(s.buf) - s.len);
+                        if (n > 0) {
+                                s.len += (size_t) n;
+                                if (relay_stdin(&s) < 0)
+                                        fail("stdin frame", EINVAL);
+                        }
+                } else if (p[1].revents & (POLLHUP | POLLERR)) {
+                        /* Host side gone: moat is ending the run; avoid a busy loop. */
+                        sleep_ms(50);
+                }
+        }
+}
+
+int main(int argc, char **argv) {
+        static char cfgbuf[VM_CONFIG_MAX + VM_STDIN_FRAME_MAX + 64];
+        static VmConfig c;
+        int out_fd, err_fd, errpipe[2], inpipe[2];
+        size_t cfg_len, used;
+        sigset_t mask;
+        pid_t child;
+        int st;
+
+        if (getpid() != 1)
+                return 1;
+        (void) mkdir("/proc", 0555);
+        (void) mkdir("/sys", 0555);
+        (void) mkdir("/dev", 0755);
+        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+            mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+            mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, NULL) < 0)
+                power_off();
+        kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+
+        /* SIGCHLD is read through a signalfd; everything else keeps its PID 1 default. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        load_modules();
+        ctl_fd = open_port(VM_PORT_CTL, O_RDWR);
+        if (ctl_fd < 0) {
+                klog("no control port");
+                power_off();
+        }
+        out_fd = open_port(VM_PORT_STDOUT, O_WRONLY);
+        err_fd = open_port(VM_PORT_STDERR, O_WRONLY);
+        if (out_fd < 0 || err_fd < 0)
+                fail("open output ports", ENOENT);
+
+        used = read_config(cfgbuf, sizeof(cfgbuf), &c, &cfg_len);
+        debug = c.debug;
+        if (debug)
+                klog("configuration accepted: %zu arguments, %zu mounts", c.n_argv, c.n_mounts);
+        if (strcmp(c.fault, "silent") == 0)
+                for (;;)
+                        pause();
+
+        build_root(&c);
+        if (c.apparmor[0])
+                load_apparmor(&c);
+        switch_root();
+
+        if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(inpipe, O_CLOEXEC) < 0)
+                fail("pipe", errno);
+        child = fork();
+        if (child < 0)
+                fail("fork", errno);
+        if (child == 0) {
+                close(errpipe[0]);
+                run_child(&c, inpipe[0], out_fd, err_fd, errpipe[1]);
+        }
+        close(errpipe[1]);
+        close(inpipe[0]);
+        close(out_fd);
+        close(err_fd);
+
+        ChildError ce;
+        ssize_t n = read(errpipe[0], &ce, sizeof(ce));
+        close(errpipe[0]);
+        if (n == (ssize_t) sizeof(ce)) {
+                ce.step[sizeof(ce.step) - 1] = 0;
+                (void) waitpid(child, &st, 0);
+                report(VM_STATUS_ERROR, ce.err, ce.step);
+                power_off();
+        }
+        report(VM_STATUS_STARTED, 0, NULL);
+
+        st = supervise(child, inpipe[1], cfgbuf + used, cfg_len - used);
+
+        /* Whatever the command left behind dies with it. */
+        kill(-1, SIGKILL);
+        while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+                ;
+        if (strcmp(c.fault, "bad-status") == 0) {
+                static const char bad[] = "exit 1; rm -rf /\n";
+                (void) write_all(ctl_fd, bad, sizeof(bad) - 1);
+        } else if (WIFSIGNALED(st))
+                report(VM_STATUS_SIGNAL, WTERMSIG(st), NULL);
+        else
+                report(VM_STATUS_EXIT, WEXITSTATUS(st), NULL);
+        sync();
+        power_off();
+}

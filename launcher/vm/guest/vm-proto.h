@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/* PURE. The wire protocol between moat and its guest init, over the virtio-serial port
+ * "org.moat.ctl" (one byte stream in each direction). Compiled into both moat and the static
+ * guest init, so both sides parse with the same bounded code.
+ *
+ * Host -> guest, once: the run configuration, a sequence of records
+ *         <tag><decimal length>:<length bytes>\n
+ * ending with the record "z0:\n". Tags: u uid, g gid, c cwd, a argv element, e environment
+ * entry, m mount, h hostname, p AppArmor profile, f fault hook (tests only), d debug. Then,
+ * for the rest of the run, stdin frames: "i<len>:<bytes>\n" and a final "I0:\n" (EOF).
+ *
+ * Guest -> host, lines of at most VM_STATUS_LINE_MAX bytes:
+ *         started\n                     the command was exec'd
+ *         exit <0..255>\n               the command exited
+ *         signal <1..64>\n              the command was killed by a signal
+ *         error <errno> <step>\n        init could not start the command (step: [a-z0-9 ._/-])
+ * Anything else, an over-long line, or a second final message is malformed, and moat ends the
+ * run with exit 125: the guest is not trusted to speak anything but this grammar. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VM_PORT_CTL "org.moat.ctl"
+#define VM_PORT_STDOUT "org.moat.stdout"
+#define VM_PORT_STDERR "org.moat.stderr"
+
+#define VM_CONFIG_MAX (256u * 1024u)    /* whole configuration */
+#define VM_RECORD_MAX 8192u             /* one record's value */
+#define VM_ARGV_MAX 1024u
+#define VM_ENV_MAX 1024u
+#define VM_MOUNTS_MAX 64u
+#define VM_PATH_MAX 1024u
+#define VM_STATUS_LINE_MAX 96u
+#define VM_STDIN_FRAME_MAX 4096u
+
+typedef enum VmMountKind {
+        VM_MOUNT_9P,            /* "9p <tag> ro|rw <target>": a host share */
+        VM_MOUNT_TMPFS,         /* "tmpfs <bytes> <target>": guest RAM */
+        VM_MOUNT_SYMLINK,       /* "link <link-target> <target>" */
+        VM_MOUNT_DIR,           /* "dir <target>" */
+        VM_MOUNT_MASK,          /* "mask <target>": an empty read-only tmpfs over a directory */
+        _VM_MOUNT_KIND_MAX,
+} VmMountKind;
+
+typedef struct VmMount {
+        VmMountKind kind;
+        char tag[32];           /* 9p: [a-z0-9]{1,31} */
+        bool readonly;
+        uint64_t size;          /* tmpfs */
+        char link[VM_PATH_MAX]; /* symlink value */
+        char target[VM_PATH_MAX];
+} VmMount;
+
+typedef struct VmConfig {
+        uid_t uid;
+        gid_t gid;
+        bool have_uid, have_gid;
+        char cwd[VM_PATH_MAX];
+        char hostname[65];
+        char apparmor[128];     /* "" = none */
+        char fault[16];         /* "" = none; "bad-status" | "silent" (documented test hooks) */
+        bool debug;
+        char *argv[VM_ARGV_MAX + 1];    /* point into the caller's buffer, NUL-terminated */
+        size_t n_argv;
+        char *env[VM_ENV_MAX + 1];
+        size_t n_env;
+        VmMount mounts[VM_MOUNTS_MAX];
+        size_t n_mounts;
+} VmConfig;
+
+/* Appends one record to a growing buffer; -EINVAL for a value that is too long or a bad tag,
+ * -ENOMEM. */
+int vm_config_append(char **buf, size_t *len, char tag, const char *value, size_t value_len);
+
+/* Parses a complete configuration in place: buf (len bytes) is modified (values are
+ * NUL-terminated where the '\n' was) and c->argv/env point into it. Returns the number of
+ * bytes consumed (up to and including the end record), 0 if more bytes are needed, or
+ * -EINVAL (malformed: the whole run must fail) with a short reason in *ret_reason. */
+ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_reason);
+
+/* True if p is an absolute path without "." or ".." components, empty components, or bytes
+ * outside printable ASCII; such paths are what moat sends and all the init accepts. */
+bool vm_path_is_clean(const char *p);
+
+typedef enum VmStatusKind {
+        VM_STATUS_NONE,
+        VM_STATUS_STARTED,
+        VM_STATUS_EXIT,
+        VM_STATUS_SIGNAL,
+        VM_STATUS_ERROR,
+        _VM_STATUS_KIND_MAX,
+} VmStatusKind;
+
+typedef struct VmStatus {
+        VmStatusKind kind;
+        int value;              /* exit code, signal number or errno */
+        char step[49];          /* VM_STATUS_ERROR */
+} VmStatus;
+
+/* Parses one status line (without its '\n'). 0 or -EINVAL. */
+int vm_status_parse_line(const char *line, size_t len, VmStatus *ret);
+/* Formats a status line with its '\n' into buf; returns the length or -EINVAL. */
+int vm_status_format(const VmStatus *s, char *buf, size_t size);
+
+/* Incremental reader of the guest's stream: feed bytes, receive complete lines. */
+typedef struct VmStatusReader {
+        char line[VM_STATUS_LINE_MAX + 1];
+        size_t len;
+        bool started;
+        bool final;             /* exit/signal/error seen: nothing may follow */
+        VmStatus result;
+        bool malformed;
+        char reason[96];
+} VmStatusReader;
+
+/* Returns 0, or -EINVAL once the stream is malformed (sticky; reason in r->reason). */
+int vm_status_reader_feed(VmStatusReader *r, const char *data, size_t len);

@@ -1,0 +1,778 @@
+/* SPDX-License-Identifier: MIT */
+/* Executor of the vm tier: one command in a transient libvirt/QEMU guest (executor.h).
+ *
+ * Who runs QEMU: libvirt's session daemon of the calling user (qemu:///session, spawned on
+ * demand), so QEMU has the caller's uid and no privilege. A root caller is not given a root
+ * QEMU: moat forks a helper that drops to the dedicated account moat-vm (created by
+ * moat-guest-kernel) with PR_SET_PDEATHSIG, and that helper is the session client. A root QEMU
+ * with a writable 9p share would let the guest plant setuid-root files on the host.
+ *
+ * Lifetime: the domain is created with AUTODESTROY on this process's connection. If moat dies,
+ * even by SIGKILL, the connection closes and libvirt destroys the domain; for root the helper
+ * dies with moat through its parent-death signal. Timeout, SIGINT/SIGTERM/SIGHUP, a malformed
+ * guest message, or a guest that stops without a status all destroy the domain here.
+ *
+ * Data path: three unix sockets in a private run directory, on which moat listens and QEMU
+ * connects at start (virtio-serial ports): the control port (configuration and stdin frames
+ * in, status lines out; vm-proto.h), stdout and stderr. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "basic/macros.h"
+#include "executor.h"
+#include "vm-domain.h"
+#include "vm-initramfs.h"
+#include "vm-layout.h"
+#include "vm-libvirt.h"
+#include "vm/guest/vm-proto.h"
+
+#define VM_URI "qemu:///session"
+#define VM_ACCOUNT "moat-vm"
+#define VM_BOOT_DEADLINE_MS 120000u     /* without a plan timeout: boot + start of the command */
+#define VM_DRAIN_MS 10000u              /* after the final status: output and power-off */
+#define VM_MIN_MEMORY (96ull << 20)     /* the 66 MB PVH kernel image must fit */
+
+enum { SOCK_CTL, SOCK_OUT, SOCK_ERR, _SOCK_MAX };
+static const char *const sock_names[_SOCK_MAX] = { "ctl.sock", "out.sock", "err.sock" };
+
+/* What a run produced; also what the root helper sends back to moat. */
+typedef struct VmResult {
+        bool started, timed_out;
+        int exit_status, exit_code, signal;
+        char failed_step[64];
+        int failed_errno;
+        char message[512];
+        char tier_detail[128];
+        uint64_t boot_ms;
+} VmResult;
+
+typedef struct VmRun {
+        const Plan *plan;
+        const RunRequest *req;
+        char dir[64];
+        int listen_fd[_SOCK_MAX], fd[_SOCK_MAX], sig_fd;
+        VmLibvirt *lv;
+        VmStatusReader status;
+        char *outq;             /* control port output: configuration, then stdin frames */
+        size_t outq_len, outq_off;
+        bool stdin_eof, stdin_eof_sent, stopped, destroyed;
+        bool out_broken[3];
+        uint64_t t0;
+        VmResult res;
+} VmRun;
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void result_fail(VmResult *res, const char *step, int err, const char *fmt, ...)
+        _printf_(4, 5);
+static void result_fail(VmResult *res, const char *step, int err, const char *fmt, ...) {
+        va_list ap;
+
+        if (res->failed_step[0])
+                return;
+        snprintf(res->failed_step, sizeof(res->failed_step), "%s", step);
+        res->failed_errno = err < 0 ? -err : err;
+        va_start(ap, fmt);
+        vsnprintf(res->message, sizeof(res->message), fmt, ap);
+        va_end(ap);
+        res->exit_status = 125;
+        res->exit_code = -1;
+}
+
+static char *cache_dir(const char *sub) {
+        const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        char *p = NULL;
+
+        if (x && x[0] == '/')
+                return asprintf(&p, "%s/moat%s", x, sub) < 0 ? NULL : p;
+        if (!home || home[0] != '/') {
+                struct passwd *pw = getpwuid(getuid());
+                home = pw ? pw->pw_dir : NULL;
+        }
+        if (!home)
+                return NULL;
+        return asprintf(&p, "%s/.cache/moat%s", home, sub) < 0 ? NULL : p;
+}
+
+/* HostFacts.vm_boot_ms reads this back: the last measured boot-to-command time. */
+static void boot_ms_save(uint64_t ms) {
+        _cleanup_free_ char *dir = cache_dir(""), *path = NULL, *tmp = NULL;
+        FILE *f;
+        int fd;
+
+        if (!dir || asprintf(&path, "%s/vm-boot-ms", dir) < 0 ||
+            asprintf(&tmp, "%s.XXXXXX", path) < 0)
+                return;
+        for (char *s = dir + 1; *s; s++)
+                if (*s == '/') {
+                        *s = 0;
+                        (void) mkdir(dir, 0700);
+                        *s = '/';
+                }
+        (void) mkdir(dir, 0700);
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return;
+        f = fdopen(fd, "we");
+        if (!f) {
+                close(fd);
+                unlink(tmp);
+                return;
+        }
+        fprintf(f, "%llu\n", (unsigned long long) ms);
+        if (fclose(f) != 0 || rename(tmp, path) < 0)
+                unlink(tmp);
+}
+
+static int listen_unix(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+        if (fd < 0)
+                return -errno;
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+static void run_cleanup(VmRun *run) {
+        run->lv = vm_libvirt_close(run->lv);
+        for (int i = 0; i < _SOCK_MAX; i++) {
+                run->listen_fd[i] = safe_close(run->listen_fd[i]);
+                run->fd[i] = safe_close(run->fd[i]);
+                if (run->dir[0]) {
+                        char p[128];
+                        snprintf(p, sizeof(p), "%s/%s", run->dir, sock_names[i]);
+                        (void) unlink(p);
+                }
+        }
+        run->sig_fd = safe_close(run->sig_fd);
+        if (run->dir[0]) {
+                char p[128];
+                snprintf(p, sizeof(p), "%s/console.log", run->dir);
+                (void) unlink(p);
+                (void) rmdir(run->dir);
+        }
+        free(run->outq);
+        run->outq = NULL;
+}
+
+/* The reason a guest stopped without reporting: the kernel's or init's last words. */
+static void console_reason(VmRun *run, char *buf, size_t size) {
+        char path[128], data[4096];
+        _cleanup_close_ int fd = -EBADF;
+        ssize_t n;
+        off_t end;
+
+        buf[0] = 0;
+        snprintf(path, sizeof(path), "%s/console.log", run->dir);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || (end = lseek(fd, 0, SEEK_END)) < 0)
+                return;
+        n = pread(fd, data, sizeof(data) - 1, end > (off_t) sizeof(data) - 1 ? end - (off_t) sizeof(data) + 1 : 0);
+        if (n <= 0)
+                return;
+        data[n] = 0;
+        for (char *line = strtok(data, "\r\n"); line; line = strtok(NULL, "\r\n"))
+                if (strstr(line, "Kernel panic") || strstr(line, "moat-init:")) {
+                        char *s = strstr(line, "Kernel panic") ?: strstr(line, "moat-init:");
+                        /* Console bytes come from the guest: keep them printable. */
+                        for (char *c = s; *c; c++)
+                                if ((unsigned char) *c < 0x20 || (unsigned char) *c > 0x7e)
+                                        *c = '?';
+                        snprintf(buf, size, "%s", s);
+                }
+}
+
+static int queue_ctl(VmRun *run, const char *data, size_t len) {
+        char *p = realloc(run->outq, run->outq_len + len);
+        if (!p)
+                return -ENOMEM;
+        memcpy(p + run->outq_len, data, len);
+        run->outq = p;
+        run->outq_len += len;
+        return 0;
+}
+
+static void destroy(VmRun *run) {
+        if (!run->destroyed && run->lv)
+                (void) vm_libvirt_destroy(run->lv);
+        run->destroyed = true;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t w = write(fd, p, n);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                struct pollfd pf = { .fd = fd, .events = POLLOUT };
+                                (void) poll(&pf, 1, 1000);
+                                continue;
+                        }
+                        return -errno;
+                }
+                p += w, n -= (size_t) w;
+        }
+        return 0;
+}
+
+/* Reads one chunk from a guest socket; false at EOF. */
+static bool pump_guest(VmRun *run, int i) {
+        char buf[65536];
+        ssize_t n = read(run->fd[i], buf, sizeof(buf));
+
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return true;
+        if (n <= 0) {
+                run->fd[i] = safe_close(run->fd[i]);
+                return false;
+        }
+        if (i == SOCK_CTL) {
+                if (vm_status_reader_feed(&run->status, buf, (size_t) n) < 0) {
+                        result_fail(&run->res, "guest status", EPROTO,
+                                    "malformed message from the guest (%s); the run was stopped",
+                                    run->status.reason);
+                        destroy(run);
+                } else if (run->status.started && !run->res.started) {
+                        run->res.started = true;
+                        run->res.boot_ms = now_ms() - run->t0;
+                }
+                return true;
+        }
+        int out = i == SOCK_OUT ? STDOUT_FILENO : STDERR_FILENO;
+        if (!run->out_broken[i] && write_all(out, buf, (size_t) n) < 0)
+                run->out_broken[i] = true; /* the reader went away: drop, as a pipe would */
+        return true;
+}
+
+static void pump_stdin(VmRun *run) {
+        char buf[VM_STDIN_FRAME_MAX], head[24];
+        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+        int h;
+
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+        if (n <= 0) {
+                run->stdin_eof = true;
+                return;
+        }
+        h = snprintf(head, sizeof(head), "i%zd:", n);
+        if (queue_ctl(run, head, (size_t) h) < 0 || queue_ctl(run, buf, (size_t) n) < 0 ||
+            queue_ctl(run, "\n", 1) < 0)
+                run->stdin_eof = true;
+}
+
+static void flush_ctl(VmRun *run) {
+        while (run->outq_off < run->outq_len) {
+                ssize_t n = send(run->fd[SOCK_CTL], run->outq + run->outq_off,
+                                 run->outq_len - run->outq_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno != EAGAIN && errno != EINTR)
+                                run->outq_off = run->outq_len; /* guest side gone */
+                        return;
+                }
+                run->outq_off += (size_t) n;
+        }
+        run->outq_off = run->outq_len = 0;
+}
+
+static void on_signal(VmRun *run) {
+        struct signalfd_siginfo si;
+
+        while (read(run->sig_fd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
+                if (run->destroyed)
+                        continue;
+                result_fail(&run->res, "signal", EINTR, "stopped by signal %u; guest destroyed",
+                            si.ssi_signo);
+                run->res.exit_status = 128 + (int) si.ssi_signo;
+                run->res.signal = (int) si.ssi_signo;
+                destroy(run);
+        }
+}
+
+/* The event loop of a running guest; returns when QEMU has closed every port. */
+static void run_loop(VmRun *run, uint64_t deadline) {
+        uint64_t drain_until = 0;
+
+        for (;;) {
+                struct pollfd p[6];
+                int ev = vm_libvirt_event_fd(run->lv);
+                bool want_stdin = run->res.started && !run->stdin_eof && run->outq_len == 0 &&
+                                  run->fd[SOCK_CTL] >= 0;
+                uint64_t t = now_ms(), until;
+                int timeout;
+
+                if (run->fd[SOCK_CTL] < 0 && run->fd[SOCK_OUT] < 0 && run->fd[SOCK_ERR] < 0)
+                        return;
+                if (run->stdin_eof && !run->stdin_eof_sent && run->res.started) {
+                        (void) queue_ctl(run, "I0:\n", 4);
+                        run->stdin_eof_sent = true;
+                }
+                if ((run->status.final || run->destroyed || run->stopped) && !drain_until)
+                        drain_until = t + VM_DRAIN_MS;
+                until = drain_until ?: deadline;
+                if (t >= until) {
+                        if (drain_until) {
+                                if (!run->destroyed)
+                                        destroy(run);
+                                else
+                                        return; /* QEMU gone but a port never closed */
+                                drain_until = t + VM_DRAIN_MS;
+                                continue;
+                        }
+                        if (run->res.started) {
+                                run->res.timed_out = true;
+                                result_fail(&run->res, "timeout", ETIMEDOUT,
+                                            "timeout: the command ran longer than %llu ms",
+                                            (unsigned long long) run->plan->resources.timeout_ms);
+                                run->res.exit_status = 128 + SIGKILL;
+                                run->res.signal = SIGKILL;
+                        } else
+                                result_fail(&run->res, "guest boot", ETIMEDOUT,
+                                            "the guest did not start the command within %llu ms",
+                                            (unsigned long long) (deadline - run->t0));
+                        destroy(run);
+                        continue;
+                }
+                timeout = (int) MIN(until - t, 1000u);
+
+                p[0] = (struct pollfd) { .fd = run->sig_fd, .events = POLLIN };
+                p[1] = (struct pollfd) { .fd = ev, .events = POLLIN };
+                p[2] = (struct pollfd) { .fd = run->fd[SOCK_CTL],
+                                         .events = POLLIN | (run->outq_len ? POLLOUT : 0) };
+                p[3] = (struct pollfd) { .fd = run->fd[SOCK_OUT], .events = POLLIN };
+                p[4] = (struct pollfd) { .fd = run->fd[SOCK_ERR], .events = POLLIN };
+                p[5] = (struct pollfd) { .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN };
+                if (poll(p, 6, timeout) < 0 && errno != EINTR)
+                        return;
+                if (p[0].revents)
+                        on_signal(run);
+                if (p[1].revents) {
+                        char c[16];
+                        ssize_t n = read(ev, c, sizeof(c));
+                        for (ssize_t k = 0; k < n; k++)
+                                if (c[k] == VM_EVENT_STOPPED || c[k] == VM_EVENT_CRASHED)
+                                        run->stopped = true;
+                }
+                for (int i = 0; i < _SOCK_MAX; i++)
+                        if (p[2 + i].revents & (POLLIN | POLLHUP | POLLERR))
+                                (void) pump_guest(run, i);
+                if (run->fd[SOCK_CTL] >= 0 && run->outq_len)
+                        flush_ctl(run);
+                if (p[5].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
+                        if (p[5].revents & POLLNVAL)
+                                run->stdin_eof = true;
+                        else
+                                pump_stdin(run);
+                }
+        }
+}
+
+static int accept_ports(VmRun *run, uint64_t deadline) {
+        for (int i = 0; i < _SOCK_MAX; i++) {
+                while (run->fd[i] < 0) {
+                        struct pollfd p = { .fd = run->listen_fd[i], .events = POLLIN };
+                        uint64_t t = now_ms();
+                        if (t >= deadline)
+                                return -ETIMEDOUT;
+                        if (poll(&p, 1, (int) MIN(deadline - t, 1000u)) < 0 && errno != EINTR)
+                                return -errno;
+                        if (p.revents & POLLIN) {
+                                run->fd[i] = accept4(run->listen_fd[i], NULL, NULL,
+                                                     SOCK_CLOEXEC | SOCK_NONBLOCK);
+                                if (run->fd[i] < 0 && errno != EAGAIN && errno != EINTR)
+                                        return -errno;
+                        }
+                }
+                run->listen_fd[i] = safe_close(run->listen_fd[i]);
+        }
+        return 0;
+}
+
+/* Checks that libvirt confined QEMU as promised: a seccomp filter (-sandbox on) and
+ * no_new_privs, read from the QEMU process itself. */
+static int qemu_confinement(const char *name, char *detail, size_t size) {
+        const char *rt = getenv("XDG_RUNTIME_DIR");
+        _cleanup_free_ char *cache = cache_dir(""), *pidfile = NULL, *line = NULL;
+        char path[64];
+        size_t cap = 0;
+        int seccomp = -1, nnp = -1;
+        long pid = 0;
+        FILE *f;
+
+        /* cache is ".../moat": libvirt's is beside it. */
+        if (!cache)
+                return -ENOMEM;
+        *strrchr(cache, '/') = 0;
+        if (asprintf(&pidfile, "%s/libvirt/qemu/run/%s.pid", rt && rt[0] == '/' ? rt : cache,
+                     name) < 0)
+                return -ENOMEM;
+        f = fopen(pidfile, "re");
+        if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+                if (f)
+                        fclose(f);
+                return -ESRCH;
+        }
+        fclose(f);
+        snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        while (getline(&line, &cap, f) > 0) {
+                sscanf(line, "Seccomp: %d", &seccomp);
+                sscanf(line, "NoNewPrivs: %d", &nnp);
+        }
+        fclose(f);
+        snprintf(detail, size, "seccomp=%d no_new_privs=%d", seccomp, nnp);
+        return seccomp == 2 ? 0 : -EPERM;
+}
+
+static const char *qemu_emulator(void) {
+        static const char *const c[] = { "/usr/bin/qemu-system-x86_64", "/usr/libexec/qemu-kvm" };
+        for (size_t i = 0; i < ELEMENTSOF(c); i++)
+                if (access(c[i], X_OK) == 0)
+                        return c[i];
+        return NULL;
+}
+
+static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name, size_t name_size) {
+        const Plan *plan = run->plan;
+        _cleanup_free_ char *cache = cache_dir("/vm"), *initrd = NULL;
+        VmGuestFiles gf = {};
+        char msg[512] = "", sock[_SOCK_MAX][128], console[128], cmdline[256];
+        uid_t uid = plan->vm.guest_root ? 0 : getuid();
+        gid_t gid = plan->vm.guest_root ? 0 : getgid();
+        uint64_t mem = plan->vm.memory ?: (256ull << 20);
+        int r;
+
+        if (!plan->vm.kernel) {
+                result_fail(&run->res, "guest kernel", ENOENT, "no guest kernel: install one "
+                            "with moat-guest-kernel (as root)");
+                return -ENOENT;
+        }
+        if (mem < VM_MIN_MEMORY) {
+                result_fail(&run->res, "guest memory", EINVAL, "guest memory %llu MiB is below "
+                            "the %llu MiB the guest kernel needs", (unsigned long long) (mem >> 20),
+                            VM_MIN_MEMORY >> 20);
+                return -EINVAL;
+        }
+        if (plan->sandbox.network == NETWORK_OUTBOUND) {
+                result_fail(&run->res, "network", EOPNOTSUPP, "the vm tier has no network "
+                            "device (loopback only); outbound network cannot be given");
+                return -EOPNOTSUPP;
+        }
+        if (!cache)
+                return -ENOMEM;
+        if ((r = vm_guest_files_find(plan->vm.kernel, &gf, msg, sizeof(msg))) < 0 ||
+            (r = vm_initramfs_ensure(&gf, cache, run->req->quiet, &initrd, msg, sizeof(msg))) < 0) {
+                vm_guest_files_done(&gf);
+                result_fail(&run->res, "guest initramfs", r, "%s", msg);
+                return r;
+        }
+        vm_guest_files_done(&gf);
+        if ((r = vm_layout_build(plan, run->req, uid, gid, layout, msg, sizeof(msg))) < 0) {
+                result_fail(&run->res, "guest filesystem", r, "%s", msg);
+                return r;
+        }
+        if (getenv("MOAT_VM_FAULT") && getenv("MOAT_VM_FAULT")[0]) {
+                /* Documented test hook (launcher/vm/README.md): makes the guest misbehave so
+                 * that the host-side checks can be tested. It can only fail the run. */
+                const char *f = getenv("MOAT_VM_FAULT");
+                r = vm_config_append(&layout->config, &layout->config_len, 'f', f, strlen(f));
+                if (r < 0) {
+                        result_fail(&run->res, "MOAT_VM_FAULT", r, "unknown MOAT_VM_FAULT %s", f);
+                        return r;
+                }
+        }
+        if ((r = vm_config_append(&layout->config, &layout->config_len, 'z', "", 0)) < 0 ||
+            (r = queue_ctl(run, layout->config, layout->config_len)) < 0)
+                return r;
+
+        snprintf(run->dir, sizeof(run->dir), "/tmp/moat-vm-XXXXXX");
+        if (!mkdtemp(run->dir)) {
+                r = -errno;
+                run->dir[0] = 0;
+                result_fail(&run->res, "run directory", r, "cannot create a run directory: %s",
+                            strerror(-r));
+                return r;
+        }
+        for (int i = 0; i < _SOCK_MAX; i++) {
+                snprintf(sock[i], sizeof(sock[i]), "%s/%s", run->dir, sock_names[i]);
+                if ((run->listen_fd[i] = listen_unix(sock[i])) < 0) {
+                        result_fail(&run->res, "port socket", run->listen_fd[i], "%s: %s", sock[i],
+                                    strerror(-run->listen_fd[i]));
+                        return run->listen_fd[i];
+                }
+        }
+        snprintf(console, sizeof(console), "%s/console.log", run->dir);
+        snprintf(name, name_size, "moat-%d-%s", (int) getpid(), run->dir + strlen("/tmp/moat-vm-"));
+        snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet panic=-1 tsc=reliable "
+                 "cryptomgr.notests%s", plan->vm.guest_apparmor ? " apparmor=1 security=apparmor" : "");
+
+        VmDomainSpec spec = {
+                .name = name, .kvm = plan->vm.kvm, .memory_mib = mem >> 20,
+                .vcpus = plan->vm.vcpus ?: 1, .emulator = qemu_emulator(),
+                .loader = access("/usr/share/qemu/qboot.rom", R_OK) == 0 ?
+                                  "/usr/share/qemu/qboot.rom" : NULL,
+                .kernel = plan->vm.kernel, .initrd = initrd, .cmdline = cmdline,
+                .console_log = console, .ctl_socket = sock[SOCK_CTL],
+                .stdout_socket = sock[SOCK_OUT], .stderr_socket = sock[SOCK_ERR],
+                .shares = layout->shares, .n_shares = layout->n_shares,
+        };
+        if (!spec.emulator) {
+                result_fail(&run->res, "qemu", ENOENT, "qemu-system-x86_64 not found");
+                return -ENOENT;
+        }
+        if ((r = vm_domain_xml(&spec, ret_xml)) < 0) {
+                result_fail(&run->res, "domain xml", r, "cannot describe the domain: %s",
+                            strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* Maps the guest's final message to the exit status contract. */
+static void run_conclude(VmRun *run) {
+        VmResult *res = &run->res;
+        const VmStatus *s = &run->status.result;
+        char why[256];
+
+        if (res->failed_step[0])
+                return;
+        if (!run->status.final) {
+                console_reason(run, why, sizeof(why));
+                result_fail(res, "guest status", EPROTO, "the guest stopped without reporting "
+                            "a status (kernel panic or guest init failure)%s%s",
+                            why[0] ? ": " : "", why);
+                return;
+        }
+        switch (s->kind) {
+        case VM_STATUS_EXIT:
+                res->exit_status = res->exit_code = s->value;
+                break;
+        case VM_STATUS_SIGNAL:
+                res->exit_code = -1;
+                res->signal = s->value;
+                res->exit_status = 128 + s->value;
+                break;
+        case VM_STATUS_ERROR:
+                result_fail(res, s->step, s->value, "guest: %s: %s", s->step, strerror(s->value));
+                if (strcmp(s->step, "exec") == 0)
+                        res->exit_status = s->value == ENOENT ? 127 : 126;
+                break;
+        default:
+                result_fail(res, "guest status", EPROTO, "no final status from the guest");
+        }
+}
+
+static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
+        VmRun run = { .plan = plan, .req = req, .sig_fd = -EBADF };
+        _cleanup_free_ char *xml = NULL;
+        VmLayout layout = {};
+        char name[64], msg[512] = "", detail[64] = "";
+        sigset_t mask, old;
+        uint64_t deadline;
+        int r;
+
+        for (int i = 0; i < _SOCK_MAX; i++)
+                run.listen_fd[i] = run.fd[i] = -EBADF;
+        run.res.exit_code = -1;
+
+        /* Blocked before libvirt's event thread exists, so that thread inherits the mask and
+         * the signals reach the signalfd below. SIGPIPE: a closed stdout shows as EPIPE. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGPIPE);
+        sigprocmask(SIG_BLOCK, &mask, &old);
+        sigdelset(&mask, SIGPIPE);
+        run.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+        if (run.sig_fd < 0)
+                result_fail(&run.res, "signalfd", errno, "signalfd: %s", strerror(errno));
+        else if (run_prepare(&run, &layout, &xml, name, sizeof(name)) < 0)
+                result_fail(&run.res, "prepare", EINVAL, "cannot prepare the guest");
+        else if ((r = vm_libvirt_open(VM_URI, &run.lv, msg, sizeof(msg))) < 0)
+                result_fail(&run.res, "libvirt connect", r, "%s", msg);
+        else {
+                run.t0 = now_ms();
+                deadline = run.t0 + (plan->resources.timeout_ms ?: VM_BOOT_DEADLINE_MS);
+                snprintf(run.res.tier_detail, sizeof(run.res.tier_detail), "%s; QEMU uid %u; %s",
+                         plan->vm.kvm ? "kvm" : "tcg (software emulation)", (unsigned) getuid(),
+                         vm_libvirt_describe(run.lv));
+                if ((r = vm_libvirt_create(run.lv, xml, msg, sizeof(msg))) < 0)
+                        result_fail(&run.res, "domain create", r, "%s", msg);
+                else if ((r = qemu_confinement(name, detail, sizeof(detail))) < 0) {
+                        result_fail(&run.res, "qemu confinement", r, "QEMU is not confined as "
+                                    "expected (%s): %s", detail[0] ? detail : "no QEMU process found",
+                                    strerror(-r));
+                        destroy(&run);
+                } else if ((r = accept_ports(&run, deadline)) < 0) {
+                        result_fail(&run.res, "guest ports", r, "QEMU did not connect the guest "
+                                    "ports: %s", strerror(-r));
+                        destroy(&run);
+                } else {
+                        size_t l = strlen(run.res.tier_detail);
+                        snprintf(run.res.tier_detail + l, sizeof(run.res.tier_detail) - l,
+                                 "; %s", detail);
+                        flush_ctl(&run);
+                        run_loop(&run, deadline);
+                        run_conclude(&run);
+                }
+        }
+        run_cleanup(&run);
+        vm_layout_done(&layout);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        *res = run.res;
+}
+
+static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
+        o->started = res->started;
+        o->timed_out = res->timed_out;
+        o->exit_status = res->exit_status;
+        o->exit_code = res->exit_code;
+        o->signal = res->signal;
+        o->failed_errno = res->failed_errno;
+        snprintf(o->failed_step, sizeof(o->failed_step), "%s", res->started ? "" : res->failed_step);
+        snprintf(o->message, sizeof(o->message), "%s", res->message);
+        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s", res->tier_detail);
+        o->wall_ns = (now_ms() - t0) * 1000000ull;
+        if (res->boot_ms)
+                boot_ms_save(res->boot_ms);
+        if (res->message[0])
+                fprintf(stderr, "moat: vm: %s\n", res->message);
+}
+
+/* Root callers: the libvirt session client, and so QEMU, run as the unprivileged moat-vm. */
+static _Noreturn void helper_child(const Plan *plan, const RunRequest *req,
+                                   const struct passwd *pw, pid_t parent, int result_fd) {
+        VmResult res = { .exit_code = -1 };
+
+        if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+                result_fail(&res, "drop to " VM_ACCOUNT, errno, "cannot switch to %s: %s",
+                            VM_ACCOUNT, strerror(errno));
+                goto out;
+        }
+        /* Set after the uid change, which clears it; then check the parent did not die in
+         * between, or nothing would ever kill us. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(125);
+        if (setenv("HOME", pw->pw_dir, 1) < 0 || unsetenv("XDG_CACHE_HOME") < 0 ||
+            unsetenv("XDG_RUNTIME_DIR") < 0 || unsetenv("XDG_CONFIG_HOME") < 0)
+                _exit(125);
+        run_guest(plan, req, &res);
+out:
+        (void) !write(result_fd, &res, sizeof(res));
+        _exit(0);
+}
+
+static void run_as_vm_account(const Plan *plan, const RunRequest *req, VmResult *res) {
+        struct passwd *pw = getpwnam(VM_ACCOUNT);
+        _cleanup_close_ int sig_fd = -EBADF;
+        int pipefd[2], st;
+        sigset_t mask, old;
+        pid_t parent = getpid(), pid;
+
+        if (!pw || pw->pw_uid == 0 || !pw->pw_dir || pw->pw_dir[0] != '/') {
+                result_fail(res, "vm account", ENOENT, "as root, the vm tier runs QEMU as the "
+                            "unprivileged account %s, which does not exist; run "
+                            "moat-guest-kernel once to create it", VM_ACCOUNT);
+                return;
+        }
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                result_fail(res, "pipe", errno, "pipe: %s", strerror(errno));
+                return;
+        }
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, &old);
+        sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        pid = fork();
+        if (pid < 0) {
+                result_fail(res, "fork", errno, "fork: %s", strerror(errno));
+                close(pipefd[0]);
+                close(pipefd[1]);
+                sigprocmask(SIG_SETMASK, &old, NULL);
+                return;
+        }
+        if (pid == 0) {
+                close(pipefd[0]);
+                helper_child(plan, req, pw, parent, pipefd[1]);
+        }
+        close(pipefd[1]);
+
+        /* Forward SIGINT/SIGTERM/SIGHUP; the helper destroys the guest and reports. */
+        size_t got = 0;
+        for (;;) {
+                struct pollfd p[2] = { { .fd = sig_fd, .events = POLLIN },
+                                       { .fd = pipefd[0], .events = POLLIN } };
+                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                        break;
+                if (p[0].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+                        while (read(sig_fd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+                                kill(pid, (int) si.ssi_signo);
+                }
+                if (p[1].revents) {
+                        ssize_t n = read(pipefd[0], (char *) res + got, sizeof(*res) - got);
+                        if (n <= 0)
+                                break;
+                        got += (size_t) n;
+                        if (got == sizeof(*res))
+                                break;
+                }
+        }
+        close(pipefd[0]);
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        if (got != sizeof(*res)) {
+                *res = (VmResult) { .exit_code = -1 };
+                result_fail(res, "vm helper", EPIPE, "the vm helper (as %s) ended without a "
+                            "result", VM_ACCOUNT);
+        }
+}
+
+int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
+        VmResult res = { .exit_code = -1 };
+        uint64_t t0 = now_ms();
+
+        if (plan->refused || plan->tier != TIER_VM)
+                result_fail(&res, "plan", EINVAL, "not a runnable vm-tier plan");
+        else if (!req->argv || !req->argv[0])
+                result_fail(&res, "command", EINVAL, "no command");
+        else if (geteuid() == 0)
+                run_as_vm_account(plan, req, &res);
+        else
+                run_guest(plan, req, &res);
+        result_to_outcome(&res, outcome, t0);
+        return 0;
+}

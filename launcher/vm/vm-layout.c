@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/* Plan -> guest filesystem (see vm-layout.h).
+ *
+ * The guest root is a tmpfs. The host's /usr and /etc are always shared read-only, and the
+ * top-level merged-/usr symlinks (bin -> usr/bin, ...) are recreated as on the host: never the
+ * host's whole /, which would expose /proc, /sys, /dev, /home and /tmp of the host to the
+ * guest's root (9p follows whatever QEMU can open). Binds from the plan become further shares,
+ * read-only ones enforced by QEMU itself; tmpfs mounts live in guest RAM; /proc, /sys and a
+ * minimal /dev are the guest's own. Anything the guest cannot reproduce faithfully (a bind of a
+ * single file outside /etc, a writable bind under /usr or /etc) stops the run: a share that
+ * silently differs from the plan would be a downgrade. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "basic/macros.h"
+#include "basic/strv.h"
+#include "vm-layout.h"
+#include "vm/guest/vm-proto.h"
+
+static int add_record(VmLayout *l, char tag, const char *fmt, ...) _printf_(3, 4);
+static int add_record(VmLayout *l, char tag, const char *fmt, ...) {
+        _cleanup_free_ char *v = NULL;
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&v, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        return vm_config_append(&l->config, &l->config_len, tag, v, (size_t) n);
+}
+
+static int add_share(VmLayout *l, const char *source, bool readonly, const char **ret_tag) {
+        for (size_t i = 0; i < l->n_shares; i++)
+                if (strcmp(l->sources[i], source) == 0 && l->shares[i].readonly == readonly) {
+                        *ret_tag = l->tags[i];
+                        return 0;
+                }
+        if (l->n_shares >= VM_DOMAIN_SHARES_MAX)
+                return -E2BIG;
+        size_t i = l->n_shares;
+        l->sources[i] = strdup(source);
+        if (!l->sources[i])
+                return -ENOMEM;
+        snprintf(l->tags[i], sizeof(l->tags[i]), "s%zu", i);
+        l->shares[i] = (VmShare) { .source = l->sources[i], .tag = l->tags[i], .readonly = readonly };
+        l->n_shares++;
+        *ret_tag = l->tags[i];
+        return 0;
+}
+
+static bool path_under(const char *p, const char *dir) {
+        size_t n = strlen(dir);
+        return strncmp(p, dir, n) == 0 && (p[n] == 0 || p[n] == '/');
+}
+
+/* /usr and /etc: shared whole and read-only, so binds beneath them are already there. */
+static bool covered_by_system_share(const char *target) {
+        return path_under(target, "/usr") || path_under(target, "/etc");
+}
+
+static int add_system(VmLayout *l, char *msg, size_t msg_size) {
+        static const char *const top[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
+        const char *tag;
+        int r;
+
+        if ((r = add_share(l, "/usr", true, &tag)) < 0 ||
+            (r = add_record(l, 'm', "9p %s ro /usr", tag)) < 0 ||
+            (r = add_share(l, "/etc", true, &tag)) < 0 ||
+            (r = add_record(l, 'm', "9p %s ro /etc", tag)) < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(top); i++) {
+                char path[32], link[PATH_MAX];
+                struct stat st;
+                ssize_t n;
+
+                snprintf(path, sizeof(path), "/%s", top[i]);
+                if (lstat(path, &st) < 0)
+                        continue;
+                if (S_ISLNK(st.st_mode)) {
+                        n = readlink(path, link, sizeof(link) - 1);
+                        if (n <= 0)
+                                return -errno;
+                        link[n] = 0;
+                        if (strchr(link, ' '))
+                                return -EINVAL;
+                        r = add_record(l, 'm', "link %s %s", link, path);
+                } else if (S_ISDIR(st.st_mode)) {
+                        /* Not merged-/usr: share the real directory read-only. */
+                        r = add_share(l, path, true, &tag);
+                        if (r >= 0)
+                                r = add_record(l, 'm', "9p %s ro %s", tag, path);
+                } else
+                        continue;
+                if (r < 0) {
+                        snprintf(msg, msg_size, "cannot reproduce /%s in the guest", top[i]);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static int add_bind(VmLayout *l, const PlanMount *m, const char *workdir, char *msg,
+                    size_t msg_size) {
+        _cleanup_free_ char *src = NULL;
+        bool ro = m->flags & PLAN_MOUNT_RDONLY;
+        const char *tag;
+        struct stat st;
+        int r;
+
+        if (m->flags & PLAN_MOUNT_WORKDIR) {
+                if (!m->source || !m->source[0] || strcmp(m->source, ".") == 0)
+                        src = strdup(workdir);
+                else if (asprintf(&src, "%s/%s", workdir, m->source) < 0)
+                        src = NULL;
+        } else
+                src = m->source ? strdup(m->source) : NULL;
+        if (!src)
+                return -ENOMEM;
+        if (ro && covered_by_system_share(m->target))
+                return 0;
+        if (stat(src, &st) < 0) {
+                r = -errno;
+                if (r == -ENOENT && (m->flags & PLAN_MOUNT_OPTIONAL))
+                        return 0;
+                snprintf(msg, msg_size, "bind %s: %s", src, strerror(-r));
+                return r;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                snprintf(msg, msg_size, "bind %s -> %s: the vm tier shares directories only",
+                         src, m->target);
+                return -ENOTDIR;
+        }
+        if (covered_by_system_share(m->target)) {
+                snprintf(msg, msg_size, "writable bind %s inside the read-only guest %s", m->target,
+                         path_under(m->target, "/usr") ? "/usr" : "/etc");
+                return -EROFS;
+        }
+        /* QEMU opens the share as this process's uid: find out now, not at boot. */
+        if (access(src, ro ? (R_OK | X_OK) : (R_OK | W_OK | X_OK)) < 0) {
+                r = -errno;
+                snprintf(msg, msg_size, "bind %s: not %s by uid %u, as which QEMU runs: %s", src,
+                         ro ? "readable" : "writable", (unsigned) getuid(), strerror(-r));
+                return r;
+        }
+        if ((r = add_share(l, src, ro, &tag)) < 0) {
+                snprintf(msg, msg_size, "too many shared directories (at most %d)",
+                         VM_DOMAIN_SHARES_MAX);
+                return r;
+        }
+        return add_record(l, 'm', "9p %s %s %s", tag, ro ? "ro" : "rw", m->target);
+}
+
+static int add_mounts(VmLayout *l, const Plan *plan, const RunRequest *req, char *msg,
+                      size_t msg_size) {
+        bool workdir_mounted = false;
+        int r = 0;
+
+        for (size_t i = 0; i < plan->sandbox.n_mounts; i++) {
+                const PlanMount *m = &plan->sandbox.mounts[i];
+
+                if (!m->target || !vm_path_is_clean(m->target) || strcmp(m->target, "/") == 0) {
+                        /* The guest root is always moat's tmpfs. */
+                        if (m->target && strcmp(m->target, "/") == 0)
+                                continue;
+                        snprintf(msg, msg_size, "mount target %s is not a clean absolute path",
+                                 m->target ? m->target : "(none)");
+                        return -EINVAL;
+                }
+                switch (m->kind) {
+                case PLAN_MOUNT_BIND:
+                        r = add_bind(l, m, req->workdir, msg, msg_size);
+                        if (plan->sandbox.workdir_target &&
+                            strcmp(m->target, plan->sandbox.workdir_target) == 0)
+                                workdir_mounted = true;
+                        break;
+                case PLAN_MOUNT_TMPFS:
+                        r = add_record(l, 'm', "tmpfs %llu %s",
+                                       (unsigned long long) (m->size ? m->size
+                                                                     : plan->vm.memory / 4),
+                                       m->target);
+                        break;
+                case PLAN_MOUNT_PROC:
+                case PLAN_MOUNT_DEV:
+                case PLAN_MOUNT_SYS:
+                        /* The guest init mounts its own /proc, /sys and minimal /dev. */
+                        break;
+                case PLAN_MOUNT_MASK:
+                        r = add_record(l, 'm', "mask %s", m->target);
+                        break;
+                case PLAN_MOUNT_SYMLINK:
+                        if (strcmp(m->target, "/bin") == 0 || strcmp(m->target, "/sbin") == 0 ||
+                            strncmp(m->target, "/lib", 4) == 0)
+                                break; /* reproduced from the host by add_system() */
+                        if (!m->source || !m->source[0] || strchr(m->source, ' '))
+                                r = -EINVAL;
+                        else
+                                r = add_record(l, 'm', "link %s %s", m->source, m->target);
+                        break;
+                case PLAN_MOUNT_DIR:
+                        r = add_record(l, 'm', "dir %s", m->target);
+                        break;
+                default:
+                        r = -EINVAL;
+                }
+                if (r < 0) {
+                        if (!msg[0])
+                                snprintf(msg, msg_size, "cannot reproduce mount %s in the guest",
+                                         m->target);
+                        return r;
+                }
+        }
+
+        /* A plan without an explicit work directory mount still runs in the caller's work
+         * directory, shared writable at the same path, as the sandbox tier does. */
+        if (plan->sandbox.workdir_target && !workdir_mounted) {
+                PlanMount wd = { .kind = PLAN_MOUNT_BIND, .source = (char *) ".",
+                                 .target = plan->sandbox.workdir_target,
+                                 .flags = PLAN_MOUNT_WORKDIR };
+                return add_bind(l, &wd, req->workdir, msg, msg_size);
+        }
+        return 0;
+}
+
+static bool env_overridden(char *const *set, const char *entry) {
+        size_t k = strcspn(entry, "=");
+        STRV_FOREACH(s, set)
+                if (strncmp(*s, entry, k) == 0 && (*s)[k] == '=')
+                        return true;
+        return false;
+}
+
+/* req->caller_env is already filtered by the plan's rules; plan->env_set overrides it. */
+static int add_env(VmLayout *l, const Plan *plan, const RunRequest *req) {
+        bool have_path = false;
+        int r;
+
+        STRV_FOREACH(e, req->caller_env) {
+                if (!strchr(*e, '=') || (*e)[0] == '=' || env_overridden(plan->env_set, *e))
+                        continue;
+                have_path = have_path || strncmp(*e, "PATH=", 5) == 0;
+                if ((r = vm_config_append(&l->config, &l->config_len, 'e', *e, strlen(*e))) < 0)
+                        return r;
+        }
+        STRV_FOREACH(e, plan->env_set) {
+                have_path = have_path || strncmp(*e, "PATH=", 5) == 0;
+                if ((r = vm_config_append(&l->config, &l->config_len, 'e', *e, strlen(*e))) < 0)
+                        return r;
+        }
+        if (!have_path)
+                return add_record(l, 'e', "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+        return 0;
+}
+
+int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gid,
+                    VmLayout *ret, char *msg, size_t msg_size) {
+        VmLayout l = {};
+        int r;
+
+        msg[0] = 0;
+        if (!req->workdir || !vm_path_is_clean(req->workdir)) {
+                snprintf(msg, msg_size, "work directory %s is not a clean absolute path",
+                         req->workdir ? req->workdir : "(none)");
+                return -EINVAL;
+        }
+        l.cwd = strdup(plan->sandbox.workdir_target ?: req->workdir);
+        if (!l.cwd)
+                return -ENOMEM;
+        r = add_record(&l, 'u', "%u", (unsigned) uid);
+        if (r >= 0)
+                r = add_record(&l, 'g', "%u", (unsigned) gid);
+        if (r >= 0)
+                r = add_record(&l, 'c', "%s", l.cwd);
+        if (r >= 0)
+                r = add_system(&l, msg, msg_size);
+        if (r >= 0) {
+                if (plan->sandbox.n_mounts > 0)
+                        r = add_mounts(&l, plan, req, msg, msg_size);
+                else {
+                        /* A plan without a filesystem section: /tmp in RAM, the work
+                         * directory writable where it is on the host. */
+                        PlanMount wd = { .kind = PLAN_MOUNT_BIND, .source = (char *) ".",
+                                         .target = l.cwd, .flags = PLAN_MOUNT_WORKDIR };
+                        r = add_record(&l, 'm', "tmpfs %llu /tmp",
+                                       (unsigned long long) plan->vm.memory / 4);
+                        if (r >= 0)
+                                r = add_bind(&l, &wd, req->workdir, msg, msg_size);
+                }
+        }
+        if (r >= 0 && plan->sandbox.hostname)
+                r = add_record(&l, 'h', "%s", plan->sandbox.hostname);
+        if (r >= 0 && plan->vm.guest_apparmor)
+                r = add_record(&l, 'p', "%s", plan->vm.guest_apparmor);
+        if (r >= 0)
+                r = add_env(&l, plan, req);
+        STRV_FOREACH(a, req->argv) {
+                if (r < 0)
+                        break;
+                r = vm_config_append(&l.config, &l.config_len, 'a', *a, strlen(*a));
+        }
+        if (r < 0) {
+                if (!msg[0])
+                        snprintf(msg, msg_size, "cannot describe the run to the guest: %s",
+                                 strerror(-r));
+                vm_layout_done(&l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+void vm_layout_done(VmLayout *l) {
+        for (size_t i = 0; i < l->n_shares; i++)
+                free(l->sources[i]);
+        free(l->config);
+        free(l->cwd);
+        *l = (VmLayout) {};
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/* Test driver: runs vm_execute() on a hand-built vm-tier Plan, so the vm executor is tested on
+ * its own, independently of the profile, policy and resolver.
+ *   vm-driver [-k KERNEL] [-m MIB] [-t TIMEOUT_MS] [-r] [-b SRC:TARGET:ro|rw]... [-w TARGET]
+ *             -- CMD ARGS...
+ * Prints "tier_detail=...", "started=...", "exit_status=..." on fd 3 when it is open. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+int main(int argc, char **argv) {
+        static PlanMount mounts[32];
+        Plan plan = { .tier = TIER_VM };
+        RunRequest req = {};
+        RunOutcome o = {};
+        char cwd[4096];
+        size_t n = 0;
+        int c;
+
+        plan.vm.kernel = getenv("MOAT_GUEST_KERNEL");
+        plan.vm.memory = 256ull << 20;
+        plan.vm.vcpus = 1;
+        mounts[n++] = (PlanMount) { .kind = PLAN_MOUNT_TMPFS, .target = "/tmp", .size = 64 << 20 };
+        while ((c = getopt(argc, argv, "k:m:t:rb:w:")) >= 0) {
+                switch (c) {
+                case 'k':
+                        plan.vm.kernel = optarg;
+                        break;
+                case 'm':
+                        plan.vm.memory = strtoull(optarg, NULL, 10) << 20;
+                        break;
+                case 't':
+                        plan.resources.timeout_ms = strtoull(optarg, NULL, 10);
+                        break;
+                case 'r':
+                        plan.vm.guest_root = true;
+                        break;
+                case 'b': {
+                        char *src = strdup(optarg), *tgt = strchr(src, ':'), *mode;
+                        if (!tgt || !(mode = strchr(tgt + 1, ':')) || n >= 32)
+                                return 2;
+                        *tgt++ = 0;
+                        *mode++ = 0;
+                        mounts[n++] = (PlanMount) { .kind = PLAN_MOUNT_BIND, .source = src,
+                                                    .target = tgt,
+                                                    .flags = strcmp(mode, "ro") == 0 ?
+                                                                     PLAN_MOUNT_RDONLY : 0 };
+                        break;
+                }
+                case 'w':
+                        plan.sandbox.workdir_target = optarg;
+                        break;
+                default:
+                        return 2;
+                }
+        }
+        if (optind >= argc || !getcwd(cwd, sizeof(cwd)))
+                return 2;
+        plan.sandbox.mounts = mounts;
+        plan.sandbox.n_mounts = n;
+        req.argv = argv + optind;
+        req.workdir = cwd;
+        req.caller_env = (char *[]) { "PATH=/usr/bin:/bin", "LANG=C", NULL };
+        req.quiet = true;
+        vm_execute(&plan, &req, &o);
+        FILE *f = fdopen(3, "w");
+        if (f) {
+                fprintf(f, "tier_detail=%s\nstarted=%d\nexit_status=%d\nexit_code=%d\nsignal=%d\n"
+                        "timed_out=%d\nfailed_step=%s\nwall_ms=%llu\n", o.tier_detail, o.started,
+                        o.exit_status, o.exit_code, o.signal, o.timed_out, o.failed_step,
+                        (unsigned long long) (o.wall_ns / 1000000));
+                fclose(f);
+        }
+        return o.exit_status;
+}
