@@ -152,7 +152,9 @@ int parse_cpus_milli(const char *s, uint32_t *ret_milli) {
         }
         if (*s != '\0')
                 return -EINVAL;
-        if (whole * 1000 + frac == 0 || whole * 1000 + frac > UINT32_MAX)
+        if (whole * 1000 + frac == 0)
+                return -EINVAL;
+        if (whole * 1000 + frac > UINT32_MAX)
                 return -ERANGE;
         *ret_milli = (uint32_t) (whole * 1000 + frac);
         return 0;

@@ -22,5 +22,6 @@ int parse_size(const char *s, uint64_t *ret_bytes, const char **ret_hint);
 int parse_duration_ms(const char *s, uint64_t *ret_ms);
 
 /* A positive decimal with at most three fractional digits: "1", "0.5", "1.25". Stored in
- * thousandths of a cpu. Zero, negatives, exponents and ".5" are rejected. */
+ * thousandths of a cpu. Zero, negatives, exponents and ".5" are -EINVAL; more than
+ * UINT32_MAX thousandths is -ERANGE. */
 int parse_cpus_milli(const char *s, uint32_t *ret_milli);

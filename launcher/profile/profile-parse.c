@@ -157,9 +157,14 @@ static int get_duration(const YNode *n, const char *what, uint64_t *ret, MoatErr
 }
 
 static int get_cpus(const YNode *n, const char *what, uint32_t *ret, MoatError *e) {
+        int r;
+
         if (!is_number_scalar(n))
                 return fail(e, n, "%s: expected a cpu count such as 1.5, got %s", what, ynode_describe(n));
-        if (parse_cpus_milli(n->value, ret) < 0)
+        r = parse_cpus_milli(n->value, ret);
+        if (r == -ERANGE)
+                return fail(e, n, "%s: cpu count '%s' is too large", what, n->value);
+        if (r < 0)
                 return fail(e, n, "%s: invalid cpu count '%s' (expected a positive decimal with at most 3 decimals, e.g. 0.5 or 2)",
                             what, n->value);
         return 0;
@@ -197,7 +202,7 @@ static int get_abs_path(const YNode *n, const char *what, char **ret, MoatError 
 /* A path relative to the directory of the file the node was read from. */
 static int get_file_relative_path(const YNode *n, const char *what, char **ret, MoatError *e) {
         _cleanup_free_ char *s = NULL, *cwd = NULL;
-        const char *slash;
+        const char *slash, *rel;
         char *joined;
         int r;
 
@@ -205,18 +210,24 @@ static int get_file_relative_path(const YNode *n, const char *what, char **ret, 
         if (r < 0)
                 return r;
         slash = strrchr(n->pos.file, '/');
+        /* "./rootfs" and "rootfs" are one directory: keep the joined path free of "/./". */
+        for (rel = s; strncmp(rel, "./", 2) == 0;)
+                rel += 2 + strspn(rel + 2, "/");
+        if (strcmp(rel, ".") == 0 || rel[0] == '\0')
+                rel = "";
         if (s[0] == '/')
                 joined = strdup(s);
         else if (n->pos.file[0] == '/' && slash)
-                r = asprintf(&joined, "%.*s/%s", (int) (slash - n->pos.file), n->pos.file, s);
+                r = asprintf(&joined, "%.*s%s%s", (int) (slash - n->pos.file), n->pos.file, rel[0] ? "/" : "", rel);
         else {
                 cwd = getcwd(NULL, 0);
                 if (!cwd)
                         return -errno;
                 if (slash)
-                        r = asprintf(&joined, "%s/%.*s/%s", cwd, (int) (slash - n->pos.file), n->pos.file, s);
+                        r = asprintf(&joined, "%s/%.*s%s%s", cwd, (int) (slash - n->pos.file), n->pos.file,
+                                     rel[0] ? "/" : "", rel);
                 else
-                        r = asprintf(&joined, "%s/%s", cwd, s);
+                        r = asprintf(&joined, "%s%s%s", cwd, rel[0] ? "/" : "", rel);
         }
         if (r < 0 || !joined)
                 return -ENOMEM;
@@ -805,9 +816,10 @@ static int parse_version(const YNode *root, MoatError *e) {
 
         if (!v)
                 return fail(e, root, "missing version key 'moat: 1' (every profile starts with it)");
-        if (v->kind != YNODE_SCALAR || v->type != YSCALAR_INT || strcmp(v->value, "1") != 0)
-                return fail(e, v, "moat: unsupported profile language version '%s' (expected 1)",
-                            v->kind == YNODE_SCALAR ? v->value : ynode_describe(v));
+        if (v->kind != YNODE_SCALAR || v->type != YSCALAR_INT)
+                return fail(e, v, "moat: expected the integer 1, got %s", ynode_describe(v));
+        if (strcmp(v->value, "1") != 0)
+                return fail(e, v, "moat: unsupported profile language version '%s' (expected 1)", v->value);
         return 0;
 }
 
@@ -827,7 +839,7 @@ static int parse_meta(Profile *p, const YNode *root, MoatError *e) {
             (r = get_string(v, "description", "a string", &p->description, e)) < 0)
                 return r;
         /* Resolved by the loader; only its type is checked here. */
-        if ((v = ynode_map_get(root, "extends")) && v->kind != YNODE_SCALAR)
+        if ((v = ynode_map_get(root, "extends")) && (v->kind != YNODE_SCALAR || v->type != YSCALAR_STRING))
                 return fail(e, v, "extends: expected a profile name or path, got %s", ynode_describe(v));
         return 0;
 }
