@@ -10,7 +10,7 @@ pkgs=(
   apparmor-utils apparmor checkpolicy selinux-policy-dev
   qemu-system-x86 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   cpio kmod xz-utils busybox-static
-  bubblewrap crun hyperfine jq python3-jsonschema iproute2 util-linux procps
+  bubblewrap crun hyperfine jq python3-jsonschema python3-yaml iproute2 util-linux procps
   sudo passwd
 )
 missing=()
