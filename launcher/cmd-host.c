@@ -44,7 +44,7 @@ static const char *strv_join(char *const *l, char *buf, size_t size, const char 
         size_t n = 0;
 
         buf[0] = '\0';
-        STRV_FOREACH(s, l)
+        STRV_FOREACH (s, l)
                 if (n < size)
                         n += (size_t) snprintf(buf + n, size - n, "%s%s", n ? "," : "", *s);
         return buf[0] ? buf : empty;
@@ -63,10 +63,12 @@ static const char *landlock_meaning(int abi) {
 static void print_kernel_and_caller(const HostFacts *h) {
         char value[256];
 
-        snprintf(value, sizeof(value), "%s (%s)%s", h->kernel_release[0] ? h->kernel_release : "unknown",
+        snprintf(value, sizeof(value), "%s (%s)%s",
+                 h->kernel_release[0] ? h->kernel_release : "unknown",
                  h->arch[0] ? h->arch : "unknown arch", h->merged_usr ? ", merged /usr" : "");
         row("kernel", value, NULL);
-        snprintf(value, sizeof(value), "%s (uid %u, gid %u)", h->user, (unsigned) h->uid, (unsigned) h->gid);
+        snprintf(value, sizeof(value), "%s (uid %u, gid %u)", h->user, (unsigned) h->uid,
+                 (unsigned) h->gid);
         row("caller", value,
             h->is_root ? "root in the initial user namespace: root-only controls (v1 cgroups) apply"
                        : "unprivileged: moat needs no setuid helper and grants no privilege");
@@ -77,14 +79,16 @@ static void print_userns(const HostFacts *h) {
 
         row("user namespaces", h->userns_usable ? "usable" : "not usable",
             h->userns_usable ? "the sandbox maps this user to a single uid inside a new namespace"
-            : h->userns_reason ? h->userns_reason
-                               : "this user cannot create a user namespace: the sandbox tier cannot run");
+            : h->userns_reason
+                    ? h->userns_reason
+                    : "this user cannot create a user namespace: the sandbox tier cannot run");
         snprintf(clone, sizeof(clone), "%d", h->unprivileged_userns_clone);
         snprintf(restrict_, sizeof(restrict_), "%d", h->apparmor_restrict_userns);
         snprintf(value, sizeof(value),
                  "user.max_user_namespaces %lld; kernel.unprivileged_userns_clone %s; "
                  "kernel.apparmor_restrict_unprivileged_userns %s",
-                 (long long) h->max_user_namespaces, h->unprivileged_userns_clone < 0 ? "absent" : clone,
+                 (long long) h->max_user_namespaces,
+                 h->unprivileged_userns_clone < 0 ? "absent" : clone,
                  h->apparmor_restrict_userns < 0 ? "absent" : restrict_);
         row("userns sysctls", value, NULL);
         row("time namespace", h->time_ns ? "yes" : "no",
@@ -95,11 +99,13 @@ static void print_seccomp_landlock(const HostFacts *h) {
         char value[64];
 
         row("seccomp",
-            !h->seccomp_filter ? "no filter support"
-            : h->seccomp_user_notif ? "filter, user notification" : "filter, no user notification",
+            !h->seccomp_filter      ? "no filter support"
+            : h->seccomp_user_notif ? "filter, user notification"
+                                    : "filter, no user notification",
             !h->seccomp_filter ? "no syscall filtering: the sandbox tier cannot run"
-            : h->seccomp_user_notif ? "syscall filters enforced; denied calls can be reported in the audit record"
-                                    : "syscall filters enforced; denied calls are not reported");
+            : h->seccomp_user_notif
+                    ? "syscall filters enforced; denied calls can be reported in the audit record"
+                    : "syscall filters enforced; denied calls are not reported");
         if (h->landlock_abi > 0)
                 snprintf(value, sizeof(value), "ABI %d", h->landlock_abi);
         else
@@ -124,12 +130,17 @@ static const char *mac_meaning(const HostFacts *h) {
 static void print_mac(const HostFacts *h) {
         char lsms[512], value[256];
 
-        row("active LSMs", strv_join(h->lsms, lsms, sizeof(lsms), h->lsms ? "none" :
-                                     "unknown (securityfs is not mounted)"), NULL);
+        row("active LSMs",
+            strv_join(h->lsms, lsms, sizeof(lsms),
+                      h->lsms ? "none" : "unknown (securityfs is not mounted)"),
+            NULL);
         snprintf(value, sizeof(value), "AppArmor %s; SELinux %s",
-                 !h->apparmor_enabled ? "not enabled"
-                 : h->apparmor_moat_loaded ? "enabled, moat-default loaded" : "enabled, moat-default not loaded",
-                 h->selinux_mode == 1 ? "enforcing" : h->selinux_mode == 0 ? "permissive" : "disabled");
+                 !h->apparmor_enabled      ? "not enabled"
+                 : h->apparmor_moat_loaded ? "enabled, moat-default loaded"
+                                           : "enabled, moat-default not loaded",
+                 h->selinux_mode == 1   ? "enforcing"
+                 : h->selinux_mode == 0 ? "permissive"
+                                        : "disabled");
         row("MAC", value, mac_meaning(h));
 }
 
@@ -146,11 +157,14 @@ static void print_cgroups(const HostFacts *h) {
                 snprintf(meaning, sizeof(meaning),
                          "resource limits enforced in a child of this user's cgroup (%s)", v2);
         else if (h->cgroup_v1_writable)
-                snprintf(meaning, sizeof(meaning), "resource limits enforced through v1 controllers (%s)", v1);
+                snprintf(meaning, sizeof(meaning),
+                         "resource limits enforced through v1 controllers (%s)", v1);
         else
                 snprintf(meaning, sizeof(meaning),
-                         "cgroup %s, not writable by this user: resource limits fall back to rlimits "
-                         "or escalate", layout);
+                         "cgroup %s, not writable by this user: resource limits fall back to "
+                         "rlimits "
+                         "or escalate",
+                         layout);
         row("cgroups", value, meaning);
 }
 
@@ -158,8 +172,9 @@ static void print_vm(const HostFacts *h) {
         char value[320];
 
         row("KVM", h->kvm_usable ? "usable" : "not usable",
-            h->kvm_usable ? "guests run with hardware virtualisation"
-                          : "guests run under QEMU TCG emulation: still a separate kernel, but slower");
+            h->kvm_usable
+                    ? "guests run with hardware virtualisation"
+                    : "guests run under QEMU TCG emulation: still a separate kernel, but slower");
         row("QEMU", h->qemu_present ? h->qemu_path : "not found", NULL);
         row("libvirt", h->libvirt_present ? "installed" : "not installed", NULL);
         row("guest kernel", h->guest_kernel ? h->guest_kernel : "none", NULL);
@@ -174,7 +189,8 @@ static void print_helpers(const HostFacts *h) {
         char value[128];
 
         if (h->lxc_present)
-                snprintf(value, sizeof(value), "liblxc %s", h->lxc_version[0] ? h->lxc_version : "(version unknown)");
+                snprintf(value, sizeof(value), "liblxc %s",
+                         h->lxc_version[0] ? h->lxc_version : "(version unknown)");
         else
                 snprintf(value, sizeof(value), "not available");
         row("LXC", value, h->lxc_present ? NULL : "system containers cannot run");
@@ -233,7 +249,8 @@ int cmd_host(int argc, char **argv) {
                         return EXIT_MOAT_FAILED;
                 }
         if (optind < argc) {
-                fprintf(stderr, "moat host: unexpected argument '%s' (try 'moat host --help')\n", argv[optind]);
+                fprintf(stderr, "moat host: unexpected argument '%s' (try 'moat host --help')\n",
+                        argv[optind]);
                 return EXIT_MOAT_FAILED;
         }
 
@@ -244,8 +261,9 @@ int cmd_host(int argc, char **argv) {
                 r = host_facts_from_json_file(facts_file, &h, &error);
                 if (r < 0) {
                         fprintf(stderr, "moat host: --host-facts: %s\n",
-                                moat_error_is_set(&error) ? moat_error_format(&error, buf, sizeof(buf))
-                                                          : strerror(-r));
+                                moat_error_is_set(&error)
+                                        ? moat_error_format(&error, buf, sizeof(buf))
+                                        : strerror(-r));
                         return EXIT_MOAT_FAILED;
                 }
         } else {
@@ -259,7 +277,8 @@ int cmd_host(int argc, char **argv) {
         if (json) {
                 _cleanup_free_ char *text = host_facts_to_json(&h);
                 if (!text) {
-                        fprintf(stderr, "moat host: cannot serialise host facts: %s\n", strerror(ENOMEM));
+                        fprintf(stderr, "moat host: cannot serialise host facts: %s\n",
+                                strerror(ENOMEM));
                         return EXIT_MOAT_FAILED;
                 }
                 printf("%s\n", text);

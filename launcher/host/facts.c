@@ -20,7 +20,7 @@ void host_facts_done(HostFacts *h) {
         strv_free(h->cgroup_v1_controllers);
         free(h->guest_kernel);
         free(h->vm_reason);
-        *h = (HostFacts) {};
+        *h = (HostFacts){};
 }
 
 const char *cgroup_layout_to_string(CgroupLayout l) {
@@ -44,8 +44,9 @@ static bool can_run_sandbox(const HostFacts *h, const char **ret_reason) {
                 return false;
         }
         if (!h->seccomp_filter) {
-                *ret_reason = "the kernel offers no seccomp filters (CONFIG_SECCOMP_FILTER), and the "
-                              "sandbox tier never runs a workload without its syscall filter";
+                *ret_reason =
+                        "the kernel offers no seccomp filters (CONFIG_SECCOMP_FILTER), and the "
+                        "sandbox tier never runs a workload without its syscall filter";
                 return false;
         }
         return true;
@@ -53,13 +54,15 @@ static bool can_run_sandbox(const HostFacts *h, const char **ret_reason) {
 
 static bool can_run_system(const HostFacts *h, const char **ret_reason) {
         if (!h->lxc_present) {
-                *ret_reason = "liblxc is not available to this moat build, and system containers "
-                              "are run through it";
+                *ret_reason =
+                        "liblxc is not available to this moat build, and system containers "
+                        "are run through it";
                 return false;
         }
         if (!h->is_root && !h->userns_usable) {
-                *ret_reason = "system containers need root or a user namespace, and this user can "
-                              "create no user namespace";
+                *ret_reason =
+                        "system containers need root or a user namespace, and this user can "
+                        "create no user namespace";
                 return false;
         }
         return true;
@@ -69,12 +72,15 @@ static bool can_run_vm(const HostFacts *h, const char **ret_reason) {
         const char *missing = NULL;
 
         if (!h->qemu_present)
-                missing = "QEMU (qemu-system) is not installed, and the vm tier boots its guest with it";
+                missing =
+                        "QEMU (qemu-system) is not installed, and the vm tier boots its guest with "
+                        "it";
         else if (!h->libvirt_present)
                 missing = "libvirt is not installed, and the vm tier defines its guest through it";
         else if (!h->guest_kernel)
-                missing = "no guest kernel was found (set MOAT_GUEST_KERNEL or install one under "
-                          "/var/lib/moat/guest)";
+                missing =
+                        "no guest kernel was found (set MOAT_GUEST_KERNEL or install one under "
+                        "/var/lib/moat/guest)";
         if (!missing)
                 return true;
         /* The probe's own sentence names the paths it looked at; prefer it when present. */

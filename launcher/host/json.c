@@ -62,13 +62,13 @@
 #define HOST_FACTS_FILE_MAX (1024 * 1024)
 
 typedef enum FieldType {
-        FIELD_STRING,           /* char[size] */
-        FIELD_STRING_OR_NULL,   /* char * */
-        FIELD_STRV,             /* char ** */
+        FIELD_STRING,         /* char[size] */
+        FIELD_STRING_OR_NULL, /* char * */
+        FIELD_STRV,           /* char ** */
         FIELD_BOOL,
-        FIELD_INT,              /* int, within [min, max] */
-        FIELD_INT64,            /* int64_t, within [min, max] */
-        FIELD_UINT32,           /* unsigned, uid_t, gid_t, uint32_t, within [min, max] */
+        FIELD_INT,    /* int, within [min, max] */
+        FIELD_INT64,  /* int64_t, within [min, max] */
+        FIELD_UINT32, /* unsigned, uid_t, gid_t, uint32_t, within [min, max] */
         FIELD_CGROUP_LAYOUT,
 } FieldType;
 
@@ -83,7 +83,8 @@ typedef struct Field {
 _Static_assert(sizeof(uid_t) == 4 && sizeof(gid_t) == 4 && sizeof(unsigned) == 4,
                "FIELD_UINT32 stores 32-bit unsigned values");
 
-#define F(field, type) { #field, type, offsetof(HostFacts, field), sizeof(((HostFacts *) 0)->field), 0, 0 }
+#define F(field, type) \
+        { #field, type, offsetof(HostFacts, field), sizeof(((HostFacts *) 0)->field), 0, 0 }
 #define FR(field, type, lo, hi) \
         { #field, type, offsetof(HostFacts, field), sizeof(((HostFacts *) 0)->field), lo, hi }
 
@@ -142,7 +143,7 @@ static json_t *strv_to_json(char *const *l) {
         if (!l)
                 return json_null();
         a = json_array();
-        STRV_FOREACH(s, l)
+        STRV_FOREACH (s, l)
                 if (!a || json_array_append_new(a, json_string(*s)) < 0) {
                         json_decref(a);
                         return NULL;
@@ -221,12 +222,14 @@ static const char *json_c_string(const json_t *v) {
         return s && strlen(s) == json_string_length(v) ? s : NULL;
 }
 
-static int type_error(MoatError *e, const char *file, const Field *f, const json_t *v, const char *want) {
+static int type_error(MoatError *e, const char *file, const Field *f, const json_t *v,
+                      const char *want) {
         return moat_error_set(e, file, 0, 0, "field \"%s\": expected %s, got %s", f->name, want,
                               json_type_name(v));
 }
 
-static int strv_from_json(const json_t *v, const char *file, const Field *f, char ***ret, MoatError *e) {
+static int strv_from_json(const json_t *v, const char *file, const Field *f, char ***ret,
+                          MoatError *e) {
         _cleanup_strv_free_ char **l = NULL;
         size_t i;
         json_t *item;
@@ -243,9 +246,10 @@ static int strv_from_json(const json_t *v, const char *file, const Field *f, cha
         json_array_foreach(v, i, item) {
                 const char *s = json_c_string(item);
                 if (!s)
-                        return moat_error_set(e, file, 0, 0,
-                                              "field \"%s\"[%zu]: expected string without NUL, got %s",
-                                              f->name, i, json_type_name(item));
+                        return moat_error_set(
+                                e, file, 0, 0,
+                                "field \"%s\"[%zu]: expected string without NUL, got %s", f->name,
+                                i, json_type_name(item));
                 if (strv_extend(&l, s) < 0)
                         return -ENOMEM;
         }
@@ -253,15 +257,17 @@ static int strv_from_json(const json_t *v, const char *file, const Field *f, cha
         return 0;
 }
 
-static int integer_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f, MoatError *e) {
+static int integer_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f,
+                             MoatError *e) {
         json_int_t n;
 
         if (!json_is_integer(v))
                 return type_error(e, file, f, v, "integer");
         n = json_integer_value(v);
         if (n < f->min || n > f->max)
-                return moat_error_set(e, file, 0, 0, "field \"%s\": %lld is out of range [%lld, %lld]",
-                                      f->name, (long long) n, (long long) f->min, (long long) f->max);
+                return moat_error_set(e, file, 0, 0,
+                                      "field \"%s\": %lld is out of range [%lld, %lld]", f->name,
+                                      (long long) n, (long long) f->min, (long long) f->max);
         if (f->type == FIELD_INT)
                 *FIELD_PTR(h, f, int) = (int) n;
         else if (f->type == FIELD_INT64)
@@ -271,7 +277,8 @@ static int integer_from_json(HostFacts *h, const json_t *v, const char *file, co
         return 0;
 }
 
-static int string_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f, MoatError *e) {
+static int string_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f,
+                            MoatError *e) {
         const char *s;
 
         if (f->type == FIELD_STRING_OR_NULL && json_is_null(v))
@@ -292,7 +299,8 @@ static int string_from_json(HostFacts *h, const json_t *v, const char *file, con
         return 0;
 }
 
-static int layout_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f, MoatError *e) {
+static int layout_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f,
+                            MoatError *e) {
         const char *s = json_c_string(v);
 
         if (!s)
@@ -302,12 +310,14 @@ static int layout_from_json(HostFacts *h, const json_t *v, const char *file, con
                         *FIELD_PTR(h, f, CgroupLayout) = l;
                         return 0;
                 }
-        return moat_error_set(e, file, 0, 0,
-                              "field \"%s\": \"%s\" is not one of \"none\", \"v1\", \"hybrid\", \"v2\"",
-                              f->name, s);
+        return moat_error_set(
+                e, file, 0, 0,
+                "field \"%s\": \"%s\" is not one of \"none\", \"v1\", \"hybrid\", \"v2\"", f->name,
+                s);
 }
 
-static int field_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f, MoatError *e) {
+static int field_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f,
+                           MoatError *e) {
         switch (f->type) {
         case FIELD_STRING:
         case FIELD_STRING_OR_NULL:
@@ -337,7 +347,7 @@ static const Field *field_find(const char *name) {
 }
 
 static void host_facts_set_defaults(HostFacts *h) {
-        *h = (HostFacts) {
+        *h = (HostFacts){
                 .uid = 65534,
                 .gid = 65534,
                 .max_user_namespaces = -1,
@@ -366,7 +376,8 @@ static int host_facts_from_object(json_t *o, const char *file, HostFacts *h, Moa
                         return r;
         }
         if (h->is_root && h->uid != 0)
-                return moat_error_set(e, file, 0, 0, "field \"is_root\": true, but \"uid\" is %u, not 0",
+                return moat_error_set(e, file, 0, 0,
+                                      "field \"is_root\": true, but \"uid\" is %u, not 0",
                                       (unsigned) h->uid);
         /* The facts came from this file, whatever "source" says. */
         snprintf(h->source, sizeof(h->source), "%s", file);
@@ -384,7 +395,8 @@ int host_facts_from_json_buffer(const char *buf, size_t len, const char *filenam
         o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!o)
                 return moat_error_set(error, file, jerr.line > 0 ? (unsigned) jerr.line : 0,
-                                      jerr.column > 0 ? (unsigned) jerr.column : 0, "%s", jerr.text);
+                                      jerr.column > 0 ? (unsigned) jerr.column : 0, "%s",
+                                      jerr.text);
         r = host_facts_from_object(o, file, h, error);
         json_decref(o);
         if (r < 0)
@@ -398,7 +410,7 @@ int host_facts_from_json_file(const char *path, HostFacts *h, MoatError *error) 
         size_t n = 0;
         struct stat st;
 
-        *h = (HostFacts) {};
+        *h = (HostFacts){};
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0 || fstat(fd, &st) < 0) {
                 int r = -errno;
@@ -417,7 +429,8 @@ int host_facts_from_json_file(const char *path, HostFacts *h, MoatError *error) 
                         continue;
                 if (k < 0) {
                         int r = -errno;
-                        moat_error_set(error, path, 0, 0, "cannot read host facts: %s", strerror(-r));
+                        moat_error_set(error, path, 0, 0, "cannot read host facts: %s",
+                                       strerror(-r));
                         return r;
                 }
                 if (k == 0)

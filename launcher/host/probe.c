@@ -226,13 +226,15 @@ static const char *userns_verdict(const HostFacts *h) {
         if (access("/proc/self/ns/user", F_OK) < 0)
                 return "the kernel has no user namespaces (/proc/self/ns/user is missing)";
         if (h->max_user_namespaces < 0)
-                return "user.max_user_namespaces cannot be read, so user namespace support is unknown";
+                return "user.max_user_namespaces cannot be read, so user namespace support is "
+                       "unknown";
         if (h->max_user_namespaces == 0)
                 return "user.max_user_namespaces is 0: user namespaces are disabled on this host";
         if (h->is_root)
                 return NULL;
         if (h->unprivileged_userns_clone == 0)
-                return "kernel.unprivileged_userns_clone is 0: only root may create user namespaces";
+                return "kernel.unprivileged_userns_clone is 0: only root may create user "
+                       "namespaces";
         /* Checked even when AppArmor looks disabled: the sysctl only exists when AppArmor is
          * built in, and claiming "usable" on a guess would fail at run time instead. */
         if (h->apparmor_restrict_userns == 1)
@@ -245,8 +247,10 @@ static int probe_userns(HostFacts *h) {
         const char *why;
         int64_t v;
 
-        h->max_user_namespaces = read_int64_file("/proc/sys/user/max_user_namespaces", &v) < 0 ? -1 : v;
-        h->unprivileged_userns_clone = read_tristate_sysctl("/proc/sys/kernel/unprivileged_userns_clone");
+        h->max_user_namespaces =
+                read_int64_file("/proc/sys/user/max_user_namespaces", &v) < 0 ? -1 : v;
+        h->unprivileged_userns_clone =
+                read_tristate_sysctl("/proc/sys/kernel/unprivileged_userns_clone");
         h->apparmor_restrict_userns =
                 read_tristate_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
         h->time_ns = access("/proc/self/ns/time", F_OK) == 0;
@@ -406,7 +410,8 @@ static int probe_cgroups(HostFacts *h) {
         }
         if (!statfs_magic_is("/sys/fs/cgroup", TMPFS_MAGIC)) {
                 h->cgroup_layout = CGROUP_LAYOUT_NONE;
-                if (strv_ensure(&h->cgroup_v1_controllers) < 0 || strv_ensure(&h->cgroup_v2_controllers) < 0)
+                if (strv_ensure(&h->cgroup_v1_controllers) < 0 ||
+                    strv_ensure(&h->cgroup_v2_controllers) < 0)
                         return -ENOMEM;
                 return 0;
         }
@@ -433,7 +438,8 @@ static void probe_qemu(HostFacts *h, char *name, size_t size) {
                 size_t len = strcspn(p, ":");
                 if (len == 0 || p[0] != '/')
                         continue;
-                if ((size_t) snprintf(cand, sizeof(cand), "%.*s/%s", (int) len, p, name) >= sizeof(cand))
+                if ((size_t) snprintf(cand, sizeof(cand), "%.*s/%s", (int) len, p, name) >=
+                    sizeof(cand))
                         continue;
                 if (is_executable_file(cand))
                         goto found;
@@ -445,7 +451,8 @@ static void probe_qemu(HostFacts *h, char *name, size_t size) {
         }
         return;
 found:
-        h->qemu_present = snprintf(h->qemu_path, sizeof(h->qemu_path), "%s", cand) < (int) sizeof(h->qemu_path);
+        h->qemu_present = snprintf(h->qemu_path, sizeof(h->qemu_path), "%s", cand) <
+                          (int) sizeof(h->qemu_path);
 }
 
 /* $MOAT_GUEST_KERNEL is an explicit choice: when it is set but unusable, the probe says so
@@ -453,21 +460,24 @@ found:
 static int probe_guest_kernel(HostFacts *h, char *why, size_t size) {
         const char *env = secure_getenv("MOAT_GUEST_KERNEL");
         char boot[128];
-        const char *cands[] = { boot, "/var/lib/moat/guest/vmlinux", "/var/lib/moat/guest/vmlinuz" };
+        const char *cands[] = { boot, "/var/lib/moat/guest/vmlinux",
+                                "/var/lib/moat/guest/vmlinuz" };
 
         if (env && *env) {
                 if (env[0] == '/' && is_readable_file(env))
                         return (h->guest_kernel = strdup(env)) ? 0 : -ENOMEM;
-                snprintf(why, size, "MOAT_GUEST_KERNEL=%s is not a readable file given by absolute path",
-                         env);
+                snprintf(why, size,
+                         "MOAT_GUEST_KERNEL=%s is not a readable file given by absolute path", env);
                 return 0;
         }
         snprintf(boot, sizeof(boot), "/boot/vmlinuz-%s", h->kernel_release);
         for (size_t i = 0; i < ELEMENTSOF(cands); i++)
                 if (is_readable_file(cands[i]))
                         return (h->guest_kernel = strdup(cands[i])) ? 0 : -ENOMEM;
-        snprintf(why, size, "no readable guest kernel (set MOAT_GUEST_KERNEL, or install %s or "
-                 "/var/lib/moat/guest/vmlinuz)", boot);
+        snprintf(why, size,
+                 "no readable guest kernel (set MOAT_GUEST_KERNEL, or install %s or "
+                 "/var/lib/moat/guest/vmlinuz)",
+                 boot);
         return 0;
 }
 
@@ -509,12 +519,13 @@ static int probe_vm(HostFacts *h) {
         probe_vm_boot_ms(h);
 
         if (!h->qemu_present)
-                snprintf(why, sizeof(why), "%s is not installed (not on PATH, /usr/bin or /usr/local/bin)",
-                         qemu);
+                snprintf(why, sizeof(why),
+                         "%s is not installed (not on PATH, /usr/bin or /usr/local/bin)", qemu);
         if (!h->libvirt_present)
-                snprintf(why + strlen(why), sizeof(why) - strlen(why),
-                         "%slibvirt is not installed (no /usr/sbin/libvirtd or /usr/sbin/virtqemud)",
-                         why[0] ? "; " : "");
+                snprintf(
+                        why + strlen(why), sizeof(why) - strlen(why),
+                        "%slibvirt is not installed (no /usr/sbin/libvirtd or /usr/sbin/virtqemud)",
+                        why[0] ? "; " : "");
         if (!h->guest_kernel)
                 snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%s", why[0] ? "; " : "",
                          kernel_why);
@@ -563,7 +574,7 @@ static void probe_helpers(HostFacts *h) {
 int host_facts_probe(HostFacts *h) {
         int r;
 
-        *h = (HostFacts) {};
+        *h = (HostFacts){};
         snprintf(h->source, sizeof(h->source), "probe");
         probe_kernel(h);
         probe_landlock(h);

@@ -9,8 +9,17 @@
 #include "host-test-util.h"
 
 static const char *const fixtures[] = {
-        "modern", "no-userns", "userns-apparmor-restricted", "no-landlock", "no-cgroup-delegation",
-        "cgroup-v1-root", "no-kvm", "no-libvirt", "no-mac", "this-host-unprivileged", "this-host-root",
+        "modern",
+        "no-userns",
+        "userns-apparmor-restricted",
+        "no-landlock",
+        "no-cgroup-delegation",
+        "cgroup-v1-root",
+        "no-kvm",
+        "no-libvirt",
+        "no-mac",
+        "this-host-unprivileged",
+        "this-host-root",
 };
 
 static char **strv_make(const char *a, const char *b) {
@@ -25,17 +34,34 @@ static char **strv_make(const char *a, const char *b) {
 
 /* Every field away from its default, so that a field the serialiser forgets shows up. */
 static void fill_everything(HostFacts *h) {
-        *h = (HostFacts) {
-                .kernel_major = 6, .kernel_minor = 12, .merged_usr = true,
-                .uid = 0, .gid = 0, .is_root = true,
-                .max_user_namespaces = INT64_C(5000000000), .unprivileged_userns_clone = 1,
-                .apparmor_restrict_userns = 0, .userns_usable = true, .time_ns = true,
-                .seccomp_filter = true, .seccomp_user_notif = true, .landlock_abi = 5,
-                .apparmor_enabled = true, .apparmor_moat_loaded = true, .selinux_mode = 0,
-                .cgroup_layout = CGROUP_LAYOUT_HYBRID, .cgroup_v2_writable = true,
-                .cgroup_v1_writable = true, .kvm_usable = true, .qemu_present = true,
-                .libvirt_present = true, .vm_boot_ms = UINT32_MAX, .lxc_present = true,
-                .newuidmap_present = true, .subuid_range = true,
+        *h = (HostFacts){
+                .kernel_major = 6,
+                .kernel_minor = 12,
+                .merged_usr = true,
+                .uid = 0,
+                .gid = 0,
+                .is_root = true,
+                .max_user_namespaces = INT64_C(5000000000),
+                .unprivileged_userns_clone = 1,
+                .apparmor_restrict_userns = 0,
+                .userns_usable = true,
+                .time_ns = true,
+                .seccomp_filter = true,
+                .seccomp_user_notif = true,
+                .landlock_abi = 5,
+                .apparmor_enabled = true,
+                .apparmor_moat_loaded = true,
+                .selinux_mode = 0,
+                .cgroup_layout = CGROUP_LAYOUT_HYBRID,
+                .cgroup_v2_writable = true,
+                .cgroup_v1_writable = true,
+                .kvm_usable = true,
+                .qemu_present = true,
+                .libvirt_present = true,
+                .vm_boot_ms = UINT32_MAX,
+                .lxc_present = true,
+                .newuidmap_present = true,
+                .subuid_range = true,
         };
         snprintf(h->source, sizeof(h->source), "probe");
         snprintf(h->kernel_release, sizeof(h->kernel_release), "6.12.0-\"quoted\"\\x");
@@ -61,7 +87,8 @@ static void round_trip(const HostFacts *in) {
 
         text = host_facts_to_json(in);
         assert_non_null(text);
-        assert_int_equal(host_facts_from_json_buffer(text, strlen(text), "rt.json", &out, &error), 0);
+        assert_int_equal(host_facts_from_json_buffer(text, strlen(text), "rt.json", &out, &error),
+                         0);
         assert_false(moat_error_is_set(&error));
         assert_host_facts_equal(in, &out);
         assert_string_equal(out.source, "rt.json");
@@ -121,7 +148,8 @@ static void test_fixtures_are_complete_and_canonical(void **state) {
                 assert_non_null(file);
                 json_object_del(emitted, "source");
                 if (!json_equal(file, emitted))
-                        fail_msg("%s: not every fact is written out, or differs after loading", path);
+                        fail_msg("%s: not every fact is written out, or differs after loading",
+                                 path);
                 json_decref(file);
                 json_decref(emitted);
         }
@@ -176,8 +204,10 @@ typedef struct BadCase {
 } BadCase;
 
 static const BadCase bad_cases[] = {
-        { "{\"landlock_abi\": \"7\"}", "host.json: field \"landlock_abi\": expected integer, got string" },
-        { "{\"landlock_abi\": 6.0}", "host.json: field \"landlock_abi\": expected integer, got real number" },
+        { "{\"landlock_abi\": \"7\"}",
+          "host.json: field \"landlock_abi\": expected integer, got string" },
+        { "{\"landlock_abi\": 6.0}",
+          "host.json: field \"landlock_abi\": expected integer, got real number" },
         { "{\"landlok_abi\": 7}", "host.json: unknown field \"landlok_abi\"" },
         { "{\"kvm_usable\": 1}", "host.json: field \"kvm_usable\": expected boolean, got integer" },
         { "{\"kvm_usable\": null}", "host.json: field \"kvm_usable\": expected boolean, got null" },
@@ -191,20 +221,26 @@ static const BadCase bad_cases[] = {
         { "{\"selinux_mode\": 2}", "host.json: field \"selinux_mode\": 2 is out of range [-1, 1]" },
         { "{\"landlock_abi\": -1}",
           "host.json: field \"landlock_abi\": -1 is out of range [0, 2147483647]" },
-        { "{\"uid\": 4294967295}", "host.json: field \"uid\": 4294967295 is out of range [0, 4294967294]" },
+        { "{\"uid\": 4294967295}",
+          "host.json: field \"uid\": 4294967295 is out of range [0, 4294967294]" },
         { "{\"max_user_namespaces\": -2}",
-          "host.json: field \"max_user_namespaces\": -2 is out of range [-1, 9223372036854775807]" },
+          "host.json: field \"max_user_namespaces\": -2 is out of range [-1, "
+          "9223372036854775807]" },
         { "{\"cgroup_layout\": \"v3\"}",
-          "host.json: field \"cgroup_layout\": \"v3\" is not one of \"none\", \"v1\", \"hybrid\", \"v2\"" },
+          "host.json: field \"cgroup_layout\": \"v3\" is not one of \"none\", \"v1\", \"hybrid\", "
+          "\"v2\"" },
         { "{\"arch\": \"0123456789012345678901234567890123\"}",
           "host.json: field \"arch\": longer than 31 bytes" },
         { "{\"is_root\": true, \"uid\": 1000}",
           "host.json: field \"is_root\": true, but \"uid\" is 1000, not 0" },
         { "[]", "host.json: expected a JSON object of host facts, got array" },
         /* Syntax errors carry line:column from the parser. */
-        { "{\n  \"uid\": 0,\n  \"gid\": 0\n  \"user\": \"x\"\n}", "host.json:4:8: '}' expected near '\"user\"'" },
-        { "{\n  \"uid\": 0,\n  \"uid\": 1\n}", "host.json:3:7: duplicate object key near '\"uid\"'" },
-        { "{\"user\": \"a\\u0000b\"}", "host.json:1:19: \\u0000 is not allowed without JSON_ALLOW_NUL near '\"a\\u0000b\"'" },
+        { "{\n  \"uid\": 0,\n  \"gid\": 0\n  \"user\": \"x\"\n}",
+          "host.json:4:8: '}' expected near '\"user\"'" },
+        { "{\n  \"uid\": 0,\n  \"uid\": 1\n}",
+          "host.json:3:7: duplicate object key near '\"uid\"'" },
+        { "{\"user\": \"a\\u0000b\"}",
+          "host.json:1:19: \\u0000 is not allowed without JSON_ALLOW_NUL near '\"a\\u0000b\"'" },
         { "", "host.json:1: '[' or '{' expected near end of file" },
 };
 
@@ -215,26 +251,29 @@ static void test_strict_errors(void **state) {
                 char buf[1024];
                 int r;
 
-                r = host_facts_from_json_buffer(bad_cases[i].text, strlen(bad_cases[i].text), "host.json",
-                                                &h, &error);
+                r = host_facts_from_json_buffer(bad_cases[i].text, strlen(bad_cases[i].text),
+                                                "host.json", &h, &error);
                 if (r != -EINVAL)
                         fail_msg("case %zu (%s): returned %d", i, bad_cases[i].text, r);
                 assert_true(moat_error_is_set(&error));
                 moat_error_format(&error, buf, sizeof(buf));
                 if (strcmp(buf, bad_cases[i].expected) != 0)
-                        fail_msg("case %zu: got \"%s\", want \"%s\"", i, buf, bad_cases[i].expected);
+                        fail_msg("case %zu: got \"%s\", want \"%s\"", i, buf,
+                                 bad_cases[i].expected);
         }
 }
 
 /* A failed load leaves nothing half-filled behind: no fact from before the bad key. */
 static void test_error_leaves_struct_empty(void **state) {
-        static const char text[] = "{\"guest_kernel\": \"/k\", \"lsms\": [\"a\"], \"kvm_usable\": true, "
-                                   "\"landlock_abi\": \"x\"}";
+        static const char text[] =
+                "{\"guest_kernel\": \"/k\", \"lsms\": [\"a\"], \"kvm_usable\": true, "
+                "\"landlock_abi\": \"x\"}";
         HostFacts h;
         MoatError error = {};
 
         memset(&h, 0xAA, sizeof(h));
-        assert_int_equal(host_facts_from_json_buffer(text, strlen(text), "x.json", &h, &error), -EINVAL);
+        assert_int_equal(host_facts_from_json_buffer(text, strlen(text), "x.json", &h, &error),
+                         -EINVAL);
         assert_null(h.guest_kernel);
         assert_null(h.lsms);
         assert_false(h.kvm_usable);
@@ -247,10 +286,11 @@ static void test_file_errors(void **state) {
         char buf[1024];
 
         assert_int_equal(host_facts_from_json_file("/nonexistent/host.json", &h, &error), -ENOENT);
-        assert_string_equal(moat_error_format(&error, buf, sizeof(buf)),
-                            "/nonexistent/host.json: cannot read host facts: No such file or directory");
+        assert_string_equal(
+                moat_error_format(&error, buf, sizeof(buf)),
+                "/nonexistent/host.json: cannot read host facts: No such file or directory");
 
-        error = (MoatError) {};
+        error = (MoatError){};
         assert_true(host_facts_from_json_file(HOST_FIXTURES_DIR, &h, &error) < 0);
         assert_string_equal(moat_error_format(&error, buf, sizeof(buf)),
                             HOST_FIXTURES_DIR ": not a regular file of at most 1048576 bytes");

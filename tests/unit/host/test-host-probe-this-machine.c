@@ -50,7 +50,8 @@ static void test_reference_machine(void **state) {
         if (h.landlock_abi < 1)
                 mismatch("landlock_abi is %d, want >= 1", h.landlock_abi);
         if (h.cgroup_layout != CGROUP_LAYOUT_HYBRID)
-                mismatch("cgroup layout is %s, want hybrid", cgroup_layout_to_string(h.cgroup_layout));
+                mismatch("cgroup layout is %s, want hybrid",
+                         cgroup_layout_to_string(h.cgroup_layout));
         if (h.kvm_usable)
                 mismatch("/dev/kvm is usable, want not");
         if (h.apparmor_enabled || h.selinux_mode >= 0)
@@ -86,13 +87,13 @@ static void compare_with_fixture(const char *probed_json, const char *fixture) {
         json_object_del(want, "user");
         json_object_del(want, "vm_boot_ms");
         got = comparable(probed_json);
-        json_object_foreach(want, key, v)
-                if (!json_equal(v, json_object_get(got, key))) {
-                        _cleanup_free_ char *a = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-                        _cleanup_free_ char *b = json_dumps(json_object_get(got, key), JSON_ENCODE_ANY | JSON_COMPACT);
-                        mismatch("%s.json: \"%s\" is %s here, fixture says %s", fixture, key, b ? b : "missing",
-                                 a ? a : "?");
-                }
+        json_object_foreach(want, key, v) if (!json_equal(v, json_object_get(got, key))) {
+                _cleanup_free_ char *a = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+                _cleanup_free_ char *b =
+                        json_dumps(json_object_get(got, key), JSON_ENCODE_ANY | JSON_COMPACT);
+                mismatch("%s.json: \"%s\" is %s here, fixture says %s", fixture, key,
+                         b ? b : "missing", a ? a : "?");
+        }
         json_decref(want);
         json_decref(got);
 }
@@ -111,8 +112,8 @@ static char *probe_as(uid_t uid) {
                 HostFacts c = {};
                 char *json;
                 close(pipefd[0]);
-                if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0 ||
-                    host_facts_probe(&c) < 0)
+                if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+                    setresuid(uid, uid, uid) < 0 || host_facts_probe(&c) < 0)
                         _exit(2);
                 json = host_facts_to_json(&c);
                 if (!json || write(pipefd[1], json, strlen(json)) != (ssize_t) strlen(json))
@@ -159,7 +160,8 @@ int main(void) {
         if (r != 0)
                 return r;
         if (mismatches[0]) {
-                printf("SKIP: not the reference machine (set MOAT_MUST_WORK=1 to fail instead): %s\n",
+                printf("SKIP: not the reference machine (set MOAT_MUST_WORK=1 to fail instead): "
+                       "%s\n",
                        mismatches);
                 return 77;
         }

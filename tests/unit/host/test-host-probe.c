@@ -121,7 +121,8 @@ static void test_facts_match_independent_sources(void **state) {
                 assert_int_equal(access(h.qemu_path, X_OK), 0);
         if (h.guest_kernel)
                 assert_int_equal(access(h.guest_kernel, R_OK), 0);
-        assert_int_equal(h.vm_reason == NULL, h.qemu_present && h.libvirt_present && h.guest_kernel);
+        assert_int_equal(h.vm_reason == NULL,
+                         h.qemu_present && h.libvirt_present && h.guest_kernel);
 }
 
 static void test_root_layout(void **state) {
@@ -156,14 +157,15 @@ typedef struct Snapshot {
 } Snapshot;
 
 static void snapshot(Snapshot *s) {
-        static const char *const ns[] = { "user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time" };
+        static const char *const ns[] = { "user", "mnt", "pid",    "net",
+                                          "ipc",  "uts", "cgroup", "time" };
         char status[16384], dir[4300];
         const char *p, *line;
         struct dirent *de;
         FILE *f;
         DIR *d;
 
-        *s = (Snapshot) {};
+        *s = (Snapshot){};
         for (size_t i = 0; i < ELEMENTSOF(ns); i++) {
                 struct stat st;
                 char path[64];
@@ -180,7 +182,8 @@ static void snapshot(Snapshot *s) {
         fclose(f);
         p = strstr(status, "NoNewPrivs:");
         line = strstr(status, "Seccomp:");
-        snprintf(s->status_tail, sizeof(s->status_tail), "%.20s|%.20s", p ? p : "", line ? line : "");
+        snprintf(s->status_tail, sizeof(s->status_tail), "%.20s|%.20s", p ? p : "",
+                 line ? line : "");
 
         d = opendir("/proc/self/fd");
         assert_non_null(d);
@@ -192,7 +195,8 @@ static void snapshot(Snapshot *s) {
         line = strstr(s->cgroup, "0::");
         if (line) {
                 snprintf(dir, sizeof(dir), "%s%.*s",
-                         access("/sys/fs/cgroup/unified", F_OK) == 0 ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup",
+                         access("/sys/fs/cgroup/unified", F_OK) == 0 ? "/sys/fs/cgroup/unified"
+                                                                     : "/sys/fs/cgroup",
                          (int) strcspn(line + 3, "\n"), line + 3);
                 d = opendir(dir);
                 while (d && (de = readdir(d)))
@@ -262,7 +266,8 @@ static void test_probe_as_unprivileged_uid(void **state) {
         assert_false(h.is_root);
         if (stat("/sys/fs/cgroup/memory", &st) == 0 && !(st.st_mode & S_IWOTH))
                 assert_false(h.cgroup_v1_writable);
-        if (h.unprivileged_userns_clone == 0 || h.apparmor_restrict_userns == 1 || h.max_user_namespaces == 0)
+        if (h.unprivileged_userns_clone == 0 || h.apparmor_restrict_userns == 1 ||
+            h.max_user_namespaces == 0)
                 assert_false(h.userns_usable);
         assert_false(host_can_run_tier(&h, TIER_SYSTEM, NULL) && !h.userns_usable);
 }

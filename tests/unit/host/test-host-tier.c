@@ -19,14 +19,18 @@ static const TierCase cases[] = {
         { "modern", true, true, true, NULL, "" },
         { "no-userns", false, false, true, "max_user_namespaces is 0",
           "max_user_namespaces userns_reason userns_usable" },
-        { "userns-apparmor-restricted", false, false, true, "apparmor_restrict_unprivileged_userns is 1",
+        { "userns-apparmor-restricted", false, false, true,
+          "apparmor_restrict_unprivileged_userns is 1",
           "apparmor_restrict_userns userns_reason userns_usable" },
         { "no-landlock", true, true, true, NULL, "landlock_abi lsms" },
-        { "no-cgroup-delegation", true, true, true, NULL, "cgroup_v2_controllers cgroup_v2_writable" },
+        { "no-cgroup-delegation", true, true, true, NULL,
+          "cgroup_v2_controllers cgroup_v2_writable" },
         { "cgroup-v1-root", true, true, true, NULL,
-          "cgroup_layout cgroup_v1_controllers cgroup_v1_writable cgroup_v2_controllers gid is_root uid user" },
+          "cgroup_layout cgroup_v1_controllers cgroup_v1_writable cgroup_v2_controllers gid "
+          "is_root uid user" },
         { "no-kvm", true, true, true, NULL, "kvm_usable" },
-        { "no-libvirt", true, true, false, "libvirt is not installed", "libvirt_present vm_reason" },
+        { "no-libvirt", true, true, false, "libvirt is not installed",
+          "libvirt_present vm_reason" },
         { "no-mac", true, true, true, NULL, "apparmor_enabled apparmor_moat_loaded lsms" },
         { "this-host-unprivileged", true, true, true, NULL, NULL },
         { "this-host-root", true, true, true, NULL, NULL },
@@ -52,7 +56,8 @@ static void test_fixture_tiers(void **state) {
                         const char *reason = "unset";
                         bool ok = host_can_run_tier(&h, t, &reason);
                         if (ok != want[t])
-                                fail_msg("%s: tier %d: got %d, want %d", cases[i].fixture, t, ok, want[t]);
+                                fail_msg("%s: tier %d: got %d, want %d", cases[i].fixture, t, ok,
+                                         want[t]);
                         /* A refusal always explains itself; a yes carries no reason. */
                         if (ok)
                                 assert_null(reason);
@@ -96,11 +101,11 @@ static void test_fixtures_differ_only_by_name(void **state) {
                 }
                 qsort(keys, n, sizeof(keys[0]), cmp_str);
                 for (size_t k = 0; k < n; k++)
-                        snprintf(diff + strlen(diff), sizeof(diff) - strlen(diff), "%s%s", k ? " " : "",
-                                 keys[k]);
+                        snprintf(diff + strlen(diff), sizeof(diff) - strlen(diff), "%s%s",
+                                 k ? " " : "", keys[k]);
                 if (strcmp(diff, cases[i].differs) != 0)
-                        fail_msg("%s differs from modern.json in \"%s\", want \"%s\"", cases[i].fixture,
-                                 diff, cases[i].differs);
+                        fail_msg("%s differs from modern.json in \"%s\", want \"%s\"",
+                                 cases[i].fixture, diff, cases[i].differs);
                 json_decref(f);
         }
         json_decref(modern);
