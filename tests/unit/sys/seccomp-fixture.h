@@ -5,6 +5,7 @@
 #pragma once
 
 #include <sys/personality.h>
+#include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
