@@ -136,6 +136,21 @@ static int mount_mask(int root_fd, const char *target) {
         return sys_mount_attach(mnt_fd, target_fd);
 }
 
+/* Make what is at target read-only, submounts included: clone it, set the clone read-only
+ * recursively and stack the clone on top. */
+static int mount_readonly(int root_fd, const PlanMount *m) {
+        _cleanup_close_ int target_fd = -EBADF, mnt_fd = -EBADF;
+        int r = sys_mount_resolve(root_fd, m->target, MOUNT_CREATE_NONE, &target_fd);
+        if (r == -ENOENT && (m->flags & PLAN_MOUNT_OPTIONAL))
+                return 0;
+        if (r < 0)
+                return r;
+        r = sys_mount_clone_fd(target_fd, m->flags | PLAN_MOUNT_RDONLY, &mnt_fd);
+        if (r < 0)
+                return r;
+        return sys_mount_attach(mnt_fd, target_fd);
+}
+
 static int apply_one(int root_fd, const PlanMount *m, int *bind_fd) {
         struct stat st;
         switch (m->kind) {
@@ -162,6 +177,8 @@ static int apply_one(int root_fd, const PlanMount *m, int *bind_fd) {
                 return mount_mask(root_fd, m->target);
         case PLAN_MOUNT_SYMLINK:
                 return m->source ? sys_mount_symlink(root_fd, m->target, m->source) : -EINVAL;
+        case PLAN_MOUNT_READONLY:
+                return mount_readonly(root_fd, m);
         case PLAN_MOUNT_DIR: {
                 _cleanup_close_ int fd = -EBADF;
                 return sys_mount_resolve(root_fd, m->target, MOUNT_CREATE_DIR, &fd);

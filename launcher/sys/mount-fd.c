@@ -84,9 +84,8 @@ int sys_mount_set_flags(int mnt_fd, unsigned plan_flags, bool recursive) {
                                         &attr, sizeof(attr)));
 }
 
-int sys_mount_clone_tree(const char *path, unsigned plan_flags, int *ret_mnt_fd) {
-        _cleanup_close_ int mnt_fd = open_tree(AT_FDCWD, path,
-                                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+static int clone_at(int dfd, const char *path, unsigned flags, unsigned plan_flags, int *ret_mnt_fd) {
+        _cleanup_close_ int mnt_fd = open_tree(dfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | flags);
         if (mnt_fd < 0)
                 return -errno;
         int r = sys_mount_set_flags(mnt_fd, plan_flags, true);
@@ -94,6 +93,14 @@ int sys_mount_clone_tree(const char *path, unsigned plan_flags, int *ret_mnt_fd)
                 return r;
         *ret_mnt_fd = TAKE_FD(mnt_fd);
         return 0;
+}
+
+int sys_mount_clone_tree(const char *path, unsigned plan_flags, int *ret_mnt_fd) {
+        return clone_at(AT_FDCWD, path, 0, plan_flags, ret_mnt_fd);
+}
+
+int sys_mount_clone_fd(int fd, unsigned plan_flags, int *ret_mnt_fd) {
+        return clone_at(fd, "", AT_EMPTY_PATH, plan_flags, ret_mnt_fd);
 }
 
 /* Walk path component by component below root_fd, creating what is missing. */

@@ -32,6 +32,8 @@ int sys_mount_fs(const char *fstype, const char *const *opts, unsigned plan_flag
  * read-only on every submount too. path is resolved in the current root, following symlinks
  * (sources are host paths the profile names). */
 int sys_mount_clone_tree(const char *path, unsigned plan_flags, int *ret_mnt_fd);
+/* The same for the object fd refers to (an O_PATH fd from sys_mount_resolve()). */
+int sys_mount_clone_fd(int fd, unsigned plan_flags, int *ret_mnt_fd);
 int sys_mount_set_flags(int mnt_fd, unsigned plan_flags, bool recursive);
 
 /* O_PATH fd of path inside root_fd, never leaving it and never following a symlink. */
