@@ -191,6 +191,7 @@ typedef struct PlanVm {
         char *kernel;           /* guest kernel path (from host facts or profile) */
         bool guest_root;
         char *guest_apparmor;   /* MAC profile enforced by the guest kernel, NULL = none */
+        uint32_t boot_ms;       /* last measured boot on this host (HostFacts.vm_boot_ms), 0 = unknown */
 } PlanVm;
 
 typedef struct Plan {
