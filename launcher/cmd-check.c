@@ -14,10 +14,12 @@ static void check_help(FILE *f) {
                 "Usage: moat check [OPTIONS] PROFILE...\n"
                 "\n"
                 "Validate profiles: each PROFILE is a name (searched in $MOAT_PROFILE_PATH,\n"
-                "$XDG_CONFIG_HOME/moat/profiles, /etc/moat/profiles and the shipped profiles) or a\n"
+                "$XDG_CONFIG_HOME/moat/profiles, /etc/moat/profiles and the shipped profiles) or "
+                "a\n"
                 "path (contains '/' or ends in .yaml). Every file it extends is checked too.\n"
                 "\n"
-                "Prints 'PATH: ok' for a valid profile and 'FILE:LINE:COLUMN: message' for the first\n"
+                "Prints 'PATH: ok' for a valid profile and 'FILE:LINE:COLUMN: message' for the "
+                "first\n"
                 "error in an invalid one.\n"
                 "\n"
                 "Options:\n"
@@ -33,11 +35,12 @@ static json_t *check_result_json(const char *arg, const Profile *p, const MoatEr
         if (p) {
                 for (size_t i = 0; i < sizeof(p->digest); i++)
                         snprintf(hex + 2 * i, 3, "%02x", p->digest[i]);
-                return json_pack("{s:s, s:s, s:b, s:s, s:s}", "profile", arg, "path", p->path, "ok", 1, "name",
-                                 p->name, "digest", hex);
+                return json_pack("{s:s, s:s, s:b, s:s, s:s}", "profile", arg, "path", p->path, "ok",
+                                 1, "name", p->name, "digest", hex);
         }
-        return json_pack("{s:s, s:b, s:{s:s, s:i, s:i, s:s}}", "profile", arg, "ok", 0, "error", "file", e->file,
-                         "line", (json_int_t) e->line, "column", (json_int_t) e->column, "message", e->message);
+        return json_pack("{s:s, s:b, s:{s:s, s:i, s:i, s:s}}", "profile", arg, "ok", 0, "error",
+                         "file", e->file, "line", (json_int_t) e->line, "column",
+                         (json_int_t) e->column, "message", e->message);
 }
 
 int cmd_check(int argc, char **argv) {
@@ -60,7 +63,8 @@ int cmd_check(int argc, char **argv) {
                         check_help(stdout);
                         return 0;
                 default:
-                        fprintf(stderr, "moat check: unknown option '%s' (try 'moat check --help')\n",
+                        fprintf(stderr,
+                                "moat check: unknown option '%s' (try 'moat check --help')\n",
                                 argv[optind - 1]);
                         return EXIT_MOAT_FAILED;
                 }
@@ -80,10 +84,12 @@ int cmd_check(int argc, char **argv) {
 
                 r = profile_load(argv[i], &p, &error);
                 if (r < 0 && !moat_error_is_set(&error))
-                        moat_error_set(&error, argv[i], 0, 0, "cannot load profile: %s", strerror(-r));
+                        moat_error_set(&error, argv[i], 0, 0, "cannot load profile: %s",
+                                       strerror(-r));
                 all_ok = all_ok && r >= 0;
                 if (json)
-                        json_array_append_new(results, check_result_json(argv[i], r >= 0 ? p : NULL, &error));
+                        json_array_append_new(
+                                results, check_result_json(argv[i], r >= 0 ? p : NULL, &error));
                 else if (r >= 0)
                         printf("%s: ok\n", p->path);
                 else

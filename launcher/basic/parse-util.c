@@ -54,14 +54,12 @@ static const struct {
 static const struct {
         const char *wrong, *meant;
 } size_hints[] = {
-        { "K", "KiB" }, { "k", "KiB" }, { "KB", "KiB" }, { "kB", "KiB" }, { "kb", "KiB" },
-        { "Ki", "KiB" }, { "kib", "KiB" }, { "KIB", "KiB" },
-        { "M", "MiB" }, { "m", "MiB" }, { "MB", "MiB" }, { "mb", "MiB" }, { "Mi", "MiB" },
-        { "mib", "MiB" }, { "MIB", "MiB" },
-        { "G", "GiB" }, { "g", "GiB" }, { "GB", "GiB" }, { "gb", "GiB" }, { "Gi", "GiB" },
-        { "gib", "GiB" }, { "GIB", "GiB" },
-        { "T", "TiB" }, { "t", "TiB" }, { "TB", "TiB" }, { "tb", "TiB" }, { "Ti", "TiB" },
-        { "b", "B" },
+        { "K", "KiB" },   { "k", "KiB" },   { "KB", "KiB" },  { "kB", "KiB" },  { "kb", "KiB" },
+        { "Ki", "KiB" },  { "kib", "KiB" }, { "KIB", "KiB" }, { "M", "MiB" },   { "m", "MiB" },
+        { "MB", "MiB" },  { "mb", "MiB" },  { "Mi", "MiB" },  { "mib", "MiB" }, { "MIB", "MiB" },
+        { "G", "GiB" },   { "g", "GiB" },   { "GB", "GiB" },  { "gb", "GiB" },  { "Gi", "GiB" },
+        { "gib", "GiB" }, { "GIB", "GiB" }, { "T", "TiB" },   { "t", "TiB" },   { "TB", "TiB" },
+        { "tb", "TiB" },  { "Ti", "TiB" },  { "b", "B" },
 };
 
 int parse_size(const char *s, uint64_t *ret_bytes, const char **ret_hint) {

@@ -35,7 +35,7 @@ typedef enum YScalarType {
 
 typedef struct YNode YNode;
 typedef struct YPair {
-        YNode *key;     /* always a scalar */
+        YNode *key; /* always a scalar */
         YNode *value;
 } YPair;
 

@@ -19,7 +19,7 @@
 static json_t *strv_to_json(char *const *l) {
         json_t *a = json_array();
 
-        STRV_FOREACH(s, l)
+        STRV_FOREACH (s, l)
                 if (!a || json_array_append_new(a, json_string(*s)) < 0) {
                         json_decref(a);
                         return NULL;
@@ -36,88 +36,92 @@ static json_t *uint_or_null(uint64_t v) {
         return v ? json_integer((json_int_t) v) : json_null();
 }
 
+static json_t *bind_to_json(const ProfileBind *b) {
+        return json_pack("{s:s, s:s, s:s, s:b}", "source", b->source, "target", b->target, "mode",
+                         bind_mode_to_string(b->mode), "optional", b->optional);
+}
+
 static json_t *filesystem_to_json(const Profile *p) {
         json_t *binds = json_array(), *tmpfs = json_array();
 
-        for (size_t i = 0; binds && i < p->fs.n_binds; i++) {
-                const ProfileBind *b = &p->fs.binds[i];
-                if (json_array_append_new(binds, json_pack("{s:s, s:s, s:s, s:b}", "source", b->source, "target",
-                                                           b->target, "mode", bind_mode_to_string(b->mode),
-                                                           "optional", b->optional)) < 0)
+        for (size_t i = 0; binds && i < p->fs.n_binds; i++)
+                if (json_array_append_new(binds, bind_to_json(&p->fs.binds[i])) < 0)
                         binds = (json_decref(binds), NULL);
-        }
         for (size_t i = 0; tmpfs && i < p->fs.n_tmpfs; i++)
-                if (json_array_append_new(tmpfs, json_pack("{s:s, s:o}", "target", p->fs.tmpfs[i].target, "size",
-                                                           uint_or_null(p->fs.tmpfs[i].size))) < 0)
+                if (json_array_append_new(tmpfs,
+                                          json_pack("{s:s, s:o}", "target", p->fs.tmpfs[i].target,
+                                                    "size", uint_or_null(p->fs.tmpfs[i].size))) < 0)
                         tmpfs = (json_decref(tmpfs), NULL);
-        return json_pack("{s:o, s:o*, s:o*, s:o*, s:b}",
-                         "root", p->fs.root == ROOT_IMAGE ? json_pack("{s:s}", "image", p->fs.image)
-                                                          : json_string("host-readonly"),
-                         "bind", binds, "tmpfs", tmpfs, "mask", strv_to_json(p->fs.masked), "sys", p->fs.sys);
+        return json_pack("{s:o, s:o*, s:o*, s:o*, s:b}", "root",
+                         p->fs.root == ROOT_IMAGE ? json_pack("{s:s}", "image", p->fs.image)
+                                                  : json_string("host-readonly"),
+                         "bind", binds, "tmpfs", tmpfs, "mask", strv_to_json(p->fs.masked), "sys",
+                         p->fs.sys);
 }
 
 static json_t *env_to_json(const Profile *p) {
         json_t *set = json_object();
 
-        STRV_FOREACH(kv, p->env.set) {
+        STRV_FOREACH (kv, p->env.set) {
                 _cleanup_free_ char *k = strndup(*kv, strcspn(*kv, "="));
                 if (!set || !k || json_object_set_new(set, k, json_string(*kv + strlen(k) + 1)) < 0)
                         set = (json_decref(set), NULL);
         }
-        return json_pack("{s:b, s:o*, s:o*}", "clear", p->env.clear, "allow", strv_to_json(p->env.allow), "set", set);
+        return json_pack("{s:b, s:o*, s:o*}", "clear", p->env.clear, "allow",
+                         strv_to_json(p->env.allow), "set", set);
+}
+
+static json_t *resources_to_json(const Profile *p) {
+        return json_pack(
+                "{s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "memory", uint_or_null(p->resources.memory),
+                "cpus_milli", uint_or_null(p->resources.cpus_milli), "pids",
+                uint_or_null(p->resources.pids), "timeout_ms",
+                uint_or_null(p->resources.timeout_ms), "tmpfs_total",
+                uint_or_null(p->resources.tmpfs_total), "nofile", uint_or_null(p->resources.nofile),
+                "enforce", enforce_to_string(p->resources.enforce));
+}
+
+static json_t *syscalls_to_json(const Profile *p) {
+        return json_pack("{s:s, s:o*, s:o*}", "base", p->syscalls.base, "allow",
+                         strv_to_json(p->syscalls.allow), "deny", strv_to_json(p->syscalls.deny));
+}
+
+static json_t *mac_to_json(const Profile *p) {
+        return json_pack("{s:s, s:o, s:o, s:s}", "landlock",
+                         landlock_mode_to_string(p->mac.landlock), "apparmor",
+                         str_or_null(p->mac.apparmor), "selinux", str_or_null(p->mac.selinux),
+                         "enforce", enforce_to_string(p->mac.enforce));
+}
+
+static json_t *vm_to_json(const Profile *p) {
+        return json_pack("{s:o, s:o, s:b}", "kernel", str_or_null(p->vm.kernel), "vcpus",
+                         uint_or_null(p->vm.vcpus), "guest_root", p->vm.guest_root);
 }
 
 static json_t *sections_to_json(const Profile *p) {
-        return json_pack("{s:{s:o, s:I, s:o, s:o, s:o, s:o, s:s}, s:o*,"
-                         " s:{s:s, s:o*, s:o*}, s:o*, s:{s:s, s:o, s:o, s:s},"
-                         " s:{s:o*, s:o}, s:{s:b, s:s}, s:o*, s:s, s:o, s:o, s:{s:o, s:o, s:b}}",
-                         "resources",
-                         "memory", uint_or_null(p->resources.memory),
-                         "cpus_milli", (json_int_t) p->resources.cpus_milli,
-                         "pids", uint_or_null(p->resources.pids),
-                         "timeout_ms", uint_or_null(p->resources.timeout_ms),
-                         "tmpfs_total", uint_or_null(p->resources.tmpfs_total),
-                         "nofile", uint_or_null(p->resources.nofile),
-                         "enforce", enforce_to_string(p->resources.enforce),
-                         "env", env_to_json(p),
-                         "syscalls",
-                         "base", p->syscalls.base,
-                         "allow", strv_to_json(p->syscalls.allow),
-                         "deny", strv_to_json(p->syscalls.deny),
-                         "capabilities", strv_to_json(p->capabilities),
-                         "mac",
-                         "landlock", landlock_mode_to_string(p->mac.landlock),
-                         "apparmor", str_or_null(p->mac.apparmor),
-                         "selinux", str_or_null(p->mac.selinux),
-                         "enforce", enforce_to_string(p->mac.enforce),
-                         "kernel",
-                         "needs", strv_to_json(p->kernel.needs),
-                         "min_version", str_or_null(p->kernel.min_version),
-                         "os", "full_os", p->os.full_os, "init", p->os.init,
-                         "devices", strv_to_json(p->devices),
-                         "hostname", p->hostname,
-                         "uid", p->uid_set ? json_integer(p->uid) : json_null(),
-                         "gid", p->uid_set ? json_integer(p->gid) : json_null(),
-                         "vm", "kernel", str_or_null(p->vm.kernel),
-                         "vcpus", uint_or_null(p->vm.vcpus),
-                         "guest_root", p->vm.guest_root);
+        return json_pack(
+                "{s:o*, s:o*, s:o*, s:o*, s:o*, s:{s:o*, s:o}, s:{s:b, s:s}, s:o*, s:s,"
+                " s:o, s:o, s:o*}",
+                "resources", resources_to_json(p), "env", env_to_json(p), "syscalls",
+                syscalls_to_json(p), "capabilities", strv_to_json(p->capabilities), "mac",
+                mac_to_json(p), "kernel", "needs", strv_to_json(p->kernel.needs), "min_version",
+                str_or_null(p->kernel.min_version), "os", "full_os", p->os.full_os, "init",
+                p->os.init, "devices", strv_to_json(p->devices), "hostname", p->hostname, "uid",
+                p->uid_set ? json_integer(p->uid) : json_null(), "gid",
+                p->uid_set ? json_integer(p->gid) : json_null(), "vm", vm_to_json(p));
 }
 
 /* Everything that decides what a run does; not where it was read from. */
 static json_t *profile_content_to_json(const Profile *p) {
         _cleanup_json_ json_t *o = NULL, *sections = NULL;
 
-        /* cpus_milli is 0 when unset: normalise to null like the other resources. */
-        o = json_pack("{s:i, s:s, s:o, s:s, s:s, s:s, s:o*, s:s}",
-                      "moat", 1, "name", p->name, "description", str_or_null(p->description),
-                      "trust", trust_to_string(p->trust), "isolation", tier_to_string(p->isolation),
+        o = json_pack("{s:i, s:s, s:o, s:s, s:s, s:s, s:o*, s:s}", "moat", 1, "name", p->name,
+                      "description", str_or_null(p->description), "trust",
+                      trust_to_string(p->trust), "isolation", tier_to_string(p->isolation),
                       "max_tier", tier_to_string(p->max_tier), "filesystem", filesystem_to_json(p),
                       "network", network_mode_to_string(p->network));
         sections = sections_to_json(p);
         if (!o || !sections || json_object_update(o, sections) < 0)
-                return NULL;
-        if (p->resources.cpus_milli == 0 &&
-            json_object_set_new(json_object_get(o, "resources"), "cpus_milli", json_null()) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -132,7 +136,8 @@ int profile_compute_digest(Profile *p) {
         s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
         if (!s)
                 return -ENOMEM;
-        if (EVP_Digest(s, strlen(s), p->digest, &len, EVP_sha256(), NULL) != 1 || len != sizeof(p->digest))
+        if (EVP_Digest(s, strlen(s), p->digest, &len, EVP_sha256(), NULL) != 1 ||
+            len != sizeof(p->digest))
                 return -EIO;
         return 0;
 }

@@ -42,7 +42,8 @@ static const char *key_path(char *buf, const char *parent, const char *key) {
         return buf;
 }
 
-static int check_keys(const YNode *map, const char *section, const char *const *allowed, MoatError *e) {
+static int check_keys(const YNode *map, const char *section, const char *const *allowed,
+                      MoatError *e) {
         char list[512];
 
         for (size_t i = 0; i < map->n_pairs; i++) {
@@ -55,8 +56,10 @@ static int check_keys(const YNode *map, const char *section, const char *const *
                         continue;
                 join(allowed, ", ", list, sizeof(list));
                 if (section[0])
-                        return fail(e, k, "unknown key '%s' in %s (expected one of: %s)", k->value, section, list);
-                return fail(e, k, "unknown top-level key '%s' (expected one of: %s)", k->value, list);
+                        return fail(e, k, "unknown key '%s' in %s (expected one of: %s)", k->value,
+                                    section, list);
+                return fail(e, k, "unknown top-level key '%s' (expected one of: %s)", k->value,
+                            list);
         }
         return 0;
 }
@@ -69,7 +72,8 @@ static int expect_kind(const YNode *n, YNodeKind kind, const char *what, MoatErr
         return fail(e, n, "%s: expected %s, got %s", what, names[kind], ynode_describe(n));
 }
 
-static int get_string(const YNode *n, const char *what, const char *form, char **ret, MoatError *e) {
+static int get_string(const YNode *n, const char *what, const char *form, char **ret,
+                      MoatError *e) {
         char *s;
 
         if (n->kind != YNODE_SCALAR || n->type != YSCALAR_STRING || n->value[0] == '\0')
@@ -89,19 +93,21 @@ static int get_bool(const YNode *n, const char *what, bool *ret, MoatError *e) {
         return 0;
 }
 
-static int get_uint(const YNode *n, const char *what, uint64_t min, uint64_t max, uint64_t *ret, MoatError *e) {
+static int get_uint(const YNode *n, const char *what, uint64_t min, uint64_t max, uint64_t *ret,
+                    MoatError *e) {
         uint64_t v;
 
         if (n->kind != YNODE_SCALAR || n->type != YSCALAR_INT)
                 return fail(e, n, "%s: expected an integer, got %s", what, ynode_describe(n));
         if (parse_uint64(n->value, UINT64_MAX, &v) < 0 || v < min || v > max)
-                return fail(e, n, "%s: invalid value '%s' (expected an integer from %llu to %llu)", what,
-                            n->value, (unsigned long long) min, (unsigned long long) max);
+                return fail(e, n, "%s: invalid value '%s' (expected an integer from %llu to %llu)",
+                            what, n->value, (unsigned long long) min, (unsigned long long) max);
         *ret = v;
         return 0;
 }
 
-static int get_enum(const YNode *n, const char *what, const char *const *names, int *ret, MoatError *e) {
+static int get_enum(const YNode *n, const char *what, const char *const *names, int *ret,
+                    MoatError *e) {
         char list[256];
 
         join(names, ", ", list, sizeof(list));
@@ -125,15 +131,20 @@ static int get_size(const YNode *n, const char *what, uint64_t *ret, MoatError *
         int r;
 
         if (!is_number_scalar(n))
-                return fail(e, n, "%s: expected a size such as 512MiB, got %s", what, ynode_describe(n));
+                return fail(e, n, "%s: expected a size such as 512MiB, got %s", what,
+                            ynode_describe(n));
         r = parse_size(n->value, ret, &hint);
         if (r == -ERANGE)
                 return fail(e, n, "%s: size '%s' is too large", what, n->value);
         if (r < 0 && hint)
-                return fail(e, n, "%s: invalid size '%s' (units are binary: B, KiB, MiB, GiB, TiB; did you mean '%.*s%s'?)",
+                return fail(e, n,
+                            "%s: invalid size '%s' (units are binary: B, KiB, MiB, GiB, TiB; did "
+                            "you mean '%.*s%s'?)",
                             what, n->value, (int) strspn(n->value, "0123456789"), n->value, hint);
         if (r < 0)
-                return fail(e, n, "%s: invalid size '%s' (expected bytes or an integer with B, KiB, MiB, GiB or TiB, e.g. 512MiB)",
+                return fail(e, n,
+                            "%s: invalid size '%s' (expected bytes or an integer with B, KiB, MiB, "
+                            "GiB or TiB, e.g. 512MiB)",
                             what, n->value);
         if (*ret == 0)
                 return fail(e, n, "%s: size must be greater than zero", what);
@@ -144,12 +155,15 @@ static int get_duration(const YNode *n, const char *what, uint64_t *ret, MoatErr
         int r;
 
         if (!is_number_scalar(n))
-                return fail(e, n, "%s: expected a duration such as 20m, got %s", what, ynode_describe(n));
+                return fail(e, n, "%s: expected a duration such as 20m, got %s", what,
+                            ynode_describe(n));
         r = parse_duration_ms(n->value, ret);
         if (r == -ERANGE)
                 return fail(e, n, "%s: duration '%s' is too large", what, n->value);
         if (r < 0)
-                return fail(e, n, "%s: invalid duration '%s' (expected integers with h, m, s in that order, e.g. 90s, 20m, 1h30m)",
+                return fail(e, n,
+                            "%s: invalid duration '%s' (expected integers with h, m, s in that "
+                            "order, e.g. 90s, 20m, 1h30m)",
                             what, n->value);
         if (*ret == 0)
                 return fail(e, n, "%s: duration must be greater than zero", what);
@@ -160,12 +174,15 @@ static int get_cpus(const YNode *n, const char *what, uint32_t *ret, MoatError *
         int r;
 
         if (!is_number_scalar(n))
-                return fail(e, n, "%s: expected a cpu count such as 1.5, got %s", what, ynode_describe(n));
+                return fail(e, n, "%s: expected a cpu count such as 1.5, got %s", what,
+                            ynode_describe(n));
         r = parse_cpus_milli(n->value, ret);
         if (r == -ERANGE)
                 return fail(e, n, "%s: cpu count '%s' is too large", what, n->value);
         if (r < 0)
-                return fail(e, n, "%s: invalid cpu count '%s' (expected a positive decimal with at most 3 decimals, e.g. 0.5 or 2)",
+                return fail(e, n,
+                            "%s: invalid cpu count '%s' (expected a positive decimal with at most "
+                            "3 decimals, e.g. 0.5 or 2)",
                             what, n->value);
         return 0;
 }
@@ -180,7 +197,8 @@ static bool path_is_normalised(const char *p) {
 
                 c++; /* skip '/' */
                 len = strcspn(c, "/");
-                if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+                if (len == 0 || (len == 1 && c[0] == '.') ||
+                    (len == 2 && c[0] == '.' && c[1] == '.'))
                         return false;
                 c += len;
         }
@@ -194,7 +212,9 @@ static int get_abs_path(const YNode *n, const char *what, char **ret, MoatError 
         if ((*ret)[0] != '/')
                 return fail(e, n, "%s: '%s' is not an absolute path", what, *ret);
         if (!path_is_normalised(*ret))
-                return fail(e, n, "%s: '%s' is not a normalised path (no '.' or '..' components, no '//', no trailing '/')",
+                return fail(e, n,
+                            "%s: '%s' is not a normalised path (no '.' or '..' components, no "
+                            "'//', no trailing '/')",
                             what, *ret);
         return 0;
 }
@@ -218,14 +238,15 @@ static int get_file_relative_path(const YNode *n, const char *what, char **ret, 
         if (s[0] == '/')
                 joined = strdup(s);
         else if (n->pos.file[0] == '/' && slash)
-                r = asprintf(&joined, "%.*s%s%s", (int) (slash - n->pos.file), n->pos.file, rel[0] ? "/" : "", rel);
+                r = asprintf(&joined, "%.*s%s%s", (int) (slash - n->pos.file), n->pos.file,
+                             rel[0] ? "/" : "", rel);
         else {
                 cwd = getcwd(NULL, 0);
                 if (!cwd)
                         return -errno;
                 if (slash)
-                        r = asprintf(&joined, "%s/%.*s%s%s", cwd, (int) (slash - n->pos.file), n->pos.file,
-                                     rel[0] ? "/" : "", rel);
+                        r = asprintf(&joined, "%s/%.*s%s%s", cwd, (int) (slash - n->pos.file),
+                                     n->pos.file, rel[0] ? "/" : "", rel);
                 else
                         r = asprintf(&joined, "%s%s%s", cwd, rel[0] ? "/" : "", rel);
         }
@@ -239,8 +260,8 @@ static int get_file_relative_path(const YNode *n, const char *what, char **ret, 
 typedef int (*ItemCheck)(const YNode *n, const char *what, MoatError *e);
 
 /* A list of strings, each checked; positions are recorded when ret_pos is given. */
-static int get_strv(const YNode *n, const char *what, const char *form, ItemCheck check, char ***ret,
-                    SrcPos **ret_pos, MoatError *e) {
+static int get_strv(const YNode *n, const char *what, const char *form, ItemCheck check,
+                    char ***ret, SrcPos **ret_pos, MoatError *e) {
         _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
         _cleanup_free_ SrcPos *pos = NULL;
         char item[WHAT_MAX];
@@ -295,7 +316,9 @@ static int check_abs_path_item(const YNode *n, const char *what, MoatError *e) {
         if (n->value[0] != '/')
                 return fail(e, n, "%s: '%s' is not an absolute path", what, n->value);
         if (!path_is_normalised(n->value))
-                return fail(e, n, "%s: '%s' is not a normalised path (no '.' or '..' components, no '//', no trailing '/')",
+                return fail(e, n,
+                            "%s: '%s' is not a normalised path (no '.' or '..' components, no "
+                            "'//', no trailing '/')",
                             what, n->value);
         return 0;
 }
@@ -315,7 +338,9 @@ static bool env_name_valid(const char *s) {
 
 static int check_env_name(const YNode *n, const char *what, MoatError *e) {
         if (!env_name_valid(n->value))
-                return fail(e, n, "%s: invalid environment variable name '%s' (expected letters, digits and '_')",
+                return fail(e, n,
+                            "%s: invalid environment variable name '%s' (expected letters, digits "
+                            "and '_')",
                             what, n->value);
         return 0;
 }
@@ -324,19 +349,57 @@ static int check_syscall(const YNode *n, const char *what, MoatError *e) {
         const char *s = n->value[0] == '@' ? n->value + 1 : n->value;
 
         if (!all_chars_in(s, LOWER DIGITS "_-") || (n->value[0] != '@' && strchr(s, '-')))
-                return fail(e, n, "%s: invalid syscall name '%s' (expected a syscall such as ptrace or a group such as @mount)",
+                return fail(e, n,
+                            "%s: invalid syscall name '%s' (expected a syscall such as ptrace or a "
+                            "group such as @mount)",
                             what, n->value);
         return 0;
 }
 
 /* linux/capability.h, CAP_CHOWN (0) .. CAP_CHECKPOINT_RESTORE (40). */
 static const char *const capability_names[] = {
-        "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid",
-        "setpcap", "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw",
-        "ipc_lock", "ipc_owner", "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct",
-        "sys_admin", "sys_boot", "sys_nice", "sys_resource", "sys_time", "sys_tty_config", "mknod",
-        "lease", "audit_write", "audit_control", "setfcap", "mac_override", "mac_admin", "syslog",
-        "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore", NULL,
+        "chown",
+        "dac_override",
+        "dac_read_search",
+        "fowner",
+        "fsetid",
+        "kill",
+        "setgid",
+        "setuid",
+        "setpcap",
+        "linux_immutable",
+        "net_bind_service",
+        "net_broadcast",
+        "net_admin",
+        "net_raw",
+        "ipc_lock",
+        "ipc_owner",
+        "sys_module",
+        "sys_rawio",
+        "sys_chroot",
+        "sys_ptrace",
+        "sys_pacct",
+        "sys_admin",
+        "sys_boot",
+        "sys_nice",
+        "sys_resource",
+        "sys_time",
+        "sys_tty_config",
+        "mknod",
+        "lease",
+        "audit_write",
+        "audit_control",
+        "setfcap",
+        "mac_override",
+        "mac_admin",
+        "syslog",
+        "wake_alarm",
+        "block_suspend",
+        "audit_read",
+        "perfmon",
+        "bpf",
+        "checkpoint_restore",
+        NULL,
 };
 
 static int check_capability(const YNode *n, const char *what, MoatError *e) {
@@ -346,13 +409,18 @@ static int check_capability(const YNode *n, const char *what, MoatError *e) {
                 if (strcmp(s, capability_names[i]) == 0)
                         return 0;
         if (strncasecmp(s, "cap_", 4) == 0)
-                return fail(e, n, "%s: write capabilities in lower case without 'cap_' (e.g. 'net_bind_service', not '%s')",
+                return fail(e, n,
+                            "%s: write capabilities in lower case without 'cap_' (e.g. "
+                            "'net_bind_service', not '%s')",
                             what, s);
-        return fail(e, n, "%s: unknown capability '%s' (expected a name from capabilities(7) in lower case without cap_, e.g. net_bind_service)",
+        return fail(e, n,
+                    "%s: unknown capability '%s' (expected a name from capabilities(7) in lower "
+                    "case without cap_, e.g. net_bind_service)",
                     what, s);
 }
 
-static const char *const kernel_needs[] = { "bpf", "modules", "perf", "kvm", "kexec", "raw-devices", NULL };
+static const char *const kernel_needs[] = { "bpf",   "modules",     "perf", "kvm",
+                                            "kexec", "raw-devices", NULL };
 
 static int check_kernel_need(const YNode *n, const char *what, MoatError *e) {
         int i;
@@ -367,7 +435,8 @@ static const char *const enforce_names[] = { "required", "best-effort", NULL };
 static const char *const landlock_names[] = { "required", "best-effort", "off", NULL };
 static const char *const bind_mode_names[] = { "ro", "rw", NULL };
 
-static int require_key(const YNode *map, const char *key, const char *what, const YNode **ret, MoatError *e) {
+static int require_key(const YNode *map, const char *key, const char *what, const YNode **ret,
+                       MoatError *e) {
         *ret = ynode_map_get(map, key);
         if (!*ret)
                 return fail(e, map, "%s: missing key '%s'", what, key);
@@ -375,15 +444,16 @@ static int require_key(const YNode *map, const char *key, const char *what, cons
 }
 
 /* Two mounts on one target would silently shadow each other. */
-static int check_target_unique(const Profile *p, const char *target, const YNode *n, const char *what, MoatError *e) {
+static int check_target_unique(const Profile *p, const char *target, const YNode *n,
+                               const char *what, MoatError *e) {
         for (size_t i = 0; i < p->fs.n_binds; i++)
                 if (strcmp(p->fs.binds[i].target, target) == 0)
-                        return fail(e, n, "%s: '%s' is already a bind target (line %u)", what, target,
-                                    p->fs.binds[i].pos.line);
+                        return fail(e, n, "%s: '%s' is already a bind target (line %u)", what,
+                                    target, p->fs.binds[i].pos.line);
         for (size_t i = 0; i < p->fs.n_tmpfs; i++)
                 if (strcmp(p->fs.tmpfs[i].target, target) == 0)
-                        return fail(e, n, "%s: '%s' is already a tmpfs target (line %u)", what, target,
-                                    p->fs.tmpfs[i].pos.line);
+                        return fail(e, n, "%s: '%s' is already a tmpfs target (line %u)", what,
+                                    target, p->fs.tmpfs[i].pos.line);
         return 0;
 }
 
@@ -394,7 +464,7 @@ static int parse_bind(Profile *p, const YNode *n, const char *what, MoatError *e
         char w[WHAT_MAX];
         int r, mode;
 
-        *b = (ProfileBind) { .mode = BIND_RO, .pos = n->pos };
+        *b = (ProfileBind){ .mode = BIND_RO, .pos = n->pos };
         r = expect_kind(n, YNODE_MAP, what, e);
         if (r < 0)
                 return r;
@@ -428,7 +498,7 @@ static int parse_tmpfs(Profile *p, const YNode *n, const char *what, MoatError *
         char w[WHAT_MAX];
         int r;
 
-        *t = (ProfileTmpfs) { .pos = n->pos };
+        *t = (ProfileTmpfs){ .pos = n->pos };
         r = expect_kind(n, YNODE_MAP, what, e);
         if (r < 0)
                 return r;
@@ -476,13 +546,15 @@ static int parse_root(Profile *p, const YNode *n, MoatError *e) {
         const YNode *v;
         int r;
 
-        if (n->kind == YNODE_SCALAR && n->type == YSCALAR_STRING && strcmp(n->value, "host-readonly") == 0) {
+        if (n->kind == YNODE_SCALAR && n->type == YSCALAR_STRING &&
+            strcmp(n->value, "host-readonly") == 0) {
                 p->fs.root = ROOT_HOST_READONLY;
                 p->fs.image = (free(p->fs.image), NULL);
                 return 0;
         }
         if (n->kind != YNODE_MAP)
-                return fail(e, n, "filesystem.root: expected host-readonly or {image: DIR}, got %s '%s'",
+                return fail(e, n,
+                            "filesystem.root: expected host-readonly or {image: DIR}, got %s '%s'",
                             ynode_describe(n), n->kind == YNODE_SCALAR ? n->value : "");
         r = check_keys(n, "filesystem.root", keys, e);
         if (r < 0)
@@ -513,7 +585,8 @@ static int parse_filesystem(Profile *p, const YNode *n, MoatError *e) {
         if ((v = ynode_map_get(n, "tmpfs")) && (r = parse_mounts(p, v, true, e)) < 0)
                 return r;
         if ((v = ynode_map_get(n, "mask")) &&
-            (r = get_strv(v, "filesystem.mask", "an absolute path", check_abs_path_item, &p->fs.masked, NULL, e)) < 0)
+            (r = get_strv(v, "filesystem.mask", "an absolute path", check_abs_path_item,
+                          &p->fs.masked, NULL, e)) < 0)
                 return r;
         if ((v = ynode_map_get(n, "sys")) && (r = get_bool(v, "filesystem.sys", &p->fs.sys, e)) < 0)
                 return r;
@@ -521,7 +594,8 @@ static int parse_filesystem(Profile *p, const YNode *n, MoatError *e) {
 }
 
 static int parse_resources(Profile *p, const YNode *n, MoatError *e) {
-        static const char *const keys[] = { "memory", "cpus", "pids", "timeout", "tmpfs_total", "nofile", "enforce", NULL };
+        static const char *const keys[] = { "memory",      "cpus",   "pids",    "timeout",
+                                            "tmpfs_total", "nofile", "enforce", NULL };
         const YNode *v;
         int r = 0, en;
 
@@ -564,7 +638,8 @@ static int parse_env(Profile *p, const YNode *n, MoatError *e) {
         if ((v = ynode_map_get(n, "clear")) && (r = get_bool(v, "env.clear", &p->env.clear, e)) < 0)
                 return r;
         if ((v = ynode_map_get(n, "allow")) &&
-            (r = get_strv(v, "env.allow", "a variable name", check_env_name, &p->env.allow, NULL, e)) < 0)
+            (r = get_strv(v, "env.allow", "a variable name", check_env_name, &p->env.allow, NULL,
+                          e)) < 0)
                 return r;
         if (!(v = ynode_map_get(n, "set")))
                 return 0;
@@ -579,10 +654,13 @@ static int parse_env(Profile *p, const YNode *n, MoatError *e) {
 
                 key_path(w, "env.set", k->value);
                 if (!env_name_valid(k->value))
-                        return fail(e, k, "env.set: invalid environment variable name '%s' (expected letters, digits and '_')",
+                        return fail(e, k,
+                                    "env.set: invalid environment variable name '%s' (expected "
+                                    "letters, digits and '_')",
                                     k->value);
                 if (val->kind != YNODE_SCALAR || val->type == YSCALAR_NULL)
-                        return fail(e, val, "%s: expected a string, got %s", w, ynode_describe(val));
+                        return fail(e, val, "%s: expected a string, got %s", w,
+                                    ynode_describe(val));
                 if (asprintf(&kv, "%s=%s", k->value, val->value) < 0)
                         return -ENOMEM;
                 r = strv_extend(&p->env.set, kv);
@@ -607,7 +685,9 @@ static int parse_syscalls(Profile *p, const YNode *n, MoatError *e) {
                 if (r < 0)
                         return r;
                 if (!all_chars_in(v->value, LOWER DIGITS "_-"))
-                        return fail(e, v, "syscalls.base: invalid set name '%s' (expected a file name under policies/seccomp/ such as default)",
+                        return fail(e, v,
+                                    "syscalls.base: invalid set name '%s' (expected a file name "
+                                    "under policies/seccomp/ such as default)",
                                     v->value);
                 p->syscalls.base_pos = v->pos;
         }
@@ -622,7 +702,8 @@ static int parse_syscalls(Profile *p, const YNode *n, MoatError *e) {
         return 0;
 }
 
-static int get_mac_label(const YNode *n, const char *what, const char *allowed, char **ret, MoatError *e) {
+static int get_mac_label(const YNode *n, const char *what, const char *allowed, char **ret,
+                         MoatError *e) {
         int r = get_string(n, what, "a name or off", ret, e);
         if (r < 0)
                 return r;
@@ -689,16 +770,20 @@ static int parse_kernel(Profile *p, const YNode *n, MoatError *e) {
                 return r;
         p->kernel.pos = n->pos;
         if ((v = ynode_map_get(n, "needs")) &&
-            (r = get_strv(v, "kernel.needs", "a kernel feature", check_kernel_need, &p->kernel.needs, NULL, e)) < 0)
+            (r = get_strv(v, "kernel.needs", "a kernel feature", check_kernel_need,
+                          &p->kernel.needs, NULL, e)) < 0)
                 return r;
         if (!(v = ynode_map_get(n, "min_version")))
                 return 0;
         /* A plain 6.10 reads as the number 6.1 in YAML: insist on quotes. */
-        r = get_string(v, "kernel.min_version", "a quoted version such as \"6.1\"", &p->kernel.min_version, e);
+        r = get_string(v, "kernel.min_version", "a quoted version such as \"6.1\"",
+                       &p->kernel.min_version, e);
         if (r < 0)
                 return r;
         if (!kernel_version_valid(p->kernel.min_version))
-                return fail(e, v, "kernel.min_version: invalid version '%s' (expected MAJOR.MINOR or MAJOR.MINOR.PATCH)",
+                return fail(e, v,
+                            "kernel.min_version: invalid version '%s' (expected MAJOR.MINOR or "
+                            "MAJOR.MINOR.PATCH)",
                             p->kernel.min_version);
         return 0;
 }
@@ -745,7 +830,9 @@ static int parse_hostname(Profile *p, const YNode *n, MoatError *e) {
         /* HOST_NAME_MAX is 64; RFC 1123 characters so that nothing can be smuggled into prompts. */
         if (strlen(p->hostname) > 64 || !all_chars_in(p->hostname, LOWER UPPER DIGITS "-.") ||
             p->hostname[0] == '-' || p->hostname[0] == '.')
-                return fail(e, n, "hostname: invalid host name '%s' (expected up to 64 letters, digits, '-' and '.')",
+                return fail(e, n,
+                            "hostname: invalid host name '%s' (expected up to 64 letters, digits, "
+                            "'-' and '.')",
                             p->hostname);
         return 0;
 }
@@ -776,9 +863,10 @@ static int parse_ids(Profile *p, const YNode *root, MoatError *e) {
 }
 
 static const char *const top_keys[] = {
-        "moat", "name", "description", "extends", "trust", "isolation", "max_tier", "filesystem",
-        "network", "resources", "env", "syscalls", "capabilities", "mac", "kernel", "os", "devices",
-        "hostname", "uid", "gid", "vm", NULL,
+        "moat",         "name",       "description", "extends",   "trust",   "isolation",
+        "max_tier",     "filesystem", "network",     "resources", "env",     "syscalls",
+        "capabilities", "mac",        "kernel",      "os",        "devices", "hostname",
+        "uid",          "gid",        "vm",          NULL,
 };
 
 static int parse_enums(Profile *p, const YNode *root, MoatError *e) {
@@ -806,8 +894,9 @@ static int parse_enums(Profile *p, const YNode *root, MoatError *e) {
                 p->network_pos = v->pos;
         }
         if (r >= 0 && p->isolation != TIER_AUTO && p->isolation > p->max_tier)
-                r = fail(e, ynode_map_get(root, "isolation"), "isolation: '%s' is above max_tier '%s'",
-                         tier_to_string(p->isolation), tier_to_string(p->max_tier));
+                r = fail(e, ynode_map_get(root, "isolation"),
+                         "isolation: '%s' is above max_tier '%s'", tier_to_string(p->isolation),
+                         tier_to_string(p->max_tier));
         return r;
 }
 
@@ -815,11 +904,13 @@ static int parse_version(const YNode *root, MoatError *e) {
         const YNode *v = ynode_map_get(root, "moat");
 
         if (!v)
-                return fail(e, root, "missing version key 'moat: 1' (every profile starts with it)");
+                return fail(e, root,
+                            "missing version key 'moat: 1' (every profile starts with it)");
         if (v->kind != YNODE_SCALAR || v->type != YSCALAR_INT)
                 return fail(e, v, "moat: expected the integer 1, got %s", ynode_describe(v));
         if (strcmp(v->value, "1") != 0)
-                return fail(e, v, "moat: unsupported profile language version '%s' (expected 1)", v->value);
+                return fail(e, v, "moat: unsupported profile language version '%s' (expected 1)",
+                            v->value);
         return 0;
 }
 
@@ -832,15 +923,19 @@ static int parse_meta(Profile *p, const YNode *root, MoatError *e) {
                 if (r < 0)
                         return r;
                 if (!all_chars_in(p->name, LOWER UPPER DIGITS "_-.") || p->name[0] == '.')
-                        return fail(e, v, "name: invalid profile name '%s' (expected letters, digits, '-', '_' and '.')",
+                        return fail(e, v,
+                                    "name: invalid profile name '%s' (expected letters, digits, "
+                                    "'-', '_' and '.')",
                                     p->name);
         }
         if ((v = ynode_map_get(root, "description")) &&
             (r = get_string(v, "description", "a string", &p->description, e)) < 0)
                 return r;
         /* Resolved by the loader; only its type is checked here. */
-        if ((v = ynode_map_get(root, "extends")) && (v->kind != YNODE_SCALAR || v->type != YSCALAR_STRING))
-                return fail(e, v, "extends: expected a profile name or path, got %s", ynode_describe(v));
+        if ((v = ynode_map_get(root, "extends")) &&
+            (v->kind != YNODE_SCALAR || v->type != YSCALAR_STRING))
+                return fail(e, v, "extends: expected a profile name or path, got %s",
+                            ynode_describe(v));
         return 0;
 }
 
@@ -858,7 +953,8 @@ static int parse_sections(Profile *p, const YNode *root, MoatError *e) {
                 r = parse_syscalls(p, v, e);
         if (r >= 0 && (v = ynode_map_get(root, "capabilities"))) {
                 p->capabilities_pos = v->pos;
-                r = get_strv(v, "capabilities", "a capability name", check_capability, &p->capabilities, NULL, e);
+                r = get_strv(v, "capabilities", "a capability name", check_capability,
+                             &p->capabilities, NULL, e);
         }
         if (r >= 0 && (v = ynode_map_get(root, "mac")))
                 r = parse_mac(p, v, e);
@@ -889,7 +985,8 @@ static int check_tmpfs_total(const Profile *p, MoatError *e) {
                 if (sum > p->resources.tmpfs_total || sum < size)
                         return moat_error_set(e, p->fs.tmpfs[i].pos.file, p->fs.tmpfs[i].pos.line,
                                               p->fs.tmpfs[i].pos.column,
-                                              "filesystem.tmpfs[%zu]: tmpfs sizes add up to more than resources.tmpfs_total",
+                                              "filesystem.tmpfs[%zu]: tmpfs sizes add up to more "
+                                              "than resources.tmpfs_total",
                                               i);
         }
         return 0;
@@ -899,7 +996,8 @@ int profile_from_tree(Profile *p, const YNode *root, MoatError *e) {
         int r;
 
         if (root->kind != YNODE_MAP)
-                return fail(e, root, "expected a mapping of profile keys at the top level, got %s", ynode_describe(root));
+                return fail(e, root, "expected a mapping of profile keys at the top level, got %s",
+                            ynode_describe(root));
         r = check_keys(root, "", top_keys, e);
         if (r >= 0)
                 r = parse_version(root, e);

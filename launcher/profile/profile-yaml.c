@@ -55,8 +55,8 @@ static bool all_of(const char *s, const char *set) {
 
 static bool is_float(const char *s) {
         static const char *const special[] = {
-                ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF",
-                ".nan", ".NaN", ".NAN",
+                ".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
+                "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN",
         };
         size_t n;
         bool digits = false;
@@ -114,25 +114,28 @@ static YScalarType resolve_plain(const char *s) {
 }
 
 static int yfail(YParser *y, const yaml_mark_t *m, const char *msg) {
-        return moat_error_set(y->error, y->file, (unsigned) m->line + 1, (unsigned) m->column + 1, "%s", msg);
+        return moat_error_set(y->error, y->file, (unsigned) m->line + 1, (unsigned) m->column + 1,
+                              "%s", msg);
 }
 
 static int next_event(YParser *y, yaml_event_t *ev) {
         if (!yaml_parser_parse(&y->parser, ev)) {
                 if (y->parser.error == YAML_MEMORY_ERROR)
                         return -ENOMEM;
-                return moat_error_set(y->error, y->file, (unsigned) y->parser.problem_mark.line + 1,
-                                      (unsigned) y->parser.problem_mark.column + 1, "YAML syntax error: %s%s%s",
-                                      y->parser.problem ? y->parser.problem : "malformed document",
-                                      y->parser.context ? " " : "",
-                                      y->parser.context ? y->parser.context : "");
+                return moat_error_set(
+                        y->error, y->file, (unsigned) y->parser.problem_mark.line + 1,
+                        (unsigned) y->parser.problem_mark.column + 1, "YAML syntax error: %s%s%s",
+                        y->parser.problem ? y->parser.problem : "malformed document",
+                        y->parser.context ? " " : "", y->parser.context ? y->parser.context : "");
         }
         return 0;
 }
 
-static int check_node_props(YParser *y, const yaml_event_t *ev, const char *anchor, const char *tag) {
+static int check_node_props(YParser *y, const yaml_event_t *ev, const char *anchor,
+                            const char *tag) {
         if (anchor)
-                return yfail(y, &ev->start_mark, "YAML anchors and aliases are not supported in profiles");
+                return yfail(y, &ev->start_mark,
+                             "YAML anchors and aliases are not supported in profiles");
         if (tag)
                 return moat_error_set(y->error, y->file, (unsigned) ev->start_mark.line + 1,
                                       (unsigned) ev->start_mark.column + 1,
@@ -145,7 +148,8 @@ static YNode *ynode_new(YNodeKind kind, YParser *y, const yaml_event_t *ev) {
         if (!n)
                 return NULL;
         n->kind = kind;
-        n->pos = (SrcPos) { y->file, (unsigned) ev->start_mark.line + 1, (unsigned) ev->start_mark.column + 1 };
+        n->pos = (SrcPos){ y->file, (unsigned) ev->start_mark.line + 1,
+                           (unsigned) ev->start_mark.column + 1 };
         return n;
 }
 
@@ -155,7 +159,8 @@ static int parse_scalar(YParser *y, yaml_event_t *ev, YNode **ret) {
         _cleanup_ynode_ YNode *n = NULL;
         int r;
 
-        r = check_node_props(y, ev, (const char *) ev->data.scalar.anchor, (const char *) ev->data.scalar.tag);
+        r = check_node_props(y, ev, (const char *) ev->data.scalar.anchor,
+                             (const char *) ev->data.scalar.tag);
         if (r < 0)
                 return r;
         if (strlen((const char *) ev->data.scalar.value) != ev->data.scalar.length)
@@ -166,7 +171,8 @@ static int parse_scalar(YParser *y, yaml_event_t *ev, YNode **ret) {
         n->value = strndup((const char *) ev->data.scalar.value, ev->data.scalar.length);
         if (!n->value)
                 return -ENOMEM;
-        n->type = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? resolve_plain(n->value) : YSCALAR_STRING;
+        n->type = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? resolve_plain(n->value)
+                                                                   : YSCALAR_STRING;
         *ret = TAKE_PTR(n);
         return 0;
 }
@@ -215,8 +221,8 @@ static int map_add(YParser *y, YNode *map, YNode *key, YNode *value) {
         for (size_t i = 0; i < map->n_pairs; i++)
                 if (strcmp(map->pairs[i].key->value, key->value) == 0) {
                         int r = moat_error_set(y->error, y->file, key->pos.line, key->pos.column,
-                                               "duplicate key '%s' (first defined at line %u)", key->value,
-                                               map->pairs[i].key->pos.line);
+                                               "duplicate key '%s' (first defined at line %u)",
+                                               key->value, map->pairs[i].key->pos.line);
                         ynode_free(key);
                         ynode_free(value);
                         return r;
@@ -228,7 +234,7 @@ static int map_add(YParser *y, YNode *map, YNode *key, YNode *value) {
                 return -ENOMEM;
         }
         map->pairs = pairs;
-        map->pairs[map->n_pairs++] = (YPair) { key, value };
+        map->pairs[map->n_pairs++] = (YPair){ key, value };
         return 0;
 }
 
@@ -256,7 +262,8 @@ static int parse_map(YParser *y, yaml_event_t *ev, unsigned depth, YNode **ret) 
                         break;
                 }
                 if (kev.type != YAML_SCALAR_EVENT && kev.type != YAML_ALIAS_EVENT) {
-                        r = yfail(y, &kev.start_mark, "only plain scalar keys are supported in profiles");
+                        r = yfail(y, &kev.start_mark,
+                                  "only plain scalar keys are supported in profiles");
                         yaml_event_delete(&kev);
                         return r;
                 }
@@ -290,7 +297,8 @@ static int parse_node(YParser *y, yaml_event_t *ev, unsigned depth, YNode **ret)
         case YAML_MAPPING_START_EVENT:
                 return parse_map(y, ev, depth, ret);
         case YAML_ALIAS_EVENT:
-                return yfail(y, &ev->start_mark, "YAML anchors and aliases are not supported in profiles");
+                return yfail(y, &ev->start_mark,
+                             "YAML anchors and aliases are not supported in profiles");
         default:
                 return yfail(y, &ev->start_mark, "YAML syntax error: unexpected event");
         }
@@ -317,11 +325,13 @@ static int parse_stream(YParser *y, YNode **ret) {
                         return 0;
                 case YAML_DOCUMENT_START_EVENT:
                         if (seen_document)
-                                r = yfail(y, &ev.start_mark, "only one YAML document is allowed in a profile");
+                                r = yfail(y, &ev.start_mark,
+                                          "only one YAML document is allowed in a profile");
                         else if (ev.data.document_start.version_directive ||
                                  ev.data.document_start.tag_directives.start !=
                                          ev.data.document_start.tag_directives.end)
-                                r = yfail(y, &ev.start_mark, "YAML directives are not supported in profiles");
+                                r = yfail(y, &ev.start_mark,
+                                          "YAML directives are not supported in profiles");
                         seen_document = true;
                         break;
                 default:
@@ -378,7 +388,8 @@ int ynode_merge(YNode *base, YNode *overlay) {
                                 r = -ENOMEM;
                         else {
                                 base->pairs = pairs;
-                                base->pairs[base->n_pairs++] = (YPair) { TAKE_PTR(o->key), TAKE_PTR(o->value) };
+                                base->pairs[base->n_pairs++] =
+                                        (YPair){ TAKE_PTR(o->key), TAKE_PTR(o->value) };
                         }
                 }
         }

@@ -14,7 +14,8 @@
 #include "config.h"
 #include "profile-internal.h"
 
-static const char *const trust_table[_TRUST_MAX] = { "trusted", "internal", "untrusted", "hostile" };
+static const char *const trust_table[_TRUST_MAX] = { "trusted", "internal", "untrusted",
+                                                     "hostile" };
 static const char *const tier_table[_TIER_MAX] = { "sandbox", "system", "vm" };
 static const char *const network_table[_NETWORK_MAX] = { "none", "loopback", "outbound" };
 static const char *const enforce_table[_ENFORCE_MAX] = { "required", "best-effort" };
@@ -94,7 +95,7 @@ Profile *profile_free(Profile *p) {
         return NULL;
 }
 
-/* The defaults of the language (profiles/README.md): fail closed unless the profile says otherwise. */
+/* The language defaults (profiles/README.md): fail closed unless the profile relaxes them. */
 static Profile *profile_new(void) {
         _cleanup_profile_ Profile *p = calloc(1, sizeof(Profile));
 
@@ -119,8 +120,8 @@ static Profile *profile_new(void) {
 }
 
 typedef struct Loader {
-        char **files;                                   /* every file read; owns the SrcPos strings */
-        char *canonical[PROFILE_MAX_EXTENDS + 2];       /* realpath of each file in the chain */
+        char **files;                             /* every file read; owns the SrcPos strings */
+        char *canonical[PROFILE_MAX_EXTENDS + 2]; /* realpath of each file in the chain */
         MoatError *error;
 } Loader;
 
@@ -174,7 +175,8 @@ static bool name_is_path(const char *s) {
 
 static bool profile_name_valid(const char *s) {
         return s[0] != '\0' && s[0] != '.' && s[0] != '-' &&
-               s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")] == '\0';
+               s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")] ==
+                       '\0';
 }
 
 /* The directories searched for a profile name, in order (see profile.h). */
@@ -231,11 +233,13 @@ static int profile_find(const char *name, const SrcPos *at, char **ret, MoatErro
 
         if (!profile_name_valid(name))
                 return moat_error_set(e, at->file, at->line, at->column,
-                                      "invalid profile name '%s' (expected letters, digits, '-', '_' and '.', or a path)", name);
+                                      "invalid profile name '%s' (expected letters, digits, '-', "
+                                      "'_' and '.', or a path)",
+                                      name);
         r = profile_search_dirs(&dirs);
         if (r < 0)
                 return r;
-        STRV_FOREACH(d, dirs) {
+        STRV_FOREACH (d, dirs) {
                 _cleanup_free_ char *path = NULL;
                 struct stat st;
 
@@ -246,9 +250,11 @@ static int profile_find(const char *name, const SrcPos *at, char **ret, MoatErro
                         return 0;
                 }
                 if (off < sizeof(list))
-                        off += (size_t) snprintf(list + off, sizeof(list) - off, "%s%s", off ? ":" : "", *d);
+                        off += (size_t) snprintf(list + off, sizeof(list) - off, "%s%s",
+                                                 off ? ":" : "", *d);
         }
-        moat_error_set(e, at->file, at->line, at->column, "profile '%s' not found (searched %s)", name, list);
+        moat_error_set(e, at->file, at->line, at->column, "profile '%s' not found (searched %s)",
+                       name, list);
         return -ENOENT;
 }
 
@@ -257,8 +263,9 @@ static int resolve_extends(const YNode *ext, char **ret, MoatError *e) {
         const char *file = ext->pos.file, *slash = strrchr(file, '/');
 
         if (ext->type == YSCALAR_NULL || ext->value[0] == '\0')
-                return moat_error_set(e, file, ext->pos.line, ext->pos.column,
-                                      "extends: expected a profile name or path, got an empty value");
+                return moat_error_set(
+                        e, file, ext->pos.line, ext->pos.column,
+                        "extends: expected a profile name or path, got an empty value");
         if (!name_is_path(ext->value))
                 return profile_find(ext->value, &ext->pos, ret, e);
         if (ext->value[0] == '/' || !slash)
@@ -273,7 +280,8 @@ static void ynode_map_remove(YNode *map, const char *key) {
                 if (strcmp(map->pairs[i].key->value, key) == 0) {
                         ynode_free(map->pairs[i].key);
                         ynode_free(map->pairs[i].value);
-                        memmove(map->pairs + i, map->pairs + i + 1, (map->n_pairs - i - 1) * sizeof(YPair));
+                        memmove(map->pairs + i, map->pairs + i + 1,
+                                (map->n_pairs - i - 1) * sizeof(YPair));
                         map->n_pairs--;
                         return;
                 }
@@ -283,7 +291,7 @@ static const char *chain_format(const Loader *l, const char *last, char *buf, si
         size_t off = 0;
 
         buf[0] = '\0';
-        STRV_FOREACH(f, l->files)
+        STRV_FOREACH (f, l->files)
                 if (off < size)
                         off += (size_t) snprintf(buf + off, size - off, "%s -> ", *f);
         if (off < size)
@@ -308,8 +316,9 @@ static int load_parent(Loader *l, const YNode *ext, YNode **ret) {
                                       "extends: cannot open '%s': %s", path, strerror(errno));
         for (size_t i = 0; i < depth; i++)
                 if (l->canonical[i] && strcmp(l->canonical[i], canonical) == 0)
-                        return moat_error_set(l->error, ext->pos.file, ext->pos.line, ext->pos.column,
-                                              "extends: cycle %s", chain_format(l, path, chain, sizeof(chain)));
+                        return moat_error_set(l->error, ext->pos.file, ext->pos.line,
+                                              ext->pos.column, "extends: cycle %s",
+                                              chain_format(l, path, chain, sizeof(chain)));
         if (depth > PROFILE_MAX_EXTENDS)
                 return moat_error_set(l->error, ext->pos.file, ext->pos.line, ext->pos.column,
                                       "extends: more than %d levels (%s)", PROFILE_MAX_EXTENDS,
@@ -341,7 +350,8 @@ static int load_tree(Loader *l, const char *path, const char *buf, size_t len, Y
         if (r < 0)
                 return r;
         if (!tree)
-                return moat_error_set(l->error, file, 1, 1, "empty profile (missing version key 'moat: 1')");
+                return moat_error_set(l->error, file, 1, 1,
+                                      "empty profile (missing version key 'moat: 1')");
         scratch = profile_new();
         if (!scratch)
                 return -ENOMEM;
@@ -405,7 +415,8 @@ static int profile_build(Loader *l, const char *path, const char *buf, size_t le
         return 0;
 }
 
-int profile_parse_buffer(const char *buf, size_t len, const char *filename, Profile **ret, MoatError *error) {
+int profile_parse_buffer(const char *buf, size_t len, const char *filename, Profile **ret,
+                         MoatError *error) {
         Loader l = { .error = error };
         int r;
 

@@ -83,7 +83,8 @@ static char **corpus_files(const char *prefix) {
 
         assert_true(n > 0);
         for (int i = 0; i < n; i++) {
-                if (strncmp(list[i]->d_name, prefix, strlen(prefix)) == 0 && has_suffix(list[i]->d_name, ".yaml"))
+                if (strncmp(list[i]->d_name, prefix, strlen(prefix)) == 0 &&
+                    has_suffix(list[i]->d_name, ".yaml"))
                         assert_int_equal(strv_extend(&files, list[i]->d_name), 0);
                 free(list[i]);
         }
@@ -115,8 +116,8 @@ static void check_bad(const char *name, bool from_buffer, unsigned *failures) {
                 r = profile_load(name, &p, &error);
         moat_error_format(&error, got, sizeof(got));
         if (r >= 0 || p || strcmp(got, expect) != 0) {
-                print_error("%s (%s): r=%d\n  expected: %s\n  got:      %s\n", name, from_buffer ? "buffer" : "file",
-                            r, expect, got);
+                print_error("%s (%s): r=%d\n  expected: %s\n  got:      %s\n", name,
+                            from_buffer ? "buffer" : "file", r, expect, got);
                 (*failures)++;
         }
 }
@@ -127,7 +128,7 @@ static void test_corpus_bad(void **state) {
 
         /* The rules of the language each have at least one case; keep the corpus from shrinking. */
         assert_true(strv_length(files) >= 70);
-        STRV_FOREACH(f, files) {
+        STRV_FOREACH (f, files) {
                 check_bad(*f, false, &failures);
                 check_bad(*f, true, &failures);
         }
@@ -138,7 +139,7 @@ static void test_corpus_good(void **state) {
         _cleanup_strv_free_ char **files = corpus_files("good-");
 
         assert_true(strv_length(files) >= 8);
-        STRV_FOREACH(f, files) {
+        STRV_FOREACH (f, files) {
                 _cleanup_profile_ Profile *p = NULL;
                 MoatError error = {};
                 char buf[1024];
@@ -323,8 +324,9 @@ static void test_extends_by_name(void **state) {
 }
 
 static void test_shipped_profiles(void **state) {
-        static const char *const names[] = { "minimal", "ci-untrusted", "build", "network-client",
-                                             "hostile", "kernel-lab", "system-container" };
+        static const char *const names[] = { "minimal",         "ci-untrusted", "build",
+                                             "network-client",  "hostile",      "kernel-lab",
+                                             "system-container" };
         char profiles[PATH_MAX];
 
         snprintf(profiles, sizeof(profiles), "%s/profiles", SOURCE_ROOT);
@@ -397,7 +399,8 @@ static void test_search_path(void **state) {
         /* A name cannot walk out of the search directories. */
         assert_true(profile_load("..same", &q, &error) < 0);
         assert_string_equal(moat_error_format(&error, buf, sizeof(buf)),
-                            "invalid profile name '..same' (expected letters, digits, '-', '_' and '.', or a path)");
+                            "invalid profile name '..same' (expected letters, digits, '-', '_' and "
+                            "'.', or a path)");
         memset(&error, 0, sizeof(error));
         assert_int_equal(profile_load("absent", &q, &error), -ENOENT);
         assert_non_null(strstr(error.message, "profile 'absent' not found (searched "));
@@ -437,7 +440,8 @@ static void test_size_limit(void **state) {
         assert_string_equal(moat_error_format(&error, buf, sizeof(buf)), expect);
         memset(&error, 0, sizeof(error));
         assert_true(profile_parse_buffer(big, limit + 1, "big", &p, &error) < 0);
-        assert_string_equal(moat_error_format(&error, buf, sizeof(buf)), "big: profile is larger than 1 MiB");
+        assert_string_equal(moat_error_format(&error, buf, sizeof(buf)),
+                            "big: profile is larger than 1 MiB");
         assert_null(p);
 }
 
@@ -459,12 +463,14 @@ static void test_not_regular(void **state) {
 }
 
 static void test_digest(void **state) {
-        _cleanup_profile_ Profile *a = load_ok("good-spelling-a.yaml"), *b = load_ok("good-spelling-b.yaml");
+        _cleanup_profile_ Profile *a = load_ok("good-spelling-a.yaml"),
+                                  *b = load_ok("good-spelling-b.yaml");
         _cleanup_profile_ Profile *c = NULL;
         json_t *j;
         char hex[65];
         MoatError error = {};
-        const char *other = "moat: 1\nname: spelling\nresources: {memory: 1GiB, timeout: 91s, cpus: 1.5}\n";
+        const char *other =
+                "moat: 1\nname: spelling\nresources: {memory: 1GiB, timeout: 91s, cpus: 1.5}\n";
 
         /* Units are normalised: the same profile spelled differently has one digest. */
         assert_memory_equal(a->digest, b->digest, sizeof(a->digest));
@@ -477,13 +483,19 @@ static void test_digest(void **state) {
                 snprintf(hex + 2 * i, 3, "%02x", a->digest[i]);
         assert_string_equal(json_string_value(json_object_get(j, "digest")), hex);
         assert_string_equal(json_string_value(json_object_get(j, "path")), "good-spelling-a.yaml");
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "resources"), "memory")),
-                         1073741824);
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "resources"), "cpus_milli")), 1500);
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "resources"), "timeout_ms")), 90000);
+        assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(j, "resources"), "memory")),
+                1073741824);
+        assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(j, "resources"), "cpus_milli")),
+                1500);
+        assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(j, "resources"), "timeout_ms")),
+                90000);
         assert_true(json_is_null(json_object_get(json_object_get(j, "resources"), "pids")));
-        assert_string_equal(json_string_value(json_object_get(json_object_get(j, "filesystem"), "root")),
-                            "host-readonly");
+        assert_string_equal(
+                json_string_value(json_object_get(json_object_get(j, "filesystem"), "root")),
+                "host-readonly");
         json_decref(j);
 }
 
