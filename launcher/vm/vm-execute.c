@@ -317,6 +317,7 @@ static void on_signal(VmRun *run) {
 /* The event loop of a running guest; returns when QEMU has closed every port. */
 static void run_loop(VmRun *run, uint64_t deadline) {
         uint64_t drain_until = 0;
+        bool run_deadline_set = false;
 
         for (;;) {
                 struct pollfd p[6];
@@ -331,6 +332,12 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                 if (run->stdin_eof && !run->stdin_eof_sent && run->res.started) {
                         (void) queue_ctl(run, "I0:\n", 4);
                         run->stdin_eof_sent = true;
+                }
+                /* The plan's timeout bounds the boot and, from its start, the command. */
+                if (run->res.started && !run_deadline_set) {
+                        run_deadline_set = true;
+                        deadline = run->plan->resources.timeout_ms ?
+                                           t + run->plan->resources.timeout_ms : UINT64_MAX;
                 }
                 if ((run->status.final || run->destroyed || run->stopped) && !drain_until)
                         drain_until = t + VM_DRAIN_MS;
@@ -354,7 +361,7 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                         } else
                                 result_fail(&run->res, "guest boot", ETIMEDOUT,
                                             "the guest did not start the command within %llu ms",
-                                            (unsigned long long) (deadline - run->t0));
+                                            (unsigned long long) (t - run->t0));
                         destroy(run);
                         continue;
                 }

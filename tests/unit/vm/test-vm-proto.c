@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/* The guest protocol: what moat accepts from the guest and what the guest init accepts from
+ * moat. Both sides must reject anything outside the grammar. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vm/guest/vm-proto.h"
+
+static int feed(VmStatusReader *r, const char *s) {
+        return vm_status_reader_feed(r, s, strlen(s));
+}
+
+static void test_status_good(void **state) {
+        VmStatusReader r = {};
+
+        assert_int_equal(feed(&r, "started\nex"), 0);
+        assert_true(r.started);
+        assert_false(r.final);
+        assert_int_equal(feed(&r, "it 3\n"), 0);
+        assert_true(r.final);
+        assert_int_equal(r.result.kind, VM_STATUS_EXIT);
+        assert_int_equal(r.result.value, 3);
+
+        VmStatusReader s = {};
+        assert_int_equal(feed(&s, "started\nsignal 15\n"), 0);
+        assert_int_equal(s.result.kind, VM_STATUS_SIGNAL);
+        assert_int_equal(s.result.value, 15);
+
+        VmStatusReader e = {};
+        assert_int_equal(feed(&e, "error 2 exec\n"), 0);
+        assert_int_equal(e.result.kind, VM_STATUS_ERROR);
+        assert_int_equal(e.result.value, ENOENT);
+        assert_string_equal(e.result.step, "exec");
+}
+
+static void test_status_malformed(void **state) {
+        static const char *const bad[] = {
+                "exit 3\n",                     /* no start message */
+                "started\nexit 256\n",          /* out of range */
+                "started\nexit -1\n",
+                "started\nexit 03\n",           /* leading zero */
+                "started\nexit 3 \n",           /* trailing junk */
+                "started\nexit 1; rm -rf /\n",
+                "started\nEXIT 1\n",
+                "started\nsignal 0\n",
+                "started\nsignal 65\n",
+                "started\nstarted\n",
+                "started\nexit 0\nexit 1\n",    /* a second final message */
+                "started\nexit 0\nstarted\n",
+                "error 0 exec\n",
+                "error 2 EXEC\n",
+                "error 2 \n",
+                "error 2 a\033[2Jb\n",          /* terminal escapes */
+                "hello\n",
+                "\n",
+                "started\r\n",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                VmStatusReader r = {};
+                assert_int_equal(feed(&r, bad[i]), -EINVAL);
+                assert_true(r.malformed);
+                /* sticky */
+                assert_int_equal(feed(&r, "started\n"), -EINVAL);
+        }
+
+        /* An endless line without a newline is cut off at the bound. */
+        VmStatusReader r = {};
+        char big[VM_STATUS_LINE_MAX * 2];
+        memset(big, 'a', sizeof(big));
+        assert_int_equal(vm_status_reader_feed(&r, big, sizeof(big)), -EINVAL);
+
+        /* A NUL inside a line. */
+        VmStatusReader n = {};
+        assert_int_equal(vm_status_reader_feed(&n, "started\nexit\0 1\n", 16), -EINVAL);
+}
+
+static void test_status_format_roundtrip(void **state) {
+        VmStatus s = { .kind = VM_STATUS_ERROR, .value = 13, .step = "mount share" }, out;
+        char buf[VM_STATUS_LINE_MAX + 1];
+        int n = vm_status_format(&s, buf, sizeof(buf));
+
+        assert_true(n > 0);
+        assert_int_equal(buf[n - 1], '\n');
+        assert_int_equal(vm_status_parse_line(buf, (size_t) n - 1, &out), 0);
+        assert_int_equal(out.kind, VM_STATUS_ERROR);
+        assert_int_equal(out.value, 13);
+        assert_string_equal(out.step, "mount share");
+}
+
+static char *build(const char *const *recs) {
+        char *buf = NULL;
+        size_t len = 0;
+        for (size_t i = 0; recs[i]; i++)
+                assert_int_equal(vm_config_append(&buf, &len, recs[i][0], recs[i] + 1,
+                                                  strlen(recs[i] + 1)), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'z', "", 0), 0);
+        return buf;
+}
+
+static void test_config_good(void **state) {
+        const char *recs[] = { "u1000", "g1000", "c/work", "a/bin/sh", "a-c", "aecho 'a b' > c & d",
+                               "ePATH=/usr/bin", "m9p s0 ro /usr", "mtmpfs 1024 /tmp",
+                               "mlink usr/bin /bin", "m9p s2 rw /work", "hbox", "d1", NULL };
+        char *buf = build(recs);
+        size_t len = strlen(buf);
+        VmConfig *c = malloc(sizeof(*c));
+        const char *why;
+
+        /* Any prefix is "need more", never an error or a result. */
+        for (size_t i = 0; i < len; i++) {
+                char *copy = malloc(len + 1);
+                memcpy(copy, buf, len + 1);
+                assert_int_equal(vm_config_parse(copy, i, c, &why), 0);
+                free(copy);
+        }
+        assert_int_equal(vm_config_parse(buf, len, c, &why), (ssize_t) len);
+        assert_int_equal(c->uid, 1000);
+        assert_string_equal(c->cwd, "/work");
+        assert_int_equal(c->n_argv, 3);
+        assert_string_equal(c->argv[2], "echo 'a b' > c & d");
+        assert_null(c->argv[3]);
+        assert_int_equal(c->n_mounts, 4);
+        assert_int_equal(c->mounts[0].kind, VM_MOUNT_9P);
+        assert_true(c->mounts[0].readonly);
+        assert_false(c->mounts[3].readonly);
+        assert_int_equal(c->mounts[1].size, 1024);
+        assert_string_equal(c->mounts[2].link, "usr/bin");
+        assert_true(c->debug);
+        free(c);
+        free(buf);
+}
+
+static void expect_bad(const char *raw) {
+        VmConfig *c = malloc(sizeof(*c));
+        char *copy = strdup(raw);
+        const char *why = NULL;
+
+        assert_int_equal(vm_config_parse(copy, strlen(copy), c, &why), -EINVAL);
+        assert_non_null(why);
+        free(copy);
+        free(c);
+}
+
+/* A well-formed record with a bad value, inside an otherwise valid configuration. */
+static void expect_bad_record(char tag, const char *value) {
+        const char *recs[] = { "u1", "g1", "c/", "a/bin/true", NULL };
+        char *buf = NULL;
+        size_t len = 0;
+        VmConfig *c = malloc(sizeof(*c));
+        const char *why = NULL;
+
+        for (size_t i = 0; recs[i]; i++)
+                assert_int_equal(vm_config_append(&buf, &len, recs[i][0], recs[i] + 1,
+                                                  strlen(recs[i] + 1)), 0);
+        assert_int_equal(vm_config_append(&buf, &len, tag, value, strlen(value)), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'z', "", 0), 0);
+        assert_int_equal(vm_config_parse(buf, len, c, &why), -EINVAL);
+        assert_non_null(why);
+        free(buf);
+        free(c);
+}
+
+static void test_config_malformed(void **state) {
+        expect_bad("x1:a\n");                                   /* unknown tag */
+        expect_bad("u3:1000\n");                                /* length lies */
+        expect_bad("u04:1000\ng1:0\nc1:/\na1:x\nz0:\n");        /* leading zero length */
+        expect_bad("u999999:");                                 /* record too long */
+        expect_bad("u-1:\n");
+        expect_bad("u5:65535\n");                               /* uid out of range */
+        expect_bad("u1:0\nu1:0\n");                             /* repeated */
+        expect_bad("c7:/a/../b\n");                             /* unclean path */
+        expect_bad("c5:/a//b\n");
+        expect_bad("c3:rel\n");
+        expect_bad("e3:FOO\n");                                 /* env without '=' */
+        expect_bad("e4:=FOO\n");
+        expect_bad_record('m', "9p S0 ro /usr/x");              /* bad tag */
+        expect_bad_record('m', "9p s0 xx /usr");                /* bad mode */
+        expect_bad_record('m', "9p s0 ro /");                   /* root target */
+        expect_bad_record('m', "9p s0 ro /a/../etc");
+        expect_bad_record('m', "tmpfs 1k /tmp/x");
+        expect_bad_record('m', "mount /x");
+        expect_bad_record('m', "9p s0 ro /x extra");
+        expect_bad("f4:evil\n");
+        expect_bad("p6:a/../b\n");
+        expect_bad("z1:x\n");
+        expect_bad("u1:0\ng1:0\nz0:\n");                        /* no cwd, no argv */
+        expect_bad("u1:0\ng1:0\nc1:/\nz0:\n");                  /* no argv */
+        expect_bad("u1:0\ng1:0\nc1:/\na0:\nz0:\n");             /* empty argv[0] */
+        {
+                char nul[] = "a3:a\0b\n";
+                VmConfig *c = malloc(sizeof(*c));
+                const char *why = NULL;
+                assert_int_equal(vm_config_parse(nul, sizeof(nul) - 1, c, &why), -EINVAL);
+                free(c);
+        }
+        expect_bad("u1:0X");                                    /* not terminated */
+}
+
+static void test_config_limits(void **state) {
+        char *buf = NULL;
+        size_t len = 0;
+        char big[VM_RECORD_MAX + 2];
+
+        memset(big, 'a', sizeof(big));
+        assert_int_equal(vm_config_append(&buf, &len, 'a', big, sizeof(big)), -EINVAL);
+        assert_int_equal(vm_config_append(&buf, &len, 'a', "a\0b", 3), -EINVAL);
+        assert_int_equal(vm_config_append(&buf, &len, 'Q', "x", 1), -EINVAL);
+
+        /* Too many arguments. */
+        for (size_t i = 0; i <= VM_ARGV_MAX; i++)
+                assert_int_equal(vm_config_append(&buf, &len, 'a', "x", 1), 0);
+        VmConfig *c = malloc(sizeof(*c));
+        const char *why;
+        assert_int_equal(vm_config_parse(buf, len, c, &why), -EINVAL);
+        free(c);
+        free(buf);
+}
+
+static void test_path_is_clean(void **state) {
+        assert_true(vm_path_is_clean("/"));
+        assert_true(vm_path_is_clean("/work/a.b"));
+        assert_false(vm_path_is_clean(""));
+        assert_false(vm_path_is_clean("work"));
+        assert_false(vm_path_is_clean("/work/"));
+        assert_false(vm_path_is_clean("/./x"));
+        assert_false(vm_path_is_clean("/x/.."));
+        assert_false(vm_path_is_clean("/a b"));
+        assert_false(vm_path_is_clean("/a\nb"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_status_good),
+                cmocka_unit_test(test_status_malformed),
+                cmocka_unit_test(test_status_format_roundtrip),
+                cmocka_unit_test(test_config_good),
+                cmocka_unit_test(test_config_malformed),
+                cmocka_unit_test(test_config_limits),
+                cmocka_unit_test(test_path_is_clean),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
