@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/* The three inputs of a run -> the plan. Reads the profile and policy files and probes the
+ * host read-only (or loads recorded host facts); changes nothing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/macros.h"
+#include "config.h"
+#include "context.h"
+
+const char *moat_data_dir(void) {
+        const char *d = getenv("MOAT_DATA_DIR");
+        /* An empty or relative value would resolve policies against the caller's cwd. */
+        if (d && d[0] == '/')
+                return d;
+        return MOAT_INSTALLED_DATA_DIR;
+}
+
+int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *error) {
+        _cleanup_free_ char *policies = NULL;
+        int r;
+
+        *ctx = (RunContext) {};
+        if (!args->profile)
+                return moat_error_set(error, "--profile", 0, 0, "a profile is required (-p NAME or -p FILE)");
+
+        r = profile_load(args->profile, &ctx->profile, error);
+        if (r < 0)
+                goto fail;
+
+        if (!args->policies_dir && asprintf(&policies, "%s/policies", moat_data_dir()) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = policy_load(args->policies_dir ? args->policies_dir : policies, args->policy_file, &ctx->policy, error);
+        if (r < 0)
+                goto fail;
+
+        if (args->host_facts_file)
+                r = host_facts_from_json_file(args->host_facts_file, &ctx->host, error);
+        else
+                r = host_facts_probe(&ctx->host);
+        if (r < 0) {
+                if (!moat_error_is_set(error))
+                        moat_error_set(error, args->host_facts_file ? args->host_facts_file : "", 0, 0,
+                                       "cannot learn what this host can enforce: %s", strerror(-r));
+                goto fail;
+        }
+
+        r = plan_resolve(ctx->profile, ctx->policy, &ctx->host, &ctx->plan);
+        if (r < 0) {
+                moat_error_set(error, "", 0, 0, "cannot resolve the plan: %s", strerror(-r));
+                goto fail;
+        }
+        return 0;
+fail:
+        run_context_done(ctx);
+        return r;
+}
+
+void run_context_done(RunContext *ctx) {
+        ctx->plan = plan_free(ctx->plan);
+        ctx->policy = policy_free(ctx->policy);
+        ctx->profile = profile_free(ctx->profile);
+        host_facts_done(&ctx->host);
+}

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/* PURE. The sandbox half of the plan: namespaces, the mount list, Landlock, capabilities,
+ * resource limits; and the vm parameters. */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "basic/macros.h"
+#include "basic/strv.h"
+#include "plan-internal.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* Landlock rights (include/uapi/linux/landlock.h); spelled out because the build host's
+ * headers may predate the ABI the plan is written for. */
+#define LL_FS_EXECUTE (1ULL << 0)
+#define LL_FS_WRITE_FILE (1ULL << 1)
+#define LL_FS_READ_FILE (1ULL << 2)
+#define LL_FS_READ_DIR (1ULL << 3)
+#define LL_FS_REMOVE_DIR (1ULL << 4)
+#define LL_FS_REMOVE_FILE (1ULL << 5)
+#define LL_FS_MAKE_CHAR (1ULL << 6)
+#define LL_FS_MAKE_DIR (1ULL << 7)
+#define LL_FS_MAKE_REG (1ULL << 8)
+#define LL_FS_MAKE_SOCK (1ULL << 9)
+#define LL_FS_MAKE_FIFO (1ULL << 10)
+#define LL_FS_MAKE_BLOCK (1ULL << 11)
+#define LL_FS_MAKE_SYM (1ULL << 12)
+#define LL_FS_REFER (1ULL << 13)        /* ABI 2 */
+#define LL_FS_TRUNCATE (1ULL << 14)     /* ABI 3 */
+#define LL_FS_IOCTL_DEV (1ULL << 15)    /* ABI 5 */
+#define LL_NET_BIND_TCP (1ULL << 0)     /* ABI 4 */
+#define LL_NET_CONNECT_TCP (1ULL << 1)
+#define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
+#define LL_SCOPE_SIGNAL (1ULL << 1)
+
+/* The newest ABI this plan knows how to write rules for. */
+#define PLAN_LANDLOCK_ABI_MAX 6
+
+#define MIB (UINT64_C(1) << 20)
+#define TMPFS_DEFAULT_SIZE (64 * MIB)
+#define VM_MEMORY_DEFAULT (512 * MIB)
+
+uint64_t plan_landlock_fs_rights(int abi) {
+        uint64_t r = 0;
+        if (abi >= 1)
+                r |= (LL_FS_MAKE_SYM << 1) - 1;
+        if (abi >= 2)
+                r |= LL_FS_REFER;
+        if (abi >= 3)
+                r |= LL_FS_TRUNCATE;
+        if (abi >= 5)
+                r |= LL_FS_IOCTL_DEV;
+        return r;
+}
+
+/* Secrets that root inside the user namespace could read when the caller is root on the host
+ * (the single-uid map then maps 0 to 0 and root-owned 0600 files become readable). A fixed
+ * list, no patterns: each entry is masked if it exists. */
+static const char *const secret_masks[] = {
+        "/etc/shadow",
+        "/etc/shadow-",
+        "/etc/gshadow",
+        "/etc/gshadow-",
+        "/etc/security/opasswd",
+        "/etc/sudoers",
+        "/etc/sudoers.d",
+        "/etc/ssh/ssh_host_rsa_key",
+        "/etc/ssh/ssh_host_ecdsa_key",
+        "/etc/ssh/ssh_host_ed25519_key",
+        "/etc/ssh/ssh_host_dsa_key",
+        "/etc/ssl/private",
+        "/etc/krb5.keytab",
+        "/etc/moat/audit.key",
+};
+
+/* /proc entries that expose the host kernel or let a process poke it. /proc/sys is made
+ * read-only separately; boot_id is masked because it identifies the host across runs. */
+static const char *const proc_masks[] = {
+        "/proc/kcore",       "/proc/keys",          "/proc/kallsyms",
+        "/proc/sysrq-trigger", "/proc/timer_list",  "/proc/sched_debug",
+        "/proc/acpi",        "/proc/scsi",          "/proc/sys/kernel/random/boot_id",
+};
+
+static bool profile_has_tmpfs(const Profile *pr, const char *target) {
+        for (size_t i = 0; i < pr->fs.n_tmpfs; i++)
+                if (strcmp(pr->fs.tmpfs[i].target, target) == 0)
+                        return true;
+        return false;
+}
+
+static bool bind_is_workdir(const ProfileBind *b) {
+        return strcmp(b->source, ".") == 0;
+}
+
+static const char *const system_dirs_image[] = { "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32" };
+
+static int build_root_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
+        const unsigned ro = PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV;
+        int r;
+
+        if (pr->fs.root == ROOT_IMAGE)
+                return plan_add_mount(p, PLAN_MOUNT_BIND, pr->fs.image, "/", ro, 0, &pr->fs.pos);
+
+        if ((r = plan_add_mount(p, PLAN_MOUNT_BIND, "/usr", "/usr", ro, 0, NULL)) < 0 ||
+            (r = plan_add_mount(p, PLAN_MOUNT_BIND, "/etc", "/etc", ro, 0, NULL)) < 0)
+                return r;
+        STRV_FOREACH(l, h->root_symlinks) {
+                const char *eq = strchr(*l, '=');
+                _cleanup_free_ char *target = NULL;
+                if (!eq || eq == *l || !eq[1] || memchr(*l, '/', (size_t) (eq - *l)))
+                        continue; /* malformed fact: never guess a root layout */
+                if (asprintf(&target, "/%.*s", (int) (eq - *l), *l) < 0)
+                        return -ENOMEM;
+                if ((r = plan_add_mount(p, PLAN_MOUNT_SYMLINK, eq + 1, target, 0, 0, NULL)) < 0)
+                        return r;
+        }
+        STRV_FOREACH(d, h->root_dirs) {
+                _cleanup_free_ char *path = NULL;
+                if (!**d || strchr(*d, '/') || strcmp(*d, ".") == 0 || strcmp(*d, "..") == 0)
+                        continue;
+                if (asprintf(&path, "/%s", *d) < 0)
+                        return -ENOMEM;
+                if ((r = plan_add_mount(p, PLAN_MOUNT_BIND, path, path, ro | PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int build_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
+        int r;
+
+        r = build_root_mounts(p, pr, h);
+        if (r < 0)
+                return r;
+        if ((r = plan_add_mount(p, PLAN_MOUNT_PROC, NULL, "/proc", PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC,
+                                0, NULL)) < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(proc_masks); i++)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, proc_masks[i], PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
+                        return r;
+        if ((r = plan_add_mount(p, PLAN_MOUNT_READONLY, NULL, "/proc/sys", 0, 0, NULL)) < 0 ||
+            (r = plan_add_mount(p, PLAN_MOUNT_DEV, NULL, "/dev", PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, 0, NULL)) < 0)
+                return r;
+
+        /* Writable places never hold executables: execution comes only from read-only system
+         * paths and the work directory (Landlock enforces the same rule where available). */
+        const unsigned rw = PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC;
+        if (!profile_has_tmpfs(pr, "/tmp") &&
+            (r = plan_add_mount(p, PLAN_MOUNT_TMPFS, NULL, "/tmp", rw, TMPFS_DEFAULT_SIZE, NULL)) < 0)
+                return r;
+        for (size_t i = 0; i < pr->fs.n_tmpfs; i++) {
+                const ProfileTmpfs *t = &pr->fs.tmpfs[i];
+                if ((r = plan_add_mount(p, PLAN_MOUNT_TMPFS, NULL, t->target, rw, t->size ? t->size : TMPFS_DEFAULT_SIZE,
+                                        &t->pos)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < pr->fs.n_binds; i++) {
+                const ProfileBind *b = &pr->fs.binds[i];
+                unsigned flags = PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV;
+
+                if (b->mode == BIND_RO)
+                        flags |= PLAN_MOUNT_RDONLY;
+                if (!bind_is_workdir(b))
+                        flags |= PLAN_MOUNT_NOEXEC;
+                if (b->source[0] != '/')
+                        flags |= PLAN_MOUNT_WORKDIR;
+                if (b->optional)
+                        flags |= PLAN_MOUNT_OPTIONAL;
+                if ((r = plan_add_mount(p, PLAN_MOUNT_BIND, b->source, b->target, flags, 0, &b->pos)) < 0)
+                        return r;
+                if (bind_is_workdir(b) && !p->sandbox.workdir_target && !(p->sandbox.workdir_target = strdup(b->target)))
+                        return -ENOMEM;
+        }
+        /* Masks last, so no bind can uncover them. */
+        for (size_t i = 0; i < ELEMENTSOF(secret_masks); i++)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, secret_masks[i], PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
+                        return r;
+        STRV_FOREACH(m, pr->fs.masked)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, *m, 0, 0, &pr->fs.pos)) < 0)
+                        return r;
+        if (pr->fs.sys && (r = plan_add_mount(p, PLAN_MOUNT_SYS, NULL, "/sys", PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID |
+                                              PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC, 0, NULL)) < 0)
+                return r;
+        return 0;
+}
+
+static int build_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
+        PlanLandlock *l = &p->sandbox.landlock;
+        int r;
+
+        if (pr->mac.landlock == LANDLOCK_OFF) {
+                l->status = CONTROL_NOT_APPLICABLE;
+                return 0;
+        }
+        l->abi = MIN(MAX(h->landlock_abi, 0), PLAN_LANDLOCK_ABI_MAX);
+        if (l->abi == 0) {
+                /* required: the missing-landlock rule moves the run off this kernel; the status
+                 * stays required so an executor that got this plan anyway fails closed. */
+                l->status = pr->mac.landlock == LANDLOCK_REQUIRED ? CONTROL_REQUIRED : CONTROL_DEGRADED;
+                return 0;
+        }
+        l->status = pr->mac.landlock == LANDLOCK_REQUIRED ? CONTROL_REQUIRED : CONTROL_BEST_EFFORT;
+        l->handled_fs = plan_landlock_fs_rights(l->abi);
+        if (l->abi >= 4 && pr->network == NETWORK_NONE)
+                l->handled_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+        if (l->abi >= 6)
+                l->scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
+
+        const uint64_t R = LL_FS_READ_FILE | LL_FS_READ_DIR, RX = R | LL_FS_EXECUTE;
+        const uint64_t RW = (R | LL_FS_WRITE_FILE | LL_FS_REMOVE_DIR | LL_FS_REMOVE_FILE | LL_FS_MAKE_DIR |
+                             LL_FS_MAKE_REG | LL_FS_MAKE_SOCK | LL_FS_MAKE_FIFO | LL_FS_MAKE_SYM | LL_FS_REFER |
+                             LL_FS_TRUNCATE) & l->handled_fs;
+        const uint64_t DEV = (LL_FS_READ_FILE | LL_FS_WRITE_FILE | LL_FS_IOCTL_DEV) & l->handled_fs;
+        static const char *const dev_nodes[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+                                                 "/dev/urandom", "/dev/tty", "/dev/ptmx", "/dev/pts" };
+
+        /* Listing directories reveals names only; reading or running anything needs more. */
+        if ((r = plan_add_landlock_path(p, "/", LL_FS_READ_DIR)) < 0)
+                return r;
+        if (pr->fs.root == ROOT_IMAGE) {
+                if ((r = plan_add_landlock_path(p, "/", R)) < 0)
+                        return r;
+                for (size_t i = 0; i < ELEMENTSOF(system_dirs_image); i++)
+                        if ((r = plan_add_landlock_path(p, system_dirs_image[i], RX)) < 0)
+                                return r;
+        } else {
+                if ((r = plan_add_landlock_path(p, "/usr", RX)) < 0)
+                        return r;
+                STRV_FOREACH(d, h->root_dirs) {
+                        _cleanup_free_ char *path = NULL;
+                        if (!**d || strchr(*d, '/') || strcmp(*d, ".") == 0 || strcmp(*d, "..") == 0)
+                                continue;
+                        if (asprintf(&path, "/%s", *d) < 0)
+                                return -ENOMEM;
+                        if ((r = plan_add_landlock_path(p, path, RX)) < 0)
+                                return r;
+                }
+        }
+        if ((r = plan_add_landlock_path(p, "/etc", R)) < 0 || (r = plan_add_landlock_path(p, "/proc", R)) < 0 ||
+            (r = plan_add_landlock_path(p, "/dev", LL_FS_READ_DIR)) < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++)
+                if ((r = plan_add_landlock_path(p, dev_nodes[i], DEV | (strcmp(dev_nodes[i], "/dev/pts") == 0 ?
+                                                                        LL_FS_READ_DIR : 0))) < 0)
+                        return r;
+        if ((r = plan_add_landlock_path(p, "/dev/shm", RW)) < 0)
+                return r;
+        if (!profile_has_tmpfs(pr, "/tmp") && (r = plan_add_landlock_path(p, "/tmp", RW)) < 0)
+                return r;
+        for (size_t i = 0; i < pr->fs.n_tmpfs; i++)
+                if ((r = plan_add_landlock_path(p, pr->fs.tmpfs[i].target, RW)) < 0)
+                        return r;
+        for (size_t i = 0; i < pr->fs.n_binds; i++) {
+                const ProfileBind *b = &pr->fs.binds[i];
+                uint64_t a = b->mode == BIND_RO ? R : RW;
+                if (b->mode == BIND_RW && bind_is_workdir(b))
+                        a |= LL_FS_EXECUTE;
+                else if (b->mode == BIND_RO && bind_is_workdir(b))
+                        a = RX;
+                if ((r = plan_add_landlock_path(p, b->target, a)) < 0)
+                        return r;
+        }
+        if (pr->fs.sys && (r = plan_add_landlock_path(p, "/sys", R)) < 0)
+                return r;
+        return 0;
+}
+
+static int cmp_int(const void *a, const void *b) {
+        return *(const int *) a - *(const int *) b;
+}
+
+static int build_caps(Plan *p, const Profile *pr) {
+        PlanSandbox *s = &p->sandbox;
+        size_t n = strv_length(pr->capabilities);
+
+        if (n == 0)
+                return 0;
+        s->caps_keep = calloc(n, sizeof(int));
+        if (!s->caps_keep)
+                return -ENOMEM;
+        STRV_FOREACH(c, pr->capabilities) {
+                int cap = capability_from_name(*c);
+                char where[300];
+                if (cap < 0) {
+                        plan_format_pos(&pr->capabilities_pos, where, sizeof(where));
+                        int r = plan_refuse(p, "the profile keeps an unknown capability '%s'%s%s%s", *c,
+                                            where[0] ? " (" : "", where, where[0] ? ")" : "");
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                bool dup = false;
+                for (size_t i = 0; i < s->n_caps_keep; i++)
+                        dup = dup || s->caps_keep[i] == cap;
+                if (!dup)
+                        s->caps_keep[s->n_caps_keep++] = cap;
+        }
+        qsort(s->caps_keep, s->n_caps_keep, sizeof(int), cmp_int);
+        return 0;
+}
+
+static int build_resources(Plan *p, const Profile *pr, const PlanFindings *f) {
+        PlanResources *res = &p->resources;
+        int r;
+
+        *res = (PlanResources) {
+                .mechanism = f->mechanism,
+                .memory = pr->resources.memory,
+                .cpus_milli = pr->resources.cpus_milli,
+                .pids = pr->resources.pids,
+                .timeout_ms = pr->resources.timeout_ms,
+                .tmpfs_total = pr->resources.tmpfs_total,
+        };
+        if (!f->limits_asked)
+                res->status = CONTROL_NOT_APPLICABLE;
+        else if (f->mechanism == CGROUP_MECH_RLIMIT)
+                res->status = pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED : CONTROL_DEGRADED;
+        else
+                res->status = pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED : CONTROL_BEST_EFFORT;
+
+        /* No RLIMIT_NPROC: it counts every process of the caller's real uid on the host, so it
+         * would either be useless or break the caller's other work. pids go through cgroups. */
+        uint64_t nofile = pr->resources.nofile ? pr->resources.nofile : 1024;
+        if ((r = plan_add_rlimit(p, RLIMIT_CORE, 0, 0)) < 0 || (r = plan_add_rlimit(p, RLIMIT_NOFILE, nofile, nofile)) < 0)
+                return r;
+        if (pr->resources.tmpfs_total &&
+            (r = plan_add_rlimit(p, RLIMIT_FSIZE, pr->resources.tmpfs_total, pr->resources.tmpfs_total)) < 0)
+                return r;
+        if (f->mechanism == CGROUP_MECH_RLIMIT && pr->resources.memory &&
+            (r = plan_add_rlimit(p, RLIMIT_AS, pr->resources.memory, pr->resources.memory)) < 0)
+                return r;
+        return 0;
+}
+
+int plan_build_sandbox(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
+        PlanSandbox *s = &p->sandbox;
+        int r;
+
+        s->clone_flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+                         CLONE_NEWCGROUP;
+        s->time_ns = h->time_ns;
+        if (s->time_ns)
+                s->clone_flags |= CLONE_NEWTIME;
+        s->uid_inside = pr->uid_set ? pr->uid : h->uid;
+        s->gid_inside = pr->uid_set ? pr->gid : h->gid;
+        s->network = pr->network;
+        s->hostname = strdup(pr->hostname ? pr->hostname : "moat");
+        if (!s->hostname)
+                return -ENOMEM;
+        s->mac_status = f->mac_status;
+        if (pr->mac.apparmor && f->mac_status != CONTROL_DEGRADED && !(s->apparmor_profile = strdup(pr->mac.apparmor)))
+                return -ENOMEM;
+        if (pr->mac.selinux && !pr->mac.apparmor && f->mac_status != CONTROL_DEGRADED &&
+            !(s->selinux_context = strdup(pr->mac.selinux)))
+                return -ENOMEM;
+
+        if ((r = build_mounts(p, pr, h)) < 0 || (r = build_landlock(p, pr, h)) < 0 || (r = build_caps(p, pr)) < 0)
+                return r;
+        return build_resources(p, pr, f);
+}
+
+int plan_build_vm(Plan *p, const Profile *pr, const HostFacts *h) {
+        PlanVm *vm = &p->vm;
+        const char *kernel = pr->vm.kernel ? pr->vm.kernel : h->guest_kernel;
+
+        vm->kvm = h->kvm_usable;
+        vm->memory = pr->resources.memory ? pr->resources.memory : VM_MEMORY_DEFAULT;
+        vm->vcpus = pr->vm.vcpus ? pr->vm.vcpus : MAX(1u, (pr->resources.cpus_milli + 999) / 1000);
+        vm->guest_root = pr->vm.guest_root;
+        vm->boot_ms = h->vm_boot_ms;
+        if (kernel && !(vm->kernel = strdup(kernel)))
+                return -ENOMEM;
+        if (pr->mac.apparmor && !(vm->guest_apparmor = strdup(pr->mac.apparmor)))
+                return -ENOMEM;
+        return 0;
+}

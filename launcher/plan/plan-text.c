@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* PURE. The plan as text for `moat explain`: the tier first, then why, then every control,
+ * then what is degraded and why, then what the workload can still reach, then (vm) the cost. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "basic/macros.h"
+#include "basic/strv.h"
+#include "plan-internal.h"
+
+#define APPEND(...)                                             \
+        do {                                                    \
+                if (plan_append(&out, "", __VA_ARGS__) < 0)     \
+                        return NULL;                            \
+        } while (0)
+
+static const char *tier_comment(const Plan *p) {
+        switch (p->tier) {
+        case TIER_SANDBOX:
+                return "shared kernel; namespaces, seccomp, Landlock, no capabilities";
+        case TIER_SYSTEM:
+                return "full OS container through LXC; shared kernel";
+        case TIER_VM:
+                return p->vm.kvm ? "KVM: hardware virtualisation, a separate kernel"
+                                 : "TCG, software emulation: slower, still a separate kernel";
+        default:
+                return "";
+        }
+}
+
+char *plan_to_text(const Plan *p) {
+        _cleanup_free_ char *out = NULL;
+        size_t degraded = 0;
+
+        APPEND("profile: %s\n", p->profile_name ? p->profile_name : "(unnamed)");
+        APPEND("tier: %s (%s)\n", tier_to_string(p->tier), tier_comment(p));
+        if (p->refused) {
+                APPEND("\nREFUSED: moat will not run this profile here.\n");
+                for (const char *s = p->refusal; s && *s;) {
+                        const char *nl = strchr(s, '\n');
+                        size_t n = nl ? (size_t) (nl - s) : strlen(s);
+                        APPEND("  - %.*s\n", (int) n, s);
+                        s += n + (nl ? 1 : 0);
+                }
+        }
+
+        APPEND("\nwhy:\n");
+        for (size_t i = 0; i < p->n_decisions; i++) {
+                const PlanDecision *d = &p->decisions[i];
+                APPEND("  %-28s %s%s%s\n", d->rule_id, d->refuse ? "refuse" : tier_to_string(d->min_tier),
+                       d->sentence ? ": " : "", d->sentence ? d->sentence : "");
+        }
+
+        APPEND("\ncontrols:\n");
+        for (size_t i = 0; i < p->n_controls; i++) {
+                const PlanControl *c = &p->controls[i];
+                degraded += c->status == CONTROL_DEGRADED;
+                APPEND("  %-20s %-15s %s\n", c->name, control_status_to_string(c->status),
+                       c->detail ? c->detail : (c->reason ? c->reason : ""));
+        }
+
+        if (degraded > 0) {
+                APPEND("\ndegraded (best-effort controls this host cannot fully enforce):\n");
+                for (size_t i = 0; i < p->n_controls; i++) {
+                        const PlanControl *c = &p->controls[i];
+                        if (c->status == CONTROL_DEGRADED)
+                                APPEND("  %-20s %s\n", c->name, c->reason ? c->reason : (c->detail ? c->detail : ""));
+                }
+        }
+
+        APPEND("\nwhat the workload can still reach:\n");
+        STRV_FOREACH(s, p->reachable)
+                APPEND("  - %s\n", *s);
+
+        if (p->tier == TIER_VM) {
+                char mem[32];
+                plan_format_bytes(p->vm.memory, mem, sizeof(mem));
+                APPEND("\ncost: %s guest RAM, %u vcpu%s, %s\n", mem, p->vm.vcpus, p->vm.vcpus == 1 ? "" : "s",
+                       p->vm.kvm ? "KVM" : "TCG (several times slower than KVM)");
+                if (p->vm.boot_ms)
+                        APPEND("boot time: %u ms (last measured on this host)\n", p->vm.boot_ms);
+                else
+                        APPEND("boot time: unknown until first run\n");
+        }
+        return TAKE_PTR(out);
+}

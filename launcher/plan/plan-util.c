@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/* PURE. Plan lifetime, growable arrays and the names the plan prints. */
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "basic/macros.h"
+#include "basic/strv.h"
+#include "plan-internal.h"
+
+#define GROW(array, n)                                                                  \
+        ({                                                                              \
+                __typeof__(array) _a_ = reallocarray((array), (n) + 1, sizeof(*(array))); \
+                if (_a_)                                                                \
+                        (array) = _a_;                                                  \
+                _a_ ? &(array)[(n)] : NULL;                                             \
+        })
+
+static int vasprintf_or_null(char **ret, const char *fmt, va_list ap) {
+        if (!fmt) {
+                *ret = NULL;
+                return 0;
+        }
+        return vasprintf(ret, fmt, ap) < 0 ? -ENOMEM : 0;
+}
+
+static char *strdup_or_null(const char *s, bool *oom) {
+        char *c;
+        if (!s)
+                return NULL;
+        c = strdup(s);
+        if (!c)
+                *oom = true;
+        return c;
+}
+
+int plan_add_decision(Plan *p, const char *rule_id, const char *sentence, Tier min_tier, bool refuse) {
+        bool oom = false;
+        PlanDecision *d = GROW(p->decisions, p->n_decisions);
+        if (!d)
+                return -ENOMEM;
+        *d = (PlanDecision) {
+                .rule_id = strdup_or_null(rule_id, &oom),
+                .sentence = strdup_or_null(sentence, &oom),
+                .min_tier = min_tier,
+                .refuse = refuse,
+        };
+        p->n_decisions++;
+        return oom ? -ENOMEM : 0;
+}
+
+int plan_add_control(Plan *p, const char *name, ControlStatus status, const char *detail, const char *reason) {
+        bool oom = false;
+        PlanControl *c = GROW(p->controls, p->n_controls);
+        if (!c)
+                return -ENOMEM;
+        *c = (PlanControl) {
+                .name = strdup_or_null(name, &oom),
+                .status = status,
+                .detail = strdup_or_null(detail, &oom),
+                .reason = strdup_or_null(reason, &oom),
+        };
+        p->n_controls++;
+        return oom ? -ENOMEM : 0;
+}
+
+int plan_add_controlf(Plan *p, const char *name, ControlStatus status, const char *reason, const char *fmt, ...) {
+        _cleanup_free_ char *detail = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf_or_null(&detail, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        return plan_add_control(p, name, status, detail, reason);
+}
+
+int plan_add_mount(Plan *p, PlanMountKind kind, const char *source, const char *target, unsigned flags,
+                   uint64_t size, const SrcPos *pos) {
+        bool oom = false;
+        PlanSandbox *s = &p->sandbox;
+        PlanMount *m = GROW(s->mounts, s->n_mounts);
+        if (!m)
+                return -ENOMEM;
+        *m = (PlanMount) {
+                .kind = kind,
+                .source = strdup_or_null(source, &oom),
+                .target = strdup_or_null(target, &oom),
+                .flags = flags,
+                .size = size,
+                .pos = pos ? *pos : (SrcPos) {},
+        };
+        s->n_mounts++;
+        return oom ? -ENOMEM : 0;
+}
+
+int plan_add_landlock_path(Plan *p, const char *path, uint64_t access) {
+        bool oom = false;
+        PlanLandlock *l = &p->sandbox.landlock;
+
+        /* Rights beneath one path are a union: merge instead of listing a path twice. */
+        for (size_t i = 0; i < l->n_paths; i++)
+                if (strcmp(l->paths[i].path, path) == 0) {
+                        l->paths[i].access |= access;
+                        return 0;
+                }
+        PlanLandlockPath *lp = GROW(l->paths, l->n_paths);
+        if (!lp)
+                return -ENOMEM;
+        *lp = (PlanLandlockPath) { .path = strdup_or_null(path, &oom), .access = access };
+        l->n_paths++;
+        return oom ? -ENOMEM : 0;
+}
+
+int plan_add_rlimit(Plan *p, int resource, uint64_t soft, uint64_t hard) {
+        PlanSandbox *s = &p->sandbox;
+        PlanRlimit *r = GROW(s->rlimits, s->n_rlimits);
+        if (!r)
+                return -ENOMEM;
+        *r = (PlanRlimit) { .resource = resource, .soft = soft, .hard = hard };
+        s->n_rlimits++;
+        return 0;
+}
+
+int plan_add_reachable(Plan *p, const char *fmt, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf_or_null(&s, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        return strv_extend(&p->reachable, s);
+}
+
+int plan_append(char **s, const char *sep, const char *fmt, ...) {
+        _cleanup_free_ char *add = NULL;
+        char *n;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf_or_null(&add, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        if (asprintf(&n, "%s%s%s", *s ? *s : "", *s && **s ? sep : "", add) < 0)
+                return -ENOMEM;
+        free(*s);
+        *s = n;
+        return 0;
+}
+
+Plan *plan_free(Plan *p) {
+        if (!p)
+                return NULL;
+        free(p->refusal);
+        free(p->profile_name);
+        free(p->profile_path);
+        strv_free(p->policy_files);
+        for (size_t i = 0; i < p->n_decisions; i++) {
+                free(p->decisions[i].rule_id);
+                free(p->decisions[i].sentence);
+        }
+        free(p->decisions);
+        for (size_t i = 0; i < p->n_controls; i++) {
+                free(p->controls[i].name);
+                free(p->controls[i].detail);
+                free(p->controls[i].reason);
+        }
+        free(p->controls);
+        strv_free(p->env_allow);
+        strv_free(p->env_set);
+
+        PlanSandbox *s = &p->sandbox;
+        free(s->hostname);
+        for (size_t i = 0; i < s->n_mounts; i++) {
+                free(s->mounts[i].source);
+                free(s->mounts[i].target);
+        }
+        free(s->mounts);
+        free(s->workdir_target);
+        strv_free(s->seccomp.arches);
+        for (size_t i = 0; i < s->seccomp.n_rules; i++) {
+                free(s->seccomp.rules[i].name);
+                free(s->seccomp.rules[i].group);
+                free(s->seccomp.rules[i].origin);
+        }
+        free(s->seccomp.rules);
+        free(s->seccomp.base);
+        for (size_t i = 0; i < s->landlock.n_paths; i++)
+                free(s->landlock.paths[i].path);
+        free(s->landlock.paths);
+        free(s->caps_keep);
+        free(s->apparmor_profile);
+        free(s->selinux_context);
+        free(s->rlimits);
+        free(p->vm.kernel);
+        free(p->vm.guest_apparmor);
+        strv_free(p->reachable);
+        free(p);
+        return NULL;
+}
+
+const char *control_status_to_string(ControlStatus s) {
+        static const char *const t[_CONTROL_STATUS_MAX] = {
+                [CONTROL_REQUIRED] = "required",
+                [CONTROL_BEST_EFFORT] = "best-effort",
+                [CONTROL_DEGRADED] = "degraded",
+                [CONTROL_NOT_APPLICABLE] = "not-applicable",
+        };
+        return (unsigned) s < _CONTROL_STATUS_MAX ? t[s] : NULL;
+}
+
+const PlanControl *plan_find_control(const Plan *p, const char *name) {
+        for (size_t i = 0; p && i < p->n_controls; i++)
+                if (strcmp(p->controls[i].name, name) == 0)
+                        return &p->controls[i];
+        return NULL;
+}
+
+const char *missing_control_to_string(MissingControl m) {
+        static const char *const t[_MISSING_MAX] = {
+                [MISSING_MAC] = "mac",
+                [MISSING_LANDLOCK] = "landlock",
+                [MISSING_LIMITS] = "limits",
+                [MISSING_USERNS] = "userns",
+                [MISSING_SECCOMP] = "seccomp",
+        };
+        return (unsigned) m < _MISSING_MAX ? t[m] : NULL;
+}
+
+const char *plan_mount_kind_to_string(PlanMountKind k) {
+        static const char *const t[_PLAN_MOUNT_KIND_MAX] = {
+                [PLAN_MOUNT_BIND] = "bind",         [PLAN_MOUNT_TMPFS] = "tmpfs",
+                [PLAN_MOUNT_PROC] = "proc",         [PLAN_MOUNT_DEV] = "dev",
+                [PLAN_MOUNT_SYS] = "sys",           [PLAN_MOUNT_MASK] = "mask",
+                [PLAN_MOUNT_SYMLINK] = "symlink",   [PLAN_MOUNT_DIR] = "dir",
+                [PLAN_MOUNT_READONLY] = "readonly",
+        };
+        return (unsigned) k < _PLAN_MOUNT_KIND_MAX ? t[k] : NULL;
+}
+
+const char *seccomp_action_to_string(SeccompAction a) {
+        static const char *const t[_SECCOMP_ACTION_MAX] = {
+                [SECCOMP_ACTION_ALLOW] = "allow",
+                [SECCOMP_ACTION_ERRNO] = "errno",
+                [SECCOMP_ACTION_KILL] = "kill",
+        };
+        return (unsigned) a < _SECCOMP_ACTION_MAX ? t[a] : NULL;
+}
+
+const char *cgroup_mechanism_to_string(CgroupMechanism m) {
+        static const char *const t[_CGROUP_MECH_MAX] = {
+                [CGROUP_MECH_NONE] = "none",
+                [CGROUP_MECH_V2] = "cgroup-v2",
+                [CGROUP_MECH_V1] = "cgroup-v1",
+                [CGROUP_MECH_RLIMIT] = "rlimit",
+        };
+        return (unsigned) m < _CGROUP_MECH_MAX ? t[m] : NULL;
+}
+
+const char *rlimit_to_name(int resource) {
+        switch (resource) {
+        case RLIMIT_CORE:
+                return "core";
+        case RLIMIT_NOFILE:
+                return "nofile";
+        case RLIMIT_FSIZE:
+                return "fsize";
+        case RLIMIT_AS:
+                return "as";
+        case RLIMIT_NPROC:
+                return "nproc";
+        default:
+                return "unknown";
+        }
+}
+
+/* Names as capabilities(7) spells them, without "cap_"; index = CAP_* number. */
+static const char *const capability_names[] = {
+        [CAP_CHOWN] = "chown",
+        [CAP_DAC_OVERRIDE] = "dac_override",
+        [CAP_DAC_READ_SEARCH] = "dac_read_search",
+        [CAP_FOWNER] = "fowner",
+        [CAP_FSETID] = "fsetid",
+        [CAP_KILL] = "kill",
+        [CAP_SETGID] = "setgid",
+        [CAP_SETUID] = "setuid",
+        [CAP_SETPCAP] = "setpcap",
+        [CAP_LINUX_IMMUTABLE] = "linux_immutable",
+        [CAP_NET_BIND_SERVICE] = "net_bind_service",
+        [CAP_NET_BROADCAST] = "net_broadcast",
+        [CAP_NET_ADMIN] = "net_admin",
+        [CAP_NET_RAW] = "net_raw",
+        [CAP_IPC_LOCK] = "ipc_lock",
+        [CAP_IPC_OWNER] = "ipc_owner",
+        [CAP_SYS_MODULE] = "sys_module",
+        [CAP_SYS_RAWIO] = "sys_rawio",
+        [CAP_SYS_CHROOT] = "sys_chroot",
+        [CAP_SYS_PTRACE] = "sys_ptrace",
+        [CAP_SYS_PACCT] = "sys_pacct",
+        [CAP_SYS_ADMIN] = "sys_admin",
+        [CAP_SYS_BOOT] = "sys_boot",
+        [CAP_SYS_NICE] = "sys_nice",
+        [CAP_SYS_RESOURCE] = "sys_resource",
+        [CAP_SYS_TIME] = "sys_time",
+        [CAP_SYS_TTY_CONFIG] = "sys_tty_config",
+        [CAP_MKNOD] = "mknod",
+        [CAP_LEASE] = "lease",
+        [CAP_AUDIT_WRITE] = "audit_write",
+        [CAP_AUDIT_CONTROL] = "audit_control",
+        [CAP_SETFCAP] = "setfcap",
+        [CAP_MAC_OVERRIDE] = "mac_override",
+        [CAP_MAC_ADMIN] = "mac_admin",
+        [CAP_SYSLOG] = "syslog",
+        [CAP_WAKE_ALARM] = "wake_alarm",
+        [CAP_BLOCK_SUSPEND] = "block_suspend",
+        [CAP_AUDIT_READ] = "audit_read",
+        [CAP_PERFMON] = "perfmon",
+        [CAP_BPF] = "bpf",
+        [CAP_CHECKPOINT_RESTORE] = "checkpoint_restore",
+};
+
+int capability_from_name(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(capability_names); i++)
+                if (capability_names[i] && strcmp(capability_names[i], name) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *capability_to_name(int cap) {
+        return cap >= 0 && (size_t) cap < ELEMENTSOF(capability_names) ? capability_names[cap] : NULL;
+}
+
+void plan_format_bytes(uint64_t bytes, char *buf, size_t size) {
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        unsigned u = 0;
+        while (u + 1 < ELEMENTSOF(units) && bytes >= 1024 && bytes % 1024 == 0) {
+                bytes /= 1024;
+                u++;
+        }
+        snprintf(buf, size, "%" PRIu64 " %s", bytes, units[u]);
+}
+
+void plan_format_pos(const SrcPos *pos, char *buf, size_t size) {
+        if (!pos || !pos->file)
+                snprintf(buf, size, "%s", "");
+        else if (!pos->line)
+                snprintf(buf, size, "%s", pos->file);
+        else
+                snprintf(buf, size, "%s:%u:%u", pos->file, pos->line, pos->column);
+}
