@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* HostFacts lifetime and the per-tier feasibility verdict. No I/O: the verdict is a pure
  * function of the facts, so that it reads the same for a probed host and for a fixture. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,39 @@ const char *cgroup_layout_to_string(CgroupLayout l) {
         if ((unsigned) l >= _CGROUP_LAYOUT_MAX)
                 return NULL;
         return names[l];
+}
+
+bool host_uid_map_is_initial(const char *uid_map) {
+        unsigned long inside, outside, count;
+        int end = 0;
+
+        /* One line, exactly "0 0 4294967295" in the kernel's column layout. */
+        if (sscanf(uid_map, " %lu %lu %lu%n", &inside, &outside, &count, &end) != 3)
+                return false;
+        uid_map += end;
+        uid_map += strspn(uid_map, " \n");
+        return inside == 0 && outside == 0 && count == 4294967295UL && *uid_map == '\0';
+}
+
+const char *host_userns_unusable_reason(const HostFacts *h, bool kernel_has_userns) {
+        if (!kernel_has_userns)
+                return "the kernel has no user namespaces (/proc/self/ns/user is missing)";
+        if (h->max_user_namespaces < 0)
+                return "user.max_user_namespaces cannot be read, so user namespace support is "
+                       "unknown";
+        if (h->max_user_namespaces == 0)
+                return "user.max_user_namespaces is 0: user namespaces are disabled on this host";
+        if (h->is_root)
+                return NULL;
+        if (h->unprivileged_userns_clone == 0)
+                return "kernel.unprivileged_userns_clone is 0: only root may create user "
+                       "namespaces";
+        /* Checked even when AppArmor looks disabled: the sysctl only exists when AppArmor is
+         * built in, and claiming "usable" on a guess would fail at run time instead. */
+        if (h->apparmor_restrict_userns == 1)
+                return "kernel.apparmor_restrict_unprivileged_userns is 1: AppArmor denies user "
+                       "namespaces to unprivileged programs without a profile that allows them";
+        return NULL;
 }
 
 static bool can_run_sandbox(const HostFacts *h, const char **ret_reason) {

@@ -96,4 +96,10 @@ char *host_facts_to_json(const HostFacts *h);
 void host_facts_done(HostFacts *h);
 /* Which tiers can run here at all, with the reason when not. */
 bool host_can_run_tier(const HostFacts *h, int tier, const char **ret_reason);
+/* Why this caller cannot create a user namespace, from the sysctls already in h and whether
+ * the kernel has user namespaces at all (/proc/self/ns/user); NULL when it can. No I/O. */
+const char *host_userns_unusable_reason(const HostFacts *h, bool kernel_has_userns);
+/* Whether /proc/self/uid_map text is the identity map of the initial user namespace
+ * ("0 0 4294967295"): uid 0 elsewhere (a rootless container) is not real root. No I/O. */
+bool host_uid_map_is_initial(const char *uid_map);
 const char *cgroup_layout_to_string(CgroupLayout l);

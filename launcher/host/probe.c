@@ -212,35 +212,9 @@ static int probe_caller(HostFacts *h) {
         else
                 snprintf(h->user, sizeof(h->user), "%u", (unsigned) h->uid);
 
-        /* uid 0 inside a user namespace (a rootless container) is not real root: only the
-         * identity map "0 0 4294967295" marks the initial user namespace. */
-        if (h->uid == 0 && read_small_file("/proc/self/uid_map", map, sizeof(map)) > 0) {
-                unsigned long inside, outside, count;
-                h->is_root = sscanf(map, "%lu %lu %lu", &inside, &outside, &count) == 3 &&
-                             inside == 0 && outside == 0 && count == 4294967295UL;
-        }
+        if (h->uid == 0 && read_small_file("/proc/self/uid_map", map, sizeof(map)) > 0)
+                h->is_root = host_uid_map_is_initial(map);
         return 0;
-}
-
-static const char *userns_verdict(const HostFacts *h) {
-        if (access("/proc/self/ns/user", F_OK) < 0)
-                return "the kernel has no user namespaces (/proc/self/ns/user is missing)";
-        if (h->max_user_namespaces < 0)
-                return "user.max_user_namespaces cannot be read, so user namespace support is "
-                       "unknown";
-        if (h->max_user_namespaces == 0)
-                return "user.max_user_namespaces is 0: user namespaces are disabled on this host";
-        if (h->is_root)
-                return NULL;
-        if (h->unprivileged_userns_clone == 0)
-                return "kernel.unprivileged_userns_clone is 0: only root may create user "
-                       "namespaces";
-        /* Checked even when AppArmor looks disabled: the sysctl only exists when AppArmor is
-         * built in, and claiming "usable" on a guess would fail at run time instead. */
-        if (h->apparmor_restrict_userns == 1)
-                return "kernel.apparmor_restrict_unprivileged_userns is 1: AppArmor denies user "
-                       "namespaces to unprivileged programs without a profile that allows them";
-        return NULL;
 }
 
 static int probe_userns(HostFacts *h) {
@@ -255,7 +229,7 @@ static int probe_userns(HostFacts *h) {
                 read_tristate_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
         h->time_ns = access("/proc/self/ns/time", F_OK) == 0;
 
-        why = userns_verdict(h);
+        why = host_userns_unusable_reason(h, access("/proc/self/ns/user", F_OK) == 0);
         h->userns_usable = !why;
         if (why) {
                 h->userns_reason = strdup(why);

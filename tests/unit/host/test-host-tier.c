@@ -175,11 +175,63 @@ static void test_each_requirement_is_checked(void **state) {
         }
 }
 
+/* The userns conclusion, one sysctl at a time, for an unprivileged caller and for root. */
+static void test_userns_verdict(void **state) {
+        static const struct {
+                bool kernel_has_userns;
+                int64_t max;
+                int clone, restrict_;
+                bool is_root;
+                const char *reason_has; /* NULL: usable */
+        } verdicts[] = {
+                { true, 63493, -1, -1, false, NULL },
+                { true, 63493, 1, 0, false, NULL },
+                { false, 63493, -1, -1, false, "/proc/self/ns/user is missing" },
+                { false, 63493, -1, -1, true, "/proc/self/ns/user is missing" },
+                { true, -1, -1, -1, false, "cannot be read" },
+                { true, 0, -1, -1, false, "max_user_namespaces is 0" },
+                { true, 0, -1, -1, true, "max_user_namespaces is 0" },
+                { true, 63493, 0, -1, false, "unprivileged_userns_clone is 0" },
+                { true, 63493, 0, -1, true, NULL },
+                { true, 63493, 1, 1, false, "apparmor_restrict_unprivileged_userns is 1" },
+                { true, 63493, -1, 1, false, "apparmor_restrict_unprivileged_userns is 1" },
+                { true, 63493, 1, 1, true, NULL },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(verdicts); i++) {
+                HostFacts h = {
+                        .max_user_namespaces = verdicts[i].max,
+                        .unprivileged_userns_clone = verdicts[i].clone,
+                        .apparmor_restrict_userns = verdicts[i].restrict_,
+                        .is_root = verdicts[i].is_root,
+                };
+                const char *why = host_userns_unusable_reason(&h, verdicts[i].kernel_has_userns);
+
+                if (!verdicts[i].reason_has != !why)
+                        fail_msg("case %zu: got \"%s\"", i, why ? why : "usable");
+                if (why && !strstr(why, verdicts[i].reason_has))
+                        fail_msg("case %zu: \"%s\" lacks \"%s\"", i, why, verdicts[i].reason_has);
+        }
+}
+
+static void test_uid_map_initial(void **state) {
+        assert_true(host_uid_map_is_initial("         0          0 4294967295"));
+        assert_true(host_uid_map_is_initial("0 0 4294967295\n"));
+        /* uid 0 of a user namespace: mapped to an unprivileged uid, or a partial range */
+        assert_false(host_uid_map_is_initial("         0       1000          1"));
+        assert_false(host_uid_map_is_initial("0 0 65536"));
+        assert_false(host_uid_map_is_initial("0 0 4294967295\n4294967295 1 1"));
+        assert_false(host_uid_map_is_initial(""));
+        assert_false(host_uid_map_is_initial("0 0"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fixture_tiers),
                 cmocka_unit_test(test_fixtures_differ_only_by_name),
                 cmocka_unit_test(test_each_requirement_is_checked),
+                cmocka_unit_test(test_userns_verdict),
+                cmocka_unit_test(test_uid_map_initial),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
