@@ -35,42 +35,32 @@ const char *sandbox_step_to_string(SandboxStep s) {
         return "unknown";
 }
 
-/* Control names (plan->controls[].name) by prefix; the first match wins. */
+/* Control names as plan_resolve() lists them (launcher/plan/plan-controls.c). A name not
+ * listed here is taken to be in force from the exec on (timeout, env). */
 static const struct {
-        const char *prefix;
+        const char *name;
         SandboxStep step;
 } control_steps[] = {
-        { "userns", STEP_IDMAP },       { "idmap", STEP_IDMAP },
-        { "ns", STEP_CLONE },           { "namespace", STEP_CLONE },
-        { "pidns", STEP_CLONE },        { "netns", STEP_CLONE },
-        { "cgroup", STEP_CGROUP },      { "resources", STEP_CGROUP },
-        { "memory", STEP_CGROUP },      { "pids", STEP_CGROUP },
-        { "cpu", STEP_CGROUP },         { "rlimit", STEP_RLIMIT },
-        { "mount", STEP_MOUNT },        { "fs", STEP_MOUNT },
-        { "filesystem", STEP_MOUNT },   { "bind", STEP_MOUNT },
-        { "tmpfs", STEP_MOUNT },        { "proc", STEP_MOUNT },
-        { "dev", STEP_MOUNT },          { "mask", STEP_MOUNT },
-        { "sys", STEP_MOUNT },          { "pivot_root", STEP_PIVOT_ROOT },
-        { "root", STEP_PIVOT_ROOT },    { "hostname", STEP_HOSTNAME },
-        { "uts", STEP_HOSTNAME },       { "network", STEP_NETWORK },
-        { "net", STEP_NETWORK },        { "setsid", STEP_SETSID },
-        { "session", STEP_SETSID },     { "apparmor", STEP_LSM },
-        { "selinux", STEP_LSM },        { "mac", STEP_LSM },
-        { "lsm", STEP_LSM },            { "no_new_privs", STEP_NO_NEW_PRIVS },
-        { "nnp", STEP_NO_NEW_PRIVS },   { "caps", STEP_CAPS },
-        { "capabilities", STEP_CAPS },  { "landlock", STEP_LANDLOCK },
-        { "fds", STEP_FDS },            { "seccomp", STEP_SECCOMP },
-        { "syscalls", STEP_SECCOMP },
+        { "userns", STEP_IDMAP },               { "mountns", STEP_CLONE },
+        { "pidns", STEP_CLONE },                { "netns", STEP_CLONE },
+        { "ipcns", STEP_CLONE },                { "cgroupns", STEP_CLONE },
+        { "timens", STEP_CLONE },               { "utsns", STEP_HOSTNAME },
+        { "die-with-parent", STEP_SYNC },       { "cgroup.memory", STEP_CGROUP },
+        { "cgroup.pids", STEP_CGROUP },         { "cgroup.cpu", STEP_CGROUP },
+        { "readonly-root", STEP_MOUNT },        { "proc-masks", STEP_MOUNT },
+        { "dev", STEP_MOUNT },                  { "pivot_root", STEP_PIVOT_ROOT },
+        { "network", STEP_NETWORK },            { "rlimits", STEP_RLIMIT },
+        { "setsid", STEP_SETSID },              { "apparmor", STEP_LSM },
+        { "selinux", STEP_LSM },                { "no_new_privs", STEP_NO_NEW_PRIVS },
+        { "caps", STEP_CAPS },                  { "landlock", STEP_LANDLOCK },
+        { "close-fds", STEP_FDS },              { "seccomp", STEP_SECCOMP },
 };
 
 static SandboxStep control_step(const char *name) {
-        for (size_t i = 0; name && i < ELEMENTSOF(control_steps); i++) {
-                size_t l = strlen(control_steps[i].prefix);
-                if (strncmp(name, control_steps[i].prefix, l) == 0 &&
-                    (name[l] == 0 || name[l] == '.' || name[l] == '_' || name[l] == '-'))
+        for (size_t i = 0; name && i < ELEMENTSOF(control_steps); i++)
+                if (strcmp(name, control_steps[i].name) == 0)
                         return control_steps[i].step;
-        }
-        return STEP_EXEC; /* timeout, env, ...: in force once the workload runs */
+        return STEP_EXEC;
 }
 
 ControlOutcome *sandbox_control_outcomes(const Plan *plan, int failed_step, const int *degraded) {

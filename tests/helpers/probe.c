@@ -232,6 +232,21 @@ static void print_net(void) {
         putchar(']');
 }
 
+static void print_ns(void) {
+        static const char *const names[] = { "user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time" };
+        key("ns");
+        putchar('{');
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                char path[64], link[128];
+                snprintf(path, sizeof(path), "/proc/self/ns/%s", names[i]);
+                ssize_t n = readlink(path, link, sizeof(link) - 1);
+                link[n < 0 ? 0 : n] = 0;
+                printf("%s\"%s\":", i ? "," : "", names[i]);
+                json_str(link);
+        }
+        putchar('}');
+}
+
 static void print_environ(void) {
         key("environ");
         putchar('[');
@@ -468,6 +483,7 @@ int main(int argc, char **argv) {
         str_field("cgroup", read_file("/proc/self/cgroup"));
         print_rlimits();
         print_net();
+        print_ns();
         print_environ();
         print_fds();
         char cwd[4096];

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/* moat run: load and resolve the plan, hand it to the executor of its tier, write the audit
+ * record (for every run: refused, failed before exec, or finished), and exit with the status
+ * of executor.h's contract. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "basic/macros.h"
+#include "commands.h"
+#include "context.h"
+#include "executor.h"
+
+extern char **environ;
+
+typedef struct RunArgs {
+        const char *profile;
+        const char *workdir;
+        const char *host_facts;
+        const char *policy;
+        const char *audit_log;
+        bool quiet;
+        char **command;
+} RunArgs;
+
+static void help(FILE *f) {
+        fprintf(f,
+                "Usage: moat run -p PROFILE [OPTIONS] [--] COMMAND [ARG...]\n"
+                "\n"
+                "Run COMMAND under the plan that PROFILE, the site policy and this host give.\n"
+                "\n"
+                "  -p, --profile PROFILE   a shipped profile name or a profile file\n"
+                "      --workdir DIR       the work directory (default: the current directory)\n"
+                "      --host-facts FILE   use recorded host facts instead of probing this host\n"
+                "      --policy FILE       site policy file (default: /etc/moat/policy.yaml if present)\n"
+                "      --audit-log FILE    append the audit record here (also: $MOAT_AUDIT_LOG)\n"
+                "  -q, --quiet             no progress messages\n"
+                "  -h, --help              this help\n"
+                "\n"
+                "Exit status: the command's own; 125 moat refused or failed before the command\n"
+                "started; 126 not executable; 127 not found; 128+N killed by signal N.\n");
+}
+
+enum { ARG_WORKDIR = 0x100, ARG_HOST_FACTS, ARG_POLICY, ARG_AUDIT_LOG };
+
+/* 0 to run, 1 for --help (exit 0), 125 after a usage message. */
+static int parse_args(int argc, char **argv, RunArgs *a) {
+        static const struct option options[] = {
+                { "profile", required_argument, NULL, 'p' },
+                { "workdir", required_argument, NULL, ARG_WORKDIR },
+                { "host-facts", required_argument, NULL, ARG_HOST_FACTS },
+                { "policy", required_argument, NULL, ARG_POLICY },
+                { "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
+                { "quiet", no_argument, NULL, 'q' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int c;
+
+        opterr = 0;
+        optind = 0;
+        /* "+": stop at the first non-option, the command's own options are not ours. */
+        while ((c = getopt_long(argc, argv, "+:p:qh", options, NULL)) >= 0) {
+                switch (c) {
+                case 'p': a->profile = optarg; break;
+                case ARG_WORKDIR: a->workdir = optarg; break;
+                case ARG_HOST_FACTS: a->host_facts = optarg; break;
+                case ARG_POLICY: a->policy = optarg; break;
+                case ARG_AUDIT_LOG: a->audit_log = optarg; break;
+                case 'q': a->quiet = true; break;
+                case 'h': return 1;
+                case ':':
+                        fprintf(stderr, "moat run: option '%s' needs an argument\n", argv[optind - 1]);
+                        return EXIT_MOAT_FAILED;
+                default:
+                        if (optopt)
+                                fprintf(stderr, "moat run: unknown option '-%c' (try 'moat run --help')\n", optopt);
+                        else
+                                fprintf(stderr, "moat run: unknown option '%s' (try 'moat run --help')\n",
+                                        argv[optind - 1]);
+                        return EXIT_MOAT_FAILED;
+                }
+        }
+        if (!a->profile) {
+                fprintf(stderr, "moat run: -p/--profile is required\n");
+                return EXIT_MOAT_FAILED;
+        }
+        if (optind >= argc) {
+                fprintf(stderr, "moat run: no command given (moat run -p PROFILE -- COMMAND...)\n");
+                return EXIT_MOAT_FAILED;
+        }
+        a->command = argv + optind;
+        if (!a->audit_log) {
+                const char *e = getenv("MOAT_AUDIT_LOG");
+                if (e && *e)
+                        a->audit_log = e;
+        }
+        return 0;
+}
+
+static uint64_t realtime_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* Absolute, symlink-free work directory; the executor binds exactly this directory. */
+static int resolve_workdir(const char *arg, char **ret) {
+        struct stat st;
+        char *p = realpath(arg ? arg : ".", NULL);
+        if (!p)
+                return -errno;
+        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                free(p);
+                return -ENOTDIR;
+        }
+        *ret = p;
+        return 0;
+}
+
+static int write_audit(const RunArgs *a, const RunContext *ctx, const RunRequest *req, const RunOutcome *o,
+                       const char *error, uint64_t start) {
+        AuditContext actx = {
+                .plan = ctx->plan,
+                .policy = ctx->policy,
+                .host = ctx->plan ? &ctx->host : NULL,
+                .request = req,
+                .outcome = o,
+                .profile_arg = a->profile,
+                .error = error,
+                .start_realtime_ns = start,
+        };
+        _cleanup_free_ char *path = a->audit_log ? strdup(a->audit_log) : audit_log_default_path(ctx->policy);
+        if (!path) {
+                fprintf(stderr, "moat: cannot determine the audit log path\n");
+                return -ENOMEM;
+        }
+        int r = audit_log_run(&actx, path);
+        if (r < 0)
+                fprintf(stderr, "moat: cannot write the audit record to %s: %s\n", path, strerror(-r));
+        return r;
+}
+
+/* Run the plan's tier. Returns the exit status; *ret_error is set for a refusal. */
+static int dispatch(const Plan *plan, const RunRequest *req, RunOutcome *o, const char **ret_error) {
+        switch (plan->tier) {
+        case TIER_SANDBOX:
+                (void) sandbox_execute(plan, req, o);
+                return o->exit_status;
+        case TIER_VM:
+                *ret_error = "the vm tier executor is not available in this build";
+                break;
+        case TIER_SYSTEM:
+                *ret_error = "the system tier executor is not available in this build";
+                break;
+        default:
+                *ret_error = "the plan has no runnable tier";
+                break;
+        }
+        fprintf(stderr, "moat: %s (tier %s chosen for profile %s)\n", *ret_error,
+                plan->tier == TIER_VM ? "vm" : plan->tier == TIER_SYSTEM ? "system" : "?",
+                plan->profile_name ? plan->profile_name : "?");
+        return EXIT_MOAT_FAILED;
+}
+
+int cmd_run(int argc, char **argv) {
+        RunArgs a = {};
+        RunContext ctx = {};
+        MoatError err = {};
+        RunOutcome outcome = { .exit_status = EXIT_MOAT_FAILED, .exit_code = -1 };
+        _cleanup_free_ char *workdir = NULL;
+        char errbuf[1024];
+        const char *error = NULL;
+        uint64_t start = realtime_ns();
+        bool ran = false;
+        int status, r;
+
+        r = parse_args(argc, argv, &a);
+        if (r == 1) {
+                help(stdout);
+                return 0;
+        }
+        if (r != 0)
+                return r;
+        r = resolve_workdir(a.workdir, &workdir);
+        if (r < 0) {
+                fprintf(stderr, "moat run: --workdir %s: %s\n", a.workdir ? a.workdir : ".", strerror(-r));
+                return EXIT_MOAT_FAILED;
+        }
+        RunRequest req = { .argv = a.command, .workdir = workdir, .caller_env = environ, .quiet = a.quiet };
+
+        RunContextArgs cargs = { .profile = a.profile, .policy_file = a.policy, .host_facts_file = a.host_facts };
+        r = run_context_load(&cargs, &ctx, &err);
+        if (r < 0) {
+                error = moat_error_is_set(&err) ? moat_error_format(&err, errbuf, sizeof(errbuf)) : strerror(-r);
+                fprintf(stderr, "moat: %s\n", error);
+                status = EXIT_MOAT_FAILED;
+        } else if (ctx.plan->refused) {
+                snprintf(errbuf, sizeof(errbuf), "refused: %s", ctx.plan->refusal ? ctx.plan->refusal : "no reason given");
+                error = errbuf;
+                fprintf(stderr, "moat: %s\n", error);
+                status = EXIT_MOAT_FAILED;
+        } else {
+                status = dispatch(ctx.plan, &req, &outcome, &error);
+                ran = error == NULL;
+                if (ran && !outcome.started && outcome.message[0])
+                        error = outcome.message;
+        }
+
+        r = write_audit(&a, &ctx, &req, ran ? &outcome : NULL, error, start);
+        if (r < 0 && !outcome.started)
+                status = EXIT_MOAT_FAILED;
+        run_outcome_done(&outcome);
+        run_context_done(&ctx);
+        return status;
+}

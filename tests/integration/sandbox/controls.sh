@@ -1,0 +1,172 @@
+#!/bin/bash
+# Every sandbox control, observed from inside with moat-probe, as root and as moatuser. Each
+# assertion fails if its control is removed from the executor.
+source "$(dirname "$0")/lib.sh"
+
+cat >"$T/probe.yaml" <<'YAML'
+moat: 1
+name: probe
+isolation: sandbox
+hostname: moat-test
+filesystem:
+  root: host-readonly
+  bind:
+    - {source: ., target: /work, mode: rw}
+  tmpfs:
+    - {target: /tmp, size: 16MiB}
+network: none
+env:
+  clear: true
+  allow: [LANG]
+  set:
+    PROBE_SET: "yes"
+YAML
+chmod 0644 "$T/probe.yaml"
+
+# Host-side listeners the sandbox must not reach (network none): TCP on loopback and an
+# abstract unix socket. Ours, stopped by pid at the end.
+PORT=$((20000 + RANDOM % 20000))
+ABSTRACT="moat-test-$$-$RANDOM"
+python3 - "$PORT" "$ABSTRACT" <<'PY' &
+import socket, sys, time
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("127.0.0.1", int(sys.argv[1]))); t.listen(16)
+u = socket.socket(socket.AF_UNIX); u.bind("\0" + sys.argv[2]); u.listen(16)
+time.sleep(300)
+PY
+LISTENER=$!
+trap 'kill $LISTENER 2>/dev/null; cleanup' EXIT
+for _ in $(seq 50); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" 2>/dev/null && break
+        sleep 0.1
+done
+echo "host-secret" >"$T/secret"
+chmod 0644 "$T/secret"
+HOST_SID=$(ps -o sid= $$ | tr -d ' ')
+
+host_ns() { readlink "/proc/self/ns/$1"; }
+
+for u in "${USERS[@]}"; do
+        uid=$(id -u "$u")
+        exec 7</dev/null # an inherited fd the sandbox must not see
+        out=$(EXTRA_ENV="LEAKED_SECRET=1" moat_run "$u" "$T/probe.yaml" /work/moat-probe \
+                --try-read "$T/secret" --try-write /usr/moat-test --try-write /etc/moat-test \
+                --try-write /work/ok --try-write /tmp/ok --try-write /moat-test \
+                --try-write /proc/sys/kernel/hostname \
+                --try-connect-tcp "127.0.0.1:$PORT" --try-abstract "$ABSTRACT" \
+                --try-syscall userns --try-syscall tiocsti --try-syscall keyctl \
+                --try-syscall unshare --try-syscall mount --try-syscall bpf --try-syscall ptrace \
+                2>"$T/stderr")
+        rc=$?
+        exec 7<&-
+        if [ $rc -ne 0 ] || ! jq -e . >/dev/null 2>&1 <<<"$out"; then
+                tap_not_ok "[$u] probe runs in the sandbox (exit $rc)"
+                diag "$(cat "$T/stderr")"
+                continue
+        fi
+        tap_ok "[$u] probe runs in the sandbox"
+        q() { jq -r "$@" <<<"$out"; }
+        tried() { jq -c --arg op "$1" --arg arg "$2" '.tries[] | select(.op == $op and .arg == $arg)' <<<"$out"; }
+        denied_with() { [ "$(tried "$1" "$2" | jq -r '.ok')" = false ] && [ "$(tried "$1" "$2" | jq -r '.errno')" = "$3" ]; }
+
+        # user namespace, single-id map of the caller
+        check "[$u] uid_map is one line: 1 id, the caller's uid $uid outside" \
+                test "$(q '.uid_map' | awk 'NF { n++; if ($2 == '"$uid"' && $3 == 1) ok = 1 } END { print n, ok }')" = "1 1"
+        check "[$u] gid_map is one line of 1 id" test "$(q '.gid_map' | awk 'NF { n++; if ($3 == 1) ok = 1 } END { print n, ok }')" = "1 1"
+        check "[$u] setgroups is denied" test "$(q '.setgroups' | tr -d '\n')" = deny
+        for ns in user mnt pid net ipc uts cgroup time; do
+                check "[$u] own $ns namespace" test "$(q ".ns.$ns")" != "$(host_ns $ns)"
+        done
+        check "[$u] workload is pid 2 under moat's init (pid 1)" test "$(q '.pid') $(q '.ppid')" = "2 1"
+
+        # pivot_root: nothing of the host outside the binds
+        check "[$u] host file outside the binds is unreachable" denied_with read "$T/secret" 2
+        check "[$u] the root is a tmpfs, read-only" \
+                test "$(q '.mounts[] | select(.target == "/") | .fstype + " " + (.options | split(",")[0])')" = "tmpfs ro"
+        check "[$u] nothing mounted from the host's root directory" \
+                test -z "$(q '.mounts[] | select(.root == "/" and .fstype != "tmpfs" and .fstype != "proc" and .fstype != "devpts" and .fstype != "sysfs") | .target')"
+        check "[$u] /usr read-only" denied_with write /usr/moat-test 30
+        check "[$u] /etc read-only" denied_with write /etc/moat-test 30
+        check "[$u] the root itself is read-only" denied_with write /moat-test 30
+        check "[$u] /proc/sys read-only" denied_with write /proc/sys/kernel/hostname 30
+        check "[$u] work directory writable" test "$(tried write /work/ok | jq -r .ok)" = true
+        check "[$u] /tmp writable" test "$(tried write /tmp/ok | jq -r .ok)" = true
+        check "[$u] binds are nosuid,nodev" \
+                test -z "$(q '.mounts[] | select(.target == "/usr" or .target == "/etc" or .target == "/work") | select((.options | test("nosuid")) and (.options | test("nodev")) | not) | .target')"
+
+        # /proc masks: every masked path that exists on the host has a mount over it
+        for m in /proc/kcore /proc/keys /proc/kallsyms /proc/sysrq-trigger /proc/timer_list /proc/sys/kernel/random/boot_id; do
+                [ -e "$m" ] || continue
+                check "[$u] $m is masked" test -n "$(q --arg m "$m" '.mounts[] | select(.target == $m) | .target')"
+        done
+
+        # identity and confinement
+        check "[$u] hostname from the profile" test "$(q .hostname)" = moat-test
+        check "[$u] environment cleared, allowed and set names only" \
+                test "$(q '.environ | sort | join(",")')" = "LANG,PATH,PROBE_SET"
+        check "[$u] no_new_privs is set" test "$(q .no_new_privs)" = 1
+        for c in CapInh CapPrm CapEff CapBnd CapAmb; do
+                check "[$u] $c is empty" test "$(q ".caps.$c")" = 0000000000000000
+        done
+        check "[$u] seccomp filter mode" test "$(q .seccomp)" = 2
+        check "[$u] at least one seccomp filter" test "$(q .seccomp_filters)" -ge 1
+        check "[$u] nested user namespace denied" denied_with syscall userns 1
+        check "[$u] TIOCSTI denied (an allowed one gives ENOTTY on a pipe)" denied_with syscall tiocsti 1
+        for s in keyctl unshare mount bpf ptrace; do
+                check "[$u] $s denied" test "$(tried syscall $s | jq -r .ok)" = false
+        done
+        check "[$u] setsid: the workload leads its own session" test "$(q .sid)" = "$(q .pid)"
+        check "[$u] no inherited fd beyond stdio (fd 7 was open in the caller)" test "$(q '.fds | join(",")')" = "0,1,2"
+
+        # network none
+        check "[$u] only lo, and it is down" test "$(q '[.net[] | .name + ":" + (.up | tostring)] | join(",")')" = "lo:0"
+        check "[$u] host loopback TCP listener unreachable" test "$(tried connect-tcp "127.0.0.1:$PORT" | jq -r .ok)" = false
+        check "[$u] host abstract unix socket unreachable" test "$(tried abstract "$ABSTRACT" | jq -r .ok)" = false
+
+        # the denials the supervisor answered are in the audit record (seccomp, not caps)
+        rec=$(last_audit "$u")
+        if [ "$(jq -r '.plan.sandbox.seccomp.notify_denials // empty' <<<"$rec" 2>/dev/null)" = true ] ||
+                [ "$(jq -r '[.denials[]?] | length' <<<"$rec")" -gt 0 ]; then
+                for s in keyctl unshare mount bpf ptrace; do
+                        check "[$u] audit lists the denied $s" \
+                                test -n "$(jq -r --arg s "$s" '.denials[]? | select(.syscall == $s) | .syscall' <<<"$rec")"
+                done
+        else
+                tap_skip "[$u] audit lists denied syscalls" "the plan does not report denials on this host"
+        fi
+done
+
+# minimal /dev: exactly these entries
+for u in "${USERS[@]}"; do
+        check "[$u] minimal /dev" test "$(moat_run "$u" "$T/probe.yaml" ls -A /dev 2>/dev/null | sort | tr '\n' ' ')" = \
+                "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero "
+        check "[$u] /dev/null is the host's null device" \
+                test "$(moat_run "$u" "$T/probe.yaml" stat -c '%t:%T' /dev/null 2>/dev/null)" = "1:3"
+done
+
+# Landlock: a rw mount the plan does not grant stays unwritable (/dev/shm is a rw tmpfs).
+for u in "${USERS[@]}"; do
+        out=$(moat_run "$u" "$T/probe.yaml" /work/moat-probe --try-write /dev/shm/x --try-write /work/y 2>"$T/stderr")
+        if [ "$(jq -r '.landlock.abi' <<<"$out")" -ge 1 ] 2>/dev/null; then
+                check "[$u] Landlock denies a write to a rw tmpfs outside the plan's paths" \
+                        test "$(jq -r '.tries[0].ok, .tries[0].errno' <<<"$out" | tr '\n' ' ')" = "false 13 "
+                check "[$u] Landlock allows the work directory" test "$(jq -r '.tries[1].ok' <<<"$out")" = true
+        else
+                tap_skip "[$u] Landlock" "no Landlock in this kernel"
+        fi
+done
+
+# network loopback: lo is up, and still no route to the host's loopback listener
+sed 's/^network: none/network: loopback/' "$T/probe.yaml" >"$T/loopback.yaml"
+for u in "${USERS[@]}"; do
+        out=$(moat_run "$u" "$T/loopback.yaml" /work/moat-probe --try-connect-tcp "127.0.0.1:$PORT" 2>"$T/stderr")
+        if [ -z "$out" ]; then
+                tap_not_ok "[$u] network loopback runs"
+                diag "$(cat "$T/stderr")"
+                continue
+        fi
+        check "[$u] network loopback: lo is up" test "$(jq -r '[.net[] | .name + ":" + (.up | tostring)] | join(",")' <<<"$out")" = "lo:1"
+        check "[$u] network loopback: the host's listener is still unreachable" test "$(jq -r '.tries[0].ok' <<<"$out")" = false
+done
+
+tap_end

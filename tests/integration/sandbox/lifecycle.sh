@@ -1,0 +1,159 @@
+#!/bin/bash
+# Exit status contract, signal forwarding, failures before exec (named step and profile
+# position), refusal of a symlink planted on a mount target, refusal of a vm-tier profile,
+# and nothing left behind when moat itself is killed with SIGKILL.
+source "$(dirname "$0")/lib.sh"
+
+cat >"$T/run.yaml" <<'YAML'
+moat: 1
+name: run
+isolation: sandbox
+filesystem:
+  root: host-readonly
+  bind:
+    - {source: ., target: /work, mode: rw}
+network: none
+YAML
+chmod 0644 "$T/run.yaml"
+
+for u in "${USERS[@]}"; do
+        d=$(user_dir "$u")
+        for want in 0 1 42; do
+                moat_run "$u" "$T/run.yaml" sh -c "exit $want" 2>/dev/null
+                check "[$u] exit status $want passed through" test $? -eq "$want"
+        done
+        printf 'not a program\n' >"$d/work/notexec"
+        chmod 0644 "$d/work/notexec"
+        [ "$u" = "$(id -un)" ] || chown "$u:" "$d/work/notexec"
+        moat_run "$u" "$T/run.yaml" /work/notexec 2>"$T/err"
+        check "[$u] not executable: 126" test $? -eq 126
+        moat_run "$u" "$T/run.yaml" moat-no-such-command 2>"$T/err"
+        check "[$u] not found: 127" test $? -eq 127
+        check "[$u] not found is explained" grep -q "moat-no-such-command" "$T/err"
+        moat_run "$u" "$T/run.yaml" sh -c 'kill -USR1 $$' 2>/dev/null
+        check "[$u] killed by SIGUSR1: 128+10" test $? -eq 138
+        rec=$(last_audit "$u")
+        check "[$u] the audit record has the signal" test "$(jq -r '.. | objects | select(has("signal")) | .signal' <<<"$rec" | head -1)" = 10
+
+        # SIGTERM to moat reaches the workload, which exits on its own terms.
+        tag="sigtest-$RANDOM$$"
+        as_user "$u" "$MOAT" run -p "$T/run.yaml" -- sh -c \
+                'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.1; done' "$tag" >"$T/sig.out" 2>&1 &
+        pid=$!
+        for _ in $(seq 100); do grep -q ready "$T/sig.out" 2>/dev/null && break; sleep 0.05; done
+        kill -TERM "$(moat_pid_by_arg "$tag")"
+        wait "$pid"
+        rc=$?
+        check "[$u] SIGTERM to moat reaches the workload's trap" grep -q got-term "$T/sig.out"
+        check "[$u] ... and its exit status comes back (7)" test $rc -eq 7
+
+        # A missing bind source stops the run before exec, naming the step and profile line.
+        cat >"$T/missing-$u.yaml" <<'YAML'
+moat: 1
+name: missing
+isolation: sandbox
+filesystem:
+  root: host-readonly
+  bind:
+    - {source: ., target: /work, mode: rw}
+    - {source: /nonexistent/moat-test, target: /data}
+YAML
+        chmod 0644 "$T/missing-$u.yaml"
+        moat_run "$u" "$T/missing-$u.yaml" true 2>"$T/err"
+        rc=$?
+        check "[$u] missing bind source: 125" test $rc -eq 125
+        check "[$u] ... the message names the mount, the error and the profile line" \
+                grep -Eq "cannot bind /data.*No such file or directory.*missing-$u.yaml:7:" "$T/err"
+        diag "$(cat "$T/err")"
+
+        # A symlink planted in a writable bind cannot redirect a later mount.
+        mkdir -p "$d/data"
+        ln -sfn /etc "$d/work/planted"
+        [ "$u" = "$(id -un)" ] || chown -h "$u:" "$d/work/planted"
+        cat >"$T/planted-$u.yaml" <<YAML
+moat: 1
+name: planted
+isolation: sandbox
+filesystem:
+  root: host-readonly
+  bind:
+    - {source: ., target: /work, mode: rw}
+    - {source: $d/data, target: /work/planted, mode: rw}
+YAML
+        chmod 0644 "$T/planted-$u.yaml"
+        moat_run "$u" "$T/planted-$u.yaml" true 2>"$T/err"
+        rc=$?
+        check "[$u] mount onto a planted symlink is refused (125)" test $rc -eq 125
+        check "[$u] ... and says why" grep -q "symlink" "$T/err"
+        rm -f "$d/work/planted"
+
+        # A profile that needs the vm tier is not run by the sandbox executor.
+        moat_run "$u" hostile true 2>"$T/err"
+        rc=$?
+        check "[$u] hostile profile (vm tier) is refused here: 125" test $rc -eq 125
+        check "[$u] ... with the explanation" grep -qi "vm" "$T/err"
+done
+
+# kill -9 of moat: the sandbox dies with it, and (root, cgroup v1) its cgroups are removed.
+for u in "${USERS[@]}"; do
+        d=$(user_dir "$u")
+        cat >"$T/kill-$u.yaml" <<'YAML'
+moat: 1
+name: kill
+isolation: sandbox
+filesystem:
+  root: host-readonly
+  bind:
+    - {source: ., target: /work, mode: rw}
+resources:
+  memory: 256MiB
+  pids: 64
+  enforce: best-effort
+YAML
+        chmod 0644 "$T/kill-$u.yaml"
+        marker="$((RANDOM % 900 + 100)).$$"
+        as_user "$u" "$MOAT" run -p "$T/kill-$u.yaml" -- sleep "$marker" 2>/dev/null &
+        sub=$!
+        sleeping() {
+                local f
+                for f in $(grep -lF -- "$marker" /proc/[0-9]*/cmdline 2>/dev/null); do
+                        [ "$(cat "${f%cmdline}comm" 2>/dev/null)" = sleep ] && return 0
+                done
+                return 1
+        }
+        mpid=""
+        for _ in $(seq 100); do
+                if sleeping; then
+                        mpid=$(moat_pid_by_arg "$marker")
+                        break
+                fi
+                sleep 0.05
+        done
+        if [ -z "$mpid" ]; then
+                tap_not_ok "[$u] moat started for the kill test"
+                continue
+        fi
+        cgs=$(find /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/unified -maxdepth 4 -type d -name "moat-$mpid-*" 2>/dev/null)
+        kill -KILL "$mpid"
+        wait "$sub" 2>/dev/null
+        left=yes
+        for _ in $(seq 60); do
+                sleeping || { left=""; break; }
+                sleep 0.05
+        done
+        check "[$u] kill -9 of moat leaves no sandbox process" test -z "$left"
+        if [ -n "$cgs" ]; then
+                for _ in $(seq 60); do
+                        still=$(for c in $cgs; do [ -d "$c" ] && echo "$c"; done)
+                        [ -z "$still" ] && break
+                        sleep 0.05
+                done
+                check "[$u] kill -9 of moat leaves no cgroup" test -z "$still"
+        elif [ "$u" = root ] && [ -w /sys/fs/cgroup/memory ]; then
+                tap_not_ok "[$u] a v1 cgroup was expected for the kill test as root"
+        else
+                tap_skip "[$u] kill -9 leaves no cgroup" "no cgroup is created for this user here"
+        fi
+done
+
+tap_end
