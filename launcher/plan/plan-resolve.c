@@ -15,6 +15,20 @@ static bool has_controller(char *const *l, const char *c) {
         return strv_contains(l, c);
 }
 
+/* host.h's cgroup_layout_to_string() lives in the host library; the pure one names them itself. */
+static const char *layout_name(CgroupLayout l) {
+        switch (l) {
+        case CGROUP_LAYOUT_V1:
+                return "v1";
+        case CGROUP_LAYOUT_HYBRID:
+                return "hybrid";
+        case CGROUP_LAYOUT_V2:
+                return "v2";
+        default:
+                return "none";
+        }
+}
+
 static void findings_limits(const Profile *pr, const HostFacts *h, PlanFindings *f) {
         const char *need[3];
         size_t n = 0;
@@ -44,7 +58,7 @@ static void findings_limits(const Profile *pr, const HostFacts *h, PlanFindings 
                 snprintf(f->mechanism_reason, sizeof(f->mechanism_reason),
                          "no writable cgroup v2 subtree with the %s%s%s%s%s controller%s delegated (layout %s)%s",
                          need[0], n > 1 ? ", " : "", n > 1 ? need[1] : "", n > 2 ? ", " : "", n > 2 ? need[2] : "",
-                         n > 1 ? "s" : "", cgroup_layout_to_string(h->cgroup_layout),
+                         n > 1 ? "s" : "", layout_name(h->cgroup_layout),
                          h->is_root ? ", and the v1 controllers are not writable" : ", and v1 cgroups need root");
                 if (pr->resources.enforce == ENFORCE_REQUIRED) {
                         f->missing[MISSING_LIMITS] = true;

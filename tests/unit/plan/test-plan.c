@@ -1,0 +1,749 @@
+/* SPDX-License-Identifier: MIT */
+/* plan_resolve() with hand-built profiles and host facts against the shipped policy: every
+ * escalation rule, the ladder (never down, max_tier, host capability), best-effort
+ * degradation, seccomp expansion, Landlock clamping, the mount list, JSON and text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <jansson.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include "basic/strv.h"
+#include "plan-fixture.h"
+
+static Policy *policy;
+
+static int setup(void **state) {
+        MoatError e = {};
+        char buf[1024];
+        int r = policy_load(SOURCE_ROOT "/policies", "", &policy, &e);
+        if (r < 0)
+                fprintf(stderr, "policy_load: %s\n", moat_error_format(&e, buf, sizeof(buf)));
+        return r < 0 ? -1 : 0;
+}
+
+static int teardown(void **state) {
+        policy = policy_free(policy);
+        return 0;
+}
+
+static Plan *resolve(const Profile *pr, const HostFacts *h) {
+        Plan *p = NULL;
+        assert_int_equal(plan_resolve(pr, policy, h, &p), 0);
+        assert_non_null(p);
+        return p;
+}
+
+static bool has_decision(const Plan *p, const char *id) {
+        for (size_t i = 0; i < p->n_decisions; i++)
+                if (strcmp(p->decisions[i].rule_id, id) == 0)
+                        return true;
+        return false;
+}
+
+static ControlStatus status_of(const Plan *p, const char *control) {
+        const PlanControl *c = plan_find_control(p, control);
+        assert_non_null(c);
+        return c->status;
+}
+
+/* Resolve, assert the tier and the rule that fired, and that the plan is not refused. */
+static void expect_tier(const Profile *pr, const HostFacts *h, Tier tier, const char *rule) {
+        Plan *p = resolve(pr, h);
+        if (p->refused)
+                fail_msg("unexpected refusal: %s", p->refusal);
+        assert_int_equal(p->tier, tier);
+        if (rule && !has_decision(p, rule))
+                fail_msg("rule %s did not fire", rule);
+        plan_free(p);
+}
+
+static void test_baseline_sandbox(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p = resolve(&pr, &h);
+        static const char *const controls[] = {
+                "userns", "mountns", "pidns", "netns", "ipcns", "utsns", "cgroupns", "timens", "pivot_root",
+                "readonly-root", "proc-masks", "dev", "no_new_privs", "caps", "seccomp", "landlock", "apparmor",
+                "selinux", "cgroup.memory", "cgroup.pids", "cgroup.cpu", "rlimits", "timeout", "env", "network",
+                "setsid", "close-fds", "die-with-parent",
+        };
+
+        assert_false(p->refused);
+        assert_int_equal(p->tier, TIER_SANDBOX);
+        assert_true(has_decision(p, "default"));
+        for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
+                assert_non_null(plan_find_control(p, controls[i]));
+        assert_int_equal(p->sandbox.clone_flags, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+                                                         CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | 0x80);
+        assert_int_equal(p->sandbox.uid_inside, 1000);
+        assert_int_equal(p->sandbox.n_caps_keep, 0);
+        assert_int_equal(p->resources.mechanism, CGROUP_MECH_V2);
+        assert_int_equal(p->resources.status, CONTROL_BEST_EFFORT);
+        assert_string_equal(p->sandbox.workdir_target, "/work");
+        assert_true(p->sandbox.seccomp.notify_denials);
+        plan_free(p);
+}
+
+static void test_trust_hostile(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+        pr.trust = TRUST_HOSTILE;
+        expect_tier(&pr, &h, TIER_VM, "trust-hostile");
+}
+
+static void test_kernel_needs(void **state) {
+        static char *bpf[] = { "bpf", NULL }, *raw[] = { "raw-devices", NULL };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.kernel.needs = bpf;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->tier, TIER_VM);
+        for (size_t i = 0; i < p->n_decisions; i++)
+                if (strcmp(p->decisions[i].rule_id, "kernel-needs") == 0)
+                        assert_non_null(strstr(p->decisions[i].sentence, "(bpf)"));
+        plan_free(p);
+        pr.kernel.needs = raw;
+        expect_tier(&pr, &h, TIER_VM, "kernel-needs");
+}
+
+static void test_kernel_version(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+
+        pr.kernel.min_version = "6.1";
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+        pr.kernel.min_version = "6.18";
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+        pr.kernel.min_version = "6.19";
+        expect_tier(&pr, &h, TIER_VM, "kernel-version");
+        pr.kernel.min_version = "7";
+        expect_tier(&pr, &h, TIER_VM, "kernel-version");
+}
+
+static void test_root_equivalent_caps(void **state) {
+        static char *nbs[] = { "net_bind_service", NULL };
+        static const char *const root_eq[] = { "sys_admin", "sys_module", "sys_rawio", "sys_ptrace", "bpf", "perfmon" };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.capabilities = nbs;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->tier, TIER_SANDBOX);
+        assert_int_equal(p->sandbox.n_caps_keep, 1);
+        assert_int_equal(p->sandbox.caps_keep[0], CAP_NET_BIND_SERVICE);
+        plan_free(p);
+
+        for (size_t i = 0; i < sizeof(root_eq) / sizeof(root_eq[0]); i++) {
+                char *caps[] = { "chown", (char *) root_eq[i], NULL };
+                pr.capabilities = caps;
+                expect_tier(&pr, &h, TIER_VM, "root-equivalent-capability");
+        }
+}
+
+static void test_unknown_capability_refused(void **state) {
+        static char *caps[] = { "sys_everything", NULL };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.capabilities = caps;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "sys_everything"));
+        plan_free(p);
+}
+
+static void test_devices_and_full_os(void **state) {
+        static char *fuse[] = { "/dev/fuse", NULL };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+
+        pr.devices = fuse;
+        expect_tier(&pr, &h, TIER_VM, "host-devices");
+        pr.devices = NULL;
+        pr.os.full_os = true;
+        expect_tier(&pr, &h, TIER_SYSTEM, "full-os");
+}
+
+static void test_missing_controls_escalate(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+
+        h.landlock_abi = 0;
+        expect_tier(&pr, &h, TIER_VM, "missing-landlock");
+
+        h = fixture_host();
+        h.userns_usable = false;
+        h.userns_reason = "user.max_user_namespaces is 0";
+        expect_tier(&pr, &h, TIER_VM, "missing-userns");
+
+        h = fixture_host();
+        h.seccomp_filter = false;
+        expect_tier(&pr, &h, TIER_VM, "missing-seccomp");
+
+        h = fixture_host();
+        h.apparmor_enabled = false;
+        pr.mac.apparmor = "moat-default";
+        expect_tier(&pr, &h, TIER_VM, "missing-mac");
+        h.apparmor_enabled = true;
+        h.apparmor_moat_loaded = false;
+        expect_tier(&pr, &h, TIER_VM, "missing-mac");
+        h.apparmor_moat_loaded = true;
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+
+        pr = fixture_profile();
+        pr.mac.selinux = "moat_sandbox_t";
+        h = fixture_host();
+        expect_tier(&pr, &h, TIER_VM, "missing-mac"); /* selinux disabled */
+        h.selinux_mode = 0;
+        expect_tier(&pr, &h, TIER_VM, "missing-mac"); /* permissive enforces nothing */
+        h.selinux_mode = 1;
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+
+        pr = fixture_profile();
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        h = fixture_host();
+        h.cgroup_v2_writable = false;
+        expect_tier(&pr, &h, TIER_VM, "missing-limits");
+        h.cgroup_v1_writable = true;
+        h.cgroup_v1_controllers = fx_v2;
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+}
+
+static void test_best_effort_degrades(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        /* Limits: no cgroup -> rlimits, AS instead of memory, never NPROC. */
+        h.cgroup_v2_writable = false;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->tier, TIER_SANDBOX);
+        assert_int_equal(p->resources.mechanism, CGROUP_MECH_RLIMIT);
+        assert_int_equal(status_of(p, "cgroup.memory"), CONTROL_DEGRADED);
+        assert_non_null(strstr(plan_find_control(p, "cgroup.memory")->detail, "address space, not resident memory"));
+        bool as = false;
+        for (size_t i = 0; i < p->sandbox.n_rlimits; i++) {
+                assert_int_not_equal(p->sandbox.rlimits[i].resource, RLIMIT_NPROC);
+                if (p->sandbox.rlimits[i].resource == RLIMIT_AS) {
+                        as = true;
+                        assert_int_equal(p->sandbox.rlimits[i].hard, 1ULL << 30);
+                }
+        }
+        assert_true(as);
+        plan_free(p);
+
+        /* Landlock best-effort on a kernel without it. */
+        pr = fixture_profile();
+        pr.mac.landlock = LANDLOCK_BEST_EFFORT;
+        h = fixture_host();
+        h.landlock_abi = 0;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->tier, TIER_SANDBOX);
+        assert_int_equal(p->sandbox.landlock.status, CONTROL_DEGRADED);
+        assert_int_equal(status_of(p, "landlock"), CONTROL_DEGRADED);
+        char *text = plan_to_text(p);
+        assert_non_null(strstr(text, "degraded"));
+        free(text);
+        plan_free(p);
+
+        /* MAC best-effort without AppArmor: no transition is planned. */
+        pr = fixture_profile();
+        pr.mac.apparmor = "moat-default";
+        pr.mac.enforce = ENFORCE_BEST_EFFORT;
+        h = fixture_host();
+        h.apparmor_enabled = false;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->tier, TIER_SANDBOX);
+        assert_int_equal(status_of(p, "apparmor"), CONTROL_DEGRADED);
+        assert_null(p->sandbox.apparmor_profile);
+        plan_free(p);
+
+        /* ... and with it, the transition is required. */
+        h.apparmor_enabled = true;
+        h.apparmor_moat_loaded = true;
+        p = resolve(&pr, &h);
+        assert_int_equal(status_of(p, "apparmor"), CONTROL_BEST_EFFORT);
+        assert_string_equal(p->sandbox.apparmor_profile, "moat-default");
+        plan_free(p);
+}
+
+static void test_network_outbound_refused(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.network = NETWORK_OUTBOUND;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "outbound networking is not available yet"));
+        plan_free(p);
+        pr.network = NETWORK_LOOPBACK;
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+}
+
+static void test_max_tier_refusal(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.trust = TRUST_HOSTILE;
+        pr.max_tier = TIER_SANDBOX;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_int_equal(p->tier, TIER_VM); /* the plan shows what would be needed, not less */
+        assert_non_null(strstr(p->refusal, "at most sandbox"));
+        assert_non_null(strstr(p->refusal, "fixture.yaml:5:11"));
+        assert_non_null(strstr(p->refusal, "To run it:"));
+        plan_free(p);
+
+        pr = fixture_profile();
+        pr.max_tier = TIER_SANDBOX;
+        h.landlock_abi = 0;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "missing-landlock"));
+        assert_non_null(strstr(p->refusal, "best-effort"));
+        plan_free(p);
+}
+
+static void test_never_downgrade(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.isolation = TIER_VM;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_true(has_decision(p, "profile-isolation"));
+        plan_free(p);
+
+        pr.isolation = TIER_SYSTEM;
+        pr.trust = TRUST_HOSTILE;
+        expect_tier(&pr, &h, TIER_VM, "trust-hostile");
+
+        /* full_os asks for system; a hostile profile still climbs to vm, not down to system. */
+        pr = fixture_profile();
+        pr.os.full_os = true;
+        pr.trust = TRUST_HOSTILE;
+        expect_tier(&pr, &h, TIER_VM, "full-os");
+
+        /* A tier this host cannot run is a refusal, never a lower tier. */
+        h.qemu_present = false;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_non_null(strstr(p->refusal, "cannot run on this host"));
+        plan_free(p);
+}
+
+static void test_fail_closed_without_rules(void **state) {
+        Policy empty = { .seccomp_sets = policy->seccomp_sets, .n_seccomp_sets = policy->n_seccomp_sets };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p = NULL;
+
+        h.landlock_abi = 0;
+        assert_int_equal(plan_resolve(&pr, &empty, &h, &p), 0);
+        assert_true(p->refused);
+        assert_int_equal(p->tier, TIER_SANDBOX);
+        assert_non_null(strstr(p->refusal, "landlock"));
+        plan_free(p);
+}
+
+static const PlanSyscallRule *find_rule(const Plan *p, const char *name, size_t nth) {
+        for (size_t i = 0; i < p->sandbox.seccomp.n_rules; i++)
+                if (strcmp(p->sandbox.seccomp.rules[i].name, name) == 0 && nth-- == 0)
+                        return &p->sandbox.seccomp.rules[i];
+        return NULL;
+}
+
+static size_t count_rules(const Plan *p, const char *name) {
+        size_t n = 0;
+        while (find_rule(p, name, n))
+                n++;
+        return n;
+}
+
+static void test_seccomp_expansion(void **state) {
+        static const uint64_t ns_flags[] = { 0x00020000, 0x02000000, 0x04000000, 0x08000000,
+                                             0x10000000, 0x20000000, 0x40000000 };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p = resolve(&pr, &h);
+        const PlanSeccomp *sc = &p->sandbox.seccomp;
+
+        assert_int_equal(sc->default_action, SECCOMP_ACTION_ALLOW);
+        assert_int_equal(sc->foreign_arch_action, SECCOMP_ACTION_KILL);
+        assert_true(strv_contains(sc->arches, "x86_64") && strv_contains(sc->arches, "x32") &&
+                    strv_contains(sc->arches, "x86"));
+
+        /* clone: one masked rule per namespace flag, never an unconditional denial. */
+        assert_int_equal(count_rules(p, "clone"), 7);
+        for (size_t i = 0; i < 7; i++) {
+                const PlanSyscallRule *r = find_rule(p, "clone", i);
+                assert_int_equal(r->n_args, 1);
+                assert_int_equal(r->args[0].arg, 0);
+                assert_int_equal(r->args[0].op, ARG_OP_MASKED_EQ);
+                assert_int_equal(r->args[0].mask, ns_flags[i]);
+                assert_int_equal(r->args[0].value, ns_flags[i]);
+                assert_int_equal(r->errno_value, EPERM);
+                assert_string_equal(r->group, "namespaces");
+                assert_non_null(strstr(r->origin, "policies/seccomp/default.yaml:"));
+        }
+        const PlanSyscallRule *c3 = find_rule(p, "clone3", 0);
+        assert_non_null(c3);
+        assert_int_equal(c3->errno_value, ENOSYS);
+
+        /* TIOCSTI and TIOCLINUX on arg1, compared on the low 32 bits only. */
+        assert_int_equal(count_rules(p, "ioctl"), 2);
+        const PlanSyscallRule *sti = find_rule(p, "ioctl", 0);
+        assert_int_equal(sti->args[0].arg, 1);
+        assert_int_equal(sti->args[0].op, ARG_OP_MASKED_EQ);
+        assert_int_equal(sti->args[0].mask, 0xffffffffu);
+        assert_int_equal(sti->args[0].value, 0x5412);
+        assert_int_equal(find_rule(p, "ioctl", 1)->args[0].value, 0x541c);
+
+        /* raw sockets: two arguments in one rule */
+        const PlanSyscallRule *raw = find_rule(p, "socket", 1);
+        assert_int_equal(raw->n_args, 2);
+        assert_int_equal(raw->args[1].mask, 0xf);
+        assert_int_equal(raw->args[1].value, 3);
+
+        static const char *const denied[] = { "keyctl", "add_key", "request_key", "bpf", "perf_event_open",
+                                              "userfaultfd", "io_uring_setup", "kexec_load", "init_module",
+                                              "open_by_handle_at", "mount", "fsopen", "unshare", "setns",
+                                              "ptrace", "process_vm_readv", "acct", "syslog", "clock_settime",
+                                              "_sysctl", "iopl", "quotactl_fd", "fanotify_init" };
+        for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
+                const PlanSyscallRule *r = find_rule(p, denied[i], 0);
+                if (!r)
+                        fail_msg("%s is not denied", denied[i]);
+                assert_int_equal(r->n_args, 0);
+        }
+        assert_null(find_rule(p, "mbind", 0)); /* @mempolicy is defined but not denied */
+        plan_free(p);
+}
+
+static void test_seccomp_profile_and_site(void **state) {
+        static char *allow[] = { "@ptrace", "keyctl", NULL };
+        static char *deny[] = { "@mempolicy", "clone", "chroot", NULL };
+        static char *site[] = { "keyctl", "@io_uring", NULL };
+        static SrcPos site_pos[] = { { "site.yaml", 4, 5 }, { "site.yaml", 5, 5 } };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.syscalls.allow = allow;
+        pr.syscalls.deny = deny;
+        p = resolve(&pr, &h);
+        assert_null(find_rule(p, "ptrace", 0));
+        assert_null(find_rule(p, "process_vm_writev", 0));
+        assert_null(find_rule(p, "keyctl", 0));
+        assert_non_null(find_rule(p, "add_key", 0));
+        assert_non_null(find_rule(p, "mbind", 0));
+        assert_non_null(find_rule(p, "chroot", 0));
+        assert_string_equal(find_rule(p, "chroot", 0)->group, "profile");
+        /* An unconditional profile denial replaces the filtered clone rules. */
+        assert_int_equal(count_rules(p, "clone"), 1);
+        assert_int_equal(find_rule(p, "clone", 0)->n_args, 0);
+        plan_free(p);
+
+        /* The site's denials come last: a profile cannot allow them back. */
+        Policy with_site = *policy;
+        with_site.extra_denied_syscalls = site;
+        with_site.extra_denied_pos = site_pos;
+        Plan *q = NULL;
+        assert_int_equal(plan_resolve(&pr, &with_site, &h, &q), 0);
+        const PlanSyscallRule *k = find_rule(q, "keyctl", 0);
+        assert_non_null(k);
+        assert_string_equal(k->group, "site");
+        assert_string_equal(k->origin, "site.yaml:4:5");
+        assert_int_equal(count_rules(q, "io_uring_setup"), 1);
+        plan_free(q);
+
+        /* Unknown group names refuse, with the profile position. */
+        static char *bad[] = { "@no-such-group", NULL };
+        static SrcPos bad_pos[] = { { "fixture.yaml", 20, 9 } };
+        pr = fixture_profile();
+        pr.syscalls.deny = bad;
+        pr.syscalls.deny_pos = bad_pos;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "fixture.yaml:20:9"));
+        plan_free(p);
+}
+
+static bool personality_denied(const Plan *p, uint64_t x) {
+        for (size_t i = 0; i < p->sandbox.seccomp.n_rules; i++) {
+                const PlanSyscallRule *r = &p->sandbox.seccomp.rules[i];
+                bool all = strcmp(r->name, "personality") == 0;
+                for (unsigned k = 0; all && k < r->n_args; k++)
+                        all = r->args[k].op == ARG_OP_MASKED_EQ && (x & r->args[k].mask) == r->args[k].value;
+                if (all)
+                        return true;
+        }
+        return false;
+}
+
+static void test_seccomp_personality(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p = resolve(&pr, &h);
+
+        assert_false(personality_denied(p, 0));
+        assert_false(personality_denied(p, 0xffffffff));
+        /* Upper bits are ignored by the kernel (unsigned int), so by the filter too. */
+        assert_false(personality_denied(p, 0xffffffff00000000ULL));
+        static const uint64_t bad[] = { 0x8, 0x0040000, 0x0400000, 0x20008, 0x80000000, 0x7fffffff, 0xfffffffe,
+                                        0x1, 0x100000008ULL };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                if (!personality_denied(p, bad[i]))
+                        fail_msg("personality(0x%llx) is not denied", (unsigned long long) bad[i]);
+        /* Pseudo-random sweep of 32-bit values. */
+        uint32_t x = 12345;
+        for (int i = 0; i < 100000; i++) {
+                x = x * 1103515245u + 12345u;
+                if (x != 0 && x != 0xffffffffu && !personality_denied(p, x))
+                        fail_msg("personality(0x%x) is not denied", x);
+        }
+        plan_free(p);
+}
+
+static uint64_t landlock_access(const Plan *p, const char *path) {
+        for (size_t i = 0; i < p->sandbox.landlock.n_paths; i++)
+                if (strcmp(p->sandbox.landlock.paths[i].path, path) == 0)
+                        return p->sandbox.landlock.paths[i].access;
+        fail_msg("no landlock rule for %s", path);
+        return 0;
+}
+
+static void test_landlock_abi(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        h.landlock_abi = 9; /* newer than the plan knows: clamp */
+        p = resolve(&pr, &h);
+        assert_int_equal(p->sandbox.landlock.abi, 6);
+        assert_int_equal(p->sandbox.landlock.handled_fs, (1ULL << 16) - 1);
+        assert_int_equal(p->sandbox.landlock.handled_net, 3);
+        assert_int_equal(p->sandbox.landlock.scoped, 3);
+        assert_true(landlock_access(p, "/usr") & 1);             /* execute */
+        assert_true(landlock_access(p, "/work") & 1);            /* the work dir executes */
+        assert_false(landlock_access(p, "/out") & 1);            /* other rw binds do not */
+        assert_true(landlock_access(p, "/out") & (1ULL << 1));   /* but are writable */
+        assert_false(landlock_access(p, "/tmp") & 1);
+        assert_false(landlock_access(p, "/data") & ((1ULL << 1) | 1)); /* ro bind: read only */
+        assert_false(landlock_access(p, "/etc") & ((1ULL << 1) | 1));
+        assert_int_equal(landlock_access(p, "/dev/null"), (1ULL << 1) | (1ULL << 2) | (1ULL << 15));
+        plan_free(p);
+
+        h.landlock_abi = 3;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->sandbox.landlock.abi, 3);
+        assert_int_equal(p->sandbox.landlock.handled_fs, (1ULL << 15) - 1);
+        assert_int_equal(p->sandbox.landlock.handled_net, 0);
+        assert_int_equal(p->sandbox.landlock.scoped, 0);
+        assert_int_equal(landlock_access(p, "/dev/null"), (1ULL << 1) | (1ULL << 2)); /* no IOCTL_DEV right */
+        plan_free(p);
+
+        h.landlock_abi = 4;
+        pr.network = NETWORK_LOOPBACK;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->sandbox.landlock.handled_net, 0);
+        plan_free(p);
+        pr.network = NETWORK_NONE;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->sandbox.landlock.handled_net, 3);
+        plan_free(p);
+
+        pr.mac.landlock = LANDLOCK_OFF;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->sandbox.landlock.status, CONTROL_NOT_APPLICABLE);
+        assert_int_equal(p->sandbox.landlock.n_paths, 0);
+        plan_free(p);
+}
+
+static ssize_t mount_index(const Plan *p, PlanMountKind kind, const char *target) {
+        for (size_t i = 0; i < p->sandbox.n_mounts; i++)
+                if (p->sandbox.mounts[i].kind == kind && strcmp(p->sandbox.mounts[i].target, target) == 0)
+                        return (ssize_t) i;
+        return -1;
+}
+
+static void test_mounts(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        h.uid = 0;
+        h.is_root = true;
+        p = resolve(&pr, &h);
+        const PlanMount *m = p->sandbox.mounts;
+        assert_int_equal(m[0].kind, PLAN_MOUNT_BIND);
+        assert_string_equal(m[0].target, "/usr");
+        assert_int_equal(m[0].flags, PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV);
+        assert_string_equal(m[1].target, "/etc");
+        assert_int_equal(m[2].kind, PLAN_MOUNT_SYMLINK);
+        assert_string_equal(m[2].target, "/bin");
+        assert_string_equal(m[2].source, "usr/bin");
+
+        ssize_t proc = mount_index(p, PLAN_MOUNT_PROC, "/proc");
+        ssize_t kcore = mount_index(p, PLAN_MOUNT_MASK, "/proc/kcore");
+        ssize_t sys = mount_index(p, PLAN_MOUNT_READONLY, "/proc/sys");
+        ssize_t dev = mount_index(p, PLAN_MOUNT_DEV, "/dev");
+        ssize_t tmp = mount_index(p, PLAN_MOUNT_TMPFS, "/tmp");
+        ssize_t work = mount_index(p, PLAN_MOUNT_BIND, "/work");
+        ssize_t shadow = mount_index(p, PLAN_MOUNT_MASK, "/etc/shadow");
+        assert_true(proc > 2 && kcore > proc && sys > proc && dev > sys && tmp > dev && work > tmp && shadow > work);
+        assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/proc/sysrq-trigger"), -1);
+        assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/etc/gshadow"), -1);
+        assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/etc/ssh/ssh_host_ed25519_key"), -1);
+        assert_true(m[work].flags & PLAN_MOUNT_WORKDIR);
+        assert_false(m[work].flags & PLAN_MOUNT_NOEXEC);
+        assert_true(m[mount_index(p, PLAN_MOUNT_BIND, "/out")].flags & PLAN_MOUNT_NOEXEC);
+        assert_true(m[mount_index(p, PLAN_MOUNT_BIND, "/out")].flags & PLAN_MOUNT_OPTIONAL);
+        assert_true(m[mount_index(p, PLAN_MOUNT_BIND, "/data")].flags & PLAN_MOUNT_RDONLY);
+        assert_false(m[mount_index(p, PLAN_MOUNT_BIND, "/data")].flags & PLAN_MOUNT_WORKDIR);
+        assert_true(m[tmp].flags & PLAN_MOUNT_NOEXEC);
+        assert_int_equal(mount_index(p, PLAN_MOUNT_SYS, "/sys"), -1);
+        assert_int_equal(p->sandbox.uid_inside, 0);
+        plan_free(p);
+
+        /* A profile /tmp replaces the default one; /sys only when asked; image roots bind "/". */
+        static ProfileTmpfs tmpfs[] = { { .target = "/tmp", .size = 1 << 20 } };
+        pr.fs.tmpfs = tmpfs;
+        pr.fs.n_tmpfs = 1;
+        pr.fs.sys = true;
+        pr.fs.root = ROOT_IMAGE;
+        pr.fs.image = "/srv/rootfs";
+        p = resolve(&pr, &h);
+        assert_int_equal(p->sandbox.mounts[0].kind, PLAN_MOUNT_BIND);
+        assert_string_equal(p->sandbox.mounts[0].target, "/");
+        assert_string_equal(p->sandbox.mounts[0].source, "/srv/rootfs");
+        assert_int_equal(mount_index(p, PLAN_MOUNT_BIND, "/usr"), -1);
+        size_t tmps = 0;
+        for (size_t i = 0; i < p->sandbox.n_mounts; i++)
+                tmps += p->sandbox.mounts[i].kind == PLAN_MOUNT_TMPFS;
+        assert_int_equal(tmps, 1);
+        assert_int_equal(p->sandbox.mounts[mount_index(p, PLAN_MOUNT_TMPFS, "/tmp")].size, 1 << 20);
+        assert_int_not_equal(mount_index(p, PLAN_MOUNT_SYS, "/sys"), -1);
+        plan_free(p);
+}
+
+static void test_namespaces_and_ids(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        h.time_ns = false;
+        pr.uid_set = true;
+        pr.uid = 0;
+        pr.gid = 0;
+        p = resolve(&pr, &h);
+        assert_false(p->sandbox.clone_flags & 0x80);
+        assert_int_equal(status_of(p, "timens"), CONTROL_NOT_APPLICABLE);
+        assert_int_equal(p->sandbox.uid_inside, 0);
+        plan_free(p);
+}
+
+static void test_vm_plan(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.trust = TRUST_HOSTILE;
+        h.kvm_usable = false;
+        h.vm_boot_ms = 0;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_false(p->vm.kvm);
+        assert_int_equal(p->vm.memory, 1ULL << 30);
+        assert_int_equal(p->vm.vcpus, 2);
+        assert_string_equal(p->vm.kernel, "/var/lib/moat/guest/vmlinux");
+        assert_non_null(plan_find_control(p, "separate-kernel"));
+        assert_string_equal(plan_find_control(p, "accel")->detail, "tcg");
+        char *text = plan_to_text(p);
+        assert_non_null(strstr(text, "tier: vm (TCG, software emulation: slower, still a separate kernel)"));
+        assert_non_null(strstr(text, "unknown until first run"));
+        free(text);
+        plan_free(p);
+
+        pr.resources.memory = 0;
+        h.guest_kernel = NULL;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "guest kernel"));
+        plan_free(p);
+}
+
+static void test_json_and_text(void **state) {
+        static char *set[] = { "TOKEN=secret-value", NULL };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        pr.env.set = set;
+        Plan *p = resolve(&pr, &h);
+        json_t *j = plan_to_json(p);
+        static const char *const keys[] = { "moat_plan", "tier", "refused", "refusal", "profile", "policy", "trust",
+                                            "decisions", "controls", "env", "resources", "sandbox", "vm", "reachable" };
+
+        assert_non_null(j);
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                if (!json_object_get(j, keys[i]))
+                        fail_msg("plan JSON lacks %s", keys[i]);
+        assert_string_equal(json_string_value(json_object_get(j, "tier")), "sandbox");
+        char *dump = json_dumps(j, 0);
+        assert_null(strstr(dump, "secret-value")); /* env values never serialised */
+        assert_non_null(strstr(dump, "\"TOKEN\""));
+        free(dump);
+        json_decref(j);
+
+        char *text = plan_to_text(p);
+        assert_non_null(text);
+        const char *tier = strstr(text, "tier: sandbox"), *why = strstr(text, "why:"),
+                   *controls = strstr(text, "controls:"), *reach = strstr(text, "what the workload can still reach:");
+        assert_true(tier && why && controls && reach && tier < why && why < controls && controls < reach);
+        free(text);
+        plan_free(p);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_baseline_sandbox),
+                cmocka_unit_test(test_trust_hostile),
+                cmocka_unit_test(test_kernel_needs),
+                cmocka_unit_test(test_kernel_version),
+                cmocka_unit_test(test_root_equivalent_caps),
+                cmocka_unit_test(test_unknown_capability_refused),
+                cmocka_unit_test(test_devices_and_full_os),
+                cmocka_unit_test(test_missing_controls_escalate),
+                cmocka_unit_test(test_best_effort_degrades),
+                cmocka_unit_test(test_network_outbound_refused),
+                cmocka_unit_test(test_max_tier_refusal),
+                cmocka_unit_test(test_never_downgrade),
+                cmocka_unit_test(test_fail_closed_without_rules),
+                cmocka_unit_test(test_seccomp_expansion),
+                cmocka_unit_test(test_seccomp_profile_and_site),
+                cmocka_unit_test(test_seccomp_personality),
+                cmocka_unit_test(test_landlock_abi),
+                cmocka_unit_test(test_mounts),
+                cmocka_unit_test(test_namespaces_and_ids),
+                cmocka_unit_test(test_vm_plan),
+                cmocka_unit_test(test_json_and_text),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
