@@ -233,7 +233,8 @@ int cmd_host(int argc, char **argv) {
         int c, r;
 
         optind = 0; /* GNU: reinitialise, the caller may have parsed argv before */
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+        opterr = 0; /* our own messages, prefixed "moat host:" and naming the flag */
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help(stdout);
@@ -244,8 +245,21 @@ int cmd_host(int argc, char **argv) {
                 case 'H':
                         facts_file = optarg;
                         break;
+                case ':':
+                        fprintf(stderr,
+                                "moat host: option '%s' needs an argument (try 'moat host "
+                                "--help')\n",
+                                argv[optind - 1]);
+                        return EXIT_MOAT_FAILED;
                 default:
-                        help(stderr);
+                        /* getopt_long sets optopt for a known long option given an argument */
+                        if (optopt != 0 && strncmp(argv[optind - 1], "--", 2) == 0) {
+                                fprintf(stderr, "moat host: option '%s' takes no argument\n",
+                                        argv[optind - 1]);
+                                return EXIT_MOAT_FAILED;
+                        }
+                        fprintf(stderr, "moat host: unknown option '%s' (try 'moat host --help')\n",
+                                argv[optind - 1]);
                         return EXIT_MOAT_FAILED;
                 }
         if (optind < argc) {
