@@ -24,17 +24,17 @@
 #define LL_CREATE_RULESET_VERSION (1U << 0)
 #define LL_RULE_PATH_BENEATH 1
 
-#define LL_FS_EXECUTE     (1ULL << 0)
-#define LL_FS_WRITE_FILE  (1ULL << 1)
-#define LL_FS_READ_FILE   (1ULL << 2)
-#define LL_FS_REFER       (1ULL << 13)  /* ABI 2 */
-#define LL_FS_TRUNCATE    (1ULL << 14)  /* ABI 3 */
-#define LL_FS_IOCTL_DEV   (1ULL << 15)  /* ABI 5 */
-#define LL_FS_V1          ((1ULL << 13) - 1)
-#define LL_NET_BIND_TCP    (1ULL << 0)  /* ABI 4 */
+#define LL_FS_EXECUTE (1ULL << 0)
+#define LL_FS_WRITE_FILE (1ULL << 1)
+#define LL_FS_READ_FILE (1ULL << 2)
+#define LL_FS_REFER (1ULL << 13)     /* ABI 2 */
+#define LL_FS_TRUNCATE (1ULL << 14)  /* ABI 3 */
+#define LL_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define LL_FS_V1 ((1ULL << 13) - 1)
+#define LL_NET_BIND_TCP (1ULL << 0) /* ABI 4 */
 #define LL_NET_CONNECT_TCP (1ULL << 1)
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
-#define LL_SCOPE_SIGNAL               (1ULL << 1)
+#define LL_SCOPE_SIGNAL (1ULL << 1)
 
 /* The only rights the kernel accepts on a rule for a non-directory. */
 #define LL_FS_FILE_RIGHTS \
@@ -105,7 +105,7 @@ static int landlock_add_path(int ruleset_fd, const PlanLandlockPath *lp, uint64_
         if (access == 0)
                 return 0;
 
-        pb = (LandlockPathBeneathAttr) { .allowed_access = access, .parent_fd = fd };
+        pb = (LandlockPathBeneathAttr){ .allowed_access = access, .parent_fd = fd };
         if (syscall(__NR_landlock_add_rule, ruleset_fd, LL_RULE_PATH_BENEATH, &pb, 0) < 0)
                 return -errno;
         return 0;
@@ -133,7 +133,7 @@ int sys_landlock_apply(const PlanLandlock *p) {
         if (p->handled_fs == 0 && p->handled_net == 0 && p->scoped == 0)
                 return -EINVAL;
 
-        attr = (LandlockRulesetAttr) {
+        attr = (LandlockRulesetAttr){
                 .handled_access_fs = p->handled_fs,
                 .handled_access_net = p->handled_net,
                 .scoped = p->scoped,

@@ -118,7 +118,7 @@ static int denial_table_record(DenialTable *t, const char *name, const char *arc
                 t->allocated = a;
         }
         clock_gettime(CLOCK_REALTIME, &ts);
-        t->items[t->n] = (RunDenial) {
+        t->items[t->n] = (RunDenial){
                 .count = 1,
                 .first_ns = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec,
                 .rule_index = rule,
@@ -210,5 +210,5 @@ void denial_table_done(DenialTable *t) {
         if (!t)
                 return;
         free(t->items);
-        *t = (DenialTable) {};
+        *t = (DenialTable){};
 }

@@ -83,7 +83,7 @@ static int seccomp_arg_cmps(const PlanSyscallRule *r, struct scmp_arg_cmp *cmps)
 
                 if (a->arg > 5)
                         return -EINVAL;
-                cmps[i] = (struct scmp_arg_cmp) { .arg = a->arg };
+                cmps[i] = (struct scmp_arg_cmp){ .arg = a->arg };
                 switch (a->op) {
                 case ARG_OP_EQ:
                         cmps[i].op = SCMP_CMP_EQ;

@@ -17,8 +17,8 @@
 #include "plan/plan.h"
 
 typedef struct SeccompProgram {
-        struct sock_fprog fprog;        /* owned BPF (fprog.filter is malloc()ed) */
-        bool notify;                    /* deny rules return SECCOMP_RET_USER_NOTIF */
+        struct sock_fprog fprog; /* owned BPF (fprog.filter is malloc()ed) */
+        bool notify;             /* deny rules return SECCOMP_RET_USER_NOTIF */
 } SeccompProgram;
 
 /* Parent. 0 or -errno: -EINVAL for a rule the filter cannot express (a syscall name unknown on

@@ -81,7 +81,9 @@ static double loop_ns(const SeccompProgram *prog, int which, long n) {
 }
 
 int main(int argc, char **argv) {
-        enum { N_COMPILE = 200 };
+        enum {
+                N_COMPILE = 200
+        };
         uint64_t t[N_COMPILE], cold;
         PlanSeccomp p;
         SeccompProgram prog = {};
@@ -107,7 +109,8 @@ int main(int argc, char **argv) {
         qsort(t, N_COMPILE, sizeof(t[0]), cmp_u64);
         printf("seccomp compile: %zu rules x 3 ABIs -> %u BPF instructions\n", p.n_rules,
                prog.fprog.len);
-        printf("seccomp compile: first %.1f us, median %.1f us, min %.1f us, p90 %.1f us (%d runs)\n",
+        printf("seccomp compile: first %.1f us, median %.1f us, min %.1f us, p90 %.1f us (%d "
+               "runs)\n",
                cold / 1e3, t[N_COMPILE / 2] / 1e3, t[0] / 1e3, t[N_COMPILE * 9 / 10] / 1e3,
                N_COMPILE);
 

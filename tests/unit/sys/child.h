@@ -75,7 +75,10 @@ static inline int child_send_fd(int sock, int fd) {
                 char buf[CMSG_SPACE(sizeof(int))];
         } u = {};
         struct msghdr msg = {
-                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = u.buf,
+                .msg_controllen = sizeof(u.buf),
         };
         struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
@@ -94,7 +97,10 @@ static inline int child_recv_fd(int sock) {
                 char buf[CMSG_SPACE(sizeof(int))];
         } u = {};
         struct msghdr msg = {
-                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = u.buf,
+                .msg_controllen = sizeof(u.buf),
         };
         struct cmsghdr *c;
         int fd;

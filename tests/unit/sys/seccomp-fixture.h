@@ -15,23 +15,89 @@
 #include "plan/plan.h"
 
 static const char *const fixture_deny_eperm[] = {
-        "acct", "add_key", "adjtimex", "afs_syscall", "bpf", "break", "clock_adjtime",
-        "clock_settime", "create_module", "delete_module", "fanotify_init", "finit_module",
-        "fsconfig", "fsmount", "fsopen", "fspick", "ftime", "get_kernel_syms", "getpmsg", "gtty",
-        "init_module", "io_uring_enter", "io_uring_register", "io_uring_setup", "ioperm", "iopl",
-        "kcmp", "kexec_file_load", "kexec_load", "keyctl", "lock", "lookup_dcookie",
-        "mount", "mount_setattr", "move_mount", "move_pages", "mpx", "name_to_handle_at",
-        "nfsservctl", "open_by_handle_at", "open_tree", "perf_event_open", "pivot_root",
-        "process_vm_readv", "process_vm_writev", "prof", "profil", "ptrace", "putpmsg",
-        "query_module", "quotactl", "quotactl_fd", "reboot", "request_key", "security",
-        "setns", "settimeofday", "stime", "stty", "swapoff", "swapon", "_sysctl", "sysfs",
-        "syslog", "tuxcall", "ulimit", "umount", "umount2", "uselib", "userfaultfd", "ustat",
-        "vhangup", "vm86", "vm86old", "vserver", "get_mempolicy", "set_mempolicy", "mbind",
+        "acct",
+        "add_key",
+        "adjtimex",
+        "afs_syscall",
+        "bpf",
+        "break",
+        "clock_adjtime",
+        "clock_settime",
+        "create_module",
+        "delete_module",
+        "fanotify_init",
+        "finit_module",
+        "fsconfig",
+        "fsmount",
+        "fsopen",
+        "fspick",
+        "ftime",
+        "get_kernel_syms",
+        "getpmsg",
+        "gtty",
+        "init_module",
+        "io_uring_enter",
+        "io_uring_register",
+        "io_uring_setup",
+        "ioperm",
+        "iopl",
+        "kcmp",
+        "kexec_file_load",
+        "kexec_load",
+        "keyctl",
+        "lock",
+        "lookup_dcookie",
+        "mount",
+        "mount_setattr",
+        "move_mount",
+        "move_pages",
+        "mpx",
+        "name_to_handle_at",
+        "nfsservctl",
+        "open_by_handle_at",
+        "open_tree",
+        "perf_event_open",
+        "pivot_root",
+        "process_vm_readv",
+        "process_vm_writev",
+        "prof",
+        "profil",
+        "ptrace",
+        "putpmsg",
+        "query_module",
+        "quotactl",
+        "quotactl_fd",
+        "reboot",
+        "request_key",
+        "security",
+        "setns",
+        "settimeofday",
+        "stime",
+        "stty",
+        "swapoff",
+        "swapon",
+        "_sysctl",
+        "sysfs",
+        "syslog",
+        "tuxcall",
+        "ulimit",
+        "umount",
+        "umount2",
+        "uselib",
+        "userfaultfd",
+        "ustat",
+        "vhangup",
+        "vm86",
+        "vm86old",
+        "vserver",
+        "get_mempolicy",
+        "set_mempolicy",
+        "mbind",
 };
 
 static const uint64_t fixture_ns_flags[] = {
-        CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC,
-        CLONE_NEWCGROUP,
+        CLONE_NEWUSER, CLONE_NEWNS,  CLONE_NEWPID,    CLONE_NEWNET,
+        CLONE_NEWUTS,  CLONE_NEWIPC, CLONE_NEWCGROUP,
 };
 
 static inline PlanSyscallRule *fixture_push(PlanSeccomp *p, const char *name, int err) {
@@ -41,7 +107,7 @@ static inline PlanSyscallRule *fixture_push(PlanSeccomp *p, const char *name, in
         if (!p->rules)
                 abort();
         r = &p->rules[p->n_rules++];
-        *r = (PlanSyscallRule) {
+        *r = (PlanSyscallRule){
                 .name = strdup(name),
                 .action = SECCOMP_ACTION_ERRNO,
                 .errno_value = err,
@@ -53,7 +119,7 @@ static inline PlanSyscallRule *fixture_push(PlanSeccomp *p, const char *name, in
 
 static inline void fixture_arg(PlanSyscallRule *r, unsigned arg, ArgOp op, uint64_t mask,
                                uint64_t value) {
-        r->args[r->n_args++] = (PlanArgCmp) { .arg = arg, .op = op, .mask = mask, .value = value };
+        r->args[r->n_args++] = (PlanArgCmp){ .arg = arg, .op = op, .mask = mask, .value = value };
 }
 
 static inline char **fixture_arches(bool with_i386) {
@@ -73,7 +139,7 @@ static inline char **fixture_arches(bool with_i386) {
 static inline void fixture_default_seccomp(PlanSeccomp *p, bool notify) {
         PlanSyscallRule *r;
 
-        *p = (PlanSeccomp) {
+        *p = (PlanSeccomp){
                 .status = CONTROL_REQUIRED,
                 .default_action = SECCOMP_ACTION_ALLOW,
                 .arches = fixture_arches(true),
@@ -113,5 +179,5 @@ static inline void fixture_seccomp_done(PlanSeccomp *p) {
                 free(*a);
         free(p->arches);
         free(p->base);
-        *p = (PlanSeccomp) {};
+        *p = (PlanSeccomp){};
 }

@@ -16,8 +16,21 @@
 #include "sys/caps.h"
 #include "sys/lsm.h"
 
-enum { C_SETUP, C_BND_BEFORE, C_DROP, C_EFF, C_PRM, C_BND, C_AMB, C_INH, C_EFF_HI, C_PRM_HI,
-       C_BND_HI, C_AMB_HI, C_INH_HI };
+enum {
+        C_SETUP,
+        C_BND_BEFORE,
+        C_DROP,
+        C_EFF,
+        C_PRM,
+        C_BND,
+        C_AMB,
+        C_INH,
+        C_EFF_HI,
+        C_PRM_HI,
+        C_BND_HI,
+        C_AMB_HI,
+        C_INH_HI
+};
 
 static int child_enter_caps(void) {
         /* Outside root, a fresh user namespace gives a full capability set to drop. */

@@ -18,14 +18,14 @@
 #include "sys/landlock.h"
 
 /* Kernel uapi bit values (include/uapi/linux/landlock.h); the build host's header is older. */
-#define FS_EXECUTE    (1ULL << 0)
+#define FS_EXECUTE (1ULL << 0)
 #define FS_WRITE_FILE (1ULL << 1)
-#define FS_READ_FILE  (1ULL << 2)
-#define FS_READ_DIR   (1ULL << 3)
-#define NET_BIND_TCP    (1ULL << 0)
+#define FS_READ_FILE (1ULL << 2)
+#define FS_READ_DIR (1ULL << 3)
+#define NET_BIND_TCP (1ULL << 0)
 #define NET_CONNECT_TCP (1ULL << 1)
 #define SCOPE_ABSTRACT_UNIX (1ULL << 0)
-#define SCOPE_SIGNAL        (1ULL << 1)
+#define SCOPE_SIGNAL (1ULL << 1)
 
 static uint64_t fs_all(int abi) {
         uint64_t m = (1ULL << 13) - 1;
@@ -61,7 +61,8 @@ static void write_file(const char *rel) {
 
 static int setup(void **state) {
         char p[128];
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t len = sizeof(sa);
 
         host_abi = sys_landlock_abi();
@@ -98,7 +99,8 @@ static bool skip_below(int abi, const char *what) {
                 return false;
         if (host_abi == 0 && test_must_work())
                 fail_msg("Landlock is not available on this kernel");
-        fprintf(stderr, "# SKIP: %s needs Landlock ABI %d, this kernel has %d\n", what, abi, host_abi);
+        fprintf(stderr, "# SKIP: %s needs Landlock ABI %d, this kernel has %d\n", what, abi,
+                host_abi);
         return true;
 }
 
@@ -108,8 +110,19 @@ typedef struct LandlockCase {
 } LandlockCase;
 
 enum {
-        L_APPLY, L_WRITE_OUTSIDE, L_CREATE_OUTSIDE, L_READ_OUTSIDE, L_READ_ALLOWED, L_WRITE_ALLOWED,
-        L_WRITE_SINGLE, L_READ_ETC, L_BIND, L_CONNECT, L_ABSTRACT, L_KILL, L_NNP,
+        L_APPLY,
+        L_WRITE_OUTSIDE,
+        L_CREATE_OUTSIDE,
+        L_READ_OUTSIDE,
+        L_READ_ALLOWED,
+        L_WRITE_ALLOWED,
+        L_WRITE_SINGLE,
+        L_READ_ETC,
+        L_BIND,
+        L_CONNECT,
+        L_ABSTRACT,
+        L_KILL,
+        L_NNP,
 };
 
 static int probe_open(const char *rel, int flags) {
@@ -125,7 +138,8 @@ static int probe_open(const char *rel, int flags) {
 }
 
 static int probe_tcp(bool do_connect) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
 
         if (fd < 0)
@@ -139,7 +153,7 @@ static int probe_tcp(bool do_connect) {
 }
 
 static void abstract_addr(struct sockaddr_un *un, socklen_t *len) {
-        *un = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        *un = (struct sockaddr_un){ .sun_family = AF_UNIX };
         snprintf(un->sun_path + 1, sizeof(un->sun_path) - 1, "moat-test-landlock-%d", getpid());
         *len = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(un->sun_path + 1);
 }
@@ -184,12 +198,12 @@ static PlanLandlockPath *paths_new(size_t *ret_n, uint64_t all) {
 
         path_in(allowed, sizeof(allowed), "allowed");
         path_in(single, sizeof(single), "single");
-        paths[0] = (PlanLandlockPath) { "/", FS_READ_FILE | FS_READ_DIR | FS_EXECUTE };
-        paths[1] = (PlanLandlockPath) { allowed, all };
+        paths[0] = (PlanLandlockPath){ "/", FS_READ_FILE | FS_READ_DIR | FS_EXECUTE };
+        paths[1] = (PlanLandlockPath){ allowed, all };
         /* Directory rights on a file: must be reduced to file rights, not refused. */
-        paths[2] = (PlanLandlockPath) { single, all };
+        paths[2] = (PlanLandlockPath){ single, all };
         /* Missing in this root: skipped. */
-        paths[3] = (PlanLandlockPath) { "/nonexistent-moat-test", FS_READ_FILE };
+        paths[3] = (PlanLandlockPath){ "/nonexistent-moat-test", FS_READ_FILE };
         *ret_n = 4;
         return paths;
 }
@@ -250,7 +264,15 @@ static void test_probes_allowed_without_landlock(void **state) {
         assert_int_equal(res[L_KILL], 0);
 }
 
-enum { E_ABI0, E_ABI_TOO_NEW, E_UNKNOWN_FS, E_UNKNOWN_PATH_BIT, E_NET_OLD_ABI, E_EMPTY, E_RELATIVE };
+enum {
+        E_ABI0,
+        E_ABI_TOO_NEW,
+        E_UNKNOWN_FS,
+        E_UNKNOWN_PATH_BIT,
+        E_NET_OLD_ABI,
+        E_EMPTY,
+        E_RELATIVE
+};
 
 /* Refusals happen before restrict_self, but run them in a child anyway: a bug there must not
  * confine the test runner. */

@@ -63,9 +63,24 @@ static int child_load(SeccompProgram *prog, int *ret_notify_fd) {
 }
 
 enum {
-        P_LOAD, P_KEYCTL, P_BPF, P_UNSHARE_USER, P_CLONE_NS, P_TIOCSTI, P_TIOCSTI_HIGH,
-        P_PACKET, P_MOUNT, P_PTRACE, P_PERSONALITY, P_CLONE3, P_GETPID, P_PIPE_IO, P_OPEN,
-        P_SECCOMP_MODE, P_PERSONALITY_QUERY, _P_MAX,
+        P_LOAD,
+        P_KEYCTL,
+        P_BPF,
+        P_UNSHARE_USER,
+        P_CLONE_NS,
+        P_TIOCSTI,
+        P_TIOCSTI_HIGH,
+        P_PACKET,
+        P_MOUNT,
+        P_PTRACE,
+        P_PERSONALITY,
+        P_CLONE3,
+        P_GETPID,
+        P_PIPE_IO,
+        P_OPEN,
+        P_SECCOMP_MODE,
+        P_PERSONALITY_QUERY,
+        _P_MAX,
 };
 
 static void probe_default(int *res) {
@@ -87,7 +102,8 @@ static void probe_default(int *res) {
         res[P_PACKET] = ERRNO_OF(fd);
         if (fd >= 0)
                 close(fd);
-        res[P_MOUNT] = ERRNO_OF(syscall(SYS_mount, "none", "/nonexistent-moat-test", "tmpfs", 0, NULL));
+        res[P_MOUNT] =
+                ERRNO_OF(syscall(SYS_mount, "none", "/nonexistent-moat-test", "tmpfs", 0, NULL));
         res[P_PTRACE] = ERRNO_OF(ptrace(PTRACE_PEEKDATA, (pid_t) 0x3ffffff0, NULL, NULL));
         res[P_PERSONALITY] = ERRNO_OF(personality(PER_BSD));
         res[P_PERSONALITY_QUERY] = ERRNO_OF(personality(0xffffffff));
@@ -160,8 +176,8 @@ static void test_default_set_denies(void **state) {
  * as another uid they are EPERM anyway, so only a root run proves those rules (CI is root). */
 static void test_probes_differ_without_filter(void **state) {
         int res[CHILD_MAX_RESULTS], status;
-        const int denied[] = { P_KEYCTL, P_BPF, P_TIOCSTI, P_TIOCSTI_HIGH, P_MOUNT, P_PTRACE,
-                               P_PERSONALITY };
+        const int denied[] = { P_KEYCTL, P_BPF,    P_TIOCSTI,    P_TIOCSTI_HIGH,
+                               P_MOUNT,  P_PTRACE, P_PERSONALITY };
 
         status = child_run(child_unfiltered, NULL, res);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -198,12 +214,19 @@ static bool have_ia32(void) {
 static bool skip_without_ia32(void) {
         if (have_ia32())
                 return false;
-        fprintf(stderr, "# SKIP i386 part: int 0x80 faults or is refused on this kernel (no IA32 "
-                        "syscall entry), the i386 ABI cannot be probed here\n");
+        fprintf(stderr,
+                "# SKIP i386 part: int 0x80 faults or is refused on this kernel (no IA32 "
+                "syscall entry), the i386 ABI cannot be probed here\n");
         return true;
 }
 
-enum { A_LOAD, A_X32_KEYCTL, A_I386_KEYCTL, A_I386_VM86, A_I386_GETPID };
+enum {
+        A_LOAD,
+        A_X32_KEYCTL,
+        A_I386_KEYCTL,
+        A_I386_VM86,
+        A_I386_GETPID
+};
 
 static void child_other_abis(int *res, void *userdata) {
         const bool *with_i386 = ((void **) userdata)[1];
@@ -382,7 +405,16 @@ typedef struct NotifyArgs {
         bool block_forever; /* make one denied call and wait for the parent to kill us */
 } NotifyArgs;
 
-enum { N_LOAD, N_SEND, N_KEYCTL1, N_KEYCTL2, N_CLONE3, N_X32, N_I386, N_GETPID };
+enum {
+        N_LOAD,
+        N_SEND,
+        N_KEYCTL1,
+        N_KEYCTL2,
+        N_CLONE3,
+        N_X32,
+        N_I386,
+        N_GETPID
+};
 
 static void child_notify(int *res, void *userdata) {
         NotifyArgs *a = userdata;
@@ -533,7 +565,7 @@ static void test_notify_target_died(void **state) {
         notify_fd = child_recv_fd(sv[0]);
         assert_true(notify_fd >= 0);
 
-        pfd = (struct pollfd) { .fd = notify_fd, .events = POLLIN };
+        pfd = (struct pollfd){ .fd = notify_fd, .events = POLLIN };
         assert_int_equal(poll(&pfd, 1, 5000), 1);
         assert_true(pfd.revents & POLLIN);
         assert_int_equal(kill(pid, SIGKILL), 0);
