@@ -88,25 +88,24 @@ expect "an unknown top-level flag exits 125 and is named" 125 - "--frobnicate" -
 # --- each subcommand ------------------------------------------------------------------
 # Options each --help must name (DESIGN.md and each command's contract).
 declare -A help_flags=(
-        [run]="--profile --json --host-facts --policy --workdir"
+        [run]="--profile --workdir --host-facts --policy --audit-log --quiet"
         [explain]="--profile --json --host-facts --policy"
         [check]="--json"
         [host]="--json --host-facts"
-        [audit]="show verify --key"
+        [audit]="verify show tail path --key --since --json"
 )
-# One usage error per command that must name the flag or argument at fault:
-# "ARGS|WORD" — WORD must appear on stderr.
-declare -A missing_arg=(
-        [run]="--profile|profile"
-        [explain]="--profile|profile"
+# Usage errors that must name the flag or argument at fault: "ARGS|WORD" — WORD must appear
+# on stderr. Short and long spellings of a flag that takes a value, a missing input.
+declare -A usage_errors=(
+        [run]="--profile|--profile;-p|-p;-p ci-untrusted|command"
+        [explain]="--profile|--profile;-p|-p;--json|profile"
         [check]="|PROFILE"
-        [host]="--host-facts|host-facts"
-        [audit]="show --since|since"
+        [host]="--host-facts|--host-facts"
+        [audit]="frobnicate|frobnicate;verify --key|--key;show --since|--since;show --no-such-flag|--no-such-flag"
 )
-# A usage error that is not about a flag's argument: the required input is absent.
-declare -A missing_input=(
-        [run]="-p ci-untrusted|command"
-        [explain]="|profile"
+# Second-level commands whose own --help must work.
+declare -A sub_help=(
+        [audit]="verify show tail path"
 )
 
 built() {
@@ -142,17 +141,16 @@ for c in run explain check host audit; do
         expect "moat $c with an unknown flag exits 125 naming it" 125 - "--no-such-flag" -- \
                 "$c" --no-such-flag
 
-        spec=${missing_arg[$c]}
-        read -r -a args <<<"${spec%%|*}"
-        expect "moat $c ${spec%%|*} (missing argument) exits 125 naming '${spec##*|}'" 125 - \
-                "${spec##*|}" -- "$c" "${args[@]}"
-
-        if [[ -n ${missing_input[$c]:-} ]]; then
-                spec=${missing_input[$c]}
+        IFS=';' read -r -a specs <<<"${usage_errors[$c]}"
+        for spec in "${specs[@]}"; do
                 read -r -a args <<<"${spec%%|*}"
-                expect "moat $c ${spec%%|*} (missing input) exits 125 naming '${spec##*|}'" 125 - \
+                expect "moat $c ${spec%%|*} exits 125 naming '${spec##*|}'" 125 - \
                         "${spec##*|}" -- "$c" "${args[@]}"
-        fi
+        done
+
+        for sub in ${sub_help[$c]:-}; do
+                expect "moat $c $sub --help exits 0" 0 "$sub" - -- "$c" "$sub" --help
+        done
 done
 
 echo "1..$n"
