@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `moat host`: what this host can enforce for the calling user, fact by fact, with what each
  * fact means for a run, then which isolation tiers can run here at all. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -292,7 +293,7 @@ int cmd_host(int argc, char **argv) {
                 _cleanup_free_ char *text = host_facts_to_json(&h);
                 if (!text) {
                         fprintf(stderr, "moat host: cannot serialise host facts: %s\n",
-                                strerror(ENOMEM));
+                                strerror(errno));
                         return EXIT_MOAT_FAILED;
                 }
                 printf("%s\n", text);

@@ -47,6 +47,7 @@
  * out-of-range number or an over-long string is an error; syntax errors carry line:column,
  * semantic ones name the key. A list is null when unknown and [] when known to be empty;
  * both survive a round trip. */
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
@@ -181,17 +182,27 @@ char *host_facts_to_json(const HostFacts *h) {
         json_t *o = json_object();
         char *text;
 
-        if (!o)
+        if (!o) {
+                errno = ENOMEM;
                 return NULL;
+        }
         for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
                 json_t *v = field_to_json(h, &fields[i]);
                 if (!v || json_object_set_new(o, fields[i].name, v) < 0) {
+                        /* jansson refuses text that is not UTF-8 (a path from the
+                         * environment, say); anything else is memory. */
+                        bool is_text = fields[i].type == FIELD_STRING ||
+                                       fields[i].type == FIELD_STRING_OR_NULL ||
+                                       fields[i].type == FIELD_STRV;
                         json_decref(o);
+                        errno = !v && is_text ? EILSEQ : ENOMEM;
                         return NULL;
                 }
         }
         text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(o);
+        if (!text)
+                errno = ENOMEM;
         return text;
 }
 

@@ -201,13 +201,25 @@ static int probe_root_layout(HostFacts *h) {
         return 0;
 }
 
+/* The POSIX portable user name set (plus a trailing '$' for machine accounts). Anything else,
+ * a name in a legacy 8-bit encoding say, is reported by number: the facts are JSON text. */
+static bool user_name_is_portable(const char *name) {
+        size_t n =
+                strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-@");
+
+        if (n == 0 || name[0] == '-')
+                return false;
+        return name[n] == '\0' || (name[n] == '$' && name[n + 1] == '\0');
+}
+
 static int probe_caller(HostFacts *h) {
         struct passwd pw, *res = NULL;
         char buf[4096], map[128];
 
         h->uid = getuid();
         h->gid = getgid();
-        if (getpwuid_r(h->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+        if (getpwuid_r(h->uid, &pw, buf, sizeof(buf), &res) == 0 && res &&
+            user_name_is_portable(res->pw_name))
                 snprintf(h->user, sizeof(h->user), "%s", res->pw_name);
         else
                 snprintf(h->user, sizeof(h->user), "%u", (unsigned) h->uid);

@@ -296,6 +296,18 @@ static void test_file_errors(void **state) {
                             HOST_FIXTURES_DIR ": not a regular file of at most 1048576 bytes");
 }
 
+/* Facts are JSON text: a string that is not UTF-8 is refused with EILSEQ, not mangled. */
+static void test_non_utf8_is_refused(void **state) {
+        _cleanup_(host_facts_done) HostFacts h = {};
+
+        fill_everything(&h);
+        free(h.vm_reason);
+        h.vm_reason = strdup("MOAT_GUEST_KERNEL=/tmp/\xff is not a readable file");
+        errno = 0;
+        assert_null(host_facts_to_json(&h));
+        assert_int_equal(errno, EILSEQ);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip_everything),
@@ -307,6 +319,7 @@ int main(void) {
                 cmocka_unit_test(test_strict_errors),
                 cmocka_unit_test(test_error_leaves_struct_empty),
                 cmocka_unit_test(test_file_errors),
+                cmocka_unit_test(test_non_utf8_is_refused),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
