@@ -44,7 +44,7 @@ echo "inside: uid $(id -u), hostname $(hostname 2>/dev/null || cat /proc/sys/ker
 grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status
 echo "compiled" >/work/artifact.txt && echo "wrote /work/artifact.txt (the work directory is read-write)"
 if (echo owned >/etc/moat-demo) 2>/dev/null; then echo "WROTE /etc on the host"; else echo "cannot write /etc (the host is read-only)"; fi
-if (exec 3<>/dev/tcp/deb.debian.org/80) 2>/dev/null; then echo "REACHED the network"; else echo "no network"; fi
+echo "network interfaces: $(awk -F: 'NR > 2 { gsub(/ /, "", $1); printf "%s ", $1 }' /proc/net/dev)"
 SAMPLE
 cd "$work"
 export MOAT_AUDIT_LOG=$work/audit.jsonl
@@ -64,9 +64,7 @@ echo "exit status: $rc"
 say "the plan it ran under (moat explain -p ci-untrusted)"
 "$moat" explain -p ci-untrusted
 
-if [[ -s $MOAT_AUDIT_LOG ]]; then
-        say "the audit record (moat audit show, then verify)"
-        "$moat" audit show --log "$MOAT_AUDIT_LOG" 2>/dev/null || tail -n 1 "$MOAT_AUDIT_LOG"
-        "$moat" audit verify --log "$MOAT_AUDIT_LOG" 2>/dev/null || true
-fi
+say "the audit record (moat audit show, then moat audit verify)"
+"$moat" audit show "$MOAT_AUDIT_LOG"
+"$moat" audit verify "$MOAT_AUDIT_LOG"
 exit "$rc"
