@@ -215,7 +215,7 @@ static void put_command(FILE *f, const json_t *record) {
 static void put_result(FILE *f, const json_t *record) {
         const char *result = get_str(record, "result", NULL);
         const json_t *ex = json_object_get(record, "exit");
-        const char *sig = get_str(ex, "signal", NULL);
+        const char *sig = get_str(ex, "signal_name", NULL);
 
         if (!result) {
                 fputs("?", f);

@@ -283,8 +283,8 @@ static json_t *build_exit(const AuditContext *ctx) {
                 char name[32];
 
                 snprintf(name, sizeof(name), "SIG%s", abbrev ? abbrev : "UNKNOWN");
-                if (audit_json_set(o, "signal", json_string(name)) < 0 ||
-                    audit_json_set(o, "signal_number", json_integer(out->signal)) < 0)
+                if (audit_json_set(o, "signal", json_integer(out->signal)) < 0 ||
+                    audit_json_set(o, "signal_name", json_string(name)) < 0)
                         return NULL;
         }
         return TAKE_PTR(o);

@@ -140,7 +140,7 @@ static void test_format_recovery_and_refusal(void **state) {
         free(line);
 
         json_object_set_new(r, "result", json_string("timeout"));
-        json_object_set_new(json_object_get(r, "exit"), "signal", json_string("SIGKILL"));
+        json_object_set_new(json_object_get(r, "exit"), "signal_name", json_string("SIGKILL"));
         line = audit_record_format_line(r);
         assert_non_null(strstr(line, "timeout SIGKILL"));
         free(line);

@@ -206,8 +206,8 @@ static void test_timeout(void **state) {
 
         assert_non_null(r);
         assert_string_equal(str_at(r, "result"), "timeout");
-        assert_string_equal(str_at(r, "exit.signal"), "SIGKILL");
-        assert_int_equal(int_at(r, "exit", "signal_number"), SIGKILL);
+        assert_string_equal(str_at(r, "exit.signal_name"), "SIGKILL");
+        assert_int_equal(int_at(r, "exit", "signal"), SIGKILL);
         assert_int_equal(int_at(r, "exit", "status"), 137);
         assert_true(json_is_true(json_object_get(json_object_get(r, "exit"), "timed_out")));
         assert_null(json_object_get(json_object_get(r, "exit"), "code"));
