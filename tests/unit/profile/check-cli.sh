@@ -48,5 +48,25 @@ for f in "$here"/schema-bad/*.yaml; do
         check "parser refuses schema-bad/$(basename "$f") (exit $rc): $(head -c 100 "$tmp/err")" '[ $rc -eq 125 ]'
 done
 
+# Every per-key example of the language reference is a valid profile (with "moat: 1" added).
+mkdir -p "$tmp/readme"
+printf 'moat: 1\n' >"$tmp/readme/base.yaml"
+python3 - "$MOAT_SOURCE_DIR/profiles/README.md" "$tmp/readme" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+for i, section in enumerate(re.split(r"^### ", text, flags=re.M)[1:]):
+    block = re.search(r"\n\n((?:    .*\n|\n)+)", section).group(1)
+    body = "".join(line[4:] + "\n" for line in block.rstrip("\n").split("\n"))
+    if not body.startswith("moat:"):
+        body = "moat: 1\n" + body
+    open(f"{sys.argv[2]}/example-{i:02d}.yaml", "w", encoding="utf-8").write(body)
+PY
+examples=("$tmp"/readme/example-*.yaml)
+check "the language reference has an example per section (${#examples[@]})" '[ ${#examples[@]} -ge 14 ]'
+for f in "${examples[@]}"; do
+        MOAT_PROFILE_PATH="$tmp/readme" "$MOAT" check "$f" >/dev/null 2>"$tmp/err"; rc=$?
+        check "README example $(basename "$f") is valid $(head -c 150 "$tmp/err")" '[ $rc -eq 0 ]'
+done
+
 echo "1..$n"
 [ "$fails" -eq 0 ]
