@@ -88,7 +88,11 @@ for u in "${USERS[@]}"; do
         check "[$u] /usr read-only" denied_with write /usr/moat-test 30
         check "[$u] /etc read-only" denied_with write /etc/moat-test 30
         check "[$u] the root itself is read-only" denied_with write /moat-test 30
-        check "[$u] /proc/sys read-only" denied_with write /proc/sys/kernel/hostname 30
+        check "[$u] /proc/sys mounted read-only" \
+                test "$(q '.mounts[] | select(.target == "/proc/sys") | .options | split(",")[0]')" = ro
+        if [ "$u" = root ]; then # as moatuser the host-root-owned file already gives EACCES
+                check "[$u] /proc/sys not writable (EROFS)" denied_with write /proc/sys/kernel/hostname 30
+        fi
         check "[$u] work directory writable" test "$(tried write /work/ok | jq -r .ok)" = true
         check "[$u] /tmp writable" test "$(tried write /tmp/ok | jq -r .ok)" = true
         check "[$u] binds are nosuid,nodev" \
@@ -144,11 +148,12 @@ for u in "${USERS[@]}"; do
                 test "$(moat_run "$u" "$T/probe.yaml" stat -c '%t:%T' /dev/null 2>/dev/null)" = "1:3"
 done
 
-# Landlock: a rw mount the plan does not grant stays unwritable (/dev/shm is a rw tmpfs).
+# Landlock: a rw mount the plan grants no write to stays unwritable: /proc is mounted rw and
+# /proc/self/comm is writable by its owner, unless Landlock says otherwise.
 for u in "${USERS[@]}"; do
-        out=$(moat_run "$u" "$T/probe.yaml" /work/moat-probe --try-write /dev/shm/x --try-write /work/y 2>"$T/stderr")
+        out=$(moat_run "$u" "$T/probe.yaml" /work/moat-probe --try-write /proc/self/comm --try-write /work/y 2>"$T/stderr")
         if [ "$(jq -r '.landlock.abi' <<<"$out")" -ge 1 ] 2>/dev/null; then
-                check "[$u] Landlock denies a write to a rw tmpfs outside the plan's paths" \
+                check "[$u] Landlock denies a write on a rw mount outside the plan's paths (/proc/self/comm)" \
                         test "$(jq -r '.tries[0].ok, .tries[0].errno' <<<"$out" | tr '\n' ' ')" = "false 13 "
                 check "[$u] Landlock allows the work directory" test "$(jq -r '.tries[1].ok' <<<"$out")" = true
         else

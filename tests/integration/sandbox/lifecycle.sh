@@ -63,7 +63,7 @@ YAML
         rc=$?
         check "[$u] missing bind source: 125" test $rc -eq 125
         check "[$u] ... the message names the mount, the error and the profile line" \
-                grep -Eq "cannot bind /data.*No such file or directory.*missing-$u.yaml:7:" "$T/err"
+                grep -Eq "cannot bind /data.*No such file or directory.*missing-$u.yaml:8:7\)" "$T/err"
         diag "$(cat "$T/err")"
 
         # A symlink planted in a writable bind cannot redirect a later mount.
