@@ -68,9 +68,10 @@ YNode *ynode_map_get(const YNode *map, const char *key);
 int ynode_merge(YNode *base, YNode *overlay);
 const char *ynode_describe(const YNode *n); /* "a string", "a list", ... for messages */
 
-/* Tree -> Profile fields (everything but name, path, files and digest). The tree has been
- * merged already; errors point at the node's own file. */
-int profile_from_tree(Profile *p, const YNode *root, MoatError *error);
+/* Tree -> Profile fields (everything but path, files and digest); errors point at the node's
+ * own file. Each file of a chain is checked alone (resolved = false), then the merged tree
+ * (resolved = true) also gets the rules that relate several keys. */
+int profile_from_tree(Profile *p, const YNode *root, bool resolved, MoatError *error);
 
 /* Canonical JSON (sorted keys, compact) of the profile without path/files/digest. */
 int profile_compute_digest(Profile *p);

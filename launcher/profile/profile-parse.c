@@ -842,17 +842,15 @@ static int parse_ids(Profile *p, const YNode *root, MoatError *e) {
         uint64_t v;
         int r;
 
-        if (!u && !g)
-                return 0;
-        if (!u)
-                return fail(e, g, "gid: set only together with uid");
         /* (uid_t) -1 means "unchanged" to setresuid(2): never a valid id. */
-        r = get_uint(u, "uid", 0, UINT32_MAX - 1, &v, e);
-        if (r < 0)
-                return r;
-        p->uid = (uid_t) v;
-        p->gid = (gid_t) v;
-        p->uid_set = true;
+        if (u) {
+                r = get_uint(u, "uid", 0, UINT32_MAX - 1, &v, e);
+                if (r < 0)
+                        return r;
+                p->uid = (uid_t) v;
+                p->gid = (gid_t) v;
+                p->uid_set = true;
+        }
         if (g) {
                 r = get_uint(g, "gid", 0, UINT32_MAX - 1, &v, e);
                 if (r < 0)
@@ -893,10 +891,6 @@ static int parse_enums(Profile *p, const YNode *root, MoatError *e) {
                 p->network = (NetworkMode) x;
                 p->network_pos = v->pos;
         }
-        if (r >= 0 && p->isolation != TIER_AUTO && p->isolation > p->max_tier)
-                r = fail(e, ynode_map_get(root, "isolation"),
-                         "isolation: '%s' is above max_tier '%s'", tier_to_string(p->isolation),
-                         tier_to_string(p->max_tier));
         return r;
 }
 
@@ -992,7 +986,21 @@ static int check_tmpfs_total(const Profile *p, MoatError *e) {
         return 0;
 }
 
-int profile_from_tree(Profile *p, const YNode *root, MoatError *e) {
+/* Rules between keys hold for the resolved profile only: a child may set gid over its
+ * parent's uid, or a parent's max_tier may be raised by the child. */
+static int check_consistency(const Profile *p, const YNode *root, MoatError *e) {
+        const YNode *g = ynode_map_get(root, "gid");
+
+        if (p->isolation != TIER_AUTO && p->isolation > p->max_tier)
+                return fail(e, ynode_map_get(root, "isolation"),
+                            "isolation: '%s' is above max_tier '%s'", tier_to_string(p->isolation),
+                            tier_to_string(p->max_tier));
+        if (g && !p->uid_set)
+                return fail(e, g, "gid: set only together with uid");
+        return check_tmpfs_total(p, e);
+}
+
+int profile_from_tree(Profile *p, const YNode *root, bool resolved, MoatError *e) {
         int r;
 
         if (root->kind != YNODE_MAP)
@@ -1007,7 +1015,7 @@ int profile_from_tree(Profile *p, const YNode *root, MoatError *e) {
                 r = parse_enums(p, root, e);
         if (r >= 0)
                 r = parse_sections(p, root, e);
-        if (r >= 0)
-                r = check_tmpfs_total(p, e);
+        if (r >= 0 && resolved)
+                r = check_consistency(p, root, e);
         return r;
 }

@@ -355,7 +355,7 @@ static int load_tree(Loader *l, const char *path, const char *buf, size_t len, Y
         scratch = profile_new();
         if (!scratch)
                 return -ENOMEM;
-        r = profile_from_tree(scratch, tree, l->error);
+        r = profile_from_tree(scratch, tree, false, l->error);
         if (r < 0)
                 return r;
         ext = ynode_map_get(tree, "extends");
@@ -390,7 +390,7 @@ static int profile_build(Loader *l, const char *path, const char *buf, size_t le
         p = profile_new();
         if (!p)
                 return -ENOMEM;
-        r = profile_from_tree(p, tree, l->error);
+        r = profile_from_tree(p, tree, true, l->error);
         if (r < 0)
                 return r;
         p->path = strdup(path);

@@ -297,6 +297,11 @@ static void test_extends_merge(void **state) {
         assert_true(strv_contains(p->env.set, "A=parent-a"));
         assert_true(strv_contains(p->env.set, "B=child-b"));
         assert_true(strv_contains(p->env.set, "C=child-c"));
+        /* Rules between keys apply to the merged result: gid over the parent's uid is fine. */
+        assert_true(p->uid_set);
+        assert_int_equal(p->uid, 1000);
+        assert_int_equal(p->gid, 100);
+        assert_int_equal(p->isolation, TIER_SYSTEM);
 }
 
 static void test_extends_depth(void **state) {
