@@ -43,6 +43,12 @@ static int notify_arch(uint32_t audit_arch, int nr, uint32_t *ret_token, const c
         return 0;
 }
 
+/* libseccomp compares only the low 32 bits of an argument on 32-bit ABIs, and x32 counts as
+ * one (seccomp_export_pfc shows "$a1 == low word" for an x32 rule): mirror that exactly. */
+static bool notify_arch_is_32bit(uint32_t token) {
+        return token == SCMP_ARCH_X86 || token == SCMP_ARCH_X32;
+}
+
 static bool notify_args_match(const PlanSyscallRule *r, bool is_32bit, const uint64_t args[6]) {
         for (unsigned i = 0; i < r->n_args && i < PLAN_MAX_ARG_CMPS; i++) {
                 const PlanArgCmp *c = &r->args[i];
@@ -50,7 +56,6 @@ static bool notify_args_match(const PlanSyscallRule *r, bool is_32bit, const uin
 
                 if (c->arg > 5)
                         return false;
-                /* libseccomp compares the low 32 bits on 32-bit ABIs, the full word otherwise. */
                 v = args[c->arg] & mask;
                 switch (c->op) {
                 case ARG_OP_EQ:
@@ -96,7 +101,7 @@ int sys_seccomp_rule_match(const PlanSeccomp *p, uint32_t arch, int nr, const ui
         name = seccomp_syscall_resolve_num_arch(token, nr);
         if (!name)
                 return -1;
-        return notify_rule_by_name(p, name, true, token == SCMP_ARCH_X86, args);
+        return notify_rule_by_name(p, name, true, notify_arch_is_32bit(token), args);
 }
 
 static int denial_table_record(DenialTable *t, const char *name, const char *arch, int rule) {
@@ -168,7 +173,7 @@ int sys_seccomp_notify_handle(int notify_fd, const PlanSeccomp *p, DenialTable *
         if (notify_arch(req->data.arch, req->data.nr, &token, &arch_name) >= 0) {
                 name = seccomp_syscall_resolve_num_arch(token, req->data.nr);
                 if (name) {
-                        bool is_32bit = token == SCMP_ARCH_X86;
+                        bool is_32bit = notify_arch_is_32bit(token);
                         uint64_t args[6];
 
                         for (size_t i = 0; i < 6; i++)

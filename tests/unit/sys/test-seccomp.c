@@ -264,6 +264,22 @@ static void test_rule_match(void **state) {
         assert_int_equal(sys_seccomp_rule_match(&p, AUDIT_ARCH_X86_64, SYS_getpid, args), -1);
         assert_int_equal(sys_seccomp_rule_match(&p, AUDIT_ARCH_AARCH64, 0, args), -1);
         fixture_seccomp_done(&p);
+
+        /* An exact 64-bit comparison: the full word on x86_64, the low word on x32 and i386,
+         * as libseccomp generates it. */
+        fixture_default_seccomp(&p, false);
+        fixture_arg(fixture_push(&p, "fcntl", EPERM), 1, ARG_OP_EQ, 0, (1ULL << 32) | 1234);
+        memset(args, 0, sizeof(args));
+        args[1] = 1234;
+        assert_int_equal(sys_seccomp_rule_match(&p, AUDIT_ARCH_X86_64, SYS_fcntl, args), -1);
+        assert_int_equal(sys_seccomp_rule_match(&p, AUDIT_ARCH_X86_64, SYS_fcntl | X32_BIT, args),
+                         (int) p.n_rules - 1);
+        assert_int_equal(sys_seccomp_rule_match(&p, AUDIT_ARCH_I386, 55 /* fcntl */, args),
+                         (int) p.n_rules - 1);
+        args[1] = (1ULL << 32) | 1234;
+        assert_int_equal(sys_seccomp_rule_match(&p, AUDIT_ARCH_X86_64, SYS_fcntl, args),
+                         (int) p.n_rules - 1);
+        fixture_seccomp_done(&p);
 }
 
 /* Notify mode: the child passes the listener up and makes denied calls; the parent runs the
