@@ -14,14 +14,14 @@
 #include "policy/policy.h"
 
 typedef struct AuditContext {
-        const Plan *plan;               /* may be NULL if the profile did not even load */
-        const Policy *policy;           /* may be NULL */
-        const HostFacts *host;          /* may be NULL */
+        const Plan *plan;      /* may be NULL if the profile did not even load */
+        const Policy *policy;  /* may be NULL */
+        const HostFacts *host; /* may be NULL */
         const RunRequest *request;
-        const RunOutcome *outcome;      /* NULL for a refusal before any executor ran */
-        const char *profile_arg;        /* what the user passed to -p */
-        const char *error;              /* moat's own error for a refused/failed run, or NULL */
-        uint64_t start_realtime_ns;     /* when moat started the run */
+        const RunOutcome *outcome;  /* NULL for a refusal before any executor ran */
+        const char *profile_arg;    /* what the user passed to -p */
+        const char *error;          /* moat's own error for a refused/failed run, or NULL */
+        uint64_t start_realtime_ns; /* when moat started the run */
 } AuditContext;
 
 /* Build the record (without the chain fields) as a jansson object. */
@@ -70,12 +70,12 @@ void audit_sha256_hex(const void *buf, size_t len, char ret_hex[AUDIT_HEX_LEN + 
 
 typedef struct AuditVerifyReport {
         size_t n_lines;
-        size_t n_records;               /* run records accepted */
-        size_t n_recovered;             /* torn regions covered by a recovery record */
-        size_t bad_line;                /* first broken line, 1-based; 0 = chain intact */
-        bool torn_tail;                 /* the break is an unterminated/invalid last line */
-        bool keyed;                     /* at least one keyed record was seen */
-        char message[512];              /* "line 7: ..." describing the break */
+        size_t n_records;                  /* run records accepted */
+        size_t n_recovered;                /* torn regions covered by a recovery record */
+        size_t bad_line;                   /* first broken line, 1-based; 0 = chain intact */
+        bool torn_tail;                    /* the break is an unterminated/invalid last line */
+        bool keyed;                        /* at least one keyed record was seen */
+        char message[512];                 /* "line 7: ..." describing the break */
         char last_hash[AUDIT_HEX_LEN + 1]; /* SHA-256 of the last accepted line (anchor) */
 } AuditVerifyReport;
 
@@ -88,8 +88,8 @@ typedef void (*AuditVerifyNotice)(size_t line, const char *message, void *userda
 int audit_chain_verify_buffer(const char *buf, size_t len, const uint8_t *key, size_t key_len,
                               AuditVerifyNotice notice, void *userdata, AuditVerifyReport *ret);
 /* Read FILE and verify it. -errno if the file cannot be read. */
-int audit_log_verify(const char *path, const uint8_t *key, size_t key_len,
-                     AuditVerifyNotice notice, void *userdata, AuditVerifyReport *ret);
+int audit_log_verify(const char *path, const uint8_t *key, size_t key_len, AuditVerifyNotice notice,
+                     void *userdata, AuditVerifyReport *ret);
 
 /* The HMAC key file: a regular file (not a symlink) of 16..4096 bytes, used as is. */
 int audit_key_load(const char *path, uint8_t **ret_key, size_t *ret_len);
@@ -100,7 +100,7 @@ int audit_log_append(const char *log_path, struct json_t *record, const uint8_t 
 
 /* PURE. Filters for `moat audit show`; unset members match everything. */
 typedef struct AuditFilter {
-        uint64_t since_ns;              /* 0 = any */
+        uint64_t since_ns; /* 0 = any */
         const char *profile;
         const char *tier;
         bool denied_only;

@@ -55,8 +55,9 @@ static int record_mac(const char *data, size_t len, const uint8_t *key, size_t k
                 audit_sha256_hex(data, len, ret_hex);
                 return 0;
         }
-        if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, key_len, (const unsigned char *) data,
-                       len, md, sizeof(md), &n) || n != 32)
+        if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, key_len,
+                       (const unsigned char *) data, len, md, sizeof(md), &n) ||
+            n != 32)
                 return -EIO;
         hex_encode(md, 32, ret_hex);
         return 0;
@@ -71,7 +72,8 @@ static void key_id(const uint8_t *key, size_t key_len, char ret[17]) {
         ret[16] = '\0';
 }
 
-static int record_hash(json_t *record, const uint8_t *key, size_t key_len, char ret_hex[AUDIT_HEX_LEN + 1]) {
+static int record_hash(json_t *record, const uint8_t *key, size_t key_len,
+                       char ret_hex[AUDIT_HEX_LEN + 1]) {
         _cleanup_json_ json_t *copy = json_copy(record);
         _cleanup_free_ char *s = NULL;
 
@@ -131,7 +133,7 @@ typedef struct Verifier {
         const uint8_t *key;
         size_t key_len;
         char kid[17];
-        bool in_main;           /* checking the chain itself, not looking ahead */
+        bool in_main; /* checking the chain itself, not looking ahead */
         AuditVerifyReport *report;
 } Verifier;
 
@@ -146,8 +148,8 @@ static bool is_hex64(const char *s) {
 
 /* Check line i as a chained record following expected_prev. Returns 1 valid, 0 broken (reason
  * filled), -ENOMEM. */
-static int check_record(Verifier *v, size_t i, const char *expected_prev, char *reason, size_t rsize,
-                        const char **ret_type, bool *ret_unparsable) {
+static int check_record(Verifier *v, size_t i, const char *expected_prev, char *reason,
+                        size_t rsize, const char **ret_type, bool *ret_unparsable) {
         const Line *l = &v->lines[i];
         const char *text = v->buf + l->off;
         _cleanup_json_ json_t *rec = NULL;
@@ -162,7 +164,9 @@ static int check_record(Verifier *v, size_t i, const char *expected_prev, char *
                 return snprintf(reason, rsize, "line is longer than %d bytes", AUDIT_LINE_MAX), 0;
         rec = json_loadb(text, l->len, JSON_REJECT_DUPLICATES, &err);
         if (!rec || !json_is_object(rec))
-                return snprintf(reason, rsize, "not a JSON record (%s)", rec ? "not an object" : err.text), 0;
+                return snprintf(reason, rsize, "not a JSON record (%s)",
+                                rec ? "not an object" : err.text),
+                       0;
         *ret_unparsable = false;
         type = json_string_value(json_object_get(rec, "type"));
         hash = json_string_value(json_object_get(rec, "hash"));
@@ -182,13 +186,19 @@ static int check_record(Verifier *v, size_t i, const char *expected_prev, char *
                 if (v->in_main)
                         v->report->keyed = true;
                 if (!v->key)
-                        return snprintf(reason, rsize, "record is keyed (hmac-sha256): verify it with --key"), 0;
+                        return snprintf(reason, rsize,
+                                        "record is keyed (hmac-sha256): verify it with --key"),
+                               0;
                 if (!kid || strcmp(kid, v->kid) != 0)
-                        return snprintf(reason, rsize, "record was sealed with another key (key_id %s)",
-                                        kid ? kid : "missing"), 0;
+                        return snprintf(reason, rsize,
+                                        "record was sealed with another key (key_id %s)",
+                                        kid ? kid : "missing"),
+                               0;
         } else if (strcmp(chain, "sha256") == 0) {
                 if (v->key)
-                        return snprintf(reason, rsize, "record is not keyed, but the log is verified with a key"), 0;
+                        return snprintf(reason, rsize,
+                                        "record is not keyed, but the log is verified with a key"),
+                               0;
         } else
                 return snprintf(reason, rsize, "unknown chain \"%.32s\"", chain), 0;
 
@@ -196,17 +206,22 @@ static int check_record(Verifier *v, size_t i, const char *expected_prev, char *
         if (r < 0)
                 return r;
         if (strcmp(computed, hash) != 0)
-                return snprintf(reason, rsize, "hash does not match the record's content (edited)"), 0;
+                return snprintf(reason, rsize, "hash does not match the record's content (edited)"),
+                       0;
         if (strcmp(prev, expected_prev) != 0) {
                 if (strcmp(expected_prev, AUDIT_GENESIS_PREV) == 0)
-                        snprintf(reason, rsize, "the first record does not start the chain "
+                        snprintf(reason, rsize,
+                                 "the first record does not start the chain "
                                  "(records before it were removed)");
                 else
-                        snprintf(reason, rsize, "prev does not match the previous record (a record was "
+                        snprintf(reason, rsize,
+                                 "prev does not match the previous record (a record was "
                                  "dropped, inserted or reordered here)");
                 return 0;
         }
-        *ret_type = strcmp(type, "run") == 0 ? "run" : strcmp(type, "recovery") == 0 ? "recovery" : "other";
+        *ret_type = strcmp(type, "run") == 0        ? "run"
+                    : strcmp(type, "recovery") == 0 ? "recovery"
+                                                    : "other";
         return 1;
 }
 
@@ -233,7 +248,8 @@ static ssize_t find_recovery(Verifier *v, size_t i, const char *expected_prev) {
                 if (!line_is_recovery(v, j))
                         continue;
                 rec = json_loadb(v->buf + v->lines[j].off, v->lines[j].len, 0, NULL);
-                torn_hash = json_string_value(json_object_get(json_object_get(rec, "torn"), "sha256"));
+                torn_hash =
+                        json_string_value(json_object_get(json_object_get(rec, "torn"), "sha256"));
                 bytes = json_integer_value(json_object_get(json_object_get(rec, "torn"), "bytes"));
                 if (!torn_hash || bytes <= 0 || (uint64_t) bytes > v->size - start)
                         continue;
@@ -268,7 +284,7 @@ static int split_lines(Verifier *v) {
                         v->lines = t;
                         cap = cap ? cap * 2 : 256;
                 }
-                v->lines[n++] = (Line) { .off = off, .len = end - off, .terminated = nl != NULL };
+                v->lines[n++] = (Line){ .off = off, .len = end - off, .terminated = nl != NULL };
                 off = nl ? end + 1 : v->size;
         }
         v->n_lines = n;
@@ -281,7 +297,8 @@ static void report_break(Verifier *v, size_t i, const char *reason, bool torn) {
         rep->bad_line = i + 1;
         rep->torn_tail = torn;
         if (torn)
-                snprintf(rep->message, sizeof(rep->message), "torn tail at line %zu: %s", i + 1, reason);
+                snprintf(rep->message, sizeof(rep->message), "torn tail at line %zu: %s", i + 1,
+                         reason);
         else
                 snprintf(rep->message, sizeof(rep->message), "line %zu: %s", i + 1, reason);
 }
@@ -294,8 +311,8 @@ static void accept_line(Verifier *v, size_t i, const char *type, char expected[A
 }
 
 /* One step of the walk from line *i. Returns 1 to continue, 0 at a break (reported), -ENOMEM. */
-static int verify_step(Verifier *v, size_t *i, char expected[AUDIT_HEX_LEN + 1], AuditVerifyNotice notice,
-                       void *userdata) {
+static int verify_step(Verifier *v, size_t *i, char expected[AUDIT_HEX_LEN + 1],
+                       AuditVerifyNotice notice, void *userdata) {
         const Line *l = &v->lines[*i];
         bool last = *i + 1 == v->n_lines, unparsable = false;
         const char *type = NULL;
@@ -319,8 +336,10 @@ static int verify_step(Verifier *v, size_t *i, char expected[AUDIT_HEX_LEN + 1],
         if (j > 0) {
                 char msg[200];
 
-                snprintf(msg, sizeof(msg), "lines %zu-%zd: torn write (a writer was cut short) covered by the "
-                         "recovery record at line %zd; the record in flight was lost", *i + 1, j, j + 1);
+                snprintf(msg, sizeof(msg),
+                         "lines %zu-%zd: torn write (a writer was cut short) covered by the "
+                         "recovery record at line %zd; the record in flight was lost",
+                         *i + 1, j, j + 1);
                 if (notice)
                         notice((size_t) j + 1, msg, userdata);
                 v->report->n_recovered++;
@@ -360,7 +379,7 @@ int audit_chain_verify_buffer(const char *buf, size_t len, const uint8_t *key, s
         char expected[AUDIT_HEX_LEN + 1] = AUDIT_GENESIS_PREV;
         int r = 0;
 
-        *ret = (AuditVerifyReport) {};
+        *ret = (AuditVerifyReport){};
         if (key)
                 key_id(key, key_len, v.kid);
         if (split_lines(&v) < 0) {

@@ -82,8 +82,8 @@ static int parse_rfc3339(const char *s, uint64_t *ret) {
                 if (*p != 'T' && *p != 't' && *p != ' ')
                         return -EINVAL;
                 p++;
-                if (parse_digits(&p, 2, &hour) < 0 || *p++ != ':' || parse_digits(&p, 2, &min) < 0 ||
-                    *p++ != ':' || parse_digits(&p, 2, &sec) < 0)
+                if (parse_digits(&p, 2, &hour) < 0 || *p++ != ':' ||
+                    parse_digits(&p, 2, &min) < 0 || *p++ != ':' || parse_digits(&p, 2, &sec) < 0)
                         return -EINVAL;
                 if (*p == '.') {
                         p++;
@@ -100,8 +100,8 @@ static int parse_rfc3339(const char *s, uint64_t *ret) {
                 else if (*p == '+' || *p == '-') {
                         int sign = *p++ == '-' ? -1 : 1;
 
-                        if (parse_digits(&p, 2, &oh) < 0 || *p++ != ':' || parse_digits(&p, 2, &om) < 0 ||
-                            oh > 23 || om > 59)
+                        if (parse_digits(&p, 2, &oh) < 0 || *p++ != ':' ||
+                            parse_digits(&p, 2, &om) < 0 || oh > 23 || om > 59)
                                 return -EINVAL;
                         offset = sign * (oh * 3600L + om * 60L);
                 } else
@@ -109,7 +109,8 @@ static int parse_rfc3339(const char *s, uint64_t *ret) {
                 if (*p != '\0')
                         return -EINVAL;
         }
-        if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+        if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 ||
+            sec > 60)
                 return -EINVAL;
         tm.tm_year = year - 1900;
         tm.tm_mon = mon - 1;
@@ -157,9 +158,11 @@ bool audit_filter_match(const AuditFilter *f, const json_t *record) {
                         return false;
         }
         if (f->profile) {
-                const char *name = get_str(record, "profile", "name"), *arg = get_str(record, "profile", "arg");
+                const char *name = get_str(record, "profile", "name"),
+                           *arg = get_str(record, "profile", "arg");
 
-                if (!(name && strcmp(name, f->profile) == 0) && !(arg && strcmp(arg, f->profile) == 0))
+                if (!(name && strcmp(name, f->profile) == 0) &&
+                    !(arg && strcmp(arg, f->profile) == 0))
                         return false;
         }
         if (f->tier) {
@@ -222,7 +225,8 @@ static void put_result(FILE *f, const json_t *record) {
                 return;
         }
         if (strcmp(result, "exited") == 0)
-                fprintf(f, "exit %lld", (long long) json_integer_value(json_object_get(ex, "code")));
+                fprintf(f, "exit %lld",
+                        (long long) json_integer_value(json_object_get(ex, "code")));
         else if (strcmp(result, "killed") == 0 || (strcmp(result, "timeout") == 0 && sig)) {
                 put_safe(f, result, 32);
                 fputc(' ', f);
@@ -269,19 +273,23 @@ char *audit_record_format_line(const json_t *record) {
                 fputc('Z', f);
         if (type && strcmp(type, "recovery") == 0) {
                 fprintf(f, "  recovery: a crashed writer left %lld torn bytes before this record",
-                        (long long) json_integer_value(json_object_get(json_object_get(record, "torn"), "bytes")));
+                        (long long) json_integer_value(
+                                json_object_get(json_object_get(record, "torn"), "bytes")));
         } else {
                 const json_t *usage = json_object_get(record, "usage");
                 fputs("  ", f);
                 put_safe(f, get_str(record, "user", "name"), 32);
                 fputs("  ", f);
-                put_safe(f, get_str(record, "profile", "name") ?: get_str(record, "profile", "arg"), 64);
+                put_safe(f, get_str(record, "profile", "name") ?: get_str(record, "profile", "arg"),
+                         64);
                 fputs("  ", f);
                 put_safe(f, get_str(record, "tier", NULL), 16);
                 fputs("  ", f);
                 put_result(f, record);
                 if (usage)
-                        fprintf(f, "  %.2fs", (double) json_integer_value(json_object_get(usage, "wall_ns")) / 1e9);
+                        fprintf(f, "  %.2fs",
+                                (double) json_integer_value(json_object_get(usage, "wall_ns")) /
+                                        1e9);
                 fputs("  -- ", f);
                 put_command(f, record);
                 put_denials(f, record);

@@ -221,7 +221,7 @@ static int lock_fd(int fd, int operation) {
                         return -errno;
                 if (waited_ms >= LOCK_TIMEOUT_MS)
                         return -ETIMEDOUT;
-                nanosleep(&(struct timespec) { .tv_nsec = step_ms * 1000000L }, NULL);
+                nanosleep(&(struct timespec){ .tv_nsec = step_ms * 1000000L }, NULL);
                 waited_ms += step_ms;
                 step_ms = MIN(step_ms * 2, 16u);
         }
@@ -244,8 +244,8 @@ static bool is_sealed_record(const char *line, size_t len) {
  * Returns 0, 1 if the window was too small, or -errno. */
 typedef struct TailScan {
         char prev[AUDIT_HEX_LEN + 1];
-        uint64_t torn_off;      /* file offset where the torn region starts */
-        uint64_t torn_len;      /* 0: nothing to recover */
+        uint64_t torn_off; /* file offset where the torn region starts */
+        uint64_t torn_len; /* 0: nothing to recover */
         char torn_sha256[AUDIT_HEX_LEN + 1];
         bool ends_with_newline;
 } TailScan;
@@ -291,7 +291,7 @@ static int scan_window(const char *b, size_t w, uint64_t size, TailScan *ret) {
 }
 
 static int scan_tail(int fd, uint64_t size, TailScan *ret) {
-        *ret = (TailScan) { .ends_with_newline = true };
+        *ret = (TailScan){ .ends_with_newline = true };
         memcpy(ret->prev, AUDIT_GENESIS_PREV, sizeof(ret->prev));
         if (size == 0)
                 return 0;
@@ -326,7 +326,8 @@ static void set_identity(json_t *rec) {
                 snprintf(u.nodename, sizeof(u.nodename), "unknown");
         if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &found) != 0)
                 found = NULL;
-        (void) audit_record_set_identity(rec, u.nodename, getuid(), getgid(), found ? pw.pw_name : NULL);
+        (void) audit_record_set_identity(rec, u.nodename, getuid(), getgid(),
+                                         found ? pw.pw_name : NULL);
 }
 
 static bool fsync_enabled(void) {
@@ -347,8 +348,8 @@ static int compose(json_t *record, const TailScan *tail, const uint8_t *key, siz
 
         memcpy(prev, tail->prev, sizeof(prev));
         if (tail->torn_len > 0) {
-                _cleanup_json_ json_t *rec = audit_record_build_recovery(now_realtime_ns(), tail->torn_len,
-                                                                         tail->torn_sha256);
+                _cleanup_json_ json_t *rec = audit_record_build_recovery(
+                        now_realtime_ns(), tail->torn_len, tail->torn_sha256);
                 if (!rec)
                         return -ENOMEM;
                 set_identity(rec);
@@ -448,28 +449,25 @@ int audit_log_append(const char *log_path, json_t *record, const uint8_t *key, s
 #if HAVE_SYSTEMD
 static int journal_send(const json_t *rec, const char *line, const char *log_path) {
         const char *result = json_string_value(json_object_get(rec, "result")) ?: "?";
-        const char *profile = json_string_value(json_object_get(json_object_get(rec, "profile"), "name"));
+        const char *profile =
+                json_string_value(json_object_get(json_object_get(rec, "profile"), "name"));
         const char *tier = json_string_value(json_object_get(rec, "tier")) ?: "none";
         const char *hash = json_string_value(json_object_get(rec, "hash")) ?: "";
-        json_int_t status = json_integer_value(json_object_get(json_object_get(rec, "exit"), "status"));
+        json_int_t status =
+                json_integer_value(json_object_get(json_object_get(rec, "exit"), "status"));
         int priority = strcmp(result, "exited") == 0 ? LOG_INFO : LOG_NOTICE;
 
         if (!profile)
-                profile = json_string_value(json_object_get(json_object_get(rec, "profile"), "arg")) ?: "?";
-        return sd_journal_send("MESSAGE=moat run: profile %s, tier %s, %s, exit status %lld", profile, tier,
-                               result, (long long) status,
-                               "MESSAGE_ID=" AUDIT_JOURNAL_MESSAGE_ID,
-                               "PRIORITY=%d", priority,
-                               "SYSLOG_IDENTIFIER=moat",
-                               "MOAT_RESULT=%s", result,
-                               "MOAT_PROFILE=%s", profile,
-                               "MOAT_TIER=%s", tier,
-                               "MOAT_EXIT_STATUS=%lld", (long long) status,
-                               "MOAT_DENIALS=%zu", json_array_size(json_object_get(rec, "denials")),
-                               "MOAT_RECORD_HASH=%s", hash,
-                               "MOAT_AUDIT_LOG=%s", log_path,
-                               "MOAT_RECORD=%s", line,
-                               NULL);
+                profile = json_string_value(json_object_get(json_object_get(rec, "profile"), "arg"))
+                                  ?: "?";
+        return sd_journal_send(
+                "MESSAGE=moat run: profile %s, tier %s, %s, exit status %lld", profile, tier,
+                result, (long long) status, "MESSAGE_ID=" AUDIT_JOURNAL_MESSAGE_ID, "PRIORITY=%d",
+                priority, "SYSLOG_IDENTIFIER=moat", "MOAT_RESULT=%s", result, "MOAT_PROFILE=%s",
+                profile, "MOAT_TIER=%s", tier, "MOAT_EXIT_STATUS=%lld", (long long) status,
+                "MOAT_DENIALS=%zu", json_array_size(json_object_get(rec, "denials")),
+                "MOAT_RECORD_HASH=%s", hash, "MOAT_AUDIT_LOG=%s", log_path, "MOAT_RECORD=%s", line,
+                NULL);
 }
 #endif
 

@@ -43,7 +43,7 @@ static int lock_shared(int fd) {
                         return -errno;
                 if (waited >= LOCK_TIMEOUT_MS)
                         return -ETIMEDOUT;
-                nanosleep(&(struct timespec) { .tv_nsec = 5000000L }, NULL);
+                nanosleep(&(struct timespec){ .tv_nsec = 5000000L }, NULL);
         }
         return 0;
 }
@@ -68,7 +68,8 @@ int audit_log_verify(const char *path, const uint8_t *key, size_t key_len, Audit
         map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED)
                 return -errno;
-        r = audit_chain_verify_buffer(map, (size_t) st.st_size, key, key_len, notice, userdata, ret);
+        r = audit_chain_verify_buffer(map, (size_t) st.st_size, key, key_len, notice, userdata,
+                                      ret);
         munmap(map, (size_t) st.st_size);
         return r;
 }

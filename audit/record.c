@@ -117,7 +117,7 @@ static json_t *strv_to_json(char *const *l, size_t max_bytes, bool *ret_truncate
                 return NULL;
         if (ret_truncated)
                 *ret_truncated = false;
-        STRV_FOREACH(s, l) {
+        STRV_FOREACH (s, l) {
                 total += strlen(*s) + 1;
                 if (max_bytes > 0 && total > max_bytes) {
                         if (ret_truncated)
@@ -189,7 +189,8 @@ static json_t *build_decisions(const Plan *p) {
                 _cleanup_json_ json_t *o = json_object();
 
                 if (!o || audit_json_set(o, "rule", audit_json_string(d->rule_id)) < 0 ||
-                    audit_json_set(o, "min_tier", json_string(ENUM_NAME(tier_names, d->min_tier))) < 0 ||
+                    audit_json_set(o, "min_tier", json_string(ENUM_NAME(tier_names, d->min_tier))) <
+                            0 ||
                     audit_json_set(o, "refuse", json_boolean(d->refuse)) < 0 ||
                     audit_json_set(o, "sentence", audit_json_string(d->sentence)) < 0 ||
                     json_array_append_new(a, TAKE_PTR(o)) < 0)
@@ -222,7 +223,8 @@ static json_t *build_controls(const AuditContext *ctx) {
                 _cleanup_json_ json_t *o = json_object();
 
                 if (!o || audit_json_set(o, "name", audit_json_string(c->name)) < 0 ||
-                    audit_json_set(o, "planned", json_string(ENUM_NAME(planned_names, c->status))) < 0 ||
+                    audit_json_set(o, "planned", json_string(ENUM_NAME(planned_names, c->status))) <
+                            0 ||
                     audit_json_set(o, "outcome", json_string(outcome)) < 0)
                         return NULL;
                 if (c->detail && audit_json_set(o, "detail", audit_json_string(c->detail)) < 0)
@@ -272,11 +274,14 @@ static json_t *build_exit(const AuditContext *ctx) {
         if (!o)
                 return NULL;
         if (!out)
-                return audit_json_set(o, "status", json_integer(EXIT_MOAT_FAILED)) < 0 ? NULL : TAKE_PTR(o);
+                return audit_json_set(o, "status", json_integer(EXIT_MOAT_FAILED)) < 0
+                               ? NULL
+                               : TAKE_PTR(o);
         if (audit_json_set(o, "status", json_integer(out->exit_status)) < 0 ||
             audit_json_set(o, "timed_out", json_boolean(out->timed_out)) < 0)
                 return NULL;
-        if (out->started && out->signal <= 0 && audit_json_set(o, "code", json_integer(out->exit_code)) < 0)
+        if (out->started && out->signal <= 0 &&
+            audit_json_set(o, "code", json_integer(out->exit_code)) < 0)
                 return NULL;
         if (out->signal > 0) {
                 const char *abbrev = sigabbrev_np(out->signal);
@@ -298,9 +303,11 @@ static json_t *build_usage(const RunOutcome *out) {
             audit_json_set(o, "cpu_sys_ns", audit_json_u64(out->cpu_sys_ns)) < 0)
                 return NULL;
         /* 0 means the tier could not read it: leave the field out rather than claim zero. */
-        if (out->peak_memory > 0 && audit_json_set(o, "peak_memory_bytes", audit_json_u64(out->peak_memory)) < 0)
+        if (out->peak_memory > 0 &&
+            audit_json_set(o, "peak_memory_bytes", audit_json_u64(out->peak_memory)) < 0)
                 return NULL;
-        if (out->peak_pids > 0 && audit_json_set(o, "peak_pids", audit_json_u64(out->peak_pids)) < 0)
+        if (out->peak_pids > 0 &&
+            audit_json_set(o, "peak_pids", audit_json_u64(out->peak_pids)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -354,12 +361,14 @@ static json_t *build_error(const AuditContext *ctx) {
         if (out && !out->started) {
                 char step[sizeof(out->failed_step) + 1];
 
-                snprintf(step, sizeof(step), "%.*s", (int) sizeof(out->failed_step), out->failed_step);
+                snprintf(step, sizeof(step), "%.*s", (int) sizeof(out->failed_step),
+                         out->failed_step);
                 if (step[0] && audit_json_set(o, "step", audit_json_string(step)) < 0)
                         return NULL;
                 if (out->failed_errno > 0 &&
                     (audit_json_set(o, "errno", json_integer(out->failed_errno)) < 0 ||
-                     audit_json_set(o, "errno_name", audit_json_string(strerrorname_np(out->failed_errno))) < 0))
+                     audit_json_set(o, "errno_name",
+                                    audit_json_string(strerrorname_np(out->failed_errno))) < 0))
                         return NULL;
         }
         return TAKE_PTR(o);
@@ -373,11 +382,13 @@ static json_t *build_command(const RunRequest *req) {
                 return NULL;
         if (req) {
                 /* A huge argv must not push the line past AUDIT_LINE_MAX; what is cut is said. */
-                if (audit_json_set(o, "argv", strv_to_json(req->argv, AUDIT_ARGV_MAX, &truncated)) < 0 ||
+                if (audit_json_set(o, "argv", strv_to_json(req->argv, AUDIT_ARGV_MAX, &truncated)) <
+                            0 ||
                     audit_json_set(o, "workdir", audit_json_string(req->workdir)) < 0)
                         return NULL;
-                if (truncated && (audit_json_set(o, "argv_truncated", json_true()) < 0 ||
-                                  audit_json_set(o, "argc", audit_json_u64(strv_length(req->argv))) < 0))
+                if (truncated &&
+                    (audit_json_set(o, "argv_truncated", json_true()) < 0 ||
+                     audit_json_set(o, "argc", audit_json_u64(strv_length(req->argv))) < 0))
                         return NULL;
         }
         return TAKE_PTR(o);
@@ -410,7 +421,8 @@ json_t *audit_record_build(const AuditContext *ctx) {
         if (out && out->tier_detail[0]) {
                 char detail[sizeof(out->tier_detail) + 1];
 
-                snprintf(detail, sizeof(detail), "%.*s", (int) sizeof(out->tier_detail), out->tier_detail);
+                snprintf(detail, sizeof(detail), "%.*s", (int) sizeof(out->tier_detail),
+                         out->tier_detail);
                 if (audit_json_set(r, "tier_detail", audit_json_string(detail)) < 0)
                         return NULL;
         }
@@ -418,12 +430,14 @@ json_t *audit_record_build(const AuditContext *ctx) {
                 return NULL;
         if (out && audit_json_set(r, "usage", build_usage(out)) < 0)
                 return NULL;
-        if ((ctx->error || !out || !out->started) && audit_json_set(r, "error", build_error(ctx)) < 0)
+        if ((ctx->error || !out || !out->started) &&
+            audit_json_set(r, "error", build_error(ctx)) < 0)
                 return NULL;
         return TAKE_PTR(r);
 }
 
-int audit_record_set_identity(json_t *record, const char *hostname, uid_t uid, gid_t gid, const char *user) {
+int audit_record_set_identity(json_t *record, const char *hostname, uid_t uid, gid_t gid,
+                              const char *user) {
         _cleanup_json_ json_t *who = json_object();
 
         if (!who || audit_json_set(who, "uid", audit_json_u64(uid)) < 0 ||
@@ -436,7 +450,8 @@ int audit_record_set_identity(json_t *record, const char *hostname, uid_t uid, g
         return 0;
 }
 
-json_t *audit_record_build_recovery(uint64_t now_ns, uint64_t torn_bytes, const char *torn_sha256_hex) {
+json_t *audit_record_build_recovery(uint64_t now_ns, uint64_t torn_bytes,
+                                    const char *torn_sha256_hex) {
         _cleanup_json_ json_t *r = json_object();
         _cleanup_json_ json_t *torn = json_object();
         char when[40];

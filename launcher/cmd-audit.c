@@ -72,7 +72,8 @@ static int load_policy(Policy **ret, bool quiet) {
         r = policy_load(dir, NULL, ret, &error);
         if (r < 0 && !quiet)
                 fprintf(stderr, "moat audit: cannot load the site policy: %s\n",
-                        moat_error_is_set(&error) ? moat_error_format(&error, buf, sizeof(buf)) : strerror(-r));
+                        moat_error_is_set(&error) ? moat_error_format(&error, buf, sizeof(buf))
+                                                  : strerror(-r));
         return r;
 }
 
@@ -90,7 +91,8 @@ static char *resolve_log_path(const char *file) {
                 return NULL;
         p = audit_log_default_path(policy);
         if (!p)
-                fprintf(stderr, "moat audit: cannot determine the audit log path (no home directory?)\n");
+                fprintf(stderr,
+                        "moat audit: cannot determine the audit log path (no home directory?)\n");
         return p;
 }
 
@@ -113,7 +115,8 @@ static int cmd_audit_path(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        printf("Usage: moat audit path\n\nPrint the path of the audit log moat writes for "
+                        printf("Usage: moat audit path\n\nPrint the path of the audit log moat "
+                               "writes for "
                                "this caller.\n");
                         return 0;
                 default:
@@ -148,17 +151,19 @@ static int verify_load_key(const char *key_file, uint8_t **ret_key, size_t *ret_
         r = audit_key_load(key_file, ret_key, ret_len);
         if (r < 0)
                 fprintf(stderr, "moat audit verify: cannot read the key %s: %s\n", key_file,
-                        r == -EACCES ? "readable by others or writable by group/others (refused)" : strerror(-r));
+                        r == -EACCES ? "readable by others or writable by group/others (refused)"
+                                     : strerror(-r));
         return r;
 }
 
 static void verify_print(const char *path, const AuditVerifyReport *rep, bool json) {
         if (json) {
-                json_auto_t *j = json_pack("{s:s, s:b, s:I, s:I, s:I, s:b, s:b, s:s}", "path", path, "intact",
-                                           rep->bad_line == 0, "records", (json_int_t) rep->n_records,
-                                           "recovered", (json_int_t) rep->n_recovered, "bad_line",
-                                           (json_int_t) rep->bad_line, "torn_tail", rep->torn_tail, "keyed",
-                                           rep->keyed, "last_hash", rep->last_hash);
+                json_auto_t *j = json_pack("{s:s, s:b, s:I, s:I, s:I, s:b, s:b, s:s}", "path", path,
+                                           "intact", rep->bad_line == 0, "records",
+                                           (json_int_t) rep->n_records, "recovered",
+                                           (json_int_t) rep->n_recovered, "bad_line",
+                                           (json_int_t) rep->bad_line, "torn_tail", rep->torn_tail,
+                                           "keyed", rep->keyed, "last_hash", rep->last_hash);
                 if (j && rep->bad_line)
                         json_object_set_new(j, "message", json_string(rep->message));
                 _cleanup_free_ char *s = j ? json_dumps(j, AUDIT_JSON_FLAGS) : NULL;
@@ -168,8 +173,9 @@ static void verify_print(const char *path, const AuditVerifyReport *rep, bool js
         if (rep->bad_line)
                 printf("%s: BROKEN: %s\n", path, rep->message);
         else
-                printf("%s: intact: %zu run records%s, %zu torn write(s) recovered, last hash %s\n", path,
-                       rep->n_records, rep->keyed ? " (keyed)" : "", rep->n_recovered, rep->last_hash);
+                printf("%s: intact: %zu run records%s, %zu torn write(s) recovered, last hash %s\n",
+                       path, rep->n_records, rep->keyed ? " (keyed)" : "", rep->n_recovered,
+                       rep->last_hash);
 }
 
 static int cmd_audit_verify(int argc, char **argv) {
@@ -204,19 +210,26 @@ static int cmd_audit_verify(int argc, char **argv) {
                 case 'h':
                         printf("Usage: moat audit verify [FILE] [--key FILE] [--strict] [--json]\n"
                                "\n"
-                               "Check the whole hash chain and report the first broken link (an edited,\n"
-                               "dropped, inserted or reordered record) with its line number. A torn last\n"
-                               "line is a failure. A torn write that a later writer covered with a recovery\n"
-                               "record is reported as a notice (a crash lost the record in flight).\n"
+                               "Check the whole hash chain and report the first broken link (an "
+                               "edited,\n"
+                               "dropped, inserted or reordered record) with its line number. A "
+                               "torn last\n"
+                               "line is a failure. A torn write that a later writer covered with a "
+                               "recovery\n"
+                               "record is reported as a notice (a crash lost the record in "
+                               "flight).\n"
                                "\n"
-                               "  --key FILE   HMAC key of a keyed chain (default: the site policy's)\n"
+                               "  --key FILE   HMAC key of a keyed chain (default: the site "
+                               "policy's)\n"
                                "  --strict     also fail on recovered torn writes\n"
                                "  --json       print the result as one JSON object\n"
                                "\n"
-                               "Removing records from the end cannot be seen by any chain: keep the printed\n"
+                               "Removing records from the end cannot be seen by any chain: keep "
+                               "the printed\n"
                                "last hash elsewhere (or mirror to the journal) to anchor it.\n"
                                "\n"
-                               "Exit status: 0 intact, 1 broken, 125 the log or key could not be read.\n");
+                               "Exit status: 0 intact, 1 broken, 125 the log or key could not be "
+                               "read.\n");
                         return 0;
                 default:
                         return bad_option("verify", c, argv);
@@ -234,7 +247,8 @@ static int cmd_audit_verify(int argc, char **argv) {
         if (key)
                 explicit_bzero(key, key_len);
         if (r < 0) {
-                fprintf(stderr, "moat audit verify: cannot read %s: %s\n", path, audit_log_strerror(r));
+                fprintf(stderr, "moat audit verify: cannot read %s: %s\n", path,
+                        audit_log_strerror(r));
                 return EXIT_MOAT_FAILED;
         }
         verify_print(path, &rep, json);
@@ -253,7 +267,9 @@ static int print_record(const ShowState *s, size_t line, json_t *rec) {
         _cleanup_free_ char *text = NULL;
 
         if (!rec) {
-                fprintf(stderr, "moat audit: %s:%zu: not a record (torn or edited; run 'moat audit verify')\n",
+                fprintf(stderr,
+                        "moat audit: %s:%zu: not a record (torn or edited; run 'moat audit "
+                        "verify')\n",
                         s->path, line);
                 return 0;
         }
@@ -278,18 +294,24 @@ static int parse_filter_option(const char *cmd, int c, ShowState *s) {
         switch (c) {
         case 'S':
                 clock_gettime(CLOCK_REALTIME, &now);
-                r = audit_time_parse(optarg, (uint64_t) now.tv_sec * 1000000000ULL + (uint64_t) now.tv_nsec,
+                r = audit_time_parse(optarg,
+                                     (uint64_t) now.tv_sec * 1000000000ULL + (uint64_t) now.tv_nsec,
                                      &s->filter.since_ns);
                 if (r < 0)
-                        return usage_error(cmd, "--since: '%s' is not an RFC 3339 time, a date or a duration "
-                                           "like 30m, 2h, 7d", optarg);
+                        return usage_error(
+                                cmd,
+                                "--since: '%s' is not an RFC 3339 time, a date or a duration "
+                                "like 30m, 2h, 7d",
+                                optarg);
                 return 0;
         case 'p':
                 s->filter.profile = optarg;
                 return 0;
         case 't':
-                if (strcmp(optarg, "sandbox") != 0 && strcmp(optarg, "system") != 0 && strcmp(optarg, "vm") != 0)
-                        return usage_error(cmd, "--tier: '%s' is not one of sandbox, system, vm", optarg);
+                if (strcmp(optarg, "sandbox") != 0 && strcmp(optarg, "system") != 0 &&
+                    strcmp(optarg, "vm") != 0)
+                        return usage_error(cmd, "--tier: '%s' is not one of sandbox, system, vm",
+                                           optarg);
                 s->filter.tier = optarg;
                 return 0;
         case 'd':
@@ -303,23 +325,24 @@ static int parse_filter_option(const char *cmd, int c, ShowState *s) {
         }
 }
 
-#define FILTER_OPTIONS                                          \
-        { "since", required_argument, NULL, 'S' },              \
-        { "profile", required_argument, NULL, 'p' },            \
-        { "tier", required_argument, NULL, 't' },               \
-        { "denied", no_argument, NULL, 'd' },                   \
-        { "json", no_argument, NULL, 'j' }
+#define FILTER_OPTIONS                                                                            \
+        { "since", required_argument, NULL, 'S' }, { "profile", required_argument, NULL, 'p' },   \
+                { "tier", required_argument, NULL, 't' }, { "denied", no_argument, NULL, 'd' }, { \
+                "json", no_argument, NULL, 'j'                                                    \
+        }
 
-#define FILTER_HELP                                                                     \
+#define FILTER_HELP                                                                         \
         "  --since T      records from T on: RFC 3339, a date (YYYY-MM-DD) or a duration\n" \
-        "                 ago (90s, 30m, 2h, 7d)\n"                                     \
-        "  --profile P    records of profile P (name or the -p argument)\n"             \
-        "  --tier T       records that ran in tier T (sandbox, system, vm)\n"           \
-        "  --denied       records with denied operations\n"                             \
+        "                 ago (90s, 30m, 2h, 7d)\n"                                         \
+        "  --profile P    records of profile P (name or the -p argument)\n"                 \
+        "  --tier T       records that ran in tier T (sandbox, system, vm)\n"               \
+        "  --denied       records with denied operations\n"                                 \
         "  --json         print the records as stored (JSON Lines)\n"
 
 static int cmd_audit_show(int argc, char **argv) {
-        static const struct option options[] = { FILTER_OPTIONS, { "help", no_argument, NULL, 'h' }, {} };
+        static const struct option options[] = { FILTER_OPTIONS,
+                                                 { "help", no_argument, NULL, 'h' },
+                                                 {} };
         _cleanup_free_ char *path = NULL;
         ShowState s = {};
         const char *file;
@@ -329,7 +352,8 @@ static int cmd_audit_show(int argc, char **argv) {
         opterr = 0; /* our own message names the flag */
         while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
                 if (c == 'h') {
-                        printf("Usage: moat audit show [FILE] [OPTIONS]\n\nPrint the records of the audit log, "
+                        printf("Usage: moat audit show [FILE] [OPTIONS]\n\nPrint the records of "
+                               "the audit log, "
                                "one line per run.\n\n" FILTER_HELP);
                         return 0;
                 }
@@ -348,7 +372,8 @@ static int cmd_audit_show(int argc, char **argv) {
         s.path = path;
         r = audit_log_foreach(path, show_line, &s);
         if (r < 0) {
-                fprintf(stderr, "moat audit show: cannot read %s: %s\n", path, audit_log_strerror(r));
+                fprintf(stderr, "moat audit show: cannot read %s: %s\n", path,
+                        audit_log_strerror(r));
                 return EXIT_MOAT_FAILED;
         }
         return 0;
@@ -357,11 +382,11 @@ static int cmd_audit_show(int argc, char **argv) {
 /* tail: the last N records, then (-f) every record appended after them. */
 typedef struct TailState {
         ShowState show;
-        char **ring;            /* last N matching lines during the initial read */
+        char **ring; /* last N matching lines during the initial read */
         size_t n, next, filled;
         bool following;
         size_t lineno;
-        char *partial;          /* bytes after the last newline read so far */
+        char *partial; /* bytes after the last newline read so far */
         size_t partial_len;
 } TailState;
 
@@ -400,7 +425,7 @@ static int tail_read(TailState *t, int fd) {
                 t->partial_len += (size_t) n;
 
                 size_t start = 0;
-                for (char *nl; (nl = memchr(t->partial + start, '\n', t->partial_len - start)); ) {
+                for (char *nl; (nl = memchr(t->partial + start, '\n', t->partial_len - start));) {
                         r = tail_line(t, t->partial + start, (size_t) (nl - t->partial) - start);
                         if (r < 0)
                                 return r;
@@ -445,7 +470,9 @@ static int tail_follow(TailState *t, int fd, const char *path) {
                         return -errno;
                 if (st.st_size < lseek(fd, 0, SEEK_CUR)) {
                         /* An append-only log never shrinks: say so, then read it again. */
-                        fprintf(stderr, "moat audit tail: %s was truncated; reading it from the start\n", path);
+                        fprintf(stderr,
+                                "moat audit tail: %s was truncated; reading it from the start\n",
+                                path);
                         if (lseek(fd, 0, SEEK_SET) < 0)
                                 return -errno;
                         t->partial_len = 0;
@@ -479,10 +506,13 @@ static int cmd_audit_tail(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, ":hfn:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
-                        printf("Usage: moat audit tail [-f] [-n N] [FILE] [OPTIONS]\n\nPrint the last records "
+                        printf("Usage: moat audit tail [-f] [-n N] [FILE] [OPTIONS]\n\nPrint the "
+                               "last records "
                                "of the audit log; with -f, keep printing new ones.\n\n"
-                               "  -f, --follow   wait for new records (inotify, polling as a fallback)\n"
-                               "  -n, --lines N  how many records to print first (default 10)\n" FILTER_HELP);
+                               "  -f, --follow   wait for new records (inotify, polling as a "
+                               "fallback)\n"
+                               "  -n, --lines N  how many records to print first (default "
+                               "10)\n" FILTER_HELP);
                         return 0;
                 case 'f':
                         follow = true;
@@ -491,7 +521,8 @@ static int cmd_audit_tail(int argc, char **argv) {
                         errno = 0;
                         t.n = strtoul(optarg, &end, 10);
                         if (errno || !*optarg || *end || optarg[0] == '-' || t.n > 100000)
-                                return usage_error("tail", "--lines: '%s' is not a count (0..100000)", optarg);
+                                return usage_error(
+                                        "tail", "--lines: '%s' is not a count (0..100000)", optarg);
                         continue;
                 }
                 r = parse_filter_option("tail", c, &t.show);
@@ -549,7 +580,8 @@ int cmd_audit(int argc, char **argv) {
                 audit_help(stderr);
                 return EXIT_MOAT_FAILED;
         }
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+            strcmp(argv[1], "help") == 0) {
                 audit_help(stdout);
                 return 0;
         }

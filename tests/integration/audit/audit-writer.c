@@ -46,7 +46,9 @@ int main(int argc, char **argv) {
                         return 2;
                 }
         if (argc - optind != 2) {
-                fprintf(stderr, "usage: audit-writer [--key FILE] [--profile NAME] [--pad BYTES] LOG COUNT\n");
+                fprintf(stderr,
+                        "usage: audit-writer [--key FILE] [--profile NAME] [--pad BYTES] LOG "
+                        "COUNT\n");
                 return 2;
         }
         const char *log = argv[optind];
@@ -65,11 +67,15 @@ int main(int argc, char **argv) {
                 { .name = "landlock", .status = CONTROL_BEST_EFFORT },
         };
         PlanDecision decisions[] = {
-                { .rule_id = "profile-isolation", .sentence = "the profile asks for the sandbox tier",
+                { .rule_id = "profile-isolation",
+                  .sentence = "the profile asks for the sandbox tier",
                   .min_tier = TIER_SANDBOX },
         };
         PlanSyscallRule rules[] = {
-                { .name = "keyctl", .action = SECCOMP_ACTION_ERRNO, .errno_value = 1, .group = "keys",
+                { .name = "keyctl",
+                  .action = SECCOMP_ACTION_ERRNO,
+                  .errno_value = 1,
+                  .group = "keys",
                   .origin = "policies/seccomp/default.yaml:41" },
         };
         Plan plan = {
@@ -91,13 +97,22 @@ int main(int argc, char **argv) {
 
         for (long i = 0; i < count; i++) {
                 RunOutcome out = {
-                        .started = true, .exit_code = 0, .wall_ns = 1000000, .controls = outcomes,
-                        .n_controls = 3, .denials = &denial, .n_denials = 1,
+                        .started = true,
+                        .exit_code = 0,
+                        .wall_ns = 1000000,
+                        .controls = outcomes,
+                        .n_controls = 3,
+                        .denials = &denial,
+                        .n_denials = 1,
                 };
                 denial.first_ns = now_ns();
                 AuditContext ctx = {
-                        .plan = &plan, .policy = &policy, .request = &req, .outcome = &out,
-                        .profile_arg = profile, .start_realtime_ns = now_ns(),
+                        .plan = &plan,
+                        .policy = &policy,
+                        .request = &req,
+                        .outcome = &out,
+                        .profile_arg = profile,
+                        .start_realtime_ns = now_ns(),
                 };
                 int r = audit_log_run(&ctx, log);
                 if (r < 0) {

@@ -29,10 +29,10 @@ typedef struct Log {
 } Log;
 
 static json_t *sample(int i) {
-        json_t *r = json_pack("{s:i, s:s, s:s, s:s, s:{s:[s,s]}, s:{s:i}, s:[{s:s,s:i}]}", "schema", 1,
-                              "type", "run", "time", "2026-01-02T03:04:05.000000000Z", "result", "exited",
-                              "command", "argv", "make", i % 2 ? "test" : "check", "exit", "status", i,
-                              "denials", "syscall", "keyctl", "count", i + 1);
+        json_t *r = json_pack("{s:i, s:s, s:s, s:s, s:{s:[s,s]}, s:{s:i}, s:[{s:s,s:i}]}", "schema",
+                              1, "type", "run", "time", "2026-01-02T03:04:05.000000000Z", "result",
+                              "exited", "command", "argv", "make", i % 2 ? "test" : "check", "exit",
+                              "status", i, "denials", "syscall", "keyctl", "count", i + 1);
         assert_non_null(r);
         return r;
 }
@@ -60,7 +60,7 @@ static void log_append(Log *l, json_t *rec, const uint8_t *k, size_t klen) {
 }
 
 static void log_build(Log *l, const uint8_t *k, size_t klen) {
-        *l = (Log) {};
+        *l = (Log){};
         memcpy(l->prev, AUDIT_GENESIS_PREV, sizeof(l->prev));
         for (int i = 0; i < N_RECORDS; i++)
                 log_append(l, sample(i), k, klen);
@@ -108,8 +108,8 @@ static void test_every_byte_edit_is_detected(void **state) {
                         l.buf[p] = *c;
                         AuditVerifyReport rep = verify(l.buf, l.len, NULL, 0);
                         if (rep.bad_line != target + 1)
-                                fail_msg("edit at byte %zu ('%c' -> '%c') reported at line %zu: %s", p - start,
-                                         saved, *c, rep.bad_line, rep.message);
+                                fail_msg("edit at byte %zu ('%c' -> '%c') reported at line %zu: %s",
+                                         p - start, saved, *c, rep.bad_line, rep.message);
                 }
                 l.buf[p] = saved;
         }
@@ -203,7 +203,7 @@ static void test_inserted_forged_line_is_detected(void **state) {
 
         /* A well-formed record chained to line 2 and inserted after it: the plain chain accepts
          * it, but line 3 no longer follows. */
-        forged = (Log) {};
+        forged = (Log){};
         memcpy(forged.prev, AUDIT_GENESIS_PREV, sizeof(forged.prev));
         audit_sha256_hex(l.buf + l.off[1], line_len(&l, 1), forged.prev);
         log_append(&forged, sample(42), NULL, 0);
@@ -251,7 +251,8 @@ static void test_keyed_chain_forged_key_id(void **state) {
         json_t *rec = sample(7);
         char *line = NULL;
         size_t len;
-        assert_int_equal(audit_chain_seal(rec, l.prev, other_key, sizeof(other_key), &line, &len), 0);
+        assert_int_equal(audit_chain_seal(rec, l.prev, other_key, sizeof(other_key), &line, &len),
+                         0);
         json_t *parsed = json_loadb(line, len, 0, NULL);
         free(line);
         json_decref(rec);
@@ -300,7 +301,8 @@ static void test_recovered_torn_write_continues_the_chain(void **state) {
         AuditVerifyReport rep;
         size_t notices = 0;
 
-        assert_int_equal(audit_chain_verify_buffer(l.buf, l.len, NULL, 0, notice_count, &notices, &rep), 0);
+        assert_int_equal(
+                audit_chain_verify_buffer(l.buf, l.len, NULL, 0, notice_count, &notices, &rep), 0);
         assert_int_equal(rep.bad_line, 0);
         assert_int_equal(rep.n_recovered, 1);
         assert_int_equal(notices, 1);

@@ -42,24 +42,35 @@ static void test_time_parse_relative_and_invalid(void **state) {
         assert_int_equal(audit_time_parse("7d", NS, &ns), 0);
         assert_true(ns == 0);
 
-        const char *bad[] = { "", "yesterday", "2023-02-30", "2023-13-01", "2023-11-14T25:00:00Z",
-                              "2023-11-14T22:13:20", "2023-11-14T22:13:20Zjunk", "5x", "h", "-5m",
-                              "2023-11-14T22:13:20.Z", "99999999999999999999s" };
+        const char *bad[] = { "",
+                              "yesterday",
+                              "2023-02-30",
+                              "2023-13-01",
+                              "2023-11-14T25:00:00Z",
+                              "2023-11-14T22:13:20",
+                              "2023-11-14T22:13:20Zjunk",
+                              "5x",
+                              "h",
+                              "-5m",
+                              "2023-11-14T22:13:20.Z",
+                              "99999999999999999999s" };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 if (audit_time_parse(bad[i], 100 * NS, &ns) >= 0)
                         fail_msg("accepted \"%s\"", bad[i]);
 }
 
 static json_t *record(const char *time, const char *profile, const char *tier, int n_denials) {
-        json_t *r = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:{s:i, s:i}, s:{s:[s,s]}, s:{s:i}, s:[]}",
-                              "type", "run", "time", time, "result", "exited", "profile", "name", profile, "arg",
-                              "./x.yaml", "tier", tier, "host", "h", "exit", "status", 0, "code", 0, "command",
-                              "argv", "make", "test", "usage", "wall_ns", 1500000000, "denials");
+        json_t *r = json_pack(
+                "{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:{s:i, s:i}, s:{s:[s,s]}, s:{s:i}, s:[]}",
+                "type", "run", "time", time, "result", "exited", "profile", "name", profile, "arg",
+                "./x.yaml", "tier", tier, "host", "h", "exit", "status", 0, "code", 0, "command",
+                "argv", "make", "test", "usage", "wall_ns", 1500000000, "denials");
         json_t *d = json_object_get(r, "denials");
         for (int i = 0; i < n_denials; i++)
-                json_array_append_new(d, json_pack("{s:s, s:s, s:i, s:s, s:s}", "syscall", "keyctl", "arch",
-                                                   "x86_64", "count", 3, "origin",
-                                                   "policies/seccomp/default.yaml:41", "group", "keys"));
+                json_array_append_new(d, json_pack("{s:s, s:s, s:i, s:s, s:s}", "syscall", "keyctl",
+                                                   "arch", "x86_64", "count", 3, "origin",
+                                                   "policies/seccomp/default.yaml:41", "group",
+                                                   "keys"));
         json_object_set_new(r, "user", json_pack("{s:s}", "name", "alice"));
         return r;
 }
@@ -78,16 +89,16 @@ static void test_filters(void **state) {
         f.profile = "other";
         assert_false(audit_filter_match(&f, r));
 
-        f = (AuditFilter) { .tier = "sandbox" };
+        f = (AuditFilter){ .tier = "sandbox" };
         assert_true(audit_filter_match(&f, r));
         assert_false(audit_filter_match(&f, clean));
 
-        f = (AuditFilter) { .denied_only = true };
+        f = (AuditFilter){ .denied_only = true };
         assert_true(audit_filter_match(&f, r));
         assert_false(audit_filter_match(&f, clean));
 
         assert_int_equal(audit_time_parse("2026-01-02T03:04:05Z", 0, &since), 0);
-        f = (AuditFilter) { .since_ns = since };
+        f = (AuditFilter){ .since_ns = since };
         assert_true(audit_filter_match(&f, r));
         f.since_ns = since + 1;
         assert_false(audit_filter_match(&f, r));
@@ -106,14 +117,17 @@ static void test_format_line(void **state) {
         assert_non_null(strstr(line, "exit 0"));
         assert_non_null(strstr(line, "1.50s"));
         assert_non_null(strstr(line, "-- make test"));
-        assert_non_null(strstr(line, "denied keyctl (x86_64) x3 \u2014 policies/seccomp/default.yaml:41 group keys"));
+        assert_non_null(strstr(
+                line,
+                "denied keyctl (x86_64) x3 \u2014 policies/seccomp/default.yaml:41 group keys"));
         free(line);
 }
 
 static void test_format_escapes_terminal_controls(void **state) {
         json_auto_t *r = record("2026-01-02T03:04:05Z", "p", "sandbox", 0);
         json_array_set_new(json_object_get(json_object_get(r, "command"), "argv"), 1,
-                           json_string("\x1b]0;owned\x07\xc2\x9b" "2J\n"));
+                           json_string("\x1b]0;owned\x07\xc2\x9b"
+                                       "2J\n"));
         char *line = audit_record_format_line(r);
 
         assert_non_null(line);

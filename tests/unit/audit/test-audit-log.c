@@ -215,9 +215,11 @@ static void test_record_identity_and_time_filled_by_writer(void **state) {
         assert_int_equal(audit_log_run(&ctx, p), 0);
         json_auto_t *r = json_load_file(p, 0, &err);
         assert_non_null(r);
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "user"), "uid")), getuid());
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "user"), "uid")),
+                         getuid());
         assert_non_null(json_string_value(json_object_get(r, "host")));
-        assert_string_not_equal(json_string_value(json_object_get(r, "time")), "1970-01-01T00:00:00.000000000Z");
+        assert_string_not_equal(json_string_value(json_object_get(r, "time")),
+                                "1970-01-01T00:00:00.000000000Z");
         free(p);
 }
 

@@ -46,7 +46,7 @@ static void fixture_init(Fixture *f) {
                 .outcomes = { CONTROL_OUTCOME_APPLIED, CONTROL_OUTCOME_APPLIED, CONTROL_OUTCOME_DEGRADED },
                 .argv = { "make", "test", NULL },
         };
-        f->plan = (Plan) {
+        f->plan = (Plan){
                 .tier = TIER_SANDBOX,
                 .profile_name = "ci-untrusted",
                 .profile_path = "/usr/share/moat/profiles/ci-untrusted.yaml",
@@ -60,8 +60,8 @@ static void fixture_init(Fixture *f) {
         memset(f->plan.policy_digest, 0x01, 32);
         f->plan.sandbox.seccomp.rules = f->rules;
         f->plan.sandbox.seccomp.n_rules = 2;
-        f->req = (RunRequest) { .argv = f->argv, .workdir = "/home/u/src" };
-        f->out = (RunOutcome) {
+        f->req = (RunRequest){ .argv = f->argv, .workdir = "/home/u/src" };
+        f->out = (RunOutcome){
                 .started = true,
                 .exit_status = 0,
                 .exit_code = 0,
@@ -79,7 +79,7 @@ static void fixture_init(Fixture *f) {
         f->host.landlock_abi = 6;
         f->host.userns_usable = true;
         f->host.cgroup_layout = CGROUP_LAYOUT_HYBRID;
-        f->ctx = (AuditContext) {
+        f->ctx = (AuditContext){
                 .plan = &f->plan,
                 .host = &f->host,
                 .request = &f->req,
@@ -132,7 +132,8 @@ static void test_successful_run(void **state) {
         assert_string_equal(str_at(r, "controls.0.outcome"), "applied");
         assert_string_equal(str_at(r, "controls.2.outcome"), "degraded");
         assert_string_equal(str_at(r, "controls.2.planned"), "best-effort");
-        assert_null(json_object_get(json_array_get(json_object_get(r, "controls"), 2), "contract_violation"));
+        assert_null(json_object_get(json_array_get(json_object_get(r, "controls"), 2),
+                                    "contract_violation"));
         assert_int_equal(int_at(r, "exit", "status"), 0);
         assert_int_equal(int_at(r, "exit", "code"), 0);
         assert_null(json_object_get(json_object_get(r, "exit"), "signal"));
@@ -161,7 +162,8 @@ static void test_refusal_marks_every_control_not_reached(void **state) {
         assert_string_equal(str_at(r, "result"), "refused");
         assert_string_equal(str_at(r, "tier"), "vm");
         assert_int_equal(int_at(r, "exit", "status"), 125);
-        assert_string_equal(str_at(r, "error.message"), "the vm tier cannot run here: no guest kernel");
+        assert_string_equal(str_at(r, "error.message"),
+                            "the vm tier cannot run here: no guest kernel");
         for (size_t i = 0; i < 3; i++) {
                 char path[32];
                 snprintf(path, sizeof(path), "controls.%zu.outcome", i);
@@ -178,7 +180,8 @@ static void test_failed_start(void **state) {
         f.out.exit_code = -1;
         f.out.failed_errno = ENOENT;
         snprintf(f.out.failed_step, sizeof(f.out.failed_step), "mount /work");
-        snprintf(f.out.message, sizeof(f.out.message), "cannot bind /work: No such file or directory");
+        snprintf(f.out.message, sizeof(f.out.message),
+                 "cannot bind /work: No such file or directory");
         f.outcomes[1] = CONTROL_OUTCOME_FAILED;
         f.outcomes[2] = CONTROL_OUTCOME_NOT_REACHED;
         json_auto_t *r = audit_record_build(&f.ctx);
@@ -190,7 +193,8 @@ static void test_failed_start(void **state) {
         assert_string_equal(str_at(r, "error.step"), "mount /work");
         assert_string_equal(str_at(r, "error.errno_name"), "ENOENT");
         assert_int_equal(int_at(r, "error", "errno"), ENOENT);
-        assert_string_equal(str_at(r, "error.message"), "cannot bind /work: No such file or directory");
+        assert_string_equal(str_at(r, "error.message"),
+                            "cannot bind /work: No such file or directory");
         assert_string_equal(str_at(r, "controls.1.outcome"), "failed");
         assert_string_equal(str_at(r, "controls.2.outcome"), "not-reached");
 }
@@ -216,9 +220,13 @@ static void test_timeout(void **state) {
 static void test_denials(void **state) {
         Fixture f;
         fixture_init(&f);
-        f.denials[0] = (RunDenial) { .syscall = "keyctl", .arch = "x86_64", .count = 3,
-                                     .first_ns = 1700000000000000000ULL, .rule_index = 0 };
-        f.denials[1] = (RunDenial) { .syscall = "ptrace", .arch = "x86", .count = 1, .rule_index = 1 };
+        f.denials[0] = (RunDenial){ .syscall = "keyctl",
+                                    .arch = "x86_64",
+                                    .count = 3,
+                                    .first_ns = 1700000000000000000ULL,
+                                    .rule_index = 0 };
+        f.denials[1] =
+                (RunDenial){ .syscall = "ptrace", .arch = "x86", .count = 1, .rule_index = 1 };
         f.out.denials = f.denials;
         f.out.n_denials = 2;
         json_auto_t *r = audit_record_build(&f.ctx);
@@ -240,7 +248,8 @@ static void test_denials(void **state) {
 static void test_denial_with_bad_rule_index_has_no_origin(void **state) {
         Fixture f;
         fixture_init(&f);
-        f.denials[0] = (RunDenial) { .syscall = "keyctl", .arch = "x86_64", .count = 1, .rule_index = 7 };
+        f.denials[0] =
+                (RunDenial){ .syscall = "keyctl", .arch = "x86_64", .count = 1, .rule_index = 7 };
         /* A supervisor handing over an unterminated name must not make us read past it. */
         memset(f.denials[1].syscall, 'a', sizeof(f.denials[1].syscall));
         memset(f.denials[1].arch, 'b', sizeof(f.denials[1].arch));
@@ -298,7 +307,8 @@ static void test_no_plan(void **state) {
         assert_null(json_object_get(json_object_get(r, "profile"), "sha256"));
         assert_string_equal(str_at(r, "policy.sha256"),
                             "2222222222222222222222222222222222222222222222222222222222222222");
-        assert_string_equal(str_at(r, "error.message"), "broken.yaml:3:7: unknown key \"isolaton\"");
+        assert_string_equal(str_at(r, "error.message"),
+                            "broken.yaml:3:7: unknown key \"isolaton\"");
         assert_null(json_object_get(r, "tier"));
         assert_null(json_object_get(r, "host_facts"));
         assert_int_equal(json_array_size(json_object_get(r, "controls")), 0);
@@ -327,7 +337,8 @@ static void test_huge_argv_is_truncated_and_flagged(void **state) {
         assert_non_null(r);
         assert_true(json_is_true(json_object_get(json_object_get(r, "command"), "argv_truncated")));
         assert_int_equal(int_at(r, "command", "argc"), 4);
-        assert_int_equal(json_array_size(json_object_get(json_object_get(r, "command"), "argv")), 2);
+        assert_int_equal(json_array_size(json_object_get(json_object_get(r, "command"), "argv")),
+                         2);
 }
 
 static void test_identity(void **state) {
