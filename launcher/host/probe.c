@@ -64,6 +64,14 @@ static int read_small_file(const char *path, char *buf, size_t size) {
                         break;
                 n += (size_t) k;
         }
+        if (n == size - 1) {
+                /* Full buffer: a truncated fact is not a fact (the "0::" line of
+                 * /proc/self/cgroup comes last, for one). */
+                char extra;
+                ssize_t k = read(fd, &extra, 1);
+                if (k != 0)
+                        return k < 0 ? -errno : -EFBIG;
+        }
         buf[n] = '\0';
         if (strlen(buf) != n)
                 return -EBADMSG; /* embedded NUL: not a text file we understand */
@@ -326,7 +334,7 @@ static int probe_lsms(HostFacts *h) {
 
 /* The caller's own v2 cgroup, from the "0::PATH" line, under the v2 mount point. */
 static int cgroup_v2_own_dir(const char *mnt, char *ret, size_t size) {
-        char buf[4096];
+        char buf[16384];
         const char *p;
 
         if (read_small_file("/proc/self/cgroup", buf, sizeof(buf)) < 0)
