@@ -22,8 +22,8 @@ typedef struct SeccompProgram {
 } SeccompProgram;
 
 /* Parent. 0 or -errno: -EINVAL for a rule the filter cannot express (a syscall name unknown on
- * every filtered ABI, an argument index > 5, an ERRNO default, two rules for one syscall
- * that would answer with different results), -ENOMEM. Deny rules become
+ * every filtered ABI, an argument index > 5, an ERRNO default, a foreign-ABI action other than
+ * KILL, two rules for one syscall that would answer with different results), -ENOMEM. Deny rules become
  * SCMP_ACT_ERRNO(errno), or SCMP_ACT_NOTIFY when p->notify_denials (the supervisor then
  * answers with the same errno, see seccomp-notify.h). */
 int sys_seccomp_compile(const PlanSeccomp *p, SeccompProgram *ret);
@@ -31,7 +31,9 @@ int sys_seccomp_compile(const PlanSeccomp *p, SeccompProgram *ret);
 /* Child. seccomp(SECCOMP_SET_MODE_FILTER) with SECCOMP_FILTER_FLAG_NEW_LISTENER when
  * prog->notify, so *ret_notify_fd is the listener (O_CLOEXEC), else -EBADF. No TSYNC: the child
  * is single-threaded. Requires no_new_privs already set (or CAP_SYS_ADMIN); returns -errno of
- * the seccomp(2) call. ret_notify_fd may be NULL only when !prog->notify. */
+ * the seccomp(2) call (-EBUSY for a notify program when a filter with a listener is already
+ * attached, as under another moat's supervisor: the kernel allows one listener per task).
+ * ret_notify_fd may be NULL only when !prog->notify. */
 int sys_seccomp_load(const SeccompProgram *prog, int *ret_notify_fd);
 
 /* Frees the BPF; accepts a zeroed program. */
