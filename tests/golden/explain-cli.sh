@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# moat explain as a command: exit statuses, located errors, refusals that still print the plan,
+# and a site policy given with --policy that tightens (and one that tries to loosen).
+set -uo pipefail
+
+: "${MOAT:?}" "${MOAT_SOURCE_DIR:?}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export HOME=$tmp XDG_CONFIG_HOME=$tmp/config XDG_CACHE_HOME=$tmp/cache MOAT_AUDIT_LOG=$tmp/audit.jsonl
+export MOAT_DATA_DIR=$MOAT_SOURCE_DIR
+hosts=$MOAT_SOURCE_DIR/tests/fixtures/hosts
+profile=$MOAT_SOURCE_DIR/tests/golden/profiles/default-set.yaml
+n=0 failed=0
+
+check() { # description, command...; expects $want status and optional $out/$err patterns
+        local desc=$1
+        shift
+        n=$((n + 1))
+        "$@" >"$tmp/out" 2>"$tmp/err"
+        local rc=$?
+        local why=""
+        [[ $rc == "$want" ]] || why="exit $rc, expected $want"
+        if [[ -z $why && -n ${out:-} ]] && ! grep -qE -- "$out" "$tmp/out"; then why="stdout lacks /$out/"; fi
+        if [[ -z $why && -n ${err:-} ]] && ! grep -qE -- "$err" "$tmp/err"; then why="stderr lacks /$err/"; fi
+        if [[ -z $why ]]; then
+                echo "ok $n - $desc"
+        else
+                failed=1
+                echo "not ok $n - $desc: $why"
+                sed 's/^/# /' "$tmp/out" "$tmp/err" | head -20
+        fi
+        out="" err=""
+}
+
+want=0 out='^Usage: moat explain' check "--help" "$MOAT" explain --help
+want=125 err='-p/--profile is required' check "no profile" "$MOAT" explain
+want=125 err="unknown option '--frobnicate'" check "unknown flag named" "$MOAT" explain -p x --frobnicate
+want=125 err="'--host-facts' needs a value" check "flag without value" "$MOAT" explain -p x --host-facts
+want=125 err='no-such-profile' check "missing profile" "$MOAT" explain --policy '' -p no-such-profile \
+        --host-facts "$hosts/modern.json"
+want=0 out='^tier: sandbox' check "runnable plan exits 0" "$MOAT" explain --policy '' -p "$profile" \
+        --host-facts "$hosts/modern.json"
+want=0 out='"moat_plan": 1' check "--json" "$MOAT" explain --json --policy '' -p "$profile" \
+        --host-facts "$hosts/modern.json"
+want=125 out='REFUSED' err='refused' check "refusal prints the plan and exits 125" "$MOAT" explain --policy '' \
+        -p "$MOAT_SOURCE_DIR/profiles/network-client.yaml" --host-facts "$hosts/modern.json"
+
+printf 'moat: 1\nrules:\n  - id: trust-hostile\n    tier: sandbox\n' >"$tmp/loose.yaml"
+want=125 err="loose.yaml:4:11: .*may only tighten" check "loosening site policy is a located error" \
+        "$MOAT" explain --policy "$tmp/loose.yaml" -p "$profile" --host-facts "$hosts/modern.json"
+
+printf 'moat: 1\nrules:\n  - id: everything-in-vms\n    sentence: this site runs everything in a vm\n    when: {trust: trusted}\n    tier: vm\nseccomp:\n  deny: [chroot]\n' >"$tmp/tight.yaml"
+want=0 out='^tier: vm' check "tightening site policy raises the tier" \
+        "$MOAT" explain --policy "$tmp/tight.yaml" -p "$profile" --host-facts "$hosts/modern.json"
+printf 'moat: 1\nseccomp:\n  deny: [chroot]\n' >"$tmp/deny.yaml"
+want=0 out='"origin": "[^"]*/deny.yaml:3:10"' check "site seccomp denial carries its origin" \
+        "$MOAT" explain --json --policy "$tmp/deny.yaml" -p "$profile" --host-facts "$hosts/modern.json"
+
+echo "1..$n"
+exit $failed
