@@ -155,8 +155,8 @@ static int dispatch(const Plan *plan, const RunRequest *req, RunOutcome *o, cons
                 (void) sandbox_execute(plan, req, o);
                 return o->exit_status;
         case TIER_VM:
-                *ret_error = "the vm tier executor is not available in this build";
-                break;
+                (void) vm_execute(plan, req, o);
+                return o->exit_status;
         case TIER_SYSTEM:
                 *ret_error = "the system tier executor is not available in this build";
                 break;

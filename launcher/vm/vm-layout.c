@@ -20,6 +20,7 @@
 
 #include "basic/macros.h"
 #include "basic/strv.h"
+#include "sandbox/sandbox-internal.h"
 #include "vm-layout.h"
 #include "vm/guest/vm-proto.h"
 
@@ -166,14 +167,22 @@ static int add_mounts(VmLayout *l, const Plan *plan, const RunRequest *req, char
         for (size_t i = 0; i < plan->sandbox.n_mounts; i++) {
                 const PlanMount *m = &plan->sandbox.mounts[i];
 
-                if (!m->target || !vm_path_is_clean(m->target) || strcmp(m->target, "/") == 0) {
-                        /* The guest root is always moat's tmpfs. */
-                        if (m->target && strcmp(m->target, "/") == 0)
-                                continue;
+                if (m->target && strcmp(m->target, "/") == 0) {
+                        /* The guest root is always moat's tmpfs with the host's /usr. */
+                        snprintf(msg, msg_size, "the vm tier cannot use an image as the root "
+                                 "filesystem");
+                        return -EOPNOTSUPP;
+                }
+                if (!m->target || !vm_path_is_clean(m->target)) {
                         snprintf(msg, msg_size, "mount target %s is not a clean absolute path",
                                  m->target ? m->target : "(none)");
                         return -EINVAL;
                 }
+                /* /proc and /sys are the guest kernel's own, not the host's: the sandbox
+                 * tier's masks and read-only remounts there protect a shared kernel. */
+                if ((m->kind == PLAN_MOUNT_MASK || m->kind == PLAN_MOUNT_READONLY) &&
+                    (path_under(m->target, "/proc") || path_under(m->target, "/sys")))
+                        continue;
                 switch (m->kind) {
                 case PLAN_MOUNT_BIND:
                         r = add_bind(l, m, req->workdir, msg, msg_size);
@@ -229,33 +238,17 @@ static int add_mounts(VmLayout *l, const Plan *plan, const RunRequest *req, char
         return 0;
 }
 
-static bool env_overridden(char *const *set, const char *entry) {
-        size_t k = strcspn(entry, "=");
-        STRV_FOREACH(s, set)
-                if (strncmp(*s, entry, k) == 0 && (*s)[k] == '=')
-                        return true;
-        return false;
-}
-
-/* req->caller_env is already filtered by the plan's rules; plan->env_set overrides it. */
+/* The same environment the sandbox tier gives: the plan's clear/allow/set rules applied to
+ * the caller's environment, PATH always present. */
 static int add_env(VmLayout *l, const Plan *plan, const RunRequest *req) {
-        bool have_path = false;
+        _cleanup_strv_free_ char **env = NULL;
         int r;
 
-        STRV_FOREACH(e, req->caller_env) {
-                if (!strchr(*e, '=') || (*e)[0] == '=' || env_overridden(plan->env_set, *e))
-                        continue;
-                have_path = have_path || strncmp(*e, "PATH=", 5) == 0;
+        if ((r = sandbox_env_build(plan, req->caller_env, &env)) < 0)
+                return r;
+        STRV_FOREACH(e, env)
                 if ((r = vm_config_append(&l->config, &l->config_len, 'e', *e, strlen(*e))) < 0)
                         return r;
-        }
-        STRV_FOREACH(e, plan->env_set) {
-                have_path = have_path || strncmp(*e, "PATH=", 5) == 0;
-                if ((r = vm_config_append(&l->config, &l->config_len, 'e', *e, strlen(*e))) < 0)
-                        return r;
-        }
-        if (!have_path)
-                return add_record(l, 'e', "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
         return 0;
 }
 

@@ -253,11 +253,25 @@ static int mount_one(const VmMount *m) {
                         return r;
                 return mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0 ? -errno : 0;
         }
-        case VM_MOUNT_MASK:
-                if ((r = mkdir_p(t, 0755)) < 0)
-                        return r;
-                return mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY,
-                             "mode=0555,size=4k") < 0 ? -errno : 0;
+        case VM_MOUNT_MASK: {
+                struct stat st;
+                /* Nothing there, nothing to hide (and /etc is read-only: no placeholder). */
+                if (lstat(t, &st) < 0)
+                        return errno == ENOENT ? 0 : -errno;
+                if (S_ISDIR(st.st_mode))
+                        return mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY,
+                                     "mode=0555,size=4k") < 0 ? -errno : 0;
+                /* A file: an empty, unreadable one over it. */
+                int fd = open("/moat-empty", O_WRONLY | O_CREAT | O_CLOEXEC, 0000);
+                if (fd < 0)
+                        return -errno;
+                close(fd);
+                if (mount("/moat-empty", t, NULL, MS_BIND, NULL) < 0 ||
+                    mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+                          MS_NOEXEC, NULL) < 0)
+                        return -errno;
+                return 0;
+        }
         case VM_MOUNT_DIR:
                 return mkdir_p(t, 0755);
         case VM_MOUNT_SYMLINK: {
@@ -276,7 +290,8 @@ static int mount_one(const VmMount *m) {
 static void make_node(const char *name, mode_t mode, dev_t dev) {
         char p[64];
         snprintf(p, sizeof(p), NEWROOT "/dev/%s", name);
-        if (mknod(p, mode, dev) < 0)
+        /* chmod: mknod's mode is filtered by the umask. */
+        if (mknod(p, mode, dev) < 0 || chmod(p, mode & 07777) < 0)
                 fail("mknod", errno);
 }
 

@@ -1,0 +1,136 @@
+#!/bin/bash
+# The vm executor on a hand-built plan (vm-driver), as root and as moatuser: stdout/stderr
+# separation and order, stdin, exit status and signal pass-through, a writable share seen on
+# the host with the right owner, a read-only share that cannot be written even by guest root,
+# the timeout, kill -9 of moat, a malformed and a missing guest status.
+source "$(dirname "$0")/lib.sh"
+
+# drive USER OUT_PREFIX DRIVER_ARGS...: runs the driver; OUT_PREFIX.{out,err,res,rc,in}.
+drive() {
+        local u=$1 o=$2
+        shift 2
+        as_user "$u" "$DRIVER" "$@" <"$o.in" >"$o.out" 2>"$o.err" 3>"$o.res"
+        echo $? >"$o.rc"
+}
+field() { sed -n "s/^$2=//p" "$1.res"; }
+
+for u in "${USERS[@]}"; do
+        d=$(user_dir "$u")
+        quid=$(qemu_uid "$u")
+        mkdir -p "$d/ro" "$d/rw"
+        echo original >"$d/ro/file"
+        chmod -R a+rX "$d/ro"
+        # QEMU runs as the caller (root: as moat-vm) and creates files as that uid; for root,
+        # writable shares (the work directory too) must be writable by moat-vm.
+        chown "$quid" "$d/rw" "$d/work"
+
+        # One boot: output channels, stdin, exit code, shares.
+        o=$T/$u-main
+        printf 'line one\nline two\n' >"$o.in"
+        drive "$u" "$o" -w "$d/work" -b "$d/ro:/ro:ro" -b "$d/rw:/rw:rw" -- /bin/sh -c '
+                echo out1; echo err1 >&2; echo out2; echo err2 >&2
+                cat >/rw/stdin.txt
+                id -u >/rw/uid.txt
+                (echo changed >/ro/file) 2>/dev/null && echo RO-WRITABLE
+                exit 3'
+        diag "$u: $(tr '\n' ' ' <"$o.res")"
+        [ -s "$o.err" ] && diag "stderr: $(head -c 300 "$o.err")"
+        check "$u: exit status 3 passes through" [ "$(cat "$o.rc")" = 3 ]
+        check "$u: QEMU confined by libvirt (seccomp filter), recorded in tier_detail" \
+                grep -q 'tier_detail=tcg (software emulation); QEMU uid '"$quid"'.*seccomp=2' "$o.res"
+        check "$u: stdout carries only stdout, in order" [ "$(cat "$o.out")" = $'out1\nout2' ]
+        check "$u: stderr carries only stderr, in order" [ "$(cat "$o.err")" = $'err1\nerr2' ]
+        check "$u: stdin is forwarded to the command" \
+                [ "$(cat "$d/rw/stdin.txt" 2>/dev/null)" = $'line one\nline two' ]
+        check "$u: the command runs as uid $quid in the guest, not root" \
+                [ "$(cat "$d/rw/uid.txt" 2>/dev/null)" = "$quid" ]
+        check "$u: a file written in the guest is owned by uid $quid on the host" \
+                [ "$(stat -c %u "$d/rw/stdin.txt" 2>/dev/null)" = "$quid" ]
+        check "$u: a read-only share cannot be written" \
+                [ "$(cat "$d/ro/file")" = original ] && ! grep -q RO-WRITABLE "$o.out"
+
+        # kill -9 of moat: libvirt's auto-destroy (and, for root, the helper's parent-death
+        # signal) ends QEMU and the domain.
+        o=$T/$u-kill
+        : >"$o.in"
+        as_user "$u" "$DRIVER" -w "$d/work" -- sleep 600 <"$o.in" >/dev/null 2>&1 3>/dev/null &
+        bg=$!
+        # The domain is named moat-<pid of moat>-<random>: find this run's, and so moat's pid.
+        name= pid=
+        for _ in $(seq 240); do
+                name=$(pgrep -u "$quid" -af "qemu-system-x86_64 -name guest=moat-" |
+                       sed -n 's/.*-name guest=\(moat-[0-9]*-\)[^, ]*.*/\1/p' | head -1)
+                [ -n "$name" ] && break
+                sleep 0.25
+        done
+        pid=${name#moat-}
+        pid=${pid%-}
+        if [ -n "$pid" ] && [ "$(readlink /proc/$pid/exe)" = "$DRIVER" ]; then
+                kill -9 "$pid"
+                wait "$bg" 2>/dev/null
+                for _ in $(seq 100); do
+                        no_qemu_left "$quid" "$name" && break
+                        sleep 0.1
+                done
+                check "$u: kill -9 of moat leaves no QEMU process" no_qemu_left "$quid" "$name"
+                if [ "$u" = root ]; then lvhome=$(getent passwd moat-vm | cut -d: -f6); lvu=moat-vm
+                else lvhome=$d/home; lvu=$u; fi
+                doms=$(setpriv --reuid="$lvu" --regid="$lvu" --init-groups env -i HOME="$lvhome" \
+                        XDG_CACHE_HOME="$lvhome/.cache" XDG_CONFIG_HOME="$lvhome/.config" \
+                        virsh -q -c qemu:///session list --all --name 2>&1)
+                check "$u: kill -9 of moat leaves no libvirt domain" \
+                        bash -c '! grep -q "^'"$name"'" <<<"$1"' _ "$doms"
+        else
+                diag "no QEMU found for the run (name '$name')"
+                wait "$bg" 2>/dev/null
+                tap_not_ok "$u: kill -9: the guest never started"
+                tap_not_ok "$u: kill -9: no domain check"
+        fi
+        [ "$u" = root ] && continue
+
+        # The rest exercises host-side logic that does not depend on the caller.
+        o=$T/$u-sig
+        : >"$o.in"
+        drive "$u" "$o" -w "$d/work" -- /bin/sh -c 'kill -USR1 $$'
+        check "$u: death by signal is 128+N (SIGUSR1: 138)" [ "$(cat "$o.rc")" = 138 ]
+
+        # Guest root may remount its view writable; QEMU itself still refuses the write.
+        o=$T/$u-root
+        : >"$o.in"
+        drive "$u" "$o" -r -w "$d/work" -b "$d/ro:/ro:ro" -- /bin/sh -c \
+                'mount -o remount,rw /ro && echo REMOUNTED; echo changed >/ro/file; id -u'
+        diag "guest root: $(tr '\n' ' ' <"$o.out") $(head -c 200 "$o.err")"
+        check "$u: guest root cannot write a read-only share (enforced by QEMU)" \
+                [ "$(cat "$d/ro/file")" = original ] && grep -q '^0$' "$o.out"
+
+        o=$T/$u-missing
+        : >"$o.in"
+        drive "$u" "$o" -w "$d/work" -- /nonexistent/command
+        check "$u: a missing command is 127" [ "$(cat "$o.rc")" = 127 ]
+
+        o=$T/$u-timeout
+        : >"$o.in"
+        start=$(date +%s)
+        drive "$u" "$o" -t 15000 -w "$d/work" -- sleep 300
+        took=$(($(date +%s) - start))
+        diag "timeout run: $(tr '\n' ' ' <"$o.res") took ${took}s"
+        check "$u: the timeout kills the command (137, timed_out)" \
+                [ "$(cat "$o.rc")" = 137 ] && grep -q '^timed_out=1$' "$o.res"
+        check "$u: the timeout ends the guest promptly (${took}s < 90s)" [ "$took" -lt 90 ]
+
+        o=$T/$u-bad
+        : >"$o.in"
+        MOAT_VM_FAULT=bad-status drive "$u" "$o" -t 60000 -w "$d/work" -- true
+        check "$u: a malformed guest status is exit 125" \
+                [ "$(cat "$o.rc")" = 125 ] && grep -q 'malformed message from the guest' "$o.err"
+
+        o=$T/$u-silent
+        : >"$o.in"
+        start=$(date +%s)
+        MOAT_VM_FAULT=silent drive "$u" "$o" -t 6000 -w "$d/work" -- true
+        took=$(($(date +%s) - start))
+        check "$u: a guest that never reports is exit 125 at the timeout (${took}s)" \
+                [ "$(cat "$o.rc")" = 125 ] && [ "$took" -lt 40 ] &&
+                grep -q 'did not start the command' "$o.err"
+done
+tap_end

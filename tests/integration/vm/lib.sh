@@ -1,0 +1,111 @@
+#!/bin/bash
+# Shared by the vm integration tests (sourced): TAP helpers, one private temp dir per script,
+# the guest kernel, and running as root or as the unprivileged test user `moatuser`.
+#
+# Environment (tests/meson.build): MOAT, MOAT_BUILD_DIR, MOAT_SOURCE_DIR, MOAT_DATA_DIR.
+# MOAT_MUST_WORK=1 turns a skip for something this machine can do into a failure.
+# The vm tier is slow under TCG (a boot is 3-10 s here): each check shares one boot where it can.
+set -u
+
+TAP_N=0
+TAP_FAILED=0
+tap_ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
+tap_not_ok() {
+        TAP_N=$((TAP_N + 1))
+        echo "not ok $TAP_N - $*"
+        TAP_FAILED=$((TAP_FAILED + 1))
+}
+diag() { sed 's/^/# /' <<<"$*"; }
+# check DESCRIPTION COMMAND...
+check() {
+        local d=$1
+        shift
+        if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; fi
+}
+tap_end() {
+        echo "1..$TAP_N"
+        [ "$TAP_FAILED" -eq 0 ]
+}
+# skip_all REASON: the whole script cannot run here; a failure when MOAT_MUST_WORK=1.
+skip_all() {
+        if [ "${MOAT_MUST_WORK:-0}" = 1 ]; then
+                echo "not ok 1 - vm tier unavailable although MOAT_MUST_WORK=1: $1"
+                echo "1..1"
+                exit 1
+        fi
+        echo "1..0 # SKIP $1"
+        exit 77
+}
+
+GUEST_INIT=$MOAT_BUILD_DIR/launcher/vm/guest/moat-guest-init
+DRIVER=$MOAT_BUILD_DIR/tests/integration/vm/vm-driver
+GUEST_KERNEL=${MOAT_GUEST_KERNEL:-/var/lib/moat/guest/vmlinux}
+[ -x "$GUEST_INIT" ] && [ -x "$DRIVER" ] || skip_all "moat-guest-init or vm-driver not built"
+command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 is not installed"
+[ -x /usr/sbin/libvirtd ] || skip_all "libvirtd is not installed"
+if [ ! -r "$GUEST_KERNEL" ] && [ "$(id -u)" = 0 ]; then
+        # The documented setup step; fetches Debian's kernel package from the apt archive.
+        "$MOAT_SOURCE_DIR/launcher/vm/guest/moat-guest-kernel.sh" >/dev/null ||
+                skip_all "moat-guest-kernel failed"
+fi
+[ -r "$GUEST_KERNEL" ] || skip_all "no guest kernel at $GUEST_KERNEL (run moat-guest-kernel as root)"
+
+T=$(mktemp -d /tmp/moat-vm-test.XXXXXX)
+chmod 0755 "$T"
+cleanup() {
+        local pidfile
+        # The session daemons this script's HOMEs spawned (libvirtd, virtlogd) are ours.
+        for pidfile in "$T"/*/home/.cache/libvirt/libvirtd.pid "$T"/*/home/.cache/libvirt/virtlogd.pid; do
+                [ -r "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+        done
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+USERS=("$(id -un)")
+if [ "$(id -u)" = 0 ]; then
+        if "$MOAT_SOURCE_DIR/tests/helpers/setup-test-user.sh" >/dev/null 2>&1 ||
+           id moatuser >/dev/null 2>&1 || useradd -m -U moatuser; then
+                USERS=(root moatuser)
+        fi
+        id moat-vm >/dev/null 2>&1 || skip_all "the moat-vm account is missing (moat-guest-kernel creates it)"
+fi
+
+# user_dir USER: that user's part of $T (home/, work/).
+user_dir() {
+        local d="$T/$1"
+        if [ ! -d "$d" ]; then
+                mkdir -p "$d/home" "$d/work"
+                if [ "$1" != "$(id -un)" ]; then chown -R "$1:" "$d"; fi
+        fi
+        echo "$d"
+}
+
+# as_user USER COMMAND...: hermetic environment (HOME, XDG_*, audit log inside $T), run in the
+# user's work directory.
+as_user() {
+        local u=$1 d
+        shift
+        d=$(user_dir "$u")
+        local envv=(env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME="$d/home"
+                    XDG_CACHE_HOME="$d/home/.cache" XDG_CONFIG_HOME="$d/home/.config"
+                    MOAT_AUDIT_LOG="$d/audit.log" MOAT_DATA_DIR="$MOAT_DATA_DIR"
+                    MOAT_GUEST_INIT="$GUEST_INIT" MOAT_GUEST_KERNEL="$GUEST_KERNEL"
+                    MOAT_VM_FAULT="${MOAT_VM_FAULT:-}" LANG=C)
+        if [ "$u" = "$(id -un)" ]; then
+                (cd "$d/work" && "${envv[@]}" "$@")
+        else
+                (cd "$d/work" && setpriv --reuid="$u" --regid="$u" --init-groups --reset-env \
+                        "${envv[@]}" "$@")
+        fi
+}
+
+# The uid QEMU (and the guest command) runs as for USER: the user, or moat-vm for root.
+qemu_uid() {
+        if [ "$1" = root ]; then id -u moat-vm; else id -u "$1"; fi
+}
+
+# no_vm_left UID NAME_PART: no QEMU of that uid whose command line names the domain.
+no_qemu_left() {
+        ! pgrep -u "$1" -f "qemu-system-x86_64 -name guest=$2" >/dev/null
+}
