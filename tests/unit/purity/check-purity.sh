@@ -15,11 +15,20 @@ fi
 list=$1
 shift
 
+# Exact names are looked up in a table; only real globs are matched one by one.
 patterns=()
+globs=()
+declare -A exact=()
 while IFS= read -r line || [[ -n $line ]]; do
         line=${line%%#*}
         line=${line//[[:space:]]/}
-        [[ -n $line ]] && patterns+=("$line")
+        [[ -z $line ]] && continue
+        patterns+=("$line")
+        if [[ $line == *[\*\?\[]* ]]; then
+                globs+=("$line")
+        else
+                exact[$line]=1
+        fi
 done <"$list"
 if ((${#patterns[@]} == 0)); then
         echo "check-purity: $list holds no patterns" >&2
@@ -30,11 +39,12 @@ fi
 # __mount), and symbol versions (write@GLIBC_2.2.5). Yield the name and its plain form.
 plain_names() {
         local s=${1%%@*}
-        printf '%s\n' "$s"
+        names=("$s")
         local p=$s
         while [[ $p == _* ]]; do p=${p#_}; done
         p=${p%_chk}
-        [[ $p != "$s" && -n $p ]] && printf '%s\n' "$p"
+        [[ $p != "$s" && -n $p ]] && names+=("$p")
+        return 0
 }
 
 status=0
@@ -67,8 +77,14 @@ for archive in "$@"; do
                 member=${member##*/}
                 [[ -n ${own[$sym]:-} ]] && continue
                 n_undefined=$((n_undefined + 1))
-                while IFS= read -r name; do
-                        for pat in "${patterns[@]}"; do
+                plain_names "$sym"
+                for name in "${names[@]}"; do
+                        if [[ -n ${exact[$name]:-} ]]; then
+                                echo "FORBIDDEN: $member references '$sym' (matches '$name')"
+                                status=1
+                                break
+                        fi
+                        for pat in "${globs[@]}"; do
                                 # shellcheck disable=SC2053 # $pat is a glob on purpose
                                 if [[ $name == $pat ]]; then
                                         echo "FORBIDDEN: $member references '$sym' (matches '$pat')"
@@ -76,7 +92,7 @@ for archive in "$@"; do
                                         break 2
                                 fi
                         done
-                done < <(plain_names "$sym")
+                done
         done <<<"$undefined"
         unset own
         echo "check-purity: $archive: $defined defined, $n_undefined external references checked against ${#patterns[@]} patterns"
