@@ -31,10 +31,7 @@ export MOAT_MUST_WORK=1
 export CMOCKA_MESSAGE_OUTPUT=TAP
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$src" || exit 1
 logs=$src/build-logs
-rm -rf "$logs"
-mkdir -p "$logs"
 
 features=(-Dapparmor=enabled -Dselinux=enabled -Dlxc=enabled -Dlibvirt=enabled)
 passed=0
@@ -55,9 +52,11 @@ step() {
         local name=$1 limit=$2
         shift 2
         local t0 rc
-        say "$name: $*"
+        say "$name"
         t0=$(date +%s)
-        timeout --kill-after=30 "$limit" "$@" </dev/null >"$logs/$name.log" 2>&1
+        printf '+ %q ' "$@" >"$logs/$name.log"
+        echo >>"$logs/$name.log"
+        timeout --kill-after=30 "$limit" "$@" </dev/null >>"$logs/$name.log" 2>&1
         rc=$?
         local dt=$(($(date +%s) - t0))
         if ((rc == 0)); then
@@ -181,135 +180,143 @@ meson_tests() {
 setup_build() {
         local dir=$1
         shift
-        if [[ -d $dir ]]; then
-                meson setup --wipe "$dir" "$@"
+        rm -rf "$dir"
+        meson setup "$dir" "$@"
+}
+
+main() {
+        cd "$src" || exit 1
+        rm -rf "$logs"
+        mkdir -p "$logs"
+        if (($(id -u) != 0)); then
+                echo "tests/run-all.sh must run as root (it installs packages and creates a test user)" >&2
+                echo "0 passed, 1 failed"
+                exit 1
+        fi
+        export DEBIAN_FRONTEND=noninteractive
+
+        # --- 1. the machine ---------------------------------------------------------------------
+        step deps 2400 bash tests/helpers/install-deps.sh
+
+        if [[ -f launcher/vm/guest/moat-guest-kernel.sh ]]; then
+                step guest-kernel 1200 bash launcher/vm/guest/moat-guest-kernel.sh
         else
-                meson setup "$dir" "$@"
+                skip_step guest-kernel "launcher/vm/guest/moat-guest-kernel.sh does not exist"
         fi
-}
 
-if (($(id -u) != 0)); then
-        echo "tests/run-all.sh must run as root (it installs packages and creates a test user)" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
+        if [[ -f tests/helpers/setup-test-user.sh ]]; then
+                step test-user 300 bash tests/helpers/setup-test-user.sh
+        else
+                skip_step test-user "tests/helpers/setup-test-user.sh does not exist"
+        fi
 
-# --- 1. the machine ---------------------------------------------------------------------
-step deps 2400 bash tests/helpers/install-deps.sh
+        # --- 2. the release build and every suite -------------------------------------------------
+        if step build-ci 1800 bash -c "$(declare -f setup_build); \
+                        setup_build build-ci -Dwerror=true ${features[*]} && ninja -C build-ci -j$JOBS"; then
+                meson_tests tests build-ci
+        else
+                skip_step tests "build-ci did not build"
+        fi
 
-if [[ -f launcher/vm/guest/moat-guest-kernel.sh ]]; then
-        step guest-kernel 1200 bash launcher/vm/guest/moat-guest-kernel.sh
-else
-        skip_step guest-kernel "launcher/vm/guest/moat-guest-kernel.sh does not exist"
-fi
+        # --- 3. sanitizers: the unit suite under ASan+UBSan ----------------------------------------
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
+        export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+        if step build-asan 1800 bash -c "$(declare -f setup_build); \
+                        CC=gcc setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+                                -Dbuildtype=debug ${features[*]} && ninja -C build-asan -j$JOBS"; then
+                meson_tests asan-unit build-asan --suite unit
+        else
+                skip_step asan-unit "build-asan did not build"
+        fi
 
-if [[ -f tests/helpers/setup-test-user.sh ]]; then
-        step test-user 300 bash tests/helpers/setup-test-user.sh
-else
-        skip_step test-user "tests/helpers/setup-test-user.sh does not exist"
-fi
-
-# --- 2. the release build and every suite -------------------------------------------------
-if step build-ci 1800 bash -c "$(declare -f setup_build); \
-                setup_build build-ci -Dwerror=true ${features[*]} && ninja -C build-ci -j$JOBS"; then
-        meson_tests tests build-ci
-else
-        skip_step tests "build-ci did not build"
-fi
-
-# --- 3. sanitizers: the unit suite under ASan+UBSan ----------------------------------------
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
-export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
-if step build-asan 1800 bash -c "$(declare -f setup_build); \
-                CC=gcc setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-                        -Dbuildtype=debug ${features[*]} && ninja -C build-asan -j$JOBS"; then
-        meson_tests asan-unit build-asan --suite unit
-else
-        skip_step asan-unit "build-asan did not build"
-fi
-
-# --- 4. fuzzing: each libFuzzer harness on its kept corpus ---------------------------------
-expected_harnesses=(fuzz-profile fuzz-resolve fuzz-host-facts fuzz-audit-verify)
-if step build-fuzz 1800 bash -c "$(declare -f setup_build); \
-                CC=clang setup_build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
-                        -Db_lundef=false ${features[*]}"; then
-        harnesses=()
-        configured=$(meson introspect --targets build-fuzz | python3 -c \
-                'import json, sys; print("\n".join(t["name"] for t in json.load(sys.stdin)))')
-        for h in "${expected_harnesses[@]}"; do
-                if grep -qx -- "$h" <<<"$configured"; then
-                        harnesses+=("$h")
-                else
-                        # MOAT_MUST_WORK: every harness must exist.
-                        failed=$((failed + 1))
-                        record "fuzz:$h" FAIL 0 "harness not configured (its module has no sources)"
-                fi
-        done
-        if ((${#harnesses[@]})) &&
-                step build-fuzz-harnesses 1800 ninja -C build-fuzz -j"$JOBS" \
-                        "${harnesses[@]/#/tests/fuzz/}"; then
-                per=$((FUZZ_SECONDS / ${#harnesses[@]}))
-                ((per < 1)) && per=1
-                for h in "${harnesses[@]}"; do
-                        corpus=tests/fuzz/corpus/${h#fuzz-}
-                        work=$(mktemp -d)
-                        mkdir -p "$logs/fuzz-artifacts"
-                        if [[ -d $corpus ]]; then
-                                # New inputs go to $work; the kept corpus is only read.
-                                step "fuzz:$h" $((per + 120)) env MOAT_SOURCE_DIR="$src" \
-                                        build-fuzz/tests/fuzz/"$h" -max_total_time="$per" \
-                                        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-                                        -artifact_prefix="$logs/fuzz-artifacts/$h-" \
-                                        "$work" "$corpus"
+        # --- 4. fuzzing: each libFuzzer harness on its kept corpus ---------------------------------
+        expected_harnesses=(fuzz-profile fuzz-resolve fuzz-host-facts fuzz-audit-verify)
+        if step build-fuzz 1800 bash -c "$(declare -f setup_build); \
+                        CC=clang setup_build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+                                -Db_lundef=false ${features[*]}"; then
+                harnesses=()
+                configured=$(meson introspect --targets build-fuzz | python3 -c \
+                        'import json, sys; print("\n".join(t["name"] for t in json.load(sys.stdin)))')
+                for h in "${expected_harnesses[@]}"; do
+                        if grep -qx -- "$h" <<<"$configured"; then
+                                harnesses+=("$h")
                         else
+                                # MOAT_MUST_WORK: every harness must exist.
                                 failed=$((failed + 1))
-                                record "fuzz:$h" FAIL 0 "no kept corpus at $corpus"
+                                record "fuzz:$h" FAIL 0 "harness not configured (its module has no sources)"
                         fi
-                        rm -rf "$work"
                 done
-        fi
-fi
-
-# --- 5. formatting ------------------------------------------------------------------------
-check_format() {
-        local f n total=0 files=0 dirty=0
-        while IFS= read -r f; do
-                files=$((files + 1))
-                n=$(clang-format --style=file "$f" | diff -u "$f" - | grep -c '^[-+][^-+]')
-                if ((n > 0)); then
-                        dirty=$((dirty + 1))
-                        total=$((total + n))
-                        printf '%6d changed lines  %s\n' "$n" "$f"
+                if ((${#harnesses[@]})) &&
+                        step build-fuzz-harnesses 1800 ninja -C build-fuzz -j"$JOBS" \
+                                "${harnesses[@]/#/tests/fuzz/}"; then
+                        per=$((FUZZ_SECONDS / ${#harnesses[@]}))
+                        ((per < 1)) && per=1
+                        for h in "${harnesses[@]}"; do
+                                corpus=tests/fuzz/corpus/${h#fuzz-}
+                                work=$(mktemp -d)
+                                mkdir -p "$logs/fuzz-artifacts"
+                                if [[ -d $corpus ]]; then
+                                        # New inputs go to $work; the kept corpus is only read.
+                                        step "fuzz:$h" $((per + 120)) env MOAT_SOURCE_DIR="$src" \
+                                                build-fuzz/tests/fuzz/"$h" -max_total_time="$per" \
+                                                -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+                                                -artifact_prefix="$logs/fuzz-artifacts/$h-" \
+                                                "$work" "$corpus"
+                                else
+                                        failed=$((failed + 1))
+                                        record "fuzz:$h" FAIL 0 "no kept corpus at $corpus"
+                                fi
+                                rm -rf "$work"
+                        done
                 fi
-        done < <(git ls-files -- 'launcher/*.[ch]' 'audit/*.[ch]' 'tests/*.[ch]')
-        echo "clang-format: $dirty of $files files differ ($total changed lines)"
-        ((dirty == 0))
-}
-say "format: clang-format over launcher/ audit/ tests/ (gating: $FORMAT_GATES)"
-t0=$(date +%s)
-check_format >"$logs/format.log" 2>&1
-rc=$?
-dt=$(($(date +%s) - t0))
-detail=$(tail -n 1 "$logs/format.log")
-if ((rc == 0)); then
-        passed=$((passed + 1))
-        record format ok "$dt" "$detail"
-elif ((FORMAT_GATES)); then
-        failed=$((failed + 1))
-        record format FAIL "$dt" "$detail, see build-logs/format.log"
-else
-        skipped=$((skipped + 1))
-        record format skip "$dt" "$detail (advisory: FORMAT_GATES=0)"
-fi
-sort -rn "$logs/format.log" | head -n 15 | sed 's/^/    /'
+        fi
 
-# --- summary ------------------------------------------------------------------------------
-echo
-echo "step                   result  time  detail"
-printf '%s\n' "${summary[@]}"
-echo "total time $(($(date +%s) - run_start))s; logs in build-logs/"
-line="$passed passed, $failed failed"
-((skipped)) && line+=", $skipped skipped"
-echo "$line"
-((failed == 0))
+        # --- 5. formatting ------------------------------------------------------------------------
+        check_format() {
+                local f n total=0 files=0 dirty=0
+                while IFS= read -r f; do
+                        files=$((files + 1))
+                        n=$(clang-format --style=file "$f" | diff -u "$f" - | grep -c '^[-+][^-+]')
+                        if ((n > 0)); then
+                                dirty=$((dirty + 1))
+                                total=$((total + n))
+                                printf '%6d changed lines  %s\n' "$n" "$f"
+                        fi
+                done < <(git ls-files -- 'launcher/*.[ch]' 'audit/*.[ch]' 'tests/*.[ch]')
+                echo "clang-format: $dirty of $files files differ ($total changed lines)"
+                ((dirty == 0))
+        }
+        say "format: clang-format over launcher/ audit/ tests/ (gating: $FORMAT_GATES)"
+        t0=$(date +%s)
+        check_format >"$logs/format.log" 2>&1
+        rc=$?
+        dt=$(($(date +%s) - t0))
+        detail=$(tail -n 1 "$logs/format.log")
+        if ((rc == 0)); then
+                passed=$((passed + 1))
+                record format ok "$dt" "$detail"
+        elif ((FORMAT_GATES)); then
+                failed=$((failed + 1))
+                record format FAIL "$dt" "$detail, see build-logs/format.log"
+        else
+                skipped=$((skipped + 1))
+                record format skip "$dt" "$detail (advisory: FORMAT_GATES=0)"
+        fi
+        sort -rn "$logs/format.log" | head -n 15 | sed 's/^/    /'
+
+        # --- summary ------------------------------------------------------------------------------
+        echo
+        echo "step                   result  time  detail"
+        printf '%s\n' "${summary[@]}"
+        echo "total time $(($(date +%s) - run_start))s; logs in build-logs/"
+        line="$passed passed, $failed failed"
+        ((skipped)) && line+=", $skipped skipped"
+        echo "$line"
+        ((failed == 0))
+}
+
+# Parsed whole before it runs: editing this file during a run cannot change the run.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+        main "$@"
+        exit $?
+fi
