@@ -172,8 +172,9 @@ typedef struct Profile {
 } Profile;
 
 /* Search path for profile names: $MOAT_PROFILE_PATH (colon-separated), then
- * $XDG_CONFIG_HOME/moat/profiles, /etc/moat/profiles, then the shipped profiles directory
- * compiled in as MOAT_PROFILES_DIR. A name containing '/' or ending in .yaml is a path. */
+ * $XDG_CONFIG_HOME/moat/profiles (else ~/.config/moat/profiles), /etc/moat/profiles, then the
+ * shipped profiles: $MOAT_DATA_DIR/profiles, else MOAT_INSTALLED_DATA_DIR/profiles. A name
+ * containing '/' or ending in .yaml is a path. */
 int profile_load(const char *name_or_path, Profile **ret, MoatError *error);
 /* Parse one buffer (fuzzing, unit tests); "extends:" is resolved through the search path. */
 int profile_parse_buffer(const char *buf, size_t len, const char *filename, Profile **ret, MoatError *error);

@@ -343,6 +343,7 @@ static void test_shipped_profiles(void **state) {
                 assert_non_null(p->description);
                 if (strcmp(names[i], "minimal") == 0) {
                         assert_int_equal(p->fs.n_binds, 0);
+                        assert_int_equal(p->max_tier, TIER_SANDBOX);
                         assert_int_equal(p->network, NETWORK_NONE);
                         assert_int_equal(p->resources.memory, 0);
                 } else if (strcmp(names[i], "ci-untrusted") == 0) {
@@ -412,6 +413,42 @@ static void test_search_path(void **state) {
         assert_non_null(strstr(error.message, a));
         assert_non_null(strstr(error.message, "/etc/moat/profiles"));
         unsetenv("MOAT_PROFILE_PATH");
+}
+
+/* $XDG_CONFIG_HOME (else ~/.config) comes before the shipped profiles. */
+static void test_search_order(void **state) {
+        char dir[PATH_MAX + 64], file[PATH_MAX + 96], xdg[PATH_MAX + 16];
+        Profile *p;
+
+        snprintf(dir, sizeof(dir), "%s/xdg/moat/profiles", tmpdir);
+        for (char *c = dir + strlen(tmpdir) + 1; (c = strchr(c, '/')); c++) {
+                *c = '\0';
+                assert_true(mkdir(dir, 0755) == 0 || errno == EEXIST);
+                *c = '/';
+        }
+        assert_true(mkdir(dir, 0755) == 0 || errno == EEXIST);
+        snprintf(file, sizeof(file), "%s/minimal.yaml", dir);
+        write_file(file, "moat: 1\ndescription: from xdg\n");
+
+        p = load_ok("minimal");
+        assert_string_equal(p->description, "from xdg");
+        profile_free(p);
+
+        /* Without XDG_CONFIG_HOME the user's directory is ~/.config/moat/profiles. */
+        snprintf(xdg, sizeof(xdg), "%s/xdg", tmpdir);
+        unsetenv("XDG_CONFIG_HOME");
+        p = load_ok("minimal");
+        assert_string_not_equal(p->description, "from xdg");
+        assert_true(has_suffix(p->path, "/profiles/minimal.yaml"));
+        profile_free(p);
+
+        snprintf(dir, sizeof(dir), "%s/.config", tmpdir);
+        assert_int_equal(rename(xdg, dir), 0);
+        p = load_ok("minimal");
+        assert_string_equal(p->description, "from xdg");
+        profile_free(p);
+        assert_int_equal(rename(dir, xdg), 0);
+        setenv("XDG_CONFIG_HOME", xdg, 1);
 }
 
 static void test_size_limit(void **state) {
@@ -530,6 +567,7 @@ int main(void) {
                 cmocka_unit_test(test_extends_by_name),
                 cmocka_unit_test(test_shipped_profiles),
                 cmocka_unit_test(test_search_path),
+                cmocka_unit_test(test_search_order),
                 cmocka_unit_test(test_size_limit),
                 cmocka_unit_test(test_not_regular),
                 cmocka_unit_test(test_digest),
