@@ -46,10 +46,12 @@ const char *fuzz_missing_function(void) {
 static char *full_lsms[] = { "lockdown", "capability", "landlock", "yama", "apparmor", NULL };
 static char *full_v2_controllers[] = { "memory", "pids", "cpu", NULL };
 static char *full_v1_controllers[] = { "memory", "pids", "cpu", NULL };
-static char *actions[] = { "kill_process", "kill_thread", "trap", "errno", "user_notif",
-                           "trace", "log", "allow", NULL };
-static char *root_symlinks[] = { "bin=usr/bin", "sbin=usr/sbin", "lib=usr/lib",
-                                 "lib64=usr/lib64", NULL };
+static char *actions[] = {
+        "kill_process", "kill_thread", "trap", "errno", "user_notif", "trace", "log", "allow", NULL,
+};
+static char *root_symlinks[] = {
+        "bin=usr/bin", "sbin=usr/sbin", "lib=usr/lib", "lib64=usr/lib64", NULL,
+};
 static char *no_list[] = { NULL };
 
 /* Everything available, unprivileged caller, KVM. */

@@ -21,13 +21,13 @@ const char *fuzz_missing_function(void);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 /* Invariant checks stay on in every build type (assert() may be compiled out). */
-#define FUZZ_CHECK(cond)                                                                      \
-        do {                                                                                  \
-                if (!(cond)) {                                                                \
+#define FUZZ_CHECK(cond)                                                                       \
+        do {                                                                                   \
+                if (!(cond)) {                                                                 \
                         fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, \
-                                #cond);                                                       \
-                        abort();                                                              \
-                }                                                                             \
+                                #cond);                                                        \
+                        abort();                                                               \
+                }                                                                              \
         } while (0)
 
 /* For LLVMFuzzerInitialize(): fuzzing a harness whose code is not linked is an error. */
