@@ -65,21 +65,29 @@ for u in "${USERS[@]}"; do
         done
         pid=${name#moat-}
         pid=${pid%-}
+        # As root, the name carries the pid of moat's unprivileged helper: kill moat itself.
+        if [ -n "$pid" ]; then
+                ppid=$(ps -o ppid= -p "$pid" | tr -d ' ')
+                [ -n "$ppid" ] && [ "$(readlink /proc/$ppid/exe)" = "$DRIVER" ] && pid=$ppid
+        fi
         if [ -n "$pid" ] && [ "$(readlink /proc/$pid/exe)" = "$DRIVER" ]; then
                 kill -9 "$pid"
                 wait "$bg" 2>/dev/null
+                if [ "$u" = root ]; then lvhome=$(getent passwd moat-vm | cut -d: -f6); lvu=moat-vm
+                else lvhome=$d/home; lvu=$u; fi
+                domains() {
+                        setpriv --reuid="$lvu" --regid="$lvu" --init-groups env -i HOME="$lvhome" \
+                                XDG_CACHE_HOME="$lvhome/.cache" XDG_CONFIG_HOME="$lvhome/.config" \
+                                virsh -q -c qemu:///session list --all --name 2>&1
+                }
+                no_domain_left() { ! domains | grep -q "^$name"; }
+                # libvirt notices QEMU's end when it is reaped (up to ~1.5 s on this kind of host).
                 for _ in $(seq 100); do
-                        no_qemu_left "$quid" "$name" && break
+                        no_qemu_left "$quid" "$name" && no_domain_left && break
                         sleep 0.1
                 done
                 check "$u: kill -9 of moat leaves no QEMU process" no_qemu_left "$quid" "$name"
-                if [ "$u" = root ]; then lvhome=$(getent passwd moat-vm | cut -d: -f6); lvu=moat-vm
-                else lvhome=$d/home; lvu=$u; fi
-                doms=$(setpriv --reuid="$lvu" --regid="$lvu" --init-groups env -i HOME="$lvhome" \
-                        XDG_CACHE_HOME="$lvhome/.cache" XDG_CONFIG_HOME="$lvhome/.config" \
-                        virsh -q -c qemu:///session list --all --name 2>&1)
-                check "$u: kill -9 of moat leaves no libvirt domain" \
-                        bash -c '! grep -q "^'"$name"'" <<<"$1"' _ "$doms"
+                check "$u: kill -9 of moat leaves no libvirt domain" no_domain_left
         else
                 diag "no QEMU found for the run (name '$name')"
                 wait "$bg" 2>/dev/null

@@ -1,0 +1,39 @@
+#!/bin/bash
+# Automatic escalation end to end through `moat run`: the default policy sends hostile and
+# kernel-lab to the vm tier, whose guest kernel is not the host's; ci-untrusted stays in the
+# sandbox. As root and as moatuser.
+source "$(dirname "$0")/lib.sh"
+[ -x "${MOAT:-}" ] || skip_all "moat not built"
+command -v jq >/dev/null || skip_all "jq is not installed"
+
+guest_release=$(cat "$(dirname "$GUEST_KERNEL")/release" 2>/dev/null)
+host_release=$(uname -r)
+diag "guest kernel $guest_release, host kernel $host_release"
+
+for u in "${USERS[@]}"; do
+        d=$(user_dir "$u")
+        # Root's QEMU runs as moat-vm: the shared work directory must be usable by it.
+        [ "$u" = root ] && chown moat-vm "$d/work"
+
+        tier=$(as_user "$u" "$MOAT" explain --json -p ci-untrusted | jq -r .tier)
+        check "$u: ci-untrusted stays in the sandbox tier (got '$tier')" [ "$tier" = sandbox ]
+        tier=$(as_user "$u" "$MOAT" explain --json -p hostile | jq -r .tier)
+        check "$u: hostile is planned for the vm tier (got '$tier')" [ "$tier" = vm ]
+
+        out=$(as_user "$u" "$MOAT" run -p hostile -- uname -r </dev/null 2>"$T/$u-hostile.err")
+        rc=$?
+        diag "hostile: rc=$rc out='$out' err='$(head -c 400 "$T/$u-hostile.err")'"
+        check "$u: moat run -p hostile -- uname -r prints the guest kernel's release" \
+                [ "$rc" = 0 ] && [ "$out" = "$guest_release" ] && [ "$out" != "$host_release" ]
+        check "$u: the audit record names the vm tier and TCG" \
+                bash -c 'tail -1 "$1" | grep -q "\"vm\"" && tail -1 "$1" | grep -q "tcg"' _ "$d/audit.log"
+
+        out=$(as_user "$u" "$MOAT" run -p kernel-lab -- cat /proc/modules </dev/null \
+              2>"$T/$u-lab.err")
+        rc=$?
+        diag "kernel-lab: rc=$rc err='$(head -c 400 "$T/$u-lab.err")'"
+        # The guest's own modules (loaded by moat's init), never the host's.
+        check "$u: moat run -p kernel-lab -- cat /proc/modules lists the guest's modules" \
+                [ "$rc" = 0 ] && grep -q '^9pnet_virtio ' <<<"$out" && grep -q '^virtio_console ' <<<"$out"
+done
+tap_end
