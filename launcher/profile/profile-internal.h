@@ -16,6 +16,9 @@
 #define PROFILE_MAX_SIZE (1024 * 1024)
 #define PROFILE_MAX_EXTENDS 8
 #define YNODE_MAX_DEPTH 32
+/* Per list or mapping. The language needs a few dozen at most; the bound keeps duplicate-key
+ * and duplicate-entry checks (quadratic) fast on a hostile 1 MiB file. */
+#define YNODE_MAX_ENTRIES 1024
 #define PROFILE_TMPFS_DEFAULT_SIZE (UINT64_C(64) << 20) /* ProfileTmpfs.size == 0 */
 
 typedef enum YNodeKind {

@@ -143,6 +143,13 @@ static int check_node_props(YParser *y, const yaml_event_t *ev, const char *anch
         return 0;
 }
 
+static int too_many(YParser *y, const yaml_event_t *ev) {
+        return moat_error_set(y->error, y->file, (unsigned) ev->start_mark.line + 1,
+                              (unsigned) ev->start_mark.column + 1,
+                              "too many entries in one list or mapping (at most %d)",
+                              YNODE_MAX_ENTRIES);
+}
+
 static YNode *ynode_new(YNodeKind kind, YParser *y, const yaml_event_t *ev) {
         YNode *n = calloc(1, sizeof(YNode));
         if (!n)
@@ -198,6 +205,11 @@ static int parse_seq(YParser *y, yaml_event_t *ev, unsigned depth, YNode **ret) 
                 if (item.type == YAML_SEQUENCE_END_EVENT) {
                         yaml_event_delete(&item);
                         break;
+                }
+                if (n->n_items >= YNODE_MAX_ENTRIES) {
+                        r = too_many(y, &item);
+                        yaml_event_delete(&item);
+                        return r;
                 }
                 r = parse_node(y, &item, depth + 1, &child);
                 yaml_event_delete(&item);
@@ -260,6 +272,11 @@ static int parse_map(YParser *y, yaml_event_t *ev, unsigned depth, YNode **ret) 
                 if (kev.type == YAML_MAPPING_END_EVENT) {
                         yaml_event_delete(&kev);
                         break;
+                }
+                if (n->n_pairs >= YNODE_MAX_ENTRIES) {
+                        r = too_many(y, &kev);
+                        yaml_event_delete(&kev);
+                        return r;
                 }
                 if (kev.type != YAML_SCALAR_EVENT && kev.type != YAML_ALIAS_EVENT) {
                         r = yfail(y, &kev.start_mark,
