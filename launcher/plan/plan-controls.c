@@ -185,13 +185,34 @@ static int control_rlimits(Plan *p) {
         return plan_add_control(p, "rlimits", CONTROL_REQUIRED, s, NULL);
 }
 
+/* "1h30m", "20m", "90s" the way profiles write them; "1500 ms" when not whole seconds. */
+static void format_duration(uint64_t ms, char *buf, size_t size) {
+        uint64_t sec = ms / 1000;
+        size_t n = 0;
+
+        if (ms % 1000 || ms == 0) {
+                snprintf(buf, size, "%" PRIu64 " ms", ms);
+                return;
+        }
+        buf[0] = '\0';
+        if (sec / 3600)
+                n += (size_t) snprintf(buf + n, size - n, "%" PRIu64 "h", sec / 3600);
+        if (n < size && (sec / 60) % 60)
+                n += (size_t) snprintf(buf + n, size - n, "%" PRIu64 "m", (sec / 60) % 60);
+        if (n < size && sec % 60)
+                snprintf(buf + n, size - n, "%" PRIu64 "s", sec % 60);
+}
+
 static int control_common(Plan *p, const Profile *pr) {
         _cleanup_free_ char *env = NULL;
         int r;
 
-        if (pr->resources.timeout_ms)
-                r = plan_add_controlf(p, "timeout", CONTROL_REQUIRED, NULL, "killed after %" PRIu64 " ms",
-                                      pr->resources.timeout_ms);
+        if (pr->resources.timeout_ms) {
+                char d[64];
+                format_duration(pr->resources.timeout_ms, d, sizeof(d));
+                r = plan_add_controlf(p, "timeout", CONTROL_REQUIRED, NULL,
+                                      "the command and everything it started are killed after %s", d);
+        }
         else
                 r = plan_add_control(p, "timeout", CONTROL_NOT_APPLICABLE, NULL, "no timeout in the profile");
         if (r < 0)
