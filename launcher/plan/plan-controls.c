@@ -153,7 +153,8 @@ static int control_cgroups(Plan *p, const PlanFindings *f) {
                 r = plan_add_controlf(p, "cgroup.memory", res->status, f->mechanism_reason,
                                       "RLIMIT_AS %s instead: it bounds address space, not resident memory", mem);
         else
-                r = plan_add_controlf(p, "cgroup.memory", res->status, NULL, "%s memory.max %s, swap 0", mech, mem);
+                r = plan_add_controlf(p, "cgroup.memory", res->status, NULL, "%s %s %s, no swap", mech,
+                                      res->mechanism == CGROUP_MECH_V2 ? "memory.max" : "memory.limit_in_bytes", mem);
         if (r < 0)
                 return r;
         if (!res->pids)
@@ -170,7 +171,8 @@ static int control_cgroups(Plan *p, const PlanFindings *f) {
                 return plan_add_control(p, "cgroup.cpu", CONTROL_NOT_APPLICABLE, NULL, "no cpu limit in the profile");
         if (res->mechanism == CGROUP_MECH_RLIMIT)
                 return plan_add_control(p, "cgroup.cpu", res->status, NULL, "no substitute: rlimits cannot share cpu time");
-        return plan_add_controlf(p, "cgroup.cpu", res->status, NULL, "%s %u.%03u cpus", mech, res->cpus_milli / 1000,
+        return plan_add_controlf(p, "cgroup.cpu", res->status, NULL, "%s %s %u.%03u cpus", mech,
+                                 res->mechanism == CGROUP_MECH_V2 ? "cpu.max" : "cpu.cfs_quota_us", res->cpus_milli / 1000,
                                  res->cpus_milli % 1000);
 }
 
