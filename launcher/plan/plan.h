@@ -3,7 +3,7 @@
  * (Profile, Policy, HostFacts) with no system calls. Executors take a const Plan and apply
  * every control whose status is CONTROL_REQUIRED or CONTROL_BEST_EFFORT; a required control
  * that fails to apply stops the run (exit 125). plan_to_json() is the stable, documented
- * serialisation (profiles/README.md "Plan JSON"), also embedded in the audit record. */
+ * serialisation (policies/README.md "Plan JSON"), also embedded in the audit record. */
 #pragma once
 
 #include <stdbool.h>
