@@ -13,23 +13,32 @@ static void explain_help(FILE *f) {
         fprintf(f,
                 "Usage: moat explain -p PROFILE [--json] [--host-facts FILE] [--policy FILE]\n"
                 "\n"
-                "Print the plan moat would apply for PROFILE on this host: the tier and why, every\n"
-                "control with its status, what is degraded, and what the workload can still reach.\n"
+                "Print the plan moat would apply for PROFILE on this host: the tier and why, "
+                "every\n"
+                "control with its status, what is degraded, and what the workload can still "
+                "reach.\n"
                 "Nothing is run.\n"
                 "\n"
                 "  -p, --profile PROFILE   a shipped profile name or a path to a .yaml file\n"
                 "      --json              the plan as JSON (policies/README.md, \"Plan JSON\")\n"
-                "      --host-facts FILE   decide for the host described in FILE (moat host --json)\n"
+                "      --host-facts FILE   decide for the host described in FILE (moat host "
+                "--json)\n"
                 "                          instead of probing this one\n"
-                "      --policy FILE       site policy file (default /etc/moat/policy.yaml if present)\n"
+                "      --policy FILE       site policy file (default /etc/moat/policy.yaml if "
+                "present)\n"
                 "  -h, --help              this text\n"
                 "\n"
-                "Exit status: 0 the plan can run; 125 moat would refuse it (the plan and the reason\n"
+                "Exit status: 0 the plan can run; 125 moat would refuse it (the plan and the "
+                "reason\n"
                 "are still printed) or the input is invalid.\n");
 }
 
 int cmd_explain(int argc, char **argv) {
-        enum { ARG_JSON = 0x100, ARG_HOST_FACTS, ARG_POLICY };
+        enum {
+                ARG_JSON = 0x100,
+                ARG_HOST_FACTS,
+                ARG_POLICY
+        };
         static const struct option options[] = {
                 { "profile", required_argument, NULL, 'p' },
                 { "json", no_argument, NULL, ARG_JSON },
@@ -64,10 +73,12 @@ int cmd_explain(int argc, char **argv) {
                         explain_help(stdout);
                         return 0;
                 case ':':
-                        fprintf(stderr, "moat explain: option '%s' needs a value\n", argv[optind - 1]);
+                        fprintf(stderr, "moat explain: option '%s' needs a value\n",
+                                argv[optind - 1]);
                         return EXIT_MOAT_FAILED;
                 default:
-                        fprintf(stderr, "moat explain: unknown option '%s' (try 'moat explain --help')\n",
+                        fprintf(stderr,
+                                "moat explain: unknown option '%s' (try 'moat explain --help')\n",
                                 argv[optind - 1]);
                         return EXIT_MOAT_FAILED;
                 }

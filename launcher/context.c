@@ -22,9 +22,10 @@ int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *err
         _cleanup_free_ char *policies = NULL;
         int r;
 
-        *ctx = (RunContext) {};
+        *ctx = (RunContext){};
         if (!args->profile)
-                return moat_error_set(error, "--profile", 0, 0, "a profile is required (-p NAME or -p FILE)");
+                return moat_error_set(error, "--profile", 0, 0,
+                                      "a profile is required (-p NAME or -p FILE)");
 
         r = profile_load(args->profile, &ctx->profile, error);
         if (r < 0)
@@ -34,7 +35,8 @@ int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *err
                 r = -ENOMEM;
                 goto fail;
         }
-        r = policy_load(args->policies_dir ? args->policies_dir : policies, args->policy_file, &ctx->policy, error);
+        r = policy_load(args->policies_dir ? args->policies_dir : policies, args->policy_file,
+                        &ctx->policy, error);
         if (r < 0)
                 goto fail;
 
@@ -44,8 +46,9 @@ int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *err
                 r = host_facts_probe(&ctx->host);
         if (r < 0) {
                 if (!moat_error_is_set(error))
-                        moat_error_set(error, args->host_facts_file ? args->host_facts_file : "", 0, 0,
-                                       "cannot learn what this host can enforce: %s", strerror(-r));
+                        moat_error_set(error, args->host_facts_file ? args->host_facts_file : "", 0,
+                                       0, "cannot learn what this host can enforce: %s",
+                                       strerror(-r));
                 goto fail;
         }
 

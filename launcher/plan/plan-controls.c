@@ -34,21 +34,26 @@ static int control_ns(Plan *p) {
         };
         int r;
 
-        r = plan_add_controlf(p, "userns", CONTROL_REQUIRED, NULL, "uid %u gid %u inside (single-id map of the caller)",
+        r = plan_add_controlf(p, "userns", CONTROL_REQUIRED, NULL,
+                              "uid %u gid %u inside (single-id map of the caller)",
                               (unsigned) p->sandbox.uid_inside, (unsigned) p->sandbox.gid_inside);
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(ns); i++) {
                 if (strcmp(ns[i].name, "netns") == 0)
-                        r = plan_add_control(p, "netns", CONTROL_REQUIRED, network_detail(p->sandbox.network), NULL);
+                        r = plan_add_control(p, "netns", CONTROL_REQUIRED,
+                                             network_detail(p->sandbox.network), NULL);
                 else if (strcmp(ns[i].name, "utsns") == 0)
-                        r = plan_add_controlf(p, "utsns", CONTROL_REQUIRED, NULL, "hostname %s", p->sandbox.hostname);
+                        r = plan_add_controlf(p, "utsns", CONTROL_REQUIRED, NULL, "hostname %s",
+                                              p->sandbox.hostname);
                 else
                         r = plan_add_control(p, ns[i].name, CONTROL_REQUIRED, ns[i].detail, NULL);
         }
         if (r < 0)
                 return r;
         if (p->sandbox.time_ns)
-                return plan_add_control(p, "timens", CONTROL_REQUIRED, "own monotonic and boot-time clock offsets", NULL);
-        return plan_add_control(p, "timens", CONTROL_NOT_APPLICABLE, NULL, "this kernel has no time namespaces");
+                return plan_add_control(p, "timens", CONTROL_REQUIRED,
+                                        "own monotonic and boot-time clock offsets", NULL);
+        return plan_add_control(p, "timens", CONTROL_NOT_APPLICABLE, NULL,
+                                "this kernel has no time namespaces");
 }
 
 static int control_fs(Plan *p, const Profile *pr) {
@@ -59,7 +64,8 @@ static int control_fs(Plan *p, const Profile *pr) {
                 masks += p->sandbox.mounts[i].kind == PLAN_MOUNT_MASK &&
                          strncmp(p->sandbox.mounts[i].target, "/proc/", 6) == 0;
         }
-        r = plan_add_control(p, "pivot_root", CONTROL_REQUIRED, "fresh root; the host's root is detached", NULL);
+        r = plan_add_control(p, "pivot_root", CONTROL_REQUIRED,
+                             "fresh root; the host's root is detached", NULL);
         if (r >= 0)
                 r = pr->fs.root == ROOT_IMAGE
                             ? plan_add_controlf(p, "readonly-root", CONTROL_REQUIRED, NULL,
@@ -68,9 +74,11 @@ static int control_fs(Plan *p, const Profile *pr) {
                                                "host /usr and /etc read-only, nosuid, nodev", NULL);
         if (r >= 0)
                 r = plan_add_controlf(p, "proc-masks", CONTROL_REQUIRED, NULL,
-                                      "own /proc; %zu sensitive paths masked; /proc/sys read-only", masks);
+                                      "own /proc; %zu sensitive paths masked; /proc/sys read-only",
+                                      masks);
         if (r >= 0)
-                r = plan_add_control(p, "dev", CONTROL_REQUIRED, "null zero full random urandom tty, pts, shm", NULL);
+                r = plan_add_control(p, "dev", CONTROL_REQUIRED,
+                                     "null zero full random urandom tty, pts, shm", NULL);
         return r;
 }
 
@@ -82,8 +90,8 @@ static int control_caps(Plan *p) {
                         return r;
         }
         if (!kept)
-                return plan_add_control(p, "caps", CONTROL_REQUIRED, "all capabilities dropped (bounding, ambient too)",
-                                        NULL);
+                return plan_add_control(p, "caps", CONTROL_REQUIRED,
+                                        "all capabilities dropped (bounding, ambient too)", NULL);
         return plan_add_controlf(p, "caps", CONTROL_REQUIRED, NULL, "all dropped except %s", kept);
 }
 
@@ -96,28 +104,32 @@ static int control_seccomp(Plan *p) {
         for (size_t i = 0; i < sc->n_rules; i++)
                 if ((r = strv_extend_unique(&groups, sc->rules[i].group)) < 0)
                         return r;
-        STRV_FOREACH(g, groups)
+        STRV_FOREACH (g, groups)
                 if ((r = plan_append(&joined, " ", "%s", *g)) < 0)
                         return r;
-        return plan_add_controlf(p, "seccomp", sc->status, NULL,
-                                 "x86_64,x32,x86 (other ABIs killed); base %s; %zu rules; denies: %s%s", sc->base,
-                                 sc->n_rules, joined ? joined : "nothing",
-                                 sc->notify_denials ? "; denials reported to the audit" : "");
+        return plan_add_controlf(
+                p, "seccomp", sc->status, NULL,
+                "x86_64,x32,x86 (other ABIs killed); base %s; %zu rules; denies: %s%s", sc->base,
+                sc->n_rules, joined ? joined : "nothing",
+                sc->notify_denials ? "; denials reported to the audit" : "");
 }
 
 static int control_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
         const PlanLandlock *l = &p->sandbox.landlock;
 
         if (l->status == CONTROL_NOT_APPLICABLE)
-                return plan_add_control(p, "landlock", l->status, NULL, "the profile turns Landlock off");
-        if (l->abi == 0)
                 return plan_add_control(p, "landlock", l->status, NULL,
-                                        l->status == CONTROL_DEGRADED
-                                                ? "this kernel has no Landlock; best-effort: the mount flags alone "
-                                                  "keep writable places non-executable"
-                                                : "this kernel has no Landlock");
-        return plan_add_controlf(p, "landlock", l->status, NULL, "ABI %d (host %d); %zu path rules%s%s", l->abi,
-                                 h->landlock_abi, l->n_paths, l->handled_net ? "; TCP bind/connect denied" : "",
+                                        "the profile turns Landlock off");
+        if (l->abi == 0)
+                return plan_add_control(
+                        p, "landlock", l->status, NULL,
+                        l->status == CONTROL_DEGRADED
+                                ? "this kernel has no Landlock; best-effort: the mount flags alone "
+                                  "keep writable places non-executable"
+                                : "this kernel has no Landlock");
+        return plan_add_controlf(p, "landlock", l->status, NULL,
+                                 "ABI %d (host %d); %zu path rules%s%s", l->abi, h->landlock_abi,
+                                 l->n_paths, l->handled_net ? "; TCP bind/connect denied" : "",
                                  l->scoped ? "; abstract unix sockets and signals scoped" : "");
 }
 
@@ -126,18 +138,21 @@ static int control_mac(Plan *p, const Profile *pr, const PlanFindings *f) {
         bool aa = !!pr->mac.apparmor, se = pr->mac.selinux && !pr->mac.apparmor;
 
         if (aa)
-                r = plan_add_controlf(p, "apparmor", f->mac_status, f->mac_status == CONTROL_DEGRADED ? f->mac_reason : NULL,
+                r = plan_add_controlf(p, "apparmor", f->mac_status,
+                                      f->mac_status == CONTROL_DEGRADED ? f->mac_reason : NULL,
                                       "exec transition to %s", pr->mac.apparmor);
         else
-                r = plan_add_control(p, "apparmor", CONTROL_NOT_APPLICABLE, NULL, "not asked for by the profile");
+                r = plan_add_control(p, "apparmor", CONTROL_NOT_APPLICABLE, NULL,
+                                     "not asked for by the profile");
         if (r < 0)
                 return r;
         if (se)
                 return plan_add_controlf(p, "selinux", f->mac_status,
-                                         f->mac_status == CONTROL_DEGRADED ? f->mac_reason : NULL, "exec transition to %s",
-                                         pr->mac.selinux);
+                                         f->mac_status == CONTROL_DEGRADED ? f->mac_reason : NULL,
+                                         "exec transition to %s", pr->mac.selinux);
         return plan_add_control(p, "selinux", CONTROL_NOT_APPLICABLE, NULL,
-                                pr->mac.selinux ? "AppArmor is used; one LSM transition per run" : "not asked for by the profile");
+                                pr->mac.selinux ? "AppArmor is used; one LSM transition per run"
+                                                : "not asked for by the profile");
 }
 
 static int control_cgroups(Plan *p, const PlanFindings *f) {
@@ -148,38 +163,48 @@ static int control_cgroups(Plan *p, const PlanFindings *f) {
 
         plan_format_bytes(res->memory, mem, sizeof(mem));
         if (!res->memory)
-                r = plan_add_control(p, "cgroup.memory", CONTROL_NOT_APPLICABLE, NULL, "no memory limit in the profile");
+                r = plan_add_control(p, "cgroup.memory", CONTROL_NOT_APPLICABLE, NULL,
+                                     "no memory limit in the profile");
         else if (res->mechanism == CGROUP_MECH_RLIMIT)
-                r = plan_add_controlf(p, "cgroup.memory", res->status, f->mechanism_reason,
-                                      "RLIMIT_AS %s instead: it bounds address space, not resident memory", mem);
+                r = plan_add_controlf(
+                        p, "cgroup.memory", res->status, f->mechanism_reason,
+                        "RLIMIT_AS %s instead: it bounds address space, not resident memory", mem);
         else
-                r = plan_add_controlf(p, "cgroup.memory", res->status, NULL, "%s %s %s, no swap", mech,
-                                      res->mechanism == CGROUP_MECH_V2 ? "memory.max" : "memory.limit_in_bytes", mem);
+                r = plan_add_controlf(
+                        p, "cgroup.memory", res->status, NULL, "%s %s %s, no swap", mech,
+                        res->mechanism == CGROUP_MECH_V2 ? "memory.max" : "memory.limit_in_bytes",
+                        mem);
         if (r < 0)
                 return r;
         if (!res->pids)
-                r = plan_add_control(p, "cgroup.pids", CONTROL_NOT_APPLICABLE, NULL, "no pids limit in the profile");
+                r = plan_add_control(p, "cgroup.pids", CONTROL_NOT_APPLICABLE, NULL,
+                                     "no pids limit in the profile");
         else if (res->mechanism == CGROUP_MECH_RLIMIT)
-                r = plan_add_control(p, "cgroup.pids", res->status, NULL,
-                                     "no substitute: RLIMIT_NPROC counts the caller's host processes; pids "
-                                     "are unlimited beyond the pid namespace");
+                r = plan_add_control(
+                        p, "cgroup.pids", res->status, NULL,
+                        "no substitute: RLIMIT_NPROC counts the caller's host processes; pids "
+                        "are unlimited beyond the pid namespace");
         else
-                r = plan_add_controlf(p, "cgroup.pids", res->status, NULL, "%s pids.max %" PRIu64, mech, res->pids);
+                r = plan_add_controlf(p, "cgroup.pids", res->status, NULL, "%s pids.max %" PRIu64,
+                                      mech, res->pids);
         if (r < 0)
                 return r;
         if (!res->cpus_milli)
-                return plan_add_control(p, "cgroup.cpu", CONTROL_NOT_APPLICABLE, NULL, "no cpu limit in the profile");
+                return plan_add_control(p, "cgroup.cpu", CONTROL_NOT_APPLICABLE, NULL,
+                                        "no cpu limit in the profile");
         if (res->mechanism == CGROUP_MECH_RLIMIT)
-                return plan_add_control(p, "cgroup.cpu", res->status, NULL, "no substitute: rlimits cannot share cpu time");
+                return plan_add_control(p, "cgroup.cpu", res->status, NULL,
+                                        "no substitute: rlimits cannot share cpu time");
         return plan_add_controlf(p, "cgroup.cpu", res->status, NULL, "%s %s %u.%03u cpus", mech,
-                                 res->mechanism == CGROUP_MECH_V2 ? "cpu.max" : "cpu.cfs_quota_us", res->cpus_milli / 1000,
-                                 res->cpus_milli % 1000);
+                                 res->mechanism == CGROUP_MECH_V2 ? "cpu.max" : "cpu.cfs_quota_us",
+                                 res->cpus_milli / 1000, res->cpus_milli % 1000);
 }
 
 static int control_rlimits(Plan *p) {
         _cleanup_free_ char *s = NULL;
         for (size_t i = 0; i < p->sandbox.n_rlimits; i++) {
-                int r = plan_append(&s, ", ", "%s %" PRIu64, rlimit_to_name(p->sandbox.rlimits[i].resource),
+                int r = plan_append(&s, ", ", "%s %" PRIu64,
+                                    rlimit_to_name(p->sandbox.rlimits[i].resource),
                                     p->sandbox.rlimits[i].hard);
                 if (r < 0)
                         return r;
@@ -213,10 +238,11 @@ static int control_common(Plan *p, const Profile *pr) {
                 char d[64];
                 format_duration(pr->resources.timeout_ms, d, sizeof(d));
                 r = plan_add_controlf(p, "timeout", CONTROL_REQUIRED, NULL,
-                                      "the command and everything it started are killed after %s", d);
-        }
-        else
-                r = plan_add_control(p, "timeout", CONTROL_NOT_APPLICABLE, NULL, "no timeout in the profile");
+                                      "the command and everything it started are killed after %s",
+                                      d);
+        } else
+                r = plan_add_control(p, "timeout", CONTROL_NOT_APPLICABLE, NULL,
+                                     "no timeout in the profile");
         if (r < 0)
                 return r;
         r = plan_append(&env, "", "%s", p->env_clear ? "cleared" : "inherited");
@@ -227,7 +253,8 @@ static int control_common(Plan *p, const Profile *pr) {
         if (r >= 0)
                 r = plan_add_control(p, "env", CONTROL_REQUIRED, env, NULL);
         if (r >= 0)
-                r = plan_add_control(p, "network", CONTROL_REQUIRED, network_mode_to_string(pr->network), NULL);
+                r = plan_add_control(p, "network", CONTROL_REQUIRED,
+                                     network_mode_to_string(pr->network), NULL);
         return r;
 }
 
@@ -236,17 +263,22 @@ static int controls_sandbox(Plan *p, const Profile *pr, const HostFacts *h, cons
 
         if ((r = control_ns(p)) < 0 || (r = control_fs(p, pr)) < 0)
                 return r;
-        if ((r = plan_add_control(p, "no_new_privs", CONTROL_REQUIRED, "set before exec; setuid bits do nothing", NULL)) < 0)
+        if ((r = plan_add_control(p, "no_new_privs", CONTROL_REQUIRED,
+                                  "set before exec; setuid bits do nothing", NULL)) < 0)
                 return r;
-        if ((r = control_caps(p)) < 0 || (r = control_seccomp(p)) < 0 || (r = control_landlock(p, pr, h)) < 0 ||
-            (r = control_mac(p, pr, f)) < 0 || (r = control_cgroups(p, f)) < 0 || (r = control_rlimits(p)) < 0 ||
+        if ((r = control_caps(p)) < 0 || (r = control_seccomp(p)) < 0 ||
+            (r = control_landlock(p, pr, h)) < 0 || (r = control_mac(p, pr, f)) < 0 ||
+            (r = control_cgroups(p, f)) < 0 || (r = control_rlimits(p)) < 0 ||
             (r = control_common(p, pr)) < 0)
                 return r;
-        if ((r = plan_add_control(p, "setsid", CONTROL_REQUIRED, "new session: no controlling terminal to inject into",
-                                  NULL)) < 0 ||
-            (r = plan_add_control(p, "close-fds", CONTROL_REQUIRED, "only stdin, stdout, stderr are inherited", NULL)) < 0)
+        if ((r = plan_add_control(p, "setsid", CONTROL_REQUIRED,
+                                  "new session: no controlling terminal to inject into", NULL)) <
+                    0 ||
+            (r = plan_add_control(p, "close-fds", CONTROL_REQUIRED,
+                                  "only stdin, stdout, stderr are inherited", NULL)) < 0)
                 return r;
-        return plan_add_control(p, "die-with-parent", CONTROL_REQUIRED, "killed when moat exits", NULL);
+        return plan_add_control(p, "die-with-parent", CONTROL_REQUIRED, "killed when moat exits",
+                                NULL);
 }
 
 static int controls_vm(Plan *p, const Profile *pr) {
@@ -259,28 +291,34 @@ static int controls_vm(Plan *p, const Profile *pr) {
                                    vm->kernel ? vm->kernel : "(none found)")) < 0)
                 return r;
         r = vm->kvm ? plan_add_control(p, "accel", CONTROL_REQUIRED, "kvm", NULL)
-                    : plan_add_control(p, "accel", CONTROL_REQUIRED, "tcg", "no usable /dev/kvm: software emulation, "
-                                                                           "slower, still a separate kernel");
+                    : plan_add_control(p, "accel", CONTROL_REQUIRED, "tcg",
+                                       "no usable /dev/kvm: software emulation, "
+                                       "slower, still a separate kernel");
         if (r >= 0)
                 r = plan_add_controlf(p, "vm.memory", CONTROL_REQUIRED, NULL, "%s guest RAM", mem);
         if (r >= 0)
                 r = plan_add_controlf(p, "vm.vcpus", CONTROL_REQUIRED, NULL, "%u", vm->vcpus);
         if (r >= 0)
-                r = plan_add_control(p, "9p-readonly-system", CONTROL_REQUIRED,
-                                     "host system shared read-only; only the work directory is writable", NULL);
+                r = plan_add_control(
+                        p, "9p-readonly-system", CONTROL_REQUIRED,
+                        "host system shared read-only; only the work directory is writable", NULL);
         if (r >= 0)
-                r = plan_add_control(p, "qemu-sandbox", CONTROL_REQUIRED,
-                                     "QEMU's own seccomp sandbox (-sandbox on, spawn/resourcecontrol deny)", NULL);
+                r = plan_add_control(
+                        p, "qemu-sandbox", CONTROL_REQUIRED,
+                        "QEMU's own seccomp sandbox (-sandbox on, spawn/resourcecontrol deny)",
+                        NULL);
         if (r >= 0)
-                r = vm->guest_root ? plan_add_control(p, "guest.user", CONTROL_REQUIRED, "root inside the guest", NULL)
+                r = vm->guest_root ? plan_add_control(p, "guest.user", CONTROL_REQUIRED,
+                                                      "root inside the guest", NULL)
                                    : plan_add_controlf(p, "guest.user", CONTROL_REQUIRED, NULL,
                                                        "uid %u inside the guest, no capabilities",
                                                        (unsigned) p->sandbox.uid_inside);
         if (r >= 0)
-                r = vm->guest_apparmor ? plan_add_controlf(p, "guest.apparmor", CONTROL_REQUIRED, NULL,
-                                                           "guest kernel enforces %s", vm->guest_apparmor)
-                                       : plan_add_control(p, "guest.apparmor", CONTROL_NOT_APPLICABLE, NULL,
-                                                          "not asked for by the profile");
+                r = vm->guest_apparmor
+                            ? plan_add_controlf(p, "guest.apparmor", CONTROL_REQUIRED, NULL,
+                                                "guest kernel enforces %s", vm->guest_apparmor)
+                            : plan_add_control(p, "guest.apparmor", CONTROL_NOT_APPLICABLE, NULL,
+                                               "not asked for by the profile");
         if (r >= 0)
                 r = control_common(p, pr);
         return r;
@@ -297,35 +335,47 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
         int r;
 
         if (p->tier == TIER_VM) {
-                r = plan_add_reachable(p, "a guest kernel of its own; the host is reached only through QEMU's "
-                                          "emulated devices (%s) and the 9p shares", p->vm.kvm ? "KVM" : "TCG");
+                r = plan_add_reachable(
+                        p,
+                        "a guest kernel of its own; the host is reached only through QEMU's "
+                        "emulated devices (%s) and the 9p shares",
+                        p->vm.kvm ? "KVM" : "TCG");
                 if (r >= 0)
                         r = plan_add_reachable(p, "the host's system files, read-only, over 9p");
         } else {
-                r = plan_add_reachable(p, "the host kernel's system call interface, less %zu denied rules (%s set)",
-                                       s->seccomp.n_rules, s->seccomp.base ? s->seccomp.base : "default");
+                r = plan_add_reachable(
+                        p,
+                        "the host kernel's system call interface, less %zu denied rules (%s set)",
+                        s->seccomp.n_rules, s->seccomp.base ? s->seccomp.base : "default");
                 if (r >= 0)
                         r = pr->fs.root == ROOT_IMAGE
                                     ? plan_add_reachable(p, "the image %s, read-only", pr->fs.image)
-                                    : plan_add_reachable(p, "the host's /usr and /etc, read-only, secrets masked");
+                                    : plan_add_reachable(p,
+                                                         "the host's /usr and /etc, read-only, "
+                                                         "secrets masked");
                 if (r >= 0)
                         r = plan_add_reachable(p, "its own /proc and a minimal /dev");
         }
         for (size_t i = 0; r >= 0 && i < pr->fs.n_binds; i++) {
                 const ProfileBind *b = &pr->fs.binds[i];
-                r = plan_add_reachable(p, "%s at %s (%s%s)", strcmp(b->source, ".") == 0 ? "the work directory" : b->source,
+                r = plan_add_reachable(p, "%s at %s (%s%s)",
+                                       strcmp(b->source, ".") == 0 ? "the work directory"
+                                                                   : b->source,
                                        b->target, b->mode == BIND_RW ? "read-write" : "read-only",
                                        b->optional ? ", if present" : "");
         }
-        STRV_FOREACH(d, pr->devices)
+        STRV_FOREACH (d, pr->devices)
                 if (r >= 0)
                         r = plan_add_reachable(p, "the host device %s", *d);
         if (r >= 0)
                 r = pr->network == NETWORK_NONE
                             ? plan_add_reachable(p, "no network at all")
-                            : plan_add_reachable(p, "loopback inside its own network namespace (not the host's)");
+                            : plan_add_reachable(
+                                      p,
+                                      "loopback inside its own network namespace (not the host's)");
         if (r >= 0 && p->tier != TIER_VM)
-                r = plan_add_reachable(p, "signals and ptrace: only its own processes (pid namespace%s)",
-                                       s->landlock.scoped ? ", Landlock signal scope" : "");
+                r = plan_add_reachable(
+                        p, "signals and ptrace: only its own processes (pid namespace%s)",
+                        s->landlock.scoped ? ", Landlock signal scope" : "");
         return r;
 }

@@ -19,15 +19,15 @@ typedef enum MissingControl {
 /* What resolve() works out from the profile and the host before it applies any rule. */
 typedef struct PlanFindings {
         bool missing[_MISSING_MAX];
-        char reason[_MISSING_MAX][256];         /* why each control is missing */
-        char mac_control[128];                  /* "AppArmor profile 'moat-default'" */
+        char reason[_MISSING_MAX][256]; /* why each control is missing */
+        char mac_control[128];          /* "AppArmor profile 'moat-default'" */
         ControlStatus mac_status;
-        char mac_reason[512];                   /* when degraded */
+        char mac_reason[512]; /* when degraded */
         bool limits_asked;
         CgroupMechanism mechanism;
-        char mechanism_reason[256];             /* why no cgroup could be used */
+        char mechanism_reason[256]; /* why no cgroup could be used */
         bool kernel_version_missing;
-        Tier highest_rule_tier;                 /* highest tier asked by a fired rule or the profile */
+        Tier highest_rule_tier; /* highest tier asked by a fired rule or the profile */
         const char *highest_rule_id;
         const char *highest_remedy;
 } PlanFindings;
@@ -35,29 +35,36 @@ typedef struct PlanFindings {
 const char *missing_control_to_string(MissingControl m);
 
 /* Growable-array helpers; every one returns 0 or -ENOMEM. */
-int plan_add_decision(Plan *p, const char *rule_id, const char *sentence, Tier min_tier, bool refuse);
-int plan_add_control(Plan *p, const char *name, ControlStatus status, const char *detail, const char *reason);
-int plan_add_controlf(Plan *p, const char *name, ControlStatus status, const char *reason, const char *fmt, ...)
-        __attribute__((format(printf, 5, 6)));
-int plan_add_mount(Plan *p, PlanMountKind kind, const char *source, const char *target, unsigned flags,
-                   uint64_t size, const SrcPos *pos);
+int plan_add_decision(Plan *p, const char *rule_id, const char *sentence, Tier min_tier,
+                      bool refuse);
+int plan_add_control(Plan *p, const char *name, ControlStatus status, const char *detail,
+                     const char *reason);
+int plan_add_controlf(Plan *p, const char *name, ControlStatus status, const char *reason,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int plan_add_mount(Plan *p, PlanMountKind kind, const char *source, const char *target,
+                   unsigned flags, uint64_t size, const SrcPos *pos);
 int plan_add_landlock_path(Plan *p, const char *path, uint64_t access);
 int plan_add_rlimit(Plan *p, int resource, uint64_t soft, uint64_t hard);
 int plan_add_reachable(Plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Mark the plan refused and add one line to the refusal. */
 int plan_refuse(Plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append to a heap string, joining with sep when it is not empty. */
-int plan_append(char **s, const char *sep, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int plan_append(char **s, const char *sep, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 void plan_findings(const Profile *profile, const HostFacts *host, PlanFindings *f);
-int plan_build_seccomp(Plan *p, const Profile *profile, const Policy *policy, const HostFacts *host);
-int plan_build_sandbox(Plan *p, const Profile *profile, const HostFacts *host, const PlanFindings *f);
+int plan_build_seccomp(Plan *p, const Profile *profile, const Policy *policy,
+                       const HostFacts *host);
+int plan_build_sandbox(Plan *p, const Profile *profile, const HostFacts *host,
+                       const PlanFindings *f);
 int plan_build_vm(Plan *p, const Profile *profile, const HostFacts *host);
-int plan_build_controls(Plan *p, const Profile *profile, const HostFacts *host, const PlanFindings *f);
+int plan_build_controls(Plan *p, const Profile *profile, const HostFacts *host,
+                        const PlanFindings *f);
 int plan_build_reachable(Plan *p, const Profile *profile, const HostFacts *host);
 
 /* Pure replica of host_can_run_tier() over the facts, with the profile's vm kernel. */
-bool plan_host_can_run_tier(const HostFacts *h, const Profile *profile, Tier t, const char **ret_reason);
+bool plan_host_can_run_tier(const HostFacts *h, const Profile *profile, Tier t,
+                            const char **ret_reason);
 
 /* Every filesystem right of a Landlock ABI. */
 uint64_t plan_landlock_fs_rights(int abi);

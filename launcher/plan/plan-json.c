@@ -21,7 +21,7 @@ static json_t *str_or_null(const char *s) {
 
 static json_t *strv_to_json(char *const *l) {
         json_t *a = json_array();
-        STRV_FOREACH(s, l)
+        STRV_FOREACH (s, l)
                 json_array_append_new(a, json_string(*s));
         return a;
 }
@@ -44,8 +44,8 @@ static json_t *clone_flags_to_json(uint64_t f) {
                 uint64_t flag;
                 const char *name;
         } t[] = {
-                { CLONE_NEWUSER, "user" }, { CLONE_NEWNS, "mount" }, { CLONE_NEWPID, "pid" },
-                { CLONE_NEWNET, "net" },   { CLONE_NEWIPC, "ipc" },  { CLONE_NEWUTS, "uts" },
+                { CLONE_NEWUSER, "user" },     { CLONE_NEWNS, "mount" },  { CLONE_NEWPID, "pid" },
+                { CLONE_NEWNET, "net" },       { CLONE_NEWIPC, "ipc" },   { CLONE_NEWUTS, "uts" },
                 { CLONE_NEWCGROUP, "cgroup" }, { CLONE_NEWTIME, "time" },
         };
         json_t *a = json_array();
@@ -56,7 +56,8 @@ static json_t *clone_flags_to_json(uint64_t f) {
 }
 
 static json_t *mount_flags_to_json(unsigned f) {
-        static const char *const names[] = { "ro", "nosuid", "nodev", "noexec", "optional", "workdir" };
+        static const char *const names[] = { "ro",     "nosuid",   "nodev",
+                                             "noexec", "optional", "workdir" };
         json_t *a = json_array();
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (f & (1u << i))
@@ -69,9 +70,11 @@ static json_t *mounts_to_json(const PlanSandbox *s) {
         for (size_t i = 0; i < s->n_mounts; i++) {
                 const PlanMount *m = &s->mounts[i];
                 json_array_append_new(a, json_pack("{s:s, s:o, s:s, s:o, s:I, s:o}", "kind",
-                                                   plan_mount_kind_to_string(m->kind), "source", str_or_null(m->source),
-                                                   "target", m->target, "flags", mount_flags_to_json(m->flags), "size",
-                                                   (json_int_t) m->size, "origin", pos_to_json(&m->pos)));
+                                                   plan_mount_kind_to_string(m->kind), "source",
+                                                   str_or_null(m->source), "target", m->target,
+                                                   "flags", mount_flags_to_json(m->flags), "size",
+                                                   (json_int_t) m->size, "origin",
+                                                   pos_to_json(&m->pos)));
         }
         return a;
 }
@@ -101,32 +104,38 @@ json_t *plan_seccomp_rules_to_json(const PlanSeccomp *sc) {
                 const PlanSyscallRule *r = &sc->rules[i];
                 json_t *args = json_array();
                 for (unsigned k = 0; k < r->n_args; k++)
-                        json_array_append_new(args, json_pack("{s:i, s:s, s:o, s:o}", "arg", (int) r->args[k].arg, "op",
-                                                              arg_op_to_string(r->args[k].op), "mask",
-                                                              hex(r->args[k].mask), "value", hex(r->args[k].value)));
-                json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:o, s:s, s:s}", "name", r->name, "action",
-                                                   seccomp_action_to_string(r->action), "errno", r->errno_value,
-                                                   "args", args, "group", r->group, "origin", r->origin));
+                        json_array_append_new(args, json_pack("{s:i, s:s, s:o, s:o}", "arg",
+                                                              (int) r->args[k].arg, "op",
+                                                              arg_op_to_string(r->args[k].op),
+                                                              "mask", hex(r->args[k].mask), "value",
+                                                              hex(r->args[k].value)));
+                json_array_append_new(
+                        a, json_pack("{s:s, s:s, s:i, s:o, s:s, s:s}", "name", r->name, "action",
+                                     seccomp_action_to_string(r->action), "errno", r->errno_value,
+                                     "args", args, "group", r->group, "origin", r->origin));
         }
         return a;
 }
 
 static json_t *seccomp_to_json(const PlanSeccomp *sc) {
-        return json_pack("{s:s, s:s, s:o, s:s, s:o, s:b, s:o}", "status", control_status_to_string(sc->status),
-                         "default_action", seccomp_action_to_string(sc->default_action), "arches",
+        return json_pack("{s:s, s:s, s:o, s:s, s:o, s:b, s:o}", "status",
+                         control_status_to_string(sc->status), "default_action",
+                         seccomp_action_to_string(sc->default_action), "arches",
                          strv_to_json(sc->arches), "foreign_arch_action",
-                         seccomp_action_to_string(sc->foreign_arch_action), "base", str_or_null(sc->base),
-                         "notify_denials", sc->notify_denials, "rules", plan_seccomp_rules_to_json(sc));
+                         seccomp_action_to_string(sc->foreign_arch_action), "base",
+                         str_or_null(sc->base), "notify_denials", sc->notify_denials, "rules",
+                         plan_seccomp_rules_to_json(sc));
 }
 
 static json_t *landlock_to_json(const PlanLandlock *l) {
         json_t *paths = json_array();
         for (size_t i = 0; i < l->n_paths; i++)
-                json_array_append_new(paths, json_pack("{s:s, s:o}", "path", l->paths[i].path, "access",
-                                                       hex(l->paths[i].access)));
-        return json_pack("{s:s, s:i, s:o, s:o, s:o, s:o}", "status", control_status_to_string(l->status), "abi", l->abi,
-                         "handled_fs", hex(l->handled_fs), "handled_net", hex(l->handled_net), "scoped", hex(l->scoped),
-                         "paths", paths);
+                json_array_append_new(paths, json_pack("{s:s, s:o}", "path", l->paths[i].path,
+                                                       "access", hex(l->paths[i].access)));
+        return json_pack("{s:s, s:i, s:o, s:o, s:o, s:o}", "status",
+                         control_status_to_string(l->status), "abi", l->abi, "handled_fs",
+                         hex(l->handled_fs), "handled_net", hex(l->handled_net), "scoped",
+                         hex(l->scoped), "paths", paths);
 }
 
 static json_t *sandbox_to_json(const Plan *p) {
@@ -136,13 +145,15 @@ static json_t *sandbox_to_json(const Plan *p) {
         for (size_t i = 0; i < s->n_caps_keep; i++)
                 json_array_append_new(caps, json_string(capability_to_name(s->caps_keep[i])));
         for (size_t i = 0; i < s->n_rlimits; i++)
-                json_array_append_new(rl, json_pack("{s:s, s:I, s:I}", "resource", rlimit_to_name(s->rlimits[i].resource),
-                                                    "soft", (json_int_t) s->rlimits[i].soft, "hard",
+                json_array_append_new(rl, json_pack("{s:s, s:I, s:I}", "resource",
+                                                    rlimit_to_name(s->rlimits[i].resource), "soft",
+                                                    (json_int_t) s->rlimits[i].soft, "hard",
                                                     (json_int_t) s->rlimits[i].hard));
         json_t *o = json_pack("{s:o, s:b, s:I, s:I, s:s, s:o, s:o, s:s}", "namespaces",
-                              clone_flags_to_json(s->clone_flags), "time_ns", s->time_ns, "uid_inside",
-                              (json_int_t) s->uid_inside, "gid_inside", (json_int_t) s->gid_inside, "hostname",
-                              s->hostname, "mounts", mounts_to_json(s), "workdir_target", str_or_null(s->workdir_target),
+                              clone_flags_to_json(s->clone_flags), "time_ns", s->time_ns,
+                              "uid_inside", (json_int_t) s->uid_inside, "gid_inside",
+                              (json_int_t) s->gid_inside, "hostname", s->hostname, "mounts",
+                              mounts_to_json(s), "workdir_target", str_or_null(s->workdir_target),
                               "network", network_mode_to_string(s->network));
         if (!o)
                 return NULL;
@@ -157,16 +168,16 @@ static json_t *sandbox_to_json(const Plan *p) {
 }
 
 static json_t *vm_to_json(const PlanVm *vm) {
-        return json_pack("{s:s, s:I, s:i, s:o, s:b, s:o, s:i}", "accel", vm->kvm ? "kvm" : "tcg", "memory",
-                         (json_int_t) vm->memory, "vcpus", (int) vm->vcpus, "kernel", str_or_null(vm->kernel),
-                         "guest_root", vm->guest_root, "guest_apparmor", str_or_null(vm->guest_apparmor), "boot_ms",
-                         (int) vm->boot_ms);
+        return json_pack("{s:s, s:I, s:i, s:o, s:b, s:o, s:i}", "accel", vm->kvm ? "kvm" : "tcg",
+                         "memory", (json_int_t) vm->memory, "vcpus", (int) vm->vcpus, "kernel",
+                         str_or_null(vm->kernel), "guest_root", vm->guest_root, "guest_apparmor",
+                         str_or_null(vm->guest_apparmor), "boot_ms", (int) vm->boot_ms);
 }
 
 static json_t *env_set_names(char *const *set) {
         /* Names only: values may be secrets, and they are in the profile. */
         json_t *a = json_array();
-        STRV_FOREACH(kv, set) {
+        STRV_FOREACH (kv, set) {
                 const char *eq = strchr(*kv, '=');
                 json_array_append_new(a, json_stringn(*kv, eq ? (size_t) (eq - *kv) : strlen(*kv)));
         }
@@ -178,36 +189,43 @@ json_t *plan_to_json(const Plan *p) {
 
         for (size_t i = 0; i < p->n_decisions; i++) {
                 const PlanDecision *d = &p->decisions[i];
-                json_array_append_new(decisions, json_pack("{s:s, s:s, s:s, s:b}", "rule", d->rule_id, "sentence",
-                                                           d->sentence, "min_tier", tier_to_string(d->min_tier),
-                                                           "refuse", d->refuse));
+                json_array_append_new(decisions,
+                                      json_pack("{s:s, s:s, s:s, s:b}", "rule", d->rule_id,
+                                                "sentence", d->sentence, "min_tier",
+                                                tier_to_string(d->min_tier), "refuse", d->refuse));
         }
         for (size_t i = 0; i < p->n_controls; i++) {
                 const PlanControl *c = &p->controls[i];
-                json_array_append_new(controls, json_pack("{s:s, s:s, s:o, s:o}", "name", c->name, "status",
-                                                          control_status_to_string(c->status), "detail",
-                                                          str_or_null(c->detail), "reason", str_or_null(c->reason)));
+                json_array_append_new(controls,
+                                      json_pack("{s:s, s:s, s:o, s:o}", "name", c->name, "status",
+                                                control_status_to_string(c->status), "detail",
+                                                str_or_null(c->detail), "reason",
+                                                str_or_null(c->reason)));
         }
-        json_t *o = json_pack("{s:i, s:s, s:b, s:o, s:o, s:o}", "moat_plan", 1, "tier", tier_to_string(p->tier),
-                              "refused", p->refused, "refusal", str_or_null(p->refusal), "profile",
-                              json_pack("{s:o, s:o, s:o}", "name", str_or_null(p->profile_name), "path",
-                                        str_or_null(p->profile_path), "digest", hex_digest(p->profile_digest)),
-                              "policy",
-                              json_pack("{s:o, s:o}", "digest", hex_digest(p->policy_digest), "files",
-                                        strv_to_json(p->policy_files)));
+        json_t *o = json_pack(
+                "{s:i, s:s, s:b, s:o, s:o, s:o}", "moat_plan", 1, "tier", tier_to_string(p->tier),
+                "refused", p->refused, "refusal", str_or_null(p->refusal), "profile",
+                json_pack("{s:o, s:o, s:o}", "name", str_or_null(p->profile_name), "path",
+                          str_or_null(p->profile_path), "digest", hex_digest(p->profile_digest)),
+                "policy",
+                json_pack("{s:o, s:o}", "digest", hex_digest(p->policy_digest), "files",
+                          strv_to_json(p->policy_files)));
         if (!o)
                 return NULL;
         json_object_set_new(o, "trust", json_string(trust_to_string(p->trust)));
         json_object_set_new(o, "decisions", decisions);
         json_object_set_new(o, "controls", controls);
-        json_object_set_new(o, "env", json_pack("{s:b, s:o, s:o}", "clear", p->env_clear, "allow",
-                                                strv_to_json(p->env_allow), "set", env_set_names(p->env_set)));
+        json_object_set_new(o, "env",
+                            json_pack("{s:b, s:o, s:o}", "clear", p->env_clear, "allow",
+                                      strv_to_json(p->env_allow), "set",
+                                      env_set_names(p->env_set)));
         json_object_set_new(o, "resources",
                             json_pack("{s:s, s:s, s:I, s:i, s:I, s:I, s:I}", "mechanism",
                                       cgroup_mechanism_to_string(p->resources.mechanism), "status",
                                       control_status_to_string(p->resources.status), "memory",
-                                      (json_int_t) p->resources.memory, "cpus_milli", (int) p->resources.cpus_milli,
-                                      "pids", (json_int_t) p->resources.pids, "timeout_ms",
+                                      (json_int_t) p->resources.memory, "cpus_milli",
+                                      (int) p->resources.cpus_milli, "pids",
+                                      (json_int_t) p->resources.pids, "timeout_ms",
                                       (json_int_t) p->resources.timeout_ms, "tmpfs_total",
                                       (json_int_t) p->resources.tmpfs_total));
         json_object_set_new(o, "sandbox", p->tier == TIER_VM ? json_null() : sandbox_to_json(p));

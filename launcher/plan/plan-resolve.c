@@ -56,13 +56,16 @@ static void findings_limits(const Profile *pr, const HostFacts *h, PlanFindings 
         else {
                 f->mechanism = CGROUP_MECH_RLIMIT;
                 snprintf(f->mechanism_reason, sizeof(f->mechanism_reason),
-                         "no writable cgroup v2 subtree with the %s%s%s%s%s controller%s delegated (layout %s)%s",
-                         need[0], n > 1 ? ", " : "", n > 1 ? need[1] : "", n > 2 ? ", " : "", n > 2 ? need[2] : "",
-                         n > 1 ? "s" : "", layout_name(h->cgroup_layout),
-                         h->is_root ? ", and the v1 controllers are not writable" : ", and v1 cgroups need root");
+                         "no writable cgroup v2 subtree with the %s%s%s%s%s controller%s delegated "
+                         "(layout %s)%s",
+                         need[0], n > 1 ? ", " : "", n > 1 ? need[1] : "", n > 2 ? ", " : "",
+                         n > 2 ? need[2] : "", n > 1 ? "s" : "", layout_name(h->cgroup_layout),
+                         h->is_root ? ", and the v1 controllers are not writable"
+                                    : ", and v1 cgroups need root");
                 if (pr->resources.enforce == ENFORCE_REQUIRED) {
                         f->missing[MISSING_LIMITS] = true;
-                        snprintf(f->reason[MISSING_LIMITS], sizeof(f->reason[0]), "%s", f->mechanism_reason);
+                        snprintf(f->reason[MISSING_LIMITS], sizeof(f->reason[0]), "%s",
+                                 f->mechanism_reason);
                 }
         }
 }
@@ -76,20 +79,23 @@ static void findings_mac(const Profile *pr, const HostFacts *h, PlanFindings *f)
                 return;
         }
         if (pr->mac.apparmor) {
-                snprintf(f->mac_control, sizeof(f->mac_control), "AppArmor profile '%s'", pr->mac.apparmor);
+                snprintf(f->mac_control, sizeof(f->mac_control), "AppArmor profile '%s'",
+                         pr->mac.apparmor);
                 if (!h->apparmor_enabled)
                         snprintf(why, sizeof(why), "AppArmor is not enabled on this host");
                 else if (!h->apparmor_moat_loaded)
                         snprintf(why, sizeof(why), "moat's AppArmor profiles are not loaded");
         } else {
-                snprintf(f->mac_control, sizeof(f->mac_control), "SELinux context '%s'", pr->mac.selinux);
+                snprintf(f->mac_control, sizeof(f->mac_control), "SELinux context '%s'",
+                         pr->mac.selinux);
                 if (h->selinux_mode < 0)
                         snprintf(why, sizeof(why), "SELinux is disabled on this host");
                 else if (h->selinux_mode == 0)
                         snprintf(why, sizeof(why), "SELinux is permissive on this host");
         }
         if (!why[0]) {
-                f->mac_status = pr->mac.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED : CONTROL_BEST_EFFORT;
+                f->mac_status = pr->mac.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
+                                                                    : CONTROL_BEST_EFFORT;
                 return;
         }
         if (pr->mac.enforce == ENFORCE_REQUIRED) {
@@ -98,7 +104,8 @@ static void findings_mac(const Profile *pr, const HostFacts *h, PlanFindings *f)
                 snprintf(f->reason[MISSING_MAC], sizeof(f->reason[0]), "%s", why);
         } else {
                 f->mac_status = CONTROL_DEGRADED;
-                snprintf(f->mac_reason, sizeof(f->mac_reason), "%s; runs without %s", why, f->mac_control);
+                snprintf(f->mac_reason, sizeof(f->mac_reason), "%s; runs without %s", why,
+                         f->mac_control);
         }
 }
 
@@ -113,25 +120,29 @@ static bool version_below(const char *want, unsigned major, unsigned minor) {
 }
 
 void plan_findings(const Profile *pr, const HostFacts *h, PlanFindings *f) {
-        *f = (PlanFindings) {};
+        *f = (PlanFindings){};
         findings_limits(pr, h, f);
         findings_mac(pr, h, f);
         if (pr->mac.landlock == LANDLOCK_REQUIRED && h->landlock_abi <= 0) {
                 f->missing[MISSING_LANDLOCK] = true;
-                snprintf(f->reason[MISSING_LANDLOCK], sizeof(f->reason[0]), "Landlock ABI %d on kernel %s",
-                         h->landlock_abi, h->kernel_release[0] ? h->kernel_release : "unknown");
+                snprintf(f->reason[MISSING_LANDLOCK], sizeof(f->reason[0]),
+                         "Landlock ABI %d on kernel %s", h->landlock_abi,
+                         h->kernel_release[0] ? h->kernel_release : "unknown");
         }
         if (!h->userns_usable) {
                 f->missing[MISSING_USERNS] = true;
                 snprintf(f->reason[MISSING_USERNS], sizeof(f->reason[0]), "%s",
-                         h->userns_reason ? h->userns_reason : "user namespaces cannot be created by this caller");
+                         h->userns_reason ? h->userns_reason
+                                          : "user namespaces cannot be created by this caller");
         }
         if (!h->seccomp_filter) {
                 f->missing[MISSING_SECCOMP] = true;
-                snprintf(f->reason[MISSING_SECCOMP], sizeof(f->reason[0]), "no seccomp filter mode");
+                snprintf(f->reason[MISSING_SECCOMP], sizeof(f->reason[0]),
+                         "no seccomp filter mode");
         }
-        f->kernel_version_missing = pr->kernel.min_version &&
-                                    version_below(pr->kernel.min_version, h->kernel_major, h->kernel_minor);
+        f->kernel_version_missing =
+                pr->kernel.min_version &&
+                version_below(pr->kernel.min_version, h->kernel_major, h->kernel_minor);
 }
 
 /* The values a fired rule's sentence may name. */
@@ -145,11 +156,11 @@ static void rule_match_done(RuleMatch *m) {
         free(m->capability);
         free(m->control);
         free(m->reason);
-        *m = (RuleMatch) {};
+        *m = (RuleMatch){};
 }
 
-static int rule_fires(const PolicyRule *rule, const Profile *pr, const PlanFindings *f, RuleMatch *m,
-                      bool *ret) {
+static int rule_fires(const PolicyRule *rule, const Profile *pr, const PlanFindings *f,
+                      RuleMatch *m, bool *ret) {
         const PolicyCondition *c = &rule->when;
         int r;
 
@@ -160,7 +171,7 @@ static int rule_fires(const PolicyRule *rule, const Profile *pr, const PlanFindi
                 return 0;
         if (c->kernel_needs) {
                 bool any = false;
-                STRV_FOREACH(n, c->kernel_needs)
+                STRV_FOREACH (n, c->kernel_needs)
                         any = any || strv_contains(pr->kernel.needs, *n);
                 if (!any)
                         return 0;
@@ -168,8 +179,9 @@ static int rule_fires(const PolicyRule *rule, const Profile *pr, const PlanFindi
         if (c->kernel_version_missing && !f->kernel_version_missing)
                 return 0;
         if (c->capabilities) {
-                STRV_FOREACH(cap, c->capabilities)
-                        if (strv_contains(pr->capabilities, *cap) && (r = plan_append(&m->capability, ", ", "%s", *cap)) < 0)
+                STRV_FOREACH (cap, c->capabilities)
+                        if (strv_contains(pr->capabilities, *cap) &&
+                            (r = plan_append(&m->capability, ", ", "%s", *cap)) < 0)
                                 return r;
                 if (!m->capability)
                         return 0;
@@ -180,10 +192,12 @@ static int rule_fires(const PolicyRule *rule, const Profile *pr, const PlanFindi
                 return 0;
         if (c->missing_controls) {
                 for (int i = 0; i < _MISSING_MAX; i++) {
-                        if (!f->missing[i] || !strv_contains(c->missing_controls, missing_control_to_string(i)))
+                        if (!f->missing[i] ||
+                            !strv_contains(c->missing_controls, missing_control_to_string(i)))
                                 continue;
                         r = plan_append(&m->control, ", ", "%s",
-                                        i == MISSING_MAC ? f->mac_control : missing_control_to_string(i));
+                                        i == MISSING_MAC ? f->mac_control
+                                                         : missing_control_to_string(i));
                         if (r >= 0)
                                 r = plan_append(&m->reason, "; ", "%s", f->reason[i]);
                         if (r < 0)
@@ -200,7 +214,7 @@ static int rule_fires(const PolicyRule *rule, const Profile *pr, const PlanFindi
 
 static int join_strv(char *const *l, char **ret) {
         _cleanup_free_ char *s = NULL;
-        STRV_FOREACH(x, l) {
+        STRV_FOREACH (x, l) {
                 int r = plan_append(&s, ", ", "%s", *x);
                 if (r < 0)
                         return r;
@@ -210,8 +224,8 @@ static int join_strv(char *const *l, char **ret) {
 }
 
 /* Replace {name} placeholders; an unknown placeholder stays as written. */
-static int fill_sentence(const char *tmpl, const Profile *pr, const HostFacts *h, const RuleMatch *m,
-                         char **ret) {
+static int fill_sentence(const char *tmpl, const Profile *pr, const HostFacts *h,
+                         const RuleMatch *m, char **ret) {
         _cleanup_free_ char *out = NULL, *needs = NULL, *devices = NULL;
         int r;
 
@@ -243,7 +257,8 @@ static int fill_sentence(const char *tmpl, const Profile *pr, const HostFacts *h
                 for (size_t i = 0; close && i < ELEMENTSOF(vars); i++)
                         if ((size_t) (close - s - 1) == strlen(vars[i].key) &&
                             strncmp(s + 1, vars[i].key, strlen(vars[i].key)) == 0) {
-                                if ((r = plan_append(&out, "", "%s", vars[i].value ? vars[i].value : "")) < 0)
+                                if ((r = plan_append(&out, "", "%s",
+                                                     vars[i].value ? vars[i].value : "")) < 0)
                                         return r;
                                 s = close + 1;
                                 done = true;
@@ -273,15 +288,17 @@ int plan_refuse(Plan *p, const char *fmt, ...) {
         return plan_append(&p->refusal, "\n", "%s", s);
 }
 
-static int apply_rules(Plan *p, const Profile *pr, const Policy *pol, const HostFacts *h, PlanFindings *f) {
+static int apply_rules(Plan *p, const Profile *pr, const Policy *pol, const HostFacts *h,
+                       PlanFindings *f) {
         char where[300];
         int r;
 
         if (pr->isolation != TIER_AUTO) {
                 _cleanup_free_ char *s = NULL;
                 plan_format_pos(&pr->isolation_pos, where, sizeof(where));
-                if (asprintf(&s, "the profile fixes isolation: %s%s%s%s", tier_to_string(pr->isolation),
-                             where[0] ? " (" : "", where, where[0] ? ")" : "") < 0)
+                if (asprintf(&s, "the profile fixes isolation: %s%s%s%s",
+                             tier_to_string(pr->isolation), where[0] ? " (" : "", where,
+                             where[0] ? ")" : "") < 0)
                         return -ENOMEM;
                 r = plan_add_decision(p, "profile-isolation", s, pr->isolation, false);
                 if (r < 0)
@@ -307,13 +324,13 @@ static int apply_rules(Plan *p, const Profile *pr, const Policy *pol, const Host
                         return r;
                 if (!fires)
                         continue;
-                r = plan_add_decision(p, rule->id, sentence, rule->refuse ? TIER_SANDBOX : rule->min_tier,
-                                      rule->refuse);
+                r = plan_add_decision(p, rule->id, sentence,
+                                      rule->refuse ? TIER_SANDBOX : rule->min_tier, rule->refuse);
                 if (r < 0)
                         return r;
                 if (rule->refuse) {
                         r = plan_refuse(p, "rule '%s' refuses the run: %s.%s%s", rule->id, sentence,
-                                   remedy ? " To run it: " : "", remedy ? remedy : "");
+                                        remedy ? " To run it: " : "", remedy ? remedy : "");
                         if (r < 0)
                                 return r;
                         continue;
@@ -327,27 +344,34 @@ static int apply_rules(Plan *p, const Profile *pr, const Policy *pol, const Host
                 }
                 if (rule->min_tier > pr->max_tier) {
                         plan_format_pos(&pr->max_tier_pos, where, sizeof(where));
-                        r = plan_refuse(p, "rule '%s' needs tier %s (%s), but the profile allows at most %s%s%s%s.%s%s",
-                                   rule->id, tier_to_string(rule->min_tier), sentence, tier_to_string(pr->max_tier),
-                                   where[0] ? " (max_tier at " : "", where, where[0] ? ")" : "",
-                                   remedy ? " To run it: " : "", remedy ? remedy : "");
+                        r = plan_refuse(p,
+                                        "rule '%s' needs tier %s (%s), but the profile allows at "
+                                        "most %s%s%s%s.%s%s",
+                                        rule->id, tier_to_string(rule->min_tier), sentence,
+                                        tier_to_string(pr->max_tier),
+                                        where[0] ? " (max_tier at " : "", where,
+                                        where[0] ? ")" : "", remedy ? " To run it: " : "",
+                                        remedy ? remedy : "");
                         if (r < 0)
                                 return r;
                 }
         }
         if (p->n_decisions == 0)
-                return plan_add_decision(p, "default", "no rule asks for more than the sandbox tier", TIER_SANDBOX,
-                                         false);
+                return plan_add_decision(p, "default",
+                                         "no rule asks for more than the sandbox tier",
+                                         TIER_SANDBOX, false);
         return 0;
 }
 
-bool plan_host_can_run_tier(const HostFacts *h, const Profile *pr, Tier t, const char **ret_reason) {
+bool plan_host_can_run_tier(const HostFacts *h, const Profile *pr, Tier t,
+                            const char **ret_reason) {
         const char *why = NULL;
 
         switch (t) {
         case TIER_SANDBOX:
                 if (!h->userns_usable)
-                        why = h->userns_reason ? h->userns_reason : "user namespaces are not usable by this caller";
+                        why = h->userns_reason ? h->userns_reason
+                                               : "user namespaces are not usable by this caller";
                 else if (!h->seccomp_filter)
                         why = "the kernel has no seccomp filter mode";
                 break;
@@ -381,12 +405,13 @@ static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const 
 
         if (pr->isolation != TIER_AUTO && pr->isolation > pr->max_tier) {
                 r = plan_refuse(p, "the profile fixes isolation %s above its own max_tier %s",
-                           tier_to_string(pr->isolation), tier_to_string(pr->max_tier));
+                                tier_to_string(pr->isolation), tier_to_string(pr->max_tier));
                 if (r < 0)
                         return r;
         }
         if (!plan_host_can_run_tier(h, pr, p->tier, &why)) {
-                r = plan_refuse(p, "tier %s cannot run on this host: %s", tier_to_string(p->tier), why);
+                r = plan_refuse(p, "tier %s cannot run on this host: %s", tier_to_string(p->tier),
+                                why);
                 if (r < 0)
                         return r;
         }
@@ -394,8 +419,11 @@ static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const 
          * tier never starts with a required control it cannot apply. */
         for (int i = 0; p->tier != TIER_VM && i < _MISSING_MAX; i++)
                 if (f->missing[i]) {
-                        r = plan_refuse(p, "required control %s cannot be enforced on this host (%s), and no rule moved "
-                                   "the run to a tier that can", missing_control_to_string(i), f->reason[i]);
+                        r = plan_refuse(p,
+                                        "required control %s cannot be enforced on this host (%s), "
+                                        "and no rule moved "
+                                        "the run to a tier that can",
+                                        missing_control_to_string(i), f->reason[i]);
                         if (r < 0)
                                 return r;
                 }

@@ -30,10 +30,10 @@
 #define LL_FS_MAKE_FIFO (1ULL << 10)
 #define LL_FS_MAKE_BLOCK (1ULL << 11)
 #define LL_FS_MAKE_SYM (1ULL << 12)
-#define LL_FS_REFER (1ULL << 13)        /* ABI 2 */
-#define LL_FS_TRUNCATE (1ULL << 14)     /* ABI 3 */
-#define LL_FS_IOCTL_DEV (1ULL << 15)    /* ABI 5 */
-#define LL_NET_BIND_TCP (1ULL << 0)     /* ABI 4 */
+#define LL_FS_REFER (1ULL << 13)     /* ABI 2 */
+#define LL_FS_TRUNCATE (1ULL << 14)  /* ABI 3 */
+#define LL_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define LL_NET_BIND_TCP (1ULL << 0)  /* ABI 4 */
 #define LL_NET_CONNECT_TCP (1ULL << 1)
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
 #define LL_SCOPE_SIGNAL (1ULL << 1)
@@ -81,9 +81,9 @@ static const char *const secret_masks[] = {
 /* /proc entries that expose the host kernel or let a process poke it. /proc/sys is made
  * read-only separately; boot_id is masked because it identifies the host across runs. */
 static const char *const proc_masks[] = {
-        "/proc/kcore",       "/proc/keys",          "/proc/kallsyms",
-        "/proc/sysrq-trigger", "/proc/timer_list",  "/proc/sched_debug",
-        "/proc/acpi",        "/proc/scsi",          "/proc/sys/kernel/random/boot_id",
+        "/proc/kcore",         "/proc/keys",       "/proc/kallsyms",
+        "/proc/sysrq-trigger", "/proc/timer_list", "/proc/sched_debug",
+        "/proc/acpi",          "/proc/scsi",       "/proc/sys/kernel/random/boot_id",
 };
 
 static bool profile_has_tmpfs(const Profile *pr, const char *target) {
@@ -97,7 +97,8 @@ static bool bind_is_workdir(const ProfileBind *b) {
         return strcmp(b->source, ".") == 0;
 }
 
-static const char *const system_dirs_image[] = { "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32" };
+static const char *const system_dirs_image[] = { "/usr",   "/bin",   "/sbin",  "/lib",
+                                                 "/lib64", "/lib32", "/libx32" };
 
 static int build_root_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
         const unsigned ro = PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV;
@@ -109,7 +110,7 @@ static int build_root_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
         if ((r = plan_add_mount(p, PLAN_MOUNT_BIND, "/usr", "/usr", ro, 0, NULL)) < 0 ||
             (r = plan_add_mount(p, PLAN_MOUNT_BIND, "/etc", "/etc", ro, 0, NULL)) < 0)
                 return r;
-        STRV_FOREACH(l, h->root_symlinks) {
+        STRV_FOREACH (l, h->root_symlinks) {
                 const char *eq = strchr(*l, '=');
                 _cleanup_free_ char *target = NULL;
                 if (!eq || eq == *l || !eq[1] || memchr(*l, '/', (size_t) (eq - *l)))
@@ -119,13 +120,14 @@ static int build_root_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
                 if ((r = plan_add_mount(p, PLAN_MOUNT_SYMLINK, eq + 1, target, 0, 0, NULL)) < 0)
                         return r;
         }
-        STRV_FOREACH(d, h->root_dirs) {
+        STRV_FOREACH (d, h->root_dirs) {
                 _cleanup_free_ char *path = NULL;
                 if (!**d || strchr(*d, '/') || strcmp(*d, ".") == 0 || strcmp(*d, "..") == 0)
                         continue;
                 if (asprintf(&path, "/%s", *d) < 0)
                         return -ENOMEM;
-                if ((r = plan_add_mount(p, PLAN_MOUNT_BIND, path, path, ro | PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_BIND, path, path, ro | PLAN_MOUNT_OPTIONAL, 0,
+                                        NULL)) < 0)
                         return r;
         }
         return 0;
@@ -137,26 +139,30 @@ static int build_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
         r = build_root_mounts(p, pr, h);
         if (r < 0)
                 return r;
-        if ((r = plan_add_mount(p, PLAN_MOUNT_PROC, NULL, "/proc", PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC,
-                                0, NULL)) < 0)
+        if ((r = plan_add_mount(p, PLAN_MOUNT_PROC, NULL, "/proc",
+                                PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC, 0,
+                                NULL)) < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(proc_masks); i++)
-                if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, proc_masks[i], PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, proc_masks[i],
+                                        PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
                         return r;
         if ((r = plan_add_mount(p, PLAN_MOUNT_READONLY, NULL, "/proc/sys", 0, 0, NULL)) < 0 ||
-            (r = plan_add_mount(p, PLAN_MOUNT_DEV, NULL, "/dev", PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, 0, NULL)) < 0)
+            (r = plan_add_mount(p, PLAN_MOUNT_DEV, NULL, "/dev",
+                                PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, 0, NULL)) < 0)
                 return r;
 
         /* Writable places never hold executables: execution comes only from read-only system
          * paths and the work directory (Landlock enforces the same rule where available). */
         const unsigned rw = PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC;
         if (!profile_has_tmpfs(pr, "/tmp") &&
-            (r = plan_add_mount(p, PLAN_MOUNT_TMPFS, NULL, "/tmp", rw, TMPFS_DEFAULT_SIZE, NULL)) < 0)
+            (r = plan_add_mount(p, PLAN_MOUNT_TMPFS, NULL, "/tmp", rw, TMPFS_DEFAULT_SIZE, NULL)) <
+                    0)
                 return r;
         for (size_t i = 0; i < pr->fs.n_tmpfs; i++) {
                 const ProfileTmpfs *t = &pr->fs.tmpfs[i];
-                if ((r = plan_add_mount(p, PLAN_MOUNT_TMPFS, NULL, t->target, rw, t->size ? t->size : TMPFS_DEFAULT_SIZE,
-                                        &t->pos)) < 0)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_TMPFS, NULL, t->target, rw,
+                                        t->size ? t->size : TMPFS_DEFAULT_SIZE, &t->pos)) < 0)
                         return r;
         }
         for (size_t i = 0; i < pr->fs.n_binds; i++) {
@@ -171,20 +177,25 @@ static int build_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
                         flags |= PLAN_MOUNT_WORKDIR;
                 if (b->optional)
                         flags |= PLAN_MOUNT_OPTIONAL;
-                if ((r = plan_add_mount(p, PLAN_MOUNT_BIND, b->source, b->target, flags, 0, &b->pos)) < 0)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_BIND, b->source, b->target, flags, 0,
+                                        &b->pos)) < 0)
                         return r;
-                if (bind_is_workdir(b) && !p->sandbox.workdir_target && !(p->sandbox.workdir_target = strdup(b->target)))
+                if (bind_is_workdir(b) && !p->sandbox.workdir_target &&
+                    !(p->sandbox.workdir_target = strdup(b->target)))
                         return -ENOMEM;
         }
         /* Masks last, so no bind can uncover them. */
         for (size_t i = 0; i < ELEMENTSOF(secret_masks); i++)
-                if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, secret_masks[i], PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, secret_masks[i],
+                                        PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
                         return r;
-        STRV_FOREACH(m, pr->fs.masked)
+        STRV_FOREACH (m, pr->fs.masked)
                 if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, *m, 0, 0, &pr->fs.pos)) < 0)
                         return r;
-        if (pr->fs.sys && (r = plan_add_mount(p, PLAN_MOUNT_SYS, NULL, "/sys", PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID |
-                                              PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC, 0, NULL)) < 0)
+        if (pr->fs.sys && (r = plan_add_mount(p, PLAN_MOUNT_SYS, NULL, "/sys",
+                                              PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID |
+                                                      PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC,
+                                              0, NULL)) < 0)
                 return r;
         return 0;
 }
@@ -201,7 +212,8 @@ static int build_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
         if (l->abi == 0) {
                 /* required: the missing-landlock rule moves the run off this kernel; the status
                  * stays required so an executor that got this plan anyway fails closed. */
-                l->status = pr->mac.landlock == LANDLOCK_REQUIRED ? CONTROL_REQUIRED : CONTROL_DEGRADED;
+                l->status =
+                        pr->mac.landlock == LANDLOCK_REQUIRED ? CONTROL_REQUIRED : CONTROL_DEGRADED;
                 return 0;
         }
         l->status = pr->mac.landlock == LANDLOCK_REQUIRED ? CONTROL_REQUIRED : CONTROL_BEST_EFFORT;
@@ -212,12 +224,14 @@ static int build_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
                 l->scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
 
         const uint64_t R = LL_FS_READ_FILE | LL_FS_READ_DIR, RX = R | LL_FS_EXECUTE;
-        const uint64_t RW = (R | LL_FS_WRITE_FILE | LL_FS_REMOVE_DIR | LL_FS_REMOVE_FILE | LL_FS_MAKE_DIR |
-                             LL_FS_MAKE_REG | LL_FS_MAKE_SOCK | LL_FS_MAKE_FIFO | LL_FS_MAKE_SYM | LL_FS_REFER |
-                             LL_FS_TRUNCATE) & l->handled_fs;
+        const uint64_t RW = (R | LL_FS_WRITE_FILE | LL_FS_REMOVE_DIR | LL_FS_REMOVE_FILE |
+                             LL_FS_MAKE_DIR | LL_FS_MAKE_REG | LL_FS_MAKE_SOCK | LL_FS_MAKE_FIFO |
+                             LL_FS_MAKE_SYM | LL_FS_REFER | LL_FS_TRUNCATE) &
+                            l->handled_fs;
         const uint64_t DEV = (LL_FS_READ_FILE | LL_FS_WRITE_FILE | LL_FS_IOCTL_DEV) & l->handled_fs;
-        static const char *const dev_nodes[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
-                                                 "/dev/urandom", "/dev/tty", "/dev/ptmx", "/dev/pts" };
+        static const char *const dev_nodes[] = { "/dev/null",   "/dev/zero",    "/dev/full",
+                                                 "/dev/random", "/dev/urandom", "/dev/tty",
+                                                 "/dev/ptmx",   "/dev/pts" };
 
         /* Listing directories reveals names only; reading or running anything needs more. */
         if ((r = plan_add_landlock_path(p, "/", LL_FS_READ_DIR)) < 0)
@@ -231,9 +245,10 @@ static int build_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
         } else {
                 if ((r = plan_add_landlock_path(p, "/usr", RX)) < 0)
                         return r;
-                STRV_FOREACH(d, h->root_dirs) {
+                STRV_FOREACH (d, h->root_dirs) {
                         _cleanup_free_ char *path = NULL;
-                        if (!**d || strchr(*d, '/') || strcmp(*d, ".") == 0 || strcmp(*d, "..") == 0)
+                        if (!**d || strchr(*d, '/') || strcmp(*d, ".") == 0 ||
+                            strcmp(*d, "..") == 0)
                                 continue;
                         if (asprintf(&path, "/%s", *d) < 0)
                                 return -ENOMEM;
@@ -241,12 +256,15 @@ static int build_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
                                 return r;
                 }
         }
-        if ((r = plan_add_landlock_path(p, "/etc", R)) < 0 || (r = plan_add_landlock_path(p, "/proc", R)) < 0 ||
+        if ((r = plan_add_landlock_path(p, "/etc", R)) < 0 ||
+            (r = plan_add_landlock_path(p, "/proc", R)) < 0 ||
             (r = plan_add_landlock_path(p, "/dev", LL_FS_READ_DIR)) < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++)
-                if ((r = plan_add_landlock_path(p, dev_nodes[i], DEV | (strcmp(dev_nodes[i], "/dev/pts") == 0 ?
-                                                                        LL_FS_READ_DIR : 0))) < 0)
+                if ((r = plan_add_landlock_path(
+                             p, dev_nodes[i],
+                             DEV | (strcmp(dev_nodes[i], "/dev/pts") == 0 ? LL_FS_READ_DIR : 0))) <
+                    0)
                         return r;
         if ((r = plan_add_landlock_path(p, "/dev/shm", RW)) < 0)
                 return r;
@@ -283,13 +301,13 @@ static int build_caps(Plan *p, const Profile *pr) {
         s->caps_keep = calloc(n, sizeof(int));
         if (!s->caps_keep)
                 return -ENOMEM;
-        STRV_FOREACH(c, pr->capabilities) {
+        STRV_FOREACH (c, pr->capabilities) {
                 int cap = capability_from_name(*c);
                 char where[300];
                 if (cap < 0) {
                         plan_format_pos(&pr->capabilities_pos, where, sizeof(where));
-                        int r = plan_refuse(p, "the profile keeps an unknown capability '%s'%s%s%s", *c,
-                                            where[0] ? " (" : "", where, where[0] ? ")" : "");
+                        int r = plan_refuse(p, "the profile keeps an unknown capability '%s'%s%s%s",
+                                            *c, where[0] ? " (" : "", where, where[0] ? ")" : "");
                         if (r < 0)
                                 return r;
                         continue;
@@ -308,7 +326,7 @@ static int build_resources(Plan *p, const Profile *pr, const PlanFindings *f) {
         PlanResources *res = &p->resources;
         int r;
 
-        *res = (PlanResources) {
+        *res = (PlanResources){
                 .mechanism = f->mechanism,
                 .memory = pr->resources.memory,
                 .cpus_milli = pr->resources.cpus_milli,
@@ -319,17 +337,21 @@ static int build_resources(Plan *p, const Profile *pr, const PlanFindings *f) {
         if (!f->limits_asked)
                 res->status = CONTROL_NOT_APPLICABLE;
         else if (f->mechanism == CGROUP_MECH_RLIMIT)
-                res->status = pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED : CONTROL_DEGRADED;
+                res->status = pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
+                                                                        : CONTROL_DEGRADED;
         else
-                res->status = pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED : CONTROL_BEST_EFFORT;
+                res->status = pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
+                                                                        : CONTROL_BEST_EFFORT;
 
         /* No RLIMIT_NPROC: it counts every process of the caller's real uid on the host, so it
          * would either be useless or break the caller's other work. pids go through cgroups. */
         uint64_t nofile = pr->resources.nofile ? pr->resources.nofile : 1024;
-        if ((r = plan_add_rlimit(p, RLIMIT_CORE, 0, 0)) < 0 || (r = plan_add_rlimit(p, RLIMIT_NOFILE, nofile, nofile)) < 0)
+        if ((r = plan_add_rlimit(p, RLIMIT_CORE, 0, 0)) < 0 ||
+            (r = plan_add_rlimit(p, RLIMIT_NOFILE, nofile, nofile)) < 0)
                 return r;
         if (pr->resources.tmpfs_total &&
-            (r = plan_add_rlimit(p, RLIMIT_FSIZE, pr->resources.tmpfs_total, pr->resources.tmpfs_total)) < 0)
+            (r = plan_add_rlimit(p, RLIMIT_FSIZE, pr->resources.tmpfs_total,
+                                 pr->resources.tmpfs_total)) < 0)
                 return r;
         if (f->mechanism == CGROUP_MECH_RLIMIT && pr->resources.memory &&
             (r = plan_add_rlimit(p, RLIMIT_AS, pr->resources.memory, pr->resources.memory)) < 0)
@@ -341,8 +363,8 @@ int plan_build_sandbox(Plan *p, const Profile *pr, const HostFacts *h, const Pla
         PlanSandbox *s = &p->sandbox;
         int r;
 
-        s->clone_flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-                         CLONE_NEWCGROUP;
+        s->clone_flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                         CLONE_NEWUTS | CLONE_NEWCGROUP;
         s->time_ns = h->time_ns;
         if (s->time_ns)
                 s->clone_flags |= CLONE_NEWTIME;
@@ -353,13 +375,15 @@ int plan_build_sandbox(Plan *p, const Profile *pr, const HostFacts *h, const Pla
         if (!s->hostname)
                 return -ENOMEM;
         s->mac_status = f->mac_status;
-        if (pr->mac.apparmor && f->mac_status != CONTROL_DEGRADED && !(s->apparmor_profile = strdup(pr->mac.apparmor)))
+        if (pr->mac.apparmor && f->mac_status != CONTROL_DEGRADED &&
+            !(s->apparmor_profile = strdup(pr->mac.apparmor)))
                 return -ENOMEM;
         if (pr->mac.selinux && !pr->mac.apparmor && f->mac_status != CONTROL_DEGRADED &&
             !(s->selinux_context = strdup(pr->mac.selinux)))
                 return -ENOMEM;
 
-        if ((r = build_mounts(p, pr, h)) < 0 || (r = build_landlock(p, pr, h)) < 0 || (r = build_caps(p, pr)) < 0)
+        if ((r = build_mounts(p, pr, h)) < 0 || (r = build_landlock(p, pr, h)) < 0 ||
+            (r = build_caps(p, pr)) < 0)
                 return r;
         return build_resources(p, pr, f);
 }

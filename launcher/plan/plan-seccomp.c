@@ -10,14 +10,15 @@
 #include "basic/strv.h"
 #include "plan-internal.h"
 
-static int add_rule(PlanSeccomp *sc, const char *name, int errno_value, const SeccompMatch *m, const char *group,
-                    const char *origin) {
+static int add_rule(PlanSeccomp *sc, const char *name, int errno_value, const SeccompMatch *m,
+                    const char *group, const char *origin) {
         /* The same rule reached twice (a group the base denies and the site denies again). */
         for (size_t i = 0; i < sc->n_rules; i++) {
                 const PlanSyscallRule *o = &sc->rules[i];
                 bool same = strcmp(o->name, name) == 0 && o->n_args == (m ? m->n_cmps : 0);
                 for (unsigned k = 0; same && k < o->n_args; k++)
-                        same = o->args[k].arg == m->cmps[k].arg && o->args[k].mask == m->cmps[k].mask &&
+                        same = o->args[k].arg == m->cmps[k].arg &&
+                               o->args[k].mask == m->cmps[k].mask &&
                                o->args[k].value == m->cmps[k].value;
                 if (same)
                         return 0;
@@ -27,12 +28,14 @@ static int add_rule(PlanSeccomp *sc, const char *name, int errno_value, const Se
                 return -ENOMEM;
         sc->rules = a;
         PlanSyscallRule *r = &sc->rules[sc->n_rules];
-        *r = (PlanSyscallRule) { .action = SECCOMP_ACTION_ERRNO, .errno_value = errno_value };
+        *r = (PlanSyscallRule){ .action = SECCOMP_ACTION_ERRNO, .errno_value = errno_value };
         for (unsigned i = 0; m && i < m->n_cmps && i < PLAN_MAX_ARG_CMPS; i++) {
                 const SeccompArgCmp *c = &m->cmps[i];
-                r->args[i] = (PlanArgCmp) {
+                r->args[i] = (PlanArgCmp){
                         .arg = c->arg,
-                        .op = c->op == SECCOMP_CMP_EQ ? ARG_OP_EQ : c->op == SECCOMP_CMP_NE ? ARG_OP_NE : ARG_OP_MASKED_EQ,
+                        .op = c->op == SECCOMP_CMP_EQ   ? ARG_OP_EQ
+                              : c->op == SECCOMP_CMP_NE ? ARG_OP_NE
+                                                        : ARG_OP_MASKED_EQ,
                         .mask = c->mask,
                         .value = c->value,
                 };
@@ -49,7 +52,8 @@ static void drop_rules(PlanSeccomp *sc, const char *name, const char *group) {
         size_t j = 0;
         for (size_t i = 0; i < sc->n_rules; i++) {
                 PlanSyscallRule *r = &sc->rules[i];
-                if ((name && strcmp(r->name, name) == 0) || (group && strcmp(r->group, group) == 0)) {
+                if ((name && strcmp(r->name, name) == 0) ||
+                    (group && strcmp(r->group, group) == 0)) {
                         free(r->name);
                         free(r->group);
                         free(r->origin);
@@ -76,8 +80,8 @@ static int deny_unconditional(PlanSeccomp *sc, const char *name, int errno_value
         return add_rule(sc, name, errno_value, NULL, group, origin);
 }
 
-static int add_group(PlanSeccomp *sc, const SeccompSet *set, const SeccompGroup *g, const char *origin_override,
-                     char *const *allow) {
+static int add_group(PlanSeccomp *sc, const SeccompSet *set, const SeccompGroup *g,
+                     const char *origin_override, char *const *allow) {
         int r;
 
         for (size_t i = 0; i < g->n_entries; i++) {
@@ -104,7 +108,8 @@ static int add_group(PlanSeccomp *sc, const SeccompSet *set, const SeccompGroup 
                 if (!f)
                         return -EINVAL; /* the loader checked every reference */
                 for (size_t k = 0; k < f->n_matches; k++) {
-                        r = add_rule(sc, e->syscall, e->errno_value, &f->matches[k], g->name, origin);
+                        r = add_rule(sc, e->syscall, e->errno_value, &f->matches[k], g->name,
+                                     origin);
                         if (r < 0)
                                 return r;
                 }
@@ -124,8 +129,8 @@ static const SeccompGroup *find_group(const Policy *pol, const SeccompSet *base,
         return seccomp_set_find_group(*ret_set, name);
 }
 
-static int add_denials(Plan *p, const Policy *pol, const SeccompSet *base, char *const *names, const SrcPos *pos,
-                       const char *group, const char *what) {
+static int add_denials(Plan *p, const Policy *pol, const SeccompSet *base, char *const *names,
+                       const SrcPos *pos, const char *group, const char *what) {
         PlanSeccomp *sc = &p->sandbox.seccomp;
         int r;
 
@@ -136,8 +141,9 @@ static int add_denials(Plan *p, const Policy *pol, const SeccompSet *base, char 
                         const SeccompSet *set;
                         const SeccompGroup *g = find_group(pol, base, names[i] + 1, &set);
                         if (!g) {
-                                r = plan_refuse(p, "%s names an unknown syscall group '%s'%s%s%s", what, names[i],
-                                                where[0] ? " (" : "", where, where[0] ? ")" : "");
+                                r = plan_refuse(p, "%s names an unknown syscall group '%s'%s%s%s",
+                                                what, names[i], where[0] ? " (" : "", where,
+                                                where[0] ? ")" : "");
                                 if (r < 0)
                                         return r;
                                 continue;
@@ -162,15 +168,17 @@ int plan_build_seccomp(Plan *p, const Profile *pr, const Policy *pol, const Host
         sc->default_action = SECCOMP_ACTION_ALLOW;
         sc->foreign_arch_action = SECCOMP_ACTION_KILL;
         sc->notify_denials = h->seccomp_user_notif;
-        if ((r = strv_extend(&sc->arches, "x86_64")) < 0 || (r = strv_extend(&sc->arches, "x32")) < 0 ||
-            (r = strv_extend(&sc->arches, "x86")) < 0)
+        if ((r = strv_extend(&sc->arches, "x86_64")) < 0 ||
+            (r = strv_extend(&sc->arches, "x32")) < 0 || (r = strv_extend(&sc->arches, "x86")) < 0)
                 return r;
         if (!(sc->base = strdup(base_name)))
                 return -ENOMEM;
         if (!base) {
                 char where[300];
                 plan_format_pos(&pr->syscalls.base_pos, where, sizeof(where));
-                return plan_refuse(p, "the profile's syscall base set '%s' does not exist under policies/seccomp%s%s%s",
+                return plan_refuse(p,
+                                   "the profile's syscall base set '%s' does not exist under "
+                                   "policies/seccomp%s%s%s",
                                    base_name, where[0] ? " (" : "", where, where[0] ? ")" : "");
         }
 
@@ -180,16 +188,18 @@ int plan_build_seccomp(Plan *p, const Profile *pr, const Policy *pol, const Host
                 const SeccompSet *set;
                 if (a[0] == '@' && !find_group(pol, base, a + 1, &set)) {
                         char where[300];
-                        plan_format_pos(pr->syscalls.allow_pos ? &pr->syscalls.allow_pos[i] : NULL, where, sizeof(where));
-                        r = plan_refuse(p, "syscalls.allow names an unknown syscall group '%s'%s%s%s", a,
-                                        where[0] ? " (" : "", where, where[0] ? ")" : "");
+                        plan_format_pos(pr->syscalls.allow_pos ? &pr->syscalls.allow_pos[i] : NULL,
+                                        where, sizeof(where));
+                        r = plan_refuse(p,
+                                        "syscalls.allow names an unknown syscall group '%s'%s%s%s",
+                                        a, where[0] ? " (" : "", where, where[0] ? ")" : "");
                         if (r < 0)
                                 return r;
                 }
                 if (a[0] != '@' && (r = strv_extend(&allow_names, a)) < 0)
                         return r;
         }
-        STRV_FOREACH(g, base->groups) {
+        STRV_FOREACH (g, base->groups) {
                 _cleanup_free_ char *at = NULL;
                 if (asprintf(&at, "@%s", *g) < 0)
                         return -ENOMEM;
@@ -199,8 +209,10 @@ int plan_build_seccomp(Plan *p, const Profile *pr, const Policy *pol, const Host
                 if (r < 0)
                         return r;
         }
-        r = add_denials(p, pol, base, pr->syscalls.deny, pr->syscalls.deny_pos, "profile", "the profile");
+        r = add_denials(p, pol, base, pr->syscalls.deny, pr->syscalls.deny_pos, "profile",
+                        "the profile");
         if (r < 0)
                 return r;
-        return add_denials(p, pol, base, pol->extra_denied_syscalls, pol->extra_denied_pos, "site", "the site policy");
+        return add_denials(p, pol, base, pol->extra_denied_syscalls, pol->extra_denied_pos, "site",
+                           "the site policy");
 }

@@ -9,10 +9,10 @@
 #include "basic/strv.h"
 #include "plan-internal.h"
 
-#define APPEND(...)                                             \
-        do {                                                    \
-                if (plan_append(&out, "", __VA_ARGS__) < 0)     \
-                        return NULL;                            \
+#define APPEND(...)                                         \
+        do {                                                \
+                if (plan_append(&out, "", __VA_ARGS__) < 0) \
+                        return NULL;                        \
         } while (0)
 
 static const char *tier_comment(const Plan *p) {
@@ -48,8 +48,9 @@ char *plan_to_text(const Plan *p) {
         APPEND("\nwhy:\n");
         for (size_t i = 0; i < p->n_decisions; i++) {
                 const PlanDecision *d = &p->decisions[i];
-                APPEND("  %-28s %s%s%s\n", d->rule_id, d->refuse ? "refuse" : tier_to_string(d->min_tier),
-                       d->sentence ? ": " : "", d->sentence ? d->sentence : "");
+                APPEND("  %-28s %s%s%s\n", d->rule_id,
+                       d->refuse ? "refuse" : tier_to_string(d->min_tier), d->sentence ? ": " : "",
+                       d->sentence ? d->sentence : "");
         }
 
         APPEND("\ncontrols:\n");
@@ -65,18 +66,20 @@ char *plan_to_text(const Plan *p) {
                 for (size_t i = 0; i < p->n_controls; i++) {
                         const PlanControl *c = &p->controls[i];
                         if (c->status == CONTROL_DEGRADED)
-                                APPEND("  %-20s %s\n", c->name, c->reason ? c->reason : (c->detail ? c->detail : ""));
+                                APPEND("  %-20s %s\n", c->name,
+                                       c->reason ? c->reason : (c->detail ? c->detail : ""));
                 }
         }
 
         APPEND("\nwhat the workload can still reach:\n");
-        STRV_FOREACH(s, p->reachable)
+        STRV_FOREACH (s, p->reachable)
                 APPEND("  - %s\n", *s);
 
         if (p->tier == TIER_VM) {
                 char mem[32];
                 plan_format_bytes(p->vm.memory, mem, sizeof(mem));
-                APPEND("\ncost: %s guest RAM, %u vcpu%s, %s\n", mem, p->vm.vcpus, p->vm.vcpus == 1 ? "" : "s",
+                APPEND("\ncost: %s guest RAM, %u vcpu%s, %s\n", mem, p->vm.vcpus,
+                       p->vm.vcpus == 1 ? "" : "s",
                        p->vm.kvm ? "KVM" : "TCG (several times slower than KVM)");
                 if (p->vm.boot_ms)
                         APPEND("boot time: %u ms (last measured on this host)\n", p->vm.boot_ms);

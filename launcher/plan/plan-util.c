@@ -11,12 +11,12 @@
 #include "basic/strv.h"
 #include "plan-internal.h"
 
-#define GROW(array, n)                                                                  \
-        ({                                                                              \
+#define GROW(array, n)                                                                    \
+        ({                                                                                \
                 __typeof__(array) _a_ = reallocarray((array), (n) + 1, sizeof(*(array))); \
-                if (_a_)                                                                \
-                        (array) = _a_;                                                  \
-                _a_ ? &(array)[(n)] : NULL;                                             \
+                if (_a_)                                                                  \
+                        (array) = _a_;                                                    \
+                _a_ ? &(array)[(n)] : NULL;                                               \
         })
 
 static int vasprintf_or_null(char **ret, const char *fmt, va_list ap) {
@@ -37,12 +37,13 @@ static char *strdup_or_null(const char *s, bool *oom) {
         return c;
 }
 
-int plan_add_decision(Plan *p, const char *rule_id, const char *sentence, Tier min_tier, bool refuse) {
+int plan_add_decision(Plan *p, const char *rule_id, const char *sentence, Tier min_tier,
+                      bool refuse) {
         bool oom = false;
         PlanDecision *d = GROW(p->decisions, p->n_decisions);
         if (!d)
                 return -ENOMEM;
-        *d = (PlanDecision) {
+        *d = (PlanDecision){
                 .rule_id = strdup_or_null(rule_id, &oom),
                 .sentence = strdup_or_null(sentence, &oom),
                 .min_tier = min_tier,
@@ -52,12 +53,13 @@ int plan_add_decision(Plan *p, const char *rule_id, const char *sentence, Tier m
         return oom ? -ENOMEM : 0;
 }
 
-int plan_add_control(Plan *p, const char *name, ControlStatus status, const char *detail, const char *reason) {
+int plan_add_control(Plan *p, const char *name, ControlStatus status, const char *detail,
+                     const char *reason) {
         bool oom = false;
         PlanControl *c = GROW(p->controls, p->n_controls);
         if (!c)
                 return -ENOMEM;
-        *c = (PlanControl) {
+        *c = (PlanControl){
                 .name = strdup_or_null(name, &oom),
                 .status = status,
                 .detail = strdup_or_null(detail, &oom),
@@ -67,7 +69,8 @@ int plan_add_control(Plan *p, const char *name, ControlStatus status, const char
         return oom ? -ENOMEM : 0;
 }
 
-int plan_add_controlf(Plan *p, const char *name, ControlStatus status, const char *reason, const char *fmt, ...) {
+int plan_add_controlf(Plan *p, const char *name, ControlStatus status, const char *reason,
+                      const char *fmt, ...) {
         _cleanup_free_ char *detail = NULL;
         va_list ap;
         int r;
@@ -80,20 +83,20 @@ int plan_add_controlf(Plan *p, const char *name, ControlStatus status, const cha
         return plan_add_control(p, name, status, detail, reason);
 }
 
-int plan_add_mount(Plan *p, PlanMountKind kind, const char *source, const char *target, unsigned flags,
-                   uint64_t size, const SrcPos *pos) {
+int plan_add_mount(Plan *p, PlanMountKind kind, const char *source, const char *target,
+                   unsigned flags, uint64_t size, const SrcPos *pos) {
         bool oom = false;
         PlanSandbox *s = &p->sandbox;
         PlanMount *m = GROW(s->mounts, s->n_mounts);
         if (!m)
                 return -ENOMEM;
-        *m = (PlanMount) {
+        *m = (PlanMount){
                 .kind = kind,
                 .source = strdup_or_null(source, &oom),
                 .target = strdup_or_null(target, &oom),
                 .flags = flags,
                 .size = size,
-                .pos = pos ? *pos : (SrcPos) {},
+                .pos = pos ? *pos : (SrcPos){},
         };
         s->n_mounts++;
         return oom ? -ENOMEM : 0;
@@ -112,7 +115,7 @@ int plan_add_landlock_path(Plan *p, const char *path, uint64_t access) {
         PlanLandlockPath *lp = GROW(l->paths, l->n_paths);
         if (!lp)
                 return -ENOMEM;
-        *lp = (PlanLandlockPath) { .path = strdup_or_null(path, &oom), .access = access };
+        *lp = (PlanLandlockPath){ .path = strdup_or_null(path, &oom), .access = access };
         l->n_paths++;
         return oom ? -ENOMEM : 0;
 }
@@ -122,7 +125,7 @@ int plan_add_rlimit(Plan *p, int resource, uint64_t soft, uint64_t hard) {
         PlanRlimit *r = GROW(s->rlimits, s->n_rlimits);
         if (!r)
                 return -ENOMEM;
-        *r = (PlanRlimit) { .resource = resource, .soft = soft, .hard = hard };
+        *r = (PlanRlimit){ .resource = resource, .soft = soft, .hard = hard };
         s->n_rlimits++;
         return 0;
 }
@@ -228,10 +231,8 @@ const PlanControl *plan_find_control(const Plan *p, const char *name) {
 
 const char *missing_control_to_string(MissingControl m) {
         static const char *const t[_MISSING_MAX] = {
-                [MISSING_MAC] = "mac",
-                [MISSING_LANDLOCK] = "landlock",
-                [MISSING_LIMITS] = "limits",
-                [MISSING_USERNS] = "userns",
+                [MISSING_MAC] = "mac",         [MISSING_LANDLOCK] = "landlock",
+                [MISSING_LIMITS] = "limits",   [MISSING_USERNS] = "userns",
                 [MISSING_SECCOMP] = "seccomp",
         };
         return (unsigned) m < _MISSING_MAX ? t[m] : NULL;
@@ -337,7 +338,8 @@ int capability_from_name(const char *name) {
 }
 
 const char *capability_to_name(int cap) {
-        return cap >= 0 && (size_t) cap < ELEMENTSOF(capability_names) ? capability_names[cap] : NULL;
+        return cap >= 0 && (size_t) cap < ELEMENTSOF(capability_names) ? capability_names[cap]
+                                                                       : NULL;
 }
 
 void plan_format_bytes(uint64_t bytes, char *buf, size_t size) {

@@ -44,13 +44,15 @@ static int read_file(const char *path, char **ret, size_t *ret_len, MoatError *e
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return moat_error_set(error, path, 0, 0, "cannot read: %s", strerror(errno));
+                        return moat_error_set(error, path, 0, 0, "cannot read: %s",
+                                              strerror(errno));
                 }
                 if (n == 0)
                         break;
                 len += (size_t) n;
                 if (len > POLICY_FILE_MAX)
-                        return moat_error_set(error, path, 0, 0, "larger than %d bytes", POLICY_FILE_MAX);
+                        return moat_error_set(error, path, 0, 0, "larger than %d bytes",
+                                              POLICY_FILE_MAX);
         }
         buf[len] = '\0';
         *ret = TAKE_PTR(buf);
@@ -84,7 +86,8 @@ static int sets_sorted(const char *dir, char ***ret, MoatError *error) {
                 return -ENOMEM;
         d = opendir(path);
         if (!d)
-                return moat_error_set(error, path, 0, 0, "cannot open the seccomp sets: %s", strerror(errno));
+                return moat_error_set(error, path, 0, 0, "cannot open the seccomp sets: %s",
+                                      strerror(errno));
         while ((de = readdir(d))) {
                 size_t n = strlen(de->d_name);
                 if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".yaml") != 0)
@@ -104,7 +107,8 @@ static int sets_sorted(const char *dir, char ***ret, MoatError *error) {
 }
 
 static int load_one(Policy *p, EVP_MD_CTX *md, const char *path, const char *name,
-                    int (*parse)(Policy *, const char *, size_t, const char *, MoatError *), MoatError *error) {
+                    int (*parse)(Policy *, const char *, size_t, const char *, MoatError *),
+                    MoatError *error) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
         int r;
@@ -135,19 +139,25 @@ static int load_shipped(Policy *p, EVP_MD_CTX *md, const char *dir, MoatError *e
         r = sets_sorted(dir, &sets, error);
         if (r < 0)
                 return r;
-        STRV_FOREACH(s, sets) {
+        STRV_FOREACH (s, sets) {
                 _cleanup_free_ char *full = NULL, *name = NULL;
-                if (asprintf(&full, "%s/seccomp/%s", dir, *s) < 0 || asprintf(&name, "policies/seccomp/%s", *s) < 0)
+                if (asprintf(&full, "%s/seccomp/%s", dir, *s) < 0 ||
+                    asprintf(&name, "policies/seccomp/%s", *s) < 0)
                         return -ENOMEM;
                 r = load_one(p, md, full, name, policy_parse_seccomp_set_buffer, error);
                 if (r < 0)
                         return r;
                 const SeccompSet *set = &p->seccomp_sets[p->n_seccomp_sets - 1];
-                if (strlen(set->name) + 5 != strlen(*s) || strncmp(set->name, *s, strlen(set->name)) != 0)
-                        return moat_error_set(error, name, 0, 0, "set name '%s' does not match the file name", set->name);
+                if (strlen(set->name) + 5 != strlen(*s) ||
+                    strncmp(set->name, *s, strlen(set->name)) != 0)
+                        return moat_error_set(error, name, 0, 0,
+                                              "set name '%s' does not match the file name",
+                                              set->name);
         }
         if (!policy_find_seccomp_set(p, "default"))
-                return moat_error_set(error, dir, 0, 0, "the seccomp set 'default' (seccomp/default.yaml) is missing");
+                return moat_error_set(
+                        error, dir, 0, 0,
+                        "the seccomp set 'default' (seccomp/default.yaml) is missing");
         return 0;
 }
 

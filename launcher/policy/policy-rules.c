@@ -10,8 +10,11 @@
 #include "basic/strv.h"
 #include "policy-internal.h"
 
-static const char *const known_controls[] = { "mac", "landlock", "limits", "userns", "seccomp", NULL };
-static const char *const known_needs[] = { "bpf", "modules", "perf", "kvm", "kexec", "raw-devices", NULL };
+static const char *const known_controls[] = {
+        "mac", "landlock", "limits", "userns", "seccomp", NULL
+};
+static const char *const known_needs[] = { "bpf",   "modules",     "perf", "kvm",
+                                           "kexec", "raw-devices", NULL };
 
 int policy_check_version(PolicyYaml *y, yaml_node_t *root, MoatError *error) {
         yaml_node_t *v = policy_yaml_get(y, root, "moat", NULL);
@@ -19,12 +22,14 @@ int policy_check_version(PolicyYaml *y, yaml_node_t *root, MoatError *error) {
         int r;
 
         if (!v)
-                return policy_yaml_error(y, root, error, "'moat: 1' (the format version) is required");
+                return policy_yaml_error(y, root, error,
+                                         "'moat: 1' (the format version) is required");
         r = policy_yaml_uint(y, v, "moat", UINT64_MAX, &version, error);
         if (r < 0)
                 return r;
         if (version != 1)
-                return policy_yaml_error(y, v, error, "moat: format version %llu is not supported (expected 1)",
+                return policy_yaml_error(y, v, error,
+                                         "moat: format version %llu is not supported (expected 1)",
                                          (unsigned long long) version);
         return 0;
 }
@@ -44,8 +49,8 @@ static bool in_list(const char *const *l, const char *s) {
         return false;
 }
 
-static int parse_names(PolicyYaml *y, yaml_node_t *n, const char *what, const char *const *known, char ***ret,
-                       MoatError *error) {
+static int parse_names(PolicyYaml *y, yaml_node_t *n, const char *what, const char *const *known,
+                       char ***ret, MoatError *error) {
         int r = policy_yaml_strv(y, n, what, ret, error);
         if (r < 0)
                 return r;
@@ -58,18 +63,24 @@ static int parse_names(PolicyYaml *y, yaml_node_t *n, const char *what, const ch
         return 0;
 }
 
-static int parse_true(PolicyYaml *y, yaml_node_t *n, const char *what, bool *ret, MoatError *error) {
+static int parse_true(PolicyYaml *y, yaml_node_t *n, const char *what, bool *ret,
+                      MoatError *error) {
         int r = policy_yaml_bool(y, n, what, ret, error);
         if (r < 0)
                 return r;
         if (!*ret)
-                return policy_yaml_error(y, n, error, "%s: only 'true' is meaningful (leave the key out instead)", what);
+                return policy_yaml_error(
+                        y, n, error, "%s: only 'true' is meaningful (leave the key out instead)",
+                        what);
         return 0;
 }
 
 static int parse_condition(PolicyYaml *y, yaml_node_t *n, PolicyCondition *c, MoatError *error) {
-        static const char *const keys[] = { "trust", "kernel_needs", "kernel_version_missing", "capabilities",
-                                            "devices", "full_os", "missing_controls", "network", NULL };
+        static const char *const keys[] = {
+                "trust",   "kernel_needs", "kernel_version_missing", "capabilities",
+                "devices", "full_os",      "missing_controls",       "network",
+                NULL
+        };
         const char *s;
         yaml_node_t *v;
         int r;
@@ -85,12 +96,16 @@ static int parse_condition(PolicyYaml *y, yaml_node_t *n, PolicyCondition *c, Mo
                         return r;
                 c->trust_at_least = trust_from_string(s);
                 if (c->trust_at_least < 0)
-                        return policy_yaml_error(y, v, error, "trust: expected trusted, internal, untrusted or hostile");
+                        return policy_yaml_error(
+                                y, v, error,
+                                "trust: expected trusted, internal, untrusted or hostile");
         }
         if ((v = policy_yaml_get(y, n, "kernel_needs", NULL))) {
-                if (v->type == YAML_SCALAR_NODE && strcmp((const char *) v->data.scalar.value, "any") == 0)
+                if (v->type == YAML_SCALAR_NODE &&
+                    strcmp((const char *) v->data.scalar.value, "any") == 0)
                         c->kernel_needs_any = true;
-                else if ((r = parse_names(y, v, "kernel_needs", known_needs, &c->kernel_needs, error)) < 0)
+                else if ((r = parse_names(y, v, "kernel_needs", known_needs, &c->kernel_needs,
+                                          error)) < 0)
                         return r;
         }
         if ((v = policy_yaml_get(y, n, "kernel_version_missing", NULL)) &&
@@ -99,12 +114,15 @@ static int parse_condition(PolicyYaml *y, yaml_node_t *n, PolicyCondition *c, Mo
         if ((v = policy_yaml_get(y, n, "capabilities", NULL)) &&
             (r = parse_names(y, v, "capabilities", NULL, &c->capabilities, error)) < 0)
                 return r;
-        if ((v = policy_yaml_get(y, n, "devices", NULL)) && (r = parse_true(y, v, "devices", &c->raw_devices, error)) < 0)
+        if ((v = policy_yaml_get(y, n, "devices", NULL)) &&
+            (r = parse_true(y, v, "devices", &c->raw_devices, error)) < 0)
                 return r;
-        if ((v = policy_yaml_get(y, n, "full_os", NULL)) && (r = parse_true(y, v, "full_os", &c->full_os, error)) < 0)
+        if ((v = policy_yaml_get(y, n, "full_os", NULL)) &&
+            (r = parse_true(y, v, "full_os", &c->full_os, error)) < 0)
                 return r;
         if ((v = policy_yaml_get(y, n, "missing_controls", NULL)) &&
-            (r = parse_names(y, v, "missing_controls", known_controls, &c->missing_controls, error)) < 0)
+            (r = parse_names(y, v, "missing_controls", known_controls, &c->missing_controls,
+                             error)) < 0)
                 return r;
         if ((v = policy_yaml_get(y, n, "network", NULL))) {
                 r = policy_yaml_scalar(y, v, "network", &s, error);
@@ -114,7 +132,8 @@ static int parse_condition(PolicyYaml *y, yaml_node_t *n, PolicyCondition *c, Mo
                         if (strcmp(network_mode_to_string((NetworkMode) m), s) == 0)
                                 c->network = m;
                 if (c->network < 0)
-                        return policy_yaml_error(y, v, error, "network: expected none, loopback or outbound");
+                        return policy_yaml_error(y, v, error,
+                                                 "network: expected none, loopback or outbound");
         }
         return 0;
 }
@@ -126,7 +145,7 @@ static void rule_done(PolicyRule *r) {
         strv_free(r->when.kernel_needs);
         strv_free(r->when.capabilities);
         strv_free(r->when.missing_controls);
-        *r = (PolicyRule) {};
+        *r = (PolicyRule){};
 }
 
 static PolicyRule *find_rule(Policy *p, const char *id) {
@@ -153,19 +172,21 @@ static int tighten_rule(PolicyYaml *y, yaml_node_t *n, PolicyRule *old, MoatErro
         int r;
 
         if ((v = policy_yaml_get(y, n, "when", &k)))
-                return policy_yaml_error(y, k, error,
-                                         "site policy may only tighten: the condition of shipped rule '%s' "
-                                         "(%s:%u) cannot change; add a rule with a new id instead",
-                                         old->id, old->pos.file, old->pos.line);
+                return policy_yaml_error(
+                        y, k, error,
+                        "site policy may only tighten: the condition of shipped rule '%s' "
+                        "(%s:%u) cannot change; add a rule with a new id instead",
+                        old->id, old->pos.file, old->pos.line);
         if ((v = policy_yaml_get(y, n, "refuse", NULL))) {
                 bool refuse;
                 r = policy_yaml_bool(y, v, "refuse", &refuse, error);
                 if (r < 0)
                         return r;
                 if (!refuse && old->refuse)
-                        return policy_yaml_error(y, v, error,
-                                                 "site policy may only tighten: rule '%s' refuses the run (%s:%u)",
-                                                 old->id, old->pos.file, old->pos.line);
+                        return policy_yaml_error(
+                                y, v, error,
+                                "site policy may only tighten: rule '%s' refuses the run (%s:%u)",
+                                old->id, old->pos.file, old->pos.line);
                 if (refuse)
                         old->refuse = true;
         }
@@ -175,16 +196,21 @@ static int tighten_rule(PolicyYaml *y, yaml_node_t *n, PolicyRule *old, MoatErro
                         return r;
                 int t = tier_from_string(s);
                 if (t < 0 || t == TIER_AUTO)
-                        return policy_yaml_error(y, v, error, "tier: expected sandbox, system or vm");
+                        return policy_yaml_error(y, v, error,
+                                                 "tier: expected sandbox, system or vm");
                 if (old->refuse && !policy_yaml_get(y, n, "refuse", NULL))
-                        return policy_yaml_error(y, v, error,
-                                                 "site policy may only tighten: rule '%s' refuses the run (%s:%u); "
-                                                 "a tier would let it run", old->id, old->pos.file, old->pos.line);
+                        return policy_yaml_error(
+                                y, v, error,
+                                "site policy may only tighten: rule '%s' refuses the run (%s:%u); "
+                                "a tier would let it run",
+                                old->id, old->pos.file, old->pos.line);
                 if (t < (int) old->min_tier)
-                        return policy_yaml_error(y, v, error,
-                                                 "site policy may only tighten: rule '%s' asks for tier %s (%s:%u); "
-                                                 "%s would lower it", old->id, tier_to_string(old->min_tier),
-                                                 old->pos.file, old->pos.line, s);
+                        return policy_yaml_error(
+                                y, v, error,
+                                "site policy may only tighten: rule '%s' asks for tier %s (%s:%u); "
+                                "%s would lower it",
+                                old->id, tier_to_string(old->min_tier), old->pos.file,
+                                old->pos.line, s);
                 old->min_tier = (Tier) t;
         }
         if ((v = policy_yaml_get(y, n, "sentence", NULL)) &&
@@ -198,7 +224,8 @@ static int tighten_rule(PolicyYaml *y, yaml_node_t *n, PolicyRule *old, MoatErro
 }
 
 static int parse_rule(PolicyYaml *y, yaml_node_t *n, Policy *p, bool site, MoatError *error) {
-        static const char *const keys[] = { "id", "sentence", "when", "tier", "refuse", "remedy", NULL };
+        static const char *const keys[] = { "id",     "sentence", "when", "tier",
+                                            "refuse", "remedy",   NULL };
         PolicyRule rule = { .refuse_if_above_max = true, .from_site = site };
         const char *s;
         yaml_node_t *v;
@@ -214,12 +241,13 @@ static int parse_rule(PolicyYaml *y, yaml_node_t *n, Policy *p, bool site, MoatE
         if (r < 0)
                 return r;
         if (!valid_id(s))
-                return policy_yaml_error(y, v, error, "id: '%s' must be lower-case words joined by '-'", s);
+                return policy_yaml_error(y, v, error,
+                                         "id: '%s' must be lower-case words joined by '-'", s);
 
         PolicyRule *old = find_rule(p, s);
         if (old && (!site || old->from_site))
-                return policy_yaml_error(y, v, error, "rule '%s' is defined twice (first at %s:%u)", s,
-                                         old->pos.file, old->pos.line);
+                return policy_yaml_error(y, v, error, "rule '%s' is defined twice (first at %s:%u)",
+                                         s, old->pos.file, old->pos.line);
         if (old)
                 return tighten_rule(y, n, old, error);
 
@@ -231,7 +259,9 @@ static int parse_rule(PolicyYaml *y, yaml_node_t *n, Policy *p, bool site, MoatE
                 goto fail;
         v = policy_yaml_get(y, n, "sentence", NULL);
         if (!v) {
-                r = policy_yaml_error(y, n, error, "rule '%s': 'sentence' (the explanation shown) is required", s);
+                r = policy_yaml_error(y, n, error,
+                                      "rule '%s': 'sentence' (the explanation shown) is required",
+                                      s);
                 goto fail;
         }
         if ((r = policy_yaml_string(y, v, "sentence", &rule.sentence, error)) < 0)
@@ -241,14 +271,17 @@ static int parse_rule(PolicyYaml *y, yaml_node_t *n, Policy *p, bool site, MoatE
                 goto fail;
         v = policy_yaml_get(y, n, "when", NULL);
         if (!v) {
-                r = policy_yaml_error(y, n, error, "rule '%s': 'when' (its conditions) is required", s);
+                r = policy_yaml_error(y, n, error, "rule '%s': 'when' (its conditions) is required",
+                                      s);
                 goto fail;
         }
         if ((r = parse_condition(y, v, &rule.when, error)) < 0)
                 goto fail;
-        yaml_node_t *tier = policy_yaml_get(y, n, "tier", NULL), *refuse = policy_yaml_get(y, n, "refuse", NULL);
+        yaml_node_t *tier = policy_yaml_get(y, n, "tier", NULL),
+                    *refuse = policy_yaml_get(y, n, "refuse", NULL);
         if (!!tier == !!refuse) {
-                r = policy_yaml_error(y, n, error, "rule '%s': give exactly one of 'tier' or 'refuse: true'", s);
+                r = policy_yaml_error(y, n, error,
+                                      "rule '%s': give exactly one of 'tier' or 'refuse: true'", s);
                 goto fail;
         }
         if (refuse && (r = parse_true(y, refuse, "refuse", &rule.refuse, error)) < 0)
@@ -259,7 +292,8 @@ static int parse_rule(PolicyYaml *y, yaml_node_t *n, Policy *p, bool site, MoatE
                         goto fail;
                 int ti = tier_from_string(t);
                 if (ti < 0 || ti == TIER_AUTO) {
-                        r = policy_yaml_error(y, tier, error, "tier: expected sandbox, system or vm");
+                        r = policy_yaml_error(y, tier, error,
+                                              "tier: expected sandbox, system or vm");
                         goto fail;
                 }
                 rule.min_tier = (Tier) ti;
@@ -294,7 +328,8 @@ static int parse_rules(PolicyYaml *y, yaml_node_t *root, Policy *p, bool site, M
         return 0;
 }
 
-int policy_parse_rules_buffer(Policy *p, const char *buf, size_t len, const char *filename, MoatError *error) {
+int policy_parse_rules_buffer(Policy *p, const char *buf, size_t len, const char *filename,
+                              MoatError *error) {
         static const char *const keys[] = { "moat", "rules", NULL };
         PolicyYaml y;
         const char *file;
@@ -305,7 +340,8 @@ int policy_parse_rules_buffer(Policy *p, const char *buf, size_t len, const char
                 return r;
         r = policy_yaml_load(&y, buf, len, file, error);
         if (r >= 0)
-                r = policy_yaml_check_mapping(&y, policy_yaml_root(&y), "escalation rules", keys, error);
+                r = policy_yaml_check_mapping(&y, policy_yaml_root(&y), "escalation rules", keys,
+                                              error);
         if (r >= 0)
                 r = policy_check_version(&y, policy_yaml_root(&y), error);
         if (r >= 0)
@@ -337,9 +373,10 @@ static int parse_site_seccomp(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatErro
         if (r < 0)
                 return r;
         if (policy_yaml_get(y, n, "allow", &k))
-                return policy_yaml_error(y, k, error,
-                                         "site policy may only tighten: seccomp 'allow' would loosen the shipped "
-                                         "sets; only 'deny' is accepted here");
+                return policy_yaml_error(
+                        y, k, error,
+                        "site policy may only tighten: seccomp 'allow' would loosen the shipped "
+                        "sets; only 'deny' is accepted here");
         l = policy_yaml_get(y, n, "deny", NULL);
         if (!l)
                 return 0;
@@ -356,7 +393,9 @@ static int parse_site_seccomp(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatErro
                         return r;
                 if (!syscall_known(p, s))
                         return policy_yaml_error(y, item, error,
-                                                 "seccomp.deny: '%s' is neither a system call name nor a known @group", s);
+                                                 "seccomp.deny: '%s' is neither a system call name "
+                                                 "nor a known @group",
+                                                 s);
                 if (strv_contains(p->extra_denied_syscalls, s))
                         continue;
                 SrcPos *a = reallocarray(p->extra_denied_pos, n_extra + 1, sizeof(*a));
@@ -383,13 +422,16 @@ static int parse_site_audit(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatError 
                 if ((r = policy_yaml_string(y, v, "audit.log", &p->audit_log_path, error)) < 0)
                         return r;
                 if (p->audit_log_path[0] != '/')
-                        return policy_yaml_error(y, v, error, "audit.log: must be an absolute path");
+                        return policy_yaml_error(y, v, error,
+                                                 "audit.log: must be an absolute path");
         }
         if ((v = policy_yaml_get(y, n, "hmac_key_file", NULL))) {
-                if ((r = policy_yaml_string(y, v, "audit.hmac_key_file", &p->audit_hmac_key_file, error)) < 0)
+                if ((r = policy_yaml_string(y, v, "audit.hmac_key_file", &p->audit_hmac_key_file,
+                                            error)) < 0)
                         return r;
                 if (p->audit_hmac_key_file[0] != '/')
-                        return policy_yaml_error(y, v, error, "audit.hmac_key_file: must be an absolute path");
+                        return policy_yaml_error(y, v, error,
+                                                 "audit.hmac_key_file: must be an absolute path");
         }
         if ((v = policy_yaml_get(y, n, "journal", NULL)) &&
             (r = policy_yaml_bool(y, v, "audit.journal", &p->audit_journal, error)) < 0)
@@ -397,7 +439,8 @@ static int parse_site_audit(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatError 
         return 0;
 }
 
-int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char *filename, MoatError *error) {
+int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char *filename,
+                             MoatError *error) {
         static const char *const keys[] = { "moat", "rules", "seccomp", "audit", NULL };
         PolicyYaml y;
         yaml_node_t *root, *v;
@@ -420,9 +463,11 @@ int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char 
         r = parse_rules(&y, root, p, true, error);
         if (r < 0)
                 goto out;
-        if ((v = policy_yaml_get(&y, root, "seccomp", NULL)) && (r = parse_site_seccomp(&y, v, p, error)) < 0)
+        if ((v = policy_yaml_get(&y, root, "seccomp", NULL)) &&
+            (r = parse_site_seccomp(&y, v, p, error)) < 0)
                 goto out;
-        if ((v = policy_yaml_get(&y, root, "audit", NULL)) && (r = parse_site_audit(&y, v, p, error)) < 0)
+        if ((v = policy_yaml_get(&y, root, "audit", NULL)) &&
+            (r = parse_site_audit(&y, v, p, error)) < 0)
                 goto out;
 out:
         policy_yaml_done(&y);

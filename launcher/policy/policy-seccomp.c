@@ -13,7 +13,7 @@ static const struct {
         const char *name;
         int value;
 } errno_names[] = {
-        { "EPERM", EPERM }, { "ENOSYS", ENOSYS }, { "EACCES", EACCES },
+        { "EPERM", EPERM },   { "ENOSYS", ENOSYS },         { "EACCES", EACCES },
         { "EINVAL", EINVAL }, { "EOPNOTSUPP", EOPNOTSUPP }, { "EAFNOSUPPORT", EAFNOSUPPORT },
 };
 
@@ -78,7 +78,8 @@ static int expand_not_in(SeccompFilter *f, unsigned arg, unsigned w, const uint6
         if (n == 1) {
                 for (unsigned i = 0; i < w; i++) {
                         SeccompMatch m = {
-                                .cmps[0] = { .arg = arg, .op = SECCOMP_CMP_MASKED_EQ,
+                                .cmps[0] = { .arg = arg,
+                                             .op = SECCOMP_CMP_MASKED_EQ,
                                              .mask = UINT64_C(1) << i,
                                              .value = (uint64_t) !BIT(v[0], i) << i },
                                 .n_cmps = 1,
@@ -106,7 +107,8 @@ static int expand_not_in(SeccompFilter *f, unsigned arg, unsigned w, const uint6
                 for (unsigned i = 0; i < w; i++) {
                         if (i == k)
                                 continue;
-                        SeccompMatch m = match_two_bits(arg, k, BIT(v[which], k), i, !BIT(v[which], i));
+                        SeccompMatch m =
+                                match_two_bits(arg, k, BIT(v[which], k), i, !BIT(v[which], i));
                         r = matches_append(f, &m);
                         if (r < 0)
                                 return r;
@@ -127,28 +129,33 @@ static int parse_cmp(PolicyYaml *y, yaml_node_t *n, SeccompFilter *f, SeccompMat
                 return r;
         v = policy_yaml_get(y, n, "arg", NULL);
         if (!v)
-                return policy_yaml_error(y, n, error, "argument comparison: 'arg' (0-5) is required");
+                return policy_yaml_error(y, n, error,
+                                         "argument comparison: 'arg' (0-5) is required");
         r = policy_yaml_uint(y, v, "arg", 5, &arg, error);
         if (r < 0)
                 return r;
         for (unsigned i = 0; i < m->n_cmps; i++)
                 if (m->cmps[i].arg == arg)
-                        return policy_yaml_error(y, n, error,
-                                                 "argument %u is compared twice in one alternative; "
-                                                 "libseccomp compares each argument once per rule: "
-                                                 "list the cases as separate alternatives", (unsigned) arg);
+                        return policy_yaml_error(
+                                y, n, error,
+                                "argument %u is compared twice in one alternative; "
+                                "libseccomp compares each argument once per rule: "
+                                "list the cases as separate alternatives",
+                                (unsigned) arg);
         yaml_node_t *mask_node = policy_yaml_get(y, n, "mask", NULL);
         if (mask_node) {
                 r = policy_yaml_uint(y, mask_node, "mask", UINT64_MAX, &mask, error);
                 if (r < 0)
                         return r;
                 if (mask == 0)
-                        return policy_yaml_error(y, mask_node, error, "mask: must not be 0 (it would match every call)");
+                        return policy_yaml_error(y, mask_node, error,
+                                                 "mask: must not be 0 (it would match every call)");
         }
         yaml_node_t *eq = policy_yaml_get(y, n, "equals", NULL);
         yaml_node_t *not_in = policy_yaml_get(y, n, "not_in", NULL);
         if (!!eq == !!not_in)
-                return policy_yaml_error(y, n, error, "argument comparison: exactly one of 'equals' or 'not_in'");
+                return policy_yaml_error(
+                        y, n, error, "argument comparison: exactly one of 'equals' or 'not_in'");
 
         if (not_in) {
                 uint64_t vals[2];
@@ -156,34 +163,42 @@ static int parse_cmp(PolicyYaml *y, yaml_node_t *n, SeccompFilter *f, SeccompMat
                 unsigned w = 0;
 
                 if (!alone)
-                        return policy_yaml_error(y, n, error, "not_in must be the only comparison of its alternative");
+                        return policy_yaml_error(
+                                y, n, error,
+                                "not_in must be the only comparison of its alternative");
                 if (!mask_node)
-                        return policy_yaml_error(y, n, error, "not_in needs a mask of the argument's width (0xffffffff)");
+                        return policy_yaml_error(
+                                y, n, error,
+                                "not_in needs a mask of the argument's width (0xffffffff)");
                 while (w < 64 && (mask >> w) & 1)
                         w++;
                 if (w < 64 && (mask >> w) != 0)
-                        return policy_yaml_error(y, mask_node, error, "not_in: mask must be low bits only (0xff, 0xffffffff, ...)");
+                        return policy_yaml_error(
+                                y, mask_node, error,
+                                "not_in: mask must be low bits only (0xff, 0xffffffff, ...)");
                 r = policy_yaml_check_sequence(y, not_in, "not_in", error);
                 if (r < 0)
                         return r;
                 nv = policy_yaml_sequence_length(not_in);
                 if (nv < 1 || nv > 2)
-                        return policy_yaml_error(y, not_in, error, "not_in: list one or two values");
+                        return policy_yaml_error(y, not_in, error,
+                                                 "not_in: list one or two values");
                 for (size_t i = 0; i < nv; i++) {
-                        r = policy_yaml_uint(y, policy_yaml_sequence_item(y, not_in, i), "not_in value", mask,
-                                             &vals[i], error);
+                        r = policy_yaml_uint(y, policy_yaml_sequence_item(y, not_in, i),
+                                             "not_in value", mask, &vals[i], error);
                         if (r < 0)
                                 return r;
                 }
                 if (nv == 2 && vals[0] == vals[1])
-                        return policy_yaml_error(y, not_in, error, "not_in: the two values are equal");
+                        return policy_yaml_error(y, not_in, error,
+                                                 "not_in: the two values are equal");
                 return expand_not_in(f, (unsigned) arg, w, vals, nv);
         }
 
         r = policy_yaml_uint(y, eq, "equals", mask, &value, error);
         if (r < 0)
                 return policy_yaml_error(y, eq, error, "equals: must fit inside mask");
-        m->cmps[m->n_cmps++] = (SeccompArgCmp) {
+        m->cmps[m->n_cmps++] = (SeccompArgCmp){
                 .arg = (unsigned) arg,
                 .op = mask_node ? SECCOMP_CMP_MASKED_EQ : SECCOMP_CMP_EQ,
                 .mask = mask_node ? mask : 0,
@@ -192,7 +207,8 @@ static int parse_cmp(PolicyYaml *y, yaml_node_t *n, SeccompFilter *f, SeccompMat
         return 0;
 }
 
-static int parse_filter(PolicyYaml *y, yaml_node_t *key, yaml_node_t *n, SeccompFilter *f, MoatError *error) {
+static int parse_filter(PolicyYaml *y, yaml_node_t *key, yaml_node_t *n, SeccompFilter *f,
+                        MoatError *error) {
         static const char *const keys[] = { "description", "any", NULL };
         int r;
 
@@ -202,13 +218,16 @@ static int parse_filter(PolicyYaml *y, yaml_node_t *key, yaml_node_t *n, Seccomp
                 return r;
         yaml_node_t *d = policy_yaml_get(y, n, "description", NULL);
         if (!d)
-                return policy_yaml_error(y, n, error, "filter '%s': a description is required", f->name);
+                return policy_yaml_error(y, n, error, "filter '%s': a description is required",
+                                         f->name);
         r = policy_yaml_string(y, d, "description", &f->description, error);
         if (r < 0)
                 return r;
         yaml_node_t *any = policy_yaml_get(y, n, "any", NULL);
         if (!any)
-                return policy_yaml_error(y, n, error, "filter '%s': 'any' (a list of alternatives) is required", f->name);
+                return policy_yaml_error(y, n, error,
+                                         "filter '%s': 'any' (a list of alternatives) is required",
+                                         f->name);
         r = policy_yaml_check_sequence(y, any, "any", error);
         if (r < 0)
                 return r;
@@ -228,10 +247,12 @@ static int parse_filter(PolicyYaml *y, yaml_node_t *key, yaml_node_t *n, Seccomp
                                 return r;
                         size_t nc = policy_yaml_sequence_length(alt);
                         if (nc == 0 || nc > SECCOMP_MATCH_MAX_CMPS)
-                                return policy_yaml_error(y, alt, error, "an alternative holds 1 to %d comparisons",
+                                return policy_yaml_error(y, alt, error,
+                                                         "an alternative holds 1 to %d comparisons",
                                                          SECCOMP_MATCH_MAX_CMPS);
                         for (size_t j = 0; j < nc && r >= 0; j++)
-                                r = parse_cmp(y, policy_yaml_sequence_item(y, alt, j), f, &m, nc == 1, error);
+                                r = parse_cmp(y, policy_yaml_sequence_item(y, alt, j), f, &m,
+                                              nc == 1, error);
                 }
                 if (r < 0)
                         return r;
@@ -244,7 +265,8 @@ static int parse_filter(PolicyYaml *y, yaml_node_t *key, yaml_node_t *n, Seccomp
         return 0;
 }
 
-static int parse_entry(PolicyYaml *y, yaml_node_t *n, SeccompSet *s, SeccompGroup *g, MoatError *error) {
+static int parse_entry(PolicyYaml *y, yaml_node_t *n, SeccompSet *s, SeccompGroup *g,
+                       MoatError *error) {
         static const char *const keys[] = { "name", "errno", "filter", NULL };
         SeccompGroupEntry e = { .errno_value = EPERM, .line = (unsigned) n->start_mark.line + 1 };
         const char *name, *v;
@@ -272,9 +294,11 @@ static int parse_entry(PolicyYaml *y, yaml_node_t *n, SeccompSet *s, SeccompGrou
                                 return r;
                         e.errno_value = policy_errno_from_name(v);
                         if (e.errno_value < 0)
-                                return policy_yaml_error(y, x, error,
-                                                         "errno: unknown '%s' (EPERM, ENOSYS, EACCES, EINVAL, "
-                                                         "EOPNOTSUPP, EAFNOSUPPORT)", v);
+                                return policy_yaml_error(
+                                        y, x, error,
+                                        "errno: unknown '%s' (EPERM, ENOSYS, EACCES, EINVAL, "
+                                        "EOPNOTSUPP, EAFNOSUPPORT)",
+                                        v);
                 }
                 x = policy_yaml_get(y, n, "filter", NULL);
                 if (x) {
@@ -282,7 +306,9 @@ static int parse_entry(PolicyYaml *y, yaml_node_t *n, SeccompSet *s, SeccompGrou
                         if (r < 0)
                                 return r;
                         if (!seccomp_set_find_filter(s, v))
-                                return policy_yaml_error(y, x, error, "filter: '%s' is not defined under 'filters'", v);
+                                return policy_yaml_error(
+                                        y, x, error, "filter: '%s' is not defined under 'filters'",
+                                        v);
                         e.arg_filter = strdup(v);
                         if (!e.arg_filter)
                                 return -ENOMEM;
@@ -290,16 +316,21 @@ static int parse_entry(PolicyYaml *y, yaml_node_t *n, SeccompSet *s, SeccompGrou
         }
         if (!valid_name(name, false)) {
                 free(e.arg_filter);
-                return policy_yaml_error(y, n, error, "syscall: '%s' is not a system call name", name);
+                return policy_yaml_error(y, n, error, "syscall: '%s' is not a system call name",
+                                         name);
         }
         for (size_t i = 0; i < s->n_all_groups; i++)
                 for (size_t j = 0; j < s->all_groups[i].n_entries; j++) {
                         SeccompGroupEntry *o = &s->all_groups[i].entries[j];
                         if (strcmp(o->syscall, name) == 0 &&
-                            (o->arg_filter ? e.arg_filter && strcmp(o->arg_filter, e.arg_filter) == 0 : !e.arg_filter)) {
+                            (o->arg_filter
+                                     ? e.arg_filter && strcmp(o->arg_filter, e.arg_filter) == 0
+                                     : !e.arg_filter)) {
                                 free(e.arg_filter);
-                                return policy_yaml_error(y, n, error, "syscall '%s' is already in group '%s' (line %u)",
-                                                         name, s->all_groups[i].name, o->line);
+                                return policy_yaml_error(
+                                        y, n, error,
+                                        "syscall '%s' is already in group '%s' (line %u)", name,
+                                        s->all_groups[i].name, o->line);
                         }
                 }
         e.syscall = strdup(name);
@@ -316,8 +347,8 @@ static int parse_entry(PolicyYaml *y, yaml_node_t *n, SeccompSet *s, SeccompGrou
         return 0;
 }
 
-static int parse_group(PolicyYaml *y, yaml_node_t *key, yaml_node_t *n, SeccompSet *s, SeccompGroup *g,
-                       MoatError *error) {
+static int parse_group(PolicyYaml *y, yaml_node_t *key, yaml_node_t *n, SeccompSet *s,
+                       SeccompGroup *g, MoatError *error) {
         static const char *const keys[] = { "description", "syscalls", NULL };
         int r;
 
@@ -326,18 +357,21 @@ static int parse_group(PolicyYaml *y, yaml_node_t *key, yaml_node_t *n, SeccompS
                 return r;
         yaml_node_t *d = policy_yaml_get(y, n, "description", NULL);
         if (!d)
-                return policy_yaml_error(y, n, error, "group '%s': a description is required", g->name);
+                return policy_yaml_error(y, n, error, "group '%s': a description is required",
+                                         g->name);
         r = policy_yaml_string(y, d, "description", &g->description, error);
         if (r < 0)
                 return r;
         yaml_node_t *l = policy_yaml_get(y, n, "syscalls", NULL);
         if (!l)
-                return policy_yaml_error(y, n, error, "group '%s': 'syscalls' is required", g->name);
+                return policy_yaml_error(y, n, error, "group '%s': 'syscalls' is required",
+                                         g->name);
         r = policy_yaml_check_sequence(y, l, "syscalls", error);
         if (r < 0)
                 return r;
         if (policy_yaml_sequence_length(l) == 0)
-                return policy_yaml_error(y, l, error, "group '%s': list at least one system call", g->name);
+                return policy_yaml_error(y, l, error, "group '%s': list at least one system call",
+                                         g->name);
         for (size_t i = 0; i < policy_yaml_sequence_length(l); i++) {
                 r = parse_entry(y, policy_yaml_sequence_item(y, l, i), s, g, error);
                 if (r < 0)
@@ -346,13 +380,14 @@ static int parse_group(PolicyYaml *y, yaml_node_t *key, yaml_node_t *n, SeccompS
         return 0;
 }
 
-static int parse_named_map(PolicyYaml *y, yaml_node_t *n, const char *what, SeccompSet *s, bool groups,
-                           MoatError *error) {
+static int parse_named_map(PolicyYaml *y, yaml_node_t *n, const char *what, SeccompSet *s,
+                           bool groups, MoatError *error) {
         int r;
 
         if (n->type != YAML_MAPPING_NODE)
                 return policy_yaml_error(y, n, error, "%s: expected a mapping of names", what);
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
                 yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
                 yaml_node_t *v = yaml_document_get_node(&y->doc, p->value);
                 const char *name;
@@ -361,17 +396,21 @@ static int parse_named_map(PolicyYaml *y, yaml_node_t *n, const char *what, Secc
                 if (r < 0)
                         return r;
                 if (!valid_name(name, true))
-                        return policy_yaml_error(y, k, error, "%s: '%s' is not a name ([a-z0-9_-]+)", what, name);
+                        return policy_yaml_error(
+                                y, k, error, "%s: '%s' is not a name ([a-z0-9_-]+)", what, name);
                 if (groups ? !!seccomp_set_find_group(s, name) : !!seccomp_set_find_filter(s, name))
-                        return policy_yaml_error(y, k, error, "%s: '%s' is defined twice", what, name);
+                        return policy_yaml_error(y, k, error, "%s: '%s' is defined twice", what,
+                                                 name);
                 if (groups) {
-                        SeccompGroup *a = reallocarray(s->all_groups, s->n_all_groups + 1, sizeof(*a));
+                        SeccompGroup *a =
+                                reallocarray(s->all_groups, s->n_all_groups + 1, sizeof(*a));
                         if (!a)
                                 return -ENOMEM;
                         s->all_groups = a;
                         SeccompGroup *g = &s->all_groups[s->n_all_groups++];
-                        *g = (SeccompGroup) { .name = strdup(name), .file = strdup(s->file),
-                                              .line = (unsigned) k->start_mark.line + 1 };
+                        *g = (SeccompGroup){ .name = strdup(name),
+                                             .file = strdup(s->file),
+                                             .line = (unsigned) k->start_mark.line + 1 };
                         if (!g->name || !g->file)
                                 return -ENOMEM;
                         r = parse_group(y, k, v, s, g, error);
@@ -381,7 +420,7 @@ static int parse_named_map(PolicyYaml *y, yaml_node_t *n, const char *what, Secc
                                 return -ENOMEM;
                         s->filters = a;
                         SeccompFilter *f = &s->filters[s->n_filters++];
-                        *f = (SeccompFilter) { .name = strdup(name) };
+                        *f = (SeccompFilter){ .name = strdup(name) };
                         if (!f->name)
                                 return -ENOMEM;
                         r = parse_filter(y, k, v, f, error);
@@ -393,7 +432,8 @@ static int parse_named_map(PolicyYaml *y, yaml_node_t *n, const char *what, Secc
 }
 
 static int parse_set(PolicyYaml *y, SeccompSet *s, MoatError *error) {
-        static const char *const keys[] = { "moat", "name", "description", "filters", "groups", "deny", NULL };
+        static const char *const keys[] = { "moat",   "name", "description", "filters",
+                                            "groups", "deny", NULL };
         yaml_node_t *root = policy_yaml_root(y), *n;
         int r;
 
@@ -410,7 +450,8 @@ static int parse_set(PolicyYaml *y, SeccompSet *s, MoatError *error) {
         if (r < 0)
                 return r;
         if (!valid_name(s->name, true))
-                return policy_yaml_error(y, n, error, "name: '%s' is not a name ([a-z0-9_-]+)", s->name);
+                return policy_yaml_error(y, n, error, "name: '%s' is not a name ([a-z0-9_-]+)",
+                                         s->name);
         n = policy_yaml_get(y, root, "description", NULL);
         if (n && (r = policy_yaml_string(y, n, "description", &s->description, error)) < 0)
                 return r;
@@ -426,14 +467,16 @@ static int parse_set(PolicyYaml *y, SeccompSet *s, MoatError *error) {
                 return r;
         n = policy_yaml_get(y, root, "deny", NULL);
         if (!n)
-                return policy_yaml_error(y, root, error, "seccomp set: 'deny' (the groups it denies) is required");
+                return policy_yaml_error(y, root, error,
+                                         "seccomp set: 'deny' (the groups it denies) is required");
         r = policy_yaml_strv(y, n, "deny", &s->groups, error);
         if (r < 0)
                 return r;
         for (size_t i = 0; s->groups[i]; i++)
                 if (!seccomp_set_find_group(s, s->groups[i]))
                         return policy_yaml_error(y, policy_yaml_sequence_item(y, n, i), error,
-                                                 "deny: group '%s' is not defined under 'groups'", s->groups[i]);
+                                                 "deny: group '%s' is not defined under 'groups'",
+                                                 s->groups[i]);
         return 0;
 }
 
@@ -460,7 +503,7 @@ void seccomp_set_done(SeccompSet *s) {
         free(s->file);
         free(s->description);
         strv_free(s->groups);
-        *s = (SeccompSet) {};
+        *s = (SeccompSet){};
 }
 
 int policy_parse_seccomp_set_buffer(Policy *p, const char *buf, size_t len, const char *filename,
@@ -480,7 +523,8 @@ int policy_parse_seccomp_set_buffer(Policy *p, const char *buf, size_t len, cons
         if (r >= 0)
                 r = parse_set(&y, &s, error);
         if (r >= 0 && policy_find_seccomp_set(p, s.name))
-                r = policy_yaml_error(&y, policy_yaml_root(&y), error, "seccomp set '%s' is defined twice", s.name);
+                r = policy_yaml_error(&y, policy_yaml_root(&y), error,
+                                      "seccomp set '%s' is defined twice", s.name);
         policy_yaml_done(&y);
         if (r >= 0) {
                 SeccompSet *a = reallocarray(p->seccomp_sets, p->n_seccomp_sets + 1, sizeof(*a));

@@ -8,12 +8,13 @@
 #include "basic/strv.h"
 #include "policy-yaml.h"
 
-int policy_yaml_load(PolicyYaml *y, const char *buf, size_t len, const char *file, MoatError *error) {
+int policy_yaml_load(PolicyYaml *y, const char *buf, size_t len, const char *file,
+                     MoatError *error) {
         yaml_parser_t parser;
         yaml_document_t extra;
         int r = 0;
 
-        *y = (PolicyYaml) { .file = file };
+        *y = (PolicyYaml){ .file = file };
         if (!yaml_parser_initialize(&parser))
                 return -ENOMEM;
         yaml_parser_set_input_string(&parser, (const unsigned char *) buf, len);
@@ -25,7 +26,8 @@ int policy_yaml_load(PolicyYaml *y, const char *buf, size_t len, const char *fil
         }
         y->loaded = true;
         if (!yaml_document_get_root_node(&y->doc)) {
-                r = moat_error_set(error, file, 1, 1, "empty file: expected a mapping starting with 'moat: 1'");
+                r = moat_error_set(error, file, 1, 1,
+                                   "empty file: expected a mapping starting with 'moat: 1'");
                 goto out;
         }
         /* A second document would be silently ignored by a reader that stops after the first. */
@@ -58,14 +60,15 @@ yaml_node_t *policy_yaml_root(PolicyYaml *y) {
 }
 
 SrcPos policy_yaml_pos(const PolicyYaml *y, const yaml_node_t *n) {
-        return (SrcPos) {
+        return (SrcPos){
                 .file = y->file,
                 .line = n ? (unsigned) n->start_mark.line + 1 : 0,
                 .column = n ? (unsigned) n->start_mark.column + 1 : 0,
         };
 }
 
-int policy_yaml_error(const PolicyYaml *y, const yaml_node_t *n, MoatError *error, const char *fmt, ...) {
+int policy_yaml_error(const PolicyYaml *y, const yaml_node_t *n, MoatError *error, const char *fmt,
+                      ...) {
         char msg[512];
         va_list ap;
         SrcPos pos = policy_yaml_pos(y, n);
@@ -93,12 +96,14 @@ static const char *scalar(const yaml_node_t *n) {
         return (const char *) n->data.scalar.value;
 }
 
-int policy_yaml_check_mapping(PolicyYaml *y, yaml_node_t *n, const char *what, const char *const *allowed,
-                              MoatError *error) {
+int policy_yaml_check_mapping(PolicyYaml *y, yaml_node_t *n, const char *what,
+                              const char *const *allowed, MoatError *error) {
         if (n->type != YAML_MAPPING_NODE)
-                return policy_yaml_error(y, n, error, "%s: expected a mapping, found %s", what, node_kind(n));
+                return policy_yaml_error(y, n, error, "%s: expected a mapping, found %s", what,
+                                         node_kind(n));
 
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
                 yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
                 bool known = false;
 
@@ -112,23 +117,28 @@ int policy_yaml_check_mapping(PolicyYaml *y, yaml_node_t *n, const char *what, c
                         for (const char *const *a = allowed; *a; a++) {
                                 strncat(expected, *a, sizeof(expected) - strlen(expected) - 3);
                                 if (a[1])
-                                        strncat(expected, ", ", sizeof(expected) - strlen(expected) - 1);
+                                        strncat(expected, ", ",
+                                                sizeof(expected) - strlen(expected) - 1);
                         }
-                        return policy_yaml_error(y, k, error, "%s: unknown key '%s' (expected one of: %s)",
-                                                 what, scalar(k), expected);
+                        return policy_yaml_error(y, k, error,
+                                                 "%s: unknown key '%s' (expected one of: %s)", what,
+                                                 scalar(k), expected);
                 }
                 for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
                         yaml_node_t *k2 = yaml_document_get_node(&y->doc, q->key);
                         if (strcmp(scalar(k2), scalar(k)) == 0)
-                                return policy_yaml_error(y, k, error, "%s: duplicate key '%s' (first at line %u)",
-                                                         what, scalar(k), (unsigned) k2->start_mark.line + 1);
+                                return policy_yaml_error(
+                                        y, k, error, "%s: duplicate key '%s' (first at line %u)",
+                                        what, scalar(k), (unsigned) k2->start_mark.line + 1);
                 }
         }
         return 0;
 }
 
-yaml_node_t *policy_yaml_get(PolicyYaml *y, yaml_node_t *map, const char *key, yaml_node_t **ret_key) {
-        for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+yaml_node_t *policy_yaml_get(PolicyYaml *y, yaml_node_t *map, const char *key,
+                             yaml_node_t **ret_key) {
+        for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+             p++) {
                 yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
                 if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0) {
                         if (ret_key)
@@ -139,9 +149,11 @@ yaml_node_t *policy_yaml_get(PolicyYaml *y, yaml_node_t *map, const char *key, y
         return NULL;
 }
 
-int policy_yaml_scalar(PolicyYaml *y, yaml_node_t *n, const char *what, const char **ret, MoatError *error) {
+int policy_yaml_scalar(PolicyYaml *y, yaml_node_t *n, const char *what, const char **ret,
+                       MoatError *error) {
         if (n->type != YAML_SCALAR_NODE)
-                return policy_yaml_error(y, n, error, "%s: expected a string, found %s", what, node_kind(n));
+                return policy_yaml_error(y, n, error, "%s: expected a string, found %s", what,
+                                         node_kind(n));
         if (n->data.scalar.length == 0)
                 return policy_yaml_error(y, n, error, "%s: must not be empty", what);
         if (strlen(scalar(n)) != n->data.scalar.length)
@@ -150,7 +162,8 @@ int policy_yaml_scalar(PolicyYaml *y, yaml_node_t *n, const char *what, const ch
         return 0;
 }
 
-int policy_yaml_string(PolicyYaml *y, yaml_node_t *n, const char *what, char **ret, MoatError *error) {
+int policy_yaml_string(PolicyYaml *y, yaml_node_t *n, const char *what, char **ret,
+                       MoatError *error) {
         const char *s;
         int r = policy_yaml_scalar(y, n, what, &s, error);
         if (r < 0)
@@ -211,14 +224,16 @@ int policy_yaml_uint(PolicyYaml *y, yaml_node_t *n, const char *what, uint64_t m
         *ret = v;
         return 0;
 bad:
-        return policy_yaml_error(y, n, error, "%s: expected an unsigned integer (decimal or 0x hex)", what);
+        return policy_yaml_error(y, n, error,
+                                 "%s: expected an unsigned integer (decimal or 0x hex)", what);
 range:
         return policy_yaml_error(y, n, error, "%s: must be at most %" PRIu64, what, max);
 }
 
 int policy_yaml_check_sequence(PolicyYaml *y, yaml_node_t *n, const char *what, MoatError *error) {
         if (n->type != YAML_SEQUENCE_NODE)
-                return policy_yaml_error(y, n, error, "%s: expected a list, found %s", what, node_kind(n));
+                return policy_yaml_error(y, n, error, "%s: expected a list, found %s", what,
+                                         node_kind(n));
         return 0;
 }
 
@@ -230,7 +245,8 @@ yaml_node_t *policy_yaml_sequence_item(PolicyYaml *y, yaml_node_t *n, size_t i) 
         return yaml_document_get_node(&y->doc, n->data.sequence.items.start[i]);
 }
 
-int policy_yaml_strv(PolicyYaml *y, yaml_node_t *n, const char *what, char ***ret, MoatError *error) {
+int policy_yaml_strv(PolicyYaml *y, yaml_node_t *n, const char *what, char ***ret,
+                     MoatError *error) {
         _cleanup_strv_free_ char **l = NULL;
         int r = policy_yaml_check_sequence(y, n, what, error);
         if (r < 0)
@@ -242,7 +258,8 @@ int policy_yaml_strv(PolicyYaml *y, yaml_node_t *n, const char *what, char ***re
                 if (r < 0)
                         return r;
                 if (strv_contains(l, s))
-                        return policy_yaml_error(y, item, error, "%s: '%s' is listed twice", what, s);
+                        return policy_yaml_error(y, item, error, "%s: '%s' is listed twice", what,
+                                                 s);
                 r = strv_extend(&l, s);
                 if (r < 0)
                         return r;

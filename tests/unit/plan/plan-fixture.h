@@ -14,17 +14,25 @@
 
 static char *fx_empty[] = { NULL };
 static char *fx_v2[] = { "memory", "pids", "cpu", NULL };
-static char *fx_symlinks[] = { "bin=usr/bin", "sbin=usr/sbin", "lib=usr/lib", "lib64=usr/lib64", NULL };
+static char *fx_symlinks[] = { "bin=usr/bin", "sbin=usr/sbin", "lib=usr/lib", "lib64=usr/lib64",
+                               NULL };
 static char *fx_actions[] = { "kill_process", "errno", "user_notif", "allow", NULL };
 static char *fx_lsms[] = { "capability", "landlock", "apparmor", NULL };
 static ProfileBind fx_binds[] = {
         { .source = ".", .target = "/work", .mode = BIND_RW, .pos = { "fixture.yaml", 9, 7 } },
-        { .source = "/srv/data", .target = "/data", .mode = BIND_RO, .pos = { "fixture.yaml", 10, 7 } },
-        { .source = "out", .target = "/out", .mode = BIND_RW, .optional = true, .pos = { "fixture.yaml", 11, 7 } },
+        { .source = "/srv/data",
+          .target = "/data",
+          .mode = BIND_RO,
+          .pos = { "fixture.yaml", 10, 7 } },
+        { .source = "out",
+          .target = "/out",
+          .mode = BIND_RW,
+          .optional = true,
+          .pos = { "fixture.yaml", 11, 7 } },
 };
 
 static inline Profile fixture_profile(void) {
-        return (Profile) {
+        return (Profile){
                 .name = "fixture",
                 .path = "fixture.yaml",
                 .trust = TRUST_UNTRUSTED,
@@ -33,7 +41,10 @@ static inline Profile fixture_profile(void) {
                 .max_tier_pos = { "fixture.yaml", 5, 11 },
                 .fs = { .root = ROOT_HOST_READONLY, .binds = fx_binds, .n_binds = 3 },
                 .network = NETWORK_NONE,
-                .resources = { .memory = 1ULL << 30, .cpus_milli = 1500, .pids = 256, .timeout_ms = 60000,
+                .resources = { .memory = 1ULL << 30,
+                               .cpus_milli = 1500,
+                               .pids = 256,
+                               .timeout_ms = 60000,
                                .enforce = ENFORCE_BEST_EFFORT },
                 .env = { .clear = true },
                 .mac = { .landlock = LANDLOCK_REQUIRED, .enforce = ENFORCE_REQUIRED },

@@ -69,10 +69,12 @@ static void test_baseline_sandbox(void **state) {
         HostFacts h = fixture_host();
         Plan *p = resolve(&pr, &h);
         static const char *const controls[] = {
-                "userns", "mountns", "pidns", "netns", "ipcns", "utsns", "cgroupns", "timens", "pivot_root",
-                "readonly-root", "proc-masks", "dev", "no_new_privs", "caps", "seccomp", "landlock", "apparmor",
-                "selinux", "cgroup.memory", "cgroup.pids", "cgroup.cpu", "rlimits", "timeout", "env", "network",
-                "setsid", "close-fds", "die-with-parent",
+                "userns",     "mountns",   "pidns",           "netns",         "ipcns",
+                "utsns",      "cgroupns",  "timens",          "pivot_root",    "readonly-root",
+                "proc-masks", "dev",       "no_new_privs",    "caps",          "seccomp",
+                "landlock",   "apparmor",  "selinux",         "cgroup.memory", "cgroup.pids",
+                "cgroup.cpu", "rlimits",   "timeout",         "env",           "network",
+                "setsid",     "close-fds", "die-with-parent",
         };
 
         assert_false(p->refused);
@@ -80,8 +82,9 @@ static void test_baseline_sandbox(void **state) {
         assert_true(has_decision(p, "default"));
         for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
                 assert_non_null(plan_find_control(p, controls[i]));
-        assert_int_equal(p->sandbox.clone_flags, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-                                                         CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | 0x80);
+        assert_int_equal(p->sandbox.clone_flags, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
+                                                         CLONE_NEWNET | CLONE_NEWIPC |
+                                                         CLONE_NEWUTS | CLONE_NEWCGROUP | 0x80);
         assert_int_equal(p->sandbox.uid_inside, 1000);
         assert_int_equal(p->sandbox.n_caps_keep, 0);
         assert_int_equal(p->resources.mechanism, CGROUP_MECH_V2);
@@ -132,7 +135,8 @@ static void test_kernel_version(void **state) {
 
 static void test_root_equivalent_caps(void **state) {
         static char *nbs[] = { "net_bind_service", NULL };
-        static const char *const root_eq[] = { "sys_admin", "sys_module", "sys_rawio", "sys_ptrace", "bpf", "perfmon" };
+        static const char *const root_eq[] = { "sys_admin",  "sys_module", "sys_rawio",
+                                               "sys_ptrace", "bpf",        "perfmon" };
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
         Plan *p;
@@ -233,7 +237,8 @@ static void test_best_effort_degrades(void **state) {
         assert_int_equal(p->tier, TIER_SANDBOX);
         assert_int_equal(p->resources.mechanism, CGROUP_MECH_RLIMIT);
         assert_int_equal(status_of(p, "cgroup.memory"), CONTROL_DEGRADED);
-        assert_non_null(strstr(plan_find_control(p, "cgroup.memory")->detail, "address space, not resident memory"));
+        assert_non_null(strstr(plan_find_control(p, "cgroup.memory")->detail,
+                               "address space, not resident memory"));
         bool as = false;
         for (size_t i = 0; i < p->sandbox.n_rlimits; i++) {
                 assert_int_not_equal(p->sandbox.rlimits[i].resource, RLIMIT_NPROC);
@@ -351,7 +356,8 @@ static void test_never_downgrade(void **state) {
 }
 
 static void test_fail_closed_without_rules(void **state) {
-        Policy empty = { .seccomp_sets = policy->seccomp_sets, .n_seccomp_sets = policy->n_seccomp_sets };
+        Policy empty = { .seccomp_sets = policy->seccomp_sets,
+                         .n_seccomp_sets = policy->n_seccomp_sets };
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
         Plan *p = NULL;
@@ -423,11 +429,29 @@ static void test_seccomp_expansion(void **state) {
         assert_int_equal(raw->args[1].mask, 0xf);
         assert_int_equal(raw->args[1].value, 3);
 
-        static const char *const denied[] = { "keyctl", "add_key", "request_key", "bpf", "perf_event_open",
-                                              "userfaultfd", "io_uring_setup", "kexec_load", "init_module",
-                                              "open_by_handle_at", "mount", "fsopen", "unshare", "setns",
-                                              "ptrace", "process_vm_readv", "acct", "syslog", "clock_settime",
-                                              "_sysctl", "iopl", "quotactl_fd", "fanotify_init" };
+        static const char *const denied[] = { "keyctl",
+                                              "add_key",
+                                              "request_key",
+                                              "bpf",
+                                              "perf_event_open",
+                                              "userfaultfd",
+                                              "io_uring_setup",
+                                              "kexec_load",
+                                              "init_module",
+                                              "open_by_handle_at",
+                                              "mount",
+                                              "fsopen",
+                                              "unshare",
+                                              "setns",
+                                              "ptrace",
+                                              "process_vm_readv",
+                                              "acct",
+                                              "syslog",
+                                              "clock_settime",
+                                              "_sysctl",
+                                              "iopl",
+                                              "quotactl_fd",
+                                              "fanotify_init" };
         for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
                 const PlanSyscallRule *r = find_rule(p, denied[i], 0);
                 if (!r)
@@ -492,7 +516,8 @@ static bool personality_denied(const Plan *p, uint64_t x) {
                 const PlanSyscallRule *r = &p->sandbox.seccomp.rules[i];
                 bool all = strcmp(r->name, "personality") == 0;
                 for (unsigned k = 0; all && k < r->n_args; k++)
-                        all = r->args[k].op == ARG_OP_MASKED_EQ && (x & r->args[k].mask) == r->args[k].value;
+                        all = r->args[k].op == ARG_OP_MASKED_EQ &&
+                              (x & r->args[k].mask) == r->args[k].value;
                 if (all)
                         return true;
         }
@@ -508,8 +533,9 @@ static void test_seccomp_personality(void **state) {
         assert_false(personality_denied(p, 0xffffffff));
         /* Upper bits are ignored by the kernel (unsigned int), so by the filter too. */
         assert_false(personality_denied(p, 0xffffffff00000000ULL));
-        static const uint64_t bad[] = { 0x8, 0x0040000, 0x0400000, 0x20008, 0x80000000, 0x7fffffff, 0xfffffffe,
-                                        0x1, 0x100000008ULL };
+        static const uint64_t bad[] = { 0x8,        0x0040000,  0x0400000,
+                                        0x20008,    0x80000000, 0x7fffffff,
+                                        0xfffffffe, 0x1,        0x100000008ULL };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 if (!personality_denied(p, bad[i]))
                         fail_msg("personality(0x%llx) is not denied", (unsigned long long) bad[i]);
@@ -542,10 +568,10 @@ static void test_landlock_abi(void **state) {
         assert_int_equal(p->sandbox.landlock.handled_fs, (1ULL << 16) - 1);
         assert_int_equal(p->sandbox.landlock.handled_net, 3);
         assert_int_equal(p->sandbox.landlock.scoped, 3);
-        assert_true(landlock_access(p, "/usr") & 1);             /* execute */
-        assert_true(landlock_access(p, "/work") & 1);            /* the work dir executes */
-        assert_false(landlock_access(p, "/out") & 1);            /* other rw binds do not */
-        assert_true(landlock_access(p, "/out") & (1ULL << 1));   /* but are writable */
+        assert_true(landlock_access(p, "/usr") & 1);           /* execute */
+        assert_true(landlock_access(p, "/work") & 1);          /* the work dir executes */
+        assert_false(landlock_access(p, "/out") & 1);          /* other rw binds do not */
+        assert_true(landlock_access(p, "/out") & (1ULL << 1)); /* but are writable */
         assert_false(landlock_access(p, "/tmp") & 1);
         assert_false(landlock_access(p, "/data") & ((1ULL << 1) | 1)); /* ro bind: read only */
         assert_false(landlock_access(p, "/etc") & ((1ULL << 1) | 1));
@@ -558,7 +584,8 @@ static void test_landlock_abi(void **state) {
         assert_int_equal(p->sandbox.landlock.handled_fs, (1ULL << 15) - 1);
         assert_int_equal(p->sandbox.landlock.handled_net, 0);
         assert_int_equal(p->sandbox.landlock.scoped, 0);
-        assert_int_equal(landlock_access(p, "/dev/null"), (1ULL << 1) | (1ULL << 2)); /* no IOCTL_DEV right */
+        assert_int_equal(landlock_access(p, "/dev/null"),
+                         (1ULL << 1) | (1ULL << 2)); /* no IOCTL_DEV right */
         plan_free(p);
 
         h.landlock_abi = 4;
@@ -580,7 +607,8 @@ static void test_landlock_abi(void **state) {
 
 static ssize_t mount_index(const Plan *p, PlanMountKind kind, const char *target) {
         for (size_t i = 0; i < p->sandbox.n_mounts; i++)
-                if (p->sandbox.mounts[i].kind == kind && strcmp(p->sandbox.mounts[i].target, target) == 0)
+                if (p->sandbox.mounts[i].kind == kind &&
+                    strcmp(p->sandbox.mounts[i].target, target) == 0)
                         return (ssize_t) i;
         return -1;
 }
@@ -609,7 +637,8 @@ static void test_mounts(void **state) {
         ssize_t tmp = mount_index(p, PLAN_MOUNT_TMPFS, "/tmp");
         ssize_t work = mount_index(p, PLAN_MOUNT_BIND, "/work");
         ssize_t shadow = mount_index(p, PLAN_MOUNT_MASK, "/etc/shadow");
-        assert_true(proc > 2 && kcore > proc && sys > proc && dev > sys && tmp > dev && work > tmp && shadow > work);
+        assert_true(proc > 2 && kcore > proc && sys > proc && dev > sys && tmp > dev &&
+                    work > tmp && shadow > work);
         assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/proc/sysrq-trigger"), -1);
         assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/etc/gshadow"), -1);
         assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/etc/ssh/ssh_host_ed25519_key"), -1);
@@ -678,7 +707,8 @@ static void test_vm_plan(void **state) {
         assert_non_null(plan_find_control(p, "separate-kernel"));
         assert_string_equal(plan_find_control(p, "accel")->detail, "tcg");
         char *text = plan_to_text(p);
-        assert_non_null(strstr(text, "tier: vm (TCG, software emulation: slower, still a separate kernel)"));
+        assert_non_null(strstr(
+                text, "tier: vm (TCG, software emulation: slower, still a separate kernel)"));
         assert_non_null(strstr(text, "unknown until first run"));
         free(text);
         plan_free(p);
@@ -698,8 +728,10 @@ static void test_json_and_text(void **state) {
         pr.env.set = set;
         Plan *p = resolve(&pr, &h);
         json_t *j = plan_to_json(p);
-        static const char *const keys[] = { "moat_plan", "tier", "refused", "refusal", "profile", "policy", "trust",
-                                            "decisions", "controls", "env", "resources", "sandbox", "vm", "reachable" };
+        static const char *const keys[] = { "moat_plan", "tier",     "refused",   "refusal",
+                                            "profile",   "policy",   "trust",     "decisions",
+                                            "controls",  "env",      "resources", "sandbox",
+                                            "vm",        "reachable" };
 
         assert_non_null(j);
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -715,8 +747,10 @@ static void test_json_and_text(void **state) {
         char *text = plan_to_text(p);
         assert_non_null(text);
         const char *tier = strstr(text, "tier: sandbox"), *why = strstr(text, "why:"),
-                   *controls = strstr(text, "controls:"), *reach = strstr(text, "what the workload can still reach:");
-        assert_true(tier && why && controls && reach && tier < why && why < controls && controls < reach);
+                   *controls = strstr(text, "controls:"),
+                   *reach = strstr(text, "what the workload can still reach:");
+        assert_true(tier && why && controls && reach && tier < why && why < controls &&
+                    controls < reach);
         free(text);
         plan_free(p);
 }

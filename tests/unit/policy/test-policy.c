@@ -36,10 +36,11 @@ static const PolicyRule *rule(const Policy *p, const char *id) {
 
 static void test_shipped(void **state) {
         Policy *p = load_shipped();
-        static const char *const ids[] = { "trust-hostile", "kernel-needs", "kernel-version",
-                                           "root-equivalent-capability", "host-devices", "full-os",
-                                           "missing-userns", "missing-seccomp", "missing-landlock", "missing-mac",
-                                           "missing-limits", "network-outbound" };
+        static const char *const ids[] = {
+                "trust-hostile",    "kernel-needs", "kernel-version", "root-equivalent-capability",
+                "host-devices",     "full-os",      "missing-userns", "missing-seccomp",
+                "missing-landlock", "missing-mac",  "missing-limits", "network-outbound"
+        };
         for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
                 if (!rule(p, ids[i]))
                         fail_msg("shipped rule %s missing", ids[i]);
@@ -51,9 +52,11 @@ static void test_shipped(void **state) {
 
         const SeccompSet *s = policy_find_seccomp_set(p, "default");
         assert_non_null(s);
-        static const char *const groups[] = { "keys", "bpf", "perf", "userfaultfd", "io_uring", "kexec", "modules",
-                                              "handles", "mount", "namespaces", "clone3", "ptrace", "personality",
-                                              "admin", "time", "tty-inject", "raw-network", "devices", "obsolete" };
+        static const char *const groups[] = { "keys",        "bpf",        "perf",    "userfaultfd",
+                                              "io_uring",    "kexec",      "modules", "handles",
+                                              "mount",       "namespaces", "clone3",  "ptrace",
+                                              "personality", "admin",      "time",    "tty-inject",
+                                              "raw-network", "devices",    "obsolete" };
         for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
                 if (!strv_contains(s->groups, groups[i]))
                         fail_msg("default set does not deny %s", groups[i]);
@@ -73,9 +76,12 @@ static void test_syscall_names_known(void **state) {
                 for (size_t g = 0; g < s->n_all_groups; g++)
                         for (size_t e = 0; e < s->all_groups[g].n_entries; e++) {
                                 const char *n = s->all_groups[g].entries[e].syscall;
-                                if (seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, n) == __NR_SCMP_ERROR &&
-                                    seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86, n) == __NR_SCMP_ERROR)
-                                        fail_msg("libseccomp does not know '%s' (group %s)", n, s->all_groups[g].name);
+                                if (seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, n) ==
+                                            __NR_SCMP_ERROR &&
+                                    seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86, n) ==
+                                            __NR_SCMP_ERROR)
+                                        fail_msg("libseccomp does not know '%s' (group %s)", n,
+                                                 s->all_groups[g].name);
                         }
         }
         policy_free(p);
@@ -105,22 +111,23 @@ static void expect_site_error(const char *yaml, const char *where, const char *w
 
 static void test_site_tightens(void **state) {
         Policy *p;
-        assert_int_equal(site(&p, "moat: 1\n"
-                                  "rules:\n"
-                                  "  - id: internal-to-vm\n"
-                                  "    sentence: internal code runs in a vm at this site\n"
-                                  "    when: {trust: internal}\n"
-                                  "    tier: vm\n"
-                                  "  - id: full-os\n"
-                                  "    tier: vm\n"
-                                  "  - id: kernel-needs\n"
-                                  "    refuse: true\n"
-                                  "seccomp:\n"
-                                  "  deny: [chroot, '@mempolicy']\n"
-                                  "audit:\n"
-                                  "  log: /var/log/moat/audit.jsonl\n"
-                                  "  hmac_key_file: /etc/moat/audit.key\n"
-                                  "  journal: true\n"),
+        assert_int_equal(site(&p,
+                              "moat: 1\n"
+                              "rules:\n"
+                              "  - id: internal-to-vm\n"
+                              "    sentence: internal code runs in a vm at this site\n"
+                              "    when: {trust: internal}\n"
+                              "    tier: vm\n"
+                              "  - id: full-os\n"
+                              "    tier: vm\n"
+                              "  - id: kernel-needs\n"
+                              "    refuse: true\n"
+                              "seccomp:\n"
+                              "  deny: [chroot, '@mempolicy']\n"
+                              "audit:\n"
+                              "  log: /var/log/moat/audit.jsonl\n"
+                              "  hmac_key_file: /etc/moat/audit.key\n"
+                              "  journal: true\n"),
                          0);
         assert_non_null(rule(p, "internal-to-vm"));
         assert_true(rule(p, "internal-to-vm")->from_site);
@@ -138,35 +145,47 @@ static void test_site_tightens(void **state) {
 }
 
 static void test_site_loosening_rejected(void **state) {
-        expect_site_error("moat: 1\nrules:\n  - id: trust-hostile\n    tier: sandbox\n", "site.yaml:4:11",
+        expect_site_error("moat: 1\nrules:\n  - id: trust-hostile\n    tier: sandbox\n",
+                          "site.yaml:4:11", "may only tighten");
+        expect_site_error("moat: 1\nrules:\n  - id: network-outbound\n    refuse: false\n",
+                          "site.yaml:4:13", "may only tighten");
+        expect_site_error("moat: 1\nrules:\n  - id: network-outbound\n    tier: vm\n",
+                          "site.yaml:4:11", "may only tighten");
+        expect_site_error("moat: 1\nrules:\n  - id: trust-hostile\n    when: {trust: trusted}\n",
+                          "site.yaml:4:5", "cannot change");
+        expect_site_error("moat: 1\nseccomp:\n  allow: [ptrace]\n", "site.yaml:3:3",
                           "may only tighten");
-        expect_site_error("moat: 1\nrules:\n  - id: network-outbound\n    refuse: false\n", "site.yaml:4:13",
-                          "may only tighten");
-        expect_site_error("moat: 1\nrules:\n  - id: network-outbound\n    tier: vm\n", "site.yaml:4:11",
-                          "may only tighten");
-        expect_site_error("moat: 1\nrules:\n  - id: trust-hostile\n    when: {trust: trusted}\n", "site.yaml:4:5",
-                          "cannot change");
-        expect_site_error("moat: 1\nseccomp:\n  allow: [ptrace]\n", "site.yaml:3:3", "may only tighten");
-        expect_site_error("moat: 1\nrules:\n  - id: trust-hostile\n    disabled: true\n", "site.yaml:4:5",
-                          "unknown key 'disabled'");
+        expect_site_error("moat: 1\nrules:\n  - id: trust-hostile\n    disabled: true\n",
+                          "site.yaml:4:5", "unknown key 'disabled'");
 }
 
 static void test_site_strict(void **state) {
         expect_site_error("moat: 1\nrulez: []\n", "site.yaml:2:1", "unknown key 'rulez'");
-        expect_site_error("moat: 1\naudit:\n  journal: yes\n", "site.yaml:3:12", "expected true or false");
-        expect_site_error("moat: 1\naudit:\n  journal: true\n  journal: false\n", "site.yaml:4:3", "duplicate key");
+        expect_site_error("moat: 1\naudit:\n  journal: yes\n", "site.yaml:3:12",
+                          "expected true or false");
+        expect_site_error("moat: 1\naudit:\n  journal: true\n  journal: false\n", "site.yaml:4:3",
+                          "duplicate key");
         expect_site_error("moat: 2\n", "site.yaml:1:7", "not supported");
         expect_site_error("rules: []\n", "site.yaml:1:1", "moat: 1");
-        expect_site_error("moat: 1\nseccomp:\n  deny: ['@nope']\n", "site.yaml:3:10", "known @group");
+        expect_site_error("moat: 1\nseccomp:\n  deny: ['@nope']\n", "site.yaml:3:10",
+                          "known @group");
         expect_site_error("moat: 1\naudit: {log: relative/path}\n", "site.yaml:2:14", "absolute");
-        expect_site_error("moat: 1\nrules:\n  - id: x\n    sentence: s\n    when: {trust: evil}\n    tier: vm\n",
-                          "site.yaml:5:19", "trust");
-        expect_site_error("moat: 1\nrules:\n  - id: x\n    sentence: s\n    when: {trust: hostile}\n    tier: vm\n"
-                          "    refuse: true\n", "site.yaml:3:5", "exactly one");
-        expect_site_error("moat: 1\nrules:\n  - id: x\n    sentence: s\n    when: {missing_controls: [dns]}\n"
-                          "    tier: vm\n", "site.yaml:5:31", "unknown 'dns'");
-        expect_site_error("moat: 1\nrules:\n  - id: x\n    sentence: s\n    when: {}\n    tier: vm\n", "site.yaml:5:11",
-                          "at least one");
+        expect_site_error(
+                "moat: 1\nrules:\n  - id: x\n    sentence: s\n    when: {trust: evil}\n    tier: "
+                "vm\n",
+                "site.yaml:5:19", "trust");
+        expect_site_error(
+                "moat: 1\nrules:\n  - id: x\n    sentence: s\n    when: {trust: hostile}\n    "
+                "tier: vm\n"
+                "    refuse: true\n",
+                "site.yaml:3:5", "exactly one");
+        expect_site_error(
+                "moat: 1\nrules:\n  - id: x\n    sentence: s\n    when: {missing_controls: [dns]}\n"
+                "    tier: vm\n",
+                "site.yaml:5:31", "unknown 'dns'");
+        expect_site_error(
+                "moat: 1\nrules:\n  - id: x\n    sentence: s\n    when: {}\n    tier: vm\n",
+                "site.yaml:5:11", "at least one");
         expect_site_error("moat: 1\nrules: [\n", "site.yaml:", "invalid YAML");
         expect_site_error("moat: 1\n---\nmoat: 1\n", "site.yaml:3:1", "exactly one YAML document");
 }
@@ -188,25 +207,38 @@ static void test_set_strict(void **state) {
 
         assert_int_equal(set_from("moat: 1\nname: t\nfilters:\n  f:\n    description: d\n    any:\n"
                                   "      - [{arg: 0, equals: 1}, {arg: 0, equals: 2}]\n"
-                                  "groups: {g: {description: d, syscalls: [{name: ioctl, filter: f}]}}\ndeny: [g]\n",
-                                  &p, err, sizeof(err)), -EINVAL);
+                                  "groups: {g: {description: d, syscalls: [{name: ioctl, filter: "
+                                  "f}]}}\ndeny: [g]\n",
+                                  &p, err, sizeof(err)),
+                         -EINVAL);
         assert_non_null(strstr(err, "compared twice"));
         policy_free(p);
-        assert_int_equal(set_from("moat: 1\nname: t\ngroups: {g: {description: d, syscalls: [{name: ioctl, filter: nope}]}}\n"
-                                  "deny: [g]\n", &p, err, sizeof(err)), -EINVAL);
+        assert_int_equal(set_from("moat: 1\nname: t\ngroups: {g: {description: d, syscalls: "
+                                  "[{name: ioctl, filter: nope}]}}\n"
+                                  "deny: [g]\n",
+                                  &p, err, sizeof(err)),
+                         -EINVAL);
         assert_non_null(strstr(err, "set.yaml:3:"));
         assert_non_null(strstr(err, "not defined"));
         policy_free(p);
-        assert_int_equal(set_from("moat: 1\nname: t\ngroups:\n  a: {description: d, syscalls: [bpf]}\n"
-                                  "  b: {description: d, syscalls: [bpf]}\ndeny: [a]\n", &p, err, sizeof(err)), -EINVAL);
+        assert_int_equal(
+                set_from("moat: 1\nname: t\ngroups:\n  a: {description: d, syscalls: [bpf]}\n"
+                         "  b: {description: d, syscalls: [bpf]}\ndeny: [a]\n",
+                         &p, err, sizeof(err)),
+                -EINVAL);
         assert_non_null(strstr(err, "already in group 'a'"));
         policy_free(p);
-        assert_int_equal(set_from("moat: 1\nname: t\ngroups: {a: {description: d, syscalls: [bpf]}}\ndeny: [b]\n", &p, err,
-                                  sizeof(err)), -EINVAL);
+        assert_int_equal(set_from("moat: 1\nname: t\ngroups: {a: {description: d, syscalls: "
+                                  "[bpf]}}\ndeny: [b]\n",
+                                  &p, err, sizeof(err)),
+                         -EINVAL);
         assert_non_null(strstr(err, "set.yaml:4:"));
         policy_free(p);
-        assert_int_equal(set_from("moat: 1\nname: t\ngroups: {a: {description: d, syscalls: [{name: bpf, errno: EWHAT}]}}\n"
-                                  "deny: [a]\n", &p, err, sizeof(err)), -EINVAL);
+        assert_int_equal(set_from("moat: 1\nname: t\ngroups: {a: {description: d, syscalls: "
+                                  "[{name: bpf, errno: EWHAT}]}}\n"
+                                  "deny: [a]\n",
+                                  &p, err, sizeof(err)),
+                         -EINVAL);
         assert_non_null(strstr(err, "EWHAT"));
         policy_free(p);
 }
@@ -227,29 +259,40 @@ static bool filter_matches(const SeccompFilter *f, uint64_t x) {
 
 /* not_in over 8 bits, checked exhaustively for one value, complements and any two values. */
 static void test_not_in_expansion(void **state) {
-        static const uint64_t cases[][2] = { { 0x5a, 0 }, { 0x00, 0xff }, { 0x0f, 0xf0 }, { 0x12, 0x13 }, { 0x80, 0x7e } };
+        static const uint64_t cases[][2] = {
+                { 0x5a, 0 }, { 0x00, 0xff }, { 0x0f, 0xf0 }, { 0x12, 0x13 }, { 0x80, 0x7e }
+        };
         char err[1024], yaml[512];
 
         for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
                 for (int two = 0; two < 2; two++) {
                         Policy *p;
                         if (two)
-                                snprintf(yaml, sizeof(yaml), "moat: 1\nname: t\nfilters:\n  f:\n    description: d\n"
-                                         "    any: [{arg: 2, mask: 0xff, not_in: [0x%llx, 0x%llx]}]\n"
-                                         "groups: {g: {description: d, syscalls: [{name: ioctl, filter: f}]}}\n"
-                                         "deny: [g]\n", (unsigned long long) cases[c][0], (unsigned long long) cases[c][1]);
+                                snprintf(yaml, sizeof(yaml),
+                                         "moat: 1\nname: t\nfilters:\n  f:\n    description: d\n"
+                                         "    any: [{arg: 2, mask: 0xff, not_in: [0x%llx, "
+                                         "0x%llx]}]\n"
+                                         "groups: {g: {description: d, syscalls: [{name: ioctl, "
+                                         "filter: f}]}}\n"
+                                         "deny: [g]\n",
+                                         (unsigned long long) cases[c][0],
+                                         (unsigned long long) cases[c][1]);
                         else
-                                snprintf(yaml, sizeof(yaml), "moat: 1\nname: t\nfilters:\n  f:\n    description: d\n"
+                                snprintf(yaml, sizeof(yaml),
+                                         "moat: 1\nname: t\nfilters:\n  f:\n    description: d\n"
                                          "    any: [{arg: 2, mask: 0xff, not_in: [0x%llx]}]\n"
-                                         "groups: {g: {description: d, syscalls: [{name: ioctl, filter: f}]}}\n"
-                                         "deny: [g]\n", (unsigned long long) cases[c][0]);
+                                         "groups: {g: {description: d, syscalls: [{name: ioctl, "
+                                         "filter: f}]}}\n"
+                                         "deny: [g]\n",
+                                         (unsigned long long) cases[c][0]);
                         if (set_from(yaml, &p, err, sizeof(err)) < 0)
                                 fail_msg("%s", err);
                         const SeccompFilter *f = seccomp_set_find_filter(&p->seccomp_sets[0], "f");
                         for (uint64_t x = 0; x < 256; x++) {
                                 bool excluded = x == cases[c][0] || (two && x == cases[c][1]);
                                 if (filter_matches(f, x) == excluded)
-                                        fail_msg("case %zu two=%d: x=0x%llx %s", c, two, (unsigned long long) x,
+                                        fail_msg("case %zu two=%d: x=0x%llx %s", c, two,
+                                                 (unsigned long long) x,
                                                  excluded ? "denied but listed" : "not denied");
                         }
                         policy_free(p);
@@ -273,7 +316,9 @@ static void test_digest(void **state) {
         policy_free(c);
         c = NULL;
         /* An explicit site file that does not exist is an error, not "no site policy". */
-        assert_int_equal(policy_load(SOURCE_ROOT "/policies", "/nonexistent/moat-policy.yaml", &c, &e), -EINVAL);
+        assert_int_equal(
+                policy_load(SOURCE_ROOT "/policies", "/nonexistent/moat-policy.yaml", &c, &e),
+                -EINVAL);
         assert_null(c);
         unlink(path);
         policy_free(a);
