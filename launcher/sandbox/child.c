@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,7 +69,16 @@ static void init_signal_set(sigset_t *set) {
                 sigaddset(set, forwarded[i]);
 }
 
-_Noreturn static void workload_exec(const SandboxChild *c, int status_fd) {
+typedef struct WorkloadStart {
+        const SandboxChild *c;
+        int status_fd;
+} WorkloadStart;
+
+/* Runs on its own stack in init's memory (CLONE_VM|CLONE_VFORK) until execve() or _exit():
+ * only system calls and stack buffers, nothing that allocates or takes a lock. */
+static int workload_exec(void *arg) {
+        const WorkloadStart *w = arg;
+        const SandboxChild *c = w->c;
         int r;
 
         safe_close(c->sync_fd);
@@ -80,8 +90,24 @@ _Noreturn static void workload_exec(const SandboxChild *c, int status_fd) {
                 r = -errno;
         else
                 r = sys_exec_search(c->req->argv, c->envp);
-        (void) !write(status_fd, &r, sizeof(r));
+        (void) !write(w->status_fd, &r, sizeof(r));
         _exit(r == -ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE);
+}
+
+/* The workload is started like posix_spawn() does it: sharing init's memory, on a stack of its
+ * own, with init suspended until the exec. Nothing of init's address space (moat's, with all
+ * its libraries) is copied page by page only to be thrown away by execve(). */
+static pid_t workload_spawn(const SandboxChild *c, int status_fd) {
+        const size_t stack_size = 256 * 1024;
+        WorkloadStart w = { .c = c, .status_fd = status_fd };
+        void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                           -1, 0);
+        if (stack == MAP_FAILED)
+                return -errno;
+        pid_t pid = clone(workload_exec, (char *) stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &w);
+        int r = pid < 0 ? -errno : pid;
+        (void) munmap(stack, stack_size);
+        return r;
 }
 
 _Noreturn static void init_loop(int sync_fd, pid_t workload, const sigset_t *set) {
@@ -171,16 +197,12 @@ _Noreturn void sandbox_child_main(const SandboxChild *c) {
                 }
         }
 
-        pid_t pid = fork();
+        pid_t pid = workload_spawn(c, status_pipe[1]);
         if (pid < 0)
-                fail(sync_fd, STEP_FORK, -errno, -1);
-        if (pid == 0) {
-                safe_close(status_pipe[0]);
-                workload_exec(c, status_pipe[1]);
-        }
+                fail(sync_fd, STEP_FORK, pid, -1);
         safe_close(status_pipe[1]);
 
-        /* EOF on the CLOEXEC pipe: execve() succeeded. */
+        /* The workload has exec'd or exited by now. EOF on the CLOEXEC pipe: execve() succeeded. */
         int exec_error = 0;
         ssize_t n;
         do
