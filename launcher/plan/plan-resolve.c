@@ -382,14 +382,17 @@ bool plan_host_can_run_tier(const HostFacts *h, const Profile *pr, Tier t,
                         why = "unprivileged system containers need user namespaces";
                 break;
         case TIER_VM:
-                if (h->vm_reason)
-                        why = h->vm_reason;
-                else if (!h->qemu_present)
-                        why = "qemu-system-x86_64 is not installed";
+                /* Same checks as host_can_run_tier(); a kernel named by the profile stands in
+                 * for the host's. The probe's sentence (it names the paths it looked at) is
+                 * preferred when something is missing. */
+                if (!h->qemu_present)
+                        why = "QEMU (qemu-system) is not installed";
                 else if (!h->libvirt_present)
                         why = "libvirt is not installed";
                 else if (!h->guest_kernel && !(pr && pr->vm.kernel))
-                        why = "no guest kernel is installed (see moat-guest-kernel)";
+                        why = "no guest kernel was found (install one under /var/lib/moat/guest)";
+                if (why && h->vm_reason)
+                        why = h->vm_reason;
                 break;
         default:
                 why = "unknown tier";
