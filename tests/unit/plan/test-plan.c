@@ -94,6 +94,38 @@ static void test_baseline_sandbox(void **state) {
         plan_free(p);
 }
 
+static const PlanRlimit *find_rlimit(const Plan *p, int resource) {
+        for (size_t i = 0; i < p->sandbox.n_rlimits; i++)
+                if (p->sandbox.rlimits[i].resource == resource)
+                        return &p->sandbox.rlimits[i];
+        return NULL;
+}
+
+static void test_rlimits(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        p = resolve(&pr, &h);
+        assert_non_null(find_rlimit(p, RLIMIT_CORE));
+        assert_int_equal(find_rlimit(p, RLIMIT_CORE)->hard, 0);
+        assert_int_equal(find_rlimit(p, RLIMIT_CORE)->soft, 0);
+        assert_int_equal(find_rlimit(p, RLIMIT_NOFILE)->hard, 1024);
+        assert_null(find_rlimit(p, RLIMIT_FSIZE));
+        assert_null(find_rlimit(p, RLIMIT_AS)); /* cgroups enforce memory here */
+        assert_null(find_rlimit(p, RLIMIT_NPROC));
+        plan_free(p);
+
+        pr.resources.nofile = 4096;
+        pr.resources.tmpfs_total = 100 << 20;
+        h.seccomp_user_notif = false;
+        p = resolve(&pr, &h);
+        assert_int_equal(find_rlimit(p, RLIMIT_NOFILE)->soft, 4096);
+        assert_int_equal(find_rlimit(p, RLIMIT_FSIZE)->hard, 100 << 20);
+        assert_false(p->sandbox.seccomp.notify_denials);
+        plan_free(p);
+}
+
 static void test_trust_hostile(void **state) {
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
@@ -758,6 +790,7 @@ static void test_json_and_text(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_baseline_sandbox),
+                cmocka_unit_test(test_rlimits),
                 cmocka_unit_test(test_trust_hostile),
                 cmocka_unit_test(test_kernel_needs),
                 cmocka_unit_test(test_kernel_version),
