@@ -343,7 +343,7 @@ static void test_shipped_profiles(void **state) {
                 assert_non_null(p->description);
                 if (strcmp(names[i], "minimal") == 0) {
                         assert_int_equal(p->fs.n_binds, 0);
-                        assert_int_equal(p->max_tier, TIER_SANDBOX);
+                        assert_int_equal(p->isolation, TIER_SANDBOX);
                         assert_int_equal(p->network, NETWORK_NONE);
                         assert_int_equal(p->resources.memory, 0);
                 } else if (strcmp(names[i], "ci-untrusted") == 0) {
