@@ -420,6 +420,8 @@ int profile_parse_buffer(const char *buf, size_t len, const char *filename, Prof
         Loader l = { .error = error };
         int r;
 
+        if (!filename)
+                filename = "<buffer>";
         if (len > PROFILE_MAX_SIZE)
                 return moat_error_set(error, filename, 0, 0, "profile is larger than 1 MiB");
         r = profile_build(&l, filename, buf, len, ret);
