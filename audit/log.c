@@ -447,6 +447,16 @@ int audit_log_append(const char *log_path, json_t *record, const uint8_t *key, s
 }
 
 #if HAVE_SYSTEMD
+/* sd_journal_send() reports success when journald is not running (it drops the message on
+ * ENOENT); a site that asked for a mirror must hear that there is none. */
+static int journal_check(void) {
+        struct stat st;
+
+        if (stat("/run/systemd/journal/socket", &st) < 0)
+                return -errno;
+        return S_ISSOCK(st.st_mode) ? 0 : -ENOTSOCK;
+}
+
 static int journal_send(const json_t *rec, const char *line, const char *log_path) {
         const char *result = json_string_value(json_object_get(rec, "result")) ?: "?";
         const char *profile =
@@ -510,7 +520,9 @@ int audit_log_run(const AuditContext *ctx, const char *log_path) {
 
         if (ctx->policy && ctx->policy->audit_journal) {
 #if HAVE_SYSTEMD
-                r = journal_send(rec, line, log_path);
+                r = journal_check();
+                if (r >= 0)
+                        r = journal_send(rec, line, log_path);
                 if (r < 0)
                         return r;
 #else

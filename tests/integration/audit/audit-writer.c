@@ -4,7 +4,7 @@
  * the concurrency, crash and benchmark scripts, where launching real sandboxes would measure
  * the sandbox instead of the log.
  *
- *   audit-writer [--key FILE] [--profile NAME] [--pad BYTES] LOG COUNT */
+ *   audit-writer [--key FILE] [--journal] [--profile NAME] [--pad BYTES] LOG COUNT */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +24,7 @@ int main(int argc, char **argv) {
                 { "key", required_argument, NULL, 'k' },
                 { "profile", required_argument, NULL, 'p' },
                 { "pad", required_argument, NULL, 'P' },
+                { "journal", no_argument, NULL, 'j' },
                 {},
         };
         const char *profile = "ci-untrusted";
@@ -36,6 +37,9 @@ int main(int argc, char **argv) {
                 case 'k':
                         policy.audit_hmac_key_file = optarg;
                         break;
+                case 'j':
+                        policy.audit_journal = true;
+                        break;
                 case 'p':
                         profile = optarg;
                         break;
@@ -47,7 +51,7 @@ int main(int argc, char **argv) {
                 }
         if (argc - optind != 2) {
                 fprintf(stderr,
-                        "usage: audit-writer [--key FILE] [--profile NAME] [--pad BYTES] LOG "
+                        "usage: audit-writer [--key FILE] [--journal] [--profile NAME] [--pad BYTES] LOG "
                         "COUNT\n");
                 return 2;
         }
