@@ -51,7 +51,8 @@ int main(int argc, char **argv) {
                 }
         if (argc - optind != 2) {
                 fprintf(stderr,
-                        "usage: audit-writer [--key FILE] [--journal] [--profile NAME] [--pad BYTES] LOG "
+                        "usage: audit-writer [--key FILE] [--journal] [--profile NAME] [--pad "
+                        "BYTES] LOG "
                         "COUNT\n");
                 return 2;
         }
