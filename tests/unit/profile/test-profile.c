@@ -541,6 +541,115 @@ static void test_digest(void **state) {
         json_decref(j);
 }
 
+static Profile *parse_ok(const char *text) {
+        Profile *p = NULL;
+        MoatError error = {};
+        char buf[1024];
+
+        if (profile_parse_buffer(text, strlen(text), "variant.yaml", &p, &error) < 0)
+                fail_msg("%s\n%s", moat_error_format(&error, buf, sizeof(buf)), text);
+        return p;
+}
+
+/* The digest identifies a profile in the audit record: every key must feed it. */
+static void test_digest_covers_every_key(void **state) {
+        static const char *const variants[] = {
+                "",
+                "name: other\n",
+                "description: other\n",
+                "trust: hostile\n",
+                "isolation: system\n",
+                "max_tier: system\n",
+                "filesystem: {root: {image: /srv/rootfs}}\n",
+                "filesystem: {bind: [{source: ., target: /work}]}\n",
+                "filesystem: {bind: [{source: ., target: /work, mode: rw}]}\n",
+                "filesystem: {bind: [{source: ., target: /work, optional: true}]}\n",
+                "filesystem: {bind: [{source: /srv, target: /work}]}\n",
+                "filesystem: {tmpfs: [{target: /tmp}]}\n",
+                "filesystem: {tmpfs: [{target: /tmp, size: 1MiB}]}\n",
+                "filesystem: {mask: [/home]}\n",
+                "filesystem: {sys: true}\n",
+                "network: loopback\n",
+                "resources: {memory: 1GiB}\n",
+                "resources: {cpus: 1}\n",
+                "resources: {pids: 10}\n",
+                "resources: {timeout: 1s}\n",
+                "resources: {tmpfs_total: 1GiB}\n",
+                "resources: {nofile: 10}\n",
+                "resources: {enforce: best-effort}\n",
+                "env: {clear: false}\n",
+                "env: {allow: [TERM]}\n",
+                "env: {set: {A: b}}\n",
+                "syscalls: {base: strict}\n",
+                "syscalls: {allow: [ptrace]}\n",
+                "syscalls: {deny: [ptrace]}\n",
+                "capabilities: [chown]\n",
+                "mac: {landlock: off}\n",
+                "mac: {apparmor: x}\n",
+                "mac: {selinux: x}\n",
+                "mac: {enforce: best-effort}\n",
+                "kernel: {needs: [bpf]}\n",
+                "kernel: {min_version: \"6.1\"}\n",
+                "os: {full_os: true}\n",
+                "os: {init: /init}\n",
+                "devices: [/dev/fuse]\n",
+                "hostname: other\n",
+                "uid: 0\n",
+                "uid: 1\ngid: 0\n",
+                "vm: {kernel: /boot/k}\n",
+                "vm: {vcpus: 2}\n",
+                "vm: {guest_root: true}\n",
+        };
+        uint8_t digests[ELEMENTSOF(variants)][32];
+
+        for (size_t i = 0; i < ELEMENTSOF(variants); i++) {
+                _cleanup_free_ char *text = NULL;
+                _cleanup_profile_ Profile *p = NULL;
+
+                assert_true(asprintf(&text, "moat: 1\nname: base\n%s", variants[i]) > 0);
+                /* "name: other" must replace, not duplicate, the base name. */
+                if (strncmp(variants[i], "name:", 5) == 0)
+                        snprintf(text, strlen(text) + 1, "moat: 1\n%s", variants[i]);
+                p = parse_ok(text);
+                memcpy(digests[i], p->digest, 32);
+                for (size_t j = 0; j < i; j++)
+                        if (memcmp(digests[i], digests[j], 32) == 0)
+                                fail_msg("same digest for '%s' and '%s'", variants[i], variants[j]);
+        }
+}
+
+/* The JSON has the language's sections and keys, no more and no fewer. */
+static void test_json_shape(void **state) {
+        static const char *const top[] = {
+                "moat",       "name",    "description", "trust",   "isolation", "max_tier",
+                "filesystem", "network", "resources",   "env",     "syscalls",  "capabilities",
+                "mac",        "kernel",  "os",          "devices", "hostname",  "uid",
+                "gid",        "vm",      "path",        "files",   "digest",
+        };
+        _cleanup_profile_ Profile *p = load_ok("good-full.yaml");
+        json_t *j = profile_to_json(p), *res;
+
+        assert_non_null(j);
+        assert_int_equal(json_object_size(j), ELEMENTSOF(top));
+        for (size_t i = 0; i < ELEMENTSOF(top); i++)
+                if (!json_object_get(j, top[i]))
+                        fail_msg("no '%s' in the profile JSON", top[i]);
+        res = json_object_get(j, "resources");
+        assert_int_equal(json_object_size(res), 7);
+        assert_int_equal(json_integer_value(json_object_get(res, "timeout_ms")), 5405000);
+        assert_int_equal(json_integer_value(json_object_get(res, "cpus_milli")), 250);
+        assert_int_equal(json_object_size(json_object_get(j, "filesystem")), 5);
+        assert_string_equal(
+                json_string_value(
+                        json_object_get(json_object_get(j, "env"), "set")
+                                ? json_object_get(json_object_get(json_object_get(j, "env"), "set"),
+                                                  "PORT")
+                                : NULL),
+                "8080");
+        assert_int_equal(json_array_size(json_object_get(j, "files")), 1);
+        json_decref(j);
+}
+
 static void test_enum_strings(void **state) {
         for (int t = 0; t < _TRUST_MAX; t++)
                 assert_int_equal(trust_from_string(trust_to_string((Trust) t)), t);
@@ -571,6 +680,8 @@ int main(void) {
                 cmocka_unit_test(test_size_limit),
                 cmocka_unit_test(test_not_regular),
                 cmocka_unit_test(test_digest),
+                cmocka_unit_test(test_digest_covers_every_key),
+                cmocka_unit_test(test_json_shape),
                 cmocka_unit_test(test_enum_strings),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
