@@ -317,16 +317,17 @@ static int scan_tail(int fd, uint64_t size, TailScan *ret) {
         }
 }
 
-static void set_identity(json_t *rec) {
+static int set_identity(json_t *rec) {
         struct utsname u;
         struct passwd pw, *found = NULL;
         char buf[4096];
 
         if (uname(&u) < 0)
                 snprintf(u.nodename, sizeof(u.nodename), "unknown");
+        /* A uid without a passwd entry is recorded with a null name, never skipped. */
         if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &found) != 0)
                 found = NULL;
-        (void) audit_record_set_identity(rec, u.nodename, getuid(), getgid(),
+        return audit_record_set_identity(rec, u.nodename, getuid(), getgid(),
                                          found ? pw.pw_name : NULL);
 }
 
@@ -352,7 +353,9 @@ static int compose(json_t *record, const TailScan *tail, const uint8_t *key, siz
                         now_realtime_ns(), tail->torn_len, tail->torn_sha256);
                 if (!rec)
                         return -ENOMEM;
-                set_identity(rec);
+                r = set_identity(rec);
+                if (r < 0)
+                        return r;
                 r = audit_chain_seal(rec, prev, key, key_len, &recovery_line, &recovery_len);
                 if (r < 0)
                         return r;
@@ -498,7 +501,9 @@ int audit_log_run(const AuditContext *ctx, const char *log_path) {
                 if (audit_json_set(rec, "time", json_string(when)) < 0)
                         return -ENOMEM;
         }
-        set_identity(rec);
+        r = set_identity(rec);
+        if (r < 0)
+                return r;
 
         if (!log_path) {
                 default_path = audit_log_default_path(ctx->policy);
