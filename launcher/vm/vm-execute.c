@@ -158,7 +158,10 @@ static int listen_unix(const char *path) {
 }
 
 static void run_cleanup(VmRun *run) {
-        run->lv = vm_libvirt_close(run->lv);
+        /* All ports closed after the final status: QEMU exited after the guest's power-off. */
+        bool exited = run->status.final && run->fd[SOCK_CTL] < 0 &&
+                      run->fd[SOCK_OUT] < 0 && run->fd[SOCK_ERR] < 0;
+        run->lv = vm_libvirt_close(run->lv, exited);
         for (int i = 0; i < _SOCK_MAX; i++) {
                 run->listen_fd[i] = safe_close(run->listen_fd[i]);
                 run->fd[i] = safe_close(run->fd[i]);

@@ -10,6 +10,7 @@
  * single file outside /etc, a writable bind under /usr or /etc) stops the run: a share that
  * silently differs from the plan would be a downgrade. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 #include "basic/macros.h"
 #include "basic/strv.h"
+#include "config.h"
 #include "sandbox/sandbox-internal.h"
 #include "vm-layout.h"
 #include "vm/guest/vm-proto.h"
@@ -252,6 +254,43 @@ static int add_env(VmLayout *l, const Plan *plan, const RunRequest *req) {
         return 0;
 }
 
+/* The guest kernel enforces the plan's AppArmor profile: its source goes to the guest init,
+ * from /etc/apparmor.d/NAME (installed by `moat policy install`) or the data directory's
+ * policies/apparmor/NAME. No source, no run. */
+static int add_apparmor(VmLayout *l, const char *name, char *msg, size_t msg_size) {
+        const char *data = getenv("MOAT_DATA_DIR");
+        char paths[2][PATH_MAX], text[VM_RECORD_MAX + 1];
+        ssize_t n = -1;
+        int r;
+
+        if (strchr(name, '/') || name[0] == '.' || !name[0]) {
+                snprintf(msg, msg_size, "bad AppArmor profile name %s", name);
+                return -EINVAL;
+        }
+        snprintf(paths[0], sizeof(paths[0]), "/etc/apparmor.d/%s", name);
+        snprintf(paths[1], sizeof(paths[1]), "%s/policies/apparmor/%s",
+                 data && data[0] == '/' ? data : MOAT_INSTALLED_DATA_DIR, name);
+        for (size_t i = 0; i < ELEMENTSOF(paths) && n < 0; i++) {
+                _cleanup_close_ int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        continue;
+                n = read(fd, text, sizeof(text));
+                if (n < 0 || n > (ssize_t) VM_RECORD_MAX) {
+                        snprintf(msg, msg_size, "AppArmor profile %s: %s", paths[i],
+                                 n < 0 ? strerror(errno) : "larger than 8 KiB");
+                        return -EFBIG;
+                }
+        }
+        if (n <= 0) {
+                snprintf(msg, msg_size, "AppArmor profile %s required in the guest, but neither "
+                         "%s nor %s holds it", name, paths[0], paths[1]);
+                return -ENOENT;
+        }
+        if ((r = add_record(l, 'p', "%s", name)) < 0)
+                return r;
+        return vm_config_append(&l->config, &l->config_len, 'P', text, (size_t) n);
+}
+
 int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gid,
                     VmLayout *ret, char *msg, size_t msg_size) {
         VmLayout l = {};
@@ -290,7 +329,7 @@ int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gi
         if (r >= 0 && plan->sandbox.hostname)
                 r = add_record(&l, 'h', "%s", plan->sandbox.hostname);
         if (r >= 0 && plan->vm.guest_apparmor)
-                r = add_record(&l, 'p', "%s", plan->vm.guest_apparmor);
+                r = add_apparmor(&l, plan->vm.guest_apparmor, msg, msg_size);
         if (r >= 0)
                 r = add_env(&l, plan, req);
         STRV_FOREACH(a, req->argv) {

@@ -114,7 +114,7 @@ int vm_libvirt_open(const char *uri, VmLibvirt **ret, char *msg, size_t msg_size
         v->conn = virConnectOpen(uri);
         if (!v->conn) {
                 snprintf(msg, msg_size, "cannot connect to %s: %s", uri, last_error());
-                vm_libvirt_close(v);
+                vm_libvirt_close(v, false);
                 return -ECONNREFUSED;
         }
         v->callback_id = virConnectDomainEventRegisterAny(
@@ -122,7 +122,7 @@ int vm_libvirt_open(const char *uri, VmLibvirt **ret, char *msg, size_t msg_size
                 VIR_DOMAIN_EVENT_CALLBACK(lifecycle), v, NULL);
         if (v->callback_id < 0) {
                 snprintf(msg, msg_size, "libvirt event registration: %s", last_error());
-                vm_libvirt_close(v);
+                vm_libvirt_close(v, false);
                 return -EIO;
         }
         (void) virConnectGetLibVersion(v->conn, &ver);
@@ -162,11 +162,12 @@ int vm_libvirt_destroy(VmLibvirt *v) {
         return virDomainDestroy(v->dom) < 0 && vm_libvirt_is_active(v) ? -EIO : 0;
 }
 
-VmLibvirt *vm_libvirt_close(VmLibvirt *v) {
+VmLibvirt *vm_libvirt_close(VmLibvirt *v, bool qemu_exited) {
         if (!v)
                 return NULL;
         if (v->dom) {
-                (void) vm_libvirt_destroy(v);
+                if (!qemu_exited)
+                        (void) vm_libvirt_destroy(v);
                 virDomainFree(v->dom);
         }
         if (v->conn) {

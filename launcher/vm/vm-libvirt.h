@@ -23,7 +23,10 @@ int vm_libvirt_event_fd(const VmLibvirt *v);
 bool vm_libvirt_is_active(VmLibvirt *v);
 /* Hard stop; no-op when already stopped. */
 int vm_libvirt_destroy(VmLibvirt *v);
-/* Destroys the domain if still running, closes the connection. Returns NULL. */
-VmLibvirt *vm_libvirt_close(VmLibvirt *v);
+/* Destroys the domain if still running, closes the connection. Returns NULL.
+ * qemu_exited: the guest powered off and QEMU has closed every port (it is exiting): do not
+ * wait for libvirt to reap it (destroy would block until QEMU's zombie is reaped, ~1.5 s on a
+ * host whose PID 1 reaps slowly); closing the connection still auto-destroys the domain. */
+VmLibvirt *vm_libvirt_close(VmLibvirt *v, bool qemu_exited);
 /* "libvirt 9.0.0, qemu:///session" for the outcome. */
 const char *vm_libvirt_describe(const VmLibvirt *v);

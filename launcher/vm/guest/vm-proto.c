@@ -13,7 +13,7 @@ int vm_config_append(char **buf, size_t *len, char tag, const char *value, size_
         char head[32];
         int n;
 
-        if (!strchr("ugcaemhpfdz", tag) || value_len > VM_RECORD_MAX || memchr(value, 0, value_len))
+        if (!strchr("ugcaemhpPfdz", tag) || value_len > VM_RECORD_MAX || memchr(value, 0, value_len))
                 return -EINVAL;
         n = snprintf(head, sizeof(head), "%c%zu:", tag, value_len);
         if (n < 0 || (size_t) n >= sizeof(head))
@@ -183,6 +183,12 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                         return *reason = "bad AppArmor profile name", -EINVAL;
                 strcpy(c->apparmor, v);
                 return 0;
+        case 'P':
+                if (c->apparmor_text || vlen == 0)
+                        return *reason = "bad or repeated AppArmor profile text", -EINVAL;
+                c->apparmor_text = v;
+                c->apparmor_text_len = vlen;
+                return 0;
         case 'f':
                 if (strcmp(v, "bad-status") != 0 && strcmp(v, "silent") != 0)
                         return *reason = "unknown fault hook", -EINVAL;
@@ -215,7 +221,7 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
                 if (pos >= len)
                         return 0;
                 tag = buf[pos];
-                if (!strchr("ugcaemhpfdz", tag) || tag == 0)
+                if (!strchr("ugcaemhpPfdz", tag) || tag == 0)
                         return *reason = "unknown record tag", -EINVAL;
                 for (colon = pos + 1; colon < len && buf[colon] != ':'; colon++)
                         if (++digits > 5)
@@ -247,6 +253,8 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
         }
         if (!c->have_uid || !c->have_gid || !c->cwd[0] || c->n_argv == 0 || c->argv[0][0] == 0)
                 return *reason = "configuration lacks uid, gid, cwd or argv", -EINVAL;
+        if (!c->apparmor[0] != !c->apparmor_text)
+                return *reason = "AppArmor profile name without text, or text without name", -EINVAL;
         c->argv[c->n_argv] = NULL;
         c->env[c->n_env] = NULL;
         return (ssize_t) pos;

@@ -6,7 +6,8 @@
  * Host -> guest, once: the run configuration, a sequence of records
  *         <tag><decimal length>:<length bytes>\n
  * ending with the record "z0:\n". Tags: u uid, g gid, c cwd, a argv element, e environment
- * entry, m mount, h hostname, p AppArmor profile, f fault hook (tests only), d debug. Then,
+ * entry, m mount, h hostname, p AppArmor profile name, P its text, f fault hook (tests only),
+ * d debug. Then,
  * for the rest of the run, stdin frames: "i<len>:<bytes>\n" and a final "I0:\n" (EOF).
  *
  * Guest -> host, lines of at most VM_STATUS_LINE_MAX bytes:
@@ -61,6 +62,8 @@ typedef struct VmConfig {
         char cwd[VM_PATH_MAX];
         char hostname[65];
         char apparmor[128];     /* "" = none */
+        const char *apparmor_text;      /* the profile's source, points into the buffer */
+        size_t apparmor_text_len;
         char fault[16];         /* "" = none; "bad-status" | "silent" (documented test hooks) */
         bool debug;
         char *argv[VM_ARGV_MAX + 1];    /* point into the caller's buffer, NUL-terminated */

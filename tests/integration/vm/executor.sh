@@ -12,7 +12,25 @@ drive() {
         as_user "$u" "$DRIVER" "$@" <"$o.in" >"$o.out" 2>"$o.err" 3>"$o.res"
         echo $? >"$o.rc"
 }
-field() { sed -n "s/^$2=//p" "$1.res"; }
+# find_run QEMU_UID: sets name (domain name prefix "moat-<pid>-") and pid (moat's own pid)
+# of the run whose QEMU appears, or empties them after 60 s.
+find_run() {
+        local ppid
+        name= pid=
+        for _ in $(seq 240); do
+                name=$(pgrep -u "$1" -af "qemu-system-x86_64 -name guest=moat-" |
+                       sed -n 's/.*-name guest=\(moat-[0-9]*-\)[^, ]*.*/\1/p' | head -1)
+                [ -n "$name" ] && break
+                sleep 0.25
+        done
+        pid=${name#moat-}
+        pid=${pid%-}
+        [ -n "$pid" ] || return 0
+        # As root, the name carries the pid of moat's unprivileged helper: find moat itself.
+        ppid=$(ps -o ppid= -p "$pid" | tr -d ' ')
+        [ -n "$ppid" ] && [ "$(readlink /proc/$ppid/exe)" = "$DRIVER" ] && pid=$ppid
+        [ "$(readlink /proc/$pid/exe)" = "$DRIVER" ] || pid=
+}
 
 for u in "${USERS[@]}"; do
         d=$(user_dir "$u")
@@ -49,28 +67,32 @@ for u in "${USERS[@]}"; do
         check "$u: a read-only share cannot be written" \
                 [ "$(cat "$d/ro/file")" = original ] && ! grep -q RO-WRITABLE "$o.out"
 
+        # SIGTERM to moat: the guest is destroyed, moat exits 128+15 (as root, moat forwards
+        # the signal to its unprivileged helper, which holds the libvirt connection).
+        o=$T/$u-term
+        as_user "$u" "$DRIVER" -w "$d/work" -- sleep 600 </dev/null >/dev/null 2>"$o.err" 3>/dev/null &
+        bg=$!
+        find_run "$quid"
+        if [ -n "$pid" ]; then
+                kill -TERM "$pid"
+                wait "$bg"
+                rc=$?
+                for _ in $(seq 100); do no_qemu_left "$quid" "$name" && break; sleep 0.1; done
+                check "$u: SIGTERM to moat ends the run with 143 and leaves no QEMU" \
+                        [ "$rc" = 143 ] && no_qemu_left "$quid" "$name"
+        else
+                wait "$bg"
+                tap_not_ok "$u: SIGTERM: the guest never started ($(head -c 200 "$o.err"))"
+        fi
+
         # kill -9 of moat: libvirt's auto-destroy (and, for root, the helper's parent-death
         # signal) ends QEMU and the domain.
         o=$T/$u-kill
         : >"$o.in"
         as_user "$u" "$DRIVER" -w "$d/work" -- sleep 600 <"$o.in" >/dev/null 2>&1 3>/dev/null &
         bg=$!
-        # The domain is named moat-<pid of moat>-<random>: find this run's, and so moat's pid.
-        name= pid=
-        for _ in $(seq 240); do
-                name=$(pgrep -u "$quid" -af "qemu-system-x86_64 -name guest=moat-" |
-                       sed -n 's/.*-name guest=\(moat-[0-9]*-\)[^, ]*.*/\1/p' | head -1)
-                [ -n "$name" ] && break
-                sleep 0.25
-        done
-        pid=${name#moat-}
-        pid=${pid%-}
-        # As root, the name carries the pid of moat's unprivileged helper: kill moat itself.
+        find_run "$quid"
         if [ -n "$pid" ]; then
-                ppid=$(ps -o ppid= -p "$pid" | tr -d ' ')
-                [ -n "$ppid" ] && [ "$(readlink /proc/$ppid/exe)" = "$DRIVER" ] && pid=$ppid
-        fi
-        if [ -n "$pid" ] && [ "$(readlink /proc/$pid/exe)" = "$DRIVER" ]; then
                 kill -9 "$pid"
                 wait "$bg" 2>/dev/null
                 if [ "$u" = root ]; then lvhome=$(getent passwd moat-vm | cut -d: -f6); lvu=moat-vm

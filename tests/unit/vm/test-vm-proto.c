@@ -187,6 +187,9 @@ static void test_config_malformed(void **state) {
         expect_bad_record('m', "tmpfs 1k /tmp/x");
         expect_bad_record('m', "mount /x");
         expect_bad_record('m', "9p s0 ro /x extra");
+        expect_bad_record('p', "moat-default");                 /* name without profile text */
+        expect_bad_record('P', "profile x {}");                 /* text without name */
+        expect_bad_record('p', "../x");
         expect_bad("f4:evil\n");
         expect_bad("p6:a/../b\n");
         expect_bad("z1:x\n");
