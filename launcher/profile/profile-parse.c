@@ -76,7 +76,13 @@ static int get_string(const YNode *n, const char *what, const char *form, char *
                       MoatError *e) {
         char *s;
 
-        if (n->kind != YNODE_SCALAR || n->type != YSCALAR_STRING || n->value[0] == '\0')
+        if (n->kind == YNODE_SCALAR &&
+            (n->type == YSCALAR_INT || n->type == YSCALAR_FLOAT || n->type == YSCALAR_BOOL))
+                return fail(e, n, "%s: expected %s, got %s '%s' (quote it to make it a string)",
+                            what, form, ynode_describe(n), n->value);
+        if (n->kind == YNODE_SCALAR && n->type == YSCALAR_STRING && n->value[0] == '\0')
+                return fail(e, n, "%s: expected %s, got an empty string", what, form);
+        if (n->kind != YNODE_SCALAR || n->type != YSCALAR_STRING)
                 return fail(e, n, "%s: expected %s, got %s", what, form, ynode_describe(n));
         s = strdup(n->value);
         if (!s)
@@ -87,6 +93,8 @@ static int get_string(const YNode *n, const char *what, const char *form, char *
 }
 
 static int get_bool(const YNode *n, const char *what, bool *ret, MoatError *e) {
+        if (n->kind == YNODE_SCALAR && n->type == YSCALAR_STRING)
+                return fail(e, n, "%s: expected true or false, got '%s'", what, n->value);
         if (n->kind != YNODE_SCALAR || n->type != YSCALAR_BOOL)
                 return fail(e, n, "%s: expected true or false, got %s", what, ynode_describe(n));
         *ret = n->value[0] == 't' || n->value[0] == 'T';
