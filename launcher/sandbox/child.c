@@ -5,8 +5,9 @@
  * Runs with a full capability set over its new user namespace and none over the host's. It
  * waits for the parent to write the id maps (and, on cgroup v1, to move it into the limit
  * cgroups), then takes the steps of SandboxStep in order: mounts, pivot_root, hostname,
- * loopback, rlimits, work directory, setsid, LSM exec label, no_new_privs, capabilities,
- * Landlock, fd cleanup, seccomp. All of it is applied to init itself, before it forks the
+ * loopback, work directory, setsid, LSM exec label, no_new_privs, capabilities, Landlock, fd
+ * cleanup, seccomp, rlimits (last, so that an address-space limit binds the workload and not
+ * init's own last mappings). All of it is applied to init itself, before it forks the
  * workload, so init and workload are under the same confinement (an escape into init would
  * gain nothing). Only the LSM label differs: it takes effect at execve(), which init never
  * calls, so init stays in moat's own LSM context (it runs no untrusted code).
@@ -97,17 +98,12 @@ static int workload_exec(void *arg) {
 /* The workload is started like posix_spawn() does it: sharing init's memory, on a stack of its
  * own, with init suspended until the exec. Nothing of init's address space (moat's, with all
  * its libraries) is copied page by page only to be thrown away by execve(). */
-static pid_t workload_spawn(const SandboxChild *c, int status_fd) {
-        const size_t stack_size = 256 * 1024;
+#define WORKLOAD_STACK_SIZE (256 * 1024)
+
+static pid_t workload_spawn(const SandboxChild *c, int status_fd, void *stack) {
         WorkloadStart w = { .c = c, .status_fd = status_fd };
-        void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                           -1, 0);
-        if (stack == MAP_FAILED)
-                return -errno;
-        pid_t pid = clone(workload_exec, (char *) stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &w);
-        int r = pid < 0 ? -errno : pid;
-        (void) munmap(stack, stack_size);
-        return r;
+        pid_t pid = clone(workload_exec, (char *) stack + WORKLOAD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &w);
+        return pid < 0 ? -errno : pid;
 }
 
 _Noreturn static void init_loop(int sync_fd, pid_t workload, const sigset_t *set) {
@@ -135,7 +131,6 @@ static void child_confine(const SandboxChild *c) {
         const PlanSandbox *sb = &plan->sandbox;
         int sync_fd = c->sync_fd, index = -1, r;
         SandboxStep step;
-        size_t failed;
 
         r = sandbox_mounts_setup(plan, c->req->workdir, &index, &step);
         if (r < 0)
@@ -144,8 +139,6 @@ static void child_confine(const SandboxChild *c) {
                 fail(sync_fd, STEP_HOSTNAME, r, -1);
         if (sb->network == NETWORK_LOOPBACK && (r = sys_ns_loopback_up()) < 0)
                 fail(sync_fd, STEP_NETWORK, r, -1);
-        if ((r = sys_rlimit_apply(sb->rlimits, sb->n_rlimits, &failed)) < 0)
-                fail(sync_fd, STEP_RLIMIT, r, (int) failed);
         if (chdir(sb->workdir_target ? sb->workdir_target : "/") < 0)
                 fail(sync_fd, STEP_WORKDIR, -errno, -1);
         if (setsid() < 0)
@@ -197,9 +190,20 @@ _Noreturn void sandbox_child_main(const SandboxChild *c) {
                 }
         }
 
-        pid_t pid = workload_spawn(c, status_pipe[1]);
+        /* The rlimits come last, with everything init needs already mapped: an RLIMIT_AS below
+         * moat's own footprint would otherwise make init's next mmap() fail, not the workload's. */
+        void *stack = mmap(NULL, WORKLOAD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                           -1, 0);
+        if (stack == MAP_FAILED)
+                fail(sync_fd, STEP_FORK, -errno, -1);
+        size_t failed;
+        if ((r = sys_rlimit_apply(c->plan->sandbox.rlimits, c->plan->sandbox.n_rlimits, &failed)) < 0)
+                fail(sync_fd, STEP_RLIMIT, r, (int) failed);
+
+        pid_t pid = workload_spawn(c, status_pipe[1], stack);
         if (pid < 0)
                 fail(sync_fd, STEP_FORK, pid, -1);
+        (void) munmap(stack, WORKLOAD_STACK_SIZE);
         safe_close(status_pipe[1]);
 
         /* The workload has exec'd or exited by now. EOF on the CLOEXEC pipe: execve() succeeded. */

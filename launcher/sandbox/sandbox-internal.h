@@ -22,7 +22,6 @@ typedef enum SandboxStep {
         STEP_PIVOT_ROOT,
         STEP_HOSTNAME,
         STEP_NETWORK,
-        STEP_RLIMIT,
         STEP_WORKDIR,
         STEP_SETSID,
         STEP_LSM,
@@ -31,6 +30,7 @@ typedef enum SandboxStep {
         STEP_LANDLOCK,
         STEP_FDS,
         STEP_SECCOMP,
+        STEP_RLIMIT,            /* last: RLIMIT_AS would stop init's own mappings */
         STEP_FORK,
         STEP_EXEC,
         _STEP_MAX,

@@ -94,6 +94,35 @@ YAML
         check "[$u] ... with the explanation" grep -qi "vm" "$T/err"
 done
 
+# AppArmor asked for, on host facts that claim it (this host has none): the exec label cannot
+# be set, so the run stops before no_new_privs, and the audit shows exactly that.
+cat >"$T/apparmor.yaml" <<'YAML'
+moat: 1
+name: apparmor
+isolation: sandbox
+mac:
+  apparmor: moat-default
+YAML
+chmod 0644 "$T/apparmor.yaml"
+for u in "${USERS[@]}"; do
+        d=$(user_dir "$u")
+        if [ -e /sys/kernel/security/apparmor/profiles ] || grep -qw apparmor /sys/kernel/security/lsm 2>/dev/null; then
+                tap_skip "[$u] AppArmor label without AppArmor fails closed" "this host has AppArmor"
+                continue
+        fi
+        as_user "$u" "$MOAT" host --json | jq '.apparmor_enabled = true | .apparmor_moat_loaded = true |
+                .lsms = ["capability", "landlock", "apparmor"]' >"$d/aa-facts.json"
+        as_user "$u" "$MOAT" run -p "$T/apparmor.yaml" --host-facts "$d/aa-facts.json" -- true 2>"$T/err"
+        rc=$?
+        check "[$u] AppArmor label that cannot be set stops the run (125)" test $rc -eq 125
+        check "[$u] ... naming the step" grep -q "step lsm exec label" "$T/err"
+        rec=$(last_audit "$u")
+        check "[$u] ... audit: apparmor failed, no_new_privs and seccomp not reached" \
+                test "$(jq -r '[.controls[] | select(.name == "apparmor" or .name == "no_new_privs" or .name == "seccomp") |
+                        .name + "=" + .outcome] | sort | join(",")' <<<"$rec")" = \
+                "apparmor=failed,no_new_privs=not-reached,seccomp=not-reached"
+done
+
 # kill -9 of moat: the sandbox dies with it, and (root, cgroup v1) its cgroups are removed.
 for u in "${USERS[@]}"; do
         d=$(user_dir "$u")
