@@ -228,37 +228,59 @@ static int get_abs_path(const YNode *n, const char *what, char **ret, MoatError 
 }
 
 /* A path relative to the directory of the file the node was read from. */
+/* The directory of the file a node was read from, absolute, without a trailing '/'
+ * (except "/" itself). */
+static int node_file_dir(const YNode *n, const char *what, char **ret, MoatError *e) {
+        const char *file = n->pos.file, *slash = strrchr(file, '/');
+        _cleanup_free_ char *cwd = NULL;
+        char *dir;
+        size_t len;
+
+        if (file[0] == '/')
+                dir = strndup(file, (size_t) (slash - file));
+        else {
+                cwd = getcwd(NULL, 0);
+                if (!cwd)
+                        return fail(e, n, "%s: cannot resolve a relative path: %s", what,
+                                    strerror(errno));
+                if (!slash)
+                        dir = TAKE_PTR(cwd);
+                else if (asprintf(&dir, "%s/%.*s", cwd, (int) (slash - file), file) < 0)
+                        dir = NULL;
+        }
+        if (!dir)
+                return -ENOMEM;
+        for (len = strlen(dir); len > 0 && dir[len - 1] == '/'; len--)
+                dir[len - 1] = '\0';
+        *ret = dir;
+        return 0;
+}
+
+/* A path relative to the directory of the file the node was read from. */
 static int get_file_relative_path(const YNode *n, const char *what, char **ret, MoatError *e) {
-        _cleanup_free_ char *s = NULL, *cwd = NULL;
-        const char *slash, *rel;
+        _cleanup_free_ char *s = NULL, *dir = NULL;
+        const char *rel;
         char *joined;
         int r;
 
         r = get_string(n, what, "a path", &s, e);
         if (r < 0)
                 return r;
-        slash = strrchr(n->pos.file, '/');
-        /* "./rootfs" and "rootfs" are one directory: keep the joined path free of "/./". */
-        for (rel = s; strncmp(rel, "./", 2) == 0;)
-                rel += 2 + strspn(rel + 2, "/");
-        if (strcmp(rel, ".") == 0 || rel[0] == '\0')
-                rel = "";
         if (s[0] == '/')
                 joined = strdup(s);
-        else if (n->pos.file[0] == '/' && slash)
-                r = asprintf(&joined, "%.*s%s%s", (int) (slash - n->pos.file), n->pos.file,
-                             rel[0] ? "/" : "", rel);
         else {
-                cwd = getcwd(NULL, 0);
-                if (!cwd)
-                        return -errno;
-                if (slash)
-                        r = asprintf(&joined, "%s/%.*s%s%s", cwd, (int) (slash - n->pos.file),
-                                     n->pos.file, rel[0] ? "/" : "", rel);
-                else
-                        r = asprintf(&joined, "%s%s%s", cwd, rel[0] ? "/" : "", rel);
+                r = node_file_dir(n, what, &dir, e);
+                if (r < 0)
+                        return r;
+                /* "./rootfs" and "rootfs" are one directory: keep the joined path free of "/./". */
+                for (rel = s; strncmp(rel, "./", 2) == 0;)
+                        rel += 2 + strspn(rel + 2, "/");
+                if (strcmp(rel, ".") == 0)
+                        rel = "";
+                if (asprintf(&joined, "%s%s%s", dir, rel[0] || !dir[0] ? "/" : "", rel) < 0)
+                        joined = NULL;
         }
-        if (r < 0 || !joined)
+        if (!joined)
                 return -ENOMEM;
         free(*ret);
         *ret = joined;

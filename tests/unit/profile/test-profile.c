@@ -643,6 +643,35 @@ static void test_json_shape(void **state) {
         json_decref(j);
 }
 
+static void check_image(const char *filename, const char *image, const char *expect) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_profile_ Profile *p = NULL;
+        MoatError error = {};
+        char buf[1024];
+
+        assert_true(asprintf(&text, "moat: 1\nfilesystem: {root: {image: \"%s\"}}\n", image) > 0);
+        if (profile_parse_buffer(text, strlen(text), filename, &p, &error) < 0)
+                fail_msg("%s", moat_error_format(&error, buf, sizeof(buf)));
+        assert_string_equal(p->fs.image, expect);
+}
+
+/* Relative image and kernel paths are relative to the profile's directory, made absolute. */
+static void test_relative_paths(void **state) {
+        char cwd[PATH_MAX], expect[PATH_MAX + 32];
+
+        check_image("/x.yaml", ".", "/");
+        check_image("/x.yaml", "./rootfs", "/rootfs");
+        check_image("/a/b/x.yaml", "rootfs", "/a/b/rootfs");
+        check_image("/a/b/x.yaml", "././/rootfs", "/a/b/rootfs");
+        check_image("/a/b/x.yaml", "../rootfs", "/a/b/../rootfs");
+        check_image("/a/b/x.yaml", "/srv/rootfs", "/srv/rootfs");
+        assert_non_null(getcwd(cwd, sizeof(cwd)));
+        snprintf(expect, sizeof(expect), "%s/sub/rootfs", cwd);
+        check_image("sub/x.yaml", "rootfs", expect);
+        snprintf(expect, sizeof(expect), "%s/rootfs", cwd);
+        check_image("x.yaml", "./rootfs", expect);
+}
+
 static void test_enum_strings(void **state) {
         for (int t = 0; t < _TRUST_MAX; t++)
                 assert_int_equal(trust_from_string(trust_to_string((Trust) t)), t);
@@ -675,6 +704,7 @@ int main(void) {
                 cmocka_unit_test(test_digest),
                 cmocka_unit_test(test_digest_covers_every_key),
                 cmocka_unit_test(test_json_shape),
+                cmocka_unit_test(test_relative_paths),
                 cmocka_unit_test(test_enum_strings),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
