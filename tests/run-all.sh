@@ -221,12 +221,13 @@ main() {
         # --- 3. sanitizers: the unit suite under ASan+UBSan ----------------------------------------
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
         export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+        # Sanitized code runs several times slower, hence the longer timeouts.
         # Configure only: meson test builds just what the unit suite needs. Static helpers
         # (the in-sandbox probe, the guest init) cannot link with ASan and are not unit tests.
         if step setup-asan 600 bash -c "$(declare -f setup_build); \
                         CC=gcc setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false \
                                 -Dbuildtype=debug ${features[*]}"; then
-                meson_tests asan-unit build-asan --suite unit
+                meson_tests asan-unit build-asan --suite unit --timeout-multiplier 3
         else
                 skip_step asan-unit "build-asan could not be configured"
         fi
