@@ -89,16 +89,23 @@ def report(title, a_name, a, b_name, b):
     print(f"  ratio moat/bwrap (medians): wall {ratio_w:.2f}, cpu {ratio_c:.2f}   (target <= 1.0, aim 0.8)")
 
 moat_true = [moat, "run", "-p", "minimal", "--", "/bin/true"]
+moat_version = [moat, "--version"]
 moat_lim = [moat, "run", "-p", limits, "--", "/bin/true"]
 bw = [*bwrap, "/bin/true"]
-m, l, b = [], [], []
+m, l, b, v = [], [], [], []
+devnull = os.open(os.devnull, os.O_WRONLY)
+saved = os.dup(1)
 for i in range(runs):
     # rotate the order so no variant always runs first
-    order = [(m, moat_true), (l, moat_lim), (b, bw)]
-    order = order[i % 3:] + order[:i % 3]
+    order = [(m, moat_true), (l, moat_lim), (b, bw), (v, moat_version)]
+    order = order[i % 4:] + order[:i % 4]
+    os.dup2(devnull, 1)
     for acc, argv in order:
         acc.append(one(argv))
+    os.dup2(saved, 1)
 report("1. launch: /bin/true", "moat run -p minimal", m, "bwrap --unshare-all", b)
+w = sorted(x[0] for x in v); cp = sorted(x[1] for x in v)
+print(f"  of which binary start-up alone (moat --version): wall median {pct(w,50):.2f}ms, cpu median {pct(cp,50):.2f}ms")
 if os.getuid() == 0:
     report("2. launch with cgroup limits (memory, pids, cpu)", "moat run (limits)", l, "bwrap --unshare-all", b)
 else:
