@@ -245,9 +245,12 @@ static int parse_rule(PolicyYaml *y, yaml_node_t *n, Policy *p, bool site, MoatE
                                          "id: '%s' must be lower-case words joined by '-'", s);
 
         PolicyRule *old = find_rule(p, s);
-        if (old && (!site || old->from_site))
+        if (old && !site)
                 return policy_yaml_error(y, v, error, "rule '%s' is defined twice (first at %s:%u)",
                                          s, old->pos.file, old->pos.line);
+        if (old && old->from_site)
+                return policy_yaml_error(y, v, error, "rule '%s' appears twice in the site policy",
+                                         s);
         if (old)
                 return tighten_rule(y, n, old, error);
 
@@ -356,7 +359,7 @@ static bool syscall_known(const Policy *p, const char *name) {
                 if (name[0] == '@' && seccomp_set_find_group(s, name + 1))
                         return true;
         }
-        if (name[0] == '@')
+        if (name[0] == '@' || (name[0] >= '0' && name[0] <= '9'))
                 return false;
         for (const char *c = name; *c; c++)
                 if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))

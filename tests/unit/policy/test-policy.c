@@ -187,6 +187,11 @@ static void test_site_strict(void **state) {
                 "moat: 1\nrules:\n  - id: x\n    sentence: s\n    when: {}\n    tier: vm\n",
                 "site.yaml:5:11", "at least one");
         expect_site_error("moat: 1\nrules: [\n", "site.yaml:", "invalid YAML");
+        expect_site_error(
+                "moat: 1\nrules:\n - id: full-os\n   tier: vm\n - id: full-os\n   tier: vm\n",
+                "site.yaml:5:8", "appears twice");
+        expect_site_error("moat: 1\nseccomp: {deny: ['1']}\n", "site.yaml:2:18",
+                          "neither a system call");
         expect_site_error("moat: 1\n---\nmoat: 1\n", "site.yaml:3:1", "exactly one YAML document");
 }
 
