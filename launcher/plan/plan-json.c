@@ -228,7 +228,8 @@ json_t *plan_to_json(const Plan *p) {
                                       (json_int_t) p->resources.pids, "timeout_ms",
                                       (json_int_t) p->resources.timeout_ms, "tmpfs_total",
                                       (json_int_t) p->resources.tmpfs_total));
-        json_object_set_new(o, "sandbox", p->tier == TIER_VM ? json_null() : sandbox_to_json(p));
+        /* Always present: the vm tier takes its shares (mounts) and network mode from it too. */
+        json_object_set_new(o, "sandbox", sandbox_to_json(p));
         json_object_set_new(o, "vm", p->tier == TIER_VM ? vm_to_json(&p->vm) : json_null());
         json_object_set_new(o, "reachable", strv_to_json(p->reachable));
         return o;
