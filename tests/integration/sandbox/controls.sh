@@ -140,6 +140,39 @@ for u in "${USERS[@]}"; do
         fi
 done
 
+# A read-only bind is read-only on its submounts too (mount_setattr AT_RECURSIVE; a recursive
+# bind with the old API would leave them writable). The submount is made in a private mount
+# namespace of this test (unshare -m), never on the host's.
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
+        mkdir -p "$T/rosrc/sub"
+        chmod -R 0777 "$T/rosrc"
+        cat >"$T/ro.yaml" <<YAML
+moat: 1
+name: ro
+isolation: sandbox
+filesystem:
+  root: host-readonly
+  bind:
+    - {source: ., target: /work, mode: rw}
+    - {source: $T/rosrc, target: /ro, mode: ro}
+YAML
+        chmod 0644 "$T/ro.yaml"
+        for u in "${USERS[@]}"; do
+                out=$(EXTRA_ENV="" unshare -m --propagation private bash -c '
+                        mount -t tmpfs -o mode=0777 moat-test-sub "$1/rosrc/sub" || exit 99
+                        shift
+                        "$@"' _ "$T" bash -c "$(declare -f as_user user_dir); T='$T' MOAT='$MOAT' MOAT_PROBE='$MOAT_PROBE' \
+                        MOAT_DATA_DIR='$MOAT_DATA_DIR' as_user '$u' '$MOAT' run -p '$T/ro.yaml' -- /work/moat-probe \
+                        --try-write /ro/top --try-write /ro/sub/x" 2>"$T/stderr")
+                check "[$u] read-only bind: not writable" \
+                        test "$(jq -r '.tries[0] | "\(.ok) \(.errno)"' <<<"$out" 2>/dev/null)" = "false 30"
+                check "[$u] read-only bind: its submount is not writable either" \
+                        test "$(jq -r '.tries[1] | "\(.ok) \(.errno)"' <<<"$out" 2>/dev/null)" = "false 30"
+        done
+else
+        tap_skip "read-only binds on submounts" "needs root and unshare(1) to make a submount privately"
+fi
+
 # minimal /dev: exactly these entries
 for u in "${USERS[@]}"; do
         check "[$u] minimal /dev" test "$(moat_run "$u" "$T/probe.yaml" ls -A /dev 2>/dev/null | sort | tr '\n' ' ')" = \
