@@ -168,7 +168,7 @@ static int control_cgroups(Plan *p, const PlanFindings *f) {
         else if (res->mechanism == CGROUP_MECH_RLIMIT)
                 r = plan_add_controlf(
                         p, "cgroup.memory", res->status, f->mechanism_reason,
-                        "RLIMIT_AS %s instead: it bounds address space, not resident memory", mem);
+                        "RLIMIT_AS %s: it bounds address space, not resident memory", mem);
         else
                 r = plan_add_controlf(
                         p, "cgroup.memory", res->status, NULL, "%s %s %s, no swap", mech,
@@ -180,10 +180,10 @@ static int control_cgroups(Plan *p, const PlanFindings *f) {
                 r = plan_add_control(p, "cgroup.pids", CONTROL_NOT_APPLICABLE, NULL,
                                      "no pids limit in the profile");
         else if (res->mechanism == CGROUP_MECH_RLIMIT)
-                r = plan_add_control(
-                        p, "cgroup.pids", res->status, NULL,
-                        "no substitute: RLIMIT_NPROC counts the caller's host processes; pids "
-                        "are unlimited beyond the pid namespace");
+                r = plan_add_control(p, "cgroup.pids", res->status, NULL,
+                                     "no substitute (RLIMIT_NPROC would count the caller's other "
+                                     "processes too): "
+                                     "the number of processes is not limited");
         else
                 r = plan_add_controlf(p, "cgroup.pids", res->status, NULL, "%s pids.max %" PRIu64,
                                       mech, res->pids);

@@ -66,8 +66,9 @@ char *plan_to_text(const Plan *p) {
                 for (size_t i = 0; i < p->n_controls; i++) {
                         const PlanControl *c = &p->controls[i];
                         if (c->status == CONTROL_DEGRADED)
-                                APPEND("  %-20s %s\n", c->name,
-                                       c->reason ? c->reason : (c->detail ? c->detail : ""));
+                                APPEND("  %-20s %s%s%s\n", c->name, c->reason ? c->reason : "",
+                                       c->reason && c->detail ? "; instead: " : "",
+                                       c->detail ? c->detail : "");
                 }
         }
 
