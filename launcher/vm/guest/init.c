@@ -27,7 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
@@ -341,6 +344,20 @@ static void build_root(const VmConfig *c) {
                 fail("sethostname", errno);
 }
 
+/* The guest has no network device; loopback works as on any host. */
+static void loopback_up(void) {
+        struct ifreq ifr = {};
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+        if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                fail("loopback", errno);
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+                fail("loopback", errno);
+        close(fd);
+}
+
 static void switch_root(void) {
         /* switch_root: the initramfs stays underneath, unreachable from the new root. */
         if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
@@ -567,8 +584,11 @@ int main(int argc, char **argv) {
         if (strcmp(c.fault, "silent") == 0)
                 for (;;)
                         pause();
+        if (strcmp(c.fault, "panic") == 0)
+                _exit(1); /* PID 1 exits: the kernel panics */
 
         build_root(&c);
+        loopback_up();
         if (c.apparmor[0])
                 load_apparmor(&c);
         switch_root();

@@ -190,7 +190,8 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                 c->apparmor_text_len = vlen;
                 return 0;
         case 'f':
-                if (strcmp(v, "bad-status") != 0 && strcmp(v, "silent") != 0)
+                if (strcmp(v, "bad-status") != 0 && strcmp(v, "silent") != 0 &&
+                    strcmp(v, "panic") != 0)
                         return *reason = "unknown fault hook", -EINVAL;
                 strcpy(c->fault, v);
                 return 0;

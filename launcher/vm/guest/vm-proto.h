@@ -64,7 +64,7 @@ typedef struct VmConfig {
         char apparmor[128];     /* "" = none */
         const char *apparmor_text;      /* the profile's source, points into the buffer */
         size_t apparmor_text_len;
-        char fault[16];         /* "" = none; "bad-status" | "silent" (documented test hooks) */
+        char fault[16];         /* "" = none; "bad-status" | "silent" | "panic" (test hooks) */
         bool debug;
         char *argv[VM_ARGV_MAX + 1];    /* point into the caller's buffer, NUL-terminated */
         size_t n_argv;

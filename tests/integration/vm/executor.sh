@@ -162,5 +162,12 @@ for u in "${USERS[@]}"; do
         check "$u: a guest that never reports is exit 125 at the timeout (${took}s)" \
                 [ "$(cat "$o.rc")" = 125 ] && [ "$took" -lt 40 ] &&
                 grep -q 'did not start the command' "$o.err"
+
+        o=$T/$u-panic
+        : >"$o.in"
+        MOAT_VM_FAULT=panic drive "$u" "$o" -t 60000 -w "$d/work" -- true
+        diag "panic: $(head -c 300 "$o.err")"
+        check "$u: a guest kernel panic is exit 125 with the reason" \
+                [ "$(cat "$o.rc")" = 125 ] && grep -q 'Kernel panic' "$o.err"
 done
 tap_end
