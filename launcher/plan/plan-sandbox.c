@@ -78,13 +78,30 @@ static const char *const secret_masks[] = {
         "/etc/moat/audit.key",
 };
 
-/* /proc entries that expose the host kernel or let a process poke it. /proc/sys is made
- * read-only separately; boot_id is masked because it identifies the host across runs. */
+/* /proc entries that expose the host kernel or let a process poke it (moby masks the same).
+ * boot_id is masked because it identifies the host across runs. */
 static const char *const proc_masks[] = {
-        "/proc/kcore",         "/proc/keys",       "/proc/kallsyms",
-        "/proc/sysrq-trigger", "/proc/timer_list", "/proc/sched_debug",
-        "/proc/acpi",          "/proc/scsi",       "/proc/sys/kernel/random/boot_id",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/kallsyms",
+        "/proc/kmsg",
+        "/proc/sysrq-trigger",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/latency_stats",
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/scsi",
+        "/proc/sys/kernel/random/boot_id",
 };
+
+/* Host-wide knobs under /proc that stay visible but read-only. */
+static const char *const proc_readonly[] = { "/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq" };
+
+/* /sys, when a profile asks for it: firmware tables and RAPL energy counters (CVE-2020-8694,
+ * PLATYPUS) are hidden. */
+static const char *const sys_masks[] = { "/sys/firmware", "/sys/devices/virtual/powercap" };
 
 static bool profile_has_tmpfs(const Profile *pr, const char *target) {
         for (size_t i = 0; i < pr->fs.n_tmpfs; i++)
@@ -147,8 +164,13 @@ static int build_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
                 if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, proc_masks[i],
                                         PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
                         return r;
-        if ((r = plan_add_mount(p, PLAN_MOUNT_READONLY, NULL, "/proc/sys", 0, 0, NULL)) < 0 ||
-            (r = plan_add_mount(p, PLAN_MOUNT_DEV, NULL, "/dev",
+        /* /proc/sys must exist (it is where sysctls would be written); the others are optional
+         * because kernels without ISA or IRQ support leave them out. */
+        for (size_t i = 0; i < ELEMENTSOF(proc_readonly); i++)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_READONLY, NULL, proc_readonly[i],
+                                        i == 0 ? 0 : PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
+                        return r;
+        if ((r = plan_add_mount(p, PLAN_MOUNT_DEV, NULL, "/dev",
                                 PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, 0, NULL)) < 0)
                 return r;
 
@@ -197,6 +219,10 @@ static int build_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
                                                       PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC,
                                               0, NULL)) < 0)
                 return r;
+        for (size_t i = 0; pr->fs.sys && i < ELEMENTSOF(sys_masks); i++)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, sys_masks[i], PLAN_MOUNT_OPTIONAL,
+                                        0, NULL)) < 0)
+                        return r;
         return 0;
 }
 

@@ -672,6 +672,9 @@ static void test_mounts(void **state) {
         assert_true(proc > 2 && kcore > proc && sys > proc && dev > sys && tmp > dev &&
                     work > tmp && shadow > work);
         assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/proc/sysrq-trigger"), -1);
+        assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/proc/kmsg"), -1);
+        assert_int_not_equal(mount_index(p, PLAN_MOUNT_READONLY, "/proc/irq"), -1);
+        assert_false(m[sys].flags & PLAN_MOUNT_OPTIONAL);
         assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/etc/gshadow"), -1);
         assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/etc/ssh/ssh_host_ed25519_key"), -1);
         assert_true(m[work].flags & PLAN_MOUNT_WORKDIR);
@@ -703,6 +706,8 @@ static void test_mounts(void **state) {
         assert_int_equal(tmps, 1);
         assert_int_equal(p->sandbox.mounts[mount_index(p, PLAN_MOUNT_TMPFS, "/tmp")].size, 1 << 20);
         assert_int_not_equal(mount_index(p, PLAN_MOUNT_SYS, "/sys"), -1);
+        assert_true(mount_index(p, PLAN_MOUNT_MASK, "/sys/devices/virtual/powercap") >
+                    mount_index(p, PLAN_MOUNT_SYS, "/sys"));
         plan_free(p);
 }
 
