@@ -11,9 +11,10 @@
 #include "context.h"
 
 const char *moat_data_dir(void) {
+        /* Any non-empty value is used as given, exactly as the profile search path does, so
+         * profiles and policies always come from the same tree. */
         const char *d = getenv("MOAT_DATA_DIR");
-        /* An empty or relative value would resolve policies against the caller's cwd. */
-        if (d && d[0] == '/')
+        if (d && d[0])
                 return d;
         return MOAT_INSTALLED_DATA_DIR;
 }
