@@ -130,10 +130,21 @@ static void print_status(void) {
         int_field("seccomp_filters", status_value(copy, "Seccomp_filters", v, sizeof(v)) ? atoi(v) : -1);
 }
 
+/* The kernel has no query for "am I in a Landlock domain". Heuristic: /proc/self/comm is ours
+ * and writable by its owner on a rw /proc; EACCES on opening it for writing is what a domain
+ * without write rights on /proc gives (null when /proc is missing or read-only). */
 static void print_landlock(void) {
         long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+        int e = abi < 0 ? errno : 0;
+        const char *restricted = "null";
+        int fd = open("/proc/self/comm", O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                restricted = "false";
+                close(fd);
+        } else if (errno == EACCES)
+                restricted = "true";
         key("landlock");
-        printf("{\"abi\":%ld,\"errno\":%d}", abi < 0 ? 0 : abi, abi < 0 ? errno : 0);
+        printf("{\"abi\":%ld,\"errno\":%d,\"restricted\":%s}", abi < 0 ? 0 : abi, e, restricted);
 }
 
 /* mountinfo: id parent major:minor root target options [optional...] - fstype source super */

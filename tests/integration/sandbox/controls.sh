@@ -189,6 +189,7 @@ for u in "${USERS[@]}"; do
                 check "[$u] Landlock denies a write on a rw mount outside the plan's paths (/proc/self/comm)" \
                         test "$(jq -r '.tries[0].ok, .tries[0].errno' <<<"$out" | tr '\n' ' ')" = "false 13 "
                 check "[$u] Landlock allows the work directory" test "$(jq -r '.tries[1].ok' <<<"$out")" = true
+                check "[$u] the probe sees itself restricted" test "$(jq -r '.landlock.restricted' <<<"$out")" = true
         else
                 tap_skip "[$u] Landlock" "no Landlock in this kernel"
         fi
