@@ -157,6 +157,40 @@ static int add_denials(Plan *p, const Policy *pol, const SeccompSet *base, char 
         return 0;
 }
 
+static bool set_denies(const SeccompSet *base, const char *name) {
+        if (name[0] == '@')
+                return strv_contains(base->groups, name + 1);
+        STRV_FOREACH (g, base->groups) {
+                const SeccompGroup *grp = seccomp_set_find_group(base, *g);
+                for (size_t i = 0; grp && i < grp->n_entries; i++)
+                        if (strcmp(grp->entries[i].syscall, name) == 0)
+                                return true;
+        }
+        return false;
+}
+
+/* What the profile took out of the base set is part of the "why": a reviewer must see it. */
+static int note_allowed(Plan *p, const Profile *pr, const SeccompSet *base) {
+        for (size_t i = 0; pr->syscalls.allow && pr->syscalls.allow[i]; i++) {
+                const char *a = pr->syscalls.allow[i];
+                _cleanup_free_ char *s = NULL;
+                char where[300];
+                int r;
+
+                if (!set_denies(base, a))
+                        continue;
+                plan_format_pos(pr->syscalls.allow_pos ? &pr->syscalls.allow_pos[i] : NULL, where,
+                                sizeof(where));
+                if (asprintf(&s, "the profile allows %s, which the %s set denies%s%s%s", a,
+                             base->name, where[0] ? " (" : "", where, where[0] ? ")" : "") < 0)
+                        return -ENOMEM;
+                r = plan_add_decision(p, "profile-syscalls-allow", s, TIER_SANDBOX, false);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int plan_build_seccomp(Plan *p, const Profile *pr, const Policy *pol, const HostFacts *h) {
         PlanSeccomp *sc = &p->sandbox.seccomp;
         const char *base_name = pr->syscalls.base ? pr->syscalls.base : "default";
@@ -209,6 +243,9 @@ int plan_build_seccomp(Plan *p, const Profile *pr, const Policy *pol, const Host
                 if (r < 0)
                         return r;
         }
+        r = note_allowed(p, pr, base);
+        if (r < 0)
+                return r;
         r = add_denials(p, pol, base, pr->syscalls.deny, pr->syscalls.deny_pos, "profile",
                         "the profile");
         if (r < 0)

@@ -507,6 +507,7 @@ static void test_seccomp_profile_and_site(void **state) {
         pr.syscalls.deny = deny;
         p = resolve(&pr, &h);
         assert_null(find_rule(p, "ptrace", 0));
+        assert_true(has_decision(p, "profile-syscalls-allow"));
         assert_null(find_rule(p, "process_vm_writev", 0));
         assert_null(find_rule(p, "keyctl", 0));
         assert_non_null(find_rule(p, "add_key", 0));
