@@ -60,7 +60,8 @@ static int bad_option(const char *cmd, int c, char **argv) {
         return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
-static int load_policy(Policy **ret, bool quiet) {
+/* The shipped policy with the site file on top: --policy FILE, else /etc/moat/policy.yaml. */
+static int load_policy(const char *site_file, Policy **ret, bool quiet) {
         const char *data = getenv("MOAT_DATA_DIR");
         _cleanup_free_ char *dir = NULL;
         MoatError error = {};
@@ -69,7 +70,7 @@ static int load_policy(Policy **ret, bool quiet) {
 
         if (data && *data && asprintf(&dir, "%s/policies", data) < 0)
                 return -ENOMEM;
-        r = policy_load(dir, NULL, ret, &error);
+        r = policy_load(dir, site_file, ret, &error);
         if (r < 0 && !quiet)
                 fprintf(stderr, "moat audit: cannot load the site policy: %s\n",
                         moat_error_is_set(&error) ? moat_error_format(&error, buf, sizeof(buf))
@@ -78,7 +79,7 @@ static int load_policy(Policy **ret, bool quiet) {
 }
 
 /* FILE argument, else $MOAT_AUDIT_LOG, else the policy's path or the per-user default. */
-static char *resolve_log_path(const char *file) {
+static char *resolve_log_path(const char *file, const char *policy_file) {
         _cleanup_policy_ Policy *policy = NULL;
         const char *e = getenv("MOAT_AUDIT_LOG");
         char *p;
@@ -87,7 +88,7 @@ static char *resolve_log_path(const char *file) {
                 return strdup(file);
         if (e && *e)
                 return strdup(e);
-        if (load_policy(&policy, false) < 0)
+        if (load_policy(policy_file, &policy, false) < 0)
                 return NULL;
         p = audit_log_default_path(policy);
         if (!p)
@@ -106,25 +107,33 @@ static int one_file_arg(const char *cmd, int argc, char **argv, const char **ret
 }
 
 static int cmd_audit_path(int argc, char **argv) {
-        static const struct option options[] = { { "help", no_argument, NULL, 'h' }, {} };
+        static const struct option options[] = {
+                { "policy", required_argument, NULL, 'P' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
         _cleanup_free_ char *path = NULL;
+        const char *policy_file = NULL;
         int c;
 
         optind = 0;
         opterr = 0; /* our own message names the flag */
         while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
                 switch (c) {
+                case 'P':
+                        policy_file = optarg;
+                        break;
                 case 'h':
-                        printf("Usage: moat audit path\n\nPrint the path of the audit log moat "
-                               "writes for "
-                               "this caller.\n");
+                        printf("Usage: moat audit path [--policy FILE]\n\n"
+                               "Print the path of the audit log moat writes for this caller.\n\n"
+                               "  --policy FILE  site policy (default /etc/moat/policy.yaml)\n");
                         return 0;
                 default:
                         return bad_option("path", c, argv);
                 }
         if (optind < argc)
                 return usage_error("path", "unexpected argument '%s'", argv[optind]);
-        path = resolve_log_path(NULL);
+        path = resolve_log_path(NULL, policy_file);
         if (!path)
                 return EXIT_MOAT_FAILED;
         printf("%s\n", path);
@@ -137,14 +146,18 @@ static void verify_notice(size_t line, const char *message, void *userdata) {
 }
 
 /* The key: --key FILE, else the site policy's audit_hmac_key_file, else none. */
-static int verify_load_key(const char *key_file, uint8_t **ret_key, size_t *ret_len) {
+static int verify_load_key(const char *key_file, const char *policy_file, uint8_t **ret_key,
+                           size_t *ret_len) {
         _cleanup_policy_ Policy *policy = NULL;
         int r;
 
         if (!key_file) {
                 /* No policy is not an error here: an unkeyed log verifies without one, and a
                  * keyed one then fails with "verify it with --key". */
-                if (load_policy(&policy, true) < 0 || !policy->audit_hmac_key_file)
+                r = load_policy(policy_file, &policy, !policy_file);
+                if (r < 0)
+                        return policy_file ? r : 0; /* an explicit --policy must load */
+                if (!policy->audit_hmac_key_file)
                         return 0;
                 key_file = policy->audit_hmac_key_file;
         }
@@ -180,15 +193,13 @@ static void verify_print(const char *path, const AuditVerifyReport *rep, bool js
 
 static int cmd_audit_verify(int argc, char **argv) {
         static const struct option options[] = {
-                { "key", required_argument, NULL, 'k' },
-                { "strict", no_argument, NULL, 's' },
-                { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },
-                {},
+                { "key", required_argument, NULL, 'k' }, { "policy", required_argument, NULL, 'P' },
+                { "strict", no_argument, NULL, 's' },    { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },      {},
         };
         _cleanup_free_ char *path = NULL;
         _cleanup_free_ uint8_t *key = NULL;
-        const char *key_file = NULL, *file;
+        const char *key_file = NULL, *policy_file = NULL, *file;
         bool strict = false, json = false;
         AuditVerifyReport rep;
         size_t key_len = 0;
@@ -203,6 +214,9 @@ static int cmd_audit_verify(int argc, char **argv) {
                         break;
                 case 's':
                         strict = true;
+                        break;
+                case 'P':
+                        policy_file = optarg;
                         break;
                 case 'j':
                         json = true;
@@ -219,10 +233,11 @@ static int cmd_audit_verify(int argc, char **argv) {
                                "record is reported as a notice (a crash lost the record in "
                                "flight).\n"
                                "\n"
-                               "  --key FILE   HMAC key of a keyed chain (default: the site "
+                               "  --key FILE     HMAC key of a keyed chain (default: the site "
                                "policy's)\n"
-                               "  --strict     also fail on recovered torn writes\n"
-                               "  --json       print the result as one JSON object\n"
+                               "  --policy FILE  site policy (default /etc/moat/policy.yaml)\n"
+                               "  --strict       also fail on recovered torn writes\n"
+                               "  --json         print the result as one JSON object\n"
                                "\n"
                                "Removing records from the end cannot be seen by any chain: keep "
                                "the printed\n"
@@ -237,10 +252,10 @@ static int cmd_audit_verify(int argc, char **argv) {
         r = one_file_arg("verify", argc, argv, &file);
         if (r != 0)
                 return r;
-        path = resolve_log_path(file);
+        path = resolve_log_path(file, policy_file);
         if (!path)
                 return EXIT_MOAT_FAILED;
-        if (verify_load_key(key_file, &key, &key_len) < 0)
+        if (verify_load_key(key_file, policy_file, &key, &key_len) < 0)
                 return EXIT_MOAT_FAILED;
 
         r = audit_log_verify(path, key, key_len, json ? NULL : verify_notice, path, &rep);
@@ -259,6 +274,7 @@ static int cmd_audit_verify(int argc, char **argv) {
 
 typedef struct ShowState {
         const char *path;
+        const char *policy_file;
         AuditFilter filter;
         bool json;
 } ShowState;
@@ -317,6 +333,9 @@ static int parse_filter_option(const char *cmd, int c, ShowState *s) {
         case 'd':
                 s->filter.denied_only = true;
                 return 0;
+        case 'P':
+                s->policy_file = optarg;
+                return 0;
         case 'j':
                 s->json = true;
                 return 0;
@@ -325,11 +344,15 @@ static int parse_filter_option(const char *cmd, int c, ShowState *s) {
         }
 }
 
-#define FILTER_OPTIONS                                                                            \
-        { "since", required_argument, NULL, 'S' }, { "profile", required_argument, NULL, 'p' },   \
-                { "tier", required_argument, NULL, 't' }, { "denied", no_argument, NULL, 'd' }, { \
-                "json", no_argument, NULL, 'j'                                                    \
-        }
+/* clang-format off */
+#define FILTER_OPTIONS                                          \
+        { "since", required_argument, NULL, 'S' },              \
+        { "profile", required_argument, NULL, 'p' },            \
+        { "tier", required_argument, NULL, 't' },               \
+        { "denied", no_argument, NULL, 'd' },                   \
+        { "json", no_argument, NULL, 'j' },                     \
+        { "policy", required_argument, NULL, 'P' }
+/* clang-format on */
 
 #define FILTER_HELP                                                                         \
         "  --since T      records from T on: RFC 3339, a date (YYYY-MM-DD) or a duration\n" \
@@ -337,7 +360,8 @@ static int parse_filter_option(const char *cmd, int c, ShowState *s) {
         "  --profile P    records of profile P (name or the -p argument)\n"                 \
         "  --tier T       records that ran in tier T (sandbox, system, vm)\n"               \
         "  --denied       records with denied operations\n"                                 \
-        "  --json         print the records as stored (JSON Lines)\n"
+        "  --json         print the records as stored (JSON Lines)\n"                       \
+        "  --policy FILE  site policy (default /etc/moat/policy.yaml)\n"
 
 static int cmd_audit_show(int argc, char **argv) {
         static const struct option options[] = { FILTER_OPTIONS,
@@ -366,7 +390,7 @@ static int cmd_audit_show(int argc, char **argv) {
         r = one_file_arg("show", argc, argv, &file);
         if (r != 0)
                 return r;
-        path = resolve_log_path(file);
+        path = resolve_log_path(file, s.policy_file);
         if (!path)
                 return EXIT_MOAT_FAILED;
         s.path = path;
@@ -534,7 +558,7 @@ static int cmd_audit_tail(int argc, char **argv) {
         r = one_file_arg("tail", argc, argv, &file);
         if (r != 0)
                 return r;
-        path = resolve_log_path(file);
+        path = resolve_log_path(file, t.show.policy_file);
         if (!path)
                 return EXIT_MOAT_FAILED;
         t.show.path = path;

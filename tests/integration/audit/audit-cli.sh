@@ -155,5 +155,7 @@ expect_rc "tail -n bad: 125 naming --lines" 125 "--lines" -- audit tail -n many 
 expect_rc "verify --key without a value: 125" 125 "--key" -- audit verify --key
 expect_rc "verify with two files: 125" 125 "unexpected argument" -- audit verify "$L" "$L"
 expect_rc "verify of a missing file: 125" 125 "cannot read" -- audit verify "$T/missing.jsonl"
+MOAT_AUDIT_LOG= expect_rc "path with a missing --policy file: 125" 125 "policy" -- audit path --policy "$T/no-policy.yaml"
+expect_rc "verify with a missing --policy file: 125" 125 "policy" -- audit verify --policy "$T/no-policy.yaml" "$L"
 
 tap_end

@@ -2,7 +2,8 @@
 # Records written by the real `moat run`, as root and as the unprivileged test user: a
 # successful run, a refusal, a failed start, a timeout and a run with seccomp denials (names
 # and counts), the per-user default log location and modes, a symlinked log refused, and a
-# few real runs in parallel giving one intact chain.
+# few real runs in parallel giving one intact chain, and a site policy that moves the log and
+# keys the chain.
 source "$(dirname "$0")/lib.sh"
 
 if [ ! -x "${MOAT_PROBE:-}" ]; then
@@ -151,6 +152,25 @@ for u in "${USERS[@]}"; do
         as_user "$u" MOAT_AUDIT_LOG="$d/link.jsonl" -- "$MOAT" run -p "$T/run.yaml" -- true 2>"$T/err"
         check "[$u] symlinked log: the run reports the audit failure" grep -qi "audit" "$T/err"
         check "[$u] symlinked log: its target is untouched" test "$(cat "$d/target")" = precious
+
+        # A site policy that moves the log and keys the chain.
+        head -c 32 /dev/urandom >"$d/key"
+        chmod 0600 "$d/key"
+        printf 'moat: 1\naudit:\n  log: %s\n  hmac_key_file: %s\n' "$d/site/audit.jsonl" "$d/key" >"$d/site.yaml"
+        [ "$u" = "$(id -un)" ] || chown "$u:" "$d/key" "$d/site.yaml"
+        as_user "$u" MOAT_AUDIT_LOG= -- "$MOAT" run --policy "$d/site.yaml" -p "$T/run.yaml" -- true 2>/dev/null
+        check "[$u] site policy: the record goes to the policy's audit.log" test -s "$d/site/audit.jsonl"
+        check "[$u] site policy: the record is keyed" test "$(jq -r .chain "$d/site/audit.jsonl")" = hmac-sha256
+        check "[$u] audit path --policy names the policy's log" \
+                test "$(as_user "$u" MOAT_AUDIT_LOG= -- "$MOAT" audit path --policy "$d/site.yaml")" = "$d/site/audit.jsonl"
+        as_user "$u" MOAT_AUDIT_LOG= -- "$MOAT" audit verify --policy "$d/site.yaml" >"$T/out" 2>&1
+        check "[$u] audit verify --policy uses the policy's key" test $? -eq 0
+        as_user "$u" MOAT_AUDIT_LOG= -- "$MOAT" audit verify "$d/site/audit.jsonl" >"$T/out" 2>&1
+        check "[$u] without the key the keyed log does not verify" test $? -eq 1
+        chmod 0644 "$d/key"
+        as_user "$u" MOAT_AUDIT_LOG= -- "$MOAT" run --policy "$d/site.yaml" -p "$T/run.yaml" -- true 2>"$T/err"
+        check "[$u] a key readable by others: the run reports the audit failure" grep -qi "audit" "$T/err"
+        check "[$u] ... and no unkeyed record is written instead" test "$(wc -l <"$d/site/audit.jsonl")" -eq 1
 done
 
 # The per-user default location (no MOAT_AUDIT_LOG), only for the unprivileged user: root's
