@@ -473,14 +473,43 @@ static void tail_flush_ring(TailState *t) {
         fflush(stdout);
 }
 
+#define TAIL_WATCH_MASK (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVE_SELF | IN_DELETE_SELF)
+
+/* After the old file is read to its end: has the path been given to a new file (rotation)?
+ * Then continue with that one from its start. Returns 1 if switched, 0 if not, -errno. */
+static int tail_reopen_if_rotated(TailState *t, int *fd, int ino, int *wd, const char *path) {
+        struct stat old, cur;
+        int nfd;
+
+        if (fstat(*fd, &old) < 0)
+                return -errno;
+        if (stat(path, &cur) < 0 || (cur.st_dev == old.st_dev && cur.st_ino == old.st_ino) ||
+            !S_ISREG(cur.st_mode))
+                return 0;
+        nfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (nfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        fprintf(stderr, "moat audit tail: %s was rotated; following the new file\n", path);
+        safe_close(*fd);
+        *fd = nfd;
+        t->partial_len = 0;
+        t->lineno = 0;
+        if (ino >= 0) {
+                if (*wd >= 0)
+                        inotify_rm_watch(ino, *wd);
+                *wd = inotify_add_watch(ino, path, TAIL_WATCH_MASK);
+        }
+        return 1;
+}
+
 /* Follow with inotify; a one-second poll backs it up (and replaces it when inotify is out of
  * watches), so the behaviour is the same, only slower. */
-static int tail_follow(TailState *t, int fd, const char *path) {
+static int tail_follow(TailState *t, int *fd, const char *path) {
         _cleanup_close_ int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         struct stat st;
-        int r;
+        int wd = -1, r;
 
-        if (ino >= 0 && inotify_add_watch(ino, path, IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE) < 0)
+        if (ino >= 0 && (wd = inotify_add_watch(ino, path, TAIL_WATCH_MASK)) < 0)
                 ino = safe_close(ino);
         for (;;) {
                 struct pollfd pfd = { .fd = ino, .events = POLLIN };
@@ -490,21 +519,26 @@ static int tail_follow(TailState *t, int fd, const char *path) {
                         return -errno;
                 while (ino >= 0 && read(ino, drain, sizeof(drain)) > 0)
                         ;
-                if (fstat(fd, &st) < 0)
+                if (fstat(*fd, &st) < 0)
                         return -errno;
-                if (st.st_size < lseek(fd, 0, SEEK_CUR)) {
+                if (st.st_size < lseek(*fd, 0, SEEK_CUR)) {
                         /* An append-only log never shrinks: say so, then read it again. */
                         fprintf(stderr,
                                 "moat audit tail: %s was truncated; reading it from the start\n",
                                 path);
-                        if (lseek(fd, 0, SEEK_SET) < 0)
+                        if (lseek(*fd, 0, SEEK_SET) < 0)
                                 return -errno;
                         t->partial_len = 0;
                         t->lineno = 0;
                 }
-                r = tail_read(t, fd);
-                if (r < 0)
-                        return r;
+                do {
+                        r = tail_read(t, *fd);
+                        if (r < 0)
+                                return r;
+                        r = tail_reopen_if_rotated(t, fd, ino, &wd, path);
+                        if (r < 0)
+                                return r;
+                } while (r > 0);
         }
 }
 
@@ -576,7 +610,7 @@ static int cmd_audit_tail(int argc, char **argv) {
                 tail_flush_ring(&t);
                 t.following = true;
                 if (follow)
-                        r = tail_follow(&t, fd, path);
+                        r = tail_follow(&t, &fd, path);
         }
         for (size_t i = 0; i < MAX(t.n, 1u); i++)
                 free(t.ring[i]);

@@ -125,9 +125,19 @@ done
 check "tail -f prints records appended later" \
         test "$(jq -r .profile.name "$T/follow" 2>/dev/null | sort -u)" = followed
 check "tail -f printed exactly the 3 new records" test "$(wc -l <"$T/follow")" -eq 3
+mv "$L" "$L.rotated"
+"$WRITER" --profile rotated "$L" 2
+for _ in $(seq 50); do
+        [ "$(wc -l <"$T/follow")" -ge 5 ] && break
+        sleep 0.1
+done
+check "tail -f follows the log to its new file after a rotation" \
+        test "$(jq -r .profile.name "$T/follow" 2>/dev/null | tail -n 2 | sort -u)" = rotated
+check "tail -f says that the log was rotated" grep -q "rotated" "$T/follow.err"
 kill "$tail_pid" 2>/dev/null
 wait "$tail_pid" 2>/dev/null
 BG_PIDS=
+cp "$T/pristine" "$L"
 
 # --- path ----------------------------------------------------------------------------------
 expect_rc "path prints \$MOAT_AUDIT_LOG" 0 "$MOAT_AUDIT_LOG" -- audit path
