@@ -12,24 +12,31 @@ drive() {
         as_user "$u" "$DRIVER" "$@" <"$o.in" >"$o.out" 2>"$o.err" 3>"$o.res"
         echo $? >"$o.rc"
 }
-# find_run QEMU_UID: sets name (domain name prefix "moat-<pid>-") and pid (moat's own pid)
-# of the run whose QEMU appears, or empties them after 60 s.
+# find_run BG_PID QEMU_UID: for the driver started in the background subshell BG_PID, sets pid
+# (moat itself) and name (its domain's prefix "moat-<pid>-", where <pid> is moat's or, as root,
+# its helper's) once that QEMU runs; empties both after 60 s. Other runs (other test
+# invocations on the same machine) are never picked.
 find_run() {
-        local ppid
+        local helper= n
         name= pid=
         for _ in $(seq 240); do
-                name=$(pgrep -u "$1" -af "qemu-system-x86_64 -name guest=moat-" |
-                       sed -n 's/.*-name guest=\(moat-[0-9]*-\)[^, ]*.*/\1/p' | head -1)
-                [ -n "$name" ] && break
+                if [ -z "$pid" ]; then
+                        for n in "$1" $(pgrep -P "$1"); do
+                                [ "$(readlink "/proc/$n/exe")" = "$DRIVER" ] && pid=$n
+                        done
+                fi
+                if [ -n "$pid" ]; then
+                        [ -z "$helper" ] && helper=$(pgrep -P "$pid" | head -1)
+                        for n in "$pid" $helper; do
+                                if pgrep -u "$2" -f "qemu-system-x86_64 -name guest=moat-$n-" >/dev/null; then
+                                        name="moat-$n-"
+                                        return 0
+                                fi
+                        done
+                fi
                 sleep 0.25
         done
-        pid=${name#moat-}
-        pid=${pid%-}
-        [ -n "$pid" ] || return 0
-        # As root, the name carries the pid of moat's unprivileged helper: find moat itself.
-        ppid=$(ps -o ppid= -p "$pid" | tr -d ' ')
-        [ -n "$ppid" ] && [ "$(readlink /proc/$ppid/exe)" = "$DRIVER" ] && pid=$ppid
-        [ "$(readlink /proc/$pid/exe)" = "$DRIVER" ] || pid=
+        pid=
 }
 
 for u in "${USERS[@]}"; do
@@ -72,8 +79,8 @@ for u in "${USERS[@]}"; do
         o=$T/$u-term
         as_user "$u" "$DRIVER" -w "$d/work" -- sleep 600 </dev/null >/dev/null 2>"$o.err" 3>/dev/null &
         bg=$!
-        find_run "$quid"
-        if [ -n "$pid" ]; then
+        find_run "$bg" "$quid"
+        if [ -n "$name" ]; then
                 kill -TERM "$pid"
                 wait "$bg"
                 rc=$?
@@ -81,6 +88,7 @@ for u in "${USERS[@]}"; do
                 check "$u: SIGTERM to moat ends the run with 143 and leaves no QEMU" \
                         [ "$rc" = 143 ] && no_qemu_left "$quid" "$name"
         else
+                for n in $(pgrep -P "$bg"); do kill -9 "$n"; done
                 wait "$bg"
                 tap_not_ok "$u: SIGTERM: the guest never started ($(head -c 200 "$o.err"))"
         fi
@@ -91,8 +99,8 @@ for u in "${USERS[@]}"; do
         : >"$o.in"
         as_user "$u" "$DRIVER" -w "$d/work" -- sleep 600 <"$o.in" >/dev/null 2>&1 3>/dev/null &
         bg=$!
-        find_run "$quid"
-        if [ -n "$pid" ]; then
+        find_run "$bg" "$quid"
+        if [ -n "$name" ]; then
                 kill -9 "$pid"
                 wait "$bg" 2>/dev/null
                 if [ "$u" = root ]; then lvhome=$(getent passwd moat-vm | cut -d: -f6); lvu=moat-vm
@@ -111,7 +119,8 @@ for u in "${USERS[@]}"; do
                 check "$u: kill -9 of moat leaves no QEMU process" no_qemu_left "$quid" "$name"
                 check "$u: kill -9 of moat leaves no libvirt domain" no_domain_left
         else
-                diag "no QEMU found for the run (name '$name')"
+                diag "no QEMU found for the run"
+                for n in $(pgrep -P "$bg"); do kill -9 "$n"; done
                 wait "$bg" 2>/dev/null
                 tap_not_ok "$u: kill -9: the guest never started"
                 tap_not_ok "$u: kill -9: no domain check"
