@@ -67,11 +67,21 @@ static void buf_printf(Buf *b, const char *fmt, ...) {
 static void buf_escaped(Buf *b, const char *s) {
         for (; *s; s++) {
                 switch (*s) {
-                case '&': buf_str(b, "&amp;"); break;
-                case '<': buf_str(b, "&lt;"); break;
-                case '>': buf_str(b, "&gt;"); break;
-                case '\'': buf_str(b, "&apos;"); break;
-                case '"': buf_str(b, "&quot;"); break;
+                case '&':
+                        buf_str(b, "&amp;");
+                        break;
+                case '<':
+                        buf_str(b, "&lt;");
+                        break;
+                case '>':
+                        buf_str(b, "&gt;");
+                        break;
+                case '\'':
+                        buf_str(b, "&apos;");
+                        break;
+                case '"':
+                        buf_str(b, "&quot;");
+                        break;
                 default:
                         /* XML 1.0 cannot carry most control characters at all. */
                         if ((unsigned char) *s < 0x20 && *s != '\t') {
@@ -147,15 +157,17 @@ int vm_domain_xml(const VmDomainSpec *s, char **ret) {
          * KVM: the host's own. */
         buf_printf(&b, "  <cpu mode='%s' check='none'/>\n",
                    s->kvm ? "host-passthrough" : "maximum");
-        buf_str(&b, "  <clock offset='utc'/>\n"
-                    "  <on_poweroff>destroy</on_poweroff>\n"
-                    "  <on_reboot>destroy</on_reboot>\n"
-                    "  <on_crash>destroy</on_crash>\n"
-                    "  <devices>\n");
+        buf_str(&b,
+                "  <clock offset='utc'/>\n"
+                "  <on_poweroff>destroy</on_poweroff>\n"
+                "  <on_reboot>destroy</on_reboot>\n"
+                "  <on_crash>destroy</on_crash>\n"
+                "  <devices>\n");
         buf_element(&b, "    ", "emulator", s->emulator);
         for (size_t i = 0; i < s->n_shares; i++) {
-                buf_str(&b, "    <filesystem type='mount' accessmode='squash' multidevs='forbid'>\n"
-                            "      <source dir='");
+                buf_str(&b,
+                        "    <filesystem type='mount' accessmode='squash' multidevs='forbid'>\n"
+                        "      <source dir='");
                 buf_escaped(&b, s->shares[i].source);
                 buf_printf(&b, "'/>\n      <target dir='%s'/>\n%s    </filesystem>\n",
                            s->shares[i].tag, s->shares[i].readonly ? "      <readonly/>\n" : "");
@@ -165,12 +177,13 @@ int vm_domain_xml(const VmDomainSpec *s, char **ret) {
         add_channel(&b, s->stderr_socket, "org.moat.stderr");
         buf_str(&b, "    <serial type='file'>\n      <source path='");
         buf_escaped(&b, s->console_log);
-        buf_str(&b, "'/>\n      <target port='0'/>\n    </serial>\n"
-                    "    <controller type='usb' model='none'/>\n"
-                    "    <memballoon model='none'/>\n"
-                    "  </devices>\n"
-                    "  <seclabel type='none'/>\n"
-                    "</domain>\n");
+        buf_str(&b,
+                "'/>\n      <target port='0'/>\n    </serial>\n"
+                "    <controller type='usb' model='none'/>\n"
+                "    <memballoon model='none'/>\n"
+                "  </devices>\n"
+                "  <seclabel type='none'/>\n"
+                "</domain>\n");
         if (b.err) {
                 free(b.p);
                 return b.err;

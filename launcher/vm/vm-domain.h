@@ -9,23 +9,23 @@
 #define VM_DOMAIN_SHARES_MAX 16
 
 typedef struct VmShare {
-        const char *source;     /* absolute host directory */
-        const char *tag;        /* 9p mount tag, [a-z0-9]{1,31} */
-        bool readonly;          /* enforced by QEMU (readonly=on), not only by the guest */
+        const char *source; /* absolute host directory */
+        const char *tag;    /* 9p mount tag, [a-z0-9]{1,31} */
+        bool readonly;      /* enforced by QEMU (readonly=on), not only by the guest */
 } VmShare;
 
 typedef struct VmDomainSpec {
         const char *name;
-        bool kvm;               /* domain type kvm, else qemu (TCG) */
+        bool kvm; /* domain type kvm, else qemu (TCG) */
         uint64_t memory_mib;
         uint32_t vcpus;
-        const char *emulator;   /* qemu-system-x86_64 */
-        const char *loader;     /* firmware ROM (qboot), NULL = the machine's default */
+        const char *emulator; /* qemu-system-x86_64 */
+        const char *loader;   /* firmware ROM (qboot), NULL = the machine's default */
         const char *kernel;
         const char *initrd;
-        const char *cmdline;    /* kernel command line (escaped here) */
-        const char *console_log;        /* serial console to this file */
-        const char *ctl_socket;         /* moat listens; QEMU connects */
+        const char *cmdline;     /* kernel command line (escaped here) */
+        const char *console_log; /* serial console to this file */
+        const char *ctl_socket;  /* moat listens; QEMU connects */
         const char *stdout_socket;
         const char *stderr_socket;
         const VmShare *shares;

@@ -43,11 +43,16 @@
 
 #define VM_URI "qemu:///session"
 #define VM_ACCOUNT "moat-vm"
-#define VM_BOOT_DEADLINE_MS 120000u     /* without a plan timeout: boot + start of the command */
-#define VM_DRAIN_MS 10000u              /* after the final status: output and power-off */
-#define VM_MIN_MEMORY (96ull << 20)     /* the 66 MB PVH kernel image must fit */
+#define VM_BOOT_DEADLINE_MS 120000u /* without a plan timeout: boot + start of the command */
+#define VM_DRAIN_MS 10000u          /* after the final status: output and power-off */
+#define VM_MIN_MEMORY (96ull << 20) /* the 66 MB PVH kernel image must fit */
 
-enum { SOCK_CTL, SOCK_OUT, SOCK_ERR, _SOCK_MAX };
+enum {
+        SOCK_CTL,
+        SOCK_OUT,
+        SOCK_ERR,
+        _SOCK_MAX
+};
 static const char *const sock_names[_SOCK_MAX] = { "ctl.sock", "out.sock", "err.sock" };
 
 /* What a run produced; also what the root helper sends back to moat. */
@@ -68,7 +73,7 @@ typedef struct VmRun {
         int listen_fd[_SOCK_MAX], fd[_SOCK_MAX], sig_fd;
         VmLibvirt *lv;
         VmStatusReader status;
-        char *outq;             /* control port output: configuration, then stdin frames */
+        char *outq; /* control port output: configuration, then stdin frames */
         size_t outq_len, outq_off;
         bool stdin_eof, stdin_eof_sent, stopped, destroyed;
         bool out_broken[3];
@@ -159,8 +164,8 @@ static int listen_unix(const char *path) {
 
 static void run_cleanup(VmRun *run) {
         /* All ports closed after the final status: QEMU exited after the guest's power-off. */
-        bool exited = run->status.final && run->fd[SOCK_CTL] < 0 &&
-                      run->fd[SOCK_OUT] < 0 && run->fd[SOCK_ERR] < 0;
+        bool exited = run->status.final && run->fd[SOCK_CTL] < 0 && run->fd[SOCK_OUT] < 0 &&
+                      run->fd[SOCK_ERR] < 0;
         run->lv = vm_libvirt_close(run->lv, exited);
         for (int i = 0; i < _SOCK_MAX; i++) {
                 run->listen_fd[i] = safe_close(run->listen_fd[i]);
@@ -194,7 +199,8 @@ static void console_reason(VmRun *run, char *buf, size_t size) {
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || (end = lseek(fd, 0, SEEK_END)) < 0)
                 return;
-        n = pread(fd, data, sizeof(data) - 1, end > (off_t) sizeof(data) - 1 ? end - (off_t) sizeof(data) + 1 : 0);
+        n = pread(fd, data, sizeof(data) - 1,
+                  end > (off_t) sizeof(data) - 1 ? end - (off_t) sizeof(data) + 1 : 0);
         if (n <= 0)
                 return;
         data[n] = 0;
@@ -339,8 +345,9 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                 /* The plan's timeout bounds the boot and, from its start, the command. */
                 if (run->res.started && !run_deadline_set) {
                         run_deadline_set = true;
-                        deadline = run->plan->resources.timeout_ms ?
-                                           t + run->plan->resources.timeout_ms : UINT64_MAX;
+                        deadline = run->plan->resources.timeout_ms
+                                           ? t + run->plan->resources.timeout_ms
+                                           : UINT64_MAX;
                 }
                 if ((run->status.final || run->destroyed || run->stopped) && !drain_until)
                         drain_until = t + VM_DRAIN_MS;
@@ -370,13 +377,13 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                 }
                 timeout = (int) MIN(until - t, 1000u);
 
-                p[0] = (struct pollfd) { .fd = run->sig_fd, .events = POLLIN };
-                p[1] = (struct pollfd) { .fd = ev, .events = POLLIN };
-                p[2] = (struct pollfd) { .fd = run->fd[SOCK_CTL],
-                                         .events = POLLIN | (run->outq_len ? POLLOUT : 0) };
-                p[3] = (struct pollfd) { .fd = run->fd[SOCK_OUT], .events = POLLIN };
-                p[4] = (struct pollfd) { .fd = run->fd[SOCK_ERR], .events = POLLIN };
-                p[5] = (struct pollfd) { .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN };
+                p[0] = (struct pollfd){ .fd = run->sig_fd, .events = POLLIN };
+                p[1] = (struct pollfd){ .fd = ev, .events = POLLIN };
+                p[2] = (struct pollfd){ .fd = run->fd[SOCK_CTL],
+                                        .events = POLLIN | (run->outq_len ? POLLOUT : 0) };
+                p[3] = (struct pollfd){ .fd = run->fd[SOCK_OUT], .events = POLLIN };
+                p[4] = (struct pollfd){ .fd = run->fd[SOCK_ERR], .events = POLLIN };
+                p[5] = (struct pollfd){ .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN };
                 if (poll(p, 6, timeout) < 0 && errno != EINTR)
                         return;
                 if (p[0].revents)
@@ -480,18 +487,21 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
         int r;
 
         if (!plan->vm.kernel) {
-                result_fail(&run->res, "guest kernel", ENOENT, "no guest kernel: install one "
+                result_fail(&run->res, "guest kernel", ENOENT,
+                            "no guest kernel: install one "
                             "with moat-guest-kernel (as root)");
                 return -ENOENT;
         }
         if (mem < VM_MIN_MEMORY) {
-                result_fail(&run->res, "guest memory", EINVAL, "guest memory %llu MiB is below "
-                            "the %llu MiB the guest kernel needs", (unsigned long long) (mem >> 20),
-                            VM_MIN_MEMORY >> 20);
+                result_fail(&run->res, "guest memory", EINVAL,
+                            "guest memory %llu MiB is below "
+                            "the %llu MiB the guest kernel needs",
+                            (unsigned long long) (mem >> 20), VM_MIN_MEMORY >> 20);
                 return -EINVAL;
         }
         if (plan->sandbox.network == NETWORK_OUTBOUND) {
-                result_fail(&run->res, "network", EOPNOTSUPP, "the vm tier has no network "
+                result_fail(&run->res, "network", EOPNOTSUPP,
+                            "the vm tier has no network "
                             "device (loopback only); outbound network cannot be given");
                 return -EOPNOTSUPP;
         }
@@ -540,18 +550,29 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
         }
         snprintf(console, sizeof(console), "%s/console.log", run->dir);
         snprintf(name, name_size, "moat-%d-%s", (int) getpid(), run->dir + strlen("/tmp/moat-vm-"));
-        snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet panic=-1 tsc=reliable "
-                 "cryptomgr.notests%s", plan->vm.guest_apparmor ? " apparmor=1 security=apparmor" : "");
+        snprintf(cmdline, sizeof(cmdline),
+                 "console=ttyS0 quiet panic=-1 tsc=reliable "
+                 "cryptomgr.notests%s",
+                 plan->vm.guest_apparmor ? " apparmor=1 security=apparmor" : "");
 
         VmDomainSpec spec = {
-                .name = name, .kvm = plan->vm.kvm, .memory_mib = mem >> 20,
-                .vcpus = plan->vm.vcpus ?: 1, .emulator = qemu_emulator(),
-                .loader = access("/usr/share/qemu/qboot.rom", R_OK) == 0 ?
-                                  "/usr/share/qemu/qboot.rom" : NULL,
-                .kernel = plan->vm.kernel, .initrd = initrd, .cmdline = cmdline,
-                .console_log = console, .ctl_socket = sock[SOCK_CTL],
-                .stdout_socket = sock[SOCK_OUT], .stderr_socket = sock[SOCK_ERR],
-                .shares = layout->shares, .n_shares = layout->n_shares,
+                .name = name,
+                .kvm = plan->vm.kvm,
+                .memory_mib = mem >> 20,
+                .vcpus = plan->vm.vcpus ?: 1,
+                .emulator = qemu_emulator(),
+                .loader = access("/usr/share/qemu/qboot.rom", R_OK) == 0
+                                  ? "/usr/share/qemu/qboot.rom"
+                                  : NULL,
+                .kernel = plan->vm.kernel,
+                .initrd = initrd,
+                .cmdline = cmdline,
+                .console_log = console,
+                .ctl_socket = sock[SOCK_CTL],
+                .stdout_socket = sock[SOCK_OUT],
+                .stderr_socket = sock[SOCK_ERR],
+                .shares = layout->shares,
+                .n_shares = layout->n_shares,
         };
         if (!spec.emulator) {
                 result_fail(&run->res, "qemu", ENOENT, "qemu-system-x86_64 not found");
@@ -575,7 +596,8 @@ static void run_conclude(VmRun *run) {
                 return;
         if (!run->status.final) {
                 console_reason(run, why, sizeof(why));
-                result_fail(res, "guest status", EPROTO, "the guest stopped without reporting "
+                result_fail(res, "guest status", EPROTO,
+                            "the guest stopped without reporting "
                             "a status (kernel panic or guest init failure)%s%s",
                             why[0] ? ": " : "", why);
                 return;
@@ -638,18 +660,21 @@ static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
                 if ((r = vm_libvirt_create(run.lv, xml, msg, sizeof(msg))) < 0)
                         result_fail(&run.res, "domain create", r, "%s", msg);
                 else if ((r = qemu_confinement(name, detail, sizeof(detail))) < 0) {
-                        result_fail(&run.res, "qemu confinement", r, "QEMU is not confined as "
-                                    "expected (%s): %s", detail[0] ? detail : "no QEMU process found",
-                                    strerror(-r));
+                        result_fail(&run.res, "qemu confinement", r,
+                                    "QEMU is not confined as "
+                                    "expected (%s): %s",
+                                    detail[0] ? detail : "no QEMU process found", strerror(-r));
                         destroy(&run);
                 } else if ((r = accept_ports(&run, deadline)) < 0) {
-                        result_fail(&run.res, "guest ports", r, "QEMU did not connect the guest "
-                                    "ports: %s", strerror(-r));
+                        result_fail(&run.res, "guest ports", r,
+                                    "QEMU did not connect the guest "
+                                    "ports: %s",
+                                    strerror(-r));
                         destroy(&run);
                 } else {
                         size_t l = strlen(run.res.tier_detail);
-                        snprintf(run.res.tier_detail + l, sizeof(run.res.tier_detail) - l,
-                                 "; %s", detail);
+                        snprintf(run.res.tier_detail + l, sizeof(run.res.tier_detail) - l, "; %s",
+                                 detail);
                         flush_ctl(&run);
                         run_loop(&run, deadline);
                         run_conclude(&run);
@@ -668,7 +693,8 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
         o->exit_code = res->exit_code;
         o->signal = res->signal;
         o->failed_errno = res->failed_errno;
-        snprintf(o->failed_step, sizeof(o->failed_step), "%s", res->started ? "" : res->failed_step);
+        snprintf(o->failed_step, sizeof(o->failed_step), "%s",
+                 res->started ? "" : res->failed_step);
         snprintf(o->message, sizeof(o->message), "%s", res->message);
         snprintf(o->tier_detail, sizeof(o->tier_detail), "%s", res->tier_detail);
         o->wall_ns = (now_ms() - t0) * 1000000ull;
@@ -679,8 +705,8 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
 }
 
 /* Root callers: the libvirt session client, and so QEMU, run as the unprivileged moat-vm. */
-static _Noreturn void helper_child(const Plan *plan, const RunRequest *req,
-                                   const struct passwd *pw, pid_t parent, int result_fd) {
+static _Noreturn void helper_child(const Plan *plan, const RunRequest *req, const struct passwd *pw,
+                                   pid_t parent, int result_fd) {
         VmResult res = { .exit_code = -1 };
 
         if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
@@ -710,9 +736,11 @@ static void run_as_vm_account(const Plan *plan, const RunRequest *req, VmResult 
         pid_t parent = getpid(), pid;
 
         if (!pw || pw->pw_uid == 0 || !pw->pw_dir || pw->pw_dir[0] != '/') {
-                result_fail(res, "vm account", ENOENT, "as root, the vm tier runs QEMU as the "
+                result_fail(res, "vm account", ENOENT,
+                            "as root, the vm tier runs QEMU as the "
                             "unprivileged account %s, which does not exist; run "
-                            "moat-guest-kernel once to create it", VM_ACCOUNT);
+                            "moat-guest-kernel once to create it",
+                            VM_ACCOUNT);
                 return;
         }
         if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -765,9 +793,11 @@ static void run_as_vm_account(const Plan *plan, const RunRequest *req, VmResult 
                 ;
         sigprocmask(SIG_SETMASK, &old, NULL);
         if (got != sizeof(*res)) {
-                *res = (VmResult) { .exit_code = -1 };
-                result_fail(res, "vm helper", EPIPE, "the vm helper (as %s) ended without a "
-                            "result", VM_ACCOUNT);
+                *res = (VmResult){ .exit_code = -1 };
+                result_fail(res, "vm helper", EPIPE,
+                            "the vm helper (as %s) ended without a "
+                            "result",
+                            VM_ACCOUNT);
         }
 }
 

@@ -44,7 +44,7 @@ void vm_guest_files_done(VmGuestFiles *f) {
         free(f->release);
         free(f->modules_dir);
         free(f->init);
-        *f = (VmGuestFiles) {};
+        *f = (VmGuestFiles){};
 }
 
 int vm_guest_files_find(const char *kernel, VmGuestFiles *ret, char *msg, size_t msg_size) {
@@ -62,14 +62,15 @@ int vm_guest_files_find(const char *kernel, VmGuestFiles *ret, char *msg, size_t
         }
         *slash = 0;
         if (asprintf(&rel_path, "%s/release", dir) < 0 ||
-            asprintf(&f.modules_dir, "%s/modules", dir) < 0 || asprintf(&order, "%s/order",
-                                                                        f.modules_dir) < 0)
+            asprintf(&f.modules_dir, "%s/modules", dir) < 0 ||
+            asprintf(&order, "%s/order", f.modules_dir) < 0)
                 return -ENOMEM;
         f.release = read_small_file(rel_path);
         if (!f.release || access(order, R_OK) < 0) {
                 snprintf(msg, msg_size,
                          "no guest modules beside %s (%s/order); install the guest kernel with "
-                         "moat-guest-kernel (as root)", kernel, f.modules_dir);
+                         "moat-guest-kernel (as root)",
+                         kernel, f.modules_dir);
                 vm_guest_files_done(&f);
                 return -ENOENT;
         }
@@ -119,9 +120,9 @@ static int module_list(const VmGuestFiles *f, char ***ret) {
 
 static void hash_stat(EVP_MD_CTX *h, const char *path, const struct stat *st) {
         char buf[PATH_MAX + 128];
-        int n = snprintf(buf, sizeof(buf), "%s %ju %ju %jd %ld.%09ld\n", path, (uintmax_t) st->st_dev,
-                         (uintmax_t) st->st_ino, (intmax_t) st->st_size, (long) st->st_mtim.tv_sec,
-                         st->st_mtim.tv_nsec);
+        int n = snprintf(buf, sizeof(buf), "%s %ju %ju %jd %ld.%09ld\n", path,
+                         (uintmax_t) st->st_dev, (uintmax_t) st->st_ino, (intmax_t) st->st_size,
+                         (long) st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
         EVP_DigestUpdate(h, buf, (size_t) MIN(n, (int) sizeof(buf)));
 }
 
@@ -141,7 +142,7 @@ static int cache_key(const VmGuestFiles *f, char **mods, char ret[33]) {
                 goto out;
         }
         hash_stat(h, f->init, &st);
-        STRV_FOREACH(m, mods) {
+        STRV_FOREACH (m, mods) {
                 char path[PATH_MAX];
                 snprintf(path, sizeof(path), "%s/%s.ko", f->modules_dir, *m);
                 if (stat(path, &st) < 0) {
@@ -215,7 +216,7 @@ static int cpio_write(const VmGuestFiles *f, char **mods, FILE *out) {
         if ((r = cpio_header(out, "dev/console", S_IFCHR | 0600, 0, makedev(5, 1))) < 0 ||
             (r = cpio_file(out, "init", f->init, 0755)) < 0)
                 return r;
-        STRV_FOREACH(m, mods) {
+        STRV_FOREACH (m, mods) {
                 char path[PATH_MAX], name[128];
                 snprintf(path, sizeof(path), "%s/%s.ko", f->modules_dir, *m);
                 snprintf(name, sizeof(name), "lib/moat/%02d-%s.ko", ++i, *m);
@@ -264,8 +265,10 @@ int vm_initramfs_ensure(const VmGuestFiles *f, const char *cache_dir, bool quiet
         }
 
         if (!quiet && isatty(STDERR_FILENO))
-                fprintf(stderr, "moat: building the guest initramfs for %s (first run with this "
-                        "kernel)...\n", f->release);
+                fprintf(stderr,
+                        "moat: building the guest initramfs for %s (first run with this "
+                        "kernel)...\n",
+                        f->release);
         if ((r = mkdir_parents(cache_dir)) < 0) {
                 snprintf(msg, msg_size, "cannot create %s: %s", cache_dir, strerror(-r));
                 return r;

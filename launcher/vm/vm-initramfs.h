@@ -7,10 +7,10 @@
 #include <stdbool.h>
 
 typedef struct VmGuestFiles {
-        char *kernel;           /* as given */
-        char *release;          /* "6.1.0-56-amd64", from <kernel dir>/release */
-        char *modules_dir;      /* <kernel dir>/modules, holding "order" and NAME.ko */
-        char *init;             /* the static guest init binary */
+        char *kernel;      /* as given */
+        char *release;     /* "6.1.0-56-amd64", from <kernel dir>/release */
+        char *modules_dir; /* <kernel dir>/modules, holding "order" and NAME.ko */
+        char *init;        /* the static guest init binary */
 } VmGuestFiles;
 
 /* Finds the modules beside the kernel (the layout moat-guest-kernel installs) and the guest

@@ -53,7 +53,8 @@ static int add_share(VmLayout *l, const char *source, bool readonly, const char 
         if (!l->sources[i])
                 return -ENOMEM;
         snprintf(l->tags[i], sizeof(l->tags[i]), "s%zu", i);
-        l->shares[i] = (VmShare) { .source = l->sources[i], .tag = l->tags[i], .readonly = readonly };
+        l->shares[i] =
+                (VmShare){ .source = l->sources[i], .tag = l->tags[i], .readonly = readonly };
         l->n_shares++;
         *ret_tag = l->tags[i];
         return 0;
@@ -137,8 +138,8 @@ static int add_bind(VmLayout *l, const PlanMount *m, const char *workdir, char *
                 return r;
         }
         if (!S_ISDIR(st.st_mode)) {
-                snprintf(msg, msg_size, "bind %s -> %s: the vm tier shares directories only",
-                         src, m->target);
+                snprintf(msg, msg_size, "bind %s -> %s: the vm tier shares directories only", src,
+                         m->target);
                 return -ENOTDIR;
         }
         if (covered_by_system_share(m->target)) {
@@ -171,7 +172,8 @@ static int add_mounts(VmLayout *l, const Plan *plan, const RunRequest *req, char
 
                 if (m->target && strcmp(m->target, "/") == 0) {
                         /* The guest root is always moat's tmpfs with the host's /usr. */
-                        snprintf(msg, msg_size, "the vm tier cannot use an image as the root "
+                        snprintf(msg, msg_size,
+                                 "the vm tier cannot use an image as the root "
                                  "filesystem");
                         return -EOPNOTSUPP;
                 }
@@ -193,10 +195,10 @@ static int add_mounts(VmLayout *l, const Plan *plan, const RunRequest *req, char
                                 workdir_mounted = true;
                         break;
                 case PLAN_MOUNT_TMPFS:
-                        r = add_record(l, 'm', "tmpfs %llu %s",
-                                       (unsigned long long) (m->size ? m->size
-                                                                     : plan->vm.memory / 4),
-                                       m->target);
+                        r = add_record(
+                                l, 'm', "tmpfs %llu %s",
+                                (unsigned long long) (m->size ? m->size : plan->vm.memory / 4),
+                                m->target);
                         break;
                 case PLAN_MOUNT_PROC:
                 case PLAN_MOUNT_DEV:
@@ -232,7 +234,8 @@ static int add_mounts(VmLayout *l, const Plan *plan, const RunRequest *req, char
         /* A plan without an explicit work directory mount still runs in the caller's work
          * directory, shared writable at the same path, as the sandbox tier does. */
         if (plan->sandbox.workdir_target && !workdir_mounted) {
-                PlanMount wd = { .kind = PLAN_MOUNT_BIND, .source = (char *) ".",
+                PlanMount wd = { .kind = PLAN_MOUNT_BIND,
+                                 .source = (char *) ".",
                                  .target = plan->sandbox.workdir_target,
                                  .flags = PLAN_MOUNT_WORKDIR };
                 return add_bind(l, &wd, req->workdir, msg, msg_size);
@@ -248,7 +251,7 @@ static int add_env(VmLayout *l, const Plan *plan, const RunRequest *req) {
 
         if ((r = sandbox_env_build(plan, req->caller_env, &env)) < 0)
                 return r;
-        STRV_FOREACH(e, env)
+        STRV_FOREACH (e, env)
                 if ((r = vm_config_append(&l->config, &l->config_len, 'e', *e, strlen(*e))) < 0)
                         return r;
         return 0;
@@ -282,8 +285,10 @@ static int add_apparmor(VmLayout *l, const char *name, char *msg, size_t msg_siz
                 }
         }
         if (n <= 0) {
-                snprintf(msg, msg_size, "AppArmor profile %s required in the guest, but neither "
-                         "%s nor %s holds it", name, paths[0], paths[1]);
+                snprintf(msg, msg_size,
+                         "AppArmor profile %s required in the guest, but neither "
+                         "%s nor %s holds it",
+                         name, paths[0], paths[1]);
                 return -ENOENT;
         }
         if ((r = add_record(l, 'p', "%s", name)) < 0)
@@ -291,8 +296,8 @@ static int add_apparmor(VmLayout *l, const char *name, char *msg, size_t msg_siz
         return vm_config_append(&l->config, &l->config_len, 'P', text, (size_t) n);
 }
 
-int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gid,
-                    VmLayout *ret, char *msg, size_t msg_size) {
+int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gid, VmLayout *ret,
+                    char *msg, size_t msg_size) {
         VmLayout l = {};
         int r;
 
@@ -318,8 +323,10 @@ int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gi
                 else {
                         /* A plan without a filesystem section: /tmp in RAM, the work
                          * directory writable where it is on the host. */
-                        PlanMount wd = { .kind = PLAN_MOUNT_BIND, .source = (char *) ".",
-                                         .target = l.cwd, .flags = PLAN_MOUNT_WORKDIR };
+                        PlanMount wd = { .kind = PLAN_MOUNT_BIND,
+                                         .source = (char *) ".",
+                                         .target = l.cwd,
+                                         .flags = PLAN_MOUNT_WORKDIR };
                         r = add_record(&l, 'm', "tmpfs %llu /tmp",
                                        (unsigned long long) plan->vm.memory / 4);
                         if (r >= 0)
@@ -332,7 +339,7 @@ int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gi
                 r = add_apparmor(&l, plan->vm.guest_apparmor, msg, msg_size);
         if (r >= 0)
                 r = add_env(&l, plan, req);
-        STRV_FOREACH(a, req->argv) {
+        STRV_FOREACH (a, req->argv) {
                 if (r < 0)
                         break;
                 r = vm_config_append(&l.config, &l.config_len, 'a', *a, strlen(*a));
@@ -353,5 +360,5 @@ void vm_layout_done(VmLayout *l) {
                 free(l->sources[i]);
         free(l->config);
         free(l->cwd);
-        *l = (VmLayout) {};
+        *l = (VmLayout){};
 }

@@ -12,15 +12,15 @@
 
 typedef struct VmLayout {
         VmShare shares[VM_DOMAIN_SHARES_MAX];
-        char *sources[VM_DOMAIN_SHARES_MAX];    /* owned; shares[i].source points here */
+        char *sources[VM_DOMAIN_SHARES_MAX]; /* owned; shares[i].source points here */
         char tags[VM_DOMAIN_SHARES_MAX][8];
         size_t n_shares;
-        char *config;           /* vm-proto records, without the final "z0:" */
+        char *config; /* vm-proto records, without the final "z0:" */
         size_t config_len;
-        char *cwd;              /* the command's working directory in the guest */
+        char *cwd; /* the command's working directory in the guest */
 } VmLayout;
 
 /* uid/gid: the identity the command runs as in the guest. On failure msg says why. */
-int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gid,
-                    VmLayout *ret, char *msg, size_t msg_size);
+int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gid, VmLayout *ret,
+                    char *msg, size_t msg_size);
 void vm_layout_done(VmLayout *l);

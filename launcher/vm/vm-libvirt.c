@@ -117,9 +117,9 @@ int vm_libvirt_open(const char *uri, VmLibvirt **ret, char *msg, size_t msg_size
                 vm_libvirt_close(v, false);
                 return -ECONNREFUSED;
         }
-        v->callback_id = virConnectDomainEventRegisterAny(
-                v->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                VIR_DOMAIN_EVENT_CALLBACK(lifecycle), v, NULL);
+        v->callback_id =
+                virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                 VIR_DOMAIN_EVENT_CALLBACK(lifecycle), v, NULL);
         if (v->callback_id < 0) {
                 snprintf(msg, msg_size, "libvirt event registration: %s", last_error());
                 vm_libvirt_close(v, false);

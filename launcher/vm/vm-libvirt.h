@@ -11,8 +11,8 @@
 typedef struct VmLibvirt VmLibvirt;
 
 /* Events written to the event pipe, one byte each. */
-#define VM_EVENT_STOPPED 'S'    /* the domain is no longer running (any reason) */
-#define VM_EVENT_SHUTDOWN 'D'   /* the guest powered off */
+#define VM_EVENT_STOPPED 'S'  /* the domain is no longer running (any reason) */
+#define VM_EVENT_SHUTDOWN 'D' /* the guest powered off */
 #define VM_EVENT_CRASHED 'C'
 
 int vm_libvirt_open(const char *uri, VmLibvirt **ret, char *msg, size_t msg_size);

@@ -50,7 +50,7 @@
 extern char **environ;
 
 static bool debug;
-static int kmsg_fd = -1;    /* opened before the root switch, where /dev/kmsg exists */
+static int kmsg_fd = -1; /* opened before the root switch, where /dev/kmsg exists */
 
 static void klog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void klog(const char *fmt, ...) {
@@ -263,15 +263,18 @@ static int mount_one(const VmMount *m) {
                         return errno == ENOENT ? 0 : -errno;
                 if (S_ISDIR(st.st_mode))
                         return mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY,
-                                     "mode=0555,size=4k") < 0 ? -errno : 0;
+                                     "mode=0555,size=4k") < 0
+                                       ? -errno
+                                       : 0;
                 /* A file: an empty, unreadable one over it. */
                 int fd = open("/moat-empty", O_WRONLY | O_CREAT | O_CLOEXEC, 0000);
                 if (fd < 0)
                         return -errno;
                 close(fd);
                 if (mount("/moat-empty", t, NULL, MS_BIND, NULL) < 0 ||
-                    mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
-                          MS_NOEXEC, NULL) < 0)
+                    mount(NULL, t, NULL,
+                          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          NULL) < 0)
                         return -errno;
                 return 0;
         }
@@ -301,7 +304,8 @@ static void make_node(const char *name, mode_t mode, dev_t dev) {
 /* The command's /dev holds the usual character devices only: no disks, no virtio ports. */
 static void build_dev(void) {
         if (mkdir_p(NEWROOT "/dev", 0755) < 0 ||
-            mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+            mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") <
+                    0)
                 fail("mount /dev", errno);
         make_node("null", S_IFCHR | 0666, makedev(1, 3));
         make_node("zero", S_IFCHR | 0666, makedev(1, 5));
@@ -438,7 +442,8 @@ static void load_apparmor(const VmConfig *c) {
                 _exit(127);
         }
         if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                fail("load apparmor profile", WIFEXITED(st) && WEXITSTATUS(st) == 127 ? ENOENT : EPERM);
+                fail("load apparmor profile",
+                     WIFEXITED(st) && WEXITSTATUS(st) == 127 ? ENOENT : EPERM);
         (void) unlink(NEWROOT "/.moat-apparmor-profile");
         /* If the text defined another name, the exec transition in the child fails (ENOENT)
          * and the run stops there. */

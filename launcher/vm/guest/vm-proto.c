@@ -13,7 +13,8 @@ int vm_config_append(char **buf, size_t *len, char tag, const char *value, size_
         char head[32];
         int n;
 
-        if (!strchr("ugcaemhpPfdz", tag) || value_len > VM_RECORD_MAX || memchr(value, 0, value_len))
+        if (!strchr("ugcaemhpPfdz", tag) || value_len > VM_RECORD_MAX ||
+            memchr(value, 0, value_len))
                 return -EINVAL;
         n = snprintf(head, sizeof(head), "%c%zu:", tag, value_len);
         if (n < 0 || (size_t) n >= sizeof(head))
@@ -172,14 +173,15 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                 c->n_mounts++;
                 return 0;
         case 'h':
-                if (vlen == 0 || vlen >= sizeof(c->hostname) || strspn(v,
-                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != vlen)
+                if (vlen == 0 || vlen >= sizeof(c->hostname) ||
+                    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") !=
+                            vlen)
                         return *reason = "bad hostname", -EINVAL;
                 strcpy(c->hostname, v);
                 return 0;
         case 'p':
-                if (vlen == 0 || vlen >= sizeof(c->apparmor) || strspn(v,
-                    "abcdefghijklmnopqrstuvwxyz0123456789-_.") != vlen)
+                if (vlen == 0 || vlen >= sizeof(c->apparmor) ||
+                    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != vlen)
                         return *reason = "bad AppArmor profile name", -EINVAL;
                 strcpy(c->apparmor, v);
                 return 0;
@@ -255,7 +257,8 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
         if (!c->have_uid || !c->have_gid || !c->cwd[0] || c->n_argv == 0 || c->argv[0][0] == 0)
                 return *reason = "configuration lacks uid, gid, cwd or argv", -EINVAL;
         if (!c->apparmor[0] != !c->apparmor_text)
-                return *reason = "AppArmor profile name without text, or text without name", -EINVAL;
+                return *reason = "AppArmor profile name without text, or text without name",
+                       -EINVAL;
         c->argv[c->n_argv] = NULL;
         c->env[c->n_env] = NULL;
         return (ssize_t) pos;

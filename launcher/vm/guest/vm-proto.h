@@ -28,8 +28,8 @@
 #define VM_PORT_STDOUT "org.moat.stdout"
 #define VM_PORT_STDERR "org.moat.stderr"
 
-#define VM_CONFIG_MAX (256u * 1024u)    /* whole configuration */
-#define VM_RECORD_MAX 8192u             /* one record's value */
+#define VM_CONFIG_MAX (256u * 1024u) /* whole configuration */
+#define VM_RECORD_MAX 8192u          /* one record's value */
 #define VM_ARGV_MAX 1024u
 #define VM_ENV_MAX 1024u
 #define VM_MOUNTS_MAX 64u
@@ -38,17 +38,17 @@
 #define VM_STDIN_FRAME_MAX 4096u
 
 typedef enum VmMountKind {
-        VM_MOUNT_9P,            /* "9p <tag> ro|rw <target>": a host share */
-        VM_MOUNT_TMPFS,         /* "tmpfs <bytes> <target>": guest RAM */
-        VM_MOUNT_SYMLINK,       /* "link <link-target> <target>" */
-        VM_MOUNT_DIR,           /* "dir <target>" */
-        VM_MOUNT_MASK,          /* "mask <target>": an empty read-only tmpfs over a directory */
+        VM_MOUNT_9P,      /* "9p <tag> ro|rw <target>": a host share */
+        VM_MOUNT_TMPFS,   /* "tmpfs <bytes> <target>": guest RAM */
+        VM_MOUNT_SYMLINK, /* "link <link-target> <target>" */
+        VM_MOUNT_DIR,     /* "dir <target>" */
+        VM_MOUNT_MASK,    /* "mask <target>": an empty read-only tmpfs over a directory */
         _VM_MOUNT_KIND_MAX,
 } VmMountKind;
 
 typedef struct VmMount {
         VmMountKind kind;
-        char tag[32];           /* 9p: [a-z0-9]{1,31} */
+        char tag[32]; /* 9p: [a-z0-9]{1,31} */
         bool readonly;
         uint64_t size;          /* tmpfs */
         char link[VM_PATH_MAX]; /* symlink value */
@@ -61,12 +61,12 @@ typedef struct VmConfig {
         bool have_uid, have_gid;
         char cwd[VM_PATH_MAX];
         char hostname[65];
-        char apparmor[128];     /* "" = none */
-        const char *apparmor_text;      /* the profile's source, points into the buffer */
+        char apparmor[128];        /* "" = none */
+        const char *apparmor_text; /* the profile's source, points into the buffer */
         size_t apparmor_text_len;
-        char fault[16];         /* "" = none; "bad-status" | "silent" | "panic" (test hooks) */
+        char fault[16]; /* "" = none; "bad-status" | "silent" | "panic" (test hooks) */
         bool debug;
-        char *argv[VM_ARGV_MAX + 1];    /* point into the caller's buffer, NUL-terminated */
+        char *argv[VM_ARGV_MAX + 1]; /* point into the caller's buffer, NUL-terminated */
         size_t n_argv;
         char *env[VM_ENV_MAX + 1];
         size_t n_env;
@@ -99,8 +99,8 @@ typedef enum VmStatusKind {
 
 typedef struct VmStatus {
         VmStatusKind kind;
-        int value;              /* exit code, signal number or errno */
-        char step[49];          /* VM_STATUS_ERROR */
+        int value;     /* exit code, signal number or errno */
+        char step[49]; /* VM_STATUS_ERROR */
 } VmStatus;
 
 /* Parses one status line (without its '\n'). 0 or -EINVAL. */
@@ -113,7 +113,7 @@ typedef struct VmStatusReader {
         char line[VM_STATUS_LINE_MAX + 1];
         size_t len;
         bool started;
-        bool final;             /* exit/signal/error seen: nothing may follow */
+        bool final; /* exit/signal/error seen: nothing may follow */
         VmStatus result;
         bool malformed;
         char reason[96];

@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
         plan.vm.kernel = getenv("MOAT_GUEST_KERNEL");
         plan.vm.memory = 256ull << 20;
         plan.vm.vcpus = 1;
-        mounts[n++] = (PlanMount) { .kind = PLAN_MOUNT_TMPFS, .target = "/tmp", .size = 64 << 20 };
+        mounts[n++] = (PlanMount){ .kind = PLAN_MOUNT_TMPFS, .target = "/tmp", .size = 64 << 20 };
         while ((c = getopt(argc, argv, "k:m:t:ra:b:w:")) >= 0) {
                 switch (c) {
                 case 'k':
@@ -49,10 +49,12 @@ int main(int argc, char **argv) {
                                 return 2;
                         *tgt++ = 0;
                         *mode++ = 0;
-                        mounts[n++] = (PlanMount) { .kind = PLAN_MOUNT_BIND, .source = src,
-                                                    .target = tgt,
-                                                    .flags = strcmp(mode, "ro") == 0 ?
-                                                                     PLAN_MOUNT_RDONLY : 0 };
+                        mounts[n++] =
+                                (PlanMount){ .kind = PLAN_MOUNT_BIND,
+                                             .source = src,
+                                             .target = tgt,
+                                             .flags = strcmp(mode, "ro") == 0 ? PLAN_MOUNT_RDONLY
+                                                                              : 0 };
                         break;
                 }
                 case 'w':
@@ -68,15 +70,16 @@ int main(int argc, char **argv) {
         plan.sandbox.n_mounts = n;
         req.argv = argv + optind;
         req.workdir = cwd;
-        req.caller_env = (char *[]) { "PATH=/usr/bin:/bin", "LANG=C", NULL };
+        req.caller_env = (char *[]){ "PATH=/usr/bin:/bin", "LANG=C", NULL };
         req.quiet = true;
         vm_execute(&plan, &req, &o);
         FILE *f = fdopen(3, "w");
         if (f) {
-                fprintf(f, "tier_detail=%s\nstarted=%d\nexit_status=%d\nexit_code=%d\nsignal=%d\n"
-                        "timed_out=%d\nfailed_step=%s\nwall_ms=%llu\n", o.tier_detail, o.started,
-                        o.exit_status, o.exit_code, o.signal, o.timed_out, o.failed_step,
-                        (unsigned long long) (o.wall_ns / 1000000));
+                fprintf(f,
+                        "tier_detail=%s\nstarted=%d\nexit_status=%d\nexit_code=%d\nsignal=%d\n"
+                        "timed_out=%d\nfailed_step=%s\nwall_ms=%llu\n",
+                        o.tier_detail, o.started, o.exit_status, o.exit_code, o.signal, o.timed_out,
+                        o.failed_step, (unsigned long long) (o.wall_ns / 1000000));
                 fclose(f);
         }
         return o.exit_status;

@@ -18,13 +18,21 @@ static VmShare shares[] = {
 };
 
 static VmDomainSpec base(void) {
-        return (VmDomainSpec) {
-                .name = "moat-1-abc", .memory_mib = 256, .vcpus = 2,
-                .emulator = "/usr/bin/qemu-system-x86_64", .loader = "/usr/share/qemu/qboot.rom",
-                .kernel = "/var/lib/moat/guest/vmlinux", .initrd = "/c/initramfs.cpio",
-                .cmdline = "console=ttyS0 quiet a>b&c", .console_log = "/r/console.log",
-                .ctl_socket = "/r/ctl.sock", .stdout_socket = "/r/out.sock",
-                .stderr_socket = "/r/err.sock", .shares = shares, .n_shares = 2,
+        return (VmDomainSpec){
+                .name = "moat-1-abc",
+                .memory_mib = 256,
+                .vcpus = 2,
+                .emulator = "/usr/bin/qemu-system-x86_64",
+                .loader = "/usr/share/qemu/qboot.rom",
+                .kernel = "/var/lib/moat/guest/vmlinux",
+                .initrd = "/c/initramfs.cpio",
+                .cmdline = "console=ttyS0 quiet a>b&c",
+                .console_log = "/r/console.log",
+                .ctl_socket = "/r/ctl.sock",
+                .stdout_socket = "/r/out.sock",
+                .stderr_socket = "/r/err.sock",
+                .shares = shares,
+                .n_shares = 2,
         };
 }
 

@@ -42,22 +42,22 @@ static void test_status_good(void **state) {
 
 static void test_status_malformed(void **state) {
         static const char *const bad[] = {
-                "exit 3\n",                     /* no start message */
-                "started\nexit 256\n",          /* out of range */
+                "exit 3\n",            /* no start message */
+                "started\nexit 256\n", /* out of range */
                 "started\nexit -1\n",
-                "started\nexit 03\n",           /* leading zero */
-                "started\nexit 3 \n",           /* trailing junk */
+                "started\nexit 03\n", /* leading zero */
+                "started\nexit 3 \n", /* trailing junk */
                 "started\nexit 1; rm -rf /\n",
                 "started\nEXIT 1\n",
                 "started\nsignal 0\n",
                 "started\nsignal 65\n",
                 "started\nstarted\n",
-                "started\nexit 0\nexit 1\n",    /* a second final message */
+                "started\nexit 0\nexit 1\n", /* a second final message */
                 "started\nexit 0\nstarted\n",
                 "error 0 exec\n",
                 "error 2 EXEC\n",
                 "error 2 \n",
-                "error 2 a\033[2Jb\n",          /* terminal escapes */
+                "error 2 a\033[2Jb\n", /* terminal escapes */
                 "hello\n",
                 "\n",
                 "started\r\n",
@@ -98,16 +98,28 @@ static char *build(const char *const *recs) {
         char *buf = NULL;
         size_t len = 0;
         for (size_t i = 0; recs[i]; i++)
-                assert_int_equal(vm_config_append(&buf, &len, recs[i][0], recs[i] + 1,
-                                                  strlen(recs[i] + 1)), 0);
+                assert_int_equal(
+                        vm_config_append(&buf, &len, recs[i][0], recs[i] + 1, strlen(recs[i] + 1)),
+                        0);
         assert_int_equal(vm_config_append(&buf, &len, 'z', "", 0), 0);
         return buf;
 }
 
 static void test_config_good(void **state) {
-        const char *recs[] = { "u1000", "g1000", "c/work", "a/bin/sh", "a-c", "aecho 'a b' > c & d",
-                               "ePATH=/usr/bin", "m9p s0 ro /usr", "mtmpfs 1024 /tmp",
-                               "mlink usr/bin /bin", "m9p s2 rw /work", "hbox", "d1", NULL };
+        const char *recs[] = { "u1000",
+                               "g1000",
+                               "c/work",
+                               "a/bin/sh",
+                               "a-c",
+                               "aecho 'a b' > c & d",
+                               "ePATH=/usr/bin",
+                               "m9p s0 ro /usr",
+                               "mtmpfs 1024 /tmp",
+                               "mlink usr/bin /bin",
+                               "m9p s2 rw /work",
+                               "hbox",
+                               "d1",
+                               NULL };
         char *buf = build(recs);
         size_t len = strlen(buf);
         VmConfig *c = malloc(sizeof(*c));
@@ -157,8 +169,9 @@ static void expect_bad_record(char tag, const char *value) {
         const char *why = NULL;
 
         for (size_t i = 0; recs[i]; i++)
-                assert_int_equal(vm_config_append(&buf, &len, recs[i][0], recs[i] + 1,
-                                                  strlen(recs[i] + 1)), 0);
+                assert_int_equal(
+                        vm_config_append(&buf, &len, recs[i][0], recs[i] + 1, strlen(recs[i] + 1)),
+                        0);
         assert_int_equal(vm_config_append(&buf, &len, tag, value, strlen(value)), 0);
         assert_int_equal(vm_config_append(&buf, &len, 'z', "", 0), 0);
         assert_int_equal(vm_config_parse(buf, len, c, &why), -EINVAL);
@@ -168,34 +181,34 @@ static void expect_bad_record(char tag, const char *value) {
 }
 
 static void test_config_malformed(void **state) {
-        expect_bad("x1:a\n");                                   /* unknown tag */
-        expect_bad("u3:1000\n");                                /* length lies */
-        expect_bad("u04:1000\ng1:0\nc1:/\na1:x\nz0:\n");        /* leading zero length */
-        expect_bad("u999999:");                                 /* record too long */
+        expect_bad("x1:a\n");                            /* unknown tag */
+        expect_bad("u3:1000\n");                         /* length lies */
+        expect_bad("u04:1000\ng1:0\nc1:/\na1:x\nz0:\n"); /* leading zero length */
+        expect_bad("u999999:");                          /* record too long */
         expect_bad("u-1:\n");
-        expect_bad("u5:65535\n");                               /* uid out of range */
-        expect_bad("u1:0\nu1:0\n");                             /* repeated */
-        expect_bad("c7:/a/../b\n");                             /* unclean path */
+        expect_bad("u5:65535\n");   /* uid out of range */
+        expect_bad("u1:0\nu1:0\n"); /* repeated */
+        expect_bad("c7:/a/../b\n"); /* unclean path */
         expect_bad("c5:/a//b\n");
         expect_bad("c3:rel\n");
-        expect_bad("e3:FOO\n");                                 /* env without '=' */
+        expect_bad("e3:FOO\n"); /* env without '=' */
         expect_bad("e4:=FOO\n");
-        expect_bad_record('m', "9p S0 ro /usr/x");              /* bad tag */
-        expect_bad_record('m', "9p s0 xx /usr");                /* bad mode */
-        expect_bad_record('m', "9p s0 ro /");                   /* root target */
+        expect_bad_record('m', "9p S0 ro /usr/x"); /* bad tag */
+        expect_bad_record('m', "9p s0 xx /usr");   /* bad mode */
+        expect_bad_record('m', "9p s0 ro /");      /* root target */
         expect_bad_record('m', "9p s0 ro /a/../etc");
         expect_bad_record('m', "tmpfs 1k /tmp/x");
         expect_bad_record('m', "mount /x");
         expect_bad_record('m', "9p s0 ro /x extra");
-        expect_bad_record('p', "moat-default");                 /* name without profile text */
-        expect_bad_record('P', "profile x {}");                 /* text without name */
+        expect_bad_record('p', "moat-default"); /* name without profile text */
+        expect_bad_record('P', "profile x {}"); /* text without name */
         expect_bad_record('p', "../x");
         expect_bad("f4:evil\n");
         expect_bad("p6:a/../b\n");
         expect_bad("z1:x\n");
-        expect_bad("u1:0\ng1:0\nz0:\n");                        /* no cwd, no argv */
-        expect_bad("u1:0\ng1:0\nc1:/\nz0:\n");                  /* no argv */
-        expect_bad("u1:0\ng1:0\nc1:/\na0:\nz0:\n");             /* empty argv[0] */
+        expect_bad("u1:0\ng1:0\nz0:\n");            /* no cwd, no argv */
+        expect_bad("u1:0\ng1:0\nc1:/\nz0:\n");      /* no argv */
+        expect_bad("u1:0\ng1:0\nc1:/\na0:\nz0:\n"); /* empty argv[0] */
         {
                 char nul[] = "a3:a\0b\n";
                 VmConfig *c = malloc(sizeof(*c));
@@ -203,7 +216,7 @@ static void test_config_malformed(void **state) {
                 assert_int_equal(vm_config_parse(nul, sizeof(nul) - 1, c, &why), -EINVAL);
                 free(c);
         }
-        expect_bad("u1:0X");                                    /* not terminated */
+        expect_bad("u1:0X"); /* not terminated */
 }
 
 static void test_config_limits(void **state) {
