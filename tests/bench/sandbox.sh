@@ -161,7 +161,7 @@ PY
 }
 echo
 echo "3. memory per sandbox, $concurrent concurrent 'sleep' sandboxes (launcher + its init)"
-measure_memory "moat run -p minimal" moat "$MOAT" run -p minimal --
+measure_memory "moat run -p minimal" "$(basename "$MOAT" | cut -c1-15)" "$MOAT" run -p minimal --
 measure_memory "bwrap --unshare-all" bwrap "${BWRAP[@]}"
 
 # 4: syscall cost inside vs bare

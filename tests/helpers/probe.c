@@ -10,7 +10,9 @@
  * Each --try-* is attempted in order and reported under "tries" as {op, arg, ok, errno, error}.
  * --try-syscall names: keyctl, add_key, unshare, userns, mount, bpf, ptrace, tiocsti,
  * perf_event_open, init_module, setns, personality. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
