@@ -27,9 +27,6 @@ typedef struct PlanFindings {
         CgroupMechanism mechanism;
         char mechanism_reason[256]; /* why no cgroup could be used */
         bool kernel_version_missing;
-        Tier highest_rule_tier; /* highest tier asked by a fired rule or the profile */
-        const char *highest_rule_id;
-        const char *highest_remedy;
 } PlanFindings;
 
 const char *missing_control_to_string(MissingControl m);

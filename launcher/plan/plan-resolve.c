@@ -304,8 +304,6 @@ static int apply_rules(Plan *p, const Profile *pr, const Policy *pol, const Host
                 if (r < 0)
                         return r;
                 p->tier = pr->isolation;
-                f->highest_rule_tier = pr->isolation;
-                f->highest_rule_id = "profile-isolation";
         }
 
         for (size_t i = 0; pol && i < pol->n_rules; i++) {
@@ -335,13 +333,9 @@ static int apply_rules(Plan *p, const Profile *pr, const Policy *pol, const Host
                                 return r;
                         continue;
                 }
-                if (rule->min_tier > p->tier) {
+                /* Climb only: a rule never lowers what another rule or the profile asked for. */
+                if (rule->min_tier > p->tier)
                         p->tier = rule->min_tier;
-                }
-                if (!f->highest_rule_id || rule->min_tier > f->highest_rule_tier) {
-                        f->highest_rule_tier = rule->min_tier;
-                        f->highest_rule_id = rule->id;
-                }
                 if (rule->min_tier > pr->max_tier) {
                         plan_format_pos(&pr->max_tier_pos, where, sizeof(where));
                         r = plan_refuse(p,
