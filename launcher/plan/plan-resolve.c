@@ -289,7 +289,7 @@ int plan_refuse(Plan *p, const char *fmt, ...) {
 }
 
 static int apply_rules(Plan *p, const Profile *pr, const Policy *pol, const HostFacts *h,
-                       PlanFindings *f) {
+                       const PlanFindings *f) {
         char where[300];
         int r;
 
