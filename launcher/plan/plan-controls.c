@@ -34,9 +34,10 @@ static int control_ns(Plan *p) {
         };
         int r;
 
-        r = plan_add_controlf(p, "userns", CONTROL_REQUIRED, NULL,
-                              "uid %u gid %u inside (single-id map of the caller)",
-                              (unsigned) p->sandbox.uid_inside, (unsigned) p->sandbox.gid_inside);
+        r = plan_add_controlf(p, "userns", CONTROL_REQUIRED, NULL, "uid %u gid %u inside (%s)",
+                              (unsigned) p->sandbox.uid_inside, (unsigned) p->sandbox.gid_inside,
+                              p->tier == TIER_SYSTEM ? "LXC maps the container's id range"
+                                                     : "single-id map of the caller");
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(ns); i++) {
                 if (strcmp(ns[i].name, "netns") == 0)
                         r = plan_add_control(p, "netns", CONTROL_REQUIRED,
@@ -166,9 +167,9 @@ static int control_cgroups(Plan *p, const PlanFindings *f) {
                 r = plan_add_control(p, "cgroup.memory", CONTROL_NOT_APPLICABLE, NULL,
                                      "no memory limit in the profile");
         else if (res->mechanism == CGROUP_MECH_RLIMIT)
-                r = plan_add_controlf(
-                        p, "cgroup.memory", res->status, f->mechanism_reason,
-                        "RLIMIT_AS %s: it bounds address space, not resident memory", mem);
+                r = plan_add_controlf(p, "cgroup.memory", res->status, f->mechanism_reason,
+                                      "RLIMIT_AS %s: it bounds address space, not resident memory",
+                                      mem);
         else
                 r = plan_add_controlf(
                         p, "cgroup.memory", res->status, NULL, "%s %s %s, no swap", mech,

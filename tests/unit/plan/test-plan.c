@@ -751,6 +751,13 @@ static void test_vm_plan(void **state) {
         free(text);
         plan_free(p);
 
+        h.vm_boot_ms = 8987;
+        p = resolve(&pr, &h);
+        text = plan_to_text(p);
+        assert_non_null(strstr(text, "boot time: 8987 ms"));
+        free(text);
+        plan_free(p);
+
         pr.resources.memory = 0;
         h.guest_kernel = NULL;
         p = resolve(&pr, &h);
