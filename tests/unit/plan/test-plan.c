@@ -800,6 +800,67 @@ static void test_json_and_text(void **state) {
         plan_free(p);
 }
 
+static char *read_all(const char *path) {
+        FILE *f = fopen(path, "re");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        long n = ftell(f);
+        assert_true(n > 0);
+        rewind(f);
+        char *buf = calloc(1, (size_t) n + 1);
+        assert_non_null(buf);
+        assert_int_equal(fread(buf, 1, (size_t) n, f), (size_t) n);
+        fclose(f);
+        return buf;
+}
+
+/* key appears as a field name: delimited by backticks, braces, brackets, commas or spaces. */
+static bool documented(const char *text, const char *key) {
+        size_t n = strlen(key);
+        for (const char *s = strstr(text, key); s; s = strstr(s + 1, key)) {
+                char before = s == text ? ' ' : s[-1], after = s[n];
+                if (strchr("`{[, (\n", before) && after && strchr("`}[], ()\n", after))
+                        return true;
+        }
+        return false;
+}
+
+/* policies/README.md "Plan JSON" documents every field plan_to_json() writes. */
+static void test_json_documented(void **state) {
+        static char *caps[] = { "net_bind_service", NULL };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        char *readme = read_all(SOURCE_ROOT "/policies/README.md");
+        const char *section = strstr(readme, "## Plan JSON");
+        const char *key;
+        json_t *v;
+
+        assert_non_null(section);
+        pr.capabilities = caps;
+        pr.trust = TRUST_HOSTILE; /* vm tier: both sections are filled */
+        Plan *p = resolve(&pr, &h);
+        json_t *j = plan_to_json(p);
+        json_t *objects[] = { j,
+                              json_object_get(j, "sandbox"),
+                              json_object_get(j, "vm"),
+                              json_object_get(j, "resources"),
+                              json_object_get(json_object_get(j, "sandbox"), "seccomp"),
+                              json_object_get(json_object_get(j, "sandbox"), "landlock") };
+        for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+                assert_true(json_is_object(objects[i]));
+                json_object_foreach(objects[i], key, v) {
+                        if (!documented(section, key))
+                                fail_msg(
+                                        "plan JSON field '%s' is not documented in "
+                                        "policies/README.md",
+                                        key);
+                }
+        }
+        json_decref(j);
+        plan_free(p);
+        free(readme);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_baseline_sandbox),
@@ -824,6 +885,7 @@ int main(void) {
                 cmocka_unit_test(test_namespaces_and_ids),
                 cmocka_unit_test(test_vm_plan),
                 cmocka_unit_test(test_json_and_text),
+                cmocka_unit_test(test_json_documented),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
