@@ -344,10 +344,20 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
                 if (r >= 0)
                         r = plan_add_reachable(p, "the host's system files, read-only, over 9p");
         } else {
-                r = plan_add_reachable(
-                        p,
-                        "the host kernel's system call interface, less %zu denied rules (%s set)",
-                        s->seccomp.n_rules, s->seccomp.base ? s->seccomp.base : "default");
+                _cleanup_strv_free_ char **groups = NULL;
+                _cleanup_free_ char *joined = NULL;
+                r = 0;
+                for (size_t i = 0; r >= 0 && i < s->seccomp.n_rules; i++)
+                        r = strv_extend_unique(&groups, s->seccomp.rules[i].group);
+                STRV_FOREACH (g, groups)
+                        if (r >= 0)
+                                r = plan_append(&joined, ", ", "%s", *g);
+                if (r >= 0)
+                        r = plan_add_reachable(p,
+                                               "the host kernel's system call interface, except "
+                                               "what the %s set and the profile deny (%s)",
+                                               s->seccomp.base ? s->seccomp.base : "default",
+                                               joined ? joined : "nothing");
                 if (r >= 0)
                         r = pr->fs.root == ROOT_IMAGE
                                     ? plan_add_reachable(p, "the image %s, read-only", pr->fs.image)
@@ -356,6 +366,15 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
                                                          "secrets masked");
                 if (r >= 0)
                         r = plan_add_reachable(p, "its own /proc and a minimal /dev");
+                for (size_t i = 0; r >= 0 && i < s->n_mounts; i++)
+                        if (s->mounts[i].kind == PLAN_MOUNT_TMPFS) {
+                                char size[32];
+                                plan_format_bytes(s->mounts[i].size, size, sizeof(size));
+                                r = plan_add_reachable(p,
+                                                       "%s, a private %s tmpfs (read-write, not "
+                                                       "executable)",
+                                                       s->mounts[i].target, size);
+                        }
         }
         for (size_t i = 0; r >= 0 && i < pr->fs.n_binds; i++) {
                 const ProfileBind *b = &pr->fs.binds[i];
