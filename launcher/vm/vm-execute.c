@@ -76,6 +76,7 @@ typedef struct VmRun {
         char *outq; /* control port output: configuration, then stdin frames */
         size_t outq_len, outq_off;
         bool stdin_eof, stdin_eof_sent, stopped, destroyed;
+        bool clean_end; /* final status received and output drained */
         bool out_broken[3];
         uint64_t t0;
         VmResult res;
@@ -163,10 +164,7 @@ static int listen_unix(const char *path) {
 }
 
 static void run_cleanup(VmRun *run) {
-        /* All ports closed after the final status: QEMU exited after the guest's power-off. */
-        bool exited = run->status.final && run->fd[SOCK_CTL] < 0 && run->fd[SOCK_OUT] < 0 &&
-                      run->fd[SOCK_ERR] < 0;
-        run->lv = vm_libvirt_close(run->lv, exited);
+        run->lv = vm_libvirt_close(run->lv, run->clean_end);
         for (int i = 0; i < _SOCK_MAX; i++) {
                 run->listen_fd[i] = safe_close(run->listen_fd[i]);
                 run->fd[i] = safe_close(run->fd[i]);
@@ -323,7 +321,23 @@ static void on_signal(VmRun *run) {
         }
 }
 
-/* The event loop of a running guest; returns when QEMU has closed every port. */
+/* The guest reported its final status. The command's output is already in our sockets: a
+ * guest write on a virtio-serial port completes only once QEMU has written the bytes to the
+ * socket, and init reports only after the command and everything it left behind are gone. So
+ * read what is there and stop; the guest is powering off, and closing the connection
+ * auto-destroys the domain without waiting for libvirt to reap QEMU. */
+static void finish_output(VmRun *run) {
+        for (int i = SOCK_OUT; i <= SOCK_ERR; i++)
+                while (run->fd[i] >= 0) {
+                        struct pollfd p = { .fd = run->fd[i], .events = POLLIN };
+                        if (poll(&p, 1, 0) <= 0 || !pump_guest(run, i))
+                                break;
+                }
+        run->clean_end = true;
+}
+
+/* The event loop of a running guest; returns when QEMU has closed every port or the guest
+ * reported its final status. */
 static void run_loop(VmRun *run, uint64_t deadline) {
         uint64_t drain_until = 0;
         bool run_deadline_set = false;
@@ -338,6 +352,10 @@ static void run_loop(VmRun *run, uint64_t deadline) {
 
                 if (run->fd[SOCK_CTL] < 0 && run->fd[SOCK_OUT] < 0 && run->fd[SOCK_ERR] < 0)
                         return;
+                if (run->status.final && !run->res.failed_step[0] && !run->destroyed) {
+                        finish_output(run);
+                        return;
+                }
                 if (run->stdin_eof && !run->stdin_eof_sent && run->res.started) {
                         (void) queue_ctl(run, "I0:\n", 4);
                         run->stdin_eof_sent = true;

@@ -111,7 +111,13 @@ int vm_libvirt_open(const char *uri, VmLibvirt **ret, char *msg, size_t msg_size
                 free(v);
                 return -errno;
         }
-        v->conn = virConnectOpen(uri);
+        /* A session daemon that is just exiting on its idle timeout resets the connection;
+         * the next attempt spawns a fresh one. */
+        for (int i = 0; i < 3 && !v->conn; i++) {
+                if (i > 0)
+                        usleep(300000);
+                v->conn = virConnectOpen(uri);
+        }
         if (!v->conn) {
                 snprintf(msg, msg_size, "cannot connect to %s: %s", uri, last_error());
                 vm_libvirt_close(v, false);
@@ -162,11 +168,11 @@ int vm_libvirt_destroy(VmLibvirt *v) {
         return virDomainDestroy(v->dom) < 0 && vm_libvirt_is_active(v) ? -EIO : 0;
 }
 
-VmLibvirt *vm_libvirt_close(VmLibvirt *v, bool qemu_exited) {
+VmLibvirt *vm_libvirt_close(VmLibvirt *v, bool guest_done) {
         if (!v)
                 return NULL;
         if (v->dom) {
-                if (!qemu_exited)
+                if (!guest_done)
                         (void) vm_libvirt_destroy(v);
                 virDomainFree(v->dom);
         }

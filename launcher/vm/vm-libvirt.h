@@ -24,9 +24,9 @@ bool vm_libvirt_is_active(VmLibvirt *v);
 /* Hard stop; no-op when already stopped. */
 int vm_libvirt_destroy(VmLibvirt *v);
 /* Destroys the domain if still running, closes the connection. Returns NULL.
- * qemu_exited: the guest powered off and QEMU has closed every port (it is exiting): do not
- * wait for libvirt to reap it (destroy would block until QEMU's zombie is reaped, ~1.5 s on a
- * host whose PID 1 reaps slowly); closing the connection still auto-destroys the domain. */
-VmLibvirt *vm_libvirt_close(VmLibvirt *v, bool qemu_exited);
+ * guest_done: the guest reported its end and is powering off: do not wait for libvirt to stop
+ * and reap QEMU (a synchronous destroy waits for the zombie to be reaped, ~1.5 s on a host
+ * whose PID 1 reaps slowly); closing the connection auto-destroys the domain in the daemon. */
+VmLibvirt *vm_libvirt_close(VmLibvirt *v, bool guest_done);
 /* "libvirt 9.0.0, qemu:///session" for the outcome. */
 const char *vm_libvirt_describe(const VmLibvirt *v);

@@ -50,11 +50,16 @@ stats() {
                       printf "%-58s %6.2f s  (%.2f-%.2f, n=%d)\n", l, m, a[1], a[NR], NR }'
 }
 kill_daemon() {
-        local p
+        local p pids=()
         for p in "$T"/home/.cache/libvirt/libvirtd.pid "$T"/home/.cache/libvirt/virtlogd.pid; do
-                [ -r "$p" ] && kill "$(cat "$p")" 2>/dev/null
+                [ -r "$p" ] && pids+=("$(cat "$p")")
         done
-        sleep 1
+        [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null
+        for _ in $(seq 100); do
+                kill -0 "${pids[@]}" 2>/dev/null || break
+                sleep 0.1
+        done
+        sleep 0.5
 }
 moat_true() {
         local t0 t1

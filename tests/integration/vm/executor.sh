@@ -39,6 +39,9 @@ find_run() {
         pid=
 }
 
+# A file on the host outside every share: the guest must not see it.
+: >/var/tmp/moat-vm-host-marker 2>/dev/null
+trap 'rm -f /var/tmp/moat-vm-host-marker; cleanup' EXIT
 for u in "${USERS[@]}"; do
         d=$(user_dir "$u")
         quid=$(qemu_uid "$u")
@@ -57,6 +60,10 @@ for u in "${USERS[@]}"; do
                 cat >/rw/stdin.txt
                 id -u >/rw/uid.txt
                 (echo changed >/ro/file) 2>/dev/null && echo RO-WRITABLE
+                ls /sys/class/net >/rw/net.txt
+                ls /dev >/rw/dev.txt
+                grep NoNewPrivs /proc/self/status >/rw/nnp.txt
+                ls -d /var/tmp/moat-vm-host-marker /root /home /var/tmp >/rw/host.txt 2>&1
                 exit 3'
         diag "$u: $(tr '\n' ' ' <"$o.res")"
         [ -s "$o.err" ] && diag "stderr: $(head -c 300 "$o.err")"
@@ -73,6 +80,14 @@ for u in "${USERS[@]}"; do
                 [ "$(stat -c %u "$d/rw/stdin.txt" 2>/dev/null)" = "$quid" ]
         check "$u: a read-only share cannot be written" \
                 [ "$(cat "$d/ro/file")" = original ] && ! grep -q RO-WRITABLE "$o.out"
+        check "$u: the guest has no network device, only loopback" \
+                [ "$(cat "$d/rw/net.txt" 2>/dev/null)" = lo ]
+        check "$u: the command's /dev has no virtio ports (cannot speak on the status channel)" \
+                bash -c '[ -s "$1" ] && ! grep -q vport "$1"' _ "$d/rw/dev.txt"
+        check "$u: the guest command runs with no_new_privs" grep -q 'NoNewPrivs:.*1' "$d/rw/nnp.txt"
+        diag "host paths seen from the guest: $(tr '\n' ' ' <"$d/rw/host.txt" 2>/dev/null)"
+        check "$u: the host's / is not shared (no host marker, /root, /home, /var/tmp)" \
+                bash -c '[ "$(grep -c "No such file" "$1")" = 4 ]' _ "$d/rw/host.txt"
 
         # SIGTERM to moat: the guest is destroyed, moat exits 128+15 (as root, moat forwards
         # the signal to its unprivileged helper, which holds the libvirt connection).
