@@ -39,7 +39,8 @@ static void help(FILE *f) {
                 "  -p, --profile PROFILE   a shipped profile name or a profile file\n"
                 "      --workdir DIR       the work directory (default: the current directory)\n"
                 "      --host-facts FILE   use recorded host facts instead of probing this host\n"
-                "      --policy FILE       site policy file (default: /etc/moat/policy.yaml if present)\n"
+                "      --policy FILE       site policy file (default: /etc/moat/policy.yaml if "
+                "present)\n"
                 "      --audit-log FILE    append the audit record here (also: $MOAT_AUDIT_LOG)\n"
                 "  -q, --quiet             no progress messages\n"
                 "  -h, --help              this help\n"
@@ -48,7 +49,12 @@ static void help(FILE *f) {
                 "started; 126 not executable; 127 not found; 128+N killed by signal N.\n");
 }
 
-enum { ARG_WORKDIR = 0x100, ARG_HOST_FACTS, ARG_POLICY, ARG_AUDIT_LOG };
+enum {
+        ARG_WORKDIR = 0x100,
+        ARG_HOST_FACTS,
+        ARG_POLICY,
+        ARG_AUDIT_LOG
+};
 
 /* 0 to run, 1 for --help (exit 0), 125 after a usage message. */
 static int parse_args(int argc, char **argv, RunArgs *a) {
@@ -69,21 +75,38 @@ static int parse_args(int argc, char **argv, RunArgs *a) {
         /* "+": stop at the first non-option, the command's own options are not ours. */
         while ((c = getopt_long(argc, argv, "+:p:qh", options, NULL)) >= 0) {
                 switch (c) {
-                case 'p': a->profile = optarg; break;
-                case ARG_WORKDIR: a->workdir = optarg; break;
-                case ARG_HOST_FACTS: a->host_facts = optarg; break;
-                case ARG_POLICY: a->policy = optarg; break;
-                case ARG_AUDIT_LOG: a->audit_log = optarg; break;
-                case 'q': a->quiet = true; break;
-                case 'h': return 1;
+                case 'p':
+                        a->profile = optarg;
+                        break;
+                case ARG_WORKDIR:
+                        a->workdir = optarg;
+                        break;
+                case ARG_HOST_FACTS:
+                        a->host_facts = optarg;
+                        break;
+                case ARG_POLICY:
+                        a->policy = optarg;
+                        break;
+                case ARG_AUDIT_LOG:
+                        a->audit_log = optarg;
+                        break;
+                case 'q':
+                        a->quiet = true;
+                        break;
+                case 'h':
+                        return 1;
                 case ':':
-                        fprintf(stderr, "moat run: option '%s' needs an argument\n", argv[optind - 1]);
+                        fprintf(stderr, "moat run: option '%s' needs an argument\n",
+                                argv[optind - 1]);
                         return EXIT_MOAT_FAILED;
                 default:
                         if (optopt)
-                                fprintf(stderr, "moat run: unknown option '-%c' (try 'moat run --help')\n", optopt);
+                                fprintf(stderr,
+                                        "moat run: unknown option '-%c' (try 'moat run --help')\n",
+                                        optopt);
                         else
-                                fprintf(stderr, "moat run: unknown option '%s' (try 'moat run --help')\n",
+                                fprintf(stderr,
+                                        "moat run: unknown option '%s' (try 'moat run --help')\n",
                                         argv[optind - 1]);
                         return EXIT_MOAT_FAILED;
                 }
@@ -125,8 +148,8 @@ static int resolve_workdir(const char *arg, char **ret) {
         return 0;
 }
 
-static int write_audit(const RunArgs *a, const RunContext *ctx, const RunRequest *req, const RunOutcome *o,
-                       const char *error, uint64_t start) {
+static int write_audit(const RunArgs *a, const RunContext *ctx, const RunRequest *req,
+                       const RunOutcome *o, const char *error, uint64_t start) {
         AuditContext actx = {
                 .plan = ctx->plan,
                 .policy = ctx->policy,
@@ -137,19 +160,22 @@ static int write_audit(const RunArgs *a, const RunContext *ctx, const RunRequest
                 .error = error,
                 .start_realtime_ns = start,
         };
-        _cleanup_free_ char *path = a->audit_log ? strdup(a->audit_log) : audit_log_default_path(ctx->policy);
+        _cleanup_free_ char *path =
+                a->audit_log ? strdup(a->audit_log) : audit_log_default_path(ctx->policy);
         if (!path) {
                 fprintf(stderr, "moat: cannot determine the audit log path\n");
                 return -ENOMEM;
         }
         int r = audit_log_run(&actx, path);
         if (r < 0)
-                fprintf(stderr, "moat: cannot write the audit record to %s: %s\n", path, strerror(-r));
+                fprintf(stderr, "moat: cannot write the audit record to %s: %s\n", path,
+                        strerror(-r));
         return r;
 }
 
 /* Run the plan's tier. Returns the exit status; *ret_error is set for a refusal. */
-static int dispatch(const Plan *plan, const RunRequest *req, RunOutcome *o, const char **ret_error) {
+static int dispatch(const Plan *plan, const RunRequest *req, RunOutcome *o,
+                    const char **ret_error) {
         switch (plan->tier) {
         case TIER_SANDBOX:
                 (void) sandbox_execute(plan, req, o);
@@ -165,7 +191,9 @@ static int dispatch(const Plan *plan, const RunRequest *req, RunOutcome *o, cons
                 break;
         }
         fprintf(stderr, "moat: %s (tier %s chosen for profile %s)\n", *ret_error,
-                plan->tier == TIER_VM ? "vm" : plan->tier == TIER_SYSTEM ? "system" : "?",
+                plan->tier == TIER_VM       ? "vm"
+                : plan->tier == TIER_SYSTEM ? "system"
+                                            : "?",
                 plan->profile_name ? plan->profile_name : "?");
         return EXIT_MOAT_FAILED;
 }
@@ -191,19 +219,26 @@ int cmd_run(int argc, char **argv) {
                 return r;
         r = resolve_workdir(a.workdir, &workdir);
         if (r < 0) {
-                fprintf(stderr, "moat run: --workdir %s: %s\n", a.workdir ? a.workdir : ".", strerror(-r));
+                fprintf(stderr, "moat run: --workdir %s: %s\n", a.workdir ? a.workdir : ".",
+                        strerror(-r));
                 return EXIT_MOAT_FAILED;
         }
-        RunRequest req = { .argv = a.command, .workdir = workdir, .caller_env = environ, .quiet = a.quiet };
+        RunRequest req = {
+                .argv = a.command, .workdir = workdir, .caller_env = environ, .quiet = a.quiet
+        };
 
-        RunContextArgs cargs = { .profile = a.profile, .policy_file = a.policy, .host_facts_file = a.host_facts };
+        RunContextArgs cargs = { .profile = a.profile,
+                                 .policy_file = a.policy,
+                                 .host_facts_file = a.host_facts };
         r = run_context_load(&cargs, &ctx, &err);
         if (r < 0) {
-                error = moat_error_is_set(&err) ? moat_error_format(&err, errbuf, sizeof(errbuf)) : strerror(-r);
+                error = moat_error_is_set(&err) ? moat_error_format(&err, errbuf, sizeof(errbuf))
+                                                : strerror(-r);
                 fprintf(stderr, "moat: %s\n", error);
                 status = EXIT_MOAT_FAILED;
         } else if (ctx.plan->refused) {
-                snprintf(errbuf, sizeof(errbuf), "refused: %s", ctx.plan->refusal ? ctx.plan->refusal : "no reason given");
+                snprintf(errbuf, sizeof(errbuf), "refused: %s",
+                         ctx.plan->refusal ? ctx.plan->refusal : "no reason given");
                 error = errbuf;
                 fprintf(stderr, "moat: %s\n", error);
                 status = EXIT_MOAT_FAILED;

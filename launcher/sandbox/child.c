@@ -63,7 +63,8 @@ static bool control_active(ControlStatus s) {
 }
 
 static void init_signal_set(sigset_t *set) {
-        static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+        static const int forwarded[] = { SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
+                                         SIGUSR1, SIGUSR2, SIGWINCH };
         sigemptyset(set);
         sigaddset(set, SIGCHLD);
         for (size_t i = 0; i < ELEMENTSOF(forwarded); i++)
@@ -102,7 +103,8 @@ static int workload_exec(void *arg) {
 
 static pid_t workload_spawn(const SandboxChild *c, int status_fd, void *stack) {
         WorkloadStart w = { .c = c, .status_fd = status_fd };
-        pid_t pid = clone(workload_exec, (char *) stack + WORKLOAD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &w);
+        pid_t pid = clone(workload_exec, (char *) stack + WORKLOAD_STACK_SIZE,
+                          CLONE_VM | CLONE_VFORK | SIGCHLD, &w);
         return pid < 0 ? -errno : pid;
 }
 
@@ -121,7 +123,8 @@ _Noreturn static void init_loop(int sync_fd, pid_t workload, const sigset_t *set
                 while ((p = waitpid(-1, &status, WNOHANG)) > 0)
                         if (p == workload) {
                                 (void) sys_sync_send(sync_fd, MSG_EXIT_STATUS, status, -1, -EBADF);
-                                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+                                _exit(WIFEXITED(status) ? WEXITSTATUS(status)
+                                                        : 128 + WTERMSIG(status));
                         }
         }
 }
@@ -135,7 +138,8 @@ static void child_confine(const SandboxChild *c) {
         r = sandbox_mounts_setup(plan, c->req->workdir, &index, &step);
         if (r < 0)
                 fail(sync_fd, step, r, index);
-        if (sb->hostname && (sb->clone_flags & CLONE_NEWUTS) && (r = sys_ns_set_hostname(sb->hostname)) < 0)
+        if (sb->hostname && (sb->clone_flags & CLONE_NEWUTS) &&
+            (r = sys_ns_set_hostname(sb->hostname)) < 0)
                 fail(sync_fd, STEP_HOSTNAME, r, -1);
         if (sb->network == NETWORK_LOOPBACK && (r = sys_ns_loopback_up()) < 0)
                 fail(sync_fd, STEP_NETWORK, r, -1);
@@ -146,15 +150,18 @@ static void child_confine(const SandboxChild *c) {
          * (it costs a scheduler autogroup each, ~2 ms here, and init runs no untrusted code). */
         if (setpgid(0, 0) < 0)
                 fail(sync_fd, STEP_SETSID, -errno, -1);
-        if ((sb->apparmor_profile && *sb->apparmor_profile) || (sb->selinux_context && *sb->selinux_context))
-                step_result(sync_fd, STEP_LSM, sys_lsm_set_exec_label(sb->apparmor_profile, sb->selinux_context),
+        if ((sb->apparmor_profile && *sb->apparmor_profile) ||
+            (sb->selinux_context && *sb->selinux_context))
+                step_result(sync_fd, STEP_LSM,
+                            sys_lsm_set_exec_label(sb->apparmor_profile, sb->selinux_context),
                             sb->mac_status);
         if ((r = sys_no_new_privs()) < 0)
                 fail(sync_fd, STEP_NO_NEW_PRIVS, r, -1);
         if ((r = sys_caps_drop_except(sb->caps_keep, sb->n_caps_keep)) < 0)
                 fail(sync_fd, STEP_CAPS, r, -1);
         if (control_active(sb->landlock.status))
-                step_result(sync_fd, STEP_LANDLOCK, sys_landlock_apply(&sb->landlock), sb->landlock.status);
+                step_result(sync_fd, STEP_LANDLOCK, sys_landlock_apply(&sb->landlock),
+                            sb->landlock.status);
         if ((r = sys_fd_close_all_except(&sync_fd, 1)) < 0)
                 fail(sync_fd, STEP_FDS, r, -1);
 }
@@ -195,12 +202,13 @@ _Noreturn void sandbox_child_main(const SandboxChild *c) {
 
         /* The rlimits come last, with everything init needs already mapped: an RLIMIT_AS below
          * moat's own footprint would otherwise make init's next mmap() fail, not the workload's. */
-        void *stack = mmap(NULL, WORKLOAD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                           -1, 0);
+        void *stack = mmap(NULL, WORKLOAD_STACK_SIZE, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (stack == MAP_FAILED)
                 fail(sync_fd, STEP_FORK, -errno, -1);
         size_t failed;
-        if ((r = sys_rlimit_apply(c->plan->sandbox.rlimits, c->plan->sandbox.n_rlimits, &failed)) < 0)
+        if ((r = sys_rlimit_apply(c->plan->sandbox.rlimits, c->plan->sandbox.n_rlimits, &failed)) <
+            0)
                 fail(sync_fd, STEP_RLIMIT, r, (int) failed);
 
         pid_t pid = workload_spawn(c, status_pipe[1], stack);

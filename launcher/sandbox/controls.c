@@ -41,19 +41,32 @@ static const struct {
         const char *name;
         SandboxStep step;
 } control_steps[] = {
-        { "userns", STEP_IDMAP },               { "mountns", STEP_CLONE },
-        { "pidns", STEP_CLONE },                { "netns", STEP_CLONE },
-        { "ipcns", STEP_CLONE },                { "cgroupns", STEP_CLONE },
-        { "timens", STEP_CLONE },               { "utsns", STEP_HOSTNAME },
-        { "die-with-parent", STEP_SYNC },       { "cgroup.memory", STEP_CGROUP },
-        { "cgroup.pids", STEP_CGROUP },         { "cgroup.cpu", STEP_CGROUP },
-        { "readonly-root", STEP_MOUNT },        { "proc-masks", STEP_MOUNT },
-        { "dev", STEP_MOUNT },                  { "pivot_root", STEP_PIVOT_ROOT },
-        { "network", STEP_NETWORK },            { "rlimits", STEP_RLIMIT },
-        { "setsid", STEP_SETSID },              { "apparmor", STEP_LSM },
-        { "selinux", STEP_LSM },                { "no_new_privs", STEP_NO_NEW_PRIVS },
-        { "caps", STEP_CAPS },                  { "landlock", STEP_LANDLOCK },
-        { "close-fds", STEP_FDS },              { "seccomp", STEP_SECCOMP },
+        { "userns", STEP_IDMAP },
+        { "mountns", STEP_CLONE },
+        { "pidns", STEP_CLONE },
+        { "netns", STEP_CLONE },
+        { "ipcns", STEP_CLONE },
+        { "cgroupns", STEP_CLONE },
+        { "timens", STEP_CLONE },
+        { "utsns", STEP_HOSTNAME },
+        { "die-with-parent", STEP_SYNC },
+        { "cgroup.memory", STEP_CGROUP },
+        { "cgroup.pids", STEP_CGROUP },
+        { "cgroup.cpu", STEP_CGROUP },
+        { "readonly-root", STEP_MOUNT },
+        { "proc-masks", STEP_MOUNT },
+        { "dev", STEP_MOUNT },
+        { "pivot_root", STEP_PIVOT_ROOT },
+        { "network", STEP_NETWORK },
+        { "rlimits", STEP_RLIMIT },
+        { "setsid", STEP_SETSID },
+        { "apparmor", STEP_LSM },
+        { "selinux", STEP_LSM },
+        { "no_new_privs", STEP_NO_NEW_PRIVS },
+        { "caps", STEP_CAPS },
+        { "landlock", STEP_LANDLOCK },
+        { "close-fds", STEP_FDS },
+        { "seccomp", STEP_SECCOMP },
 };
 
 static SandboxStep control_step(const char *name) {
@@ -64,7 +77,8 @@ static SandboxStep control_step(const char *name) {
 }
 
 ControlOutcome *sandbox_control_outcomes(const Plan *plan, int failed_step, const int *degraded) {
-        ControlOutcome *out = calloc(plan->n_controls ? plan->n_controls : 1, sizeof(ControlOutcome));
+        ControlOutcome *out =
+                calloc(plan->n_controls ? plan->n_controls : 1, sizeof(ControlOutcome));
         if (!out)
                 return NULL;
         for (size_t i = 0; i < plan->n_controls; i++) {

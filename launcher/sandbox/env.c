@@ -21,7 +21,7 @@ static bool name_allowed(char *const *allow, const char *entry) {
                 return false;
         memcpy(name, entry, nl);
         name[nl] = 0;
-        STRV_FOREACH(a, allow)
+        STRV_FOREACH (a, allow)
                 if (fnmatch(*a, name, 0) == 0)
                         return true;
         return false;
@@ -46,7 +46,7 @@ int sandbox_env_build(const Plan *plan, char **caller_env, char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
         int r;
 
-        STRV_FOREACH(e, caller_env) {
+        STRV_FOREACH (e, caller_env) {
                 if (!strchr(*e, '='))
                         continue;
                 if (plan->env_clear && !name_allowed(plan->env_allow, *e))
@@ -55,7 +55,7 @@ int sandbox_env_build(const Plan *plan, char **caller_env, char ***ret) {
                 if (r < 0)
                         return r;
         }
-        STRV_FOREACH(s, plan->env_set) {
+        STRV_FOREACH (s, plan->env_set) {
                 if (!strchr(*s, '='))
                         return -EINVAL;
                 r = env_put(&env, *s);
@@ -63,7 +63,7 @@ int sandbox_env_build(const Plan *plan, char **caller_env, char ***ret) {
                         return r;
         }
         bool has_path = false;
-        STRV_FOREACH(e, env)
+        STRV_FOREACH (e, env)
                 if (strncmp(*e, "PATH=", 5) == 0)
                         has_path = true;
         if (!has_path) {

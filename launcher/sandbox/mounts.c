@@ -84,7 +84,8 @@ static int mount_dev(int root_fd, const char *target) {
                 { "ptmx", "pts/ptmx" },
         };
         char path[PATH_MAX];
-        int r = mount_tmpfs_at(root_fd, target, 1 << 20, "0755", PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC);
+        int r = mount_tmpfs_at(root_fd, target, 1 << 20, "0755",
+                               PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++) {
@@ -104,7 +105,8 @@ static int mount_dev(int root_fd, const char *target) {
         }
         const char *pts_opts[] = { "newinstance", "ptmxmode=0666", "mode=0620", NULL };
         if ((r = join(path, sizeof(path), target, "pts")) < 0 ||
-            (r = mount_fs_at(root_fd, path, "devpts", pts_opts, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC)) < 0)
+            (r = mount_fs_at(root_fd, path, "devpts", pts_opts,
+                             PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC)) < 0)
                 return r;
         if ((r = join(path, sizeof(path), target, "shm")) < 0)
                 return r;
@@ -126,11 +128,14 @@ static int mount_mask(int root_fd, const char *target) {
                 return -errno;
         if (S_ISDIR(st.st_mode)) {
                 const char *opts[] = { "size=4k", "nr_inodes=1", "mode=0555", NULL };
-                r = sys_mount_fs("tmpfs", opts, PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV |
-                                 PLAN_MOUNT_NOEXEC, &mnt_fd);
+                r = sys_mount_fs("tmpfs", opts,
+                                 PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV |
+                                         PLAN_MOUNT_NOEXEC,
+                                 &mnt_fd);
         } else
-                r = sys_mount_clone_tree("/dev/null", PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID |
-                                         PLAN_MOUNT_NOEXEC, &mnt_fd);
+                r = sys_mount_clone_tree("/dev/null",
+                                         PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC,
+                                         &mnt_fd);
         if (r < 0)
                 return r;
         return sys_mount_attach(mnt_fd, target_fd);
@@ -159,18 +164,20 @@ static int apply_one(int root_fd, const PlanMount *m, int *bind_fd) {
                         return 0; /* optional and missing */
                 if (fstat(*bind_fd, &st) < 0)
                         return -errno;
-                return attach_at(root_fd, m->target, S_ISDIR(st.st_mode) ? MOUNT_CREATE_DIR : MOUNT_CREATE_FILE,
+                return attach_at(root_fd, m->target,
+                                 S_ISDIR(st.st_mode) ? MOUNT_CREATE_DIR : MOUNT_CREATE_FILE,
                                  *bind_fd);
         case PLAN_MOUNT_TMPFS:
                 return mount_tmpfs_at(root_fd, m->target, m->size, "0755",
                                       m->flags | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV);
         case PLAN_MOUNT_PROC:
                 return mount_fs_at(root_fd, m->target, "proc", NULL,
-                                   m->flags | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC);
+                                   m->flags | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV |
+                                           PLAN_MOUNT_NOEXEC);
         case PLAN_MOUNT_SYS:
                 return mount_fs_at(root_fd, m->target, "sysfs", NULL,
-                                   m->flags | PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV |
-                                   PLAN_MOUNT_NOEXEC);
+                                   m->flags | PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID |
+                                           PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC);
         case PLAN_MOUNT_DEV:
                 return mount_dev(root_fd, m->target);
         case PLAN_MOUNT_MASK:
@@ -193,7 +200,8 @@ static void close_all(int *fds, size_t n) {
                 fds[i] = safe_close(fds[i]);
 }
 
-int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index, SandboxStep *ret_step) {
+int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index,
+                         SandboxStep *ret_step) {
         const PlanSandbox *sb = &plan->sandbox;
         _cleanup_free_ int *bind_fds = calloc(sb->n_mounts + 1, sizeof(int));
         _cleanup_close_ int root_fd = -EBADF, new_root = -EBADF;

@@ -30,16 +30,16 @@ typedef enum SandboxStep {
         STEP_LANDLOCK,
         STEP_FDS,
         STEP_SECCOMP,
-        STEP_RLIMIT,            /* last: RLIMIT_AS would stop init's own mappings */
+        STEP_RLIMIT, /* last: RLIMIT_AS would stop init's own mappings */
         STEP_FORK,
         STEP_EXEC,
         _STEP_MAX,
 
-        MSG_GO = 100,           /* parent -> child: id maps and cgroup in place */
-        MSG_DEGRADED,           /* child -> parent: best-effort step `index` failed with value */
-        MSG_NOTIFY_FD,          /* child -> parent: the seccomp listener, SCM_RIGHTS */
-        MSG_EXEC_OK,            /* child -> parent: the workload exec'd; value = its pid inside */
-        MSG_EXIT_STATUS,        /* child -> parent: the workload's wait status */
+        MSG_GO = 100,    /* parent -> child: id maps and cgroup in place */
+        MSG_DEGRADED,    /* child -> parent: best-effort step `index` failed with value */
+        MSG_NOTIFY_FD,   /* child -> parent: the seccomp listener, SCM_RIGHTS */
+        MSG_EXEC_OK,     /* child -> parent: the workload exec'd; value = its pid inside */
+        MSG_EXIT_STATUS, /* child -> parent: the workload's wait status */
 } SandboxStep;
 
 const char *sandbox_step_to_string(SandboxStep s);
@@ -50,9 +50,9 @@ typedef struct SandboxChild {
         const Plan *plan;
         const RunRequest *req;
         char **envp;
-        const SeccompProgram *seccomp;  /* NULL when the plan has no seccomp filter */
-        int sync_fd;                    /* the child's end of the sync socketpair */
-        sigset_t original_mask;         /* restored in the workload before exec */
+        const SeccompProgram *seccomp; /* NULL when the plan has no seccomp filter */
+        int sync_fd;                   /* the child's end of the sync socketpair */
+        sigset_t original_mask;        /* restored in the workload before exec */
 } SandboxChild;
 
 /* The child, from clone3 to the workload's exit. Never returns. */
@@ -60,7 +60,8 @@ _Noreturn void sandbox_child_main(const SandboxChild *c);
 
 /* Build the root file system and pivot into it (child). On failure *ret_index is the plan
  * mount that failed (-1 for the root itself), *ret_step STEP_MOUNT or STEP_PIVOT_ROOT. */
-int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index, SandboxStep *ret_step);
+int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index,
+                         SandboxStep *ret_step);
 
 /* envp for the workload from the plan's env rules and the caller's environment (parent). */
 int sandbox_env_build(const Plan *plan, char **caller_env, char ***ret);

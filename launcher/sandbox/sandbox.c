@@ -42,7 +42,7 @@ typedef struct Supervisor {
         int pidfd, sync_fd, signal_fd, timer_fd, notify_fd;
         bool started, grace, have_status;
         int wait_status;
-        SyncRecord failure;     /* step < 0: none */
+        SyncRecord failure; /* step < 0: none */
         int degraded[_STEP_MAX];
         DenialTable denials;
         RunOutcome *o;
@@ -56,22 +56,33 @@ static uint64_t now_ns(clockid_t clock) {
 
 static const char *mount_verb(PlanMountKind k) {
         switch (k) {
-        case PLAN_MOUNT_BIND: return "bind";
-        case PLAN_MOUNT_TMPFS: return "mount tmpfs on";
-        case PLAN_MOUNT_PROC: return "mount proc on";
-        case PLAN_MOUNT_DEV: return "set up a minimal /dev on";
-        case PLAN_MOUNT_SYS: return "mount sysfs on";
-        case PLAN_MOUNT_MASK: return "mask";
-        case PLAN_MOUNT_SYMLINK: return "create the symlink";
-        case PLAN_MOUNT_DIR: return "create the directory";
-        default: return "mount";
+        case PLAN_MOUNT_BIND:
+                return "bind";
+        case PLAN_MOUNT_TMPFS:
+                return "mount tmpfs on";
+        case PLAN_MOUNT_PROC:
+                return "mount proc on";
+        case PLAN_MOUNT_DEV:
+                return "set up a minimal /dev on";
+        case PLAN_MOUNT_SYS:
+                return "mount sysfs on";
+        case PLAN_MOUNT_MASK:
+                return "mask";
+        case PLAN_MOUNT_SYMLINK:
+                return "create the symlink";
+        case PLAN_MOUNT_DIR:
+                return "create the directory";
+        case PLAN_MOUNT_READONLY:
+                return "make read-only";
+        default:
+                return "mount";
         }
 }
 
 /* Fill failed_step/message for a failure at step (index: mount or rlimit index) and print it
  * once. */
-static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *o, int step, int err,
-                           int index) {
+static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *o, int step,
+                           int err, int index) {
         const char *step_name = sandbox_step_to_string(step);
         char where[300] = "";
 
@@ -79,12 +90,13 @@ static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *
         if (step == STEP_MOUNT && index >= 0 && (size_t) index < plan->sandbox.n_mounts) {
                 const PlanMount *m = &plan->sandbox.mounts[index];
                 if (m->pos.file)
-                        snprintf(where, sizeof(where), ", profile %s:%u:%u", m->pos.file, m->pos.line,
-                                 m->pos.column);
+                        snprintf(where, sizeof(where), ", profile %s:%u:%u", m->pos.file,
+                                 m->pos.line, m->pos.column);
                 snprintf(o->failed_step, sizeof(o->failed_step), "mount %s", m->target);
                 if (m->kind == PLAN_MOUNT_BIND)
-                        snprintf(o->message, sizeof(o->message), "cannot bind %s%s%s: %s (step mount%s)",
-                                 m->target, m->source ? " from " : "", m->source ? m->source : "",
+                        snprintf(o->message, sizeof(o->message),
+                                 "cannot bind %s%s%s: %s (step mount%s)", m->target,
+                                 m->source ? " from " : "", m->source ? m->source : "",
                                  strerror(-err), where);
                 else
                         snprintf(o->message, sizeof(o->message), "cannot %s %s: %s (step mount%s)",
@@ -180,7 +192,8 @@ static void supervise(Supervisor *s) {
                 if (p[1].revents)
                         drain_sync(s, true);
                 if (p[4].revents & POLLIN) {
-                        if (sys_seccomp_notify_handle(s->notify_fd, &s->plan->sandbox.seccomp, &s->denials) < 0)
+                        if (sys_seccomp_notify_handle(s->notify_fd, &s->plan->sandbox.seccomp,
+                                                      &s->denials) < 0)
                                 s->notify_fd = safe_close(s->notify_fd);
                 } else if (p[4].revents & (POLLHUP | POLLERR | POLLNVAL))
                         s->notify_fd = safe_close(s->notify_fd);
@@ -283,7 +296,8 @@ static bool active(ControlStatus s) {
 }
 
 /* Everything before clone3. Returns the failing step's -errno with *ret_step set. */
-static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *degraded, int *ret_step) {
+static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *degraded,
+                   int *ret_step) {
         const PlanResources *res = &plan->resources;
         sigset_t fwd;
         int r;
@@ -299,11 +313,12 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
                         return r;
                 p->has_seccomp = true;
         }
-        if ((res->mechanism == CGROUP_MECH_V1 || res->mechanism == CGROUP_MECH_V2) && active(res->status) &&
-            (res->memory || res->pids || res->cpus_milli)) {
+        if ((res->mechanism == CGROUP_MECH_V1 || res->mechanism == CGROUP_MECH_V2) &&
+            active(res->status) && (res->memory || res->pids || res->cpus_milli)) {
                 char name[64];
                 *ret_step = STEP_CGROUP;
-                snprintf(name, sizeof(name), "moat-%d-%" PRIu64, (int) getpid(), now_ns(CLOCK_MONOTONIC) % 1000000);
+                snprintf(name, sizeof(name), "moat-%d-%" PRIu64, (int) getpid(),
+                         now_ns(CLOCK_MONOTONIC) % 1000000);
                 r = sys_cgroup_create(res->mechanism, name, res, &p->cg);
                 if (r >= 0)
                         r = cgroup_guard_start(&p->cg, &p->guard_fd, &p->guard_pid);
@@ -328,8 +343,8 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
         return 0;
 }
 
-static void fill_outcome(Supervisor *s, const Prepared *p, const RunRequest *req, const siginfo_t *si,
-                         uint64_t start_ns) {
+static void fill_outcome(Supervisor *s, const Prepared *p, const RunRequest *req,
+                         const siginfo_t *si, uint64_t start_ns) {
         RunOutcome *o = s->o;
         const Plan *plan = s->plan;
 
@@ -351,7 +366,8 @@ static void fill_outcome(Supervisor *s, const Prepared *p, const RunRequest *req
                 outcome_from_status(s, si);
         o->started = s->started;
         if (o->started && p->cg.mechanism != CGROUP_MECH_NONE && sys_cgroup_oom_killed(&p->cg))
-                snprintf(o->tier_detail + strlen(o->tier_detail), sizeof(o->tier_detail) - strlen(o->tier_detail),
+                snprintf(o->tier_detail + strlen(o->tier_detail),
+                         sizeof(o->tier_detail) - strlen(o->tier_detail),
                          "; the memory limit was hit (OOM kill)");
         o->controls = sandbox_control_outcomes(plan, s->failure.step, s->degraded);
         o->n_controls = o->controls ? plan->n_controls : 0;
@@ -359,10 +375,10 @@ static void fill_outcome(Supervisor *s, const Prepared *p, const RunRequest *req
 }
 
 static void outcome_init(const Plan *plan, RunOutcome *o) {
-        *o = (RunOutcome) { .exit_status = EXIT_MOAT_FAILED, .exit_code = -1 };
+        *o = (RunOutcome){ .exit_status = EXIT_MOAT_FAILED, .exit_code = -1 };
         snprintf(o->tier_detail, sizeof(o->tier_detail), "%s",
-                 plan->resources.mechanism == CGROUP_MECH_V2   ? "cgroup v2"
-                 : plan->resources.mechanism == CGROUP_MECH_V1 ? "cgroup v1"
+                 plan->resources.mechanism == CGROUP_MECH_V2       ? "cgroup v2"
+                 : plan->resources.mechanism == CGROUP_MECH_V1     ? "cgroup v1"
                  : plan->resources.mechanism == CGROUP_MECH_RLIMIT ? "rlimits only"
                                                                    : "no resource limits");
 }
@@ -380,13 +396,14 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
         };
         int r;
 
-        pid_t pid = sys_ns_clone(flags, p->cg.mechanism == CGROUP_MECH_V2 ? p->cg.v2_fd : -EBADF, &s->pidfd);
+        pid_t pid = sys_ns_clone(flags, p->cg.mechanism == CGROUP_MECH_V2 ? p->cg.v2_fd : -EBADF,
+                                 &s->pidfd);
         if (pid == 0) {
                 safe_close(p->sync[0]);
                 sandbox_child_main(&child);
         }
         if (pid < 0) {
-                s->failure = (SyncRecord) { .step = STEP_CLONE, .value = pid, .index = -1 };
+                s->failure = (SyncRecord){ .step = STEP_CLONE, .value = pid, .index = -1 };
                 return pid;
         }
         s->pid = pid;
@@ -396,17 +413,17 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
 
         r = sys_idmap_write_from_parent(pid, sb->uid_inside, getuid(), sb->gid_inside, getgid());
         if (r < 0) {
-                s->failure = (SyncRecord) { .step = STEP_IDMAP, .value = r, .index = -1 };
+                s->failure = (SyncRecord){ .step = STEP_IDMAP, .value = r, .index = -1 };
                 goto kill;
         }
         r = sys_cgroup_attach(&p->cg, pid);
         if (r < 0) {
-                s->failure = (SyncRecord) { .step = STEP_CGROUP, .value = r, .index = -1 };
+                s->failure = (SyncRecord){ .step = STEP_CGROUP, .value = r, .index = -1 };
                 goto kill;
         }
         r = sys_sync_send(s->sync_fd, MSG_GO, 0, -1, -EBADF);
         if (r < 0) {
-                s->failure = (SyncRecord) { .step = STEP_SYNC, .value = r, .index = -1 };
+                s->failure = (SyncRecord){ .step = STEP_SYNC, .value = r, .index = -1 };
                 goto kill;
         }
         return 0;
@@ -417,11 +434,20 @@ kill:
 
 int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
         Prepared p = {
-                .cg = SANDBOX_CGROUP_INIT, .guard_fd = -EBADF, .sync = { -EBADF, -EBADF }, .signal_fd = -EBADF,
+                .cg = SANDBOX_CGROUP_INIT,
+                .guard_fd = -EBADF,
+                .sync = { -EBADF, -EBADF },
+                .signal_fd = -EBADF,
         };
         Supervisor s = {
-                .plan = plan, .pidfd = -EBADF, .sync_fd = -EBADF, .signal_fd = -EBADF, .timer_fd = -EBADF,
-                .notify_fd = -EBADF, .failure = { .step = -1 }, .o = o,
+                .plan = plan,
+                .pidfd = -EBADF,
+                .sync_fd = -EBADF,
+                .signal_fd = -EBADF,
+                .timer_fd = -EBADF,
+                .notify_fd = -EBADF,
+                .failure = { .step = -1 },
+                .o = o,
         };
         uint64_t start = now_ns(CLOCK_MONOTONIC);
         siginfo_t si = {};
@@ -430,22 +456,25 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
 
         outcome_init(plan, o);
         if (plan->refused || plan->tier != TIER_SANDBOX || !req->argv || !req->argv[0]) {
-                snprintf(o->message, sizeof(o->message), "internal error: not a runnable sandbox plan");
+                snprintf(o->message, sizeof(o->message),
+                         "internal error: not a runnable sandbox plan");
                 fprintf(stderr, "moat: %s\n", o->message);
                 return -EINVAL;
         }
         r = prepare(plan, req, &p, s.degraded, &step);
         if (r < 0)
-                s.failure = (SyncRecord) { .step = step, .value = r, .index = -1 };
+                s.failure = (SyncRecord){ .step = step, .value = r, .index = -1 };
         else if (start_child(plan, req, &p, &s) >= 0)
                 supervise(&s);
         if (s.pidfd >= 0) {
                 drain_sync(&s, false);
                 r = sys_pidfd_wait(s.pidfd, &si, &ru);
                 if (r < 0 && s.failure.step < 0)
-                        s.failure = (SyncRecord) { .step = STEP_FORK, .value = r, .index = -1 };
-                o->cpu_user_ns = (uint64_t) ru.ru_utime.tv_sec * 1000000000ULL + (uint64_t) ru.ru_utime.tv_usec * 1000;
-                o->cpu_sys_ns = (uint64_t) ru.ru_stime.tv_sec * 1000000000ULL + (uint64_t) ru.ru_stime.tv_usec * 1000;
+                        s.failure = (SyncRecord){ .step = STEP_FORK, .value = r, .index = -1 };
+                o->cpu_user_ns = (uint64_t) ru.ru_utime.tv_sec * 1000000000ULL +
+                                 (uint64_t) ru.ru_utime.tv_usec * 1000;
+                o->cpu_sys_ns = (uint64_t) ru.ru_stime.tv_sec * 1000000000ULL +
+                                (uint64_t) ru.ru_stime.tv_usec * 1000;
         }
         fill_outcome(&s, &p, req, &si, start);
         s.pidfd = safe_close(s.pidfd);
@@ -456,7 +485,8 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
         {
                 int cr = sys_cgroup_destroy(&p.cg);
                 if (cr < 0)
-                        fprintf(stderr, "moat: cannot remove the sandbox's cgroup: %s\n", strerror(-cr));
+                        fprintf(stderr, "moat: cannot remove the sandbox's cgroup: %s\n",
+                                strerror(-cr));
         }
         prepared_done(&p);
         return 0;

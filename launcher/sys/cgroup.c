@@ -72,7 +72,8 @@ static int own_cgroup(const char *controller, char *ret, size_t size) {
                         match = strcmp(line, "0") == 0 && c1 + 1 == c2;
                 else {
                         char *save = NULL;
-                        for (char *t = strtok_r(c1 + 1, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                        for (char *t = strtok_r(c1 + 1, ",", &save); t;
+                             t = strtok_r(NULL, ",", &save))
                                 if (strcmp(t, controller) == 0)
                                         match = true;
                 }
@@ -256,7 +257,8 @@ static bool file_has_nonzero(const char *dir, const char *file, const char *key)
                 return false;
         size_t kl = strlen(key);
         while (getline(&line, &cap, f) > 0)
-                if (strncmp(line, key, kl) == 0 && line[kl] == ' ' && strtoull(line + kl + 1, NULL, 10) > 0)
+                if (strncmp(line, key, kl) == 0 && line[kl] == ' ' &&
+                    strtoull(line + kl + 1, NULL, 10) > 0)
                         found = true;
         fclose(f);
         return found;
@@ -266,7 +268,8 @@ bool sys_cgroup_oom_killed(const SandboxCgroup *cg) {
         if (cg->mechanism == CGROUP_MECH_V2 && cg->paths[0])
                 return file_has_nonzero(cg->paths[0], "memory.events", "oom_kill");
         if (cg->mechanism == CGROUP_MECH_V1 && cg->paths[CGROUP_V1_MEMORY])
-                return file_has_nonzero(cg->paths[CGROUP_V1_MEMORY], "memory.oom_control", "oom_kill");
+                return file_has_nonzero(cg->paths[CGROUP_V1_MEMORY], "memory.oom_control",
+                                        "oom_kill");
         return false;
 }
 
@@ -294,7 +297,7 @@ static int remove_dir(const char *dir, bool v2) {
                         return 0;
                 if (errno != EBUSY)
                         return -errno;
-                nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+                nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
         }
         return -EBUSY;
 }

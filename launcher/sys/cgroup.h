@@ -16,16 +16,22 @@
 
 #include "plan/plan.h"
 
-enum { CGROUP_V1_MEMORY, CGROUP_V1_PIDS, CGROUP_V1_CPU, _CGROUP_V1_MAX };
+enum {
+        CGROUP_V1_MEMORY,
+        CGROUP_V1_PIDS,
+        CGROUP_V1_CPU,
+        _CGROUP_V1_MAX
+};
 
 typedef struct SandboxCgroup {
         CgroupMechanism mechanism;
         /* v2: paths[0]; v1: one per controller, NULL when that controller is not needed */
         char *paths[_CGROUP_V1_MAX];
-        int v2_fd;              /* O_DIRECTORY fd of the v2 cgroup, for CLONE_INTO_CGROUP */
+        int v2_fd; /* O_DIRECTORY fd of the v2 cgroup, for CLONE_INTO_CGROUP */
 } SandboxCgroup;
 
-#define SANDBOX_CGROUP_INIT { .v2_fd = -EBADF }
+#define SANDBOX_CGROUP_INIT \
+        { .v2_fd = -EBADF }
 
 /* Create and configure. Every limit that is non-zero must be written or this fails (and
  * removes what it created). -EOPNOTSUPP when the mechanism is not CGROUP_MECH_V1/V2. */

@@ -27,7 +27,7 @@ int sys_exec_search(char *const argv[], char *const envp[]) {
                 execve(name, argv, envp);
                 return -errno;
         }
-        for (const char *p = env_path(envp); ; ) {
+        for (const char *p = env_path(envp);;) {
                 const char *end = strchrnul(p, ':');
                 char candidate[PATH_MAX];
                 size_t dl = (size_t) (end - p);

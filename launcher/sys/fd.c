@@ -48,8 +48,10 @@ int sys_sync_recv(int sock, SyncRecord *ret, int *ret_fd) {
                 char buf[CMSG_SPACE(sizeof(int))];
         } control = {};
         struct msghdr msg = {
-                .msg_iov = &iov, .msg_iovlen = 1,
-                .msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buf,
+                .msg_controllen = sizeof(control.buf),
         };
         int received = -EBADF;
 

@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 typedef struct SyncRecord {
-        int32_t step;           /* caller-defined step id */
-        int32_t value;          /* -errno for a failure, or a step-specific value */
-        int32_t index;          /* e.g. the mount index in the plan, -1 if none */
+        int32_t step;  /* caller-defined step id */
+        int32_t value; /* -errno for a failure, or a step-specific value */
+        int32_t index; /* e.g. the mount index in the plan, -1 if none */
         int32_t pad;
 } SyncRecord;
 

@@ -47,7 +47,8 @@ int sys_mount_make_private(void) {
         return RET_NERRNO(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
 }
 
-int sys_mount_fs(const char *fstype, const char *const *opts, unsigned plan_flags, int *ret_mnt_fd) {
+int sys_mount_fs(const char *fstype, const char *const *opts, unsigned plan_flags,
+                 int *ret_mnt_fd) {
         _cleanup_close_ int fs_fd = fsopen(fstype, FSOPEN_CLOEXEC);
         if (fs_fd < 0)
                 return -errno;
@@ -84,8 +85,10 @@ int sys_mount_set_flags(int mnt_fd, unsigned plan_flags, bool recursive) {
                                         &attr, sizeof(attr)));
 }
 
-static int clone_at(int dfd, const char *path, unsigned flags, unsigned plan_flags, int *ret_mnt_fd) {
-        _cleanup_close_ int mnt_fd = open_tree(dfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | flags);
+static int clone_at(int dfd, const char *path, unsigned flags, unsigned plan_flags,
+                    int *ret_mnt_fd) {
+        _cleanup_close_ int mnt_fd =
+                open_tree(dfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | flags);
         if (mnt_fd < 0)
                 return -errno;
         int r = sys_mount_set_flags(mnt_fd, plan_flags, true);
@@ -124,8 +127,10 @@ static int resolve_creating(int root_fd, const char *path, MountCreate create, i
                 if (fd == -ENOENT) {
                         int r;
                         if (last && create == MOUNT_CREATE_FILE) {
-                                r = openat(cur, c, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
-                                           O_CLOEXEC | O_NOCTTY, 0644);
+                                r = openat(cur, c,
+                                           O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC |
+                                                   O_NOCTTY,
+                                           0644);
                                 if (r >= 0)
                                         close(r);
                         } else

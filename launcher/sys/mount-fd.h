@@ -16,9 +16,9 @@
 #include <stdbool.h>
 
 typedef enum MountCreate {
-        MOUNT_CREATE_NONE,      /* the target must exist */
-        MOUNT_CREATE_DIR,       /* create missing components as directories */
-        MOUNT_CREATE_FILE,      /* ... and the last one as an empty file */
+        MOUNT_CREATE_NONE, /* the target must exist */
+        MOUNT_CREATE_DIR,  /* create missing components as directories */
+        MOUNT_CREATE_FILE, /* ... and the last one as an empty file */
 } MountCreate;
 
 /* mount --make-rprivate / in the current (new) mount namespace. */

@@ -32,7 +32,8 @@ int sys_signal_read(int sfd) {
 
 int sys_timer_rearm(int tfd, uint64_t ms) {
         struct itimerspec its = {
-                .it_value = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L },
+                .it_value = { .tv_sec = (time_t) (ms / 1000),
+                              .tv_nsec = (long) (ms % 1000) * 1000000L },
         };
         if (ms == 0)
                 its.it_value.tv_nsec = 1;

@@ -129,7 +129,8 @@ static void print_status(void) {
         putchar('}');
         int_field("no_new_privs", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
         int_field("seccomp", status_value(copy, "Seccomp", v, sizeof(v)) ? atoi(v) : -1);
-        int_field("seccomp_filters", status_value(copy, "Seccomp_filters", v, sizeof(v)) ? atoi(v) : -1);
+        int_field("seccomp_filters",
+                  status_value(copy, "Seccomp_filters", v, sizeof(v)) ? atoi(v) : -1);
 }
 
 /* The kernel has no query for "am I in a Landlock domain". Heuristic: /proc/self/comm is ours
@@ -155,7 +156,8 @@ static void print_mounts(void) {
         bool f = true;
         key("mounts");
         putchar('[');
-        for (char *save = NULL, *l = mi ? strtok_r(mi, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        for (char *save = NULL, *l = mi ? strtok_r(mi, "\n", &save) : NULL; l;
+             l = strtok_r(NULL, "\n", &save)) {
                 char *fields[16] = {}, *s2 = NULL;
                 int n = 0;
                 for (char *t = strtok_r(l, " ", &s2); t && n < 16; t = strtok_r(NULL, " ", &s2))
@@ -190,8 +192,10 @@ static void print_rlimits(void) {
         static const struct {
                 const char *name;
                 int res;
-        } lims[] = { { "nofile", RLIMIT_NOFILE }, { "nproc", RLIMIT_NPROC }, { "as", RLIMIT_AS },
-                     { "core", RLIMIT_CORE },     { "fsize", RLIMIT_FSIZE }, { "cpu", RLIMIT_CPU } };
+        } lims[] = {
+                { "nofile", RLIMIT_NOFILE }, { "nproc", RLIMIT_NPROC }, { "as", RLIMIT_AS },
+                { "core", RLIMIT_CORE },     { "fsize", RLIMIT_FSIZE }, { "cpu", RLIMIT_CPU }
+        };
         key("rlimits");
         putchar('{');
         for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++) {
@@ -215,7 +219,8 @@ static void print_net(void) {
         bool f = true;
         key("net");
         putchar('[');
-        for (char *save = NULL, *l = dev ? strtok_r(dev, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        for (char *save = NULL, *l = dev ? strtok_r(dev, "\n", &save) : NULL; l;
+             l = strtok_r(NULL, "\n", &save)) {
                 char *colon = strchr(l, ':');
                 if (!colon || strchr(l, '|'))
                         continue;
@@ -246,7 +251,8 @@ static void print_net(void) {
 }
 
 static void print_ns(void) {
-        static const char *const names[] = { "user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time" };
+        static const char *const names[] = { "user", "mnt", "pid",    "net",
+                                             "ipc",  "uts", "cgroup", "time" };
         key("ns");
         putchar('{');
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -367,7 +373,8 @@ static int try_connect_tcp(const char *arg) {
                 return -1;
         }
         snprintf(host, sizeof(host), "%.*s", (int) (colon - arg), arg);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) atoi(colon + 1)) };
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t) atoi(colon + 1)) };
         if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
                 errno = EINVAL;
                 return -1;
@@ -393,7 +400,8 @@ static int try_abstract(const char *name) {
         int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s < 0)
                 return -1;
-        int r = connect(s, (struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + l));
+        int r = connect(s, (struct sockaddr *) &sa,
+                        (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + l));
         int e = errno;
         close(s);
         errno = e;
