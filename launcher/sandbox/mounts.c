@@ -29,19 +29,33 @@
 
 static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 
-static int bind_source(const PlanMount *m, const char *workdir, char *buf, size_t size) {
+/* Clone a bind's source. Absolute sources are host paths the profile names, resolved as given.
+ * Sources relative to the work directory are resolved beneath it with no symlink allowed:
+ * the work directory is writable by earlier runs, and a symlink planted there must not turn
+ * "./cache" into a bind of ~/.ssh. */
+static int bind_clone(const PlanMount *m, const char *workdir, int *workdir_fd, int *ret_mnt_fd) {
         const char *src = m->source ? m->source : ".";
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
         if (!(m->flags & PLAN_MOUNT_WORKDIR) || src[0] == '/') {
                 if (src[0] != '/')
                         return -EINVAL;
-                snprintf(buf, size, "%s", src);
-        } else if (!workdir)
+                return sys_mount_clone_tree(src, m->flags, ret_mnt_fd);
+        }
+        if (!workdir || workdir[0] != '/')
                 return -EINVAL;
-        else if (strcmp(src, ".") == 0 || src[0] == 0)
-                snprintf(buf, size, "%s", workdir);
-        else
-                snprintf(buf, size, "%s/%s", workdir, src);
-        return 0;
+        if (*workdir_fd < 0) {
+                *workdir_fd = open(workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (*workdir_fd < 0)
+                        return -errno;
+        }
+        if (strcmp(src, ".") == 0 || src[0] == 0)
+                return sys_mount_clone_fd(*workdir_fd, m->flags, ret_mnt_fd);
+        r = sys_mount_open_beneath(*workdir_fd, src, &fd);
+        if (r < 0)
+                return r;
+        return sys_mount_clone_fd(fd, m->flags, ret_mnt_fd);
 }
 
 static int attach_at(int root_fd, const char *target, MountCreate create, int mnt_fd) {
@@ -204,7 +218,7 @@ int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index,
                          SandboxStep *ret_step) {
         const PlanSandbox *sb = &plan->sandbox;
         _cleanup_free_ int *bind_fds = calloc(sb->n_mounts + 1, sizeof(int));
-        _cleanup_close_ int root_fd = -EBADF, new_root = -EBADF;
+        _cleanup_close_ int root_fd = -EBADF, new_root = -EBADF, workdir_fd = -EBADF;
         size_t first = 0;
         int r;
 
@@ -220,16 +234,13 @@ int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index,
 
         for (size_t i = 0; i < sb->n_mounts; i++) {
                 const PlanMount *m = &sb->mounts[i];
-                char src[PATH_MAX];
                 if (m->kind != PLAN_MOUNT_BIND)
                         continue;
                 *ret_index = (int) i;
                 if (!m->target || m->target[0] != '/' || (strcmp(m->target, "/") == 0 && i != 0))
                         r = -EINVAL;
                 else
-                        r = bind_source(m, workdir, src, sizeof(src));
-                if (r >= 0)
-                        r = sys_mount_clone_tree(src, m->flags, &bind_fds[i]);
+                        r = bind_clone(m, workdir, &workdir_fd, &bind_fds[i]);
                 if (r == -ENOENT && (m->flags & PLAN_MOUNT_OPTIONAL))
                         continue;
                 if (r < 0) {

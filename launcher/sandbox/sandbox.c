@@ -111,7 +111,9 @@ static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *
                          strerror(-err), step_name);
         }
         if (step == STEP_MOUNT && err == -ELOOP)
-                strncat(o->message, "; a symlink on a mount target is refused",
+                strncat(o->message,
+                        "; symlinks are refused on mount targets and on bind sources under the "
+                        "work directory",
                         sizeof(o->message) - strlen(o->message) - 1);
         fprintf(stderr, "moat: %s\n", o->message);
 }

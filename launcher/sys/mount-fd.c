@@ -148,6 +148,14 @@ static int resolve_creating(int root_fd, const char *path, MountCreate create, i
         return 0;
 }
 
+int sys_mount_open_beneath(int dir_fd, const char *path, int *ret_fd) {
+        int fd = openat2_path(dir_fd, path, RESOLVE_COMPONENT);
+        if (fd < 0)
+                return fd;
+        *ret_fd = fd;
+        return 0;
+}
+
 int sys_mount_resolve(int root_fd, const char *path, MountCreate create, int *ret_fd) {
         int fd = openat2_path(root_fd, path, RESOLVE_TARGET);
         if (fd >= 0) {

@@ -36,6 +36,10 @@ int sys_mount_clone_tree(const char *path, unsigned plan_flags, int *ret_mnt_fd)
 int sys_mount_clone_fd(int fd, unsigned plan_flags, int *ret_mnt_fd);
 int sys_mount_set_flags(int mnt_fd, unsigned plan_flags, bool recursive);
 
+/* O_PATH fd of path below dir_fd: no "..", no absolute path, no symlink anywhere on the way.
+ * For bind sources given relative to the work directory, which an earlier run may have
+ * filled with symlinks pointing anywhere on the host. */
+int sys_mount_open_beneath(int dir_fd, const char *path, int *ret_fd);
 /* O_PATH fd of path inside root_fd, never leaving it and never following a symlink. */
 int sys_mount_resolve(int root_fd, const char *path, MountCreate create, int *ret_fd);
 /* Attach a detached mount onto the object target_fd refers to. */

@@ -87,6 +87,28 @@ YAML
         check "[$u] ... and says why" grep -q "symlink" "$T/err"
         rm -f "$d/work/planted"
 
+        # ... nor a symlink planted as a bind source relative to the work directory (it would
+        # hand the sandbox any host path the caller can reach).
+        ln -sfn "$T/secret-dir" "$d/work/cache"
+        mkdir -p "$T/secret-dir"
+        [ "$u" = "$(id -un)" ] || chown -h "$u:" "$d/work/cache"
+        cat >"$T/source-$u.yaml" <<'YAML'
+moat: 1
+name: source
+isolation: sandbox
+filesystem:
+  root: host-readonly
+  bind:
+    - {source: ., target: /work, mode: rw}
+    - {source: ./cache, target: /cache, mode: rw}
+YAML
+        chmod 0644 "$T/source-$u.yaml"
+        moat_run "$u" "$T/source-$u.yaml" true 2>"$T/err"
+        rc=$?
+        check "[$u] planted symlink as a work-directory bind source is refused (125)" test $rc -eq 125
+        check "[$u] ... naming the bind" grep -q "cannot bind /cache" "$T/err"
+        rm -f "$d/work/cache"
+
         # A profile that needs the vm tier never reaches the sandbox executor: the run (or its
         # refusal, where the vm tier cannot start) is recorded as tier vm, never sandbox.
         moat_run "$u" hostile true </dev/null >/dev/null 2>"$T/err"
