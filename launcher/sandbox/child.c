@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +165,11 @@ static void child_confine(const SandboxChild *c) {
                             sb->landlock.status);
         if ((r = sys_fd_close_all_except(&sync_fd, 1)) < 0)
                 fail(sync_fd, STEP_FDS, r, -1);
+        /* init holds the channel to moat; the workload (same uid, and execve() makes it
+         * dumpable again) must not reach init through /proc/1/mem or ptrace, whatever the
+         * seccomp and Landlock rules of the plan are. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                fail(sync_fd, STEP_FDS, -errno, -1);
 }
 
 _Noreturn void sandbox_child_main(const SandboxChild *c) {

@@ -56,6 +56,7 @@ for u in "${USERS[@]}"; do
                 --try-connect-tcp "127.0.0.1:$PORT" --try-abstract "$ABSTRACT" \
                 --try-syscall userns --try-syscall tiocsti --try-syscall keyctl \
                 --try-syscall unshare --try-syscall mount --try-syscall bpf --try-syscall ptrace \
+                --try-read /proc/1/mem \
                 2>"$T/stderr")
         rc=$?
         exec 7<&-
@@ -119,6 +120,7 @@ for u in "${USERS[@]}"; do
         for s in keyctl unshare mount bpf ptrace; do
                 check "[$u] $s denied" test "$(tried syscall $s | jq -r .ok)" = false
         done
+        check "[$u] init (pid 1) is not dumpable: /proc/1/mem cannot be opened" denied_with read /proc/1/mem 13
         check "[$u] setsid: the workload leads its own session" test "$(q .sid)" = "$(q .pid)"
         check "[$u] no inherited fd beyond stdio (fd 7 was open in the caller)" test "$(q '.fds | join(",")')" = "0,1,2"
 
