@@ -151,7 +151,10 @@ EOF
                 "$p passed, $f failed, $s skipped ($rest)"
         if ((f > 0)); then
                 say "$label: failures:"
-                sed 's/^/    /' "$logs/$label-failures.txt" | head -n 60
+                sed 's/^/    /' "$logs/$label-failures.txt" | head -n 40
+                local n_lines
+                n_lines=$(wc -l <"$logs/$label-failures.txt")
+                ((n_lines > 40)) && echo "    ... $((n_lines - 40)) more in build-logs/$label-failures.txt"
         fi
 }
 
