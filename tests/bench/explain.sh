@@ -30,35 +30,47 @@ if ! "$MOAT" explain -p "$profile" >"$tmp/plan.txt" 2>&1; then
         exit 1
 fi
 
-if command -v hyperfine >/dev/null; then
-        tool=hyperfine
-        hyperfine -N --warmup 10 --runs "$runs" --export-json "$tmp/h.json" \
-                "$MOAT explain -p $profile" >/dev/null 2>&1 ||
-                hyperfine --shell=none --warmup 10 --runs "$runs" --export-json "$tmp/h.json" \
-                        "$MOAT explain -p $profile" >/dev/null 2>&1
-        read -r median mean min max stddev < <(python3 -c '
+# median_ms OUT_VAR COMMAND... : median wall time in ms over $runs runs.
+# shellcheck disable=SC2034,SC2154 # ret is a nameref to the caller's variable
+median_ms() {
+        local -n ret=$1
+        shift
+        if command -v hyperfine >/dev/null; then
+                tool=hyperfine
+                hyperfine -N --warmup 10 --runs "$runs" --export-json "$tmp/h.json" "$*" \
+                        >/dev/null 2>&1
+                read -r ret mean min max stddev < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 print(*(f"{r[k] * 1000:.3f}" for k in ("median", "mean", "min", "max", "stddev")))
 ' "$tmp/h.json")
-else
-        tool="date +%s%N loop"
-        for ((i = 0; i < runs; i++)); do
-                t0=$(date +%s%N)
-                "$MOAT" explain -p "$profile" >/dev/null 2>&1
-                t1=$(date +%s%N)
-                echo $(((t1 - t0) / 1000))
-        done >"$tmp/us.txt"
-        read -r median mean min max stddev < <(python3 -c '
+        else
+                tool="date +%s%N loop"
+                for ((i = 0; i < runs; i++)); do
+                        t0=$(date +%s%N)
+                        "$@" >/dev/null 2>&1
+                        t1=$(date +%s%N)
+                        echo $(((t1 - t0) / 1000))
+                done >"$tmp/us.txt"
+                read -r ret mean min max stddev < <(python3 -c '
 import statistics, sys
 v = [int(x) / 1000 for x in open(sys.argv[1])]
 print(*(f"{x:.3f}" for x in (statistics.median(v), statistics.mean(v), min(v), max(v),
                               statistics.pstdev(v))))
 ' "$tmp/us.txt")
-fi
+        fi
+}
 
+# Process start alone (exec, dynamic linking of every library moat links, constructors):
+# the floor under every moat command, measured so the explain work itself shows.
+median_ms start_median "$MOAT" --version
+median_ms median "$MOAT" explain -p "$profile"
+
+# shellcheck disable=SC2154 # set through median_ms's nameref
 verdict=$(python3 -c "import sys; print('within' if float(sys.argv[1]) < $target_ms else 'ABOVE')" "$median")
 echo "explain bench: moat explain -p $profile, $runs runs ($tool)"
 echo "  median ${median} ms  mean ${mean} ms  min ${min} ms  max ${max} ms  stddev ${stddev} ms"
+echo "  of which process start (moat --version, median): ${start_median} ms;" \
+        "$(ldd "$MOAT" 2>/dev/null | grep -c '=>') shared libraries"
 echo "  target < ${target_ms} ms: ${verdict} target"
 exit 0
