@@ -63,6 +63,7 @@ print(*(f"{x:.3f}" for x in (statistics.median(v), statistics.mean(v), min(v), m
 
 # Process start alone (exec, dynamic linking of every library moat links, constructors):
 # the floor under every moat command, measured so the explain work itself shows.
+start_median="" median=""
 median_ms start_median "$MOAT" --version
 median_ms median "$MOAT" explain -p "$profile"
 
