@@ -302,12 +302,17 @@ int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gi
         int r;
 
         msg[0] = 0;
-        if (!req->workdir || !vm_path_is_clean(req->workdir)) {
-                snprintf(msg, msg_size, "work directory %s is not a clean absolute path",
-                         req->workdir ? req->workdir : "(none)");
+        /* The host path only goes into the domain XML (escaped); the guest path travels in
+         * the space-separated mount records and must be clean. */
+        const char *cwd = plan->sandbox.workdir_target ?: req->workdir;
+        if (!req->workdir || req->workdir[0] != '/' || !cwd || !vm_path_is_clean(cwd)) {
+                snprintf(msg, msg_size,
+                         "work directory %s is not a clean absolute path "
+                         "(no spaces or control characters) for the guest",
+                         cwd ? cwd : "(none)");
                 return -EINVAL;
         }
-        l.cwd = strdup(plan->sandbox.workdir_target ?: req->workdir);
+        l.cwd = strdup(cwd);
         if (!l.cwd)
                 return -ENOMEM;
         r = add_record(&l, 'u', "%u", (unsigned) uid);
