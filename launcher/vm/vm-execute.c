@@ -15,6 +15,7 @@
  * Data path: three unix sockets in a private run directory, on which moat listens and QEMU
  * connects at start (virtio-serial ports): the control port (configuration and stdin frames
  * in, status lines out; vm-proto.h), stdout and stderr. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -163,24 +164,52 @@ static int listen_unix(const char *path) {
         return TAKE_FD(fd);
 }
 
+static void run_dir_remove(const char *dir) {
+        static const char *const files[] = { "ctl.sock", "out.sock", "err.sock", "console.log" };
+        char p[128];
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+                (void) unlink(p);
+        }
+        (void) rmdir(dir);
+}
+
+/* A moat killed by SIGKILL leaves its run directory behind (QEMU is gone: auto-destroy).
+ * Remove this uid's directories whose moat no longer runs; rmdir fails harmlessly on
+ * anything unexpected inside. */
+static void sweep_run_dirs(void) {
+        DIR *d = opendir("/tmp");
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                char path[300];
+                struct stat st;
+                int pid;
+
+                if (sscanf(de->d_name, "moat-vm-%d-", &pid) != 1 || pid <= 0)
+                        continue;
+                snprintf(path, sizeof(path), "/tmp/%s", de->d_name);
+                if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+                        continue;
+                if (kill(pid, 0) == 0 || errno != ESRCH)
+                        continue;
+                run_dir_remove(path);
+        }
+        closedir(d);
+}
+
 static void run_cleanup(VmRun *run) {
         run->lv = vm_libvirt_close(run->lv, run->clean_end);
         for (int i = 0; i < _SOCK_MAX; i++) {
                 run->listen_fd[i] = safe_close(run->listen_fd[i]);
                 run->fd[i] = safe_close(run->fd[i]);
-                if (run->dir[0]) {
-                        char p[128];
-                        snprintf(p, sizeof(p), "%s/%s", run->dir, sock_names[i]);
-                        (void) unlink(p);
-                }
         }
         run->sig_fd = safe_close(run->sig_fd);
-        if (run->dir[0]) {
-                char p[128];
-                snprintf(p, sizeof(p), "%s/console.log", run->dir);
-                (void) unlink(p);
-                (void) rmdir(run->dir);
-        }
+        if (run->dir[0])
+                run_dir_remove(run->dir);
         free(run->outq);
         run->outq = NULL;
 }
@@ -550,7 +579,8 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
             (r = queue_ctl(run, layout->config, layout->config_len)) < 0)
                 return r;
 
-        snprintf(run->dir, sizeof(run->dir), "/tmp/moat-vm-XXXXXX");
+        sweep_run_dirs();
+        snprintf(run->dir, sizeof(run->dir), "/tmp/moat-vm-%d-XXXXXX", (int) getpid());
         if (!mkdtemp(run->dir)) {
                 r = -errno;
                 run->dir[0] = 0;
@@ -567,7 +597,7 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
                 }
         }
         snprintf(console, sizeof(console), "%s/console.log", run->dir);
-        snprintf(name, name_size, "moat-%d-%s", (int) getpid(), run->dir + strlen("/tmp/moat-vm-"));
+        snprintf(name, name_size, "moat-%d-%s", (int) getpid(), strrchr(run->dir, '-') + 1);
         snprintf(cmdline, sizeof(cmdline),
                  "console=ttyS0 quiet panic=-1 tsc=reliable "
                  "cryptomgr.notests%s",

@@ -25,9 +25,7 @@ chmod 755 "$T"
 mkdir -p "$T/home" "$T/work"
 [ "$(id -un)" != "$U" ] && chown -R "$U:" "$T"
 cleanup() {
-        for p in "$T"/home/.cache/libvirt/libvirtd.pid "$T"/home/.cache/libvirt/virtlogd.pid; do
-                [ -r "$p" ] && kill "$(cat "$p")" 2>/dev/null
-        done
+        kill_daemon
         rm -rf "$T"
 }
 trap cleanup EXIT

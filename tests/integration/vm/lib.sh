@@ -53,11 +53,19 @@ fi
 T=$(mktemp -d /tmp/moat-vm-test.XXXXXX)
 chmod 0755 "$T"
 cleanup() {
-        local pidfile
-        # The session daemons this script's HOMEs spawned (libvirtd, virtlogd) are ours.
+        local pidfile pids=()
+        # The session daemons this script's HOMEs spawned (libvirtd, virtlogd) are ours. Wait
+        # for them to exit: a daemon shutting down recreates its cache directory.
         for pidfile in "$T"/*/home/.cache/libvirt/libvirtd.pid "$T"/*/home/.cache/libvirt/virtlogd.pid; do
-                [ -r "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+                [ -r "$pidfile" ] && pids+=("$(cat "$pidfile")")
         done
+        if [ ${#pids[@]} -gt 0 ]; then
+                kill "${pids[@]}" 2>/dev/null
+                for _ in $(seq 50); do
+                        kill -0 "${pids[@]}" 2>/dev/null || break
+                        sleep 0.1
+                done
+        fi
         rm -rf "$T"
 }
 trap cleanup EXIT
