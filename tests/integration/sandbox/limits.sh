@@ -43,6 +43,17 @@ for u in "${USERS[@]}"; do
         mech=$(as_user "$u" "$MOAT" explain --json -p "$T/limits-$u.yaml" 2>/dev/null | jq -r '.resources.mechanism // empty')
         diag "[$u] resource mechanism: ${mech:-unknown}"
 
+        # the sandbox runs inside its own limit cgroups (seen through its cgroup namespace)
+        case "$mech" in
+        v1 | cgroup-v1 | CGROUP_MECH_V1)
+                cp "$MOAT_PROBE" "$(user_dir "$u")/work/moat-probe" 2>/dev/null
+                cg=$(moat_run "$u" "$T/limits-$u.yaml" /work/moat-probe 2>/dev/null | jq -r .cgroup)
+                for ctl in memory pids cpu; do
+                        check "[$u] in its own $ctl cgroup" grep -Eq "^[0-9]+:([a-z_]+,)*$ctl(,[a-z_]+)*:/moat-[0-9]+-[0-9]+\$" <<<"$cg"
+                done
+                ;;
+        esac
+
         # pids: 100 background sleeps cannot all start under pids.max 32
         out=$(moat_run "$u" "$T/limits-$u.yaml" sh -c \
                 'n=0; while [ $n -lt 100 ]; do sleep 30 & n=$((n+1)); done; echo spawned; kill $(jobs -p)' 2>&1)
