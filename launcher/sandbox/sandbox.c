@@ -14,6 +14,7 @@
  * are removed, every fd is closed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
@@ -308,13 +309,6 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
         r = sandbox_env_build(plan, req->caller_env, &p->envp);
         if (r < 0)
                 return r;
-        if (active(plan->sandbox.seccomp.status)) {
-                *ret_step = STEP_SECCOMP;
-                r = sys_seccomp_compile(&plan->sandbox.seccomp, &p->seccomp);
-                if (r < 0)
-                        return r;
-                p->has_seccomp = true;
-        }
         if ((res->mechanism == CGROUP_MECH_V1 || res->mechanism == CGROUP_MECH_V2) &&
             active(res->status) && (res->memory || res->pids || res->cpus_milli)) {
                 char name[64];
@@ -385,6 +379,22 @@ static void outcome_init(const Plan *plan, RunOutcome *o) {
                                                                    : "no resource limits");
 }
 
+/* Compile and send the filter. A failure to compile is the run's failure; a failure to send
+ * means the child is gone, and its own failure record (or its end) explains why. */
+static int send_seccomp(const PlanSandbox *sb, Prepared *p, int sync_fd) {
+        int r = sys_seccomp_compile(&sb->seccomp, &p->seccomp);
+        if (r < 0)
+                return r;
+        p->has_seccomp = true;
+        if (p->seccomp.fprog.len == 0 || p->seccomp.fprog.len > BPF_MAXINSNS)
+                return -E2BIG;
+        if (sys_sync_send(sync_fd, MSG_SECCOMP_PROGRAM, p->seccomp.fprog.len, p->seccomp.notify,
+                          -EBADF) >= 0)
+                (void) sys_sync_send_blob(sync_fd, p->seccomp.fprog.filter,
+                                          p->seccomp.fprog.len * sizeof(struct sock_filter));
+        return 0;
+}
+
 static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Supervisor *s) {
         const PlanSandbox *sb = &plan->sandbox;
         uint64_t flags = sb->clone_flags | CLONE_NEWUSER | (sb->time_ns ? CLONE_NEWTIME : 0);
@@ -392,7 +402,7 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
                 .plan = plan,
                 .req = req,
                 .envp = p->envp,
-                .seccomp = p->has_seccomp ? &p->seccomp : NULL,
+                .has_seccomp = active(plan->sandbox.seccomp.status),
                 .sync_fd = p->sync[1],
                 .original_mask = p->old_mask,
         };
@@ -427,6 +437,15 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
         if (r < 0) {
                 s->failure = (SyncRecord){ .step = STEP_SYNC, .value = r, .index = -1 };
                 goto kill;
+        }
+        /* Compiled now, on this CPU, while the child builds its root on another; the child
+         * waits for it only at its seccomp step. */
+        if (active(sb->seccomp.status)) {
+                r = send_seccomp(sb, p, s->sync_fd);
+                if (r < 0) {
+                        s->failure = (SyncRecord){ .step = STEP_SECCOMP, .value = r, .index = -1 };
+                        goto kill;
+                }
         }
         return 0;
 kill:

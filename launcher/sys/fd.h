@@ -8,6 +8,7 @@
  * but the fd table of the calling process. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct SyncRecord {
@@ -23,6 +24,11 @@ int sys_sync_send(int sock, int32_t step, int32_t value, int32_t index, int fd_t
 /* Receive one record. Returns 1 with *ret filled (and *ret_fd set to a received fd, O_CLOEXEC,
  * or -EBADF), 0 on EOF, -errno on error. ret_fd may be NULL: a received fd is then closed. */
 int sys_sync_recv(int sock, SyncRecord *ret, int *ret_fd);
+
+/* One message of exactly size bytes (SEQPACKET keeps it whole): for data that does not fit a
+ * SyncRecord, announced by one. 0 or -errno; -EBADMSG if the message has another size. */
+int sys_sync_send_blob(int sock, const void *buf, size_t size);
+int sys_sync_recv_blob(int sock, void *buf, size_t size);
 
 /* Close every fd >= 3 except those in keep[]: close_range() for the gaps; then mark anything
  * left above the highest kept fd O_CLOEXEC as a backstop. 0 or -errno. */
