@@ -2,11 +2,11 @@
 /* sandbox_execute(): the parent side of the sandbox tier.
  *
  * Runs in moat with the caller's credentials (root or not; no setuid helper). Before clone3 it
- * prepares everything that needs no new namespace: the workload's environment, the compiled
- * seccomp filter, the limit cgroups (with a small guard process that removes them should moat
- * itself be killed), the sync socket, the signalfd. One clone3 creates every namespace; the
- * parent writes the child's id maps, moves it into the v1 cgroups, and releases it (MSG_GO).
- * It then supervises: pidfd (exit), sync socket (failures, degraded steps, the seccomp
+ * prepares the workload's environment, the limit cgroups (with a small guard process that
+ * removes them should moat itself be killed), the sync socket, the signalfd. One clone3 creates
+ * every namespace; the parent writes the child's id maps, moves it into the v1 cgroups, and
+ * releases it (MSG_GO); it compiles the seccomp filter while the child builds its root, and
+ * sends it over (MSG_SECCOMP_PROGRAM). It then supervises: pidfd (exit), sync socket (failures, degraded steps, the seccomp
  * listener, exec success, the workload's wait status), the listener (denials), the signalfd
  * (SIGINT/SIGTERM/SIGHUP are forwarded to the sandbox's init, which passes them to the
  * workload) and the timeout timer (SIGTERM, 2 s grace, then SIGKILL of init: the kernel kills
