@@ -28,8 +28,8 @@
 #include "config.h"
 
 #if HAVE_SYSTEMD
+#include <dlfcn.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 #endif
 
 /* A writer covers at most this many broken lines at the end of the log with one recovery
@@ -460,7 +460,26 @@ static int journal_check(void) {
         return S_ISSOCK(st.st_mode) ? 0 : -ENOTSOCK;
 }
 
+/* libsystemd is loaded only when the site policy asks for a journal mirror: linking it would
+ * load six more libraries (lz4, zstd, gcrypt, ...) into every launch. A mirror that was asked
+ * for and cannot be loaded is an audit failure, not a silent skip. */
+typedef int (*SdJournalSend)(const char *format, ...);
+
+static SdJournalSend journal_symbol(void) {
+        static SdJournalSend fn;
+        void *handle;
+
+        if (fn)
+                return fn;
+        handle = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (!handle)
+                return NULL;
+        fn = (SdJournalSend) dlsym(handle, "sd_journal_send");
+        return fn;
+}
+
 static int journal_send(const json_t *rec, const char *line, const char *log_path) {
+        SdJournalSend sd_journal_send = journal_symbol();
         const char *result = json_string_value(json_object_get(rec, "result")) ?: "?";
         const char *profile =
                 json_string_value(json_object_get(json_object_get(rec, "profile"), "name"));
@@ -470,6 +489,8 @@ static int journal_send(const json_t *rec, const char *line, const char *log_pat
                 json_integer_value(json_object_get(json_object_get(rec, "exit"), "status"));
         int priority = strcmp(result, "exited") == 0 ? LOG_INFO : LOG_NOTICE;
 
+        if (!sd_journal_send)
+                return -ELIBACC;
         if (!profile)
                 profile = json_string_value(json_object_get(json_object_get(rec, "profile"), "arg"))
                                   ?: "?";

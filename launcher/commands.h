@@ -4,13 +4,11 @@
  * printing "moat CMD: message" naming the flag. */
 #pragma once
 
-/* Weak while the subcommands are being written in parallel; made strong before release. */
-#define MOAT_CMD __attribute__((weak))
-MOAT_CMD int cmd_run(int argc, char **argv);
-MOAT_CMD int cmd_explain(int argc, char **argv);
-MOAT_CMD int cmd_check(int argc, char **argv);
-MOAT_CMD int cmd_host(int argc, char **argv);
-MOAT_CMD int cmd_audit(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_host(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 /* Exit statuses (DESIGN.md "Exit status"). */
 #define EXIT_MOAT_FAILED 125

@@ -30,10 +30,6 @@
 #include "config.h"
 #include "host/host.h"
 
-#if HAVE_LXC
-#include <lxc/lxccontainer.h>
-#endif
-
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
@@ -556,10 +552,14 @@ static bool subuid_has_range(const HostFacts *h) {
 }
 
 static void probe_helpers(HostFacts *h) {
-#if HAVE_LXC
-        /* Linked in: the library is loaded with moat, so its version is the one that runs. */
-        h->lxc_present = true;
-        snprintf(h->lxc_version, sizeof(h->lxc_version), "%s", lxc_get_version());
+#ifdef MOAT_LXC_LIBRARY
+        /* liblxc is deliberately not linked into moat (it would be loaded on every launch, and
+         * the system tier executor is not part of this build): report whether the library moat
+         * was built against is installed, and the version it was built against. */
+        if (access(MOAT_LXC_LIBRARY, R_OK) == 0) {
+                h->lxc_present = true;
+                snprintf(h->lxc_version, sizeof(h->lxc_version), "%s", MOAT_LXC_BUILD_VERSION);
+        }
 #endif
         h->newuidmap_present = is_executable_file("/usr/bin/newuidmap");
         h->subuid_range = subuid_has_range(h);
