@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "basic/macros.h"
+#include "basic/sha256.h"
 #include "basic/strv.h"
 #include "config.h"
 #include "policy-internal.h"
@@ -62,12 +63,12 @@ static int read_file(const char *path, char **ret, size_t *ret_len, MoatError *e
 
 /* Each file contributes its length (8 bytes, big-endian) and its bytes, so that moving bytes
  * from one file to the next changes the digest. */
-static int digest_add(EVP_MD_CTX *md, const char *buf, size_t len) {
+static int digest_add(Sha256 *md, const char *buf, size_t len) {
         uint8_t l[8];
         for (int i = 0; i < 8; i++)
                 l[i] = (uint8_t) ((uint64_t) len >> (56 - 8 * i));
-        if (!EVP_DigestUpdate(md, l, sizeof(l)) || !EVP_DigestUpdate(md, buf, len))
-                return -ENOMEM;
+        sha256_update(md, l, sizeof(l));
+        sha256_update(md, buf, len);
         return 0;
 }
 
@@ -106,7 +107,7 @@ static int sets_sorted(const char *dir, char ***ret, MoatError *error) {
         return 0;
 }
 
-static int load_one(Policy *p, EVP_MD_CTX *md, const char *path, const char *name,
+static int load_one(Policy *p, Sha256 *md, const char *path, const char *name,
                     int (*parse)(Policy *, const char *, size_t, const char *, MoatError *),
                     MoatError *error) {
         _cleanup_free_ char *buf = NULL;
@@ -124,7 +125,7 @@ static int load_one(Policy *p, EVP_MD_CTX *md, const char *path, const char *nam
         return parse(p, buf, len, name, error);
 }
 
-static int load_shipped(Policy *p, EVP_MD_CTX *md, const char *dir, MoatError *error) {
+static int load_shipped(Policy *p, Sha256 *md, const char *dir, MoatError *error) {
         _cleanup_strv_free_ char **sets = NULL;
         _cleanup_free_ char *path = NULL;
         int r;
@@ -163,31 +164,24 @@ static int load_shipped(Policy *p, EVP_MD_CTX *md, const char *dir, MoatError *e
 
 int policy_load(const char *dir, const char *site_file, Policy **ret, MoatError *error) {
         _cleanup_policy_ Policy *p = NULL;
-        EVP_MD_CTX *md;
-        unsigned dlen = 0;
+        Sha256 md;
         int r;
 
         if (!dir)
                 dir = MOAT_INSTALLED_DATA_DIR "/policies";
         p = calloc(1, sizeof(*p));
-        md = EVP_MD_CTX_new();
-        if (!p || !md) {
-                EVP_MD_CTX_free(md);
+        if (!p)
                 return -ENOMEM;
-        }
-        r = EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? 0 : -ENOMEM;
-        if (r >= 0)
-                r = load_shipped(p, md, dir, error);
+        sha256_init(&md);
+        r = load_shipped(p, &md, dir, error);
         if (r >= 0 && !site_file) {
                 /* The default site file is optional; an explicit one is not. */
                 if (access("/etc/moat/policy.yaml", F_OK) == 0)
                         site_file = "/etc/moat/policy.yaml";
         }
         if (r >= 0 && site_file && site_file[0])
-                r = load_one(p, md, site_file, site_file, policy_parse_site_buffer, error);
-        if (r >= 0 && !EVP_DigestFinal_ex(md, p->digest, &dlen))
-                r = -ENOMEM;
-        EVP_MD_CTX_free(md);
+                r = load_one(p, &md, site_file, site_file, policy_parse_site_buffer, error);
+        sha256_final(&md, p->digest);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);
