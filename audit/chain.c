@@ -43,16 +43,12 @@ void audit_sha256_hex(const void *buf, size_t len, char ret_hex[AUDIT_HEX_LEN + 
 static int record_mac(const char *data, size_t len, const uint8_t *key, size_t key_len,
                       char ret_hex[AUDIT_HEX_LEN + 1]) {
         uint8_t md[32];
-        size_t n = 0;
 
         if (!key) {
                 audit_sha256_hex(data, len, ret_hex);
                 return 0;
         }
-        if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, key_len,
-                       (const unsigned char *) data, len, md, sizeof(md), &n) ||
-            n != 32)
-                return -EIO;
+        hmac_sha256(key, key_len, data, len, md);
         hex_encode(md, 32, ret_hex);
         return 0;
 }
