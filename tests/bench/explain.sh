@@ -71,7 +71,7 @@ median_ms median "$MOAT" explain -p "$profile"
 verdict=$(python3 -c "import sys; print('within' if float(sys.argv[1]) < $target_ms else 'ABOVE')" "$median")
 echo "explain bench: moat explain -p $profile, $runs runs ($tool)"
 echo "  median ${median} ms  mean ${mean} ms  min ${min} ms  max ${max} ms  stddev ${stddev} ms"
-echo "  of which process start (moat --version, median): ${start_median} ms;" \
+echo "  process start alone (moat --version, median): ${start_median} ms;" \
         "$(ldd "$MOAT" 2>/dev/null | grep -c '=>') shared libraries"
 echo "  target < ${target_ms} ms: ${verdict} target"
 exit 0
