@@ -321,8 +321,46 @@ main() {
         ((failed == 0))
 }
 
+# --self-test: check the counting behind the final line on a synthetic meson test log
+# (no root, no build). Registered as a unit test in tests/meson.build.
+self_test() {
+        local dir
+        dir=$(mktemp -d)
+        logs=$dir/logs
+        mkdir -p "$dir/meson-logs" "$logs"
+        python3 - "$dir/meson-logs/testlog.json" <<'EOF'
+import json, sys
+tests = [
+    ("exitcode ok", "OK", "plain output\n"),                                  # 1 passed
+    ("tap ok", "OK", "ok 1 - a\nok 2 - b\nok 3 - c\nok 4 - d # SKIP no kvm\n1..4\n"),  # 3 p, 1 s
+    ("tap fail", "FAIL", "ok 1 - a\nnot ok 2 - b\nok 3 - c\n1..3\n"),            # 2 p, 1 f
+    ("tap timeout", "TIMEOUT", "ok 1 - a\nok 2 - b\n"),                          # 2 p, 1 f
+    ("exitcode skip", "SKIP", "skipping: no AppArmor\n"),                        # 1 s
+    ("cmocka tap", "FAIL", "1..2\nok 1 - t_a\nnot ok 2 - t_b\n# fail at x.c:3\n"),  # 1 p, 1 f
+    ("exitcode fail", "FAIL", ""),                                             # 1 f
+    ("tap todo", "OK", "ok 1 - y\nnot ok 2 - x # TODO later\n"),                  # 1 p, 1 s
+]
+with open(sys.argv[1], "w") as f:
+    for name, result, out in tests:
+        f.write(json.dumps({"name": name, "result": result, "stdout": out}) + "\n")
+EOF
+        count_testlog selftest "$dir" >/dev/null
+        local got="$passed $failed $skipped"
+        rm -rf "$dir"
+        if [[ $got == "10 4 3" ]]; then
+                echo "run-all counting: ok (10 passed, 4 failed, 3 skipped)"
+                return 0
+        fi
+        echo "run-all counting: got '$got' (passed failed skipped), want '10 4 3'" >&2
+        return 1
+}
+
 # Parsed whole before it runs: editing this file during a run cannot change the run.
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+        if [[ ${1:-} == --self-test ]]; then
+                self_test
+                exit $?
+        fi
         main "$@"
         exit $?
 fi
