@@ -282,7 +282,7 @@ static int controls_sandbox(Plan *p, const Profile *pr, const HostFacts *h, cons
                                 NULL);
 }
 
-static int controls_vm(Plan *p, const Profile *pr) {
+static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
         const PlanVm *vm = &p->vm;
         char mem[32];
         int r;
@@ -311,9 +311,17 @@ static int controls_vm(Plan *p, const Profile *pr) {
         if (r >= 0)
                 r = vm->guest_root ? plan_add_control(p, "guest.user", CONTROL_REQUIRED,
                                                       "root inside the guest", NULL)
-                                   : plan_add_controlf(p, "guest.user", CONTROL_REQUIRED, NULL,
-                                                       "uid %u inside the guest, no capabilities",
-                                                       (unsigned) p->sandbox.uid_inside);
+                   /* The guest runs the command under the uid that owns the 9p shares on the host:
+                    * the caller's, or for root the unprivileged moat-vm account's (root never
+                    * gets a root QEMU, launcher/vm/README.md). */
+                   : h->is_root ? plan_add_control(p, "guest.user", CONTROL_REQUIRED,
+                                                   "the moat-vm account's uid inside the guest, no "
+                                                   "capabilities, no_new_privs",
+                                                   NULL)
+                                : plan_add_controlf(p, "guest.user", CONTROL_REQUIRED, NULL,
+                                                    "uid %u (the caller's) inside the guest, no "
+                                                    "capabilities, no_new_privs",
+                                                    (unsigned) h->uid);
         if (r >= 0)
                 r = vm->guest_apparmor
                             ? plan_add_controlf(p, "guest.apparmor", CONTROL_REQUIRED, NULL,
@@ -327,7 +335,7 @@ static int controls_vm(Plan *p, const Profile *pr) {
 
 int plan_build_controls(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
         if (p->tier == TIER_VM)
-                return controls_vm(p, pr);
+                return controls_vm(p, pr, h);
         return controls_sandbox(p, pr, h, f);
 }
 
