@@ -288,7 +288,7 @@ static void probe_landlock(HostFacts *h) {
         h->landlock_abi = abi > 0 ? (int) abi : 0;
 }
 
-/* Whether a profile named exactly "moat-default" (installed by `moat policy install`) is in
+/* Whether a profile named exactly "moat-default" (loaded by an administrator) is in
  * the loaded AppArmor policy. Lines read "NAME (MODE)". */
 static bool apparmor_moat_profile_loaded(void) {
         _cleanup_free_ char *line = NULL;

@@ -258,7 +258,7 @@ static int add_env(VmLayout *l, const Plan *plan, const RunRequest *req) {
 }
 
 /* The guest kernel enforces the plan's AppArmor profile: its source goes to the guest init,
- * from /etc/apparmor.d/NAME (installed by `moat policy install`) or the data directory's
+ * from /etc/apparmor.d/NAME (installed there by an administrator) or the data directory's
  * policies/apparmor/NAME. No source, no run. */
 static int add_apparmor(VmLayout *l, const char *name, char *msg, size_t msg_size) {
         const char *data = getenv("MOAT_DATA_DIR");
