@@ -30,6 +30,7 @@
 #include "sandbox/sandbox-internal.h"
 #include "sys/cgroup.h"
 #include "sys/fd.h"
+#include "sys/lsm.h"
 #include "sys/idmap.h"
 #include "sys/ns.h"
 #include "sys/seccomp-notify.h"
@@ -309,6 +310,10 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
         r = sandbox_env_build(plan, req->caller_env, &p->envp);
         if (r < 0)
                 return r;
+        /* Load the LSM libraries here, before clone3 (see sys/lsm.c). A failure is not decided
+         * here: the child's sys_lsm_set_exec_label() then fails, and the plan's mac status
+         * decides there, as for any other reason the label cannot be armed. */
+        (void) sys_lsm_prepare(plan->sandbox.apparmor_profile, plan->sandbox.selinux_context);
         if ((res->mechanism == CGROUP_MECH_V1 || res->mechanism == CGROUP_MECH_V2) &&
             active(res->status) && (res->memory || res->pids || res->cpus_milli)) {
                 char name[64];
