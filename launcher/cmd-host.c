@@ -120,7 +120,8 @@ static const char *mac_meaning(const HostFacts *h) {
         if (h->selinux_mode == 1)
                 return "workloads run in moat's SELinux domain";
         if (h->apparmor_enabled)
-                return "moat-default is not loaded (an administrator loads it with apparmor_parser); "
+                return "moat-default is not loaded (an administrator loads it with "
+                       "apparmor_parser); "
                        "until then profiles requiring MAC escalate to the vm tier";
         if (h->selinux_mode == 0)
                 return "SELinux is permissive (it logs, it does not deny): profiles requiring MAC "

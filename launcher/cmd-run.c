@@ -208,7 +208,8 @@ static int exec_vm_runner(char **run_argv, const char **ret_error) {
                 args[i + 1] = run_argv[i];
         fflush(NULL);
         execve(path, args, environ);
-        snprintf(error, sizeof(error), "cannot start the vm executor %s: %s", path, strerror(errno));
+        snprintf(error, sizeof(error), "cannot start the vm executor %s: %s", path,
+                 strerror(errno));
         *ret_error = error;
         fprintf(stderr, "moat: %s\n", error);
         return EXIT_MOAT_FAILED;

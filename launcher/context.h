@@ -17,10 +17,10 @@ typedef struct RunContext {
 } RunContext;
 
 typedef struct RunContextArgs {
-        const char *profile;            /* -p: a shipped profile name or a path */
-        const char *policy_file;        /* --policy; NULL = /etc/moat/policy.yaml if present */
-        const char *host_facts_file;    /* --host-facts; NULL = probe this host */
-        const char *policies_dir;       /* NULL = MOAT_DATA_DIR/policies or the installed dir */
+        const char *profile;         /* -p: a shipped profile name or a path */
+        const char *policy_file;     /* --policy; NULL = /etc/moat/policy.yaml if present */
+        const char *host_facts_file; /* --host-facts; NULL = probe this host */
+        const char *policies_dir;    /* NULL = MOAT_DATA_DIR/policies or the installed dir */
 } RunContextArgs;
 
 /* On failure, error names the file:line:column or the flag, and the return is negative. */

@@ -19,19 +19,19 @@
 #include "plan/plan.h"
 
 typedef struct RunRequest {
-        char **argv;            /* the command, argv[0] looked up in the sandbox's PATH */
-        char *workdir;          /* absolute host path of the work directory (default: cwd) */
-        char **caller_env;      /* moat's own environment, filtered by the plan's env rules */
-        bool quiet;             /* no progress messages on stderr */
+        char **argv;       /* the command, argv[0] looked up in the sandbox's PATH */
+        char *workdir;     /* absolute host path of the work directory (default: cwd) */
+        char **caller_env; /* moat's own environment, filtered by the plan's env rules */
+        bool quiet;        /* no progress messages on stderr */
 } RunRequest;
 
 /* One denied operation, for the audit record. */
 typedef struct RunDenial {
         char syscall[40];
-        char arch[16];          /* "x86_64", "x32", "x86" */
+        char arch[16]; /* "x86_64", "x32", "x86" */
         uint64_t count;
-        uint64_t first_ns;      /* CLOCK_REALTIME ns of the first occurrence */
-        int rule_index;         /* into plan->sandbox.seccomp.rules, -1 unknown */
+        uint64_t first_ns; /* CLOCK_REALTIME ns of the first occurrence */
+        int rule_index;    /* into plan->sandbox.seccomp.rules, -1 unknown */
 } RunDenial;
 
 /* What actually happened to each control. Indexed like plan->controls. */
@@ -39,25 +39,25 @@ typedef enum ControlOutcome {
         CONTROL_OUTCOME_APPLIED,
         CONTROL_OUTCOME_DEGRADED,
         CONTROL_OUTCOME_NOT_APPLICABLE,
-        CONTROL_OUTCOME_FAILED,         /* required and could not be applied: the run stopped */
-        CONTROL_OUTCOME_NOT_REACHED,    /* the run stopped before this step */
+        CONTROL_OUTCOME_FAILED,      /* required and could not be applied: the run stopped */
+        CONTROL_OUTCOME_NOT_REACHED, /* the run stopped before this step */
         _CONTROL_OUTCOME_MAX,
 } ControlOutcome;
 
 typedef struct RunOutcome {
-        bool started;           /* the command was exec'd */
-        int exit_status;        /* the moat exit status per the contract above */
-        int exit_code;          /* the command's exit code, -1 if killed or never started */
-        int signal;             /* signal that killed it, 0 if none */
+        bool started;    /* the command was exec'd */
+        int exit_status; /* the moat exit status per the contract above */
+        int exit_code;   /* the command's exit code, -1 if killed or never started */
+        int signal;      /* signal that killed it, 0 if none */
         bool timed_out;
-        char failed_step[64];   /* when !started: "mount /work", "seccomp load", "domain create" */
-        int failed_errno;       /* positive errno of that step, 0 if none */
-        char message[512];      /* human explanation of a failure (already printed once) */
+        char failed_step[64]; /* when !started: "mount /work", "seccomp load", "domain create" */
+        int failed_errno;     /* positive errno of that step, 0 if none */
+        char message[512];    /* human explanation of a failure (already printed once) */
 
         uint64_t wall_ns;
         uint64_t cpu_user_ns, cpu_sys_ns;
-        uint64_t peak_memory;   /* bytes, 0 = unknown */
-        uint64_t peak_pids;     /* 0 = unknown */
+        uint64_t peak_memory; /* bytes, 0 = unknown */
+        uint64_t peak_pids;   /* 0 = unknown */
 
         ControlOutcome *controls; /* n = plan->n_controls, NULL if the executor did not fill it */
         size_t n_controls;
@@ -65,7 +65,7 @@ typedef struct RunOutcome {
         RunDenial *denials;
         size_t n_denials;
 
-        char tier_detail[128];  /* "kvm", "tcg (software emulation)", "cgroup v1", ... */
+        char tier_detail[128]; /* "kvm", "tcg (software emulation)", "cgroup v1", ... */
 } RunOutcome;
 
 void run_outcome_done(RunOutcome *o);

@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
                 help(stderr);
                 return EXIT_MOAT_FAILED;
         }
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+            strcmp(argv[1], "help") == 0) {
                 help(stdout);
                 return 0;
         }

@@ -19,7 +19,7 @@ set -uo pipefail
 
 # Whether a clang-format difference fails the run (1) or is only reported, counted as
 # skipped (0). The formatting check covers launcher/, audit/ and tests/ *.c and *.h.
-FORMAT_GATES=0
+FORMAT_GATES=1
 
 # Seconds of fuzzing shared by all harnesses.
 FUZZ_SECONDS=${MOAT_FUZZ_SECONDS:-30}

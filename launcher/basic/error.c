@@ -5,7 +5,8 @@
 
 #include "error.h"
 
-int moat_error_set(MoatError *e, const char *file, unsigned line, unsigned column, const char *fmt, ...) {
+int moat_error_set(MoatError *e, const char *file, unsigned line, unsigned column, const char *fmt,
+                   ...) {
         va_list ap;
 
         if (!e || moat_error_is_set(e))

@@ -36,24 +36,24 @@ static inline void closep(int *fd) {
 #define _cleanup_close_ _cleanup_(closep)
 
 /* Hand ownership out of a scope guarded by a cleanup attribute. */
-#define TAKE_FD(fd)                     \
-        ({                              \
-                int _fd_ = (fd);        \
-                (fd) = -EBADF;          \
-                _fd_;                   \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -EBADF;   \
+                _fd_;            \
         })
-#define TAKE_PTR(p)                             \
-        ({                                      \
-                __typeof__(p) _p_ = (p);        \
-                (p) = NULL;                     \
-                _p_;                            \
+#define TAKE_PTR(p)                      \
+        ({                               \
+                __typeof__(p) _p_ = (p); \
+                (p) = NULL;              \
+                _p_;                     \
         })
 
 /* Capture errno right at the call: "r = RET_NERRNO(mount(...));" gives 0/positive or -errno. */
-#define RET_NERRNO(expr)                        \
-        ({                                      \
-                __typeof__(expr) _r_ = (expr);  \
-                _r_ < 0 ? -errno : _r_;         \
+#define RET_NERRNO(expr)                       \
+        ({                                     \
+                __typeof__(expr) _r_ = (expr); \
+                _r_ < 0 ? -errno : _r_;        \
         })
 
 #define STRINGIFY_(x) #x

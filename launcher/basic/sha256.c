@@ -9,7 +9,8 @@
 
 #include "sha256.h"
 
-_Static_assert(sizeof(SHA256_CTX) <= sizeof(((Sha256 *) 0)->state), "Sha256 too small for SHA256_CTX");
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(((Sha256 *) 0)->state),
+               "Sha256 too small for SHA256_CTX");
 
 void sha256_init(Sha256 *s) {
         SHA256_Init((SHA256_CTX *) s->state);

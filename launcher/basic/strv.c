@@ -37,7 +37,7 @@ int strv_extend_unique(char ***l, const char *s) {
 }
 
 bool strv_contains(char *const *l, const char *s) {
-        STRV_FOREACH(i, l)
+        STRV_FOREACH (i, l)
                 if (strcmp(*i, s) == 0)
                         return true;
         return false;
@@ -47,7 +47,7 @@ char **strv_copy(char *const *l) {
         char **r = calloc(1, sizeof(char *));
         if (!r)
                 return NULL;
-        STRV_FOREACH(i, l)
+        STRV_FOREACH (i, l)
                 if (strv_extend(&r, *i) < 0)
                         return strv_free(r);
         return r;

@@ -15,64 +15,64 @@
 
 typedef enum CgroupLayout {
         CGROUP_LAYOUT_NONE,
-        CGROUP_LAYOUT_V1,       /* legacy: controllers under /sys/fs/cgroup/<name> only */
-        CGROUP_LAYOUT_HYBRID,   /* v1 controllers plus a controller-less v2 at /sys/fs/cgroup/unified */
-        CGROUP_LAYOUT_V2,       /* unified */
+        CGROUP_LAYOUT_V1,     /* legacy: controllers under /sys/fs/cgroup/<name> only */
+        CGROUP_LAYOUT_HYBRID, /* v1 controllers plus a controller-less v2 at /sys/fs/cgroup/unified */
+        CGROUP_LAYOUT_V2,     /* unified */
         _CGROUP_LAYOUT_MAX,
 } CgroupLayout;
 
 typedef struct HostFacts {
-        char source[256];               /* "probe" or the JSON file it was loaded from */
+        char source[256]; /* "probe" or the JSON file it was loaded from */
 
         /* kernel */
         char kernel_release[65];
         unsigned kernel_major, kernel_minor;
-        char arch[32];                  /* "x86_64" */
-        bool merged_usr;                /* /bin, /sbin, /lib* are symlinks into /usr */
-        char **root_symlinks;           /* "bin=usr/bin", "lib64=usr/lib64", ... as on the host */
-        char **root_dirs;               /* top-level system dirs that are real dirs ("lib32") */
+        char arch[32];        /* "x86_64" */
+        bool merged_usr;      /* /bin, /sbin, /lib* are symlinks into /usr */
+        char **root_symlinks; /* "bin=usr/bin", "lib64=usr/lib64", ... as on the host */
+        char **root_dirs;     /* top-level system dirs that are real dirs ("lib32") */
 
         /* caller */
         uid_t uid;
         gid_t gid;
         char user[64];
-        bool is_root;                   /* uid 0 in the initial user namespace */
+        bool is_root; /* uid 0 in the initial user namespace */
 
         /* user namespaces */
-        int64_t max_user_namespaces;    /* user.max_user_namespaces; -1 absent */
-        int unprivileged_userns_clone;  /* kernel.unprivileged_userns_clone; -1 absent */
-        int apparmor_restrict_userns;   /* kernel.apparmor_restrict_unprivileged_userns; -1 absent */
-        bool userns_usable;             /* conclusion: this caller can create a user namespace */
-        bool time_ns;                   /* /proc/self/ns/time exists */
-        char *userns_reason;            /* why not usable, or NULL */
+        int64_t max_user_namespaces;   /* user.max_user_namespaces; -1 absent */
+        int unprivileged_userns_clone; /* kernel.unprivileged_userns_clone; -1 absent */
+        int apparmor_restrict_userns;  /* kernel.apparmor_restrict_unprivileged_userns; -1 absent */
+        bool userns_usable;            /* conclusion: this caller can create a user namespace */
+        bool time_ns;                  /* /proc/self/ns/time exists */
+        char *userns_reason;           /* why not usable, or NULL */
 
         /* seccomp */
-        bool seccomp_filter;            /* Seccomp field in /proc/self/status and filter mode */
-        bool seccomp_user_notif;        /* "user_notif" in /proc/sys/kernel/seccomp/actions_avail */
-        char **seccomp_actions;         /* actions_avail, split */
+        bool seccomp_filter;     /* Seccomp field in /proc/self/status and filter mode */
+        bool seccomp_user_notif; /* "user_notif" in /proc/sys/kernel/seccomp/actions_avail */
+        char **seccomp_actions;  /* actions_avail, split */
 
         /* LSMs */
-        int landlock_abi;               /* 0 = none */
-        char **lsms;                    /* /sys/kernel/security/lsm, split */
+        int landlock_abi; /* 0 = none */
+        char **lsms;      /* /sys/kernel/security/lsm, split */
         bool apparmor_enabled;
-        bool apparmor_moat_loaded;      /* moat's profiles present in the loaded policy */
-        int selinux_mode;               /* -1 disabled/absent, 0 permissive, 1 enforcing */
+        bool apparmor_moat_loaded; /* moat's profiles present in the loaded policy */
+        int selinux_mode;          /* -1 disabled/absent, 0 permissive, 1 enforcing */
 
         /* cgroups */
         CgroupLayout cgroup_layout;
-        bool cgroup_v2_writable;        /* this caller can create a child in its own v2 cgroup */
-        char **cgroup_v2_controllers;   /* controllers delegated there (memory, pids, cpu) */
-        bool cgroup_v1_writable;        /* caller can mkdir under the v1 controller roots (root) */
-        char **cgroup_v1_controllers;   /* mounted v1 controllers among memory, pids, cpu */
+        bool cgroup_v2_writable;      /* this caller can create a child in its own v2 cgroup */
+        char **cgroup_v2_controllers; /* controllers delegated there (memory, pids, cpu) */
+        bool cgroup_v1_writable;      /* caller can mkdir under the v1 controller roots (root) */
+        char **cgroup_v1_controllers; /* mounted v1 controllers among memory, pids, cpu */
 
         /* vm tier */
-        bool kvm_usable;                /* /dev/kvm opens read-write for this caller */
-        bool qemu_present;              /* qemu-system-x86_64 found */
+        bool kvm_usable;   /* /dev/kvm opens read-write for this caller */
+        bool qemu_present; /* qemu-system-x86_64 found */
         char qemu_path[256];
-        bool libvirt_present;           /* libvirtd binary present (session daemon can spawn) */
-        char *guest_kernel;             /* path of a usable guest kernel, or NULL */
-        char *vm_reason;                /* why the vm tier cannot run, or NULL */
-        uint32_t vm_boot_ms;            /* last measured guest boot on this host, 0 = unknown;
+        bool libvirt_present; /* libvirtd binary present (session daemon can spawn) */
+        char *guest_kernel;   /* path of a usable guest kernel, or NULL */
+        char *vm_reason;      /* why the vm tier cannot run, or NULL */
+        uint32_t vm_boot_ms;  /* last measured guest boot on this host, 0 = unknown;
                                          * read from $XDG_CACHE_HOME/moat/vm-boot-ms (written by
                                          * the vm executor after each successful boot) */
 

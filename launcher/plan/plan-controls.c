@@ -311,17 +311,18 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
         if (r >= 0)
                 r = vm->guest_root ? plan_add_control(p, "guest.user", CONTROL_REQUIRED,
                                                       "root inside the guest", NULL)
-                   /* The guest runs the command under the uid that owns the 9p shares on the host:
+                    /* The guest runs the command under the uid that owns the 9p shares on the host:
                     * the caller's, or for root the unprivileged moat-vm account's (root never
                     * gets a root QEMU, launcher/vm/README.md). */
-                   : h->is_root ? plan_add_control(p, "guest.user", CONTROL_REQUIRED,
-                                                   "the moat-vm account's uid inside the guest, no "
-                                                   "capabilities, no_new_privs",
-                                                   NULL)
-                                : plan_add_controlf(p, "guest.user", CONTROL_REQUIRED, NULL,
-                                                    "uid %u (the caller's) inside the guest, no "
-                                                    "capabilities, no_new_privs",
-                                                    (unsigned) h->uid);
+                    : h->is_root
+                            ? plan_add_control(p, "guest.user", CONTROL_REQUIRED,
+                                               "the moat-vm account's uid inside the guest, no "
+                                               "capabilities, no_new_privs",
+                                               NULL)
+                            : plan_add_controlf(p, "guest.user", CONTROL_REQUIRED, NULL,
+                                                "uid %u (the caller's) inside the guest, no "
+                                                "capabilities, no_new_privs",
+                                                (unsigned) h->uid);
         if (r >= 0)
                 r = vm->guest_apparmor
                             ? plan_add_controlf(p, "guest.apparmor", CONTROL_REQUIRED, NULL,

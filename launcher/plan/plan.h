@@ -17,49 +17,49 @@
 #include "profile/profile.h"
 
 typedef enum ControlStatus {
-        CONTROL_REQUIRED,        /* will be applied or the run does not start */
-        CONTROL_BEST_EFFORT,     /* the profile allowed best-effort and the host can enforce it */
-        CONTROL_DEGRADED,        /* best-effort and the host cannot: a weaker mechanism (reason) */
-        CONTROL_NOT_APPLICABLE,  /* not asked for, or not meaningful in this tier */
+        CONTROL_REQUIRED,       /* will be applied or the run does not start */
+        CONTROL_BEST_EFFORT,    /* the profile allowed best-effort and the host can enforce it */
+        CONTROL_DEGRADED,       /* best-effort and the host cannot: a weaker mechanism (reason) */
+        CONTROL_NOT_APPLICABLE, /* not asked for, or not meaningful in this tier */
         _CONTROL_STATUS_MAX,
 } ControlStatus;
 
 /* One line of the "why" chain. */
 typedef struct PlanDecision {
-        char *rule_id;          /* "trust-hostile", "profile-isolation", "missing-landlock", ... */
-        char *sentence;         /* human explanation, already filled in */
-        Tier min_tier;          /* what the rule asked for (TIER_SANDBOX for informational ones) */
-        bool refuse;            /* the rule refuses the run */
+        char *rule_id;  /* "trust-hostile", "profile-isolation", "missing-landlock", ... */
+        char *sentence; /* human explanation, already filled in */
+        Tier min_tier;  /* what the rule asked for (TIER_SANDBOX for informational ones) */
+        bool refuse;    /* the rule refuses the run */
 } PlanDecision;
 
 /* A control as listed in explain and in the audit record. */
 typedef struct PlanControl {
-        char *name;             /* "userns", "seccomp", "landlock", "caps", "cgroup.memory", ... */
+        char *name; /* "userns", "seccomp", "landlock", "caps", "cgroup.memory", ... */
         ControlStatus status;
-        char *detail;           /* parameters in one line ("x86_64,x32,i386; 97 rules") */
-        char *reason;           /* for DEGRADED / NOT_APPLICABLE: why */
+        char *detail; /* parameters in one line ("x86_64,x32,i386; 97 rules") */
+        char *reason; /* for DEGRADED / NOT_APPLICABLE: why */
 } PlanControl;
 
 typedef enum PlanMountKind {
-        PLAN_MOUNT_BIND,        /* source on the host -> target in the new root */
+        PLAN_MOUNT_BIND, /* source on the host -> target in the new root */
         PLAN_MOUNT_TMPFS,
         PLAN_MOUNT_PROC,
-        PLAN_MOUNT_DEV,         /* minimal /dev: null zero full random urandom tty, pts, shm */
-        PLAN_MOUNT_SYS,         /* read-only sysfs */
-        PLAN_MOUNT_MASK,        /* hide target: /dev/null over a file, empty ro tmpfs over a dir */
-        PLAN_MOUNT_SYMLINK,     /* create target as a symlink to source ("usr/bin") */
-        PLAN_MOUNT_DIR,         /* create an empty directory */
-        PLAN_MOUNT_READONLY,    /* make target (already inside the new root, e.g. /proc/sys)
+        PLAN_MOUNT_DEV,      /* minimal /dev: null zero full random urandom tty, pts, shm */
+        PLAN_MOUNT_SYS,      /* read-only sysfs */
+        PLAN_MOUNT_MASK,     /* hide target: /dev/null over a file, empty ro tmpfs over a dir */
+        PLAN_MOUNT_SYMLINK,  /* create target as a symlink to source ("usr/bin") */
+        PLAN_MOUNT_DIR,      /* create an empty directory */
+        PLAN_MOUNT_READONLY, /* make target (already inside the new root, e.g. /proc/sys)
                                  * read-only: bind it onto itself, then remount read-only */
         _PLAN_MOUNT_KIND_MAX,
 } PlanMountKind;
 
-#define PLAN_MOUNT_RDONLY   (1u << 0)
-#define PLAN_MOUNT_NOSUID   (1u << 1)
-#define PLAN_MOUNT_NODEV    (1u << 2)
-#define PLAN_MOUNT_NOEXEC   (1u << 3)
+#define PLAN_MOUNT_RDONLY (1u << 0)
+#define PLAN_MOUNT_NOSUID (1u << 1)
+#define PLAN_MOUNT_NODEV (1u << 2)
+#define PLAN_MOUNT_NOEXEC (1u << 3)
 #define PLAN_MOUNT_OPTIONAL (1u << 4) /* missing source: skip, not an error */
-#define PLAN_MOUNT_WORKDIR  (1u << 5) /* source is relative to the run's work directory */
+#define PLAN_MOUNT_WORKDIR (1u << 5)  /* source is relative to the run's work directory */
 
 /* In order: the executor applies mounts[0..n) as listed. Targets are absolute paths inside
  * the new root and are resolved there with RESOLVE_IN_ROOT. */
@@ -67,28 +67,28 @@ typedef struct PlanMount {
         PlanMountKind kind;
         char *source;
         char *target;
-        unsigned flags;         /* PLAN_MOUNT_* */
-        uint64_t size;          /* tmpfs bytes */
-        SrcPos pos;             /* profile line that asked for it; file NULL for built-ins */
+        unsigned flags; /* PLAN_MOUNT_* */
+        uint64_t size;  /* tmpfs bytes */
+        SrcPos pos;     /* profile line that asked for it; file NULL for built-ins */
 } PlanMount;
 
 typedef enum SeccompAction {
         SECCOMP_ACTION_ALLOW,
-        SECCOMP_ACTION_ERRNO,   /* errno in PlanSyscallRule.errno_value */
-        SECCOMP_ACTION_KILL,    /* kill the process */
+        SECCOMP_ACTION_ERRNO, /* errno in PlanSyscallRule.errno_value */
+        SECCOMP_ACTION_KILL,  /* kill the process */
         _SECCOMP_ACTION_MAX,
 } SeccompAction;
 
 typedef enum ArgOp {
         ARG_OP_NONE,
         ARG_OP_EQ,
-        ARG_OP_MASKED_EQ,       /* (arg & mask) == value */
+        ARG_OP_MASKED_EQ, /* (arg & mask) == value */
         ARG_OP_NE,
         _ARG_OP_MAX,
 } ArgOp;
 
 typedef struct PlanArgCmp {
-        unsigned arg;           /* 0..5 */
+        unsigned arg; /* 0..5 */
         ArgOp op;
         uint64_t mask;
         uint64_t value;
@@ -98,54 +98,54 @@ typedef struct PlanArgCmp {
 
 /* One seccomp rule: action when syscall `name` is called and every comparison matches. */
 typedef struct PlanSyscallRule {
-        char *name;             /* libseccomp syscall name */
+        char *name; /* libseccomp syscall name */
         SeccompAction action;
-        int errno_value;        /* EPERM, ENOSYS, ... */
+        int errno_value; /* EPERM, ENOSYS, ... */
         PlanArgCmp args[PLAN_MAX_ARG_CMPS];
         unsigned n_args;
-        char *group;            /* "keys", "mount", ... */
-        char *origin;           /* "policies/seccomp/default.yaml:41" or "profile ci.yaml:14:9" */
+        char *group;  /* "keys", "mount", ... */
+        char *origin; /* "policies/seccomp/default.yaml:41" or "profile ci.yaml:14:9" */
 } PlanSyscallRule;
 
 typedef struct PlanSeccomp {
         ControlStatus status;
-        SeccompAction default_action;   /* ALLOW: the filter is a deny list */
-        char **arches;                  /* "x86_64", "x32", "x86": filtered ABIs */
+        SeccompAction default_action;      /* ALLOW: the filter is a deny list */
+        char **arches;                     /* "x86_64", "x32", "x86": filtered ABIs */
         SeccompAction foreign_arch_action; /* other ABIs: KILL */
         PlanSyscallRule *rules;
         size_t n_rules;
-        char *base;                     /* group set name */
-        bool notify_denials;            /* report denied calls to the supervisor (audit) */
+        char *base;          /* group set name */
+        bool notify_denials; /* report denied calls to the supervisor (audit) */
 } PlanSeccomp;
 
 /* Landlock access rights use the kernel's LANDLOCK_ACCESS_FS_* / _NET_* bit values. */
 typedef struct PlanLandlockPath {
-        char *path;             /* inside the new root */
-        uint64_t access;        /* allowed rights beneath path */
+        char *path;      /* inside the new root */
+        uint64_t access; /* allowed rights beneath path */
 } PlanLandlockPath;
 
 typedef struct PlanLandlock {
         ControlStatus status;
-        int abi;                /* ABI the rules are written for (<= host ABI) */
-        uint64_t handled_fs;    /* rights that are denied unless a path rule allows them */
-        uint64_t handled_net;   /* LANDLOCK_ACCESS_NET_BIND_TCP | _CONNECT_TCP when network none */
-        uint64_t scoped;        /* LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | _SIGNAL (ABI >= 6) */
+        int abi;              /* ABI the rules are written for (<= host ABI) */
+        uint64_t handled_fs;  /* rights that are denied unless a path rule allows them */
+        uint64_t handled_net; /* LANDLOCK_ACCESS_NET_BIND_TCP | _CONNECT_TCP when network none */
+        uint64_t scoped;      /* LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | _SIGNAL (ABI >= 6) */
         PlanLandlockPath *paths;
         size_t n_paths;
 } PlanLandlock;
 
 typedef enum CgroupMechanism {
-        CGROUP_MECH_NONE,       /* no limits asked for */
-        CGROUP_MECH_V2,         /* delegated v2 subtree */
-        CGROUP_MECH_V1,         /* v1 controllers (root on a legacy/hybrid host) */
-        CGROUP_MECH_RLIMIT,     /* degraded: rlimits only */
+        CGROUP_MECH_NONE,   /* no limits asked for */
+        CGROUP_MECH_V2,     /* delegated v2 subtree */
+        CGROUP_MECH_V1,     /* v1 controllers (root on a legacy/hybrid host) */
+        CGROUP_MECH_RLIMIT, /* degraded: rlimits only */
         _CGROUP_MECH_MAX,
 } CgroupMechanism;
 
 typedef struct PlanResources {
         CgroupMechanism mechanism;
         ControlStatus status;
-        uint64_t memory;        /* bytes; 0 = no limit */
+        uint64_t memory; /* bytes; 0 = no limit */
         uint32_t cpus_milli;
         uint64_t pids;
         uint64_t timeout_ms;
@@ -153,27 +153,27 @@ typedef struct PlanResources {
 } PlanResources;
 
 typedef struct PlanRlimit {
-        int resource;           /* RLIMIT_* */
-        uint64_t soft, hard;    /* UINT64_MAX = infinity */
+        int resource;        /* RLIMIT_* */
+        uint64_t soft, hard; /* UINT64_MAX = infinity */
 } PlanRlimit;
 
 typedef struct PlanSandbox {
         /* namespaces: CLONE_NEW* flags (the userns is always included) */
         uint64_t clone_flags;
         bool time_ns;
-        uid_t uid_inside;       /* mapped to the caller's uid */
+        uid_t uid_inside; /* mapped to the caller's uid */
         gid_t gid_inside;
         char *hostname;
 
         PlanMount *mounts;
         size_t n_mounts;
-        char *workdir_target;   /* where the work directory appears ("/work"), NULL = none */
+        char *workdir_target; /* where the work directory appears ("/work"), NULL = none */
 
         NetworkMode network;
         PlanSeccomp seccomp;
         PlanLandlock landlock;
 
-        int *caps_keep;         /* CAP_* numbers kept (sorted); n_caps_keep == 0: drop all */
+        int *caps_keep; /* CAP_* numbers kept (sorted); n_caps_keep == 0: drop all */
         size_t n_caps_keep;
 
         char *apparmor_profile; /* NULL = no transition */
@@ -185,19 +185,19 @@ typedef struct PlanSandbox {
 } PlanSandbox;
 
 typedef struct PlanVm {
-        bool kvm;               /* domain type kvm; else qemu (TCG) */
-        uint64_t memory;        /* bytes, guest RAM */
+        bool kvm;        /* domain type kvm; else qemu (TCG) */
+        uint64_t memory; /* bytes, guest RAM */
         uint32_t vcpus;
-        char *kernel;           /* guest kernel path (from host facts or profile) */
+        char *kernel; /* guest kernel path (from host facts or profile) */
         bool guest_root;
-        char *guest_apparmor;   /* MAC profile enforced by the guest kernel, NULL = none */
-        uint32_t boot_ms;       /* last measured boot on this host (HostFacts.vm_boot_ms), 0 = unknown */
+        char *guest_apparmor; /* MAC profile enforced by the guest kernel, NULL = none */
+        uint32_t boot_ms; /* last measured boot on this host (HostFacts.vm_boot_ms), 0 = unknown */
 } PlanVm;
 
 typedef struct Plan {
         Tier tier;
         bool refused;
-        char *refusal;          /* why, and what would make it run */
+        char *refusal; /* why, and what would make it run */
 
         char *profile_name;
         char *profile_path;
@@ -208,7 +208,7 @@ typedef struct Plan {
         PlanDecision *decisions;
         size_t n_decisions;
 
-        PlanControl *controls;  /* the flat list explain and audit print */
+        PlanControl *controls; /* the flat list explain and audit print */
         size_t n_controls;
 
         Trust trust;
@@ -219,10 +219,10 @@ typedef struct Plan {
         char **env_set;
 
         PlanResources resources;
-        PlanSandbox sandbox;    /* meaningful when tier == TIER_SANDBOX */
-        PlanVm vm;              /* meaningful when tier == TIER_VM */
+        PlanSandbox sandbox; /* meaningful when tier == TIER_SANDBOX */
+        PlanVm vm;           /* meaningful when tier == TIER_VM */
 
-        char **reachable;       /* "what the workload can still reach", one sentence each */
+        char **reachable; /* "what the workload can still reach", one sentence each */
 } Plan;
 
 /* Never fails on a valid profile: a run that cannot happen is a Plan with refused = true.

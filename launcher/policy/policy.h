@@ -15,28 +15,28 @@
 
 /* What a rule looks at. A rule fires when every set condition holds. */
 typedef struct PolicyCondition {
-        int trust_at_least;             /* -1 unset, else Trust */
-        bool kernel_needs_any;          /* profile lists any kernel need */
-        char **kernel_needs;            /* specific needs */
-        bool kernel_version_missing;    /* min_version above the host's kernel */
-        char **capabilities;            /* profile keeps any of these */
-        bool raw_devices;               /* profile asks for host device nodes */
+        int trust_at_least;          /* -1 unset, else Trust */
+        bool kernel_needs_any;       /* profile lists any kernel need */
+        char **kernel_needs;         /* specific needs */
+        bool kernel_version_missing; /* min_version above the host's kernel */
+        char **capabilities;         /* profile keeps any of these */
+        bool raw_devices;            /* profile asks for host device nodes */
         bool full_os;
-        char **missing_controls;        /* required controls the host cannot enforce:
+        char **missing_controls; /* required controls the host cannot enforce:
                                          * "mac", "landlock", "limits", "userns", "seccomp" */
-        int network;                    /* -1 unset, else NetworkMode */
+        int network;             /* -1 unset, else NetworkMode */
 } PolicyCondition;
 
 typedef struct PolicyRule {
         char *id;
-        char *sentence;                 /* may contain {need}, {control}, {trust} placeholders */
+        char *sentence; /* may contain {need}, {control}, {trust} placeholders */
         PolicyCondition when;
         Tier min_tier;
-        bool refuse;                    /* refuse outright */
-        bool refuse_if_above_max;       /* when min_tier > profile max_tier: refuse (always true today) */
+        bool refuse;              /* refuse outright */
+        bool refuse_if_above_max; /* when min_tier > profile max_tier: refuse (always true today) */
         SrcPos pos;
-        char *remedy;                   /* what would make a refused run possible; placeholders too */
-        bool from_site;                 /* added or tightened by a site file */
+        char *remedy;   /* what would make a refused run possible; placeholders too */
+        bool from_site; /* added or tightened by a site file */
 } PolicyRule;
 
 /* Named argument filters. A call matches a filter when ANY of its alternatives matches; an
@@ -45,7 +45,7 @@ typedef struct PolicyRule {
  * when the set is loaded, so consumers only see EQ, MASKED_EQ and NE. */
 typedef enum SeccompCmpOp {
         SECCOMP_CMP_EQ,
-        SECCOMP_CMP_MASKED_EQ,  /* (arg & mask) == value */
+        SECCOMP_CMP_MASKED_EQ, /* (arg & mask) == value */
         SECCOMP_CMP_NE,
         _SECCOMP_CMP_MAX,
 } SeccompCmpOp;
@@ -72,9 +72,9 @@ typedef struct SeccompFilter {
 } SeccompFilter;
 
 typedef struct SeccompGroupEntry {
-        char *syscall;                  /* libseccomp name */
-        int errno_value;                /* EPERM default, ENOSYS where libc needs a fallback */
-        char *arg_filter;               /* NULL or a named argument filter ("clone-ns-flags",
+        char *syscall;    /* libseccomp name */
+        int errno_value;  /* EPERM default, ENOSYS where libc needs a fallback */
+        char *arg_filter; /* NULL or a named argument filter ("clone-ns-flags",
                                          * "ioctl-tiocsti", "socket-af-packet", ...) */
         unsigned line;
 } SeccompGroupEntry;
@@ -89,30 +89,30 @@ typedef struct SeccompGroup {
 } SeccompGroup;
 
 typedef struct SeccompSet {
-        char *name;                     /* "default" */
+        char *name; /* "default" */
         char *file;
-        char **groups;                  /* group names denied by this set */
-        SeccompGroup *all_groups;       /* every group defined in the file */
+        char **groups;            /* group names denied by this set */
+        SeccompGroup *all_groups; /* every group defined in the file */
         size_t n_all_groups;
-        SeccompFilter *filters;         /* every named argument filter defined in the file */
+        SeccompFilter *filters; /* every named argument filter defined in the file */
         size_t n_filters;
         char *description;
 } SeccompSet;
 
 typedef struct Policy {
-        char **files;                   /* shipped file(s), then site file(s) */
-        uint8_t digest[32];             /* SHA-256 over the files' contents, in order */
+        char **files;       /* shipped file(s), then site file(s) */
+        uint8_t digest[32]; /* SHA-256 over the files' contents, in order */
         PolicyRule *rules;
         size_t n_rules;
         SeccompSet *seccomp_sets;
         size_t n_seccomp_sets;
-        char **extra_denied_syscalls;   /* site additions, applied to every profile: syscall
+        char **extra_denied_syscalls; /* site additions, applied to every profile: syscall
                                          * names or "@group" (resolved in the profile's base set,
                                          * else in "default") */
-        SrcPos *extra_denied_pos;       /* parallel to extra_denied_syscalls */
-        char *audit_log_path;           /* site override of the audit log location, or NULL */
-        char *audit_hmac_key_file;      /* keyed chain when set */
-        bool audit_journal;             /* mirror records to the journal */
+        SrcPos *extra_denied_pos;     /* parallel to extra_denied_syscalls */
+        char *audit_log_path;         /* site override of the audit log location, or NULL */
+        char *audit_hmac_key_file;    /* keyed chain when set */
+        bool audit_journal;           /* mirror records to the journal */
 } Policy;
 
 /* Load the shipped policy from dir (NULL = MOAT_POLICIES_DIR) and layer site_file on top
@@ -129,8 +129,10 @@ const SeccompFilter *seccomp_set_find_filter(const SeccompSet *s, const char *na
 
 /* The pieces of policy_load(), on buffers (unit tests, fuzzing). A Policy starts zeroed
  * (calloc); "filename" is how errors and rule origins name the buffer. */
-int policy_parse_rules_buffer(Policy *p, const char *buf, size_t len, const char *filename, MoatError *error);
+int policy_parse_rules_buffer(Policy *p, const char *buf, size_t len, const char *filename,
+                              MoatError *error);
 int policy_parse_seccomp_set_buffer(Policy *p, const char *buf, size_t len, const char *filename,
                                     MoatError *error);
 /* Layer a site file over the shipped rules and sets already in p; loosening is an error. */
-int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char *filename, MoatError *error);
+int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char *filename,
+                             MoatError *error);

@@ -69,41 +69,41 @@ typedef struct SrcPos {
 } SrcPos;
 
 typedef struct ProfileBind {
-        char *source;   /* as written; relative sources are relative to the work directory
+        char *source; /* as written; relative sources are relative to the work directory
                          * ("." = the work directory), resolved by the executor */
-        char *target;   /* absolute, normalised (no "..", no "//", no trailing "/") */
+        char *target; /* absolute, normalised (no "..", no "//", no trailing "/") */
         BindMode mode;
-        bool optional;  /* a missing source is skipped instead of refusing the run */
+        bool optional; /* a missing source is skipped instead of refusing the run */
         SrcPos pos;
 } ProfileBind;
 
 typedef struct ProfileTmpfs {
-        char *target;   /* absolute, normalised */
-        uint64_t size;  /* bytes; 0 = default (64 MiB) */
+        char *target;  /* absolute, normalised */
+        uint64_t size; /* bytes; 0 = default (64 MiB) */
         SrcPos pos;
 } ProfileTmpfs;
 
 typedef struct Profile {
-        char *name;             /* "name:" or, if absent, the file's basename without .yaml */
-        char *path;             /* the file the profile was loaded from */
-        char *description;      /* optional "description:" */
-        char **files;           /* every file read, the profile first, then what it extends */
-        uint8_t digest[32];     /* SHA-256 of the canonical JSON of the resolved profile */
+        char *name;         /* "name:" or, if absent, the file's basename without .yaml */
+        char *path;         /* the file the profile was loaded from */
+        char *description;  /* optional "description:" */
+        char **files;       /* every file read, the profile first, then what it extends */
+        uint8_t digest[32]; /* SHA-256 of the canonical JSON of the resolved profile */
 
         Trust trust;
-        Tier isolation;         /* TIER_AUTO or a fixed tier */
-        Tier max_tier;          /* default TIER_VM */
+        Tier isolation; /* TIER_AUTO or a fixed tier */
+        Tier max_tier;  /* default TIER_VM */
         SrcPos trust_pos, isolation_pos, max_tier_pos;
 
         struct {
                 RootKind root;
-                char *image;            /* ROOT_IMAGE: a directory (absolute after loading) */
+                char *image; /* ROOT_IMAGE: a directory (absolute after loading) */
                 ProfileBind *binds;
                 size_t n_binds;
                 ProfileTmpfs *tmpfs;
                 size_t n_tmpfs;
-                char **masked;          /* absolute paths hidden inside the sandbox */
-                bool sys;               /* expose a read-only /sys */
+                char **masked; /* absolute paths hidden inside the sandbox */
+                bool sys;      /* expose a read-only /sys */
                 SrcPos pos;
         } fs;
 
@@ -111,63 +111,63 @@ typedef struct Profile {
         SrcPos network_pos;
 
         struct {
-                uint64_t memory;        /* bytes */
-                uint32_t cpus_milli;    /* 1.5 cpus = 1500 */
+                uint64_t memory;     /* bytes */
+                uint32_t cpus_milli; /* 1.5 cpus = 1500 */
                 uint64_t pids;
                 uint64_t timeout_ms;
-                uint64_t tmpfs_total;   /* bytes, upper bound of all tmpfs together */
-                uint64_t nofile;        /* RLIMIT_NOFILE; 0 = default 1024 */
+                uint64_t tmpfs_total; /* bytes, upper bound of all tmpfs together */
+                uint64_t nofile;      /* RLIMIT_NOFILE; 0 = default 1024 */
                 Enforce enforce;
                 SrcPos pos;
         } resources;
 
         struct {
-                bool clear;             /* default true: start from an empty environment */
-                char **allow;           /* names passed through from the caller */
-                char **set;             /* "KEY=VALUE" */
+                bool clear;   /* default true: start from an empty environment */
+                char **allow; /* names passed through from the caller */
+                char **set;   /* "KEY=VALUE" */
                 SrcPos pos;
         } env;
 
         struct {
-                char *base;             /* group set name under policies/seccomp/, default "default" */
-                char **allow;           /* syscall or @group names removed from the deny list */
-                char **deny;            /* syscall or @group names added to the deny list */
+                char *base;   /* group set name under policies/seccomp/, default "default" */
+                char **allow; /* syscall or @group names removed from the deny list */
+                char **deny;  /* syscall or @group names added to the deny list */
                 SrcPos *allow_pos, *deny_pos; /* parallel to allow/deny */
                 SrcPos base_pos;
         } syscalls;
 
-        char **capabilities;            /* lower-case names without cap_ ("net_bind_service") */
+        char **capabilities; /* lower-case names without cap_ ("net_bind_service") */
         SrcPos capabilities_pos;
 
         struct {
-                LandlockMode landlock;  /* default required */
-                char *apparmor;         /* profile name, NULL = off */
-                char *selinux;          /* context, NULL = off */
-                Enforce enforce;        /* for apparmor/selinux: required unless best-effort */
+                LandlockMode landlock; /* default required */
+                char *apparmor;        /* profile name, NULL = off */
+                char *selinux;         /* context, NULL = off */
+                Enforce enforce;       /* for apparmor/selinux: required unless best-effort */
                 SrcPos pos;
         } mac;
 
         struct {
-                char **needs;           /* "bpf", "modules", "perf", "kvm", "kexec", "raw-devices" */
-                char *min_version;      /* "6.1" or NULL */
+                char **needs;      /* "bpf", "modules", "perf", "kvm", "kexec", "raw-devices" */
+                char *min_version; /* "6.1" or NULL */
                 SrcPos pos;
         } kernel;
 
         struct {
-                bool full_os;           /* boots an init and several users -> system tier */
-                char *init;             /* path inside the image, default /sbin/init */
+                bool full_os; /* boots an init and several users -> system tier */
+                char *init;   /* path inside the image, default /sbin/init */
         } os;
 
-        char **devices;                 /* host device nodes asked for ("/dev/fuse"); raw devices escalate */
-        char *hostname;                 /* default "moat" */
-        uid_t uid;                      /* uid/gid inside the sandbox, default: the caller's */
+        char **devices; /* host device nodes asked for ("/dev/fuse"); raw devices escalate */
+        char *hostname; /* default "moat" */
+        uid_t uid;      /* uid/gid inside the sandbox, default: the caller's */
         gid_t gid;
         bool uid_set;
 
         struct {
-                char *kernel;           /* guest kernel path for the vm tier; NULL = host default */
-                uint32_t vcpus;         /* 0 = from resources.cpus, at least 1 */
-                bool guest_root;        /* run the command as root inside the guest */
+                char *kernel;    /* guest kernel path for the vm tier; NULL = host default */
+                uint32_t vcpus;  /* 0 = from resources.cpus, at least 1 */
+                bool guest_root; /* run the command as root inside the guest */
         } vm;
 } Profile;
 
@@ -177,7 +177,8 @@ typedef struct Profile {
  * containing '/' or ending in .yaml is a path. */
 int profile_load(const char *name_or_path, Profile **ret, MoatError *error);
 /* Parse one buffer (fuzzing, unit tests); "extends:" is resolved through the search path. */
-int profile_parse_buffer(const char *buf, size_t len, const char *filename, Profile **ret, MoatError *error);
+int profile_parse_buffer(const char *buf, size_t len, const char *filename, Profile **ret,
+                         MoatError *error);
 Profile *profile_free(Profile *p);
 static inline void profile_freep(Profile **p) {
         *p = profile_free(*p);
@@ -185,12 +186,12 @@ static inline void profile_freep(Profile **p) {
 #define _cleanup_profile_ __attribute__((cleanup(profile_freep)))
 
 const char *trust_to_string(Trust t);
-const char *tier_to_string(Tier t);     /* "auto" for TIER_AUTO */
+const char *tier_to_string(Tier t); /* "auto" for TIER_AUTO */
 const char *network_mode_to_string(NetworkMode m);
 const char *enforce_to_string(Enforce e);
 const char *landlock_mode_to_string(LandlockMode m);
 const char *bind_mode_to_string(BindMode m);
-int trust_from_string(const char *s);   /* -EINVAL if unknown */
+int trust_from_string(const char *s); /* -EINVAL if unknown */
 int tier_from_string(const char *s);
 
 /* The resolved profile as stable JSON (jansson json_t *, caller json_decref()s; NULL on
