@@ -81,7 +81,18 @@ for u in "${USERS[@]}"; do
         check "[$u] workload is pid 2 under moat's init (pid 1)" test "$(q '.pid') $(q '.ppid')" = "2 1"
 
         # pivot_root: nothing of the host outside the binds
+        probe_rec=$(last_audit "$u") # the probe run's record, before any other run below
         check "[$u] host file outside the binds is unreachable" denied_with read "$T/secret" 2
+        # Root inside the user namespace owns the host's root-owned files that are bound in, so
+        # the secrets under /etc must be masked (the null device), not merely unreadable.
+        check "[$u] /etc/shadow and /etc/gshadow are masked by the null device" \
+                test "$(moat_run "$u" "$T/probe.yaml" /bin/sh -c \
+                        'stat -c %F:%t:%T /etc/shadow /etc/gshadow; wc -c </etc/shadow' 2>/dev/null |
+                        tr '\n' ' ')" = "character special file:1:3 character special file:1:3 0 "
+        # rlimits of the plan
+        check "[$u] RLIMIT_CORE is 0" test "$(q '.rlimits.core | map(tostring) | join(" ")')" = "0 0"
+        check "[$u] RLIMIT_NOFILE is the plan's 1024" \
+                test "$(q '.rlimits.nofile | map(tostring) | join(" ")')" = "1024 1024"
         check "[$u] the root is a tmpfs, read-only" \
                 test "$(q '.mounts[] | select(.target == "/") | .fstype + " " + (.options | split(",")[0])')" = "tmpfs ro"
         check "[$u] nothing mounted from the host's root directory" \
@@ -130,9 +141,9 @@ for u in "${USERS[@]}"; do
         check "[$u] host abstract unix socket unreachable" test "$(tried abstract "$ABSTRACT" | jq -r .ok)" = false
 
         # the denials the supervisor answered are in the audit record (seccomp, not caps)
-        rec=$(last_audit "$u")
-        if [ "$(jq -r '.plan.sandbox.seccomp.notify_denials // empty' <<<"$rec" 2>/dev/null)" = true ] ||
-                [ "$(jq -r '[.denials[]?] | length' <<<"$rec")" -gt 0 ]; then
+        rec=$probe_rec
+        notify=$(as_user "$u" "$MOAT" explain --json -p "$T/probe.yaml" | jq -r '.sandbox.seccomp.notify_denials')
+        if [ "$notify" = true ]; then
                 for s in keyctl unshare mount bpf ptrace; do
                         check "[$u] audit lists the denied $s" \
                                 test -n "$(jq -r --arg s "$s" '.denials[]? | select(.syscall == $s) | .syscall' <<<"$rec")"
