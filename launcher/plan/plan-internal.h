@@ -59,7 +59,7 @@ int plan_build_controls(Plan *p, const Profile *profile, const HostFacts *host,
                         const PlanFindings *f);
 int plan_build_reachable(Plan *p, const Profile *profile, const HostFacts *host);
 
-/* Pure replica of host_can_run_tier() over the facts, with the profile's vm kernel. */
+/* host_can_run_tier(), with the profile's own vm kernel standing in for a missing host one. */
 bool plan_host_can_run_tier(const HostFacts *h, const Profile *profile, Tier t,
                             const char **ret_reason);
 

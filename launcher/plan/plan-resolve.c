@@ -359,41 +359,15 @@ static int apply_rules(Plan *p, const Profile *pr, const Policy *pol, const Host
 
 bool plan_host_can_run_tier(const HostFacts *h, const Profile *pr, Tier t,
                             const char **ret_reason) {
-        const char *why = NULL;
-
-        switch (t) {
-        case TIER_SANDBOX:
-                if (!h->userns_usable)
-                        why = h->userns_reason ? h->userns_reason
-                                               : "user namespaces are not usable by this caller";
-                else if (!h->seccomp_filter)
-                        why = "the kernel has no seccomp filter mode";
-                break;
-        case TIER_SYSTEM:
-                if (!h->lxc_present)
-                        why = "LXC is not installed";
-                else if (!h->userns_usable && !h->is_root)
-                        why = "unprivileged system containers need user namespaces";
-                break;
-        case TIER_VM:
-                /* Same checks as host_can_run_tier(); a kernel named by the profile stands in
-                 * for the host's. The probe's sentence (it names the paths it looked at) is
-                 * preferred when something is missing. */
-                if (!h->qemu_present)
-                        why = "QEMU (qemu-system) is not installed";
-                else if (!h->libvirt_present)
-                        why = "libvirt is not installed";
-                else if (!h->guest_kernel && !(pr && pr->vm.kernel))
-                        why = "no guest kernel was found (install one under /var/lib/moat/guest)";
-                if (why && h->vm_reason)
-                        why = h->vm_reason;
-                break;
-        default:
-                why = "unknown tier";
+        /* host_can_run_tier() decides; the one thing a profile adds is its own guest kernel,
+         * which stands in for a host kernel that the probe did not find. */
+        if (t == TIER_VM && pr && pr->vm.kernel && !h->guest_kernel) {
+                HostFacts with_kernel = *h; /* shallow: only read, never freed */
+                with_kernel.guest_kernel = pr->vm.kernel;
+                with_kernel.vm_reason = NULL;
+                return host_can_run_tier(&with_kernel, t, ret_reason);
         }
-        if (ret_reason)
-                *ret_reason = why;
-        return !why;
+        return host_can_run_tier(h, t, ret_reason);
 }
 
 static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {

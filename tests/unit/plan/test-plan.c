@@ -764,6 +764,18 @@ static void test_vm_plan(void **state) {
         assert_true(p->refused);
         assert_non_null(strstr(p->refusal, "guest kernel"));
         plan_free(p);
+
+        /* A profile's own kernel stands in for the one the probe did not find, whatever the
+         * probe said about the missing one. */
+        pr.vm.kernel = (char *) "/opt/kernels/vmlinux";
+        h.vm_reason = (char *) "no guest kernel under /var/lib/moat/guest";
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_string_equal(p->vm.kernel, "/opt/kernels/vmlinux");
+        plan_free(p);
+        pr.vm.kernel = NULL;
+        h.vm_reason = NULL;
 }
 
 static void test_json_and_text(void **state) {
