@@ -5,35 +5,7 @@
 # Environment (tests/meson.build): MOAT, MOAT_BUILD_DIR, MOAT_DATA_DIR, MOAT_SOURCE_DIR.
 set -u
 
-TAP_N=0
-TAP_FAILED=0
-tap_ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
-tap_not_ok() {
-        TAP_N=$((TAP_N + 1))
-        echo "not ok $TAP_N - $1"
-        [ -n "${2:-}" ] && sed 's/^/#   /' <<<"$2"
-        TAP_FAILED=$((TAP_FAILED + 1))
-}
-# tap_skip DESCRIPTION REASON [present]: with MOAT_MUST_WORK=1 a skip of something this machine
-# has ("present") is a failure.
-tap_skip() {
-        if [ "${MOAT_MUST_WORK:-0}" = 1 ] && [ "${3:-}" = present ]; then
-                tap_not_ok "$1 (skipped although MOAT_MUST_WORK=1: $2)"
-        else
-                TAP_N=$((TAP_N + 1))
-                echo "ok $TAP_N - $1 # SKIP $2"
-        fi
-}
-check() {
-        local d=$1
-        shift
-        if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; fi
-}
-diag() { sed 's/^/# /' <<<"$*"; }
-tap_end() {
-        echo "1..$TAP_N"
-        [ "$TAP_FAILED" -eq 0 ]
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../tap.sh"
 
 for tool in jq python3; do
         if ! command -v $tool >/dev/null; then

@@ -7,25 +7,7 @@
 # The vm tier is slow under TCG (a boot is 3-10 s here): each check shares one boot where it can.
 set -u
 
-TAP_N=0
-TAP_FAILED=0
-tap_ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
-tap_not_ok() {
-        TAP_N=$((TAP_N + 1))
-        echo "not ok $TAP_N - $*"
-        TAP_FAILED=$((TAP_FAILED + 1))
-}
-diag() { sed 's/^/# /' <<<"$*"; }
-# check DESCRIPTION COMMAND...
-check() {
-        local d=$1
-        shift
-        if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; fi
-}
-tap_end() {
-        echo "1..$TAP_N"
-        [ "$TAP_FAILED" -eq 0 ]
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../tap.sh"
 # skip_all REASON: the whole script cannot run here; a failure when MOAT_MUST_WORK=1.
 skip_all() {
         if [ "${MOAT_MUST_WORK:-0}" = 1 ]; then

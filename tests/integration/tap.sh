@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# TAP output for the integration tests (sourced by each area's lib.sh).
+# MOAT_MUST_WORK=1 turns a skip of something this machine has into a failure.
+
+TAP_N=0
+TAP_FAILED=0
+
+tap_ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
+# tap_not_ok DESCRIPTION [DETAIL]: DETAIL is printed as TAP diagnostics.
+tap_not_ok() {
+        TAP_N=$((TAP_N + 1))
+        echo "not ok $TAP_N - $1"
+        [ -n "${2:-}" ] && sed 's/^/#   /' <<<"$2"
+        TAP_FAILED=$((TAP_FAILED + 1))
+}
+# tap_skip DESCRIPTION REASON [present]: with MOAT_MUST_WORK=1 a skip is a failure when the
+# third argument is "present" (the machine has what the test needs).
+tap_skip() {
+        if [ "${MOAT_MUST_WORK:-0}" = 1 ] && [ "${3:-}" = present ]; then
+                tap_not_ok "$1 (skipped although MOAT_MUST_WORK=1: $2)"
+        else
+                TAP_N=$((TAP_N + 1))
+                echo "ok $TAP_N - $1 # SKIP $2"
+        fi
+}
+# check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
+check() {
+        local d=$1
+        shift
+        if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; fi
+}
+diag() { sed 's/^/# /' <<<"$*"; }
+tap_end() {
+        echo "1..$TAP_N"
+        [ "$TAP_FAILED" -eq 0 ]
+}
