@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <linux/filter.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,26 +173,11 @@ static void child_confine(const SandboxChild *c) {
                 fail(sync_fd, STEP_FDS, -errno, -1);
 }
 
-/* Receive the filter the parent compiled meanwhile, load it, hand the listener up. */
+/* Load the filter the parent prepared before clone3, hand the listener up. */
 static void child_seccomp(const SandboxChild *c) {
         int sync_fd = c->sync_fd, notify_fd = -EBADF, r;
-        _cleanup_free_ struct sock_filter *insns = NULL;
-        SyncRecord rec;
 
-        r = sys_sync_recv(sync_fd, &rec, NULL);
-        if (r <= 0 || rec.step != MSG_SECCOMP_PROGRAM || rec.value <= 0 || rec.value > BPF_MAXINSNS)
-                _exit(EXIT_MOAT_FAILED); /* moat is gone or failed; it reports that itself */
-        insns = calloc((size_t) rec.value, sizeof(struct sock_filter));
-        if (!insns)
-                fail(sync_fd, STEP_SECCOMP, -ENOMEM, -1);
-        r = sys_sync_recv_blob(sync_fd, insns, (size_t) rec.value * sizeof(struct sock_filter));
-        if (r < 0)
-                fail(sync_fd, STEP_SECCOMP, r, -1);
-        SeccompProgram prog = {
-                .fprog = { .len = (unsigned short) rec.value, .filter = insns },
-                .notify = rec.index != 0,
-        };
-        r = sys_seccomp_load(&prog, prog.notify ? &notify_fd : NULL);
+        r = sys_seccomp_load(c->seccomp, c->seccomp->notify ? &notify_fd : NULL);
         step_result(sync_fd, STEP_SECCOMP, r, c->plan->sandbox.seccomp.status);
         if (notify_fd >= 0) {
                 r = sys_sync_send(sync_fd, MSG_NOTIFY_FD, 0, -1, notify_fd);
@@ -225,7 +209,7 @@ _Noreturn void sandbox_child_main(const SandboxChild *c) {
                 fail(sync_fd, STEP_FORK, -errno, -1);
 
         /* Last before the fork: from here on init runs under the filter too. */
-        if (c->has_seccomp)
+        if (c->seccomp)
                 child_seccomp(c);
 
         /* The rlimits come last, with everything init needs already mapped: an RLIMIT_AS below

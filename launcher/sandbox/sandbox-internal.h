@@ -40,22 +40,19 @@ typedef enum SandboxStep {
         MSG_NOTIFY_FD,   /* child -> parent: the seccomp listener, SCM_RIGHTS */
         MSG_EXEC_OK,     /* child -> parent: the workload exec'd; value = its pid inside */
         MSG_EXIT_STATUS, /* child -> parent: the workload's wait status */
-        /* parent -> child: value = BPF length, index = notify; the instructions follow as one
-         * blob. Compiled while the child builds its mounts, not before clone3. */
-        MSG_SECCOMP_PROGRAM,
 } SandboxStep;
 
 const char *sandbox_step_to_string(SandboxStep s);
 
 /* Everything the child needs, prepared by the parent before clone3 (the child gets a copy of
- * the parent's memory, so no serialisation), except the seccomp filter, sent after MSG_GO. */
+ * the parent's memory, so no serialisation). */
 typedef struct SandboxChild {
         const Plan *plan;
         const RunRequest *req;
         char **envp;
-        bool has_seccomp;       /* the parent sends the compiled filter after MSG_GO */
-        int sync_fd;            /* the child's end of the sync socketpair */
-        sigset_t original_mask; /* restored in the workload before exec */
+        const SeccompProgram *seccomp; /* NULL: the plan applies no filter */
+        int sync_fd;                   /* the child's end of the sync socketpair */
+        sigset_t original_mask;        /* restored in the workload before exec */
 } SandboxChild;
 
 /* The child, from clone3 to the workload's exit. Never returns. */

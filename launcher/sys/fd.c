@@ -82,26 +82,6 @@ int sys_sync_recv(int sock, SyncRecord *ret, int *ret_fd) {
         return 1;
 }
 
-int sys_sync_send_blob(int sock, const void *buf, size_t size) {
-        ssize_t n;
-        do
-                n = send(sock, buf, size, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
-        return (size_t) n == size ? 0 : -EIO;
-}
-
-int sys_sync_recv_blob(int sock, void *buf, size_t size) {
-        ssize_t n;
-        do
-                n = recv(sock, buf, size, MSG_TRUNC);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
-        return (size_t) n == size ? 0 : -EBADMSG;
-}
-
 static int cmp_int(const void *a, const void *b) {
         return *(const int *) a - *(const int *) b;
 }

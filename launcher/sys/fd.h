@@ -25,11 +25,6 @@ int sys_sync_send(int sock, int32_t step, int32_t value, int32_t index, int fd_t
  * or -EBADF), 0 on EOF, -errno on error. ret_fd may be NULL: a received fd is then closed. */
 int sys_sync_recv(int sock, SyncRecord *ret, int *ret_fd);
 
-/* One message of exactly size bytes (SEQPACKET keeps it whole): for data that does not fit a
- * SyncRecord, announced by one. 0 or -errno; -EBADMSG if the message has another size. */
-int sys_sync_send_blob(int sock, const void *buf, size_t size);
-int sys_sync_recv_blob(int sock, void *buf, size_t size);
-
 /* Close every fd >= 3 except those in keep[]: close_range() for the gaps; then mark anything
  * left above the highest kept fd O_CLOEXEC as a backstop. 0 or -errno. */
 int sys_fd_close_all_except(const int *keep, unsigned n_keep);

@@ -7,14 +7,10 @@
  * libseccomp's allocator-heavy compiler there only widens what must work in that state. The
  * parent exports the finished classic BPF and the child hands it to the kernel.
  *
- * No cache, on purpose. Compiling the default-shaped set (97 rules on three ABIs, binary-tree
- * optimisation, 324 instructions) costs 0.6-0.7 ms median on the reference machine
- * (tests/bench/seccomp.sh), nearly all of it inside libseccomp. A cache would have to be a
- * file the next launch trusts: it must be provably written by this user and never by anything
- * running inside a sandbox (which may have $HOME or /run/user bound read-write), and a cached
- * program cannot be checked against the plan without recompiling it, which is the cost being
- * avoided. That trade is not worth 0.6 ms; the executor can hide the cost instead by compiling
- * while the child builds its mounts, since the child needs the program only at its last step. */
+ * Programs for the shipped profiles are compiled at build time (seccomp-gen.c) and embedded in
+ * the binary, keyed by sys_seccomp_key(); see seccomp-precompiled.c for why that and not a cache
+ * on disk. A plan whose rule set is not among them is compiled here at run time.
+ */
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
@@ -28,6 +24,7 @@
 #include <unistd.h>
 
 #include "basic/macros.h"
+#include "basic/sha256.h"
 #include "sys/seccomp.h"
 
 static void seccomp_ctx_releasep(scmp_filter_ctx *ctx) {
@@ -295,10 +292,61 @@ int sys_seccomp_load(const SeccompProgram *prog, int *ret_notify_fd) {
         return 0;
 }
 
+static void key_u64(Sha256 *h, uint64_t v) {
+        uint8_t b[8];
+        for (int i = 0; i < 8; i++)
+                b[i] = (uint8_t) (v >> (8 * i));
+        sha256_update(h, b, sizeof(b));
+}
+
+static void key_str(Sha256 *h, const char *s) {
+        /* with its NUL: "ab","c" and "a","bc" feed different bytes */
+        sha256_update(h, s ? s : "", s ? strlen(s) + 1 : 1);
+        key_u64(h, s != NULL);
+}
+
+void sys_seccomp_key(const PlanSeccomp *p, uint8_t key[SECCOMP_KEY_BYTES]) {
+        const struct scmp_version *v = seccomp_version();
+        Sha256 h;
+
+        sha256_init(&h);
+        key_str(&h, SECCOMP_KEY_FORMAT);
+        /* The compiler is part of the input: another libseccomp may emit another program. */
+        key_u64(&h, v ? v->major : 0);
+        key_u64(&h, v ? v->minor : 0);
+        key_u64(&h, v ? v->micro : 0);
+        key_u64(&h, seccomp_arch_native());
+        key_u64(&h, p->default_action);
+        key_u64(&h, p->foreign_arch_action);
+        key_u64(&h, p->notify_denials);
+        for (char **a = p->arches; a && *a; a++)
+                key_str(&h, *a);
+        key_u64(&h, UINT64_MAX); /* end of the ABI list */
+        key_u64(&h, p->n_rules);
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const PlanSyscallRule *r = &p->rules[i];
+
+                key_str(&h, r->name);
+                key_u64(&h, r->action);
+                key_u64(&h, (uint64_t) (int64_t) r->errno_value);
+                key_u64(&h, r->n_args);
+                /* every slot, not only n_args of them: the compiler rejects n_args > max */
+                for (unsigned j = 0; j < PLAN_MAX_ARG_CMPS; j++) {
+                        key_u64(&h, r->args[j].arg);
+                        key_u64(&h, r->args[j].op);
+                        key_u64(&h, r->args[j].mask);
+                        key_u64(&h, r->args[j].value);
+                }
+        }
+        sha256_final(&h, key);
+}
+
 void sys_seccomp_program_done(SeccompProgram *p) {
         if (!p)
                 return;
-        free(p->fprog.filter);
+        if (!p->precompiled)
+                free(p->fprog.filter);
+        p->precompiled = false;
         p->fprog.filter = NULL;
         p->fprog.len = 0;
 }

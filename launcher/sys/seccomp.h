@@ -13,13 +13,19 @@
 
 #include <linux/filter.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "plan/plan.h"
 
 typedef struct SeccompProgram {
-        struct sock_fprog fprog; /* owned BPF (fprog.filter is malloc()ed) */
+        struct sock_fprog fprog; /* the BPF: malloc()ed, or the binary's own when precompiled */
         bool notify;             /* deny rules return SECCOMP_RET_USER_NOTIF */
+        bool precompiled;        /* fprog.filter is a build-time program (read-only, not owned) */
 } SeccompProgram;
+
+#define SECCOMP_KEY_BYTES 32
+/* Bumped whenever what sys_seccomp_compile() makes of a PlanSeccomp changes. */
+#define SECCOMP_KEY_FORMAT "moat-seccomp-1"
 
 /* Parent. 0 or -errno: -EINVAL for a rule the filter cannot express (a syscall name unknown on
  * every filtered ABI, an argument index > 5, an ERRNO default, a foreign-ABI action other than
@@ -27,6 +33,15 @@ typedef struct SeccompProgram {
  * SCMP_ACT_ERRNO(errno), or SCMP_ACT_NOTIFY when p->notify_denials (the supervisor then
  * answers with the same errno, see seccomp-notify.h). */
 int sys_seccomp_compile(const PlanSeccomp *p, SeccompProgram *ret);
+
+/* SHA-256 over everything sys_seccomp_compile() reads from p (the ABIs, the actions, every rule
+ * with its arguments, in order), the libseccomp version that compiles it and the native ABI.
+ * Two rule sets with the same key compile to the same program. */
+void sys_seccomp_key(const PlanSeccomp *p, uint8_t key[SECCOMP_KEY_BYTES]);
+
+/* Parent. The program for p: the build-time one when p's key is among them, else
+ * sys_seccomp_compile(p). Same errors as sys_seccomp_compile(). */
+int sys_seccomp_program_for(const PlanSeccomp *p, SeccompProgram *ret);
 
 /* Child. seccomp(SECCOMP_SET_MODE_FILTER) with SECCOMP_FILTER_FLAG_NEW_LISTENER when
  * prog->notify, so *ret_notify_fd is the listener (O_CLOEXEC), else -EBADF. No TSYNC: the child

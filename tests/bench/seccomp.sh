@@ -10,8 +10,8 @@ trap 'rm -rf -- "$tmp"' EXIT
 
 ${CC:-cc} -std=gnu17 -O2 -D_GNU_SOURCE \
         -I"$src" -I"$src/launcher" -I"$src/tests/unit/sys" \
-        "$src/tests/bench/bench-seccomp.c" "$src/launcher/sys/seccomp.c" \
-        $(pkg-config --cflags --libs libseccomp) -o "$tmp/bench-seccomp"
+        "$src/tests/bench/bench-seccomp.c" "$src/launcher/sys/seccomp.c" "$src/launcher/basic/sha256.c" \
+        $(pkg-config --cflags --libs libseccomp libcrypto) -o "$tmp/bench-seccomp"
 
 echo "# kernel $(uname -r), $(nproc) cpus, libseccomp $(pkg-config --modversion libseccomp)"
 "$tmp/bench-seccomp" "${1:-40000}"
