@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@
 #include "sys/landlock.h"
 #include "sys/lsm.h"
 #include "sys/ns.h"
+#include "sys/raw-syscall.h"
 #include "sys/rlimit.h"
 #include "sys/seccomp.h"
 
@@ -110,23 +112,27 @@ static pid_t workload_spawn(const SandboxChild *c, int status_fd, void *stack) {
         return pid < 0 ? -errno : pid;
 }
 
+/* init's loop, from the workload's start to its end. init shares moat's memory (see
+ * sandbox.c), and moat is running again by now: only raw system calls from here, which touch
+ * neither errno nor anything else of glibc's. */
 _Noreturn static void init_loop(int sync_fd, pid_t workload, const sigset_t *set) {
         for (;;) {
                 siginfo_t si;
-                int sig = sigwaitinfo(set, &si);
+                long sig = raw_syscall4(SYS_rt_sigtimedwait, set, &si, NULL, KERNEL_SIGSET_BYTES);
                 if (sig < 0)
                         continue;
                 if (sig != SIGCHLD) {
-                        (void) kill(workload, sig);
+                        (void) raw_syscall2(SYS_kill, workload, sig);
                         continue;
                 }
                 int status;
-                pid_t p;
-                while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+                long p;
+                while ((p = raw_syscall4(SYS_wait4, -1, &status, WNOHANG, NULL)) > 0)
                         if (p == workload) {
                                 (void) sys_sync_send(sync_fd, MSG_EXIT_STATUS, status, -1, -EBADF);
-                                _exit(WIFEXITED(status) ? WEXITSTATUS(status)
-                                                        : 128 + WTERMSIG(status));
+                                (void) raw_syscall1(SYS_exit_group,
+                                                    WIFEXITED(status) ? WEXITSTATUS(status)
+                                                                      : 128 + WTERMSIG(status));
                         }
         }
 }
@@ -187,18 +193,24 @@ static void child_seccomp(const SandboxChild *c) {
         }
 }
 
-_Noreturn void sandbox_child_main(const SandboxChild *c) {
+/* The child's entry, on its own stack in moat's memory (CLONE_VM). Until MSG_GO it runs next
+ * to moat, which writes the id maps meanwhile: raw system calls only. From MSG_GO until it
+ * reports the workload's exec (or a failure), moat waits for it and the child may use all of
+ * libc. After that, init_loop(). */
+int sandbox_child_main(void *arg) {
+        const SandboxChild *c = arg;
         int sync_fd = c->sync_fd, status_pipe[2], r;
         SyncRecord go;
         sigset_t set;
 
+        (void) raw_syscall1(SYS_close, c->parent_sync_fd);
         /* Before anything else: if moat dies from now on, so do we. If it died before this
          * prctl(), the recv below sees EOF. */
         if (sys_proc_die_with_parent() < 0)
-                _exit(EXIT_MOAT_FAILED);
+                return EXIT_MOAT_FAILED;
         r = sys_sync_recv(sync_fd, &go, NULL);
         if (r <= 0 || go.step != MSG_GO)
-                _exit(EXIT_MOAT_FAILED);
+                return EXIT_MOAT_FAILED;
 
         child_confine(c);
 

@@ -44,19 +44,21 @@ typedef enum SandboxStep {
 
 const char *sandbox_step_to_string(SandboxStep s);
 
-/* Everything the child needs, prepared by the parent before clone3 (the child gets a copy of
- * the parent's memory, so no serialisation). */
+/* Everything the child needs, prepared by the parent before clone3 (the child runs in the
+ * parent's memory, so no serialisation). */
 typedef struct SandboxChild {
         const Plan *plan;
         const RunRequest *req;
         char **envp;
         const SeccompProgram *seccomp; /* NULL: the plan applies no filter */
         int sync_fd;                   /* the child's end of the sync socketpair */
+        int parent_sync_fd;            /* moat's end, which the child closes first */
         sigset_t original_mask;        /* restored in the workload before exec */
 } SandboxChild;
 
-/* The child, from clone3 to the workload's exit. Never returns. */
-_Noreturn void sandbox_child_main(const SandboxChild *c);
+/* The child (a SandboxChild *arg), from clone3 to the workload's exit; its return value is
+ * its exit status when it ends before init_loop(). */
+int sandbox_child_main(void *arg);
 
 /* Build the root file system and pivot into it (child). On failure *ret_index is the plan
  * mount that failed (-1 for the root itself), *ret_step STEP_MOUNT or STEP_PIVOT_ROOT. */

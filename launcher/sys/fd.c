@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
-/* Runs in both the parent and the child (see fd.h); no privilege needed. */
+/* Runs in both the parent and the child (see fd.h); no privilege needed. The sync socket's
+ * send and receive never touch errno: see raw-syscall.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "basic/macros.h"
 #include "sys/fd.h"
+#include "sys/raw-syscall.h"
+
+static void raw_close(int fd) {
+        if (fd >= 0)
+                (void) raw_syscall1(SYS_close, fd);
+}
 
 int sys_sync_pair(int ret_fds[2]) {
         return RET_NERRNO(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ret_fds));
@@ -32,12 +40,12 @@ int sys_sync_send(int sock, int32_t step, int32_t value, int32_t index, int fd_t
                 c->cmsg_len = CMSG_LEN(sizeof(int));
                 memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
         }
-        ssize_t n;
+        long n;
         do
-                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
+                n = raw_syscall3(SYS_sendmsg, sock, &msg, MSG_NOSIGNAL);
+        while (n == -EINTR);
         if (n < 0)
-                return -errno;
+                return (int) n;
         return n == sizeof(rec) ? 0 : -EIO;
 }
 
@@ -57,28 +65,25 @@ int sys_sync_recv(int sock, SyncRecord *ret, int *ret_fd) {
 
         if (ret_fd)
                 *ret_fd = -EBADF;
-        ssize_t n;
+        long n;
         do
-                n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
+                n = raw_syscall3(SYS_recvmsg, sock, &msg, MSG_CMSG_CLOEXEC);
+        while (n == -EINTR);
         if (n < 0)
-                return -errno;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                    c->cmsg_len == CMSG_LEN(sizeof(int)))
-                        memcpy(&received, CMSG_DATA(c), sizeof(int));
-        if (n == 0) {
-                safe_close(received);
-                return 0;
-        }
+                return (int) n;
+        /* The control buffer has room for exactly one fd, so one header at most. */
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len == CMSG_LEN(sizeof(int)))
+                memcpy(&received, CMSG_DATA(c), sizeof(int));
         if (n != sizeof(*ret) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-                safe_close(received);
-                return -EBADMSG;
+                raw_close(received);
+                return n == 0 ? 0 : -EBADMSG;
         }
         if (ret_fd)
                 *ret_fd = received;
         else
-                safe_close(received);
+                raw_close(received);
         return 1;
 }
 

@@ -13,26 +13,55 @@
 
 #include "basic/macros.h"
 #include "sys/ns.h"
+#include "sys/raw-syscall.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
 
-pid_t sys_ns_clone(uint64_t flags, int cgroup_fd, int *ret_pidfd) {
+/* clone3() whose child calls fn(arg) on the given stack and exits with its return value, as
+ * glibc's clone() does for the legacy call (which cannot take CLONE_NEWTIME or
+ * CLONE_INTO_CGROUP). The child starts with the parent's registers except rax = 0 and rsp = the
+ * top of its stack (the kernel sets both): fn and arg travel in r8 and r9, which the syscall
+ * preserves, and the call leaves rsp 16-byte aligned minus the return address, as the ABI
+ * wants at function entry. rbp = 0 ends the child's frame chain. */
+long moat_clone3_call(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+__asm__(".text\n"
+        ".type moat_clone3_call, @function\n"
+        "moat_clone3_call:\n"
+        "        mov %rdx, %r8\n"
+        "        mov %rcx, %r9\n"
+        "        mov $" STRINGIFY(__NR_clone3) ", %eax\n"
+        "        syscall\n"
+        "        test %rax, %rax\n"
+        "        jnz 1f\n"
+        "        xor %ebp, %ebp\n"
+        "        mov %r9, %rdi\n"
+        "        call *%r8\n"
+        "        mov %eax, %edi\n"
+        "        mov $" STRINGIFY(__NR_exit_group) ", %eax\n"
+        "        syscall\n"
+        "        hlt\n"
+        "1:      ret\n"
+        ".size moat_clone3_call, . - moat_clone3_call\n");
+
+pid_t sys_ns_clone(uint64_t flags, int cgroup_fd, void *stack, size_t stack_size, int (*fn)(void *),
+                   void *arg, int *ret_pidfd) {
         int pidfd = -EBADF;
         struct clone_args args = {
                 .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
                 .pidfd = (uint64_t) (uintptr_t) &pidfd,
                 .exit_signal = SIGCHLD,
+                .stack = (uint64_t) (uintptr_t) stack,
+                .stack_size = stack_size,
                 .cgroup = cgroup_fd >= 0 ? (uint64_t) cgroup_fd : 0,
         };
-        /* No stack: the child continues on a copy of ours, like fork(). moat is
-         * single-threaded at this point, so no lock can be held across the copy. */
-        long pid = syscall(SYS_clone3, &args, sizeof(args));
+
+        if (!stack || stack_size < 16 || ((uintptr_t) stack + stack_size) % 16 != 0)
+                return -EINVAL;
+        long pid = moat_clone3_call(&args, sizeof(args), fn, arg);
         if (pid < 0)
-                return -errno;
-        if (pid == 0)
-                return 0;
+                return (pid_t) pid;
         *ret_pidfd = pidfd;
         return (pid_t) pid;
 }
@@ -70,5 +99,5 @@ int sys_pidfd_wait(int pidfd, siginfo_t *ret_info, struct rusage *ret_usage) {
 }
 
 int sys_proc_die_with_parent(void) {
-        return RET_NERRNO(prctl(PR_SET_PDEATHSIG, SIGKILL));
+        return (int) raw_syscall2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
 }
