@@ -35,7 +35,9 @@
 /* A writer covers at most this many broken lines at the end of the log with one recovery
  * record; more than that is not a crash but damage, and appending stops (fail closed). */
 #define RECOVERY_SCAN_LINES 32
-#define TAIL_WINDOW_MIN (64 * 1024)
+/* A run record is about 5 KiB: the first window holds the last one; torn tails and long records
+ * grow it (x4) up to the limit. Every 4 KiB read is a page of heap to touch. */
+#define TAIL_WINDOW_MIN (8 * 1024)
 #define TAIL_WINDOW_MAX (8 * 1024 * 1024)
 /* Lock wait: long enough for any queue of honest writers, short enough that a process
  * sitting on the lock cannot hang every launch forever. */
@@ -296,7 +298,7 @@ static int scan_tail(int fd, uint64_t size, TailScan *ret) {
         if (size == 0)
                 return 0;
 
-        for (size_t w = TAIL_WINDOW_MIN;; w *= 2) {
+        for (size_t w = TAIL_WINDOW_MIN;; w *= 4) {
                 size_t n = (size_t) MIN((uint64_t) w, size);
                 _cleanup_free_ char *b = malloc(n);
                 ssize_t got;

@@ -159,6 +159,38 @@ static void test_torn_tail_is_recovered_by_next_writer(void **state) {
         free(p);
 }
 
+/* Records and torn tails larger than the first tail window (8 KiB): the writer must widen its
+ * window until it finds the last record, and chain to it. */
+static void test_long_records_and_long_torn_tail(void **state) {
+        char *p = path_in("long.jsonl");
+        size_t big = 300 * 1024;
+        char *filler = malloc(big + 1);
+
+        assert_non_null(filler);
+        memset(filler, 'a', big);
+        filler[big] = '\0';
+        for (int i = 0; i < 2; i++) {
+                json_auto_t *r = sample();
+                assert_int_equal(json_object_set_new(r, "filler", json_string(filler)), 0);
+                assert_int_equal(audit_log_append(p, r, NULL, 0, NULL), 0);
+        }
+        assert_int_equal(append(p), 0);
+        AuditVerifyReport rep = verify_file(p, NULL, 0);
+        assert_int_equal(rep.bad_line, 0);
+        assert_int_equal(rep.n_records, 3);
+
+        /* a crash in the middle of writing a 300 KiB record */
+        write_bytes(p, "{\"chain\":\"sha256\",\"filler\":\"", O_APPEND);
+        write_bytes(p, filler, O_APPEND);
+        assert_int_equal(append(p), 0);
+        rep = verify_file(p, NULL, 0);
+        assert_int_equal(rep.bad_line, 0);
+        assert_int_equal(rep.n_recovered, 1);
+        assert_int_equal(rep.n_records, 4);
+        free(filler);
+        free(p);
+}
+
 static void test_damaged_tail_stops_appending(void **state) {
         char *p = path_in("damaged.jsonl");
         struct stat before, after;
@@ -287,6 +319,7 @@ int main(void) {
                 cmocka_unit_test(test_refuses_file_writable_by_others),
                 cmocka_unit_test(test_refuses_file_of_another_user),
                 cmocka_unit_test(test_torn_tail_is_recovered_by_next_writer),
+                cmocka_unit_test(test_long_records_and_long_torn_tail),
                 cmocka_unit_test(test_damaged_tail_stops_appending),
                 cmocka_unit_test(test_keyed_chain_through_audit_log_run),
                 cmocka_unit_test(test_record_identity_and_time_filled_by_writer),
