@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "basic/macros.h"
 #include "plan/plan.h"
@@ -85,62 +86,82 @@ static int mount_tmpfs_at(int root_fd, const char *target, uint64_t size, const 
         return mount_fs_at(root_fd, target, "tmpfs", opts, flags);
 }
 
-static int join(char *buf, size_t size, const char *dir, const char *name) {
-        int n = snprintf(buf, size, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
-        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
-}
+/* The same mount sources serve every mask of a kind: the first mask is built (a clone of the
+ * host's /dev/null made read-only, an empty read-only tmpfs), every later one is a clone of
+ * that mount, flags and all. */
+typedef struct MountCtx {
+        int root_fd;
+        int file_mask_fd; /* the first attached /dev/null mask, or -EBADF */
+        int dir_mask_fd;  /* the first attached empty tmpfs mask, or -EBADF */
+} MountCtx;
 
-/* tmpfs + the host's harmless device nodes + devpts + shm + the fd symlinks. */
-static int mount_dev(int root_fd, const char *target) {
+/* A tmpfs (nosuid, nodev, noexec; shm lives in it) with bind mounts of the host's harmless
+ * device nodes, the fd symlinks, devpts and shm. Everything inside is created through dev_fd,
+ * the root of the fresh tmpfs: nothing else can have written there, so nothing is resolved.
+ * nosuid and noexec are set once, recursively, at the end (the node binds keep their own
+ * nodev-less flags, which is what makes them usable). */
+static int mount_dev(MountCtx *ctx, const char *target) {
         static const char *const links[][2] = {
                 { "fd", "/proc/self/fd" },       { "stdin", "/proc/self/fd/0" },
                 { "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
                 { "ptmx", "pts/ptmx" },
         };
-        char path[PATH_MAX];
-        int r = mount_tmpfs_at(root_fd, target, 1 << 20, "0755",
-                               PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC);
-        if (r < 0)
+        static const char *const pts_opts[] = { "newinstance", "ptmxmode=0666", "mode=0620", NULL };
+        _cleanup_close_ int dev_fd = -EBADF, shm_fd = -EBADF;
+        char path[PATH_MAX], size_opt[48];
+        int r;
+
+        snprintf(size_opt, sizeof(size_opt), "size=%llu", (unsigned long long) DEFAULT_TMPFS_SIZE);
+        const char *opts[] = { size_opt, "mode=0755", NULL };
+        r = sys_mount_fs("tmpfs", opts, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC,
+                         &dev_fd);
+        if (r < 0 || (r = attach_at(ctx->root_fd, target, MOUNT_CREATE_DIR, dev_fd)) < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++) {
-                _cleanup_close_ int mnt_fd = -EBADF;
+                _cleanup_close_ int mnt_fd = -EBADF, node_fd = -EBADF;
                 snprintf(path, sizeof(path), "/dev/%s", dev_nodes[i]);
-                r = sys_mount_clone_tree(path, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, &mnt_fd);
-                if (r < 0)
-                        return r;
-                if ((r = join(path, sizeof(path), target, dev_nodes[i])) < 0 ||
-                    (r = attach_at(root_fd, path, MOUNT_CREATE_FILE, mnt_fd)) < 0)
-                        return r;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
-                if ((r = join(path, sizeof(path), target, links[i][0])) < 0 ||
-                    (r = sys_mount_symlink(root_fd, path, links[i][1])) < 0)
+                if ((r = sys_mount_clone_tree(path, 0, &mnt_fd)) < 0 ||
+                    (r = sys_mount_new_point(dev_fd, dev_nodes[i], MOUNT_CREATE_FILE, &node_fd)) <
+                            0 ||
+                    (r = sys_mount_attach(mnt_fd, node_fd)) < 0)
                         return r;
         }
-        const char *pts_opts[] = { "newinstance", "ptmxmode=0666", "mode=0620", NULL };
-        if ((r = join(path, sizeof(path), target, "pts")) < 0 ||
-            (r = mount_fs_at(root_fd, path, "devpts", pts_opts,
-                             PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC)) < 0)
-                return r;
-        if ((r = join(path, sizeof(path), target, "shm")) < 0)
-                return r;
-        return mount_tmpfs_at(root_fd, path, DEFAULT_TMPFS_SIZE, "1777",
-                              PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC);
+        for (size_t i = 0; i < ELEMENTSOF(links); i++)
+                if (symlinkat(links[i][1], dev_fd, links[i][0]) < 0)
+                        return -errno;
+        {
+                _cleanup_close_ int pts_fd = -EBADF, mnt_fd = -EBADF;
+                if ((r = sys_mount_fs("devpts", pts_opts, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC,
+                                      &mnt_fd)) < 0 ||
+                    (r = sys_mount_new_point(dev_fd, "pts", MOUNT_CREATE_DIR, &pts_fd)) < 0 ||
+                    (r = sys_mount_attach(mnt_fd, pts_fd)) < 0)
+                        return r;
+        }
+        /* shm: sticky and world-writable whatever the umask, like /tmp */
+        if (mkdirat(dev_fd, "shm", 0755) < 0)
+                return -errno;
+        shm_fd = openat(dev_fd, "shm", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (shm_fd < 0 || fchmod(shm_fd, 01777) < 0)
+                return -errno;
+        return sys_mount_set_flags(dev_fd, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, true);
 }
 
 /* Hide what is at target: /dev/null over a file, an empty read-only tmpfs over a directory.
  * Nothing at target means nothing to hide. */
-static int mount_mask(int root_fd, const char *target) {
+static int mount_mask(MountCtx *ctx, const char *target) {
         _cleanup_close_ int target_fd = -EBADF, mnt_fd = -EBADF;
         struct stat st;
-        int r = sys_mount_resolve(root_fd, target, MOUNT_CREATE_NONE, &target_fd);
+        int r = sys_mount_resolve(ctx->root_fd, target, MOUNT_CREATE_NONE, &target_fd);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
                 return r;
         if (fstat(target_fd, &st) < 0)
                 return -errno;
-        if (S_ISDIR(st.st_mode)) {
+        int *first = S_ISDIR(st.st_mode) ? &ctx->dir_mask_fd : &ctx->file_mask_fd;
+        if (*first >= 0)
+                r = sys_mount_clone_mount(*first, &mnt_fd);
+        else if (S_ISDIR(st.st_mode)) {
                 const char *opts[] = { "size=4k", "nr_inodes=1", "mode=0555", NULL };
                 r = sys_mount_fs("tmpfs", opts,
                                  PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV |
@@ -150,9 +171,11 @@ static int mount_mask(int root_fd, const char *target) {
                 r = sys_mount_clone_tree("/dev/null",
                                          PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC,
                                          &mnt_fd);
-        if (r < 0)
+        if (r < 0 || (r = sys_mount_attach(mnt_fd, target_fd)) < 0)
                 return r;
-        return sys_mount_attach(mnt_fd, target_fd);
+        if (*first < 0)
+                *first = TAKE_FD(mnt_fd);
+        return 0;
 }
 
 /* Make what is at target read-only, submounts included: clone it, set the clone read-only
@@ -170,7 +193,8 @@ static int mount_readonly(int root_fd, const PlanMount *m) {
         return sys_mount_attach(mnt_fd, target_fd);
 }
 
-static int apply_one(int root_fd, const PlanMount *m, int *bind_fd) {
+static int apply_one(MountCtx *ctx, const PlanMount *m, int *bind_fd) {
+        int root_fd = ctx->root_fd;
         struct stat st;
         switch (m->kind) {
         case PLAN_MOUNT_BIND:
@@ -193,9 +217,9 @@ static int apply_one(int root_fd, const PlanMount *m, int *bind_fd) {
                                    m->flags | PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID |
                                            PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC);
         case PLAN_MOUNT_DEV:
-                return mount_dev(root_fd, m->target);
+                return mount_dev(ctx, m->target);
         case PLAN_MOUNT_MASK:
-                return mount_mask(root_fd, m->target);
+                return mount_mask(ctx, m->target);
         case PLAN_MOUNT_SYMLINK:
                 return m->source ? sys_mount_symlink(root_fd, m->target, m->source) : -EINVAL;
         case PLAN_MOUNT_READONLY:
@@ -260,10 +284,13 @@ int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index,
         }
         if (r >= 0)
                 r = sys_mount_attach_path(root_fd, STAGING_DIR);
+        MountCtx ctx = { .root_fd = root_fd, .file_mask_fd = -EBADF, .dir_mask_fd = -EBADF };
         for (size_t i = first; r >= 0 && i < sb->n_mounts; i++) {
                 *ret_index = (int) i;
-                r = apply_one(root_fd, &sb->mounts[i], &bind_fds[i]);
+                r = apply_one(&ctx, &sb->mounts[i], &bind_fds[i]);
         }
+        safe_close(ctx.file_mask_fd);
+        safe_close(ctx.dir_mask_fd);
         close_all(bind_fds, sb->n_mounts);
         if (r < 0)
                 return r;

@@ -148,6 +148,36 @@ static int resolve_creating(int root_fd, const char *path, MountCreate create, i
         return 0;
 }
 
+int sys_mount_clone_mount(int mnt_fd, int *ret_mnt_fd) {
+        int fd = open_tree(mnt_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (fd < 0)
+                return -errno;
+        *ret_mnt_fd = fd;
+        return 0;
+}
+
+int sys_mount_new_point(int dir_fd, const char *name, MountCreate create, int *ret_fd) {
+        int fd;
+
+        if (create == MOUNT_CREATE_FILE) {
+                fd = openat(dir_fd, name,
+                            O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+                if (fd < 0)
+                        return -errno;
+                *ret_fd = fd;
+                return 0;
+        }
+        if (create != MOUNT_CREATE_DIR)
+                return -EINVAL;
+        if (mkdirat(dir_fd, name, 0755) < 0)
+                return -errno;
+        fd = openat2_path(dir_fd, name, RESOLVE_COMPONENT);
+        if (fd < 0)
+                return fd;
+        *ret_fd = fd;
+        return 0;
+}
+
 int sys_mount_open_beneath(int dir_fd, const char *path, int *ret_fd) {
         int fd = openat2_path(dir_fd, path, RESOLVE_COMPONENT);
         if (fd < 0)
@@ -186,15 +216,19 @@ int sys_mount_symlink(int root_fd, const char *path, const char *content) {
                 return -EINVAL;
         memcpy(parent, path, (size_t) (slash - path));
         parent[slash - path] = 0;
-        r = sys_mount_resolve(root_fd, parent[0] ? parent : "/", MOUNT_CREATE_DIR, &parent_fd);
-        if (r < 0)
-                return r;
-        if (symlinkat(content, parent_fd, slash + 1) >= 0)
+        if (parent[0]) {
+                r = sys_mount_resolve(root_fd, parent, MOUNT_CREATE_DIR, &parent_fd);
+                if (r < 0)
+                        return r;
+        }
+        /* A link in "/" is made in root_fd itself: nothing to resolve. */
+        if (symlinkat(content, parent[0] ? parent_fd : root_fd, slash + 1) >= 0)
                 return 0;
         if (errno != EEXIST)
                 return -errno;
         char existing[PATH_MAX];
-        ssize_t n = readlinkat(parent_fd, slash + 1, existing, sizeof(existing) - 1);
+        ssize_t n = readlinkat(parent[0] ? parent_fd : root_fd, slash + 1, existing,
+                               sizeof(existing) - 1);
         if (n < 0)
                 return -EEXIST;
         existing[n] = 0;

@@ -35,6 +35,14 @@ int sys_mount_clone_tree(const char *path, unsigned plan_flags, int *ret_mnt_fd)
 /* The same for the object fd refers to (an O_PATH fd from sys_mount_resolve()). */
 int sys_mount_clone_fd(int fd, unsigned plan_flags, int *ret_mnt_fd);
 int sys_mount_set_flags(int mnt_fd, unsigned plan_flags, bool recursive);
+/* A detached clone of the single mount mnt_fd refers to (attached or not), with its flags:
+ * one source for many identical masks without setting the flags each time. */
+int sys_mount_clone_mount(int mnt_fd, int *ret_mnt_fd);
+/* Create name directly in dir_fd, a directory moat itself just created in a file system only
+ * it can write to yet (a fresh tmpfs): an empty file (O_CREAT|O_EXCL|O_NOFOLLOW, the fd is
+ * returned) or a directory (an O_PATH fd, no symlink followed). A mount target without any
+ * path resolution. */
+int sys_mount_new_point(int dir_fd, const char *name, MountCreate create, int *ret_fd);
 
 /* O_PATH fd of path below dir_fd: no "..", no absolute path, no symlink anywhere on the way.
  * For bind sources given relative to the work directory, which an earlier run may have

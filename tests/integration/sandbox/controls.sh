@@ -193,6 +193,15 @@ for u in "${USERS[@]}"; do
                 "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero "
         check "[$u] /dev/null is the host's null device" \
                 test "$(moat_run "$u" "$T/probe.yaml" stat -c '%t:%T' /dev/null 2>/dev/null)" = "1:3"
+        # mount point and options of /dev and everything under it: "point options"
+        devmounts=$(moat_run "$u" "$T/probe.yaml" awk '$5 ~ "^/dev(/|$)" { print $5, $6 }' /proc/self/mountinfo 2>/dev/null)
+        check "[$u] /dev and all 8 mounts under it are nosuid and noexec" \
+                test "$(grep -c . <<<"$devmounts")" = 8 -a \
+                "$(grep -v 'nosuid' <<<"$devmounts" | grep -c .)$(grep -v 'noexec' <<<"$devmounts" | grep -c .)" = 00
+        check "[$u] the /dev tmpfs is nodev (only the bound nodes are devices)" \
+                grep -qx '/dev [a-z,]*nodev[a-z,]*' <<<"$devmounts"
+        check "[$u] /dev/shm is sticky, world-writable and usable" \
+                test "$(moat_run "$u" "$T/probe.yaml" sh -c 'stat -c %a /dev/shm && echo x >/dev/shm/f && cat /dev/shm/f' 2>/dev/null | tr '\n' ' ')" = "1777 x "
 done
 
 # Landlock: a rw mount the plan grants no write to stays unwritable: /proc is mounted rw and
