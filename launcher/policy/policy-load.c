@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basic/file-util.h"
 #include "basic/macros.h"
 #include "basic/sha256.h"
 #include "basic/strv.h"
@@ -37,25 +38,11 @@ static int read_file(const char *path, char **ret, size_t *ret_len, MoatError *e
                 return moat_error_set(error, path, 0, 0, "cannot stat: %s", strerror(errno));
         if (!S_ISREG(st.st_mode))
                 return moat_error_set(error, path, 0, 0, "not a regular file");
-        buf = malloc(POLICY_FILE_MAX + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, buf + len, POLICY_FILE_MAX + 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return moat_error_set(error, path, 0, 0, "cannot read: %s",
-                                              strerror(errno));
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > POLICY_FILE_MAX)
-                        return moat_error_set(error, path, 0, 0, "larger than %d bytes",
-                                              POLICY_FILE_MAX);
-        }
-        buf[len] = '\0';
+        int r = read_fd_bounded(fd, (size_t) st.st_size, POLICY_FILE_MAX, &buf, &len);
+        if (r == -EFBIG)
+                return moat_error_set(error, path, 0, 0, "larger than %d bytes", POLICY_FILE_MAX);
+        if (r < 0)
+                return moat_error_set(error, path, 0, 0, "cannot read: %s", strerror(-r));
         *ret = TAKE_PTR(buf);
         *ret_len = len;
         return 0;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basic/file-util.h"
 #include "basic/macros.h"
 #include "basic/strv.h"
 #include "config.h"
@@ -147,22 +148,12 @@ static int read_profile_file(const char *path, char **ret_buf, size_t *ret_len, 
                 return moat_error_set(e, path, 0, 0, "not a regular file");
         if (st.st_size > PROFILE_MAX_SIZE)
                 return moat_error_set(e, path, 0, 0, "profile is larger than 1 MiB");
-        buf = malloc(PROFILE_MAX_SIZE + 1);
-        if (!buf)
-                return -ENOMEM;
-        /* The size may change under us: read at most one byte past the limit and check again. */
-        for (;;) {
-                ssize_t n = read(fd, buf + len, PROFILE_MAX_SIZE + 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > PROFILE_MAX_SIZE)
-                        return moat_error_set(e, path, 0, 0, "profile is larger than 1 MiB");
-        }
+        /* The size may change under us: read_fd_bounded() stops one byte past the limit. */
+        int r = read_fd_bounded(fd, (size_t) st.st_size, PROFILE_MAX_SIZE, &buf, &len);
+        if (r == -EFBIG)
+                return moat_error_set(e, path, 0, 0, "profile is larger than 1 MiB");
+        if (r < 0)
+                return r;
         *ret_buf = TAKE_PTR(buf);
         *ret_len = len;
         return 0;
