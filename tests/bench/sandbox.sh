@@ -5,18 +5,19 @@
 #   1. launch: wall and CPU time of `moat run -p minimal -- /bin/true` vs an equivalent bwrap
 #      (median, p90, ratio moat/bwrap; target <= 1.0, aim 0.8);
 #   2. the same with cgroup limits on (root: cgroup v1 memory + pids + cpu);
-#   3. memory per sandbox with N concurrent `sleep` sandboxes (PSS and RSS of moat + its init,
-#      bwrap + its child), per sandbox;
+#   3. memory per sandbox with N concurrent `sleep` sandboxes: user-space PSS and RSS of moat +
+#      its init, bwrap + its child; and whole system (drop in MemAvailable, minus a plain sleep's,
+#      with the kernel's share) against the target <= 400 KiB per sandbox at N=1000;
 #   4. a getpid/stat loop inside the sandbox vs bare (target <= 1.03x).
 # Prints figures; never fails on time (exit 1 only if a tool is missing or a run fails).
 #
-#   bash tests/bench/sandbox.sh      MOAT=path/to/moat  MOAT_BENCH_RUNS=200  MOAT_BENCH_CONCURRENT=200
+#   bash tests/bench/sandbox.sh      MOAT=path/to/moat  MOAT_BENCH_RUNS=200  MOAT_BENCH_CONCURRENT=1000
 set -uo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MOAT=${MOAT:-$src/build/moat}
 runs=${MOAT_BENCH_RUNS:-200}
-concurrent=${MOAT_BENCH_CONCURRENT:-200}
+concurrent=${MOAT_BENCH_CONCURRENT:-1000}
 
 for tool in bwrap python3 cc; do
         command -v $tool >/dev/null || { echo "sandbox bench: $tool is not installed" >&2; exit 1; }
@@ -112,57 +113,230 @@ else:
     report("2. launch with resource limits (mechanism per plan)", "moat run (limits)", l, "bwrap --unshare-all", b)
 PY
 
-# 3: memory per sandbox, N concurrent sleepers of each kind in turn.
-measure_memory() { # NAME COMM COMMAND...
-        local name=$1 comm=$2
-        shift 2
-        local pids=() i marker="777.$$"
+# 3: memory per sandbox. N concurrent sleepers of each kind in turn: N plain `sleep`s (the
+# baseline), then N moat sandboxes, then N bwrap sandboxes, each round started only once the
+# previous one is entirely gone. Per sandbox:
+#   a. user space: PSS and RSS (smaps_rollup) of the launcher tree without the workload;
+#   b. whole system: the drop in MemAvailable from just before starting the N to when all N
+#      run, minus the same for a plain sleep, so what the sandboxing adds, kernel included
+#      (page tables, kernel stacks, namespaces, mounts, task structs); with the /proc/meminfo
+#      deltas that show where it goes. Each reading is the median of 3 samples a second apart
+#      (caches are not dropped).
+mem_fields=(MemAvailable AnonPages Slab SUnreclaim KernelStack PageTables Percpu)
+meminfo_samples() { # FILE: 3 lines of mem_fields values (KiB), a second apart
+        local i k v rest line
+        local -A m
+        for i in 1 2 3; do
+                ((i > 1)) && sleep 1
+                while read -r k v rest; do m[${k%:}]=$v; done </proc/meminfo
+                line=()
+                for k in "${mem_fields[@]}"; do line+=("${m[$k]:-0}"); done
+                echo "${line[*]}" >>"$1"
+        done
+}
+kernel_settle() { # until the kernel's own memory stops shrinking (namespaces, notably network
+        # ones, are torn down asynchronously after their last process): at most 60 s
+        local i k v rest now last=-1
+        for ((i = 0; i < 60; i++)); do
+                now=0
+                while read -r k v rest; do
+                        case $k in SUnreclaim: | Percpu: | KernelStack: | PageTables:) now=$((now + v)) ;; esac
+                done </proc/meminfo
+                ((last >= 0 && last - now < 1024)) && return 0
+                last=$now
+                sleep 1
+        done
+}
+round_pids=() # launchers (or plain sleeps) of the running round, ended on any exit
+trap 'kill -TERM "${round_pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+mem_round() { # KEY MARKER COMM COMMAND... (no COMMAND: plain sleep)
+        local key=$1 marker=$2 comm=$3 i up=0 alive t0 t left
+        shift 3
+        : >"$tmp/err.$key"
+        kernel_settle
+        meminfo_samples "$tmp/mem.$key.before"
+        round_pids=()
+        t0=$EPOCHREALTIME
         for ((i = 0; i < concurrent; i++)); do
-                "$@" sleep "$marker" </dev/null >/dev/null 2>&1 &
-                pids+=($!)
+                "$@" sleep "$marker" </dev/null >/dev/null 2>>"$tmp/err.$key" &
+                round_pids+=($!)
         done
-        # wait until every sandbox runs its sleep
-        for _ in $(seq 600); do
-                [ "$(pgrep -xfc "sleep $marker")" -ge "$concurrent" ] && break
-                sleep 0.2
+        # wait until every sleeper runs: stop early if launchers exited and all the others are
+        # up, give up after a generous timeout (2 min + 1/4 s per sleeper)
+        while :; do
+                up=$(pgrep -xfc -- "sleep $marker")
+                ((up >= concurrent)) && break
+                alive=$(jobs -rp | wc -l)
+                ((alive < concurrent && up >= alive)) && break
+                t=$((${EPOCHREALTIME/./} - ${t0/./}))
+                ((t >= (120 + concurrent / 4) * 1000000)) && break
+                sleep 0.5
         done
-        python3 - "$comm" "$concurrent" "$name" "${pids[@]}" <<'PY'
+        t=$(((${EPOCHREALTIME/./} - ${t0/./}) / 100000))
+        t=$((t / 10)).$((t % 10))
+        echo "$up $t" >"$tmp/up.$key"
+        meminfo_samples "$tmp/mem.$key.after"
+        python3 - "$comm" "$tmp/tree.$key" "${round_pids[@]}" >"$tmp/pss.$key" <<'PY'
 import os, sys
-comm, n, name, roots = sys.argv[1], int(sys.argv[2]), sys.argv[3], [int(p) for p in sys.argv[4:]]
-children = {}
+comm, tree, roots = sys.argv[1], open(sys.argv[2], "w"), [int(p) for p in sys.argv[3:]]
+children, start = {}, {}
 for d in os.listdir("/proc"):
     if d.isdigit():
         try:
-            ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(d))
+            stat = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+            children.setdefault(int(stat[1]), []).append(int(d))
+            start[int(d)] = stat[19]
         except OSError:
             pass
-pss = rss = procs = 0
+# moat's init runs in moat's own address space (CLONE_VM): smaps of either process shows the
+# whole of it, so an address space is counted once, through its first process (kcmp KCMP_VM).
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def same_vm(a, b):
+    return libc.syscall(312, a, b, 1, 0, 0) == 0  # kcmp(a, b, KCMP_VM)
+pss = rss = procs = unreadable = 0
+counted = []
 stack = list(roots)
 while stack:
     p = stack.pop()
-    stack += children.get(p, [])
+    kids = children.get(p, [])
+    stack += kids
+    print(p, start.get(p, "?"), file=tree)  # the whole tree, for the settling below
     try:
         if open(f"/proc/{p}/comm").read().strip() != comm:
             continue
-        for line in open(f"/proc/{p}/smaps_rollup"):
-            k, v = line.split(":", 1)[0], line.split()[1] if ":" in line else None
-            if k == "Pss":
-                pss += int(v)
-            elif k == "Rss":
-                rss += int(v)
-        procs += 1
     except OSError:
+        continue
+    if any(same_vm(q, p) for q in counted[-4:]):
+        continue
+    counted.append(p)
+    try:
+        for line in open(f"/proc/{p}/smaps_rollup"):
+            f = line.split()
+            if f[0] == "Pss:":
+                pss += int(f[1])
+            elif f[0] == "Rss:":
+                rss += int(f[1])
+        procs += 1
+    except PermissionError:  # a non-dumpable process, unless we are root
+        unreadable += 1
+    except (OSError, IndexError):
         pass
-print(f"  {name:28} {procs:4d} {comm} processes  PSS {pss/n/1024:6.2f} MiB/sandbox  RSS {rss/n/1024:6.2f} MiB/sandbox")
+print(procs, pss, rss, unreadable)
 PY
-        kill -TERM "${pids[@]}" 2>/dev/null
-        wait "${pids[@]}" 2>/dev/null
+        if ((up < concurrent)); then
+                echo "  $key: only $up of $concurrent sleepers came up (after ${t}s); measuring those" >&2
+                sort "$tmp/err.$key" | uniq -c | sort -rn | head -5 | sed 's/^/    /' >&2
+                echo "    limits: pid_max $(cat /proc/sys/kernel/pid_max), threads-max $(cat /proc/sys/kernel/threads-max)," \
+                        "ulimit -u $(ulimit -u), max_user_namespaces $(cat /proc/sys/user/max_user_namespaces 2>/dev/null)," \
+                        "max_mnt_namespaces $(cat /proc/sys/user/max_mnt_namespaces 2>/dev/null)," \
+                        "max_pid_namespaces $(cat /proc/sys/user/max_pid_namespaces 2>/dev/null)," \
+                        "max_net_namespaces $(cat /proc/sys/user/max_net_namespaces 2>/dev/null)" >&2
+        fi
+        # end the round: SIGTERM to the launchers only (moat forwards it to the workload; bwrap's
+        # child has --die-with-parent), SIGKILL to any still there after 60 s, then reap them
+        kill -TERM "${round_pids[@]}" 2>/dev/null
+        for ((i = 0; i < 600; i++)); do
+                [[ -z $(jobs -rp) ]] && break
+                sleep 0.1
+        done
+        left=$(jobs -rp)
+        if [[ -n $left ]]; then
+                echo "  $key: $(wc -w <<<"$left") launchers still there 60 s after SIGTERM; SIGKILL" >&2
+                kill -KILL $left 2>/dev/null
+        fi
+        wait "${round_pids[@]}" 2>/dev/null
+        round_pids=()
+        # settle: every process of the round gone, zombies included (a namespace's pid 1 is
+        # reaped by the host's init once the launcher is gone), and no sleeper left
+        python3 - "$tmp/tree.$key" "$key" <<'PY'
+import sys, time
+tree = [l.split() for l in open(sys.argv[1])]
+def alive(pid, start):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19] == start
+    except (OSError, IndexError):
+        return False
+deadline = time.monotonic() + 60
+while True:
+    left = [p for p, st in tree if alive(p, st)]
+    if not left:
+        break
+    if time.monotonic() > deadline:
+        print(f"  {sys.argv[2]}: {len(left)} processes of the round still there 60 s after its end",
+              file=sys.stderr)
+        break
+    time.sleep(0.1)
+PY
+        for ((i = 0; i < 600; i++)); do
+                pgrep -f -- "$marker" >/dev/null || break
+                sleep 0.1
+        done
+        if pgrep -f -- "$marker" >/dev/null; then
+                echo "  $key: $(pgrep -fc -- "$marker") processes of the round still there 60 s after its end" >&2
+        fi
 }
 echo
-echo "3. memory per sandbox, $concurrent concurrent 'sleep' sandboxes (launcher + its init)"
-measure_memory "moat run -p minimal" "$(basename "$MOAT" | cut -c1-15)" "$MOAT" run -p minimal --
-measure_memory "bwrap --unshare-all" bwrap "${BWRAP[@]}"
+echo "3. memory per sandbox, $concurrent concurrent 'sleep' sandboxes (baseline: $concurrent plain sleeps)"
+t3=$SECONDS
+running=(/proc/[0-9]*)
+if ((3 * concurrent + ${#running[@]} > $(cat /proc/sys/kernel/pid_max))); then
+        echo "  warning: $((3 * concurrent)) processes may exceed pid_max $(cat /proc/sys/kernel/pid_max)" >&2
+fi
+mem_round sleep "86401.$$" sleep
+mem_round moat "86402.$$" "$(basename "$MOAT" | cut -c1-15)" "$MOAT" run -p minimal --
+mem_round bwrap "86403.$$" bwrap "${BWRAP[@]}"
+trap 'rm -rf "$tmp"' EXIT
+trap - INT TERM
+python3 - "$tmp" "$concurrent" $((SECONDS - t3)) "${mem_fields[@]}" <<'PY'
+import statistics, sys
+tmp, n, took, fields = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+names = {"sleep": "plain sleep", "moat": "moat run -p minimal", "bwrap": "bwrap --unshare-all"}
+
+def readings(key, when):
+    rows = [[int(x) for x in l.split()] for l in open(f"{tmp}/mem.{key}.{when}") if l.strip()]
+    med = {f: statistics.median(r[i] for r in rows) for i, f in enumerate(fields)}
+    spread = max(r[0] for r in rows) - min(r[0] for r in rows)  # MemAvailable
+    return med, spread
+
+r = {}
+for key in names:
+    up, secs = open(f"{tmp}/up.{key}").read().split()
+    procs, pss, rss, unreadable = (int(x) for x in open(f"{tmp}/pss.{key}").read().split())
+    (b, sb), (a, sa) = readings(key, "before"), readings(key, "after")
+    up = int(up)
+    d = {f: (b[f] - a[f]) if f == "MemAvailable" else (a[f] - b[f]) for f in fields}
+    per = {f: d[f] / up if up else float("nan") for f in fields}
+    r[key] = dict(up=up, secs=secs, procs=procs, pss=pss, rss=rss, unreadable=unreadable, per=per,
+                  noise=(sb + sa) / up if up else float("nan"))
+
+print("  started: " + ", ".join(f"{names[k]} {r[k]['up']}/{n} up in {r[k]['secs']} s" for k in names))
+print("  a. user space, launcher tree without the workload (smaps_rollup), per sandbox")
+print(f"     {'':26} {'processes':>9} {'PSS':>10} {'RSS':>10}")
+for k in ("moat", "bwrap"):
+    x = r[k]; u = max(x["up"], 1)
+    if x["unreadable"]:
+        print(f"     {names[k]:26} {x['procs']:9d}  n/a: {x['unreadable']} processes are non-dumpable,"
+              " their smaps_rollup is for root only")
+    else:
+        print(f"     {names[k]:26} {x['procs']:9d} {x['pss']/u:6.0f} KiB {x['rss']/u:6.0f} KiB")
+print("  b. whole system, per sandbox: /proc/meminfo deltas from before the start to all up,")
+print("     minus a plain sleep's (median of 3 samples 1 s apart; MemAvailable = the drop; noise =")
+print("     the spread of those MemAvailable samples, per sandbox)")
+short = {"MemAvailable": "MemAvail", "AnonPages": "Anon", "Slab": "Slab", "SUnreclaim": "(unrecl)",
+         "KernelStack": "KStack", "PageTables": "PgTables", "Percpu": "Percpu"}
+print(f"     {'':26} " + " ".join(f"{short[f]:>8}" for f in fields) + "    noise")
+s = r["sleep"]["per"]
+for k in ("moat", "bwrap"):
+    x = r[k]
+    print(f"     {names[k]:26} " + " ".join(f"{x['per'][f] - s[f]:8.0f}" for f in fields)
+          + f"  +-{x['noise'] + r['sleep']['noise']:4.0f}   KiB")
+x = r["sleep"]
+print(f"     {'plain sleep itself (raw)':26} " + " ".join(f"{s[f]:8.0f}" for f in fields)
+      + f"  +-{x['noise']:4.0f}   KiB")
+print(f"  (target <= 400 KiB per sandbox, whole system: MemAvail above)   section took {took} s")
+PY
 
 # 4: syscall cost inside vs bare
 cat >"$tmp/loop.c" <<'C'
