@@ -254,39 +254,6 @@ static void outcome_from_status(Supervisor *s, const siginfo_t *si) {
         }
 }
 
-/* A process that outlives moat only to remove the limit cgroups if moat is killed: it waits
- * for EOF on a pipe whose write end only moat holds. On a normal end moat removes them first
- * and the guard finds nothing to do. */
-static int cgroup_guard_start(SandboxCgroup *cg, int *ret_fd, pid_t *ret_pid) {
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                safe_close(p[0]);
-                safe_close(p[1]);
-                return r;
-        }
-        if (pid == 0) {
-                char c;
-                (void) signal(SIGINT, SIG_IGN);
-                (void) signal(SIGTERM, SIG_IGN);
-                (void) signal(SIGHUP, SIG_IGN);
-                (void) signal(SIGQUIT, SIG_IGN);
-                safe_close(p[1]);
-                if (sys_fd_close_all_except(&p[0], 1) < 0)
-                        _exit(1);
-                while (read(p[0], &c, 1) < 0 && errno == EINTR)
-                        ;
-                _exit(sys_cgroup_destroy(cg) < 0 ? 1 : 0);
-        }
-        safe_close(p[0]);
-        *ret_fd = p[1];
-        *ret_pid = pid;
-        return 0;
-}
-
 /* The child's stack, in our memory (CLONE_VM), with a guard page below it. Its pages cost
  * nothing until the child touches them. */
 #define CHILD_STACK_SIZE (1024 * 1024)
@@ -299,8 +266,7 @@ typedef struct Prepared {
         SeccompProgram seccomp;
         bool has_seccomp;
         SandboxCgroup cg;
-        int guard_fd;
-        pid_t guard_pid;
+        CgroupGuard guard;
         int sync[2];
         int signal_fd;
         sigset_t old_mask;
@@ -316,9 +282,7 @@ static void prepared_done(Prepared *p) {
         if (p->has_seccomp)
                 sys_seccomp_program_done(&p->seccomp);
         (void) sys_cgroup_destroy(&p->cg);
-        p->guard_fd = safe_close(p->guard_fd);
-        if (p->guard_pid > 0)
-                (void) waitpid(p->guard_pid, NULL, 0);
+        sys_cgroup_guard_stop(&p->guard);
         p->sync[0] = safe_close(p->sync[0]);
         p->sync[1] = safe_close(p->sync[1]);
         p->signal_fd = safe_close(p->signal_fd);
@@ -353,7 +317,7 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
                          now_ns(CLOCK_MONOTONIC) % 1000000);
                 r = sys_cgroup_create(res->mechanism, name, res, &p->cg);
                 if (r >= 0)
-                        r = cgroup_guard_start(&p->cg, &p->guard_fd, &p->guard_pid);
+                        r = sys_cgroup_guard_start(&p->cg, &p->guard);
                 if (r < 0 && res->status == CONTROL_BEST_EFFORT) {
                         (void) sys_cgroup_destroy(&p->cg);
                         degraded[STEP_CGROUP] = r;
@@ -536,7 +500,7 @@ kill:
 int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
         Prepared p = {
                 .cg = SANDBOX_CGROUP_INIT,
-                .guard_fd = -EBADF,
+                .guard = { .fd = -EBADF },
                 .sync = { -EBADF, -EBADF },
                 .signal_fd = -EBADF,
         };

@@ -33,6 +33,18 @@ typedef struct SandboxCgroup {
 #define SANDBOX_CGROUP_INIT \
         { .v2_fd = -EBADF }
 
+/* The guard that removes the cgroups if moat is killed: see cgroup.c. Stop it (close the pipe,
+ * reap it, free its memory) after sys_cgroup_destroy(); it then finds nothing left to do. */
+typedef struct CgroupGuard {
+        pid_t pid;
+        int fd; /* the pipe's write end: EOF tells the guard moat is gone */
+        void *map;
+        size_t map_size;
+} CgroupGuard;
+
+int sys_cgroup_guard_start(const SandboxCgroup *cg, CgroupGuard *ret);
+void sys_cgroup_guard_stop(CgroupGuard *g);
+
 /* Create and configure. Every limit that is non-zero must be written or this fails (and
  * removes what it created). -EOPNOTSUPP when the mechanism is not CGROUP_MECH_V1/V2. */
 int sys_cgroup_create(CgroupMechanism mech, const char *name, const PlanResources *res,
