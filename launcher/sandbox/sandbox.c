@@ -4,12 +4,13 @@
  * Runs in moat with the caller's credentials (root or not; no setuid helper). Before clone3 it
  * prepares the workload's environment, the limit cgroups (with a small guard process that
  * removes them should moat itself be killed), the sync socket, the signalfd. One clone3 creates
- * every namespace; the parent writes the child's id maps, moves it into the v1 cgroups, and
- * releases it (MSG_GO). The seccomp program is ready before clone3 (built in, or compiled then),
- * so the child finds it in its copy of the parent's memory. The parent then supervises: pidfd (exit), sync socket (failures, degraded steps, the seccomp
- * listener, exec success, the workload's wait status), the listener (denials), the signalfd
- * (SIGINT/SIGTERM/SIGHUP are forwarded to the sandbox's init, which passes them to the
- * workload) and the timeout timer (SIGTERM, 2 s grace, then SIGKILL of init: the kernel kills
+ * every namespace; the child runs in the parent's memory (CLONE_VM, see start_child()). The
+ * parent writes the child's id maps, moves it into the v1 cgroups, and releases it (MSG_GO).
+ * The seccomp program is ready before clone3 (built in, or compiled then). The parent waits
+ * while the child sets up (wait_for_start()), then supervises: pidfd (exit), sync socket
+ * (failures, degraded steps, the seccomp listener, exec success, the workload's wait status),
+ * the listener (denials), the signalfd (SIGINT/SIGTERM/SIGHUP are forwarded to the sandbox's
+ * init, which passes them to the workload) and the timeout timer (SIGTERM, 2 s grace, then SIGKILL of init: the kernel kills
  * the whole pid namespace). Nothing is left behind when it returns: init is reaped, the cgroups
  * are removed, every fd is closed. */
 #include <errno.h>
