@@ -8,6 +8,7 @@
 #include "basic/macros.h"
 #include "commands.h"
 #include "context.h"
+#include "sys/heap.h"
 
 static void explain_help(FILE *f) {
         fprintf(f,
@@ -53,6 +54,7 @@ int cmd_explain(int argc, char **argv) {
         bool json = false;
         int c, r;
 
+        sys_heap_reserve(MOAT_HEAP_RESERVE);
         optind = 0;
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":p:h", options, NULL)) >= 0) {

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "context.h"
 #include "executor.h"
+#include "sys/heap.h"
 
 extern char **environ;
 
@@ -257,6 +258,7 @@ int cmd_run(int argc, char **argv) {
         bool ran = false;
         int status, r;
 
+        sys_heap_reserve(MOAT_HEAP_RESERVE);
         r = parse_args(argc, argv, &a);
         if (r == 1) {
                 help(stdout);
