@@ -292,16 +292,19 @@ static void kill_procs(const char *dir) {
 }
 
 static int remove_dir(const char *dir, bool v2) {
-        /* Killed tasks leave the cgroup asynchronously: retry rmdir for up to ~2 s. */
+        /* Normally the sandbox is gone and the cgroup empty: rmdir right away. Otherwise kill
+         * what is left; killed tasks leave asynchronously: retry rmdir for up to ~2 s. */
         for (int i = 0; i < 200; i++) {
+                if (rmdir(dir) >= 0 || errno == ENOENT)
+                        return 0;
+                if (errno != EBUSY)
+                        return -errno;
                 if (v2)
                         (void) write_file(dir, "cgroup.kill", "1");
                 else
                         kill_procs(dir);
                 if (rmdir(dir) >= 0 || errno == ENOENT)
                         return 0;
-                if (errno != EBUSY)
-                        return -errno;
                 nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
         }
         return -EBUSY;
