@@ -18,6 +18,12 @@
  * workload's status when it ends; the kernel then kills whatever is left in the pid namespace.
  * init dies with moat (PR_SET_PDEATHSIG SIGKILL), and the pid namespace with it.
  *
+ * init runs in moat's own memory (CLONE_VM, on its own stack; see start_child() in sandbox.c)
+ * while moat is a separate process with a libc that believes it is alone. Three phases keep
+ * the two apart: until MSG_GO both run and the child makes raw system calls only; until it
+ * reports the exec (or a failure) moat waits with raw system calls only and the child may use
+ * all of libc; from then on init_loop() is raw system calls only again.
+ *
  * A failure is sent to the parent as {step, -errno, index} over the sync socket and the child
  * _exit()s; it prints nothing (the parent owns stderr messages). */
 #include <errno.h>
