@@ -438,7 +438,8 @@ int sys_cgroup_guard_start(const SandboxCgroup *cg, CgroupGuard *ret) {
                         }
                         strcpy(g->paths[g->n++], cg->paths[i]);
                 }
-        /* the stack grows down from the end of the block (16-byte aligned: size is) */
+        /* The 64 KiB stack grows down from the end of the mapping towards the block (the
+         * guard's frames take a few hundred bytes); clone() aligns the top itself. */
         pid_t pid = clone(guard_main, (char *) map + size, CLONE_VM | SIGCHLD, g);
         if (pid < 0) {
                 r = -errno;
