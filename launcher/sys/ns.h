@@ -29,7 +29,7 @@ int sys_ns_loopback_up(void);
 int sys_pidfd_send_signal(int pidfd, int sig);
 /* waitid(P_PIDFD, WEXITED) with the child's rusage (its own and its reaped descendants'). */
 int sys_pidfd_wait(int pidfd, siginfo_t *ret_info, struct rusage *ret_usage);
-/* Arrange SIGKILL when the parent dies (errno untouched). In a new pid namespace getppid() is 0 whether the
- * parent lives or not, so the caller closes the race with prctl() by waiting for a message
- * from the parent afterwards (EOF means it is gone). */
+/* Arrange SIGKILL when the parent dies (errno untouched). In a new pid namespace getppid() is
+ * 0 whether the parent lives or not, so the caller closes the race with prctl() by waiting
+ * for a message from the parent afterwards (EOF means it is gone). */
 int sys_proc_die_with_parent(void);
