@@ -268,6 +268,7 @@ typedef struct Prepared {
         bool has_seccomp;
         SandboxCgroup cg;
         CgroupGuard guard;
+        bool cgroup_left; /* removing the cgroups failed: the guard retries */
         int sync[2];
         int signal_fd;
         sigset_t old_mask;
@@ -282,8 +283,10 @@ static void prepared_done(Prepared *p) {
         p->envp = strv_free(p->envp);
         if (p->has_seccomp)
                 sys_seccomp_program_done(&p->seccomp);
-        (void) sys_cgroup_destroy(&p->cg);
-        sys_cgroup_guard_stop(&p->guard);
+        if (sys_cgroup_destroy(&p->cg) < 0)
+                p->cgroup_left = true;
+        /* The guard retries what is left, or is told there is nothing to do. */
+        sys_cgroup_guard_stop(&p->guard, !p->cgroup_left);
         p->sync[0] = safe_close(p->sync[0]);
         p->sync[1] = safe_close(p->sync[1]);
         p->signal_fd = safe_close(p->signal_fd);
@@ -554,6 +557,7 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
         denial_table_done(&s.denials);
         {
                 int cr = sys_cgroup_destroy(&p.cg);
+                p.cgroup_left = cr < 0;
                 if (cr < 0)
                         fprintf(stderr, "moat: cannot remove the sandbox's cgroup: %s\n",
                                 strerror(-cr));

@@ -332,10 +332,10 @@ int sys_cgroup_destroy(SandboxCgroup *cg) {
  * It runs in moat's memory (CLONE_VM: a fork would write-protect every page of moat's and make
  * each later write a copy-on-write fault, about 0.5 ms of a launch here) and so, like the
  * sandbox's init, only makes raw system calls and reads only its own block of memory: the
- * paths are copied there, and moat unmaps the block after reaping the guard. It waits for EOF
- * on a pipe whose write end only moat holds; then, for each cgroup, it kills what is left
- * (cgroup.kill on v2, every pid in cgroup.procs on v1) and retries rmdir for up to ~2 s. On a
- * normal end moat has removed the cgroups already and the guard finds nothing to do. */
+ * paths are copied there, and moat unmaps the block after reaping the guard. It waits on a pipe
+ * whose write end only moat holds: a byte means moat ended normally and removed the cgroups
+ * itself; EOF without one means moat is gone, and the guard kills what is left in each cgroup
+ * (cgroup.kill on v2, every pid in cgroup.procs on v1) and retries rmdir for up to ~2 s. */
 #define GUARD_STACK_SIZE (64 * 1024)
 
 typedef struct GuardBlock {
@@ -402,7 +402,9 @@ static int guard_main(void *arg) {
         (void) raw_syscall3(SYS_close_range, g->fd + 1, ~0U, 0);
         do
                 n = raw_syscall3(SYS_read, g->fd, &c, 1);
-        while (n == -EINTR || n > 0);
+        while (n == -EINTR);
+        if (n == 1)
+                return 0; /* moat ended normally and removed the cgroups itself */
         for (unsigned i = 0; i < g->n; i++)
                 for (int attempt = 0; attempt < 200; attempt++) {
                         struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
@@ -456,7 +458,10 @@ fail:
         return r;
 }
 
-void sys_cgroup_guard_stop(CgroupGuard *g) {
+void sys_cgroup_guard_stop(CgroupGuard *g, bool removed) {
+        /* One byte: "done, nothing to clean"; EOF without it: the guard cleans up. */
+        if (g->fd >= 0 && removed)
+                (void) !write(g->fd, "x", 1);
         g->fd = safe_close(g->fd);
         if (g->pid > 0)
                 while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)

@@ -33,8 +33,9 @@ typedef struct SandboxCgroup {
 #define SANDBOX_CGROUP_INIT \
         { .v2_fd = -EBADF }
 
-/* The guard that removes the cgroups if moat is killed: see cgroup.c. Stop it (close the pipe,
- * reap it, free its memory) after sys_cgroup_destroy(); it then finds nothing left to do. */
+/* The guard that removes the cgroups if moat is killed: see cgroup.c. Stop it after
+ * sys_cgroup_destroy(): with removed, it ends at once; without, it kills and removes what is
+ * left itself (as when moat is killed). Either way it is reaped and its memory freed. */
 typedef struct CgroupGuard {
         pid_t pid;
         int fd; /* the pipe's write end: EOF tells the guard moat is gone */
@@ -43,7 +44,7 @@ typedef struct CgroupGuard {
 } CgroupGuard;
 
 int sys_cgroup_guard_start(const SandboxCgroup *cg, CgroupGuard *ret);
-void sys_cgroup_guard_stop(CgroupGuard *g);
+void sys_cgroup_guard_stop(CgroupGuard *g, bool removed);
 
 /* Create and configure. Every limit that is non-zero must be written or this fails (and
  * removes what it created). -EOPNOTSUPP when the mechanism is not CGROUP_MECH_V1/V2. */
