@@ -319,9 +319,13 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
                 *ret_step = STEP_CGROUP;
                 snprintf(name, sizeof(name), "moat-%d-%" PRIu64, (int) getpid(),
                          now_ns(CLOCK_MONOTONIC) % 1000000);
-                r = sys_cgroup_create(res->mechanism, name, res, &p->cg);
+                /* The guard first, on the paths to be: a moat killed while it creates the
+                 * cgroups must not leave the ones already made behind. */
+                r = sys_cgroup_prepare(res->mechanism, name, res, &p->cg);
                 if (r >= 0)
                         r = sys_cgroup_guard_start(&p->cg, &p->guard);
+                if (r >= 0)
+                        r = sys_cgroup_create(&p->cg, res);
                 if (r < 0 && res->status == CONTROL_BEST_EFFORT) {
                         (void) sys_cgroup_destroy(&p->cg);
                         degraded[STEP_CGROUP] = r;

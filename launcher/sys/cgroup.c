@@ -28,8 +28,6 @@
 #define CGROUP_SUPER_MAGIC 0x27e0eb
 #endif
 
-static const char *const v1_names[_CGROUP_V1_MAX] = { "memory", "pids", "cpu" };
-
 static int write_file(const char *dir, const char *file, const char *value) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s", dir, file);
@@ -105,38 +103,62 @@ static int v2_mount_point(const char **ret) {
         return -ENOENT;
 }
 
-static int make_child(const char *root, const char *controller, const char *name, char **ret) {
-        char own[PATH_MAX], path[PATH_MAX * 2];
+/* The path of a new child `name` of our own cgroup under the hierarchy mounted at root; root
+ * must be a cgroup file system. Nothing is created. */
+static int child_path(const char *root, const char *controller, const char *name, char **ret) {
+        char own[PATH_MAX];
         struct statfs sf;
         int r = own_cgroup(controller, own, sizeof(own));
         if (r < 0)
                 return r;
-        snprintf(path, sizeof(path), "%s%s/%s", root, strcmp(own, "/") == 0 ? "" : own, name);
-        /* Before creating anything below /sys/fs/cgroup, make sure it is a cgroup fs. */
+        /* Before anything is created below /sys/fs/cgroup, make sure it is a cgroup fs. */
         if (statfs(root, &sf) < 0)
                 return -errno;
         if (sf.f_type != CGROUP2_SUPER_MAGIC && sf.f_type != CGROUP_SUPER_MAGIC)
                 return -EMEDIUMTYPE;
-        if (mkdir(path, 0755) < 0)
-                return -errno;
-        *ret = strdup(path);
-        if (!*ret) {
-                rmdir(path);
+        if (asprintf(ret, "%s%s/%s", root, strcmp(own, "/") == 0 ? "" : own, name) < 0) {
+                *ret = NULL;
                 return -ENOMEM;
         }
         return 0;
 }
 
-static int create_v1(const char *name, const PlanResources *res, SandboxCgroup *cg) {
+int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResources *res,
+                       SandboxCgroup *ret) {
+        int r = 0;
+
+        *ret = (SandboxCgroup) SANDBOX_CGROUP_INIT;
+        ret->mechanism = mech;
+        if (mech == CGROUP_MECH_V1) {
+                if (res->memory)
+                        r = child_path("/sys/fs/cgroup/memory", "memory", name,
+                                       &ret->paths[CGROUP_V1_MEMORY]);
+                if (r >= 0 && res->pids)
+                        r = child_path("/sys/fs/cgroup/pids", "pids", name,
+                                       &ret->paths[CGROUP_V1_PIDS]);
+                if (r >= 0 && res->cpus_milli)
+                        r = child_path("/sys/fs/cgroup/cpu", "cpu", name,
+                                       &ret->paths[CGROUP_V1_CPU]);
+        } else if (mech == CGROUP_MECH_V2) {
+                const char *root;
+                r = v2_mount_point(&root);
+                if (r >= 0)
+                        r = child_path(root, "", name, &ret->paths[0]);
+        } else
+                r = -EOPNOTSUPP;
+        if (r < 0)
+                sys_cgroup_forget(ret);
+        return r;
+}
+
+static int create_v1(const PlanResources *res, SandboxCgroup *cg) {
         char buf[64];
         int r;
 
+        for (int i = 0; i < _CGROUP_V1_MAX; i++)
+                if (cg->paths[i] && mkdir(cg->paths[i], 0755) < 0)
+                        return -errno;
         if (res->memory) {
-                char root[64];
-                snprintf(root, sizeof(root), "/sys/fs/cgroup/%s", v1_names[CGROUP_V1_MEMORY]);
-                r = make_child(root, "memory", name, &cg->paths[CGROUP_V1_MEMORY]);
-                if (r < 0)
-                        return r;
                 snprintf(buf, sizeof(buf), "%" PRIu64, res->memory);
                 r = write_file(cg->paths[CGROUP_V1_MEMORY], "memory.limit_in_bytes", buf);
                 if (r < 0)
@@ -149,18 +171,12 @@ static int create_v1(const char *name, const PlanResources *res, SandboxCgroup *
                 (void) write_file(cg->paths[CGROUP_V1_MEMORY], "memory.swappiness", "0");
         }
         if (res->pids) {
-                r = make_child("/sys/fs/cgroup/pids", "pids", name, &cg->paths[CGROUP_V1_PIDS]);
-                if (r < 0)
-                        return r;
                 snprintf(buf, sizeof(buf), "%" PRIu64, res->pids);
                 r = write_file(cg->paths[CGROUP_V1_PIDS], "pids.max", buf);
                 if (r < 0)
                         return r;
         }
         if (res->cpus_milli) {
-                r = make_child("/sys/fs/cgroup/cpu", "cpu", name, &cg->paths[CGROUP_V1_CPU]);
-                if (r < 0)
-                        return r;
                 r = write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", "100000");
                 if (r < 0)
                         return r;
@@ -172,15 +188,12 @@ static int create_v1(const char *name, const PlanResources *res, SandboxCgroup *
         return 0;
 }
 
-static int create_v2(const char *name, const PlanResources *res, SandboxCgroup *cg) {
-        const char *root;
+static int create_v2(const PlanResources *res, SandboxCgroup *cg) {
         char buf[64];
-        int r = v2_mount_point(&root);
-        if (r < 0)
-                return r;
-        r = make_child(root, "", name, &cg->paths[0]);
-        if (r < 0)
-                return r;
+        int r;
+
+        if (mkdir(cg->paths[0], 0755) < 0)
+                return -errno;
         if (res->memory) {
                 snprintf(buf, sizeof(buf), "%" PRIu64, res->memory);
                 r = write_file(cg->paths[0], "memory.max", buf);
@@ -206,21 +219,20 @@ static int create_v2(const char *name, const PlanResources *res, SandboxCgroup *
         return cg->v2_fd < 0 ? -errno : 0;
 }
 
-int sys_cgroup_create(CgroupMechanism mech, const char *name, const PlanResources *res,
-                      SandboxCgroup *ret) {
-        int r;
+int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res) {
+        if (cg->mechanism == CGROUP_MECH_V1)
+                return create_v1(res, cg);
+        if (cg->mechanism == CGROUP_MECH_V2 && cg->paths[0])
+                return create_v2(res, cg);
+        return -EOPNOTSUPP;
+}
 
-        *ret = (SandboxCgroup) SANDBOX_CGROUP_INIT;
-        ret->mechanism = mech;
-        if (mech == CGROUP_MECH_V1)
-                r = create_v1(name, res, ret);
-        else if (mech == CGROUP_MECH_V2)
-                r = create_v2(name, res, ret);
-        else
-                r = -EOPNOTSUPP;
-        if (r < 0)
-                (void) sys_cgroup_destroy(ret);
-        return r;
+void sys_cgroup_forget(SandboxCgroup *cg) {
+        cg->v2_fd = safe_close(cg->v2_fd);
+        for (int i = 0; i < _CGROUP_V1_MAX; i++) {
+                free(cg->paths[i]);
+                cg->paths[i] = NULL;
+        }
 }
 
 int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid) {

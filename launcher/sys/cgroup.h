@@ -46,10 +46,17 @@ typedef struct CgroupGuard {
 int sys_cgroup_guard_start(const SandboxCgroup *cg, CgroupGuard *ret);
 void sys_cgroup_guard_stop(CgroupGuard *g, bool removed);
 
-/* Create and configure. Every limit that is non-zero must be written or this fails (and
- * removes what it created). -EOPNOTSUPP when the mechanism is not CGROUP_MECH_V1/V2. */
-int sys_cgroup_create(CgroupMechanism mech, const char *name, const PlanResources *res,
-                      SandboxCgroup *ret);
+/* Work out the cgroup paths for the mechanism and the limits asked for (a child `name` of
+ * the caller's own cgroup in each hierarchy needed), without creating anything, so that the
+ * guard can be started on them first. -EOPNOTSUPP when the mechanism is not
+ * CGROUP_MECH_V1/V2. */
+int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResources *res,
+                       SandboxCgroup *ret);
+/* Create the prepared cgroups and write every non-zero limit, or fail; on failure the caller
+ * removes what was created with sys_cgroup_destroy(). */
+int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res);
+/* Free the paths and the fd without touching the file system. */
+void sys_cgroup_forget(SandboxCgroup *cg);
 /* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). */
 int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
 /* Peaks, 0 when the kernel does not report them. */
