@@ -154,6 +154,25 @@ for u in "${USERS[@]}"; do
         fi
 done
 
+# A rule set that is not among the programs built into moat (here: the profile denies uname)
+# is compiled at run time; its rule is in force and reported like the built-in ones.
+sed 's/^name: probe$/name: probe-deny/' "$T/probe.yaml" >"$T/deny.yaml"
+printf 'syscalls:\n  deny: [uname]\n' >>"$T/deny.yaml"
+chmod 0644 "$T/deny.yaml"
+for u in "${USERS[@]}"; do
+        check "[$u] a profile's own denial (run-time compiled filter) is in force" \
+                test "$(moat_run "$u" "$T/deny.yaml" sh -c 'uname >/dev/null 2>&1; echo $?' 2>/dev/null)" = 1
+        if [ "$(as_user "$u" "$MOAT" explain --json -p "$T/deny.yaml" | jq -r '.sandbox.seccomp.notify_denials')" = true ]; then
+                check "[$u] the denied syscall of a run-time compiled filter is in the audit record" \
+                        test "$(last_audit "$u" | jq -r '[.denials[]? | select(.syscall == "uname") | .group] | join(",")')" = profile
+        else
+                tap_skip "[$u] run-time compiled filter's denial in the audit record" "the plan does not report denials on this host" \
+                        "$(grep -qw user_notif /proc/sys/kernel/seccomp/actions_avail 2>/dev/null && echo present)"
+        fi
+        check "[$u] the built-in program still allows uname to the plain profile" \
+                test "$(moat_run "$u" "$T/probe.yaml" uname 2>/dev/null)" = Linux
+done
+
 # A read-only bind is read-only on its submounts too (mount_setattr AT_RECURSIVE; a recursive
 # bind with the old API would leave them writable). The submount is made in a private mount
 # namespace of this test (unshare -m), never on the host's.
