@@ -26,7 +26,7 @@
  * preserves, and the call leaves rsp 16-byte aligned minus the return address, as the ABI
  * wants at function entry. rbp = 0 ends the child's frame chain. */
 long moat_clone3_call(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
-__asm__(".text\n"
+__asm__(".pushsection .text\n"
         ".type moat_clone3_call, @function\n"
         "moat_clone3_call:\n"
         "        mov %rdx, %r8\n"
@@ -43,7 +43,8 @@ __asm__(".text\n"
         "        syscall\n"
         "        hlt\n"
         "1:      ret\n"
-        ".size moat_clone3_call, . - moat_clone3_call\n");
+        ".size moat_clone3_call, . - moat_clone3_call\n"
+        ".popsection\n");
 
 pid_t sys_ns_clone(uint64_t flags, int cgroup_fd, void *stack, size_t stack_size, int (*fn)(void *),
                    void *arg, int *ret_pidfd) {
