@@ -128,7 +128,8 @@ int main(int argc, char **argv) {
         if (setenv("MOAT_PROFILE_PATH", argv[2], 1) < 0 || unsetenv("XDG_CONFIG_HOME") < 0 ||
             unsetenv("HOME") < 0 || unsetenv("MOAT_DATA_DIR") < 0)
                 return 1;
-        r = policy_load(argv[3], NULL, &policy, &e);
+        /* The shipped policy only: a site file on the build machine is not part of the tree. */
+        r = policy_load(argv[3], "", &policy, &e);
         if (r < 0)
                 goto fail;
         r = profile_names(argv[2], &names);
@@ -140,6 +141,10 @@ int main(int argc, char **argv) {
                 char path[4096];
                 Profile *profile = NULL;
 
+                if (strpbrk(*name, "\"\\")) { /* it becomes a C string literal */
+                        fprintf(stderr, "moat-seccomp-gen: %s: unexpected file name\n", *name);
+                        return 1;
+                }
                 snprintf(path, sizeof(path), "%s/%s", argv[2], *name);
                 r = profile_load(path, &profile, &e);
                 if (r < 0)

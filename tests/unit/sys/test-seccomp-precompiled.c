@@ -36,7 +36,7 @@ static int setup(void **state) {
                 return -1;
         }
         snprintf(policies, sizeof(policies), "%s/policies", src);
-        r = policy_load(policies, NULL, &policy, &e);
+        r = policy_load(policies, "", &policy, &e); /* shipped only, as the build */
         if (r >= 0)
                 r = host_facts_probe(&host);
         if (r < 0) {
