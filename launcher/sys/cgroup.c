@@ -55,39 +55,64 @@ static int read_u64(const char *dir, const char *file, uint64_t *ret) {
         return 0;
 }
 
-/* Our own cgroup in the hierarchy named `controller` ("" for v2), from /proc/self/cgroup. */
-static int own_cgroup(const char *controller, char *ret, size_t size) {
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0;
-        FILE *f = fopen("/proc/self/cgroup", "re");
-        int r = -ENOENT;
+/* /proc/self/cgroup, read once for all the hierarchies a sandbox needs. */
+static int read_own_cgroups(char *buf, size_t size) {
+        _cleanup_close_ int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+        size_t len = 0;
 
-        if (!f)
+        if (fd < 0)
                 return -errno;
-        while (getline(&line, &cap, f) > 0) {
-                char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-                if (!c2)
+        for (;;) {
+                ssize_t n = read(fd, buf + len, size - 1 - len);
+                if (n < 0 && errno == EINTR)
                         continue;
-                *c1 = *c2 = 0;
-                c2[1 + strcspn(c2 + 1, "\n")] = 0;
-                bool match = false;
-                if (controller[0] == 0)
-                        match = strcmp(line, "0") == 0 && c1 + 1 == c2;
-                else {
-                        char *save = NULL;
-                        for (char *t = strtok_r(c1 + 1, ",", &save); t;
-                             t = strtok_r(NULL, ",", &save))
-                                if (strcmp(t, controller) == 0)
-                                        match = true;
-                }
-                if (match) {
-                        snprintf(ret, size, "%s", c2 + 1);
-                        r = 0;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
                         break;
-                }
+                len += (size_t) n;
+                if (len == size - 1)
+                        return -E2BIG;
         }
-        fclose(f);
-        return r;
+        buf[len] = 0;
+        return 0;
+}
+
+/* Our own cgroup in the hierarchy named `controller` ("" for v2), from the text of
+ * /proc/self/cgroup ("ID:CONTROLLERS:PATH" lines). */
+static int own_cgroup(const char *cgroups, const char *controller, char *ret, size_t size) {
+        for (const char *line = cgroups; *line;) {
+                const char *end = strchrnul(line, '\n');
+                const char *c1 = memchr(line, ':', (size_t) (end - line));
+                const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t) (end - c1 - 1)) : NULL;
+
+                if (c2) {
+                        bool match = false;
+                        if (controller[0] == 0)
+                                match = c1 - line == 1 && line[0] == '0' && c1 + 1 == c2;
+                        else
+                                /* the controller list is comma-separated: "cpu,cpuacct" */
+                                for (const char *t = c1 + 1; t < c2;) {
+                                        const char *te = memchr(t, ',', (size_t) (c2 - t));
+                                        if (!te)
+                                                te = c2;
+                                        if ((size_t) (te - t) == strlen(controller) &&
+                                            memcmp(t, controller, (size_t) (te - t)) == 0)
+                                                match = true;
+                                        t = te + 1;
+                                }
+                        if (match) {
+                                size_t n = (size_t) (end - c2 - 1);
+                                if (n >= size)
+                                        return -ENAMETOOLONG;
+                                memcpy(ret, c2 + 1, n);
+                                ret[n] = 0;
+                                return 0;
+                        }
+                }
+                line = *end ? end + 1 : end;
+        }
+        return -ENOENT;
 }
 
 static int v2_mount_point(const char **ret) {
@@ -105,10 +130,11 @@ static int v2_mount_point(const char **ret) {
 
 /* The path of a new child `name` of our own cgroup under the hierarchy mounted at root; root
  * must be a cgroup file system. Nothing is created. */
-static int child_path(const char *root, const char *controller, const char *name, char **ret) {
+static int child_path(const char *cgroups, const char *root, const char *controller,
+                      const char *name, char **ret) {
         char own[PATH_MAX];
         struct statfs sf;
-        int r = own_cgroup(controller, own, sizeof(own));
+        int r = own_cgroup(cgroups, controller, own, sizeof(own));
         if (r < 0)
                 return r;
         /* Before anything is created below /sys/fs/cgroup, make sure it is a cgroup fs. */
@@ -125,25 +151,29 @@ static int child_path(const char *root, const char *controller, const char *name
 
 int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResources *res,
                        SandboxCgroup *ret) {
-        int r = 0;
+        char cgroups[4096];
+        int r;
 
         *ret = (SandboxCgroup) SANDBOX_CGROUP_INIT;
         ret->mechanism = mech;
+        r = read_own_cgroups(cgroups, sizeof(cgroups));
+        if (r < 0)
+                return r;
         if (mech == CGROUP_MECH_V1) {
                 if (res->memory)
-                        r = child_path("/sys/fs/cgroup/memory", "memory", name,
+                        r = child_path(cgroups, "/sys/fs/cgroup/memory", "memory", name,
                                        &ret->paths[CGROUP_V1_MEMORY]);
                 if (r >= 0 && res->pids)
-                        r = child_path("/sys/fs/cgroup/pids", "pids", name,
+                        r = child_path(cgroups, "/sys/fs/cgroup/pids", "pids", name,
                                        &ret->paths[CGROUP_V1_PIDS]);
                 if (r >= 0 && res->cpus_milli)
-                        r = child_path("/sys/fs/cgroup/cpu", "cpu", name,
+                        r = child_path(cgroups, "/sys/fs/cgroup/cpu", "cpu", name,
                                        &ret->paths[CGROUP_V1_CPU]);
         } else if (mech == CGROUP_MECH_V2) {
                 const char *root;
                 r = v2_mount_point(&root);
                 if (r >= 0)
-                        r = child_path(root, "", name, &ret->paths[0]);
+                        r = child_path(cgroups, root, "", name, &ret->paths[0]);
         } else
                 r = -EOPNOTSUPP;
         if (r < 0)
@@ -177,9 +207,15 @@ static int create_v1(const PlanResources *res, SandboxCgroup *cg) {
                         return r;
         }
         if (res->cpus_milli) {
-                r = write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", "100000");
-                if (r < 0)
-                        return r;
+                /* A new cgroup starts with the 100 ms period the quota assumes; writing it
+                 * anyway costs a bandwidth reset (~0.1 ms). */
+                uint64_t period = 0;
+                if (read_u64(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", &period) < 0 ||
+                    period != 100000) {
+                        r = write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", "100000");
+                        if (r < 0)
+                                return r;
+                }
                 snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t) res->cpus_milli * 100);
                 r = write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_quota_us", buf);
                 if (r < 0)
