@@ -597,7 +597,11 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
                 }
         }
         snprintf(console, sizeof(console), "%s/console.log", run->dir);
-        snprintf(name, name_size, "moat-%d-%s", (int) getpid(), strrchr(run->dir, '-') + 1);
+        /* Short: libvirt puts the monitor socket at
+         * $XDG_CONFIG_HOME/libvirt/qemu/lib/domain-<id>-<name>/monitor.sock, and a socket path
+         * has 107 bytes; the pid already tells live runs apart, 3 characters of the run
+         * directory's random part tell a run from an earlier one with a recycled pid. */
+        snprintf(name, name_size, "moat-%d-%.3s", (int) getpid(), strrchr(run->dir, '-') + 1);
         snprintf(cmdline, sizeof(cmdline),
                  "console=ttyS0 quiet panic=-1 tsc=reliable "
                  "cryptomgr.notests%s",
