@@ -154,6 +154,25 @@ for u in "${USERS[@]}"; do
         fi
 done
 
+# Every mask is what it claims to be, not only a mount: the file masks (clones of the first
+# one) are the null device, empty before and after a write (a write to a device succeeds on a
+# read-only mount and goes nowhere); the directory masks (clones of one empty tmpfs: read-only, mode
+# 0555, one inode) are empty and cannot be written. "type major:minor size size-after-write" per file, "entries write" per directory.
+for u in "${USERS[@]}"; do
+        for m in /proc/kallsyms /proc/timer_list /proc/sys/kernel/random/boot_id /etc/shadow /etc/gshadow; do
+                [ -e "$m" ] || continue
+                check "[$u] $m is the null device, and stays empty" \
+                        test "$(moat_run "$u" "$T/probe.yaml" sh -c "stat -c '%F %t:%T' $m; cat $m | wc -c; echo x 2>/dev/null >$m; cat $m | wc -c" 2>/dev/null | tr '\n' ' ')" = \
+                        "character special file 1:3 0 0 "
+        done
+        for m in /proc/acpi /etc/ssl/private /etc/sudoers.d; do
+                [ -d "$m" ] || continue
+                check "[$u] $m is an empty directory that cannot be written" \
+                        test "$(moat_run "$u" "$T/probe.yaml" sh -c "ls -A $m | wc -l; touch $m/x 2>/dev/null && echo written || echo refused" 2>/dev/null | tr '\n' ' ')" = \
+                        "0 refused "
+        done
+done
+
 # A rule set that is not among the programs built into moat (here: the profile denies uname)
 # is compiled at run time; its rule is in force and reported like the built-in ones.
 sed 's/^name: probe$/name: probe-deny/' "$T/probe.yaml" >"$T/deny.yaml"
