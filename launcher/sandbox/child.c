@@ -209,7 +209,7 @@ int sandbox_child_main(void *arg) {
         SyncRecord go;
         sigset_t set;
 
-        (void) raw_syscall1(SYS_close, c->parent_sync_fd);
+        raw_close(c->parent_sync_fd);
         /* Before anything else: if moat dies from now on, so do we. If it died before this
          * prctl(), the recv below sees EOF. */
         if (sys_proc_die_with_parent() < 0)

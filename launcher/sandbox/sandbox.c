@@ -152,8 +152,7 @@ static void handle_record(Supervisor *s, const SyncRecord *rec, int fd) {
                 if (rec->step >= 0 && rec->step < _STEP_MAX && s->failure.step < 0)
                         s->failure = *rec;
         }
-        if (fd >= 0) /* raw: this runs while the child may be using errno (wait_for_start()) */
-                (void) raw_syscall1(SYS_close, fd);
+        raw_close(fd); /* raw: this runs while the child may be using errno (wait_for_start()) */
 }
 
 static void drain_sync(Supervisor *s, bool once) {

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "basic/file-util.h"
 #include "basic/macros.h"
 #include "sys/cgroup.h"
 #include "sys/raw-syscall.h"
@@ -56,26 +57,13 @@ static int read_u64(const char *dir, const char *file, uint64_t *ret) {
 }
 
 /* /proc/self/cgroup, read once for all the hierarchies a sandbox needs. */
-static int read_own_cgroups(char *buf, size_t size) {
+static int read_own_cgroups(char **ret) {
         _cleanup_close_ int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
-        size_t len = 0;
+        size_t len;
 
         if (fd < 0)
                 return -errno;
-        for (;;) {
-                ssize_t n = read(fd, buf + len, size - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len == size - 1)
-                        return -E2BIG;
-        }
-        buf[len] = 0;
-        return 0;
+        return read_fd_bounded(fd, 0, 64 * 1024, ret, &len);
 }
 
 /* Our own cgroup in the hierarchy named `controller` ("" for v2), from the text of
@@ -151,12 +139,12 @@ static int child_path(const char *cgroups, const char *root, const char *control
 
 int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResources *res,
                        SandboxCgroup *ret) {
-        char cgroups[4096];
+        _cleanup_free_ char *cgroups = NULL;
         int r;
 
         *ret = (SandboxCgroup) SANDBOX_CGROUP_INIT;
         ret->mechanism = mech;
-        r = read_own_cgroups(cgroups, sizeof(cgroups));
+        r = read_own_cgroups(&cgroups);
         if (r < 0)
                 return r;
         if (mech == CGROUP_MECH_V1) {
@@ -411,7 +399,7 @@ static void guard_kill_all(GuardBlock *g, const char *dir) {
                 fd = guard_open(g, dir, "cgroup.kill", O_WRONLY);
                 if (fd >= 0) {
                         (void) raw_syscall3(SYS_write, fd, "1", 1);
-                        (void) raw_syscall1(SYS_close, fd);
+                        raw_close((int) fd);
                 }
                 return;
         }
@@ -435,7 +423,7 @@ static void guard_kill_all(GuardBlock *g, const char *dir) {
                 }
         if (digits && pid > 0)
                 (void) raw_syscall2(SYS_kill, pid, SIGKILL);
-        (void) raw_syscall1(SYS_close, fd);
+        raw_close((int) fd);
 }
 
 static int guard_main(void *arg) {

@@ -13,11 +13,6 @@
 #include "sys/fd.h"
 #include "sys/raw-syscall.h"
 
-static void raw_close(int fd) {
-        if (fd >= 0)
-                (void) raw_syscall1(SYS_close, fd);
-}
-
 int sys_sync_pair(int ret_fds[2]) {
         return RET_NERRNO(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ret_fds));
 }

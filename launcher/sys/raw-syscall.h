@@ -12,6 +12,7 @@
 #endif
 
 #include <signal.h>
+#include <sys/syscall.h>
 
 /* The kernel's sigset_t, for rt_sig* calls (glibc's is 128 bytes, the kernel takes 8). */
 #define KERNEL_SIGSET_BYTES (_NSIG / 8)
@@ -37,3 +38,9 @@ static inline long raw_syscall6(long n, long a1, long a2, long a3, long a4, long
         raw_syscall6((n), (long) (a), (long) (b), (long) (c), (long) (d), 0, 0)
 #define raw_syscall5(n, a, b, c, d, e) \
         raw_syscall6((n), (long) (a), (long) (b), (long) (c), (long) (d), (long) (e), 0)
+
+/* close(fd) when fd >= 0; the result is of no use to anyone here. */
+static inline void raw_close(int fd) {
+        if (fd >= 0)
+                (void) raw_syscall1(SYS_close, fd);
+}
