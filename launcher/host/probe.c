@@ -346,13 +346,33 @@ static int cgroup_v2_own_dir(const char *mnt, char *ret, size_t size) {
         return 0;
 }
 
-/* A child of the caller's cgroup gets exactly the controllers listed in the parent's
- * cgroup.subtree_control; enabling more would require moving the caller's own processes out
- * of it first (no-internal-process rule), which moat does not do. Writable means the
- * directory (mkdir) and cgroup.procs (CLONE_INTO_CGROUP migrates through the common
- * ancestor, which is this cgroup) are both writable by this caller. */
+/* Whether the v2 cgroup dir holds no process but this one (cgroup.procs lists our pid only). */
+static bool cgroup_v2_only_us(const char *dir) {
+        char file[4200], buf[256];
+        long pid;
+        char *end;
+
+        snprintf(file, sizeof(file), "%s/cgroup.procs", dir);
+        if (read_small_file(file, buf, sizeof(buf)) <= 0)
+                return false;
+        errno = 0;
+        pid = strtol(buf, &end, 10);
+        return errno == 0 && pid == (long) getpid() && (*end == 0 || (*end == '\n' && end[1] == 0));
+}
+
+/* The controllers a child of the caller's own cgroup D can get:
+ *   - those already in D/cgroup.subtree_control (the root cgroup, or a D prepared so);
+ *   - when D is a cgroup of moat's own (it holds no other process: `systemd-run --user --scope
+ *     -p Delegate=yes moat run ...`, a CI job's own cgroup) and its subtree_control is
+ *     writable, also those D/cgroup.controllers offers: the executor then moves itself into a
+ *     leaf of D and enables them (the no-internal-process rule forbids enabling controllers
+ *     for the children of a cgroup that has processes of its own). moat never moves another
+ *     process; a D shared with others gets only what its subtree_control already has.
+ * Writable means the directory (mkdir) and cgroup.procs (CLONE_INTO_CGROUP migrates through
+ * the common ancestor, which is D) are both writable by this caller. */
 static int probe_cgroup_v2(HostFacts *h, const char *mnt) {
         char dir[4096], file[4200], buf[512];
+        int r;
 
         if (strv_ensure(&h->cgroup_v2_controllers) < 0)
                 return -ENOMEM;
@@ -365,6 +385,14 @@ static int probe_cgroup_v2(HostFacts *h, const char *mnt) {
         snprintf(file, sizeof(file), "%s/cgroup.subtree_control", dir);
         if (read_small_file(file, buf, sizeof(buf)) < 0)
                 return 0;
+        r = strv_split_append(&h->cgroup_v2_controllers, buf, " \n", limit_controllers,
+                              ELEMENTSOF(limit_controllers));
+        if (r < 0 || !is_writable(file) || !cgroup_v2_only_us(dir))
+                return r;
+        snprintf(file, sizeof(file), "%s/cgroup.controllers", dir);
+        if (read_small_file(file, buf, sizeof(buf)) < 0)
+                return 0;
+        /* strv_split_append() adds only what is not listed yet */
         return strv_split_append(&h->cgroup_v2_controllers, buf, " \n", limit_controllers,
                                  ELEMENTSOF(limit_controllers));
 }

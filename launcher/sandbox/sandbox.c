@@ -118,6 +118,12 @@ static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *
                 snprintf(o->message, sizeof(o->message), "cannot set up the sandbox: %s (step %s)",
                          strerror(-err), step_name);
         }
+        if (step == STEP_CGROUP && err == -EBUSY && plan->resources.mechanism == CGROUP_MECH_V2)
+                strncat(o->message,
+                        "; the controllers can be enabled for the sandbox only in a cgroup that "
+                        "holds no process but moat (e.g. systemd-run --user --scope -p "
+                        "Delegate=yes moat run ...)",
+                        sizeof(o->message) - strlen(o->message) - 1);
         if (step == STEP_MOUNT && err == -ELOOP)
                 strncat(o->message,
                         "; symlinks are refused on mount targets and on bind sources under the "
@@ -324,7 +330,7 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
                 if (r >= 0)
                         r = sys_cgroup_guard_start(&p->cg, &p->guard);
                 if (r >= 0)
-                        r = sys_cgroup_create(&p->cg, res);
+                        r = sys_cgroup_create(&p->cg, res, p->guard.pid);
                 if (r < 0 && res->status == CONTROL_BEST_EFFORT) {
                         (void) sys_cgroup_destroy(&p->cg);
                         degraded[STEP_CGROUP] = r;

@@ -29,12 +29,18 @@
 #define CGROUP_SUPER_MAGIC 0x27e0eb
 #endif
 
-static int write_file(const char *dir, const char *file, const char *value) {
+static int open_child(const char *dir, const char *file, int flags) {
         char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s", dir, file);
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
+                return -ENAMETOOLONG;
+        int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW);
+        return fd < 0 ? -errno : fd;
+}
+
+static int write_file(const char *dir, const char *file, const char *value) {
+        _cleanup_close_ int fd = open_child(dir, file, O_WRONLY);
         if (fd < 0)
-                return -errno;
+                return fd;
         size_t len = strlen(value);
         ssize_t n = write(fd, value, len);
         if (n < 0)
@@ -137,6 +143,59 @@ static int child_path(const char *cgroups, const char *root, const char *control
         return 0;
 }
 
+/* Whether the space-separated list has the word. */
+static bool list_has(const char *list, const char *word) {
+        size_t n = strlen(word);
+        for (const char *p = list; (p = strstr(p, word)); p += n)
+                if ((p == list || p[-1] == ' ' || p[-1] == '\n') &&
+                    (p[n] == 0 || p[n] == ' ' || p[n] == '\n'))
+                        return true;
+        return false;
+}
+
+/* v2: the controllers the limits need that D = the parent of paths[0] does not yet give its
+ * children. None missing: nothing to do. Otherwise leaf mode (cgroup.h). */
+static int prepare_v2_leaf(const PlanResources *res, const char *name, SandboxCgroup *cg) {
+        static const char *const need[] = { "memory", "pids", "cpu" };
+        bool wanted[] = { res->memory > 0, res->pids > 0, res->cpus_milli > 0 };
+        _cleanup_free_ char *parent = strdup(cg->paths[0]), *subtree = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t len;
+        char *slash;
+        int r;
+
+        if (!parent)
+                return -ENOMEM;
+        slash = strrchr(parent, '/');
+        if (!slash)
+                return -EINVAL;
+        *slash = 0;
+        fd = open_child(parent, "cgroup.subtree_control", O_RDONLY);
+        if (fd < 0)
+                return fd;
+        r = read_fd_bounded(fd, 0, 4096, &subtree, &len);
+        if (r < 0)
+                return r;
+        cg->v2_enable[0] = 0;
+        for (size_t i = 0; i < ELEMENTSOF(need); i++)
+                if (wanted[i] && !list_has(subtree, need[i])) {
+                        size_t at = strlen(cg->v2_enable);
+                        snprintf(cg->v2_enable + at, sizeof(cg->v2_enable) - at, "%s+%s",
+                                 at ? " " : "", need[i]);
+                }
+        if (!cg->v2_enable[0])
+                return 0;
+        snprintf(cg->v2_disable, sizeof(cg->v2_disable), "%s", cg->v2_enable);
+        for (char *p = cg->v2_disable; (p = strchr(p, '+')); p++)
+                *p = '-';
+        if (asprintf(&cg->v2_leaf, "%s/%s.supervisor", parent, name) < 0) {
+                cg->v2_leaf = NULL;
+                return -ENOMEM;
+        }
+        cg->v2_parent = TAKE_PTR(parent);
+        return 0;
+}
+
 int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResources *res,
                        SandboxCgroup *ret) {
         _cleanup_free_ char *cgroups = NULL;
@@ -162,6 +221,8 @@ int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResourc
                 r = v2_mount_point(&root);
                 if (r >= 0)
                         r = child_path(cgroups, root, "", name, &ret->paths[0]);
+                if (r >= 0)
+                        r = prepare_v2_leaf(res, name, ret);
         } else
                 r = -EOPNOTSUPP;
         if (r < 0)
@@ -212,10 +273,58 @@ static int create_v1(const PlanResources *res, SandboxCgroup *cg) {
         return 0;
 }
 
-static int create_v2(const PlanResources *res, SandboxCgroup *cg) {
+/* Leaf mode: moat (and its guard) out of D into the leaf, then the controllers on for D's
+ * children. EBUSY from the last write: another process is in D after all. */
+static int enter_v2_leaf(SandboxCgroup *cg, pid_t guard) {
+        char buf[32];
+        int r;
+
+        if (mkdir(cg->v2_leaf, 0755) < 0)
+                return -errno;
+        r = write_file(cg->v2_leaf, "cgroup.procs", "0");
+        if (r < 0)
+                return r;
+        if (guard > 0) {
+                snprintf(buf, sizeof(buf), "%d", (int) guard);
+                r = write_file(cg->v2_leaf, "cgroup.procs", buf);
+                if (r < 0)
+                        return r;
+                cg->v2_guard = guard;
+        }
+        return write_file(cg->v2_parent, "cgroup.subtree_control", cg->v2_enable);
+}
+
+/* Undo enter_v2_leaf(), whatever part of it was done: D as it was found. */
+static int leave_v2_leaf(SandboxCgroup *cg) {
+        char buf[32];
+        int r, ret = 0;
+
+        r = write_file(cg->v2_parent, "cgroup.subtree_control", cg->v2_disable);
+        if (r < 0 && r != -ENOENT)
+                ret = r;
+        r = write_file(cg->v2_parent, "cgroup.procs", "0");
+        if (r < 0 && ret == 0)
+                ret = r;
+        if (cg->v2_guard > 0) {
+                snprintf(buf, sizeof(buf), "%d", (int) cg->v2_guard);
+                r = write_file(cg->v2_parent, "cgroup.procs", buf);
+                if (r < 0 && r != -ESRCH && ret == 0)
+                        ret = r;
+        }
+        if (rmdir(cg->v2_leaf) < 0 && errno != ENOENT && ret == 0)
+                ret = -errno;
+        return ret;
+}
+
+static int create_v2(const PlanResources *res, SandboxCgroup *cg, pid_t guard) {
         char buf[64];
         int r;
 
+        if (cg->v2_leaf) {
+                r = enter_v2_leaf(cg, guard);
+                if (r < 0)
+                        return r;
+        }
         if (mkdir(cg->paths[0], 0755) < 0)
                 return -errno;
         if (res->memory) {
@@ -243,16 +352,19 @@ static int create_v2(const PlanResources *res, SandboxCgroup *cg) {
         return cg->v2_fd < 0 ? -errno : 0;
 }
 
-int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res) {
+int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res, pid_t guard) {
         if (cg->mechanism == CGROUP_MECH_V1)
                 return create_v1(res, cg);
         if (cg->mechanism == CGROUP_MECH_V2 && cg->paths[0])
-                return create_v2(res, cg);
+                return create_v2(res, cg, guard);
         return -EOPNOTSUPP;
 }
 
 void sys_cgroup_forget(SandboxCgroup *cg) {
         cg->v2_fd = safe_close(cg->v2_fd);
+        free(cg->v2_parent);
+        free(cg->v2_leaf);
+        cg->v2_parent = cg->v2_leaf = NULL;
         for (int i = 0; i < _CGROUP_V1_MAX; i++) {
                 free(cg->paths[i]);
                 cg->paths[i] = NULL;
@@ -360,6 +472,14 @@ int sys_cgroup_destroy(SandboxCgroup *cg) {
                 free(cg->paths[i]);
                 cg->paths[i] = NULL;
         }
+        if (cg->v2_leaf) {
+                int r = leave_v2_leaf(cg);
+                if (r < 0 && ret == 0)
+                        ret = r;
+        }
+        free(cg->v2_parent);
+        free(cg->v2_leaf);
+        cg->v2_parent = cg->v2_leaf = NULL;
         return ret;
 }
 
@@ -379,6 +499,9 @@ typedef struct GuardBlock {
         bool v2;
         unsigned n;
         char paths[_CGROUP_V1_MAX][PATH_MAX];
+        char parent[PATH_MAX]; /* v2 leaf mode: D, the leaf, "-memory -pids" */
+        char leaf[PATH_MAX];
+        char disable[32];
         char scratch[PATH_MAX + 32];
         char buf[4096];
 } GuardBlock;
@@ -393,14 +516,18 @@ static long guard_open(GuardBlock *g, const char *dir, const char *file, int fla
         return raw_syscall4(SYS_openat, AT_FDCWD, g->scratch, flags | O_CLOEXEC | O_NOFOLLOW, 0);
 }
 
+static void guard_write(GuardBlock *g, const char *dir, const char *file, const char *value) {
+        long fd = guard_open(g, dir, file, O_WRONLY);
+        if (fd >= 0) {
+                (void) raw_syscall3(SYS_write, fd, value, strlen(value));
+                raw_close((int) fd);
+        }
+}
+
 static void guard_kill_all(GuardBlock *g, const char *dir) {
         long fd;
         if (g->v2) {
-                fd = guard_open(g, dir, "cgroup.kill", O_WRONLY);
-                if (fd >= 0) {
-                        (void) raw_syscall3(SYS_write, fd, "1", 1);
-                        raw_close((int) fd);
-                }
+                guard_write(g, dir, "cgroup.kill", "1");
                 return;
         }
         fd = guard_open(g, dir, "cgroup.procs", O_RDONLY);
@@ -450,6 +577,12 @@ static int guard_main(void *arg) {
                                 break;
                         (void) raw_syscall2(SYS_nanosleep, &ts, NULL);
                 }
+        /* v2 leaf mode: D as it was found; the guard itself leaves the leaf last */
+        if (g->leaf[0]) {
+                guard_write(g, g->parent, "cgroup.subtree_control", g->disable);
+                guard_write(g, g->parent, "cgroup.procs", "0");
+                (void) raw_syscall1(SYS_rmdir, g->leaf);
+        }
         return 0;
 }
 
@@ -476,6 +609,15 @@ int sys_cgroup_guard_start(const SandboxCgroup *cg, CgroupGuard *ret) {
                         }
                         strcpy(g->paths[g->n++], cg->paths[i]);
                 }
+        if (cg->v2_leaf) {
+                if (strlen(cg->v2_leaf) >= sizeof(g->leaf)) {
+                        r = -ENAMETOOLONG;
+                        goto fail;
+                }
+                strcpy(g->parent, cg->v2_parent);
+                strcpy(g->leaf, cg->v2_leaf);
+                snprintf(g->disable, sizeof(g->disable), "%s", cg->v2_disable);
+        }
         /* The 64 KiB stack grows down from the end of the mapping towards the block (the
          * guard's frames take a few hundred bytes); clone() aligns the top itself. */
         pid_t pid = clone(guard_main, (char *) map + size, CLONE_VM | SIGCHLD, g);

@@ -2,8 +2,11 @@
 /* Resource-limit cgroups for one sandbox.
  *
  * Runs in the moat parent with the caller's credentials. v2: a child of the caller's own
- * (delegated) v2 cgroup, limits written before clone3 puts the sandbox straight into it with
- * CLONE_INTO_CGROUP. v1 (root on a legacy or hybrid host): a child of moat's own cgroup in each
+ * (delegated) v2 cgroup D, limits written before clone3 puts the sandbox straight into it with
+ * CLONE_INTO_CGROUP. When D's cgroup.subtree_control lacks a controller the limits need (D is
+ * a cgroup of moat's own: it holds no other process), moat first moves itself and its guard
+ * into a leaf D/NAME.supervisor and enables the controllers in D (the no-internal-process
+ * rule), and undoes both at the end: D is left as it was found. v1 (root on a legacy or hybrid host): a child of moat's own cgroup in each
  * of the memory, pids and cpu hierarchies; the parent writes the sandbox's pid into each
  * "tasks" file before it lets the child continue, so nothing the sandbox runs ever executes
  * outside the limits. Leaves behind: the child cgroup directories, until
@@ -28,6 +31,12 @@ typedef struct SandboxCgroup {
         /* v2: paths[0]; v1: one per controller, NULL when that controller is not needed */
         char *paths[_CGROUP_V1_MAX];
         int v2_fd; /* O_DIRECTORY fd of the v2 cgroup, for CLONE_INTO_CGROUP */
+        /* v2 leaf mode (see above); NULL/empty otherwise */
+        char *v2_parent; /* D */
+        char *v2_leaf;   /* D/NAME.supervisor */
+        char v2_enable[32];  /* "+memory +pids +cpu": what moat enables in D */
+        char v2_disable[32]; /* "-memory -pids -cpu": the same, undone */
+        pid_t v2_guard;     /* moved into the leaf with moat, and back */
 } SandboxCgroup;
 
 #define SANDBOX_CGROUP_INIT \
@@ -53,8 +62,9 @@ void sys_cgroup_guard_stop(CgroupGuard *g, bool removed);
 int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResources *res,
                        SandboxCgroup *ret);
 /* Create the prepared cgroups and write every non-zero limit, or fail; on failure the caller
- * removes what was created with sys_cgroup_destroy(). */
-int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res);
+ * removes what was created with sys_cgroup_destroy(). guard: the guard's pid (v2 leaf mode
+ * moves it with moat), 0 for none. */
+int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res, pid_t guard);
 /* Free the paths and the fd without touching the file system. */
 void sys_cgroup_forget(SandboxCgroup *cg);
 /* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). */
@@ -63,6 +73,8 @@ int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
 void sys_cgroup_read_peaks(const SandboxCgroup *cg, uint64_t *ret_memory, uint64_t *ret_pids);
 /* Whether the memory controller saw an OOM kill (memory.events oom_kill / memory.oom_control). */
 bool sys_cgroup_oom_killed(const SandboxCgroup *cg);
-/* SIGKILL whatever is left (cgroup.kill on v2), wait briefly for it to go, rmdir. Safe on a
- * zeroed or half-created SandboxCgroup; frees the paths. 0 or the first -errno. */
+/* SIGKILL whatever is left (cgroup.kill on v2), wait briefly for it to go, rmdir; in v2 leaf
+ * mode then disable what moat enabled in D, move moat and the guard back into D and remove the
+ * leaf. Safe on a zeroed or half-created SandboxCgroup; frees the paths. 0 or the first
+ * -errno. */
 int sys_cgroup_destroy(SandboxCgroup *cg);
