@@ -7,7 +7,8 @@
 #   2. the same with cgroup limits on (root: cgroup v1 memory + pids + cpu);
 #   3. memory per sandbox with N concurrent `sleep` sandboxes: user-space PSS and RSS of moat +
 #      its init, bwrap + its child; and whole system (drop in MemAvailable, minus a plain sleep's,
-#      with the kernel's share) against the target <= 400 KiB per sandbox at N=1000;
+#      with the kernel's share) against the target <= 400 KiB per sandbox at N=1000, beside the
+#      floor of the namespaces alone (ns-floor.c);
 #   4. a getpid/stat loop inside the sandbox vs bare (target <= 1.03x).
 # Prints figures; never fails on time (exit 1 only if a tool is missing or a run fails).
 #
@@ -288,15 +289,26 @@ running=(/proc/[0-9]*)
 if ((3 * concurrent + ${#running[@]} > $(cat /proc/sys/kernel/pid_max))); then
         echo "  warning: $((3 * concurrent)) processes may exceed pid_max $(cat /proc/sys/kernel/pid_max)" >&2
 fi
+floor=()
+if cc -O2 -static -o "$tmp/ns-floor" "$src/tests/bench/ns-floor.c" 2>"$tmp/floor.err" &&
+        "$tmp/ns-floor" /bin/true 2>>"$tmp/floor.err"; then
+        floor=("$tmp/ns-floor")
+else
+        echo "  (the namespace floor is left out: $(head -c 200 "$tmp/floor.err"))" >&2
+fi
 mem_round sleep "86401.$$" sleep
 mem_round moat "86402.$$" "$(basename "$MOAT" | cut -c1-15)" "$MOAT" run -p minimal --
 mem_round bwrap "86403.$$" bwrap "${BWRAP[@]}"
+((${#floor[@]})) && mem_round floor "86404.$$" ns-floor "${floor[@]}"
 trap 'rm -rf "$tmp"' EXIT
 trap - INT TERM
 python3 - "$tmp" "$concurrent" $((SECONDS - t3)) "${mem_fields[@]}" <<'PY'
 import statistics, sys
 tmp, n, took, fields = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 names = {"sleep": "plain sleep", "moat": "moat run -p minimal", "bwrap": "bwrap --unshare-all"}
+import os
+if os.path.exists(f"{tmp}/up.floor"):
+    names["floor"] = "namespaces alone (floor)"
 
 def readings(key, when):
     rows = [[int(x) for x in l.split()] for l in open(f"{tmp}/mem.{key}.{when}") if l.strip()]
@@ -332,7 +344,7 @@ short = {"MemAvailable": "MemAvail", "AnonPages": "Anon", "Slab": "Slab", "SUnre
          "KernelStack": "KStack", "PageTables": "PgTables", "Percpu": "Percpu"}
 print(f"     {'':26} " + " ".join(f"{short[f]:>8}" for f in fields) + "    noise")
 s = r["sleep"]["per"]
-for k in ("moat", "bwrap"):
+for k in [k for k in ("moat", "bwrap", "floor") if k in r]:
     x = r[k]
     print(f"     {names[k]:26} " + " ".join(f"{x['per'][f] - s[f]:8.0f}" for f in fields)
           + f"  +-{x['noise'] + r['sleep']['noise']:4.0f}   KiB")
@@ -340,6 +352,10 @@ x = r["sleep"]
 print(f"     {'plain sleep itself (raw)':26} " + " ".join(f"{s[f]:8.0f}" for f in fields)
       + f"  +-{x['noise']:4.0f}   KiB")
 print(f"  (target <= 400 KiB per sandbox, whole system: MemAvail above)   section took {took} s")
+if "floor" in r:
+    print("  floor: tests/bench/ns-floor.c, a static launcher that makes moat's namespaces and its two")
+    print("  tasks sharing one address space, and nothing else: the kernel's price, which any launcher")
+    print("  of this layout pays before its mounts, filters and own memory")
 PY
 
 # 4: syscall cost inside vs bare
