@@ -32,11 +32,11 @@ typedef struct SandboxCgroup {
         char *paths[_CGROUP_V1_MAX];
         int v2_fd; /* O_DIRECTORY fd of the v2 cgroup, for CLONE_INTO_CGROUP */
         /* v2 leaf mode (see above); NULL/empty otherwise */
-        char *v2_parent; /* D */
-        char *v2_leaf;   /* D/NAME.supervisor */
+        char *v2_parent;     /* D */
+        char *v2_leaf;       /* D/NAME.supervisor */
         char v2_enable[32];  /* "+memory +pids +cpu": what moat enables in D */
         char v2_disable[32]; /* "-memory -pids -cpu": the same, undone */
-        pid_t v2_guard;     /* moved into the leaf with moat, and back */
+        pid_t v2_guard;      /* moved into the leaf with moat, and back */
 } SandboxCgroup;
 
 #define SANDBOX_CGROUP_INIT \
