@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@ static char **command;
 
 static int init_main(void *arg) {
         (void) arg;
+        /* dies with the launcher, and being pid 1 takes the command with it (moat: the same) */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         (void) unshare(CLONE_NEWTIME); /* for the children, like clone3's CLONE_NEWTIME */
         pid_t child = fork();
         if (child == 0) {
