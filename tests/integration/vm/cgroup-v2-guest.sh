@@ -158,6 +158,23 @@ rc=$?
 diag "shared: rc=$rc err=$(head -c 300 /tmp/err-shared)"
 check "... a best-effort run there goes ahead without cgroups (exit $rc)" [ "$rc" = 0 ]
 check "... and leaves the shared cgroup untouched" [ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ]
+# Facts recorded where D was moat's own, used where it is not (or another process joined
+# after the probe): enabling the controllers fails, and the run stops (125) naming why, with D
+# put back as it was.
+D2=$CG/solo
+mkdir "$D2"
+in_cgroup "$D2"
+"${cg_run[@]}" "$moat" host --json >/tmp/solo-facts.json
+rmdir "$D2"
+in_cgroup "$D"
+"${cg_run[@]}" env MOAT_AUDIT_LOG=/tmp/audit-shared.jsonl "$moat" run --host-facts /tmp/solo-facts.json \
+        -p "$profile" -- true </dev/null >/dev/null 2>/tmp/err-busy
+rc=$?
+diag "busy: rc=$rc err=$(head -c 400 /tmp/err-busy)"
+check "controllers that cannot be enabled in a shared cgroup stop the run (exit $rc), naming why" \
+        [ "$rc" = 125 ] && grep -q "holds no process but moat" /tmp/err-busy
+check "... and the shared cgroup is put back as it was" \
+        [ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ] && grep -qx "$other" "$D/cgroup.procs"
 kill "$other"
 wait "$other" 2>/dev/null
 rmdir "$D"
