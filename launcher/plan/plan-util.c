@@ -207,6 +207,7 @@ Plan *plan_free(Plan *p) {
         free(s->rlimits);
         free(p->vm.kernel);
         free(p->vm.guest_apparmor);
+        free(p->vm.kernel_args);
         strv_free(p->reachable);
         free(p);
         return NULL;

@@ -191,7 +191,9 @@ typedef struct PlanVm {
         char *kernel; /* guest kernel path (from host facts or profile) */
         bool guest_root;
         char *guest_apparmor; /* MAC profile enforced by the guest kernel, NULL = none */
-        uint32_t boot_ms; /* last measured boot on this host (HostFacts.vm_boot_ms), 0 = unknown */
+        uint32_t boot_ms;  /* last measured boot on this host (HostFacts.vm_boot_ms), 0 = unknown */
+        char *kernel_args; /* extra guest kernel command line; never set by the resolver, only
+                            * by test drivers that boot a guest in a given host configuration */
 } PlanVm;
 
 typedef struct Plan {

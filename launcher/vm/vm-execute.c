@@ -527,7 +527,7 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
         const Plan *plan = run->plan;
         _cleanup_free_ char *cache = cache_dir("/vm"), *initrd = NULL;
         VmGuestFiles gf = {};
-        char msg[512] = "", sock[_SOCK_MAX][128], console[128], cmdline[256];
+        char msg[512] = "", sock[_SOCK_MAX][128], console[128], cmdline[512];
         uid_t uid = plan->vm.guest_root ? 0 : getuid();
         gid_t gid = plan->vm.guest_root ? 0 : getgid();
         uint64_t mem = plan->vm.memory ?: (256ull << 20);
@@ -602,10 +602,18 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
          * has 107 bytes; the pid already tells live runs apart, 3 characters of the run
          * directory's random part tell a run from an earlier one with a recycled pid. */
         snprintf(name, name_size, "moat-%d-%.3s", (int) getpid(), strrchr(run->dir, '-') + 1);
-        snprintf(cmdline, sizeof(cmdline),
-                 "console=ttyS0 quiet panic=-1 tsc=reliable "
-                 "cryptomgr.notests%s",
-                 plan->vm.guest_apparmor ? " apparmor=1 security=apparmor" : "");
+        if ((size_t) snprintf(cmdline, sizeof(cmdline),
+                              "console=ttyS0 quiet panic=-1 tsc=reliable "
+                              "cryptomgr.notests%s%s%s",
+                              plan->vm.guest_apparmor ? " apparmor=1 security=apparmor" : "",
+                              plan->vm.kernel_args ? " " : "",
+                              plan->vm.kernel_args ? plan->vm.kernel_args : "") >=
+            sizeof(cmdline)) {
+                result_fail(&run->res, "kernel command line", E2BIG,
+                            "the guest kernel command line is longer than %zu bytes",
+                            sizeof(cmdline) - 1);
+                return -E2BIG;
+        }
 
         VmDomainSpec spec = {
                 .name = name,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Test driver: runs vm_execute() on a hand-built vm-tier Plan, so the vm executor is tested on
  * its own, independently of the profile, policy and resolver.
- *   vm-driver [-k KERNEL] [-m MIB] [-t TIMEOUT_MS] [-r] [-a APPARMOR_PROFILE]
+ *   vm-driver [-k KERNEL] [-m MIB] [-t TIMEOUT_MS] [-r] [-a APPARMOR_PROFILE] [-K KERNEL_ARGS]
  *             [-b SRC:TARGET:ro|rw]... [-w TARGET]
  *             -- CMD ARGS...
  * Prints "tier_detail=...", "started=...", "exit_status=..." on fd 3 when it is open. */
@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
         plan.vm.memory = 256ull << 20;
         plan.vm.vcpus = 1;
         mounts[n++] = (PlanMount){ .kind = PLAN_MOUNT_TMPFS, .target = "/tmp", .size = 64 << 20 };
-        while ((c = getopt(argc, argv, "k:m:t:ra:b:w:")) >= 0) {
+        while ((c = getopt(argc, argv, "k:m:t:ra:b:w:K:")) >= 0) {
                 switch (c) {
                 case 'k':
                         plan.vm.kernel = optarg;
@@ -42,6 +42,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'a':
                         plan.vm.guest_apparmor = optarg;
+                        break;
+                case 'K': /* the host configuration a matrix row boots the guest in */
+                        plan.vm.kernel_args = optarg;
                         break;
                 case 'b': {
                         char *src = strdup(optarg), *tgt = strchr(src, ':'), *mode;
