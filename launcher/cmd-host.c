@@ -173,10 +173,36 @@ static void print_cgroups(const HostFacts *h) {
 static void print_vm(const HostFacts *h) {
         char value[320];
 
-        row("KVM", h->kvm_usable ? "usable" : "not usable",
-            h->kvm_usable
-                    ? "guests run with hardware virtualisation"
-                    : "guests run under QEMU TCG emulation: still a separate kernel, but slower");
+        char kvm[160], kvm_meaning[768];
+
+        switch (h->kvm_state) {
+        case KVM_STATE_PROVEN:
+                snprintf(kvm, sizeof(kvm), "usable (a guest booted on it, QEMU as %s)",
+                         h->kvm_account[0] ? h->kvm_account : "?");
+                snprintf(kvm_meaning, sizeof(kvm_meaning),
+                         "guests run with hardware virtualisation");
+                break;
+        case KVM_STATE_UNPROVEN:
+                snprintf(kvm, sizeof(kvm), "present, not proven yet");
+                snprintf(kvm_meaning, sizeof(kvm_meaning), "%s; until then guests run under TCG",
+                         h->kvm_reason ? h->kvm_reason : "no guest has run on it yet");
+                break;
+        case KVM_STATE_ABSENT:
+                snprintf(kvm, sizeof(kvm), "absent");
+                snprintf(
+                        kvm_meaning, sizeof(kvm_meaning),
+                        "guests run under QEMU TCG emulation: still a separate kernel, but slower");
+                break;
+        default:
+                snprintf(kvm, sizeof(kvm), "present but unusable (%s)",
+                         kvm_state_to_string(h->kvm_state));
+                snprintf(kvm_meaning, sizeof(kvm_meaning),
+                         "%s; guests run under QEMU TCG emulation: still a separate kernel, but "
+                         "slower",
+                         h->kvm_reason ? h->kvm_reason : "no reason recorded");
+                break;
+        }
+        row("KVM", kvm, kvm_meaning);
         row("QEMU", h->qemu_present ? h->qemu_path : "not found", NULL);
         row("libvirt", h->libvirt_present ? "installed" : "not installed", NULL);
         row("guest kernel", h->guest_kernel ? h->guest_kernel : "none", NULL);

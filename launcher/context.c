@@ -44,7 +44,7 @@ int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *err
         if (args->host_facts_file)
                 r = host_facts_from_json_file(args->host_facts_file, &ctx->host, error);
         else
-                r = host_facts_probe(&ctx->host);
+                r = host_facts_probe_flags(&ctx->host, args->probe_flags);
         if (r < 0) {
                 if (!moat_error_is_set(error))
                         moat_error_set(error, args->host_facts_file ? args->host_facts_file : "", 0,
@@ -62,6 +62,18 @@ int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *err
 fail:
         run_context_done(ctx);
         return r;
+}
+
+int run_context_resolve_again(RunContext *ctx, MoatError *error) {
+        Plan *plan = NULL;
+        int r;
+
+        r = plan_resolve(ctx->profile, ctx->policy, &ctx->host, &plan);
+        if (r < 0)
+                return moat_error_set(error, "", 0, 0, "cannot resolve the plan: %s", strerror(-r));
+        plan_free(ctx->plan);
+        ctx->plan = plan;
+        return 0;
 }
 
 void run_context_done(RunContext *ctx) {

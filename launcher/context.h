@@ -21,11 +21,14 @@ typedef struct RunContextArgs {
         const char *policy_file;     /* --policy; NULL = /etc/moat/policy.yaml if present */
         const char *host_facts_file; /* --host-facts; NULL = probe this host */
         const char *policies_dir;    /* NULL = MOAT_DATA_DIR/policies or the installed dir */
+        unsigned probe_flags;        /* host_facts_probe_flags(): HOST_PROBE_SKIP_KVM */
 } RunContextArgs;
 
 /* On failure, error names the file:line:column or the flag, and the return is negative. */
 int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *error);
 void run_context_done(RunContext *ctx);
+/* Resolves ctx->plan again from the same inputs, after ctx->host changed (a KVM proof). */
+int run_context_resolve_again(RunContext *ctx, MoatError *error);
 
 /* Data directory holding profiles/ and policies/: $MOAT_DATA_DIR, else the installed one. */
 const char *moat_data_dir(void);

@@ -21,6 +21,7 @@ void host_facts_done(HostFacts *h) {
         strv_free(h->cgroup_v1_controllers);
         free(h->guest_kernel);
         free(h->vm_reason);
+        free(h->kvm_reason);
         *h = (HostFacts){};
 }
 
@@ -35,6 +36,25 @@ const char *cgroup_layout_to_string(CgroupLayout l) {
         if ((unsigned) l >= _CGROUP_LAYOUT_MAX)
                 return NULL;
         return names[l];
+}
+
+const char *kvm_state_to_string(KvmState s) {
+        static const char *const names[_KVM_STATE_MAX] = {
+                [KVM_STATE_ABSENT] = "absent",           [KVM_STATE_NO_ACCESS] = "no-access",
+                [KVM_STATE_UNSUPPORTED] = "unsupported", [KVM_STATE_FAILED] = "failed",
+                [KVM_STATE_UNPROVEN] = "unproven",       [KVM_STATE_PROVEN] = "proven",
+        };
+
+        if ((unsigned) s >= _KVM_STATE_MAX)
+                return NULL;
+        return names[s];
+}
+
+KvmState kvm_state_from_string(const char *s) {
+        for (KvmState k = 0; k < _KVM_STATE_MAX; k++)
+                if (s && strcmp(s, kvm_state_to_string(k)) == 0)
+                        return k;
+        return _KVM_STATE_MAX;
 }
 
 bool host_uid_map_is_initial(const char *uid_map) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,6 +21,17 @@ typedef enum CgroupLayout {
         CGROUP_LAYOUT_V2,     /* unified */
         _CGROUP_LAYOUT_MAX,
 } CgroupLayout;
+
+/* What /dev/kvm can do for the account that runs QEMU (the caller, or moat-vm for root). */
+typedef enum KvmState {
+        KVM_STATE_ABSENT,      /* no /dev/kvm */
+        KVM_STATE_NO_ACCESS,   /* QEMU's account cannot open it (permissions, LSM, device cgroup) */
+        KVM_STATE_UNSUPPORTED, /* opens, but the API, an extension or KVM_CREATE_VM fails */
+        KVM_STATE_FAILED,      /* passed those, but a guest did not run on it (cached verdict) */
+        KVM_STATE_UNPROVEN,    /* passed those; no guest has been booted on it yet */
+        KVM_STATE_PROVEN,      /* a guest kernel booted on it (cached verdict) */
+        _KVM_STATE_MAX,
+} KvmState;
 
 typedef struct HostFacts {
         char source[256]; /* "probe" or the JSON file it was loaded from */
@@ -66,8 +78,11 @@ typedef struct HostFacts {
         char **cgroup_v1_controllers; /* mounted v1 controllers among memory, pids, cpu */
 
         /* vm tier */
-        bool kvm_usable;   /* /dev/kvm opens read-write for this caller */
-        bool qemu_present; /* qemu-system-x86_64 found */
+        bool kvm_usable;      /* kvm_state == KVM_STATE_PROVEN: guests run under KVM */
+        KvmState kvm_state;   /* how far /dev/kvm got for QEMU's account */
+        char kvm_account[64]; /* the account QEMU runs as ("moat-vm" for root), "" if none */
+        char *kvm_reason;     /* why KVM is not used (or not yet), NULL when proven */
+        bool qemu_present;    /* qemu-system-x86_64 found */
         char qemu_path[256];
         bool libvirt_present; /* libvirtd binary present (session daemon can spawn) */
         char *guest_kernel;   /* path of a usable guest kernel, or NULL */
@@ -87,6 +102,11 @@ typedef struct HostFacts {
 
 /* Fill *h from this host. Never fails hard: an unreadable fact is reported as absent. */
 int host_facts_probe(HostFacts *h);
+/* HOST_PROBE_SKIP_KVM: leave /dev/kvm alone (kvm_state unproven, saying so): for `moat run`,
+ * which hands a vm-tier plan to moat-vm-run, and that probes again, KVM included. It spares
+ * every sandbox launch of a root caller the fork that checks the device as moat-vm. */
+#define HOST_PROBE_SKIP_KVM (1u << 0)
+int host_facts_probe_flags(HostFacts *h, unsigned flags);
 int host_facts_from_json_file(const char *path, HostFacts *h, MoatError *error);
 int host_facts_from_json_buffer(const char *buf, size_t len, const char *filename, HostFacts *h,
                                 MoatError *error);
@@ -103,3 +123,22 @@ const char *host_userns_unusable_reason(const HostFacts *h, bool kernel_has_user
  * ("0 0 4294967295"): uid 0 elsewhere (a rootless container) is not real root. No I/O. */
 bool host_uid_map_is_initial(const char *uid_map);
 const char *cgroup_layout_to_string(CgroupLayout l);
+const char *kvm_state_to_string(KvmState s);
+KvmState kvm_state_from_string(const char *s); /* _KVM_STATE_MAX if unknown */
+
+/* KVM (host/kvm.c). The key names everything a verdict about booting a guest under KVM depends
+ * on: this boot of the host kernel, its release, the kvm modules, the /dev/kvm node, the QEMU
+ * binary, the guest kernel and QEMU's account. NULL from the key functions: not keyable. */
+#define KVM_PROOF_KEY_HEX 65
+int host_kvm_proof_key(const HostFacts *h, char ret[KVM_PROOF_KEY_HEX]);
+/* The caller's verdict cache ($XDG_CACHE_HOME/moat/vm-kvm, else ~/.cache/moat/vm-kvm). */
+int host_kvm_verdict_path(char **ret);
+/* The cached verdict for key: 1 proven, 0 failed (reason in why), -ENOENT none for this key. */
+int host_kvm_verdict_load(const char *key, char *why, size_t size);
+/* Records the proof's verdict for key; reason is NULL for a guest that booted. */
+int host_kvm_verdict_save(const char *key, bool proven, const char *reason);
+/* Sets kvm_state/kvm_usable/kvm_reason from a verdict for this host (after a proof). */
+int host_kvm_apply_verdict(HostFacts *h, bool proven, const char *reason);
+/* The KVM part of the probe (host_facts_probe calls it; needs is_root, user, guest_kernel and
+ * qemu_path already probed). */
+int host_probe_kvm(HostFacts *h);

@@ -34,6 +34,12 @@
  *   cgroup_v1_writable         boolean            false
  *   cgroup_v1_controllers      [string] or null   null
  *   kvm_usable, qemu_present, libvirt_present     boolean   false
+ *   kvm_state                  "absent" "no-access" "unsupported" "failed" "unproven" "proven"
+ *                                                 "proven" if kvm_usable, else "absent"; when
+ *                                                 given, kvm_usable must be true exactly when
+ *                                                 it is "proven"
+ *   kvm_account                string (<64)       "" (QEMU's account: "moat-vm" for root)
+ *   kvm_reason                 string or null     null
  *   qemu_path                  string (<256)      ""
  *   guest_kernel, vm_reason    string or null     null
  *   vm_boot_ms                 integer >= 0       0 (unknown)
@@ -71,6 +77,7 @@ typedef enum FieldType {
         FIELD_INT64,  /* int64_t, within [min, max] */
         FIELD_UINT32, /* unsigned, uid_t, gid_t, uint32_t, within [min, max] */
         FIELD_CGROUP_LAYOUT,
+        FIELD_KVM_STATE,
 } FieldType;
 
 typedef struct Field {
@@ -123,6 +130,9 @@ static const Field fields[] = {
         F(cgroup_v1_writable, FIELD_BOOL),
         F(cgroup_v1_controllers, FIELD_STRV),
         F(kvm_usable, FIELD_BOOL),
+        F(kvm_state, FIELD_KVM_STATE),
+        F(kvm_account, FIELD_STRING),
+        F(kvm_reason, FIELD_STRING_OR_NULL),
         F(qemu_present, FIELD_BOOL),
         F(qemu_path, FIELD_STRING),
         F(libvirt_present, FIELD_BOOL),
@@ -172,6 +182,10 @@ static json_t *field_to_json(const HostFacts *h, const Field *f) {
                 return json_integer(*FIELD_CPTR(h, f, uint32_t));
         case FIELD_CGROUP_LAYOUT: {
                 const char *s = cgroup_layout_to_string(*FIELD_CPTR(h, f, CgroupLayout));
+                return s ? json_string(s) : NULL;
+        }
+        case FIELD_KVM_STATE: {
+                const char *s = kvm_state_to_string(*FIELD_CPTR(h, f, KvmState));
                 return s ? json_string(s) : NULL;
         }
         }
@@ -327,6 +341,24 @@ static int layout_from_json(HostFacts *h, const json_t *v, const char *file, con
                 s);
 }
 
+static int kvm_state_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f,
+                               MoatError *e) {
+        const char *s = json_c_string(v);
+        KvmState k;
+
+        if (!s)
+                return type_error(e, file, f, v, "string");
+        k = kvm_state_from_string(s);
+        if (k == _KVM_STATE_MAX)
+                return moat_error_set(e, file, 0, 0,
+                                      "field \"%s\": \"%s\" is not one of \"absent\", "
+                                      "\"no-access\", \"unsupported\", \"failed\", \"unproven\", "
+                                      "\"proven\"",
+                                      f->name, s);
+        *FIELD_PTR(h, f, KvmState) = k;
+        return 0;
+}
+
 static int field_from_json(HostFacts *h, const json_t *v, const char *file, const Field *f,
                            MoatError *e) {
         switch (f->type) {
@@ -346,6 +378,8 @@ static int field_from_json(HostFacts *h, const json_t *v, const char *file, cons
                 return integer_from_json(h, v, file, f, e);
         case FIELD_CGROUP_LAYOUT:
                 return layout_from_json(h, v, file, f, e);
+        case FIELD_KVM_STATE:
+                return kvm_state_from_json(h, v, file, f, e);
         }
         return -EINVAL;
 }
@@ -390,6 +424,13 @@ static int host_facts_from_object(json_t *o, const char *file, HostFacts *h, Moa
                 return moat_error_set(e, file, 0, 0,
                                       "field \"is_root\": true, but \"uid\" is %u, not 0",
                                       (unsigned) h->uid);
+        /* Facts written before kvm_state existed said only kvm_usable. */
+        if (!json_object_get(o, "kvm_state"))
+                h->kvm_state = h->kvm_usable ? KVM_STATE_PROVEN : KVM_STATE_ABSENT;
+        else if (h->kvm_usable != (h->kvm_state == KVM_STATE_PROVEN))
+                return moat_error_set(
+                        e, file, 0, 0, "field \"kvm_usable\": %s, but \"kvm_state\" is \"%s\"",
+                        h->kvm_usable ? "true" : "false", kvm_state_to_string(h->kvm_state));
         /* The facts came from this file, whatever "source" says. */
         snprintf(h->source, sizeof(h->source), "%s", file);
         return 0;

@@ -3,12 +3,13 @@
  *
  * Contract: runs in the launcher process, before any plan exists, with the caller's own
  * privileges. It only reads /proc, /sys and a few files under /etc, /boot and the caller's
- * cache directory, asks access(2)/statfs(2)/lstat(2) questions, and opens /dev/kvm
- * O_RDWR once to see whether the open is permitted (no ioctl, no VM). The one syscall
- * beyond that is landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION), which
- * returns the ABI version and creates nothing. It never creates namespaces, cgroups or files,
- * never forks or executes a helper, and never connects to libvirt: `moat explain` must be
- * cheap and must not change the host it describes.
+ * cache directory, and asks access(2)/statfs(2)/lstat(2) questions. Beyond that:
+ * landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION), which returns the ABI
+ * version and creates nothing, and the KVM check of host/kvm.c: where /dev/kvm exists, it is
+ * opened with QEMU's credentials (for a root caller in a forked child that becomes moat-vm),
+ * asked its API version and extensions, and a VM is created and closed at once. It never
+ * creates namespaces, cgroups or files, never executes a helper, and never connects to
+ * libvirt: `moat explain` must be cheap and must not change the host it describes.
  *
  * A fact that cannot be read is reported as absent (false, -1 or NULL), which every rule
  * downstream treats as "cannot enforce". The only hard failure is running out of memory. */
@@ -518,15 +519,9 @@ static void probe_vm_boot_ms(HostFacts *h) {
                 h->vm_boot_ms = (uint32_t) v;
 }
 
-static int probe_vm(HostFacts *h) {
+static int probe_vm(HostFacts *h, unsigned flags) {
         char qemu[64], kernel_why[512] = "", why[1024] = "";
-        _cleanup_close_ int kvm_fd = -EBADF;
         int r;
-
-        /* Opening /dev/kvm allocates nothing until KVM_CREATE_VM; it is the only reliable test
-         * of the device's permissions plus any LSM or device-cgroup rule. */
-        kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC | O_NOCTTY);
-        h->kvm_usable = kvm_fd >= 0;
 
         probe_qemu(h, qemu, sizeof(qemu));
         h->libvirt_present = is_executable_file("/usr/sbin/libvirtd") ||
@@ -549,7 +544,15 @@ static int probe_vm(HostFacts *h) {
                          kernel_why);
         if (why[0] && !(h->vm_reason = strdup(why)))
                 return -ENOMEM;
-        return 0;
+        if (flags & HOST_PROBE_SKIP_KVM) {
+                h->kvm_state = KVM_STATE_UNPROVEN;
+                return (h->kvm_reason = strdup("not probed by this command: the vm executor "
+                                               "probes KVM itself"))
+                               ? 0
+                               : -ENOMEM;
+        }
+        /* After the guest kernel and QEMU: the cached proof is keyed by them. */
+        return host_probe_kvm(h);
 }
 
 static bool subuid_has_range(const HostFacts *h) {
@@ -594,6 +597,10 @@ static void probe_helpers(HostFacts *h) {
 }
 
 int host_facts_probe(HostFacts *h) {
+        return host_facts_probe_flags(h, 0);
+}
+
+int host_facts_probe_flags(HostFacts *h, unsigned flags) {
         int r;
 
         *h = (HostFacts){};
@@ -614,7 +621,7 @@ int host_facts_probe(HostFacts *h) {
         if (r >= 0)
                 r = probe_cgroups(h);
         if (r >= 0)
-                r = probe_vm(h);
+                r = probe_vm(h, flags);
         if (r < 0) {
                 host_facts_done(h);
                 return r;

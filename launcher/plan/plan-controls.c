@@ -291,10 +291,16 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
         if ((r = plan_add_controlf(p, "separate-kernel", CONTROL_REQUIRED, NULL, "guest kernel %s",
                                    vm->kernel ? vm->kernel : "(none found)")) < 0)
                 return r;
-        r = vm->kvm ? plan_add_control(p, "accel", CONTROL_REQUIRED, "kvm", NULL)
-                    : plan_add_control(p, "accel", CONTROL_REQUIRED, "tcg",
-                                       "no usable /dev/kvm: software emulation, "
-                                       "slower, still a separate kernel");
+        if (vm->kvm)
+                r = plan_add_control(p, "accel", CONTROL_REQUIRED, "kvm",
+                                     "a guest kernel has booted under KVM on this host");
+        else {
+                _cleanup_free_ char *why = NULL;
+                if (asprintf(&why, "software emulation, slower, still a separate kernel: %s",
+                             h->kvm_reason ? h->kvm_reason : "no usable /dev/kvm") < 0)
+                        return -ENOMEM;
+                r = plan_add_control(p, "accel", CONTROL_REQUIRED, "tcg", why);
+        }
         if (r >= 0)
                 r = plan_add_controlf(p, "vm.memory", CONTROL_REQUIRED, NULL, "%s guest RAM", mem);
         if (r >= 0)

@@ -76,6 +76,15 @@ expect_line "this-host-root: v1 controllers carry the limits" this-host-root \
         "-> resource limits enforced through v1 controllers (memory,pids,cpu)"
 expect_line "no-kvm: guests run under TCG" no-kvm \
         "-> guests run under QEMU TCG emulation: still a separate kernel, but slower"
+expect_line "no-kvm: KVM absent" no-kvm "  KVM               absent"
+expect_line "kvm-failed: KVM present but unusable, with the reason" kvm-failed \
+        "  KVM               present but unusable (failed)"
+expect_line "kvm-failed: the reason names the failed proof" kvm-failed \
+        "-> a guest kernel did not run under KVM here (failed): the test guest stopped with a KVM internal error"
+expect_line "kvm-unproven: KVM present, proven by the next vm run" kvm-unproven \
+        "  KVM               present, not proven yet"
+expect_line "modern: KVM usable, proven" modern \
+        "  KVM               usable (a guest booted on it, QEMU as alice)"
 expect_line "no-userns: the sandbox cannot run, and says why" no-userns \
         "  sandbox  cannot run (user.max_user_namespaces is 0: user namespaces are disabled on this host)"
 expect_line "userns-apparmor-restricted: the sandbox cannot run, and says why" \

@@ -16,6 +16,8 @@ static const char *const fixtures[] = {
         "no-cgroup-delegation",
         "cgroup-v1-root",
         "no-kvm",
+        "kvm-failed",
+        "kvm-unproven",
         "no-libvirt",
         "no-mac",
         "this-host-unprivileged",
@@ -56,6 +58,7 @@ static void fill_everything(HostFacts *h) {
                 .cgroup_v2_writable = true,
                 .cgroup_v1_writable = true,
                 .kvm_usable = true,
+                .kvm_state = KVM_STATE_PROVEN,
                 .qemu_present = true,
                 .libvirt_present = true,
                 .vm_boot_ms = UINT32_MAX,
@@ -77,6 +80,8 @@ static void fill_everything(HostFacts *h) {
         snprintf(h->qemu_path, sizeof(h->qemu_path), "/opt/q/qemu-system-x86_64");
         h->guest_kernel = strdup("/var/lib/moat/guest/vmlinuz");
         h->vm_reason = strdup("not really");
+        snprintf(h->kvm_account, sizeof(h->kvm_account), "moat-vm");
+        h->kvm_reason = strdup("kept as given");
         snprintf(h->lxc_version, sizeof(h->lxc_version), "6.0.1");
 }
 
@@ -211,6 +216,14 @@ static const BadCase bad_cases[] = {
         { "{\"landlok_abi\": 7}", "host.json: unknown field \"landlok_abi\"" },
         { "{\"kvm_usable\": 1}", "host.json: field \"kvm_usable\": expected boolean, got integer" },
         { "{\"kvm_usable\": null}", "host.json: field \"kvm_usable\": expected boolean, got null" },
+        { "{\"kvm_state\": \"usable\"}",
+          "host.json: field \"kvm_state\": \"usable\" is not one of \"absent\", \"no-access\", "
+          "\"unsupported\", \"failed\", \"unproven\", \"proven\"" },
+        /* kvm_usable is what plans read: it must not claim more than the state proves */
+        { "{\"kvm_usable\": true, \"kvm_state\": \"unproven\"}",
+          "host.json: field \"kvm_usable\": true, but \"kvm_state\" is \"unproven\"" },
+        { "{\"kvm_state\": \"proven\"}",
+          "host.json: field \"kvm_usable\": false, but \"kvm_state\" is \"proven\"" },
         { "{\"user\": null}", "host.json: field \"user\": expected string, got null" },
         { "{\"guest_kernel\": false}",
           "host.json: field \"guest_kernel\": expected string or null, got boolean" },

@@ -2,11 +2,14 @@
 /* host_facts_probe() on whatever host runs the tests: every fact is checked against an
  * independent way of finding it out (mountinfo instead of statfs, a real Landlock ruleset
  * instead of the version query, ...), the probe is shown to change nothing, and as root it is
- * also run as an unprivileged uid. Facts that are specific to one machine are checked in
- * test-host-probe-this-machine.c. Prints the probe's cost; never fails on time. */
+ * also run as an unprivileged uid. test-host-capabilities.c uses what the probe reports. Prints
+ * the probe's cost; never fails on time. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/kvm.h>
+#include <pwd.h>
+#include <sys/ioctl.h>
 #include <linux/landlock.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -63,6 +66,62 @@ static bool v1_controller_mounted(const char *name) {
         return strcmp(t, "cgroup") == 0;
 }
 
+/* Opens /dev/kvm as QEMU's account would (moat-vm with initgroups() for root: another way to
+ * the same credentials than the probe's getgrouplist()) and asks its API version: -errno, or
+ * the version. */
+static int kvm_open_as_qemu(const HostFacts *h) {
+        int p[2], status, r = -EIO;
+        pid_t pid;
+
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct passwd *pw = h->is_root ? getpwnam("moat-vm") : NULL;
+                int fd, v;
+
+                if (h->is_root && (!pw || initgroups(pw->pw_name, pw->pw_gid) < 0 ||
+                                   setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+                                   setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0))
+                        _exit(2);
+                fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+                v = fd < 0 ? -errno : ioctl(fd, KVM_GET_API_VERSION, 0);
+                if (fd >= 0 && v < 0)
+                        v = -errno;
+                (void) !write(p[1], &v, sizeof(v));
+                _exit(0);
+        }
+        close(p[1]);
+        assert_int_equal(read(p[0], &r, sizeof(r)), (ssize_t) sizeof(r));
+        close(p[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        return r;
+}
+
+static void check_kvm(const HostFacts *h) {
+        struct stat st;
+        int r;
+
+        assert_int_equal(h->kvm_usable, h->kvm_state == KVM_STATE_PROVEN);
+        assert_int_equal(h->kvm_reason == NULL, h->kvm_state == KVM_STATE_PROVEN);
+        if (stat("/dev/kvm", &st) < 0 || !S_ISCHR(st.st_mode)) {
+                assert_int_equal(h->kvm_state, KVM_STATE_ABSENT);
+                return;
+        }
+        if (h->is_root && !getpwnam("moat-vm")) {
+                assert_int_equal(h->kvm_state, KVM_STATE_NO_ACCESS);
+                return;
+        }
+        r = kvm_open_as_qemu(h);
+        if (r == -EACCES || r == -EPERM)
+                assert_int_equal(h->kvm_state, KVM_STATE_NO_ACCESS);
+        else if (r != KVM_API_VERSION)
+                assert_int_equal(h->kvm_state, KVM_STATE_UNSUPPORTED);
+        else /* the rest needs a guest: any of the states past the ioctls */
+                assert_true(h->kvm_state == KVM_STATE_UNSUPPORTED ||
+                            h->kvm_state >= KVM_STATE_FAILED);
+}
+
 static void test_facts_match_independent_sources(void **state) {
         _cleanup_(host_facts_done) HostFacts h = {};
         struct utsname u;
@@ -99,10 +158,7 @@ static void test_facts_match_independent_sources(void **state) {
         if (fd >= 0)
                 close(fd);
 
-        fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-        assert_int_equal(h.kvm_usable, fd >= 0);
-        if (fd >= 0)
-                close(fd);
+        check_kvm(&h);
 
         assert_int_equal(h.cgroup_layout, layout_from_mountinfo());
         assert_non_null(h.cgroup_v1_controllers);

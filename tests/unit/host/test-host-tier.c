@@ -27,8 +27,11 @@ static const TierCase cases[] = {
           "cgroup_v2_controllers cgroup_v2_writable" },
         { "cgroup-v1-root", true, true, true, NULL,
           "cgroup_layout cgroup_v1_controllers cgroup_v1_writable cgroup_v2_controllers gid "
-          "is_root uid user" },
-        { "no-kvm", true, true, true, NULL, "kvm_usable" },
+          "is_root kvm_account uid user" },
+        { "no-kvm", true, true, true, NULL, "kvm_account kvm_reason kvm_state kvm_usable" },
+        /* KVM present but unusable, or not proven yet: the vm tier runs all the same (TCG) */
+        { "kvm-failed", true, true, true, NULL, "kvm_reason kvm_state kvm_usable" },
+        { "kvm-unproven", true, true, true, NULL, "kvm_reason kvm_state kvm_usable" },
         { "no-libvirt", true, true, false, "libvirt is not installed",
           "libvirt_present vm_reason" },
         { "no-mac", true, true, true, NULL, "apparmor_enabled apparmor_moat_loaded lsms" },

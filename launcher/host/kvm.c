@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/* Whether guests can run under KVM here, decided for the account that runs QEMU.
+ *
+ * A /dev/kvm that opens is not a KVM that runs a guest: a node mode 0600 root opens for a root
+ * caller but not for moat-vm, which runs root's QEMU; a nested PVM /dev/kvm answers every
+ * ioctl like a real one and then cannot run a standard guest kernel at all. So:
+ *
+ *   1. cheap, on every probe, with QEMU's credentials (a forked child that becomes moat-vm
+ *      when the caller is root): open O_RDWR, KVM_GET_API_VERSION == 12, the extensions QEMU
+ *      refuses to start without, KVM_CREATE_VM (the VM is closed at once; nothing persists);
+ *   2. definitive, once: the vm executor (launcher/vm/vm-kvm-proof.c) runs a small 64-bit guest
+ *      that executes vector code under a deadline and then boots the real guest kernel under
+ *      KVM, bounded in time, and records the verdict in the caller's cache keyed by everything
+ *      it depends on (host_kvm_proof_key). The probe reads that verdict back.
+ *
+ * Until a verdict exists the state is KVM_STATE_UNPROVEN and plans use TCG, saying why; a
+ * vm-tier run proves first and then plans with the verdict. The probe changes nothing on the
+ * host: the child's credential switch is its own, and the VM fd dies with it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "basic/macros.h"
+#include "basic/sha256.h"
+#include "host/host.h"
+#include "host/vm-account.h"
+
+#define KVM_DEVICE "/dev/kvm"
+#define VERDICT_MAX 1024
+
+typedef struct KvmCheck {
+        KvmState state;
+        char why[384];
+} KvmCheck;
+
+/* What QEMU (7.2, x86) checks before it uses KVM at all (kvm_required_capabilites and
+ * kvm_arch_required_capabilities); a kernel without one of them is not a KVM QEMU runs on. */
+static const struct {
+        int cap;
+        const char *name;
+} required_caps[] = {
+        { KVM_CAP_USER_MEMORY, "USER_MEMORY" },
+        { KVM_CAP_DESTROY_MEMORY_REGION_WORKS, "DESTROY_MEMORY_REGION_WORKS" },
+        { KVM_CAP_JOIN_MEMORY_REGIONS_WORKS, "JOIN_MEMORY_REGIONS_WORKS" },
+        { KVM_CAP_INTERNAL_ERROR_DATA, "INTERNAL_ERROR_DATA" },
+        { KVM_CAP_IOEVENTFD, "IOEVENTFD" },
+        { KVM_CAP_IRQCHIP, "IRQCHIP" },
+        { KVM_CAP_SET_TSS_ADDR, "SET_TSS_ADDR" },
+        { KVM_CAP_EXT_CPUID, "EXT_CPUID" },
+        { KVM_CAP_MP_STATE, "MP_STATE" },
+};
+
+/* Runs with QEMU's credentials. Only system calls and snprintf: it may run in a forked child. */
+static void kvm_check_device(const char *account, KvmCheck *c) {
+        _cleanup_close_ int fd = -EBADF, vm = -EBADF;
+        int api;
+
+        fd = open(KVM_DEVICE, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                /* EACCES/EPERM: mode, ACL, LSM or device cgroup; ENODEV/ENXIO: a node without
+                 * a KVM driver behind it. */
+                c->state = errno == EACCES || errno == EPERM ? KVM_STATE_NO_ACCESS
+                           : errno == ENOENT                 ? KVM_STATE_ABSENT
+                                                             : KVM_STATE_UNSUPPORTED;
+                snprintf(c->why, sizeof(c->why), "%s cannot open " KVM_DEVICE ": %s", account,
+                         strerror(errno));
+                return;
+        }
+        api = ioctl(fd, KVM_GET_API_VERSION, 0);
+        if (api != KVM_API_VERSION) {
+                c->state = KVM_STATE_UNSUPPORTED;
+                if (api < 0)
+                        snprintf(c->why, sizeof(c->why),
+                                 KVM_DEVICE " is not a KVM device (KVM_GET_API_VERSION: %s)",
+                                 strerror(errno));
+                else
+                        snprintf(c->why, sizeof(c->why),
+                                 KVM_DEVICE " speaks KVM API %d, QEMU needs %d", api,
+                                 KVM_API_VERSION);
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(required_caps); i++)
+                if (ioctl(fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+                        c->state = KVM_STATE_UNSUPPORTED;
+                        snprintf(c->why, sizeof(c->why),
+                                 KVM_DEVICE " lacks KVM_CAP_%s, which QEMU requires",
+                                 required_caps[i].name);
+                        return;
+                }
+        vm = ioctl(fd, KVM_CREATE_VM, 0);
+        if (vm < 0) {
+                c->state = KVM_STATE_UNSUPPORTED;
+                snprintf(c->why, sizeof(c->why), "KVM_CREATE_VM fails for %s: %s", account,
+                         strerror(errno));
+                return;
+        }
+        c->state = KVM_STATE_UNPROVEN;
+}
+
+/* As moat-vm, for a root caller: fork, become the account, check, report over a pipe. */
+static void kvm_check_as_account(const VmAccount *a, KvmCheck *c) {
+        int p[2], status;
+        pid_t pid;
+        ssize_t n;
+
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                c->state = KVM_STATE_NO_ACCESS;
+                snprintf(c->why, sizeof(c->why), "cannot check " KVM_DEVICE " as %s: pipe: %s",
+                         a->name, strerror(errno));
+                return;
+        }
+        pid = fork();
+        if (pid == 0) {
+                KvmCheck r = {};
+                int k;
+
+                close(p[0]);
+                k = vm_account_become(a);
+                if (k < 0) {
+                        r.state = KVM_STATE_NO_ACCESS;
+                        snprintf(r.why, sizeof(r.why),
+                                 "cannot become %s to check " KVM_DEVICE ": %s", a->name,
+                                 strerror(-k));
+                } else
+                        kvm_check_device(a->name, &r);
+                (void) !write(p[1], &r, sizeof(r));
+                _exit(0);
+        }
+        close(p[1]);
+        n = pid < 0 ? -1 : read(p[0], c, sizeof(*c));
+        close(p[0]);
+        if (pid > 0)
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+        if (n != (ssize_t) sizeof(*c)) {
+                *c = (KvmCheck){ .state = KVM_STATE_NO_ACCESS };
+                snprintf(c->why, sizeof(c->why), "the check of " KVM_DEVICE " as %s did not report",
+                         a->name);
+        }
+        c->why[sizeof(c->why) - 1] = '\0';
+}
+
+static void sha256_file_identity(Sha256 *s, const char *what, const char *path) {
+        struct stat st;
+        char buf[512];
+        int n;
+
+        if (!path || stat(path, &st) < 0)
+                n = snprintf(buf, sizeof(buf), "%s=missing\n", what);
+        else
+                n = snprintf(buf, sizeof(buf),
+                             "%s=%s dev=%llu ino=%llu rdev=%llu mode=%o uid=%u gid=%u size=%lld "
+                             "mtime=%lld.%09ld ctime=%lld.%09ld\n",
+                             what, path, (unsigned long long) st.st_dev,
+                             (unsigned long long) st.st_ino, (unsigned long long) st.st_rdev,
+                             (unsigned) st.st_mode, (unsigned) st.st_uid, (unsigned) st.st_gid,
+                             (long long) st.st_size, (long long) st.st_mtim.tv_sec,
+                             st.st_mtim.tv_nsec, (long long) st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+        sha256_update(s, buf, (size_t) MIN(n, (int) sizeof(buf) - 1));
+}
+
+static void sha256_kernel_file(Sha256 *s, const char *path, bool only_kvm_lines) {
+        FILE *f = fopen(path, "re");
+        char line[512];
+
+        sha256_update(s, path, strlen(path) + 1);
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f))
+                if (!only_kvm_lines || strncmp(line, "kvm", 3) == 0)
+                        sha256_update(s, line, strlen(line));
+        fclose(f);
+}
+
+/* The guest kernel enters by identity (device, inode, size, mtime, ctime), not by a digest of
+ * its 60-70 MB: reading it whole costs tens of ms on every probe, and any change to the file,
+ * including one that restores its mtime, moves its ctime. */
+int host_kvm_proof_key(const HostFacts *h, char ret[KVM_PROOF_KEY_HEX]) {
+        uint8_t d[SHA256_DIGEST_BYTES];
+        char buf[128];
+        Sha256 s;
+
+        if (!h->guest_kernel || !h->qemu_present || !h->kvm_account[0])
+                return -ENOENT;
+        sha256_init(&s);
+        sha256_update(&s, "moat-kvm-proof-v1\n", 18);
+        sha256_kernel_file(&s, "/proc/sys/kernel/random/boot_id", false);
+        sha256_update(&s, h->kernel_release, strlen(h->kernel_release) + 1);
+        sha256_kernel_file(&s, "/proc/modules", true);
+        sha256_file_identity(&s, "kvm", KVM_DEVICE);
+        sha256_file_identity(&s, "qemu", h->qemu_path);
+        sha256_file_identity(&s, "guest-kernel", h->guest_kernel);
+        snprintf(buf, sizeof(buf), "account=%s\n", h->kvm_account);
+        sha256_update(&s, buf, strlen(buf));
+        sha256_final(&s, d);
+        for (size_t i = 0; i < sizeof(d); i++)
+                snprintf(ret + 2 * i, 3, "%02x", d[i]);
+        return 0;
+}
+
+int host_kvm_verdict_path(char **ret) {
+        const char *x = secure_getenv("XDG_CACHE_HOME"), *home = secure_getenv("HOME");
+
+        if (x && x[0] == '/')
+                return asprintf(ret, "%s/moat/vm-kvm", x) < 0 ? -ENOMEM : 0;
+        if (!home || home[0] != '/') {
+                struct passwd *pw = getpwuid(getuid());
+                home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+        }
+        if (!home)
+                return -ENOENT;
+        return asprintf(ret, "%s/.cache/moat/vm-kvm", home) < 0 ? -ENOMEM : 0;
+}
+
+static int mkdir_parents(char *path) {
+        for (char *s = path + 1; *s; s++)
+                if (*s == '/') {
+                        *s = '\0';
+                        int r = mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
+                        *s = '/';
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+/* One line: "v1 KEY proven|failed EPOCH REASON". Written atomically (temp file + rename). */
+int host_kvm_verdict_save(const char *key, bool proven, const char *reason) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL;
+        char line[VERDICT_MAX];
+        int fd, n, r;
+
+        r = host_kvm_verdict_path(&path);
+        if (r < 0)
+                return r;
+        n = snprintf(line, sizeof(line), "v1 %s %s %lld %s\n", key, proven ? "proven" : "failed",
+                     (long long) time(NULL), reason && reason[0] ? reason : "-");
+        if (n < 0)
+                return -EINVAL;
+        if ((size_t) n >= sizeof(line)) /* keep the line whole: cut the reason */
+                line[sizeof(line) - 2] = '\n', n = sizeof(line) - 1;
+        for (int i = 0; i < n - 1; i++) /* one line: a newline in a reason would end it */
+                if (line[i] == '\n' || line[i] == '\r')
+                        line[i] = ' ';
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+                return -ENOMEM;
+        r = mkdir_parents(tmp);
+        if (r < 0)
+                return r;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = write(fd, line, (size_t) n) == n ? 0 : -EIO;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
+int host_kvm_verdict_load(const char *key, char *why, size_t size) {
+        _cleanup_free_ char *path = NULL;
+        char line[VERDICT_MAX], k[KVM_PROOF_KEY_HEX], verdict[16];
+        long long when;
+        int off = 0;
+        FILE *f;
+
+        if (host_kvm_verdict_path(&path) < 0)
+                return -ENOENT;
+        f = fopen(path, "re");
+        if (!f)
+                return -ENOENT;
+        if (!fgets(line, sizeof(line), f)) {
+                fclose(f);
+                return -ENOENT;
+        }
+        fclose(f);
+        line[strcspn(line, "\n")] = '\0';
+        if (sscanf(line, "v1 %64s %15s %lld %n", k, verdict, &when, &off) != 3 || off == 0 ||
+            strcmp(k, key) != 0)
+                return -ENOENT;
+        if (strcmp(verdict, "proven") == 0)
+                return 1;
+        if (strcmp(verdict, "failed") != 0)
+                return -ENOENT;
+        snprintf(why, size, "%s", line + off);
+        return 0;
+}
+
+int host_kvm_apply_verdict(HostFacts *h, bool proven, const char *reason) {
+        char *r = NULL;
+
+        if (!proven && (!reason || !*reason))
+                reason = "a guest did not run under KVM";
+        if (!proven && asprintf(&r, "a guest kernel did not run under KVM here (%s): %s",
+                                kvm_state_to_string(KVM_STATE_FAILED), reason) < 0)
+                return -ENOMEM;
+        free(h->kvm_reason);
+        h->kvm_reason = r;
+        h->kvm_state = proven ? KVM_STATE_PROVEN : KVM_STATE_FAILED;
+        h->kvm_usable = proven;
+        return 0;
+}
+
+/* A hint for the most common reason an account cannot open the device. */
+static void access_hint(const HostFacts *h, char *why, size_t size) {
+        struct stat st;
+        size_t l = strlen(why);
+
+        if (stat(KVM_DEVICE, &st) < 0)
+                return;
+        snprintf(why + l, size - l,
+                 " (" KVM_DEVICE
+                 " is mode %04o uid %u gid %u; Debian's udev rule makes it 0660 "
+                 "group kvm%s)",
+                 (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid, (unsigned) st.st_gid,
+                 h->is_root ? ", and moat-guest-kernel puts moat-vm in group kvm"
+                            : ": add this user to group kvm");
+}
+
+int host_probe_kvm(HostFacts *h) {
+        char key[KVM_PROOF_KEY_HEX], cached[VERDICT_MAX] = "";
+        KvmCheck c = {};
+        struct stat st;
+        int r;
+
+        h->kvm_usable = false;
+        if (stat(KVM_DEVICE, &st) < 0 || !S_ISCHR(st.st_mode)) {
+                h->kvm_state = KVM_STATE_ABSENT;
+                snprintf(c.why, sizeof(c.why),
+                         KVM_DEVICE " %s: no hardware virtualisation for guests on this host",
+                         errno == ENOENT ? "does not exist" : "is not a character device");
+                return (h->kvm_reason = strdup(c.why)) ? 0 : -ENOMEM;
+        }
+        if (h->is_root) {
+                VmAccount a;
+                r = vm_account_lookup(&a);
+                if (r < 0) {
+                        h->kvm_state = KVM_STATE_NO_ACCESS;
+                        snprintf(c.why, sizeof(c.why),
+                                 "root's guests run QEMU as the account " VM_ACCOUNT
+                                 ", which is unusable (%s): run moat-guest-kernel as root",
+                                 strerror(-r));
+                        return (h->kvm_reason = strdup(c.why)) ? 0 : -ENOMEM;
+                }
+                snprintf(h->kvm_account, sizeof(h->kvm_account), "%s", a.name);
+                kvm_check_as_account(&a, &c);
+        } else {
+                snprintf(h->kvm_account, sizeof(h->kvm_account), "%s", h->user);
+                kvm_check_device(h->user, &c);
+        }
+        h->kvm_state = c.state;
+        if (c.state == KVM_STATE_NO_ACCESS)
+                access_hint(h, c.why, sizeof(c.why));
+        if (c.state != KVM_STATE_UNPROVEN)
+                return (h->kvm_reason = strdup(c.why)) ? 0 : -ENOMEM;
+
+        if (host_kvm_proof_key(h, key) < 0) {
+                snprintf(c.why, sizeof(c.why),
+                         "KVM answers for %s, but no guest has run on it yet, and none can be "
+                         "proven without QEMU and a guest kernel",
+                         h->kvm_account);
+                return (h->kvm_reason = strdup(c.why)) ? 0 : -ENOMEM;
+        }
+        r = host_kvm_verdict_load(key, cached, sizeof(cached));
+        if (r >= 0)
+                return host_kvm_apply_verdict(h, r == 1, cached);
+        snprintf(c.why, sizeof(c.why),
+                 "KVM answers for %s, but no guest has run on it yet: the next vm-tier run boots "
+                 "the guest kernel under KVM once to prove it (bounded), and uses KVM from then on "
+                 "if it boots",
+                 h->kvm_account);
+        return (h->kvm_reason = strdup(c.why)) ? 0 : -ENOMEM;
+}
