@@ -19,6 +19,13 @@
 #include "context.h"
 #include "executor.h"
 #include "sys/heap.h"
+#if MOAT_WITH_VM
+#include "vm/vm-kvm-proof.h"
+#define RUN_PROBE_FLAGS 0u
+#else
+/* moat hands a vm-tier plan to moat-vm-run, which probes KVM itself (host.h). */
+#define RUN_PROBE_FLAGS HOST_PROBE_SKIP_KVM
+#endif
 
 extern char **environ;
 
@@ -278,8 +285,22 @@ int cmd_run(int argc, char **argv) {
 
         RunContextArgs cargs = { .profile = a.profile,
                                  .policy_file = a.policy,
-                                 .host_facts_file = a.host_facts };
+                                 .host_facts_file = a.host_facts,
+                                 .probe_flags = RUN_PROBE_FLAGS };
         r = run_context_load(&cargs, &ctx, &err);
+#if MOAT_WITH_VM
+        /* KVM that answers but has never run a guest here is proven before the plan is final,
+         * so the plan, the run and the audit record agree on the accelerator. Recorded facts
+         * (--host-facts) are taken as they are. */
+        if (r >= 0 && !ctx.plan->refused && ctx.plan->tier == TIER_VM && !a.host_facts &&
+            ctx.host.kvm_state == KVM_STATE_UNPROVEN) {
+                r = vm_kvm_prove(&ctx.host, a.quiet);
+                if (r >= 0)
+                        r = run_context_resolve_again(&ctx, &err);
+                if (r < 0 && !moat_error_is_set(&err))
+                        moat_error_set(&err, "", 0, 0, "the KVM proof failed: %s", strerror(-r));
+        }
+#endif
         if (r < 0) {
                 error = moat_error_is_set(&err) ? moat_error_format(&err, errbuf, sizeof(errbuf))
                                                 : strerror(-r);

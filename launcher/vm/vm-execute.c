@@ -36,6 +36,7 @@
 
 #include "basic/macros.h"
 #include "executor.h"
+#include "host/vm-account.h"
 #include "vm-domain.h"
 #include "vm-initramfs.h"
 #include "vm-layout.h"
@@ -43,7 +44,6 @@
 #include "vm/guest/vm-proto.h"
 
 #define VM_URI "qemu:///session"
-#define VM_ACCOUNT "moat-vm"
 #define VM_BOOT_DEADLINE_MS 120000u /* without a plan timeout: boot + start of the command */
 #define VM_DRAIN_MS 10000u          /* after the final status: output and power-off */
 #define VM_MIN_MEMORY (96ull << 20) /* the 66 MB PVH kernel image must fit */
@@ -105,24 +105,9 @@ static void result_fail(VmResult *res, const char *step, int err, const char *fm
         res->exit_code = -1;
 }
 
-static char *cache_dir(const char *sub) {
-        const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-        char *p = NULL;
-
-        if (x && x[0] == '/')
-                return asprintf(&p, "%s/moat%s", x, sub) < 0 ? NULL : p;
-        if (!home || home[0] != '/') {
-                struct passwd *pw = getpwuid(getuid());
-                home = pw ? pw->pw_dir : NULL;
-        }
-        if (!home)
-                return NULL;
-        return asprintf(&p, "%s/.cache/moat%s", home, sub) < 0 ? NULL : p;
-}
-
 /* HostFacts.vm_boot_ms reads this back: the last measured boot-to-command time. */
 static void boot_ms_save(uint64_t ms) {
-        _cleanup_free_ char *dir = cache_dir(""), *path = NULL, *tmp = NULL;
+        _cleanup_free_ char *dir = vm_cache_dir(""), *path = NULL, *tmp = NULL;
         FILE *f;
         int fd;
 
@@ -481,7 +466,7 @@ static int accept_ports(VmRun *run, uint64_t deadline) {
  * no_new_privs, read from the QEMU process itself. */
 static int qemu_confinement(const char *name, char *detail, size_t size) {
         const char *rt = getenv("XDG_RUNTIME_DIR");
-        _cleanup_free_ char *cache = cache_dir(""), *pidfile = NULL, *line = NULL;
+        _cleanup_free_ char *cache = vm_cache_dir(""), *pidfile = NULL, *line = NULL;
         char path[64];
         size_t cap = 0;
         int seccomp = -1, nnp = -1;
@@ -525,7 +510,7 @@ static const char *qemu_emulator(void) {
 
 static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name, size_t name_size) {
         const Plan *plan = run->plan;
-        _cleanup_free_ char *cache = cache_dir("/vm"), *initrd = NULL;
+        _cleanup_free_ char *cache = vm_cache_dir("/vm"), *initrd = NULL;
         VmGuestFiles gf = {};
         char msg[512] = "", sock[_SOCK_MAX][128], console[128], cmdline[512];
         uid_t uid = plan->vm.guest_root ? 0 : getuid();
@@ -764,22 +749,24 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
                 fprintf(stderr, "moat: vm: %s\n", res->message);
 }
 
-/* Root callers: the libvirt session client, and so QEMU, run as the unprivileged moat-vm. */
-static _Noreturn void helper_child(const Plan *plan, const RunRequest *req, const struct passwd *pw,
+/* Root callers: the libvirt session client, and so QEMU, run as the unprivileged moat-vm, with
+ * its own groups (host/vm-account.h: the kvm group is how it reaches /dev/kvm). */
+static _Noreturn void helper_child(const Plan *plan, const RunRequest *req, const VmAccount *a,
                                    pid_t parent, int result_fd) {
         VmResult res = { .exit_code = -1 };
+        int r;
 
-        if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
-                result_fail(&res, "drop to " VM_ACCOUNT, errno, "cannot switch to %s: %s",
-                            VM_ACCOUNT, strerror(errno));
+        r = vm_account_become(a);
+        if (r < 0) {
+                result_fail(&res, "drop to " VM_ACCOUNT, r, "cannot switch to %s: %s", VM_ACCOUNT,
+                            strerror(-r));
                 goto out;
         }
         /* Set after the uid change, which clears it; then check the parent did not die in
          * between, or nothing would ever kill us. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(125);
-        if (setenv("HOME", pw->pw_dir, 1) < 0 || unsetenv("XDG_CACHE_HOME") < 0 ||
+        if (setenv("HOME", a->home, 1) < 0 || unsetenv("XDG_CACHE_HOME") < 0 ||
             unsetenv("XDG_RUNTIME_DIR") < 0 || unsetenv("XDG_CONFIG_HOME") < 0)
                 _exit(125);
         run_guest(plan, req, &res);
@@ -789,18 +776,21 @@ out:
 }
 
 static void run_as_vm_account(const Plan *plan, const RunRequest *req, VmResult *res) {
-        struct passwd *pw = getpwnam(VM_ACCOUNT);
         _cleanup_close_ int sig_fd = -EBADF;
-        int pipefd[2], st;
+        VmAccount account;
+        int pipefd[2], st, r;
         sigset_t mask, old;
         pid_t parent = getpid(), pid;
 
-        if (!pw || pw->pw_uid == 0 || !pw->pw_dir || pw->pw_dir[0] != '/') {
-                result_fail(res, "vm account", ENOENT,
+        r = vm_account_lookup(&account);
+        if (r < 0) {
+                result_fail(res, "vm account", r,
                             "as root, the vm tier runs QEMU as the "
-                            "unprivileged account %s, which does not exist; run "
+                            "unprivileged account %s, which %s; run "
                             "moat-guest-kernel once to create it",
-                            VM_ACCOUNT);
+                            VM_ACCOUNT,
+                            r == -ENOENT ? "does not exist"
+                                         : "is unusable (uid or group 0, or no home)");
                 return;
         }
         if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -823,7 +813,7 @@ static void run_as_vm_account(const Plan *plan, const RunRequest *req, VmResult 
         }
         if (pid == 0) {
                 close(pipefd[0]);
-                helper_child(plan, req, pw, parent, pipefd[1]);
+                helper_child(plan, req, &account, parent, pipefd[1]);
         }
         close(pipefd[1]);
 

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,21 @@ static int mkdir_parents(const char *dir) {
                         *s = '/';
                 }
         return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+char *vm_cache_dir(const char *sub) {
+        const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        char *p = NULL;
+
+        if (x && x[0] == '/')
+                return asprintf(&p, "%s/moat%s", x, sub) < 0 ? NULL : p;
+        if (!home || home[0] != '/') {
+                struct passwd *pw = getpwuid(getuid());
+                home = pw ? pw->pw_dir : NULL;
+        }
+        if (!home)
+                return NULL;
+        return asprintf(&p, "%s/.cache/moat%s", home, sub) < 0 ? NULL : p;
 }
 
 int vm_initramfs_ensure(const VmGuestFiles *f, const char *cache_dir, bool quiet, char **ret_path,

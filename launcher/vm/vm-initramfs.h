@@ -22,3 +22,7 @@ void vm_guest_files_done(VmGuestFiles *f);
  * (progress on stderr when it is a terminal and !quiet). */
 int vm_initramfs_ensure(const VmGuestFiles *f, const char *cache_dir, bool quiet, char **ret_path,
                         char *msg, size_t msg_size);
+
+/* The caller's moat cache directory plus sub ("" or "/vm"): $XDG_CACHE_HOME/moat, else
+ * $HOME/.cache/moat, else the passwd entry's home. Newly allocated; NULL if there is none. */
+char *vm_cache_dir(const char *sub);

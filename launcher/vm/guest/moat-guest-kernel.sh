@@ -12,7 +12,8 @@
 #   modules/*.ko     virtio, virtio-pci, virtio-mmio, virtio-console, netfs, fscache, 9p
 #   modules/order    the load order, dependencies first
 # It also creates the unprivileged account `moat-vm` (no login, home /var/lib/moat/vm) as which
-# moat runs QEMU when the caller is root, so that QEMU never runs as root.
+# moat runs QEMU when the caller is root, so that QEMU never runs as root, and puts it in group
+# kvm (created if missing), through which Debian gives /dev/kvm to service accounts.
 # Idempotent: a second run with the same kernel version changes nothing.
 set -euo pipefail
 export LC_ALL=C
@@ -37,6 +38,24 @@ ensure_account() {
         fi
         install -d -m 0755 /var/lib/moat
         install -d -m 0700 -o moat-vm -g moat-vm "$VMHOME"
+        # QEMU of root's guests reaches /dev/kvm as Debian intends: through group kvm, which
+        # udev's 50-udev-default.rules gives the node (KERNEL=="kvm", GROUP="kvm", MODE="0660")
+        # and udev's postinst creates. moat-vm keeps its groups when moat becomes it.
+        getent group kvm >/dev/null || groupadd --system kvm
+        id -nG moat-vm | tr ' ' '\n' | grep -qx kvm || usermod -a -G kvm moat-vm
+        if [ -c /dev/kvm ]; then
+                local node
+                node=$(stat -c '%a %G' /dev/kvm)
+                if [ "$node" != "660 kvm" ]; then
+                        # Device permissions are the administrator's (or udev's) to set, not
+                        # an installer's: say what is missing and what the rule would do.
+                        echo "moat-guest-kernel: /dev/kvm is mode ${node% *} group ${node#* }," \
+                             "so moat-vm cannot use it and root's vm runs use TCG; Debian's" \
+                             "udev rule makes it 0660 group kvm (with udev running:" \
+                             "'udevadm trigger --name-match=kvm'; without:" \
+                             "'chgrp kvm /dev/kvm && chmod 0660 /dev/kvm')" >&2
+                fi
+        fi
 }
 
 ensure_account
