@@ -191,7 +191,7 @@ static void test_compile_refuses_bad_plans(void **state) {
         SeccompProgram prog = {};
         PlanSyscallRule *r;
 
-        /* A name no filtered ABI knows (pciconfig_read exists on other architectures). */
+        /* A name no x86 ABI knows (pciconfig_read exists on other architectures). */
         fixture_default_seccomp(&p, false);
         fixture_push(&p, "pciconfig_read", EPERM);
         assert_int_equal(sys_seccomp_compile(&p, &prog), -EINVAL);
@@ -231,6 +231,96 @@ static void test_compile_refuses_bad_plans(void **state) {
         fixture_seccomp_done(&p);
 
         assert_null(prog.fprog.filter);
+}
+
+/* The default-like set names syscalls that only some ABIs have (vm86 only i386, tuxcall only
+ * x86_64 and x32). Leaving an ABI out of the filter (it is then killed wholesale) must not turn
+ * those rules into errors: every subset compiles, and a rule whose syscall no filtered ABI has
+ * adds nothing, so the program equals the one compiled without it. A name unknown on every x86
+ * ABI (a typo, or pciconfig_read of other architectures) is refused whatever the subset. */
+static const char *const i386_only[] = { "break",  "ftime",  "gtty",   "lock", "mpx",
+                                         "prof",   "profil", "stime",  "stty", "ulimit",
+                                         "umount", "vm86",   "vm86old" };
+
+static void fixture_set_arches(PlanSeccomp *p, const char *const *arches) {
+        size_t n = 0;
+
+        for (char **a = p->arches; *a; a++)
+                free(*a);
+        while (arches[n]) {
+                p->arches[n] = strdup(arches[n]);
+                n++;
+        }
+        p->arches[n] = NULL;
+}
+
+static void fixture_drop_rules(PlanSeccomp *p, const char *const *names, size_t n_names) {
+        size_t j = 0;
+
+        for (size_t i = 0; i < p->n_rules; i++) {
+                bool drop = false;
+
+                for (size_t k = 0; k < n_names; k++)
+                        drop = drop || strcmp(p->rules[i].name, names[k]) == 0;
+                if (drop) {
+                        free(p->rules[i].name);
+                        free(p->rules[i].group);
+                        free(p->rules[i].origin);
+                } else
+                        p->rules[j++] = p->rules[i];
+        }
+        p->n_rules = j;
+}
+
+static void assert_same_program(const SeccompProgram *a, const SeccompProgram *b) {
+        assert_int_equal(a->fprog.len, b->fprog.len);
+        assert_memory_equal(a->fprog.filter, b->fprog.filter,
+                            a->fprog.len * sizeof(struct sock_filter));
+}
+
+static void test_compile_abi_subsets(void **state) {
+        static const char *const subsets[][4] = {
+                { "x86_64", "x32", "x86", NULL },
+                { "x86_64", "x32", NULL },
+                { "x86_64", "x86", NULL },
+                { "x86_64", NULL },
+                { "x32", NULL },
+                { "x86", NULL },
+        };
+        static const char *const unknown[] = { "pciconfig_read", "no_such_syscall" };
+        static const char *const no_i386[] = { "x86_64", "x32", NULL };
+        PlanSeccomp p, q;
+        SeccompProgram prog = {}, without = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(subsets); i++) {
+                fixture_default_seccomp(&p, false);
+                fixture_set_arches(&p, subsets[i]);
+                if (sys_seccomp_compile(&p, &prog) != 0)
+                        fail_msg("the default-like set does not compile for ABI set %zu", i);
+                sys_seccomp_program_done(&prog);
+                for (size_t k = 0; k < ELEMENTSOF(unknown); k++) {
+                        fixture_push(&p, unknown[k], EPERM);
+                        assert_int_equal(sys_seccomp_compile(&p, &prog), -EINVAL);
+                        assert_null(prog.fprog.filter);
+                        fixture_drop_rules(&p, &unknown[k], 1);
+                }
+                fixture_seccomp_done(&p);
+        }
+
+        /* Without i386 the i386-only rules change nothing in the program. */
+        fixture_default_seccomp(&p, false);
+        fixture_set_arches(&p, no_i386);
+        fixture_default_seccomp(&q, false);
+        fixture_set_arches(&q, no_i386);
+        fixture_drop_rules(&q, i386_only, ELEMENTSOF(i386_only));
+        assert_int_equal(q.n_rules + ELEMENTSOF(i386_only), p.n_rules);
+        assert_int_equal(sys_seccomp_compile(&p, &prog), 0);
+        assert_int_equal(sys_seccomp_compile(&q, &without), 0);
+        assert_same_program(&prog, &without);
+        sys_seccomp_program_done(&prog);
+        sys_seccomp_program_done(&without);
+        fixture_seccomp_done(&q);
+        fixture_seccomp_done(&p);
 }
 
 static int rule_index(const PlanSeccomp *p, const char *name) {
@@ -479,6 +569,7 @@ int main(void) {
                 cmocka_unit_test(test_x32_and_i386_denied),
                 cmocka_unit_test(test_foreign_abi_killed),
                 cmocka_unit_test(test_compile_refuses_bad_plans),
+                cmocka_unit_test(test_compile_abi_subsets),
                 cmocka_unit_test(test_rule_match),
                 cmocka_unit_test(test_notify_same_errno_and_recorded),
                 cmocka_unit_test(test_notify_target_died),
