@@ -102,25 +102,53 @@ static int seccomp_arg_cmps(const PlanSyscallRule *r, struct scmp_arg_cmp *cmps)
         return 0;
 }
 
-/* Known on at least one filtered ABI? libseccomp itself skips the ABIs that lack the syscall
- * when the rule is added by its native number (or pseudo number); a name no filtered ABI knows
- * is a typo or a syscall this libseccomp predates, and is refused rather than dropped. */
-static bool seccomp_name_known(const PlanSeccomp *p, const char *name) {
+/* Does libseccomp know name on this ABI? It answers -1 (__NR_SCMP_ERROR) for a name it has never
+ * heard of and a pseudo number <= -10000 (__PNR_*) for one this ABI lacks; -100..-299 are the
+ * socketcall and ipc multiplexed calls of i386, which do exist there. */
+static bool seccomp_name_on_arch(uint32_t token, const char *name) {
+        int nr = seccomp_syscall_resolve_name_arch(token, name);
+
+        return nr >= 0 || (nr < -1 && nr > -10000);
+}
+
+/* Every ABI a process of this machine's family can enter, whichever ones a plan filters: on
+ * x86-64 the three of them. */
+static size_t seccomp_family(uint32_t ret[static 3]) {
+        uint32_t native = seccomp_arch_native();
+
+        if (native != SCMP_ARCH_X86_64 && native != SCMP_ARCH_X32 && native != SCMP_ARCH_X86) {
+                ret[0] = native;
+                return 1;
+        }
+        ret[0] = SCMP_ARCH_X86_64;
+        ret[1] = SCMP_ARCH_X32;
+        ret[2] = SCMP_ARCH_X86;
+        return 3;
+}
+
+/* 1: add the rule. 0: skip it, its syscall exists only on ABIs the filter leaves out (vm86, an
+ * i386 call, when the plan filters x86_64 and x32): those ABIs are killed whole by the bad-arch
+ * action, so there is nothing left to deny. libseccomp would drop such a rule silently too, but
+ * it drops a syscall of another architecture the same way (pciconfig_read has a pseudo number on
+ * every x86 ABI), and that one must be refused: so the choice is made here, explicitly.
+ * -EINVAL: the name is unknown on every ABI of the family (a typo, a syscall this libseccomp
+ * predates, or one of another architecture such as pciconfig_read), and is refused rather than
+ * dropped. Whether a name is known must not depend on which ABIs are filtered: it did, and a plan
+ * without i386 then refused the default set's i386-only rules. */
+static int seccomp_rule_applies(const PlanSeccomp *p, const char *name) {
+        uint32_t family[3];
+        size_t n = seccomp_family(family);
+
         for (char **a = p->arches; a && *a; a++) {
                 uint32_t token = seccomp_arch_resolve_name(*a);
 
-                int nr;
-
-                if (token == 0)
-                        continue;
-                /* libseccomp answers -1 for a name it has never heard of and a pseudo number
-                 * <= -10000 (__PNR_*) for one this ABI lacks; -100..-299 are the socketcall and
-                 * ipc multiplexed calls of i386, which do exist there. */
-                nr = seccomp_syscall_resolve_name_arch(token, name);
-                if (nr >= 0 || (nr < -1 && nr > -10000))
-                        return true;
+                if (token != 0 && seccomp_name_on_arch(token, name))
+                        return 1;
         }
-        return false;
+        for (size_t i = 0; i < n; i++)
+                if (seccomp_name_on_arch(family[i], name))
+                        return 0;
+        return -EINVAL;
 }
 
 static int seccomp_add_rules(scmp_filter_ctx ctx, const PlanSeccomp *p) {
@@ -140,8 +168,11 @@ static int seccomp_add_rules(scmp_filter_ctx ctx, const PlanSeccomp *p) {
                 k = seccomp_arg_cmps(r, cmps);
                 if (k < 0)
                         return k;
-                if (!seccomp_name_known(p, r->name))
-                        return -EINVAL;
+                k = seccomp_rule_applies(p, r->name);
+                if (k < 0)
+                        return k;
+                if (k == 0)
+                        continue;
                 nr = seccomp_syscall_resolve_name(r->name);
                 if (nr == __NR_SCMP_ERROR)
                         return -EINVAL;

@@ -28,10 +28,11 @@ typedef struct SeccompProgram {
 #define SECCOMP_KEY_FORMAT "moat-seccomp-1"
 
 /* Parent. 0 or -errno: -EINVAL for a rule the filter cannot express (a syscall name unknown on
- * every filtered ABI, an argument index > 5, an ERRNO default, a foreign-ABI action other than
- * KILL, two rules for one syscall that would answer with different results), -ENOMEM. Deny rules become
- * SCMP_ACT_ERRNO(errno), or SCMP_ACT_NOTIFY when p->notify_denials (the supervisor then
- * answers with the same errno, see seccomp-notify.h). */
+ * every ABI of the machine's family, an argument index > 5, an ERRNO default, a foreign-ABI action
+ * other than KILL, two rules for one syscall that would answer with different results), -ENOMEM.
+ * A rule for a syscall that only ABIs outside the filter have is skipped: those ABIs are killed
+ * whole. Deny rules become SCMP_ACT_ERRNO(errno), or SCMP_ACT_NOTIFY when p->notify_denials
+ * (the supervisor then answers with the same errno, see seccomp-notify.h). */
 int sys_seccomp_compile(const PlanSeccomp *p, SeccompProgram *ret);
 
 /* SHA-256 over everything sys_seccomp_compile() reads from p (the ABIs, the actions, every rule
