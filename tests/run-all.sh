@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # The whole test suite, from a fresh Debian 12 machine, as root:
 #
-#     sudo bash tests/run-all.sh
+#     bash tests/run-all.sh
 #
 # Steps: install build dependencies, install the vm tier's guest kernel, create the
 # unprivileged test user, build every feature with -Dwerror=true and run every meson suite

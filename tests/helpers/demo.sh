@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# From a fresh Debian 12 machine, as root:   sudo bash tests/helpers/demo.sh
+# From a fresh Debian 12 machine, as root:   bash tests/helpers/demo.sh
 # Installs the build dependencies (and the vm tier's guest kernel), builds moat, installs it
 # under /usr/local, and runs its main job once: a small untrusted workload under the
 # ci-untrusted profile, then the plan it ran under and the audit record it left.
@@ -11,7 +11,7 @@ cd "$src"
 say() { printf '\n==> %s\n' "$*"; }
 
 if (($(id -u) != 0)); then
-        echo "demo.sh installs packages and moat itself: run it as root (sudo bash $0)" >&2
+        echo "demo.sh installs packages and moat itself: run it as root (bash $0 as root)" >&2
         exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
