@@ -32,8 +32,19 @@ check "$u: the boot check refuses a guest that misses its deadline, and says so"
 state=$(as_user "$u" "$MOAT" host --json | jq -r .kvm_state)
 case $state in
 proven | unproven)
-        tap_skip "$u: the KVM boot check on this host's working /dev/kvm" \
-                "exercised by vm-escalation's runs (kvm_state $state)" ;;
+        # A /dev/kvm that answers: the boot check and moat's own verdict (proven by a vm-tier
+        # run if it was not yet) must agree, and a proven KVM must be what runs use.
+        out=$(as_user "$u" "$PROOF" kvm 15000 2>&1)
+        diag "proof under KVM (kvm_state $state): $out"
+        as_user "$u" "$MOAT" run -q -p hostile -- true </dev/null >/dev/null 2>&1
+        after=$(as_user "$u" "$MOAT" host --json | jq -r .kvm_state)
+        if grep -q '^proven=1 ' <<<"$out"; then want=proven; else want=failed; fi
+        check "$u: the KVM boot check and moat's cached verdict agree ($want, moat: $after)" \
+                [ "$after" = "$want" ]
+        check "$u: the vm run used the verdict's accelerator" \
+                bash -c 'tail -n 1 "$1" | jq -e --arg a "$2" "[.controls[] |
+                        select(.name == \"accel\")][0].detail == \$a" >/dev/null' \
+                _ "$d/audit.log" "$([ "$want" = proven ] && echo kvm || echo tcg)" ;;
 *)
         out=$(as_user "$u" "$PROOF" kvm 15000 2>&1)
         diag "proof under KVM (kvm_state $state): $out"
