@@ -617,8 +617,11 @@ static void test_notify_target_died(void **state) {
 
 static void test_load_requires_no_new_privs(void **state);
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
+/* test-sys-seccomp [TEST_NAME]...: with names, only those tests run (tests/integration/vm/ia32.sh
+ * runs the i386 ones in a guest whose kernel accepts int 0x80); a name that is not a test is an
+ * error, so that a renamed test cannot quietly run nothing. */
+int main(int argc, char **argv) {
+        static const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_default_set_denies),
                 cmocka_unit_test(test_probes_differ_without_filter),
                 cmocka_unit_test(test_x32_denied),
@@ -634,7 +637,23 @@ int main(void) {
                 cmocka_unit_test(test_load_requires_no_new_privs),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        struct CMUnitTest selected[ELEMENTSOF(tests)];
+        size_t n = 0;
+
+        if (argc < 2)
+                return cmocka_run_group_tests(tests, NULL, NULL);
+        for (int i = 1; i < argc; i++) {
+                size_t k = 0;
+
+                while (k < ELEMENTSOF(tests) && strcmp(tests[k].name, argv[i]) != 0)
+                        k++;
+                if (k == ELEMENTSOF(tests) || n == ELEMENTSOF(selected)) {
+                        fprintf(stderr, "test-sys-seccomp: no test named '%s'\n", argv[i]);
+                        return 2;
+                }
+                selected[n++] = tests[k];
+        }
+        return _cmocka_run_group_tests("tests", selected, n, NULL, NULL);
 }
 
 /* Without no_new_privs and without CAP_SYS_ADMIN the kernel refuses the filter; the loader
