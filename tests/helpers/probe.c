@@ -9,7 +9,9 @@
  *
  * Each --try-* is attempted in order and reported under "tries" as {op, arg, ok, errno, error}.
  * --try-syscall names: keyctl, add_key, unshare, userns, mount, bpf, ptrace, tiocsti,
- * perf_event_open, init_module, setns, personality. */
+ * perf_event_open, init_module, setns, personality; keyctl-i386 and getpid-i386 make the call
+ * through int 0x80 (the i386 ABI), which kills the probe with SIGSEGV on a kernel that refuses
+ * int 0x80 (tests/integration/vm/ia32.sh uses them in a guest whose kernel accepts it). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -302,6 +304,22 @@ static void try_result(bool *tf, const char *op, const char *arg, int r, int err
         *tf = false;
 }
 
+/* The i386 entry from 64-bit code: the kernel treats the call as AUDIT_ARCH_I386 and zeroes
+ * r8-r11 on return. A raw -errno becomes -1 and errno. */
+static int syscall_i386(long nr, long a, long b, long c) {
+        long ret;
+
+        __asm__ volatile("int $0x80"
+                         : "=a"(ret)
+                         : "a"(nr), "b"(a), "c"(b), "d"(c)
+                         : "memory", "r8", "r9", "r10", "r11");
+        if (ret < 0 && ret > -4096) {
+                errno = (int) -ret;
+                return -1;
+        }
+        return (int) ret;
+}
+
 static int try_syscall(const char *name) {
         if (strcmp(name, "keyctl") == 0)
                 return (int) syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3, 0);
@@ -361,6 +379,17 @@ static int try_syscall(const char *name) {
                 return (int) syscall(SYS_init_module, NULL, 0, "");
         if (strcmp(name, "personality") == 0)
                 return (int) syscall(SYS_personality, 0x0040000 /* ADDR_NO_RANDOMIZE */);
+        if (strcmp(name, "keyctl-i386") == 0) /* 288: i386 keyctl, KEYCTL_GET_KEYRING_ID */
+                return syscall_i386(288, 0, -3, 0);
+        if (strcmp(name, "getpid-i386") == 0) { /* 20: i386 getpid; ok only if it is ours */
+                int r = syscall_i386(20, 0, 0, 0);
+
+                if (r >= 0 && r != getpid()) {
+                        errno = EPROTO;
+                        return -1;
+                }
+                return r;
+        }
         errno = EINVAL;
         return -1;
 }
