@@ -371,7 +371,7 @@ int vm_kvm_prove(HostFacts *h, bool quiet) {
         VmKvmProof res = {};
         int p[2], st, r;
         ssize_t n;
-        pid_t pid;
+        pid_t pid, parent;
 
         if (h->kvm_state != KVM_STATE_UNPROVEN || host_kvm_proof_key(h, key) < 0)
                 return 0;
@@ -389,6 +389,7 @@ int vm_kvm_prove(HostFacts *h, bool quiet) {
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
         fflush(NULL);
+        parent = getpid();
         pid = fork();
         if (pid < 0) {
                 r = -errno;
@@ -398,7 +399,7 @@ int vm_kvm_prove(HostFacts *h, bool quiet) {
         }
         if (pid == 0) {
                 close(p[0]);
-                prove_child(h, a, getppid(), quiet, p[1]);
+                prove_child(h, a, parent, quiet, p[1]);
         }
         close(p[1]);
         n = read(p[0], &res, sizeof(res));
