@@ -309,7 +309,7 @@ int cmd_host(int argc, char **argv) {
                         return EXIT_MOAT_FAILED;
                 }
         } else {
-                r = host_facts_probe(&h);
+                r = host_facts_probe_flags(&h, HOST_PROBE_KVM_TEST_GUEST);
                 if (r < 0) {
                         fprintf(stderr, "moat host: cannot probe this host: %s\n", strerror(-r));
                         return EXIT_MOAT_FAILED;

@@ -106,6 +106,8 @@ int host_facts_probe(HostFacts *h);
  * which hands a vm-tier plan to moat-vm-run, and that probes again, KVM included. It spares
  * every sandbox launch of a root caller the fork that checks the device as moat-vm. */
 #define HOST_PROBE_SKIP_KVM (1u << 0)
+/* HOST_PROBE_KVM_TEST_GUEST: `moat host` runs the KVM test guest (host_probe_kvm). */
+#define HOST_PROBE_KVM_TEST_GUEST (1u << 1)
 int host_facts_probe_flags(HostFacts *h, unsigned flags);
 int host_facts_from_json_file(const char *path, HostFacts *h, MoatError *error);
 int host_facts_from_json_buffer(const char *buf, size_t len, const char *filename, HostFacts *h,
@@ -139,6 +141,12 @@ int host_kvm_verdict_load(const char *key, char *why, size_t size);
 int host_kvm_verdict_save(const char *key, bool proven, const char *reason);
 /* Sets kvm_state/kvm_usable/kvm_reason from a verdict for this host (after a proof). */
 int host_kvm_apply_verdict(HostFacts *h, bool proven, const char *reason);
+/* Runs, in the calling process (which must be single-threaded and own SIGALRM; in practice a
+ * forked child with QEMU's credentials), a 64-bit guest that executes SSE code and a 1M-iteration
+ * loop under a 50 ms deadline. true: guest code runs natively; false: why not, in why. */
+bool host_kvm_test_guest(char *why, size_t size);
 /* The KVM part of the probe (host_facts_probe calls it; needs is_root, user, guest_kernel and
- * qemu_path already probed). */
-int host_probe_kvm(HostFacts *h);
+ * qemu_path already probed). test_guest: where no verdict is cached, also run the test guest
+ * (host_kvm_test_guest) with QEMU's credentials, so a KVM that cannot run guest code is reported
+ * as failed at once; nothing is cached. */
+int host_probe_kvm(HostFacts *h, bool test_guest);

@@ -20,10 +20,12 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,6 +38,7 @@
 
 #define KVM_DEVICE "/dev/kvm"
 #define VERDICT_MAX 1024
+#define TEST_GUEST_DEADLINE_MS 50 /* ~1 ms of native work */
 
 typedef struct KvmCheck {
         KvmState state;
@@ -104,6 +107,164 @@ static void kvm_check_device(const char *account, KvmCheck *c) {
                 return;
         }
         c->state = KVM_STATE_UNPROVEN;
+}
+
+static void on_alarm(int sig) {
+        (void) sig; /* only to interrupt KVM_RUN */
+}
+
+/* A 64-bit guest at CPL0 with identity paging: pxor/movups (SSE), a 1M-iteration loop, then
+ * "out 'K' to 0x3f8; hlt". A KVM that emulates guest code fails it with an internal error
+ * (unsupported instruction) or misses the deadline; a KVM that runs it natively needs ~1 ms. */
+bool host_kvm_test_guest(char *why, size_t size) {
+        static const uint8_t code[] = {
+                0x66, 0x0f, 0xef, 0xc0,                         /* pxor xmm0, xmm0 */
+                0x0f, 0x11, 0x04, 0x25, 0x00, 0x50, 0x00, 0x00, /* movups [0x5000], xmm0 */
+                0x48, 0xc7, 0xc1, 0x40, 0x42, 0x0f, 0x00,       /* mov rcx, 1000000 */
+                0x48, 0xff, 0xc9,                               /* 1: dec rcx */
+                0x75, 0xfb,                                     /* jnz 1b */
+                0x66, 0xba, 0xf8, 0x03,                         /* mov dx, 0x3f8 */
+                0xb0, 'K',                                      /* mov al, 'K' */
+                0xee,                                           /* out dx, al */
+                0xf4,                                           /* hlt */
+        };
+        struct {
+                struct kvm_cpuid2 h;
+                struct kvm_cpuid_entry2 e[256];
+        } cpuid = { .h.nent = 256 };
+        _cleanup_close_ int kvm = -EBADF, vm = -EBADF, cpu = -EBADF;
+        struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+        struct kvm_userspace_memory_region region = { .memory_size = 2u << 20 };
+        struct kvm_sregs s;
+        struct kvm_regs regs = { .rflags = 2, .rip = 0x1000, .rsp = 0x8000 };
+        struct kvm_run *run;
+        uint8_t *mem;
+        uint64_t *pt, t0, ms;
+        struct timespec ts;
+        long run_size;
+        bool out_seen = false;
+
+        kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (kvm < 0)
+                return snprintf(why, size, "open /dev/kvm: %s", strerror(errno)), false;
+        vm = ioctl(kvm, KVM_CREATE_VM, 0);
+        run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+        if (vm < 0 || run_size <= 0)
+                return snprintf(why, size, "KVM_CREATE_VM: %s", strerror(errno)), false;
+        mem = mmap(NULL, region.memory_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                   0);
+        if (mem == MAP_FAILED)
+                return snprintf(why, size, "mmap: %s", strerror(errno)), false;
+        region.userspace_addr = (uintptr_t) mem;
+        if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0 ||
+            (cpu = ioctl(vm, KVM_CREATE_VCPU, 0)) < 0)
+                return snprintf(why, size, "memory region or vCPU: %s", strerror(errno)), false;
+        run = mmap(NULL, (size_t) run_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+        if (run == MAP_FAILED)
+                return snprintf(why, size, "mmap of the vCPU: %s", strerror(errno)), false;
+        if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid) < 0 ||
+            ioctl(cpu, KVM_SET_CPUID2, &cpuid) < 0)
+                return snprintf(why, size, "CPUID: %s", strerror(errno)), false;
+        memcpy(mem + 0x1000, code, sizeof(code));
+        pt = (uint64_t *) (void *) (mem + 0x2000); /* PML4 0x2000 -> PDPT 0x3000 -> PD 0x4000 */
+        pt[0] = 0x3003, pt[512] = 0x4003, pt[1024] = 0x83;
+        if (ioctl(cpu, KVM_GET_SREGS, &s) < 0)
+                return snprintf(why, size, "KVM_GET_SREGS: %s", strerror(errno)), false;
+        struct kvm_segment cs = { .limit = ~0u,
+                                  .selector = 8,
+                                  .type = 11,
+                                  .present = 1,
+                                  .s = 1,
+                                  .l = 1,
+                                  .g = 1 },
+                           ds = cs;
+        ds.type = 3, ds.selector = 16, ds.l = 0, ds.db = 1;
+        s.cs = cs, s.ds = s.es = s.fs = s.gs = s.ss = ds;
+        s.cr3 = 0x2000, s.cr4 = 0x620 /* PAE OSFXSR OSXMMEXCPT */, s.cr0 = 0x80000013;
+        s.efer = 0x500; /* LME LMA */
+        if (ioctl(cpu, KVM_SET_SREGS, &s) < 0 || ioctl(cpu, KVM_SET_REGS, &regs) < 0)
+                return snprintf(why, size, "vCPU registers: %s", strerror(errno)), false;
+
+        sigaction(SIGALRM, &sa, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        t0 = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+        alarm(1);
+        for (;;) {
+                if (ioctl(cpu, KVM_RUN, 0) < 0) {
+                        int e = errno;
+                        alarm(0);
+                        return snprintf(why, size,
+                                        "the test guest did not finish within 1 s (KVM_RUN: %s): "
+                                        "guest code is emulated, not run",
+                                        strerror(e)),
+                               false;
+                }
+                if (run->exit_reason == KVM_EXIT_IO && run->io.port == 0x3f8) {
+                        out_seen = true;
+                        continue;
+                }
+                break;
+        }
+        alarm(0);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000 - t0;
+        if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+                return snprintf(why, size,
+                                "the test guest stopped with a KVM internal error (suberror %u): "
+                                "this KVM emulates guest instructions and cannot run a standard "
+                                "guest kernel%s",
+                                run->internal.suberror,
+                                access("/sys/module/kvm_pvm", F_OK) == 0
+                                        ? " (kvm_pvm: a PVM host runs only PVM guest kernels)"
+                                        : ""),
+                       false;
+        if (run->exit_reason != KVM_EXIT_HLT || !out_seen)
+                return snprintf(why, size, "the test guest ended with KVM exit reason %u",
+                                run->exit_reason),
+                       false;
+        if (ms > TEST_GUEST_DEADLINE_MS)
+                return snprintf(why, size,
+                                "the test guest took %llu ms for ~1 ms of work: guest code is "
+                                "emulated, not run",
+                                (unsigned long long) ms),
+                       false;
+        return true;
+}
+
+/* The test guest with QEMU's credentials, in a child (it owns SIGALRM and maps guest memory):
+ * KVM_STATE_FAILED with the reason, or KVM_STATE_UNPROVEN when the guest ran natively. */
+static void kvm_test_guest_as(const VmAccount *a, KvmCheck *c) {
+        int p[2], status;
+        pid_t pid;
+        ssize_t n;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return;
+        pid = fork();
+        if (pid == 0) {
+                KvmCheck r = { .state = KVM_STATE_UNPROVEN };
+                int k;
+
+                close(p[0]);
+                k = a ? vm_account_become(a) : 0;
+                if (k < 0)
+                        r.state = KVM_STATE_NO_ACCESS,
+                        snprintf(r.why, sizeof(r.why), "cannot become %s: %s", a->name,
+                                 strerror(-k));
+                else if (!host_kvm_test_guest(r.why, sizeof(r.why)))
+                        r.state = KVM_STATE_FAILED;
+                (void) !write(p[1], &r, sizeof(r));
+                _exit(0);
+        }
+        close(p[1]);
+        n = pid < 0 ? -1 : read(p[0], c, sizeof(*c));
+        close(p[0]);
+        if (pid > 0)
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+        if (n != (ssize_t) sizeof(*c))
+                *c = (KvmCheck){ .state = KVM_STATE_UNPROVEN };
+        c->why[sizeof(c->why) - 1] = '\0';
 }
 
 /* As moat-vm, for a root caller: fork, become the account, check, report over a pipe. */
@@ -329,8 +490,9 @@ static void access_hint(const HostFacts *h, char *why, size_t size) {
                             : ": add this user to group kvm");
 }
 
-int host_probe_kvm(HostFacts *h) {
+int host_probe_kvm(HostFacts *h, bool test_guest) {
         char key[KVM_PROOF_KEY_HEX], cached[VERDICT_MAX] = "";
+        VmAccount a;
         KvmCheck c = {};
         struct stat st;
         int r;
@@ -344,7 +506,6 @@ int host_probe_kvm(HostFacts *h) {
                 return (h->kvm_reason = strdup(c.why)) ? 0 : -ENOMEM;
         }
         if (h->is_root) {
-                VmAccount a;
                 r = vm_account_lookup(&a);
                 if (r < 0) {
                         h->kvm_state = KVM_STATE_NO_ACCESS;
@@ -376,6 +537,20 @@ int host_probe_kvm(HostFacts *h) {
         r = host_kvm_verdict_load(key, cached, sizeof(cached));
         if (r >= 0)
                 return host_kvm_apply_verdict(h, r == 1, cached);
+        if (test_guest) {
+                /* Not cached: `moat host` is a diagnostic, and a verdict comes only from the
+                 * whole proof (test guest and boot) of a vm-tier run. */
+                KvmCheck t = {};
+                kvm_test_guest_as(h->is_root ? &a : NULL, &t);
+                if (t.state == KVM_STATE_FAILED) {
+                        char *why = NULL;
+                        if (asprintf(&why, "a test guest did not run on it: %s", t.why) < 0)
+                                return -ENOMEM;
+                        h->kvm_state = KVM_STATE_FAILED;
+                        h->kvm_reason = why;
+                        return 0;
+                }
+        }
         snprintf(c.why, sizeof(c.why),
                  "KVM answers for %s, but no guest has run on it yet: the next vm-tier run boots "
                  "the guest kernel under KVM once to prove it (bounded), and uses KVM from then on "

@@ -552,7 +552,7 @@ static int probe_vm(HostFacts *h, unsigned flags) {
                                : -ENOMEM;
         }
         /* After the guest kernel and QEMU: the cached proof is keyed by them. */
-        return host_probe_kvm(h);
+        return host_probe_kvm(h, flags & HOST_PROBE_KVM_TEST_GUEST);
 }
 
 static bool subuid_has_range(const HostFacts *h) {

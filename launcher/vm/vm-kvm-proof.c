@@ -33,132 +33,12 @@
 #include "vm-kvm-proof.h"
 
 #define PROOF_MARKER "moat-init: kvm-proof ok"
-#define TEST_GUEST_DEADLINE_MS 50 /* ~1 ms of native work */
 #define QBOOT "/usr/share/qemu/qboot.rom"
 
 static uint64_t mono_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-static void on_alarm(int sig) {
-        (void) sig; /* only to interrupt KVM_RUN */
-}
-
-/* A 64-bit guest at CPL0 with identity paging: pxor/movups (SSE), a 1M-iteration loop, then
- * "out 'K' to 0x3f8; hlt". A KVM that emulates guest code fails it with an internal error
- * (unsupported instruction) or misses the deadline; a KVM that runs it natively needs ~1 ms. */
-static bool test_guest(char *why, size_t size) {
-        static const uint8_t code[] = {
-                0x66, 0x0f, 0xef, 0xc0,                         /* pxor xmm0, xmm0 */
-                0x0f, 0x11, 0x04, 0x25, 0x00, 0x50, 0x00, 0x00, /* movups [0x5000], xmm0 */
-                0x48, 0xc7, 0xc1, 0x40, 0x42, 0x0f, 0x00,       /* mov rcx, 1000000 */
-                0x48, 0xff, 0xc9,                               /* 1: dec rcx */
-                0x75, 0xfb,                                     /* jnz 1b */
-                0x66, 0xba, 0xf8, 0x03,                         /* mov dx, 0x3f8 */
-                0xb0, 'K',                                      /* mov al, 'K' */
-                0xee,                                           /* out dx, al */
-                0xf4,                                           /* hlt */
-        };
-        struct {
-                struct kvm_cpuid2 h;
-                struct kvm_cpuid_entry2 e[256];
-        } cpuid = { .h.nent = 256 };
-        _cleanup_close_ int kvm = -EBADF, vm = -EBADF, cpu = -EBADF;
-        struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
-        struct kvm_userspace_memory_region region = { .memory_size = 2u << 20 };
-        struct kvm_sregs s;
-        struct kvm_regs regs = { .rflags = 2, .rip = 0x1000, .rsp = 0x8000 };
-        struct kvm_run *run;
-        uint8_t *mem;
-        uint64_t *pt, t0, ms;
-        long run_size;
-        bool out_seen = false;
-
-        kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-        if (kvm < 0)
-                return snprintf(why, size, "open /dev/kvm: %s", strerror(errno)), false;
-        vm = ioctl(kvm, KVM_CREATE_VM, 0);
-        run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-        if (vm < 0 || run_size <= 0)
-                return snprintf(why, size, "KVM_CREATE_VM: %s", strerror(errno)), false;
-        mem = mmap(NULL, region.memory_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-                   0);
-        if (mem == MAP_FAILED)
-                return snprintf(why, size, "mmap: %s", strerror(errno)), false;
-        region.userspace_addr = (uintptr_t) mem;
-        if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0 ||
-            (cpu = ioctl(vm, KVM_CREATE_VCPU, 0)) < 0)
-                return snprintf(why, size, "memory region or vCPU: %s", strerror(errno)), false;
-        run = mmap(NULL, (size_t) run_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
-        if (run == MAP_FAILED)
-                return snprintf(why, size, "mmap of the vCPU: %s", strerror(errno)), false;
-        if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid) < 0 ||
-            ioctl(cpu, KVM_SET_CPUID2, &cpuid) < 0)
-                return snprintf(why, size, "CPUID: %s", strerror(errno)), false;
-        memcpy(mem + 0x1000, code, sizeof(code));
-        pt = (uint64_t *) (void *) (mem + 0x2000); /* PML4 0x2000 -> PDPT 0x3000 -> PD 0x4000 */
-        pt[0] = 0x3003, pt[512] = 0x4003, pt[1024] = 0x83;
-        if (ioctl(cpu, KVM_GET_SREGS, &s) < 0)
-                return snprintf(why, size, "KVM_GET_SREGS: %s", strerror(errno)), false;
-        struct kvm_segment cs = { .limit = ~0u,
-                                  .selector = 8,
-                                  .type = 11,
-                                  .present = 1,
-                                  .s = 1,
-                                  .l = 1,
-                                  .g = 1 },
-                           ds = cs;
-        ds.type = 3, ds.selector = 16, ds.l = 0, ds.db = 1;
-        s.cs = cs, s.ds = s.es = s.fs = s.gs = s.ss = ds;
-        s.cr3 = 0x2000, s.cr4 = 0x620 /* PAE OSFXSR OSXMMEXCPT */, s.cr0 = 0x80000013;
-        s.efer = 0x500; /* LME LMA */
-        if (ioctl(cpu, KVM_SET_SREGS, &s) < 0 || ioctl(cpu, KVM_SET_REGS, &regs) < 0)
-                return snprintf(why, size, "vCPU registers: %s", strerror(errno)), false;
-
-        sigaction(SIGALRM, &sa, NULL);
-        t0 = mono_ms();
-        alarm(1);
-        for (;;) {
-                if (ioctl(cpu, KVM_RUN, 0) < 0) {
-                        int e = errno;
-                        alarm(0);
-                        return snprintf(why, size,
-                                        "the test guest did not finish within 1 s (KVM_RUN: %s): "
-                                        "guest code is emulated, not run",
-                                        strerror(e)),
-                               false;
-                }
-                if (run->exit_reason == KVM_EXIT_IO && run->io.port == 0x3f8) {
-                        out_seen = true;
-                        continue;
-                }
-                break;
-        }
-        alarm(0);
-        ms = mono_ms() - t0;
-        if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
-                return snprintf(why, size,
-                                "the test guest stopped with a KVM internal error (suberror %u): "
-                                "this KVM emulates guest instructions and cannot run a standard "
-                                "guest kernel%s",
-                                run->internal.suberror,
-                                access("/sys/module/kvm_pvm", F_OK) == 0
-                                        ? " (kvm_pvm: a PVM host runs only PVM guest kernels)"
-                                        : ""),
-                       false;
-        if (run->exit_reason != KVM_EXIT_HLT || !out_seen)
-                return snprintf(why, size, "the test guest ended with KVM exit reason %u",
-                                run->exit_reason),
-                       false;
-        if (ms > TEST_GUEST_DEADLINE_MS)
-                return snprintf(why, size,
-                                "the test guest took %llu ms for ~1 ms of work: guest code is "
-                                "emulated, not run",
-                                (unsigned long long) ms),
-                       false;
-        return true;
 }
 
 /* The last non-empty line of a file, printable ASCII only, for a reason. */
@@ -352,7 +232,7 @@ static _Noreturn void prove_child(const HostFacts *h, const VmAccount *a, pid_t 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(125);
         uint64_t t0 = mono_ms();
-        if (!test_guest(res.reason, sizeof(res.reason))) {
+        if (!host_kvm_test_guest(res.reason, sizeof(res.reason))) {
                 res.conclusive = true;
                 res.ms = mono_ms() - t0;
                 goto out;
