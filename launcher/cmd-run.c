@@ -258,7 +258,7 @@ int cmd_run(int argc, char **argv) {
         RunContext ctx = {};
         MoatError err = {};
         RunOutcome outcome = { .exit_status = EXIT_MOAT_FAILED, .exit_code = -1 };
-        _cleanup_free_ char *workdir = NULL;
+        _cleanup_free_ char *workdir = NULL, *refusal = NULL;
         char errbuf[1024];
         const char *error = NULL;
         uint64_t start = realtime_ns();
@@ -307,9 +307,12 @@ int cmd_run(int argc, char **argv) {
                 fprintf(stderr, "moat: %s\n", error);
                 status = EXIT_MOAT_FAILED;
         } else if (ctx.plan->refused) {
-                snprintf(errbuf, sizeof(errbuf), "refused: %s",
-                         ctx.plan->refusal ? ctx.plan->refusal : "no reason given");
-                error = errbuf;
+                /* On the heap: a plan that several rules refuse (and a host that cannot run the
+                 * tier) says more than errbuf holds, and a cut refusal loses its remedies. */
+                if (asprintf(&refusal, "refused: %s",
+                             ctx.plan->refusal ? ctx.plan->refusal : "no reason given") < 0)
+                        refusal = NULL;
+                error = refusal ? refusal : "refused (out of memory for the reason)";
                 fprintf(stderr, "moat: %s\n", error);
                 status = EXIT_MOAT_FAILED;
         } else {

@@ -13,6 +13,8 @@
  *
  * A fact that cannot be read is reported as absent (false, -1 or NULL), which every rule
  * downstream treats as "cannot enforce". The only hard failure is running out of memory. */
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
 #include <linux/magic.h>
@@ -289,8 +291,32 @@ static void probe_landlock(HostFacts *h) {
         h->landlock_abi = abi > 0 ? (int) abi : 0;
 }
 
+/* The policy introspection directory (CONFIG_SECURITY_APPARMOR_INTROSPECT_POLICY) has one
+ * directory "NAME.N" per loaded profile, with a "name" file that any user may read. */
+static bool apparmor_moat_profile_in_policy_dir(void) {
+        DIR *d = opendir("/sys/kernel/security/apparmor/policy/profiles");
+        struct dirent *de;
+        char path[512], name[64];
+        bool found = false;
+
+        if (!d)
+                return false;
+        while (!found && (de = readdir(d))) {
+                if (strncmp(de->d_name, "moat-default.", strlen("moat-default.")) != 0)
+                        continue;
+                snprintf(path, sizeof(path),
+                         "/sys/kernel/security/apparmor/policy/profiles/%s/name", de->d_name);
+                found = read_small_file(path, name, sizeof(name)) > 0 &&
+                        strcmp(name, "moat-default") == 0;
+        }
+        closedir(d);
+        return found;
+}
+
 /* Whether a profile named exactly "moat-default" (loaded by an administrator) is in
- * the loaded AppArmor policy. Lines read "NAME (MODE)". */
+ * the loaded AppArmor policy. Lines read "NAME (MODE)". The list is readable only with the
+ * policy-view capability (root): an unprivileged caller gets EACCES and looks in the policy
+ * directory instead, which says the same for the names it lists. */
 static bool apparmor_moat_profile_loaded(void) {
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
@@ -299,7 +325,7 @@ static bool apparmor_moat_profile_loaded(void) {
 
         f = fopen("/sys/kernel/security/apparmor/profiles", "re");
         if (!f)
-                return false;
+                return errno == EACCES && apparmor_moat_profile_in_policy_dir();
         while (!found && getline(&line, &cap, f) > 0)
                 found = strncmp(line, "moat-default (", strlen("moat-default (")) == 0;
         fclose(f);

@@ -9,7 +9,12 @@
  * only when the plan asks for a label: linked in, they (and libselinux's pcre2) would be loaded
  * into every launch, which costs more than the rest of the process start. Loading happens
  * before clone3, never in the child: after pivot_root a dlopen() would map code from the
- * sandbox's root (an image root is untrusted). The child inherits the resolved pointers. */
+ * sandbox's root (an image root is untrusted). The child inherits the resolved pointers.
+ *
+ * Whether the LSM is enabled is asked in the parent too: aa_is_enabled() looks for securityfs
+ * in /proc/mounts and under /sys, and the sandbox's root has no /sys, so asked in the child it
+ * answers "no" on every AppArmor host and the run stops at the exec label step. Enabled is a
+ * property of the kernel, the same for parent and child. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -27,10 +32,9 @@
 #include "sys/lsm.h"
 
 static struct {
-        int (*aa_is_enabled)(void);
         int (*aa_change_onexec)(const char *profile);
-        int (*is_selinux_enabled)(void);
         int (*setexeccon)(const char *context);
+        bool aa_enabled, selinux_enabled; /* asked in the parent by sys_lsm_prepare() */
 } lsm;
 
 static bool lsm_requested(const char *label) {
@@ -63,7 +67,7 @@ int sys_lsm_prepare(const char *apparmor_profile, const char *selinux_context) {
                 static const char *const names[] = { "aa_is_enabled", "aa_change_onexec" };
                 void *slots[2];
                 if (lsm_open("libapparmor.so.1", names, slots, 2)) {
-                        lsm.aa_is_enabled = (int (*)(void)) slots[0];
+                        lsm.aa_enabled = ((int (*)(void)) slots[0])() > 0;
                         lsm.aa_change_onexec = (int (*)(const char *)) slots[1];
                 } else
                         r = -ELIBACC;
@@ -77,7 +81,7 @@ int sys_lsm_prepare(const char *apparmor_profile, const char *selinux_context) {
                 static const char *const names[] = { "is_selinux_enabled", "setexeccon" };
                 void *slots[2];
                 if (lsm_open("libselinux.so.1", names, slots, 2)) {
-                        lsm.is_selinux_enabled = (int (*)(void)) slots[0];
+                        lsm.selinux_enabled = ((int (*)(void)) slots[0])() > 0;
                         lsm.setexeccon = (int (*)(const char *)) slots[1];
                 } else if (r == 0)
                         r = -ELIBACC;
@@ -90,7 +94,7 @@ int sys_lsm_prepare(const char *apparmor_profile, const char *selinux_context) {
 }
 
 static int lsm_apparmor(const char *profile) {
-        if (!lsm.aa_change_onexec || lsm.aa_is_enabled() <= 0)
+        if (!lsm.aa_change_onexec || !lsm.aa_enabled)
                 return -EOPNOTSUPP;
         if (lsm.aa_change_onexec(profile) < 0)
                 return -errno;
@@ -98,7 +102,7 @@ static int lsm_apparmor(const char *profile) {
 }
 
 static int lsm_selinux(const char *context) {
-        if (!lsm.setexeccon || lsm.is_selinux_enabled() <= 0)
+        if (!lsm.setexeccon || !lsm.selinux_enabled)
                 return -EOPNOTSUPP;
         if (lsm.setexeccon(context) < 0)
                 return -errno;

@@ -13,7 +13,8 @@
 int sys_lsm_set_exec_label(const char *apparmor_profile, const char *selinux_context);
 
 /* Parent, before clone3: load libapparmor / libselinux for the labels the plan requests (none
- * requested: nothing is loaded). 0, or -ELIBACC / -EOPNOTSUPP when a library cannot be loaded
+ * requested: nothing is loaded) and ask whether that LSM is enabled (the child's root has no
+ * /sys to ask). 0, or -ELIBACC / -EOPNOTSUPP when a library cannot be loaded
  * or is not built in. The result is informational: without a successful prepare,
  * sys_lsm_set_exec_label() returns -EOPNOTSUPP for a requested label in the child, where the
  * plan's status decides (fail closed when required). */

@@ -152,6 +152,15 @@ static void print_landlock(void) {
         printf("{\"abi\":%ld,\"errno\":%d,\"restricted\":%s}", abi < 0 ? 0 : abi, e, restricted);
 }
 
+/* The LSM label the process runs under ("unconfined", "NAME (enforce)" with AppArmor), without
+ * the trailing newline; "" where no LSM answers (the read fails with EINVAL). */
+static void print_lsm_label(void) {
+        char *l = read_file("/proc/self/attr/current");
+        if (l)
+                l[strcspn(l, "\n")] = 0;
+        str_field("lsm_label", l);
+}
+
 /* mountinfo: id parent major:minor root target options [optional...] - fstype source super */
 static void print_mounts(void) {
         char *mi = read_file("/proc/self/mountinfo");
@@ -531,6 +540,7 @@ int main(int argc, char **argv) {
         print_status();
         print_landlock();
         str_field("cgroup", read_file("/proc/self/cgroup"));
+        print_lsm_label();
         print_rlimits();
         print_net();
         print_ns();
