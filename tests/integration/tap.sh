@@ -24,11 +24,18 @@ tap_skip() {
                 echo "ok $TAP_N - $1 # SKIP $2"
         fi
 }
-# check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
+# check DESCRIPTION COMMAND...: ok when COMMAND succeeds. One command: for a compound
+# condition use check_all, or `check D A && B` would run B outside the check, untested.
 check() {
         local d=$1
         shift
         if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; fi
+}
+# check_all DESCRIPTION 'SHELL CONDITION': ok when the whole condition (evaluated here, in the
+# caller's variables) succeeds.
+check_all() {
+        local d=$1
+        if eval "$2"; then tap_ok "$d"; else tap_not_ok "$d"; fi
 }
 diag() { sed 's/^/# /' <<<"$*"; }
 tap_end() {

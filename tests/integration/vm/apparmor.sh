@@ -27,15 +27,15 @@ out=$(MOAT_DATA_DIR=$T/data as_user "$u" "$DRIVER" -a moat-vm-test -w "$d/work" 
         </dev/null 2>"$T/aa.err" 3>"$T/aa.res")
 rc=$?
 diag "rc=$rc out='$out' err='$(head -c 300 "$T/aa.err")'"
-check "$u: the command runs under the guest AppArmor profile, enforced" \
-        [ "$rc" = 0 ] && grep -qx 'moat-vm-test (enforce)' <<<"$out"
+check_all "$u: the command runs under the guest AppArmor profile, enforced" \
+        '[ "$rc" = 0 ] && grep -qx "moat-vm-test (enforce)" <<<"$out"'
 check "$u: the guest AppArmor profile denies what it denies" grep -qx DENIED <<<"$out"
 
 MOAT_DATA_DIR=$T/data as_user "$u" "$DRIVER" -a moat-vm-missing -w "$d/work" -- true \
         </dev/null >/dev/null 2>"$T/aa2.err" 3>/dev/null
 rc=$?
-check "$u: a guest AppArmor profile that does not exist stops the run before booting (125)" \
-        [ "$rc" = 125 ] && grep -q 'AppArmor profile moat-vm-missing required' "$T/aa2.err"
+check_all "$u: a guest AppArmor profile that does not exist stops the run before booting (125)" \
+        '[ "$rc" = 125 ] && grep -q "AppArmor profile moat-vm-missing required" "$T/aa2.err"'
 
 # A profile the guest kernel cannot load: the guest init refuses to run the command.
 printf 'profile moat-vm-broken {\n  this is not a rule\n}\n' >"$T/data/policies/apparmor/moat-vm-broken"
@@ -44,6 +44,6 @@ out=$(MOAT_DATA_DIR=$T/data as_user "$u" "$DRIVER" -a moat-vm-broken -w "$d/work
         </dev/null 2>"$T/aa3.err" 3>/dev/null)
 rc=$?
 diag "rc=$rc err='$(head -c 300 "$T/aa3.err")'"
-check "$u: a guest AppArmor profile that fails to load stops the run (125, command not run)" \
-        [ "$rc" = 125 ] && [ -z "$out" ] && grep -q 'load apparmor profile' "$T/aa3.err"
+check_all "$u: a guest AppArmor profile that fails to load stops the run (125, command not run)" \
+        '[ "$rc" = 125 ] && [ -z "$out" ] && grep -q "load apparmor profile" "$T/aa3.err"'
 tap_end

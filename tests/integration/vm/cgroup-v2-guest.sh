@@ -15,6 +15,9 @@ check() { # NAME COMMAND...
         shift
         if "$@"; then pass "$name"; else fail "$name"; fi
 }
+check_all() { # NAME 'SHELL CONDITION' (a compound condition, evaluated here)
+        if eval "$2"; then pass "$1"; else fail "$1"; fi
+}
 # wait_for SECONDS COMMAND...: until COMMAND succeeds
 wait_for() {
         local n=$(($1 * 20))
@@ -93,8 +96,8 @@ for who in root "$user"; do
         kill -TERM "$launcher" 2>/dev/null
         wait "$launcher"
         diag "$who: after the run: D has [$(children "$D")] subtree_control [$(subtree "$D")]"
-        check "$who: the run leaves D as it found it (no cgroup, no controller enabled)" \
-                [ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ]
+        check_all "$who: the run leaves D as it found it (no cgroup, no controller enabled)" \
+                '[ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ]'
         if $peaks; then
                 check "$who: the audit record has the peak pids" \
                         [ "$(tail -1 "$audit" | jq -r '.usage.peak_pids // 0')" -ge 1 ]
@@ -105,8 +108,8 @@ for who in root "$user"; do
         rc=$?
         check "$who: a 200 MiB buffer under memory.max 64 MiB is killed (exit $rc)" [ "$rc" = 137 ]
         peak=$(tail -1 "$audit" | jq -r '.usage.peak_memory_bytes // 0')
-        check "$who: ... the recorded peak memory stays within 64 MiB ($peak)" \
-                [ "$peak" -gt 0 ] && [ "$peak" -le 67108864 ]
+        check_all "$who: ... the recorded peak memory stays within 64 MiB ($peak)" \
+                '[ "$peak" -gt 0 ] && [ "$peak" -le 67108864 ]'
         run run -p "$profile" -- dd if=/dev/zero of=/dev/null bs=16M count=1 </dev/null >/dev/null 2>&1
         check "$who: ... while 16 MiB is fine" [ $? = 0 ]
         out=$(run run -p "$profile" -- sh -c \
@@ -119,7 +122,7 @@ for who in root "$user"; do
         else
                 diag "$who: this kernel has no pids.peak: the peak is not recorded"
         fi
-        check "$who: D is clean after the load runs" [ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ]
+        check_all "$who: D is clean after the load runs" '[ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ]'
 
         # kill -9 of moat: its guard removes the sandbox's cgroup, restores D and leaves the
         # leaf last.
@@ -130,8 +133,8 @@ for who in root "$user"; do
                 wait "$launcher" 2>/dev/null
                 wait_for 10 sh -c '[ -z "$(find "$0" -mindepth 1 -type d)" ] && [ -z "$(cat "$0/cgroup.subtree_control")" ]' "$D"
                 diag "$who: after kill -9: D has [$(children "$D")] subtree_control [$(subtree "$D")]"
-                check "$who: kill -9 of moat leaves no cgroup and no controller enabled in D" \
-                        [ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ]
+                check_all "$who: kill -9 of moat leaves no cgroup and no controller enabled in D" \
+                        '[ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ]'
                 check "$who: ... and no workload" bash -c '! pgrep -x -f "sleep 60" >/dev/null'
         else
                 fail "$who: kill -9 case: the sandbox's cgroup never appeared"
@@ -157,7 +160,7 @@ sed 's/enforce: required/enforce: best-effort/' "$profile" >/tmp/best-effort.yam
 rc=$?
 diag "shared: rc=$rc err=$(head -c 300 /tmp/err-shared)"
 check "... a best-effort run there goes ahead without cgroups (exit $rc)" [ "$rc" = 0 ]
-check "... and leaves the shared cgroup untouched" [ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ]
+check_all "... and leaves the shared cgroup untouched" '[ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ]'
 # Facts recorded where D was moat's own, used where it is not (or another process joined
 # after the probe): enabling the controllers fails, and the run stops (125) naming why, with D
 # put back as it was.
@@ -171,10 +174,10 @@ in_cgroup "$D"
         -p "$profile" -- true </dev/null >/dev/null 2>/tmp/err-busy
 rc=$?
 diag "busy: rc=$rc err=$(head -c 400 /tmp/err-busy)"
-check "controllers that cannot be enabled in a shared cgroup stop the run (exit $rc), naming why" \
-        [ "$rc" = 125 ] && grep -q "holds no process but moat" /tmp/err-busy
-check "... and the shared cgroup is put back as it was" \
-        [ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ] && grep -qx "$other" "$D/cgroup.procs"
+check_all "controllers that cannot be enabled in a shared cgroup stop the run (exit $rc), naming why" \
+        '[ "$rc" = 125 ] && grep -q "holds no process but moat" /tmp/err-busy'
+check_all "... and the shared cgroup is put back as it was" \
+        '[ -z "$(children "$D")" ] && [ -z "$(subtree "$D")" ] && grep -qx "$other" "$D/cgroup.procs"'
 kill "$other"
 wait "$other" 2>/dev/null
 rmdir "$D"
@@ -184,8 +187,8 @@ env MOAT_AUDIT_LOG=/tmp/audit-top.jsonl "$moat" run -p "$profile" -- sleep 30 </
 launcher=$!
 if wait_for 20 sh -c 'ls -d "$0"/moat-*[0-9] >/dev/null 2>&1' "$CG"; then
         sb=$(ls -d "$CG"/moat-*[0-9] | head -1)
-        check "root cgroup: the sandbox's cgroup is a plain child with the limits" \
-                [ "$(cat "$sb/pids.max")" = 32 ] && [ ! -e "$sb.supervisor" ]
+        check_all "root cgroup: the sandbox's cgroup is a plain child with the limits" \
+                '[ "$(cat "$sb/pids.max")" = 32 ] && [ ! -e "$sb.supervisor" ]'
 else
         fail "root cgroup: the sandbox's cgroup appears"
 fi

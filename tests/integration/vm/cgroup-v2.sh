@@ -40,7 +40,7 @@ out=$(as_user "$u" "$DRIVER" -r -m 768 -t 400000 "${binds[@]}" -w /t -- \
         bash /t/guest.sh "$MOAT" /t/limits.yaml moatuser </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
 rc=$?
 diag "driver: rc=$rc $(tr '\n' ' ' <"$T/guest.res") err='$(head -c 400 "$T/guest.err")'"
-check "the guest ran the cgroup v2 checks to the end" [ "$rc" = 0 ] && grep -qx DONE <<<"$out"
+check_all "the guest ran the cgroup v2 checks to the end" '[ "$rc" = 0 ] && grep -qx DONE <<<"$out"'
 n=0
 while read -r kind rest; do
         case $kind in

@@ -23,8 +23,8 @@ for u in "${USERS[@]}"; do
         out=$(as_user "$u" "$MOAT" run -p hostile -- uname -r </dev/null 2>"$T/$u-hostile.err")
         rc=$?
         diag "hostile: rc=$rc out='$out' err='$(head -c 400 "$T/$u-hostile.err")'"
-        check "$u: moat run -p hostile -- uname -r prints the guest kernel's release" \
-                [ "$rc" = 0 ] && [ "$out" = "$guest_release" ] && [ "$out" != "$host_release" ]
+        check_all "$u: moat run -p hostile -- uname -r prints the guest kernel's release" \
+                '[ "$rc" = 0 ] && [ "$out" = "$guest_release" ] && [ "$out" != "$host_release" ]'
         # The accelerator is the host's: kvm where a guest has been proven to run under KVM
         # for QEMU's account (the run above proves it once), tcg everywhere else.
         want=$(as_user "$u" "$MOAT" host --json | jq -r 'if .kvm_usable then "kvm" else "tcg" end')
@@ -38,7 +38,7 @@ for u in "${USERS[@]}"; do
         rc=$?
         diag "kernel-lab: rc=$rc err='$(head -c 400 "$T/$u-lab.err")'"
         # The guest's own modules (loaded by moat's init), never the host's.
-        check "$u: moat run -p kernel-lab -- cat /proc/modules lists the guest's modules" \
-                [ "$rc" = 0 ] && grep -q '^9pnet_virtio ' <<<"$out" && grep -q '^virtio_console ' <<<"$out"
+        check_all "$u: moat run -p kernel-lab -- cat /proc/modules lists the guest's modules" \
+                '[ "$rc" = 0 ] && grep -q "^9pnet_virtio " <<<"$out" && grep -q "^virtio_console " <<<"$out"'
 done
 tap_end

@@ -78,8 +78,8 @@ for u in "${USERS[@]}"; do
                 [ "$(cat "$d/rw/uid.txt" 2>/dev/null)" = "$quid" ]
         check "$u: a file written in the guest is owned by uid $quid on the host" \
                 [ "$(stat -c %u "$d/rw/stdin.txt" 2>/dev/null)" = "$quid" ]
-        check "$u: a read-only share cannot be written" \
-                [ "$(cat "$d/ro/file")" = original ] && ! grep -q RO-WRITABLE "$o.out"
+        check_all "$u: a read-only share cannot be written" \
+                '[ "$(cat "$d/ro/file")" = original ] && ! grep -q RO-WRITABLE "$o.out"'
         check "$u: the guest has no network device, only loopback" \
                 [ "$(cat "$d/rw/net.txt" 2>/dev/null)" = lo ]
         check "$u: the command's /dev has no virtio ports (cannot speak on the status channel)" \
@@ -100,8 +100,8 @@ for u in "${USERS[@]}"; do
                 wait "$bg"
                 rc=$?
                 for _ in $(seq 100); do no_qemu_left "$quid" "$name" && break; sleep 0.1; done
-                check "$u: SIGTERM to moat ends the run with 143 and leaves no QEMU" \
-                        [ "$rc" = 143 ] && no_qemu_left "$quid" "$name"
+                check_all "$u: SIGTERM to moat ends the run with 143 and leaves no QEMU" \
+                        '[ "$rc" = 143 ] && no_qemu_left "$quid" "$name"'
         else
                 for n in $(pgrep -P "$bg"); do kill -9 "$n"; done
                 wait "$bg"
@@ -154,8 +154,8 @@ for u in "${USERS[@]}"; do
         drive "$u" "$o" -r -w "$d/work" -b "$d/ro:/ro:ro" -- /bin/sh -c \
                 'mount -o remount,rw /ro && echo REMOUNTED; echo changed >/ro/file; id -u'
         diag "guest root: $(tr '\n' ' ' <"$o.out") $(head -c 200 "$o.err")"
-        check "$u: guest root cannot write a read-only share (enforced by QEMU)" \
-                [ "$(cat "$d/ro/file")" = original ] && grep -q '^0$' "$o.out"
+        check_all "$u: guest root cannot write a read-only share (enforced by QEMU)" \
+                '[ "$(cat "$d/ro/file")" = original ] && grep -q "^0\$" "$o.out"'
 
         o=$T/$u-missing
         : >"$o.in"
@@ -168,30 +168,29 @@ for u in "${USERS[@]}"; do
         drive "$u" "$o" -t 15000 -w "$d/work" -- sleep 300
         took=$(($(date +%s) - start))
         diag "timeout run: $(tr '\n' ' ' <"$o.res") took ${took}s"
-        check "$u: the timeout kills the command (137, timed_out)" \
-                [ "$(cat "$o.rc")" = 137 ] && grep -q '^timed_out=1$' "$o.res"
+        check_all "$u: the timeout kills the command (137, timed_out)" \
+                '[ "$(cat "$o.rc")" = 137 ] && grep -q "^timed_out=1\$" "$o.res"'
         check "$u: the timeout ends the guest promptly (${took}s < 90s)" [ "$took" -lt 90 ]
 
         o=$T/$u-bad
         : >"$o.in"
         MOAT_VM_FAULT=bad-status drive "$u" "$o" -t 60000 -w "$d/work" -- true
-        check "$u: a malformed guest status is exit 125" \
-                [ "$(cat "$o.rc")" = 125 ] && grep -q 'malformed message from the guest' "$o.err"
+        check_all "$u: a malformed guest status is exit 125" \
+                '[ "$(cat "$o.rc")" = 125 ] && grep -q "malformed message from the guest" "$o.err"'
 
         o=$T/$u-silent
         : >"$o.in"
         start=$(date +%s)
         MOAT_VM_FAULT=silent drive "$u" "$o" -t 6000 -w "$d/work" -- true
         took=$(($(date +%s) - start))
-        check "$u: a guest that never reports is exit 125 at the timeout (${took}s)" \
-                [ "$(cat "$o.rc")" = 125 ] && [ "$took" -lt 40 ] &&
-                grep -q 'did not start the command' "$o.err"
+        check_all "$u: a guest that never reports is exit 125 at the timeout (${took}s)" \
+                '[ "$(cat "$o.rc")" = 125 ] && [ "$took" -lt 40 ] && grep -q "did not start the command" "$o.err"'
 
         o=$T/$u-panic
         : >"$o.in"
         MOAT_VM_FAULT=panic drive "$u" "$o" -t 60000 -w "$d/work" -- true
         diag "panic: $(head -c 300 "$o.err")"
-        check "$u: a guest kernel panic is exit 125 with the reason" \
-                [ "$(cat "$o.rc")" = 125 ] && grep -q 'Kernel panic' "$o.err"
+        check_all "$u: a guest kernel panic is exit 125 with the reason" \
+                '[ "$(cat "$o.rc")" = 125 ] && grep -q "Kernel panic" "$o.err"'
 done
 tap_end

@@ -39,7 +39,7 @@ out=$(as_user "$u" "$DRIVER" -r -m 512 -t 180000 "${kargs[@]}" "${binds[@]}" -w 
 rc=$?
 diag "driver: rc=$rc in $((($(date +%s%N) - start) / 1000000)) ms $(tr '\n' ' ' <"$T/guest.res")" \
         "err='$(head -c 400 "$T/guest.err")'"
-check "the guest ran the i386 checks to the end" [ "$rc" = 0 ] && grep -qx DONE <<<"$out"
+check_all "the guest ran the i386 checks to the end" '[ "$rc" = 0 ] && grep -qx DONE <<<"$out"'
 n=0
 while read -r kind rest; do
         case $kind in

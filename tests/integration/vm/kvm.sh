@@ -116,8 +116,8 @@ chown moat-vm "$rd/work"
 out=$(with_fake_kvm 0600 root as_user root "$MOAT" run -p hostile -- uname -r </dev/null 2>"$T/root-run.err")
 rc=$?
 diag "run with an unusable /dev/kvm: rc=$rc out='$out' err='$(head -c 400 "$T/root-run.err")'"
-check "root, unusable /dev/kvm: moat run -p hostile runs the guest under TCG" \
-        [ "$rc" = 0 ] && [ "$out" = "$(cat "$(dirname "$GUEST_KERNEL")/release")" ]
+check_all "root, unusable /dev/kvm: moat run -p hostile runs the guest under TCG" \
+        '[ "$rc" = 0 ] && [ "$out" = "$(cat "$(dirname "$GUEST_KERNEL")/release")" ]'
 check "root, unusable /dev/kvm: no libvirt error about virt type 'kvm'" \
         bash -c '! grep -q "virt type" "$1"' _ "$T/root-run.err"
 check "root, unusable /dev/kvm: the audit record says tcg, and why" \
