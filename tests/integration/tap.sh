@@ -34,8 +34,8 @@ check() {
 # check_all DESCRIPTION 'SHELL CONDITION': ok when the whole condition (evaluated here, in the
 # caller's variables) succeeds.
 check_all() {
-        local d=$1
-        if eval "$2"; then tap_ok "$d"; else tap_not_ok "$d"; fi
+        # No local variables: the condition sees the caller's (a local "d" would hide theirs).
+        if eval "$2"; then tap_ok "$1"; else tap_not_ok "$1"; fi
 }
 diag() { sed 's/^/# /' <<<"$*"; }
 tap_end() {
