@@ -156,7 +156,7 @@ static int control_mac(Plan *p, const Profile *pr, const PlanFindings *f) {
                                                 : "not asked for by the profile");
 }
 
-static int control_cgroups(Plan *p, const PlanFindings *f) {
+static int control_cgroups(Plan *p, const HostFacts *h, const PlanFindings *f) {
         const PlanResources *res = &p->resources;
         const char *mech = cgroup_mechanism_to_string(res->mechanism);
         char mem[32];
@@ -180,11 +180,22 @@ static int control_cgroups(Plan *p, const PlanFindings *f) {
         if (!res->pids)
                 r = plan_add_control(p, "cgroup.pids", CONTROL_NOT_APPLICABLE, NULL,
                                      "no pids limit in the profile");
+        else if (res->mechanism == CGROUP_MECH_RLIMIT && plan_nproc_bounds_sandbox(h))
+                r = plan_add_controlf(p, "cgroup.pids", res->status, f->mechanism_reason,
+                                      "RLIMIT_NPROC %" PRIu64 ": at most %" PRIu64
+                                      " tasks (threads and moat's init included) of the sandbox's "
+                                      "uid in its own user namespace; checked at fork, no peak "
+                                      "measured",
+                                      res->pids, res->pids);
         else if (res->mechanism == CGROUP_MECH_RLIMIT)
-                r = plan_add_control(p, "cgroup.pids", res->status, NULL,
-                                     "no substitute (RLIMIT_NPROC would count the caller's other "
-                                     "processes too): "
-                                     "the number of processes is not limited");
+                r = plan_add_control(p, "cgroup.pids", res->status,
+                                     h->uid == 0 ? "no substitute (the kernel exempts the host's "
+                                                   "root from RLIMIT_NPROC): the number of "
+                                                   "processes is not limited"
+                                                 : "no substitute (before Linux 5.14 RLIMIT_NPROC "
+                                                   "counts the caller's other processes too): the "
+                                                   "number of processes is not limited",
+                                     f->mechanism_reason);
         else
                 r = plan_add_controlf(p, "cgroup.pids", res->status, NULL, "%s pids.max %" PRIu64,
                                       mech, res->pids);
@@ -269,7 +280,7 @@ static int controls_sandbox(Plan *p, const Profile *pr, const HostFacts *h, cons
                 return r;
         if ((r = control_caps(p)) < 0 || (r = control_seccomp(p)) < 0 ||
             (r = control_landlock(p, pr, h)) < 0 || (r = control_mac(p, pr, f)) < 0 ||
-            (r = control_cgroups(p, f)) < 0 || (r = control_rlimits(p)) < 0 ||
+            (r = control_cgroups(p, h, f)) < 0 || (r = control_rlimits(p)) < 0 ||
             (r = control_common(p, pr)) < 0)
                 return r;
         if ((r = plan_add_control(p, "setsid", CONTROL_REQUIRED,
@@ -393,10 +404,11 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
         }
         for (size_t i = 0; r >= 0 && i < pr->fs.n_binds; i++) {
                 const ProfileBind *b = &pr->fs.binds[i];
-                r = plan_add_reachable(p, "%s at %s (%s%s)",
+                r = plan_add_reachable(p, "%s at %s (%s, %s%s)",
                                        strcmp(b->source, ".") == 0 ? "the work directory"
                                                                    : b->source,
                                        b->target, b->mode == BIND_RW ? "read-write" : "read-only",
+                                       b->exec ? "executable" : "not executable",
                                        b->optional ? ", if present" : "");
         }
         STRV_FOREACH (d, pr->devices)

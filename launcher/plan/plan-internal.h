@@ -63,6 +63,8 @@ int plan_build_reachable(Plan *p, const Profile *profile, const HostFacts *host)
 bool plan_host_can_run_tier(const HostFacts *h, const Profile *profile, Tier t,
                             const char **ret_reason);
 
+/* RLIMIT_NPROC bounds the sandbox's own tasks on this host (kernel >= 5.14, caller not root). */
+bool plan_nproc_bounds_sandbox(const HostFacts *host);
 /* Every filesystem right of a Landlock ABI. */
 uint64_t plan_landlock_fs_rights(int abi);
 /* The rule list alone, for the seccomp listing. */

@@ -193,7 +193,8 @@ static int build_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
 
                 if (b->mode == BIND_RO)
                         flags |= PLAN_MOUNT_RDONLY;
-                if (!bind_is_workdir(b))
+                /* The same bit decides the Landlock execute right in build_landlock(). */
+                if (!b->exec)
                         flags |= PLAN_MOUNT_NOEXEC;
                 if (b->source[0] != '/')
                         flags |= PLAN_MOUNT_WORKDIR;
@@ -301,17 +302,87 @@ static int build_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
                         return r;
         for (size_t i = 0; i < pr->fs.n_binds; i++) {
                 const ProfileBind *b = &pr->fs.binds[i];
-                uint64_t a = b->mode == BIND_RO ? R : RW;
-                if (b->mode == BIND_RW && bind_is_workdir(b))
-                        a |= LL_FS_EXECUTE;
-                else if (b->mode == BIND_RO && bind_is_workdir(b))
-                        a = RX;
+                uint64_t a = (b->mode == BIND_RO ? R : RW) | (b->exec ? LL_FS_EXECUTE : 0);
                 if ((r = plan_add_landlock_path(p, b->target, a)) < 0)
                         return r;
         }
         if (pr->fs.sys && (r = plan_add_landlock_path(p, "/sys", R)) < 0)
                 return r;
         return 0;
+}
+
+static bool path_beneath(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+        if (strcmp(dir, "/") == 0)
+                return true;
+        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static bool landlock_restricts_exec(const PlanLandlock *l) {
+        return (l->status == CONTROL_REQUIRED || l->status == CONTROL_BEST_EFFORT) && l->abi > 0 &&
+               (l->handled_fs & LL_FS_EXECUTE);
+}
+
+const PlanLandlockPath *plan_landlock_exec_source(const Plan *p, const char *path) {
+        const PlanLandlock *l = &p->sandbox.landlock;
+
+        if (!landlock_restricts_exec(l))
+                return NULL;
+        for (size_t i = 0; i < l->n_paths; i++)
+                if ((l->paths[i].access & LL_FS_EXECUTE) && path_beneath(path, l->paths[i].path))
+                        return &l->paths[i];
+        return NULL;
+}
+
+/* A bind's exec is enforced twice: MOUNT_ATTR_NOEXEC on the mount, and the absence of the
+ * Landlock execute right at its target. Landlock rights are the union of the rules on every
+ * directory above a file, across mount points (security/landlock/fs.c walks up to the real
+ * root), so a right granted above the target (the work directory, /usr) cannot be withheld
+ * beneath it. */
+int plan_exec_disagreement(const Plan *p, const Profile *pr, const char **ret_above) {
+        bool ll = landlock_restricts_exec(&p->sandbox.landlock);
+
+        for (size_t i = 0; i < pr->fs.n_binds; i++) {
+                const ProfileBind *b = &pr->fs.binds[i];
+                const PlanMount *m = NULL;
+                for (size_t j = 0; j < p->sandbox.n_mounts; j++)
+                        if (p->sandbox.mounts[j].kind == PLAN_MOUNT_BIND &&
+                            strcmp(p->sandbox.mounts[j].target, b->target) == 0)
+                                m = &p->sandbox.mounts[j];
+                const PlanLandlockPath *lp = plan_landlock_exec_source(p, b->target);
+                bool mount_exec = m && !(m->flags & PLAN_MOUNT_NOEXEC);
+                if (mount_exec != b->exec || (ll && (lp != NULL) != b->exec)) {
+                        if (ret_above)
+                                *ret_above = lp ? lp->path : NULL;
+                        return (int) i;
+                }
+        }
+        return -1;
+}
+
+static int check_exec(Plan *p, const Profile *pr) {
+        const char *above = NULL;
+        char where[300];
+        int i;
+
+        if (p->tier == TIER_VM) /* no Landlock there; vm-layout applies the mount flag */
+                return 0;
+        i = plan_exec_disagreement(p, pr, &above);
+        if (i < 0)
+                return 0;
+        plan_format_pos(&pr->fs.binds[i].pos, where, sizeof(where));
+        if (above && !pr->fs.binds[i].exec)
+                return plan_refuse(p,
+                                   "the bind at %s says exec: false, but Landlock lets everything "
+                                   "beneath %s execute and cannot take that back below it: set "
+                                   "exec: true, or bind it outside %s%s%s%s",
+                                   pr->fs.binds[i].target, above, above, where[0] ? " (" : "",
+                                   where, where[0] ? ")" : "");
+        return plan_refuse(p,
+                           "the bind at %s: its noexec mount flag and its Landlock execute "
+                           "right disagree%s%s%s",
+                           pr->fs.binds[i].target, where[0] ? " (" : "", where,
+                           where[0] ? ")" : "");
 }
 
 static int cmp_int(const void *a, const void *b) {
@@ -348,7 +419,20 @@ static int build_caps(Plan *p, const Profile *pr) {
         return 0;
 }
 
-static int build_resources(Plan *p, const Profile *pr, const PlanFindings *f) {
+/* RLIMIT_NPROC as a stand-in for pids.max. Since Linux 5.14 (commit 21d1c5e386bc, "Reimplement
+ * RLIMIT_NPROC on top of ucounts") copy_process() checks it with is_rlimit_overlimit() against
+ * the count of tasks (threads included) whose real uid is that uid *in the task's own user
+ * namespace*: in the sandbox's single-uid namespace that is the sandbox's tasks, moat's init
+ * included, and none of the caller's processes outside, nor another sandbox's. Before 5.14 it
+ * counted every process of the uid on the host (a limit that would break the caller's other
+ * work, or never bind). copy_process() exempts tasks whose real user is the host's root
+ * (INIT_USER), so a sandbox of a root caller (mapped to host uid 0) is not limited at all. */
+bool plan_nproc_bounds_sandbox(const HostFacts *h) {
+        bool ucounts = h->kernel_major > 5 || (h->kernel_major == 5 && h->kernel_minor >= 14);
+        return ucounts && h->uid != 0;
+}
+
+static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
         PlanResources *res = &p->resources;
         int r;
 
@@ -369,8 +453,6 @@ static int build_resources(Plan *p, const Profile *pr, const PlanFindings *f) {
                 res->status = pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
                                                                         : CONTROL_BEST_EFFORT;
 
-        /* No RLIMIT_NPROC: it counts every process of the caller's real uid on the host, so it
-         * would either be useless or break the caller's other work. pids go through cgroups. */
         uint64_t nofile = pr->resources.nofile ? pr->resources.nofile : 1024;
         if ((r = plan_add_rlimit(p, RLIMIT_CORE, 0, 0)) < 0 ||
             (r = plan_add_rlimit(p, RLIMIT_NOFILE, nofile, nofile)) < 0)
@@ -381,6 +463,10 @@ static int build_resources(Plan *p, const Profile *pr, const PlanFindings *f) {
                 return r;
         if (f->mechanism == CGROUP_MECH_RLIMIT && pr->resources.memory &&
             (r = plan_add_rlimit(p, RLIMIT_AS, pr->resources.memory, pr->resources.memory)) < 0)
+                return r;
+        if (f->mechanism == CGROUP_MECH_RLIMIT && pr->resources.pids &&
+            plan_nproc_bounds_sandbox(h) &&
+            (r = plan_add_rlimit(p, RLIMIT_NPROC, pr->resources.pids, pr->resources.pids)) < 0)
                 return r;
         return 0;
 }
@@ -409,9 +495,9 @@ int plan_build_sandbox(Plan *p, const Profile *pr, const HostFacts *h, const Pla
                 return -ENOMEM;
 
         if ((r = build_mounts(p, pr, h)) < 0 || (r = build_landlock(p, pr, h)) < 0 ||
-            (r = build_caps(p, pr)) < 0)
+            (r = check_exec(p, pr)) < 0 || (r = build_caps(p, pr)) < 0)
                 return r;
-        return build_resources(p, pr, f);
+        return build_resources(p, pr, h, f);
 }
 
 int plan_build_vm(Plan *p, const Profile *pr, const HostFacts *h) {

@@ -243,3 +243,14 @@ struct json_t *plan_to_json(const Plan *p);
 char *plan_to_text(const Plan *p);
 const char *control_status_to_string(ControlStatus s);
 const PlanControl *plan_find_control(const Plan *p, const char *name);
+
+/* The Landlock rule that lets `path` (inside the new root) execute, rights inherited from
+ * above included; NULL when none does or the plan applies no Landlock execute restriction. */
+const PlanLandlockPath *plan_landlock_exec_source(const Plan *p, const char *path);
+/* The two layers of a bind's `exec` must agree with the profile and with each other: the mount
+ * is noexec exactly when the bind says exec: false, and, where the plan applies Landlock, the
+ * execute right reaches its target exactly when it says exec: true. Returns the index in
+ * profile->fs.binds of the first bind where they do not (*ret_above: the Landlock path whose
+ * execute right reaches it, or NULL), or -1. plan_resolve() refuses a sandbox plan for which
+ * this is not -1. */
+int plan_exec_disagreement(const Plan *p, const Profile *profile, const char **ret_above);

@@ -38,8 +38,9 @@ static json_t *uint_or_null(uint64_t v) {
 }
 
 static json_t *bind_to_json(const ProfileBind *b) {
-        return json_pack("{s:s, s:s, s:s, s:b}", "source", b->source, "target", b->target, "mode",
-                         bind_mode_to_string(b->mode), "optional", b->optional);
+        return json_pack("{s:s, s:s, s:s, s:b, s:b}", "source", b->source, "target", b->target,
+                         "mode", bind_mode_to_string(b->mode), "optional", b->optional, "exec",
+                         b->exec);
 }
 
 static json_t *filesystem_to_json(const Profile *p) {

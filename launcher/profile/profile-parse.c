@@ -488,7 +488,7 @@ static int check_target_unique(const Profile *p, const char *target, const YNode
 }
 
 static int parse_bind(Profile *p, const YNode *n, const char *what, MoatError *e) {
-        static const char *const keys[] = { "source", "target", "mode", "optional", NULL };
+        static const char *const keys[] = { "source", "target", "mode", "optional", "exec", NULL };
         ProfileBind *b = &p->fs.binds[p->fs.n_binds];
         const YNode *v;
         char w[WHAT_MAX];
@@ -516,6 +516,12 @@ static int parse_bind(Profile *p, const YNode *n, const char *what, MoatError *e
         }
         if (r >= 0 && (v = ynode_map_get(n, "optional")))
                 r = get_bool(v, key_path(w, what, "optional"), &b->optional, e);
+        /* The work directory has always been executable (builds run what they compile there);
+         * every other bind is not, unless it says so. */
+        if (r >= 0)
+                b->exec = strcmp(b->source, ".") == 0;
+        if (r >= 0 && (v = ynode_map_get(n, "exec")))
+                r = get_bool(v, key_path(w, what, "exec"), &b->exec, e);
         /* Counted even on failure so that profile_free() releases the strings. */
         p->fs.n_binds++;
         return r;

@@ -74,6 +74,8 @@ typedef struct ProfileBind {
         char *target; /* absolute, normalised (no "..", no "//", no trailing "/") */
         BindMode mode;
         bool optional; /* a missing source is skipped instead of refusing the run */
+        bool exec;     /* files beneath may be executed: Landlock execute right, no noexec;
+                        * default true for the work directory (source "."), false otherwise */
         SrcPos pos;
 } ProfileBind;
 

@@ -6,8 +6,9 @@
  * host's whole /, which would expose /proc, /sys, /dev, /home and /tmp of the host to the
  * guest's root (9p follows whatever QEMU can open). Binds from the plan become further shares,
  * read-only ones enforced by QEMU itself; tmpfs mounts live in guest RAM; /proc, /sys and a
- * minimal /dev are the guest's own. Anything the guest cannot reproduce faithfully (a bind of a
- * single file outside /etc, a writable bind under /usr or /etc) stops the run: a share that
+ * minimal /dev are the guest's own. A bind's exec: false is the guest mount's noexec. Anything
+ * the guest cannot reproduce faithfully (a bind of a single file outside /etc, a writable bind
+ * under /usr or /etc, a file under /usr that must not be executable) stops the run: a share that
  * silently differs from the plan would be a downgrade. */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,9 +66,15 @@ static bool path_under(const char *p, const char *dir) {
         return strncmp(p, dir, n) == 0 && (p[n] == 0 || p[n] == '/');
 }
 
-/* /usr and /etc: shared whole and read-only, so binds beneath them are already there. */
-static bool covered_by_system_share(const char *target) {
+static bool under_system_share(const char *target) {
         return path_under(target, "/usr") || path_under(target, "/etc");
+}
+
+/* /usr and /etc: shared whole and read-only, so read-only binds beneath them are already there
+ * when they agree on exec: /usr is executable; /etc is noexec, as the sandbox tier's Landlock
+ * rules (read, no execute, on /etc) make it. */
+static bool covered_by_system_share(const char *target, bool exec) {
+        return exec ? path_under(target, "/usr") : path_under(target, "/etc");
 }
 
 static int add_system(VmLayout *l, char *msg, size_t msg_size) {
@@ -78,7 +85,7 @@ static int add_system(VmLayout *l, char *msg, size_t msg_size) {
         if ((r = add_share(l, "/usr", true, &tag)) < 0 ||
             (r = add_record(l, 'm', "9p %s ro /usr", tag)) < 0 ||
             (r = add_share(l, "/etc", true, &tag)) < 0 ||
-            (r = add_record(l, 'm', "9p %s ro /etc", tag)) < 0)
+            (r = add_record(l, 'm', "9p %s ro,noexec /etc", tag)) < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(top); i++) {
                 char path[32], link[PATH_MAX];
@@ -114,7 +121,7 @@ static int add_system(VmLayout *l, char *msg, size_t msg_size) {
 static int add_bind(VmLayout *l, const PlanMount *m, const char *workdir, char *msg,
                     size_t msg_size) {
         _cleanup_free_ char *src = NULL;
-        bool ro = m->flags & PLAN_MOUNT_RDONLY;
+        bool ro = m->flags & PLAN_MOUNT_RDONLY, exec = !(m->flags & PLAN_MOUNT_NOEXEC);
         const char *tag;
         struct stat st;
         int r;
@@ -128,7 +135,7 @@ static int add_bind(VmLayout *l, const PlanMount *m, const char *workdir, char *
                 src = m->source ? strdup(m->source) : NULL;
         if (!src)
                 return -ENOMEM;
-        if (ro && covered_by_system_share(m->target))
+        if (ro && covered_by_system_share(m->target, exec))
                 return 0;
         if (stat(src, &st) < 0) {
                 r = -errno;
@@ -142,7 +149,7 @@ static int add_bind(VmLayout *l, const PlanMount *m, const char *workdir, char *
                          m->target);
                 return -ENOTDIR;
         }
-        if (covered_by_system_share(m->target)) {
+        if (!ro && under_system_share(m->target)) {
                 snprintf(msg, msg_size, "writable bind %s inside the read-only guest %s", m->target,
                          path_under(m->target, "/usr") ? "/usr" : "/etc");
                 return -EROFS;
@@ -159,7 +166,9 @@ static int add_bind(VmLayout *l, const PlanMount *m, const char *workdir, char *
                          VM_DOMAIN_SHARES_MAX);
                 return r;
         }
-        return add_record(l, 'm', "9p %s %s %s", tag, ro ? "ro" : "rw", m->target);
+        /* The bind's exec: noexec on the guest's mount, as on the sandbox tier's. */
+        return add_record(l, 'm', "9p %s %s%s %s", tag, ro ? "ro" : "rw", exec ? "" : ",noexec",
+                          m->target);
 }
 
 static int add_mounts(VmLayout *l, const Plan *plan, const RunRequest *req, char *msg,

@@ -267,7 +267,10 @@ static int mount_one(const VmMount *m) {
                          m->readonly ? "cache=loose" : "cache=none");
                 if ((r = mkdir_p(t, 0755)) < 0)
                         return r;
-                return mount(m->tag, t, "9p", MS_NOSUID | MS_NODEV | ro, opts) < 0 ? -errno : 0;
+                return mount(m->tag, t, "9p",
+                             MS_NOSUID | MS_NODEV | ro | (m->noexec ? MS_NOEXEC : 0), opts) < 0
+                               ? -errno
+                               : 0;
         }
         case VM_MOUNT_TMPFS: {
                 char opts[64];

@@ -108,11 +108,13 @@ static int parse_mount(char *v, VmMount *m, const char **reason) {
         if (strcmp(w[0], "9p") == 0 && n == 4) {
                 if (!tag_is_valid(w[1]))
                         return *reason = "bad 9p tag", -EINVAL;
-                if (strcmp(w[2], "ro") != 0 && strcmp(w[2], "rw") != 0)
-                        return *reason = "9p mode is not ro or rw", -EINVAL;
+                if (strcmp(w[2], "ro") != 0 && strcmp(w[2], "rw") != 0 &&
+                    strcmp(w[2], "ro,noexec") != 0 && strcmp(w[2], "rw,noexec") != 0)
+                        return *reason = "9p mode is not ro, rw, ro,noexec or rw,noexec", -EINVAL;
                 m->kind = VM_MOUNT_9P;
                 strcpy(m->tag, w[1]);
-                m->readonly = strcmp(w[2], "ro") == 0;
+                m->readonly = strncmp(w[2], "ro", 2) == 0;
+                m->noexec = strchr(w[2], ',') != NULL;
         } else if (strcmp(w[0], "tmpfs") == 0 && n == 3) {
                 if (parse_uint(w[1], strlen(w[1]), UINT64_C(1) << 40, &m->size) < 0)
                         return *reason = "bad tmpfs size", -EINVAL;

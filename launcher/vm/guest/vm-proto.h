@@ -38,7 +38,7 @@
 #define VM_STDIN_FRAME_MAX 4096u
 
 typedef enum VmMountKind {
-        VM_MOUNT_9P,      /* "9p <tag> ro|rw <target>": a host share */
+        VM_MOUNT_9P,      /* "9p <tag> ro|rw[,noexec] <target>": a host share */
         VM_MOUNT_TMPFS,   /* "tmpfs <bytes> <target>": guest RAM */
         VM_MOUNT_SYMLINK, /* "link <link-target> <target>" */
         VM_MOUNT_DIR,     /* "dir <target>" */
@@ -50,6 +50,7 @@ typedef struct VmMount {
         VmMountKind kind;
         char tag[32]; /* 9p: [a-z0-9]{1,31} */
         bool readonly;
+        bool noexec;            /* 9p: mounted MS_NOEXEC */
         uint64_t size;          /* tmpfs */
         char link[VM_PATH_MAX]; /* symlink value */
         char target[VM_PATH_MAX];

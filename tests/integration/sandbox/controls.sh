@@ -225,6 +225,76 @@ else
         tap_skip "read-only binds on submounts" "needs root and unshare(1) to make a submount privately"
 fi
 
+# exec on a bind: `exec: true` lets a tool in a read-only bind run; `exec: false` stops it twice,
+# with MOUNT_ATTR_NOEXEC on the mount and without the Landlock execute right. Each layer is
+# observed on its own: the mount flag with Landlock off, the Landlock rule on /etc (a mount
+# that is not noexec, where the plan grants no execute right), and both together on the bind.
+mkdir -p "$T/tools/bin"
+cp "$MOAT_PROBE" "$T/tools/bin/tool"
+chmod -R a+rX "$T/tools"
+exec_profile() { # FILE EXEC LANDLOCK
+        cat >"$1" <<YAML
+moat: 1
+name: exec
+isolation: sandbox
+filesystem:
+  root: host-readonly
+  bind:
+    - {source: ., target: /work, mode: rw}
+    - {source: $T/tools, target: /opt/tools, mode: ro, exec: $2}
+mac:
+  landlock: $3
+YAML
+        chmod 0644 "$1"
+}
+exec_profile "$T/exec-true.yaml" true required
+exec_profile "$T/exec-false.yaml" false required
+exec_profile "$T/exec-false-mount.yaml" false off
+exec_profile "$T/exec-true-nolandlock.yaml" true off
+# an executable file of the host's /etc, readable by everyone (its own mount is not noexec)
+etc_exe=$(find /etc -maxdepth 3 -type f -perm -0005 2>/dev/null | sort | head -n 1)
+for u in "${USERS[@]}"; do
+        # "ok errno" of --try-exec, and the options of the /opt/tools mount
+        tried_exec() { jq -r '.tries[0] | "\(.ok) \(.errno)"' <<<"$1" 2>/dev/null; }
+        tools_opts() { jq -r '.mounts[] | select(.target == "/opt/tools") | .options' <<<"$1" 2>/dev/null; }
+
+        out=$(moat_run "$u" "$T/exec-true.yaml" /work/moat-probe --try-exec /opt/tools/bin/tool 2>"$T/stderr")
+        check "[$u] exec: true: a tool in a read-only bind runs" test "$(tried_exec "$out")" = "true 0"
+        check "[$u] exec: true: the bind is read-only and not noexec ($(tools_opts "$out"))" \
+                bash -c '[[ ,$1, == *,ro,* && ,$1, != *,noexec,* ]]' _ "$(tools_opts "$out")"
+        check "[$u] exec: true: the tool runs as the command itself" \
+                test "$(moat_run "$u" "$T/exec-true.yaml" /opt/tools/bin/tool 2>/dev/null | jq -r .pid)" = 2
+
+        out=$(moat_run "$u" "$T/exec-false.yaml" /work/moat-probe --try-exec /opt/tools/bin/tool 2>"$T/stderr")
+        check "[$u] exec: false: the tool does not run (EACCES)" test "$(tried_exec "$out")" = "false 13"
+        check "[$u] exec: false: the bind is mounted noexec ($(tools_opts "$out"))" \
+                bash -c '[[ ,$1, == *,noexec,* ]]' _ "$(tools_opts "$out")"
+        moat_run "$u" "$T/exec-false.yaml" /opt/tools/bin/tool >/dev/null 2>&1
+        rc=$?
+        check "[$u] exec: false: as the command, exit 126 (got $rc)" test $rc -eq 126
+
+        # the mount flag alone (Landlock off)
+        out=$(moat_run "$u" "$T/exec-false-mount.yaml" /work/moat-probe --try-exec /opt/tools/bin/tool 2>"$T/stderr")
+        check "[$u] exec: false without Landlock: the noexec mount alone refuses it (EACCES)" \
+                test "$(tried_exec "$out")" = "false 13"
+        check "[$u] ... the probe is not Landlock-restricted there" test "$(jq -r .landlock.restricted <<<"$out")" = false
+        out=$(moat_run "$u" "$T/exec-true-nolandlock.yaml" /work/moat-probe --try-exec /opt/tools/bin/tool 2>"$T/stderr")
+        check "[$u] ... while exec: true without Landlock runs it" test "$(tried_exec "$out")" = "true 0"
+
+        # the Landlock layer alone: a host executable under /etc, on a mount without noexec
+        if [ -n "$etc_exe" ] && [ "$(moat_run "$u" "$T/exec-true.yaml" /work/moat-probe | jq -r .landlock.abi)" -ge 1 ] 2>/dev/null; then
+                out=$(moat_run "$u" "$T/exec-true.yaml" /work/moat-probe --try-exec "$etc_exe" 2>"$T/stderr")
+                etc_opts=$(jq -r '.mounts[] | select(.target == "/etc") | .options' <<<"$out")
+                check "[$u] Landlock alone: $etc_exe (mount $etc_opts, no noexec) is not executable (EACCES)" \
+                        bash -c '[[ ,$1, != *,noexec,* ]] && [ "$2" = "false 13" ]' _ "$etc_opts" "$(tried_exec "$out")"
+                out=$(moat_run "$u" "$T/exec-true-nolandlock.yaml" /work/moat-probe --try-exec "$etc_exe" 2>"$T/stderr")
+                check "[$u] ... and is executed with Landlock off" test "$(tried_exec "$out" | cut -d' ' -f1)" = true
+        else
+                tap_skip "[$u] Landlock alone refuses execution" "no Landlock here, or no world-executable file under /etc" \
+                        "$("$MOAT" host --json | jq -e '.landlock_abi > 0' >/dev/null && [ -n "$etc_exe" ] && echo present)"
+        fi
+done
+
 # minimal /dev: exactly these entries
 for u in "${USERS[@]}"; do
         check "[$u] minimal /dev" test "$(moat_run "$u" "$T/probe.yaml" ls -A /dev 2>/dev/null | sort | tr '\n' ' ')" = \

@@ -78,7 +78,7 @@ filesystem:
   root: host-readonly
   bind:
     - {source: ., target: /work, mode: rw}
-    - {source: $d/data, target: /work/planted, mode: rw}
+    - {source: $d/data, target: /work/planted, mode: rw, exec: true}
 YAML
         chmod 0644 "$T/planted-$u.yaml"
         moat_run "$u" "$T/planted-$u.yaml" true 2>"$T/err"

@@ -19,7 +19,11 @@ static char *fx_symlinks[] = { "bin=usr/bin", "sbin=usr/sbin", "lib=usr/lib", "l
 static char *fx_actions[] = { "kill_process", "errno", "user_notif", "allow", NULL };
 static char *fx_lsms[] = { "capability", "landlock", "apparmor", NULL };
 static ProfileBind fx_binds[] = {
-        { .source = ".", .target = "/work", .mode = BIND_RW, .pos = { "fixture.yaml", 9, 7 } },
+        { .source = ".",
+          .target = "/work",
+          .mode = BIND_RW,
+          .exec = true,
+          .pos = { "fixture.yaml", 9, 7 } },
         { .source = "/srv/data",
           .target = "/data",
           .mode = BIND_RO,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "basic/macros.h"
 #include "basic/strv.h"
 #include "plan-fixture.h"
 
@@ -262,7 +263,7 @@ static void test_best_effort_degrades(void **state) {
         HostFacts h = fixture_host();
         Plan *p;
 
-        /* Limits: no cgroup -> rlimits, AS instead of memory, never NPROC. */
+        /* Limits: no cgroup -> rlimits, AS instead of memory, NPROC instead of pids. */
         h.cgroup_v2_writable = false;
         p = resolve(&pr, &h);
         assert_false(p->refused);
@@ -273,7 +274,6 @@ static void test_best_effort_degrades(void **state) {
                                "address space, not resident memory"));
         bool as = false;
         for (size_t i = 0; i < p->sandbox.n_rlimits; i++) {
-                assert_int_not_equal(p->sandbox.rlimits[i].resource, RLIMIT_NPROC);
                 if (p->sandbox.rlimits[i].resource == RLIMIT_AS) {
                         as = true;
                         assert_int_equal(p->sandbox.rlimits[i].hard, 1ULL << 30);
@@ -712,6 +712,156 @@ static void test_mounts(void **state) {
         plan_free(p);
 }
 
+/* pids without a cgroup: RLIMIT_NPROC where it counts only the sandbox's own tasks (Linux >=
+ * 5.14, ucounts per user namespace) and binds at all (not the host's root); degraded either
+ * way, with what it counts. */
+static void test_pids_nproc_fallback(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        h.cgroup_v2_writable = false;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->resources.mechanism, CGROUP_MECH_RLIMIT);
+        assert_non_null(find_rlimit(p, RLIMIT_NPROC));
+        assert_int_equal(find_rlimit(p, RLIMIT_NPROC)->soft, 256);
+        assert_int_equal(find_rlimit(p, RLIMIT_NPROC)->hard, 256);
+        assert_int_equal(status_of(p, "cgroup.pids"), CONTROL_DEGRADED);
+        assert_non_null(strstr(plan_find_control(p, "cgroup.pids")->detail,
+                               "RLIMIT_NPROC 256: at most 256 tasks"));
+        assert_non_null(strstr(plan_find_control(p, "cgroup.pids")->detail, "user namespace"));
+        assert_non_null(strstr(plan_find_control(p, "rlimits")->detail, "nproc 256"));
+        plan_free(p);
+
+        /* Before 5.14 RLIMIT_NPROC counts every process of the uid on the host: not used. */
+        h.kernel_major = 5;
+        h.kernel_minor = 13;
+        p = resolve(&pr, &h);
+        assert_null(find_rlimit(p, RLIMIT_NPROC));
+        assert_int_equal(status_of(p, "cgroup.pids"), CONTROL_DEGRADED);
+        assert_non_null(strstr(plan_find_control(p, "cgroup.pids")->detail, "no substitute"));
+        plan_free(p);
+        h.kernel_minor = 14;
+        p = resolve(&pr, &h);
+        assert_non_null(find_rlimit(p, RLIMIT_NPROC));
+        plan_free(p);
+
+        /* The host's root is exempt from RLIMIT_NPROC in copy_process(). */
+        h = fixture_host();
+        h.cgroup_v2_writable = false;
+        h.uid = 0;
+        h.is_root = true;
+        p = resolve(&pr, &h);
+        assert_null(find_rlimit(p, RLIMIT_NPROC));
+        assert_non_null(strstr(plan_find_control(p, "cgroup.pids")->detail, "exempts"));
+        plan_free(p);
+
+        /* A cgroup is the mechanism wherever there is one; no pids, no NPROC. */
+        h = fixture_host();
+        p = resolve(&pr, &h);
+        assert_int_equal(p->resources.mechanism, CGROUP_MECH_V2);
+        assert_null(find_rlimit(p, RLIMIT_NPROC));
+        plan_free(p);
+        h.cgroup_v2_writable = false;
+        pr.resources.pids = 0;
+        p = resolve(&pr, &h);
+        assert_null(find_rlimit(p, RLIMIT_NPROC));
+        plan_free(p);
+
+        /* required pids and no cgroup: still escalated, never the rlimit. */
+        pr = fixture_profile();
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        p = resolve(&pr, &h);
+        assert_int_not_equal(p->tier, TIER_SANDBOX);
+        plan_free(p);
+}
+
+static const ProfileBind *find_bind(const Profile *pr, const char *target) {
+        for (size_t i = 0; i < pr->fs.n_binds; i++)
+                if (strcmp(pr->fs.binds[i].target, target) == 0)
+                        return &pr->fs.binds[i];
+        return NULL;
+}
+
+/* exec: the mount flag and the Landlock execute right say the same thing, and the check that
+ * compares them catches either one being changed alone. */
+static void test_bind_exec(void **state) {
+        ProfileBind binds[] = {
+                { .source = ".", .target = "/work", .mode = BIND_RW, .exec = true },
+                { .source = "/opt/jdk", .target = "/opt/jdk", .mode = BIND_RO, .exec = true },
+                { .source = "/srv/data", .target = "/data", .mode = BIND_RO, .exec = false },
+                { .source = "out", .target = "/out", .mode = BIND_RW, .exec = false },
+                { .source = ".", .target = "/ro-work", .mode = BIND_RO, .exec = false },
+        };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        const char *above = NULL;
+        Plan *p;
+
+        pr.fs.binds = binds;
+        pr.fs.n_binds = ELEMENTSOF(binds);
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        for (size_t i = 0; i < ELEMENTSOF(binds); i++) {
+                const PlanMount *m =
+                        &p->sandbox.mounts[mount_index(p, PLAN_MOUNT_BIND, binds[i].target)];
+                assert_int_equal(!(m->flags & PLAN_MOUNT_NOEXEC), (int) binds[i].exec);
+                assert_int_equal(!!(landlock_access(p, binds[i].target) & 1), binds[i].exec);
+                assert_int_equal(plan_landlock_exec_source(p, binds[i].target) != NULL,
+                                 binds[i].exec);
+        }
+        assert_int_equal(plan_exec_disagreement(p, &pr, NULL), -1);
+
+        /* Either layer changed alone is caught. */
+        PlanMount *data = &p->sandbox.mounts[mount_index(p, PLAN_MOUNT_BIND, "/data")];
+        data->flags &= ~PLAN_MOUNT_NOEXEC;
+        assert_int_equal(plan_exec_disagreement(p, &pr, NULL), 2);
+        data->flags |= PLAN_MOUNT_NOEXEC;
+        for (size_t i = 0; i < p->sandbox.landlock.n_paths; i++)
+                if (strcmp(p->sandbox.landlock.paths[i].path, "/opt/jdk") == 0)
+                        p->sandbox.landlock.paths[i].access &= ~1ULL;
+        assert_int_equal(plan_exec_disagreement(p, &pr, NULL), 1);
+        plan_free(p);
+
+        /* exec: false beneath a path Landlock lets execute cannot hold: refused, naming it. */
+        ProfileBind nested[] = {
+                { .source = ".", .target = "/work", .mode = BIND_RW, .exec = true },
+                { .source = "/srv/cache",
+                  .target = "/work/cache",
+                  .mode = BIND_RW,
+                  .pos = { "fixture.yaml", 12, 7 } },
+        };
+        pr.fs.binds = nested;
+        pr.fs.n_binds = ELEMENTSOF(nested);
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "/work/cache says exec: false"));
+        assert_non_null(strstr(p->refusal, "beneath /work"));
+        assert_non_null(strstr(p->refusal, "fixture.yaml:12:7"));
+        assert_int_equal(plan_exec_disagreement(p, &pr, &above), 1);
+        assert_string_equal(above, "/work");
+        plan_free(p);
+        nested[1].target = "/usr/local/cache"; /* /usr executes too */
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        plan_free(p);
+        nested[1].exec = true; /* what the message suggests */
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        plan_free(p);
+
+        /* Without Landlock the mount flag is the only layer: nothing to disagree with. */
+        nested[1].exec = false;
+        pr.mac.landlock = LANDLOCK_OFF;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_true(p->sandbox.mounts[mount_index(p, PLAN_MOUNT_BIND, "/usr/local/cache")].flags &
+                    PLAN_MOUNT_NOEXEC);
+        plan_free(p);
+        assert_non_null(find_bind(&pr, "/usr/local/cache"));
+}
+
 static void test_namespaces_and_ids(void **state) {
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
@@ -894,6 +1044,8 @@ int main(void) {
                 cmocka_unit_test(test_seccomp_personality),
                 cmocka_unit_test(test_landlock_abi),
                 cmocka_unit_test(test_mounts),
+                cmocka_unit_test(test_pids_nproc_fallback),
+                cmocka_unit_test(test_bind_exec),
                 cmocka_unit_test(test_namespaces_and_ids),
                 cmocka_unit_test(test_vm_plan),
                 cmocka_unit_test(test_json_and_text),

@@ -177,15 +177,21 @@ static void test_full(void **state) {
         assert_non_null(getcwd(cwd, sizeof(cwd)));
         snprintf(image, sizeof(image), "%s/rootfs", cwd);
         assert_string_equal(p->fs.image, image);
-        assert_int_equal(p->fs.n_binds, 2);
+        assert_int_equal(p->fs.n_binds, 4);
         assert_string_equal(p->fs.binds[0].source, ".");
         assert_string_equal(p->fs.binds[0].target, "/work");
         assert_int_equal(p->fs.binds[0].mode, BIND_RW);
         assert_false(p->fs.binds[0].optional);
+        assert_true(p->fs.binds[0].exec); /* the work directory: executable by default */
         assert_int_equal(p->fs.binds[0].pos.line, 12);
         assert_string_equal(p->fs.binds[1].target, "/etc/ssl/certs");
         assert_int_equal(p->fs.binds[1].mode, BIND_RO);
         assert_true(p->fs.binds[1].optional);
+        assert_false(p->fs.binds[1].exec); /* any other bind: not executable by default */
+        assert_string_equal(p->fs.binds[2].target, "/opt/jdk");
+        assert_true(p->fs.binds[2].exec);
+        assert_string_equal(p->fs.binds[3].source, ".");
+        assert_false(p->fs.binds[3].exec);
         assert_int_equal(p->fs.n_tmpfs, 3);
         assert_int_equal(p->fs.tmpfs[0].size, UINT64_C(256) << 20);
         assert_int_equal(p->fs.tmpfs[1].size, 0);
@@ -214,7 +220,7 @@ static void test_full(void **state) {
         assert_string_equal(p->syscalls.base, "strict");
         assert_string_equal(p->syscalls.allow[0], "personality");
         assert_string_equal(p->syscalls.deny[1], "@mount");
-        assert_int_equal(p->syscalls.deny_pos[1].line, 42);
+        assert_int_equal(p->syscalls.deny_pos[1].line, 44);
         assert_int_equal(p->syscalls.deny_pos[1].column, 18);
         assert_int_equal(strv_length(p->capabilities), 2);
         assert_string_equal(p->capabilities[0], "net_bind_service");
@@ -564,6 +570,7 @@ static void test_digest_covers_every_key(void **state) {
                 "filesystem: {bind: [{source: ., target: /work}]}\n",
                 "filesystem: {bind: [{source: ., target: /work, mode: rw}]}\n",
                 "filesystem: {bind: [{source: ., target: /work, optional: true}]}\n",
+                "filesystem: {bind: [{source: ., target: /work, exec: false}]}\n",
                 "filesystem: {bind: [{source: /srv, target: /work}]}\n",
                 "filesystem: {tmpfs: [{target: /tmp}]}\n",
                 "filesystem: {tmpfs: [{target: /tmp, size: 1MiB}]}\n",
@@ -637,6 +644,12 @@ static void test_json_shape(void **state) {
         assert_int_equal(json_integer_value(json_object_get(res, "timeout_ms")), 5405000);
         assert_int_equal(json_integer_value(json_object_get(res, "cpus_milli")), 250);
         assert_int_equal(json_object_size(json_object_get(j, "filesystem")), 5);
+        {
+                json_t *binds = json_object_get(json_object_get(j, "filesystem"), "bind");
+                assert_int_equal(json_object_size(json_array_get(binds, 0)), 5);
+                assert_true(json_is_true(json_object_get(json_array_get(binds, 0), "exec")));
+                assert_true(json_is_false(json_object_get(json_array_get(binds, 1), "exec")));
+        }
         env_set = json_object_get(json_object_get(j, "env"), "set");
         assert_string_equal(json_string_value(json_object_get(env_set, "PORT")), "8080");
         assert_int_equal(json_array_size(json_object_get(j, "files")), 1);

@@ -117,6 +117,8 @@ static void test_config_good(void **state) {
                                "mtmpfs 1024 /tmp",
                                "mlink usr/bin /bin",
                                "m9p s2 rw /work",
+                               "m9p s3 ro,noexec /data",
+                               "m9p s4 rw,noexec /out",
                                "hbox",
                                "d1",
                                NULL };
@@ -138,10 +140,16 @@ static void test_config_good(void **state) {
         assert_int_equal(c->n_argv, 3);
         assert_string_equal(c->argv[2], "echo 'a b' > c & d");
         assert_null(c->argv[3]);
-        assert_int_equal(c->n_mounts, 4);
+        assert_int_equal(c->n_mounts, 6);
         assert_int_equal(c->mounts[0].kind, VM_MOUNT_9P);
         assert_true(c->mounts[0].readonly);
+        assert_false(c->mounts[0].noexec);
         assert_false(c->mounts[3].readonly);
+        assert_false(c->mounts[3].noexec);
+        assert_true(c->mounts[4].readonly);
+        assert_true(c->mounts[4].noexec);
+        assert_false(c->mounts[5].readonly);
+        assert_true(c->mounts[5].noexec);
         assert_int_equal(c->mounts[1].size, 1024);
         assert_string_equal(c->mounts[2].link, "usr/bin");
         assert_true(c->debug);
@@ -195,7 +203,10 @@ static void test_config_malformed(void **state) {
         expect_bad("e4:=FOO\n");
         expect_bad_record('m', "9p S0 ro /usr/x"); /* bad tag */
         expect_bad_record('m', "9p s0 xx /usr");   /* bad mode */
-        expect_bad_record('m', "9p s0 ro /");      /* root target */
+        expect_bad_record('m', "9p s0 noexec /usr");
+        expect_bad_record('m', "9p s0 ro,exec /usr");
+        expect_bad_record('m', "9p s0 ro,noexec,x /usr");
+        expect_bad_record('m', "9p s0 ro /"); /* root target */
         expect_bad_record('m', "9p s0 ro /a/../etc");
         expect_bad_record('m', "tmpfs 1k /tmp/x");
         expect_bad_record('m', "mount /x");
