@@ -9,6 +9,7 @@
 
 #include "plan/plan.h"
 
-/* Apply every limit; stops at the first failure and returns its -errno with *ret_failed set to
+/* Apply every limit; a containing limit (NPROC, AS, FSIZE, CPU, CORE) whose current hard value
+ * is already lower keeps that lower value. Stops at the first failure and returns its -errno with *ret_failed set to
  * its index. */
 int sys_rlimit_apply(const PlanRlimit *limits, size_t n, size_t *ret_failed);
