@@ -426,6 +426,15 @@ json_t *audit_record_build(const AuditContext *ctx) {
                 if (audit_json_set(r, "tier_detail", audit_json_string(detail)) < 0)
                         return NULL;
         }
+        /* The run's own machine id (random unless the profile fixed it): what the workload's
+         * logs or reports carry, so they can be matched to this record. Never the host's. */
+        if (out && out->machine_id[0]) {
+                char id[sizeof(out->machine_id) + 1];
+
+                snprintf(id, sizeof(id), "%.*s", (int) sizeof(out->machine_id), out->machine_id);
+                if (audit_json_set(r, "machine_id", audit_json_string(id)) < 0)
+                        return NULL;
+        }
         if (ctx->host && audit_json_set(r, "host_facts", build_host(ctx->host)) < 0)
                 return NULL;
         if (out && audit_json_set(r, "usage", build_usage(out)) < 0)

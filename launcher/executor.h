@@ -66,6 +66,7 @@ typedef struct RunOutcome {
         size_t n_denials;
 
         char tier_detail[128]; /* "kvm", "tcg (software emulation)", "cgroup v1", ... */
+        char machine_id[33];   /* the /etc/machine-id the workload saw, "" if none was made */
 } RunOutcome;
 
 void run_outcome_done(RunOutcome *o);

@@ -57,6 +57,22 @@ static int control_ns(Plan *p) {
                                 "this kernel has no time namespaces");
 }
 
+/* Never the value itself: a random one exists only in the run (and its audit record). */
+static int control_identity(Plan *p, const Profile *pr) {
+        char where[300] = "", fixed[340] = "fixed by the profile";
+
+        if (pr->identity.machine_id) {
+                plan_format_pos(&pr->identity.pos, where, sizeof(where));
+                if (where[0])
+                        snprintf(fixed, sizeof(fixed), "fixed by the profile (%s)", where);
+        }
+        return plan_add_controlf(p, "machine-id", CONTROL_REQUIRED, NULL,
+                                 "own /etc/machine-id, %s; %s",
+                                 pr->identity.machine_id ? fixed : "random per run",
+                                 p->tier == TIER_VM ? "the guest kernel's own boot_id"
+                                                    : "own boot_id, random per run");
+}
+
 static int control_fs(Plan *p, const Profile *pr) {
         size_t masks = 0;
         int r;
@@ -80,6 +96,8 @@ static int control_fs(Plan *p, const Profile *pr) {
         if (r >= 0)
                 r = plan_add_control(p, "dev", CONTROL_REQUIRED,
                                      "null zero full random urandom tty, pts, shm", NULL);
+        if (r >= 0)
+                r = control_identity(p, pr);
         return r;
 }
 
@@ -320,6 +338,8 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                 r = plan_add_control(
                         p, "9p-readonly-system", CONTROL_REQUIRED,
                         "host system shared read-only; only the work directory is writable", NULL);
+        if (r >= 0)
+                r = control_identity(p, pr);
         if (r >= 0)
                 r = plan_add_control(
                         p, "qemu-sandbox", CONTROL_REQUIRED,

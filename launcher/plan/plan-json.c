@@ -157,6 +157,8 @@ static json_t *sandbox_to_json(const Plan *p) {
                               "network", network_mode_to_string(s->network));
         if (!o)
                 return NULL;
+        /* "random": drawn per run by the executor, never part of a plan. */
+        json_object_set_new(o, "machine_id", json_string(s->machine_id ? s->machine_id : "random"));
         json_object_set_new(o, "seccomp", seccomp_to_json(&s->seccomp));
         json_object_set_new(o, "landlock", landlock_to_json(&s->landlock));
         json_object_set_new(o, "caps_keep", caps);

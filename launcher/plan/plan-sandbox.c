@@ -79,21 +79,23 @@ static const char *const secret_masks[] = {
 };
 
 /* /proc entries that expose the host kernel or let a process poke it (moby masks the same).
- * boot_id is masked because it identifies the host across runs. */
+ * boot_id identifies the host's boot across runs: it gets a value of the run's own instead
+ * (identity_files). */
 static const char *const proc_masks[] = {
-        "/proc/kcore",
-        "/proc/keys",
-        "/proc/kallsyms",
-        "/proc/kmsg",
-        "/proc/sysrq-trigger",
-        "/proc/timer_list",
-        "/proc/timer_stats",
-        "/proc/sched_debug",
-        "/proc/latency_stats",
-        "/proc/acpi",
-        "/proc/asound",
-        "/proc/scsi",
-        "/proc/sys/kernel/random/boot_id",
+        "/proc/kcore",         "/proc/keys",       "/proc/kallsyms",    "/proc/kmsg",
+        "/proc/sysrq-trigger", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/latency_stats", "/proc/acpi",       "/proc/asound",      "/proc/scsi",
+};
+
+/* Host identifiers every workload could read, replaced by read-only files of the run's own
+ * (machine-id(5), random(4)). The machine id of D-Bus is a file on some hosts and a symlink to
+ * /etc/machine-id on others; the executor leaves such a symlink alone, it then reads the run's
+ * /etc/machine-id. Missing paths have nothing to hide. */
+static const struct {
+        const char *value, *target;
+} identity_files[] = {
+        { "machine-id", "/etc/machine-id" },
+        { "machine-id", "/var/lib/dbus/machine-id" },
 };
 
 /* Host-wide knobs under /proc that stay visible but read-only. */
@@ -173,6 +175,12 @@ static int build_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
         if ((r = plan_add_mount(p, PLAN_MOUNT_DEV, NULL, "/dev",
                                 PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, 0, NULL)) < 0)
                 return r;
+        /* After /dev: the executor writes the run's files in moat's /dev tmpfs (and unlinks
+         * them there). Over the read-only /proc/sys clone, so nothing uncovers it. */
+        if ((r = plan_add_mount(p, PLAN_MOUNT_IDENTITY, "boot-id",
+                                "/proc/sys/kernel/random/boot_id", PLAN_MOUNT_OPTIONAL, 0, NULL)) <
+            0)
+                return r;
 
         /* Writable places never hold executables: execution comes only from read-only system
          * paths and the work directory (Landlock enforces the same rule where available). */
@@ -211,6 +219,11 @@ static int build_mounts(Plan *p, const Profile *pr, const HostFacts *h) {
         for (size_t i = 0; i < ELEMENTSOF(secret_masks); i++)
                 if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, secret_masks[i],
                                         PLAN_MOUNT_OPTIONAL, 0, NULL)) < 0)
+                        return r;
+        for (size_t i = 0; i < ELEMENTSOF(identity_files); i++)
+                if ((r = plan_add_mount(p, PLAN_MOUNT_IDENTITY, identity_files[i].value,
+                                        identity_files[i].target, PLAN_MOUNT_OPTIONAL, 0,
+                                        pr->identity.machine_id ? &pr->identity.pos : NULL)) < 0)
                         return r;
         STRV_FOREACH (m, pr->fs.masked)
                 if ((r = plan_add_mount(p, PLAN_MOUNT_MASK, NULL, *m, 0, 0, &pr->fs.pos)) < 0)
@@ -485,6 +498,8 @@ int plan_build_sandbox(Plan *p, const Profile *pr, const HostFacts *h, const Pla
         s->network = pr->network;
         s->hostname = strdup(pr->hostname ? pr->hostname : "moat");
         if (!s->hostname)
+                return -ENOMEM;
+        if (pr->identity.machine_id && !(s->machine_id = strdup(pr->identity.machine_id)))
                 return -ENOMEM;
         s->mac_status = f->mac_status;
         if (pr->mac.apparmor && f->mac_status != CONTROL_DEGRADED &&

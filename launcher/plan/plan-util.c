@@ -184,6 +184,7 @@ Plan *plan_free(Plan *p) {
 
         PlanSandbox *s = &p->sandbox;
         free(s->hostname);
+        free(s->machine_id);
         for (size_t i = 0; i < s->n_mounts; i++) {
                 free(s->mounts[i].source);
                 free(s->mounts[i].target);
@@ -245,7 +246,7 @@ const char *plan_mount_kind_to_string(PlanMountKind k) {
                 [PLAN_MOUNT_PROC] = "proc",         [PLAN_MOUNT_DEV] = "dev",
                 [PLAN_MOUNT_SYS] = "sys",           [PLAN_MOUNT_MASK] = "mask",
                 [PLAN_MOUNT_SYMLINK] = "symlink",   [PLAN_MOUNT_DIR] = "dir",
-                [PLAN_MOUNT_READONLY] = "readonly",
+                [PLAN_MOUNT_READONLY] = "readonly", [PLAN_MOUNT_IDENTITY] = "identity",
         };
         return (unsigned) k < _PLAN_MOUNT_KIND_MAX ? t[k] : NULL;
 }

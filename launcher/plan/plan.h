@@ -51,6 +51,8 @@ typedef enum PlanMountKind {
         PLAN_MOUNT_DIR,      /* create an empty directory */
         PLAN_MOUNT_READONLY, /* make target (already inside the new root, e.g. /proc/sys)
                                  * read-only: bind it onto itself, then remount read-only */
+        PLAN_MOUNT_IDENTITY, /* a read-only file of the run's own over target: source names the
+                              * value, "machine-id" or "boot-id" (see PlanSandbox.machine_id) */
         _PLAN_MOUNT_KIND_MAX,
 } PlanMountKind;
 
@@ -164,6 +166,9 @@ typedef struct PlanSandbox {
         uid_t uid_inside; /* mapped to the caller's uid */
         gid_t gid_inside;
         char *hostname;
+        /* /etc/machine-id inside: the profile's fixed value (32 lower-case hex digits), or NULL
+         * for a random one per run that the executor draws and no plan ever holds. */
+        char *machine_id;
 
         PlanMount *mounts;
         size_t n_mounts;

@@ -103,14 +103,17 @@ static json_t *vm_to_json(const Profile *p) {
 static json_t *sections_to_json(const Profile *p) {
         return json_pack(
                 "{s:o*, s:o*, s:o*, s:o*, s:o*, s:{s:o*, s:o}, s:{s:b, s:s}, s:o*, s:s,"
-                " s:o, s:o, s:o*}",
+                " s:o, s:o, s:o*, s:o*}",
                 "resources", resources_to_json(p), "env", env_to_json(p), "syscalls",
                 syscalls_to_json(p), "capabilities", strv_to_json(p->capabilities), "mac",
                 mac_to_json(p), "kernel", "needs", strv_to_json(p->kernel.needs), "min_version",
                 str_or_null(p->kernel.min_version), "os", "full_os", p->os.full_os, "init",
                 p->os.init, "devices", strv_to_json(p->devices), "hostname", p->hostname, "uid",
                 p->uid_set ? json_integer(p->uid) : json_null(), "gid",
-                p->uid_set ? json_integer(p->gid) : json_null(), "vm", vm_to_json(p));
+                p->uid_set ? json_integer(p->gid) : json_null(), "vm", vm_to_json(p), "identity",
+                /* Only when set: the digests of profiles without it stay what they were. */
+                p->identity.machine_id ? json_pack("{s:s}", "machine_id", p->identity.machine_id)
+                                       : NULL);
 }
 
 /* Everything that decides what a run does; not where it was read from. */

@@ -873,6 +873,35 @@ static int parse_hostname(Profile *p, const YNode *n, MoatError *e) {
         return 0;
 }
 
+/* machine-id(5): 32 lower-case hexadecimal digits, never all zeros (systemd reads that as "not
+ * set"). Uppercase is refused rather than folded: the file must hold exactly what was written. */
+static int parse_identity(Profile *p, const YNode *n, MoatError *e) {
+        static const char *const keys[] = { "machine_id", NULL };
+        const YNode *v;
+        int r;
+
+        r = expect_kind(n, YNODE_MAP, "identity", e);
+        if (r >= 0)
+                r = check_keys(n, "identity", keys, e);
+        if (r < 0)
+                return r;
+        p->identity.pos = n->pos;
+        if (!(v = ynode_map_get(n, "machine_id")))
+                return 0;
+        r = get_string(v, "identity.machine_id", "a quoted machine id of 32 lower-case hex digits",
+                       &p->identity.machine_id, e);
+        if (r < 0)
+                return r;
+        p->identity.pos = v->pos;
+        if (strlen(v->value) != 32 || !all_chars_in(v->value, DIGITS "abcdef") ||
+            strspn(v->value, "0") == 32)
+                return fail(e, v,
+                            "identity.machine_id: invalid machine id '%s' (expected 32 lower-case "
+                            "hex digits, not all zero)",
+                            v->value);
+        return 0;
+}
+
 static int parse_ids(Profile *p, const YNode *root, MoatError *e) {
         const YNode *u = ynode_map_get(root, "uid"), *g = ynode_map_get(root, "gid");
         uint64_t v;
@@ -900,7 +929,7 @@ static const char *const top_keys[] = {
         "moat",         "name",       "description", "extends",   "trust",   "isolation",
         "max_tier",     "filesystem", "network",     "resources", "env",     "syscalls",
         "capabilities", "mac",        "kernel",      "os",        "devices", "hostname",
-        "uid",          "gid",        "vm",          NULL,
+        "uid",          "gid",        "vm",          "identity",  NULL,
 };
 
 static int parse_enums(Profile *p, const YNode *root, MoatError *e) {
@@ -1000,6 +1029,8 @@ static int parse_sections(Profile *p, const YNode *root, MoatError *e) {
                 r = parse_ids(p, root, e);
         if (r >= 0 && (v = ynode_map_get(root, "vm")))
                 r = parse_vm(p, v, e);
+        if (r >= 0 && (v = ynode_map_get(root, "identity")))
+                r = parse_identity(p, v, e);
         return r;
 }
 

@@ -91,6 +91,7 @@ Profile *profile_free(Profile *p) {
         free(p->os.init);
         strv_free(p->devices);
         free(p->hostname);
+        free(p->identity.machine_id);
         free(p->vm.kernel);
         free(p);
         return NULL;

@@ -162,7 +162,11 @@ typedef struct Profile {
 
         char **devices; /* host device nodes asked for ("/dev/fuse"); raw devices escalate */
         char *hostname; /* default "moat" */
-        uid_t uid;      /* uid/gid inside the sandbox, default: the caller's */
+        struct {
+                char *machine_id; /* 32 lower-case hex digits; NULL = random per run */
+                SrcPos pos;
+        } identity;
+        uid_t uid; /* uid/gid inside the sandbox, default: the caller's */
         gid_t gid;
         bool uid_set;
 

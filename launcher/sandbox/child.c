@@ -149,7 +149,7 @@ static void child_confine(const SandboxChild *c) {
         int sync_fd = c->sync_fd, index = -1, r;
         SandboxStep step;
 
-        r = sandbox_mounts_setup(plan, c->req->workdir, &index, &step);
+        r = sandbox_mounts_setup(plan, c->req->workdir, c->identity, &index, &step);
         if (r < 0)
                 fail(sync_fd, step, r, index);
         if (sb->hostname && (sb->clone_flags & CLONE_NEWUTS) &&

@@ -11,7 +11,10 @@
  *    with no symlink allowed on the way (sys/mount.c), so nothing a writable bind contains can
  *    redirect a later mount.
  * 5. pivot_root into it, detach the old root, and make the root tmpfs read-only (only mount
- *    points live there). */
+ *    points live there).
+ *
+ * The host's identifiers (/etc/machine-id, D-Bus's copy, boot_id) are covered by read-only files
+ * holding the run's own values (mount_identity()). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -91,8 +94,11 @@ static int mount_tmpfs_at(int root_fd, const char *target, uint64_t size, const 
  * that mount, flags and all. */
 typedef struct MountCtx {
         int root_fd;
-        int file_mask_fd; /* the first attached /dev/null mask, or -EBADF */
-        int dir_mask_fd;  /* the first attached empty tmpfs mask, or -EBADF */
+        int file_mask_fd;              /* the first attached /dev/null mask, or -EBADF */
+        int dir_mask_fd;               /* the first attached empty tmpfs mask, or -EBADF */
+        int dev_fd;                    /* moat's /dev tmpfs, once mounted, or -EBADF */
+        int machine_id_fd, boot_id_fd; /* the first identity mount of each, or -EBADF */
+        const SandboxIdentity *identity;
 } MountCtx;
 
 /* A tmpfs (nosuid, nodev, noexec; shm lives in it) with bind mounts of the host's harmless
@@ -143,7 +149,108 @@ static int mount_dev(MountCtx *ctx, const char *target) {
         shm_fd = openat(dev_fd, "shm", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (shm_fd < 0 || fchmod(shm_fd, 01777) < 0)
                 return -errno;
-        return sys_mount_set_flags(dev_fd, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, true);
+        r = sys_mount_set_flags(dev_fd, PLAN_MOUNT_NOSUID | PLAN_MOUNT_NOEXEC, true);
+        if (r >= 0)
+                ctx->dev_fd = TAKE_FD(dev_fd);
+        return r;
+}
+
+/* The names of the identity files in moat's /dev tmpfs, until identity_unlink(). */
+static const char *const identity_names[] = { ".moat-machine-id", ".moat-boot-id" };
+
+/* A read-only file holding value and a newline, as a detached mount. It is written in moat's
+ * /dev tmpfs and cloned; identity_unlink() removes the name once every mount is in place (the
+ * kernel refuses to attach a mount whose root is already unlinked). Root inside owns /dev, so a
+ * name left there would let the workload rewrite its machine id under the read-only bind. */
+static int identity_file(int dev_fd, const char *name, const char *value, int *ret_mnt_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        char buf[64];
+        int n = snprintf(buf, sizeof(buf), "%s\n", value);
+
+        if (dev_fd < 0 || n <= 1 || (size_t) n >= sizeof(buf))
+                return -EINVAL; /* a plan that puts identities before /dev */
+        fd = openat(dev_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, buf, (size_t) n) != n)
+                return -EIO;
+        return sys_mount_clone_fd(
+                fd, PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC,
+                ret_mnt_fd);
+}
+
+static int identity_unlink(const MountCtx *ctx) {
+        if (ctx->dev_fd < 0)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(identity_names); i++)
+                if (unlinkat(ctx->dev_fd, identity_names[i], 0) < 0 && errno != ENOENT)
+                        return -errno;
+        return 0;
+}
+
+/* A symlink in the last component of a machine id path is left alone only when it leads to
+ * /etc/machine-id (D-Bus's copy on Debian): inside, it then reads the run's own. Anywhere else
+ * it could lead to a host file moat does not cover: the run stops (ELOOP). */
+static int identity_symlink_ok(int root_fd, const char *target) {
+        _cleanup_close_ int parent_fd = -EBADF;
+        char parent[PATH_MAX], link[PATH_MAX];
+        const char *slash = strrchr(target, '/'), *p;
+        ssize_t n;
+
+        if (!slash || slash == target || (size_t) (slash - target) >= sizeof(parent) ||
+            strcmp(target, "/etc/machine-id") == 0)
+                return -ELOOP;
+        memcpy(parent, target, (size_t) (slash - target));
+        parent[slash - target] = 0;
+        if (sys_mount_resolve(root_fd, parent, MOUNT_CREATE_NONE, &parent_fd) < 0)
+                return -ELOOP;
+        n = readlinkat(parent_fd, slash + 1, link, sizeof(link) - 1);
+        if (n <= 0)
+                return -ELOOP;
+        link[n] = 0;
+        if (strcmp(link, "/etc/machine-id") == 0)
+                return 0;
+        /* Relative: enough ".." to climb from the parent to the root (".." of the root is the
+         * root), then etc/machine-id. */
+        size_t depth = 0, ups = 0;
+        for (const char *c = parent; *c; c++)
+                depth += *c == '/';
+        for (p = link; strncmp(p, "../", 3) == 0; p += 3)
+                ups++;
+        return ups >= depth && strcmp(p, "etc/machine-id") == 0 ? 0 : -ELOOP;
+}
+
+static int mount_identity(MountCtx *ctx, const PlanMount *m) {
+        _cleanup_close_ int target_fd = -EBADF, mnt_fd = -EBADF;
+        bool boot = m->source && strcmp(m->source, "boot-id") == 0;
+        struct stat st;
+        int r;
+
+        if (!ctx->identity || (!boot && (!m->source || strcmp(m->source, "machine-id") != 0)))
+                return -EINVAL;
+        r = sys_mount_resolve(ctx->root_fd, m->target, MOUNT_CREATE_NONE, &target_fd);
+        if (r == -ENOENT && (m->flags & PLAN_MOUNT_OPTIONAL))
+                return 0; /* nothing of the host's to hide */
+        if (r == -ELOOP && !boot)
+                return identity_symlink_ok(ctx->root_fd, m->target);
+        if (r < 0)
+                return r;
+        if (fstat(target_fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        int *first = boot ? &ctx->boot_id_fd : &ctx->machine_id_fd;
+        if (*first >= 0)
+                r = sys_mount_clone_mount(*first, &mnt_fd);
+        else
+                r = identity_file(ctx->dev_fd, identity_names[boot],
+                                  boot ? ctx->identity->boot_id : ctx->identity->machine_id,
+                                  &mnt_fd);
+        if (r < 0 || (r = sys_mount_attach(mnt_fd, target_fd)) < 0)
+                return r;
+        if (*first < 0)
+                *first = TAKE_FD(mnt_fd);
+        return 0;
 }
 
 /* Hide what is at target: /dev/null over a file, an empty read-only tmpfs over a directory.
@@ -224,6 +331,8 @@ static int apply_one(MountCtx *ctx, const PlanMount *m, int *bind_fd) {
                 return m->source ? sys_mount_symlink(root_fd, m->target, m->source) : -EINVAL;
         case PLAN_MOUNT_READONLY:
                 return mount_readonly(root_fd, m);
+        case PLAN_MOUNT_IDENTITY:
+                return mount_identity(ctx, m);
         case PLAN_MOUNT_DIR: {
                 _cleanup_close_ int fd = -EBADF;
                 return sys_mount_resolve(root_fd, m->target, MOUNT_CREATE_DIR, &fd);
@@ -238,8 +347,8 @@ static void close_all(int *fds, size_t n) {
                 fds[i] = safe_close(fds[i]);
 }
 
-int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index,
-                         SandboxStep *ret_step) {
+int sandbox_mounts_setup(const Plan *plan, const char *workdir, const SandboxIdentity *identity,
+                         int *ret_index, SandboxStep *ret_step) {
         const PlanSandbox *sb = &plan->sandbox;
         _cleanup_free_ int *bind_fds = calloc(sb->n_mounts + 1, sizeof(int));
         _cleanup_close_ int root_fd = -EBADF, new_root = -EBADF, workdir_fd = -EBADF;
@@ -284,13 +393,28 @@ int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index,
         }
         if (r >= 0)
                 r = sys_mount_attach_path(root_fd, STAGING_DIR);
-        MountCtx ctx = { .root_fd = root_fd, .file_mask_fd = -EBADF, .dir_mask_fd = -EBADF };
+        MountCtx ctx = {
+                .root_fd = root_fd,
+                .file_mask_fd = -EBADF,
+                .dir_mask_fd = -EBADF,
+                .dev_fd = -EBADF,
+                .machine_id_fd = -EBADF,
+                .boot_id_fd = -EBADF,
+                .identity = identity,
+        };
         for (size_t i = first; r >= 0 && i < sb->n_mounts; i++) {
                 *ret_index = (int) i;
                 r = apply_one(&ctx, &sb->mounts[i], &bind_fds[i]);
         }
+        if (r >= 0) {
+                *ret_index = -1;
+                r = identity_unlink(&ctx);
+        }
         safe_close(ctx.file_mask_fd);
         safe_close(ctx.dir_mask_fd);
+        safe_close(ctx.dev_fd);
+        safe_close(ctx.machine_id_fd);
+        safe_close(ctx.boot_id_fd);
         close_all(bind_fds, sb->n_mounts);
         if (r < 0)
                 return r;

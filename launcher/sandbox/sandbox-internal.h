@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdbool.h>
 
+#include "basic/id128.h"
 #include "executor.h"
 #include "plan/plan.h"
 #include "sys/seccomp.h"
@@ -44,6 +45,12 @@ typedef enum SandboxStep {
 
 const char *sandbox_step_to_string(SandboxStep s);
 
+/* The run's own identity, drawn by the parent (or the plan's fixed machine id). */
+typedef struct SandboxIdentity {
+        char machine_id[ID128_MACHINE_ID_LEN + 1];
+        char boot_id[ID128_UUID_LEN + 1];
+} SandboxIdentity;
+
 /* Everything the child needs, prepared by the parent before clone3 (the child runs in the
  * parent's memory, so no serialisation). */
 typedef struct SandboxChild {
@@ -51,9 +58,10 @@ typedef struct SandboxChild {
         const RunRequest *req;
         char **envp;
         const SeccompProgram *seccomp; /* NULL: the plan applies no filter */
-        int sync_fd;                   /* the child's end of the sync socketpair */
-        int parent_sync_fd;            /* moat's end, which the child closes first */
-        sigset_t original_mask;        /* restored in the workload before exec */
+        const SandboxIdentity *identity;
+        int sync_fd;            /* the child's end of the sync socketpair */
+        int parent_sync_fd;     /* moat's end, which the child closes first */
+        sigset_t original_mask; /* restored in the workload before exec */
 } SandboxChild;
 
 /* The child (a SandboxChild *arg), from clone3 to the workload's exit; its return value is
@@ -62,8 +70,8 @@ int sandbox_child_main(void *arg);
 
 /* Build the root file system and pivot into it (child). On failure *ret_index is the plan
  * mount that failed (-1 for the root itself), *ret_step STEP_MOUNT or STEP_PIVOT_ROOT. */
-int sandbox_mounts_setup(const Plan *plan, const char *workdir, int *ret_index,
-                         SandboxStep *ret_step);
+int sandbox_mounts_setup(const Plan *plan, const char *workdir, const SandboxIdentity *identity,
+                         int *ret_index, SandboxStep *ret_step);
 
 /* envp for the workload from the plan's env rules and the caller's environment (parent). */
 int sandbox_env_build(const Plan *plan, char **caller_env, char ***ret);

@@ -82,6 +82,8 @@ static const char *mount_verb(PlanMountKind k) {
                 return "create the directory";
         case PLAN_MOUNT_READONLY:
                 return "make read-only";
+        case PLAN_MOUNT_IDENTITY:
+                return "give the run its own";
         default:
                 return "mount";
         }
@@ -458,16 +460,31 @@ static void wait_for_start(Supervisor *s) {
 static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Supervisor *s) {
         const PlanSandbox *sb = &plan->sandbox;
         uint64_t flags = sb->clone_flags | CLONE_NEWUSER | (sb->time_ns ? CLONE_NEWTIME : 0);
+        SandboxIdentity identity = {};
         SandboxChild child = {
                 .plan = plan,
                 .req = req,
                 .envp = p->envp,
                 .seccomp = p->has_seccomp ? &p->seccomp : NULL,
+                .identity = &identity,
                 .sync_fd = p->sync[1],
                 .parent_sync_fd = p->sync[0],
                 .original_mask = p->old_mask,
         };
-        int r;
+        int r = 0;
+
+        /* Drawn here, not in the child: the audit record keeps the machine id of the run. */
+        if (sb->machine_id)
+                snprintf(identity.machine_id, sizeof(identity.machine_id), "%s", sb->machine_id);
+        else
+                r = id128_random_machine_id(identity.machine_id, sizeof(identity.machine_id));
+        if (r >= 0)
+                r = id128_random_uuid(identity.boot_id, sizeof(identity.boot_id));
+        if (r < 0) {
+                s->failure = (SyncRecord){ .step = STEP_MOUNT, .value = r, .index = -1 };
+                return r;
+        }
+        snprintf(s->o->machine_id, sizeof(s->o->machine_id), "%s", identity.machine_id);
 
         /* CLONE_VM: the child runs in our memory, on its own stack, as posix_spawn()'s child
          * does. Nothing is copied or write-protected: a fork-style clone made every page either

@@ -64,6 +64,7 @@ typedef struct VmResult {
         int failed_errno;
         char message[512];
         char tier_detail[128];
+        char machine_id[33]; /* the guest's /etc/machine-id, for the audit record */
         uint64_t boot_ms;
 } VmResult;
 
@@ -560,6 +561,7 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
                         return r;
                 }
         }
+        snprintf(run->res.machine_id, sizeof(run->res.machine_id), "%s", layout->machine_id);
         if ((r = vm_config_append(&layout->config, &layout->config_len, 'z', "", 0)) < 0 ||
             (r = queue_ctl(run, layout->config, layout->config_len)) < 0)
                 return r;
@@ -742,6 +744,10 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
                  res->started ? "" : res->failed_step);
         snprintf(o->message, sizeof(o->message), "%s", res->message);
         snprintf(o->tier_detail, sizeof(o->tier_detail), "%s", res->tier_detail);
+        /* For root it comes back from the moat-vm helper: only a well-formed id is recorded. */
+        if (strnlen(res->machine_id, sizeof(res->machine_id)) == 32 &&
+            strspn(res->machine_id, "0123456789abcdef") == 32)
+                snprintf(o->machine_id, sizeof(o->machine_id), "%.32s", res->machine_id);
         o->wall_ns = (now_ms() - t0) * 1000000ull;
         if (res->boot_ms)
                 boot_ms_save(res->boot_ms);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basic/id128.h"
 #include "basic/macros.h"
 #include "basic/strv.h"
 #include "config.h"
@@ -196,6 +197,10 @@ static int add_mounts(VmLayout *l, const Plan *plan, const RunRequest *req, char
                 if ((m->kind == PLAN_MOUNT_MASK || m->kind == PLAN_MOUNT_READONLY) &&
                     (path_under(m->target, "/proc") || path_under(m->target, "/sys")))
                         continue;
+                /* The guest init covers the machine id files itself (record 'i'); its boot_id
+                 * is its own kernel's. */
+                if (m->kind == PLAN_MOUNT_IDENTITY)
+                        continue;
                 switch (m->kind) {
                 case PLAN_MOUNT_BIND:
                         r = add_bind(l, m, req->workdir, msg, msg_size);
@@ -324,7 +329,16 @@ int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gi
         l.cwd = strdup(cwd);
         if (!l.cwd)
                 return -ENOMEM;
+        if (plan->sandbox.machine_id)
+                snprintf(l.machine_id, sizeof(l.machine_id), "%s", plan->sandbox.machine_id);
+        else if ((r = id128_random_machine_id(l.machine_id, sizeof(l.machine_id))) < 0) {
+                snprintf(msg, msg_size, "cannot draw a machine id: %s", strerror(-r));
+                vm_layout_done(&l);
+                return r;
+        }
         r = add_record(&l, 'u', "%u", (unsigned) uid);
+        if (r >= 0)
+                r = add_record(&l, 'i', "%s", l.machine_id);
         if (r >= 0)
                 r = add_record(&l, 'g', "%u", (unsigned) gid);
         if (r >= 0)

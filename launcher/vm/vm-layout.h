@@ -17,7 +17,8 @@ typedef struct VmLayout {
         size_t n_shares;
         char *config; /* vm-proto records, without the final "z0:" */
         size_t config_len;
-        char *cwd; /* the command's working directory in the guest */
+        char *cwd;           /* the command's working directory in the guest */
+        char machine_id[33]; /* the guest's /etc/machine-id: the plan's, or drawn for this run */
 } VmLayout;
 
 /* uid/gid: the identity the command runs as in the guest. On failure msg says why. */

@@ -89,7 +89,7 @@ INITRD=$(ls -t "$T"/home/.cache/moat/vm/initramfs-*.cpio 2>/dev/null | head -1)
 [ -r "$INITRD" ] || { echo "# no initramfs in the cache; plain QEMU skipped"; exit 0; }
 rec() { printf '%s%d:%s\n' "$1" "${#2}" "$2"; }
 config() {
-        rec u "$(id -u "$U")"; rec g "$(id -g "$U")"; rec c /work
+        rec u "$(id -u "$U")"; rec g "$(id -g "$U")"; rec c /work; rec i "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
         rec m "9p s0 ro /usr"; rec m "9p s1 ro /etc"
         for l in bin sbin lib lib32 lib64 libx32; do
                 [ -L /$l ] && rec m "link $(readlink /$l) /$l"

@@ -8,6 +8,7 @@
  *              [--sleep SECONDS] [--exit N]
  *
  * Each --try-* is attempted in order and reported under "tries" as {op, arg, ok, errno, error}.
+ * machine_id, dbus_machine_id and boot_id are the files' contents (null when unreadable).
  * --try-syscall names: keyctl, add_key, unshare, userns, mount, bpf, ptrace, tiocsti,
  * perf_event_open, init_module, setns, personality; keyctl-i386 and getpid-i386 make the call
  * through int 0x80 (the i386 ABI), which kills the probe with SIGSEGV on a kernel that refuses
@@ -537,6 +538,9 @@ int main(int argc, char **argv) {
         int_field("pgid", getpgid(0));
         gethostname(host, sizeof(host) - 1);
         str_field("hostname", host);
+        str_field("machine_id", read_file("/etc/machine-id"));
+        str_field("dbus_machine_id", read_file("/var/lib/dbus/machine-id"));
+        str_field("boot_id", read_file("/proc/sys/kernel/random/boot_id"));
         print_status();
         print_landlock();
         str_field("cgroup", read_file("/proc/self/cgroup"));

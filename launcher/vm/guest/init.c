@@ -7,9 +7,10 @@
  *   1. mounts /proc, /sys, /dev (devtmpfs) for itself; loads /lib/moat/NN-*.ko in name order;
  *   2. opens the virtio-serial ports (control, stdout, stderr) by name;
  *   3. reads the run configuration from the control port;
- *   4. builds the command's root: a tmpfs with the host shares (9p), tmpfs mounts, symlinks, a
- *      minimal /dev (no virtio ports in it, so the command cannot speak on the control port),
- *      /proc and a read-only /sys; moves it onto / and chroots there;
+ *   4. builds the command's root: a tmpfs with the host shares (9p), tmpfs mounts, symlinks, its
+ *      own /etc/machine-id over the host's, a minimal /dev (no virtio ports in it, so the
+ *      command cannot speak on the control port), /proc and a read-only /sys; moves it onto /
+ *      and chroots there;
  *   5. forks the command as the configured unprivileged uid (root only when moat says so), with
  *      no_new_privs, stdin from a pipe it feeds from stdin frames, stdout/stderr on the ports;
  *   6. reports "started", then exactly one of exit/signal/error, kills what is left, syncs and
@@ -348,6 +349,54 @@ static void build_dev(void) {
                 fail("populate /dev", errno);
 }
 
+/* The guest's own machine id (from moat: random per run, or the profile's) over the host's
+ * files that the /etc share, or a bind, would show. Its source stays in the initramfs, which the
+ * command never sees after the root switch. A symlink is left alone only when it leads to
+ * /etc/machine-id (D-Bus's copy on Debian); one that leads anywhere else stops the run. */
+static void install_machine_id(const VmConfig *c) {
+        static const struct {
+                const char *path, *relative_link;
+        } targets[] = {
+                { "/etc/machine-id", NULL },
+                { "/var/lib/dbus/machine-id", "../../../etc/machine-id" },
+        };
+        char buf[40];
+        int n = snprintf(buf, sizeof(buf), "%s\n", c->machine_id);
+        int fd = open("/moat-machine-id", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+
+        if (fd < 0 || write_all(fd, buf, (size_t) n) < 0 || close(fd) < 0)
+                fail("machine id", errno);
+        for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+                char t[VM_PATH_MAX + sizeof(NEWROOT)], link[VM_PATH_MAX];
+                struct stat st;
+                ssize_t l;
+
+                snprintf(t, sizeof(t), NEWROOT "%s", targets[i].path);
+                if (lstat(t, &st) < 0) {
+                        if (errno == ENOENT || errno == ENOTDIR)
+                                continue; /* nothing of the host's there */
+                        fail("machine id", errno);
+                }
+                if (S_ISLNK(st.st_mode)) {
+                        l = readlink(t, link, sizeof(link) - 1);
+                        if (l > 0)
+                                link[l] = 0;
+                        if (l <= 0 || !targets[i].relative_link ||
+                            (strcmp(link, "/etc/machine-id") != 0 &&
+                             strcmp(link, targets[i].relative_link) != 0))
+                                fail("machine id", ELOOP);
+                        continue;
+                }
+                if (!S_ISREG(st.st_mode))
+                        fail("machine id", EINVAL);
+                if (mount("/moat-machine-id", t, NULL, MS_BIND, NULL) < 0 ||
+                    mount(NULL, t, NULL,
+                          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          NULL) < 0)
+                        fail("machine id", errno);
+        }
+}
+
 static void build_root(const VmConfig *c) {
         if (mkdir(NEWROOT, 0755) < 0 ||
             mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") < 0)
@@ -359,6 +408,7 @@ static void build_root(const VmConfig *c) {
                         fail("mount share", -r);
                 }
         }
+        install_machine_id(c);
         if (mkdir_p(NEWROOT "/proc", 0555) < 0 ||
             mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
                 fail("mount /proc", errno);

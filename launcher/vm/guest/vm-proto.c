@@ -13,7 +13,7 @@ int vm_config_append(char **buf, size_t *len, char tag, const char *value, size_
         char head[32];
         int n;
 
-        if (!strchr("ugcaemhpPfdz", tag) || value_len > VM_RECORD_MAX ||
+        if (!strchr("ugcaemhipPfdz", tag) || value_len > VM_RECORD_MAX ||
             memchr(value, 0, value_len))
                 return -EINVAL;
         n = snprintf(head, sizeof(head), "%c%zu:", tag, value_len);
@@ -181,6 +181,12 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                         return *reason = "bad hostname", -EINVAL;
                 strcpy(c->hostname, v);
                 return 0;
+        case 'i':
+                if (c->machine_id[0] || vlen != 32 || strspn(v, "0123456789abcdef") != vlen ||
+                    strspn(v, "0") == vlen)
+                        return *reason = "bad or repeated machine id", -EINVAL;
+                strcpy(c->machine_id, v);
+                return 0;
         case 'p':
                 if (vlen == 0 || vlen >= sizeof(c->apparmor) ||
                     strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != vlen)
@@ -226,7 +232,7 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
                 if (pos >= len)
                         return 0;
                 tag = buf[pos];
-                if (!strchr("ugcaemhpPfdz", tag) || tag == 0)
+                if (!strchr("ugcaemhipPfdz", tag) || tag == 0)
                         return *reason = "unknown record tag", -EINVAL;
                 for (colon = pos + 1; colon < len && buf[colon] != ':'; colon++)
                         if (++digits > 5)
@@ -258,6 +264,9 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
         }
         if (!c->have_uid || !c->have_gid || !c->cwd[0] || c->n_argv == 0 || c->argv[0][0] == 0)
                 return *reason = "configuration lacks uid, gid, cwd or argv", -EINVAL;
+        /* Without it the guest would show the host's /etc/machine-id through the /etc share. */
+        if (!c->machine_id[0])
+                return *reason = "configuration lacks the machine id", -EINVAL;
         if (!c->apparmor[0] != !c->apparmor_text)
                 return *reason = "AppArmor profile name without text, or text without name",
                        -EINVAL;

@@ -6,8 +6,9 @@
  * Host -> guest, once: the run configuration, a sequence of records
  *         <tag><decimal length>:<length bytes>\n
  * ending with the record "z0:\n". Tags: u uid, g gid, c cwd, a argv element, e environment
- * entry, m mount, h hostname, p AppArmor profile name, P its text, f fault hook (tests only),
- * d debug. Then,
+ * entry, m mount, h hostname, i machine id (required: 32 lower-case hex digits, the guest's
+ * /etc/machine-id, never the host's), p AppArmor profile name, P its text, f fault hook (tests
+ * only), d debug. Then,
  * for the rest of the run, stdin frames: "i<len>:<bytes>\n" and a final "I0:\n" (EOF).
  *
  * Guest -> host, lines of at most VM_STATUS_LINE_MAX bytes:
@@ -62,6 +63,7 @@ typedef struct VmConfig {
         bool have_uid, have_gid;
         char cwd[VM_PATH_MAX];
         char hostname[65];
+        char machine_id[33];       /* 32 lower-case hex digits, always set by a valid config */
         char apparmor[128];        /* "" = none */
         const char *apparmor_text; /* the profile's source, points into the buffer */
         size_t apparmor_text_len;

@@ -159,7 +159,7 @@ done
 # read-only mount and goes nowhere); the directory masks (clones of one empty tmpfs: read-only, mode
 # 0555, one inode) are empty and cannot be written. "type major:minor size size-after-write" per file, "entries write" per directory.
 for u in "${USERS[@]}"; do
-        for m in /proc/kallsyms /proc/timer_list /proc/sys/kernel/random/boot_id /etc/shadow /etc/gshadow; do
+        for m in /proc/kallsyms /proc/timer_list /etc/shadow /etc/gshadow; do
                 [ -e "$m" ] || continue
                 check "[$u] $m is the null device, and stays empty" \
                         test "$(moat_run "$u" "$T/probe.yaml" sh -c "stat -c '%F %t:%T' $m; cat $m | wc -c; echo x 2>/dev/null >$m; cat $m | wc -c" 2>/dev/null | tr '\n' ' ')" = \
@@ -171,6 +171,56 @@ for u in "${USERS[@]}"; do
                         test "$(moat_run "$u" "$T/probe.yaml" sh -c "ls -A $m | wc -l; touch $m/x 2>/dev/null && echo written || echo refused" 2>/dev/null | tr '\n' ' ')" = \
                         "0 refused "
         done
+done
+
+# Machine identity: the host's machine id (and D-Bus's copy) and boot id are not what a
+# workload reads; every run has its own, random unless the profile fixes the machine id.
+HOST_MID=$(cat /etc/machine-id 2>/dev/null)
+HOST_BOOT=$(cat /proc/sys/kernel/random/boot_id)
+HOST_DBUS=$(cat /var/lib/dbus/machine-id 2>/dev/null)
+FIXED_MID=4c1f0e5a9b2d47e8a1c3f5d7b9e0a2c4
+cp "$T/probe.yaml" "$T/ident.yaml"
+if [ -e /var/lib/dbus/machine-id ]; then # bound in, so D-Bus's copy is there to hide
+        sed -i 's|^    - {source: ., target: /work, mode: rw}$|&\n    - {source: /var/lib/dbus, target: /var/lib/dbus, mode: ro}|' "$T/ident.yaml"
+fi
+{ cat "$T/ident.yaml"; printf 'identity:\n  machine_id: "%s"\n' "$FIXED_MID"; } >"$T/ident-fixed.yaml"
+chmod 0644 "$T/ident.yaml" "$T/ident-fixed.yaml"
+for u in "${USERS[@]}"; do
+        a=$(moat_run "$u" "$T/ident.yaml" /work/moat-probe --try-write /etc/machine-id 2>"$T/stderr")
+        rec_a=$(last_audit "$u")
+        b=$(moat_run "$u" "$T/ident.yaml" /work/moat-probe 2>>"$T/stderr")
+        f=$(moat_run "$u" "$T/ident-fixed.yaml" /work/moat-probe 2>>"$T/stderr")
+        if ! jq -e . >/dev/null 2>&1 <<<"$a$b$f"; then
+                tap_not_ok "[$u] probe runs with the identity profiles" "$(cat "$T/stderr")"
+                continue
+        fi
+        mid_a=$(jq -r '.machine_id // ""' <<<"$a") # without the newline
+        mid_b=$(jq -r '.machine_id // ""' <<<"$b")
+        check "[$u] /etc/machine-id inside is 32 lower-case hex digits and a newline" \
+                test "$(jq -r '.machine_id // "" | test("^[0-9a-f]{32}\n$")' <<<"$a")" = true
+        check "[$u] machine-id differs from the host's" test "$mid_a" != "$HOST_MID"
+        check "[$u] machine-id differs between two runs" test "$mid_a" != "$mid_b"
+        check "[$u] machine-id is the profile's when it sets one" \
+                test "$(jq -r '.machine_id // ""' <<<"$f")" = "$FIXED_MID"
+        check "[$u] the audit record has the run's machine id" \
+                test "$(jq -r '.machine_id // ""' <<<"$rec_a")" = "$mid_a"
+        check "[$u] /etc/machine-id is a read-only mount that cannot be written" \
+                test "$(jq -r '.tries[] | select(.arg == "/etc/machine-id") | .ok' <<<"$a") $(jq -r '[.mounts[] | select(.target == "/etc/machine-id") | .options | split(",")[0]] | last' <<<"$a")" = "false ro"
+        check "[$u] no name in /dev leads to the identity files" \
+                test -z "$(moat_run "$u" "$T/ident.yaml" ls -A /dev 2>/dev/null | grep -i -e moat -e machine -e boot)"
+        if [ -n "$HOST_DBUS" ]; then
+                check "[$u] /var/lib/dbus/machine-id follows /etc/machine-id inside" \
+                        test "$(jq -r '.dbus_machine_id // ""' <<<"$a")" = "$mid_a"
+                check "[$u] D-Bus machine-id differs from the host's" \
+                        test "$(jq -r '.dbus_machine_id // ""' <<<"$a")" != "$HOST_DBUS"
+        else
+                tap_skip "[$u] /var/lib/dbus/machine-id follows /etc/machine-id" "the host has none"
+        fi
+        boot_a=$(jq -r '.boot_id // ""' <<<"$a")
+        check "[$u] boot_id inside is a version 4 UUID" \
+                test "$(jq -r '.boot_id // "" | test("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$")' <<<"$a")" = true
+        check "[$u] boot_id differs from the host's" test "$boot_a" != "$HOST_BOOT"
+        check "[$u] boot_id differs between two runs" test "$boot_a" != "$(jq -r '.boot_id // ""' <<<"$b")"
 done
 
 # A rule set that is not among the programs built into moat (here: the profile denies uname)

@@ -20,11 +20,21 @@ for u in "${USERS[@]}"; do
         tier=$(as_user "$u" "$MOAT" explain --json -p hostile | jq -r .tier)
         check "$u: hostile is planned for the vm tier (got '$tier')" [ "$tier" = vm ]
 
-        out=$(as_user "$u" "$MOAT" run -p hostile -- uname -r </dev/null 2>"$T/$u-hostile.err")
+        # One boot for both: the kernel release, then the guest's /etc/machine-id (the host's
+        # /etc is shared read-only; the guest init covers the id with one of the run's own).
+        all=$(as_user "$u" "$MOAT" run -p hostile -- sh -c 'uname -r; cat /etc/machine-id' \
+              </dev/null 2>"$T/$u-hostile.err")
         rc=$?
-        diag "hostile: rc=$rc out='$out' err='$(head -c 400 "$T/$u-hostile.err")'"
-        check_all "$u: moat run -p hostile -- uname -r prints the guest kernel's release" \
-                '[ "$rc" = 0 ] && [ "$out" = "$guest_release" ] && [ "$out" != "$host_release" ]'
+        out=$(sed -n 1p <<<"$all")
+        mid=$(sed -n 2p <<<"$all")
+        diag "hostile: rc=$rc out='$all' err='$(head -c 400 "$T/$u-hostile.err")'"
+        # Functions, so that check runs the whole condition (not its first test only).
+        release_ok() { [ "$rc" = 0 ] && [ "$out" = "$guest_release" ] && [ "$out" != "$host_release" ]; }
+        mid_ok() { [ "$rc" = 0 ] && [[ $mid =~ ^[0-9a-f]{32}$ ]] && [ "$mid" != "$(cat /etc/machine-id)" ]; }
+        check "$u: moat run -p hostile -- uname -r prints the guest kernel's release" release_ok
+        check "$u: the guest's machine-id is 32 hex digits and differs from the host's" mid_ok
+        check "$u: the audit record has the guest's machine id" \
+                [ "$(tail -n 1 "$d/audit.log" | jq -r '.machine_id // ""')" = "$mid" ]
         # The accelerator is the host's: kvm where a guest has been proven to run under KVM
         # for QEMU's account (the run above proves it once), tcg everywhere else.
         want=$(as_user "$u" "$MOAT" host --json | jq -r 'if .kvm_usable then "kvm" else "tcg" end')

@@ -678,6 +678,19 @@ static void test_mounts(void **state) {
         assert_false(m[sys].flags & PLAN_MOUNT_OPTIONAL);
         assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/etc/gshadow"), -1);
         assert_int_not_equal(mount_index(p, PLAN_MOUNT_MASK, "/etc/ssh/ssh_host_ed25519_key"), -1);
+        /* The host's identifiers: files of the run's own, after every bind (none uncovers them),
+         * boot_id after /dev (the executor writes the files there). No mask of boot_id left. */
+        ssize_t mid = mount_index(p, PLAN_MOUNT_IDENTITY, "/etc/machine-id");
+        ssize_t dbus = mount_index(p, PLAN_MOUNT_IDENTITY, "/var/lib/dbus/machine-id");
+        ssize_t boot = mount_index(p, PLAN_MOUNT_IDENTITY, "/proc/sys/kernel/random/boot_id");
+        assert_true(mid > shadow && dbus > mid && boot > dev && boot < tmp);
+        assert_string_equal(m[mid].source, "machine-id");
+        assert_string_equal(m[dbus].source, "machine-id");
+        assert_string_equal(m[boot].source, "boot-id");
+        assert_int_equal(mount_index(p, PLAN_MOUNT_MASK, "/proc/sys/kernel/random/boot_id"), -1);
+        assert_null(p->sandbox.machine_id);
+        assert_string_equal(plan_find_control(p, "machine-id")->detail,
+                            "own /etc/machine-id, random per run; own boot_id, random per run");
         assert_true(m[work].flags & PLAN_MOUNT_WORKDIR);
         assert_false(m[work].flags & PLAN_MOUNT_NOEXEC);
         assert_true(m[mount_index(p, PLAN_MOUNT_BIND, "/out")].flags & PLAN_MOUNT_NOEXEC);

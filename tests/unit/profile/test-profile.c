@@ -241,6 +241,8 @@ static void test_full(void **state) {
         assert_string_equal(p->vm.kernel, "/boot/vmlinuz");
         assert_int_equal(p->vm.vcpus, 3);
         assert_true(p->vm.guest_root);
+        assert_string_equal(p->identity.machine_id, "0f3a5c7e9b1d4f60a2c4e6f8091b3d5e");
+        assert_int_equal(p->identity.pos.line, 64);
         assert_int_equal(strv_length(p->files), 1);
 }
 
@@ -269,6 +271,7 @@ static void test_defaults(void **state) {
         assert_null(p->mac.selinux);
         assert_int_equal(p->mac.enforce, ENFORCE_REQUIRED);
         assert_string_equal(p->hostname, "moat");
+        assert_null(p->identity.machine_id); /* random per run */
         assert_false(p->uid_set);
         assert_false(p->os.full_os);
 }
@@ -606,6 +609,7 @@ static void test_digest_covers_every_key(void **state) {
                 "vm: {kernel: /boot/k}\n",
                 "vm: {vcpus: 2}\n",
                 "vm: {guest_root: true}\n",
+                "identity: {machine_id: \"0f3a5c7e9b1d4f60a2c4e6f8091b3d5e\"}\n",
         };
         uint8_t digests[ELEMENTSOF(variants)][32];
 
@@ -629,7 +633,7 @@ static void test_json_shape(void **state) {
                 "moat",       "name",    "description", "trust",   "isolation", "max_tier",
                 "filesystem", "network", "resources",   "env",     "syscalls",  "capabilities",
                 "mac",        "kernel",  "os",          "devices", "hostname",  "uid",
-                "gid",        "vm",      "path",        "files",   "digest",
+                "gid",        "vm",      "identity",    "path",    "files",     "digest",
         };
         _cleanup_profile_ Profile *p = load_ok("good-full.yaml");
         json_t *j = profile_to_json(p), *res, *env_set;

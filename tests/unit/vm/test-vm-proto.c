@@ -108,6 +108,7 @@ static char *build(const char *const *recs) {
 static void test_config_good(void **state) {
         const char *recs[] = { "u1000",
                                "g1000",
+                               "i0f3a5c7e9b1d4f60a2c4e6f8091b3d5e",
                                "c/work",
                                "a/bin/sh",
                                "a-c",
@@ -153,6 +154,7 @@ static void test_config_good(void **state) {
         assert_int_equal(c->mounts[1].size, 1024);
         assert_string_equal(c->mounts[2].link, "usr/bin");
         assert_true(c->debug);
+        assert_string_equal(c->machine_id, "0f3a5c7e9b1d4f60a2c4e6f8091b3d5e");
         free(c);
         free(buf);
 }
@@ -170,7 +172,8 @@ static void expect_bad(const char *raw) {
 
 /* A well-formed record with a bad value, inside an otherwise valid configuration. */
 static void expect_bad_record(char tag, const char *value) {
-        const char *recs[] = { "u1", "g1", "c/", "a/bin/true", NULL };
+        const char *recs[] = { "u1", "g1", "c/", "a/bin/true", "i0123456789abcdef0123456789abcdef",
+                               NULL };
         char *buf = NULL;
         size_t len = 0;
         VmConfig *c = malloc(sizeof(*c));
@@ -228,6 +231,42 @@ static void test_config_malformed(void **state) {
                 free(c);
         }
         expect_bad("u1:0X"); /* not terminated */
+
+        /* The machine id: required, exactly 32 lower-case hex digits, not all zero, once. */
+        expect_bad("u1:0\ng1:0\nc1:/\na1:x\nz0:\n");
+        expect_bad_record('i', "0123456789abcdef0123456789abcdef"); /* repeated */
+        {
+                static const char *const bad_ids[] = {
+                        "",
+                        "0123456789abcdef",
+                        "0123456789abcdef0123456789abcdef0",
+                        "0123456789ABCDEF0123456789ABCDEF",
+                        "0123456789abcdef0123456789abcdeg",
+                        "00000000000000000000000000000000",
+                        "0123456789abcdef 123456789abcdef",
+                        "8bdc58d5-e69d-42b8-9b88-c42d2de5",
+                };
+                for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+                        char *buf = NULL;
+                        size_t len = 0;
+                        const char *recs[] = { "u1", "g1", "c/", "a/bin/true", NULL };
+                        VmConfig *c = malloc(sizeof(*c));
+                        const char *why = NULL;
+
+                        for (size_t j = 0; recs[j]; j++)
+                                assert_int_equal(vm_config_append(&buf, &len, recs[j][0],
+                                                                  recs[j] + 1, strlen(recs[j] + 1)),
+                                                 0);
+                        assert_int_equal(
+                                vm_config_append(&buf, &len, 'i', bad_ids[i], strlen(bad_ids[i])),
+                                0);
+                        assert_int_equal(vm_config_append(&buf, &len, 'z', "", 0), 0);
+                        assert_int_equal(vm_config_parse(buf, len, c, &why), -EINVAL);
+                        assert_non_null(why);
+                        free(buf);
+                        free(c);
+                }
+        }
 }
 
 static void test_config_limits(void **state) {
