@@ -242,7 +242,7 @@ static void test_full(void **state) {
         assert_int_equal(p->vm.vcpus, 3);
         assert_true(p->vm.guest_root);
         assert_string_equal(p->identity.machine_id, "0f3a5c7e9b1d4f60a2c4e6f8091b3d5e");
-        assert_int_equal(p->identity.pos.line, 64);
+        assert_int_equal(p->identity.pos.line, 66);
         assert_int_equal(strv_length(p->files), 1);
 }
 
