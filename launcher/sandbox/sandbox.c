@@ -10,8 +10,9 @@
  * while the child sets up (wait_for_start()), then supervises: pidfd (exit), sync socket
  * (failures, degraded steps, the seccomp listener, exec success, the workload's wait status),
  * the listener (denials), the signalfd (SIGINT/SIGTERM/SIGHUP are forwarded to the sandbox's
- * init, which passes them to the workload) and the timeout timer (SIGTERM, 2 s grace, then
- * SIGKILL of init: the kernel kills the whole pid namespace). Nothing is left behind when it
+ * init, which passes them to the workload), the timeout timer (SIGTERM, 2 s grace, then
+ * SIGKILL of init: the kernel kills the whole pid namespace) and, for resources.cpu_time, the
+ * watcher's timer (the cgroup's CPU time past the limit: SIGKILL of init, no grace). Nothing is left behind when it
  * returns: init is reaped, the cgroups are removed, every fd is closed. */
 #include <errno.h>
 #include <fcntl.h>
