@@ -126,6 +126,23 @@ for u in "${USERS[@]}"; do
                 ;;
         esac
 
+        # pids: a fork refused at pids.max, read from pids.events, in a run that then fails
+        verdict_profile "$T/pids-$u.yaml" 10s "$en" '  pids: 8'
+        pmech=$(as_user "$u" "$MOAT" explain --json -p "$T/pids-$u.yaml" 2>/dev/null | jq -r '.resources.mechanism // empty')
+        case "$pmech" in
+        cgroup-v1 | cgroup-v2)
+                run_result "$u" "$T/pids-$u.yaml" sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 3 & done; wait'
+                check "[$u] fork flood over pids.max: verdict pids (got $(field .verdict), exit $RC)" \
+                        test "$(field .verdict)" = pids
+                run_result "$u" "$T/pids-$u.yaml" sh -c 'sleep 0.1 & sleep 0.1 & wait'
+                check "[$u] ... three processes are fine: exited 0 (got $(field .verdict))" \
+                        test "$(field .verdict)/$(field .exit_code)" = exited/0
+                ;;
+        *)
+                tap_skip "[$u] pids verdict" "no pids cgroup for this user here (mechanism ${pmech:-unknown})"
+                ;;
+        esac
+
         # refused: the result is written too
         if [ "$u" != root ]; then
                 verdict_profile "$T/req-$u.yaml" 1s required
