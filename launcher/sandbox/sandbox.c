@@ -234,10 +234,12 @@ static void on_cpu_timer(Supervisor *s) {
         }
         if (r >= 0)
                 s->o->cpu_time_exceeded = true;
-        else
+        else {
                 snprintf(s->o->message, sizeof(s->o->message),
                          "the tree's CPU time cannot be read (%s): the run was stopped",
                          strerror(-r));
+                fprintf(stderr, "moat: %s\n", s->o->message);
+        }
         (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);
         s->cpu_timer_fd = safe_close(s->cpu_timer_fd);
 }
