@@ -28,6 +28,28 @@ typedef struct AuditContext {
 struct json_t;
 struct json_t *audit_record_build(const AuditContext *ctx);
 
+/* How a run ended: the "verdict" of the audit record and of `moat run --result` (README). */
+typedef enum RunVerdict {
+        RUN_VERDICT_EXITED,   /* the command exited (any code) */
+        RUN_VERDICT_SIGNALED, /* a signal killed it, none of the reasons below */
+        RUN_VERDICT_TIMEOUT,  /* resources.timeout (wall time) */
+        RUN_VERDICT_CPU_TIME, /* resources.cpu_time */
+        RUN_VERDICT_MEMORY,   /* an OOM kill in the memory cgroup */
+        RUN_VERDICT_PIDS,     /* a fork refused at pids.max, and the run failed */
+        RUN_VERDICT_OUTPUT,   /* reserved for an output limit; never emitted yet */
+        RUN_VERDICT_REFUSED,  /* the plan refused the run */
+        RUN_VERDICT_FAILED_TO_START,
+        _RUN_VERDICT_MAX,
+} RunVerdict;
+
+/* PURE. The verdict from the outcome's facts; o NULL: no executor ran (refused says whether
+ * the plan refused the run, else moat failed before). */
+RunVerdict run_verdict(const RunOutcome *o, bool refused);
+const char *run_verdict_to_string(RunVerdict v);
+
+/* PURE. The `moat run --result` document (README "For code graders"). */
+struct json_t *audit_result_build(const AuditContext *ctx);
+
 /* Default log path for this caller: the policy's, else /var/log/moat/audit.jsonl for root,
  * else $XDG_STATE_HOME/moat/audit.jsonl (~/.local/state/moat/audit.jsonl). Caller frees. */
 char *audit_log_default_path(const Policy *policy);

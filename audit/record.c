@@ -408,6 +408,9 @@ json_t *audit_record_build(const AuditContext *ctx) {
             audit_json_set(r, "time", json_string(when)) < 0 ||
             audit_json_set(r, "moat_version", json_string(MOAT_VERSION)) < 0 ||
             audit_json_set(r, "result", json_string(run_result(ctx))) < 0 ||
+            audit_json_set(r, "verdict",
+                           json_string(run_verdict_to_string(run_verdict(out, p && p->refused)))) <
+                    0 ||
             audit_json_set(r, "command", build_command(ctx->request)) < 0 ||
             audit_json_set(r, "profile", build_profile(ctx)) < 0 ||
             audit_json_set(r, "policy", build_policy(ctx)) < 0 ||
@@ -441,6 +444,78 @@ json_t *audit_record_build(const AuditContext *ctx) {
                 return NULL;
         if ((ctx->error || !out || !out->started) &&
             audit_json_set(r, "error", build_error(ctx)) < 0)
+                return NULL;
+        return TAKE_PTR(r);
+}
+
+static json_t *u64_or_null(uint64_t v) {
+        return v ? audit_json_u64(v) : json_null();
+}
+
+/* The controls that did not hold in full: degraded in the plan or in the run. */
+static json_t *build_degraded(const AuditContext *ctx) {
+        _cleanup_json_ json_t *a = json_array();
+        const Plan *p = ctx->plan;
+
+        if (!a)
+                return NULL;
+        for (size_t i = 0; p && i < p->n_controls; i++)
+                if (strcmp(control_outcome(ctx, i), "degraded") == 0 &&
+                    json_array_append_new(a, audit_json_string(p->controls[i].name)) < 0)
+                        return NULL;
+        return TAKE_PTR(a);
+}
+
+/* `moat run --result FILE`: how the run ended, for a grader. Schema in README.md ("For code
+ * graders"); every field is always present, null when it does not apply or is unknown. */
+json_t *audit_result_build(const AuditContext *ctx) {
+        _cleanup_json_ json_t *r = json_object(), *limits = json_object();
+        const RunOutcome *out = ctx->outcome;
+        const Plan *p = ctx->plan;
+        const char *message = ctx->error;
+        bool ran = out && out->started;
+        char name[32] = "";
+
+        if (!r || !limits)
+                return NULL;
+        if (!message && p && p->refused)
+                message = p->refusal;
+        if (!message && out && out->message[0])
+                message = out->message;
+        if (ran && out->signal > 0) {
+                const char *abbrev = sigabbrev_np(out->signal);
+                snprintf(name, sizeof(name), "SIG%s", abbrev ? abbrev : "UNKNOWN");
+        }
+        if (audit_json_set(limits, "cpu_time_ms", u64_or_null(p ? p->resources.cpu_time_ms : 0)) <
+                    0 ||
+            audit_json_set(limits, "timeout_ms", u64_or_null(p ? p->resources.timeout_ms : 0)) <
+                    0 ||
+            audit_json_set(limits, "memory_bytes", u64_or_null(p ? p->resources.memory : 0)) < 0 ||
+            audit_json_set(limits, "pids", u64_or_null(p ? p->resources.pids : 0)) < 0)
+                return NULL;
+        if (audit_json_set(r, "schema", json_integer(1)) < 0 ||
+            audit_json_set(r, "verdict",
+                           json_string(run_verdict_to_string(run_verdict(out, p && p->refused)))) <
+                    0 ||
+            audit_json_set(r, "status", json_integer(out ? out->exit_status : EXIT_MOAT_FAILED)) <
+                    0 ||
+            audit_json_set(r, "exit_code",
+                           ran && out->signal <= 0 ? json_integer(out->exit_code) : json_null()) <
+                    0 ||
+            audit_json_set(r, "signal",
+                           ran && out->signal > 0 ? json_integer(out->signal) : json_null()) < 0 ||
+            audit_json_set(r, "signal_name", name[0] ? json_string(name) : json_null()) < 0 ||
+            audit_json_set(r, "wall_ns", out ? audit_json_u64(out->wall_ns) : json_null()) < 0 ||
+            audit_json_set(r, "cpu_user_ns", ran ? audit_json_u64(out->cpu_user_ns) : json_null()) <
+                    0 ||
+            audit_json_set(r, "cpu_sys_ns", ran ? audit_json_u64(out->cpu_sys_ns) : json_null()) <
+                    0 ||
+            audit_json_set(r, "peak_memory_bytes", u64_or_null(ran ? out->peak_memory : 0)) < 0 ||
+            audit_json_set(r, "limits", TAKE_PTR(limits)) < 0 ||
+            audit_json_set(r, "degraded", build_degraded(ctx)) < 0 ||
+            audit_json_set(r, "tier",
+                           p ? json_string(ENUM_NAME(tier_names, p->tier)) : json_null()) < 0 ||
+            audit_json_set(r, "message", message ? audit_json_string(message) : json_null()) < 0)
                 return NULL;
         return TAKE_PTR(r);
 }

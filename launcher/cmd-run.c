@@ -3,7 +3,10 @@
  * record (for every run: refused, failed before exec, or finished), and exit with the status
  * of executor.h's contract. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,7 @@ typedef struct RunArgs {
         const char *host_facts;
         const char *policy;
         const char *audit_log;
+        const char *result;
         bool quiet;
         char **command;
 } RunArgs;
@@ -51,6 +55,11 @@ static void help(FILE *f) {
                 "      --policy FILE       site policy file (default: /etc/moat/policy.yaml if "
                 "present)\n"
                 "      --audit-log FILE    append the audit record here (also: $MOAT_AUDIT_LOG)\n"
+                "      --result FILE       write how the run ended to FILE (JSON, replaced\n"
+                "                          atomically at the end, also for a refused or failed\n"
+                "                          run): verdict exited, signaled, timeout, cpu-time,\n"
+                "                          memory, pids, refused or failed-to-start; exit code or\n"
+                "                          signal; CPU, wall time and peak memory\n"
                 "  -q, --quiet             no progress messages\n"
                 "  -h, --help              this help\n"
                 "\n"
@@ -62,7 +71,8 @@ enum {
         ARG_WORKDIR = 0x100,
         ARG_HOST_FACTS,
         ARG_POLICY,
-        ARG_AUDIT_LOG
+        ARG_AUDIT_LOG,
+        ARG_RESULT
 };
 
 /* 0 to run, 1 for --help (exit 0), 125 after a usage message. */
@@ -73,6 +83,7 @@ static int parse_args(int argc, char **argv, RunArgs *a) {
                 { "host-facts", required_argument, NULL, ARG_HOST_FACTS },
                 { "policy", required_argument, NULL, ARG_POLICY },
                 { "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
+                { "result", required_argument, NULL, ARG_RESULT },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 {},
@@ -98,6 +109,9 @@ static int parse_args(int argc, char **argv, RunArgs *a) {
                         break;
                 case ARG_AUDIT_LOG:
                         a->audit_log = optarg;
+                        break;
+                case ARG_RESULT:
+                        a->result = optarg;
                         break;
                 case 'q':
                         a->quiet = true;
@@ -137,6 +151,61 @@ static int parse_args(int argc, char **argv, RunArgs *a) {
         return 0;
 }
 
+/* --result FILE must be writable where it is before anything runs: its directory exists and
+ * is writable, and FILE is not a directory. A usage error otherwise (nothing is written). */
+static int check_result_path(const char *path) {
+        _cleanup_free_ char *copy = strdup(path);
+        struct stat st;
+
+        if (!copy)
+                return -ENOMEM;
+        if (!path[0])
+                return -ENOENT;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                return -EISDIR;
+        const char *dir = dirname(copy);
+        if (stat(dir, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (access(dir, W_OK | X_OK) < 0)
+                return -errno;
+        return 0;
+}
+
+/* The result document, replaced atomically: a temporary file in FILE's directory, written,
+ * flushed, renamed over FILE. A reader sees the old file or the whole new one, never a part. */
+static int write_result(const char *path, const AuditContext *actx) {
+        _cleanup_free_ char *copy = strdup(path), *tmp = NULL, *text = NULL;
+        json_t *doc = audit_result_build(actx);
+        int r = 0;
+
+        if (doc)
+                text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+        json_decref(doc);
+        if (!copy || !text || asprintf(&tmp, "%s/.moat-result.XXXXXX", dirname(copy)) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(text);
+        text[len++] = '\n'; /* over the NUL: text is not used as a string after this */
+        ssize_t n = write(fd, text, len);
+        if (n < 0)
+                r = -errno;
+        else if ((size_t) n != len)
+                r = -EIO;
+        if (r >= 0 && fchmod(fd, 0644) < 0)
+                r = -errno;
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
 static uint64_t realtime_ns(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -157,8 +226,8 @@ static int resolve_workdir(const char *arg, char **ret) {
         return 0;
 }
 
-static int write_audit(const RunArgs *a, const RunContext *ctx, const RunRequest *req,
-                       const RunOutcome *o, const char *error, uint64_t start) {
+static int write_records(const RunArgs *a, const RunContext *ctx, const RunRequest *req,
+                         const RunOutcome *o, const char *error, uint64_t start) {
         AuditContext actx = {
                 .plan = ctx->plan,
                 .policy = ctx->policy,
@@ -179,6 +248,14 @@ static int write_audit(const RunArgs *a, const RunContext *ctx, const RunRequest
         if (r < 0)
                 fprintf(stderr, "moat: cannot write the audit record to %s: %s\n", path,
                         audit_log_strerror(r));
+        if (a->result) {
+                int q = write_result(a->result, &actx);
+                if (q < 0)
+                        fprintf(stderr, "moat: cannot write the --result file %s: %s\n", a->result,
+                                strerror(-q));
+                if (r >= 0)
+                        r = q;
+        }
         return r;
 }
 
@@ -273,6 +350,10 @@ int cmd_run(int argc, char **argv) {
         }
         if (r != 0)
                 return r;
+        if (a.result && (r = check_result_path(a.result)) < 0) {
+                fprintf(stderr, "moat run: --result %s: %s\n", a.result, strerror(-r));
+                return EXIT_MOAT_FAILED;
+        }
         r = resolve_workdir(a.workdir, &workdir);
         if (r < 0) {
                 fprintf(stderr, "moat run: --workdir %s: %s\n", a.workdir ? a.workdir : ".",
@@ -322,7 +403,7 @@ int cmd_run(int argc, char **argv) {
                         error = outcome.message;
         }
 
-        r = write_audit(&a, &ctx, &req, ran ? &outcome : NULL, error, start);
+        r = write_records(&a, &ctx, &req, ran ? &outcome : NULL, error, start);
         if (r < 0 && !outcome.started)
                 status = EXIT_MOAT_FAILED;
         run_outcome_done(&outcome);

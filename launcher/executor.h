@@ -50,6 +50,11 @@ typedef struct RunOutcome {
         int exit_code;   /* the command's exit code, -1 if killed or never started */
         int signal;      /* signal that killed it, 0 if none */
         bool timed_out;
+        /* Facts for the verdict (audit/verdict.c), each from the kernel, never guessed: */
+        bool cpu_time_exceeded;      /* the cpu_time watcher saw the cgroup pass the limit */
+        uint64_t cpu_rlimit_hard_ns; /* RLIMIT_CPU hard limit of the fallback, 0 = none */
+        bool oom_killed;             /* the memory cgroup's oom_kill counter is > 0 */
+        uint64_t pids_max_events;    /* pids.events "max": forks refused at pids.max */
         char failed_step[64]; /* when !started: "mount /work", "seccomp load", "domain create" */
         int failed_errno;     /* positive errno of that step, 0 if none */
         char message[512];    /* human explanation of a failure (already printed once) */

@@ -95,7 +95,11 @@ int parse_duration_ms(const char *s, uint64_t *ret_ms) {
         static const struct {
                 char unit;
                 uint64_t ms;
-        } units[] = { { 'h', 3600000 }, { 'm', 60000 }, { 's', 1000 } };
+                bool milli; /* "ms": an 'm' followed by 's' */
+        } units[] = { { 'h', 3600000, false },
+                      { 'm', 60000, false },
+                      { 's', 1000, false },
+                      { 'm', 1, true } };
         size_t next = 0;
         uint64_t total = 0;
 
@@ -109,9 +113,9 @@ int parse_duration_ms(const char *s, uint64_t *ret_ms) {
                 r = parse_digits(&s, UINT64_MAX, &v);
                 if (r < 0)
                         return r;
-                /* Units must come in h, m, s order and at most once each. */
+                /* Units must come in h, m, s, ms order and at most once each. */
                 for (i = next; i < ELEMENTSOF(units); i++)
-                        if (*s == units[i].unit)
+                        if (*s == units[i].unit && (s[1] == 's') == units[i].milli)
                                 break;
                 if (i == ELEMENTSOF(units))
                         return -EINVAL;
@@ -119,7 +123,7 @@ int parse_duration_ms(const char *s, uint64_t *ret_ms) {
                         return -ERANGE;
                 total += v * units[i].ms;
                 next = i + 1;
-                s++;
+                s += units[i].milli ? 2 : 1;
         }
         *ret_ms = total;
         return 0;

@@ -17,8 +17,9 @@ int parse_uint64(const char *s, uint64_t max, uint64_t *ret);
  * writer probably meant ("GiB"), else NULL. */
 int parse_size(const char *s, uint64_t *ret_bytes, const char **ret_hint);
 
-/* One or more <integer><unit> parts with units h, m, s in that order, each at most once:
- * "90s", "20m", "1h30m", "2h5s". A bare number is rejected (seconds or minutes?). */
+/* One or more <integer><unit> parts with units h, m, s, ms in that order, each at most once:
+ * "90s", "20m", "1h30m", "2h5s", "200ms", "1s500ms". A bare number is rejected (seconds or
+ * minutes?). */
 int parse_duration_ms(const char *s, uint64_t *ret_ms);
 
 /* A positive decimal with at most three fractional digits: "1", "0.5", "1.25". Stored in

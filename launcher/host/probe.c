@@ -41,7 +41,9 @@
 #endif
 
 /* The v1 controllers moat can use for limits; the order is the one reported. */
-static const char *const limit_controllers[] = { "memory", "pids", "cpu" };
+/* cpuacct: v1 only (a resources.cpu_time watcher reads cpuacct.usage); v2 accounts CPU time
+ * in every cgroup's cpu.stat without a controller. */
+static const char *const limit_controllers[] = { "memory", "pids", "cpu", "cpuacct" };
 
 /* Reads at most size-1 bytes of a small kernel or config file, NUL-terminated, with the
  * trailing newline removed. Returns the length or -errno. */

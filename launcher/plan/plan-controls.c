@@ -174,6 +174,34 @@ static int control_mac(Plan *p, const Profile *pr, const PlanFindings *f) {
                                                 : "not asked for by the profile");
 }
 
+static void format_duration(uint64_t ms, char *buf, size_t size);
+
+/* resources.cpu_time: the cgroup's own accounting where there is a cgroup; else RLIMIT_CPU,
+ * which bounds each process and not the tree, hence degraded. */
+static int control_cpu_time(Plan *p, const PlanFindings *f) {
+        const PlanResources *res = &p->resources;
+        char d[64];
+
+        if (!res->cpu_time_ms)
+                return plan_add_control(p, "cpu_time", CONTROL_NOT_APPLICABLE, NULL,
+                                        "no cpu time limit in the profile");
+        format_duration(res->cpu_time_ms, d, sizeof(d));
+        if (res->mechanism == CGROUP_MECH_RLIMIT) {
+                uint64_t sec = (res->cpu_time_ms + 999) / 1000;
+                return plan_add_controlf(p, "cpu_time", res->status, f->mechanism_reason,
+                                         "RLIMIT_CPU %" PRIu64 " s (SIGXCPU), %" PRIu64
+                                         " s hard (SIGKILL) for each process: it bounds each "
+                                         "process, not the tree",
+                                         sec, sec + 1);
+        }
+        return plan_add_controlf(
+                p, "cpu_time", res->status, NULL,
+                "%s %s of the whole tree, polled; the tree is killed when it "
+                "passes %s",
+                cgroup_mechanism_to_string(res->mechanism),
+                res->mechanism == CGROUP_MECH_V2 ? "cpu.stat usage_usec" : "cpuacct.usage", d);
+}
+
 static int control_cgroups(Plan *p, const HostFacts *h, const PlanFindings *f) {
         const PlanResources *res = &p->resources;
         const char *mech = cgroup_mechanism_to_string(res->mechanism);
@@ -220,14 +248,17 @@ static int control_cgroups(Plan *p, const HostFacts *h, const PlanFindings *f) {
         if (r < 0)
                 return r;
         if (!res->cpus_milli)
-                return plan_add_control(p, "cgroup.cpu", CONTROL_NOT_APPLICABLE, NULL,
-                                        "no cpu limit in the profile");
-        if (res->mechanism == CGROUP_MECH_RLIMIT)
-                return plan_add_control(p, "cgroup.cpu", res->status, NULL,
-                                        "no substitute: rlimits cannot share cpu time");
-        return plan_add_controlf(p, "cgroup.cpu", res->status, NULL, "%s %s %u.%03u cpus", mech,
-                                 res->mechanism == CGROUP_MECH_V2 ? "cpu.max" : "cpu.cfs_quota_us",
-                                 res->cpus_milli / 1000, res->cpus_milli % 1000);
+                r = plan_add_control(p, "cgroup.cpu", CONTROL_NOT_APPLICABLE, NULL,
+                                     "no cpu limit in the profile");
+        else if (res->mechanism == CGROUP_MECH_RLIMIT)
+                r = plan_add_control(p, "cgroup.cpu", res->status, NULL,
+                                     "no substitute: rlimits cannot share cpu time");
+        else
+                r = plan_add_controlf(
+                        p, "cgroup.cpu", res->status, NULL, "%s %s %u.%03u cpus", mech,
+                        res->mechanism == CGROUP_MECH_V2 ? "cpu.max" : "cpu.cfs_quota_us",
+                        res->cpus_milli / 1000, res->cpus_milli % 1000);
+        return r < 0 ? r : control_cpu_time(p, f);
 }
 
 static int control_rlimits(Plan *p) {
@@ -360,6 +391,19 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                                                 "uid %u (the caller's) inside the guest, no "
                                                 "capabilities, no_new_privs",
                                                 (unsigned) h->uid);
+        if (r >= 0 && pr->resources.cpu_time_ms)
+                /* A required one is refused (check_runnable()): the guest init does not watch
+                 * the tree's CPU time. */
+                r = pr->resources.enforce == ENFORCE_REQUIRED
+                            ? plan_add_control(p, "cpu_time", CONTROL_REQUIRED, NULL,
+                                               "not enforced in the vm tier")
+                            : plan_add_control(p, "cpu_time", CONTROL_DEGRADED,
+                                               "not enforced in the vm tier",
+                                               "the guest does not measure the tree's CPU time; "
+                                               "the timeout still bounds the run");
+        else if (r >= 0)
+                r = plan_add_control(p, "cpu_time", CONTROL_NOT_APPLICABLE, NULL,
+                                     "no cpu time limit in the profile");
         if (r >= 0)
                 r = vm->guest_apparmor
                             ? plan_add_controlf(p, "guest.apparmor", CONTROL_REQUIRED, NULL,

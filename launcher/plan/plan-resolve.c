@@ -30,24 +30,36 @@ static const char *layout_name(CgroupLayout l) {
 }
 
 static void findings_limits(const Profile *pr, const HostFacts *h, PlanFindings *f) {
-        const char *need[3];
-        size_t n = 0;
+        char need[64] = ""; /* the v2 controllers asked for, for the reason */
+        size_t n = 0, n_need = 0;
         bool v2 = h->cgroup_v2_writable, v1 = h->cgroup_v1_writable;
+        const struct {
+                bool asked;
+                const char *v1, *v2; /* the controller each layout needs, NULL: none */
+        } limits[] = {
+                { pr->resources.memory > 0, "memory", "memory" },
+                { pr->resources.pids > 0, "pids", "pids" },
+                { pr->resources.cpus_milli > 0, "cpu", "cpu" },
+                /* v2 accounts CPU time in every cgroup's cpu.stat, with or without a controller */
+                { pr->resources.cpu_time_ms > 0, "cpuacct", NULL },
+        };
 
-        if (pr->resources.memory)
-                need[n++] = "memory";
-        if (pr->resources.pids)
-                need[n++] = "pids";
-        if (pr->resources.cpus_milli)
-                need[n++] = "cpu";
+        for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
+                if (!limits[i].asked)
+                        continue;
+                n++;
+                v1 = v1 && has_controller(h->cgroup_v1_controllers, limits[i].v1);
+                if (!limits[i].v2)
+                        continue;
+                v2 = v2 && has_controller(h->cgroup_v2_controllers, limits[i].v2);
+                snprintf(need + strlen(need), sizeof(need) - strlen(need), "%s%s",
+                         need[0] ? ", " : "", limits[i].v2);
+                n_need++;
+        }
         f->limits_asked = n > 0;
         if (!f->limits_asked) {
                 f->mechanism = CGROUP_MECH_NONE;
                 return;
-        }
-        for (size_t i = 0; i < n; i++) {
-                v2 = v2 && has_controller(h->cgroup_v2_controllers, need[i]);
-                v1 = v1 && has_controller(h->cgroup_v1_controllers, need[i]);
         }
         if (v2)
                 f->mechanism = CGROUP_MECH_V2;
@@ -56,10 +68,12 @@ static void findings_limits(const Profile *pr, const HostFacts *h, PlanFindings 
         else {
                 f->mechanism = CGROUP_MECH_RLIMIT;
                 snprintf(f->mechanism_reason, sizeof(f->mechanism_reason),
-                         "no writable cgroup v2 subtree with the %s%s%s%s%s controller%s delegated "
-                         "(layout %s)%s",
-                         need[0], n > 1 ? ", " : "", n > 1 ? need[1] : "", n > 2 ? ", " : "",
-                         n > 2 ? need[2] : "", n > 1 ? "s" : "", layout_name(h->cgroup_layout),
+                         "no writable cgroup v2 subtree%s%s%s%s (layout %s)%s",
+                         n_need ? " with the " : "", need,
+                         n_need == 0  ? ""
+                         : n_need > 1 ? " controllers"
+                                      : " controller",
+                         n_need ? " delegated" : "", layout_name(h->cgroup_layout),
                          h->is_root ? ", and the v1 controllers are not writable"
                                     : ", and v1 cgroups need root");
                 if (pr->resources.enforce == ENFORCE_REQUIRED) {
@@ -383,6 +397,17 @@ static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const 
         if (!plan_host_can_run_tier(h, pr, p->tier, &why)) {
                 r = plan_refuse(p, "tier %s cannot run on this host: %s", tier_to_string(p->tier),
                                 why);
+                if (r < 0)
+                        return r;
+        }
+        /* The vm tier has no watcher on the guest's CPU time: a required cpu_time cannot run
+         * there (fail closed), a best-effort one is recorded as degraded (plan-controls.c). */
+        if (p->tier == TIER_VM && pr->resources.cpu_time_ms &&
+            pr->resources.enforce == ENFORCE_REQUIRED) {
+                r = plan_refuse(p,
+                                "required control resources.cpu_time cannot be enforced in the vm "
+                                "tier (the guest does not measure the tree's CPU time); run it "
+                                "in the sandbox tier or mark resources enforce: best-effort");
                 if (r < 0)
                         return r;
         }

@@ -455,6 +455,7 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                 .cpus_milli = pr->resources.cpus_milli,
                 .pids = pr->resources.pids,
                 .timeout_ms = pr->resources.timeout_ms,
+                .cpu_time_ms = pr->resources.cpu_time_ms,
                 .tmpfs_total = pr->resources.tmpfs_total,
         };
         if (!f->limits_asked)
@@ -481,6 +482,14 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
             plan_nproc_bounds_sandbox(h) &&
             (r = plan_add_rlimit(p, RLIMIT_NPROC, pr->resources.pids, pr->resources.pids)) < 0)
                 return r;
+        /* Without a cgroup, RLIMIT_CPU: whole seconds, rounded up; SIGXCPU at the soft limit
+         * (default action: terminate), SIGKILL one second later for a process that catches it.
+         * It bounds each process, not the tree: degraded (control_cpu_time()). */
+        if (f->mechanism == CGROUP_MECH_RLIMIT && pr->resources.cpu_time_ms) {
+                uint64_t sec = (pr->resources.cpu_time_ms + 999) / 1000;
+                if ((r = plan_add_rlimit(p, RLIMIT_CPU, sec, sec + 1)) < 0)
+                        return r;
+        }
         return 0;
 }
 

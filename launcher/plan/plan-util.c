@@ -282,6 +282,8 @@ const char *rlimit_to_name(int resource) {
                 return "as";
         case RLIMIT_NPROC:
                 return "nproc";
+        case RLIMIT_CPU:
+                return "cpu";
         default:
                 return "unknown";
         }

@@ -151,6 +151,10 @@ typedef struct PlanResources {
         uint32_t cpus_milli;
         uint64_t pids;
         uint64_t timeout_ms;
+        /* CPU time of the whole tree, 0 = no limit. V1/V2: moat polls the cgroup's CPU
+         * accounting and kills the tree when it passes this; RLIMIT: RLIMIT_CPU per process
+         * (degraded, see build_resources()). */
+        uint64_t cpu_time_ms;
         uint64_t tmpfs_total;
 } PlanResources;
 

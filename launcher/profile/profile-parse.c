@@ -170,8 +170,8 @@ static int get_duration(const YNode *n, const char *what, uint64_t *ret, MoatErr
                 return fail(e, n, "%s: duration '%s' is too large", what, n->value);
         if (r < 0)
                 return fail(e, n,
-                            "%s: invalid duration '%s' (expected integers with h, m, s in that "
-                            "order, e.g. 90s, 20m, 1h30m)",
+                            "%s: invalid duration '%s' (expected integers with h, m, s, ms in "
+                            "that order, e.g. 90s, 20m, 1h30m, 500ms)",
                             what, n->value);
         if (*ret == 0)
                 return fail(e, n, "%s: duration must be greater than zero", what);
@@ -630,8 +630,9 @@ static int parse_filesystem(Profile *p, const YNode *n, MoatError *e) {
 }
 
 static int parse_resources(Profile *p, const YNode *n, MoatError *e) {
-        static const char *const keys[] = { "memory",      "cpus",   "pids",    "timeout",
-                                            "tmpfs_total", "nofile", "enforce", NULL };
+        static const char *const keys[] = { "memory",  "cpus",     "pids",
+                                            "timeout", "cpu_time", "tmpfs_total",
+                                            "nofile",  "enforce",  NULL };
         const YNode *v;
         int r = 0, en;
 
@@ -649,6 +650,8 @@ static int parse_resources(Profile *p, const YNode *n, MoatError *e) {
                 r = get_uint(v, "resources.pids", 1, 4194304, &p->resources.pids, e);
         if (r >= 0 && (v = ynode_map_get(n, "timeout")))
                 r = get_duration(v, "resources.timeout", &p->resources.timeout_ms, e);
+        if (r >= 0 && (v = ynode_map_get(n, "cpu_time")))
+                r = get_duration(v, "resources.cpu_time", &p->resources.cpu_time_ms, e);
         if (r >= 0 && (v = ynode_map_get(n, "tmpfs_total")))
                 r = get_size(v, "resources.tmpfs_total", &p->resources.tmpfs_total, e);
         if (r >= 0 && (v = ynode_map_get(n, "nofile")))

@@ -53,6 +53,7 @@ static const struct {
         { "cgroup.memory", STEP_CGROUP },
         { "cgroup.pids", STEP_CGROUP },
         { "cgroup.cpu", STEP_CGROUP },
+        { "cpu_time", STEP_CGROUP }, /* the watcher reads the cgroup made at this step */
         { "readonly-root", STEP_MOUNT },
         { "proc-masks", STEP_MOUNT },
         { "dev", STEP_MOUNT },

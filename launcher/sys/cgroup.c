@@ -216,6 +216,9 @@ int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResourc
                 if (r >= 0 && res->cpus_milli)
                         r = child_path(cgroups, "/sys/fs/cgroup/cpu", "cpu", name,
                                        &ret->paths[CGROUP_V1_CPU]);
+                if (r >= 0 && res->cpu_time_ms)
+                        r = child_path(cgroups, "/sys/fs/cgroup/cpuacct", "cpuacct", name,
+                                       &ret->paths[CGROUP_V1_CPUACCT]);
         } else if (mech == CGROUP_MECH_V2) {
                 const char *root;
                 r = v2_mount_point(&root);
@@ -424,6 +427,121 @@ bool sys_cgroup_oom_killed(const SandboxCgroup *cg) {
                 return file_has_nonzero(cg->paths[CGROUP_V1_MEMORY], "memory.oom_control",
                                         "oom_kill");
         return false;
+}
+
+uint64_t sys_cgroup_pids_max_events(const SandboxCgroup *cg) {
+        const char *dir = cg->mechanism == CGROUP_MECH_V2   ? cg->paths[0]
+                          : cg->mechanism == CGROUP_MECH_V1 ? cg->paths[CGROUP_V1_PIDS]
+                                                            : NULL;
+        char path[PATH_MAX];
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        uint64_t n = 0;
+
+        if (!dir)
+                return 0;
+        snprintf(path, sizeof(path), "%s/pids.events", dir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (getline(&line, &cap, f) > 0)
+                if (strncmp(line, "max ", 4) == 0)
+                        n = strtoull(line + 4, NULL, 10);
+        fclose(f);
+        return n;
+}
+
+static const char *cpu_dir(const SandboxCgroup *cg) {
+        if (cg->mechanism == CGROUP_MECH_V2)
+                return cg->paths[0];
+        if (cg->mechanism == CGROUP_MECH_V1)
+                return cg->paths[CGROUP_V1_CPUACCT];
+        return NULL;
+}
+
+int sys_cgroup_cpu_usage_open(const SandboxCgroup *cg) {
+        const char *dir = cpu_dir(cg);
+        if (!dir)
+                return -ENOENT;
+        return open_child(dir, cg->mechanism == CGROUP_MECH_V2 ? "cpu.stat" : "cpuacct.usage",
+                          O_RDONLY);
+}
+
+/* The value of "key N" in a flat-keyed file's text (cpu.stat). */
+static int keyed_u64(const char *text, const char *key, uint64_t *ret) {
+        size_t kl = strlen(key);
+        for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
+                        *ret = strtoull(l + kl + 1, NULL, 10);
+                        return 0;
+                }
+        return -ENODATA;
+}
+
+/* Called every few ms by the watcher: one pread() into a stack buffer, no allocation. */
+int sys_cgroup_cpu_usage_read(int fd, CgroupMechanism mech, uint64_t *ret_ns) {
+        char buf[1024];
+        uint64_t v;
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        if (mech != CGROUP_MECH_V2) {
+                *ret_ns = strtoull(buf, NULL, 10);
+                return 0;
+        }
+        int r = keyed_u64(buf, "usage_usec", &v);
+        if (r < 0)
+                return r;
+        *ret_ns = v * 1000;
+        return 0;
+}
+
+int sys_cgroup_cpu_times(const SandboxCgroup *cg, uint64_t *ret_user_ns, uint64_t *ret_sys_ns) {
+        const char *dir = cpu_dir(cg);
+        uint64_t user, sys;
+        int r;
+
+        if (!dir)
+                return -ENOENT;
+        if (cg->mechanism == CGROUP_MECH_V1) {
+                uint64_t total;
+                r = read_u64(dir, "cpuacct.usage_user", &user);
+                if (r >= 0)
+                        r = read_u64(dir, "cpuacct.usage_sys", &sys);
+                if (r >= 0)
+                        r = read_u64(dir, "cpuacct.usage", &total);
+                if (r < 0)
+                        return r;
+                /* usage_user and usage_sys are sampled at the timer tick (4 ms steps at
+                 * HZ=250); cpuacct.usage, which the watcher compares with the limit, is exact.
+                 * Split the exact total in the sampled ratio, as the kernel's cputime_adjust()
+                 * does for a process's times and cgroup v2's cpu.stat. */
+                if (user + sys > 0) {
+                        *ret_user_ns = (uint64_t) ((unsigned __int128) total * user / (user + sys));
+                        *ret_sys_ns = total - *ret_user_ns;
+                } else {
+                        *ret_user_ns = total;
+                        *ret_sys_ns = 0;
+                }
+                return 0;
+        }
+        char buf[1024];
+        _cleanup_close_ int fd = open_child(dir, "cpu.stat", O_RDONLY);
+        if (fd < 0)
+                return fd;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        r = keyed_u64(buf, "user_usec", &user);
+        if (r >= 0)
+                r = keyed_u64(buf, "system_usec", &sys);
+        if (r < 0)
+                return r;
+        *ret_user_ns = user * 1000;
+        *ret_sys_ns = sys * 1000;
+        return 0;
 }
 
 static void kill_procs(const char *dir) {

@@ -7,7 +7,7 @@
  * a cgroup of moat's own: it holds no other process), moat first moves itself and its guard
  * into a leaf D/NAME.supervisor and enables the controllers in D (the no-internal-process
  * rule), and undoes both at the end: D is left as it was found. v1 (root on a legacy or hybrid host): a child of moat's own cgroup in each
- * of the memory, pids and cpu hierarchies; the parent writes the sandbox's pid into each
+ * of the memory, pids, cpu and cpuacct hierarchies that the limits need; the parent writes the sandbox's pid into each
  * "tasks" file before it lets the child continue, so nothing the sandbox runs ever executes
  * outside the limits. Leaves behind: the child cgroup directories, until
  * sys_cgroup_destroy() kills what is left in them and removes them. */
@@ -23,6 +23,7 @@ enum {
         CGROUP_V1_MEMORY,
         CGROUP_V1_PIDS,
         CGROUP_V1_CPU,
+        CGROUP_V1_CPUACCT, /* resources.cpu_time: cpuacct.usage, read by the watcher */
         _CGROUP_V1_MAX
 };
 
@@ -73,6 +74,17 @@ int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
 void sys_cgroup_read_peaks(const SandboxCgroup *cg, uint64_t *ret_memory, uint64_t *ret_pids);
 /* Whether the memory controller saw an OOM kill (memory.events oom_kill / memory.oom_control). */
 bool sys_cgroup_oom_killed(const SandboxCgroup *cg);
+/* How often a fork failed at pids.max: the "max" counter of pids.events (v1 and v2). */
+uint64_t sys_cgroup_pids_max_events(const SandboxCgroup *cg);
+
+/* CPU time of the whole tree, for resources.cpu_time. Open the file once (v1 cpuacct.usage in
+ * ns, v2 cpu.stat usage_usec), then read it as often as the watcher needs: one pread() each.
+ * -ENOENT when the cgroup has no CPU accounting. */
+int sys_cgroup_cpu_usage_open(const SandboxCgroup *cg);
+int sys_cgroup_cpu_usage_read(int fd, CgroupMechanism mech, uint64_t *ret_ns);
+/* User and system CPU time of the whole tree (v1 cpuacct.usage_user/usage_sys, v2 cpu.stat
+ * user_usec/system_usec), for the outcome. -ENOENT without CPU accounting. */
+int sys_cgroup_cpu_times(const SandboxCgroup *cg, uint64_t *ret_user_ns, uint64_t *ret_sys_ns);
 /* SIGKILL whatever is left (cgroup.kill on v2), wait briefly for it to go, rmdir; in v2 leaf
  * mode then disable what moat enabled in D, move moat and the guard back into D and remove the
  * leaf. Safe on a zeroed or half-created SandboxCgroup; frees the paths. 0 or the first

@@ -73,7 +73,7 @@ expect_line "no-cgroup-delegation: limits fall back or escalate" no-cgroup-deleg
 expect_line "this-host-unprivileged: hybrid, not writable" this-host-unprivileged \
         "-> cgroup hybrid, not writable by this user: resource limits fall back to rlimits or escalate"
 expect_line "this-host-root: v1 controllers carry the limits" this-host-root \
-        "-> resource limits enforced through v1 controllers (memory,pids,cpu)"
+        "-> resource limits enforced through v1 controllers (memory,pids,cpu,cpuacct)"
 expect_line "no-kvm: guests run under TCG" no-kvm \
         "-> guests run under QEMU TCG emulation: still a separate kernel, but slower"
 expect_line "no-kvm: KVM absent" no-kvm "  KVM               absent"

@@ -317,6 +317,107 @@ static void test_best_effort_degrades(void **state) {
         plan_free(p);
 }
 
+static uint64_t rlimit_hard(const Plan *p, int resource) {
+        for (size_t i = 0; i < p->sandbox.n_rlimits; i++)
+                if (p->sandbox.rlimits[i].resource == resource)
+                        return p->sandbox.rlimits[i].hard;
+        return 0;
+}
+
+/* resources.cpu_time: the cgroup's accounting (v2 needs no controller, v1 needs cpuacct),
+ * RLIMIT_CPU only without a cgroup and then degraded, refused when required in the vm tier. */
+static void test_cpu_time(void **state) {
+        static char *v1_no_cpuacct[] = { "memory", "pids", "cpu", NULL };
+        static char *v1_all[] = { "memory", "pids", "cpu", "cpuacct", NULL };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.resources.cpu_time_ms = 1500;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->resources.mechanism, CGROUP_MECH_V2);
+        assert_int_equal(p->resources.cpu_time_ms, 1500);
+        assert_int_equal(status_of(p, "cpu_time"), p->resources.status);
+        assert_non_null(strstr(plan_find_control(p, "cpu_time")->detail, "cpu.stat usage_usec"));
+        assert_int_equal(rlimit_hard(p, RLIMIT_CPU), 0);
+        plan_free(p);
+
+        /* v2 without any controller delegated: cpu_time alone still gets the cgroup */
+        pr = fixture_profile();
+        pr.resources = (typeof(pr.resources)){ .cpu_time_ms = 200, .enforce = ENFORCE_REQUIRED };
+        h.cgroup_v2_controllers = fx_empty;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->resources.mechanism, CGROUP_MECH_V2);
+        plan_free(p);
+
+        /* v1 needs cpuacct */
+        h = fixture_host();
+        h.cgroup_layout = CGROUP_LAYOUT_HYBRID;
+        h.cgroup_v2_writable = false;
+        h.cgroup_v1_writable = true;
+        h.is_root = true;
+        h.cgroup_v1_controllers = v1_all;
+        pr = fixture_profile();
+        pr.resources.cpu_time_ms = 1000;
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->resources.mechanism, CGROUP_MECH_V1);
+        assert_non_null(strstr(plan_find_control(p, "cpu_time")->detail, "cpuacct.usage"));
+        plan_free(p);
+        h.cgroup_v1_controllers = v1_no_cpuacct;
+        p = resolve(&pr, &h);
+        assert_int_not_equal(p->resources.mechanism, CGROUP_MECH_V1);
+        assert_true(p->refused || p->tier == TIER_VM);
+        plan_free(p);
+
+        /* no cgroup, best-effort: RLIMIT_CPU in whole seconds, degraded */
+        h = fixture_host();
+        h.cgroup_v2_writable = false;
+        pr = fixture_profile();
+        pr.resources.cpu_time_ms = 1200;
+        pr.resources.enforce = ENFORCE_BEST_EFFORT;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->tier, TIER_SANDBOX);
+        assert_int_equal(p->resources.mechanism, CGROUP_MECH_RLIMIT);
+        assert_int_equal(status_of(p, "cpu_time"), CONTROL_DEGRADED);
+        assert_non_null(strstr(plan_find_control(p, "cpu_time")->detail, "not the tree"));
+        assert_int_equal(rlimit_hard(p, RLIMIT_CPU), 3);
+        for (size_t i = 0; i < p->sandbox.n_rlimits; i++)
+                if (p->sandbox.rlimits[i].resource == RLIMIT_CPU)
+                        assert_int_equal(p->sandbox.rlimits[i].soft, 2);
+        plan_free(p);
+
+        /* no cgroup, required: never RLIMIT_CPU in its place; the vm tier refuses it */
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "cpu_time"));
+        plan_free(p);
+
+        /* vm tier, best-effort: degraded, not refused */
+        pr = fixture_profile();
+        pr.isolation = TIER_VM;
+        pr.resources.cpu_time_ms = 1000;
+        pr.resources.enforce = ENFORCE_BEST_EFFORT;
+        h = fixture_host();
+        p = resolve(&pr, &h);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_false(p->refused);
+        assert_int_equal(status_of(p, "cpu_time"), CONTROL_DEGRADED);
+        plan_free(p);
+
+        /* and without cpu_time: not applicable, no RLIMIT_CPU */
+        pr = fixture_profile();
+        p = resolve(&pr, &h);
+        assert_int_equal(status_of(p, "cpu_time"), CONTROL_NOT_APPLICABLE);
+        assert_int_equal(rlimit_hard(p, RLIMIT_CPU), 0);
+        plan_free(p);
+}
+
 static void test_network_outbound_refused(void **state) {
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
@@ -1048,6 +1149,7 @@ int main(void) {
                 cmocka_unit_test(test_devices_and_full_os),
                 cmocka_unit_test(test_missing_controls_escalate),
                 cmocka_unit_test(test_best_effort_degrades),
+                cmocka_unit_test(test_cpu_time),
                 cmocka_unit_test(test_network_outbound_refused),
                 cmocka_unit_test(test_max_tier_refusal),
                 cmocka_unit_test(test_never_downgrade),

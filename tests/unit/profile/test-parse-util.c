@@ -86,10 +86,22 @@ static void test_duration(void **state) {
         assert_int_equal(v, 3723000);
         assert_int_equal(parse_duration_ms("0s", &v), 0);
         assert_int_equal(v, 0);
+        assert_int_equal(parse_duration_ms("200ms", &v), 0);
+        assert_int_equal(v, 200);
+        assert_int_equal(parse_duration_ms("1s500ms", &v), 0);
+        assert_int_equal(v, 1500);
+        assert_int_equal(parse_duration_ms("1m5ms", &v), 0);
+        assert_int_equal(v, 60005);
+        assert_int_equal(parse_duration_ms("1h1m1s1ms", &v), 0);
+        assert_int_equal(v, 3661001);
 
         assert_int_equal(parse_duration_ms("600", &v), -EINVAL);
         assert_int_equal(parse_duration_ms("30m1h", &v), -EINVAL);
         assert_int_equal(parse_duration_ms("1m1m", &v), -EINVAL);
+        assert_int_equal(parse_duration_ms("5ms1s", &v), -EINVAL);
+        assert_int_equal(parse_duration_ms("5ms5ms", &v), -EINVAL);
+        assert_int_equal(parse_duration_ms("5msx", &v), -EINVAL);
+        assert_int_equal(parse_duration_ms("5mss", &v), -EINVAL);
         assert_int_equal(parse_duration_ms("1d", &v), -EINVAL);
         assert_int_equal(parse_duration_ms("1.5h", &v), -EINVAL);
         assert_int_equal(parse_duration_ms("h", &v), -EINVAL);
