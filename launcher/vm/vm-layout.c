@@ -75,6 +75,12 @@ static bool under_system_share(const char *target) {
  * when they agree on exec: /usr is executable; /etc is noexec, as the sandbox tier's Landlock
  * rules (read, no execute, on /etc) make it. */
 static bool covered_by_system_share(const char *target, bool exec) {
+        /* The root's own /usr and /etc binds (root: host-readonly) are the system shares: the
+         * sandbox tier leaves /etc's mount executable and denies execution there through
+         * Landlock, which the guest's noexec /etc stands for. A second mount of the same 9p tag
+         * would fail in the guest (EBUSY). */
+        if (strcmp(target, "/usr") == 0 || strcmp(target, "/etc") == 0)
+                return true;
         return exec ? path_under(target, "/usr") : path_under(target, "/etc");
 }
 
