@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* vm_layout_build(): the plan's binds as 9p shares and the guest's mount records. A virtio-9p
+ * tag mounts once in the guest (a second mount fails with EBUSY), so every mount record must
+ * name a tag of its own, even for two binds of one directory or for the root's own /usr and
+ * /etc binds next to the system shares. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vm/guest/vm-proto.h"
+#include "vm/vm-layout.h"
+
+static void assert_tags_mount_once(const VmLayout *l) {
+        char *buf = malloc(l->config_len + 8);
+        VmConfig c = {};
+        const char *reason = NULL;
+        size_t len = l->config_len;
+
+        assert_non_null(buf);
+        memcpy(buf, l->config, len);
+        /* The configuration ends with "z0:" when moat sends it. */
+        assert_int_equal(vm_config_append(&buf, &len, 'z', "", 0), 0);
+        if (vm_config_parse(buf, len, &c, &reason) < 0)
+                fail_msg("the layout's configuration does not parse: %s", reason ? reason : "?");
+        for (size_t i = 0; i < c.n_mounts; i++)
+                for (size_t j = i + 1; j < c.n_mounts; j++)
+                        if (c.mounts[i].kind == VM_MOUNT_9P && c.mounts[j].kind == VM_MOUNT_9P &&
+                            strcmp(c.mounts[i].tag, c.mounts[j].tag) == 0)
+                                fail_msg("tag %s is mounted at %s and at %s", c.mounts[i].tag,
+                                         c.mounts[i].target, c.mounts[j].target);
+        free(buf);
+}
+
+static void test_each_mount_has_its_own_tag(void **state) {
+        char dir[] = "/tmp/moat-layout-test-XXXXXX";
+        PlanMount mounts[] = {
+                { .kind = PLAN_MOUNT_BIND,
+                  .source = "/usr",
+                  .target = "/usr",
+                  .flags = PLAN_MOUNT_RDONLY },
+                { .kind = PLAN_MOUNT_BIND,
+                  .source = "/etc",
+                  .target = "/etc",
+                  .flags = PLAN_MOUNT_RDONLY },
+                { .kind = PLAN_MOUNT_BIND,
+                  .source = dir,
+                  .target = "/srv/a",
+                  .flags = PLAN_MOUNT_RDONLY },
+                { .kind = PLAN_MOUNT_BIND,
+                  .source = dir,
+                  .target = "/srv/b",
+                  .flags = PLAN_MOUNT_RDONLY },
+                { .kind = PLAN_MOUNT_BIND,
+                  .source = dir,
+                  .target = "/srv/c",
+                  .flags = PLAN_MOUNT_RDONLY | PLAN_MOUNT_NOEXEC },
+        };
+        Plan plan = { .tier = TIER_VM };
+        RunRequest req = { .workdir = dir,
+                           .argv = (char *[]){ "true", NULL },
+                           .caller_env = (char *[]){ "PATH=/usr/bin:/bin", NULL } };
+        VmLayout l = {};
+        char msg[512] = "";
+
+        assert_non_null(mkdtemp(dir));
+        plan.sandbox.mounts = mounts;
+        plan.sandbox.n_mounts = sizeof(mounts) / sizeof(mounts[0]);
+        if (vm_layout_build(&plan, &req, getuid(), getgid(), &l, msg, sizeof(msg)) < 0)
+                fail_msg("vm_layout_build: %s", msg);
+        assert_tags_mount_once(&l);
+        vm_layout_done(&l);
+        rmdir(dir);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_each_mount_has_its_own_tag),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
