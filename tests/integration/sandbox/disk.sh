@@ -73,6 +73,15 @@ for u in "${USERS[@]}"; do
         check "[$u] 4 MiB under an 8 MiB disk: exited 0, all written (got $(field .verdict) $(field .exit_code), $(size_of "$d/work/small"))" \
                 test "$(field .verdict)/$(field .exit_code)/$(size_of "$d/work/small")" = "exited/0/$((4 << 20))"
 
+        # fallocate --keep-size reserves blocks past the end, where RLIMIT_FSIZE does not look:
+        # every mode but 0 is denied (EOPNOTSUPP) while disk is in force
+        rm -f "$d/work/small"
+        run_result "$u" "$T/be-$u.yaml" sh -c ': >/work/fa && fallocate -n -l 64M /work/fa'
+        a=$(($(stat -c %b "$d/work/fa" 2>/dev/null || echo 0) * $(stat -c %B "$d/work/fa" 2>/dev/null || echo 512)))
+        check "[$u] fallocate --keep-size of 64 MiB: refused, $a bytes allocated on the host" \
+                test "$a" -le "$LIMIT" -a "$(field .exit_code)" != 0
+        rm -f "$d/work/fa"
+
         # What the per-file bound does not cover (SECURITY.md): two files under it each.
         rm -f "$d/work/small" "$d/work/a" "$d/work/b"
         run_result "$u" "$T/be-$u.yaml" sh -c 'dd if=/dev/zero of=/work/a bs=1M count=6 && dd if=/dev/zero of=/work/b bs=1M count=6'

@@ -437,6 +437,16 @@ static void test_disk(void **state) {
         assert_int_equal(status_of(p, "disk"), CONTROL_DEGRADED);
         assert_non_null(strstr(plan_find_control(p, "disk")->detail, "not the total"));
         assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 8 << 20);
+        /* fallocate past the end is not measured by RLIMIT_FSIZE: any mode but 0 is denied */
+        bool fallocate_denied = false;
+        for (size_t i = 0; i < p->sandbox.seccomp.n_rules; i++) {
+                const PlanSyscallRule *sr = &p->sandbox.seccomp.rules[i];
+                if (strcmp(sr->name, "fallocate") == 0 && sr->n_args == 1 && sr->args[0].arg == 1 &&
+                    sr->args[0].op == ARG_OP_NE && sr->args[0].value == 0 &&
+                    sr->errno_value == EOPNOTSUPP)
+                        fallocate_denied = true;
+        }
+        assert_true(fallocate_denied);
         plan_free(p);
 
         /* one RLIMIT_FSIZE, the smaller bound */
