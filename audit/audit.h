@@ -36,6 +36,7 @@ typedef enum RunVerdict {
         RUN_VERDICT_CPU_TIME, /* resources.cpu_time */
         RUN_VERDICT_MEMORY,   /* an OOM kill in the memory cgroup */
         RUN_VERDICT_PIDS,     /* a fork refused at pids.max, and the run failed */
+        RUN_VERDICT_DISK,     /* SIGXFSZ under resources.disk's RLIMIT_FSIZE */
         RUN_VERDICT_OUTPUT,   /* reserved for an output limit; never emitted yet */
         RUN_VERDICT_REFUSED,  /* the plan refused the run */
         RUN_VERDICT_FAILED_TO_START,

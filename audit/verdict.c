@@ -11,15 +11,11 @@
 #include "basic/macros.h"
 
 static const char *const verdict_names[_RUN_VERDICT_MAX] = {
-        [RUN_VERDICT_EXITED] = "exited",
-        [RUN_VERDICT_SIGNALED] = "signaled",
-        [RUN_VERDICT_TIMEOUT] = "timeout",
-        [RUN_VERDICT_CPU_TIME] = "cpu-time",
-        [RUN_VERDICT_MEMORY] = "memory",
-        [RUN_VERDICT_PIDS] = "pids",
-        [RUN_VERDICT_OUTPUT] = "output",
-        [RUN_VERDICT_REFUSED] = "refused",
-        [RUN_VERDICT_FAILED_TO_START] = "failed-to-start",
+        [RUN_VERDICT_EXITED] = "exited",   [RUN_VERDICT_SIGNALED] = "signaled",
+        [RUN_VERDICT_TIMEOUT] = "timeout", [RUN_VERDICT_CPU_TIME] = "cpu-time",
+        [RUN_VERDICT_MEMORY] = "memory",   [RUN_VERDICT_PIDS] = "pids",
+        [RUN_VERDICT_DISK] = "disk",       [RUN_VERDICT_OUTPUT] = "output",
+        [RUN_VERDICT_REFUSED] = "refused", [RUN_VERDICT_FAILED_TO_START] = "failed-to-start",
 };
 
 const char *run_verdict_to_string(RunVerdict v) {
@@ -48,6 +44,11 @@ RunVerdict run_verdict(const RunOutcome *o, bool refused) {
          * cannot be told from another SIGKILL: `signaled`. */
         if (o->cpu_rlimit_hard_ns && o->signal == SIGXCPU)
                 return RUN_VERDICT_CPU_TIME;
+        /* resources.disk's per-file fallback: the kernel sends SIGXFSZ to a write past
+         * RLIMIT_FSIZE. Only the command's own death by it; a process that ignores SIGXFSZ
+         * (Python does) gets EFBIG and exits as it likes: `exited`. */
+        if (o->disk_rlimit_bytes && o->signal == SIGXFSZ)
+                return RUN_VERDICT_DISK;
         /* A fork refused at pids.max, in a run that then did not succeed. A program that
          * handles EAGAIN from fork() and exits 0 did not fail because of the limit. */
         if (o->pids_max_events > 0 && !(o->signal <= 0 && o->exit_code == 0))

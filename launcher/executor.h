@@ -55,6 +55,7 @@ typedef struct RunOutcome {
         uint64_t cpu_rlimit_hard_ns; /* RLIMIT_CPU hard limit of the fallback, 0 = none */
         bool oom_killed;             /* the memory cgroup's oom_kill counter is > 0 */
         uint64_t pids_max_events;    /* pids.events "max": forks refused at pids.max */
+        uint64_t disk_rlimit_bytes;  /* RLIMIT_FSIZE that bounds resources.disk, 0 = none */
         char failed_step[64]; /* when !started: "mount /work", "seccomp load", "domain create" */
         int failed_errno;     /* positive errno of that step, 0 if none */
         char message[512];    /* human explanation of a failure (already printed once) */

@@ -261,6 +261,41 @@ static int control_cgroups(Plan *p, const HostFacts *h, const PlanFindings *f) {
         return r < 0 ? r : control_cpu_time(p, f);
 }
 
+/* resources.disk (plan_disk_mechanism()). A required one that has no total bound is refused
+ * (check_disk()); its control keeps the status required, so an executor that got the plan
+ * anyway fails closed. */
+static int control_disk(Plan *p, const Profile *pr) {
+        const PlanResources *res = &p->resources;
+        ControlStatus st =
+                pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED : CONTROL_BEST_EFFORT;
+        char size[32];
+
+        plan_format_bytes(res->disk, size, sizeof(size));
+        switch (res->disk_mechanism) {
+        case DISK_MECH_NO_WRITABLE_BIND:
+                return plan_add_controlf(p, "disk", st, NULL,
+                                         "%s: no writable bind reaches the host; tmpfs writes are "
+                                         "bounded by the tmpfs sizes",
+                                         size);
+        case DISK_MECH_RLIMIT_FSIZE:
+                return plan_add_controlf(
+                        p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED,
+                        "no project quota: moat does not set one in this release",
+                        "RLIMIT_FSIZE %s for each file written (SIGXFSZ, or EFBIG when ignored): "
+                        "it bounds each file, not the total through the writable binds",
+                        size);
+        case DISK_MECH_NOT_ENFORCED:
+                return plan_add_control(
+                        p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED,
+                        "not enforced in the vm tier",
+                        "QEMU writes the 9p share on the host; a file size limit on QEMU would "
+                        "stop QEMU, not the workload");
+        default:
+                return plan_add_control(p, "disk", CONTROL_NOT_APPLICABLE, NULL,
+                                        "no disk limit in the profile");
+        }
+}
+
 static int control_rlimits(Plan *p) {
         _cleanup_free_ char *s = NULL;
         for (size_t i = 0; i < p->sandbox.n_rlimits; i++) {
@@ -329,8 +364,8 @@ static int controls_sandbox(Plan *p, const Profile *pr, const HostFacts *h, cons
                 return r;
         if ((r = control_caps(p)) < 0 || (r = control_seccomp(p)) < 0 ||
             (r = control_landlock(p, pr, h)) < 0 || (r = control_mac(p, pr, f)) < 0 ||
-            (r = control_cgroups(p, h, f)) < 0 || (r = control_rlimits(p)) < 0 ||
-            (r = control_common(p, pr)) < 0)
+            (r = control_cgroups(p, h, f)) < 0 || (r = control_disk(p, pr)) < 0 ||
+            (r = control_rlimits(p)) < 0 || (r = control_common(p, pr)) < 0)
                 return r;
         if ((r = plan_add_control(p, "setsid", CONTROL_REQUIRED,
                                   "new session: no controlling terminal to inject into", NULL)) <
@@ -404,6 +439,8 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
         else if (r >= 0)
                 r = plan_add_control(p, "cpu_time", CONTROL_NOT_APPLICABLE, NULL,
                                      "no cpu time limit in the profile");
+        if (r >= 0)
+                r = control_disk(p, pr);
         if (r >= 0)
                 r = vm->guest_apparmor
                             ? plan_add_controlf(p, "guest.apparmor", CONTROL_REQUIRED, NULL,

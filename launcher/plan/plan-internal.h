@@ -65,6 +65,8 @@ bool plan_host_can_run_tier(const HostFacts *h, const Profile *profile, Tier t,
 
 /* RLIMIT_NPROC bounds the sandbox's own tasks on this host (kernel >= 5.14, caller not root). */
 bool plan_nproc_bounds_sandbox(const HostFacts *host);
+/* How resources.disk is bounded in tier t (DISK_MECH_NONE without a disk limit). */
+DiskMechanism plan_disk_mechanism(const Profile *profile, Tier t);
 /* Every filesystem right of a Landlock ABI. */
 uint64_t plan_landlock_fs_rights(int abi);
 /* The rule list alone, for the seccomp listing. */
@@ -74,6 +76,7 @@ const char *capability_to_name(int cap);
 const char *plan_mount_kind_to_string(PlanMountKind k);
 const char *seccomp_action_to_string(SeccompAction a);
 const char *cgroup_mechanism_to_string(CgroupMechanism m);
+const char *disk_mechanism_to_string(DiskMechanism m);
 const char *rlimit_to_name(int resource);
 /* "1 GiB", "512 MiB", "1536 KiB", "17 B" */
 void plan_format_bytes(uint64_t bytes, char *buf, size_t size);

@@ -445,6 +445,25 @@ bool plan_nproc_bounds_sandbox(const HostFacts *h) {
         return ucounts && h->uid != 0;
 }
 
+/* resources.disk bounds what the workload adds to the host's file systems, and only writable
+ * binds reach them: tmpfs writes stay in memory, bounded by the tmpfs sizes, and the root is
+ * read-only. Without a writable bind the mounts alone hold the bound. In the vm tier QEMU writes
+ * the 9p share on the host under its own uid: a file size limit there would stop QEMU, not
+ * the workload, so nothing bounds it. Otherwise RLIMIT_FSIZE, which bounds each file the
+ * workload writes (any file system), not their total: never the same rule, so only ever
+ * degraded (check_runnable() refuses a required one). */
+DiskMechanism plan_disk_mechanism(const Profile *pr, Tier t) {
+        bool writable = false;
+
+        if (!pr->resources.disk)
+                return DISK_MECH_NONE;
+        for (size_t i = 0; i < pr->fs.n_binds; i++)
+                writable = writable || pr->fs.binds[i].mode == BIND_RW;
+        if (!writable)
+                return DISK_MECH_NO_WRITABLE_BIND;
+        return t == TIER_VM ? DISK_MECH_NOT_ENFORCED : DISK_MECH_RLIMIT_FSIZE;
+}
+
 static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
         PlanResources *res = &p->resources;
         int r;
@@ -457,7 +476,10 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                 .timeout_ms = pr->resources.timeout_ms,
                 .cpu_time_ms = pr->resources.cpu_time_ms,
                 .tmpfs_total = pr->resources.tmpfs_total,
+                .disk = pr->resources.disk,
+                .disk_mechanism = plan_disk_mechanism(pr, p->tier),
         };
+        uint64_t fsize = pr->resources.tmpfs_total;
         if (!f->limits_asked)
                 res->status = CONTROL_NOT_APPLICABLE;
         else if (f->mechanism == CGROUP_MECH_RLIMIT)
@@ -471,9 +493,11 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
         if ((r = plan_add_rlimit(p, RLIMIT_CORE, 0, 0)) < 0 ||
             (r = plan_add_rlimit(p, RLIMIT_NOFILE, nofile, nofile)) < 0)
                 return r;
-        if (pr->resources.tmpfs_total &&
-            (r = plan_add_rlimit(p, RLIMIT_FSIZE, pr->resources.tmpfs_total,
-                                 pr->resources.tmpfs_total)) < 0)
+        /* One RLIMIT_FSIZE serves both: the smaller bound. SIGXFSZ at it (default action:
+         * terminate), EFBIG for a process that ignores the signal. */
+        if (res->disk_mechanism == DISK_MECH_RLIMIT_FSIZE && (!fsize || res->disk < fsize))
+                fsize = res->disk;
+        if (fsize && (r = plan_add_rlimit(p, RLIMIT_FSIZE, fsize, fsize)) < 0)
                 return r;
         if (f->mechanism == CGROUP_MECH_RLIMIT && pr->resources.memory &&
             (r = plan_add_rlimit(p, RLIMIT_AS, pr->resources.memory, pr->resources.memory)) < 0)

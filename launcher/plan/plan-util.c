@@ -270,6 +270,16 @@ const char *cgroup_mechanism_to_string(CgroupMechanism m) {
         return (unsigned) m < _CGROUP_MECH_MAX ? t[m] : NULL;
 }
 
+const char *disk_mechanism_to_string(DiskMechanism m) {
+        static const char *const t[_DISK_MECH_MAX] = {
+                [DISK_MECH_NONE] = "none",
+                [DISK_MECH_NO_WRITABLE_BIND] = "no-writable-bind",
+                [DISK_MECH_RLIMIT_FSIZE] = "rlimit-fsize",
+                [DISK_MECH_NOT_ENFORCED] = "not-enforced",
+        };
+        return (unsigned) m < _DISK_MECH_MAX ? t[m] : NULL;
+}
+
 const char *rlimit_to_name(int resource) {
         switch (resource) {
         case RLIMIT_CORE:

@@ -144,6 +144,18 @@ typedef enum CgroupMechanism {
         _CGROUP_MECH_MAX,
 } CgroupMechanism;
 
+/* How resources.disk is bounded: what the workload can add to the host through writable binds.
+ * The strongest mechanism, a project quota on the bind's file system (ext4, xfs), is not
+ * implemented yet: it would need the initial namespace's CAP_SYS_ADMIN and a robust undo of
+ * the project ids it sets on the host's tree. */
+typedef enum DiskMechanism {
+        DISK_MECH_NONE,             /* no disk bound asked for */
+        DISK_MECH_NO_WRITABLE_BIND, /* nothing writable reaches the host: held by the mounts */
+        DISK_MECH_RLIMIT_FSIZE,     /* RLIMIT_FSIZE: each file, not the total (degraded) */
+        DISK_MECH_NOT_ENFORCED,     /* vm tier: QEMU writes the 9p share on the host */
+        _DISK_MECH_MAX,
+} DiskMechanism;
+
 typedef struct PlanResources {
         CgroupMechanism mechanism;
         ControlStatus status;
@@ -156,6 +168,8 @@ typedef struct PlanResources {
          * (degraded, see build_resources()). */
         uint64_t cpu_time_ms;
         uint64_t tmpfs_total;
+        uint64_t disk; /* bytes through writable binds, 0 = no limit */
+        DiskMechanism disk_mechanism;
 } PlanResources;
 
 typedef struct PlanRlimit {

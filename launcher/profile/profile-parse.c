@@ -630,9 +630,8 @@ static int parse_filesystem(Profile *p, const YNode *n, MoatError *e) {
 }
 
 static int parse_resources(Profile *p, const YNode *n, MoatError *e) {
-        static const char *const keys[] = { "memory",  "cpus",     "pids",
-                                            "timeout", "cpu_time", "tmpfs_total",
-                                            "nofile",  "enforce",  NULL };
+        static const char *const keys[] = { "memory",      "cpus", "pids",   "timeout", "cpu_time",
+                                            "tmpfs_total", "disk", "nofile", "enforce", NULL };
         const YNode *v;
         int r = 0, en;
 
@@ -654,6 +653,8 @@ static int parse_resources(Profile *p, const YNode *n, MoatError *e) {
                 r = get_duration(v, "resources.cpu_time", &p->resources.cpu_time_ms, e);
         if (r >= 0 && (v = ynode_map_get(n, "tmpfs_total")))
                 r = get_size(v, "resources.tmpfs_total", &p->resources.tmpfs_total, e);
+        if (r >= 0 && (v = ynode_map_get(n, "disk")))
+                r = get_size(v, "resources.disk", &p->resources.disk, e);
         if (r >= 0 && (v = ynode_map_get(n, "nofile")))
                 r = get_uint(v, "resources.nofile", 1, 1048576, &p->resources.nofile, e);
         if (r >= 0 && (v = ynode_map_get(n, "enforce"))) {

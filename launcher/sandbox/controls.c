@@ -60,6 +60,7 @@ static const struct {
         { "pivot_root", STEP_PIVOT_ROOT },
         { "network", STEP_NETWORK },
         { "rlimits", STEP_RLIMIT },
+        { "disk", STEP_RLIMIT }, /* RLIMIT_FSIZE, or the mounts when no bind is writable */
         { "setsid", STEP_SETSID },
         { "apparmor", STEP_LSM },
         { "selinux", STEP_LSM },

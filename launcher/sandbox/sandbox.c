@@ -460,6 +460,9 @@ static void fill_outcome(Supervisor *s, const Prepared *p, const RunRequest *req
         for (size_t i = 0; i < plan->sandbox.n_rlimits; i++)
                 if (plan->sandbox.rlimits[i].resource == RLIMIT_CPU)
                         o->cpu_rlimit_hard_ns = plan->sandbox.rlimits[i].hard * 1000000000ULL;
+                else if (plan->sandbox.rlimits[i].resource == RLIMIT_FSIZE &&
+                         plan->resources.disk_mechanism == DISK_MECH_RLIMIT_FSIZE)
+                        o->disk_rlimit_bytes = plan->sandbox.rlimits[i].hard;
         if (s->failure.step >= 0)
                 report_failure(plan, req, o, s->failure.step, s->failure.value, s->failure.index);
         if (s->failure.step == STEP_EXEC) {

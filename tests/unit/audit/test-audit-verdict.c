@@ -113,10 +113,29 @@ static void test_pids(void **state) {
         assert_verdict(&o, false, "memory");
 }
 
+/* resources.disk under RLIMIT_FSIZE: the command's death by SIGXFSZ, and only with the limit
+ * in force; an EFBIG the program handled itself is its own exit. */
+static void test_disk(void **state) {
+        RunOutcome o = killed(SIGXFSZ);
+        o.disk_rlimit_bytes = 8 << 20;
+        assert_verdict(&o, false, "disk");
+        o.pids_max_events = 1; /* the certain cause first */
+        assert_verdict(&o, false, "disk");
+        o = killed(SIGXFSZ); /* no disk limit (tmpfs_total's RLIMIT_FSIZE, or a kill): a signal */
+        assert_verdict(&o, false, "signaled");
+        o = exited(1); /* SIGXFSZ ignored, EFBIG reported by the program */
+        o.disk_rlimit_bytes = 8 << 20;
+        assert_verdict(&o, false, "exited");
+        o = killed(SIGXFSZ);
+        o.disk_rlimit_bytes = 8 << 20;
+        o.timed_out = true;
+        assert_verdict(&o, false, "timeout");
+}
+
 static void test_names(void **state) {
-        static const char *const want[] = { "exited",   "signaled", "timeout",
-                                            "cpu-time", "memory",   "pids",
-                                            "output",   "refused",  "failed-to-start" };
+        static const char *const want[] = { "exited",  "signaled",       "timeout", "cpu-time",
+                                            "memory",  "pids",           "disk",    "output",
+                                            "refused", "failed-to-start" };
         assert_int_equal(_RUN_VERDICT_MAX, sizeof(want) / sizeof(want[0]));
         for (int v = 0; v < _RUN_VERDICT_MAX; v++)
                 assert_string_equal(run_verdict_to_string((RunVerdict) v), want[v]);
@@ -181,10 +200,15 @@ static void test_result_document(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_no_executor), cmocka_unit_test(test_exited_and_signaled),
-                cmocka_unit_test(test_cpu_time),    cmocka_unit_test(test_timeout),
-                cmocka_unit_test(test_memory),      cmocka_unit_test(test_pids),
-                cmocka_unit_test(test_names),       cmocka_unit_test(test_result_document),
+                cmocka_unit_test(test_no_executor),
+                cmocka_unit_test(test_exited_and_signaled),
+                cmocka_unit_test(test_cpu_time),
+                cmocka_unit_test(test_timeout),
+                cmocka_unit_test(test_memory),
+                cmocka_unit_test(test_pids),
+                cmocka_unit_test(test_disk),
+                cmocka_unit_test(test_names),
+                cmocka_unit_test(test_result_document),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -418,6 +418,99 @@ static void test_cpu_time(void **state) {
         plan_free(p);
 }
 
+/* resources.disk: RLIMIT_FSIZE per file, only ever degraded (the smaller of it and tmpfs_total);
+ * required is refused wherever a bind is writable (no total bound in any tier), the vm tier
+ * names it not enforced; without a writable bind the mounts hold it. */
+static void test_disk(void **state) {
+        static ProfileBind ro[] = {
+                { .source = (char *) ".", .target = (char *) "/work", .mode = BIND_RO }
+        };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.resources.disk = 8 << 20;
+        pr.resources.enforce = ENFORCE_BEST_EFFORT;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_RLIMIT_FSIZE);
+        assert_int_equal(status_of(p, "disk"), CONTROL_DEGRADED);
+        assert_non_null(strstr(plan_find_control(p, "disk")->detail, "not the total"));
+        assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 8 << 20);
+        /* fallocate past the end is not measured by RLIMIT_FSIZE: any mode but 0 is denied */
+        bool fallocate_denied = false;
+        for (size_t i = 0; i < p->sandbox.seccomp.n_rules; i++) {
+                const PlanSyscallRule *sr = &p->sandbox.seccomp.rules[i];
+                if (strcmp(sr->name, "fallocate") == 0 && sr->n_args == 1 && sr->args[0].arg == 1 &&
+                    sr->args[0].op == ARG_OP_NE && sr->args[0].value == 0 &&
+                    sr->errno_value == EOPNOTSUPP)
+                        fallocate_denied = true;
+        }
+        assert_true(fallocate_denied);
+        plan_free(p);
+
+        /* one RLIMIT_FSIZE, the smaller bound */
+        pr.resources.tmpfs_total = 4 << 20;
+        p = resolve(&pr, &h);
+        assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 4 << 20);
+        size_t n = 0;
+        for (size_t i = 0; i < p->sandbox.n_rlimits; i++)
+                n += p->sandbox.rlimits[i].resource == RLIMIT_FSIZE;
+        assert_int_equal(n, 1);
+        plan_free(p);
+        pr.resources.tmpfs_total = 64 << 20;
+        p = resolve(&pr, &h);
+        assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 8 << 20);
+        plan_free(p);
+        pr.resources.tmpfs_total = 0;
+
+        /* required: refused, never the per-file bound in its place; root changes nothing */
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        h.is_root = true;
+        h.uid = 0;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "resources.disk"));
+        assert_non_null(strstr(p->refusal, "per file"));
+        assert_int_equal(status_of(p, "disk"), CONTROL_REQUIRED);
+        plan_free(p);
+
+        /* no writable bind: nothing reaches the host, the required bound holds */
+        pr.fs.binds = ro;
+        pr.fs.n_binds = 1;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_NO_WRITABLE_BIND);
+        assert_int_equal(status_of(p, "disk"), CONTROL_REQUIRED);
+        assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 0);
+        plan_free(p);
+
+        /* vm tier: not enforced; required refused, best-effort degraded */
+        pr = fixture_profile();
+        h = fixture_host();
+        pr.isolation = TIER_VM;
+        pr.resources.disk = 8 << 20;
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "vm tier"));
+        plan_free(p);
+        pr.resources.enforce = ENFORCE_BEST_EFFORT;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_NOT_ENFORCED);
+        assert_int_equal(status_of(p, "disk"), CONTROL_DEGRADED);
+        plan_free(p);
+
+        /* not asked for */
+        pr = fixture_profile();
+        p = resolve(&pr, &h);
+        assert_int_equal(status_of(p, "disk"), CONTROL_NOT_APPLICABLE);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_NONE);
+        plan_free(p);
+}
+
 static void test_network_outbound_refused(void **state) {
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
@@ -1150,6 +1243,7 @@ int main(void) {
                 cmocka_unit_test(test_missing_controls_escalate),
                 cmocka_unit_test(test_best_effort_degrades),
                 cmocka_unit_test(test_cpu_time),
+                cmocka_unit_test(test_disk),
                 cmocka_unit_test(test_network_outbound_refused),
                 cmocka_unit_test(test_max_tier_refusal),
                 cmocka_unit_test(test_never_downgrade),

@@ -207,6 +207,7 @@ static void test_full(void **state) {
         assert_int_equal(p->resources.timeout_ms, (UINT64_C(3600) + 30 * 60 + 5) * 1000);
         assert_int_equal(p->resources.cpu_time_ms, 2500);
         assert_int_equal(p->resources.tmpfs_total, UINT64_C(512) << 20);
+        assert_int_equal(p->resources.disk, UINT64_C(1) << 30);
         assert_int_equal(p->resources.nofile, 4096);
         assert_int_equal(p->resources.enforce, ENFORCE_BEST_EFFORT);
 
@@ -221,7 +222,7 @@ static void test_full(void **state) {
         assert_string_equal(p->syscalls.base, "strict");
         assert_string_equal(p->syscalls.allow[0], "personality");
         assert_string_equal(p->syscalls.deny[1], "@mount");
-        assert_int_equal(p->syscalls.deny_pos[1].line, 45);
+        assert_int_equal(p->syscalls.deny_pos[1].line, 46);
         assert_int_equal(p->syscalls.deny_pos[1].column, 18);
         assert_int_equal(strv_length(p->capabilities), 2);
         assert_string_equal(p->capabilities[0], "net_bind_service");
@@ -243,7 +244,7 @@ static void test_full(void **state) {
         assert_int_equal(p->vm.vcpus, 3);
         assert_true(p->vm.guest_root);
         assert_string_equal(p->identity.machine_id, "0f3a5c7e9b1d4f60a2c4e6f8091b3d5e");
-        assert_int_equal(p->identity.pos.line, 67);
+        assert_int_equal(p->identity.pos.line, 68);
         assert_int_equal(strv_length(p->files), 1);
 }
 
@@ -586,6 +587,7 @@ static void test_digest_covers_every_key(void **state) {
                 "resources: {pids: 10}\n",
                 "resources: {timeout: 1s}\n",
                 "resources: {tmpfs_total: 1GiB}\n",
+                "resources: {disk: 1GiB}\n",
                 "resources: {nofile: 10}\n",
                 "resources: {enforce: best-effort}\n",
                 "env: {clear: false}\n",
@@ -645,8 +647,9 @@ static void test_json_shape(void **state) {
                 if (!json_object_get(j, top[i]))
                         fail_msg("no '%s' in the profile JSON", top[i]);
         res = json_object_get(j, "resources");
-        assert_int_equal(json_object_size(res), 8);
+        assert_int_equal(json_object_size(res), 9);
         assert_int_equal(json_integer_value(json_object_get(res, "timeout_ms")), 5405000);
+        assert_int_equal(json_integer_value(json_object_get(res, "disk")), UINT64_C(1) << 30);
         assert_int_equal(json_integer_value(json_object_get(res, "cpu_time_ms")), 2500);
         assert_int_equal(json_integer_value(json_object_get(res, "cpus_milli")), 250);
         assert_int_equal(json_object_size(json_object_get(j, "filesystem")), 5);
