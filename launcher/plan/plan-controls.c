@@ -426,17 +426,22 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                                                 "uid %u (the caller's) inside the guest, no "
                                                 "capabilities, no_new_privs",
                                                 (unsigned) h->uid);
-        if (r >= 0 && pr->resources.cpu_time_ms)
-                /* A required one is refused (check_runnable()): the guest init does not watch
-                 * the tree's CPU time. */
-                r = pr->resources.enforce == ENFORCE_REQUIRED
-                            ? plan_add_control(p, "cpu_time", CONTROL_REQUIRED, NULL,
-                                               "not enforced in the vm tier")
-                            : plan_add_control(p, "cpu_time", CONTROL_DEGRADED,
-                                               "not enforced in the vm tier",
-                                               "the guest does not measure the tree's CPU time; "
-                                               "the timeout still bounds the run");
-        else if (r >= 0)
+        if (r >= 0 && pr->resources.cpu_time_ms) {
+                /* The guest init measures and kills the tree (launcher/vm/guest/init.c). The
+                 * guest's CPU time: under TCG, emulated instructions, far fewer per second. */
+                char d[64];
+                format_duration(pr->resources.cpu_time_ms, d, sizeof(d));
+                r = plan_add_controlf(
+                        p, "cpu_time",
+                        pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
+                                                                  : CONTROL_BEST_EFFORT,
+                        NULL,
+                        "guest cgroup v2 cpu.stat %s, polled by moat-init; the tree is killed "
+                        "when it passes %s of guest CPU time%s",
+                        vm->guest_root ? "of the whole guest (guest root can leave a cgroup)"
+                                       : "of the command tree",
+                        d, vm->kvm ? "" : " (TCG: emulated, much slower than native)");
+        } else if (r >= 0)
                 r = plan_add_control(p, "cpu_time", CONTROL_NOT_APPLICABLE, NULL,
                                      "no cpu time limit in the profile");
         if (r >= 0)

@@ -424,17 +424,6 @@ static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const 
                 if (r < 0)
                         return r;
         }
-        /* The vm tier has no watcher on the guest's CPU time: a required cpu_time cannot run
-         * there (fail closed), a best-effort one is recorded as degraded (plan-controls.c). */
-        if (p->tier == TIER_VM && pr->resources.cpu_time_ms &&
-            pr->resources.enforce == ENFORCE_REQUIRED) {
-                r = plan_refuse(p,
-                                "required control resources.cpu_time cannot be enforced in the vm "
-                                "tier (the guest does not measure the tree's CPU time); run it "
-                                "in the sandbox tier or mark resources enforce: best-effort");
-                if (r < 0)
-                        return r;
-        }
         if ((r = check_disk(p, pr)) < 0)
                 return r;
         /* Fail closed even under a policy that lacks the missing-control rules: a shared-kernel

@@ -59,6 +59,7 @@ static const char *const sock_names[_SOCK_MAX] = { "ctl.sock", "out.sock", "err.
 /* What a run produced; also what the root helper sends back to moat. */
 typedef struct VmResult {
         bool started, timed_out;
+        bool cpu_time_exceeded; /* the guest init killed the tree for resources.cpu_time */
         int exit_status, exit_code, signal;
         char failed_step[64];
         int failed_errno;
@@ -653,6 +654,19 @@ static void run_conclude(VmRun *run) {
         case VM_STATUS_EXIT:
                 res->exit_status = res->exit_code = s->value;
                 break;
+        case VM_STATUS_CPUTIME:
+                /* Only a limit moat sent can have been passed. */
+                if (!run->plan->resources.cpu_time_ms) {
+                        result_fail(res, "guest status", EPROTO,
+                                    "malformed message from the guest (a CPU time verdict "
+                                    "without a CPU time limit); the run was stopped");
+                        break;
+                }
+                res->cpu_time_exceeded = true;
+                res->exit_code = -1;
+                res->signal = s->value;
+                res->exit_status = 128 + s->value;
+                break;
         case VM_STATUS_SIGNAL:
                 res->exit_code = -1;
                 res->signal = s->value;
@@ -736,6 +750,7 @@ static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
 static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
         o->started = res->started;
         o->timed_out = res->timed_out;
+        o->cpu_time_exceeded = res->cpu_time_exceeded;
         o->exit_status = res->exit_status;
         o->exit_code = res->exit_code;
         o->signal = res->signal;

@@ -12,6 +12,7 @@
  * silently differs from the plan would be a downgrade. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -366,6 +367,16 @@ int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gi
         }
         if (r >= 0 && plan->sandbox.hostname)
                 r = add_record(&l, 'h', "%s", plan->sandbox.hostname);
+        /* resources.cpu_time: the guest init measures and kills the tree (record t). */
+        if (r >= 0 && plan->resources.cpu_time_ms > VM_CPU_TIME_MS_MAX) {
+                snprintf(msg, msg_size,
+                         "resources.cpu_time of %" PRIu64
+                         " ms is more than the guest init "
+                         "accepts (%" PRIu64 " ms)",
+                         plan->resources.cpu_time_ms, VM_CPU_TIME_MS_MAX);
+                r = -ERANGE;
+        } else if (r >= 0 && plan->resources.cpu_time_ms)
+                r = add_record(&l, 't', "%" PRIu64, plan->resources.cpu_time_ms);
         if (r >= 0 && plan->vm.guest_apparmor)
                 r = add_apparmor(&l, plan->vm.guest_apparmor, msg, msg_size);
         if (r >= 0)

@@ -13,8 +13,10 @@
  *      and chroots there;
  *   5. forks the command as the configured unprivileged uid (root only when moat says so), with
  *      no_new_privs, stdin from a pipe it feeds from stdin frames, stdout/stderr on the ports;
- *   6. reports "started", then exactly one of exit/signal/error, kills what is left, syncs and
- *      powers off. Any failure before the command starts is reported as "error ERRNO STEP";
+ *      with a CPU time limit (record t), in a cgroup v2 child cgroup whose cpu.stat it polls,
+ *      killing everything but itself once the tree passes the limit;
+ *   6. reports "started", then exactly one of exit/signal/cputime/error, kills what is left,
+ *      syncs and powers off. Any failure before the command starts is reported as "error ERRNO STEP";
  *      a failure to report ends in a panic, which moat sees as a guest without status (125).
  */
 #include <dirent.h>
@@ -45,6 +47,7 @@
 #include "vm-proto.h"
 
 #define NEWROOT "/newroot"
+#define CGROUP_DIR "/moat-cgroup" /* in the initramfs: unreachable after the root switch */
 #define PORT_WAIT_MS 20000
 #define CONFIG_WAIT_MS 60000
 
@@ -442,6 +445,119 @@ static void switch_root(void) {
                 fail("switch root", errno);
 }
 
+/* resources.cpu_time in the guest. The command runs in the child cgroup CGROUP_DIR/command of
+ * a cgroup v2 hierarchy mounted in the initramfs, where the command never sees it; init polls
+ * usage_usec of its cpu.stat (user + system of every process that ever ran in it, the dead
+ * ones included) as the sandbox tier's watcher does: the tree can use at most `width` CPU
+ * seconds per second, so with `left` of the budget remaining the next read comes after
+ * left / width, capped at CPU_POLL_MAX_MS and at least CPU_POLL_MIN_MS apart. Past the limit,
+ * init kills every process but itself (SIGKILL, no grace: CPU time is a budget).
+ * Guest root (uid 0) could move itself out of the child cgroup, so for it init measures the
+ * root cgroup, all CPU time the guest spends, from just before the fork: never less than the
+ * tree's. */
+#define CPU_POLL_MAX_MS 50
+#define CPU_POLL_MIN_MS 1
+
+typedef struct CpuWatch {
+        uint64_t limit_us; /* 0: no limit, no cgroup, no polling */
+        uint64_t base_us;  /* usage of the measured cgroup before the fork */
+        int stat_fd;       /* cpu.stat of the measured cgroup */
+        int procs_fd;      /* cgroup.procs of the command's cgroup: the child joins it */
+        unsigned width;    /* CPUs of the guest */
+        uint64_t next_ms;  /* CLOCK_MONOTONIC of the next read */
+        bool exceeded;
+        int read_err; /* positive errno: cpu.stat could not be read, the run was stopped */
+} CpuWatch;
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static int cpu_usage_us(int fd, uint64_t *ret) {
+        char buf[512], *end;
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        if (strncmp(buf, "usage_usec ", 11) != 0)
+                return -EBADMSG;
+        errno = 0;
+        *ret = strtoull(buf + 11, &end, 10);
+        if (errno || end == buf + 11 || *end != '\n')
+                return -EBADMSG;
+        return 0;
+}
+
+/* Before the root switch: mounts cgroup2, makes the command's cgroup, opens its files. */
+static void cpu_watch_setup(CpuWatch *w, const VmConfig *c) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        *w = (CpuWatch){ .stat_fd = -1, .procs_fd = -1 };
+        if (!c->cpu_time_ms)
+                return;
+        w->limit_us = c->cpu_time_ms * 1000;
+        w->width = cpus > 0 ? (unsigned) cpus : 1;
+        if (mkdir(CGROUP_DIR, 0700) < 0 ||
+            mount("cgroup2", CGROUP_DIR, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+            mkdir(CGROUP_DIR "/command", 0755) < 0)
+                fail("cpu time cgroup", errno);
+        w->procs_fd = open(CGROUP_DIR "/command/cgroup.procs", O_WRONLY | O_CLOEXEC);
+        w->stat_fd = open(c->uid == 0 ? CGROUP_DIR "/cpu.stat" : CGROUP_DIR "/command/cpu.stat",
+                          O_RDONLY | O_CLOEXEC);
+        if (w->procs_fd < 0 || w->stat_fd < 0)
+                fail("cpu time cgroup", errno);
+}
+
+/* Just before the fork: the guest's own usage so far does not count (guest root). */
+static void cpu_watch_start(CpuWatch *w) {
+        int r;
+
+        if (!w->limit_us)
+                return;
+        if ((r = cpu_usage_us(w->stat_fd, &w->base_us)) < 0)
+                fail("cpu time read", -r);
+        w->next_ms = now_ms() + CPU_POLL_MIN_MS;
+}
+
+/* Milliseconds until the next read is due, -1 when nothing is watched. */
+static int cpu_watch_timeout(const CpuWatch *w) {
+        uint64_t t = now_ms();
+
+        if (!w->limit_us || w->exceeded || w->read_err)
+                return -1;
+        return w->next_ms > t ? (int) (w->next_ms - t) : 0;
+}
+
+static void cpu_watch_check(CpuWatch *w) {
+        uint64_t used = 0, left, ms, t = now_ms();
+        int r;
+
+        if (!w->limit_us || w->exceeded || w->read_err || t < w->next_ms)
+                return;
+        r = cpu_usage_us(w->stat_fd, &used);
+        if (r < 0) {
+                w->read_err = -r;
+                klog("cpu.stat cannot be read: %s; stopping the command", strerror(-r));
+                kill(-1, SIGKILL);
+                return;
+        }
+        used = used > w->base_us ? used - w->base_us : 0;
+        if (used >= w->limit_us) {
+                w->exceeded = true;
+                if (debug)
+                        klog("cpu time %llu us passed the limit", (unsigned long long) used);
+                kill(-1, SIGKILL);
+                return;
+        }
+        left = w->limit_us - used;
+        ms = left / w->width / 1000;
+        ms = ms < CPU_POLL_MIN_MS ? CPU_POLL_MIN_MS : ms > CPU_POLL_MAX_MS ? CPU_POLL_MAX_MS : ms;
+        w->next_ms = t + ms;
+}
+
 typedef struct ChildError {
         int err;
         char step[24];
@@ -454,12 +570,15 @@ static _Noreturn void child_fail(int fd, const char *step, int err) {
         _exit(127);
 }
 
-static _Noreturn void run_child(const VmConfig *c, int stdin_fd, int out_fd, int err_fd,
-                                int errpipe) {
+static _Noreturn void run_child(const VmConfig *c, const CpuWatch *w, int stdin_fd, int out_fd,
+                                int err_fd, int errpipe) {
         sigset_t all;
 
         sigfillset(&all);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
+        /* Into the measured cgroup before anything runs as the command (still root here). */
+        if (w->procs_fd >= 0 && write_all(w->procs_fd, "0", 1) < 0)
+                child_fail(errpipe, "cpu time cgroup", errno);
         if (setsid() < 0)
                 child_fail(errpipe, "setsid", errno);
         if (dup2(stdin_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
@@ -569,8 +688,8 @@ static int relay_stdin(StdinRelay *s) {
         }
 }
 
-/* Waits for the command, relaying stdin; returns its wait status. */
-static int supervise(pid_t child, int stdin_w, char *pending, size_t pending_len) {
+/* Waits for the command, relaying stdin and watching its CPU time; returns its wait status. */
+static int supervise(pid_t child, CpuWatch *cw, int stdin_w, char *pending, size_t pending_len) {
         StdinRelay s = { .pipe_fd = stdin_w };
         sigset_t mask;
         int sfd;
@@ -598,8 +717,9 @@ static int supervise(pid_t child, int stdin_w, char *pending, size_t pending_len
                 while ((w = waitpid(-1, &st, WNOHANG)) > 0)
                         if (w == child)
                                 return st;
-                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                if (poll(p, 2, cpu_watch_timeout(cw)) < 0 && errno != EINTR)
                         fail("poll", errno);
+                cpu_watch_check(cw);
                 if (p[0].revents) {
                         struct signalfd_siginfo si;
                         while (read(sfd, &si, sizeof(si)) > 0)
@@ -622,6 +742,7 @@ static int supervise(pid_t child, int stdin_w, char *pending, size_t pending_len
 int main(int argc, char **argv) {
         static char cfgbuf[VM_CONFIG_MAX + VM_STDIN_FRAME_MAX + 64];
         static VmConfig c;
+        CpuWatch cw;
         int out_fd, err_fd, errpipe[2], inpipe[2];
         size_t cfg_len, used;
         sigset_t mask;
@@ -672,6 +793,7 @@ int main(int argc, char **argv) {
                 _exit(1); /* PID 1 exits: the kernel panics */
 
         build_root(&c);
+        cpu_watch_setup(&cw, &c);
         loopback_up();
         if (c.apparmor[0])
                 load_apparmor(&c);
@@ -679,12 +801,13 @@ int main(int argc, char **argv) {
 
         if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(inpipe, O_CLOEXEC) < 0)
                 fail("pipe", errno);
+        cpu_watch_start(&cw);
         child = fork();
         if (child < 0)
                 fail("fork", errno);
         if (child == 0) {
                 close(errpipe[0]);
-                run_child(&c, inpipe[0], out_fd, err_fd, errpipe[1]);
+                run_child(&c, &cw, inpipe[0], out_fd, err_fd, errpipe[1]);
         }
         close(errpipe[1]);
         close(inpipe[0]);
@@ -702,7 +825,7 @@ int main(int argc, char **argv) {
         }
         report(VM_STATUS_STARTED, 0, NULL);
 
-        st = supervise(child, inpipe[1], cfgbuf + used, cfg_len - used);
+        st = supervise(child, &cw, inpipe[1], cfgbuf + used, cfg_len - used);
 
         /* Whatever the command left behind dies with it. */
         kill(-1, SIGKILL);
@@ -711,7 +834,11 @@ int main(int argc, char **argv) {
         if (strcmp(c.fault, "bad-status") == 0) {
                 static const char bad[] = "exit 1; rm -rf /\n";
                 (void) write_all(ctl_fd, bad, sizeof(bad) - 1);
-        } else if (WIFSIGNALED(st))
+        } else if (cw.read_err)
+                report(VM_STATUS_ERROR, cw.read_err, "cpu time read");
+        else if (cw.exceeded && WIFSIGNALED(st))
+                report(VM_STATUS_CPUTIME, WTERMSIG(st), NULL);
+        else if (WIFSIGNALED(st))
                 report(VM_STATUS_SIGNAL, WTERMSIG(st), NULL);
         else
                 report(VM_STATUS_EXIT, WEXITSTATUS(st), NULL);

@@ -13,7 +13,7 @@ int vm_config_append(char **buf, size_t *len, char tag, const char *value, size_
         char head[32];
         int n;
 
-        if (!strchr("ugcaemhipPfdz", tag) || value_len > VM_RECORD_MAX ||
+        if (!strchr("ugcaemhipPtfdz", tag) || value_len > VM_RECORD_MAX ||
             memchr(value, 0, value_len))
                 return -EINVAL;
         n = snprintf(head, sizeof(head), "%c%zu:", tag, value_len);
@@ -199,6 +199,11 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                 c->apparmor_text = v;
                 c->apparmor_text_len = vlen;
                 return 0;
+        case 't':
+                if (c->cpu_time_ms || parse_uint(v, vlen, VM_CPU_TIME_MS_MAX, &u) < 0 || u == 0)
+                        return *reason = "bad or repeated CPU time limit", -EINVAL;
+                c->cpu_time_ms = u;
+                return 0;
         case 'f':
                 if (strcmp(v, "bad-status") != 0 && strcmp(v, "silent") != 0 &&
                     strcmp(v, "panic") != 0)
@@ -232,7 +237,7 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
                 if (pos >= len)
                         return 0;
                 tag = buf[pos];
-                if (!strchr("ugcaemhipPfdz", tag) || tag == 0)
+                if (!strchr("ugcaemhipPtfdz", tag) || tag == 0)
                         return *reason = "unknown record tag", -EINVAL;
                 for (colon = pos + 1; colon < len && buf[colon] != ':'; colon++)
                         if (++digits > 5)
@@ -288,6 +293,9 @@ int vm_status_format(const VmStatus *s, char *buf, size_t size) {
         case VM_STATUS_SIGNAL:
                 n = snprintf(buf, size, "signal %d\n", s->value);
                 break;
+        case VM_STATUS_CPUTIME:
+                n = snprintf(buf, size, "cputime %d\n", s->value);
+                break;
         case VM_STATUS_ERROR:
                 n = snprintf(buf, size, "error %d %s\n", s->value, s->step);
                 break;
@@ -316,6 +324,10 @@ int vm_status_parse_line(const char *line, size_t len, VmStatus *ret) {
                 if (parse_uint(line + 7, len - 7, 64, &v) < 0 || v == 0)
                         return -EINVAL;
                 s.kind = VM_STATUS_SIGNAL, s.value = (int) v;
+        } else if (len > 8 && memcmp(line, "cputime ", 8) == 0) {
+                if (parse_uint(line + 8, len - 8, 64, &v) < 0 || v == 0)
+                        return -EINVAL;
+                s.kind = VM_STATUS_CPUTIME, s.value = (int) v;
         } else if (len > 6 && memcmp(line, "error ", 6) == 0) {
                 sp = memchr(line + 6, ' ', len - 6);
                 if (!sp || parse_uint(line + 6, (size_t) (sp - line - 6), 4095, &v) < 0 || v == 0)

@@ -7,14 +7,17 @@
  *         <tag><decimal length>:<length bytes>\n
  * ending with the record "z0:\n". Tags: u uid, g gid, c cwd, a argv element, e environment
  * entry, m mount, h hostname, i machine id (required: 32 lower-case hex digits, the guest's
- * /etc/machine-id, never the host's), p AppArmor profile name, P its text, f fault hook (tests
- * only), d debug. Then,
+ * /etc/machine-id, never the host's), p AppArmor profile name, P its text, t CPU time limit of
+ * the command tree in ms (1..VM_CPU_TIME_MS_MAX, at most once), f fault hook (tests only),
+ * d debug. Then,
  * for the rest of the run, stdin frames: "i<len>:<bytes>\n" and a final "I0:\n" (EOF).
  *
  * Guest -> host, lines of at most VM_STATUS_LINE_MAX bytes:
  *         started\n                     the command was exec'd
  *         exit <0..255>\n               the command exited
  *         signal <1..64>\n              the command was killed by a signal
+ *         cputime <1..64>\n             the tree passed the CPU time limit (record t), init
+ *                                       killed it, and the command died of that signal
  *         error <errno> <step>\n        init could not start the command (step: [a-z0-9 ._/-])
  * Anything else, an over-long line, or a second final message is malformed, and moat ends the
  * run with exit 125: the guest is not trusted to speak anything but this grammar. */
@@ -37,6 +40,9 @@
 #define VM_PATH_MAX 1024u
 #define VM_STATUS_LINE_MAX 96u
 #define VM_STDIN_FRAME_MAX 4096u
+/* Record t: 10^12 ms (about 31 years) keeps the guest's arithmetic in microseconds far from
+ * overflow; a longer limit is refused by moat before booting. */
+#define VM_CPU_TIME_MS_MAX UINT64_C(1000000000000)
 
 typedef enum VmMountKind {
         VM_MOUNT_9P,      /* "9p <tag> ro|rw[,noexec] <target>": a host share */
@@ -67,7 +73,8 @@ typedef struct VmConfig {
         char apparmor[128];        /* "" = none */
         const char *apparmor_text; /* the profile's source, points into the buffer */
         size_t apparmor_text_len;
-        char fault[16]; /* "" = none; "bad-status" | "silent" | "panic" (test hooks) */
+        uint64_t cpu_time_ms; /* 0 = none: CPU time of the command tree (user + system) */
+        char fault[16];       /* "" = none; "bad-status" | "silent" | "panic" (test hooks) */
         bool debug;
         char *argv[VM_ARGV_MAX + 1]; /* point into the caller's buffer, NUL-terminated */
         size_t n_argv;
@@ -97,12 +104,13 @@ typedef enum VmStatusKind {
         VM_STATUS_EXIT,
         VM_STATUS_SIGNAL,
         VM_STATUS_ERROR,
+        VM_STATUS_CPUTIME, /* killed for the CPU time limit; value is the signal */
         _VM_STATUS_KIND_MAX,
 } VmStatusKind;
 
 typedef struct VmStatus {
         VmStatusKind kind;
-        int value;     /* exit code, signal number or errno */
+        int value;     /* exit code, signal number (SIGNAL, CPUTIME) or errno */
         char step[49]; /* VM_STATUS_ERROR */
 } VmStatus;
 
@@ -116,7 +124,7 @@ typedef struct VmStatusReader {
         char line[VM_STATUS_LINE_MAX + 1];
         size_t len;
         bool started;
-        bool final; /* exit/signal/error seen: nothing may follow */
+        bool final; /* exit/signal/cputime/error seen: nothing may follow */
         VmStatus result;
         bool malformed;
         char reason[96];

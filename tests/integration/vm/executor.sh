@@ -2,7 +2,8 @@
 # The vm executor on a hand-built plan (vm-driver), as root and as moatuser: stdout/stderr
 # separation and order, stdin, exit status and signal pass-through, a writable share seen on
 # the host with the right owner, a read-only share that cannot be written even by guest root,
-# the timeout, kill -9 of moat, a malformed and a missing guest status.
+# the timeout, resources.cpu_time (the guest init kills the tree past the limit; commands under
+# it are unaffected), kill -9 of moat, a malformed and a missing guest status.
 source "$(dirname "$0")/lib.sh"
 
 # drive USER OUT_PREFIX DRIVER_ARGS...: runs the driver; OUT_PREFIX.{out,err,res,rc,in}.
@@ -52,10 +53,11 @@ for u in "${USERS[@]}"; do
         # writable shares (the work directory too) must be writable by moat-vm.
         chown "$quid" "$d/rw" "$d/work"
 
-        # One boot: output channels, stdin, exit code, shares.
+        # One boot: output channels, stdin, exit code, shares; under a CPU time limit it does
+        # not reach (the command runs in the guest init's measured cgroup).
         o=$T/$u-main
         printf 'line one\nline two\n' >"$o.in"
-        drive "$u" "$o" -w "$d/work" -b "$d/ro:/ro:ro" -b "$d/rw:/rw:rw" -- /bin/sh -c '
+        drive "$u" "$o" -c 60000 -w "$d/work" -b "$d/ro:/ro:ro" -b "$d/rw:/rw:rw" -- /bin/sh -c '
                 echo out1; echo err1 >&2; echo out2; echo err2 >&2
                 cat >/rw/stdin.txt
                 id -u >/rw/uid.txt
@@ -68,6 +70,8 @@ for u in "${USERS[@]}"; do
         diag "$u: $(tr '\n' ' ' <"$o.res")"
         [ -s "$o.err" ] && diag "stderr: $(head -c 300 "$o.err")"
         check "$u: exit status 3 passes through" [ "$(cat "$o.rc")" = 3 ]
+        check "$u: a command under its CPU time limit is not flagged" \
+                grep -q '^cpu_time_exceeded=0$' "$o.res"
         check "$u: QEMU confined by libvirt (seccomp filter), recorded in tier_detail" \
                 grep -q 'tier_detail=tcg (software emulation); QEMU uid '"$quid"'.*seccomp=2' "$o.res"
         check "$u: stdout carries only stdout, in order" [ "$(cat "$o.out")" = $'out1\nout2' ]
@@ -151,11 +155,31 @@ for u in "${USERS[@]}"; do
         # Guest root may remount its view writable; QEMU itself still refuses the write.
         o=$T/$u-root
         : >"$o.in"
-        drive "$u" "$o" -r -w "$d/work" -b "$d/ro:/ro:ro" -- /bin/sh -c \
+        drive "$u" "$o" -r -c 60000 -w "$d/work" -b "$d/ro:/ro:ro" -- /bin/sh -c \
                 'mount -o remount,rw /ro && echo REMOUNTED; echo changed >/ro/file; id -u'
         diag "guest root: $(tr '\n' ' ' <"$o.out") $(head -c 200 "$o.err")"
         check_all "$u: guest root cannot write a read-only share (enforced by QEMU)" \
                 '[ "$(cat "$d/ro/file")" = original ] && grep -q "^0\$" "$o.out"'
+        # For guest root the init measures the whole guest's CPU time (root can leave a cgroup).
+        check_all "$u: guest root's command under its CPU time limit runs unaffected" \
+                'grep -q "^started=1\$" "$o.res" && grep -q "^cpu_time_exceeded=0\$" "$o.res"'
+
+        # resources.cpu_time: a CPU loop that prints its own CPU time (utime + stime, in
+        # 1/100 s) is killed by the guest init once the tree has used 1 s, long before the
+        # wall timeout (60 s): 137, the cpu-time fact, not timed_out.
+        o=$T/$u-cputime
+        : >"$o.in"
+        start=$(date +%s)
+        drive "$u" "$o" -c 1000 -t 60000 -w "$d/work" -- /bin/sh -c \
+                'while :; do read -r l </proc/$$/stat; set -- $l; echo $((${14} + ${15})); done'
+        took=$(($(date +%s) - start))
+        last=$(tail -n 1 "$o.out")
+        diag "cpu_time run: $(tr '\n' ' ' <"$o.res") took ${took}s, last CPU time ${last}0 ms"
+        check_all "$u: cpu_time 1s kills a CPU loop in the guest (137, cpu_time_exceeded, not timed_out)" \
+                '[ "$(cat "$o.rc")" = 137 ] && grep -q "^cpu_time_exceeded=1\$" "$o.res" && grep -q "^timed_out=0\$" "$o.res"'
+        check_all "$u: the loop used its 1 s of CPU before the kill (last seen ${last:-?}0 ms)" \
+                '[[ "$last" =~ ^[0-9]+$ ]] && [ "$last" -ge 97 ]'
+        check "$u: the kill comes well before the wall timeout (${took}s < 45s)" [ "$took" -lt 45 ]
 
         o=$T/$u-missing
         : >"$o.in"

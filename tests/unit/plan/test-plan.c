@@ -325,7 +325,7 @@ static uint64_t rlimit_hard(const Plan *p, int resource) {
 }
 
 /* resources.cpu_time: the cgroup's accounting (v2 needs no controller, v1 needs cpuacct),
- * RLIMIT_CPU only without a cgroup and then degraded, refused when required in the vm tier. */
+ * RLIMIT_CPU only without a cgroup and then degraded; in the vm tier the guest init's cgroup. */
 static void test_cpu_time(void **state) {
         static char *v1_no_cpuacct[] = { "memory", "pids", "cpu", NULL };
         static char *v1_all[] = { "memory", "pids", "cpu", "cpuacct", NULL };
@@ -391,14 +391,19 @@ static void test_cpu_time(void **state) {
                         assert_int_equal(p->sandbox.rlimits[i].soft, 2);
         plan_free(p);
 
-        /* no cgroup, required: never RLIMIT_CPU in its place; the vm tier refuses it */
+        /* no cgroup, required: never RLIMIT_CPU in its place; escalated to the vm tier, where
+         * the guest init enforces it */
         pr.resources.enforce = ENFORCE_REQUIRED;
         p = resolve(&pr, &h);
-        assert_true(p->refused);
-        assert_non_null(strstr(p->refusal, "cpu_time"));
+        assert_int_equal(p->tier, TIER_VM);
+        assert_false(p->refused);
+        assert_int_equal(status_of(p, "cpu_time"), CONTROL_REQUIRED);
+        assert_non_null(strstr(plan_find_control(p, "cpu_time")->detail,
+                               "guest cgroup v2 cpu.stat of the command tree"));
+        assert_int_equal(p->resources.cpu_time_ms, 1200);
         plan_free(p);
 
-        /* vm tier, best-effort: degraded, not refused */
+        /* vm tier, best-effort: best-effort, no longer degraded; guest root: the whole guest */
         pr = fixture_profile();
         pr.isolation = TIER_VM;
         pr.resources.cpu_time_ms = 1000;
@@ -407,7 +412,14 @@ static void test_cpu_time(void **state) {
         p = resolve(&pr, &h);
         assert_int_equal(p->tier, TIER_VM);
         assert_false(p->refused);
-        assert_int_equal(status_of(p, "cpu_time"), CONTROL_DEGRADED);
+        assert_int_equal(status_of(p, "cpu_time"), CONTROL_BEST_EFFORT);
+        plan_free(p);
+        pr.vm.guest_root = true;
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(status_of(p, "cpu_time"), CONTROL_REQUIRED);
+        assert_non_null(strstr(plan_find_control(p, "cpu_time")->detail, "of the whole guest"));
         plan_free(p);
 
         /* and without cpu_time: not applicable, no RLIMIT_CPU */

@@ -2,10 +2,12 @@
 /* The guest protocol: what moat accepts from the guest and what the guest init accepts from
  * moat. Both sides must reject anything outside the grammar. */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +35,13 @@ static void test_status_good(void **state) {
         assert_int_equal(s.result.kind, VM_STATUS_SIGNAL);
         assert_int_equal(s.result.value, 15);
 
+        /* The guest init killed the tree for the CPU time limit; the command died of 9. */
+        VmStatusReader t = {};
+        assert_int_equal(feed(&t, "started\ncputime 9\n"), 0);
+        assert_true(t.final);
+        assert_int_equal(t.result.kind, VM_STATUS_CPUTIME);
+        assert_int_equal(t.result.value, 9);
+
         VmStatusReader e = {};
         assert_int_equal(feed(&e, "error 2 exec\n"), 0);
         assert_int_equal(e.result.kind, VM_STATUS_ERROR);
@@ -54,6 +63,19 @@ static void test_status_malformed(void **state) {
                 "started\nstarted\n",
                 "started\nexit 0\nexit 1\n", /* a second final message */
                 "started\nexit 0\nstarted\n",
+                "cputime 9\n", /* no start message */
+                "started\ncputime 0\n",
+                "started\ncputime 65\n",
+                "started\ncputime 09\n",
+                "started\ncputime -9\n",
+                "started\ncputime\n",
+                "started\ncputime \n",
+                "started\ncputime 9 1000\n", /* no second field */
+                "started\ncputime  9\n",
+                "started\ncputime9\n",
+                "started\nCPUTIME 9\n",
+                "started\ncputime 9\nexit 0\n", /* a second final message */
+                "started\nsignal 9\ncputime 9\n",
                 "error 0 exec\n",
                 "error 2 EXEC\n",
                 "error 2 \n",
@@ -83,8 +105,17 @@ static void test_status_malformed(void **state) {
 
 static void test_status_format_roundtrip(void **state) {
         VmStatus s = { .kind = VM_STATUS_ERROR, .value = 13, .step = "mount share" }, out;
+        VmStatus cpu = { .kind = VM_STATUS_CPUTIME, .value = 9 };
         char buf[VM_STATUS_LINE_MAX + 1];
-        int n = vm_status_format(&s, buf, sizeof(buf));
+        int n = vm_status_format(&cpu, buf, sizeof(buf));
+
+        assert_int_equal(n, 10);
+        assert_memory_equal(buf, "cputime 9\n", 10);
+        assert_int_equal(vm_status_parse_line(buf, (size_t) n - 1, &out), 0);
+        assert_int_equal(out.kind, VM_STATUS_CPUTIME);
+        assert_int_equal(out.value, 9);
+
+        n = vm_status_format(&s, buf, sizeof(buf));
 
         assert_true(n > 0);
         assert_int_equal(buf[n - 1], '\n');
@@ -121,6 +152,7 @@ static void test_config_good(void **state) {
                                "m9p s3 ro,noexec /data",
                                "m9p s4 rw,noexec /out",
                                "hbox",
+                               "t1500",
                                "d1",
                                NULL };
         char *buf = build(recs);
@@ -155,6 +187,7 @@ static void test_config_good(void **state) {
         assert_string_equal(c->mounts[2].link, "usr/bin");
         assert_true(c->debug);
         assert_string_equal(c->machine_id, "0f3a5c7e9b1d4f60a2c4e6f8091b3d5e");
+        assert_int_equal(c->cpu_time_ms, 1500);
         free(c);
         free(buf);
 }
@@ -269,6 +302,48 @@ static void test_config_malformed(void **state) {
         }
 }
 
+/* Record t, the CPU time limit: optional (0 = none), 1..VM_CPU_TIME_MS_MAX ms, once. */
+static void test_config_cpu_time(void **state) {
+        const char *recs[] = { "u1", "g1", "c/", "a/bin/true", "i0123456789abcdef0123456789abcdef",
+                               NULL };
+        char max[32];
+        VmConfig *c = malloc(sizeof(*c));
+        const char *why;
+
+        /* Without the record: no limit. */
+        char *buf = build(recs);
+        assert_true(vm_config_parse(buf, strlen(buf), c, &why) > 0);
+        assert_int_equal(c->cpu_time_ms, 0);
+        free(buf);
+
+        /* The bound itself is accepted. */
+        snprintf(max, sizeof(max), "t%" PRIu64, VM_CPU_TIME_MS_MAX);
+        const char *with_max[] = {
+                "u1", "g1", "c/", "a/bin/true", "i0123456789abcdef0123456789abcdef", max, NULL
+        };
+        buf = build(with_max);
+        assert_true(vm_config_parse(buf, strlen(buf), c, &why) > 0);
+        assert_true(c->cpu_time_ms == VM_CPU_TIME_MS_MAX);
+        free(buf);
+        free(c);
+
+        snprintf(max, sizeof(max), "%" PRIu64, VM_CPU_TIME_MS_MAX + 1);
+        expect_bad_record('t', max); /* above the bound */
+        expect_bad_record('t', "0"); /* zero is "no record", never sent */
+        expect_bad_record('t', "");
+        expect_bad_record('t', "01000");
+        expect_bad_record('t', "-1");
+        expect_bad_record('t', "+1");
+        expect_bad_record('t', "1000 ");
+        expect_bad_record('t', "1s");
+        expect_bad_record('t', "1.5");
+        expect_bad_record('t', "0x10");
+        expect_bad_record('t', "99999999999999999999999"); /* past uint64 */
+        expect_bad(
+                "u1:1\ng1:1\nc1:/\na1:x\ni32:0123456789abcdef0123456789abcdef\n"
+                "t4:1000\nt4:2000\nz0:\n"); /* repeated */
+}
+
 static void test_config_limits(void **state) {
         char *buf = NULL;
         size_t len = 0;
@@ -308,6 +383,7 @@ int main(void) {
                 cmocka_unit_test(test_status_format_roundtrip),
                 cmocka_unit_test(test_config_good),
                 cmocka_unit_test(test_config_malformed),
+                cmocka_unit_test(test_config_cpu_time),
                 cmocka_unit_test(test_config_limits),
                 cmocka_unit_test(test_path_is_clean),
         };
