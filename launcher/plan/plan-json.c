@@ -222,7 +222,7 @@ json_t *plan_to_json(const Plan *p) {
                                       strv_to_json(p->env_allow), "set",
                                       env_set_names(p->env_set)));
         json_object_set_new(o, "resources",
-                            json_pack("{s:s, s:s, s:I, s:i, s:I, s:I, s:I, s:I}", "mechanism",
+                            json_pack("{s:s, s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I}", "mechanism",
                                       cgroup_mechanism_to_string(p->resources.mechanism), "status",
                                       control_status_to_string(p->resources.status), "memory",
                                       (json_int_t) p->resources.memory, "cpus_milli",
@@ -230,7 +230,8 @@ json_t *plan_to_json(const Plan *p) {
                                       (json_int_t) p->resources.pids, "timeout_ms",
                                       (json_int_t) p->resources.timeout_ms, "cpu_time_ms",
                                       (json_int_t) p->resources.cpu_time_ms, "tmpfs_total",
-                                      (json_int_t) p->resources.tmpfs_total));
+                                      (json_int_t) p->resources.tmpfs_total, "output_bytes",
+                                      (json_int_t) p->resources.output_bytes));
         /* Always present: the vm tier takes its shares (mounts) and network mode from it too. */
         json_object_set_new(o, "sandbox", sandbox_to_json(p));
         json_object_set_new(o, "vm", p->tier == TIER_VM ? vm_to_json(&p->vm) : json_null());

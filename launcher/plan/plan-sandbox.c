@@ -457,6 +457,10 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                 .timeout_ms = pr->resources.timeout_ms,
                 .cpu_time_ms = pr->resources.cpu_time_ms,
                 .tmpfs_total = pr->resources.tmpfs_total,
+                .output_bytes = pr->resources.output,
+                .output_status = !pr->resources.output ? CONTROL_NOT_APPLICABLE
+                                 : pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
+                                                                             : CONTROL_BEST_EFFORT,
         };
         if (!f->limits_asked)
                 res->status = CONTROL_NOT_APPLICABLE;
