@@ -176,6 +176,11 @@ static void child_confine(const SandboxChild *c) {
         if (control_active(sb->landlock.status))
                 step_result(sync_fd, STEP_LANDLOCK, sys_landlock_apply(&sb->landlock),
                             sb->landlock.status);
+        /* resources.output: the relay's pipes in place of moat's stdout and stderr (dup2()
+         * clears O_CLOEXEC on the copy); the originals go with the other fds below. */
+        for (int fd = 1; fd <= 2; fd++)
+                if (c->stdio_fd[fd - 1] >= 0 && dup2(c->stdio_fd[fd - 1], fd) < 0)
+                        fail(sync_fd, STEP_OUTPUT, -errno, -1);
         if ((r = sys_fd_close_all_except(&sync_fd, 1)) < 0)
                 fail(sync_fd, STEP_FDS, r, -1);
         /* init holds the channel to moat; the workload (same uid, and execve() makes it
