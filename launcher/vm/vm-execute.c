@@ -59,6 +59,7 @@ static const char *const sock_names[_SOCK_MAX] = { "ctl.sock", "out.sock", "err.
 /* What a run produced; also what the root helper sends back to moat. */
 typedef struct VmResult {
         bool started, timed_out;
+        bool output_exceeded; /* resources.output passed: the guest was destroyed */
         int exit_status, exit_code, signal;
         char failed_step[64];
         int failed_errno;
@@ -80,6 +81,7 @@ typedef struct VmRun {
         bool stdin_eof, stdin_eof_sent, stopped, destroyed;
         bool clean_end; /* final status received and output drained */
         bool out_broken[3];
+        uint64_t output_left; /* resources.output: bytes the guest may still write */
         uint64_t t0;
         VmResult res;
 } VmRun;
@@ -286,8 +288,31 @@ static bool pump_guest(VmRun *run, int i) {
                 return true;
         }
         int out = i == SOCK_OUT ? STDOUT_FILENO : STDERR_FILENO;
-        if (!run->out_broken[i] && write_all(out, buf, (size_t) n) < 0)
+        size_t pass = (size_t) n;
+        /* resources.output: stdout and stderr together, counted as they are relayed; the
+         * first byte past the cap is not passed on, and the guest is destroyed. */
+        if (run->plan->resources.output_bytes) {
+                if (run->res.output_exceeded)
+                        return true; /* destroyed already: what is still in flight is dropped */
+                pass = (size_t) MIN((uint64_t) n, run->output_left);
+                run->output_left -= pass;
+        }
+        if (pass && !run->out_broken[i] && write_all(out, buf, pass) < 0)
                 run->out_broken[i] = true; /* the reader went away: drop, as a pipe would */
+        /* After the final status the command has ended: its output is cut all the same, and
+         * its own status stands (as in the sandbox tier). */
+        if (pass < (size_t) n && !run->res.output_exceeded) {
+                run->res.output_exceeded = true;
+                if (run->status.final)
+                        return true;
+                result_fail(&run->res, "output", EFBIG,
+                            "the command wrote more than resources.output (%llu bytes); guest "
+                            "destroyed",
+                            (unsigned long long) run->plan->resources.output_bytes);
+                run->res.exit_status = 128 + SIGKILL;
+                run->res.signal = SIGKILL;
+                destroy(run);
+        }
         return true;
 }
 
@@ -669,7 +694,10 @@ static void run_conclude(VmRun *run) {
 }
 
 static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
-        VmRun run = { .plan = plan, .req = req, .sig_fd = -EBADF };
+        VmRun run = { .plan = plan,
+                      .req = req,
+                      .sig_fd = -EBADF,
+                      .output_left = plan->resources.output_bytes };
         _cleanup_free_ char *xml = NULL;
         VmLayout layout = {};
         char name[64], msg[512] = "", detail[64] = "";
@@ -736,6 +764,7 @@ static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
 static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
         o->started = res->started;
         o->timed_out = res->timed_out;
+        o->output_exceeded = res->output_exceeded;
         o->exit_status = res->exit_status;
         o->exit_code = res->exit_code;
         o->signal = res->signal;
