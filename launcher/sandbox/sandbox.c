@@ -12,8 +12,10 @@
  * the listener (denials), the signalfd (SIGINT/SIGTERM/SIGHUP are forwarded to the sandbox's
  * init, which passes them to the workload), the timeout timer (SIGTERM, 2 s grace, then
  * SIGKILL of init: the kernel kills the whole pid namespace) and, for resources.cpu_time, the
- * watcher's timer (the cgroup's CPU time past the limit: SIGKILL of init, no grace). Nothing is left behind when it
- * returns: init is reaped, the cgroups are removed, every fd is closed. */
+ * watcher's timer (the cgroup's CPU time past the limit: SIGKILL of init, no grace) and, for
+ * resources.output, the relay's pipes (output.c: the workload's stdout and stderr, passed on
+ * to moat's own up to the cap; a byte more is a SIGKILL of init). Nothing is left behind when
+ * it returns: init is reaped, the cgroups are removed, every fd is closed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
