@@ -492,7 +492,9 @@ json_t *audit_result_build(const AuditContext *ctx) {
                     0 ||
             audit_json_set(limits, "memory_bytes", u64_or_null(p ? p->resources.memory : 0)) < 0 ||
             audit_json_set(limits, "pids", u64_or_null(p ? p->resources.pids : 0)) < 0 ||
-            audit_json_set(limits, "disk_bytes", u64_or_null(p ? p->resources.disk : 0)) < 0)
+            audit_json_set(limits, "disk_bytes", u64_or_null(p ? p->resources.disk : 0)) < 0 ||
+            audit_json_set(limits, "output_bytes", u64_or_null(p ? p->resources.output_bytes : 0)) <
+                    0)
                 return NULL;
         if (audit_json_set(r, "schema", json_integer(1)) < 0 ||
             audit_json_set(r, "verdict",

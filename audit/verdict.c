@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* PURE. How a run ended, in one word, from the facts the executor collected (executor.h):
- * moat's own decisions (refused, failed to start, the timeout, the cpu_time watcher) and the
- * kernel's own counters (the memory cgroup's oom_kill, pids.events "max"). Nothing is guessed
- * from a signal alone: a SIGKILL is `signaled` unless a counter or moat's own kill says why.
+ * moat's own decisions (refused, failed to start, the timeout, the cpu_time watcher, the
+ * output relay) and the kernel's own counters (the memory cgroup's oom_kill, pids.events
+ * "max"). Nothing is guessed from a signal alone: a SIGKILL is `signaled` unless a counter or
+ * moat's own kill says why.
  * The mapping to isolate's meta file is in audit/README.md. */
 #include <signal.h>
 #include <string.h>
@@ -34,6 +35,10 @@ RunVerdict run_verdict(const RunOutcome *o, bool refused) {
                 return RUN_VERDICT_CPU_TIME;
         if (o->timed_out)
                 return RUN_VERDICT_TIMEOUT;
+        /* The relay passed on resources.output bytes and saw one more: it killed the tree (or
+         * destroyed the guest), or cut the output of a tree that had just ended. */
+        if (o->output_exceeded)
+                return RUN_VERDICT_OUTPUT;
         /* The kernel killed a process of the tree for the memory limit (the counter, not the
          * SIGKILL it sent, which looks like any other). */
         if (o->oom_killed)

@@ -52,6 +52,8 @@ typedef struct RunOutcome {
         bool timed_out;
         /* Facts for the verdict (audit/verdict.c), each from the kernel, never guessed: */
         bool cpu_time_exceeded;      /* the cpu_time watcher saw the cgroup pass the limit */
+        bool output_exceeded;        /* the command wrote past resources.output: moat passed on the
+                               * first output_bytes and killed the tree (or the guest) */
         uint64_t cpu_rlimit_hard_ns; /* RLIMIT_CPU hard limit of the fallback, 0 = none */
         bool oom_killed;             /* the memory cgroup's oom_kill counter is > 0 */
         uint64_t pids_max_events;    /* pids.events "max": forks refused at pids.max */

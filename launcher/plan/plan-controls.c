@@ -326,6 +326,28 @@ static void format_duration(uint64_t ms, char *buf, size_t size) {
                 snprintf(buf + n, size - n, "%" PRIu64 "s", sec % 60);
 }
 
+/* resources.output: moat counts what it relays and kills the tree past the cap, in either
+ * tier; nothing on the host can be missing for it (pipes, or the guest's ports), so it never
+ * escalates or refuses. */
+static int control_output(Plan *p) {
+        const PlanResources *res = &p->resources;
+        char size[32];
+
+        if (!res->output_bytes)
+                return plan_add_control(p, "output", CONTROL_NOT_APPLICABLE, NULL,
+                                        "no output limit in the profile");
+        plan_format_bytes(res->output_bytes, size, sizeof(size));
+        if (p->tier == TIER_VM)
+                return plan_add_controlf(p, "output", res->output_status, NULL,
+                                         "the guest's stdout and stderr ports, counted together "
+                                         "as moat relays them; the guest is destroyed past %s",
+                                         size);
+        return plan_add_controlf(p, "output", res->output_status, NULL,
+                                 "stdout and stderr are pipes that moat relays to its own "
+                                 "(splice), counted together; the tree is killed past %s",
+                                 size);
+}
+
 static int control_common(Plan *p, const Profile *pr) {
         _cleanup_free_ char *env = NULL;
         int r;
@@ -339,6 +361,8 @@ static int control_common(Plan *p, const Profile *pr) {
         } else
                 r = plan_add_control(p, "timeout", CONTROL_NOT_APPLICABLE, NULL,
                                      "no timeout in the profile");
+        if (r >= 0)
+                r = control_output(p);
         if (r < 0)
                 return r;
         r = plan_append(&env, "", "%s", p->env_clear ? "cleared" : "inherited");

@@ -223,7 +223,7 @@ json_t *plan_to_json(const Plan *p) {
                                       env_set_names(p->env_set)));
         json_object_set_new(
                 o, "resources",
-                json_pack("{s:s, s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:s}", "mechanism",
+                json_pack("{s:s, s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "mechanism",
                           cgroup_mechanism_to_string(p->resources.mechanism), "status",
                           control_status_to_string(p->resources.status), "memory",
                           (json_int_t) p->resources.memory, "cpus_milli",
@@ -232,7 +232,8 @@ json_t *plan_to_json(const Plan *p) {
                           (json_int_t) p->resources.cpu_time_ms, "tmpfs_total",
                           (json_int_t) p->resources.tmpfs_total, "disk",
                           (json_int_t) p->resources.disk, "disk_mechanism",
-                          disk_mechanism_to_string(p->resources.disk_mechanism)));
+                          disk_mechanism_to_string(p->resources.disk_mechanism), "output_bytes",
+                          (json_int_t) p->resources.output_bytes));
         /* Always present: the vm tier takes its shares (mounts) and network mode from it too. */
         json_object_set_new(o, "sandbox", sandbox_to_json(p));
         json_object_set_new(o, "vm", p->tier == TIER_VM ? vm_to_json(&p->vm) : json_null());

@@ -478,6 +478,10 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                 .tmpfs_total = pr->resources.tmpfs_total,
                 .disk = pr->resources.disk,
                 .disk_mechanism = plan_disk_mechanism(pr, p->tier),
+                .output_bytes = pr->resources.output,
+                .output_status = !pr->resources.output ? CONTROL_NOT_APPLICABLE
+                                 : pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
+                                                                             : CONTROL_BEST_EFFORT,
         };
         uint64_t fsize = pr->resources.tmpfs_total;
         if (!f->limits_asked)

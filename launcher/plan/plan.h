@@ -170,6 +170,11 @@ typedef struct PlanResources {
         uint64_t tmpfs_total;
         uint64_t disk; /* bytes through writable binds, 0 = no limit */
         DiskMechanism disk_mechanism;
+        /* Bytes of stdout and stderr together, 0 = no limit. Enforced by moat itself, with no
+         * cgroup: the sandbox relays the workload's output through pipes it counts, the vm
+         * tier counts the guest's output ports. Past it the tree is killed (verdict output). */
+        uint64_t output_bytes;
+        ControlStatus output_status; /* required or best-effort; not-applicable when unset */
 } PlanResources;
 
 typedef struct PlanRlimit {

@@ -74,15 +74,17 @@ static json_t *env_to_json(const Profile *p) {
 }
 
 static json_t *resources_to_json(const Profile *p) {
-        /* cpu_time_ms and disk only when set: the digest of a profile written before the key
-         * existed stays what it was (the digest is over this JSON). */
+        /* cpu_time_ms, output_bytes and disk only when set: the digest of a profile written
+         * before the key existed stays what it was (the digest is over this JSON). */
         return json_pack(
-                "{s:o, s:o, s:o, s:o, s:o*, s:o, s:o*, s:o, s:s}", "memory",
+                "{s:o, s:o, s:o, s:o, s:o*, s:o*, s:o, s:o*, s:o, s:s}", "memory",
                 uint_or_null(p->resources.memory), "cpus_milli",
                 uint_or_null(p->resources.cpus_milli), "pids", uint_or_null(p->resources.pids),
                 "timeout_ms", uint_or_null(p->resources.timeout_ms), "cpu_time_ms",
                 p->resources.cpu_time_ms ? json_integer((json_int_t) p->resources.cpu_time_ms)
                                          : NULL,
+                "output_bytes",
+                p->resources.output ? json_integer((json_int_t) p->resources.output) : NULL,
                 "tmpfs_total", uint_or_null(p->resources.tmpfs_total), "disk",
                 p->resources.disk ? json_integer((json_int_t) p->resources.disk) : NULL, "nofile",
                 uint_or_null(p->resources.nofile), "enforce",

@@ -630,8 +630,9 @@ static int parse_filesystem(Profile *p, const YNode *n, MoatError *e) {
 }
 
 static int parse_resources(Profile *p, const YNode *n, MoatError *e) {
-        static const char *const keys[] = { "memory",      "cpus", "pids",   "timeout", "cpu_time",
-                                            "tmpfs_total", "disk", "nofile", "enforce", NULL };
+        static const char *const keys[] = { "memory",   "cpus",    "pids",        "timeout",
+                                            "cpu_time", "output",  "tmpfs_total", "disk",
+                                            "nofile",   "enforce", NULL };
         const YNode *v;
         int r = 0, en;
 
@@ -651,6 +652,8 @@ static int parse_resources(Profile *p, const YNode *n, MoatError *e) {
                 r = get_duration(v, "resources.timeout", &p->resources.timeout_ms, e);
         if (r >= 0 && (v = ynode_map_get(n, "cpu_time")))
                 r = get_duration(v, "resources.cpu_time", &p->resources.cpu_time_ms, e);
+        if (r >= 0 && (v = ynode_map_get(n, "output")))
+                r = get_size(v, "resources.output", &p->resources.output, e);
         if (r >= 0 && (v = ynode_map_get(n, "tmpfs_total")))
                 r = get_size(v, "resources.tmpfs_total", &p->resources.tmpfs_total, e);
         if (r >= 0 && (v = ynode_map_get(n, "disk")))

@@ -118,6 +118,7 @@ typedef struct Profile {
                 uint64_t pids;
                 uint64_t timeout_ms;
                 uint64_t cpu_time_ms; /* CPU time of the whole tree; 0 = no limit */
+                uint64_t output;      /* bytes of stdout + stderr together; 0 = no limit */
                 uint64_t tmpfs_total; /* bytes, upper bound of all tmpfs together */
                 uint64_t disk;   /* bytes the workload may add through writable binds; 0 = none */
                 uint64_t nofile; /* RLIMIT_NOFILE; 0 = default 1024 */

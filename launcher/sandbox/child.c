@@ -5,11 +5,11 @@
  * Runs with a full capability set over its new user namespace and none over the host's. It
  * waits for the parent to write the id maps (and, on cgroup v1, to move it into the limit
  * cgroups), then takes the steps of SandboxStep in order: mounts, pivot_root, hostname,
- * loopback, work directory, setsid, LSM exec label, no_new_privs, capabilities, Landlock, fd
- * cleanup, seccomp, rlimits (last, so that an address-space limit binds the workload and not
- * init's own last mappings). All of it is applied to init itself, before it forks the
- * workload, so init and workload are under the same confinement (an escape into init would
- * gain nothing). Only the LSM label differs: it takes effect at execve(), which init never
+ * loopback, work directory, setsid, LSM exec label, no_new_privs, capabilities, Landlock, the
+ * output relay's pipes on fds 1 and 2 (resources.output), fd cleanup, seccomp, rlimits (last,
+ * so that an address-space limit binds the workload and not init's own last mappings). All of
+ * it is applied to init itself, before it forks the workload, so init and workload are under
+ * the same confinement (an escape into init would gain nothing). Only the LSM label differs: it takes effect at execve(), which init never
  * calls, so init stays in moat's own LSM context (it runs no untrusted code).
  *
  * Then init starts the workload, which calls setsid() (no controlling terminal: no TIOCSTI
@@ -176,6 +176,11 @@ static void child_confine(const SandboxChild *c) {
         if (control_active(sb->landlock.status))
                 step_result(sync_fd, STEP_LANDLOCK, sys_landlock_apply(&sb->landlock),
                             sb->landlock.status);
+        /* resources.output: the relay's pipes in place of moat's stdout and stderr (dup2()
+         * clears O_CLOEXEC on the copy); the originals go with the other fds below. */
+        for (int fd = 1; fd <= 2; fd++)
+                if (c->stdio_fd[fd - 1] >= 0 && dup2(c->stdio_fd[fd - 1], fd) < 0)
+                        fail(sync_fd, STEP_OUTPUT, -errno, -1);
         if ((r = sys_fd_close_all_except(&sync_fd, 1)) < 0)
                 fail(sync_fd, STEP_FDS, r, -1);
         /* init holds the channel to moat; the workload (same uid, and execve() makes it

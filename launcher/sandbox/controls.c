@@ -23,6 +23,7 @@ static const char *const step_names[_STEP_MAX] = {
         [STEP_NO_NEW_PRIVS] = "no_new_privs",
         [STEP_CAPS] = "capabilities",
         [STEP_LANDLOCK] = "landlock",
+        [STEP_OUTPUT] = "output relay",
         [STEP_FDS] = "close fds",
         [STEP_SECCOMP] = "seccomp load",
         [STEP_FORK] = "fork",
@@ -67,6 +68,7 @@ static const struct {
         { "no_new_privs", STEP_NO_NEW_PRIVS },
         { "caps", STEP_CAPS },
         { "landlock", STEP_LANDLOCK },
+        { "output", STEP_OUTPUT },
         { "close-fds", STEP_FDS },
         { "seccomp", STEP_SECCOMP },
 };

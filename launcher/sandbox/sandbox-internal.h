@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "basic/id128.h"
 #include "executor.h"
@@ -29,6 +30,7 @@ typedef enum SandboxStep {
         STEP_NO_NEW_PRIVS,
         STEP_CAPS,
         STEP_LANDLOCK,
+        STEP_OUTPUT, /* resources.output: the relay's pipes on fds 1 and 2 */
         STEP_FDS,
         STEP_SECCOMP,
         STEP_RLIMIT, /* last: RLIMIT_AS would stop init's own mappings */
@@ -51,6 +53,45 @@ typedef struct SandboxIdentity {
         char boot_id[ID128_UUID_LEN + 1];
 } SandboxIdentity;
 
+/* resources.output (output.c): the workload's stdout and stderr are pipes that the supervisor
+ * relays to moat's own and counts. */
+typedef enum OutputMode {
+        OUTPUT_SPLICE, /* to a pipe, a regular file, /dev/null: splice(), never blocks */
+        OUTPUT_SEND,   /* to a socket: send(MSG_DONTWAIT) */
+        OUTPUT_WRITE,  /* anything else: write() of at most PIPE_BUF after POLLOUT */
+} OutputMode;
+
+typedef struct OutputStream {
+        int in_fd;  /* our read end (O_NONBLOCK), -EBADF once done */
+        int out_fd; /* moat's 1 or 2 (borrowed) */
+        OutputMode mode;
+        bool blocked; /* the caller's side is full: wait for POLLOUT */
+        char *buf;    /* copy modes: taken from the pipe, not yet passed on */
+        size_t len, off;
+} OutputStream;
+
+typedef struct OutputRelay {
+        bool active;   /* the plan sets resources.output and the pipes exist */
+        bool exceeded; /* a byte past the cap was written: the tree was killed */
+        uint64_t cap, left;
+        OutputStream s[2]; /* stdout, stderr; one when they are the same open file */
+        unsigned n;
+        int child_fd[2]; /* write ends for the workload's fds 1 and 2, -EBADF: leave it */
+} OutputRelay;
+
+struct pollfd; /* <poll.h> */
+void sandbox_output_init(OutputRelay *r);
+/* Before clone3 (parent). 0 or -errno; on failure sandbox_output_done() cleans up. */
+int sandbox_output_prepare(OutputRelay *r, uint64_t cap);
+void sandbox_output_close_child_ends(OutputRelay *r);
+/* Two poll entries, for the supervisor's poll(); fd -1 for a stream that is done. */
+void sandbox_output_pollfds(const OutputRelay *r, struct pollfd *p);
+/* Move what the entries say is ready. 1: the cap was passed (kill the tree), else 0. */
+int sandbox_output_handle(OutputRelay *r, const struct pollfd *p);
+/* Some pipe has not reached its end yet. */
+bool sandbox_output_open(const OutputRelay *r);
+void sandbox_output_done(OutputRelay *r);
+
 /* Everything the child needs, prepared by the parent before clone3 (the child runs in the
  * parent's memory, so no serialisation). */
 typedef struct SandboxChild {
@@ -60,6 +101,7 @@ typedef struct SandboxChild {
         const SeccompProgram *seccomp; /* NULL: the plan applies no filter */
         const SandboxIdentity *identity;
         int sync_fd;            /* the child's end of the sync socketpair */
+        int stdio_fd[2];        /* resources.output: fds 1 and 2 of the workload, -EBADF: moat's */
         int parent_sync_fd;     /* moat's end, which the child closes first */
         sigset_t original_mask; /* restored in the workload before exec */
 } SandboxChild;

@@ -12,8 +12,10 @@
  * the listener (denials), the signalfd (SIGINT/SIGTERM/SIGHUP are forwarded to the sandbox's
  * init, which passes them to the workload), the timeout timer (SIGTERM, 2 s grace, then
  * SIGKILL of init: the kernel kills the whole pid namespace) and, for resources.cpu_time, the
- * watcher's timer (the cgroup's CPU time past the limit: SIGKILL of init, no grace). Nothing is left behind when it
- * returns: init is reaped, the cgroups are removed, every fd is closed. */
+ * watcher's timer (the cgroup's CPU time past the limit: SIGKILL of init, no grace) and, for
+ * resources.output, the relay's pipes (output.c: the workload's stdout and stderr, passed on
+ * to moat's own up to the cap; a byte more is a SIGKILL of init). Nothing is left behind when
+ * it returns: init is reaped, the cgroups are removed, every fd is closed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -56,6 +58,7 @@ typedef struct Supervisor {
         unsigned cpu_width; /* how many CPUs the tree can use at once */
         bool started, grace, have_status;
         int wait_status;
+        OutputRelay *out;   /* resources.output (borrowed from Prepared); !out->active: none */
         SyncRecord failure; /* step < 0: none */
         int degraded[_STEP_MAX];
         DenialTable denials;
@@ -252,18 +255,41 @@ static void on_cpu_timer(Supervisor *s) {
  * fault those pages in again for its audit record (~0.5 ms here). */
 #define TRIM_AFTER_MS 200
 
-static void supervise(Supervisor *s) {
-        bool trimmed = false;
+/* resources.output: the relay saw a byte past the cap. SIGKILL to init, as the cpu_time
+ * watcher does: the limit is a budget too, and the kernel then kills the whole pid
+ * namespace. */
+static void on_output_exceeded(Supervisor *s, const RunRequest *req, bool ended) {
+        s->o->output_exceeded = true;
+        if (!ended)
+                (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);
+        if (!req->quiet)
+                fprintf(stderr,
+                        "moat: the command wrote more than resources.output (%" PRIu64
+                        " bytes): %s\n",
+                        s->plan->resources.output_bytes,
+                        ended ? "the rest was dropped" : "stopped");
+}
+
+static void supervise(Supervisor *s, const RunRequest *req) {
+        bool trimmed = false, ended = false;
 
         for (;;) {
-                struct pollfd p[6] = {
-                        { .fd = s->pidfd, .events = POLLIN },
+                /* Once init has ended, only the relay's pipes are left to drain (what the
+                 * tree wrote before it ended): until their end, a timeout or a signal. */
+                struct pollfd p[8] = {
+                        { .fd = ended ? -1 : s->pidfd, .events = POLLIN },
                         { .fd = s->sync_fd, .events = POLLIN },
                         { .fd = s->signal_fd, .events = POLLIN },
                         { .fd = s->timer_fd, .events = POLLIN },
-                        { .fd = s->notify_fd, .events = POLLIN },
-                        { .fd = s->cpu_timer_fd, .events = POLLIN },
+                        { .fd = ended ? -1 : s->notify_fd, .events = POLLIN },
+                        { .fd = ended ? -1 : s->cpu_timer_fd, .events = POLLIN },
                 };
+                if (s->out->active)
+                        sandbox_output_pollfds(s->out, p + 6);
+                else
+                        p[6].fd = p[7].fd = -1;
+                if (ended && !(s->out->active && sandbox_output_open(s->out)))
+                        return;
                 int n = poll(p, ELEMENTSOF(p), trimmed ? -1 : TRIM_AFTER_MS);
                 if (n < 0) {
                         if (errno == EINTR)
@@ -278,6 +304,12 @@ static void supervise(Supervisor *s) {
                 }
                 if (p[1].revents)
                         drain_sync(s, true);
+                /* Past the cap once the tree had ended (it wrote more than the cap and exited
+                 * before the relay took it): the output is cut all the same, nothing to kill. */
+                if (s->out->active && sandbox_output_handle(s->out, p + 6) > 0)
+                        on_output_exceeded(s, req, ended);
+                if (ended && (p[2].revents || p[3].revents))
+                        return; /* a signal or the timeout ends the drain: the rest is dropped */
                 if (p[4].revents & POLLIN) {
                         if (sys_seccomp_notify_handle(s->notify_fd, &s->plan->sandbox.seccomp,
                                                       &s->denials) < 0)
@@ -294,7 +326,7 @@ static void supervise(Supervisor *s) {
                 if (p[5].revents & POLLIN)
                         on_cpu_timer(s);
                 if (p[0].revents)
-                        return;
+                        ended = true;
         }
 }
 
@@ -332,6 +364,7 @@ typedef struct Prepared {
         bool has_seccomp;
         SandboxCgroup cg;
         int cpu_usage_fd; /* resources.cpu_time: the cgroup's CPU accounting, or -EBADF */
+        OutputRelay out;  /* resources.output */
         CgroupGuard guard;
         bool cgroup_left; /* removing the cgroups failed: the guard retries */
         int sync[2];
@@ -347,6 +380,7 @@ static void prepared_done(Prepared *p) {
         p->stack_map = p->stack = NULL;
         p->envp = strv_free(p->envp);
         p->cpu_usage_fd = safe_close(p->cpu_usage_fd);
+        sandbox_output_done(&p->out);
         if (p->has_seccomp)
                 sys_seccomp_program_done(&p->seccomp);
         if (sys_cgroup_destroy(&p->cg) < 0)
@@ -401,6 +435,16 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
                         p->cpu_usage_fd = safe_close(p->cpu_usage_fd);
                         (void) sys_cgroup_destroy(&p->cg);
                         degraded[STEP_CGROUP] = r;
+                } else if (r < 0)
+                        return r;
+        }
+        /* The relay's pipes, before clone3 so that the child inherits them (output.c). */
+        if (res->output_bytes && active(res->output_status)) {
+                *ret_step = STEP_OUTPUT;
+                r = sandbox_output_prepare(&p->out, res->output_bytes);
+                if (r < 0 && res->output_status == CONTROL_BEST_EFFORT) {
+                        sandbox_output_done(&p->out);
+                        degraded[STEP_OUTPUT] = r;
                 } else if (r < 0)
                         return r;
         }
@@ -557,6 +601,7 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
                 .identity = &identity,
                 .sync_fd = p->sync[1],
                 .parent_sync_fd = p->sync[0],
+                .stdio_fd = { p->out.child_fd[0], p->out.child_fd[1] },
                 .original_mask = p->old_mask,
         };
         int r = 0;
@@ -590,6 +635,7 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
         }
         s->pid = pid;
         p->sync[1] = safe_close(p->sync[1]);
+        sandbox_output_close_child_ends(&p->out);
         s->sync_fd = TAKE_FD(p->sync[0]);
         s->signal_fd = p->signal_fd;
 
@@ -641,6 +687,7 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
         int step, r;
 
         outcome_init(plan, o);
+        sandbox_output_init(&p.out);
         if (plan->refused || plan->tier != TIER_SANDBOX || !req->argv || !req->argv[0]) {
                 snprintf(o->message, sizeof(o->message),
                          "internal error: not a runnable sandbox plan");
@@ -651,10 +698,20 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
         s.cpu_usage_fd = p.cpu_usage_fd; /* borrowed: prepared_done() closes it */
         s.cpu_mech = p.cg.mechanism;
         s.cpu_width = cpu_width(plan);
+        s.out = &p.out;
         if (r < 0)
                 s.failure = (SyncRecord){ .step = step, .value = r, .index = -1 };
-        else if (start_child(plan, req, &p, &s) >= 0)
-                supervise(&s);
+        else if (start_child(plan, req, &p, &s) >= 0) {
+                /* The relay writes to the caller's pipes: a reader that is gone must be an
+                 * EPIPE for the relay (output.c), not moat's death. Set after clone3, so the
+                 * workload starts with the caller's disposition. */
+                struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+                bool pipe_ignored = p.out.active && sigaction(SIGPIPE, &ign, &old_pipe) >= 0;
+
+                supervise(&s, req);
+                if (pipe_ignored)
+                        (void) sigaction(SIGPIPE, &old_pipe, NULL);
+        }
         if (s.pidfd >= 0) {
                 drain_sync(&s, false);
                 r = sys_pidfd_wait(s.pidfd, &si, &ru);

@@ -60,6 +60,7 @@ static const char *const sock_names[_SOCK_MAX] = { "ctl.sock", "out.sock", "err.
 typedef struct VmResult {
         bool started, timed_out;
         bool cpu_time_exceeded; /* the guest init killed the tree for resources.cpu_time */
+        bool output_exceeded;   /* resources.output passed: the guest was destroyed */
         int exit_status, exit_code, signal;
         char failed_step[64];
         int failed_errno;
@@ -81,6 +82,7 @@ typedef struct VmRun {
         bool stdin_eof, stdin_eof_sent, stopped, destroyed;
         bool clean_end; /* final status received and output drained */
         bool out_broken[3];
+        uint64_t output_left; /* resources.output: bytes the guest may still write */
         uint64_t t0;
         VmResult res;
 } VmRun;
@@ -287,8 +289,31 @@ static bool pump_guest(VmRun *run, int i) {
                 return true;
         }
         int out = i == SOCK_OUT ? STDOUT_FILENO : STDERR_FILENO;
-        if (!run->out_broken[i] && write_all(out, buf, (size_t) n) < 0)
+        size_t pass = (size_t) n;
+        /* resources.output: stdout and stderr together, counted as they are relayed; the
+         * first byte past the cap is not passed on, and the guest is destroyed. */
+        if (run->plan->resources.output_bytes) {
+                if (run->res.output_exceeded)
+                        return true; /* destroyed already: what is still in flight is dropped */
+                pass = (size_t) MIN((uint64_t) n, run->output_left);
+                run->output_left -= pass;
+        }
+        if (pass && !run->out_broken[i] && write_all(out, buf, pass) < 0)
                 run->out_broken[i] = true; /* the reader went away: drop, as a pipe would */
+        /* After the final status the command has ended: its output is cut all the same, and
+         * its own status stands (as in the sandbox tier). */
+        if (pass < (size_t) n && !run->res.output_exceeded) {
+                run->res.output_exceeded = true;
+                if (run->status.final)
+                        return true;
+                result_fail(&run->res, "output", EFBIG,
+                            "the command wrote more than resources.output (%llu bytes); guest "
+                            "destroyed",
+                            (unsigned long long) run->plan->resources.output_bytes);
+                run->res.exit_status = 128 + SIGKILL;
+                run->res.signal = SIGKILL;
+                destroy(run);
+        }
         return true;
 }
 
@@ -683,7 +708,10 @@ static void run_conclude(VmRun *run) {
 }
 
 static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
-        VmRun run = { .plan = plan, .req = req, .sig_fd = -EBADF };
+        VmRun run = { .plan = plan,
+                      .req = req,
+                      .sig_fd = -EBADF,
+                      .output_left = plan->resources.output_bytes };
         _cleanup_free_ char *xml = NULL;
         VmLayout layout = {};
         char name[64], msg[512] = "", detail[64] = "";
@@ -751,6 +779,7 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
         o->started = res->started;
         o->timed_out = res->timed_out;
         o->cpu_time_exceeded = res->cpu_time_exceeded;
+        o->output_exceeded = res->output_exceeded;
         o->exit_status = res->exit_status;
         o->exit_code = res->exit_code;
         o->signal = res->signal;

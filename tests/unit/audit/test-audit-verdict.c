@@ -84,6 +84,27 @@ static void test_timeout(void **state) {
         assert_verdict(&o, false, "cpu-time");
 }
 
+static void test_output(void **state) {
+        RunOutcome o = killed(SIGKILL);
+        o.output_exceeded = true;
+        assert_verdict(&o, false, "output");
+        /* the tree ended before the relay saw the byte too many: cut all the same */
+        o = exited(0);
+        o.output_exceeded = true;
+        assert_verdict(&o, false, "output");
+        /* moat's other kills come first; the relay's kill wins over the kernel's counters */
+        o.timed_out = true;
+        assert_verdict(&o, false, "timeout");
+        o = killed(SIGKILL);
+        o.output_exceeded = true;
+        o.oom_killed = true;
+        o.pids_max_events = 1;
+        assert_verdict(&o, false, "output");
+        /* never from a SIGKILL alone, nor when the relay did not stop anything */
+        o = killed(SIGKILL);
+        assert_verdict(&o, false, "signaled");
+}
+
 static void test_memory(void **state) {
         RunOutcome o = killed(SIGKILL);
         o.oom_killed = true;
@@ -151,6 +172,7 @@ static void test_result_document(void **state) {
         ControlOutcome outcomes[2] = { CONTROL_OUTCOME_DEGRADED, CONTROL_OUTCOME_APPLIED };
         Plan plan = { .tier = TIER_SANDBOX, .controls = controls, .n_controls = 2 };
         plan.resources.cpu_time_ms = 1000;
+        plan.resources.output_bytes = 1 << 20;
         RunOutcome o = killed(SIGKILL);
         o.cpu_time_exceeded = true;
         o.cpu_user_ns = 1001000000ULL;
@@ -171,6 +193,10 @@ static void test_result_document(void **state) {
         assert_int_equal(
                 json_integer_value(json_object_get(json_object_get(j, "limits"), "cpu_time_ms")),
                 1000);
+        assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(j, "limits"), "output_bytes")),
+                1 << 20);
+        assert_true(json_is_null(json_object_get(json_object_get(j, "limits"), "memory_bytes")));
         assert_int_equal(json_array_size(json_object_get(j, "degraded")), 1);
         assert_string_equal(json_string_value(json_array_get(json_object_get(j, "degraded"), 0)),
                             "cgroup.memory");
@@ -200,15 +226,11 @@ static void test_result_document(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_no_executor),
-                cmocka_unit_test(test_exited_and_signaled),
-                cmocka_unit_test(test_cpu_time),
-                cmocka_unit_test(test_timeout),
-                cmocka_unit_test(test_memory),
-                cmocka_unit_test(test_pids),
-                cmocka_unit_test(test_disk),
-                cmocka_unit_test(test_names),
-                cmocka_unit_test(test_result_document),
+                cmocka_unit_test(test_no_executor), cmocka_unit_test(test_exited_and_signaled),
+                cmocka_unit_test(test_cpu_time),    cmocka_unit_test(test_timeout),
+                cmocka_unit_test(test_output),      cmocka_unit_test(test_memory),
+                cmocka_unit_test(test_pids),        cmocka_unit_test(test_disk),
+                cmocka_unit_test(test_names),       cmocka_unit_test(test_result_document),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -523,6 +523,45 @@ static void test_disk(void **state) {
         plan_free(p);
 }
 
+/* resources.output: moat's own relay in both tiers, so never a reason to escalate or refuse;
+ * required or best-effort as the profile says, even on a host without any cgroup. */
+static void test_output(void **state) {
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        p = resolve(&pr, &h);
+        assert_int_equal(p->resources.output_bytes, 0);
+        assert_int_equal(status_of(p, "output"), CONTROL_NOT_APPLICABLE);
+        plan_free(p);
+
+        h.cgroup_v2_writable = false;
+        pr.resources = (typeof(pr.resources)){ .output = 1 << 20, .enforce = ENFORCE_REQUIRED };
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->tier, TIER_SANDBOX);
+        assert_int_equal(p->resources.output_bytes, 1 << 20);
+        assert_int_equal(status_of(p, "output"), CONTROL_REQUIRED);
+        assert_non_null(strstr(plan_find_control(p, "output")->detail, "killed past 1 MiB"));
+        plan_free(p);
+
+        pr.resources.enforce = ENFORCE_BEST_EFFORT;
+        p = resolve(&pr, &h);
+        assert_int_equal(status_of(p, "output"), CONTROL_BEST_EFFORT);
+        plan_free(p);
+
+        /* the vm tier counts the guest's ports: required holds there too */
+        pr.isolation = TIER_VM;
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        h = fixture_host();
+        p = resolve(&pr, &h);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_false(p->refused);
+        assert_int_equal(status_of(p, "output"), CONTROL_REQUIRED);
+        assert_non_null(strstr(plan_find_control(p, "output")->detail, "guest is destroyed"));
+        plan_free(p);
+}
+
 static void test_network_outbound_refused(void **state) {
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
@@ -1256,6 +1295,7 @@ int main(void) {
                 cmocka_unit_test(test_best_effort_degrades),
                 cmocka_unit_test(test_cpu_time),
                 cmocka_unit_test(test_disk),
+                cmocka_unit_test(test_output),
                 cmocka_unit_test(test_network_outbound_refused),
                 cmocka_unit_test(test_max_tier_refusal),
                 cmocka_unit_test(test_never_downgrade),

@@ -586,6 +586,7 @@ static void test_digest_covers_every_key(void **state) {
                 "resources: {cpus: 1}\n",
                 "resources: {pids: 10}\n",
                 "resources: {timeout: 1s}\n",
+                "resources: {output: 1MiB}\n",
                 "resources: {tmpfs_total: 1GiB}\n",
                 "resources: {disk: 1GiB}\n",
                 "resources: {nofile: 10}\n",
@@ -628,6 +629,25 @@ static void test_digest_covers_every_key(void **state) {
                         if (memcmp(digests[i], digests[j], 32) == 0)
                                 fail_msg("same digest for '%s' and '%s'", variants[i], variants[j]);
         }
+}
+
+/* resources.output: a size, in bytes; in the JSON (and so the digest) only when set. */
+static void test_output(void **state) {
+        _cleanup_profile_ Profile *p = parse_ok("moat: 1\nresources: {output: 64MiB}\n");
+        _cleanup_profile_ Profile *q = parse_ok("moat: 1\nresources: {output: 4096}\n");
+        _cleanup_profile_ Profile *none = parse_ok("moat: 1\n");
+        json_t *j, *res;
+
+        assert_int_equal(p->resources.output, UINT64_C(64) << 20);
+        assert_int_equal(q->resources.output, 4096);
+        assert_int_equal(none->resources.output, 0);
+        j = profile_to_json(p);
+        res = json_object_get(j, "resources");
+        assert_int_equal(json_integer_value(json_object_get(res, "output_bytes")), 64 << 20);
+        json_decref(j);
+        j = profile_to_json(none);
+        assert_null(json_object_get(json_object_get(j, "resources"), "output_bytes"));
+        json_decref(j);
 }
 
 /* The JSON has the language's sections and keys, no more and no fewer. */
@@ -725,6 +745,7 @@ int main(void) {
                 cmocka_unit_test(test_not_regular),
                 cmocka_unit_test(test_digest),
                 cmocka_unit_test(test_digest_covers_every_key),
+                cmocka_unit_test(test_output),
                 cmocka_unit_test(test_json_shape),
                 cmocka_unit_test(test_relative_paths),
                 cmocka_unit_test(test_enum_strings),
