@@ -231,15 +231,30 @@ bool host_kvm_test_guest(char *why, size_t size) {
         return true;
 }
 
-/* The test guest with QEMU's credentials, in a child (it owns SIGALRM and maps guest memory):
- * KVM_STATE_FAILED with the reason, or KVM_STATE_UNPROVEN when the guest ran natively. */
-static void kvm_test_guest_as(const VmAccount *a, KvmCheck *c) {
+/* What a child does with QEMU's credentials: the device check, or the test guest. */
+typedef enum KvmChildWork {
+        KVM_CHILD_CHECK_DEVICE,
+        KVM_CHILD_TEST_GUEST,
+} KvmChildWork;
+
+/* Runs work in a forked child that becomes a (the caller itself when a is NULL) and reports a
+ * KvmCheck over a pipe. A child is needed for moat-vm's credentials, and for the test guest in
+ * any case: it owns SIGALRM and maps guest memory. A child that cannot report counts as
+ * no-access for the device check and as "not failed" (unproven) for the test guest, which
+ * must never turn into a verdict by accident. */
+static void kvm_in_child(const VmAccount *a, const char *account, KvmChildWork work, KvmCheck *c) {
+        const KvmState none =
+                work == KVM_CHILD_TEST_GUEST ? KVM_STATE_UNPROVEN : KVM_STATE_NO_ACCESS;
         int p[2], status;
         pid_t pid;
-        ssize_t n;
+        ssize_t n = -1;
 
-        if (pipe2(p, O_CLOEXEC) < 0)
+        *c = (KvmCheck){ .state = none };
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                snprintf(c->why, sizeof(c->why), "cannot check " KVM_DEVICE " as %s: pipe: %s",
+                         account, strerror(errno));
                 return;
+        }
         pid = fork();
         if (pid == 0) {
                 KvmCheck r = { .state = KVM_STATE_UNPROVEN };
@@ -247,65 +262,28 @@ static void kvm_test_guest_as(const VmAccount *a, KvmCheck *c) {
 
                 close(p[0]);
                 k = a ? vm_account_become(a) : 0;
-                if (k < 0)
-                        r.state = KVM_STATE_NO_ACCESS,
-                        snprintf(r.why, sizeof(r.why), "cannot become %s: %s", a->name,
-                                 strerror(-k));
+                if (k < 0) {
+                        r.state = KVM_STATE_NO_ACCESS;
+                        snprintf(r.why, sizeof(r.why), "cannot become %s to use " KVM_DEVICE ": %s",
+                                 account, strerror(-k));
+                } else if (work == KVM_CHILD_CHECK_DEVICE)
+                        kvm_check_device(account, &r);
                 else if (!host_kvm_test_guest(r.why, sizeof(r.why)))
                         r.state = KVM_STATE_FAILED;
                 (void) !write(p[1], &r, sizeof(r));
                 _exit(0);
         }
         close(p[1]);
-        n = pid < 0 ? -1 : read(p[0], c, sizeof(*c));
-        close(p[0]);
-        if (pid > 0)
+        if (pid > 0) {
+                n = read(p[0], c, sizeof(*c));
                 while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                         ;
-        if (n != (ssize_t) sizeof(*c))
-                *c = (KvmCheck){ .state = KVM_STATE_UNPROVEN };
-        c->why[sizeof(c->why) - 1] = '\0';
-}
-
-/* As moat-vm, for a root caller: fork, become the account, check, report over a pipe. */
-static void kvm_check_as_account(const VmAccount *a, KvmCheck *c) {
-        int p[2], status;
-        pid_t pid;
-        ssize_t n;
-
-        if (pipe2(p, O_CLOEXEC) < 0) {
-                c->state = KVM_STATE_NO_ACCESS;
-                snprintf(c->why, sizeof(c->why), "cannot check " KVM_DEVICE " as %s: pipe: %s",
-                         a->name, strerror(errno));
-                return;
         }
-        pid = fork();
-        if (pid == 0) {
-                KvmCheck r = {};
-                int k;
-
-                close(p[0]);
-                k = vm_account_become(a);
-                if (k < 0) {
-                        r.state = KVM_STATE_NO_ACCESS;
-                        snprintf(r.why, sizeof(r.why),
-                                 "cannot become %s to check " KVM_DEVICE ": %s", a->name,
-                                 strerror(-k));
-                } else
-                        kvm_check_device(a->name, &r);
-                (void) !write(p[1], &r, sizeof(r));
-                _exit(0);
-        }
-        close(p[1]);
-        n = pid < 0 ? -1 : read(p[0], c, sizeof(*c));
         close(p[0]);
-        if (pid > 0)
-                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                        ;
         if (n != (ssize_t) sizeof(*c)) {
-                *c = (KvmCheck){ .state = KVM_STATE_NO_ACCESS };
+                *c = (KvmCheck){ .state = none };
                 snprintf(c->why, sizeof(c->why), "the check of " KVM_DEVICE " as %s did not report",
-                         a->name);
+                         account);
         }
         c->why[sizeof(c->why) - 1] = '\0';
 }
@@ -516,7 +494,7 @@ int host_probe_kvm(HostFacts *h, bool test_guest) {
                         return (h->kvm_reason = strdup(c.why)) ? 0 : -ENOMEM;
                 }
                 snprintf(h->kvm_account, sizeof(h->kvm_account), "%s", a.name);
-                kvm_check_as_account(&a, &c);
+                kvm_in_child(&a, a.name, KVM_CHILD_CHECK_DEVICE, &c);
         } else {
                 snprintf(h->kvm_account, sizeof(h->kvm_account), "%s", h->user);
                 kvm_check_device(h->user, &c);
@@ -541,7 +519,7 @@ int host_probe_kvm(HostFacts *h, bool test_guest) {
                 /* Not cached: `moat host` is a diagnostic, and a verdict comes only from the
                  * whole proof (test guest and boot) of a vm-tier run. */
                 KvmCheck t = {};
-                kvm_test_guest_as(h->is_root ? &a : NULL, &t);
+                kvm_in_child(h->is_root ? &a : NULL, h->kvm_account, KVM_CHILD_TEST_GUEST, &t);
                 if (t.state == KVM_STATE_FAILED) {
                         char *why = NULL;
                         if (asprintf(&why, "a test guest did not run on it: %s", t.why) < 0)

@@ -9,6 +9,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "basic/strv.h"
 #include "config.h"
@@ -78,4 +83,39 @@ static inline void assert_host_facts_equal(const HostFacts *a, const HostFacts *
         assert_string_equal(a->lxc_version, b->lxc_version);
         assert_int_equal(a->newuidmap_present, b->newuidmap_present);
         assert_int_equal(a->subuid_range, b->subuid_range);
+}
+
+/* As root: the probe in a child that became uid (no supplementary groups), its facts as JSON
+ * text (the caller frees); *ret_len is the length. */
+static inline char *probe_json_as(uid_t uid, size_t *ret_len) {
+        size_t n = 0, cap = 1 << 16;
+        char *text = malloc(cap);
+        int pipefd[2], status;
+        pid_t pid;
+
+        assert_non_null(text);
+        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                HostFacts c = {};
+                char *json;
+                close(pipefd[0]);
+                if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+                    setresuid(uid, uid, uid) < 0 || host_facts_probe(&c) < 0)
+                        _exit(2);
+                json = host_facts_to_json(&c);
+                if (!json || write(pipefd[1], json, strlen(json)) != (ssize_t) strlen(json))
+                        _exit(3);
+                _exit(0);
+        }
+        close(pipefd[1]);
+        for (ssize_t k; (k = read(pipefd[0], text + n, cap - 1 - n)) > 0;)
+                n += (size_t) k;
+        close(pipefd[0]);
+        text[n] = '\0';
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        *ret_len = n;
+        return text;
 }

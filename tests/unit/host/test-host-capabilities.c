@@ -198,38 +198,14 @@ static void test_reported_capabilities_work_unprivileged(void **state) {
         _cleanup_(host_facts_done) HostFacts h = {};
         _cleanup_free_ char *text = NULL;
         MoatError error = {};
-        size_t n = 0, cap = 1 << 16;
         struct passwd *pw = getpwnam(TEST_USER);
-        int pipefd[2], status;
+        size_t n = 0;
         uid_t uid;
-        pid_t pid;
 
         if (getuid() != 0 || !pw)
                 skip();
         uid = pw->pw_uid;
-        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                HostFacts c = {};
-                char *json;
-                close(pipefd[0]);
-                if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-                    setresuid(uid, uid, uid) < 0 || host_facts_probe(&c) < 0)
-                        _exit(2);
-                json = host_facts_to_json(&c);
-                if (!json || write(pipefd[1], json, strlen(json)) != (ssize_t) strlen(json))
-                        _exit(3);
-                _exit(0);
-        }
-        close(pipefd[1]);
-        text = malloc(cap);
-        assert_non_null(text);
-        for (ssize_t k; (k = read(pipefd[0], text + n, cap - 1 - n)) > 0;)
-                n += (size_t) k;
-        close(pipefd[0]);
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        text = probe_json_as(uid, &n);
         assert_int_equal(host_facts_from_json_buffer(text, n, "child", &h, &error), 0);
         assert_int_equal(h.uid, uid);
         exercise(&h, uid);
