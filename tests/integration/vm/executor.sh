@@ -181,6 +181,27 @@ for u in "${USERS[@]}"; do
                 '[[ "$last" =~ ^[0-9]+$ ]] && [ "$last" -ge 97 ]'
         check "$u: the kill comes well before the wall timeout (${took}s < 45s)" [ "$took" -lt 45 ]
 
+        # resources.output and a bind's exec: false, in one boot: a tool in a noexec share does
+        # not run (126), and a chatty command is stopped once stdout and stderr together pass
+        # 1 MiB: exactly the cap reaches the caller, 137, the output fact.
+        o=$T/$u-outcap
+        : >"$o.in"
+        mkdir -p "$d/nx"
+        printf '#!/bin/sh\necho TOOL-RAN\n' >"$d/nx/tool"
+        chmod 0755 "$d/nx" "$d/nx/tool"
+        chown -R "$(qemu_uid "$u")" "$d/nx"
+        drive "$u" "$o" -o 1048576 -t 60000 -b "$d/nx:/nx:ro-noexec" -w "$d/work" -- /bin/sh -c \
+                '/nx/tool; echo "exec=$?" >&2; yes | head -c 10000000'
+        # moat's own diagnostics on stderr ("moat: vm: ...") are not the command's output
+        bytes=$(($(wc -c <"$o.out") + $(grep -v '^moat: ' "$o.err" | wc -c)))
+        diag "output run: $(tr '\n' ' ' <"$o.res") bytes=$bytes err='$(head -c 200 "$o.err")'"
+        check_all "$u: exec: false in the guest: the tool in the noexec share does not run (126)" \
+                'grep -q "^exec=126\$" "$o.err" && ! grep -q TOOL-RAN "$o.out"'
+        check_all "$u: output 1 MiB stops a chatty command (137, output_exceeded)" \
+                '[ "$(cat "$o.rc")" = 137 ] && grep -q "^output_exceeded=1\$" "$o.res"'
+        check "$u: exactly the cap reaches the caller, stdout and stderr together ($bytes)" \
+                [ "$bytes" = 1048576 ]
+
         o=$T/$u-missing
         : >"$o.in"
         drive "$u" "$o" -w "$d/work" -- /nonexistent/command

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Test driver: runs vm_execute() on a hand-built vm-tier Plan, so the vm executor is tested on
  * its own, independently of the profile, policy and resolver.
- *   vm-driver [-k KERNEL] [-m MIB] [-t TIMEOUT_MS] [-c CPU_TIME_MS] [-r] [-a APPARMOR_PROFILE]
- *             [-K KERNEL_ARGS] [-b SRC:TARGET:ro|rw]... [-w TARGET]
+ *   vm-driver [-k KERNEL] [-m MIB] [-t TIMEOUT_MS] [-c CPU_TIME_MS] [-o OUTPUT_BYTES] [-r]
+ *             [-a APPARMOR_PROFILE] [-K KERNEL_ARGS] [-b SRC:TARGET:ro|rw[-noexec]]... [-w TARGET]
  *             -- CMD ARGS...
  * Prints "tier_detail=...", "started=...", "exit_status=..." on fd 3 when it is open. */
 #include <getopt.h>
@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
         plan.vm.memory = 256ull << 20;
         plan.vm.vcpus = 1;
         mounts[n++] = (PlanMount){ .kind = PLAN_MOUNT_TMPFS, .target = "/tmp", .size = 64 << 20 };
-        while ((c = getopt(argc, argv, "k:m:t:c:ra:b:w:K:")) >= 0) {
+        while ((c = getopt(argc, argv, "k:m:t:c:o:ra:b:w:K:")) >= 0) {
                 switch (c) {
                 case 'k':
                         plan.vm.kernel = optarg;
@@ -39,6 +39,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'c': /* resources.cpu_time, enforced by the guest init */
                         plan.resources.cpu_time_ms = strtoull(optarg, NULL, 10);
+                        break;
+                case 'o': /* resources.output, counted on the guest's output ports */
+                        plan.resources.output_bytes = strtoull(optarg, NULL, 10);
                         break;
                 case 'r':
                         plan.vm.guest_root = true;
@@ -55,12 +58,13 @@ int main(int argc, char **argv) {
                                 return 2;
                         *tgt++ = 0;
                         *mode++ = 0;
-                        mounts[n++] =
-                                (PlanMount){ .kind = PLAN_MOUNT_BIND,
-                                             .source = src,
-                                             .target = tgt,
-                                             .flags = strcmp(mode, "ro") == 0 ? PLAN_MOUNT_RDONLY
-                                                                              : 0 };
+                        mounts[n++] = (PlanMount){
+                                .kind = PLAN_MOUNT_BIND,
+                                .source = src,
+                                .target = tgt,
+                                .flags = (strncmp(mode, "ro", 2) == 0 ? PLAN_MOUNT_RDONLY : 0) |
+                                         (strstr(mode, "noexec") ? PLAN_MOUNT_NOEXEC : 0)
+                        };
                         break;
                 }
                 case 'w':
@@ -83,9 +87,10 @@ int main(int argc, char **argv) {
         if (f) {
                 fprintf(f,
                         "tier_detail=%s\nstarted=%d\nexit_status=%d\nexit_code=%d\nsignal=%d\n"
-                        "timed_out=%d\ncpu_time_exceeded=%d\nfailed_step=%s\nwall_ms=%llu\n",
+                        "timed_out=%d\ncpu_time_exceeded=%d\noutput_exceeded=%d\nfailed_step=%s\n"
+                        "wall_ms=%llu\n",
                         o.tier_detail, o.started, o.exit_status, o.exit_code, o.signal, o.timed_out,
-                        o.cpu_time_exceeded, o.failed_step,
+                        o.cpu_time_exceeded, o.output_exceeded, o.failed_step,
                         (unsigned long long) (o.wall_ns / 1000000));
                 fclose(f);
         }
