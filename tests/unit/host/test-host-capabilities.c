@@ -123,7 +123,31 @@ static int try_cgroup_v2(const HostFacts *h) {
                         snprintf(path, sizeof(path), "%s%s", root, line + 3);
                 }
         fclose(f);
-        return !path[0] || try_cgroup_dir(path);
+        if (!path[0])
+                return 1;
+        /* What the probe calls writable: a child can be made, and a process moved into it
+         * through this cgroup's cgroup.procs (as CLONE_INTO_CGROUP does), and back. */
+        char sub[8300], procs[8400], pid[32];
+        int fd, ok;
+
+        snprintf(sub, sizeof(sub), "%s/moat-capability-test-%d", path, (int) getpid());
+        snprintf(pid, sizeof(pid), "%d", (int) getpid());
+        if (mkdir(sub, 0755) < 0)
+                return 1;
+        snprintf(procs, sizeof(procs), "%s/cgroup.procs", sub);
+        fd = open(procs, O_WRONLY | O_CLOEXEC);
+        ok = fd >= 0 && write(fd, pid, strlen(pid)) == (ssize_t) strlen(pid);
+        if (fd >= 0)
+                close(fd);
+        snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
+        fd = open(procs, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                if (write(fd, pid, strlen(pid)) != (ssize_t) strlen(pid))
+                        ok = 0;
+                close(fd);
+        } else
+                ok = 0;
+        return rmdir(sub) < 0 || !ok;
 }
 
 static int try_qemu(const HostFacts *h) {
