@@ -309,6 +309,10 @@ static json_t *build_usage(const RunOutcome *out) {
         if (out->peak_pids > 0 &&
             audit_json_set(o, "peak_pids", audit_json_u64(out->peak_pids)) < 0)
                 return NULL;
+        /* resources.disk's project quota: what the run added to the writable binds */
+        if (out->disk_quota_bytes > 0 &&
+            audit_json_set(o, "disk_added_bytes", audit_json_u64(out->disk_added)) < 0)
+                return NULL;
         return TAKE_PTR(o);
 }
 

@@ -54,6 +54,12 @@ RunVerdict run_verdict(const RunOutcome *o, bool refused) {
          * (Python does) gets EFBIG and exits as it likes: `exited`. */
         if (o->disk_rlimit_bytes && o->signal == SIGXFSZ)
                 return RUN_VERDICT_DISK;
+        /* resources.disk's project quota: a write past it fails with EDQUOT, no signal. The
+         * project's usage at the limit (within the file system's allocation granularity and
+         * metadata, 64 KiB) in a run that then did not succeed. */
+        if (o->disk_quota_bytes && o->disk_added + 65536 >= o->disk_quota_bytes &&
+            !(o->signal <= 0 && o->exit_code == 0))
+                return RUN_VERDICT_DISK;
         /* A fork refused at pids.max, in a run that then did not succeed. A program that
          * handles EAGAIN from fork() and exits 0 did not fail because of the limit. */
         if (o->pids_max_events > 0 && !(o->signal <= 0 && o->exit_code == 0))

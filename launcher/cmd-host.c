@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "basic/macros.h"
 #include "basic/strv.h"
@@ -233,6 +234,9 @@ static void print_helpers(const HostFacts *h) {
                  h->newuidmap_present ? "installed" : "not installed",
                  h->subuid_range ? "assigned in /etc/subuid" : "not assigned");
         row("rootless helpers", value, "not used by moat: the sandbox maps a single uid");
+        row("project quota", h->project_quota ? "yes, for the current directory" : "no",
+            h->project_quota ? "resources.disk bounds the total a writable bind receives"
+                             : h->project_quota_reason);
 }
 
 static void print_host(const HostFacts *h) {
@@ -317,6 +321,11 @@ int cmd_host(int argc, char **argv) {
                 }
         } else {
                 r = host_facts_probe_flags(&h, HOST_PROBE_KVM_TEST_GUEST);
+                /* resources.disk's project quota, for the current directory as a work
+                 * directory bound read-write (moat run probes the run's own binds) */
+                _cleanup_free_ char *cwd = r >= 0 ? getcwd(NULL, 0) : NULL;
+                if (r >= 0)
+                        r = host_probe_project_quota(&h, (char *[]){ cwd, NULL });
                 if (r < 0) {
                         fprintf(stderr, "moat host: cannot probe this host: %s\n", strerror(-r));
                         return EXIT_MOAT_FAILED;

@@ -367,7 +367,8 @@ int cmd_run(int argc, char **argv) {
         RunContextArgs cargs = { .profile = a.profile,
                                  .policy_file = a.policy,
                                  .host_facts_file = a.host_facts,
-                                 .probe_flags = RUN_PROBE_FLAGS };
+                                 .probe_flags = RUN_PROBE_FLAGS,
+                                 .workdir = workdir };
         r = run_context_load(&cargs, &ctx, &err);
 #if MOAT_WITH_VM
         /* KVM that answers but has never run a guest here is proven before the plan is final,

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "basic/macros.h"
+#include "basic/strv.h"
 #include "config.h"
 #include "context.h"
 
@@ -17,6 +19,33 @@ const char *moat_data_dir(void) {
         if (d && d[0])
                 return d;
         return MOAT_INSTALLED_DATA_DIR;
+}
+
+/* The absolute paths of the profile's writable bind sources that exist (relative sources are
+ * relative to the work directory). */
+static int writable_bind_sources(const Profile *pr, const char *workdir, char ***ret) {
+        _cleanup_free_ char *cwd = NULL;
+        char **l = NULL;
+
+        if (!workdir && !(workdir = cwd = getcwd(NULL, 0)))
+                return -errno;
+        for (size_t i = 0; i < pr->fs.n_binds; i++) {
+                const ProfileBind *b = &pr->fs.binds[i];
+                _cleanup_free_ char *path = NULL;
+                if (b->mode != BIND_RW)
+                        continue;
+                if (b->source[0] == '/' || strcmp(b->source, ".") == 0)
+                        path = strdup(b->source[0] == '/' ? b->source : workdir);
+                else if (asprintf(&path, "%s/%s", workdir, b->source) < 0)
+                        path = NULL;
+                if (!path ||
+                    (!(b->optional && access(path, F_OK) < 0) && strv_extend(&l, path) < 0)) {
+                        strv_free(l);
+                        return -ENOMEM;
+                }
+        }
+        *ret = l;
+        return 0;
 }
 
 int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *error) {
@@ -51,6 +80,18 @@ int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *err
                                        0, "cannot learn what this host can enforce: %s",
                                        strerror(-r));
                 goto fail;
+        }
+        if (!args->host_facts_file && ctx->profile->resources.disk) {
+                char **dirs = NULL;
+                r = writable_bind_sources(ctx->profile, args->workdir, &dirs);
+                if (r >= 0)
+                        r = host_probe_project_quota(&ctx->host, dirs);
+                strv_free(dirs);
+                if (r < 0) {
+                        moat_error_set(error, "", 0, 0, "cannot probe project quotas: %s",
+                                       strerror(-r));
+                        goto fail;
+                }
         }
 
         r = plan_resolve(ctx->profile, ctx->policy, &ctx->host, &ctx->plan);

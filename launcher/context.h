@@ -22,6 +22,7 @@ typedef struct RunContextArgs {
         const char *host_facts_file; /* --host-facts; NULL = probe this host */
         const char *policies_dir;    /* NULL = MOAT_DATA_DIR/policies or the installed dir */
         unsigned probe_flags;        /* host_facts_probe_flags(): HOST_PROBE_SKIP_KVM */
+        const char *workdir;         /* the run's work directory (absolute); NULL = current */
 } RunContextArgs;
 
 /* On failure, error names the file:line:column or the flag, and the return is negative. */

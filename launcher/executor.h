@@ -58,6 +58,8 @@ typedef struct RunOutcome {
         bool oom_killed;             /* the memory cgroup's oom_kill counter is > 0 */
         uint64_t pids_max_events;    /* pids.events "max": forks refused at pids.max */
         uint64_t disk_rlimit_bytes;  /* RLIMIT_FSIZE that bounds resources.disk, 0 = none */
+        uint64_t disk_quota_bytes;   /* resources.disk's project quota, 0 = none was set */
+        uint64_t disk_added;         /* bytes the run added under it (project quota only) */
         char failed_step[64]; /* when !started: "mount /work", "seccomp load", "domain create" */
         int failed_errno;     /* positive errno of that step, 0 if none */
         char message[512];    /* human explanation of a failure (already printed once) */

@@ -22,6 +22,7 @@ void host_facts_done(HostFacts *h) {
         free(h->guest_kernel);
         free(h->vm_reason);
         free(h->kvm_reason);
+        free(h->project_quota_reason);
         *h = (HostFacts){};
 }
 

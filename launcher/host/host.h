@@ -98,6 +98,13 @@ typedef struct HostFacts {
         /* rootless helpers (moat itself never uses them; reported for the user) */
         bool newuidmap_present;
         bool subuid_range;
+
+        /* resources.disk: whether moat can bound what the run's writable binds receive with a
+         * project quota (host_probe_project_quota(): the caller is root, and every writable
+         * bind of the run is on one file system that enforces project quotas). A fact of the
+         * run's binds, not only of the host: `moat host` reports it for the current directory. */
+        bool project_quota;
+        char *project_quota_reason; /* why not, or NULL */
 } HostFacts;
 
 /* Fill *h from this host. Never fails hard: an unreadable fact is reported as absent. */
@@ -117,6 +124,10 @@ char *host_facts_to_json(const HostFacts *h);
 /* Frees the owned strings; safe on a zeroed struct; leaves the struct zeroed. */
 void host_facts_done(HostFacts *h);
 /* Which tiers can run here at all, with the reason when not. */
+/* Fills h->project_quota for the writable bind sources dirs (absolute paths; NULL-terminated;
+ * none: false, "no writable bind"). Reads only. */
+int host_probe_project_quota(HostFacts *h, char *const *dirs);
+
 bool host_can_run_tier(const HostFacts *h, int tier, const char **ret_reason);
 /* Why this caller cannot create a user namespace, from the sysctls already in h and whether
  * the kernel has user namespaces at all (/proc/self/ns/user); NULL when it can. No I/O. */

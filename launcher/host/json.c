@@ -47,6 +47,8 @@
  *   lxc_version                string (<32)       ""
  *   newuidmap_present          boolean            false
  *   subuid_range               boolean            false
+ *   project_quota              boolean            false
+ *   project_quota_reason       string or null     null
  *
  * Every default is the conservative one: a fixture that omits a fact describes a host that
  * cannot enforce it. Loading is strict: an unknown key, a duplicate key, a wrong type, an
@@ -143,6 +145,8 @@ static const Field fields[] = {
         F(lxc_version, FIELD_STRING),
         F(newuidmap_present, FIELD_BOOL),
         F(subuid_range, FIELD_BOOL),
+        F(project_quota, FIELD_BOOL),
+        F(project_quota_reason, FIELD_STRING_OR_NULL),
 };
 
 #define FIELD_PTR(h, f, type) ((type *) ((char *) (h) + (f)->offset))
@@ -424,6 +428,10 @@ static int host_facts_from_object(json_t *o, const char *file, HostFacts *h, Moa
                 return moat_error_set(e, file, 0, 0,
                                       "field \"is_root\": true, but \"uid\" is %u, not 0",
                                       (unsigned) h->uid);
+        if (h->project_quota && !h->is_root)
+                return moat_error_set(e, file, 0, 0,
+                                      "field \"project_quota\": true, but \"is_root\" is false "
+                                      "(only root can set project quotas)");
         /* Facts written before kvm_state existed said only kvm_usable. */
         if (!json_object_get(o, "kvm_state"))
                 h->kvm_state = h->kvm_usable ? KVM_STATE_PROVEN : KVM_STATE_ABSENT;

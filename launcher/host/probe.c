@@ -32,6 +32,7 @@
 #include "basic/strv.h"
 #include "config.h"
 #include "host/host.h"
+#include "sys/projquota.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -654,5 +655,51 @@ int host_facts_probe_flags(HostFacts *h, unsigned flags) {
                 host_facts_done(h);
                 return r;
         }
+        return 0;
+}
+
+/* resources.disk's strongest mechanism for this run's writable binds. Root only: a project id
+ * and a quota limit change only from the initial user namespace with CAP_SYS_ADMIN/CAP_FOWNER.
+ * All binds on one file system, so that one limit bounds their total; nested mounts inside a
+ * bind are found when the executor walks the tree (the run then stops). */
+int host_probe_project_quota(HostFacts *h, char *const *dirs) {
+        const char *why = NULL;
+        dev_t dev = 0;
+        bool first = true;
+
+        free(h->project_quota_reason);
+        h->project_quota_reason = NULL;
+        h->project_quota = false;
+        if (!h->is_root)
+                why = "the caller is not root (a project quota is set from the initial user "
+                      "namespace with CAP_SYS_ADMIN)";
+        else if (!dirs || !dirs[0])
+                why = "no writable bind";
+        for (size_t i = 0; !why && dirs[i]; i++) {
+                struct stat st;
+                const char *reason;
+                int fd = open(dirs[i], O_PATH | O_CLOEXEC);
+                if (fd < 0 || fstat(fd, &st) < 0) {
+                        if (fd >= 0)
+                                close(fd);
+                        return asprintf(&h->project_quota_reason, "cannot open %s: %s", dirs[i],
+                                        strerror(errno)) < 0
+                                       ? -ENOMEM
+                                       : 0;
+                }
+                int r = sys_projquota_check(fd, &reason);
+                close(fd);
+                if (r < 0)
+                        return asprintf(&h->project_quota_reason, "%s: %s", dirs[i], reason) < 0
+                                       ? -ENOMEM
+                                       : 0;
+                if (!first && st.st_dev != dev)
+                        why = "the writable binds are on different file systems";
+                dev = st.st_dev;
+                first = false;
+        }
+        if (why)
+                return (h->project_quota_reason = strdup(why)) ? 0 : -ENOMEM;
+        h->project_quota = true;
         return 0;
 }

@@ -264,23 +264,29 @@ static int control_cgroups(Plan *p, const HostFacts *h, const PlanFindings *f) {
 /* resources.disk (plan_disk_mechanism()). A required one that has no total bound is refused
  * (check_disk()); its control keeps the status required, so an executor that got the plan
  * anyway fails closed. */
-static int control_disk(Plan *p, const Profile *pr) {
+static int control_disk(Plan *p, const Profile *pr, const HostFacts *h) {
         const PlanResources *res = &p->resources;
         ControlStatus st =
                 pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED : CONTROL_BEST_EFFORT;
-        char size[32];
+        char size[32], why[400];
 
         plan_format_bytes(res->disk, size, sizeof(size));
+        snprintf(why, sizeof(why), "no project quota%s%s", h->project_quota_reason ? ": " : "",
+                 h->project_quota_reason ? h->project_quota_reason : "");
         switch (res->disk_mechanism) {
         case DISK_MECH_NO_WRITABLE_BIND:
                 return plan_add_controlf(p, "disk", st, NULL,
                                          "%s: no writable bind reaches the host; tmpfs writes are "
                                          "bounded by the tmpfs sizes",
                                          size);
+        case DISK_MECH_PROJECT_QUOTA:
+                return plan_add_controlf(p, "disk", st, NULL,
+                                         "project quota of the run's own: %s in total beyond what "
+                                         "the writable binds hold at the start (EDQUOT past it)",
+                                         size);
         case DISK_MECH_RLIMIT_FSIZE:
                 return plan_add_controlf(
-                        p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED,
-                        "no project quota: moat does not set one in this release",
+                        p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED, why,
                         "RLIMIT_FSIZE %s for each file written (SIGXFSZ, or EFBIG when ignored): "
                         "it bounds each file, not the total through the writable binds",
                         size);
@@ -388,7 +394,7 @@ static int controls_sandbox(Plan *p, const Profile *pr, const HostFacts *h, cons
                 return r;
         if ((r = control_caps(p)) < 0 || (r = control_seccomp(p)) < 0 ||
             (r = control_landlock(p, pr, h)) < 0 || (r = control_mac(p, pr, f)) < 0 ||
-            (r = control_cgroups(p, h, f)) < 0 || (r = control_disk(p, pr)) < 0 ||
+            (r = control_cgroups(p, h, f)) < 0 || (r = control_disk(p, pr, h)) < 0 ||
             (r = control_rlimits(p)) < 0 || (r = control_common(p, pr)) < 0)
                 return r;
         if ((r = plan_add_control(p, "setsid", CONTROL_REQUIRED,
@@ -469,7 +475,7 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                 r = plan_add_control(p, "cpu_time", CONTROL_NOT_APPLICABLE, NULL,
                                      "no cpu time limit in the profile");
         if (r >= 0)
-                r = control_disk(p, pr);
+                r = control_disk(p, pr, h);
         if (r >= 0)
                 r = vm->guest_apparmor
                             ? plan_add_controlf(p, "guest.apparmor", CONTROL_REQUIRED, NULL,

@@ -384,28 +384,33 @@ bool plan_host_can_run_tier(const HostFacts *h, const Profile *pr, Tier t,
         return host_can_run_tier(h, t, ret_reason);
 }
 
-/* A required resources.disk needs a bound on the total a writable bind receives. No tier has
- * one in this release (plan_disk_mechanism()), and no tier change would give one: refused
- * directly, never run under the per-file RLIMIT_FSIZE in its place. */
-static int check_disk(Plan *p, const Profile *pr) {
-        DiskMechanism m = plan_disk_mechanism(pr, p->tier);
+/* A required resources.disk needs a bound on the total a writable bind receives: a project
+ * quota (plan_disk_mechanism()). Without one no tier change would give one: refused directly,
+ * never run under the per-file RLIMIT_FSIZE in its place. */
+static int check_disk(Plan *p, const Profile *pr, const HostFacts *h) {
+        DiskMechanism m = plan_disk_mechanism(pr, h, p->tier);
         char where[300];
 
         if (pr->resources.enforce != ENFORCE_REQUIRED ||
             (m != DISK_MECH_RLIMIT_FSIZE && m != DISK_MECH_NOT_ENFORCED))
                 return 0;
         plan_format_pos(&pr->resources.pos, where, sizeof(where));
-        return plan_refuse(
-                p,
-                "required control resources.disk cannot be enforced %s; mark resources enforce: "
-                "best-effort to run %s (degraded), or make every bind read-only%s%s%s",
-                m == DISK_MECH_NOT_ENFORCED
-                        ? "in the vm tier (QEMU writes the 9p share on the host; a file size limit "
-                          "on QEMU would stop QEMU, not the workload)"
-                        : "on this host (moat bounds what a writable bind receives only per file, "
-                          "with RLIMIT_FSIZE, not in total: no project quota)",
-                m == DISK_MECH_NOT_ENFORCED ? "without it" : "with the per-file bound",
-                where[0] ? " (" : "", where, where[0] ? ")" : "");
+        if (m == DISK_MECH_NOT_ENFORCED)
+                return plan_refuse(
+                        p,
+                        "required control resources.disk cannot be enforced in the vm tier (QEMU "
+                        "writes the 9p share on the host; a file size limit on QEMU would stop "
+                        "QEMU, not the workload); mark resources enforce: best-effort to run "
+                        "without it, or make every bind read-only%s%s%s",
+                        where[0] ? " (" : "", where, where[0] ? ")" : "");
+        return plan_refuse(p,
+                           "required control resources.disk cannot be enforced on this host: no "
+                           "project quota for the writable binds (%s), and RLIMIT_FSIZE bounds "
+                           "each file, not the total; run as root on a file system with project "
+                           "quotas enforced, mark resources enforce: best-effort to run with the "
+                           "per-file bound, or make every bind read-only%s%s%s",
+                           h->project_quota_reason ? h->project_quota_reason : "not probed",
+                           where[0] ? " (" : "", where, where[0] ? ")" : "");
 }
 
 static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
@@ -424,7 +429,7 @@ static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const 
                 if (r < 0)
                         return r;
         }
-        if ((r = check_disk(p, pr)) < 0)
+        if ((r = check_disk(p, pr, h)) < 0)
                 return r;
         /* Fail closed even under a policy that lacks the missing-control rules: a shared-kernel
          * tier never starts with a required control it cannot apply. */

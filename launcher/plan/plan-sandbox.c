@@ -449,10 +449,11 @@ bool plan_nproc_bounds_sandbox(const HostFacts *h) {
  * binds reach them: tmpfs writes stay in memory, bounded by the tmpfs sizes, and the root is
  * read-only. Without a writable bind the mounts alone hold the bound. In the vm tier QEMU writes
  * the 9p share on the host under its own uid: a file size limit there would stop QEMU, not
- * the workload, so nothing bounds it. Otherwise RLIMIT_FSIZE, which bounds each file the
- * workload writes (any file system), not their total: never the same rule, so only ever
- * degraded (check_runnable() refuses a required one). */
-DiskMechanism plan_disk_mechanism(const Profile *pr, Tier t) {
+ * the workload, so nothing bounds it. In the sandbox tier, a project quota where the host
+ * facts say the run's writable binds can have one (host_probe_project_quota()); otherwise
+ * RLIMIT_FSIZE, which bounds each file the workload writes (any file system), not their total:
+ * never the same rule, so only ever degraded (check_disk() refuses a required one). */
+DiskMechanism plan_disk_mechanism(const Profile *pr, const HostFacts *h, Tier t) {
         bool writable = false;
 
         if (!pr->resources.disk)
@@ -461,7 +462,9 @@ DiskMechanism plan_disk_mechanism(const Profile *pr, Tier t) {
                 writable = writable || pr->fs.binds[i].mode == BIND_RW;
         if (!writable)
                 return DISK_MECH_NO_WRITABLE_BIND;
-        return t == TIER_VM ? DISK_MECH_NOT_ENFORCED : DISK_MECH_RLIMIT_FSIZE;
+        if (t == TIER_VM)
+                return DISK_MECH_NOT_ENFORCED;
+        return h->project_quota ? DISK_MECH_PROJECT_QUOTA : DISK_MECH_RLIMIT_FSIZE;
 }
 
 static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
@@ -477,7 +480,7 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                 .cpu_time_ms = pr->resources.cpu_time_ms,
                 .tmpfs_total = pr->resources.tmpfs_total,
                 .disk = pr->resources.disk,
-                .disk_mechanism = plan_disk_mechanism(pr, p->tier),
+                .disk_mechanism = plan_disk_mechanism(pr, h, p->tier),
                 .output_bytes = pr->resources.output,
                 .output_status = !pr->resources.output ? CONTROL_NOT_APPLICABLE
                                  : pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED

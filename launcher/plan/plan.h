@@ -145,13 +145,13 @@ typedef enum CgroupMechanism {
 } CgroupMechanism;
 
 /* How resources.disk is bounded: what the workload can add to the host through writable binds.
- * The strongest mechanism, a project quota on the bind's file system (ext4, xfs), is not
- * implemented yet: it would need the initial namespace's CAP_SYS_ADMIN and a robust undo of
- * the project ids it sets on the host's tree. */
+ * The strongest is a project quota on the binds' file system (ext4, xfs; root callers only, see
+ * sys/projquota.h); else RLIMIT_FSIZE, per file. */
 typedef enum DiskMechanism {
         DISK_MECH_NONE,             /* no disk bound asked for */
         DISK_MECH_NO_WRITABLE_BIND, /* nothing writable reaches the host: held by the mounts */
         DISK_MECH_RLIMIT_FSIZE,     /* RLIMIT_FSIZE: each file, not the total (degraded) */
+        DISK_MECH_PROJECT_QUOTA,    /* a project quota of the run's own: the total */
         DISK_MECH_NOT_ENFORCED,     /* vm tier: QEMU writes the 9p share on the host */
         _DISK_MECH_MAX,
 } DiskMechanism;

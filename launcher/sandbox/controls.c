@@ -11,6 +11,7 @@ static const char *const step_names[_STEP_MAX] = {
         [STEP_CLONE] = "namespaces",
         [STEP_IDMAP] = "idmap",
         [STEP_CGROUP] = "cgroup",
+        [STEP_DISK] = "disk quota",
         [STEP_SYNC] = "sync",
         [STEP_MOUNT] = "mount",
         [STEP_PIVOT_ROOT] = "pivot_root",
@@ -61,7 +62,8 @@ static const struct {
         { "pivot_root", STEP_PIVOT_ROOT },
         { "network", STEP_NETWORK },
         { "rlimits", STEP_RLIMIT },
-        { "disk", STEP_RLIMIT }, /* RLIMIT_FSIZE, or the mounts when no bind is writable */
+        /* RLIMIT_FSIZE, or the mounts when no bind is writable; a project quota: STEP_DISK */
+        { "disk", STEP_RLIMIT },
         { "setsid", STEP_SETSID },
         { "apparmor", STEP_LSM },
         { "selinux", STEP_LSM },
@@ -73,7 +75,10 @@ static const struct {
         { "seccomp", STEP_SECCOMP },
 };
 
-static SandboxStep control_step(const char *name) {
+static SandboxStep control_step(const Plan *plan, const char *name) {
+        if (name && strcmp(name, "disk") == 0 &&
+            plan->resources.disk_mechanism == DISK_MECH_PROJECT_QUOTA)
+                return STEP_DISK;
         for (size_t i = 0; name && i < ELEMENTSOF(control_steps); i++)
                 if (strcmp(name, control_steps[i].name) == 0)
                         return control_steps[i].step;
@@ -87,7 +92,7 @@ ControlOutcome *sandbox_control_outcomes(const Plan *plan, int failed_step, cons
                 return NULL;
         for (size_t i = 0; i < plan->n_controls; i++) {
                 const PlanControl *c = &plan->controls[i];
-                SandboxStep s = control_step(c->name);
+                SandboxStep s = control_step(plan, c->name);
                 if (c->status == CONTROL_NOT_APPLICABLE)
                         out[i] = CONTROL_OUTCOME_NOT_APPLICABLE;
                 else if (failed_step >= 0 && failed_step != STEP_EXEC && (int) s > failed_step)

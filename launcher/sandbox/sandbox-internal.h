@@ -19,6 +19,7 @@ typedef enum SandboxStep {
         STEP_CLONE,
         STEP_IDMAP,
         STEP_CGROUP,
+        STEP_DISK, /* resources.disk's project quota (parent, before clone3) */
         STEP_SYNC,
         STEP_MOUNT,
         STEP_PIVOT_ROOT,
@@ -91,6 +92,29 @@ int sandbox_output_handle(OutputRelay *r, const struct pollfd *p);
 /* Some pipe has not reached its end yet. */
 bool sandbox_output_open(const OutputRelay *r);
 void sandbox_output_done(OutputRelay *r);
+
+/* resources.disk by project quota (disk.c), set up by the parent before clone3. */
+#define DISK_QUOTA_MAX_ROOTS 64
+typedef struct DiskQuota {
+        bool active;                     /* the trees may carry the id: stop undoes it */
+        uint32_t id;                     /* the run's project id */
+        int64_t since;                   /* when the trees joined it (time(2)) */
+        uint64_t base;                   /* bytes charged to the id when the limit was set */
+        int roots[DISK_QUOTA_MAX_ROOTS]; /* the writable binds' sources, O_PATH */
+        const char *paths[DISK_QUOTA_MAX_ROOTS]; /* their targets, for messages (the plan's) */
+        size_t n_roots;
+        pid_t guard;  /* 0: none */
+        int guard_fd; /* the write end of the guard's pipe */
+} DiskQuota;
+
+#define DISK_QUOTA_INIT \
+        { .guard_fd = -EBADF }
+/* Puts the plan's writable binds into a project of their own with its limit. -errno on
+ * failure, printed with its detail; sandbox_disk_quota_stop() undoes whatever was done. */
+int sandbox_disk_quota_start(const Plan *plan, const char *workdir, DiskQuota *dq);
+/* After the sandbox is reaped: the trees out of the project, the limit removed, the guard
+ * told; *ret_added: the bytes the run added. */
+int sandbox_disk_quota_stop(DiskQuota *dq, uint64_t *ret_added);
 
 /* Everything the child needs, prepared by the parent before clone3 (the child runs in the
  * parent's memory, so no serialisation). */

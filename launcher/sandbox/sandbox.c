@@ -367,6 +367,7 @@ typedef struct Prepared {
         OutputRelay out;  /* resources.output */
         CgroupGuard guard;
         bool cgroup_left; /* removing the cgroups failed: the guard retries */
+        DiskQuota dq;     /* resources.disk's project quota */
         int sync[2];
         int signal_fd;
         sigset_t old_mask;
@@ -435,6 +436,17 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
                         p->cpu_usage_fd = safe_close(p->cpu_usage_fd);
                         (void) sys_cgroup_destroy(&p->cg);
                         degraded[STEP_CGROUP] = r;
+                } else if (r < 0)
+                        return r;
+        }
+        /* Before the output relay's pipes and the sandbox: the guard it forks keeps none. */
+        if (res->disk_mechanism == DISK_MECH_PROJECT_QUOTA) {
+                const PlanControl *c = plan_find_control(plan, "disk");
+                *ret_step = STEP_DISK;
+                r = sandbox_disk_quota_start(plan, req->workdir, &p->dq);
+                if (r < 0 && c && c->status == CONTROL_BEST_EFFORT) {
+                        (void) sandbox_disk_quota_stop(&p->dq, NULL);
+                        degraded[STEP_DISK] = r;
                 } else if (r < 0)
                         return r;
         }
@@ -666,6 +678,7 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
                 .cg = SANDBOX_CGROUP_INIT,
                 .cpu_usage_fd = -EBADF,
                 .guard = { .fd = -EBADF },
+                .dq = DISK_QUOTA_INIT,
                 .sync = { -EBADF, -EBADF },
                 .signal_fd = -EBADF,
         };
@@ -740,6 +753,10 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
                         fprintf(stderr, "moat: cannot remove the sandbox's cgroup: %s\n",
                                 strerror(-cr));
         }
+        /* init is reaped, and its pid namespace with it: nothing writes into the binds */
+        if (p.dq.active)
+                o->disk_quota_bytes = plan->resources.disk;
+        (void) sandbox_disk_quota_stop(&p.dq, &o->disk_added);
         prepared_done(&p);
         return 0;
 }

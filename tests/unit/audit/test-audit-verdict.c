@@ -135,7 +135,8 @@ static void test_pids(void **state) {
 }
 
 /* resources.disk under RLIMIT_FSIZE: the command's death by SIGXFSZ, and only with the limit
- * in force; an EFBIG the program handled itself is its own exit. */
+ * in force; an EFBIG the program handled itself is its own exit. Under a project quota: the
+ * usage at the bound in a run that did not succeed. */
 static void test_disk(void **state) {
         RunOutcome o = killed(SIGXFSZ);
         o.disk_rlimit_bytes = 8 << 20;
@@ -151,6 +152,20 @@ static void test_disk(void **state) {
         o.disk_rlimit_bytes = 8 << 20;
         o.timed_out = true;
         assert_verdict(&o, false, "timeout");
+
+        /* a project quota: EDQUOT, no signal; usage at the bound and a failed run */
+        o = exited(1);
+        o.disk_quota_bytes = 1 << 20;
+        o.disk_added = (1 << 20) - 4096;
+        assert_verdict(&o, false, "disk");
+        o = exited(0); /* handled it and succeeded */
+        o.disk_quota_bytes = 1 << 20;
+        o.disk_added = 1 << 20;
+        assert_verdict(&o, false, "exited");
+        o = exited(1); /* far below the bound: not the cause */
+        o.disk_quota_bytes = 1 << 20;
+        o.disk_added = 4096;
+        assert_verdict(&o, false, "exited");
 }
 
 static void test_names(void **state) {

@@ -430,9 +430,10 @@ static void test_cpu_time(void **state) {
         plan_free(p);
 }
 
-/* resources.disk: RLIMIT_FSIZE per file, only ever degraded (the smaller of it and tmpfs_total);
- * required is refused wherever a bind is writable (no total bound in any tier), the vm tier
- * names it not enforced; without a writable bind the mounts hold it. */
+/* resources.disk: a project quota where the host facts say the run's writable binds can have
+ * one (root, sandbox tier); else RLIMIT_FSIZE per file, only ever degraded (the smaller of it
+ * and tmpfs_total), required refused; the vm tier names it not enforced; without a writable
+ * bind the mounts hold it. */
 static void test_disk(void **state) {
         static ProfileBind ro[] = {
                 { .source = (char *) ".", .target = (char *) "/work", .mode = BIND_RO }
@@ -476,16 +477,44 @@ static void test_disk(void **state) {
         plan_free(p);
         pr.resources.tmpfs_total = 0;
 
-        /* required: refused, never the per-file bound in its place; root changes nothing */
+        /* required: refused, never the per-file bound in its place; root alone changes
+         * nothing, the probe's reason is named */
         pr.resources.enforce = ENFORCE_REQUIRED;
         h.is_root = true;
         h.uid = 0;
+        h.project_quota_reason = (char *) "/w: project quotas are off on this file system";
         p = resolve(&pr, &h);
         assert_true(p->refused);
         assert_non_null(strstr(p->refusal, "resources.disk"));
-        assert_non_null(strstr(p->refusal, "per file"));
+        assert_non_null(strstr(p->refusal, "each file, not the total"));
+        assert_non_null(strstr(p->refusal, "project quotas are off"));
         assert_int_equal(status_of(p, "disk"), CONTROL_REQUIRED);
         plan_free(p);
+
+        /* a project quota: the total, required holds, no RLIMIT_FSIZE, no fallocate rule */
+        h.project_quota = true;
+        h.project_quota_reason = NULL;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_PROJECT_QUOTA);
+        assert_int_equal(status_of(p, "disk"), CONTROL_REQUIRED);
+        assert_non_null(strstr(plan_find_control(p, "disk")->detail, "project quota"));
+        assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 0);
+        for (size_t i = 0; i < p->sandbox.seccomp.n_rules; i++)
+                assert_string_not_equal(p->sandbox.seccomp.rules[i].name, "fallocate");
+        plan_free(p);
+        pr.resources.enforce = ENFORCE_BEST_EFFORT;
+        p = resolve(&pr, &h);
+        assert_int_equal(status_of(p, "disk"), CONTROL_BEST_EFFORT);
+        plan_free(p);
+        /* ... in the sandbox tier only: QEMU writes the vm tier's share */
+        pr.isolation = TIER_VM;
+        p = resolve(&pr, &h);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_NOT_ENFORCED);
+        plan_free(p);
+        pr.isolation = TIER_AUTO;
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        h.project_quota = false;
 
         /* no writable bind: nothing reaches the host, the required bound holds */
         pr.fs.binds = ro;
