@@ -11,6 +11,9 @@
 #   release          the kernel release string ("6.1.0-56-amd64")
 #   modules/*.ko     virtio, virtio-pci, virtio-mmio, virtio-console, netfs, fscache, 9p
 #   modules/order    the load order, dependencies first
+#   modules-extra/   modules the guest does not load at boot, for tests that insmod them in a
+#                    guest (ext4 with project quotas on a loop device), with their
+#                    dependencies and an order file of their own
 # It also creates the unprivileged account `moat-vm` (no login, home /var/lib/moat/vm) as which
 # moat runs QEMU when the caller is root, so that QEMU never runs as root, and puts it in group
 # kvm (created if missing), through which Debian gives /dev/kvm to service accounts.
@@ -22,6 +25,7 @@ DEST=${MOAT_GUEST_DIR:-/var/lib/moat/guest}
 VMHOME=/var/lib/moat/vm
 MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio
          virtio_console netfs fscache 9pnet 9pnet_virtio 9p)
+EXTRA_MODULES=(loop crc32c_generic ext4 quota_v2)
 
 die() { echo "moat-guest-kernel: $*" >&2; exit 1; }
 
@@ -76,7 +80,8 @@ case $release in
 esac
 
 if [ -f "$DEST/release" ] && [ "$(cat "$DEST/release")" = "$release" ] &&
-   [ -s "$DEST/vmlinux" ] && [ -s "$DEST/modules/order" ]; then
+   [ -s "$DEST/vmlinux" ] && [ -s "$DEST/modules/order" ] &&
+   [ "$(cat "$DEST/modules-extra/wanted" 2>/dev/null)" = "${EXTRA_MODULES[*]}" ]; then
         echo "moat-guest-kernel: $release already installed in $DEST"
         exit 0
 fi
@@ -114,6 +119,37 @@ for m in "${MODULES[@]}"; do
         esac
         echo "$m" >> new/modules/order
 done
+# The extra modules with every dependency (modules.dep lists them all), dependencies first.
+mkdir -p new/modules-extra
+: > new/modules-extra/order
+extra_add() { # NAME-OR-PATH
+        local path=$1 dep
+        case $path in
+        */*) ;;
+        *) path=$(awk -F: -v m="$1" '{ n = $1; sub(/.*\//, "", n); sub(/\.ko.*$/, "", n);
+                                      gsub(/-/, "_", n) } n == m { print $1; exit }' \
+                  "$moddir/modules.dep")
+           [ -n "$path" ] || die "module $1 not found in $release" ;;
+        esac
+        local name=${path##*/}
+        name=${name%%.ko*}
+        name=${name//-/_}
+        grep -qx "$name" new/modules-extra/order && return 0
+        for dep in $(awk -F: -v p="$path" '$1 == p { print $2; exit }' "$moddir/modules.dep"); do
+                extra_add "$dep"
+        done
+        grep -qx "$name" new/modules-extra/order && return 0
+        case $path in
+                *.ko) cp "$moddir/$path" "new/modules-extra/$name.ko" ;;
+                *.ko.xz) xz -dc "$moddir/$path" > "new/modules-extra/$name.ko" ;;
+                *) die "unsupported module format: $path" ;;
+        esac
+        echo "$name" >> new/modules-extra/order
+}
+for m in "${EXTRA_MODULES[@]}"; do
+        extra_add "$m"
+done
+echo "${EXTRA_MODULES[*]}" > new/modules-extra/wanted
 cp vmlinux new/vmlinux
 cp "$vmlinuz" new/vmlinuz
 cp "root/boot/config-$release" new/config 2>/dev/null || true

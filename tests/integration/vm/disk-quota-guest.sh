@@ -1,0 +1,186 @@
+#!/bin/bash
+# Runs inside a vm-tier guest as guest root (driven by disk-quota.sh): resources.disk as a
+# project quota, on an ext4 file system with project quotas enforced (a loop device in guest
+# memory), which this host's kernel cannot mount (it has no quota format for ext4). The real
+# moat binary runs the sandbox tier there. Prints "PASS name", "FAIL name" and "DIAG text".
+#   disk-quota-guest.sh MOAT MODULES_DIR USER
+set -u
+moat=$1 mods=$2 user=$3
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1"; }
+diag() { echo "DIAG $*"; }
+check() { # NAME COMMAND...
+        local name=$1
+        shift
+        if "$@"; then pass "$name"; else fail "$name"; fi
+}
+check_all() { # NAME 'SHELL CONDITION'
+        if eval "$2"; then pass "$1"; else fail "$1"; fi
+}
+wait_for() { # SECONDS COMMAND... (by the clock: a process costs ~0.1 s under TCG)
+        local end=$((SECONDS + $1))
+        shift
+        while ((SECONDS < end)); do
+                "$@" && return 0
+                sleep 0.1
+        done
+        "$@"
+}
+size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+MiB=$((1024 * 1024))
+
+while read -r m; do
+        insmod "$mods/$m.ko" 2>/dev/null || diag "insmod $m failed"
+done <"$mods/order"
+# losetup needs /dev/loop-control: the guest's own devtmpfs, as on any host
+mount -t devtmpfs devtmpfs /dev || { fail "mount devtmpfs"; exit 0; }
+mkdir -p /run/dq && mount -t tmpfs -o size=256m tmpfs /run/dq || { fail "tmpfs"; exit 0; }
+mkfs() { truncate -s 96M "$1" && mkfs.ext4 -q -O quota,project "$1"; }
+mkfs /run/dq/enforced.img && mkfs /run/dq/accounted.img || { fail "mkfs.ext4"; exit 0; }
+mkdir -p /run/dq/pq /run/dq/acct
+mount -o loop,prjquota /run/dq/enforced.img /run/dq/pq || { fail "mount -o prjquota"; diag "$(ls /dev | tr "\n" " ")"; diag "$(dmesg | tail -n 8 | tr "\n" "|")"; exit 0; }
+# quota feature on, prjquota option off: usage accounted, limits ignored (fails open)
+mount -o loop /run/dq/accounted.img /run/dq/acct || { fail "mount without prjquota"; exit 0; }
+diag "guest kernel $(uname -r); $(grep -E ' /run/dq/(pq|acct) ' /proc/mounts | tr '\n' ';')"
+
+export HOME=/tmp/home-root XDG_CACHE_HOME=/tmp/home-root/.cache XDG_STATE_HOME=/tmp/home-root/.state
+mkdir -p "$HOME"
+W=/run/dq/pq/work
+mkdir -p "$W/sub/deeper" /run/dq/acct/work
+head -c $MiB /dev/zero >"$W/big.dat"
+echo hello >"$W/sub/deeper/note.txt"
+cat >/tmp/dq.yaml <<'YAML'
+moat: 1
+name: disk-quota
+isolation: sandbox
+filesystem:
+  root: host-readonly
+  bind:
+    - {source: ., target: /work, mode: rw}
+  tmpfs:
+    - {target: /tmp, size: 16MiB}
+resources:
+  disk: 4MiB
+  timeout: 120s
+  enforce: required
+YAML
+export MOAT_AUDIT_LOG=/tmp/audit.jsonl
+run() { (cd "$W" && "$moat" run -p /tmp/dq.yaml "$@"); }
+# projects: every project id of the tree's directories and regular files, sorted, unique
+projects() { lsattr -p -R -d "$1" "$1"/* 2>/dev/null | awk '{ print $1 }' | sort -u | tr '\n' ' '; }
+inherit_flags() { lsattr -R "$1" 2>/dev/null | awk '$1 ~ /P/' | wc -l; }
+
+# 1. the plan
+plan=$(cd "$W" && "$moat" explain --json -p /tmp/dq.yaml)
+check "root: the plan bounds disk with a project quota" \
+        test "$(jq -r '.resources.disk_mechanism' <<<"$plan")" = project-quota
+check "root: ... a required control, not degraded" \
+        test "$(jq -r '.controls[] | select(.name == "disk") | .status' <<<"$plan")" = required
+check "root: moat host: project quota for a directory there" \
+        test "$(cd "$W" && "$moat" host --json | jq -r .project_quota)" = true
+check_all "root: before: every inode of the tree in project 0" '[ "$(projects "$W")" = "0 " ]'
+
+# 2. a writer past the bound stops there, EDQUOT, verdict disk; the tree is held in the project
+run --result /tmp/r1.json -- sh -c 'lsattr -p -d /work /work/big.dat /work/sub/deeper/note.txt >/tmp/in 2>&1;
+        cat /tmp/in; dd if=/dev/zero of=/work/out bs=64k count=200 2>&1; rc=$?; echo dd=$rc; exit $rc' >/tmp/o1 2>&1
+rc=$?
+out_size=$(size "$W/out")
+diag "writer: rc=$rc out=$out_size bytes; $(tr '\n' ' ' </tmp/o1 | head -c 600)"
+check "root: a write past resources.disk fails with EDQUOT (Disk quota exceeded)" \
+        grep -q "Disk quota exceeded" /tmp/o1
+check_all "root: ... after 3.5 to 4 MiB of new data ($out_size bytes)" \
+        '[ "$out_size" -ge $((7 * MiB / 2)) ] && [ "$out_size" -le $((4 * MiB)) ]'
+inside=$(awk 'NR <= 3 { print $1 }' /tmp/o1 | sort -u)
+check_all "root: inside, the work tree carries the run's own project id ($inside)" \
+        '[ -n "$inside" ] && [ "$(wc -w <<<"$inside")" = 1 ] && [ "$inside" != 0 ]'
+check "root: --result: verdict disk" test "$(jq -r .verdict /tmp/r1.json)" = disk
+added=$(tail -n 1 "$MOAT_AUDIT_LOG" | jq -r '.usage.disk_added_bytes')
+check_all "root: the audit record's usage.disk_added_bytes is the new data ($added)" \
+        '[ "$added" -ge $((7 * MiB / 2)) ] && [ "$added" -le $((4 * MiB + 256 * 1024)) ]'
+check "root: the audit record: disk applied" test "$(tail -n 1 "$MOAT_AUDIT_LOG" |
+        jq -r '.controls[] | select(.name == "disk") | .outcome')" = applied
+rm -f "$W/out"
+
+# 3. growing a file that existed before the run counts as well
+run -- sh -c 'cat /dev/zero >>/work/big.dat' >/tmp/o2 2>&1
+big=$(size "$W/big.dat")
+check_all "root: appending to a file that was there stops at the bound too ($big bytes)" \
+        '[ "$big" -ge $((9 * MiB / 2)) ] && [ "$big" -le $((5 * MiB)) ]'
+truncate -s $MiB "$W/big.dat"
+
+# 4. the workload cannot take a file out of the project; special files it makes are restored
+run -- sh -c 'echo x >/work/x; chattr -p 0 /work/x 2>/dev/null; echo chattr=$?;
+        ln -s /a/long/target/name/that/needs/a/block/of/its/own/on/ext4/..................../x /work/link;
+        mkfifo /work/fifo' >/tmp/o3 2>&1
+check "root: the workload cannot change a project id (chattr -p fails inside)" \
+        grep -qx "chattr=[1-9][0-9]*" /tmp/o3
+sync
+for f in link fifo x; do
+        p=$(debugfs -R "stat /work/$f" /run/dq/enforced.img 2>/dev/null | sed -n 's/.*Project: *\([0-9]*\).*/\1/p')
+        check "root: after the run, /work/$f made inside is in project 0 (debugfs: ${p:-none})" \
+                test "${p:-x}" = 0
+done
+check "root: ... the symbolic link keeps its target" \
+        test "$(readlink "$W/link")" = /a/long/target/name/that/needs/a/block/of/its/own/on/ext4/..................../x
+check "root: ... the FIFO is a FIFO" test -p "$W/fifo"
+rm -f "$W/link" "$W/fifo" "$W/x"
+
+# 5. after runs: every inode back in project 0, no inherit flag, and no bound any more
+check_all "root: after: every inode of the tree in project 0 ($(projects "$W"))" '[ "$(projects "$W")" = "0 " ]'
+check_all "root: after: no directory inherits a project" '[ "$(inherit_flags "$W")" = 0 ]'
+check "root: after: 8 MiB can be written there outside moat" \
+        dd if=/dev/zero of="$W/free" bs=1M count=8 status=none
+rm -f "$W/free"
+
+# 6. kill -9 of moat mid-run: the guard undoes it
+(cd "$W" && exec "$moat" run -p /tmp/dq.yaml -- sleep 60) </dev/null >/dev/null 2>&1 &
+launcher=$!
+if wait_for 30 sh -c '[ "$(lsattr -p -d "$0" | awk "{ print \$1 }")" != 0 ]' "$W"; then
+        guard=$(pgrep -x moat-disk-guard | head -1)
+        check "root: while a run holds the quota, its guard runs" test -n "$guard"
+        kill -9 "$launcher"
+        wait "$launcher" 2>/dev/null
+        check "root: kill -9 of moat: the guard puts the tree back in project 0" \
+                wait_for 10 sh -c '[ "$(lsattr -p -d "$0" | awk "{ print \$1 }")" = 0 ]' "$W"
+        check "root: ... and ends" wait_for 10 sh -c '! pgrep -x moat-disk-guard >/dev/null'
+        check_all "root: ... every inode in project 0 ($(projects "$W"))" '[ "$(projects "$W")" = "0 " ]'
+        check "root: ... no bound left: 8 MiB can be written" \
+                dd if=/dev/zero of="$W/free" bs=1M count=8 status=none
+        rm -f "$W/free"
+else
+        fail "root: a run's project id never appeared on the work directory"
+        kill -9 "$launcher" 2>/dev/null
+fi
+
+# 7. a file of another project: the run stops (125), naming it, and nothing changes
+echo theirs >"$W/sub/theirs"
+chattr -p 4242 "$W/sub/theirs"
+run -- true >/tmp/o7 2>&1
+rc=$?
+check "root: a tree with an inode of another project: exit 125" test "$rc" = 125
+check "root: ... the message names it and says why" \
+        grep -q "sub/theirs.*another project" /tmp/o7
+check "root: ... its project is untouched" \
+        test "$(lsattr -p "$W/sub/theirs" | awk '{ print $1 }')" = 4242
+rm -f "$W/sub/theirs"
+check_all "root: ... and the rest is back in project 0 ($(projects "$W"))" '[ "$(projects "$W")" = "0 " ]'
+
+# 8. accounting without enforcement (mount without prjquota) is not a bound: required refused
+out=$(cd /run/dq/acct/work && "$moat" explain -p /tmp/dq.yaml 2>&1)
+rc=$?
+diag "accounted only: rc=$rc $(head -c 300 <<<"$out")"
+check_all "root: project quotas accounted but not enforced: a required disk is refused (125)" \
+        '[ "$rc" = 125 ] && grep -q "accounted but not enforced" <<<"$out"'
+
+# 9. an unprivileged caller cannot set a project quota: refused when required
+h=/tmp/home-$user
+mkdir -p "$h" /run/dq/pq/u
+chown "$user" "$h" /run/dq/pq/u
+out=$(cd /run/dq/pq/u && setpriv --reuid="$user" --regid="$user" --clear-groups \
+        env HOME="$h" XDG_CACHE_HOME="$h/.cache" "$moat" explain -p /tmp/dq.yaml 2>&1)
+rc=$?
+check_all "$user: a required disk is refused: the caller is not root (rc $rc)" \
+        '[ "$rc" = 125 ] && grep -q "the caller is not root" <<<"$out"'
+
+echo DONE
