@@ -13,10 +13,14 @@
  * means moat undid everything itself; EOF without one means moat is gone (the sandbox dies with
  * it: PR_SET_PDEATHSIG), and the guard waits a moment for the pid namespace to go, then
  * releases the trees and the limit. It ignores the terminal's signals, so a ^C that ends moat
- * still finds it. Forked (not CLONE_VM like the cgroup guard) because the walk needs libc;
+ * still finds it. In cgroup v2 leaf mode it is born in moat's leaf (D/NAME.supervisor), which
+ * the cgroup guard cannot remove while it is there: so it leaves the leaf itself when done
+ * (into D, once the cgroup guard has turned D's controllers off) and removes it. Moat, alive,
+ * reaps it before it removes its cgroups. Forked (not CLONE_VM like the cgroup guard) because the walk needs libc;
  * the cost, a copy-on-write of moat's pages, is paid only by runs with a project quota. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +78,31 @@ static int release_all(const DiskQuota *dq, const char *who) {
         return ret;
 }
 
+static int write_procs(const char *dir) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = write(fd, "0", 1) == 1 ? 0 : -errno;
+        close(fd);
+        return r;
+}
+
+/* The guard, after moat's death: out of moat's v2 leaf into D, then the leaf removed, each
+ * retried for ~3 s while the cgroup guard does its part (D's controllers off, itself out). */
+static void guard_leave_leaf(const DiskQuota *dq) {
+        struct timespec ts = { .tv_nsec = 50 * 1000 * 1000 };
+        int i;
+
+        if (!dq->cg_leaf || !dq->cg_parent)
+                return;
+        for (i = 0; i < 60 && write_procs(dq->cg_parent) < 0; i++)
+                (void) nanosleep(&ts, NULL);
+        for (i = 0; i < 60 && rmdir(dq->cg_leaf) < 0 && errno != ENOENT; i++)
+                (void) nanosleep(&ts, NULL);
+}
+
 static _Noreturn void guard_main(DiskQuota *dq, int fd) {
         static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP };
         sigset_t none;
@@ -108,7 +137,9 @@ static _Noreturn void guard_main(DiskQuota *dq, int fd) {
         (void) nanosleep(&ts, NULL);
         (void) release_all(dq, NULL);
         (void) nanosleep(&ts, NULL);
-        _exit(release_all(dq, NULL) < 0);
+        int r = release_all(dq, NULL);
+        guard_leave_leaf(dq);
+        _exit(r < 0);
 }
 
 static int guard_start(DiskQuota *dq) {
@@ -144,11 +175,15 @@ static void guard_stop(DiskQuota *dq, bool done) {
         dq->guard = 0;
 }
 
-int sandbox_disk_quota_start(const Plan *plan, const char *workdir, DiskQuota *dq) {
+int sandbox_disk_quota_start(const Plan *plan, const char *workdir, const char *cg_parent,
+                             const char *cg_leaf, DiskQuota *dq) {
         const char *reason;
         struct stat st0 = {};
         int r;
 
+        if (cg_leaf && cg_parent &&
+            (!(dq->cg_leaf = strdup(cg_leaf)) || !(dq->cg_parent = strdup(cg_parent))))
+                return -ENOMEM;
         for (size_t i = 0; i < plan->sandbox.n_mounts; i++) {
                 const PlanMount *m = &plan->sandbox.mounts[i];
                 struct stat st;
@@ -235,5 +270,8 @@ int sandbox_disk_quota_stop(DiskQuota *dq, uint64_t *ret_added) {
                 dq->roots[i] = safe_close(dq->roots[i]);
         dq->n_roots = 0;
         dq->active = false;
+        free(dq->cg_leaf);
+        free(dq->cg_parent);
+        dq->cg_leaf = dq->cg_parent = NULL;
         return r;
 }

@@ -105,13 +105,17 @@ typedef struct DiskQuota {
         size_t n_roots;
         pid_t guard;  /* 0: none */
         int guard_fd; /* the write end of the guard's pipe */
+        /* cgroup v2 leaf mode (sys/cgroup.h): moat's leaf D/NAME.supervisor, where the guard
+         * is born, and D. A guard left after moat's death leaves the leaf last (below). */
+        char *cg_parent, *cg_leaf;
 } DiskQuota;
 
 #define DISK_QUOTA_INIT \
         { .guard_fd = -EBADF }
 /* Puts the plan's writable binds into a project of their own with its limit. -errno on
  * failure, printed with its detail; sandbox_disk_quota_stop() undoes whatever was done. */
-int sandbox_disk_quota_start(const Plan *plan, const char *workdir, DiskQuota *dq);
+int sandbox_disk_quota_start(const Plan *plan, const char *workdir, const char *cg_parent,
+                             const char *cg_leaf, DiskQuota *dq);
 /* After the sandbox is reaped: the trees out of the project, the limit removed, the guard
  * told; *ret_added: the bytes the run added. */
 int sandbox_disk_quota_stop(DiskQuota *dq, uint64_t *ret_added);

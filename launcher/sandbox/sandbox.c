@@ -443,7 +443,8 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
         if (res->disk_mechanism == DISK_MECH_PROJECT_QUOTA) {
                 const PlanControl *c = plan_find_control(plan, "disk");
                 *ret_step = STEP_DISK;
-                r = sandbox_disk_quota_start(plan, req->workdir, &p->dq);
+                r = sandbox_disk_quota_start(plan, req->workdir, p->cg.v2_parent, p->cg.v2_leaf,
+                                             &p->dq);
                 if (r < 0 && c && c->status == CONTROL_BEST_EFFORT) {
                         (void) sandbox_disk_quota_stop(&p->dq, NULL);
                         degraded[STEP_DISK] = r;
@@ -746,6 +747,11 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
         s.cpu_timer_fd = safe_close(s.cpu_timer_fd);
         s.notify_fd = safe_close(s.notify_fd);
         denial_table_done(&s.denials);
+        /* init is reaped, and its pid namespace with it: nothing writes into the binds. Before
+         * the cgroups go: the guard lives in moat's v2 leaf. */
+        if (p.dq.active)
+                o->disk_quota_bytes = plan->resources.disk;
+        (void) sandbox_disk_quota_stop(&p.dq, &o->disk_added);
         {
                 int cr = sys_cgroup_destroy(&p.cg);
                 p.cgroup_left = cr < 0;
@@ -753,10 +759,7 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
                         fprintf(stderr, "moat: cannot remove the sandbox's cgroup: %s\n",
                                 strerror(-cr));
         }
-        /* init is reaped, and its pid namespace with it: nothing writes into the binds */
-        if (p.dq.active)
-                o->disk_quota_bytes = plan->resources.disk;
-        (void) sandbox_disk_quota_stop(&p.dq, &o->disk_added);
+
         prepared_done(&p);
         return 0;
 }

@@ -166,14 +166,59 @@ check "root: ... its project is untouched" \
 rm -f "$W/sub/theirs"
 check_all "root: ... and the rest is back in project 0 ($(projects "$W"))" '[ "$(projects "$W")" = "0 " ]'
 
-# 8. accounting without enforcement (mount without prjquota) is not a bound: required refused
+# 8. cgroup v2 limits from a delegated cgroup D (leaf mode: moat and its guards in
+#    D/NAME.supervisor): the disk guard is born in that leaf; after a run, and after a kill -9
+#    of moat, D is as it was found (no child cgroup, no controller enabled)
+CG=/sys/fs/cgroup
+if mount -t cgroup2 cgroup2 "$CG" && echo "+memory +pids" >"$CG/cgroup.subtree_control"; then
+        D=$CG/deleg
+        mkdir "$D"
+        sed 's/^  disk: 4MiB$/  disk: 4MiB\n  memory: 64MiB\n  pids: 64/' /tmp/dq.yaml >/tmp/dqcg.yaml
+        in_d=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$D")
+        d_children() { find "$D" -mindepth 1 -maxdepth 1 -type d | wc -l; }
+        d_clean() { [ "$(d_children)" = 0 ] && [ -z "$(tr -d '\n' <"$D/cgroup.subtree_control")" ]; }
+        plan=$(cd "$W" && "${in_d[@]}" "$moat" explain --json -p /tmp/dqcg.yaml)
+        check_all "root, delegated v2: cgroup v2 limits and a project quota in one plan" \
+                '[ "$(jq -r .resources.mechanism <<<"$plan")" = cgroup-v2 ] &&
+                 [ "$(jq -r .resources.disk_mechanism <<<"$plan")" = project-quota ]'
+        (cd "$W" && "${in_d[@]}" "$moat" run -p /tmp/dqcg.yaml -- true) >/tmp/o8 2>&1
+        rc=$?
+        check_all "root, delegated v2: a run ends 0 and leaves D as found (rc $rc, $(d_children) children)" \
+                '[ "$rc" = 0 ] && d_clean'
+        # a tree whose release takes the guard longer than the cgroup guard's own cleanup
+        mkdir -p "$W/many"
+        for i in {1..3000}; do : >"$W/many/f$i"; done
+        (cd "$W" && exec "${in_d[@]}" "$moat" run -p /tmp/dqcg.yaml -- sleep 60) </dev/null >/dev/null 2>&1 &
+        launcher=$!
+        if wait_for 30 sh -c '[ "$(lsattr -p -d "$0" | awk "{ print \$1 }")" != 0 ]' "$W"; then
+                g=$(pgrep -x moat-disk-guard | head -1)
+                diag "running: D has [$(find "$D" -mindepth 1 -maxdepth 1 -type d -printf '%f ')], the disk guard is in $(cat "/proc/$g/cgroup" 2>/dev/null)"
+                kill -9 "$launcher"
+                wait "$launcher" 2>/dev/null
+                check "root, delegated v2: kill -9 of moat: D as found, the tree in project 0, no guard" \
+                        wait_for 15 sh -c '[ "$(find "$0" -mindepth 1 -maxdepth 1 -type d | wc -l)" = 0 ] &&
+                                [ "$(lsattr -p -d "$1" | awk "{ print \$1 }")" = 0 ] &&
+                                ! pgrep -x moat-disk-guard >/dev/null' "$D" "$W"
+                diag "after kill -9: D children [$(ls "$D" | tr '\n' ' ')]"
+                check_all "root, delegated v2: ... every inode in project 0 ($(projects "$W"))" \
+                        '[ "$(projects "$W")" = "0 " ]'
+                rm -rf "$W/many"
+        else
+                fail "root, delegated v2: a run's project id never appeared on the work directory"
+                kill -9 "$launcher" 2>/dev/null
+        fi
+else
+        fail "mount cgroup2 with the memory and pids controllers"
+fi
+
+# 9. accounting without enforcement (mount without prjquota) is not a bound: required refused
 out=$(cd /run/dq/acct/work && "$moat" explain -p /tmp/dq.yaml 2>&1)
 rc=$?
 diag "accounted only: rc=$rc $(head -c 300 <<<"$out")"
 check_all "root: project quotas accounted but not enforced: a required disk is refused (125)" \
         '[ "$rc" = 125 ] && grep -q "accounted but not enforced" <<<"$out"'
 
-# 9. an unprivileged caller cannot set a project quota: refused when required
+# 10. an unprivileged caller cannot set a project quota: refused when required
 h=/tmp/home-$user
 mkdir -p "$h" /run/dq/pq/u
 chown "$user" "$h" /run/dq/pq/u
