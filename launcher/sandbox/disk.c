@@ -16,8 +16,17 @@
  * still finds it. In cgroup v2 leaf mode it is born in moat's leaf (D/NAME.supervisor), which
  * the cgroup guard cannot remove while it is there: so it leaves the leaf itself when done
  * (into D, once the cgroup guard has turned D's controllers off) and removes it. Moat, alive,
- * reaps it before it removes its cgroups. Forked (not CLONE_VM like the cgroup guard) because the walk needs libc;
+ * reaps it before it removes its cgroups.
+ *
+ * The record: should both moat and its guard die (a crash of the machine, a kill of the guard),
+ * the ids stay on the trees and the limit on the file system, across reboots. So before
+ * anything changes, moat writes a record of the run (the id, the trees' paths, moat's pid, its
+ * start time and the boot id) to /var/lib/moat/disk-quota/ID ($MOAT_DISK_QUOTA_DIR for
+ * tests), and removes it once everything is undone. The next run that sets a project quota
+ * finds the records whose run is gone and undoes them first (only inodes carrying that run's
+ * id are touched), saying so. A run whose record cannot be written does not start. Forked (not CLONE_VM like the cgroup guard) because the walk needs libc;
  * the cost, a copy-on-write of moat's pages, is paid only by runs with a project quota. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -55,6 +64,183 @@ static int open_source(const PlanMount *m, const char *workdir) {
                 return TAKE_FD(wfd);
         r = sys_mount_open_beneath(wfd, src, &fd);
         return r < 0 ? r : fd;
+}
+
+#define RECORD_DIR "/var/lib/moat/disk-quota"
+
+static const char *record_dir(void) {
+        const char *d = getenv("MOAT_DISK_QUOTA_DIR");
+        return d && d[0] == '/' ? d : RECORD_DIR;
+}
+
+static int boot_id(char buf[64]) {
+        int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = read(fd, buf, 63);
+        close(fd);
+        if (n <= 0)
+                return -EIO;
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return 0;
+}
+
+/* Field 22 of /proc/PID/stat: the start time, so that a reused pid is not taken for moat. */
+static unsigned long long pid_start_time(pid_t pid) {
+        char path[64], buf[1024];
+        unsigned long long t = 0;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = 0;
+        char *p = strrchr(buf, ')');
+        for (int field = 2; p && field < 22; field++)
+                p = strchr(p + 1, ' ');
+        if (p)
+                t = strtoull(p + 1, NULL, 10);
+        return t;
+}
+
+static int record_write(DiskQuota *dq) {
+        char boot[64], path[PATH_MAX], tmp[PATH_MAX];
+        const char *dir = record_dir();
+        int r;
+
+        if ((r = boot_id(boot)) < 0)
+                return r;
+        if (mkdir(dir, 0700) < 0 && errno == ENOENT) {
+                /* /var/lib/moat on a host where nothing of moat's made it yet */
+                char parent[PATH_MAX];
+                snprintf(parent, sizeof(parent), "%s", dir);
+                char *slash = strrchr(parent, '/');
+                if (slash && slash != parent)
+                        *slash = 0;
+                if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+        } else if (errno != EEXIST && access(dir, W_OK) < 0)
+                return -errno;
+        snprintf(path, sizeof(path), "%s/%u", dir, dq->id);
+        snprintf(tmp, sizeof(tmp), "%s/.%u.tmp", dir, dq->id);
+        FILE *f = fopen(tmp, "wxe");
+        if (!f)
+                return -errno;
+        fprintf(f, "id %u\npid %d\nstart %llu\nboot %s\nsince %lld\n", dq->id, (int) getpid(),
+                pid_start_time(getpid()), boot, (long long) dq->since);
+        for (size_t i = 0; i < dq->n_roots; i++) {
+                char proc[64], target[PATH_MAX];
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dq->roots[i]);
+                ssize_t n = readlink(proc, target, sizeof(target) - 1);
+                if (n <= 0 || memchr(target, '\n', (size_t) n)) {
+                        fclose(f);
+                        (void) unlink(tmp);
+                        return n <= 0 ? -errno : -EINVAL;
+                }
+                target[n] = 0;
+                fprintf(f, "root %s\n", target);
+        }
+        r = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -errno;
+        fclose(f);
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlink(tmp);
+        if (r == 0)
+                dq->recorded = true;
+        return r;
+}
+
+static void record_remove(const DiskQuota *dq) {
+        char path[PATH_MAX];
+        if (!dq->recorded)
+                return;
+        snprintf(path, sizeof(path), "%s/%u", record_dir(), dq->id);
+        (void) unlink(path);
+}
+
+/* Undo the record `name` if its run is gone. */
+static void sweep_one(int dfd, const char *name, const char *boot) {
+        char line[PATH_MAX + 16], rboot[64] = "", roots[1024] = "";
+        unsigned id = 0;
+        int pid = 0, failed = 0, n_roots = 0;
+        unsigned long long start = 0;
+        long long since = 0;
+
+        int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
+        if (!f) {
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        /* first the header, to decide whether the run is alive */
+        while (fgets(line, sizeof(line), f) && strncmp(line, "root ", 5) != 0) {
+                line[strcspn(line, "\n")] = 0;
+                if (sscanf(line, "id %u", &id) == 1 || sscanf(line, "pid %d", &pid) == 1 ||
+                    sscanf(line, "start %llu", &start) == 1 ||
+                    sscanf(line, "since %lld", &since) == 1)
+                        continue;
+                (void) sscanf(line, "boot %63s", rboot);
+        }
+        if (id < MOAT_PROJID_MIN || id > MOAT_PROJID_MAX || strtoul(name, NULL, 10) != id ||
+            (strcmp(rboot, boot) == 0 && pid > 0 && pid_start_time(pid) == start)) {
+                fclose(f);
+                return; /* not a record of moat's, or its run goes on */
+        }
+        do {
+                line[strcspn(line, "\n")] = 0;
+                if (strncmp(line, "root /", 6) != 0)
+                        continue;
+                int rfd = open(line + 5, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                int r = rfd < 0 ? -errno : sys_projquota_tree_release(rfd, id, since);
+                if (r >= 0)
+                        r = sys_projquota_set_limit(rfd, id, 0);
+                if (rfd >= 0)
+                        close(rfd);
+                if (r < 0 && r != -ENOENT) {
+                        fprintf(stderr,
+                                "moat: cannot undo the project quota %u of an earlier run "
+                                "on %s: %s\n",
+                                id, line + 5, strerror(-r));
+                        failed++;
+                }
+                if (n_roots++ < 4)
+                        snprintf(roots + strlen(roots), sizeof(roots) - strlen(roots), "%s%.200s",
+                                 n_roots > 1 ? ", " : "", line + 5);
+        } while (fgets(line, sizeof(line), f));
+        fclose(f);
+        if (!failed) {
+                (void) unlinkat(dfd, name, 0);
+                fprintf(stderr,
+                        "moat: undid the project quota %u that an earlier run which ended "
+                        "without undoing it left on %s\n",
+                        id, roots[0] ? roots : "(no tree)");
+        }
+}
+
+/* Before a run sets a quota: the records of runs that are gone. */
+static void sweep(void) {
+        char boot[64];
+        DIR *d = opendir(record_dir());
+        struct dirent *de;
+
+        if (!d)
+                return;
+        if (boot_id(boot) < 0) {
+                closedir(d);
+                return;
+        }
+        while ((de = readdir(d)))
+                if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+                        sweep_one(dirfd(d), de->d_name, boot);
+        closedir(d);
 }
 
 static int release_all(const DiskQuota *dq, const char *who) {
@@ -138,6 +324,8 @@ static _Noreturn void guard_main(DiskQuota *dq, int fd) {
         (void) release_all(dq, NULL);
         (void) nanosleep(&ts, NULL);
         int r = release_all(dq, NULL);
+        if (r >= 0)
+                record_remove(dq);
         guard_leave_leaf(dq);
         _exit(r < 0);
 }
@@ -224,12 +412,20 @@ int sandbox_disk_quota_start(const Plan *plan, const char *workdir, const char *
                 fprintf(stderr, "moat: resources.disk: %s: %s\n", dq->paths[0], reason);
                 return r;
         }
+        sweep();
         dq->since = time(NULL);
         if ((r = sys_projquota_pick_id(dq->roots[0], &dq->id)) < 0)
                 return r;
-        /* From here on something may change: the guard first. */
-        if ((r = guard_start(dq)) < 0)
+        /* From here on something may change: the record and the guard first. */
+        if ((r = record_write(dq)) < 0) {
+                fprintf(stderr, "moat: resources.disk: cannot write the record %s/%u: %s\n",
+                        record_dir(), dq->id, strerror(-r));
                 return r;
+        }
+        if ((r = guard_start(dq)) < 0) {
+                record_remove(dq);
+                return r;
+        }
         dq->active = true;
         for (size_t i = 0; i < dq->n_roots; i++) {
                 _cleanup_free_ char *where = NULL;
@@ -263,6 +459,8 @@ int sandbox_disk_quota_stop(DiskQuota *dq, uint64_t *ret_added) {
                 if (ret_added && sys_projquota_get(dq->roots[0], dq->id, &used, NULL) >= 0)
                         *ret_added = used > dq->base ? used - dq->base : 0;
                 r = release_all(dq, "moat");
+                if (r >= 0)
+                        record_remove(dq);
         }
         /* what moat could not undo, the guard tries again */
         guard_stop(dq, r >= 0);

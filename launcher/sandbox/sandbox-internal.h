@@ -97,6 +97,7 @@ void sandbox_output_done(OutputRelay *r);
 #define DISK_QUOTA_MAX_ROOTS 64
 typedef struct DiskQuota {
         bool active;                     /* the trees may carry the id: stop undoes it */
+        bool recorded;                   /* its record is written (disk.c) */
         uint32_t id;                     /* the run's project id */
         int64_t since;                   /* when the trees joined it (time(2)) */
         uint64_t base;                   /* bytes charged to the id when the limit was set */

@@ -66,6 +66,9 @@ resources:
   enforce: required
 YAML
 export MOAT_AUDIT_LOG=/tmp/audit.jsonl
+# the run records (the guest's /var is the host's, read-only)
+export MOAT_DISK_QUOTA_DIR=/tmp/dq-records
+records() { find "$MOAT_DISK_QUOTA_DIR" -mindepth 1 -maxdepth 1 -name '[0-9]*' 2>/dev/null | wc -l; }
 run() { (cd "$W" && "$moat" run -p /tmp/dq.yaml "$@"); }
 # projects: every project id of the tree's directories and regular files, sorted, unique
 projects() { lsattr -p -R -d "$1" "$1"/* 2>/dev/null | awk '{ print $1 }' | sort -u | tr '\n' ' '; }
@@ -146,6 +149,32 @@ if wait_for 30 sh -c '[ "$(lsattr -p -d "$0" | awk "{ print \$1 }")" != 0 ]' "$W
         check "root: ... and ends" wait_for 10 sh -c '! pgrep -x moat-disk-guard >/dev/null'
         check_all "root: ... every inode in project 0 ($(projects "$W"))" '[ "$(projects "$W")" = "0 " ]'
         check "root: ... no bound left: 8 MiB can be written" \
+                dd if=/dev/zero of="$W/free" bs=1M count=8 status=none
+        rm -f "$W/free"
+else
+        fail "root: a run's project id never appeared on the work directory"
+        kill -9 "$launcher" 2>/dev/null
+fi
+
+# 6b. moat and its guard both killed (as by a crash): the tree stays in the project, its record
+#     stays; the next run with a project quota undoes it first and says so
+(cd "$W" && exec "$moat" run -p /tmp/dq.yaml -- sleep 60) </dev/null >/dev/null 2>&1 &
+launcher=$!
+if wait_for 30 sh -c '[ "$(lsattr -p -d "$0" | awk "{ print \$1 }")" != 0 ]' "$W"; then
+        check "root: while a run holds the quota, its record exists" test "$(records)" = 1
+        kill -9 $(pgrep -x moat-disk-guard) "$launcher"
+        wait "$launcher" 2>/dev/null
+        sleep 1
+        left=$(lsattr -p -d "$W" | awk '{ print $1 }')
+        check_all "root: moat and its guard killed: the tree is left in the project ($left) with its record" \
+                '[ "$left" != 0 ] && [ "$(records)" = 1 ]'
+        run -- true >/tmp/o6 2>&1
+        rc=$?
+        diag "next run: rc=$rc $(tr '\n' ' ' </tmp/o6 | head -c 300)"
+        check "root: the next run undoes it first and says so" grep -q "undid the project quota $left" /tmp/o6
+        check_all "root: ... every inode in project 0 again, no record left ($(projects "$W"))" \
+                '[ "$rc" = 0 ] && [ "$(projects "$W")" = "0 " ] && [ "$(records)" = 0 ]'
+        check "root: ... and no bound left: 8 MiB can be written" \
                 dd if=/dev/zero of="$W/free" bs=1M count=8 status=none
         rm -f "$W/free"
 else
