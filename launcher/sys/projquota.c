@@ -190,15 +190,23 @@ static int recreate_special(Walk *w, int dfd, const char *name) {
                 target[n] = 0;
                 if (symlinkat(target, dfd, tmp) < 0)
                         return -errno;
-        } else if (mknodat(dfd, tmp, type | (stx.stx_mode & 07777),
-                           makedev(stx.stx_rdev_major, stx.stx_rdev_minor)) < 0)
-                return -errno;
+        } else {
+                /* the mode exactly, at creation: a chmod by name afterwards would follow a
+                 * symbolic link that another user of the directory put in tmp's place */
+                mode_t old = umask(0);
+                int m = mknodat(dfd, tmp, type | (stx.stx_mode & 07777),
+                                makedev(stx.stx_rdev_major, stx.stx_rdev_minor));
+                int e = errno;
+                umask(old);
+                if (m < 0)
+                        return -e;
+        }
         struct timespec times[2] = {
                 { .tv_sec = stx.stx_atime.tv_sec, .tv_nsec = stx.stx_atime.tv_nsec },
                 { .tv_sec = stx.stx_mtime.tv_sec, .tv_nsec = stx.stx_mtime.tv_nsec },
         };
+        /* by name, never following: the owner and the times apply to tmp itself */
         if (fchownat(dfd, tmp, stx.stx_uid, stx.stx_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-            (type != S_IFLNK && fchmodat(dfd, tmp, stx.stx_mode & 07777, 0) < 0) ||
             utimensat(dfd, tmp, times, AT_SYMLINK_NOFOLLOW) < 0 ||
             renameat(dfd, tmp, dfd, name) < 0)
                 r = -errno;

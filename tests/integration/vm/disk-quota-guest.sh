@@ -115,7 +115,7 @@ truncate -s $MiB "$W/big.dat"
 # 4. the workload cannot take a file out of the project; special files it makes are restored
 run -- sh -c 'echo x >/work/x; chattr -p 0 /work/x 2>/dev/null; echo chattr=$?;
         ln -s /a/long/target/name/that/needs/a/block/of/its/own/on/ext4/..................../x /work/link;
-        mkfifo /work/fifo' >/tmp/o3 2>&1
+        mkfifo -m 0604 /work/fifo' >/tmp/o3 2>&1
 check "root: the workload cannot change a project id (chattr -p fails inside)" \
         grep -qx "chattr=[1-9][0-9]*" /tmp/o3
 sync
@@ -126,7 +126,7 @@ for f in link fifo x; do
 done
 check "root: ... the symbolic link keeps its target" \
         test "$(readlink "$W/link")" = /a/long/target/name/that/needs/a/block/of/its/own/on/ext4/..................../x
-check "root: ... the FIFO is a FIFO" test -p "$W/fifo"
+check_all "root: ... the FIFO is a FIFO with its mode ($(stat -c %a "$W/fifo"))" '[ -p "$W/fifo" ] && [ "$(stat -c %a "$W/fifo")" = 604 ]'
 rm -f "$W/link" "$W/fifo" "$W/x"
 
 # 5. after runs: every inode back in project 0, no inherit flag, and no bound any more
