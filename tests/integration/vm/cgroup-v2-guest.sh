@@ -7,27 +7,7 @@ set -u
 moat=$1 profile=$2 user=$3
 CG=/sys/fs/cgroup
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1"; }
-diag() { echo "DIAG $*"; }
-check() { # NAME COMMAND...
-        local name=$1
-        shift
-        if "$@"; then pass "$name"; else fail "$name"; fi
-}
-check_all() { # NAME 'SHELL CONDITION' (a compound condition, evaluated here)
-        if eval "$2"; then pass "$1"; else fail "$1"; fi
-}
-# wait_for SECONDS COMMAND...: until COMMAND succeeds
-wait_for() {
-        local n=$(($1 * 20))
-        shift
-        while ((n-- > 0)); do
-                "$@" && return 0
-                sleep 0.05
-        done
-        return 1
-}
+source "$(dirname "$0")/guest-lib.sh"
 children() { find "$1" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | tr '\n' ' '; }
 subtree() { tr -d '\n' <"$1/cgroup.subtree_control"; }
 

@@ -28,7 +28,8 @@ resources:
   enforce: required
 YAML
 cp "$(dirname "$0")/cgroup-v2-guest.sh" "$d/work/guest.sh"
-chmod a+r "$d/work/limits.yaml" "$d/work/guest.sh"
+cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
+chmod a+r "$d/work/limits.yaml" "$d/work/guest.sh" "$d/work/guest-lib.sh"
 
 # The moat binary and its data, read-only at the same paths in the guest.
 binds=(-b "$MOAT_SOURCE_DIR:$MOAT_SOURCE_DIR:ro")
@@ -40,14 +41,5 @@ out=$(as_user "$u" "$DRIVER" -r -m 768 -t 400000 "${binds[@]}" -w /t -- \
         bash /t/guest.sh "$MOAT" /t/limits.yaml moatuser </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
 rc=$?
 diag "driver: rc=$rc $(tr '\n' ' ' <"$T/guest.res") err='$(head -c 400 "$T/guest.err")'"
-check_all "the guest ran the cgroup v2 checks to the end" '[ "$rc" = 0 ] && grep -qx DONE <<<"$out"'
-n=0
-while read -r kind rest; do
-        case $kind in
-        PASS) check "guest: $rest" true; n=$((n + 1)) ;;
-        FAIL) check "guest: $rest" false; n=$((n + 1)) ;;
-        DIAG) diag "guest: $rest" ;;
-        esac
-done <<<"$out"
-check "the guest reported its checks ($n)" [ "$n" -ge 30 ]
+report_guest "$out" "cgroup v2" 30
 tap_end

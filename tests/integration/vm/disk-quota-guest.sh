@@ -7,26 +7,7 @@
 set -u
 moat=$1 mods=$2 user=$3
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1"; }
-diag() { echo "DIAG $*"; }
-check() { # NAME COMMAND...
-        local name=$1
-        shift
-        if "$@"; then pass "$name"; else fail "$name"; fi
-}
-check_all() { # NAME 'SHELL CONDITION'
-        if eval "$2"; then pass "$1"; else fail "$1"; fi
-}
-wait_for() { # SECONDS COMMAND... (by the clock: a process costs ~0.1 s under TCG)
-        local end=$((SECONDS + $1))
-        shift
-        while ((SECONDS < end)); do
-                "$@" && return 0
-                sleep 0.1
-        done
-        "$@"
-}
+source "$(dirname "$0")/guest-lib.sh"
 size() { stat -c %s "$1" 2>/dev/null || echo 0; }
 MiB=$((1024 * 1024))
 

@@ -16,7 +16,8 @@ u=${USERS[-1]}
 d=$(user_dir "$u")
 chown "$(qemu_uid "$u")" "$d/work"
 cp "$(dirname "$0")/disk-quota-guest.sh" "$d/work/guest.sh"
-chmod a+r "$d/work/guest.sh"
+cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
+chmod a+r "$d/work/guest.sh" "$d/work/guest-lib.sh"
 
 # The moat binary, its data and the modules, read-only at the same paths in the guest.
 binds=(-b "$MOAT_SOURCE_DIR:$MOAT_SOURCE_DIR:ro" -b "$MODS:$MODS:ro")
@@ -28,14 +29,5 @@ out=$(as_user "$u" "$DRIVER" -r -m 768 -t 400000 "${binds[@]}" -w /t -- \
         bash /t/guest.sh "$MOAT" "$MODS" moatuser </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
 rc=$?
 diag "driver: rc=$rc $(tr '\n' ' ' <"$T/guest.res") err='$(head -c 400 "$T/guest.err")'"
-check_all "the guest ran the project quota checks to the end" '[ "$rc" = 0 ] && grep -qx DONE <<<"$out"'
-n=0
-while read -r kind rest; do
-        case $kind in
-        PASS) check "guest: $rest" true; n=$((n + 1)) ;;
-        FAIL) check "guest: $rest" false; n=$((n + 1)) ;;
-        DIAG) diag "guest: $rest" ;;
-        esac
-done <<<"$out"
-check "the guest reported its checks ($n)" [ "$n" -ge 25 ]
+report_guest "$out" "project quota" 25
 tap_end

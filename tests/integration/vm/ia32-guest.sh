@@ -6,14 +6,7 @@
 set -u
 seccomp_test=$1 moat=$2 probe=$3
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1"; }
-diag() { echo "DIAG $*"; }
-check() { # NAME COMMAND...
-        local name=$1
-        shift
-        if "$@"; then pass "$name"; else fail "$name"; fi
-}
+source "$(dirname "$0")/guest-lib.sh"
 diag "guest kernel $(uname -r)"
 
 # The i386 unit tests of the build, by name. Each probes int 0x80 first and skips where the

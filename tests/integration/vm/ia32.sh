@@ -24,7 +24,8 @@ fi
 u=${USERS[-1]}
 d=$(user_dir "$u")
 cp "$(dirname "$0")/ia32-guest.sh" "$d/work/guest.sh"
-chmod a+r "$d/work/guest.sh"
+cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
+chmod a+r "$d/work/guest.sh" "$d/work/guest-lib.sh"
 
 # The build tree and the data, read-only at the same paths in the guest.
 binds=(-b "$MOAT_SOURCE_DIR:$MOAT_SOURCE_DIR:ro")
@@ -39,14 +40,5 @@ out=$(as_user "$u" "$DRIVER" -r -m 512 -t 180000 "${kargs[@]}" "${binds[@]}" -w 
 rc=$?
 diag "driver: rc=$rc in $((($(date +%s%N) - start) / 1000000)) ms $(tr '\n' ' ' <"$T/guest.res")" \
         "err='$(head -c 400 "$T/guest.err")'"
-check_all "the guest ran the i386 checks to the end" '[ "$rc" = 0 ] && grep -qx DONE <<<"$out"'
-n=0
-while read -r kind rest; do
-        case $kind in
-        PASS) check "guest: $rest" true; n=$((n + 1)) ;;
-        FAIL) check "guest: $rest" false; n=$((n + 1)) ;;
-        DIAG) diag "guest: $rest" ;;
-        esac
-done <<<"$out"
-check "the guest reported its checks ($n)" [ "$n" -ge 10 ]
+report_guest "$out" "i386" 10
 tap_end

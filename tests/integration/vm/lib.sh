@@ -99,3 +99,20 @@ qemu_uid() {
 no_qemu_left() {
         ! pgrep -u "$1" -f "qemu-system-x86_64 -name guest=$2" >/dev/null
 }
+
+# report_guest OUT WHAT MIN: a guest script's report (OUT, its stdout) as TAP: that it ran to
+# its DONE line (RC is $rc, the driver's status), each "PASS name"/"FAIL name" line as a check,
+# each "DIAG text" as a diagnostic, and that it reported at least MIN checks.
+report_guest() {
+        local out=$1 what=$2 min=$3 n=0 kind rest
+        check_all "the guest ran the $what checks to the end" \
+                '[ "$rc" = 0 ] && grep -qx DONE <<<"$out"'
+        while read -r kind rest; do
+                case $kind in
+                PASS) check "guest: $rest" true; n=$((n + 1)) ;;
+                FAIL) check "guest: $rest" false; n=$((n + 1)) ;;
+                DIAG) diag "guest: $rest" ;;
+                esac
+        done <<<"$out"
+        check "the guest reported its checks ($n)" [ "$n" -ge "$min" ]
+}
