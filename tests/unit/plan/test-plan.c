@@ -238,6 +238,17 @@ static void test_missing_controls_escalate(void **state) {
         expect_tier(&pr, &h, TIER_VM, "missing-mac");
         h.apparmor_moat_loaded = true;
         expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+        /* The loaded list, when known, decides for each of moat's names. */
+        char *only_moat[] = { (char *) "moat", NULL },
+             *both[] = { (char *) "moat", (char *) "moat-default", NULL };
+        h.apparmor_moat_profiles = only_moat;
+        expect_tier(&pr, &h, TIER_VM, "missing-mac");
+        h.apparmor_moat_profiles = both;
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+        pr.mac.apparmor = "moat-container";
+        expect_tier(&pr, &h, TIER_VM, "missing-mac");
+        pr.mac.apparmor = "site-profile"; /* not moat's: the exec transition fails closed */
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
 
         pr = fixture_profile();
         pr.mac.selinux = "moat_sandbox_t";
@@ -246,6 +257,8 @@ static void test_missing_controls_escalate(void **state) {
         h.selinux_mode = 0;
         expect_tier(&pr, &h, TIER_VM, "missing-mac"); /* permissive enforces nothing */
         h.selinux_mode = 1;
+        expect_tier(&pr, &h, TIER_VM, "missing-mac"); /* moat's module is not loaded */
+        h.selinux_moat_loaded = true;
         expect_tier(&pr, &h, TIER_SANDBOX, NULL);
 
         pr = fixture_profile();
