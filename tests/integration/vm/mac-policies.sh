@@ -13,6 +13,15 @@
 #   - `moat policy remove` unloads them, idempotently; the same run then refuses (125),
 #     naming `moat policy install`.
 source "$(dirname "$0")/lib.sh"
+# check and check_all, returning 1 when the check failed (for `|| show STEP`).
+check() {
+        local d=$1
+        shift
+        if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; return 1; fi
+}
+check_all() {
+        if eval "$2"; then tap_ok "$1"; else tap_not_ok "$1"; return 1; fi
+}
 [ -x "${MOAT:-}" ] || skip_all "moat not built"
 [ -x "${MOAT_PROBE:-}" ] || skip_all "moat-probe not built"
 [ -x /usr/sbin/apparmor_parser ] || skip_all "apparmor_parser is not installed on the host"
