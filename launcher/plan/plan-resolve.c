@@ -426,6 +426,20 @@ static int check_disk(Plan *p, const Profile *pr) {
                 where[0] ? " (" : "", where, where[0] ? ")" : "");
 }
 
+/* The vm tier's guest applies AppArmor profiles only (the guest init loads the profile and
+ * moves the command into it); no guest policy carries an SELinux context. A required context
+ * in the vm tier is refused, never run without it. */
+static int check_vm_selinux(Plan *p, const Profile *pr) {
+        if (p->tier != TIER_VM || !pr->mac.selinux || pr->mac.apparmor ||
+            pr->mac.enforce != ENFORCE_REQUIRED)
+                return 0;
+        return plan_refuse(p,
+                           "required SELinux context '%s' cannot be enforced in the vm tier (the "
+                           "guest applies AppArmor profiles only); load moat's SELinux module on "
+                           "an SELinux host (moat policy install), or name an AppArmor profile",
+                           pr->mac.selinux);
+}
+
 static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
         const char *why;
         int r;
@@ -442,7 +456,7 @@ static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const 
                 if (r < 0)
                         return r;
         }
-        if ((r = check_disk(p, pr)) < 0)
+        if ((r = check_disk(p, pr)) < 0 || (r = check_vm_selinux(p, pr)) < 0)
                 return r;
         /* Fail closed even under a policy that lacks the missing-control rules: a shared-kernel
          * tier never starts with a required control it cannot apply. */
