@@ -35,6 +35,11 @@ static void help(FILE *f) {
                 "on it; the first vm-tier run proves it once and caches the verdict). Where no\n"
                 "verdict is cached, moat host also runs a small test guest on it (not cached).\n"
                 "\n"
+                "MAC lists the loaded AppArmor profiles of moat's names (moat, moat-default,\n"
+                "moat-container) and whether SELinux knows moat_sandbox_t (moat's module); an\n"
+                "administrator loads them with `moat policy install`, and `moat policy status`\n"
+                "says whether they are the shipped files.\n"
+                "\n"
                 "  --json              print the host facts as JSON (the --host-facts format)\n"
                 "  --host-facts FILE   describe the facts in FILE instead of probing this host\n"
                 "  -h, --help          this text\n"
@@ -125,12 +130,14 @@ static void print_seccomp_landlock(const HostFacts *h) {
 static const char *mac_meaning(const HostFacts *h) {
         if (h->apparmor_enabled && h->apparmor_moat_loaded)
                 return "workloads run confined by moat's AppArmor profile";
-        if (h->selinux_mode == 1)
+        if (h->selinux_mode == 1 && h->selinux_moat_loaded)
                 return "workloads run in moat's SELinux domain";
         if (h->apparmor_enabled)
-                return "moat-default is not loaded (an administrator loads it with "
-                       "apparmor_parser); "
-                       "until then profiles requiring MAC escalate to the vm tier";
+                return "moat-default is not loaded (an administrator runs `moat policy "
+                       "install`); until then profiles requiring it escalate to the vm tier";
+        if (h->selinux_mode == 1)
+                return "moat's SELinux module is not loaded (an administrator runs `moat policy "
+                       "install`); until then profiles requiring it escalate to the vm tier";
         if (h->selinux_mode == 0)
                 return "SELinux is permissive (it logs, it does not deny): profiles requiring MAC "
                        "escalate to the vm tier";
@@ -144,14 +151,21 @@ static void print_mac(const HostFacts *h) {
             strv_join(h->lsms, lsms, sizeof(lsms),
                       h->lsms ? "none" : "unknown (securityfs is not mounted)"),
             NULL);
-        snprintf(value, sizeof(value), "AppArmor %s; SELinux %s",
+        snprintf(value, sizeof(value), "AppArmor %s; SELinux %s%s",
                  !h->apparmor_enabled      ? "not enabled"
                  : h->apparmor_moat_loaded ? "enabled, moat-default loaded"
                                            : "enabled, moat-default not loaded",
                  h->selinux_mode == 1   ? "enforcing"
                  : h->selinux_mode == 0 ? "permissive"
-                                        : "disabled");
+                                        : "disabled",
+                 h->selinux_mode < 0      ? ""
+                 : h->selinux_moat_loaded ? ", moat module loaded"
+                                          : ", moat module not loaded");
         row("MAC", value, mac_meaning(h));
+        if (h->apparmor_enabled)
+                row("moat's AppArmor profiles",
+                    strv_join(h->apparmor_moat_profiles, lsms, sizeof(lsms), "none loaded"),
+                    "`moat policy status` compares them with the shipped files");
 }
 
 static void print_cgroups(const HostFacts *h) {

@@ -16,6 +16,8 @@ static const struct {
         { "check", cmd_check, "validate profile files" },
         { "host", cmd_host, "print what this host can enforce" },
         { "audit", cmd_audit, "show, follow and verify the audit log" },
+        { "policy", cmd_policy,
+          "install, check or remove moat's AppArmor/SELinux policies (root)" },
 };
 
 static void help(FILE *f) {

@@ -17,6 +17,7 @@ void host_facts_done(HostFacts *h) {
         free(h->userns_reason);
         strv_free(h->seccomp_actions);
         strv_free(h->lsms);
+        strv_free(h->apparmor_moat_profiles);
         strv_free(h->cgroup_v2_controllers);
         strv_free(h->cgroup_v1_controllers);
         free(h->guest_kernel);

@@ -67,8 +67,12 @@ typedef struct HostFacts {
         int landlock_abi; /* 0 = none */
         char **lsms;      /* /sys/kernel/security/lsm, split */
         bool apparmor_enabled;
-        bool apparmor_moat_loaded; /* moat's profiles present in the loaded policy */
-        int selinux_mode;          /* -1 disabled/absent, 0 permissive, 1 enforcing */
+        bool apparmor_moat_loaded; /* moat-default present in the loaded policy */
+        /* Loaded AppArmor profiles named "moat" or "moat-*" (moat's own names), NULL when not
+         * known (AppArmor disabled, or facts from a file that predates the field). */
+        char **apparmor_moat_profiles;
+        int selinux_mode;         /* -1 disabled/absent, 0 permissive, 1 enforcing */
+        bool selinux_moat_loaded; /* the loaded policy knows moat_sandbox_t (moat's module) */
 
         /* cgroups */
         CgroupLayout cgroup_layout;

@@ -27,7 +27,10 @@
  *   lsms                       [string] or null   null (active LSMs unknown)
  *   apparmor_enabled           boolean            false
  *   apparmor_moat_loaded       boolean            false
+ *   apparmor_moat_profiles     [string] or null   null (unknown: only moat-default is judged,
+ *                                                 by apparmor_moat_loaded)
  *   selinux_mode               -1, 0 or 1         -1 (disabled/absent)
+ *   selinux_moat_loaded        boolean            false
  *   cgroup_layout              "none" "v1" "hybrid" "v2"   "none"
  *   cgroup_v2_writable         boolean            false
  *   cgroup_v2_controllers      [string] or null   null
@@ -125,7 +128,9 @@ static const Field fields[] = {
         F(lsms, FIELD_STRV),
         F(apparmor_enabled, FIELD_BOOL),
         F(apparmor_moat_loaded, FIELD_BOOL),
+        F(apparmor_moat_profiles, FIELD_STRV),
         FR(selinux_mode, FIELD_INT, -1, 1),
+        F(selinux_moat_loaded, FIELD_BOOL),
         F(cgroup_layout, FIELD_CGROUP_LAYOUT),
         F(cgroup_v2_writable, FIELD_BOOL),
         F(cgroup_v2_controllers, FIELD_STRV),

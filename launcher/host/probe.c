@@ -294,45 +294,80 @@ static void probe_landlock(HostFacts *h) {
         h->landlock_abi = abi > 0 ? (int) abi : 0;
 }
 
+static bool is_moat_profile_name(const char *name) {
+        return strcmp(name, "moat") == 0 || strncmp(name, "moat-", strlen("moat-")) == 0;
+}
+
 /* The policy introspection directory (CONFIG_SECURITY_APPARMOR_INTROSPECT_POLICY) has one
  * directory "NAME.N" per loaded profile, with a "name" file that any user may read. */
-static bool apparmor_moat_profile_in_policy_dir(void) {
+static int apparmor_moat_profiles_in_policy_dir(char ***list) {
         DIR *d = opendir("/sys/kernel/security/apparmor/policy/profiles");
         struct dirent *de;
-        char path[512], name[64];
-        bool found = false;
+        char path[512], name[256];
+        int r = 0;
 
         if (!d)
-                return false;
-        while (!found && (de = readdir(d))) {
-                if (strncmp(de->d_name, "moat-default.", strlen("moat-default.")) != 0)
+                return 0;
+        while (r >= 0 && (de = readdir(d))) {
+                if (strncmp(de->d_name, "moat", strlen("moat")) != 0)
                         continue;
                 snprintf(path, sizeof(path),
                          "/sys/kernel/security/apparmor/policy/profiles/%s/name", de->d_name);
-                found = read_small_file(path, name, sizeof(name)) > 0 &&
-                        strcmp(name, "moat-default") == 0;
+                if (read_small_file(path, name, sizeof(name)) > 0 && is_moat_profile_name(name) &&
+                    !strv_contains(*list, name))
+                        r = strv_extend(list, name);
         }
         closedir(d);
-        return found;
+        return r;
 }
 
-/* Whether a profile named exactly "moat-default" (loaded by an administrator) is in
- * the loaded AppArmor policy. Lines read "NAME (MODE)". The list is readable only with the
- * policy-view capability (root): an unprivileged caller gets EACCES and looks in the policy
- * directory instead, which says the same for the names it lists. */
-static bool apparmor_moat_profile_loaded(void) {
+/* The loaded AppArmor profiles named "moat" or "moat-*" (moat's names, `moat policy install`).
+ * Lines of the profile list read "NAME (MODE)". The list is readable only with the policy-view
+ * capability (root): an unprivileged caller gets EACCES and looks in the policy directory
+ * instead, which says the same for the names it lists. */
+static int probe_apparmor_moat_profiles(HostFacts *h) {
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
-        bool found = false;
+        ssize_t n;
+        int r;
         FILE *f;
 
+        if ((r = strv_ensure(&h->apparmor_moat_profiles)) < 0)
+                return r;
         f = fopen("/sys/kernel/security/apparmor/profiles", "re");
         if (!f)
-                return errno == EACCES && apparmor_moat_profile_in_policy_dir();
-        while (!found && getline(&line, &cap, f) > 0)
-                found = strncmp(line, "moat-default (", strlen("moat-default (")) == 0;
-        fclose(f);
-        return found;
+                r = errno == EACCES
+                            ? apparmor_moat_profiles_in_policy_dir(&h->apparmor_moat_profiles)
+                            : 0;
+        while (f && r >= 0 && (n = getline(&line, &cap, f)) > 0) {
+                char *mode = strstr(line, " (");
+                if (!mode)
+                        continue;
+                *mode = '\0';
+                if (is_moat_profile_name(line) && !strv_contains(h->apparmor_moat_profiles, line))
+                        r = strv_extend(&h->apparmor_moat_profiles, line);
+        }
+        if (f)
+                fclose(f);
+        h->apparmor_moat_loaded = strv_contains(h->apparmor_moat_profiles, "moat-default");
+        return r;
+}
+
+/* Whether the loaded SELinux policy knows moat's workload domain (moat's module is loaded):
+ * selinuxfs validates a context written to "context" without changing anything
+ * (security_check_context()). MLS/MCS policies need the level, others refuse it. */
+static bool selinux_moat_domain_known(void) {
+        static const char *const contexts[] = { "system_u:system_r:moat_sandbox_t:s0",
+                                                "system_u:system_r:moat_sandbox_t" };
+
+        for (size_t i = 0; i < ELEMENTSOF(contexts); i++) {
+                _cleanup_close_ int fd = open("/sys/fs/selinux/context", O_RDWR | O_CLOEXEC);
+                if (fd < 0)
+                        return false;
+                if (write(fd, contexts[i], strlen(contexts[i]) + 1) >= 0)
+                        return true;
+        }
+        return false;
 }
 
 static int probe_lsms(HostFacts *h) {
@@ -348,13 +383,15 @@ static int probe_lsms(HostFacts *h) {
                 h->apparmor_enabled = strv_contains(h->lsms, "apparmor");
         else if (read_small_file("/sys/module/apparmor/parameters/enabled", buf, sizeof(buf)) > 0)
                 h->apparmor_enabled = buf[0] == 'Y';
-        if (h->apparmor_enabled)
-                h->apparmor_moat_loaded = apparmor_moat_profile_loaded();
+        if (h->apparmor_enabled && probe_apparmor_moat_profiles(h) < 0)
+                return -ENOMEM;
 
         h->selinux_mode = -1;
         if ((!h->lsms || strv_contains(h->lsms, "selinux")) &&
             read_small_file("/sys/fs/selinux/enforce", buf, sizeof(buf)) > 0)
                 h->selinux_mode = buf[0] == '1' ? 1 : buf[0] == '0' ? 0 : -1;
+        if (h->selinux_mode >= 0)
+                h->selinux_moat_loaded = selinux_moat_domain_known();
         return 0;
 }
 

@@ -84,6 +84,17 @@ static void findings_limits(const Profile *pr, const HostFacts *h, PlanFindings 
         }
 }
 
+/* Whether the AppArmor profile a plan names is in the loaded policy. moat's own names ("moat",
+ * "moat-*") are judged from the loaded list; facts that predate the list know moat-default
+ * only. Other names are the site's: the exec transition fails closed when one is missing. */
+static bool apparmor_profile_loaded(const HostFacts *h, const char *name) {
+        if (strcmp(name, "moat") != 0 && strncmp(name, "moat-", strlen("moat-")) != 0)
+                return true;
+        if (!h->apparmor_moat_profiles)
+                return strcmp(name, "moat-default") == 0 && h->apparmor_moat_loaded;
+        return strv_contains(h->apparmor_moat_profiles, name);
+}
+
 static void findings_mac(const Profile *pr, const HostFacts *h, PlanFindings *f) {
         char why[256] = "";
         bool asked = pr->mac.apparmor || pr->mac.selinux;
@@ -97,8 +108,11 @@ static void findings_mac(const Profile *pr, const HostFacts *h, PlanFindings *f)
                          pr->mac.apparmor);
                 if (!h->apparmor_enabled)
                         snprintf(why, sizeof(why), "AppArmor is not enabled on this host");
-                else if (!h->apparmor_moat_loaded)
-                        snprintf(why, sizeof(why), "moat's AppArmor profiles are not loaded");
+                else if (!apparmor_profile_loaded(h, pr->mac.apparmor))
+                        snprintf(why, sizeof(why),
+                                 "AppArmor profile '%s' is not loaded; moat policy install loads "
+                                 "moat's profiles",
+                                 pr->mac.apparmor);
         } else {
                 snprintf(f->mac_control, sizeof(f->mac_control), "SELinux context '%s'",
                          pr->mac.selinux);
@@ -106,6 +120,10 @@ static void findings_mac(const Profile *pr, const HostFacts *h, PlanFindings *f)
                         snprintf(why, sizeof(why), "SELinux is disabled on this host");
                 else if (h->selinux_mode == 0)
                         snprintf(why, sizeof(why), "SELinux is permissive on this host");
+                else if (strstr(pr->mac.selinux, "moat_") && !h->selinux_moat_loaded)
+                        snprintf(why, sizeof(why),
+                                 "moat's SELinux module is not loaded; moat policy install "
+                                 "loads it");
         }
         if (!why[0]) {
                 f->mac_status = pr->mac.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
@@ -413,6 +431,20 @@ static int check_disk(Plan *p, const Profile *pr, const HostFacts *h) {
                            where[0] ? " (" : "", where, where[0] ? ")" : "");
 }
 
+/* The vm tier's guest applies AppArmor profiles only (the guest init loads the profile and
+ * moves the command into it); no guest policy carries an SELinux context. A required context
+ * in the vm tier is refused, never run without it. */
+static int check_vm_selinux(Plan *p, const Profile *pr) {
+        if (p->tier != TIER_VM || !pr->mac.selinux || pr->mac.apparmor ||
+            pr->mac.enforce != ENFORCE_REQUIRED)
+                return 0;
+        return plan_refuse(p,
+                           "required SELinux context '%s' cannot be enforced in the vm tier (the "
+                           "guest applies AppArmor profiles only); load moat's SELinux module on "
+                           "an SELinux host (moat policy install), or name an AppArmor profile",
+                           pr->mac.selinux);
+}
+
 static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
         const char *why;
         int r;
@@ -429,7 +461,7 @@ static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const 
                 if (r < 0)
                         return r;
         }
-        if ((r = check_disk(p, pr, h)) < 0)
+        if ((r = check_disk(p, pr, h)) < 0 || (r = check_vm_selinux(p, pr)) < 0)
                 return r;
         /* Fail closed even under a policy that lacks the missing-control rules: a shared-kernel
          * tier never starts with a required control it cannot apply. */

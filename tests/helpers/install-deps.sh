@@ -7,7 +7,7 @@ pkgs=(
   build-essential meson ninja-build pkg-config clang llvm libclang-rt-14-dev
   libseccomp-dev libcap-dev libapparmor-dev libselinux1-dev lxc-dev lxc libvirt-dev
   libyaml-dev libjansson-dev libssl-dev libcmocka-dev libsystemd-dev
-  apparmor-utils apparmor checkpolicy selinux-policy-dev
+  apparmor-utils apparmor checkpolicy selinux-policy-dev selinux-policy-default
   qemu-system-x86 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   cpio kmod xz-utils busybox-static
   bubblewrap crun hyperfine jq python3-jsonschema python3-yaml iproute2 util-linux procps

@@ -31,6 +31,21 @@ check_all "$u: the command runs under the guest AppArmor profile, enforced" \
         '[ "$rc" = 0 ] && grep -qx "moat-vm-test (enforce)" <<<"$out"'
 check "$u: the guest AppArmor profile denies what it denies" grep -qx DENIED <<<"$out"
 
+# The shipped moat-default, as the vm tier loads it (from the data directory): the command's
+# label, a write moat-default denies (.git/hooks in the work directory) and one it allows.
+mkdir -p "$d/work/.git/hooks"
+chown -R "$quid" "$d/work/.git"
+out=$(MOAT_DATA_DIR=$MOAT_SOURCE_DIR as_user "$u" "$DRIVER" -a moat-default -w /work -- /bin/sh -c \
+        'cat /proc/self/attr/current
+         echo x >/work/.git/hooks/pre-commit 2>/dev/null && echo HOOK-WRITTEN || echo HOOK-DENIED
+         echo x >/work/built.txt && echo WORK-WRITTEN' </dev/null 2>"$T/aa4.err" 3>/dev/null)
+rc=$?
+diag "rc=$rc out='$out' err='$(head -c 300 "$T/aa4.err")'"
+check_all "$u: the shipped moat-default is the guest's profile: the command runs under it, enforced" \
+        '[ "$rc" = 0 ] && grep -qx "moat-default (enforce)" <<<"$out"'
+check_all "$u: ... it denies a write to .git/hooks in the work directory and allows one beside it" \
+        'grep -qx HOOK-DENIED <<<"$out" && grep -qx WORK-WRITTEN <<<"$out" && [ ! -e "$d/work/.git/hooks/pre-commit" ]'
+
 MOAT_DATA_DIR=$T/data as_user "$u" "$DRIVER" -a moat-vm-missing -w "$d/work" -- true \
         </dev/null >/dev/null 2>"$T/aa2.err" 3>/dev/null
 rc=$?

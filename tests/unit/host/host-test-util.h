@@ -66,7 +66,9 @@ static inline void assert_host_facts_equal(const HostFacts *a, const HostFacts *
         assert_strv_equal(a->lsms, b->lsms);
         assert_int_equal(a->apparmor_enabled, b->apparmor_enabled);
         assert_int_equal(a->apparmor_moat_loaded, b->apparmor_moat_loaded);
+        assert_strv_equal(a->apparmor_moat_profiles, b->apparmor_moat_profiles);
         assert_int_equal(a->selinux_mode, b->selinux_mode);
+        assert_int_equal(a->selinux_moat_loaded, b->selinux_moat_loaded);
         assert_int_equal(a->cgroup_layout, b->cgroup_layout);
         assert_int_equal(a->cgroup_v2_writable, b->cgroup_v2_writable);
         assert_strv_equal(a->cgroup_v2_controllers, b->cgroup_v2_controllers);

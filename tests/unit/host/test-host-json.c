@@ -54,6 +54,7 @@ static void fill_everything(HostFacts *h) {
                 .apparmor_enabled = true,
                 .apparmor_moat_loaded = true,
                 .selinux_mode = 0,
+                .selinux_moat_loaded = true,
                 .cgroup_layout = CGROUP_LAYOUT_HYBRID,
                 .cgroup_v2_writable = true,
                 .cgroup_v1_writable = true,
@@ -71,6 +72,7 @@ static void fill_everything(HostFacts *h) {
         snprintf(h->arch, sizeof(h->arch), "x86_64");
         h->root_symlinks = strv_make("bin=usr/bin", "lib64=usr/lib64");
         h->root_dirs = strv_make("lib32", NULL);
+        h->apparmor_moat_profiles = strv_make("moat", "moat-default");
         snprintf(h->user, sizeof(h->user), "r\xc3\xa9my");
         h->userns_reason = strdup("reason with\nnewline");
         h->seccomp_actions = strv_make("errno", "user_notif");

@@ -34,7 +34,8 @@ static const TierCase cases[] = {
         { "kvm-unproven", true, true, true, NULL, "kvm_reason kvm_state kvm_usable" },
         { "no-libvirt", true, true, false, "libvirt is not installed",
           "libvirt_present vm_reason" },
-        { "no-mac", true, true, true, NULL, "apparmor_enabled apparmor_moat_loaded lsms" },
+        { "no-mac", true, true, true, NULL,
+          "apparmor_enabled apparmor_moat_loaded apparmor_moat_profiles lsms" },
         { "this-host-unprivileged", true, true, true, NULL, NULL },
         { "this-host-root", true, true, true, NULL, NULL },
 };

@@ -65,6 +65,16 @@ static void expect_tier(const Profile *pr, const HostFacts *h, Tier tier, const 
         plan_free(p);
 }
 
+static void expect_selinux_refused(const Profile *pr, const HostFacts *h) {
+        Plan *p = resolve(pr, h);
+        assert_true(p->refused);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_true(has_decision(p, "missing-mac"));
+        assert_non_null(strstr(p->refusal, "cannot be enforced in the vm tier"));
+        assert_non_null(strstr(p->refusal, "moat policy install"));
+        plan_free(p);
+}
+
 static void test_baseline_sandbox(void **state) {
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
@@ -238,14 +248,29 @@ static void test_missing_controls_escalate(void **state) {
         expect_tier(&pr, &h, TIER_VM, "missing-mac");
         h.apparmor_moat_loaded = true;
         expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+        /* The loaded list, when known, decides for each of moat's names. */
+        char *only_moat[] = { (char *) "moat", NULL },
+             *both[] = { (char *) "moat", (char *) "moat-default", NULL };
+        h.apparmor_moat_profiles = only_moat;
+        expect_tier(&pr, &h, TIER_VM, "missing-mac");
+        h.apparmor_moat_profiles = both;
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+        pr.mac.apparmor = "moat-container";
+        expect_tier(&pr, &h, TIER_VM, "missing-mac");
+        pr.mac.apparmor = "site-profile"; /* not moat's: the exec transition fails closed */
+        expect_tier(&pr, &h, TIER_SANDBOX, NULL);
 
+        /* SELinux missing: the vm tier's guest cannot apply a context, so a required one is
+         * refused there (never run without it); best-effort escalates. */
         pr = fixture_profile();
         pr.mac.selinux = "moat_sandbox_t";
         h = fixture_host();
-        expect_tier(&pr, &h, TIER_VM, "missing-mac"); /* selinux disabled */
+        expect_selinux_refused(&pr, &h); /* selinux disabled */
         h.selinux_mode = 0;
-        expect_tier(&pr, &h, TIER_VM, "missing-mac"); /* permissive enforces nothing */
+        expect_selinux_refused(&pr, &h); /* permissive enforces nothing */
         h.selinux_mode = 1;
+        expect_selinux_refused(&pr, &h); /* moat's module is not loaded */
+        h.selinux_moat_loaded = true;
         expect_tier(&pr, &h, TIER_SANDBOX, NULL);
 
         pr = fixture_profile();
