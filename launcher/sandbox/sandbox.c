@@ -38,6 +38,7 @@
 #include "sandbox/sandbox-internal.h"
 #include "sys/cgroup.h"
 #include "sys/fd.h"
+#include "sys/heap.h"
 #include "sys/lsm.h"
 #include "sys/idmap.h"
 #include "sys/ns.h"
@@ -298,7 +299,7 @@ static void supervise(Supervisor *s, const RunRequest *req) {
                         return;
                 }
                 if (n == 0) {
-                        (void) malloc_trim(0);
+                        sys_heap_trim();
                         trimmed = true;
                         continue;
                 }
