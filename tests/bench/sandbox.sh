@@ -425,6 +425,79 @@ if "floor" in r:
     print("  of this layout pays before its mounts, filters and own memory")
 PY
 
+# 3c: the same per sandbox as charged to a memory cgroup (user pages, page tables, kernel
+# stacks, slab: namespaces, mounts, filters), N of each kind in a fresh child cgroup of our own.
+# Unlike MemAvailable, this does not move with what the rest of the machine does, so it is the
+# figure to follow on a busy machine. Root with a memory controller (v1, or v2 delegated) only.
+memcg_n=$((concurrent < 50 ? concurrent : 50))
+memcg_parent=
+if [ "$(id -u)" = 0 ]; then
+        own=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)
+        if [[ -n $own && -f /sys/fs/cgroup/memory$own/memory.usage_in_bytes ]]; then
+                memcg_parent=/sys/fs/cgroup/memory$own memcg_usage=memory.usage_in_bytes
+        else
+                own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+                [[ -n $own && -f /sys/fs/cgroup$own/memory.current ]] &&
+                        memcg_parent=/sys/fs/cgroup$own memcg_usage=memory.current
+        fi
+        # v2 lets no process sit in a cgroup with children: only a leaf of our own would do
+        [[ $memcg_usage == memory.current ]] && memcg_parent=
+fi
+memcg_round() { # KIND COMMAND...: KiB per sandbox charged to a fresh cgroup, or nothing
+        local kind=$1 cg marker=$((86500 + RANDOM)) i up used
+        shift
+        cg=$memcg_parent/moat-bench-$kind-$$
+        mkdir "$cg" 2>/dev/null || return 1
+        (
+                echo "$BASHPID" >"$cg/cgroup.procs" || exit 1
+                for ((i = 0; i < memcg_n; i++)); do
+                        "$@" sleep "$marker.$$" </dev/null >/dev/null 2>&1 &
+                done
+                wait
+        ) &
+        for ((i = 0; i < 240; i++)); do
+                up=$(pgrep -xfc -- "sleep $marker.$$")
+                ((up >= memcg_n)) && break
+                sleep 0.5
+        done
+        sleep 1 # past moat's 200 ms trim
+        used=$(cat "$cg/$memcg_usage")
+        # end: every process of the cgroup is one we started
+        kill -KILL $(cat "$cg/cgroup.procs") 2>/dev/null
+        wait
+        for ((i = 0; i < 100; i++)); do
+                [[ -z $(cat "$cg/cgroup.procs") ]] && break
+                sleep 0.2
+        done
+        rmdir "$cg" 2>/dev/null || { sleep 2; rmdir "$cg"; }
+        echo "$up $((used / 1024 / memcg_n))"
+}
+if [[ -n $memcg_parent ]]; then
+        echo "  c. charged to a memory cgroup of our own, per sandbox ($memcg_n of each, stable under load)"
+        declare -A memcg=()
+        for kind in sleep floor moat bwrap; do
+                case $kind in
+                sleep) cmd=() ;;
+                floor) ((${#floor[@]})) || continue; cmd=("${floor[@]}") ;;
+                moat) cmd=("$MOAT" run -p minimal --) ;;
+                bwrap) cmd=("${BWRAP[@]}") ;;
+                esac
+                res=$(memcg_round "$kind" "${cmd[@]}") || continue
+                memcg[$kind]=${res#* }
+                printf "     %-26s %6d KiB   (%s up)\n" "$kind" "${memcg[$kind]}" "${res% *}/$memcg_n"
+        done
+        if [[ -n ${memcg[floor]:-} && -n ${memcg[moat]:-} && -n ${memcg[bwrap]:-} ]]; then
+                python3 - "${memcg[floor]}" "${memcg[moat]}" "${memcg[bwrap]}" <<'PY'
+import sys
+f, m, b = (int(x) for x in sys.argv[1:])
+print(f"     above the floor: moat {m - f} KiB, bwrap {b - f} KiB: {(m - f) / max(b - f, 1):.2f}x"
+      "   (target <= 0.7)")
+PY
+        fi
+else
+        echo "  (c. the memory cgroup figure is left out: needs root and a cgroup v1 memory controller)"
+fi
+
 # 4: syscall cost inside vs bare
 cat >"$tmp/loop.c" <<'C'
 #include <stdio.h>
