@@ -377,5 +377,12 @@ int plan_build_seccomp(Plan *p, const Profile *pr, const Policy *pol, const Host
         Rules rs = { .sc = &p->sandbox.seccomp };
         int r = build(p, &rs, pr, pol, h);
         rules_done(&rs);
+        /* The doubling's spare room goes back: the plan lives as long as the run. */
+        PlanSeccomp *sc = &p->sandbox.seccomp;
+        if (sc->n_rules > 0) {
+                PlanSyscallRule *a = reallocarray(sc->rules, sc->n_rules, sizeof(*a));
+                if (a)
+                        sc->rules = a;
+        }
         return r;
 }

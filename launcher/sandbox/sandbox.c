@@ -604,6 +604,7 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
                 .parent_sync_fd = p->sync[0],
                 .stdio_fd = { p->out.child_fd[0], p->out.child_fd[1] },
                 .original_mask = p->old_mask,
+                .stack_lo = p->stack,
         };
         int r = 0;
 

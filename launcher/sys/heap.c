@@ -41,8 +41,9 @@ void sys_heap_reserve(size_t size) {
 /* The main thread's stack: the launch's parsing went some 50 KiB deep, and those pages stay
  * with the process for as long as it supervises. Everything below the caller's frame is dead
  * (nothing is running there), so it is handed back; a later call that goes deeper faults in
- * zeroed pages as at first use. */
-static void stack_trim(void) {
+ * zeroed pages as at first use. Not inlined, so that its frame is below every frame of the
+ * caller's. */
+static __attribute__((noinline)) void stack_trim(void) {
         char maps[4096];
         uintptr_t low = 0;
         size_t len = 0;
@@ -75,8 +76,8 @@ static void stack_trim(void) {
         uintptr_t here = (uintptr_t) __builtin_frame_address(0);
         if (page <= 0 || low == 0 || here < low)
                 return;
-        /* two pages below this frame stay for madvise()'s own call */
-        uintptr_t end = (here & ~((uintptr_t) page - 1)) - 2 * (uintptr_t) page;
+        /* this frame (maps[] and the rest) and madvise()'s own call stay */
+        uintptr_t end = (here - sizeof(maps) - 1024) & ~((uintptr_t) page - 1);
         if (end > low)
                 (void) madvise((void *) low, end - low, MADV_DONTNEED);
 }
