@@ -205,10 +205,10 @@ static void child_seccomp(const SandboxChild *c) {
         }
 }
 
-/* init's setup went into its stack (mounts, libc); init_loop() runs at the top of it for as
- * long as the workload does. The pages below this call are dead: back to the kernel (a raw
- * call: moat may be running libc again, and the raw call uses no stack). Not inlined, so that
- * its frame is below every frame of the caller's. */
+/* init's setup went deep into its stack (mounts, libc); init_loop() runs at the top of it for as
+ * long as the workload does. Once the mounts are done, the pages below this call are dead: back
+ * to the kernel (the few calls still to come touch some of them again). Not inlined, so that its
+ * frame is below every frame of the caller's. */
 static __attribute__((noinline)) void trim_dead_stack(void *stack_lo) {
         uintptr_t lo = (uintptr_t) stack_lo, here = (uintptr_t) __builtin_frame_address(0);
         uintptr_t end = (here - 256) & ~(uintptr_t) 4095; /* 256: this frame's own room */
@@ -224,7 +224,7 @@ static __attribute__((noinline)) void trim_dead_stack(void *stack_lo) {
 int sandbox_child_main(void *arg) {
         const SandboxChild *c = arg;
         int sync_fd = c->sync_fd, status_pipe[2], r;
-        void *stack_lo = c->stack_lo; /* c is moat's, gone once the exec is reported */
+        void *stack_lo = c->stack_lo;
         SyncRecord go;
         sigset_t set;
 
@@ -238,6 +238,9 @@ int sandbox_child_main(void *arg) {
                 return EXIT_MOAT_FAILED;
 
         child_confine(c);
+        /* Here, not after the exec: from the filter on, a profile that denies madvise would have
+         * this call wait for a supervisor that does not listen yet. */
+        trim_dead_stack(stack_lo);
 
         init_signal_set(&set);
         if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
@@ -273,7 +276,6 @@ int sandbox_child_main(void *arg) {
                 n = read(status_pipe[0], &exec_error, sizeof(exec_error));
         while (n < 0 && errno == EINTR);
         safe_close(status_pipe[0]);
-        trim_dead_stack(stack_lo);
         if (n == sizeof(exec_error))
                 (void) sys_sync_send(sync_fd, STEP_EXEC, exec_error, -1, -EBADF);
         else
