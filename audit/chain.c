@@ -76,6 +76,55 @@ static int record_hash(json_t *record, const uint8_t *key, size_t key_len,
         return record_mac(s, strlen(s), key, key_len, ret_hex);
 }
 
+/* Where "hash" goes in the canonical line of a record made without it: before the first
+ * top-level key that sorts after "hash" (JSON_SORT_KEYS orders keys as strcmp() does), else
+ * before the closing brace. *ret_after: a key follows the inserted member. A line that is not
+ * the canonical object of record gives -EINVAL. */
+static ssize_t hash_offset(json_t *record, const char *text, size_t len, bool *ret_after) {
+        const char *next = NULL, *key;
+        json_t *v;
+
+        json_object_foreach(record, key, v) if (strcmp(key, "hash") > 0 &&
+                                                (!next || strcmp(key, next) < 0)) next = key;
+        if (len < 2 || text[0] != '{' || text[len - 1] != '}')
+                return -EINVAL;
+        *ret_after = next != NULL;
+        if (!next)
+                return (ssize_t) len - 1;
+
+        _cleanup_json_ json_t *k = json_string(next);
+        _cleanup_free_ char *enc = k ? json_dumps(k, JSON_ENCODE_ANY | AUDIT_JSON_CANONICAL) : NULL;
+        if (!enc)
+                return -ENOMEM;
+        size_t enc_len = strlen(enc);
+        unsigned depth = 0;
+        bool in_string = false, escaped = false;
+        for (size_t i = 0; i < len; i++) {
+                char c = text[i];
+                if (in_string) {
+                        if (escaped)
+                                escaped = false;
+                        else if (c == '\\')
+                                escaped = true;
+                        else if (c == '"')
+                                in_string = false;
+                        continue;
+                }
+                if (c == '"') {
+                        /* a key of the top-level object starts right after '{' or ',' */
+                        if (depth == 1 && (text[i - 1] == '{' || text[i - 1] == ',') &&
+                            len - i > enc_len && memcmp(text + i, enc, enc_len) == 0 &&
+                            text[i + enc_len] == ':')
+                                return (ssize_t) i;
+                        in_string = true;
+                } else if (c == '{' || c == '[')
+                        depth++;
+                else if (c == '}' || c == ']')
+                        depth--;
+        }
+        return -EINVAL;
+}
+
 int audit_chain_seal(json_t *record, const char *prev_hex, const uint8_t *key, size_t key_len,
                      char **ret_line, size_t *ret_len) {
         char hash[AUDIT_HEX_LEN + 1], kid[17];
@@ -94,18 +143,37 @@ int audit_chain_seal(json_t *record, const char *prev_hex, const uint8_t *key, s
                 if (audit_json_set(record, "key_id", json_string(kid)) < 0)
                         return -ENOMEM;
         }
-        r = record_hash(record, key, key_len, hash);
+        /* The record has no "hash" now: its canonical line is what the hash covers. The sealed
+         * line is that line with the "hash" member in its sorted place: byte for byte what
+         * json_dumps() of the sealed record gives (and verify recomputes), without serialising
+         * the record a second time. */
+        _cleanup_free_ char *unsealed = json_dumps(record, AUDIT_JSON_CANONICAL);
+        if (!unsealed)
+                return -ENOMEM;
+        size_t n = strlen(unsealed);
+        r = record_mac(unsealed, n, key, key_len, hash);
         if (r < 0)
                 return r;
         if (audit_json_set(record, "hash", json_string(hash)) < 0)
                 return -ENOMEM;
-        line = json_dumps(record, AUDIT_JSON_CANONICAL);
+        bool comma_after = false;
+        ssize_t at = hash_offset(record, unsealed, n, &comma_after);
+        if (at < 0)
+                return (int) at;
+        /* "hash":"<64 hex>", and a comma unless the object was empty */
+        size_t total = n + strlen("\"hash\":\"\"") + AUDIT_HEX_LEN + (n > 2 ? 1 : 0);
+        if (total > AUDIT_LINE_MAX)
+                return -E2BIG;
+        line = malloc(total + 1);
         if (!line)
                 return -ENOMEM;
-        if (strlen(line) > AUDIT_LINE_MAX)
-                return -E2BIG;
+        int k = snprintf(line, total + 1, "%.*s%s\"hash\":\"%s\"%s%s", (int) at, unsealed,
+                         n > 2 && !comma_after ? "," : "", hash, n > 2 && comma_after ? "," : "",
+                         unsealed + at);
+        if (k < 0 || (size_t) k != total)
+                return -EINVAL;
         if (ret_len)
-                *ret_len = strlen(line);
+                *ret_len = total;
         *ret_line = TAKE_PTR(line);
         return 0;
 }

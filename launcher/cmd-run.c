@@ -263,8 +263,10 @@ static int write_records(const RunArgs *a, const RunContext *ctx, const RunReque
 /* The vm executor lives in moat-vm-run (see meson.build: libvirt's sixty libraries stay out of
  * every sandbox launch). Look for it beside this binary first (the build tree), then in the
  * installed libexec directory. moat-vm-run is moat with the vm executor: it resolves the same
- * inputs again and writes the audit record itself, so nothing is recorded here on success. */
-static int exec_vm_runner(char **run_argv, const char **ret_error) {
+ * inputs again and writes the audit record itself, so nothing is recorded here on success.
+ * Not inlined: its two PATH_MAX buffers would otherwise sit in cmd_run()'s frame, whose pages
+ * the stack clash probes touch on every launch and which stay resident while a sandbox runs. */
+static __attribute__((noinline)) int exec_vm_runner(char **run_argv, const char **ret_error) {
         static char error[PATH_MAX + 128];
         char self[PATH_MAX], path[PATH_MAX + 32];
         ssize_t n;

@@ -280,8 +280,10 @@ static int fill_sentence(const char *tmpl, const Profile *pr, const HostFacts *h
                 { "network", network_mode_to_string(pr->network) },
         };
 
-        out = strdup("");
-        if (!out)
+        /* One stream, not a string per character: this runs for every rule that fires. */
+        size_t size = 0;
+        FILE *f = open_memstream(&out, &size);
+        if (!f)
                 return -ENOMEM;
         for (const char *s = tmpl; *s;) {
                 const char *close = *s == '{' ? strchr(s, '}') : NULL;
@@ -289,19 +291,17 @@ static int fill_sentence(const char *tmpl, const Profile *pr, const HostFacts *h
                 for (size_t i = 0; close && i < ELEMENTSOF(vars); i++)
                         if ((size_t) (close - s - 1) == strlen(vars[i].key) &&
                             strncmp(s + 1, vars[i].key, strlen(vars[i].key)) == 0) {
-                                if ((r = plan_append(&out, "", "%s",
-                                                     vars[i].value ? vars[i].value : "")) < 0)
-                                        return r;
+                                fputs(vars[i].value ? vars[i].value : "", f);
                                 s = close + 1;
                                 done = true;
                                 break;
                         }
-                if (!done) {
-                        if ((r = plan_append(&out, "", "%c", *s)) < 0)
-                                return r;
-                        s++;
-                }
+                if (!done)
+                        fputc(*s++, f);
         }
+        r = ferror(f) ? -ENOMEM : 0;
+        if (fclose(f) != 0 || r < 0 || !out)
+                return -ENOMEM;
         *ret = TAKE_PTR(out);
         return 0;
 }

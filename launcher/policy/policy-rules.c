@@ -9,6 +9,7 @@
 #include "basic/macros.h"
 #include "basic/strv.h"
 #include "policy-internal.h"
+#include "policy/policy-compiled.h"
 
 static const char *const known_controls[] = {
         "mac", "landlock", "limits", "userns", "seccomp", NULL
@@ -478,7 +479,7 @@ out:
 }
 
 Policy *policy_free(Policy *p) {
-        if (!p)
+        if (!p || policy_is_compiled(p))
                 return NULL;
         for (size_t i = 0; i < p->n_rules; i++)
                 rule_done(&p->rules[i]);

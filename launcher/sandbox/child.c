@@ -31,6 +31,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -204,6 +205,18 @@ static void child_seccomp(const SandboxChild *c) {
         }
 }
 
+/* init's setup went deep into its stack (mounts, libc); init_loop() runs at the top of it for as
+ * long as the workload does. Once the mounts are done, the pages below this call are dead: back
+ * to the kernel (the few calls still to come touch some of them again). Not inlined, so that its
+ * frame is below every frame of the caller's. */
+static __attribute__((noinline)) void trim_dead_stack(void *stack_lo) {
+        uintptr_t lo = (uintptr_t) stack_lo, here = (uintptr_t) __builtin_frame_address(0);
+        uintptr_t end = (here - 256) & ~(uintptr_t) 4095; /* 256: this frame's own room */
+
+        if (lo && end > lo)
+                (void) raw_syscall3(SYS_madvise, lo, end - lo, MADV_DONTNEED);
+}
+
 /* The child's entry, on its own stack in moat's memory (CLONE_VM). Until MSG_GO it runs next
  * to moat, which writes the id maps meanwhile: raw system calls only. From MSG_GO until it
  * reports the workload's exec (or a failure), moat waits for it and the child may use all of
@@ -211,6 +224,7 @@ static void child_seccomp(const SandboxChild *c) {
 int sandbox_child_main(void *arg) {
         const SandboxChild *c = arg;
         int sync_fd = c->sync_fd, status_pipe[2], r;
+        void *stack_lo = c->stack_lo;
         SyncRecord go;
         sigset_t set;
 
@@ -224,6 +238,9 @@ int sandbox_child_main(void *arg) {
                 return EXIT_MOAT_FAILED;
 
         child_confine(c);
+        /* Here, not after the exec: from the filter on, a profile that denies madvise would have
+         * this call wait for a supervisor that does not listen yet. */
+        trim_dead_stack(stack_lo);
 
         init_signal_set(&set);
         if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)

@@ -133,6 +133,7 @@ typedef struct SandboxChild {
         int stdio_fd[2];        /* resources.output: fds 1 and 2 of the workload, -EBADF: moat's */
         int parent_sync_fd;     /* moat's end, which the child closes first */
         sigset_t original_mask; /* restored in the workload before exec */
+        void *stack_lo;         /* the low end of the child's stack (its dead pages go back) */
 } SandboxChild;
 
 /* The child (a SandboxChild *arg), from clone3 to the workload's exit; its return value is

@@ -38,6 +38,7 @@
 #include "sandbox/sandbox-internal.h"
 #include "sys/cgroup.h"
 #include "sys/fd.h"
+#include "sys/heap.h"
 #include "sys/lsm.h"
 #include "sys/idmap.h"
 #include "sys/ns.h"
@@ -298,7 +299,7 @@ static void supervise(Supervisor *s, const RunRequest *req) {
                         return;
                 }
                 if (n == 0) {
-                        (void) malloc_trim(0);
+                        sys_heap_trim();
                         trimmed = true;
                         continue;
                 }
@@ -616,6 +617,7 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
                 .parent_sync_fd = p->sync[0],
                 .stdio_fd = { p->out.child_fd[0], p->out.child_fd[1] },
                 .original_mask = p->old_mask,
+                .stack_lo = p->stack,
         };
         int r = 0;
 

@@ -74,7 +74,8 @@ int sys_caps_drop_except(const int *keep, size_t n_keep) {
                         return -errno;
         }
 
-        if (cap_reset_ambient() < 0)
+        /* One call (libcap's cap_reset_ambient() asks about every capability first). */
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
                 return -errno;
         r = caps_set_process(keep, n_keep);
         if (r < 0)

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* See heap.h.
  *
- * A launch allocates about 200 KiB of heap (parsed profile and policy, the plan, the audit
- * record), mostly in small pieces. Touched page by page, that is some 50 page faults, and a
+ * A launch allocates about 100 KiB of heap (parsed profile, the plan, the audit record; the
+ * shipped policy is static data), mostly in small pieces. Touched page by page, that is some 50 page faults, and a
  * fault costs about 12 us on a paravirtualised guest like the reference machine (a trap to
  * the hypervisor each time); populating the same pages in one madvise() costs under 1 us a
  * page. On bare metal both are cheap and the difference is small either way. The size is the
  * launch's own footprint, so nothing is populated that would not be used. */
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,4 +36,53 @@ void sys_heap_reserve(size_t size) {
         if (top != (char *) -1 && (uintptr_t) top > start)
                 (void) madvise((void *) start, (uintptr_t) top - start, MADV_POPULATE_WRITE);
         free(p);
+}
+
+/* The main thread's stack: the launch's parsing went some 50 KiB deep, and those pages stay
+ * with the process for as long as it supervises. Everything below the caller's frame is dead
+ * (nothing is running there), so it is handed back; a later call that goes deeper faults in
+ * zeroed pages as at first use. Not inlined, so that its frame is below every frame of the
+ * caller's. */
+static __attribute__((noinline)) void stack_trim(void) {
+        char maps[4096];
+        uintptr_t low = 0;
+        size_t len = 0;
+        ssize_t n;
+        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        /* [stack] is the last mapping but [vvar]/[vdso] ones: read to the end, keep a window */
+        while ((n = read(fd, maps + len, sizeof(maps) - 1 - len)) > 0) {
+                len += (size_t) n;
+                maps[len] = '\0';
+                char *s = strstr(maps, "[stack]");
+                if (s) {
+                        while (s > maps && s[-1] != '\n')
+                                s--;
+                        low = (uintptr_t) strtoull(s, NULL, 16);
+                        break;
+                }
+                char *nl = strrchr(maps, '\n');
+                if (nl) { /* keep the unfinished last line */
+                        len = (size_t) (maps + len - (nl + 1));
+                        memmove(maps, nl + 1, len);
+                } else
+                        len = 0;
+        }
+        close(fd);
+
+        long page = sysconf(_SC_PAGESIZE);
+        uintptr_t here = (uintptr_t) __builtin_frame_address(0);
+        if (page <= 0 || low == 0 || here < low)
+                return;
+        /* this frame (maps[] and the rest) and madvise()'s own call stay */
+        uintptr_t end = (here - sizeof(maps) - 1024) & ~((uintptr_t) page - 1);
+        if (end > low)
+                (void) madvise((void *) low, end - low, MADV_DONTNEED);
+}
+
+void sys_heap_trim(void) {
+        (void) malloc_trim(0);
+        stack_trim();
 }

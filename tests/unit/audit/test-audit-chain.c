@@ -366,6 +366,39 @@ static void test_non_canonical_whitespace_is_detected(void **state) {
         free(l.buf);
 }
 
+/* The sealed line is built from the unsealed one with "hash" put in its sorted place: it must
+ * be exactly json_dumps() of the sealed record (what verify recomputes), whatever the keys
+ * around it and whatever the values hold (quotes, braces, nested "hash" keys, non-ASCII). */
+static void test_sealed_line_is_canonical(void **state) {
+        static const char *const docs[] = {
+                "{}",
+                "{\"a\":1}",
+                "{\"zz\":1}",
+                "{\"a\":\"}\\\",{\",\"hash\":\"old\",\"z\":[{\"hash\":1,\"x\":\"]\"}]}",
+                "{\"has\":1,\"hasha\":{\"hash\":\"{\"},\"hash2\":\"\\u00e9\\n\",\"h\":[]}",
+                "{\"schema\":1,\"type\":\"run\",\"host\":{\"k\":\"v\"},\"prev\":\"p\"}",
+                "{\"\\u00e9\":1,\"hash \":2,\"hash\":3,\"a\\\"b\":4}",
+        };
+        for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+                for (int keyed = 0; keyed < 2; keyed++) {
+                        json_t *rec = json_loads(docs[i], 0, NULL);
+                        char *line = NULL, *expect;
+                        size_t len = 0;
+                        assert_non_null(rec);
+                        assert_int_equal(audit_chain_seal(rec, AUDIT_GENESIS_PREV,
+                                                          keyed ? key : NULL,
+                                                          keyed ? sizeof(key) : 0, &line, &len),
+                                         0);
+                        expect = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+                        assert_string_equal(line, expect);
+                        assert_int_equal(len, strlen(expect));
+                        free(expect);
+                        free(line);
+                        json_decref(rec);
+                }
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_intact_log_verifies),
@@ -382,6 +415,7 @@ int main(void) {
                 cmocka_unit_test(test_recovery_of_a_complete_record_missing_its_newline),
                 cmocka_unit_test(test_recovery_record_without_torn_bytes_is_a_break),
                 cmocka_unit_test(test_non_canonical_whitespace_is_detected),
+                cmocka_unit_test(test_sealed_line_is_canonical),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
