@@ -157,6 +157,8 @@ static void child_confine(const SandboxChild *c) {
                 fail(sync_fd, STEP_HOSTNAME, r, -1);
         if (sb->network == NETWORK_LOOPBACK && (r = sys_ns_loopback_up()) < 0)
                 fail(sync_fd, STEP_NETWORK, r, -1);
+        if (sb->network == NETWORK_OUTBOUND)
+                fail(sync_fd, STEP_NETWORK, -EOPNOTSUPP, -1); /* the proxy is not served yet */
         if (chdir(sb->workdir_target ? sb->workdir_target : "/") < 0)
                 fail(sync_fd, STEP_WORKDIR, -errno, -1);
         /* Out of moat's process group, so a terminal's ^C reaches the workload once (through
