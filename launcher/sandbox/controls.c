@@ -16,6 +16,7 @@ static const char *const step_names[_STEP_MAX] = {
         [STEP_PIVOT_ROOT] = "pivot_root",
         [STEP_HOSTNAME] = "hostname",
         [STEP_NETWORK] = "network",
+        [STEP_EGRESS] = "egress proxy",
         [STEP_RLIMIT] = "rlimit",
         [STEP_WORKDIR] = "workdir",
         [STEP_SETSID] = "setsid",
@@ -60,6 +61,8 @@ static const struct {
         { "dev", STEP_MOUNT },
         { "pivot_root", STEP_PIVOT_ROOT },
         { "network", STEP_NETWORK },
+        { "egress.proxy", STEP_EGRESS },
+        { "egress.allow", STEP_EGRESS },
         { "rlimits", STEP_RLIMIT },
         { "disk", STEP_RLIMIT }, /* RLIMIT_FSIZE, or the mounts when no bind is writable */
         { "setsid", STEP_SETSID },
