@@ -83,6 +83,9 @@ for u in "${USERS[@]}"; do
                 '[[ "$out" == "hello from pkg.test"* ]]'
         out=$(in_bed "$u" "$CURL https://evil.test/" 2>&1)
         check_all "$u: a name not in the allowlist: 403" '[[ "$out" == *403* ]]'
+        shown=$(as_user "$u" "$MOAT" audit show --network "$T/$u/audit.jsonl" 2>&1 | tail -n 1)
+        check_all "$u: moat audit show --network prints the denial" \
+                '[[ "$shown" == *"denied evil.test:443 x1 CONNECT not-in-allowlist"* ]]'
         rec=$(tail -n 1 "$T/$u/audit.jsonl")
         check_all "$u: audit: the denial with host, port and reason; the allowlist and its digest" \
                 '[ "$(jq -r "[.network.denied, .network.destinations[0].host, .network.destinations[0].port, .network.destinations[0].reason, .network.allow[0], (.network.digest|length)] | @tsv" <<<"$rec")" = "$(printf "1\tevil.test\t443\tnot-in-allowlist\tpkg.test:443,80\t64")" ]'
@@ -124,6 +127,39 @@ for u in "${USERS[@]}"; do
         check_all "$u: audit: an allowed connection with its address and bytes" \
                 '[ "$(jq -r "[.network.allowed, .network.destinations[0].address, (.network.destinations[0].bytes_down > 0)] | @tsv" <<<"$rec")" = "$(printf "1\t198.51.100.10\ttrue")" ]'
 done
+
+# The proxy killed mid-run: the sandbox keeps its loopback and nothing else.
+in_bed root "sh -c 'sleep 2; $CURL https://pkg.test/; echo rc=\$?'" >"$T/died.out" 2>&1 &
+runner=$!
+for _ in $(seq 50); do
+        moat=$(moat_pid_by_arg "$PROFILE") && [ "$(pgrep -P "$moat" | wc -l)" -ge 2 ] && break
+        sleep 0.1
+done
+# The proxy is moat's child whose own children are none and which is not the sandbox's init
+# (init is the parent of the workload's sleep).
+proxy=
+for k in $(pgrep -P "$moat"); do
+        [ -z "$(pgrep -P "$k")" ] && grep -q '^NoNewPrivs:\s*1' "/proc/$k/status" &&
+                grep -q '^Seccomp:\s*2' "/proc/$k/status" && proxy=$k
+done
+check_all "the proxy runs with no_new_privs and a seccomp filter" '[ -n "$proxy" ]'
+check_all "the proxy has no capabilities" \
+        '[ -n "$proxy" ] && grep -qE "^CapEff:\s*0+$" "/proc/$proxy/status" && grep -qE "^CapBnd:\s*0+$" "/proc/$proxy/status"'
+[ -n "$proxy" ] && kill -9 "$proxy"
+wait "$runner"
+check_all "with the proxy dead, the allowed name is no longer reachable" \
+        '! grep -q "^200" "$T/died.out" && grep -q "rc=[1-9]" "$T/died.out"'
+check_all "audit: the proxy's death is recorded" \
+        '[ "$(tail -n 1 "$T/root/audit.jsonl" | jq -r .network.proxy_died)" = true ]'
+
+# No nameserver: the proxy cannot resolve, so the run does not start (125, the step named).
+echo "# no nameserver" >"$T/resolv.conf"
+out=$(in_bed root "true" 2>&1)
+rc=$?
+check_all "no resolver: exit 125 naming the egress proxy step" \
+        '[ $rc -eq 125 ] && [[ "$out" == *"egress proxy"* ]]'
+[[ "$out" == *"egress proxy"* ]] || diag "rc=$rc $out"
+echo "nameserver 198.51.100.10" >"$T/resolv.conf"
 
 # kill -9 of moat: the proxy and its connections go with it.
 u=root
