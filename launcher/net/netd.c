@@ -427,11 +427,28 @@ _Noreturn static void serve(const Proxy *p, int c) {
         _exit(0);
 }
 
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig) {
+        stopping = 1;
+}
+
+/* Until moat's SIGTERM at the end of the run: then no new connection, and the ones under way
+ * (their workload side is closed by now) finish and report before we exit. */
 _Noreturn static void proxy_main(const Proxy *p, int listen_fd) {
+        struct sigaction sa = { .sa_handler = on_term }; /* no SA_RESTART: accept() returns */
         unsigned live = 0;
         pid_t self = getpid();
 
+        if (sigaction(SIGTERM, &sa, NULL) < 0)
+                _exit(1);
         for (;;) {
+                if (stopping) {
+                        close(listen_fd);
+                        while (waitpid(-1, NULL, 0) > 0)
+                                ;
+                        _exit(0);
+                }
                 while (waitpid(-1, NULL, WNOHANG) > 0)
                         live--;
                 int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -447,6 +464,7 @@ _Noreturn static void proxy_main(const Proxy *p, int listen_fd) {
                 }
                 pid_t pid = fork();
                 if (pid == 0) {
+                        signal(SIGTERM, SIG_DFL);
                         close(listen_fd);
                         if (sys_net_die_with_parent(self) < 0)
                                 _exit(1);

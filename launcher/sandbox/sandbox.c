@@ -136,19 +136,31 @@ static bool net_drain(Supervisor *s) {
         }
 }
 
-/* After the run: the last connections report as the workload's sockets close; then the proxy
- * goes (its connection processes die with it). */
+/* After the run: SIGTERM asks the proxy to take no new connection and to exit once the ones
+ * under way have reported (the workload's ends are closed by now); the record socket's EOF says
+ * all have. Whatever is still there after NET_STOP_MS is killed (its connection processes die
+ * with it) and its records are lost, which the totals then miss. */
+#define NET_STOP_MS 500
+
+static uint64_t now_ns(clockid_t clock);
+
 static void net_stop(Supervisor *s) {
+        uint64_t deadline = now_ns(CLOCK_MONOTONIC) + NET_STOP_MS * 1000000ULL;
+
         if (s->net_pid <= 0)
                 return;
-        for (int i = 0; s->net_fd >= 0 && i < 10; i++) {
+        if (waitpid(s->net_pid, NULL, WNOHANG) == s->net_pid) {
+                s->o->network.proxy_died = true;
+                s->net_pid = 0;
+        } else
+                (void) kill(s->net_pid, SIGTERM);
+        while (s->net_fd >= 0 && net_drain(s)) {
+                uint64_t now = now_ns(CLOCK_MONOTONIC);
                 struct pollfd p = { .fd = s->net_fd, .events = POLLIN };
-                if (poll(&p, 1, 20) <= 0 || !net_drain(s))
+                if (now >= deadline || poll(&p, 1, (int) ((deadline - now) / 1000000 + 1)) <= 0)
                         break;
         }
-        if (waitpid(s->net_pid, NULL, WNOHANG) == s->net_pid)
-                s->o->network.proxy_died = true;
-        else {
+        if (s->net_pid > 0) {
                 (void) kill(s->net_pid, SIGKILL);
                 (void) waitpid(s->net_pid, NULL, 0);
         }
