@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -23,6 +24,7 @@
 #include "sys/net-confine.h"
 
 #define NET_MAX_RESOLVERS 3
+#define NET_MAX_LOCAL 64
 #define NET_MAX_CONNECTIONS 64
 #define NET_MAX_ADDRS 16
 #define NET_HEAD_TIMEOUT_MS 10000
@@ -41,12 +43,47 @@ typedef struct Proxy {
         Resolver resolvers[NET_MAX_RESOLVERS];
         size_t n_resolvers;
         int report_fd;
+        /* The addresses of moat's own network namespace (read before the fork): a service
+         * that listens on 0.0.0.0 is reachable through them, so an answer naming one is
+         * refused like loopback unless a CIDR rule lists it. */
+        struct Addr {
+                int family;
+                uint8_t a[16];
+        } local[NET_MAX_LOCAL];
+        size_t n_local;
 } Proxy;
 
-typedef struct Addr {
-        int family;
-        uint8_t a[16];
-} Addr;
+typedef struct Addr Addr;
+
+static void read_local_addrs(Proxy *p) {
+        struct ifaddrs *list = NULL;
+
+        if (getifaddrs(&list) < 0)
+                return;
+        for (struct ifaddrs *i = list; i && p->n_local < NET_MAX_LOCAL; i = i->ifa_next) {
+                Addr *a = &p->local[p->n_local];
+                if (!i->ifa_addr)
+                        continue;
+                if (i->ifa_addr->sa_family == AF_INET) {
+                        a->family = AF_INET;
+                        memcpy(a->a, &((struct sockaddr_in *) i->ifa_addr)->sin_addr, 4);
+                } else if (i->ifa_addr->sa_family == AF_INET6) {
+                        a->family = AF_INET6;
+                        memcpy(a->a, &((struct sockaddr_in6 *) i->ifa_addr)->sin6_addr, 16);
+                } else
+                        continue;
+                p->n_local++;
+        }
+        freeifaddrs(list);
+}
+
+static bool is_local(const Proxy *p, const Addr *a) {
+        for (size_t i = 0; i < p->n_local; i++)
+                if (p->local[i].family == a->family &&
+                    memcmp(p->local[i].a, a->a, a->family == AF_INET ? 4 : 16) == 0)
+                        return true;
+        return false;
+}
 
 static uint64_t now_ms(void) {
         struct timespec ts;
@@ -312,6 +349,8 @@ static size_t filter_addrs(const Proxy *p, Addr *a, size_t n, uint16_t port, con
         *why = "no-address";
         for (size_t i = 0; i < n; i++) {
                 const char *r = egress_addr_refused(a[i].family, a[i].a);
+                if (!r && is_local(p, &a[i]))
+                        r = "host-address";
                 if (r && egress_match_addr(p->rules, p->n_rules, a[i].family, a[i].a, port) < 0) {
                         *why = r;
                         continue;
@@ -483,6 +522,7 @@ int net_proxy_spawn(const PlanEgress *e, int listen_fd, pid_t *ret_pid, int *ret
 
         if ((r = read_resolvers(&p)) < 0)
                 return r;
+        read_local_addrs(&p);
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
         pid = fork();

@@ -48,9 +48,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=pkg.test \
         -out "$T/cert.pem" 2>/dev/null
 ip netns exec "$NS_INET" python3 "$(dirname "$0")/netbed.py" 198.51.100.10 "$T/cert.pem" \
         "$T/key.pem" pkg.test=198.51.100.10 evil.test=198.51.100.10 rebind.test=127.0.0.1 \
-        meta.test=169.254.169.254 >"$T/bed.out" 2>&1 &
+        meta.test=169.254.169.254 self.test=198.51.100.2 >"$T/bed.out" 2>&1 &
 BED_PID=$!
-ip netns exec "$NS_HOST" python3 -m http.server --bind 127.0.0.1 9999 >/dev/null 2>&1 &
+ip netns exec "$NS_HOST" python3 -m http.server --bind 0.0.0.0 9999 >/dev/null 2>&1 &
 LO_PID=$!
 for _ in $(seq 50); do grep -q ready "$T/bed.out" 2>/dev/null && break; sleep 0.1; done
 check "the test bed is up" grep -q ready "$T/bed.out"
@@ -60,7 +60,7 @@ chmod 0644 "$T/resolv.conf"
 PROFILE=$T/nettest.yaml
 write_profile "$PROFILE" nettest \
         'network:' '  outbound:' '    allow:' '      - pkg.test:443,80' '      - rebind.test:443,80' \
-        '      - meta.test:80' 'filesystem:' '  bind:' '    - {source: ., target: /work, mode: rw}'
+        '      - meta.test:80' '      - self.test:9999' 'filesystem:' '  bind:' '    - {source: ., target: /work, mode: rw}'
 
 # in_bed USER COMMAND...: moat run -p nettest in the host namespace, resolver of the test bed.
 in_bed() {
@@ -102,6 +102,9 @@ for u in "${USERS[@]}"; do
         check_all "$u: an allowed name that resolves to the metadata address: 403" '[[ "$out" == *403* ]]'
         out=$(in_bed "$u" "$CURL -x http://127.0.0.1:3128 --noproxy '' http://127.0.0.1:9999/" 2>&1)
         check_all "$u: the host's loopback listener through the proxy: 403" '[[ "$out" == *403* ]]'
+        out=$(in_bed "$u" "$CURL http://self.test:9999/" 2>&1)
+        check_all "$u: an allowed name that resolves to the host's own address: 403" \
+                '[[ "$out" == *403* ]]'
         out=$(in_bed "$u" "$CURL --noproxy '*' http://127.0.0.1:9999/; echo rc=\$?" 2>&1)
         check_all "$u: the host's loopback listener directly: unreachable" '[[ "$out" == *rc=7* ]]'
         out=$(in_bed "$u" "$CURL --noproxy '*' -k https://198.51.100.10/; echo rc=\$?" 2>&1)
