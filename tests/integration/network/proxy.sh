@@ -113,9 +113,12 @@ for u in "${USERS[@]}"; do
         out=$(in_bed "$u" "bash -c 'echo x >/dev/udp/198.51.100.10/53 && echo sent'" 2>&1)
         check_all "$u: UDP (DNS) out of the sandbox: fails" '[[ "$out" != *sent* ]]'
         out=$(in_bed "$u" "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 8081)); print(\"bound\")'" 2>&1)
-        if [ "$(cat /sys/kernel/security/lsm 2>/dev/null | grep -c landlock)" -gt 0 ] &&
-                "$MOAT" host 2>/dev/null | grep -qE 'Landlock.*ABI ([4-9]|[1-9][0-9])'; then
-                check_all "$u: Landlock: the workload cannot bind a TCP port" '[[ "$out" != *bound* ]]'
+        abi=$("$MOAT" host --json 2>/dev/null | jq -r '.landlock_abi // 0')
+        if [ "${abi:-0}" -ge 4 ]; then
+                check_all "$u: Landlock (ABI $abi): the workload cannot bind a TCP port" \
+                        '[[ "$out" != *bound* && "$out" == *PermissionError* ]]'
+        else
+                tap_skip "$u: Landlock TCP rules" "the kernel's Landlock ABI is ${abi:-0} (< 4)"
         fi
         out=$(in_bed "$u" "sh -c 'ip link set lo down; ip route add default dev lo; kill -9 -1; $CURL https://evil.test/'" 2>&1)
         check_all "$u: the workload cannot change the rules: still 403 after trying" \
