@@ -30,7 +30,7 @@
 #define NET_HEAD_TIMEOUT_MS 10000
 #define NET_DNS_TIMEOUT_MS 2000
 #define NET_CONNECT_TIMEOUT_MS 10000
-#define NET_RELAY_BUF 65536
+#define NET_RELAY_BUF (1024 * 1024)
 
 typedef struct Resolver {
         struct sockaddr_storage sa;
@@ -295,34 +295,56 @@ static bool write_all(int fd, const void *buf, size_t len) {
         return true;
 }
 
-static void relay(int a, int b, NetRecord *rec) {
-        static char buf[NET_RELAY_BUF];
-        struct pollfd pf[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
-        bool open_[2] = { true, true };
+/* One read's worth from `from` to `to` through the pipe: 1 moved, 0 end of stream, -1 error. */
+static int pump(int from, int to, const int pipe_fd[2], uint64_t *count) {
+        ssize_t n, m;
 
-        while (open_[0] || open_[1]) {
+        do
+                n = splice(from, NULL, pipe_fd[1], NULL, NET_RELAY_BUF, SPLICE_F_MOVE);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0)
+                return n == 0 ? 0 : -1;
+        for (size_t left = (size_t) n; left > 0; left -= (size_t) m) {
+                m = splice(pipe_fd[0], NULL, to, NULL, left, SPLICE_F_MOVE);
+                if (m < 0 && errno == EINTR) {
+                        m = 0;
+                        continue;
+                }
+                if (m <= 0)
+                        return -1;
+        }
+        *count += (uint64_t) n;
+        return 1;
+}
+
+/* Both directions with splice() through a pipe each: the bytes are never copied to us. A
+ * side's end of stream is passed on as a shutdown of the other's write side. */
+static void relay(int a, int b, NetRecord *rec) {
+        struct pollfd pf[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
+        int pipes[2][2];
+
+        if (pipe2(pipes[0], O_CLOEXEC) < 0 || pipe2(pipes[1], O_CLOEXEC) < 0)
+                return;
+        for (int i = 0; i < 2; i++)
+                (void) fcntl(pipes[i][1], F_SETPIPE_SZ, NET_RELAY_BUF);
+        while (pf[0].fd >= 0 || pf[1].fd >= 0) {
                 if (poll(pf, 2, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         return;
                 }
                 for (int i = 0; i < 2; i++) {
-                        if (!open_[i] || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                        if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
                                 continue;
-                        ssize_t n = read(pf[i].fd, buf, sizeof(buf));
                         int to = i == 0 ? b : a;
-                        if (n <= 0) {
-                                open_[i] = false;
+                        int r = pump(pf[i].fd, to, pipes[i],
+                                     i == 0 ? &rec->bytes_up : &rec->bytes_down);
+                        if (r < 0)
+                                return;
+                        if (r == 0) {
                                 pf[i].fd = -1;
                                 (void) shutdown(to, SHUT_WR);
-                                continue;
                         }
-                        if (!write_all(to, buf, (size_t) n))
-                                return;
-                        if (i == 0)
-                                rec->bytes_up += (uint64_t) n;
-                        else
-                                rec->bytes_down += (uint64_t) n;
                 }
         }
 }
