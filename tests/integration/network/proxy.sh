@@ -52,7 +52,7 @@ ip netns exec "$NS_INET" python3 "$(dirname "$0")/netbed.py" 198.51.100.10 "$T/c
 BED_PID=$!
 ip netns exec "$NS_HOST" python3 -m http.server --bind 0.0.0.0 9999 >/dev/null 2>&1 &
 LO_PID=$!
-for _ in $(seq 50); do grep -q ready "$T/bed.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 200); do grep -q ready "$T/bed.out" 2>/dev/null && break; sleep 0.1; done
 check "the test bed is up" grep -q ready "$T/bed.out"
 echo "nameserver 198.51.100.10" >"$T/resolv.conf"
 chmod 0644 "$T/resolv.conf"
@@ -70,6 +70,22 @@ in_bed() {
                 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$T/resolv.conf" \
                 bash -c "source '$(dirname "$0")/../sandbox/lib.sh' >/dev/null; rm -rf \"\$T\"; trap - EXIT; T='$T'; \
                         as_user '$u' '$MOAT' run -p '$PROFILE' -- $*"
+}
+
+# launcher_pid: the moat launcher running $PROFILE (its init and its proxy share its command
+# line; the launcher is the one whose parent is not moat).
+launcher_pid() {
+        local f p pp
+        for f in $(grep -lF -- "$PROFILE" /proc/[0-9]*/cmdline 2>/dev/null); do
+                p=${f#/proc/}
+                p=${p%/cmdline}
+                [ "$(cat "/proc/$p/comm" 2>/dev/null)" = moat ] || continue
+                pp=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+                [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = moat ] && continue
+                echo "$p"
+                return 0
+        done
+        return 1
 }
 
 CURL="curl -sS -k -o /dev/null -w %{http_code} --max-time 10"
@@ -135,10 +151,13 @@ for u in "${USERS[@]}"; do
 done
 
 # The proxy killed mid-run: the sandbox keeps its loopback and nothing else.
-in_bed root "sh -c 'sleep 2; $CURL https://pkg.test/; echo rc=\$?'" >"$T/died.out" 2>&1 &
+# The workload waits for /work/go, which the test makes once the proxy is dead.
+rm -f "$T/root/work/go"
+in_bed root "sh -c 'while [ ! -e /work/go ]; do sleep 0.1; done; $CURL https://pkg.test/; echo rc=\$?'" \
+        >"$T/died.out" 2>&1 &
 runner=$!
-for _ in $(seq 50); do
-        moat=$(moat_pid_by_arg "$PROFILE") && [ "$(pgrep -P "$moat" | wc -l)" -ge 2 ] && break
+for _ in $(seq 100); do
+        moat=$(launcher_pid) && [ "$(pgrep -P "$moat" | wc -l)" -ge 2 ] && break
         sleep 0.1
 done
 # The proxy is moat's child whose own children are none and which is not the sandbox's init
@@ -152,6 +171,7 @@ check_all "the proxy runs with no_new_privs and a seccomp filter" '[ -n "$proxy"
 check_all "the proxy has no capabilities" \
         '[ -n "$proxy" ] && grep -qE "^CapEff:\s*0+$" "/proc/$proxy/status" && grep -qE "^CapBnd:\s*0+$" "/proc/$proxy/status"'
 [ -n "$proxy" ] && kill -9 "$proxy"
+touch "$T/root/work/go"
 wait "$runner"
 check_all "with the proxy dead, the allowed name is no longer reachable" \
         '! grep -q "^200" "$T/died.out" && grep -q "rc=[1-9]" "$T/died.out"'
@@ -171,7 +191,7 @@ echo "nameserver 198.51.100.10" >"$T/resolv.conf"
 u=root
 in_bed root "sleep 30" >/dev/null 2>&1 &
 for _ in $(seq 50); do
-        moat=$(moat_pid_by_arg "$PROFILE") && [ -n "$(pgrep -P "$moat")" ] && break
+        moat=$(launcher_pid) && [ "$(pgrep -P "$moat" | wc -l)" -ge 2 ] && break
         sleep 0.1
 done
 kids=$(pgrep -P "$moat" | tr '\n' ' ')
