@@ -16,22 +16,6 @@ static const char *find_head_end(const char *buf, size_t len) {
         return NULL;
 }
 
-static int parse_port(const char *s, size_t n, uint16_t *ret) {
-        unsigned v = 0;
-
-        if (n == 0 || n > 5)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -EINVAL;
-                v = v * 10 + (unsigned) (s[i] - '0');
-        }
-        if (v == 0 || v > 65535)
-                return -EINVAL;
-        *ret = (uint16_t) v;
-        return 0;
-}
-
 /* "host:port", "[v6]:port", or (default_port != 0) either without ":port". */
 static int parse_authority(const char *s, size_t n, uint16_t default_port, ProxyRequest *r) {
         char a[INET6_ADDRSTRLEN + 1];
@@ -76,7 +60,7 @@ static int parse_authority(const char *s, size_t n, uint16_t default_port, Proxy
                         return -EINVAL;
         }
         if (colon)
-                return parse_port(colon + 1, (size_t) (s + n - colon - 1), &r->port);
+                return egress_port_parse(colon + 1, (size_t) (s + n - colon - 1), &r->port);
         if (!default_port)
                 return -EINVAL;
         r->port = default_port;

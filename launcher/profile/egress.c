@@ -47,7 +47,7 @@ bool egress_host_normalise(const char *in, size_t len, char out[EGRESS_HOST_MAX 
         return label > 0 && out[len - 1] != '-';
 }
 
-static int parse_port(const char *s, size_t len, uint16_t *ret) {
+int egress_port_parse(const char *s, size_t len, uint16_t *ret) {
         unsigned v = 0;
 
         if (len == 0 || len > 5)
@@ -75,12 +75,12 @@ static int parse_ports(const char *s, EgressRule *r, char *err, size_t size) {
                         return bad(err, size, "more than %d port ranges in one rule",
                                    EGRESS_MAX_PORT_RANGES);
                 if (dash < n) {
-                        if (parse_port(p, dash, &lo) < 0 ||
-                            parse_port(p + dash + 1, n - dash - 1, &hi) < 0 || lo > hi)
+                        if (egress_port_parse(p, dash, &lo) < 0 ||
+                            egress_port_parse(p + dash + 1, n - dash - 1, &hi) < 0 || lo > hi)
                                 return bad(err, size,
                                            "invalid port range '%.*s' (expected LOW-HIGH, 1-65535)",
                                            (int) n, p);
-                } else if (parse_port(p, n, &lo) < 0)
+                } else if (egress_port_parse(p, n, &lo) < 0)
                         return bad(err, size, "invalid port '%.*s' (expected 1-65535)", (int) n, p);
                 else
                         hi = lo;

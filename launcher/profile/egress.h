@@ -45,6 +45,8 @@ const char *egress_rule_format(const EgressRule *r, char *buf, size_t size);
 #define EGRESS_RULE_FORMAT_MAX (EGRESS_HOST_MAX + 16 + EGRESS_MAX_PORT_RANGES * 12)
 
 bool egress_rule_has_port(const EgressRule *r, uint16_t port);
+/* "1".."65535", decimal, no sign, no leading zero. 0 or -EINVAL. */
+int egress_port_parse(const char *s, size_t len, uint16_t *ret);
 /* A name (already lower case, no trailing dot) and port: the first HOST/SUFFIX/ANY rule that
  * allows it, or -1. */
 int egress_match_name(const EgressRule *rules, size_t n, const char *host, uint16_t port);
