@@ -150,6 +150,17 @@ for u in "${USERS[@]}"; do
                 '[ "$(jq -r "[.network.allowed, .network.destinations[0].address, (.network.destinations[0].bytes_down > 0)] | @tsv" <<<"$rec")" = "$(printf "1\t198.51.100.10\ttrue")" ]'
 done
 
+# The shipped network-client profile runs, with its proxy variables, and refuses a name
+# its example allowlist does not list.
+out=$(ip netns exec "$NS_HOST" unshare -m --propagation private sh -c \
+        'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$T/resolv.conf" \
+        bash -c "source '$(dirname "$0")/../sandbox/lib.sh' >/dev/null; rm -rf \"\$T\"; trap - EXIT; \
+                T='$T'; as_user root '$MOAT' run -p network-client -- sh -c \
+                'echo \$https_proxy; $CURL https://pkg.test/'" 2>&1)
+check_all "the shipped network-client profile runs: proxy set, an unlisted name 403" \
+        '[[ "$out" == *"http://127.0.0.1:3128"* && "$out" == *403* ]]'
+[[ "$out" == *403* ]] || diag "$out"
+
 # The proxy killed mid-run: the sandbox keeps its loopback and nothing else.
 # The workload waits for /work/go, which the test makes once the proxy is dead.
 rm -f "$T/root/work/go"
