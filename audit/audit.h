@@ -127,10 +127,14 @@ typedef struct AuditFilter {
         const char *profile;
         const char *tier;
         bool denied_only;
+        bool network_only; /* records of network: outbound runs */
 } AuditFilter;
 bool audit_filter_match(const AuditFilter *f, const struct json_t *record);
 /* One readable line per record (no newline), caller frees; NULL on ENOMEM. */
 char *audit_record_format_line(const struct json_t *record);
+/* network: outbound: the proxy's allowlist digest, totals and one line per destination
+ * (indented, newline-separated, no final newline); "" for a record without network. */
+char *audit_record_format_network(const struct json_t *record);
 /* RFC 3339 ("2026-01-02T03:04:05.5Z", "+02:00"), a date "2026-01-02" (UTC midnight), or a
  * duration ago ("90s", "30m", "2h", "7d") relative to now_ns. -EINVAL if none of those. */
 int audit_time_parse(const char *s, uint64_t now_ns, uint64_t *ret_ns);

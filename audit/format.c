@@ -171,7 +171,10 @@ bool audit_filter_match(const AuditFilter *f, const json_t *record) {
                 if (!tier || strcmp(tier, f->tier) != 0)
                         return false;
         }
-        if (f->denied_only && json_array_size(denials) == 0)
+        if (f->denied_only && json_array_size(denials) == 0 &&
+            json_integer_value(json_object_get(json_object_get(record, "network"), "denied")) == 0)
+                return false;
+        if (f->network_only && !json_is_object(json_object_get(record, "network")))
                 return false;
         return true;
 }
@@ -254,6 +257,50 @@ static void put_denials(FILE *f, const json_t *record) {
                         put_safe(f, get_str(d, "group", NULL), 64);
                 }
         }
+}
+
+char *audit_record_format_network(const json_t *record) {
+        const json_t *n = json_object_get(record, "network"), *d;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, i;
+        FILE *f;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return NULL;
+        if (json_is_object(n)) {
+                fputs("    network ", f);
+                put_safe(f, get_str(n, "mode", NULL), 16);
+                fprintf(f, ": %zu rules, sha256 ", json_array_size(json_object_get(n, "allow")));
+                put_safe(f, get_str(n, "digest", NULL), 64);
+                fprintf(f, "; %lld allowed, %lld denied, %lld bytes up, %lld down%s",
+                        (long long) json_integer_value(json_object_get(n, "allowed")),
+                        (long long) json_integer_value(json_object_get(n, "denied")),
+                        (long long) json_integer_value(json_object_get(n, "bytes_up")),
+                        (long long) json_integer_value(json_object_get(n, "bytes_down")),
+                        json_is_true(json_object_get(n, "proxy_died")) ? "; the proxy died" : "");
+                json_array_foreach(json_object_get(n, "destinations"), i, d) {
+                        fputs("\n      ", f);
+                        put_safe(f, get_str(d, "decision", NULL), 8);
+                        fputc(' ', f);
+                        put_safe(f, get_str(d, "host", NULL), 253);
+                        fprintf(f, ":%lld x%lld ",
+                                (long long) json_integer_value(json_object_get(d, "port")),
+                                (long long) json_integer_value(json_object_get(d, "count")));
+                        put_safe(f, get_str(d, "method", NULL), 8);
+                        fputc(' ', f);
+                        put_safe(f, get_str(d, "reason", NULL), 40);
+                        fputc(' ', f);
+                        const char *a = get_str(d, "address", NULL);
+                        put_safe(f, a && *a ? a : "-", 46);
+                        fprintf(f, " %lld/%lld bytes",
+                                (long long) json_integer_value(json_object_get(d, "bytes_up")),
+                                (long long) json_integer_value(json_object_get(d, "bytes_down")));
+                }
+        }
+        if (fclose(f) != 0)
+                return NULL;
+        return TAKE_PTR(buf);
 }
 
 char *audit_record_format_line(const json_t *record) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "profile/egress.h"
 #include "audit-internal.h"
 #include "audit.h"
 #include "basic/macros.h"
@@ -398,6 +399,66 @@ static json_t *build_command(const RunRequest *req) {
         return TAKE_PTR(o);
 }
 
+/* network outbound: mode, the normalised allowlist and its digest (from the plan), the proxy's
+ * totals and its per-destination decisions, denied first (bounded by RUN_NET_MAX_DEST). */
+static json_t *build_network(const AuditContext *ctx) {
+        const Plan *p = ctx->plan;
+        const RunOutcome *out = ctx->outcome;
+        _cleanup_json_ json_t *o = json_object(), *allow = json_array(), *dest = json_array();
+        char hex[65];
+
+        if (!o || !allow || !dest)
+                return NULL;
+        for (size_t i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", p->egress.digest[i]);
+        for (size_t i = 0; i < p->egress.n_allow; i++) {
+                char f[EGRESS_RULE_FORMAT_MAX];
+                if (json_array_append_new(allow, json_string(egress_rule_format(&p->egress.allow[i],
+                                                                                f, sizeof(f)))) < 0)
+                        return NULL;
+        }
+        for (int pass = 0; out && pass < 2; pass++)
+                for (size_t i = 0; i < out->network.n_dest; i++) {
+                        const RunNetDest *d = &out->network.dest[i];
+                        char host[sizeof(d->host) + 1], reason[sizeof(d->reason) + 1],
+                                addr[sizeof(d->addr) + 1], method[sizeof(d->method) + 1];
+                        if (d->allowed != (pass == 1))
+                                continue;
+                        snprintf(host, sizeof(host), "%.*s", (int) sizeof(d->host), d->host);
+                        snprintf(reason, sizeof(reason), "%.*s", (int) sizeof(d->reason),
+                                 d->reason);
+                        snprintf(addr, sizeof(addr), "%.*s", (int) sizeof(d->addr), d->addr);
+                        snprintf(method, sizeof(method), "%.*s", (int) sizeof(d->method),
+                                 d->method);
+                        if (json_array_append_new(
+                                    dest,
+                                    json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
+                                              "decision", d->allowed ? "allowed" : "denied", "host",
+                                              host, "port", (int) d->port, "method", method,
+                                              "reason", reason, "address", addr, "count",
+                                              (json_int_t) d->count, "bytes_up",
+                                              (json_int_t) d->bytes_up, "bytes_down",
+                                              (json_int_t) d->bytes_down, "ms",
+                                              (json_int_t) d->ms)) < 0)
+                                return NULL;
+                }
+        if (audit_json_set(o, "mode", json_string("proxy")) < 0 ||
+            audit_json_set(o, "allow", json_incref(allow)) < 0 ||
+            audit_json_set(o, "digest", json_string(hex)) < 0 ||
+            audit_json_set(o, "proxy_started", json_boolean(out && out->network.active)) < 0 ||
+            audit_json_set(o, "proxy_died", json_boolean(out && out->network.proxy_died)) < 0 ||
+            audit_json_set(o, "allowed", audit_json_u64(out ? out->network.allowed : 0)) < 0 ||
+            audit_json_set(o, "denied", audit_json_u64(out ? out->network.denied : 0)) < 0 ||
+            audit_json_set(o, "bytes_up", audit_json_u64(out ? out->network.bytes_up : 0)) < 0 ||
+            audit_json_set(o, "bytes_down", audit_json_u64(out ? out->network.bytes_down : 0)) <
+                    0 ||
+            audit_json_set(o, "destinations_not_kept",
+                           audit_json_u64(out ? out->network.dropped : 0)) < 0 ||
+            audit_json_set(o, "destinations", json_incref(dest)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
 json_t *audit_record_build(const AuditContext *ctx) {
         _cleanup_json_ json_t *r = json_object();
         const Plan *p = ctx->plan;
@@ -424,6 +485,8 @@ json_t *audit_record_build(const AuditContext *ctx) {
             audit_json_set(r, "denials", build_denials(ctx)) < 0)
                 return NULL;
         if (p && audit_json_set(r, "tier", json_string(ENUM_NAME(tier_names, p->tier))) < 0)
+                return NULL;
+        if (p && p->egress.active && audit_json_set(r, "network", build_network(ctx)) < 0)
                 return NULL;
         if (out && out->tier_detail[0]) {
                 char detail[sizeof(out->tier_detail) + 1];

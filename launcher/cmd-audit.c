@@ -32,7 +32,8 @@ static void audit_help(FILE *f) {
                 "Commands:\n"
                 "  verify [FILE] [--key FILE] [--strict] [--json]\n"
                 "           check the whole chain; report the first broken link (exit 1)\n"
-                "  show [FILE] [--json] [--since T] [--profile P] [--tier T] [--denied]\n"
+                "  show [FILE] [--json] [--since T] [--profile P] [--tier T] [--denied] "
+                "[--network]\n"
                 "           print records, one line per run\n"
                 "  tail [-f] [-n N] [FILE] [show's filters]\n"
                 "           print the last records; -f follows new ones\n"
@@ -277,6 +278,7 @@ typedef struct ShowState {
         const char *policy_file;
         AuditFilter filter;
         bool json;
+        bool network; /* --network: the proxy's decisions under each record */
 } ShowState;
 
 static int print_record(const ShowState *s, size_t line, json_t *rec) {
@@ -295,6 +297,13 @@ static int print_record(const ShowState *s, size_t line, json_t *rec) {
         if (!text)
                 return -ENOMEM;
         printf("%s\n", text);
+        if (s->network && !s->json) {
+                _cleanup_free_ char *net = audit_record_format_network(rec);
+                if (!net)
+                        return -ENOMEM;
+                if (*net)
+                        printf("%s\n", net);
+        }
         return 0;
 }
 
@@ -339,6 +348,10 @@ static int parse_filter_option(const char *cmd, int c, ShowState *s) {
         case 'j':
                 s->json = true;
                 return 0;
+        case 'N':
+                s->network = true;
+                s->filter.network_only = true;
+                return 0;
         default:
                 return -1;
         }
@@ -351,6 +364,7 @@ static int parse_filter_option(const char *cmd, int c, ShowState *s) {
         { "tier", required_argument, NULL, 't' },               \
         { "denied", no_argument, NULL, 'd' },                   \
         { "json", no_argument, NULL, 'j' },                     \
+        { "network", no_argument, NULL, 'N' },                  \
         { "policy", required_argument, NULL, 'P' }
 /* clang-format on */
 
@@ -359,7 +373,9 @@ static int parse_filter_option(const char *cmd, int c, ShowState *s) {
         "                 ago (90s, 30m, 2h, 7d)\n"                                         \
         "  --profile P    records of profile P (name or the -p argument)\n"                 \
         "  --tier T       records that ran in tier T (sandbox, system, vm)\n"               \
-        "  --denied       records with denied operations\n"                                 \
+        "  --denied       records with denied operations (system calls, network)\n"         \
+        "  --network      records of network: outbound runs, each with the proxy's\n"       \
+        "                 allowlist digest, totals and decisions per destination\n"         \
         "  --json         print the records as stored (JSON Lines)\n"                       \
         "  --policy FILE  site policy (default /etc/moat/policy.yaml)\n"
 

@@ -35,6 +35,28 @@ typedef struct RunDenial {
 } RunDenial;
 
 /* What actually happened to each control. Indexed like plan->controls. */
+/* network: outbound, what the proxy decided: totals, and per (host, port, verdict, reason) the
+ * first RUN_NET_MAX_DEST pairs; later new pairs only count in the totals (dropped). */
+typedef struct RunNetDest {
+        char host[254];
+        uint16_t port;
+        bool allowed;
+        char method[8];
+        char reason[40];
+        char addr[46]; /* the last address connected to */
+        uint64_t count, bytes_up, bytes_down, ms;
+} RunNetDest;
+
+#define RUN_NET_MAX_DEST 32
+
+typedef struct RunNetwork {
+        bool active;     /* the proxy was started */
+        bool proxy_died; /* it ended before the run did (the sandbox then reached nothing) */
+        uint64_t allowed, denied, bytes_up, bytes_down, dropped;
+        RunNetDest dest[RUN_NET_MAX_DEST];
+        size_t n_dest;
+} RunNetwork;
+
 typedef enum ControlOutcome {
         CONTROL_OUTCOME_APPLIED,
         CONTROL_OUTCOME_DEGRADED,
@@ -74,6 +96,8 @@ typedef struct RunOutcome {
 
         RunDenial *denials;
         size_t n_denials;
+
+        RunNetwork network;
 
         char tier_detail[128]; /* "kvm", "tcg (software emulation)", "cgroup v1", ... */
         char machine_id[33];   /* the /etc/machine-id the workload saw, "" if none was made */

@@ -17,7 +17,8 @@ static const char *network_detail(NetworkMode m) {
         case NETWORK_LOOPBACK:
                 return "own network namespace with loopback up; no route out";
         default:
-                return "outbound (not available yet)";
+                return "own network namespace with loopback only; out only through moat's proxy "
+                       "(egress.*)";
         }
 }
 
@@ -146,10 +147,13 @@ static int control_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
                                 ? "this kernel has no Landlock; best-effort: the mount flags alone "
                                   "keep writable places non-executable"
                                 : "this kernel has no Landlock");
-        return plan_add_controlf(p, "landlock", l->status, NULL,
-                                 "ABI %d (host %d); %zu path rules%s%s", l->abi, h->landlock_abi,
-                                 l->n_paths, l->handled_net ? "; TCP bind/connect denied" : "",
-                                 l->scoped ? "; abstract unix sockets and signals scoped" : "");
+        return plan_add_controlf(
+                p, "landlock", l->status, NULL, "ABI %d (host %d); %zu path rules%s%s", l->abi,
+                h->landlock_abi, l->n_paths,
+                l->connect_port  ? "; TCP bind denied, connect only to the proxy port"
+                : l->handled_net ? "; TCP bind/connect denied"
+                                 : "",
+                l->scoped ? "; abstract unix sockets and signals scoped" : "");
 }
 
 static int control_mac(Plan *p, const Profile *pr, const PlanFindings *f) {
@@ -381,6 +385,8 @@ static int control_common(Plan *p, const Profile *pr) {
         if (r >= 0)
                 r = plan_add_control(p, "network", CONTROL_REQUIRED,
                                      network_mode_to_string(pr->network), NULL);
+        if (r >= 0)
+                r = plan_controls_network(p);
         return r;
 }
 
@@ -556,6 +562,11 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
                             : plan_add_reachable(
                                       p,
                                       "loopback inside its own network namespace (not the host's)");
+        if (r >= 0 && p->egress.active)
+                r = plan_add_reachable(p,
+                                       "through the proxy on 127.0.0.1:%u: the %zu destinations of "
+                                       "network.outbound.allow (egress.allow), TCP only",
+                                       p->egress.proxy_port, p->egress.n_allow);
         if (r >= 0 && p->tier != TIER_VM)
                 r = plan_add_reachable(
                         p, "signals and ptrace: only its own processes (pid namespace%s)",

@@ -10,6 +10,7 @@
 #include "basic/macros.h"
 #include "basic/strv.h"
 #include "plan-internal.h"
+#include "profile/egress.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -186,6 +187,23 @@ static json_t *env_set_names(char *const *set) {
         return a;
 }
 
+/* network outbound: the normalised rules with where each was written, and their digest. */
+static json_t *egress_to_json(const PlanEgress *e) {
+        json_t *allow = json_array();
+
+        for (size_t i = 0; allow && i < e->n_allow; i++) {
+                char f[EGRESS_RULE_FORMAT_MAX], where[300];
+                plan_format_pos(&e->allow[i].pos, where, sizeof(where));
+                json_array_append_new(allow,
+                                      json_pack("{s:s, s:s}", "rule",
+                                                egress_rule_format(&e->allow[i], f, sizeof(f)),
+                                                "origin", where));
+        }
+        return json_pack("{s:s, s:s, s:i, s:o, s:o}", "mode", "proxy", "listen", "127.0.0.1",
+                         "port", (int) e->proxy_port, "digest", hex_digest(e->digest), "allow",
+                         allow ? allow : json_null());
+}
+
 json_t *plan_to_json(const Plan *p) {
         json_t *decisions = json_array(), *controls = json_array();
 
@@ -238,5 +256,7 @@ json_t *plan_to_json(const Plan *p) {
         json_object_set_new(o, "sandbox", sandbox_to_json(p));
         json_object_set_new(o, "vm", p->tier == TIER_VM ? vm_to_json(&p->vm) : json_null());
         json_object_set_new(o, "reachable", strv_to_json(p->reachable));
+        if (p->egress.active)
+                json_object_set_new(o, "egress", egress_to_json(&p->egress));
         return o;
 }

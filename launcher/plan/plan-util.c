@@ -210,6 +210,7 @@ Plan *plan_free(Plan *p) {
         free(p->vm.guest_apparmor);
         free(p->vm.kernel_args);
         strv_free(p->reachable);
+        free(p->egress.allow);
         free(p);
         return NULL;
 }

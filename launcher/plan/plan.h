@@ -128,10 +128,11 @@ typedef struct PlanLandlockPath {
 
 typedef struct PlanLandlock {
         ControlStatus status;
-        int abi;              /* ABI the rules are written for (<= host ABI) */
-        uint64_t handled_fs;  /* rights that are denied unless a path rule allows them */
-        uint64_t handled_net; /* LANDLOCK_ACCESS_NET_BIND_TCP | _CONNECT_TCP when network none */
-        uint64_t scoped;      /* LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | _SIGNAL (ABI >= 6) */
+        int abi;               /* ABI the rules are written for (<= host ABI) */
+        uint64_t handled_fs;   /* rights that are denied unless a path rule allows them */
+        uint64_t handled_net;  /* LANDLOCK_ACCESS_NET_BIND_TCP | _CONNECT_TCP when network none */
+        uint64_t scoped;       /* LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | _SIGNAL (ABI >= 6) */
+        uint16_t connect_port; /* network outbound: the one TCP port connect() may reach */
         PlanLandlockPath *paths;
         size_t n_paths;
 } PlanLandlock;
@@ -224,6 +225,19 @@ typedef struct PlanVm {
                             * by test drivers that boot a guest in a given host configuration */
 } PlanVm;
 
+/* network: outbound (launcher/net/): the workload's netns has loopback only; a listening
+ * socket on 127.0.0.1:proxy_port made inside it is served by moat's proxy, which allows the
+ * rules (profile/egress.h) and nothing else. */
+#define PLAN_EGRESS_PROXY_PORT 3128
+
+typedef struct PlanEgress {
+        bool active; /* network outbound */
+        struct EgressRule *allow;
+        size_t n_allow;
+        uint16_t proxy_port;
+        uint8_t digest[32]; /* SHA-256 of the normalised rules, one per line, in order */
+} PlanEgress;
+
 typedef struct Plan {
         Tier tier;
         bool refused;
@@ -249,6 +263,7 @@ typedef struct Plan {
         char **env_set;
 
         PlanResources resources;
+        PlanEgress egress;
         PlanSandbox sandbox; /* meaningful when tier == TIER_SANDBOX */
         PlanVm vm;           /* meaningful when tier == TIER_VM */
 

@@ -23,7 +23,7 @@
 #include "policy/policy.h"
 
 #if __SIZEOF_POINTER__ == 8
-_Static_assert(sizeof(Policy) == 112, "Policy changed: update policy-gen.c");
+_Static_assert(sizeof(Policy) == 184, "Policy changed: update policy-gen.c");
 _Static_assert(sizeof(PolicyRule) == 112, "PolicyRule changed: update policy-gen.c");
 _Static_assert(sizeof(PolicyCondition) == 56, "PolicyCondition changed: update policy-gen.c");
 _Static_assert(sizeof(SeccompSet) == 64, "SeccompSet changed: update policy-gen.c");
@@ -332,10 +332,14 @@ int main(int argc, char **argv) {
                                                   : strerror(-r));
                 return 1;
         }
-        /* Site-only fields: a shipped directory never sets them (policy_load() reads no site
+        /* Site-only fields (the extra denials, audit settings, network limits): a shipped
+         * directory never sets them (policy_load() reads no site
          * file here); the compiled form has no place for them. */
         if (p->extra_denied_syscalls || p->extra_denied_pos || p->audit_log_path ||
-            p->audit_hmac_key_file || p->audit_journal) {
+            p->audit_hmac_key_file || p->audit_journal || p->network.unrestricted ||
+            p->network.max_allow || p->network.n_max_allow || p->network.max_allow_set ||
+            p->network.forbidden_ports || p->network.forbidden_pos ||
+            p->network.n_forbidden_ports) {
                 fprintf(stderr, "moat-policy-gen: the shipped policy sets site-only fields\n");
                 return 1;
         }

@@ -4,12 +4,14 @@
  * denied system calls, audit settings. Everything else is refused with file:line:column, so
  * a site cannot silently weaken what the shipped policy promises. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "basic/macros.h"
 #include "basic/strv.h"
 #include "policy-internal.h"
 #include "policy/policy-compiled.h"
+#include "profile/egress.h"
 
 static const char *const known_controls[] = {
         "mac", "landlock", "limits", "userns", "seccomp", NULL
@@ -443,9 +445,79 @@ static int parse_site_audit(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatError 
         return 0;
 }
 
+/* network: {unrestricted: BOOL, max_allow: [RULE...], forbidden_ports: [PORT...]} */
+static int parse_site_network(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatError *error) {
+        static const char *const keys[] = { "unrestricted", "max_allow", "forbidden_ports", NULL };
+        yaml_node_t *v;
+        int r;
+
+        r = policy_yaml_check_mapping(y, n, "network", keys, error);
+        if (r < 0)
+                return r;
+        if ((v = policy_yaml_get(y, n, "unrestricted", NULL))) {
+                if ((r = policy_yaml_bool(y, v, "network.unrestricted", &p->network.unrestricted,
+                                          error)) < 0)
+                        return r;
+                p->network.unrestricted_pos = policy_yaml_pos(y, v);
+        }
+        if ((v = policy_yaml_get(y, n, "max_allow", NULL))) {
+                size_t len;
+                if ((r = policy_yaml_check_sequence(y, v, "network.max_allow", error)) < 0)
+                        return r;
+                len = policy_yaml_sequence_length(v);
+                if (len > EGRESS_MAX_RULES)
+                        return policy_yaml_error(y, v, error,
+                                                 "network.max_allow: more than %d rules",
+                                                 EGRESS_MAX_RULES);
+                free(p->network.max_allow);
+                p->network.max_allow = calloc(len + 1, sizeof(EgressRule));
+                if (!p->network.max_allow)
+                        return -ENOMEM;
+                for (size_t i = 0; i < len; i++) {
+                        yaml_node_t *item = policy_yaml_sequence_item(y, v, i);
+                        const char *s;
+                        char msg[256];
+                        if ((r = policy_yaml_scalar(y, item, "network.max_allow[]", &s, error)) < 0)
+                                return r;
+                        if (egress_rule_parse(s, &p->network.max_allow[i], msg, sizeof(msg)) < 0)
+                                return policy_yaml_error(y, item, error,
+                                                         "network.max_allow[%zu]: %s", i, msg);
+                        p->network.max_allow[i].pos = policy_yaml_pos(y, item);
+                }
+                p->network.n_max_allow = len;
+                p->network.max_allow_set = true;
+        }
+        if ((v = policy_yaml_get(y, n, "forbidden_ports", NULL))) {
+                size_t len;
+                if ((r = policy_yaml_check_sequence(y, v, "network.forbidden_ports", error)) < 0)
+                        return r;
+                len = policy_yaml_sequence_length(v);
+                free(p->network.forbidden_ports);
+                free(p->network.forbidden_pos);
+                p->network.forbidden_ports = calloc(len + 1, sizeof(uint16_t));
+                p->network.forbidden_pos = calloc(len + 1, sizeof(SrcPos));
+                if (!p->network.forbidden_ports || !p->network.forbidden_pos)
+                        return -ENOMEM;
+                for (size_t i = 0; i < len; i++) {
+                        yaml_node_t *item = policy_yaml_sequence_item(y, v, i);
+                        uint64_t port;
+                        if ((r = policy_yaml_uint(y, item, "network.forbidden_ports[]", 65535,
+                                                  &port, error)) < 0)
+                                return r;
+                        if (port == 0)
+                                return policy_yaml_error(y, item, error,
+                                                         "network.forbidden_ports: 0 is no port");
+                        p->network.forbidden_ports[i] = (uint16_t) port;
+                        p->network.forbidden_pos[i] = policy_yaml_pos(y, item);
+                }
+                p->network.n_forbidden_ports = len;
+        }
+        return 0;
+}
+
 int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char *filename,
                              MoatError *error) {
-        static const char *const keys[] = { "moat", "rules", "seccomp", "audit", NULL };
+        static const char *const keys[] = { "moat", "rules", "seccomp", "audit", "network", NULL };
         PolicyYaml y;
         yaml_node_t *root, *v;
         const char *file;
@@ -473,6 +545,9 @@ int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char 
         if ((v = policy_yaml_get(&y, root, "audit", NULL)) &&
             (r = parse_site_audit(&y, v, p, error)) < 0)
                 goto out;
+        if ((v = policy_yaml_get(&y, root, "network", NULL)) &&
+            (r = parse_site_network(&y, v, p, error)) < 0)
+                goto out;
 out:
         policy_yaml_done(&y);
         return r;
@@ -491,6 +566,9 @@ Policy *policy_free(Policy *p) {
         free(p->extra_denied_pos);
         free(p->audit_log_path);
         free(p->audit_hmac_key_file);
+        free(p->network.max_allow);
+        free(p->network.forbidden_ports);
+        free(p->network.forbidden_pos);
         strv_free(p->files);
         free(p);
         return NULL;

@@ -113,6 +113,17 @@ typedef struct Policy {
         char *audit_log_path;         /* site override of the audit log location, or NULL */
         char *audit_hmac_key_file;    /* keyed chain when set */
         bool audit_journal;           /* mirror records to the journal */
+        /* Site limits on network: outbound (site file "network:"); they only narrow. */
+        struct {
+                bool unrestricted; /* a profile may list "*" / 0.0.0.0/0 / ::/0 */
+                SrcPos unrestricted_pos;
+                struct EgressRule *max_allow; /* every profile rule must fall within one */
+                size_t n_max_allow;           /* 0 with max_allow_set: nothing allowed */
+                bool max_allow_set;
+                uint16_t *forbidden_ports; /* no profile rule may include one */
+                SrcPos *forbidden_pos;
+                size_t n_forbidden_ports;
+        } network;
 } Policy;
 
 /* Load the shipped policy from dir (NULL = MOAT_POLICIES_DIR) and layer site_file on top

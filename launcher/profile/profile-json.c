@@ -13,6 +13,7 @@
 #include "basic/sha256.h"
 #include "basic/strv.h"
 #include "profile-internal.h"
+#include "profile/egress.h"
 
 /* json_decrefp() comes with jansson >= 2.9. */
 #define _cleanup_json_ _cleanup_(json_decrefp)
@@ -124,15 +125,34 @@ static json_t *sections_to_json(const Profile *p) {
                                        : NULL);
 }
 
+/* "none", "loopback", or {"outbound": {"via": "proxy", "allow": [normalised rules]}}. */
+static json_t *network_to_json(const Profile *p) {
+        _cleanup_json_ json_t *allow = NULL;
+
+        if (p->network != NETWORK_OUTBOUND)
+                return json_string(network_mode_to_string(p->network));
+        allow = json_array();
+        if (!allow)
+                return NULL;
+        for (size_t i = 0; i < p->outbound.n_allow; i++) {
+                char buf[EGRESS_RULE_FORMAT_MAX];
+                if (json_array_append_new(allow,
+                                          json_string(egress_rule_format(&p->outbound.allow[i], buf,
+                                                                         sizeof(buf)))) < 0)
+                        return NULL;
+        }
+        return json_pack("{s:{s:s, s:O}}", "outbound", "via", "proxy", "allow", allow);
+}
+
 /* Everything that decides what a run does; not where it was read from. */
 static json_t *profile_content_to_json(const Profile *p) {
         _cleanup_json_ json_t *o = NULL, *sections = NULL;
 
-        o = json_pack("{s:i, s:s, s:o, s:s, s:s, s:s, s:o*, s:s}", "moat", 1, "name", p->name,
+        o = json_pack("{s:i, s:s, s:o, s:s, s:s, s:s, s:o*, s:o}", "moat", 1, "name", p->name,
                       "description", str_or_null(p->description), "trust",
                       trust_to_string(p->trust), "isolation", tier_to_string(p->isolation),
                       "max_tier", tier_to_string(p->max_tier), "filesystem", filesystem_to_json(p),
-                      "network", network_mode_to_string(p->network));
+                      "network", network_to_json(p));
         sections = sections_to_json(p);
         if (!o || !sections || json_object_update(o, sections) < 0)
                 return NULL;

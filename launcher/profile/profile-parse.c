@@ -12,6 +12,7 @@
 #include "basic/parse-util.h"
 #include "basic/strv.h"
 #include "profile-internal.h"
+#include "profile/egress.h"
 
 #define WHAT_MAX 128
 
@@ -932,6 +933,90 @@ static int parse_ids(Profile *p, const YNode *root, MoatError *e) {
         return 0;
 }
 
+static int parse_egress_rule(const YNode *it, const char *what, EgressRule *rule, MoatError *e) {
+        char msg[256];
+        _cleanup_free_ char *str = NULL;
+        int r;
+
+        r = get_string(it, what, "an allowlist rule (host[:ports], *.suffix[:ports] or a CIDR)",
+                       &str, e);
+        if (r < 0)
+                return r;
+        if (egress_rule_parse(str, rule, msg, sizeof(msg)) < 0)
+                return fail(e, it, "%s: %s", what, msg);
+        rule->pos = it->pos;
+        return 0;
+}
+
+/* network: none | loopback | {outbound: {via: proxy, allow: [RULE...]}}. The bare scalar
+ * "outbound" is refused: outbound without an allowlist would mean "everything", which is
+ * the separate, policy-gated rule "*". */
+static int parse_network(Profile *p, const YNode *v, MoatError *e) {
+        static const char *const net_keys[] = { "outbound", NULL };
+        static const char *const out_keys[] = { "via", "allow", NULL };
+        static const char *const via_names[] = { "proxy", NULL };
+        const YNode *o, *a, *via;
+        int r, x;
+
+        if (v->kind == YNODE_SCALAR) {
+                r = get_enum(v, "network", network_names, &x, e);
+                if (r < 0)
+                        return r;
+                if (x == NETWORK_OUTBOUND)
+                        return fail(e, v,
+                                    "network: outbound needs an allowlist: network: {outbound: "
+                                    "{allow: [pkg.example.org:443, ...]}} (profiles/README.md)");
+                p->network = (NetworkMode) x;
+                free(p->outbound.allow);
+                p->outbound.allow = NULL;
+                p->outbound.n_allow = 0;
+                return 0;
+        }
+        if (v->kind != YNODE_MAP)
+                return fail(e, v,
+                            "network: expected one of: none, loopback, or a mapping {outbound: "
+                            "...}, got %s",
+                            ynode_describe(v));
+        if ((r = check_keys(v, "network", net_keys, e)) < 0)
+                return r;
+        if ((r = require_key(v, "outbound", "network", &o, e)) < 0 ||
+            (r = expect_kind(o, YNODE_MAP, "network.outbound", e)) < 0 ||
+            (r = check_keys(o, "network.outbound", out_keys, e)) < 0)
+                return r;
+        if ((via = ynode_map_get(o, "via")) &&
+            (r = get_enum(via, "network.outbound.via", via_names, &x, e)) < 0)
+                return r;
+        if ((r = require_key(o, "allow", "network.outbound", &a, e)) < 0 ||
+            (r = expect_kind(a, YNODE_SEQ, "network.outbound.allow", e)) < 0)
+                return r;
+        if (a->n_items == 0)
+                return fail(e, a,
+                            "network.outbound.allow: empty (list at least one rule, or use "
+                            "network: none)");
+        if (a->n_items > EGRESS_MAX_RULES)
+                return fail(e, a, "network.outbound.allow: more than %d rules", EGRESS_MAX_RULES);
+        _cleanup_free_ EgressRule *rules = calloc(a->n_items, sizeof(EgressRule));
+        if (!rules)
+                return -ENOMEM;
+        for (size_t i = 0; i < a->n_items; i++) {
+                char what[WHAT_MAX], f1[EGRESS_RULE_FORMAT_MAX], f2[EGRESS_RULE_FORMAT_MAX];
+
+                snprintf(what, sizeof(what), "network.outbound.allow[%zu]", i);
+                if ((r = parse_egress_rule(a->items[i], what, &rules[i], e)) < 0)
+                        return r;
+                egress_rule_format(&rules[i], f1, sizeof(f1));
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(egress_rule_format(&rules[j], f2, sizeof(f2)), f1) == 0)
+                                return fail(e, a->items[i], "%s: '%s' is listed twice", what, f1);
+        }
+        p->network = NETWORK_OUTBOUND;
+        free(p->outbound.allow);
+        p->outbound.allow = TAKE_PTR(rules);
+        p->outbound.n_allow = a->n_items;
+        p->outbound.pos = a->pos;
+        return 0;
+}
+
 static const char *const top_keys[] = {
         "moat",         "name",       "description", "extends",   "trust",   "isolation",
         "max_tier",     "filesystem", "network",     "resources", "env",     "syscalls",
@@ -959,8 +1044,7 @@ static int parse_enums(Profile *p, const YNode *root, MoatError *e) {
                 p->max_tier_pos = v->pos;
         }
         if (r >= 0 && (v = ynode_map_get(root, "network"))) {
-                r = get_enum(v, "network", network_names, &x, e);
-                p->network = (NetworkMode) x;
+                r = parse_network(p, v, e);
                 p->network_pos = v->pos;
         }
         return r;

@@ -93,6 +93,7 @@ Profile *profile_free(Profile *p) {
         free(p->hostname);
         free(p->identity.machine_id);
         free(p->vm.kernel);
+        free(p->outbound.allow);
         free(p);
         return NULL;
 }

@@ -111,6 +111,12 @@ typedef struct Profile {
 
         NetworkMode network;
         SrcPos network_pos;
+        /* network: {outbound: {allow: [...]}} (profile/egress.h), in the order written */
+        struct {
+                struct EgressRule *allow;
+                size_t n_allow;
+                SrcPos pos; /* the allow list */
+        } outbound;
 
         struct {
                 uint64_t memory;     /* bytes */

@@ -34,7 +34,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -144,6 +146,36 @@ _Noreturn static void init_loop(int sync_fd, pid_t workload, const sigset_t *set
         }
 }
 
+/* network outbound: loopback up, and a listener on 127.0.0.1:PORT made here, in the sandbox's
+ * network namespace, for moat's proxy (launcher/net/netd.h), which serves it from outside.
+ * We wait until moat says the proxy runs: moat forks it meanwhile, and we make no libc call
+ * while it does (we share its memory). The workload never holds the listener: it is closed
+ * here, and the proxy's copy is outside the sandbox. */
+static void child_egress(const SandboxChild *c) {
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_port = htons(c->plan->egress.proxy_port),
+                                  .sin_addr = { htonl(INADDR_LOOPBACK) } };
+        int sync_fd = c->sync_fd, fd, r;
+        SyncRecord ack;
+
+        if ((r = sys_ns_loopback_up()) < 0)
+                fail(sync_fd, STEP_NETWORK, r, -1);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                fail(sync_fd, STEP_EGRESS, -errno, -1);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 128) < 0)
+                fail(sync_fd, STEP_EGRESS, -errno, -1);
+        r = sys_sync_send(sync_fd, MSG_PROXY_FD, 0, -1, fd);
+        safe_close(fd);
+        if (r < 0)
+                fail(sync_fd, STEP_EGRESS, r, -1);
+        r = sys_sync_recv(sync_fd, &ack, NULL);
+        if (r <= 0 || ack.step != MSG_PROXY_READY)
+                fail(sync_fd, STEP_EGRESS, r < 0 ? r : -EPIPE, -1);
+        if (ack.value < 0)
+                fail(sync_fd, STEP_EGRESS, ack.value, -1);
+}
+
 static void child_confine(const SandboxChild *c) {
         const Plan *plan = c->plan;
         const PlanSandbox *sb = &plan->sandbox;
@@ -158,6 +190,8 @@ static void child_confine(const SandboxChild *c) {
                 fail(sync_fd, STEP_HOSTNAME, r, -1);
         if (sb->network == NETWORK_LOOPBACK && (r = sys_ns_loopback_up()) < 0)
                 fail(sync_fd, STEP_NETWORK, r, -1);
+        if (sb->network == NETWORK_OUTBOUND)
+                child_egress(c);
         if (chdir(sb->workdir_target ? sb->workdir_target : "/") < 0)
                 fail(sync_fd, STEP_WORKDIR, -errno, -1);
         /* Out of moat's process group, so a terminal's ^C reaches the workload once (through

@@ -17,6 +17,7 @@ static const char *const step_names[_STEP_MAX] = {
         [STEP_PIVOT_ROOT] = "pivot_root",
         [STEP_HOSTNAME] = "hostname",
         [STEP_NETWORK] = "network",
+        [STEP_EGRESS] = "egress proxy",
         [STEP_RLIMIT] = "rlimit",
         [STEP_WORKDIR] = "workdir",
         [STEP_SETSID] = "setsid",
@@ -61,6 +62,8 @@ static const struct {
         { "dev", STEP_MOUNT },
         { "pivot_root", STEP_PIVOT_ROOT },
         { "network", STEP_NETWORK },
+        { "egress.proxy", STEP_EGRESS },
+        { "egress.allow", STEP_EGRESS },
         { "rlimits", STEP_RLIMIT },
         /* RLIMIT_FSIZE, or the mounts when no bind is writable; a project quota: STEP_DISK */
         { "disk", STEP_RLIMIT },

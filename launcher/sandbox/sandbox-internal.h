@@ -25,6 +25,7 @@ typedef enum SandboxStep {
         STEP_PIVOT_ROOT,
         STEP_HOSTNAME,
         STEP_NETWORK,
+        STEP_EGRESS, /* network outbound: the listener made and the proxy started */
         STEP_WORKDIR,
         STEP_SETSID,
         STEP_LSM,
@@ -44,6 +45,8 @@ typedef enum SandboxStep {
         MSG_NOTIFY_FD,   /* child -> parent: the seccomp listener, SCM_RIGHTS */
         MSG_EXEC_OK,     /* child -> parent: the workload exec'd; value = its pid inside */
         MSG_EXIT_STATUS, /* child -> parent: the workload's wait status */
+        MSG_PROXY_FD,    /* child -> parent: network outbound's listener, SCM_RIGHTS */
+        MSG_PROXY_READY, /* parent -> child: the proxy serves it (value 0) or -errno */
 } SandboxStep;
 
 const char *sandbox_step_to_string(SandboxStep s);

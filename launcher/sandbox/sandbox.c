@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,6 +44,7 @@
 #include "sys/idmap.h"
 #include "sys/ns.h"
 #include "sys/raw-syscall.h"
+#include "net/netd.h"
 #include "sys/seccomp-notify.h"
 #include "sys/signal-fd.h"
 
@@ -63,8 +65,109 @@ typedef struct Supervisor {
         SyncRecord failure; /* step < 0: none */
         int degraded[_STEP_MAX];
         DenialTable denials;
+        pid_t net_pid; /* network outbound: the proxy, 0 if none */
+        int net_fd;    /* its decision records (NetRecord), -EBADF once done */
         RunOutcome *o;
 } Supervisor;
+
+/* network outbound: the child made the listener and waits for our answer, making no libc
+ * call meanwhile, so we may fork the proxy here although we share its memory. */
+static void on_proxy_fd(Supervisor *s, int fd) {
+        int r = fd >= 0 && s->net_pid == 0
+                        ? net_proxy_spawn(&s->plan->egress, fd, &s->net_pid, &s->net_fd)
+                        : -EBADF;
+        if (r >= 0)
+                s->o->network.active = true;
+        (void) sys_sync_send(s->sync_fd, MSG_PROXY_READY, r, -1, -EBADF);
+}
+
+static void net_record(Supervisor *s, const NetRecord *rec) {
+        RunNetwork *n = &s->o->network;
+        RunNetDest *d = NULL;
+
+        if (rec->allowed)
+                n->allowed++;
+        else
+                n->denied++;
+        n->bytes_up += rec->bytes_up;
+        n->bytes_down += rec->bytes_down;
+        for (size_t i = 0; i < n->n_dest && !d; i++)
+                if (n->dest[i].port == rec->port && n->dest[i].allowed == rec->allowed &&
+                    strcmp(n->dest[i].host, rec->host) == 0 &&
+                    strcmp(n->dest[i].reason, rec->reason) == 0)
+                        d = &n->dest[i];
+        if (!d) {
+                if (n->n_dest == RUN_NET_MAX_DEST) {
+                        n->dropped++;
+                        return;
+                }
+                d = &n->dest[n->n_dest++];
+                snprintf(d->host, sizeof(d->host), "%.*s", (int) sizeof(rec->host) - 1, rec->host);
+                d->port = rec->port;
+                d->allowed = rec->allowed;
+                snprintf(d->reason, sizeof(d->reason), "%.*s", (int) sizeof(rec->reason) - 1,
+                         rec->reason);
+                snprintf(d->method, sizeof(d->method), "%.*s", (int) sizeof(rec->method) - 1,
+                         rec->method);
+        }
+        if (rec->addr[0])
+                snprintf(d->addr, sizeof(d->addr), "%.*s", (int) sizeof(rec->addr) - 1, rec->addr);
+        d->count++;
+        d->bytes_up += rec->bytes_up;
+        d->bytes_down += rec->bytes_down;
+        d->ms += rec->ms;
+}
+
+/* Read what is there; false once the proxy's end is closed (it died, or we are done). */
+static bool net_drain(Supervisor *s) {
+        for (;;) {
+                NetRecord rec;
+                ssize_t n = recv(s->net_fd, &rec, sizeof(rec), MSG_DONTWAIT);
+                if (n == (ssize_t) sizeof(rec)) {
+                        rec.host[sizeof(rec.host) - 1] = rec.reason[sizeof(rec.reason) - 1] = 0;
+                        rec.addr[sizeof(rec.addr) - 1] = rec.method[sizeof(rec.method) - 1] = 0;
+                        net_record(s, &rec);
+                        continue;
+                }
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return true;
+                if (n > 0)
+                        continue; /* a short record is no record */
+                return false;
+        }
+}
+
+/* After the run: SIGTERM asks the proxy to take no new connection and to exit once the ones
+ * under way have reported (the workload's ends are closed by now); the record socket's EOF says
+ * all have. Whatever is still there after NET_STOP_MS is killed (its connection processes die
+ * with it) and its records are lost, which the totals then miss. */
+#define NET_STOP_MS 500
+
+static uint64_t now_ns(clockid_t clock);
+
+static void net_stop(Supervisor *s) {
+        uint64_t deadline = now_ns(CLOCK_MONOTONIC) + NET_STOP_MS * 1000000ULL;
+
+        if (s->net_pid <= 0)
+                return;
+        if (waitpid(s->net_pid, NULL, WNOHANG) == s->net_pid) {
+                s->o->network.proxy_died = true;
+                s->net_pid = 0;
+        } else
+                (void) kill(s->net_pid, SIGTERM);
+        while (s->net_fd >= 0 && net_drain(s)) {
+                uint64_t now = now_ns(CLOCK_MONOTONIC);
+                struct pollfd p = { .fd = s->net_fd, .events = POLLIN };
+                if (now >= deadline || poll(&p, 1, (int) ((deadline - now) / 1000000 + 1)) <= 0)
+                        break;
+        }
+        if (s->net_pid > 0) {
+                (void) kill(s->net_pid, SIGKILL);
+                (void) waitpid(s->net_pid, NULL, 0);
+        }
+        s->net_pid = 0;
+        s->net_fd = safe_close(s->net_fd);
+}
 
 static uint64_t now_ns(clockid_t clock) {
         struct timespec ts;
@@ -183,6 +286,9 @@ static void handle_record(Supervisor *s, const SyncRecord *rec, int fd) {
                                 (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);
                 }
                 break;
+        case MSG_PROXY_FD:
+                on_proxy_fd(s, fd);
+                break;
         case MSG_EXIT_STATUS:
                 s->have_status = true;
                 s->wait_status = rec->value;
@@ -277,7 +383,7 @@ static void supervise(Supervisor *s, const RunRequest *req) {
         for (;;) {
                 /* Once init has ended, only the relay's pipes are left to drain (what the
                  * tree wrote before it ended): until their end, a timeout or a signal. */
-                struct pollfd p[8] = {
+                struct pollfd p[9] = {
                         { .fd = ended ? -1 : s->pidfd, .events = POLLIN },
                         { .fd = s->sync_fd, .events = POLLIN },
                         { .fd = s->signal_fd, .events = POLLIN },
@@ -289,6 +395,7 @@ static void supervise(Supervisor *s, const RunRequest *req) {
                         sandbox_output_pollfds(s->out, p + 6);
                 else
                         p[6].fd = p[7].fd = -1;
+                p[8] = (struct pollfd){ .fd = ended ? -1 : s->net_fd, .events = POLLIN };
                 if (ended && !(s->out->active && sandbox_output_open(s->out)))
                         return;
                 int n = poll(p, ELEMENTSOF(p), trimmed ? -1 : TRIM_AFTER_MS);
@@ -326,6 +433,11 @@ static void supervise(Supervisor *s, const RunRequest *req) {
                         on_timer(s);
                 if (p[5].revents & POLLIN)
                         on_cpu_timer(s);
+                /* The proxy gone mid-run: the sandbox keeps its loopback and nothing else. */
+                if (p[8].revents && !net_drain(s)) {
+                        s->net_fd = safe_close(s->net_fd);
+                        s->o->network.proxy_died = true;
+                }
                 if (p[0].revents)
                         ended = true;
         }
@@ -694,6 +806,7 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
                 .notify_fd = -EBADF,
                 .cpu_usage_fd = -EBADF,
                 .cpu_timer_fd = -EBADF,
+                .net_fd = -EBADF,
                 .failure = { .step = -1 },
                 .o = o,
         };
@@ -742,6 +855,7 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
                 o->cpu_sys_ns = (uint64_t) ru.ru_stime.tv_sec * 1000000000ULL +
                                 (uint64_t) ru.ru_stime.tv_usec * 1000;
         }
+        net_stop(&s);
         fill_outcome(&s, &p, req, &si, start);
         s.pidfd = safe_close(s.pidfd);
         s.sync_fd = safe_close(s.sync_fd);

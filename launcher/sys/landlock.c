@@ -23,6 +23,7 @@
 
 #define LL_CREATE_RULESET_VERSION (1U << 0)
 #define LL_RULE_PATH_BENEATH 1
+#define LL_RULE_NET_PORT 2 /* ABI 4 */
 
 #define LL_FS_EXECUTE (1ULL << 0)
 #define LL_FS_WRITE_FILE (1ULL << 1)
@@ -111,6 +112,12 @@ static int landlock_add_path(int ruleset_fd, const PlanLandlockPath *lp, uint64_
         return 0;
 }
 
+/* struct landlock_net_port_attr (Linux 6.7, uapi/linux/landlock.h): packed. */
+typedef struct __attribute__((packed)) LandlockNetPortAttr {
+        uint64_t allowed_access;
+        uint64_t port;
+} LandlockNetPortAttr;
+
 int sys_landlock_apply(const PlanLandlock *p) {
         _cleanup_close_ int ruleset_fd = -EBADF;
         LandlockRulesetAttr attr;
@@ -148,6 +155,16 @@ int sys_landlock_apply(const PlanLandlock *p) {
                 r = landlock_add_path(ruleset_fd, &p->paths[i], p->handled_fs);
                 if (r < 0)
                         return r;
+        }
+
+        /* network: outbound: the one TCP port the workload may connect to (the proxy). */
+        if (p->connect_port) {
+                LandlockNetPortAttr np = { .allowed_access = LL_NET_CONNECT_TCP,
+                                           .port = p->connect_port };
+                if (!(p->handled_net & LL_NET_CONNECT_TCP))
+                        return -EINVAL;
+                if (syscall(__NR_landlock_add_rule, ruleset_fd, LL_RULE_NET_PORT, &np, 0) < 0)
+                        return -errno;
         }
 
         if (syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0)

@@ -43,7 +43,26 @@ want=0 out='^tier: sandbox' check "runnable plan exits 0" "$MOAT" explain --poli
         --host-facts "$hosts/modern.json"
 want=0 out='"moat_plan": 1' check "--json" "$MOAT" explain --json --policy '' -p "$profile" \
         --host-facts "$hosts/modern.json"
-want=125 out='REFUSED' err='refused' check "refusal prints the plan and exits 125" "$MOAT" explain --policy '' \
+printf 'moat: 1\nnetwork:\n  forbidden_ports: [443]\n' >"$tmp/noweb.yaml"
+want=125 out='REFUSED' err='refused' check "refusal prints the plan and exits 125" "$MOAT" explain \
+        --policy "$tmp/noweb.yaml" -p "$MOAT_SOURCE_DIR/profiles/network-client.yaml" \
+        --host-facts "$hosts/modern.json"
+want=125 out="rule 'pypi.org:443' \\([^)]*network-client.yaml:16:9\\) includes port 443" \
+        check "a forbidden port names the profile rule" "$MOAT" explain --policy "$tmp/noweb.yaml" \
+        -p "$MOAT_SOURCE_DIR/profiles/network-client.yaml" --host-facts "$hosts/modern.json"
+printf 'moat: 1\nnetwork:\n  max_allow: ["*.debian.org:80,443"]\n' >"$tmp/narrow.yaml"
+want=125 out="rule 'pypi.org:443' .*outside the site policy's network.max_allow" \
+        check "the site's maximum allowlist narrows" "$MOAT" explain --policy "$tmp/narrow.yaml" \
+        -p "$MOAT_SOURCE_DIR/profiles/network-client.yaml" --host-facts "$hosts/modern.json"
+printf 'moat: 1\nextends: network-client\nnetwork: {outbound: {allow: ["*"]}}\n' >"$tmp/any.yaml"
+want=125 out="rule '\\*:443' \\([^)]*any.yaml:3:30\\) allows every destination" \
+        check "unrestricted egress needs the site policy" "$MOAT" explain --policy '' \
+        -p "$tmp/any.yaml" --host-facts "$hosts/modern.json"
+printf 'moat: 1\nnetwork:\n  unrestricted: true\n' >"$tmp/open.yaml"
+want=0 out='egress.allow .* \*:443' check "the site policy may allow unrestricted egress" \
+        "$MOAT" explain --policy "$tmp/open.yaml" -p "$tmp/any.yaml" --host-facts "$hosts/modern.json"
+want=0 out='egress.allow .*pypi.org:443 \([^)]*network-client.yaml:16:9\)' \
+        check "explain lists every rule with file:line:column" "$MOAT" explain --policy '' \
         -p "$MOAT_SOURCE_DIR/profiles/network-client.yaml" --host-facts "$hosts/modern.json"
 
 printf 'moat: 1\nrules:\n  - id: trust-hostile\n    tier: sandbox\n' >"$tmp/loose.yaml"

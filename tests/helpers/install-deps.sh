@@ -11,6 +11,7 @@ pkgs=(
   qemu-system-x86 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   cpio kmod xz-utils busybox-static
   bubblewrap crun hyperfine jq python3-jsonschema python3-yaml iproute2 util-linux procps
+  curl openssl git
   sudo passwd
 )
 missing=()

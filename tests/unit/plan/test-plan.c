@@ -17,6 +17,7 @@
 #include "basic/macros.h"
 #include "basic/strv.h"
 #include "plan-fixture.h"
+#include "profile/egress.h"
 
 static Policy *policy;
 
@@ -616,17 +617,59 @@ static void test_output(void **state) {
         plan_free(p);
 }
 
-static void test_network_outbound_refused(void **state) {
+static EgressRule rule_of(const char *text, unsigned line) {
+        EgressRule r;
+        char err[256];
+        assert_int_equal(egress_rule_parse(text, &r, err, sizeof(err)), 0);
+        r.pos = (SrcPos){ .file = "p.yaml", .line = line, .column = 9 };
+        return r;
+}
+
+static bool env_has(const Plan *p, const char *entry) {
+        STRV_FOREACH (e, p->env_set)
+                if (strcmp(*e, entry) == 0)
+                        return true;
+        return false;
+}
+
+static void test_network_outbound(void **state) {
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
+        EgressRule rules[2] = { rule_of("pkg.example.org", 12), rule_of("*", 13) };
         Plan *p;
 
         pr.network = NETWORK_OUTBOUND;
+        pr.outbound.allow = rules;
+        pr.outbound.n_allow = 1;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_true(p->egress.active);
+        assert_int_equal(p->egress.proxy_port, 3128);
+        assert_int_equal(p->sandbox.landlock.connect_port, 3128);
+        assert_int_equal(p->sandbox.landlock.handled_net, 3);
+        assert_true(env_has(p, "https_proxy=http://127.0.0.1:3128"));
+        assert_true(env_has(p, "HTTP_PROXY=http://127.0.0.1:3128"));
+        assert_non_null(strstr(plan_find_control(p, "egress.allow")->detail,
+                               "pkg.example.org:443 (p.yaml:12:9)"));
+        plan_free(p);
+
+        /* "*" needs the site policy's explicit consent; the refusal names the rule. */
+        pr.outbound.n_allow = 2;
         p = resolve(&pr, &h);
         assert_true(p->refused);
-        assert_non_null(strstr(p->refusal, "outbound networking is not available yet"));
+        assert_non_null(strstr(p->refusal, "rule '*:443' (p.yaml:13:9)"));
+        plan_free(p);
+
+        /* Only the sandbox tier serves the proxy so far: a vm-tier run is refused, not run
+         * without it. */
+        pr.outbound.n_allow = 1;
+        pr.trust = TRUST_HOSTILE;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "sandbox tier only"));
         plan_free(p);
         pr.network = NETWORK_LOOPBACK;
+        pr.trust = TRUST_UNTRUSTED;
         expect_tier(&pr, &h, TIER_SANDBOX, NULL);
 }
 
@@ -1350,7 +1393,7 @@ int main(void) {
                 cmocka_unit_test(test_cpu_time),
                 cmocka_unit_test(test_disk),
                 cmocka_unit_test(test_output),
-                cmocka_unit_test(test_network_outbound_refused),
+                cmocka_unit_test(test_network_outbound),
                 cmocka_unit_test(test_max_tier_refusal),
                 cmocka_unit_test(test_never_downgrade),
                 cmocka_unit_test(test_fail_closed_without_rules),

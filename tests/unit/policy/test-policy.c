@@ -17,6 +17,7 @@
 
 #include "basic/strv.h"
 #include "policy/policy.h"
+#include "profile/egress.h"
 
 static Policy *load_shipped(void) {
         Policy *p = NULL;
@@ -39,14 +40,14 @@ static void test_shipped(void **state) {
         static const char *const ids[] = {
                 "trust-hostile",    "kernel-needs", "kernel-version", "root-equivalent-capability",
                 "host-devices",     "full-os",      "missing-userns", "missing-seccomp",
-                "missing-landlock", "missing-mac",  "missing-limits", "network-outbound"
+                "missing-landlock", "missing-mac",  "missing-limits"
         };
         for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
                 if (!rule(p, ids[i]))
                         fail_msg("shipped rule %s missing", ids[i]);
         assert_int_equal(rule(p, "trust-hostile")->min_tier, TIER_VM);
         assert_int_equal(rule(p, "full-os")->min_tier, TIER_SYSTEM);
-        assert_true(rule(p, "network-outbound")->refuse);
+        assert_null(rule(p, "network-outbound")); /* outbound is built: no refusal */
         assert_string_equal(rule(p, "trust-hostile")->pos.file, "policies/escalation.yaml");
         assert_true(rule(p, "trust-hostile")->pos.line > 0);
 
@@ -144,12 +145,34 @@ static void test_site_tightens(void **state) {
         policy_free(p);
 }
 
+static void test_site_network(void **state) {
+        Policy *p;
+        assert_int_equal(site(&p,
+                              "moat: 1\n"
+                              "network:\n"
+                              "  unrestricted: false\n"
+                              "  max_allow: ['*.example.org:443,80', '203.0.113.0/24:1-65535']\n"
+                              "  forbidden_ports: [25, 6379]\n"),
+                         0);
+        assert_false(p->network.unrestricted);
+        assert_true(p->network.max_allow_set);
+        assert_int_equal(p->network.n_max_allow, 2);
+        assert_int_equal(p->network.max_allow[1].pos.line, 4);
+        assert_int_equal(p->network.n_forbidden_ports, 2);
+        assert_int_equal(p->network.forbidden_ports[1], 6379);
+        policy_free(p);
+        expect_site_error("moat: 1\nnetwork:\n  max_allow: ['*']\n  bogus: 1\n", "site.yaml:4:3",
+                          "unknown key 'bogus'");
+        expect_site_error("moat: 1\nnetwork:\n  max_allow: ['a.*.org']\n", "site.yaml:3:15",
+                          "network.max_allow[0]");
+        expect_site_error("moat: 1\nnetwork:\n  forbidden_ports: [0]\n", "site.yaml:3:21",
+                          "0 is no port");
+}
+
 static void test_site_loosening_rejected(void **state) {
         expect_site_error("moat: 1\nrules:\n  - id: trust-hostile\n    tier: sandbox\n",
                           "site.yaml:4:11", "may only tighten");
-        expect_site_error("moat: 1\nrules:\n  - id: network-outbound\n    refuse: false\n",
-                          "site.yaml:4:13", "may only tighten");
-        expect_site_error("moat: 1\nrules:\n  - id: network-outbound\n    tier: vm\n",
+        expect_site_error("moat: 1\nrules:\n  - id: missing-userns\n    tier: system\n",
                           "site.yaml:4:11", "may only tighten");
         expect_site_error("moat: 1\nrules:\n  - id: trust-hostile\n    when: {trust: trusted}\n",
                           "site.yaml:4:5", "cannot change");
@@ -336,6 +359,7 @@ int main(void) {
                 cmocka_unit_test(test_syscall_names_known),
                 cmocka_unit_test(test_site_tightens),
                 cmocka_unit_test(test_site_loosening_rejected),
+                cmocka_unit_test(test_site_network),
                 cmocka_unit_test(test_site_strict),
                 cmocka_unit_test(test_set_strict),
                 cmocka_unit_test(test_not_in_expansion),

@@ -2,6 +2,7 @@
 /* Profile language: every malformed file in corpus/ must fail with exactly the located
  * message in its .expect file; valid files must parse to the values asserted here. */
 #include <dirent.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -21,6 +22,7 @@
 #include "basic/macros.h"
 #include "basic/strv.h"
 #include "profile/profile.h"
+#include "profile/egress.h"
 
 static char tmpdir[PATH_MAX];
 
@@ -278,6 +280,72 @@ static void test_defaults(void **state) {
         assert_false(p->os.full_os);
 }
 
+static void test_network_outbound(void **state) {
+        _cleanup_profile_ Profile *p = load_ok("good-network-outbound.yaml");
+        static const char *const normalised[] = {
+                "pkg.example.org:443",    "*.cdn.example.org:443,80",
+                "git.example.org:443,22", "mirror.example.org:8000-8100",
+                "203.0.113.0/24:443",     "198.51.100.10/32:443",
+                "[2001:db8::/32]:443",
+        };
+        const EgressRule *r = p->outbound.allow;
+        uint8_t a[16];
+        char buf[EGRESS_RULE_FORMAT_MAX];
+
+        assert_int_equal(p->network, NETWORK_OUTBOUND);
+        assert_int_equal(p->outbound.n_allow, ELEMENTSOF(normalised));
+        for (size_t i = 0; i < ELEMENTSOF(normalised); i++)
+                assert_string_equal(egress_rule_format(&r[i], buf, sizeof(buf)), normalised[i]);
+        assert_int_equal(r[1].pos.line, 7);
+        assert_int_equal(r[1].pos.column, 9);
+        /* Names: exact, or strictly below a wildcard; the port must be listed. */
+        assert_int_equal(egress_match_name(r, 7, "pkg.example.org", 443), 0);
+        assert_int_equal(egress_match_name(r, 7, "pkg.example.org", 80), -1);
+        assert_int_equal(egress_match_name(r, 7, "evil-pkg.example.org", 443), -1);
+        assert_int_equal(egress_match_name(r, 7, "a.b.cdn.example.org", 80), 1);
+        assert_int_equal(egress_match_name(r, 7, "cdn.example.org", 443), -1);
+        assert_int_equal(egress_match_name(r, 7, "xcdn.example.org", 443), -1);
+        assert_int_equal(egress_match_name(r, 7, "mirror.example.org", 8050), 3);
+        assert_int_equal(egress_match_name(r, 7, "mirror.example.org", 8101), -1);
+        /* Addresses only through CIDR rules. */
+        inet_pton(AF_INET, "203.0.113.77", a);
+        assert_int_equal(egress_match_addr(r, 7, AF_INET, a, 443), 4);
+        assert_int_equal(egress_match_addr(r, 7, AF_INET, a, 80), -1);
+        inet_pton(AF_INET, "198.51.100.11", a);
+        assert_int_equal(egress_match_addr(r, 7, AF_INET, a, 443), -1);
+        /* The refused ranges, whatever a name resolves to. */
+        static const struct {
+                int af;
+                const char *addr, *why;
+        } ranges[] = {
+                { AF_INET, "127.0.0.1", "loopback" },
+                { AF_INET, "10.1.2.3", "private" },
+                { AF_INET, "172.31.0.1", "private" },
+                { AF_INET, "192.168.1.1", "private" },
+                { AF_INET, "169.254.169.254", "metadata" },
+                { AF_INET, "169.254.3.4", "link-local" },
+                { AF_INET, "100.64.0.1", "cgnat" },
+                { AF_INET, "0.0.0.0", "unspecified" },
+                { AF_INET, "224.0.0.1", "multicast" },
+                { AF_INET6, "::1", "loopback" },
+                { AF_INET6, "fd00::1", "unique-local" },
+                { AF_INET6, "fe80::1", "link-local" },
+                { AF_INET6, "::ffff:127.0.0.1", "v4-mapped" },
+                { AF_INET6, "fd00:ec2::254", "metadata" },
+                { AF_INET, "203.0.113.10", NULL },
+                { AF_INET6, "2001:db8::1", NULL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(ranges); i++) {
+                const char *why;
+                assert_int_equal(inet_pton(ranges[i].af, ranges[i].addr, a), 1);
+                why = egress_addr_refused(ranges[i].af, a);
+                if (ranges[i].why)
+                        assert_string_equal(why, ranges[i].why);
+                else
+                        assert_null(why);
+        }
+}
+
 static void test_extends_merge(void **state) {
         _cleanup_profile_ Profile *p = load_ok("good-extends-child.yaml");
 
@@ -289,7 +357,7 @@ static void test_extends_merge(void **state) {
         assert_string_equal(p->files[1], "good-extends-parent.yaml");
         /* Scalars the child does not set come from the parent. */
         assert_int_equal(p->trust, TRUST_TRUSTED);
-        assert_int_equal(p->network, NETWORK_OUTBOUND);
+        assert_int_equal(p->network, NETWORK_LOOPBACK);
         /* Lists replace. */
         assert_int_equal(p->fs.n_binds, 1);
         assert_string_equal(p->fs.binds[0].target, "/src");
@@ -736,6 +804,7 @@ int main(void) {
                 cmocka_unit_test(test_full),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_extends_merge),
+                cmocka_unit_test(test_network_outbound),
                 cmocka_unit_test(test_extends_depth),
                 cmocka_unit_test(test_extends_by_name),
                 cmocka_unit_test(test_shipped_profiles),

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/* PURE. network: outbound -> PlanEgress: the allowlist as the proxy will apply it, checked
+ * against the site policy (which may only narrow), the proxy variables for the workload, the
+ * Landlock connect rule, and the controls that explain and the audit record list, one per
+ * rule with the file:line:column it was written at. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/macros.h"
+#include "basic/sha256.h"
+#include "basic/strv.h"
+#include "plan-internal.h"
+#include "profile/egress.h"
+
+#define LL_NET_BIND_TCP (1ULL << 0)
+#define LL_NET_CONNECT_TCP (1ULL << 1)
+
+static int refuse_rule(Plan *p, const EgressRule *r, const char *why, const char *remedy) {
+        char where[300], f[EGRESS_RULE_FORMAT_MAX];
+
+        plan_format_pos(&r->pos, where, sizeof(where));
+        return plan_refuse(p, "network.outbound rule '%s'%s%s%s %s. To run it: %s",
+                           egress_rule_format(r, f, sizeof(f)), where[0] ? " (" : "", where,
+                           where[0] ? ")" : "", why, remedy);
+}
+
+/* The site policy narrows: no unrestricted rule unless it says so, every rule inside its
+ * maximum allowlist, no forbidden port. */
+static int check_site(Plan *p, const Profile *pr, const Policy *pol) {
+        int r = 0;
+
+        for (size_t i = 0; i < pr->outbound.n_allow && r >= 0; i++) {
+                const EgressRule *rule = &pr->outbound.allow[i];
+                bool covered = false;
+
+                if (rule->kind == EGRESS_ANY && !(pol && pol->network.unrestricted)) {
+                        r = refuse_rule(p, rule,
+                                        "allows every destination, and the site policy does "
+                                        "not allow unrestricted egress",
+                                        "list the hosts the job needs, or have the site policy "
+                                        "set network: {unrestricted: true}");
+                        continue;
+                }
+                if (pol && pol->network.max_allow_set) {
+                        for (size_t j = 0; j < pol->network.n_max_allow && !covered; j++)
+                                covered = egress_rule_covers(&pol->network.max_allow[j], rule);
+                        if (!covered) {
+                                r = refuse_rule(p, rule,
+                                                "is outside the site policy's network.max_allow",
+                                                "use a destination and ports the site policy "
+                                                "lists");
+                                continue;
+                        }
+                }
+                for (size_t j = 0; pol && j < pol->network.n_forbidden_ports && r >= 0; j++)
+                        if (egress_rule_has_port(rule, pol->network.forbidden_ports[j])) {
+                                char why[96];
+                                snprintf(why, sizeof(why),
+                                         "includes port %u, which the site policy forbids",
+                                         pol->network.forbidden_ports[j]);
+                                r = refuse_rule(p, rule, why, "drop that port from the rule");
+                        }
+        }
+        return r;
+}
+
+static void digest_rules(PlanEgress *e) {
+        Sha256 md;
+
+        sha256_init(&md);
+        for (size_t i = 0; i < e->n_allow; i++) {
+                char f[EGRESS_RULE_FORMAT_MAX];
+                egress_rule_format(&e->allow[i], f, sizeof(f));
+                sha256_update(&md, f, strlen(f));
+                sha256_update(&md, "\n", 1);
+        }
+        sha256_final(&md, e->digest);
+}
+
+/* Every tool reads a different spelling: curl takes only the lower-case http_proxy for http://,
+ * Go and Python the upper case, npm its own. NO_PROXY keeps the loopback direct (it is the
+ * sandbox's own). */
+static int add_proxy_env(Plan *p) {
+        static const char *const names[] = { "http_proxy",       "https_proxy",
+                                             "HTTP_PROXY",       "HTTPS_PROXY",
+                                             "npm_config_proxy", "npm_config_https_proxy" };
+        char e[96];
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                snprintf(e, sizeof(e), "%s=http://127.0.0.1:%u", names[i], p->egress.proxy_port);
+                if ((r = strv_extend(&p->env_set, e)) < 0)
+                        return r;
+        }
+        if ((r = strv_extend(&p->env_set, "no_proxy=localhost,127.0.0.1,::1")) < 0)
+                return r;
+        return strv_extend(&p->env_set, "NO_PROXY=localhost,127.0.0.1,::1");
+}
+
+int plan_build_network(Plan *p, const Profile *pr, const Policy *pol) {
+        PlanEgress *e = &p->egress;
+        PlanLandlock *l = &p->sandbox.landlock;
+        int r;
+
+        if (pr->network != NETWORK_OUTBOUND)
+                return 0;
+        e->active = true;
+        e->proxy_port = PLAN_EGRESS_PROXY_PORT;
+        e->allow = calloc(pr->outbound.n_allow + 1, sizeof(EgressRule));
+        if (!e->allow)
+                return -ENOMEM;
+        memcpy(e->allow, pr->outbound.allow, pr->outbound.n_allow * sizeof(EgressRule));
+        e->n_allow = pr->outbound.n_allow;
+        digest_rules(e);
+        if ((r = check_site(p, pr, pol)) < 0 || (r = add_proxy_env(p)) < 0)
+                return r;
+        if (p->tier != TIER_SANDBOX) {
+                char where[300];
+                plan_format_pos(&pr->network_pos, where, sizeof(where));
+                r = plan_refuse(p,
+                                "network: outbound is given in the sandbox tier only so far, and "
+                                "this run needs tier %s%s%s%s. To run it: use network: none or "
+                                "loopback, or a profile that stays in the sandbox tier",
+                                tier_to_string(p->tier), where[0] ? " (network at " : "", where,
+                                where[0] ? ")" : "");
+                if (r < 0)
+                        return r;
+        }
+        /* Second layer, in the kernel: TCP connect to the proxy port only, no bind. */
+        if (l->abi >= 4 && l->status != CONTROL_NOT_APPLICABLE) {
+                l->handled_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+                l->connect_port = e->proxy_port;
+        }
+        return 0;
+}
+
+int plan_controls_network(Plan *p) {
+        const PlanEgress *e = &p->egress;
+        char hex[65];
+        int r;
+
+        if (!e->active)
+                return 0;
+        for (size_t i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", e->digest[i]);
+        r = plan_add_controlf(p, "egress.proxy", CONTROL_REQUIRED, NULL,
+                              "HTTP CONNECT proxy on 127.0.0.1:%u inside the sandbox, served by "
+                              "moat; %zu rules, sha256 %s; TLS server name must match on 443; "
+                              "answers in private, loopback, link-local, metadata, ULA and CGNAT "
+                              "ranges refused unless a CIDR rule lists them; no UDP, no DNS; "
+                              "tools that ignore the proxy variables reach nothing",
+                              e->proxy_port, e->n_allow, hex);
+        for (size_t i = 0; r >= 0 && i < e->n_allow; i++) {
+                char f[EGRESS_RULE_FORMAT_MAX], where[300];
+                plan_format_pos(&e->allow[i].pos, where, sizeof(where));
+                r = plan_add_controlf(p, "egress.allow", CONTROL_REQUIRED, NULL, "%s%s%s%s",
+                                      egress_rule_format(&e->allow[i], f, sizeof(f)),
+                                      where[0] ? " (" : "", where, where[0] ? ")" : "");
+        }
+        return r;
+}
