@@ -16,6 +16,7 @@ static const struct {
         { "check", cmd_check, "validate profile files" },
         { "host", cmd_host, "print what this host can enforce" },
         { "audit", cmd_audit, "show, follow and verify the audit log" },
+        { "oci", cmd_oci, "the OCI runtime command line (containerd, CRI-O)" },
 };
 
 static void help(FILE *f) {
@@ -38,6 +39,13 @@ static void help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+        const char *base = strrchr(argv[0], '/');
+
+        /* Any other program name is the OCI runtime, and names the handler's profile
+         * (launcher/oci/cmd-oci.c). */
+        base = base ? base + 1 : argv[0];
+        if (strcmp(base, "moat") != 0 && strcmp(base, "moat-vm-run") != 0)
+                return cmd_oci(argc, argv);
         if (argc < 2) {
                 help(stderr);
                 return EXIT_MOAT_FAILED;
