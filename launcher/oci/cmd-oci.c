@@ -26,21 +26,11 @@
 #include "commands.h"
 #include "context.h"
 #include "oci/oci-plan.h"
-
-typedef struct OciGlobal {
-        const char *root;
-        const char *log;
-        bool log_json;
-        bool systemd_cgroup;
-        const char *profile; /* from the program name or --profile */
-        FILE *log_file;
-} OciGlobal;
+#include "oci/oci-run.h"
 
 /* One line of the --log file: {"level":..., "msg":..., "time": RFC 3339}. Also to stderr,
  * where the engines capture a runtime's output too. */
-static void oci_log(OciGlobal *g, const char *level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void oci_log(OciGlobal *g, const char *level, const char *fmt, ...) {
+void oci_log(OciGlobal *g, const char *level, const char *fmt, ...) {
         char msg[2048], stamp[64];
         struct timespec ts;
         struct tm tm;
@@ -93,10 +83,15 @@ static void oci_help(FILE *f) {
                 "                        the plan for the bundle's config.json; nothing runs\n"
                 "  features              what this runtime supports, as JSON\n"
                 "\n"
+                "  state ID | kill ID SIG | delete [--force] ID\n"
+                "                        no container can exist yet: \"container ID does not "
+                "exist\";\n"
+                "                        delete --force of it succeeds\n"
+                "\n"
                 "Not yet implemented (refused with exit status 125 and a log line): create, "
                 "start,\n"
-                "state, kill, delete, exec, ps, update, pause, resume. Refused by design:\n"
-                "checkpoint, restore, run, events, list, spec.\n");
+                "exec, ps, update, pause, resume. Refused by design: checkpoint, restore, run,\n"
+                "events, list, spec.\n");
 }
 
 static int open_log(OciGlobal *g) {
@@ -147,8 +142,8 @@ static int read_file_all(const char *path, char **ret, size_t *ret_len) {
 
 /* Load config.json, the profiles and the host; combine. *ret_status: 0, or 125 with the reason
  * logged. */
-static int oci_load_plan(OciGlobal *g, const char *bundle, const char *host_facts,
-                         const char *policy_file, OciPlan **ret) {
+int oci_load_plan(OciGlobal *g, const char *bundle, const char *host_facts, const char *policy_file,
+                  OciPlan **ret) {
         _cleanup_free_ char *config = NULL, *text = NULL;
         RunContextArgs args = { .profile = g->profile,
                                 .host_facts_file = host_facts,
@@ -293,9 +288,7 @@ static const char *program_profile(const char *argv0) {
 }
 
 int cmd_oci(int argc, char **argv) {
-        static const char *const not_yet[] = { "create", "start",  "state", "kill",
-                                               "delete", "exec",   "ps",    "update",
-                                               "pause",  "resume", NULL };
+        static const char *const not_yet[] = { "exec", "update", "pause", "resume", NULL };
         static const char *const refused[] = { "checkpoint", "restore", "run",      "events",
                                                "list",       "spec",    "exec-cpt", NULL };
         OciGlobal g = { .root = "/run/moat-oci", .profile = program_profile(argv[0]) };
@@ -366,15 +359,26 @@ int cmd_oci(int argc, char **argv) {
         }
         if (strcmp(verb, "features") == 0)
                 r = oci_features(&g);
-        else if (strcmp(verb, "explain") == 0) {
+        else if (strcmp(verb, "create") == 0 || strcmp(verb, "explain") == 0) {
                 if (!g.profile) {
                         oci_log(&g, "error",
                                 "no profile: name the program after a profile (a link "
                                 ".../oci/PROFILE to moat) or pass --profile");
                         goto out;
                 }
-                r = oci_explain(&g, argc - i, argv + i);
-        } else {
+                r = strcmp(verb, "create") == 0 ? oci_create(&g, argc - i, argv + i)
+                                                : oci_explain(&g, argc - i, argv + i);
+        } else if (strcmp(verb, "start") == 0)
+                r = oci_start(&g, argc - i, argv + i);
+        else if (strcmp(verb, "state") == 0)
+                r = oci_state(&g, argc - i, argv + i);
+        else if (strcmp(verb, "kill") == 0)
+                r = oci_kill(&g, argc - i, argv + i);
+        else if (strcmp(verb, "delete") == 0)
+                r = oci_delete(&g, argc - i, argv + i);
+        else if (strcmp(verb, "ps") == 0)
+                r = oci_ps(&g, argc - i, argv + i);
+        else {
                 bool known = false;
                 for (size_t k = 0; not_yet[k]; k++)
                         if (strcmp(verb, not_yet[k]) == 0)

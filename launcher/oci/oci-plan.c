@@ -850,6 +850,15 @@ static int finish_plan(Builder *b) {
                 if (!found && (r = plan_add_rlimit(p, res, soft, hard)) < 0)
                         return r;
         }
+        /* Denials reach moat's supervisor through a seccomp listener in `moat run`; a container
+         * keeps no supervisor after create, so a denied call fails with the rule's errno. */
+        if (p->sandbox.seccomp.notify_denials) {
+                p->sandbox.seccomp.notify_denials = false;
+                if ((r = note(b, "syscalls",
+                              "denied system calls fail with their errno and are not reported "
+                              "in the audit record: no supervisor stays after create")) < 0)
+                        return r;
+        }
         /* A namespace joined by path is not made: the plan lists what the executor creates. */
         static const struct {
                 OciNamespace ns;

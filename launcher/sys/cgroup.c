@@ -766,3 +766,55 @@ void sys_cgroup_guard_stop(CgroupGuard *g, bool removed) {
                 (void) munmap(g->map, g->map_size);
         *g = (CgroupGuard){ .fd = -EBADF };
 }
+
+/* mkdir -p of the directories above path (not path itself), each 0755. */
+static int mkdir_parents(const char *path) {
+        char buf[PATH_MAX];
+        if (strlen(path) >= sizeof(buf))
+                return -ENAMETOOLONG;
+        strcpy(buf, path);
+        for (char *s = strchr(buf + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = 0;
+                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        return 0;
+}
+
+int sys_cgroup_prepare_at(CgroupMechanism mech, const char *path, SandboxCgroup *ret) {
+        static const char *const v1[_CGROUP_V1_MAX] = {
+                [CGROUP_V1_MEMORY] = "memory",
+                [CGROUP_V1_PIDS] = "pids",
+                [CGROUP_V1_CPU] = "cpu",
+                [CGROUP_V1_CPUACCT] = "cpuacct",
+        };
+        int r = 0;
+
+        *ret = (SandboxCgroup) SANDBOX_CGROUP_INIT;
+        ret->mechanism = mech;
+        if (!path || path[0] != '/' || strstr(path, "/..") || strstr(path, "/./"))
+                return -EINVAL;
+        if (mech == CGROUP_MECH_V1) {
+                for (int i = 0; r >= 0 && i < _CGROUP_V1_MAX; i++) {
+                        if (asprintf(&ret->paths[i], "/sys/fs/cgroup/%s%s", v1[i], path) < 0) {
+                                ret->paths[i] = NULL;
+                                r = -ENOMEM;
+                        } else
+                                r = mkdir_parents(ret->paths[i]);
+                }
+        } else if (mech == CGROUP_MECH_V2) {
+                const char *root;
+                r = v2_mount_point(&root);
+                if (r >= 0 && asprintf(&ret->paths[0], "%s%s", root, path) < 0) {
+                        ret->paths[0] = NULL;
+                        r = -ENOMEM;
+                }
+                if (r >= 0)
+                        r = mkdir_parents(ret->paths[0]);
+        } else
+                r = -EOPNOTSUPP;
+        if (r < 0)
+                sys_cgroup_forget(ret);
+        return r;
+}

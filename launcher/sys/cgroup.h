@@ -62,6 +62,11 @@ void sys_cgroup_guard_stop(CgroupGuard *g, bool removed);
  * CGROUP_MECH_V1/V2. */
 int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResources *res,
                        SandboxCgroup *ret);
+/* The cgroup an OCI runtime spec names (linux.cgroupsPath, absolute below the hierarchy's root):
+ * v1 in the memory, pids, cpu and cpuacct hierarchies, v2 in the unified one. The directories
+ * above it are created (and left: the engine's, shared by its containers); the cgroup itself by
+ * sys_cgroup_create(). */
+int sys_cgroup_prepare_at(CgroupMechanism mech, const char *path, SandboxCgroup *ret);
 /* Create the prepared cgroups and write every non-zero limit, or fail; on failure the caller
  * removes what was created with sys_cgroup_destroy(). guard: the guard's pid (v2 leaf mode
  * moves it with moat), 0 for none. */
