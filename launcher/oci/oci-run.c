@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -129,6 +130,22 @@ static int write_file_atomic(const char *path, const char *text) {
         if (rename(tmp, path) < 0)
                 return -errno;
         return 0;
+}
+
+static int mkdir_p(const char *path) {
+        char buf[PATH_MAX];
+        if (strlen(path) >= sizeof(buf) || path[0] != '/')
+                return -EINVAL;
+        strcpy(buf, path);
+        for (char *s = strchr(buf + 1, '/');; s = strchr(s + 1, '/')) {
+                if (s)
+                        *s = 0;
+                if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+                if (!s)
+                        return 0;
+                *s = '/';
+        }
 }
 
 typedef struct OciState {
@@ -618,7 +635,7 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                 oci_log(g, "error", "refused: %s", o->refusal);
                 return EXIT_MOAT_FAILED;
         }
-        if (mkdir(g->root, 0700) < 0 && errno != EEXIST) {
+        if (mkdir_p(g->root) < 0) {
                 oci_log(g, "error", "create: cannot make --root %s: %s", g->root, strerror(errno));
                 return EXIT_MOAT_FAILED;
         }

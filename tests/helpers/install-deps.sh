@@ -12,6 +12,7 @@ pkgs=(
   cpio kmod xz-utils busybox-static
   bubblewrap crun hyperfine jq python3-jsonschema python3-yaml iproute2 util-linux procps
   sudo passwd
+  containerd runc containernetworking-plugins
 )
 missing=()
 for p in "${pkgs[@]}"; do
