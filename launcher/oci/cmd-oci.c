@@ -288,7 +288,7 @@ static const char *program_profile(const char *argv0) {
 }
 
 int cmd_oci(int argc, char **argv) {
-        static const char *const not_yet[] = { "exec", "update", "pause", "resume", NULL };
+        static const char *const not_yet[] = { "update", "pause", "resume", NULL };
         static const char *const refused[] = { "checkpoint", "restore", "run",      "events",
                                                "list",       "spec",    "exec-cpt", NULL };
         OciGlobal g = { .root = "/run/moat-oci", .profile = program_profile(argv[0]) };
@@ -378,6 +378,8 @@ int cmd_oci(int argc, char **argv) {
                 r = oci_delete(&g, argc - i, argv + i);
         else if (strcmp(verb, "ps") == 0)
                 r = oci_ps(&g, argc - i, argv + i);
+        else if (strcmp(verb, "exec") == 0)
+                r = oci_exec(&g, argc - i, argv + i);
         else {
                 bool known = false;
                 for (size_t k = 0; not_yet[k]; k++)

@@ -1071,3 +1071,101 @@ json_t *oci_plan_to_json(const OciPlan *o) {
         json_object_set_new(j, "plan", o->plan ? plan_to_json(o->plan) : json_null());
         return j;
 }
+
+void oci_process_done(OciProcess *p) {
+        strv_free(p->args);
+        strv_free(p->env);
+        free(p->cwd);
+        *p = (OciProcess){};
+}
+
+int oci_process_check(json_t *proc, const OciPlan *o, OciProcess *ret, char **ret_refusal,
+                      MoatError *e) {
+        static const char *const keys[] = { "terminal",
+                                            "consoleSize",
+                                            "user",
+                                            "args",
+                                            "env",
+                                            "cwd",
+                                            "capabilities",
+                                            "rlimits",
+                                            "noNewPrivileges",
+                                            "apparmorProfile",
+                                            "oomScoreAdj",
+                                            "selinuxLabel",
+                                            NULL };
+        _cleanup_strv_free_ char **env = NULL;
+        const char *k;
+        json_t *set, *user;
+        int r;
+
+        *ret = (OciProcess){};
+        *ret_refusal = NULL;
+        if ((r = oci_spec_check_keys(proc, "process", keys, e)) < 0)
+                return r;
+        if ((r = oci_spec_strv(json_object_get(proc, "args"), "process.args", &ret->args, e)) < 0)
+                goto fail;
+        if (!ret->args || !ret->args[0]) {
+                r = oci_spec_error(e, "process.args", "missing or empty");
+                goto fail;
+        }
+        if ((r = oci_spec_strv(json_object_get(proc, "env"), "process.env", &env, e)) < 0)
+                goto fail;
+        const char *cwd = json_string_value(json_object_get(proc, "cwd"));
+        if (!(ret->cwd = strdup(oci_path_is_normal(cwd) ? cwd : "/"))) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        ret->terminal = json_is_true(json_object_get(proc, "terminal"));
+        user = json_object_get(proc, "user");
+        if (user && ((uint64_t) json_integer_value(json_object_get(user, "uid")) != o->uid ||
+                     (uint64_t) json_integer_value(json_object_get(user, "gid")) != o->gid))
+                r = asprintf(ret_refusal,
+                             "process.user: the container maps one id (%u:%u); another user "
+                             "cannot be mapped",
+                             (unsigned) o->uid, (unsigned) o->gid);
+        json_object_foreach(json_object_get(proc, "capabilities"), k, set) {
+                size_t i;
+                json_t *c;
+                json_array_foreach(set, i, c) {
+                        const char *name = json_string_value(c);
+                        bool kept = false;
+                        if (!name || *ret_refusal)
+                                continue;
+                        for (size_t n = 0; n < o->plan->sandbox.n_caps_keep; n++) {
+                                const char *have =
+                                        capability_to_name(o->plan->sandbox.caps_keep[n]);
+                                if (have && strncmp(name, "CAP_", 4) == 0 &&
+                                    strcasecmp(have, name + 4) == 0)
+                                        kept = true;
+                        }
+                        if (!kept && !in_strv(default_caps, name))
+                                r = asprintf(ret_refusal,
+                                             "the exec process asks for %s; profile %s does not "
+                                             "list it (capabilities)",
+                                             name, o->profile_name);
+                }
+        }
+        const char *aa = json_string_value(json_object_get(proc, "apparmorProfile"));
+        if (!*ret_refusal && aa && *aa &&
+            (!o->plan->sandbox.apparmor_profile || strcmp(aa, o->plan->sandbox.apparmor_profile)))
+                r = asprintf(ret_refusal,
+                             "the exec process asks for the AppArmor profile %s "
+                             "(mac.apparmor)",
+                             aa);
+        if (r < 0) {
+                *ret_refusal = NULL;
+                r = -ENOMEM;
+                goto fail;
+        }
+        STRV_FOREACH (s, o->plan->env_set)
+                if (!strv_contains(o->env, *s) && strv_extend(&env, *s) < 0) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        ret->env = TAKE_PTR(env);
+        return 0;
+fail:
+        oci_process_done(ret);
+        return r;
+}

@@ -106,6 +106,21 @@ int oci_plan_build(struct json_t *spec, const char *config_text, size_t config_l
                    const char *annotation_error, const Policy *policy, const HostFacts *host,
                    OciPlan **ret, MoatError *error);
 
+/* An exec into a running container (process.json of `exec --process`): args, env (the image's
+ * process.env rules: the profile's env.set last), cwd. Never more than the container has: the
+ * same uid and gid, capabilities beyond the engine's defaults and the plan's are refused (the
+ * process gets the plan's), as are other AppArmor or SELinux labels. 0 with *ret_refusal NULL
+ * or set (the reason, naming the key), -EINVAL (error set) or -ENOMEM. */
+typedef struct OciProcess {
+        char **args;
+        char **env;
+        char *cwd;
+        bool terminal;
+} OciProcess;
+int oci_process_check(struct json_t *proc, const OciPlan *o, OciProcess *ret, char **ret_refusal,
+                      MoatError *error);
+void oci_process_done(OciProcess *p);
+
 /* Stable JSON of the whole result (golden tests, `moat oci explain`). */
 struct json_t *oci_plan_to_json(const OciPlan *o);
 const char *oci_namespace_to_string(OciNamespace n);

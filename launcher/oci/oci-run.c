@@ -1103,3 +1103,309 @@ int oci_ps(OciGlobal *g, int argc, char **argv) {
         state_done(&s);
         return 0;
 }
+
+/* ---- exec: a process joining a running container ---- */
+
+typedef struct ExecChild {
+        const OciPlan *o;
+        const OciProcess *proc;
+        const SeccompProgram *moat_seccomp, *spec_seccomp;
+        int ns_fds[_OCI_NS_MAX];
+        int console_fd;
+        int go_fd;     /* read end: the top has moved us into the cgroup */
+        int status_fd; /* write end, CLOEXEC: -errno of a failed step, EOF at execve() */
+        int pid_fd;    /* write end: the final process's pid */
+} ExecChild;
+
+_Noreturn static void exec_fail(const ExecChild *x, int r) {
+        (void) !write(x->status_fd, &r, sizeof(r));
+        _exit(EXIT_MOAT_FAILED);
+}
+
+/* The process itself, inside the container's pid namespace: the same confinement as init. */
+_Noreturn static void exec_final(const ExecChild *x) {
+        const PlanSandbox *sb = &x->o->plan->sandbox;
+        int tty = -EBADF, r;
+
+        if (chdir(x->proc->cwd) < 0)
+                exec_fail(x, -errno);
+        if (setsid() < 0)
+                exec_fail(x, -errno);
+        if (x->console_fd >= 0) {
+                if ((r = init_console(x->console_fd, &tty)) < 0)
+                        exec_fail(x, r);
+                if (ioctl(tty, TIOCSCTTY, 0) < 0)
+                        exec_fail(x, -errno);
+                for (int fd = 0; fd <= 2; fd++)
+                        if (dup2(tty, fd) < 0)
+                                exec_fail(x, -errno);
+        }
+        if ((sb->apparmor_profile && *sb->apparmor_profile) ||
+            (sb->selinux_context && *sb->selinux_context)) {
+                r = sys_lsm_set_exec_label(sb->apparmor_profile, sb->selinux_context);
+                if (r < 0 && sb->mac_status == CONTROL_REQUIRED)
+                        exec_fail(x, r);
+        }
+        if ((r = sys_no_new_privs()) < 0 ||
+            (r = sys_caps_drop_except(sb->caps_keep, sb->n_caps_keep)) < 0)
+                exec_fail(x, r);
+        if (sb->landlock.status == CONTROL_REQUIRED || sb->landlock.status == CONTROL_BEST_EFFORT) {
+                r = sys_landlock_apply(&sb->landlock);
+                if (r < 0 && sb->landlock.status == CONTROL_REQUIRED)
+                        exec_fail(x, r);
+        }
+        int keep[1] = { x->status_fd };
+        if ((r = sys_fd_close_all_except(keep, 1)) < 0)
+                exec_fail(x, r);
+        if (x->moat_seccomp && (r = sys_seccomp_load(x->moat_seccomp, NULL)) < 0)
+                exec_fail(x, r);
+        if (x->spec_seccomp && (r = sys_seccomp_load(x->spec_seccomp, NULL)) < 0)
+                exec_fail(x, r);
+        size_t failed;
+        if ((r = sys_rlimit_apply(sb->rlimits, sb->n_rlimits, &failed)) < 0)
+                exec_fail(x, r);
+        sigset_t none;
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        r = sys_exec_search(x->proc->args, x->proc->env);
+        exec_fail(x, r);
+}
+
+/* E1: joins the container's namespaces (its user namespace first), forks the final process
+ * (a pid namespace takes effect for children), reports its pid and exits. */
+_Noreturn static void exec_joiner(ExecChild *x) {
+        static const struct {
+                OciNamespace ns;
+                int type;
+        } order[] = { { OCI_NS_USER, CLONE_NEWUSER },   { OCI_NS_MOUNT, CLONE_NEWNS },
+                      { OCI_NS_IPC, CLONE_NEWIPC },     { OCI_NS_UTS, CLONE_NEWUTS },
+                      { OCI_NS_NETWORK, CLONE_NEWNET }, { OCI_NS_CGROUP, CLONE_NEWCGROUP },
+                      { OCI_NS_PID, CLONE_NEWPID },     { OCI_NS_TIME, CLONE_NEWTIME } };
+        char go;
+        int r;
+
+        if (read(x->go_fd, &go, 1) != 1)
+                _exit(EXIT_MOAT_FAILED);
+        for (size_t i = 0; i < ELEMENTSOF(order); i++)
+                if (x->ns_fds[order[i].ns] >= 0 &&
+                    (r = sys_ns_join(x->ns_fds[order[i].ns], order[i].type)) < 0)
+                        exec_fail(x, r);
+        pid_t pid = fork();
+        if (pid < 0)
+                exec_fail(x, -errno);
+        if (pid == 0)
+                exec_final(x);
+        (void) !write(x->pid_fd, &pid, sizeof(pid));
+        _exit(0);
+}
+
+int oci_exec(OciGlobal *g, int argc, char **argv) {
+        const char *process = NULL, *pid_file = NULL, *console = NULL, *id = NULL;
+        bool detach = false;
+        _cleanup_oci_plan_ OciPlan *o = NULL;
+        OciProcess proc = {};
+        SeccompProgram moat_sc = {}, spec_sc = {};
+        bool have_moat = false, have_spec = false;
+        ExecChild x = { .console_fd = -EBADF };
+        int go[2] = { -EBADF, -EBADF }, st[2] = { -EBADF, -EBADF }, pp[2] = { -EBADF, -EBADF };
+        int status = EXIT_MOAT_FAILED, r;
+        OciState s = {};
+
+        for (int i = 0; i < _OCI_NS_MAX; i++)
+                x.ns_fds[i] = -EBADF;
+        for (int k = 1; k < argc; k++) {
+                const char *a = argv[k];
+                if (strcmp(a, "--detach") == 0 || strcmp(a, "-d") == 0)
+                        detach = true;
+                else if (strcmp(a, "--tty") == 0 || strcmp(a, "-t") == 0)
+                        continue;
+                else if ((strcmp(a, "--process") == 0 || strcmp(a, "-p") == 0) && k + 1 < argc)
+                        process = argv[++k];
+                else if (strcmp(a, "--pid-file") == 0 && k + 1 < argc)
+                        pid_file = argv[++k];
+                else if (strcmp(a, "--console-socket") == 0 && k + 1 < argc)
+                        console = argv[++k];
+                else if (a[0] == '-') {
+                        oci_log(g, "error", "exec: option '%s' is not supported (use --process)",
+                                a);
+                        return EXIT_MOAT_FAILED;
+                } else if (!id)
+                        id = a;
+                else {
+                        oci_log(g, "error",
+                                "exec: a command line after the id is not supported "
+                                "(use --process)");
+                        return EXIT_MOAT_FAILED;
+                }
+        }
+        if (!process) {
+                oci_log(g, "error", "exec: --process FILE is required");
+                return EXIT_MOAT_FAILED;
+        }
+        if (!load_container(g, "exec", id, &s, &status))
+                return status;
+        status = EXIT_MOAT_FAILED;
+        if (!state_alive(&s) || strcmp(s.status, "running") != 0) {
+                oci_log(g, "error", "cannot exec in container %s: container not running", id);
+                goto out;
+        }
+        const char *bundle = json_string_value(json_object_get(s.j, "bundle"));
+        const char *profile = json_string_value(json_object_get(s.j, "profile"));
+        if (!g->profile)
+                g->profile = profile;
+        if (!bundle || oci_load_plan(g, bundle, NULL, NULL, &o) < 0)
+                goto out;
+        char digest[65];
+        for (int i = 0; i < 32; i++)
+                snprintf(digest + 2 * i, 3, "%02x", o->spec_digest[i]);
+        const char *was = json_string_value(json_object_get(s.j, "spec_digest"));
+        if (o->refused || !was || strcmp(was, digest) != 0 || strcmp(o->profile_name, profile)) {
+                oci_log(g, "error",
+                        "exec: the container's config.json or profile changed since "
+                        "create; refused");
+                goto out;
+        }
+        json_error_t je;
+        json_t *pj = json_load_file(process, 0, &je);
+        char *refusal = NULL;
+        MoatError err = {};
+        r = pj ? oci_process_check(pj, o, &proc, &refusal, &err) : -EINVAL;
+        json_decref(pj);
+        if (r < 0 || refusal) {
+                char buf[700];
+                oci_log(g, "error", "exec: %s",
+                        refusal ? refusal
+                        : pj    ? moat_error_format(&err, buf, sizeof(buf))
+                                : "cannot read --process");
+                free(refusal);
+                goto out;
+        }
+        if (proc.terminal && !console) {
+                oci_log(g, "error", "exec: a terminal needs --console-socket");
+                goto out;
+        }
+        for (int i = 0; i < _OCI_NS_MAX; i++) {
+                char path[64];
+                static const char *const proc_names[_OCI_NS_MAX] = {
+                        [OCI_NS_PID] = "pid",       [OCI_NS_NETWORK] = "net",
+                        [OCI_NS_IPC] = "ipc",       [OCI_NS_UTS] = "uts",
+                        [OCI_NS_MOUNT] = "mnt",     [OCI_NS_USER] = "user",
+                        [OCI_NS_CGROUP] = "cgroup", [OCI_NS_TIME] = "time",
+                };
+                struct stat a, b;
+                snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int) s.pid, proc_names[i]);
+                x.ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+                if (x.ns_fds[i] < 0) {
+                        oci_log(g, "error", "exec: %s: %s", path, strerror(errno));
+                        goto out;
+                }
+                snprintf(path, sizeof(path), "/proc/self/ns/%s", proc_names[i]);
+                /* setns() into the namespace we are already in fails for a user namespace */
+                if (fstat(x.ns_fds[i], &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino)
+                        x.ns_fds[i] = safe_close(x.ns_fds[i]);
+        }
+        if (o->plan->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
+                r = sys_seccomp_program_for(&o->plan->sandbox.seccomp, &moat_sc);
+                have_moat = r >= 0;
+                if (r < 0) {
+                        oci_log(g, "error", "exec: moat's seccomp filter: %s", strerror(-r));
+                        goto out;
+                }
+        }
+        if (o->seccomp) {
+                r = sys_seccomp_compile_oci(o->seccomp, &spec_sc);
+                have_spec = r >= 0;
+                if (r < 0) {
+                        oci_log(g, "error", "exec: the spec's seccomp filter: %s", strerror(-r));
+                        goto out;
+                }
+        }
+        if (console && (x.console_fd = connect_unix(console)) < 0) {
+                oci_log(g, "error", "exec: console socket: %s", strerror(-x.console_fd));
+                goto out;
+        }
+        if (pipe2(go, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0 || pipe2(pp, O_CLOEXEC) < 0)
+                goto out;
+        x.o = o;
+        x.proc = &proc;
+        x.moat_seccomp = have_moat ? &moat_sc : NULL;
+        x.spec_seccomp = have_spec ? &spec_sc : NULL;
+        x.go_fd = go[0];
+        x.status_fd = st[1];
+        x.pid_fd = pp[1];
+        /* In the foreground the final process (a grandchild) must come back to us to be
+         * waited for; detached, it goes to the engine's shim, the nearest subreaper. */
+        if (!detach)
+                (void) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        pid_t e1 = fork();
+        if (e1 < 0)
+                goto out;
+        if (e1 == 0)
+                exec_joiner(&x);
+        go[0] = safe_close(go[0]);
+        st[1] = safe_close(st[1]);
+        pp[1] = safe_close(pp[1]);
+        const char *cgp = json_string_value(json_object_get(s.j, "cgroups_path"));
+        int mech = (int) json_integer_value(json_object_get(s.j, "cgroup_mechanism"));
+        if (cgp && mech) {
+                SandboxCgroup cg;
+                r = sys_cgroup_prepare_at(mech == 1 ? CGROUP_MECH_V1 : CGROUP_MECH_V2, cgp, &cg);
+                if (r >= 0) {
+                        r = sys_cgroup_join(&cg, e1);
+                        sys_cgroup_forget(&cg);
+                }
+                if (r < 0) {
+                        (void) kill(e1, SIGKILL);
+                        (void) waitpid(e1, NULL, 0);
+                        oci_log(g, "error", "exec: cannot join the container's cgroup: %s",
+                                strerror(-r));
+                        goto out;
+                }
+        }
+        (void) !write(go[1], "g", 1);
+        pid_t pid = -1;
+        int e = 0;
+        ssize_t n = read(pp[0], &pid, sizeof(pid));
+        ssize_t m = read(st[0], &e, sizeof(e));
+        (void) waitpid(e1, NULL, 0);
+        if (n != sizeof(pid) || m == sizeof(e)) {
+                oci_log(g, "error", "exec failed: %s",
+                        m == sizeof(e) ? (e == -ENOENT ? "executable file not found in $PATH"
+                                                       : strerror(-e))
+                                       : "could not join the container");
+                goto out;
+        }
+        if (pid_file) {
+                char text[32];
+                snprintf(text, sizeof(text), "%d", (int) pid);
+                if ((r = write_file_atomic(pid_file, text)) < 0) {
+                        oci_log(g, "error", "exec: pid file: %s", strerror(-r));
+                        (void) kill(pid, SIGKILL);
+                        goto out;
+                }
+        }
+        if (detach) {
+                status = 0;
+                goto out;
+        }
+        int ws;
+        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+                ;
+        status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+out:
+        for (int i = 0; i < _OCI_NS_MAX; i++)
+                safe_close(x.ns_fds[i]);
+        safe_close(x.console_fd);
+        for (int i = 0; i < 2; i++) {
+                safe_close(go[i]);
+                safe_close(st[i]);
+                safe_close(pp[i]);
+        }
+        if (have_moat)
+                sys_seccomp_program_done(&moat_sc);
+        if (have_spec)
+                sys_seccomp_program_done(&spec_sc);
+        oci_process_done(&proc);
+        state_done(&s);
+        return status;
+}

@@ -30,3 +30,4 @@ int oci_state(OciGlobal *g, int argc, char **argv);
 int oci_kill(OciGlobal *g, int argc, char **argv);
 int oci_delete(OciGlobal *g, int argc, char **argv);
 int oci_ps(OciGlobal *g, int argc, char **argv);
+int oci_exec(OciGlobal *g, int argc, char **argv);

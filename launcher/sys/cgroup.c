@@ -818,3 +818,13 @@ int sys_cgroup_prepare_at(CgroupMechanism mech, const char *path, SandboxCgroup 
                 sys_cgroup_forget(ret);
         return r;
 }
+
+int sys_cgroup_join(const SandboxCgroup *cg, pid_t pid) {
+        char buf[32];
+        if (cg->mechanism == CGROUP_MECH_V1)
+                return sys_cgroup_attach(cg, pid);
+        if (cg->mechanism != CGROUP_MECH_V2 || !cg->paths[0])
+                return 0;
+        snprintf(buf, sizeof(buf), "%d", (int) pid);
+        return write_file(cg->paths[0], "cgroup.procs", buf);
+}

@@ -75,6 +75,9 @@ int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res, pid_t guard);
 void sys_cgroup_forget(SandboxCgroup *cg);
 /* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). */
 int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
+/* Move pid into an existing cgroup (v1 every controller's, v2 cgroup.procs): a process that
+ * joins a running container. */
+int sys_cgroup_join(const SandboxCgroup *cg, pid_t pid);
 /* Peaks, 0 when the kernel does not report them. */
 void sys_cgroup_read_peaks(const SandboxCgroup *cg, uint64_t *ret_memory, uint64_t *ret_pids);
 /* Whether the memory controller saw an OOM kill (memory.events oom_kill / memory.oom_control). */

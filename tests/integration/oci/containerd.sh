@@ -126,6 +126,20 @@ check_all "task metrics read at cgroupsPath: memory limit 64 MiB (the spec's, be
 check_all "the cgroup is at linux.cgroupsPath" '[ $? = 0 ]'
 init=$(ctr_ task ls | awk '$1=="t-term"{print $2}')
 check_all "the pid-file process is moat's init inside the container's pid namespace" '[ -n "$init" ] && [ "$(readlink /proc/$init/ns/pid)" != "$(host_ns pid)" ] && [ "$(readlink /proc/$init/ns/mnt)" != "$(host_ns mnt)" ]'
+# task exec, detached by the shim, foreground here
+out=$(ctr_ task exec --exec-id e1 t-term /bin/sh -c 'echo exec-out; exit 3' 2>&1)
+st=$?
+check_all "task exec: output and exit status 3 (got $st: $out)" '[ $st = 3 ] && [ "$out" = exec-out ]'
+ex=$(ctr_ task exec --exec-id e2 t-term /bin/moat-probe 2>&1)
+check_all "task exec: the process joins the container's namespaces" '[ "$(jget "[\"ns\"][\"pid\"]" <<<"$ex")" = "$(readlink /proc/$init/ns/pid)" ] && [ "$(jget "[\"ns\"][\"mnt\"]" <<<"$ex")" = "$(readlink /proc/$init/ns/mnt)" ]'
+check_all "task exec: confined like the container (NoNewPrivs, seccomp, no caps, Landlock)" '[ "$(jget "[\"no_new_privs\"]" <<<"$ex")" = 1 ] && [ "$(jget "[\"seccomp\"]" <<<"$ex")" = 2 ] && [ "$(jget "[\"caps\"][\"CapEff\"]" <<<"$ex")" = 0000000000000000 ] && [ "$(jget "[\"landlock\"][\"restricted\"]" <<<"$ex")" = True ]'
+if command -v script >/dev/null; then
+        tty_out=$(script -qec "ctr --address $T/c.sock task exec -t --exec-id e3 t-term /bin/sh -c 'tty; exit 4'" /dev/null 2>&1 </dev/null)
+        st=$?
+        check_all "task exec -t: a terminal inside, exit status 4 (got $st: $tty_out)" '[ $st = 4 ] && grep -q "/dev/pts/" <<<"$tty_out"'
+else
+        tap_skip "task exec -t" "no script(1)" present
+fi
 ctr_ task kill t-term
 wait $rp
 check_all "SIGTERM -> exit status 143" '[ $? = 143 ]'
