@@ -143,7 +143,7 @@ static int read_file_all(const char *path, char **ret, size_t *ret_len) {
 /* Load config.json, the profiles and the host; combine. *ret_status: 0, or 125 with the reason
  * logged. */
 int oci_load_plan(OciGlobal *g, const char *bundle, const char *host_facts, const char *policy_file,
-                  OciPlan **ret) {
+                  OciPlan **ret, RunContext *ret_ctx) {
         _cleanup_free_ char *config = NULL, *text = NULL;
         RunContextArgs args = { .profile = g->profile,
                                 .host_facts_file = host_facts,
@@ -189,7 +189,11 @@ int oci_load_plan(OciGlobal *g, const char *bundle, const char *host_facts, cons
         }
         profile_free(esc);
         json_decref(spec);
-        run_context_done(&ctx);
+        if (r >= 0 && ret_ctx)
+                *ret_ctx =
+                        ctx; /* policy, host and the floor's plan; the profile is the OciPlan's */
+        else
+                run_context_done(&ctx);
         if (r < 0) {
                 if (!moat_error_is_set(&error))
                         moat_error_set(&error, "", 0, 0, "%s", strerror(-r));
@@ -237,7 +241,7 @@ static int oci_explain(OciGlobal *g, int argc, char **argv) {
                                 argv[optind - 1]);
                         return EXIT_MOAT_FAILED;
                 }
-        if (oci_load_plan(g, bundle, host, policy, &o) < 0)
+        if (oci_load_plan(g, bundle, host, policy, &o, NULL) < 0)
                 return EXIT_MOAT_FAILED;
         json_t *j = oci_plan_to_json(o);
         char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;

@@ -47,7 +47,9 @@
 #include "basic/id128.h"
 #include "basic/macros.h"
 #include "basic/strv.h"
+#include "audit.h"
 #include "commands.h"
+#include "context.h"
 #include "oci/oci-run.h"
 #include "sandbox/sandbox-internal.h"
 #include "sys/caps.h"
@@ -75,6 +77,7 @@ typedef struct OciInit {
         int sync_fd, parent_sync_fd;
         int listen_fd;
         int console_fd; /* connected --console-socket, or -EBADF */
+        int exit_fd;    /* <state>/exit, opened before Landlock: how the workload ended */
         sigset_t original_mask;
 } OciInit;
 
@@ -313,7 +316,18 @@ static uint64_t mono_ms(void) {
         return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
-_Noreturn static void init_loop(const OciPlan *o, pid_t workload, const sigset_t *set) {
+/* "exited CODE" or "signaled SIG", and " timeout" when resources.timeout ended it: read by
+ * `delete` for the audit record (the shim, not moat, reaps the init). */
+static void init_record_exit(int exit_fd, int status, bool timed_out) {
+        char buf[64];
+        int n = snprintf(buf, sizeof(buf), "%s %d%s\n", WIFEXITED(status) ? "exited" : "signaled",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                         timed_out ? " timeout" : "");
+        (void) !write(exit_fd, buf, (size_t) n);
+}
+
+_Noreturn static void init_loop(const OciPlan *o, pid_t workload, const sigset_t *set,
+                                int exit_fd) {
         uint64_t timeout = o->plan->resources.timeout_ms, deadline = 0;
         bool grace = false;
 
@@ -345,9 +359,11 @@ _Noreturn static void init_loop(const OciPlan *o, pid_t workload, const sigset_t
                 int status;
                 pid_t p;
                 while ((p = waitpid(-1, &status, WNOHANG)) > 0)
-                        if (p == workload)
+                        if (p == workload) {
+                                init_record_exit(exit_fd, status, grace);
                                 _exit(WIFEXITED(status) ? WEXITSTATUS(status)
                                                         : 128 + WTERMSIG(status));
+                        }
         }
 }
 
@@ -387,8 +403,8 @@ static void init_confine(const OciInit *c, int *tty_fd) {
         }
         /* Only stdio, the sync socket, start.sock and the terminal stay: containerd leaves fds
          * of its own open in the runtime, and none may reach the workload. */
-        int keep[3] = { sync_fd, c->listen_fd, *tty_fd };
-        if ((r = sys_fd_close_all_except(keep, *tty_fd >= 0 ? 3 : 2)) < 0)
+        int keep[4] = { sync_fd, c->listen_fd, c->exit_fd, *tty_fd };
+        if ((r = sys_fd_close_all_except(keep, *tty_fd >= 0 ? 4 : 3)) < 0)
                 init_fail(sync_fd, STEP_FDS, r, -1);
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
                 init_fail(sync_fd, STEP_FDS, -errno, -1);
@@ -440,10 +456,43 @@ static int oci_init_main(void *arg) {
         }
         safe_close(tty_fd);
         safe_close(conn); /* `start` sees EOF once the workload's copy goes at execve() */
-        init_loop(c->o, pid, &set);
+        init_loop(c->o, pid, &set, c->exit_fd);
 }
 
 /* ---- create ---- */
+
+/* A refused container gets its record too, as a refused `moat run` does. */
+static void oci_audit_refusal(OciGlobal *g, const char *id, OciPlan *o, const RunContext *ctx) {
+        RunRequest req = { .argv = o->args, .workdir = o->cwd };
+        Profile *pr = o->profiles[1] ? o->profiles[1] : o->profiles[0];
+
+        /* The record's plan says refused, with the reason: the combined plan when the refusal
+         * came after it was resolved, else the profile's own. */
+        if (!o->plan && pr && plan_resolve(pr, ctx->policy, &ctx->host, &o->plan) < 0)
+                o->plan = NULL;
+        if (o->plan) {
+                free(o->plan->refusal);
+                o->plan->refused = true;
+                o->plan->refusal = o->refusal ? strdup(o->refusal) : NULL;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        AuditContext actx = {
+                .plan = o->plan,
+                .policy = ctx->policy,
+                .host = o->plan ? &ctx->host : NULL,
+                .request = &req,
+                .profile_arg = o->profile_name,
+                .error = o->refusal,
+                .start_realtime_ns = (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec,
+        };
+        const char *env = getenv("MOAT_AUDIT_LOG");
+        _cleanup_free_ char *path = env && *env ? strdup(env) : audit_log_default_path(ctx->policy);
+        int r = path ? audit_log_run(&actx, path) : -ENOMEM;
+        if (r < 0)
+                oci_log(g, "error", "create %s: cannot write the audit record to %s: %s", id,
+                        path ?: "?", audit_log_strerror(r));
+}
 
 static int open_ns_fds(const OciPlan *o, int fds[_OCI_NS_MAX]) {
         for (int i = 0; i < _OCI_NS_MAX; i++) {
@@ -590,8 +639,7 @@ static int listen_start(int dir_fd) {
 }
 
 static void remove_state_dir(const char *dir) {
-        static const char *const files[] = { "state.json", "state.json.tmp", "start.sock",
-                                             "config.json" };
+        static const char *const files[] = { "state.json", "state.json.tmp", "start.sock", "exit" };
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         for (size_t i = 0; fd >= 0 && i < ELEMENTSOF(files); i++)
                 (void) unlinkat(fd, files[i], 0);
@@ -607,7 +655,8 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
         _cleanup_oci_plan_ OciPlan *o = NULL;
         _cleanup_free_ char *bundle = NULL, *dir = NULL;
         _cleanup_strv_free_ char **envp = NULL;
-        _cleanup_close_ int dir_fd = -EBADF, listen_fd = -EBADF, console_fd = -EBADF;
+        _cleanup_close_ int dir_fd = -EBADF, listen_fd = -EBADF, console_fd = -EBADF,
+                            exit_fd = -EBADF;
         SandboxCgroup cg = SANDBOX_CGROUP_INIT;
         SeccompProgram moat_sc = {}, spec_sc = {};
         bool have_moat_sc = false, have_spec_sc = false, dir_made = false;
@@ -629,12 +678,16 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                 oci_log(g, "error", "create: bundle %s: %s", a.bundle, strerror(errno));
                 return EXIT_MOAT_FAILED;
         }
-        if (oci_load_plan(g, bundle, NULL, NULL, &o) < 0)
+        RunContext ctx = {};
+        if (oci_load_plan(g, bundle, NULL, NULL, &o, &ctx) < 0)
                 return EXIT_MOAT_FAILED;
         if (o->refused) {
                 oci_log(g, "error", "refused: %s", o->refusal);
+                oci_audit_refusal(g, a.id, o, &ctx);
+                run_context_done(&ctx);
                 return EXIT_MOAT_FAILED;
         }
+        run_context_done(&ctx);
         if (mkdir_p(g->root) < 0) {
                 oci_log(g, "error", "create: cannot make --root %s: %s", g->root, strerror(errno));
                 return EXIT_MOAT_FAILED;
@@ -655,6 +708,12 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
         if (r >= 0) {
                 what = "start socket";
                 r = listen_fd = listen_start(dir_fd);
+        }
+        if (r >= 0) {
+                what = "exit file";
+                r = exit_fd = openat(dir_fd, "exit", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (r < 0)
+                        r = -errno;
         }
         if (r >= 0 && a.console_socket) {
                 what = "console socket";
@@ -720,6 +779,7 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                 .parent_sync_fd = sync[0],
                 .listen_fd = listen_fd,
                 .console_fd = console_fd,
+                .exit_fd = exit_fd,
         };
         sigprocmask(SIG_SETMASK, NULL, &init.original_mask);
         pid_t helper = fork();
@@ -1007,6 +1067,91 @@ int oci_kill(OciGlobal *g, int argc, char **argv) {
         return r < 0 ? EXIT_MOAT_FAILED : 0;
 }
 
+static uint64_t parse_created_ns(const char *created) {
+        struct tm tm = {};
+        if (!created || !strptime(created, "%Y-%m-%dT%H:%M:%SZ", &tm))
+                return 0;
+        return (uint64_t) timegm(&tm) * 1000000000ULL;
+}
+
+/* The container's audit record, completed at delete (which the shim always calls): the plan
+ * (rebuilt from the bundle, which the engine removes only after delete), the command, and how
+ * it ended as the init wrote it to <state>/exit. A failure to write it is logged as an error
+ * but does not keep the container's state: the engine would retry delete forever. */
+static void oci_audit(OciGlobal *g, const char *id, const OciState *s) {
+        _cleanup_oci_plan_ OciPlan *o = NULL;
+        RunContext ctx = {};
+        const char *bundle = json_string_value(json_object_get(s->j, "bundle"));
+        const char *profile = json_string_value(json_object_get(s->j, "profile"));
+        RunOutcome out = { .exit_status = EXIT_MOAT_FAILED, .exit_code = -1 };
+        char how[64] = "", error[256] = "";
+        uint64_t start = parse_created_ns(json_string_value(json_object_get(s->j, "created")));
+
+        if (!g->profile)
+                g->profile = profile;
+        FILE *log = g->log_file;
+        g->log_file = NULL; /* a plan that no longer loads is the record's error, not delete's */
+        int r = bundle ? oci_load_plan(g, bundle, NULL, NULL, &o, &ctx) : -ENOENT;
+        g->log_file = log;
+        if (r < 0)
+                snprintf(error, sizeof(error),
+                         "container %s: the plan could not be rebuilt at "
+                         "delete (bundle %s)",
+                         id, bundle ?: "?");
+
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/exit", s->dir) >= 0) {
+                FILE *f = fopen(path, "re");
+                if (f) {
+                        (void) !fgets(how, sizeof(how), f);
+                        fclose(f);
+                }
+        }
+        int v = 0;
+        char kind[16] = "";
+        if (sscanf(how, "%15s %d", kind, &v) == 2) {
+                out.started = true;
+                out.timed_out = strstr(how, "timeout") != NULL;
+                if (strcmp(kind, "exited") == 0) {
+                        out.exit_code = v;
+                        out.exit_status = v;
+                } else {
+                        out.signal = v;
+                        out.exit_status = 128 + v;
+                }
+        } else if (strcmp(s->status, "running") == 0) {
+                out.started = true;
+                snprintf(error, sizeof(error),
+                         "container %s: its init was killed, the workload's status is unknown", id);
+        }
+        snprintf(out.tier_detail, sizeof(out.tier_detail), "oci container %s", id);
+        if (start) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                uint64_t now = (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+                out.wall_ns = now > start ? now - start : 0;
+        }
+        RunRequest req = { .argv = o ? o->args : NULL, .workdir = o ? o->cwd : NULL };
+        AuditContext actx = {
+                .plan = o ? o->plan : NULL,
+                .policy = ctx.policy,
+                .host = o ? &ctx.host : NULL,
+                .request = &req,
+                .outcome = &out,
+                .profile_arg = profile,
+                .error = error[0] ? error : NULL,
+                .start_realtime_ns = start,
+        };
+        const char *env = getenv("MOAT_AUDIT_LOG");
+        _cleanup_free_ char *audit_path =
+                env && *env ? strdup(env) : audit_log_default_path(ctx.policy);
+        r = audit_path ? audit_log_run(&actx, audit_path) : -ENOMEM;
+        if (r < 0)
+                oci_log(g, "error", "delete %s: cannot write the audit record to %s: %s", id,
+                        audit_path ?: "?", audit_log_strerror(r));
+        run_context_done(&ctx);
+}
+
 int oci_delete(OciGlobal *g, int argc, char **argv) {
         bool force = false;
         const char *id = NULL;
@@ -1058,6 +1203,7 @@ int oci_delete(OciGlobal *g, int argc, char **argv) {
                 if (r < 0 && r != -ENOENT)
                         oci_log(g, "warning", "delete %s: cgroup %s: %s", id, cgp, strerror(-r));
         }
+        oci_audit(g, id, &s);
         remove_state_dir(s.dir);
         oci_log(g, "info", "deleted %s", id);
         state_done(&s);
@@ -1253,7 +1399,7 @@ int oci_exec(OciGlobal *g, int argc, char **argv) {
         const char *profile = json_string_value(json_object_get(s.j, "profile"));
         if (!g->profile)
                 g->profile = profile;
-        if (!bundle || oci_load_plan(g, bundle, NULL, NULL, &o) < 0)
+        if (!bundle || oci_load_plan(g, bundle, NULL, NULL, &o, NULL) < 0)
                 goto out;
         char digest[65];
         for (int i = 0; i < 32; i++)

@@ -20,8 +20,10 @@ typedef struct OciGlobal {
 void oci_log(OciGlobal *g, const char *level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* config.json of bundle + the handler's profile -> OciPlan; failures are logged. */
+struct RunContext;
+/* ret_ctx: when not NULL, receives the policy and host facts too (run_context_done() it). */
 int oci_load_plan(OciGlobal *g, const char *bundle, const char *host_facts, const char *policy_file,
-                  OciPlan **ret);
+                  OciPlan **ret, struct RunContext *ret_ctx);
 
 /* Each returns the process exit status; errors are logged with the engines' words. */
 int oci_create(OciGlobal *g, int argc, char **argv);

@@ -68,7 +68,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [debug]
   address = "$T/debug.sock"
 CONF
-export MOAT_DATA_DIR=$MOAT_SOURCE_DIR
+export MOAT_DATA_DIR=$MOAT_SOURCE_DIR MOAT_AUDIT_LOG=$T/audit.jsonl
 containerd --config "$T/config.toml" >"$T/containerd.log" 2>&1 &
 cpid=$!
 for _ in $(seq 100); do [ -S "$T/c.sock" ] && break; sleep 0.1; done
@@ -181,7 +181,22 @@ refusal "refused: the host's network (hostNetwork), naming network" "(network)" 
 refusal "refused: an annotation downgrade, naming the key" "annotations may only escalate" --annotation io.moat.profile=minimal
 refusal "refused: an annotation asking for the vm tier" "no VM runtime for pods" --annotation io.moat.tier=vm
 
-# 7. the runtime's own contract
+# 7. one audit record per container, completed at delete, with how it ended
+rec() { python3 -c "
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(r['exit'].get('status'), r.get('verdict'), ' '.join(r['command']['argv']))
+" "$T/audit.jsonl" 2>&1; }
+records=$(rec)
+diag "$records"
+check_all "audit: the exit-7 container's record says status 7" 'grep -q "^7 exited /bin/sh -c exit 7" <<<"$records"'
+check_all "audit: the SIGTERM container's record says status 143, signaled" 'grep -q "^143 signaled /bin/sleep 300" <<<"$records"'
+check_all "audit: a refused container has its record (verdict refused)" '[ "$(grep -c " refused " <<<"$records")" -ge 5 ]'
+"$MOAT" audit verify "$T/audit.jsonl" >/dev/null 2>&1
+check_all "audit: the chain verifies" '[ $? = 0 ]'
+
+# 8. the runtime's own contract
 "$H" --root "$T/runc" delete --force no-such-container
 check_all "delete --force of an unknown id exits 0" '[ $? = 0 ]'
 "$H" --root "$T/runc" --log "$T/l.json" --log-format json state no-such-container >/dev/null 2>&1
