@@ -3,12 +3,10 @@
  * `moat-oci` or any other program name, which then names the handler's profile
  * (/usr/libexec/moat/oci/ci-untrusted -> profile ci-untrusted).
  *
- * What is implemented: the global flags, the log file (JSON lines, created on every call; the
- * last error line is what the engines show), `explain` (config.json + profile -> the combined
- * plan, without running anything), `features`, and the refusals. The container lifecycle verbs
- * (create, start, state, kill, delete, exec, ps, update, pause, resume) are refused with a clear
- * error until their executor exists: a runtime that pretended to run a container would be worse
- * than one that says it cannot. */
+ * This file: the global flags, the log file (JSON lines, created on every call; the last error
+ * line is what the engines show), `explain` (config.json + profile -> the combined plan, without
+ * running anything), `features` and the refusals; the container lifecycle is oci-run.c. update,
+ * pause and resume are refused by name until they exist. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -78,20 +76,31 @@ static void oci_help(FILE *f) {
                 "  --profile NAME        the handler's profile when the program name is moat or "
                 "moat-oci\n"
                 "\n"
-                "Commands:\n"
-                "  explain --bundle DIR [--host-facts FILE] [--policy FILE] [--json]\n"
-                "                        the plan for the bundle's config.json; nothing runs\n"
+                "Commands (runc's):\n"
+                "  create --bundle DIR --pid-file F [--console-socket S] [--no-new-keyring] ID\n"
+                "                        everything but the workload's exec: moat's init waits\n"
+                "                        inside the container's namespaces (the pid in F)\n"
+                "  start ID              run the workload\n"
+                "  state ID              JSON: status created|running|stopped, pid, bundle\n"
+                "  kill [--all] ID [SIG] signal the init (which forwards it) or every process\n"
+                "  delete [--force] ID   remove the container, complete its audit record; an\n"
+                "                        unknown id with --force is not an error\n"
+                "  exec --process P [--detach] [--pid-file F] [--console-socket S] ID\n"
+                "                        a process in the container, confined as its init\n"
+                "  ps --format json ID   the container's processes (host pids)\n"
                 "  features              what this runtime supports, as JSON\n"
+                "moat's own:\n"
+                "  explain --bundle DIR [--host-facts FILE] [--policy FILE]\n"
+                "                        the combined plan of config.json and the profile; "
+                "nothing runs\n"
                 "\n"
-                "  state ID | kill ID SIG | delete [--force] ID\n"
-                "                        no container can exist yet: \"container ID does not "
-                "exist\";\n"
-                "                        delete --force of it succeeds\n"
-                "\n"
-                "Not yet implemented (refused with exit status 125 and a log line): create, "
-                "start,\n"
-                "exec, ps, update, pause, resume. Refused by design: checkpoint, restore, run,\n"
-                "events, list, spec.\n");
+                "Refused with a log line: update, pause, resume (not implemented yet), "
+                "--no-pivot,\n"
+                "--preserve-fds N > 0; checkpoint, restore, run, events, list, spec (by design).\n"
+                "Errors use the engines' words: \"does not exist\", \"container not running\",\n"
+                "\"no such process\". Exit status 0, or 125 with the reason as the log file's "
+                "last\n"
+                "line.\n");
 }
 
 static int open_log(OciGlobal *g) {
