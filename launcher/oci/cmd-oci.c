@@ -5,8 +5,7 @@
  *
  * This file: the global flags, the log file (JSON lines, created on every call; the last error
  * line is what the engines show), `explain` (config.json + profile -> the combined plan, without
- * running anything), `features` and the refusals; the container lifecycle is oci-run.c. update,
- * pause and resume are refused by name until they exist. */
+ * running anything), `features` and the refusals; the container lifecycle is oci-run.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -88,6 +87,10 @@ static void oci_help(FILE *f) {
                 "  exec --process P [--detach] [--pid-file F] [--console-socket S] ID\n"
                 "                        a process in the container, confined as its init\n"
                 "  ps --format json ID   the container's processes (host pids)\n"
+                "  update --resources FILE|- ID\n"
+                "                        new memory, cpu and pids limits at cgroupsPath; never\n"
+                "                        above the profile's\n"
+                "  pause ID | resume ID  freeze and thaw the container's processes\n"
                 "  features              what this runtime supports, as JSON\n"
                 "moat's own:\n"
                 "  explain --bundle DIR [--host-facts FILE] [--policy FILE]\n"
@@ -301,7 +304,6 @@ static const char *program_profile(const char *argv0) {
 }
 
 int cmd_oci(int argc, char **argv) {
-        static const char *const not_yet[] = { "update", "pause", "resume", NULL };
         static const char *const refused[] = { "checkpoint", "restore", "run",      "events",
                                                "list",       "spec",    "exec-cpt", NULL };
         OciGlobal g = { .root = "/run/moat-oci", .profile = program_profile(argv[0]) };
@@ -393,26 +395,22 @@ int cmd_oci(int argc, char **argv) {
                 r = oci_ps(&g, argc - i, argv + i);
         else if (strcmp(verb, "exec") == 0)
                 r = oci_exec(&g, argc - i, argv + i);
+        else if (strcmp(verb, "update") == 0)
+                r = oci_update(&g, argc - i, argv + i);
+        else if (strcmp(verb, "pause") == 0)
+                r = oci_pause(&g, argc - i, argv + i);
+        else if (strcmp(verb, "resume") == 0)
+                r = oci_resume(&g, argc - i, argv + i);
         else {
-                bool known = false;
-                for (size_t k = 0; not_yet[k]; k++)
-                        if (strcmp(verb, not_yet[k]) == 0)
-                                known = true;
                 for (size_t k = 0; refused[k]; k++)
                         if (strcmp(verb, refused[k]) == 0) {
                                 oci_log(&g, "error",
-                                        "'%s' is not supported by moat oci: containers are "
-                                        "created with create and start by the engine",
+                                        "'%s' is not supported by moat oci (checkpoint, restore, "
+                                        "run, events, list and spec are refused by design)",
                                         verb);
                                 goto out;
                         }
-                if (known)
-                        oci_log(&g, "error",
-                                "'%s' is not implemented yet in moat oci: the container executor "
-                                "is not built (#16); nothing was changed",
-                                verb);
-                else
-                        oci_log(&g, "error", "unknown command '%s' (try 'moat oci --help')", verb);
+                oci_log(&g, "error", "unknown command '%s' (try 'moat oci --help')", verb);
         }
 out:
         if (g.log_file)

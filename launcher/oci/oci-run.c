@@ -50,6 +50,7 @@
 #include "audit.h"
 #include "commands.h"
 #include "context.h"
+#include "oci/oci-internal.h"
 #include "oci/oci-run.h"
 #include "sandbox/sandbox-internal.h"
 #include "sys/caps.h"
@@ -226,6 +227,15 @@ static const char *load_container(OciGlobal *g, const char *verb, const char *id
                 return NULL;
         }
         return id;
+}
+
+static int state_cgroup(const OciState *s, SandboxCgroup *cg) {
+        const char *cgp = json_string_value(json_object_get(s->j, "cgroups_path"));
+        int mech = (int) json_integer_value(json_object_get(s->j, "cgroup_mechanism"));
+        *cg = (SandboxCgroup) SANDBOX_CGROUP_INIT;
+        if (!cgp || !mech)
+                return -ENOENT;
+        return sys_cgroup_prepare_at(mech == 1 ? CGROUP_MECH_V1 : CGROUP_MECH_V2, cgp, cg);
 }
 
 static int prepare_cgroup(const OciPlan *o, const char *id, SandboxCgroup *cg) {
@@ -1188,6 +1198,11 @@ int oci_delete(OciGlobal *g, int argc, char **argv) {
                         state_done(&s);
                         return EXIT_MOAT_FAILED;
                 }
+                SandboxCgroup fz;
+                if (strcmp(s.status, "paused") == 0 && state_cgroup(&s, &fz) >= 0) {
+                        (void) sys_cgroup_freeze(&fz, false); /* a frozen task cannot die */
+                        sys_cgroup_forget(&fz);
+                }
                 (void) kill(s.pid, SIGKILL);
                 for (int i = 0; i < 200 && state_alive(&s); i++)
                         usleep(10000);
@@ -1552,6 +1567,145 @@ out:
         if (have_spec)
                 sys_seccomp_program_done(&spec_sc);
         oci_process_done(&proc);
+        state_done(&s);
+        return status;
+}
+
+/* ---- update, pause, resume: the container's cgroup ---- */
+
+static int freeze(OciGlobal *g, int argc, char **argv, bool frozen) {
+        const char *verb = frozen ? "pause" : "resume";
+        OciState s;
+        SandboxCgroup cg;
+        int status;
+
+        if (!load_container(g, verb, last_arg(argc, argv), &s, &status))
+                return status;
+        status = EXIT_MOAT_FAILED;
+        if (!state_alive(&s))
+                oci_log(g, "error", "container not running");
+        else if (strcmp(s.status, frozen ? "running" : "paused") != 0)
+                oci_log(g, "error", "container %s is %s, not %s", last_arg(argc, argv), s.status,
+                        frozen ? "running" : "paused");
+        else if (state_cgroup(&s, &cg) < 0)
+                oci_log(g, "error", "%s: the container has no cgroup to freeze", verb);
+        else {
+                int r = sys_cgroup_freeze(&cg, frozen);
+                sys_cgroup_forget(&cg);
+                json_object_set_new(s.j, "status", json_string(frozen ? "paused" : "running"));
+                if (r >= 0)
+                        r = state_save(&s);
+                if (r < 0)
+                        oci_log(g, "error", "%s: %s", verb, strerror(-r));
+                else
+                        status = 0;
+        }
+        state_done(&s);
+        return status;
+}
+
+int oci_pause(OciGlobal *g, int argc, char **argv) {
+        return freeze(g, argc, argv, true);
+}
+
+int oci_resume(OciGlobal *g, int argc, char **argv) {
+        return freeze(g, argc, argv, false);
+}
+
+/* update --resources FILE|- ID: new memory, cpu and pids limits, written at cgroupsPath; never
+ * above the profile's (a limit the profile sets cannot be raised or removed). */
+int oci_update(OciGlobal *g, int argc, char **argv) {
+        static const char *const keys[] = { "devices", "memory",  "cpu",
+                                            "pids",    "blockIO", "hugepageLimits",
+                                            "network", "rdma",    "unified",
+                                            NULL };
+        const char *file = NULL, *id = NULL;
+        _cleanup_oci_plan_ OciPlan *o = NULL;
+        RunContext ctx = {};
+        OciState s = {};
+        SandboxCgroup cg = SANDBOX_CGROUP_INIT;
+        MoatError err = {};
+        json_t *res = NULL;
+        int status;
+
+        for (int k = 1; k < argc; k++)
+                if ((strcmp(argv[k], "--resources") == 0 || strcmp(argv[k], "-r") == 0) &&
+                    k + 1 < argc)
+                        file = argv[++k];
+                else if (argv[k][0] == '-') {
+                        oci_log(g, "error",
+                                "update: option '%s' is not supported (use "
+                                "--resources)",
+                                argv[k]);
+                        return EXIT_MOAT_FAILED;
+                } else
+                        id = argv[k];
+        if (!file) {
+                oci_log(g, "error", "update: --resources FILE (or -) is required");
+                return EXIT_MOAT_FAILED;
+        }
+        if (!load_container(g, "update", id, &s, &status))
+                return status;
+        status = EXIT_MOAT_FAILED;
+        json_error_t je;
+        res = strcmp(file, "-") == 0 ? json_loadf(stdin, 0, &je) : json_load_file(file, 0, &je);
+        if (!res || oci_spec_check_keys(res, "linux.resources", keys, &err) < 0) {
+                char buf[700];
+                oci_log(g, "error", "update: %s",
+                        res ? moat_error_format(&err, buf, sizeof(buf)) : je.text);
+                goto out;
+        }
+        static const char *const unsupported[] = { "blockIO", "hugepageLimits", "network",
+                                                   "rdma",    "unified",        NULL };
+        for (size_t i = 0; unsupported[i]; i++)
+                if (oci_spec_is_set(json_object_get(res, unsupported[i]))) {
+                        oci_log(g, "error", "update: linux.resources.%s is not supported",
+                                unsupported[i]);
+                        goto out;
+                }
+        if (!state_alive(&s)) {
+                oci_log(g, "error", "container not running");
+                goto out;
+        }
+        const char *bundle = json_string_value(json_object_get(s.j, "bundle"));
+        if (!g->profile)
+                g->profile = json_string_value(json_object_get(s.j, "profile"));
+        if (!bundle || oci_load_plan(g, bundle, NULL, NULL, &o, &ctx) < 0)
+                goto out;
+        /* The ceiling: the profile's own limits (the floor plan), or, for a profile chosen
+         * by annotation, what the container was created with. */
+        const PlanResources *cap =
+                o->from_annotation || !ctx.plan ? &o->plan->resources : &ctx.plan->resources;
+        PlanResources want = {};
+        json_t *mem = json_object_get(res, "memory"), *cpu = json_object_get(res, "cpu");
+        want.memory = (uint64_t) MAX(json_integer_value(json_object_get(mem, "limit")), 0);
+        want.pids = (uint64_t) MAX(
+                json_integer_value(json_object_get(json_object_get(res, "pids"), "limit")), 0);
+        json_int_t quota = json_integer_value(json_object_get(cpu, "quota"));
+        json_int_t period = json_integer_value(json_object_get(cpu, "period"));
+        if (quota > 0)
+                want.cpus_milli = (uint32_t) MAX(quota * 1000 / (period > 0 ? period : 100000), 1);
+        const char *over = cap->memory && want.memory > cap->memory ? "resources.memory"
+                           : cap->pids && want.pids > cap->pids     ? "resources.pids"
+                           : cap->cpus_milli && want.cpus_milli > cap->cpus_milli ? "resources.cpus"
+                                                                                  : NULL;
+        if (over) {
+                oci_log(g, "error", "update refused: above the limit of profile %s (%s)",
+                        o->profile_name, over);
+                goto out;
+        }
+        int r = state_cgroup(&s, &cg);
+        if (r >= 0)
+                r = sys_cgroup_set_limits(&cg, &want);
+        if (r < 0) {
+                oci_log(g, "error", "update: %s", strerror(-r));
+                goto out;
+        }
+        status = 0;
+out:
+        sys_cgroup_forget(&cg);
+        json_decref(res);
+        run_context_done(&ctx);
         state_done(&s);
         return status;
 }

@@ -33,3 +33,6 @@ int oci_kill(OciGlobal *g, int argc, char **argv);
 int oci_delete(OciGlobal *g, int argc, char **argv);
 int oci_ps(OciGlobal *g, int argc, char **argv);
 int oci_exec(OciGlobal *g, int argc, char **argv);
+int oci_update(OciGlobal *g, int argc, char **argv);
+int oci_pause(OciGlobal *g, int argc, char **argv);
+int oci_resume(OciGlobal *g, int argc, char **argv);

@@ -24,6 +24,7 @@ enum {
         CGROUP_V1_PIDS,
         CGROUP_V1_CPU,
         CGROUP_V1_CPUACCT, /* resources.cpu_time: cpuacct.usage, read by the watcher */
+        CGROUP_V1_FREEZER, /* an OCI container's pause/resume (sys_cgroup_prepare_at() only) */
         _CGROUP_V1_MAX
 };
 
@@ -75,6 +76,12 @@ int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res, pid_t guard);
 void sys_cgroup_forget(SandboxCgroup *cg);
 /* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). */
 int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
+/* An OCI container's update: write the limits that are non-zero in res into existing cgroups
+ * (v1: memory before memsw when lowering, after when raising). */
+int sys_cgroup_set_limits(const SandboxCgroup *cg, const PlanResources *res);
+/* Freeze (pause) or thaw the tree: v1 freezer.state, v2 cgroup.freeze; waits up to ~1 s for
+ * FROZEN. -ENOENT without a freezer. */
+int sys_cgroup_freeze(const SandboxCgroup *cg, bool frozen);
 /* Move pid into an existing cgroup (v1 every controller's, v2 cgroup.procs): a process that
  * joins a running container. */
 int sys_cgroup_join(const SandboxCgroup *cg, pid_t pid);

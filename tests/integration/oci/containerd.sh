@@ -140,6 +140,21 @@ if command -v script >/dev/null; then
 else
         tap_skip "task exec -t" "no script(1)" present
 fi
+# update at cgroupsPath, never above the profile's limit; pause and resume
+# (ctr 1.6 has no task update: the runtime is called as the shim calls it, LinuxResources on stdin)
+"$H" --root "$T/runc/default" --log "$T/u.json" --log-format json update --resources - t-term \
+        <<<'{"memory": {"limit": 33554432}, "cpu": {"quota": 20000, "period": 100000}}'
+metrics=$(ctr_ task metrics t-term 2>&1)
+check_all "task update: the new memory limit (32 MiB) is what the metrics read" 'grep -q 33554432 <<<"$metrics"'
+"$H" --root "$T/runc/default" --log "$T/u.json" --log-format json update --resources - t-term \
+        <<<'{"memory": {"limit": 2147483648}}' 2>/dev/null
+check_all "update above the profile's 1 GiB: refused, log.json naming resources.memory" '[ $? = 125 ] && tail -1 "$T/u.json" | grep -q "resources.memory"'
+metrics=$(ctr_ task metrics t-term 2>&1)
+check_all "the refused update left the 32 MiB limit" 'grep -q 33554432 <<<"$metrics"'
+ctr_ task pause t-term >/dev/null 2>&1
+check_all "task pause: PAUSED, the tree frozen" 'ctr_ task ls | grep -q "t-term.*PAUSED" && { [ "$(cat /sys/fs/cgroup/freezer$CG/t-term/freezer.state 2>/dev/null)" = FROZEN ] || [ "$(cat /sys/fs/cgroup$CG/t-term/cgroup.freeze 2>/dev/null)" = 1 ]; }'
+ctr_ task resume t-term >/dev/null 2>&1
+check_all "task resume: RUNNING again" 'ctr_ task ls | grep -q "t-term.*RUNNING"'
 ctr_ task kill t-term
 wait $rp
 check_all "SIGTERM -> exit status 143" '[ $? = 143 ]'
