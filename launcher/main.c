@@ -41,10 +41,11 @@ static void help(FILE *f) {
 int main(int argc, char **argv) {
         const char *base = strrchr(argv[0], '/');
 
-        /* Any other program name is the OCI runtime, and names the handler's profile
-         * (launcher/oci/cmd-oci.c). */
-        base = base ? base + 1 : argv[0];
-        if (strcmp(base, "moat") != 0 && strcmp(base, "moat-vm-run") != 0)
+        /* The OCI runtime (launcher/oci/cmd-oci.c) as `moat-oci`, or as a link in a directory
+         * named oci whose name is the handler's profile (/usr/libexec/moat/oci/ci-untrusted). */
+        if ((base && base - argv[0] >= 4 && strncmp(base - 4, "/oci", 4) == 0) ||
+            (base && base - argv[0] == 3 && strncmp(argv[0], "oci", 3) == 0) ||
+            strcmp(base ? base + 1 : argv[0], "moat-oci") == 0)
                 return cmd_oci(argc, argv);
         if (argc < 2) {
                 help(stderr);

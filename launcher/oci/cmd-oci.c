@@ -297,9 +297,8 @@ static int oci_features(OciGlobal *g) {
 static const char *program_profile(const char *argv0) {
         const char *base = strrchr(argv0, '/');
         base = base ? base + 1 : argv0;
-        if (strcmp(base, "moat") == 0 || strcmp(base, "moat-oci") == 0 ||
-            strcmp(base, "moat-vm-run") == 0)
-                return NULL;
+        if (strcmp(base, "oci") == 0 || strcmp(base, "moat-oci") == 0)
+                return NULL; /* `moat oci ...` or moat-oci: --profile names it */
         return base;
 }
 

@@ -394,8 +394,15 @@ static void init_confine(const OciInit *c, int *tty_fd) {
                 init_fail(sync_fd, STEP_NETWORK, r, -1);
         if (chdir(c->o->cwd) < 0)
                 init_fail(sync_fd, STEP_WORKDIR, -errno, -1);
-        if (c->console_fd >= 0 && (r = init_console(c->console_fd, tty_fd)) < 0)
-                init_fail(sync_fd, STEP_SETSID, r, -1);
+        if (c->console_fd >= 0) {
+                if ((r = init_console(c->console_fd, tty_fd)) < 0)
+                        init_fail(sync_fd, STEP_SETSID, r, -1);
+                /* With a terminal, create's stdio is the engine's pipe to read create's own
+                 * output to its end (go-runc's cmdOutput): the init must not hold it. */
+                for (int fd = 0; fd <= 2; fd++)
+                        if (dup2(*tty_fd, fd) < 0)
+                                init_fail(sync_fd, STEP_SETSID, -errno, -1);
+        }
         if ((sb->apparmor_profile && *sb->apparmor_profile) ||
             (sb->selinux_context && *sb->selinux_context)) {
                 r = sys_lsm_set_exec_label(sb->apparmor_profile, sb->selinux_context);

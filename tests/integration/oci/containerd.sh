@@ -52,9 +52,9 @@ mkdir -p "$R"/{bin,proc,dev,sys,tmp,run,etc,work}
 cp "$busybox" "$R/bin/busybox"
 for x in sh cat echo sleep true false grep ls id kill; do ln -s busybox "$R/bin/$x"; done
 cp "$MOAT_PROBE" "$R/bin/moat-probe"
-mkdir -p "$T/bin"
-ln -s "$MOAT" "$T/bin/ci-untrusted"
-H=$T/bin/ci-untrusted
+mkdir -p "$T/oci"
+ln -s "$MOAT" "$T/oci/ci-untrusted"
+H=$T/oci/ci-untrusted
 
 cat >"$T/config.toml" <<CONF
 version = 2
@@ -72,7 +72,8 @@ export MOAT_DATA_DIR=$MOAT_SOURCE_DIR MOAT_AUDIT_LOG=$T/audit.jsonl
 containerd --config "$T/config.toml" >"$T/containerd.log" 2>&1 &
 cpid=$!
 for _ in $(seq 100); do [ -S "$T/c.sock" ] && break; sleep 0.1; done
-ctr_() { ctr --address "$T/c.sock" "$@"; }
+# every call bounded: a hang is a failure, not the whole suite's timeout
+ctr_() { timeout 60 ctr --address "$T/c.sock" "$@"; }
 if ! ctr_ version >/dev/null 2>&1; then
         echo "Bail out! containerd did not start: $(tail -5 "$T/containerd.log")"
         exit 1
@@ -84,7 +85,7 @@ run() { # run ID [ctr run options...] -- CMD...: foreground, --rm
         local opts=()
         while [ "$1" != "--" ]; do opts+=("$1"); shift; done
         shift
-        ctr_ run --rm --rootfs --runc-binary "$H" --runc-root "$T/runc" --cgroup "$CG/$id" \
+        timeout 60 ctr --address "$T/c.sock" run --rm --rootfs --runc-binary "$H" --runc-root "$T/runc" --cgroup "$CG/$id" \
                 "${opts[@]}" "$R" "$id" "$@"
 }
 host_ns() { readlink "/proc/self/ns/$1"; }
@@ -107,6 +108,15 @@ if [ -z "$out" ]; then tap_not_ok "probe ran" "$(cat "$T/probe.err")"; else
                 check_all "inside: $ns namespace is not the host's" '[ "$(jget "[\"ns\"][\"'$ns'\"]" <<<"$out")" != "$(host_ns '$ns')" ]'
         done
         check_all "inside: only the image's environment" '! grep -q MOAT_DATA_DIR <<<"$out"'
+fi
+
+# 2b. a terminal for the container itself (create --console-socket)
+if command -v script >/dev/null; then
+        tty_out=$(timeout 60 script -qec "ctr --address $T/c.sock run --rm -t --rootfs --runc-binary $H --runc-root $T/runc --cgroup $CG/t-tty $R t-tty /bin/sh -c 'tty; exit 5'" /dev/null 2>&1 </dev/null)
+        st=$?
+        check_all "ctr run -t: a terminal inside, exit status 5 (got $st: $tty_out)" '[ $st = 5 ] && grep -q "/dev/pts/" <<<"$tty_out"'
+else
+        tap_skip "ctr run -t" "no script(1)" present
 fi
 
 # 3. no fd above 2 reaches the workload (containerd leaks some to runtimes)
@@ -134,7 +144,7 @@ ex=$(ctr_ task exec --exec-id e2 t-term /bin/moat-probe 2>&1)
 check_all "task exec: the process joins the container's namespaces" '[ "$(jget "[\"ns\"][\"pid\"]" <<<"$ex")" = "$(readlink /proc/$init/ns/pid)" ] && [ "$(jget "[\"ns\"][\"mnt\"]" <<<"$ex")" = "$(readlink /proc/$init/ns/mnt)" ]'
 check_all "task exec: confined like the container (NoNewPrivs, seccomp, no caps, Landlock)" '[ "$(jget "[\"no_new_privs\"]" <<<"$ex")" = 1 ] && [ "$(jget "[\"seccomp\"]" <<<"$ex")" = 2 ] && [ "$(jget "[\"caps\"][\"CapEff\"]" <<<"$ex")" = 0000000000000000 ] && [ "$(jget "[\"landlock\"][\"restricted\"]" <<<"$ex")" = True ]'
 if command -v script >/dev/null; then
-        tty_out=$(script -qec "ctr --address $T/c.sock task exec -t --exec-id e3 t-term /bin/sh -c 'tty; exit 4'" /dev/null 2>&1 </dev/null)
+        tty_out=$(timeout 60 script -qec "ctr --address $T/c.sock task exec -t --exec-id e3 t-term /bin/sh -c 'tty; exit 4'" /dev/null 2>&1 </dev/null)
         st=$?
         check_all "task exec -t: a terminal inside, exit status 4 (got $st: $tty_out)" '[ $st = 4 ] && grep -q "/dev/pts/" <<<"$tty_out"'
 else
