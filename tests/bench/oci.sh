@@ -31,7 +31,7 @@ R=$T/rootfs
 mkdir -p "$R"/{bin,proc,dev,sys,tmp,run,etc}
 cp "$(command -v busybox)" "$R/bin/busybox"
 ln -s busybox "$R/bin/true"
-mkdir "$T/bin" && ln -s "$MOAT" "$T/bin/ci-untrusted"
+mkdir "$T/oci" && ln -s "$MOAT" "$T/oci/ci-untrusted"
 cat >"$T/config.toml" <<CONF
 version = 2
 root = "$T/root"
@@ -57,10 +57,10 @@ one() { # RUNTIME-BINARY ID -> wall ms
         echo $(((t1 - t0) / 1000000))
 }
 m=() r=()
-one "$T/bin/ci-untrusted" warm-m >/dev/null || { echo "oci.sh: moat run failed"; tail -3 "$T/containerd.log"; exit 1; }
+one "$T/oci/ci-untrusted" warm-m >/dev/null || { echo "oci.sh: moat run failed"; tail -3 "$T/containerd.log"; exit 1; }
 one "$(command -v runc)" warm-r >/dev/null || { echo "oci.sh: runc run failed"; exit 1; }
 for i in $(seq "$runs"); do
-        m+=("$(one "$T/bin/ci-untrusted" m$i)") || exit 1
+        m+=("$(one "$T/oci/ci-untrusted" m$i)") || exit 1
         r+=("$(one "$(command -v runc)" r$i)") || exit 1
 done
 stats() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%d %d %d", a[int((NR+1)/2)], a[1], a[NR]}'; }
