@@ -664,26 +664,30 @@ static int overlay_namespaces(Builder *b) {
         return 0;
 }
 
+/* process (config.json) and the process.json of an exec: the same keys. */
+static const char *const process_keys[] = {
+        "terminal",
+        "consoleSize",
+        "user",
+        "args",
+        "env",
+        "cwd",
+        "capabilities",
+        "rlimits",
+        "noNewPrivileges",
+        "apparmorProfile",
+        "oomScoreAdj",
+        "selinuxLabel",
+        NULL,
+};
+
 static int overlay_process(Builder *b, json_t *proc) {
-        static const char *const keys[] = { "terminal",
-                                            "consoleSize",
-                                            "user",
-                                            "args",
-                                            "env",
-                                            "cwd",
-                                            "capabilities",
-                                            "rlimits",
-                                            "noNewPrivileges",
-                                            "apparmorProfile",
-                                            "oomScoreAdj",
-                                            "selinuxLabel",
-                                            NULL };
         static const char *const user_keys[] = { "uid", "gid", "umask", "additionalGids", NULL };
         json_t *user, *x;
         size_t i;
         int r;
 
-        if ((r = oci_spec_check_keys(proc, "process", keys, b->e)) < 0)
+        if ((r = oci_spec_check_keys(proc, "process", process_keys, b->e)) < 0)
                 return r;
         if ((r = oci_spec_strv(json_object_get(proc, "args"), "process.args", &b->o->args, b->e)) <
             0)
@@ -1081,19 +1085,6 @@ void oci_process_done(OciProcess *p) {
 
 int oci_process_check(json_t *proc, const OciPlan *o, OciProcess *ret, char **ret_refusal,
                       MoatError *e) {
-        static const char *const keys[] = { "terminal",
-                                            "consoleSize",
-                                            "user",
-                                            "args",
-                                            "env",
-                                            "cwd",
-                                            "capabilities",
-                                            "rlimits",
-                                            "noNewPrivileges",
-                                            "apparmorProfile",
-                                            "oomScoreAdj",
-                                            "selinuxLabel",
-                                            NULL };
         _cleanup_strv_free_ char **env = NULL;
         const char *k;
         json_t *set, *user;
@@ -1101,7 +1092,7 @@ int oci_process_check(json_t *proc, const OciPlan *o, OciProcess *ret, char **re
 
         *ret = (OciProcess){};
         *ret_refusal = NULL;
-        if ((r = oci_spec_check_keys(proc, "process", keys, e)) < 0)
+        if ((r = oci_spec_check_keys(proc, "process", process_keys, e)) < 0)
                 return r;
         if ((r = oci_spec_strv(json_object_get(proc, "args"), "process.args", &ret->args, e)) < 0)
                 goto fail;
