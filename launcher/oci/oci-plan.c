@@ -611,11 +611,19 @@ static int overlay_namespaces(Builder *b) {
                 } else if (t != OCI_NS_NETWORK)
                         return refuse(b, key, "joining a %s namespace by the path %s is refused",
                                       type, path);
-                else if (b->pr->network != NETWORK_OUTBOUND)
-                        return refuse(b, "network",
-                                      "the spec joins the network namespace %s (a pod network); "
-                                      "profile %s has network: %s",
-                                      path, b->pr->name, network_mode_to_string(b->pr->network));
+                else if (b->pr->network != NETWORK_OUTBOUND) {
+                        /* The stricter wins: the profile allows no network, so the pod network
+                         * the engine set up is not joined; the container (and the pod's other
+                         * containers, which join it by /proc path) get a network namespace of
+                         * moat's own. */
+                        r = note(b, "network",
+                                 "the spec joins the pod network %s; profile %s has network: %s, "
+                                 "so the container gets a network namespace of its own instead",
+                                 path, b->pr->name, network_mode_to_string(b->pr->network));
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (t == OCI_NS_MOUNT || t == OCI_NS_CGROUP || t == OCI_NS_TIME)
                         return refuse(b, key, "joining a %s namespace is refused", type);
                 if (!(b->o->ns_path[t] = strdup(path)))

@@ -8,7 +8,8 @@
  *
  * Rules (README.md "Kubernetes"; each one golden-tested in tests/golden/oci):
  *   - a namespace listed without a path is a new one (moat makes every namespace anyway); listed
- *     with a path it is joined; missing from the list it would be the host's, which is refused
+ *     with a path it is joined (a CNI network namespace only under network: outbound, else the
+ *     container gets its own); missing from the list it would be the host's, which is refused
  *     (no profile key allows a host namespace);
  *   - root.path, relative to the bundle, is the image root, always read-only;
  *   - bind mounts from the kubelet's and containerd's pod directories become binds; any other

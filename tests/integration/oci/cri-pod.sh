@@ -5,9 +5,11 @@
 # drives them: the pause container (cri-sandbox-podnet.json), then the app container
 # (cri-container-podnet.json) joining the pause's pid, ipc, uts and network namespaces by
 # /proc/PID/ns path, with the RuntimeDefault seccomp filter and its 128 MiB / half-a-CPU limits.
-# Adapted only where the capture names this machine's state: the CNI network namespace (the pause
-# gets its own), the engine's per-pod files (not bound), the pause's pid, the io.moat.* tier
-# annotation (vm is refused: tests/golden/oci), and the command (the probe). Root; TAP.
+# Adapted only where the capture names another machine's state: the engine's per-pod files (not
+# bound), the pause's pid, the io.moat.* annotations (hostile and vm are refused:
+# tests/golden/oci), and the command (the probe). The CNI network namespace stays in the spec:
+# ci-untrusted has network: none, so moat does not join it and the pod gets a network namespace
+# of its own. Root; TAP.
 set -uo pipefail
 : "${MOAT:?}" "${MOAT_SOURCE_DIR:?}" "${MOAT_PROBE:?}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,9 +49,7 @@ spec, out, pause, cg = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 d = json.load(open(spec))
 d["mounts"] = [m for m in d["mounts"] if m.get("type") != "bind"]
 for n in d["linux"]["namespaces"]:
-    if n.get("path", "").startswith("/var/run/netns/"):
-        del n["path"]
-    elif n.get("path", "").startswith("/proc/"):
+    if n.get("path", "").startswith("/proc/"):
         n["path"] = "/proc/%s/ns/%s" % (pause, n["path"].rsplit("/", 1)[1])
 d["annotations"] = {k: v for k, v in d.get("annotations", {}).items() if not k.startswith("io.moat.")}
 d["process"]["args"] = ["/bin/sh", "-c", "/bin/moat-probe > /tmp/probe.json; cat /tmp/probe.json; sleep 300"] \
@@ -66,6 +66,7 @@ check_all "pause: created from the CRI sandbox spec" '[ $? = 0 ] && [ -s "$T/pau
 pp=$(cat "$T/pause.pid" 2>/dev/null)
 rt start pause
 check_all "pause: started" '[ $? = 0 ]'
+check_all "pause: the CNI network namespace named in the spec was not joined (network: none)" '[ "$(readlink /proc/$pp/ns/net)" != "$(readlink /proc/self/ns/net)" ]'
 check_all "pause: its init is in no namespace of the host's" 'for ns in user mnt pid net ipc uts cgroup; do [ "$(readlink /proc/$pp/ns/$ns)" != "$(readlink /proc/self/ns/$ns)" ] || exit 1; done'
 
 bundle app cri-container-podnet.json "$pp"
