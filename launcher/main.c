@@ -18,6 +18,7 @@ static const struct {
         { "audit", cmd_audit, "show, follow and verify the audit log" },
         { "policy", cmd_policy,
           "install, check or remove moat's AppArmor/SELinux policies (root)" },
+        { "oci", cmd_oci, "the OCI runtime command line (containerd, CRI-O)" },
 };
 
 static void help(FILE *f) {
@@ -40,6 +41,14 @@ static void help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+        const char *base = strrchr(argv[0], '/');
+
+        /* The OCI runtime (launcher/oci/cmd-oci.c) as `moat-oci`, or as a link in a directory
+         * named oci whose name is the handler's profile (/usr/libexec/moat/oci/ci-untrusted). */
+        if ((base && base - argv[0] >= 4 && strncmp(base - 4, "/oci", 4) == 0) ||
+            (base && base - argv[0] == 3 && strncmp(argv[0], "oci", 3) == 0) ||
+            strcmp(base ? base + 1 : argv[0], "moat-oci") == 0)
+                return cmd_oci(argc, argv);
         if (argc < 2) {
                 help(stderr);
                 return EXIT_MOAT_FAILED;

@@ -766,3 +766,136 @@ void sys_cgroup_guard_stop(CgroupGuard *g, bool removed) {
                 (void) munmap(g->map, g->map_size);
         *g = (CgroupGuard){ .fd = -EBADF };
 }
+
+/* mkdir -p of the directories above path (not path itself), each 0755. */
+static int mkdir_parents(const char *path) {
+        char buf[PATH_MAX];
+        if (strlen(path) >= sizeof(buf))
+                return -ENAMETOOLONG;
+        strcpy(buf, path);
+        for (char *s = strchr(buf + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = 0;
+                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        return 0;
+}
+
+int sys_cgroup_prepare_at(CgroupMechanism mech, const char *path, SandboxCgroup *ret) {
+        static const char *const v1[_CGROUP_V1_MAX] = {
+                [CGROUP_V1_MEMORY] = "memory",   [CGROUP_V1_PIDS] = "pids",
+                [CGROUP_V1_CPU] = "cpu",         [CGROUP_V1_CPUACCT] = "cpuacct",
+                [CGROUP_V1_FREEZER] = "freezer",
+        };
+        int r = 0;
+
+        *ret = (SandboxCgroup) SANDBOX_CGROUP_INIT;
+        ret->mechanism = mech;
+        if (!path || path[0] != '/' || strstr(path, "/..") || strstr(path, "/./"))
+                return -EINVAL;
+        if (mech == CGROUP_MECH_V1) {
+                for (int i = 0; r >= 0 && i < _CGROUP_V1_MAX; i++) {
+                        if (!v1[i])
+                                r = -EINVAL; /* a controller without a name: never guess */
+                        else if (asprintf(&ret->paths[i], "/sys/fs/cgroup/%s%s", v1[i], path) < 0) {
+                                ret->paths[i] = NULL;
+                                r = -ENOMEM;
+                        } else
+                                r = mkdir_parents(ret->paths[i]);
+                }
+        } else if (mech == CGROUP_MECH_V2) {
+                const char *root;
+                r = v2_mount_point(&root);
+                if (r >= 0 && asprintf(&ret->paths[0], "%s%s", root, path) < 0) {
+                        ret->paths[0] = NULL;
+                        r = -ENOMEM;
+                }
+                if (r >= 0)
+                        r = mkdir_parents(ret->paths[0]);
+        } else
+                r = -EOPNOTSUPP;
+        if (r < 0)
+                sys_cgroup_forget(ret);
+        return r;
+}
+
+int sys_cgroup_join(const SandboxCgroup *cg, pid_t pid) {
+        char buf[32];
+        if (cg->mechanism == CGROUP_MECH_V1)
+                return sys_cgroup_attach(cg, pid);
+        if (cg->mechanism != CGROUP_MECH_V2 || !cg->paths[0])
+                return 0;
+        snprintf(buf, sizeof(buf), "%d", (int) pid);
+        return write_file(cg->paths[0], "cgroup.procs", buf);
+}
+
+int sys_cgroup_set_limits(const SandboxCgroup *cg, const PlanResources *res) {
+        bool v1 = cg->mechanism == CGROUP_MECH_V1;
+        const char *mem = v1 ? cg->paths[CGROUP_V1_MEMORY] : cg->paths[0];
+        const char *pids = v1 ? cg->paths[CGROUP_V1_PIDS] : cg->paths[0];
+        const char *cpu = v1 ? cg->paths[CGROUP_V1_CPU] : cg->paths[0];
+        char buf[64];
+        int r;
+
+        if (!v1 && cg->mechanism != CGROUP_MECH_V2)
+                return -EOPNOTSUPP;
+        if (res->memory && mem) {
+                snprintf(buf, sizeof(buf), "%" PRIu64, res->memory);
+                if (v1) {
+                        /* memory <= memsw at every moment: lowering goes memory first, raising
+                         * memsw first; EINVAL from the first write means the other order. */
+                        r = write_file(mem, "memory.limit_in_bytes", buf);
+                        if (r == -EINVAL) {
+                                r = write_file(mem, "memory.memsw.limit_in_bytes", buf);
+                                if (r >= 0)
+                                        r = write_file(mem, "memory.limit_in_bytes", buf);
+                        } else if (r >= 0) {
+                                r = write_file(mem, "memory.memsw.limit_in_bytes", buf);
+                                if (r == -ENOENT)
+                                        r = 0;
+                        }
+                } else
+                        r = write_file(mem, "memory.max", buf);
+                if (r < 0)
+                        return r;
+        }
+        if (res->pids && pids) {
+                snprintf(buf, sizeof(buf), "%" PRIu64, res->pids);
+                if ((r = write_file(pids, "pids.max", buf)) < 0)
+                        return r;
+        }
+        if (res->cpus_milli && cpu) {
+                snprintf(buf, sizeof(buf), "%" PRIu64 "%s", (uint64_t) res->cpus_milli * 100,
+                         v1 ? "" : " 100000");
+                if (v1 && (r = write_file(cpu, "cpu.cfs_period_us", "100000")) < 0)
+                        return r;
+                if ((r = write_file(cpu, v1 ? "cpu.cfs_quota_us" : "cpu.max", buf)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int sys_cgroup_freeze(const SandboxCgroup *cg, bool frozen) {
+        if (cg->mechanism == CGROUP_MECH_V2 && cg->paths[0])
+                return write_file(cg->paths[0], "cgroup.freeze", frozen ? "1" : "0");
+        if (cg->mechanism != CGROUP_MECH_V1 || !cg->paths[CGROUP_V1_FREEZER])
+                return -ENOENT;
+        const char *dir = cg->paths[CGROUP_V1_FREEZER];
+        int r = write_file(dir, "freezer.state", frozen ? "FROZEN" : "THAWED");
+        if (r < 0 || !frozen)
+                return r;
+        /* FREEZING until every task has stopped */
+        for (int i = 0; i < 100; i++) {
+                char state[32] = "";
+                _cleanup_close_ int fd = open_child(dir, "freezer.state", O_RDONLY);
+                if (fd < 0)
+                        return fd;
+                ssize_t n = read(fd, state, sizeof(state) - 1);
+                if (n > 0 && strncmp(state, "FROZEN", 6) == 0)
+                        return 0;
+                (void) write_file(dir, "freezer.state", "FROZEN");
+                usleep(10000);
+        }
+        return -EBUSY;
+}

@@ -24,6 +24,7 @@ enum {
         CGROUP_V1_PIDS,
         CGROUP_V1_CPU,
         CGROUP_V1_CPUACCT, /* resources.cpu_time: cpuacct.usage, read by the watcher */
+        CGROUP_V1_FREEZER, /* an OCI container's pause/resume (sys_cgroup_prepare_at() only) */
         _CGROUP_V1_MAX
 };
 
@@ -62,6 +63,11 @@ void sys_cgroup_guard_stop(CgroupGuard *g, bool removed);
  * CGROUP_MECH_V1/V2. */
 int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResources *res,
                        SandboxCgroup *ret);
+/* The cgroup an OCI runtime spec names (linux.cgroupsPath, absolute below the hierarchy's root):
+ * v1 in the memory, pids, cpu and cpuacct hierarchies, v2 in the unified one. The directories
+ * above it are created (and left: the engine's, shared by its containers); the cgroup itself by
+ * sys_cgroup_create(). */
+int sys_cgroup_prepare_at(CgroupMechanism mech, const char *path, SandboxCgroup *ret);
 /* Create the prepared cgroups and write every non-zero limit, or fail; on failure the caller
  * removes what was created with sys_cgroup_destroy(). guard: the guard's pid (v2 leaf mode
  * moves it with moat), 0 for none. */
@@ -70,6 +76,15 @@ int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res, pid_t guard);
 void sys_cgroup_forget(SandboxCgroup *cg);
 /* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). */
 int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
+/* An OCI container's update: write the limits that are non-zero in res into existing cgroups
+ * (v1: memory before memsw when lowering, after when raising). */
+int sys_cgroup_set_limits(const SandboxCgroup *cg, const PlanResources *res);
+/* Freeze (pause) or thaw the tree: v1 freezer.state, v2 cgroup.freeze; waits up to ~1 s for
+ * FROZEN. -ENOENT without a freezer. */
+int sys_cgroup_freeze(const SandboxCgroup *cg, bool frozen);
+/* Move pid into an existing cgroup (v1 every controller's, v2 cgroup.procs): a process that
+ * joins a running container. */
+int sys_cgroup_join(const SandboxCgroup *cg, pid_t pid);
 /* Peaks, 0 when the kernel does not report them. */
 void sys_cgroup_read_peaks(const SandboxCgroup *cg, uint64_t *ret_memory, uint64_t *ret_pids);
 /* Whether the memory controller saw an OOM kill (memory.events oom_kill / memory.oom_control). */

@@ -102,3 +102,7 @@ int sys_pidfd_wait(int pidfd, siginfo_t *ret_info, struct rusage *ret_usage) {
 int sys_proc_die_with_parent(void) {
         return (int) raw_syscall2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
 }
+
+int sys_ns_join(int fd, int nstype) {
+        return syscall(SYS_setns, fd, nstype) < 0 ? -errno : 0;
+}

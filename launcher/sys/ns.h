@@ -23,6 +23,8 @@ pid_t sys_ns_clone(uint64_t flags, int cgroup_fd, void *stack, size_t stack_size
                    void *arg, int *ret_pidfd);
 
 int sys_ns_set_hostname(const char *name);
+/* setns(2): join the namespace fd names (nstype CLONE_NEW*, 0 = any). 0 or -errno. */
+int sys_ns_join(int fd, int nstype);
 /* Bring "lo" up in the current net namespace (ioctl SIOCSIFFLAGS). */
 int sys_ns_loopback_up(void);
 

@@ -381,3 +381,8 @@ void sys_seccomp_program_done(SeccompProgram *p) {
         p->fprog.filter = NULL;
         p->fprog.len = 0;
 }
+
+/* For other compilers of libseccomp contexts (seccomp-oci.c). */
+int sys_seccomp_export_ctx(void *ctx, struct sock_fprog *ret) {
+        return seccomp_export(ctx, ret);
+}

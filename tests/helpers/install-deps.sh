@@ -13,6 +13,7 @@ pkgs=(
   bubblewrap crun hyperfine jq python3-jsonschema python3-yaml iproute2 util-linux procps
   curl openssl git
   sudo passwd
+  containerd runc containernetworking-plugins
 )
 missing=()
 for p in "${pkgs[@]}"; do
