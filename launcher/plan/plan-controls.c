@@ -488,6 +488,14 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                                                 "guest kernel enforces %s", vm->guest_apparmor)
                             : plan_add_control(p, "guest.apparmor", CONTROL_NOT_APPLICABLE, NULL,
                                                "not asked for by the profile");
+        /* An SELinux context without an AppArmor profile: the guest applies AppArmor profiles
+         * only. A required one is refused (check_vm_selinux()); a best-effort one is listed as
+         * degraded, never silently dropped. */
+        if (r >= 0 && pr->mac.selinux && !pr->mac.apparmor)
+                r = plan_add_controlf(p, "guest.selinux", CONTROL_DEGRADED,
+                                      "the guest applies AppArmor profiles only",
+                                      "SELinux context %s not applied in the guest",
+                                      pr->mac.selinux);
         if (r >= 0)
                 r = control_common(p, pr);
         return r;

@@ -273,6 +273,19 @@ static void test_missing_controls_escalate(void **state) {
         expect_selinux_refused(&pr, &h); /* moat's module is not loaded */
         h.selinux_moat_loaded = true;
         expect_tier(&pr, &h, TIER_SANDBOX, NULL);
+        /* best-effort in the vm tier: run, with the context listed as degraded there */
+        {
+                Profile vpr = fixture_profile();
+                HostFacts vh = fixture_host();
+                vpr.mac.selinux = "moat_sandbox_t";
+                vpr.mac.enforce = ENFORCE_BEST_EFFORT;
+                vpr.isolation = TIER_VM;
+                Plan *vp = resolve(&vpr, &vh);
+                assert_false(vp->refused);
+                assert_int_equal(vp->tier, TIER_VM);
+                assert_int_equal(status_of(vp, "guest.selinux"), CONTROL_DEGRADED);
+                plan_free(vp);
+        }
 
         pr = fixture_profile();
         pr.resources.enforce = ENFORCE_REQUIRED;
