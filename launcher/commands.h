@@ -9,6 +9,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 
 /* Exit statuses (DESIGN.md "Exit status"). */
 #define EXIT_MOAT_FAILED 125

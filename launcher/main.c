@@ -16,6 +16,7 @@ static const struct {
         { "check", cmd_check, "validate profile files" },
         { "host", cmd_host, "print what this host can enforce" },
         { "audit", cmd_audit, "show, follow and verify the audit log" },
+        { "image", cmd_image, "build, import, list and remove system-tier images" },
 };
 
 static void help(FILE *f) {

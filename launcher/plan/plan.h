@@ -224,6 +224,19 @@ typedef struct PlanVm {
                             * by test drivers that boot a guest in a given host configuration */
 } PlanVm;
 
+/* The system tier (launcher/lxc/): a container of its own OS from an image of the store. */
+typedef struct PlanSystem {
+        bool boot;             /* boot mode: the image's init is pid 1 and the command is attached;
+                                * else command mode: liblxc's init runs the command, through the
+                                * gate, and ends with it */
+        char *init;            /* boot mode: the init inside the image */
+        char *image;           /* the image's tree on the host (the overlay's lower layer) */
+        char *image_name;      /* NULL when the profile names a directory */
+        char image_digest[65]; /* SHA-256 of the imported tarball, "" for a directory */
+        bool range_map;        /* root: 65536 ids from moat's reserved range; else one id (the
+                                * caller's) */
+} PlanSystem;
+
 typedef struct Plan {
         Tier tier;
         bool refused;
@@ -251,6 +264,7 @@ typedef struct Plan {
         PlanResources resources;
         PlanSandbox sandbox; /* meaningful when tier == TIER_SANDBOX */
         PlanVm vm;           /* meaningful when tier == TIER_VM */
+        PlanSystem system;   /* meaningful when tier == TIER_SYSTEM */
 
         char **reachable; /* "what the workload can still reach", one sentence each */
 } Plan;
