@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
         PlanLandlock ll = {};
         unsigned min_filters = 0;
         size_t n_env = 0;
-        bool nnp = false, seccomp = false;
+        bool nnp = false, seccomp = false, landlock = false;
         int i;
 
         for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -125,6 +125,7 @@ int main(int argc, char **argv) {
                                 refuse("bad --landlock '%s'", v);
                         ll.status = CONTROL_REQUIRED;
                         ll.paths = ll_paths;
+                        landlock = true;
                         i++;
                 } else if (strcmp(a, "--ll") == 0 && v && ll.n_paths < MAX_LL) {
                         char *eq = strrchr(argv[i + 1], '=');
@@ -180,7 +181,7 @@ int main(int argc, char **argv) {
                 refuse("moat did not confirm the container's state from the host");
         close(go);
 
-        if (ll.status == CONTROL_REQUIRED) {
+        if (landlock) {
                 int r = sys_landlock_apply(&ll);
                 if (r < 0)
                         refuse("landlock: %s", strerror(-r));

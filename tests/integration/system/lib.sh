@@ -79,13 +79,15 @@ as_user() {
 }
 
 # write_profile FILE NAME IMAGE [EXTRA YAML...]: a system-tier profile in command mode (a full
-# OS, no init) on image IMAGE; extra top-level YAML appended as given.
+# OS, no init) on image IMAGE (- : the extra YAML has its own filesystem section); extra
+# top-level YAML appended as given.
 write_profile() {
         local f=$1 name=$2 image=$3
         shift 3
         {
                 printf 'moat: 1\nname: %s\nisolation: system\nmax_tier: system\n' "$name"
-                printf 'filesystem:\n  root: {image: %s}\nos: {full_os: true, init: none}\n' "$image"
+                [ "$image" = - ] || printf 'filesystem:\n  root: {image: %s}\n' "$image"
+                printf 'os: {full_os: true, init: none}\n'
                 printf '%s\n' "$@"
         } >"$f"
         chmod 0644 "$f"
