@@ -175,6 +175,14 @@ static int cgroup_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *er
                 if (res->memory &&
                     ((r = add(c, "lxc.cgroup.memory.limit_in_bytes", "%" PRIu64, res->memory)) < 0))
                         return r;
+                /* the plan says "no swap": memory+swap at the same bound, or refuse */
+                if (res->memory && !x->has_memsw)
+                        return fail(err, size,
+                                    "cgroup.memory: this host has no swap accounting "
+                                    "(memory.memsw), so memory could spill to swap");
+                if (res->memory && (r = add(c, "lxc.cgroup.memory.memsw.limit_in_bytes", "%" PRIu64,
+                                            res->memory)) < 0)
+                        return r;
                 if (res->pids && (r = add(c, "lxc.cgroup.pids.max", "%" PRIu64, res->pids)) < 0)
                         return r;
                 if (res->cpus_milli &&

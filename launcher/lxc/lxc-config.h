@@ -23,6 +23,7 @@ typedef struct LxcParams {
         uint32_t uid_base, gid_base; /* host ids of uid/gid 0 inside */
         uint32_t id_count;           /* 65536 (range) or 1 (single) */
         CgroupLayout layout;         /* the host's, chooses lxc.cgroup.* or lxc.cgroup2.* */
+        bool has_memsw;              /* v1 swap accounting: memory+swap bounded too ("no swap") */
         /* What a mask's target is inside the container: 'd' directory, 'f' anything else, 0
          * absent (the executor looks in the image, or in /proc, which the container shares
          * the layout of). liblxc's "optional" skips only a missing target, not a wrong kind. */

@@ -472,7 +472,10 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                 long page = sysconf(_SC_PAGESIZE);
                 if (res->memory) {
                         snprintf(w, sizeof(w), "%" PRIu64, res->memory / page * page);
-                        if (check_cgroup(gate, "memory", "memory.limit_in_bytes", w, err, size) < 0)
+                        if (check_cgroup(gate, "memory", "memory.limit_in_bytes", w, err, size) <
+                                    0 ||
+                            check_cgroup(gate, "memory", "memory.memsw.limit_in_bytes", w, err,
+                                         size) < 0)
                                 return -EPERM;
                 }
                 if (res->pids) {
@@ -833,6 +836,11 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         params.layout = CGROUP_LAYOUT_HYBRID;
                 else if (stat("/sys/fs/cgroup/memory", &st) == 0)
                         params.layout = CGROUP_LAYOUT_V1;
+                char mnt[512], f[600];
+                if (cgroup_mount("memory", mnt, sizeof(mnt)) >= 0) {
+                        snprintf(f, sizeof(f), "%s/memory.memsw.limit_in_bytes", mnt);
+                        params.has_memsw = access(f, F_OK) == 0;
+                }
         }
         if (access(params.gate, X_OK) < 0) {
                 fail(o, "gate", errno, "the system gate %s is missing: %s", params.gate,

@@ -77,6 +77,23 @@ for u in "${USERS[@]}"; do
         out=$(as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'ls /etc/written 2>&1; head -1 /etc/os-release')
         check "$u: the next run starts from the image again" grep -q 'No such file' <<<"$out"
 
+        # cgroup limits (root on a v1/hybrid host: the v1 keys), read back from the host while
+        # the command runs, and felt inside
+        if [ "$u" = root ] && [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then
+                write_profile "$d/l.yaml" lim bb 'resources: {memory: 64MiB, pids: 32, cpus: 0.5}'
+                as_user "$u" "$MOAT" run -q -p "$d/l.yaml" -- sleep 3 &
+                bg=$!
+                for _ in $(seq 100); do p=$(pgrep -f "^sleep 3$" | head -1); [ -n "$p" ] && break; sleep 0.1; done
+                cgf() { echo "/sys/fs/cgroup/$1$(grep ":$1:" "/proc/$p/cgroup" | cut -d: -f3)/$2"; }
+                check "root: memory.limit_in_bytes is 64 MiB" [ "$(cat "$(cgf memory memory.limit_in_bytes)")" = 67108864 ]
+                check "root: memory.memsw.limit_in_bytes is 64 MiB (no swap)" [ "$(cat "$(cgf memory memory.memsw.limit_in_bytes)")" = 67108864 ]
+                check "root: pids.max is 32" [ "$(cat "$(cgf pids pids.max)")" = 32 ]
+                check "root: cpu.cfs_quota_us is 50000" [ "$(cat "$(cgf cpu cpu.cfs_quota_us)")" = 50000 ]
+                wait $bg
+                out=$(as_user "$u" "$MOAT" run -q -p "$d/l.yaml" -- sh -c 'for i in $(seq 60); do sleep 5 & done 2>&1; kill $(jobs -p) 2>/dev/null; wait' 2>&1)
+                check "root: pids.max is felt inside (fork refused)" grep -q "can't fork" <<<"$out"
+        fi
+
         # timeout and signals
         write_profile "$d/t.yaml" cmdt bb 'resources: {timeout: 2s, enforce: best-effort}'
         t0=$(date +%s)
