@@ -316,6 +316,16 @@ int lxc_config_build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err,
                 return fail(err, size,
                             "apparmor/selinux: labels for the system tier are not available yet "
                             "(liblxc would silently ignore them without the LSM)");
+        /* limits moat enforces itself in the other tiers, not built here yet: refused, never
+         * dropped */
+        if (p->resources.cpu_time_ms)
+                return fail(err, size, "cpu_time: not available in the system tier yet");
+        if (p->resources.output_bytes)
+                return fail(err, size, "output: not available in the system tier yet");
+        if (p->resources.disk)
+                return fail(err, size,
+                            "disk: the run's overlay layer is on the host and not bounded in the "
+                            "system tier yet");
         for (size_t i = 0; i < s->n_caps_keep; i++)
                 if (s->caps_keep[i] == 21 /* CAP_SYS_ADMIN */)
                         return fail(err, size,
