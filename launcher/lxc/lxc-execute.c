@@ -801,6 +801,28 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         image_info_done(&img);
         if (!run.lower)
                 return -ENOMEM;
+        /* with a range map, container root is another host uid: it must be able to reach the
+         * image's copy, or liblxc's overlay mount fails with a bare EACCES */
+        if (run.count > 1) {
+                _cleanup_free_ char *walk = strdup(run.lower);
+                struct stat st;
+                for (char *sl = walk; sl;) {
+                        sl = strchr(sl + 1, '/');
+                        if (sl)
+                                *sl = '\0';
+                        if (stat(walk[0] ? walk : "/", &st) == 0 && !(st.st_mode & S_IXOTH) &&
+                            st.st_uid != run.base) {
+                                fail(o, "image", EACCES,
+                                     "image %s: %s is not searchable by others (mode %o), so the "
+                                     "container's root (host uid %u) cannot reach the image",
+                                     p->system.image_name, walk, st.st_mode & 07777, run.base);
+                                free(run.lower);
+                                return 0;
+                        }
+                        if (sl)
+                                *sl = '/';
+                }
+        }
 
         if ((r = id128_random_machine_id(run.id, sizeof(run.id))) < 0)
                 goto out_nomem;

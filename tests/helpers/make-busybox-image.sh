@@ -10,6 +10,7 @@ bb=$(command -v busybox || true)
 [[ -n $bb ]] && file -L "$bb" 2>/dev/null | grep -q 'statically linked' || bb=/bin/busybox
 [[ -x $bb ]] || { echo "make-busybox-image: busybox-static is not installed" >&2; exit 77; }
 d=$(mktemp -d)
+chmod 0755 "$d"
 trap 'rm -rf "$d"' EXIT
 mkdir -p "$d"/{bin,sbin,etc,proc,sys,dev,tmp,root,home/user,run,var/tmp,usr/bin,usr/sbin}
 chmod 1777 "$d/tmp" "$d/var/tmp"
