@@ -536,6 +536,10 @@ static int shift_at(int dfd, const char *name, uint32_t base) {
         struct stat st;
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
+        /* a hard link to an inode shifted through another name already */
+        if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && st.st_uid >= base &&
+            st.st_uid - base <= 65535 && st.st_gid >= base && st.st_gid - base <= 65535)
+                return 0;
         if (st.st_uid > 65535 || st.st_gid > 65535)
                 return -ERANGE;
         if (fchownat(dfd, name, st.st_uid + base, st.st_gid + base, AT_SYMLINK_NOFOLLOW) < 0)

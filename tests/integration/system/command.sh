@@ -77,6 +77,14 @@ for u in "${USERS[@]}"; do
         out=$(as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'ls /etc/written 2>&1; head -1 /etc/os-release')
         check "$u: the next run starts from the image again" grep -q 'No such file' <<<"$out"
 
+        # a caller already under seccomp: liblxc would skip the plan's filter without
+        # allow_nesting; moat's check (more filters than moat has) would then refuse the run
+        out=$(as_user "$u" "$MOAT_BUILD_DIR/tests/helpers/seccomp-wrap" "$MOAT" run -q -p "$d/c.yaml" -- \
+                grep -E '^Seccomp_filters:' /proc/self/status)
+        rc=$?
+        check_all "$u: under a caller's filter the plan's filter is still loaded (2 filters)" \
+                '[ $rc = 0 ] && [ "$(awk "{print \$2}" <<<"$out")" -ge 2 ]'
+
         # cgroup limits (root on a v1/hybrid host: the v1 keys), read back from the host while
         # the command runs, and felt inside
         if [ "$u" = root ] && [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then
