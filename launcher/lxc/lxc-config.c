@@ -253,8 +253,14 @@ static int mount_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *err
                                 "tmpfs %s tmpfs rw%s,size=%" PRIu64 ",mode=1777,create=dir 0 0", t,
                                 flags, m->size);
                         break;
-                case PLAN_MOUNT_PROC:
-                case PLAN_MOUNT_DEV: /* lxc.mount.auto and lxc.autodev */
+                case PLAN_MOUNT_PROC: /* lxc.mount.auto */
+                        break;
+                case PLAN_MOUNT_DEV:
+                        /* lxc.autodev makes the nodes; shm as in the sandbox tier: sticky,
+                         * world-writable, not executable (64 MiB, counted by the memory cgroup) */
+                        r = add(c, "lxc.mount.entry",
+                                "tmpfs dev/shm tmpfs rw,nosuid,nodev,noexec,mode=1777,size=64m,"
+                                "create=dir 0 0");
                         break;
                 case PLAN_MOUNT_SYS: /* lxc.mount.auto sys:ro */
                         break;

@@ -1017,7 +1017,9 @@ out_wait:
                         msg[n] = '\0';
                         lxc_log_error(run.dir, le, sizeof(le));
                         fail(o, "lxc start", 0, "%s%s%s", msg, le[0] ? "; liblxc: " : "", le);
-                } else if (gate_msg[0]) {
+                } else if (gate_msg[0] && status == 125) {
+                        /* the gate writes it before exiting 125; a command that writes there
+                         * itself can only misreport its own run */
                         snprintf(o->message, sizeof(o->message), "system gate: %s", gate_msg);
                         snprintf(o->failed_step, sizeof(o->failed_step), "gate");
                         o->started = false;

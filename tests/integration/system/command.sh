@@ -59,6 +59,11 @@ for u in "${USERS[@]}"; do
         out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'keyctl show 2>&1; cat /proc/keys | wc -c; ls /dev/console 2>&1; cat /sys/class/net/lo/operstate 2>&1; ip link 2>&1 | grep -c "^[0-9]"')
         check "$u: /proc/keys is masked (0 bytes)" grep -qx 0 <<<"$(sed -n 2p <<<"$out" | tr -d ' ')"
         check "$u: no /dev/console from the host" grep -q 'No such file' <<<"$out"
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'grep " /dev/shm " /proc/mounts; ip link show 2>&1; readlink /proc/self/ns/net')
+        check "$u: /dev/shm is a noexec tmpfs" grep -q '^tmpfs /dev/shm tmpfs rw,nosuid,nodev,noexec' <<<"$out"
+        check "$u: network none: only lo, and it is down" \
+                [ "$(grep -c '^[0-9]*:' <<<"$out")" = 1 -a "$(grep -c 'lo: <LOOPBACK>' <<<"$out")" = 1 ]
+        check "$u: its own network namespace" [ "$(tail -n 1 <<<"$out")" != "$(readlink /proc/self/ns/net)" ]
 
         # the read-only bind and the /proc masks cannot be undone (no CAP_SYS_ADMIN)
         mkdir -p "$d/ro" && echo original >"$d/ro/file" && chmod -R a+rX "$d/ro"
