@@ -386,7 +386,7 @@ int lxc_config_build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err,
         for (size_t i = 0; r >= 0 && i < s->n_rlimits; i++) {
                 const char *n = rlimit_to_name(s->rlimits[i].resource);
                 char soft[24], hard[24], key[48];
-                if (!n)
+                if (!n || strcmp(n, "unknown") == 0)
                         return fail(err, size, "rlimits: resource %d has no name",
                                     s->rlimits[i].resource);
                 limit_str(s->rlimits[i].soft, soft, sizeof(soft));

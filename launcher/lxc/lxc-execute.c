@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -464,6 +465,27 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
         if (strcmp(v, want) != 0) {
                 snprintf(err, size, "userns: gid_map is '%s', the plan requires '%s'", v, want);
                 return -EPERM;
+        }
+
+        /* rlimits (lxc.prlimit.*) read back with prlimit(2) */
+        for (size_t i = 0; i < p->sandbox.n_rlimits; i++) {
+                const PlanRlimit *l = &p->sandbox.rlimits[i];
+                struct rlimit have;
+                uint64_t soft, hard;
+                if (prlimit(gate, (__rlimit_resource_t) l->resource, NULL, &have) < 0) {
+                        snprintf(err, size, "rlimits: cannot read limit %d of the container: %s",
+                                 l->resource, strerror(errno));
+                        return -EPERM;
+                }
+                soft = have.rlim_cur == RLIM_INFINITY ? UINT64_MAX : have.rlim_cur;
+                hard = have.rlim_max == RLIM_INFINITY ? UINT64_MAX : have.rlim_max;
+                if (soft != l->soft || hard != l->hard) {
+                        snprintf(err, size,
+                                 "rlimits: limit %d is %" PRIu64 ":%" PRIu64
+                                 ", the plan requires %" PRIu64 ":%" PRIu64,
+                                 l->resource, soft, hard, l->soft, l->hard);
+                        return -EPERM;
+                }
         }
 
         const PlanResources *res = &p->resources;

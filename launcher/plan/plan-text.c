@@ -98,8 +98,9 @@ char *plan_to_text(const Plan *p) {
                        s->range_map ? "65536 ids from moat's reserved range (several users "
                                       "inside; uid 0 inside is not host root)"
                                     : "one id: uid 0 inside is the caller, nobody else exists");
-                APPEND("  verified after start seccomp, no_new_privs, capability bounding set, "
-                       "id map, cgroup limits (from the host), and by the gate inside\n");
+                APPEND("  verified after start from the host: namespaces, seccomp (mode and filter "
+                       "count), no_new_privs, capability bounding set, id maps, rlimits, cgroup "
+                       "limits; from inside by the gate, before the command runs\n");
         }
 
         if (p->tier == TIER_VM) {
