@@ -303,7 +303,7 @@ static int mount_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *err
         return r;
 }
 
-int lxc_config_build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, size_t size) {
+static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, size_t size) {
         const PlanSandbox *s = &p->sandbox;
         _cleanup_free_ char *caps = NULL;
         bool sys = false;
@@ -411,7 +411,12 @@ int lxc_config_build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err,
                 r = add(c, "lxc.log.file", "%s/lxc.log", x->run_dir);
         if (r >= 0)
                 r = add(c, "lxc.log.level", "WARN");
-        if (r < 0 && r != -EOPNOTSUPP)
-                return r;
+        return r;
+}
+
+int lxc_config_build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, size_t size) {
+        int r = build(p, x, c, err, size);
+        if (r < 0) /* nothing half-built is handed out */
+                lxc_config_done(c);
         return r;
 }
