@@ -338,7 +338,21 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                                     "caps: sys_admin would let container root remount read-only "
                                     "binds writable and unmount masks");
 
+        /* a user other than root inside needs more than one id */
+        if ((s->uid_inside != 0 || s->gid_inside != 0) &&
+            (s->uid_inside >= x->id_count || s->gid_inside >= x->id_count))
+                return fail(
+                        err, size,
+                        "uid %u gid %u inside needs a range map of several ids, which only root "
+                        "can set up on this host (no newuidmap); a user's container has uid 0 "
+                        "only",
+                        (unsigned) s->uid_inside, (unsigned) s->gid_inside);
         r = add(c, "lxc.uts.name", "%s", s->hostname ? s->hostname : "moat");
+        if (r >= 0 && (s->uid_inside != 0 || s->gid_inside != 0)) {
+                r = add(c, "lxc.init.uid", "%u", (unsigned) s->uid_inside);
+                if (r >= 0)
+                        r = add(c, "lxc.init.gid", "%u", (unsigned) s->gid_inside);
+        }
         if (r >= 0)
                 r = add(c, "lxc.idmap", "u 0 %u %u", x->uid_base, x->id_count);
         if (r >= 0)

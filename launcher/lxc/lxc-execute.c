@@ -449,6 +449,20 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                         return -EPERM;
                 }
         }
+        /* the command's user: host view of uid/gid inside (all four ids) */
+        static const char *const ids[] = { "Uid", "Gid" };
+        for (size_t i = 0; i < 2; i++) {
+                unsigned in = i == 0 ? p->sandbox.uid_inside : p->sandbox.gid_inside;
+                unsigned host = (i == 0 ? run->base : run->gbase) + in;
+                snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", host, host, host, host);
+                if (status_field(gate, ids[i], v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
+                        snprintf(err, size,
+                                 "userns: %s is %s, the plan requires %u inside (%u on "
+                                 "the host)",
+                                 ids[i], v, in, host);
+                        return -EPERM;
+                }
+        }
         snprintf(want, sizeof(want), "%016" PRIx64, lxc_plan_capbnd(p));
         if (status_field(gate, "CapBnd", v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
                 snprintf(err, size, "caps: CapBnd is %s, the plan requires %s", v, want);
@@ -565,6 +579,10 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
         char err[256], mid[33], boot[40];
         int r;
 
+        /* the gate runs as the plan's user inside: its fifo and status file are that user's */
+        uid_t gate_uid = run->base + p->sandbox.uid_inside;
+        gid_t gate_gid = run->gbase + p->sandbox.gid_inside;
+
         r = run_dir_base(&base);
         if (r < 0)
                 return r;
@@ -614,12 +632,12 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
         snprintf(o->machine_id, sizeof(o->machine_id), "%s", mid);
         snprintf(line, sizeof(line), "%s\n", boot);
         if ((r = write_file(run->dir, "boot_id", line, 0444, (uid_t) -1, (gid_t) -1)) < 0 ||
-            (r = write_file(run->dir, "status", "", 0600, run->base, run->gbase)) < 0)
+            (r = write_file(run->dir, "status", "", 0600, gate_uid, gate_gid)) < 0)
                 return r;
         free(path);
         if (asprintf(&path, "%s/go", run->dir) < 0)
                 return -ENOMEM;
-        if (mkfifo(path, 0600) < 0 || chown(path, run->base, run->gbase) < 0)
+        if (mkfifo(path, 0600) < 0 || chown(path, gate_uid, gate_gid) < 0)
                 return -errno;
         /* O_RDWR: never blocks, and the byte written stays readable while this fd is open */
         run->go_fd = open(path, O_RDWR | O_CLOEXEC);
@@ -807,6 +825,15 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         return fail(o, "userns", 0,
                                     "userns: a range map needs root here (no newuidmap): the "
                                     "plan was made for root");
+                }
+                if (p->sandbox.uid_inside != 0 || p->sandbox.gid_inside != 0) {
+                        image_info_done(&img);
+                        return fail(o, "userns", 0,
+                                    "userns: uid %u gid %u inside needs a range map of several "
+                                    "ids, which only root can set up on this host (no "
+                                    "newuidmap); a user's container has uid 0 only",
+                                    (unsigned) p->sandbox.uid_inside,
+                                    (unsigned) p->sandbox.gid_inside);
                 }
                 run.base = getuid();
                 run.gbase = getgid();

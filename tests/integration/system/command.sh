@@ -56,6 +56,17 @@ for u in "${USERS[@]}"; do
                 check "$u: a single-uid map of the caller" [ "$map" = "MAP 0 $(id -u "$u") 1" ]
         fi
         check "$u: hostname from the plan" grep -q '^HOST moat$' <<<"$st"
+        # another user inside: root's range map has it, a single-uid map has only uid 0
+        write_profile "$d/u.yaml" cmdu bb 'uid: 1000' 'gid: 1000'
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/u.yaml" -- id 2>&1)
+        rc=$?
+        if [ "$u" = root ]; then
+                check_all "root: uid 1000 inside (range map) runs the command as 1000" \
+                        '[ $rc = 0 ] && grep -q "^uid=1000(user) gid=1000(user)" <<<"$out"'
+        else
+                check_all "$u: uid 1000 inside needs several ids: refused (125) with the reason" \
+                        '[ $rc = 125 ] && grep -q "range map" <<<"$out"'
+        fi
         out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'keyctl show 2>&1; cat /proc/keys | wc -c; ls /dev/console 2>&1; cat /sys/class/net/lo/operstate 2>&1; ip link 2>&1 | grep -c "^[0-9]"')
         check "$u: /proc/keys is masked (0 bytes)" grep -qx 0 <<<"$(sed -n 2p <<<"$out" | tr -d ' ')"
         check "$u: no /dev/console from the host" grep -q 'No such file' <<<"$out"
