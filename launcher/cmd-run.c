@@ -259,14 +259,15 @@ static int write_records(const RunArgs *a, const RunContext *ctx, const RunReque
         return r;
 }
 
-#if !MOAT_WITH_VM
+#if !MOAT_WITH_VM || !MOAT_WITH_SYSTEM
 /* The vm executor lives in moat-vm-run (see meson.build: libvirt's sixty libraries stay out of
  * every sandbox launch). Look for it beside this binary first (the build tree), then in the
  * installed libexec directory. moat-vm-run is moat with the vm executor: it resolves the same
  * inputs again and writes the audit record itself, so nothing is recorded here on success.
  * Not inlined: its two PATH_MAX buffers would otherwise sit in cmd_run()'s frame, whose pages
  * the stack clash probes touch on every launch and which stay resident while a sandbox runs. */
-static __attribute__((noinline)) int exec_vm_runner(char **run_argv, const char **ret_error) {
+_unused_ static __attribute__((noinline)) int exec_runner(const char *name, char **run_argv,
+                                                          const char **ret_error) {
         static char error[PATH_MAX + 128];
         char self[PATH_MAX], path[PATH_MAX + 32];
         ssize_t n;
@@ -278,10 +279,10 @@ static __attribute__((noinline)) int exec_vm_runner(char **run_argv, const char 
                 char *slash = strrchr(self, '/');
                 if (slash)
                         *slash = '\0';
-                snprintf(path, sizeof(path), "%s/moat-vm-run", self);
+                snprintf(path, sizeof(path), "%s/%s", self, name);
         }
         if (n <= 0 || access(path, X_OK) < 0)
-                snprintf(path, sizeof(path), "%s/moat-vm-run", MOAT_LIBEXEC_DIR);
+                snprintf(path, sizeof(path), "%s/%s", MOAT_LIBEXEC_DIR, name);
 
         while (run_argv[argc])
                 argc++;
@@ -290,13 +291,12 @@ static __attribute__((noinline)) int exec_vm_runner(char **run_argv, const char 
                 *ret_error = "out of memory";
                 return EXIT_MOAT_FAILED;
         }
-        args[0] = (char *) "moat-vm-run";
+        args[0] = (char *) name;
         for (size_t i = 0; i < argc; i++)
                 args[i + 1] = run_argv[i];
         fflush(NULL);
         execve(path, args, environ);
-        snprintf(error, sizeof(error), "cannot start the vm executor %s: %s", path,
-                 strerror(errno));
+        snprintf(error, sizeof(error), "cannot start the executor %s: %s", path, strerror(errno));
         *ret_error = error;
         fprintf(stderr, "moat: %s\n", error);
         return EXIT_MOAT_FAILED;
@@ -315,11 +315,19 @@ static int dispatch(const Plan *plan, const RunRequest *req, RunOutcome *o, char
                 (void) vm_execute(plan, req, o);
                 return o->exit_status;
 #else
-                return exec_vm_runner(run_argv, ret_error);
+                return exec_runner("moat-vm-run", run_argv, ret_error);
 #endif
         case TIER_SYSTEM:
+#if MOAT_WITH_SYSTEM
+                (void) system_execute(plan, req, o);
+                return o->exit_status;
+#elif HAVE_LXC
+                /* liblxc and the libraries it pulls in stay out of moat (see meson.build) */
+                return exec_runner("moat-system-run", run_argv, ret_error);
+#else
                 *ret_error = "the system tier executor is not available in this build";
                 break;
+#endif
         default:
                 *ret_error = "the plan has no runnable tier";
                 break;

@@ -11,6 +11,7 @@ int cmd_host(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_oci(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 
 /* Exit statuses (DESIGN.md "Exit status"). */
 #define EXIT_MOAT_FAILED 125

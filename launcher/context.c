@@ -11,6 +11,7 @@
 #include "basic/strv.h"
 #include "config.h"
 #include "context.h"
+#include "image/image.h"
 
 const char *moat_data_dir(void) {
         /* Any non-empty value is used as given, exactly as the profile search path does, so
@@ -48,6 +49,36 @@ static int writable_bind_sources(const Profile *pr, const char *workdir, char **
         return 0;
 }
 
+/* `root: {image: NAME}`: the tree and digest of NAME in the caller's image store. The plan
+ * names the digest, so the audit record says exactly which image a run used. */
+static int resolve_image(Profile *p, MoatError *error) {
+        ImageInfo info = {};
+        _cleanup_free_ char *store = NULL;
+        int r;
+
+        if (p->fs.root != ROOT_IMAGE || !p->fs.image_name)
+                return 0;
+        r = image_lookup(p->fs.image_name, &info);
+        if (r == -ENOENT && access(p->fs.image, F_OK) == 0) {
+                /* no such image, but a directory of that name beside the profile */
+                p->fs.image_name = (free(p->fs.image_name), NULL);
+                return 0;
+        }
+        if (r < 0) {
+                (void) image_store_dir(&store);
+                return moat_error_set(error, p->fs.pos.file ? p->fs.pos.file : p->path,
+                                      p->fs.pos.line, p->fs.pos.column,
+                                      "filesystem.root.image: no usable image named '%s' in %s "
+                                      "(%s; see moat image list, moat image build/import)",
+                                      p->fs.image_name, store ? store : "the image store",
+                                      strerror(-r));
+        }
+        free(p->fs.image);
+        p->fs.image = TAKE_PTR(info.rootfs);
+        memcpy(p->fs.image_digest, info.digest, sizeof(p->fs.image_digest));
+        return 0;
+}
+
 int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *error) {
         _cleanup_free_ char *policies = NULL;
         int r;
@@ -58,6 +89,9 @@ int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *err
                                       "a profile is required (-p NAME or -p FILE)");
 
         r = profile_load(args->profile, &ctx->profile, error);
+        if (r < 0)
+                goto fail;
+        r = resolve_image(ctx->profile, error);
         if (r < 0)
                 goto fail;
 

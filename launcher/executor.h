@@ -110,3 +110,4 @@ const char *control_outcome_to_string(ControlOutcome c);
  * -errno for a failure that prevented even that; either way outcome->exit_status is set. */
 int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);
 int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);
+int system_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);

@@ -19,6 +19,7 @@ static const struct {
         { "policy", cmd_policy,
           "install, check or remove moat's AppArmor/SELinux policies (root)" },
         { "oci", cmd_oci, "the OCI runtime command line (containerd, CRI-O)" },
+        { "image", cmd_image, "build, import, list and remove system-tier images" },
 };
 
 static void help(FILE *f) {

@@ -84,7 +84,15 @@ static int control_fs(Plan *p, const Profile *pr) {
         }
         r = plan_add_control(p, "pivot_root", CONTROL_REQUIRED,
                              "fresh root; the host's root is detached", NULL);
-        if (r >= 0)
+        if (r >= 0 && p->tier == TIER_SYSTEM && pr->fs.root == ROOT_IMAGE)
+                r = plan_add_controlf(
+                        p, "readonly-root", CONTROL_REQUIRED, NULL,
+                        "image %s%s%s never written: the run writes to its own overlay "
+                        "layer, discarded at the end",
+                        pr->fs.image_name ? pr->fs.image_name : pr->fs.image,
+                        pr->fs.image_name ? " sha256:" : "",
+                        pr->fs.image_name ? pr->fs.image_digest : "");
+        else if (r >= 0)
                 r = pr->fs.root == ROOT_IMAGE
                             ? plan_add_controlf(p, "readonly-root", CONTROL_REQUIRED, NULL,
                                                 "image %s read-only, nosuid, nodev", pr->fs.image)
@@ -534,7 +542,15 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
                                                "what the %s set and the profile deny (%s)",
                                                s->seccomp.base ? s->seccomp.base : "default",
                                                joined ? joined : "nothing");
-                if (r >= 0)
+                if (r >= 0 && p->tier == TIER_SYSTEM && pr->fs.root == ROOT_IMAGE)
+                        r = plan_add_reachable(p,
+                                               "its own whole OS: the image %s%s%s, writable "
+                                               "through a private layer that is discarded (the "
+                                               "image is never written)",
+                                               pr->fs.image_name ? pr->fs.image_name : pr->fs.image,
+                                               pr->fs.image_name ? " sha256:" : "",
+                                               pr->fs.image_name ? pr->fs.image_digest : "");
+                else if (r >= 0)
                         r = pr->fs.root == ROOT_IMAGE
                                     ? plan_add_reachable(p, "the image %s, read-only", pr->fs.image)
                                     : plan_add_reachable(p,

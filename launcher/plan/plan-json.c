@@ -170,6 +170,15 @@ static json_t *sandbox_to_json(const Plan *p) {
         return o;
 }
 
+static json_t *system_to_json(const PlanSystem *s) {
+        return json_pack(
+                "{s:s, s:o, s:{s:o, s:o, s:o}, s:s, s:s}", "mode", s->boot ? "boot" : "command",
+                "init", str_or_null(s->init), "image", "name", str_or_null(s->image_name), "digest",
+                s->image_digest[0] ? json_sprintf("sha256:%s", s->image_digest) : json_null(),
+                "path", str_or_null(s->image), "idmap", s->range_map ? "range" : "single",
+                "writable_layer", "overlay, discarded");
+}
+
 static json_t *vm_to_json(const PlanVm *vm) {
         return json_pack("{s:s, s:I, s:i, s:o, s:b, s:o, s:i}", "accel", vm->kvm ? "kvm" : "tcg",
                          "memory", (json_int_t) vm->memory, "vcpus", (int) vm->vcpus, "kernel",
@@ -255,6 +264,8 @@ json_t *plan_to_json(const Plan *p) {
         /* Always present: the vm tier takes its shares (mounts) and network mode from it too. */
         json_object_set_new(o, "sandbox", sandbox_to_json(p));
         json_object_set_new(o, "vm", p->tier == TIER_VM ? vm_to_json(&p->vm) : json_null());
+        if (p->tier == TIER_SYSTEM)
+                json_object_set_new(o, "system", system_to_json(&p->system));
         json_object_set_new(o, "reachable", strv_to_json(p->reachable));
         if (p->egress.active)
                 json_object_set_new(o, "egress", egress_to_json(&p->egress));

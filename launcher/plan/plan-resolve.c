@@ -522,6 +522,8 @@ int plan_resolve(const Profile *profile, const Policy *policy, const HostFacts *
         if (r >= 0)
                 r = plan_build_vm(p, profile, host);
         if (r >= 0)
+                r = plan_build_system(p, profile, host);
+        if (r >= 0)
                 r = plan_build_controls(p, profile, host, &f);
         if (r >= 0)
                 r = plan_build_reachable(p, profile, host);

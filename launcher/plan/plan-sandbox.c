@@ -535,6 +535,9 @@ int plan_build_sandbox(Plan *p, const Profile *pr, const HostFacts *h, const Pla
                 s->clone_flags |= CLONE_NEWTIME;
         s->uid_inside = pr->uid_set ? pr->uid : h->uid;
         s->gid_inside = pr->uid_set ? pr->gid : h->gid;
+        /* a system container's own root is uid 0 inside (the caller, or moat's range) */
+        if (p->tier == TIER_SYSTEM && !pr->uid_set)
+                s->uid_inside = s->gid_inside = 0;
         s->network = pr->network;
         s->hostname = strdup(pr->hostname ? pr->hostname : "moat");
         if (!s->hostname)

@@ -76,6 +76,33 @@ char *plan_to_text(const Plan *p) {
         STRV_FOREACH (s, p->reachable)
                 APPEND("  - %s\n", *s);
 
+        if (p->tier == TIER_SYSTEM) {
+                const PlanSystem *s = &p->system;
+                APPEND("\nsystem container:\n");
+                if (s->boot)
+                        APPEND("  mode                 boot: %s is pid 1; the command is attached "
+                               "with the plan's confinement\n",
+                               s->init);
+                else
+                        APPEND("  mode                 command: liblxc's init is pid 1 and runs "
+                               "the command through moat's gate, which checks its own status "
+                               "first\n");
+                if (s->image_name)
+                        APPEND("  image                %s sha256:%s (read-only)\n", s->image_name,
+                               s->image_digest);
+                else
+                        APPEND("  image                %s (a directory, read-only)\n",
+                               s->image ? s->image : "(none)");
+                APPEND("  writable layer       a private overlay upper, discarded after the run\n");
+                APPEND("  id map               %s\n",
+                       s->range_map ? "65536 ids from moat's reserved range (several users "
+                                      "inside; uid 0 inside is not host root)"
+                                    : "one id: uid 0 inside is the caller, nobody else exists");
+                APPEND("  verified after start from the host: namespaces, seccomp (mode and filter "
+                       "count), no_new_privs, capability bounding set, id maps, rlimits, cgroup "
+                       "limits; from inside by the gate, before the command runs\n");
+        }
+
         if (p->tier == TIER_VM) {
                 char mem[32];
                 plan_format_bytes(p->vm.memory, mem, sizeof(mem));

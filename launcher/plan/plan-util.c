@@ -209,6 +209,9 @@ Plan *plan_free(Plan *p) {
         free(p->vm.kernel);
         free(p->vm.guest_apparmor);
         free(p->vm.kernel_args);
+        free(p->system.init);
+        free(p->system.image);
+        free(p->system.image_name);
         strv_free(p->reachable);
         free(p->egress.allow);
         free(p);

@@ -238,6 +238,19 @@ typedef struct PlanEgress {
         uint8_t digest[32]; /* SHA-256 of the normalised rules, one per line, in order */
 } PlanEgress;
 
+/* The system tier (launcher/lxc/): a container of its own OS from an image of the store. */
+typedef struct PlanSystem {
+        bool boot;             /* boot mode: the image's init is pid 1 and the command is attached;
+                                * else command mode: liblxc's init runs the command, through the
+                                * gate, and ends with it */
+        char *init;            /* boot mode: the init inside the image */
+        char *image;           /* the image's tree on the host (the overlay's lower layer) */
+        char *image_name;      /* NULL when the profile names a directory */
+        char image_digest[65]; /* SHA-256 of the imported tarball, "" for a directory */
+        bool range_map;        /* root: 65536 ids from moat's reserved range; else one id (the
+                                * caller's) */
+} PlanSystem;
+
 typedef struct Plan {
         Tier tier;
         bool refused;
@@ -266,6 +279,7 @@ typedef struct Plan {
         PlanEgress egress;
         PlanSandbox sandbox; /* meaningful when tier == TIER_SANDBOX */
         PlanVm vm;           /* meaningful when tier == TIER_VM */
+        PlanSystem system;   /* meaningful when tier == TIER_SYSTEM */
 
         char **reachable; /* "what the workload can still reach", one sentence each */
 } Plan;

@@ -111,7 +111,7 @@ static json_t *vm_to_json(const Profile *p) {
 
 static json_t *sections_to_json(const Profile *p) {
         return json_pack(
-                "{s:o*, s:o*, s:o*, s:o*, s:o*, s:{s:o*, s:o}, s:{s:b, s:s}, s:o*, s:s,"
+                "{s:o*, s:o*, s:o*, s:o*, s:o*, s:{s:o*, s:o}, s:{s:b, s:s?}, s:o*, s:s,"
                 " s:o, s:o, s:o*, s:o*}",
                 "resources", resources_to_json(p), "env", env_to_json(p), "syscalls",
                 syscalls_to_json(p), "capabilities", strv_to_json(p->capabilities), "mac",

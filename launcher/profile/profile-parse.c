@@ -11,6 +11,7 @@
 #include "basic/macros.h"
 #include "basic/parse-util.h"
 #include "basic/strv.h"
+#include "image/image.h"
 #include "profile-internal.h"
 #include "profile/egress.h"
 
@@ -587,6 +588,7 @@ static int parse_root(Profile *p, const YNode *n, MoatError *e) {
             strcmp(n->value, "host-readonly") == 0) {
                 p->fs.root = ROOT_HOST_READONLY;
                 p->fs.image = (free(p->fs.image), NULL);
+                p->fs.image_name = (free(p->fs.image_name), NULL);
                 return 0;
         }
         if (n->kind != YNODE_MAP)
@@ -600,6 +602,14 @@ static int parse_root(Profile *p, const YNode *n, MoatError *e) {
         if (r < 0)
                 return r;
         p->fs.root = ROOT_IMAGE;
+        p->fs.image_name = (free(p->fs.image_name), NULL);
+        p->fs.image = (free(p->fs.image), NULL);
+        /* A word without '/' may name an image of the store (moat image list): it is looked
+         * up when the plan is made, and only when the store has no such name is it the
+         * directory beside the profile, as a relative path always was. */
+        if (v->kind == YNODE_SCALAR && v->type == YSCALAR_STRING && !strchr(v->value, '/') &&
+            image_name_valid(v->value) && !(p->fs.image_name = strdup(v->value)))
+                return -ENOMEM;
         return get_file_relative_path(v, "filesystem.root.image", &p->fs.image, e);
 }
 
@@ -842,8 +852,14 @@ static int parse_os(Profile *p, const YNode *n, MoatError *e) {
                 r = check_keys(n, "os", keys, e);
         if (r >= 0 && (v = ynode_map_get(n, "full_os")))
                 r = get_bool(v, "os.full_os", &p->os.full_os, e);
-        if (r >= 0 && (v = ynode_map_get(n, "init")))
-                r = get_abs_path(v, "os.init", &p->os.init, e);
+        /* "none": command mode in the system tier (liblxc's small init runs the command) */
+        if (r >= 0 && (v = ynode_map_get(n, "init"))) {
+                if (v->kind == YNODE_SCALAR && v->type == YSCALAR_STRING &&
+                    strcmp(v->value, "none") == 0)
+                        p->os.init = (free(p->os.init), NULL);
+                else
+                        r = get_abs_path(v, "os.init", &p->os.init, e);
+        }
         return r;
 }
 

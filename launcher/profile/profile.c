@@ -67,6 +67,7 @@ Profile *profile_free(Profile *p) {
         free(p->description);
         strv_free(p->files);
         free(p->fs.image);
+        free(p->fs.image_name);
         for (size_t i = 0; i < p->fs.n_binds; i++) {
                 free(p->fs.binds[i].source);
                 free(p->fs.binds[i].target);

@@ -99,7 +99,10 @@ typedef struct Profile {
 
         struct {
                 RootKind root;
-                char *image; /* ROOT_IMAGE: a directory (absolute after loading) */
+                char *image;           /* ROOT_IMAGE: a directory (absolute after loading); for a
+                              * named image, its tree in the store once looked up */
+                char *image_name;      /* ROOT_IMAGE given as a name of the image store, or NULL */
+                char image_digest[65]; /* the named image's SHA-256 (hex), once looked up */
                 ProfileBind *binds;
                 size_t n_binds;
                 ProfileTmpfs *tmpfs;

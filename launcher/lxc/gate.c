@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* moat-system-gate: the first program of a command-mode system container, bound read-only at
+ * /.moat-gate; liblxc's init (pid 1) runs it with the command after "--".
+ *
+ * Several lxc keys fail open (LXC-NOTES §3), so the gate checks its *own* state against the
+ * plan before the command exists: NoNewPrivs, the seccomp mode and filter count, the
+ * capability bounding, permitted and effective sets, the uid and gid maps. Then it waits on
+ * /.moat-go until moat, on the host, has verified the container from outside (status of pid 1,
+ * cgroup values read back), applies the plan's Landlock ruleset (which liblxc does not know),
+ * starts a new session, and execs the command with the plan's environment. Any mismatch:
+ * the reason goes to /.moat-status and stderr, exit 125, and the command never runs.
+ *
+ * Static: it must run in any image, whatever libc the image has (or none). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sys/landlock.h"
+
+#define MAX_ENV 1024
+#define MAX_LL 256
+
+static _Noreturn void refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static _Noreturn void refuse(const char *fmt, ...) {
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        int fd = open("/.moat-status", O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd >= 0) {
+                (void) !write(fd, msg, strlen(msg));
+                close(fd);
+        }
+        fprintf(stderr, "moat: system gate: %s: refusing to run the command\n", msg);
+        _exit(125);
+}
+
+/* The value of "Field:" in /proc/self/status, trimmed. */
+static int status_field(const char *status, const char *field, char *out, size_t size) {
+        size_t n = strlen(field);
+        for (const char *l = status; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                if (strncmp(l, field, n) == 0 && l[n] == ':') {
+                        const char *v = l + n + 1;
+                        v += strspn(v, " \t");
+                        size_t len = strcspn(v, "\n");
+                        if (len >= size)
+                                return -1;
+                        memcpy(out, v, len);
+                        out[len] = '\0';
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+static void read_file(const char *path, char *buf, size_t size) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+        if (fd < 0)
+                refuse("cannot read %s: %s", path, strerror(errno));
+        n = read(fd, buf, size - 1);
+        close(fd);
+        if (n < 0)
+                refuse("cannot read %s: %s", path, strerror(errno));
+        buf[n] = '\0';
+}
+
+/* "0 100000 65536" against the kernel's padded columns. */
+static void check_map(const char *path, const char *want) {
+        char buf[256], norm[256];
+        size_t j = 0;
+        bool sp = true;
+        read_file(path, buf, sizeof(buf));
+        for (size_t i = 0; buf[i] && j + 1 < sizeof(norm); i++) {
+                bool ws = buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n';
+                if (ws && !sp)
+                        norm[j++] = ' ';
+                if (!ws)
+                        norm[j++] = buf[i];
+                sp = ws;
+        }
+        while (j > 0 && norm[j - 1] == ' ')
+                j--;
+        norm[j] = '\0';
+        if (strcmp(norm, want) != 0)
+                refuse("%s is '%s', plan requires '%s'", path, norm, want);
+}
+
+int main(int argc, char **argv) {
+        const char *capbnd = NULL, *uidmap = NULL, *gidmap = NULL, *cwd = "/";
+        char *envp[MAX_ENV + 1];
+        PlanLandlockPath ll_paths[MAX_LL];
+        PlanLandlock ll = {};
+        unsigned min_filters = 0;
+        size_t n_env = 0;
+        bool nnp = false, seccomp = false, landlock = false;
+        int i;
+
+        for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+                const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+                if (strcmp(a, "--nnp") == 0)
+                        nnp = true;
+                else if (strcmp(a, "--seccomp") == 0 && v) {
+                        seccomp = true;
+                        min_filters = (unsigned) strtoul(v, NULL, 10);
+                        i++;
+                } else if (strcmp(a, "--capbnd") == 0 && v)
+                        capbnd = argv[++i];
+                else if (strcmp(a, "--uidmap") == 0 && v)
+                        uidmap = argv[++i];
+                else if (strcmp(a, "--gidmap") == 0 && v)
+                        gidmap = argv[++i];
+                else if (strcmp(a, "--cwd") == 0 && v)
+                        cwd = argv[++i];
+                else if (strcmp(a, "--env") == 0 && v && n_env < MAX_ENV)
+                        envp[n_env++] = argv[++i];
+                else if (strcmp(a, "--landlock") == 0 && v) {
+                        if (sscanf(v, "%d,%" SCNx64 ",%" SCNx64 ",%" SCNx64, &ll.abi,
+                                   &ll.handled_fs, &ll.handled_net, &ll.scoped) != 4)
+                                refuse("bad --landlock '%s'", v);
+                        ll.status = CONTROL_REQUIRED;
+                        ll.paths = ll_paths;
+                        landlock = true;
+                        i++;
+                } else if (strcmp(a, "--ll") == 0 && v && ll.n_paths < MAX_LL) {
+                        char *eq = strrchr(argv[i + 1], '=');
+                        if (!eq)
+                                refuse("bad --ll '%s'", v);
+                        *eq = '\0';
+                        ll_paths[ll.n_paths].path = argv[i + 1];
+                        ll_paths[ll.n_paths].access = strtoull(eq + 1, NULL, 16);
+                        ll.n_paths++;
+                        i++;
+                } else
+                        refuse("unknown gate argument '%s'", a);
+        }
+        envp[n_env] = NULL;
+        if (i + 1 >= argc)
+                refuse("no command after --");
+        char **cmd = argv + i + 1;
+
+        char status[4096], v[64];
+        read_file("/proc/self/status", status, sizeof(status));
+        if (nnp && (status_field(status, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0))
+                refuse("no_new_privs is not set (NoNewPrivs: %s)", v);
+        if (seccomp) {
+                if (status_field(status, "Seccomp", v, sizeof(v)) < 0 || strcmp(v, "2") != 0)
+                        refuse("seccomp is not in filter mode (Seccomp: %s)", v);
+                if (status_field(status, "Seccomp_filters", v, sizeof(v)) < 0 ||
+                    strtoul(v, NULL, 10) < min_filters)
+                        refuse("seccomp: %s filters, the plan requires at least %u", v,
+                               min_filters);
+        }
+        if (capbnd) {
+                static const char *const sets[] = { "CapBnd", "CapPrm", "CapEff", "CapAmb" };
+                uint64_t want = strtoull(capbnd, NULL, 16);
+                for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++) {
+                        if (status_field(status, sets[k], v, sizeof(v)) < 0)
+                                refuse("%s is missing from /proc/self/status", sets[k]);
+                        uint64_t have = strtoull(v, NULL, 16);
+                        /* the bounding set exactly; the others never beyond it */
+                        if (k == 0 ? have != want : (have & ~want) != 0)
+                                refuse("%s is %s, plan requires %s%016" PRIx64, sets[k], v,
+                                       k == 0 ? "" : "a subset of ", want);
+                }
+        }
+        if (uidmap)
+                check_map("/proc/self/uid_map", uidmap);
+        if (gidmap)
+                check_map("/proc/self/gid_map", gidmap);
+
+        /* wait for moat's outside checks (it writes one byte, or kills the container) */
+        int go = open("/.moat-go", O_RDONLY | O_CLOEXEC);
+        char b;
+        if (go < 0 || read(go, &b, 1) != 1 || b != 'g')
+                refuse("moat did not confirm the container's state from the host");
+        close(go);
+
+        if (landlock) {
+                int r = sys_landlock_apply(&ll);
+                if (r < 0)
+                        refuse("landlock: %s", strerror(-r));
+        }
+        /* no controlling terminal the command could inject into (TIOCSTI) */
+        if (setsid() < 0 && getsid(0) != getpid())
+                refuse("setsid: %s", strerror(errno));
+        if (chdir(cwd) < 0)
+                refuse("chdir %s: %s", cwd, strerror(errno));
+
+        /* PATH from the plan's environment, for the lookup of the command */
+        for (size_t k = 0; k < n_env; k++)
+                if (strncmp(envp[k], "PATH=", 5) == 0)
+                        setenv("PATH", envp[k] + 5, 1);
+        if (!getenv("PATH"))
+                setenv("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", 1);
+        execvpe(cmd[0], cmd, envp);
+        int e = errno;
+        fprintf(stderr, "moat: %s: %s\n", cmd[0], strerror(e));
+        _exit(e == ENOENT || e == ENOTDIR ? 127 : 126);
+}

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/* PURE. Plan -> lxc keys (lxc-config.h). The mapping, control by control, with what liblxc
+ * would do if the key were left out (LXC-NOTES §3, §7):
+ *   userns        lxc.idmap u/g 0 BASE COUNT         (else: a privileged container)
+ *   root          lxc.rootfs.path overlay:IMAGE:RUN/upper  (dir: would write the image)
+ *   proc, sys     lxc.mount.auto proc:mixed [sys:ro] cgroup:ro:force
+ *   dev           lxc.autodev 1, lxc.console.path none, lxc.tty.max 0, lxc.pty.max 0
+ *   network       lxc.net.0.type empty (+ flags up for loopback)
+ *   caps          lxc.cap.keep (none or the plan's list; sys_admin is never kept in command
+ *                 mode, so no ro bind or mask can be remounted or unmounted, P7/P8)
+ *   no_new_privs  lxc.no_new_privs 1
+ *   seccomp       lxc.seccomp.profile RUN/seccomp + allow_nesting 1 (P4)
+ *   cgroups       lxc.cgroup.relative 1 and three dirs under moat-ID; v1 or v2 keys by the
+ *                 host's layout, never the other family (P6)
+ *   rlimits       lxc.prlimit.*
+ *   mounts        lxc.mount.entry per plan mount, binds rbind with their modes */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "basic/macros.h"
+#include "lxc-config.h"
+#include "plan/plan-internal.h"
+
+void lxc_config_done(LxcConfig *c) {
+        for (size_t i = 0; c && i < c->n_keys; i++) {
+                free(c->keys[i].key);
+                free(c->keys[i].value);
+        }
+        if (c) {
+                free(c->keys);
+                *c = (LxcConfig){};
+        }
+}
+
+_printf_(3, 4) static int add(LxcConfig *c, const char *key, const char *fmt, ...) {
+        LxcKey *k = realloc(c->keys, (c->n_keys + 1) * sizeof(*k));
+        va_list ap;
+        char *v;
+        int r;
+
+        if (!k)
+                return -ENOMEM;
+        c->keys = k;
+        va_start(ap, fmt);
+        r = vasprintf(&v, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        k[c->n_keys].key = strdup(key);
+        k[c->n_keys].value = v;
+        if (!k[c->n_keys].key) {
+                free(v);
+                return -ENOMEM;
+        }
+        c->n_keys++;
+        return 0;
+}
+
+_printf_(3, 4) static int fail(char *err, size_t size, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, size, fmt, ap);
+        va_end(ap);
+        return -EOPNOTSUPP;
+}
+
+uint64_t lxc_plan_capbnd(const Plan *p) {
+        uint64_t m = 0;
+        for (size_t i = 0; i < p->sandbox.n_caps_keep; i++)
+                if (p->sandbox.caps_keep[i] >= 0 && p->sandbox.caps_keep[i] < 64)
+                        m |= 1ULL << p->sandbox.caps_keep[i];
+        return m;
+}
+
+static const char *cmp_op(ArgOp op) {
+        switch (op) {
+        case ARG_OP_EQ:
+                return "SCMP_CMP_EQ";
+        case ARG_OP_NE:
+                return "SCMP_CMP_NE";
+        case ARG_OP_MASKED_EQ:
+                return "SCMP_CMP_MASKED_EQ";
+        default:
+                return NULL;
+        }
+}
+
+int lxc_seccomp_text(const PlanSeccomp *s, char **ret, char *err, size_t err_size) {
+        _cleanup_free_ char *out = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        if (s->default_action != SECCOMP_ACTION_ALLOW)
+                return fail(err, err_size,
+                            "seccomp: an allow-list filter (default %s) has no lxc form here",
+                            s->default_action == SECCOMP_ACTION_KILL ? "kill" : "errno");
+        if (s->foreign_arch_action != SECCOMP_ACTION_KILL)
+                return fail(err, err_size,
+                            "seccomp: liblxc kills foreign ABIs; the plan asks for another "
+                            "action");
+        f = open_memstream(&out, &len);
+        if (!f)
+                return -ENOMEM;
+        /* version 2, a deny list over allow; [all]: every ABI liblxc builds a context for */
+        fputs("2\ndenylist\n[all]\n", f);
+        for (size_t i = 0; i < s->n_rules; i++) {
+                const PlanSyscallRule *r = &s->rules[i];
+                switch (r->action) {
+                case SECCOMP_ACTION_ERRNO:
+                        fprintf(f, "%s errno %d", r->name, r->errno_value);
+                        break;
+                case SECCOMP_ACTION_KILL:
+                        fprintf(f, "%s kill", r->name);
+                        break;
+                case SECCOMP_ACTION_ALLOW:
+                        fprintf(f, "%s allow", r->name);
+                        break;
+                default:
+                        fclose(f);
+                        return fail(err, err_size, "seccomp: rule %s has an unknown action",
+                                    r->name);
+                }
+                for (unsigned a = 0; a < r->n_args; a++) {
+                        const PlanArgCmp *c = &r->args[a];
+                        const char *op = cmp_op(c->op);
+                        if (!op) {
+                                fclose(f);
+                                return fail(err, err_size,
+                                            "seccomp: rule %s compares an argument in a way "
+                                            "liblxc cannot express",
+                                            r->name);
+                        }
+                        /* liblxc's order for MASKED_EQ is value, then mask (libseccomp's is
+                         * the reverse) */
+                        if (c->op == ARG_OP_MASKED_EQ)
+                                fprintf(f, " [%u,%" PRIu64 ",%s,%" PRIu64 "]", c->arg, c->value, op,
+                                        c->mask);
+                        else
+                                fprintf(f, " [%u,%" PRIu64 ",%s]", c->arg, c->value, op);
+                }
+                fputc('\n', f);
+        }
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static int cgroup_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, size_t size) {
+        const PlanResources *res = &p->resources;
+        int r = 0;
+
+        /* every cgroup of the run under one directory, relative to the runner's own cgroup, so
+         * that liblxc never creates a cgroup elsewhere and the guard can remove them all */
+        if ((r = add(c, "lxc.cgroup.relative", "1")) < 0 ||
+            (r = add(c, "lxc.cgroup.dir.monitor", "moat-%s/monitor", x->id)) < 0 ||
+            (r = add(c, "lxc.cgroup.dir.container", "moat-%s/payload", x->id)) < 0 ||
+            (r = add(c, "lxc.cgroup.dir.monitor.pivot", "moat-%s", x->id)) < 0)
+                return r;
+        switch (res->mechanism) {
+        case CGROUP_MECH_NONE:
+        case CGROUP_MECH_RLIMIT: /* the rlimits below; the plan says degraded and why */
+                return 0;
+        case CGROUP_MECH_V1:
+                /* liblxc ignores lxc.cgroup.* on a pure v2 host (P6): the plan's mechanism
+                 * came from host facts; if they changed since, refuse */
+                if (x->layout != CGROUP_LAYOUT_V1 && x->layout != CGROUP_LAYOUT_HYBRID)
+                        return fail(err, size,
+                                    "cgroup limits: the plan uses cgroup v1, which this host "
+                                    "does not have (liblxc would ignore the keys)");
+                if (res->memory &&
+                    ((r = add(c, "lxc.cgroup.memory.limit_in_bytes", "%" PRIu64, res->memory)) < 0))
+                        return r;
+                /* the plan says "no swap": memory+swap at the same bound, or refuse */
+                if (res->memory && !x->has_memsw)
+                        return fail(err, size,
+                                    "cgroup.memory: this host has no swap accounting "
+                                    "(memory.memsw), so memory could spill to swap");
+                if (res->memory && (r = add(c, "lxc.cgroup.memory.memsw.limit_in_bytes", "%" PRIu64,
+                                            res->memory)) < 0)
+                        return r;
+                if (res->pids && (r = add(c, "lxc.cgroup.pids.max", "%" PRIu64, res->pids)) < 0)
+                        return r;
+                if (res->cpus_milli &&
+                    ((r = add(c, "lxc.cgroup.cpu.cfs_period_us", "100000")) < 0 ||
+                     (r = add(c, "lxc.cgroup.cpu.cfs_quota_us", "%u", res->cpus_milli * 100)) < 0))
+                        return r;
+                return 0;
+        case CGROUP_MECH_V2:
+                /* on a hybrid or v1 host liblxc logs "Ignoring cgroup2 limits on legacy cgroup
+                 * system" and runs the container without them (P6): refuse instead */
+                if (x->layout != CGROUP_LAYOUT_V2)
+                        return fail(err, size,
+                                    "cgroup limits: the plan uses cgroup v2 keys, but this host's "
+                                    "cgroups are %s and liblxc would silently ignore them",
+                                    x->layout == CGROUP_LAYOUT_HYBRID ? "hybrid" : "v1");
+                if (res->memory &&
+                    ((r = add(c, "lxc.cgroup2.memory.max", "%" PRIu64, res->memory)) < 0 ||
+                     (r = add(c, "lxc.cgroup2.memory.swap.max", "0")) < 0))
+                        return r;
+                if (res->pids && (r = add(c, "lxc.cgroup2.pids.max", "%" PRIu64, res->pids)) < 0)
+                        return r;
+                if (res->cpus_milli &&
+                    (r = add(c, "lxc.cgroup2.cpu.max", "%u 100000", res->cpus_milli * 100)) < 0)
+                        return r;
+                return 0;
+        default:
+                return fail(err, size, "cgroup limits: unknown mechanism");
+        }
+}
+
+static void limit_str(uint64_t v, char *buf, size_t size) {
+        if (v == UINT64_MAX)
+                snprintf(buf, size, "unlimited");
+        else
+                snprintf(buf, size, "%" PRIu64, v);
+}
+
+static int mount_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, size_t size) {
+        const PlanSandbox *s = &p->sandbox;
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < s->n_mounts; i++) {
+                const PlanMount *m = &s->mounts[i];
+                const char *t = m->target + strspn(m->target, "/"); /* relative to the rootfs */
+                bool opt = m->flags & PLAN_MOUNT_OPTIONAL;
+                char flags[96];
+
+                snprintf(flags, sizeof(flags), "%s%s%s%s",
+                         m->flags & PLAN_MOUNT_RDONLY ? ",ro" : "",
+                         m->flags & PLAN_MOUNT_NOSUID ? ",nosuid" : "",
+                         m->flags & PLAN_MOUNT_NODEV ? ",nodev" : "",
+                         m->flags & PLAN_MOUNT_NOEXEC ? ",noexec" : "");
+                switch (m->kind) {
+                case PLAN_MOUNT_BIND:
+                        if (strcmp(m->target, "/") == 0) /* the root: the overlay instead */
+                                break;
+                        if (m->flags & PLAN_MOUNT_WORKDIR)
+                                r = add(c, "lxc.mount.entry",
+                                        "%s%s%s %s none rbind%s,create=dir%s 0 0", x->workdir,
+                                        m->source[0] ? "/" : "", m->source, t, flags,
+                                        opt ? ",optional" : "");
+                        else
+                                r = add(c, "lxc.mount.entry", "%s %s none rbind%s,create=dir%s 0 0",
+                                        m->source, t, flags, opt ? ",optional" : "");
+                        break;
+                case PLAN_MOUNT_TMPFS:
+                        r = add(c, "lxc.mount.entry",
+                                "tmpfs %s tmpfs rw%s,size=%" PRIu64 ",mode=1777,create=dir 0 0", t,
+                                flags, m->size);
+                        break;
+                case PLAN_MOUNT_PROC: /* lxc.mount.auto */
+                        break;
+                case PLAN_MOUNT_DEV:
+                        /* lxc.autodev makes the nodes; shm as in the sandbox tier: sticky,
+                         * world-writable, not executable (64 MiB, counted by the memory cgroup) */
+                        r = add(c, "lxc.mount.entry",
+                                "tmpfs dev/shm tmpfs rw,nosuid,nodev,noexec,mode=1777,size=64m,"
+                                "create=dir 0 0");
+                        break;
+                case PLAN_MOUNT_SYS: /* lxc.mount.auto sys:ro */
+                        break;
+                case PLAN_MOUNT_MASK: {
+                        /* a file: /dev/null over it; a directory: an empty read-only tmpfs */
+                        char k = x->target_kind ? x->target_kind(m->target, x->userdata) : 0;
+                        if (k == 'f')
+                                r = add(c, "lxc.mount.entry", "/dev/null %s none bind,ro 0 0", t);
+                        else if (k == 'd')
+                                r = add(c, "lxc.mount.entry",
+                                        "tmpfs %s tmpfs ro,nosuid,nodev,noexec,size=4k 0 0", t);
+                        else if (!opt)
+                                return fail(err, size, "mask %s: no such path in the container",
+                                            m->target);
+                        break;
+                }
+                case PLAN_MOUNT_READONLY:
+                        /* /proc/sys is read-only through proc:mixed; the others are host-wide
+                         * proc directories, bound read-only from the host's own /proc */
+                        if (strcmp(m->target, "/proc/sys") == 0)
+                                break;
+                        r = add(c, "lxc.mount.entry",
+                                "%s %s none rbind,ro,nosuid,nodev,noexec%s 0 0", m->target, t,
+                                opt ? ",optional" : "");
+                        break;
+                case PLAN_MOUNT_IDENTITY:
+                        /* /etc/machine-id is written into the run's upper layer; boot_id is a
+                         * file of the run directory bound over the kernel's */
+                        if (strcmp(m->source, "boot-id") == 0)
+                                r = add(c, "lxc.mount.entry",
+                                        "%s/boot_id %s none bind,ro,optional 0 0", x->run_dir, t);
+                        break;
+                default:
+                        return fail(err, size,
+                                    "mount %s: a %s mount has no system-tier form (it belongs to a "
+                                    "host-readonly root)",
+                                    m->target, plan_mount_kind_to_string(m->kind));
+                }
+        }
+        return r;
+}
+
+static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, size_t size) {
+        const PlanSandbox *s = &p->sandbox;
+        _cleanup_free_ char *caps = NULL;
+        bool sys = false;
+        int r;
+
+        *c = (LxcConfig){};
+        if (p->system.boot)
+                return fail(err, size,
+                            "boot mode (os.init %s) is not available yet; use os.init: none "
+                            "(command mode)",
+                            p->system.init);
+        if (s->network != NETWORK_NONE && s->network != NETWORK_LOOPBACK)
+                return fail(err, size, "network %s: the system tier offers none and loopback only",
+                            network_mode_to_string(s->network));
+        if (s->apparmor_profile || s->selinux_context)
+                return fail(err, size,
+                            "apparmor/selinux: labels for the system tier are not available yet "
+                            "(liblxc would silently ignore them without the LSM)");
+        /* limits moat enforces itself in the other tiers, not built here yet: refused, never
+         * dropped */
+        if (p->resources.cpu_time_ms)
+                return fail(err, size, "cpu_time: not available in the system tier yet");
+        if (p->resources.output_bytes)
+                return fail(err, size, "output: not available in the system tier yet");
+        if (p->resources.disk)
+                return fail(err, size,
+                            "disk: the run's overlay layer is on the host and not bounded in the "
+                            "system tier yet");
+        for (size_t i = 0; i < s->n_caps_keep; i++)
+                if (s->caps_keep[i] == 21 /* CAP_SYS_ADMIN */)
+                        return fail(err, size,
+                                    "caps: sys_admin would let container root remount read-only "
+                                    "binds writable and unmount masks");
+
+        /* a user other than root inside needs more than one id */
+        if ((s->uid_inside != 0 || s->gid_inside != 0) &&
+            (s->uid_inside >= x->id_count || s->gid_inside >= x->id_count))
+                return fail(
+                        err, size,
+                        "uid %u gid %u inside needs a range map of several ids, which only root "
+                        "can set up on this host (no newuidmap); a user's container has uid 0 "
+                        "only",
+                        (unsigned) s->uid_inside, (unsigned) s->gid_inside);
+        r = add(c, "lxc.uts.name", "%s", s->hostname ? s->hostname : "moat");
+        if (r >= 0 && (s->uid_inside != 0 || s->gid_inside != 0)) {
+                r = add(c, "lxc.init.uid", "%u", (unsigned) s->uid_inside);
+                if (r >= 0)
+                        r = add(c, "lxc.init.gid", "%u", (unsigned) s->gid_inside);
+        }
+        if (r >= 0)
+                r = add(c, "lxc.idmap", "u 0 %u %u", x->uid_base, x->id_count);
+        if (r >= 0)
+                r = add(c, "lxc.idmap", "g 0 %u %u", x->gid_base, x->id_count);
+        if (r >= 0)
+                r = add(c, "lxc.rootfs.path", "overlay:%s:%s/upper", x->lower, x->run_dir);
+        for (size_t i = 0; i < s->n_mounts; i++)
+                sys = sys || s->mounts[i].kind == PLAN_MOUNT_SYS;
+        /* /sys (and the cgroup tree under it, read-only) only when the plan has a /sys */
+        if (r >= 0)
+                r = add(c, "lxc.mount.auto", "proc:mixed%s", sys ? " sys:ro cgroup:ro:force" : "");
+        if (r >= 0)
+                r = add(c, "lxc.autodev", "1");
+        if (r >= 0)
+                r = add(c, "lxc.console.path", "none");
+        if (r >= 0)
+                r = add(c, "lxc.tty.max", "0");
+        if (r >= 0)
+                r = add(c, "lxc.pty.max", "0");
+        if (r >= 0)
+                r = add(c, "lxc.net.0.type", "empty");
+        if (r >= 0 && s->network == NETWORK_LOOPBACK)
+                r = add(c, "lxc.net.0.flags", "up");
+        /* the namespaces: liblxc's default set plus time when the plan has it */
+        if (r >= 0)
+                r = add(c, "lxc.namespace.clone", "cgroup ipc mnt net pid user uts%s",
+                        s->time_ns ? " time" : "");
+        if (r >= 0)
+                r = add(c, "lxc.no_new_privs", "1");
+        for (size_t i = 0; r >= 0 && i < s->n_caps_keep; i++) {
+                const char *n = capability_to_name(s->caps_keep[i]);
+                if (!n)
+                        return fail(err, size, "caps: capability %d has no name", s->caps_keep[i]);
+                r = plan_append(&caps, " ", "%s", n);
+        }
+        if (r >= 0)
+                r = add(c, "lxc.cap.keep", "%s", caps ? caps : "none");
+        if (r >= 0 && s->seccomp.status != CONTROL_NOT_APPLICABLE) {
+                r = add(c, "lxc.seccomp.profile", "%s/seccomp", x->run_dir);
+                if (r >= 0)
+                        r = add(c, "lxc.seccomp.allow_nesting", "1");
+        }
+        if (r >= 0)
+                r = cgroup_keys(p, x, c, err, size);
+        for (size_t i = 0; r >= 0 && i < s->n_rlimits; i++) {
+                const char *n = rlimit_to_name(s->rlimits[i].resource);
+                char soft[24], hard[24], key[48];
+                if (!n || strcmp(n, "unknown") == 0)
+                        return fail(err, size, "rlimits: resource %d has no name",
+                                    s->rlimits[i].resource);
+                limit_str(s->rlimits[i].soft, soft, sizeof(soft));
+                limit_str(s->rlimits[i].hard, hard, sizeof(hard));
+                snprintf(key, sizeof(key), "lxc.prlimit.%s", n);
+                r = add(c, key, "%s:%s", soft, hard);
+        }
+        if (r >= 0)
+                r = mount_keys(p, x, c, err, size);
+        /* the gate, and the fifo through which moat lets it run the command once the host's
+         * checks passed; the status file where it writes why it refused */
+        if (r >= 0)
+                r = add(c, "lxc.mount.entry", "%s .moat-gate none bind,ro,create=file 0 0",
+                        x->gate);
+        if (r >= 0)
+                r = add(c, "lxc.mount.entry", "%s/go .moat-go none bind,create=file 0 0",
+                        x->run_dir);
+        if (r >= 0)
+                r = add(c, "lxc.mount.entry", "%s/status .moat-status none bind,create=file 0 0",
+                        x->run_dir);
+        if (r >= 0)
+                r = add(c, "lxc.log.file", "%s/lxc.log", x->run_dir);
+        if (r >= 0)
+                r = add(c, "lxc.log.level", "WARN");
+        return r;
+}
+
+int lxc_config_build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, size_t size) {
+        int r = build(p, x, c, err, size);
+        if (r < 0) /* nothing half-built is handed out */
+                lxc_config_done(c);
+        return r;
+}

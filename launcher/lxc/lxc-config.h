@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* PURE. A system-tier plan -> every liblxc configuration key of the container, and the
+ * seccomp policy in liblxc's own text format. No defaults of liblxc are relied on: each key
+ * that decides a boundary is written (LXC-NOTES P1: the API's defaults are a privileged
+ * container with every capability, no seccomp, a writable image and a host pty on
+ * /dev/console). A plan element that has no faithful lxc form is an error naming it, never
+ * skipped. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "host/host.h"
+#include "plan/plan.h"
+
+typedef struct LxcParams {
+        const char *run_dir; /* per-run directory: upper, work, seccomp, gate fifo, ... */
+        const char *lower;   /* the image tree the overlay reads (shifted for a range map) */
+        const char *gate;    /* host path of moat-system-gate */
+        const char *workdir; /* the run's work directory (PLAN_MOUNT_WORKDIR sources) */
+        const char *id;      /* run id: names the per-run cgroup directory */
+        uint32_t uid_base, gid_base; /* host ids of uid/gid 0 inside */
+        uint32_t id_count;           /* 65536 (range) or 1 (single) */
+        CgroupLayout layout;         /* the host's, chooses lxc.cgroup.* or lxc.cgroup2.* */
+        bool has_memsw;              /* v1 swap accounting: memory+swap bounded too ("no swap") */
+        /* What a mask's target is inside the container: 'd' directory, 'f' anything else, 0
+         * absent (the executor looks in the image, or in /proc, which the container shares
+         * the layout of). liblxc's "optional" skips only a missing target, not a wrong kind. */
+        char (*target_kind)(const char *target, void *userdata);
+        void *userdata;
+} LxcParams;
+
+typedef struct LxcKey {
+        char *key, *value;
+} LxcKey;
+
+typedef struct LxcConfig {
+        LxcKey *keys;
+        size_t n_keys;
+} LxcConfig;
+
+void lxc_config_done(LxcConfig *c);
+
+/* Fills c; on an element that cannot be expressed, returns -EOPNOTSUPP with a sentence in err
+ * naming the control. */
+int lxc_config_build(const Plan *p, const LxcParams *params, LxcConfig *c, char *err,
+                     size_t err_size);
+
+/* liblxc's seccomp v2 text for the plan's rules ("2\ndenylist\n[all]\nNAME errno N [..]\n");
+ * liblxc adds each rule to every compat ABI of the host (x86_64, i386, x32) and kills others. */
+int lxc_seccomp_text(const PlanSeccomp *s, char **ret, char *err, size_t err_size);
+
+/* The capability bounding set the plan keeps, as the 64-bit mask /proc/PID/status prints. */
+uint64_t lxc_plan_capbnd(const Plan *p);

@@ -1,0 +1,1124 @@
+/* SPDX-License-Identifier: MIT */
+/* The system tier's executor (executor.h), command mode. Runs in moat-system-run only (never
+ * in the moat binary, so liblxc is never loaded by a sandbox launch), and liblxc itself runs
+ * only in the runner child, never in this process (liblxc moves its caller between cgroups and
+ * leaks some, LXC-NOTES P2).
+ *
+ * Processes:
+ *   moat-system-run (this)  prepares the run directory, forks the guard and the runner, then
+ *                           verifies the container from the host, lets the gate go, forwards
+ *                           signals, enforces the timeout, and waits.
+ *   guard                   setsid(), blocks on a pipe only this process holds. EOF (normal
+ *                           end, or this process was SIGKILLed) -> SIGKILL everything in the
+ *                           run's cgroups, remove them, remove the run directory. The only
+ *                           cleanup path, so there is one.
+ *   runner                  PR_SET_PDEATHSIG=SIGKILL; sets every key (each checked), then
+ *                           start() with daemonize off: it is liblxc's monitor, and the
+ *                           container's pid 1 dies with it (liblxc sets pid 1's death signal).
+ *   pid 1 (liblxc's init)   runs /.moat-gate ... -- COMMAND and exits with its status.
+ *
+ * Verification (because keys fail open): /proc/<gate>/status from the host (NoNewPrivs 1,
+ * Seccomp 2 with more filters than this process has, CapBnd = the plan's), uid_map and gid_map,
+ * the namespaces differ from the host's, and each cgroup limit read back from the payload
+ * cgroup's own files. The gate checks the same from inside and waits for moat's 'g' on
+ * /.moat-go before it execs the command. Any mismatch: 125 naming the control. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <lxc/lxccontainer.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "basic/id128.h"
+#include "basic/macros.h"
+#include "config.h"
+#include "executor.h"
+#include "image/image.h"
+#include "lxc-config.h"
+#include "sandbox/sandbox-internal.h"
+#include "sys/signal-fd.h"
+
+#define SUBID_FILE "/etc/moat/system-idmap"
+#define RANGE 65536u
+#define VERIFY_TIMEOUT_MS 60000
+
+typedef struct Run {
+        char id[33];
+        char *dir;
+        char *lower;
+        uint32_t base, gbase, count;
+        pid_t guard, runner;
+        int guard_fd; /* write end: closing it (or dying) starts the guard's cleanup */
+        int err_fd;   /* read end of the runner's error pipe */
+        int go_fd;
+} Run;
+
+static int fail(RunOutcome *o, const char *step, int err, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static int fail(RunOutcome *o, const char *step, int err, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(o->message, sizeof(o->message), fmt, ap);
+        va_end(ap);
+        snprintf(o->failed_step, sizeof(o->failed_step), "%s", step);
+        o->failed_errno = err;
+        o->started = false;
+        o->exit_status = 125;
+        fprintf(stderr, "moat: %s\n", o->message);
+        return 0;
+}
+
+/* ---- the id range moat reserves for root's containers ---------------------------------- */
+
+static void max_end(const char *path, uint64_t *end) {
+        FILE *f = fopen(path, "re");
+        char line[256];
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+                if (!b)
+                        continue;
+                uint64_t s = strtoull(a + 1, NULL, 10), n = strtoull(b + 1, NULL, 10);
+                if (s + n > *end)
+                        *end = s + n;
+        }
+        fclose(f);
+}
+
+/* "moat:BASE:65536" in SUBID_FILE, written once (by root, so no newuidmap is needed), above
+ * every range /etc/subuid and /etc/subgid hand out. */
+static int reserved_range(uint32_t *ret) {
+        char line[128];
+        FILE *f = fopen(SUBID_FILE, "re");
+        if (f) {
+                unsigned long b = 0, n = 0;
+                int ok = fgets(line, sizeof(line), f) && sscanf(line, "moat:%lu:%lu", &b, &n) == 2;
+                fclose(f);
+                if (!ok || n != RANGE || b == 0 || b > UINT32_MAX - RANGE)
+                        return -EBADMSG;
+                *ret = (uint32_t) b;
+                return 0;
+        }
+        if (errno != ENOENT)
+                return -errno;
+        uint64_t end = 1000000;
+        max_end("/etc/subuid", &end);
+        max_end("/etc/subgid", &end);
+        end = (end + RANGE - 1) / RANGE * RANGE;
+        if (end > UINT32_MAX - RANGE)
+                return -ERANGE;
+        if (mkdir("/etc/moat", 0755) < 0 && errno != EEXIST)
+                return -errno;
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s.%d", SUBID_FILE, (int) getpid()) < 0)
+                return -ENOMEM;
+        f = fopen(tmp, "wxe");
+        if (!f)
+                return -errno;
+        fprintf(f, "moat:%" PRIu64 ":%u\n", end, RANGE);
+        if (fclose(f) != 0 || link(tmp, SUBID_FILE) < 0) {
+                int r = -errno;
+                (void) unlink(tmp);
+                /* a concurrent first run wrote it: read theirs */
+                return r == -EEXIST ? reserved_range(ret) : r;
+        }
+        (void) unlink(tmp);
+        *ret = (uint32_t) end;
+        return 0;
+}
+
+/* ---- cgroups: where a pid's cgroup of a controller is, from the host ----------------------- */
+
+/* The mount point of the hierarchy with `ctrl` ("memory", "pids", "cpu", "" for v2). */
+static int cgroup_mount(const char *ctrl, char *buf, size_t size) {
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[1024];
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                char *sep = strstr(line, " - ");
+                char mnt[512], fstype[32], src[64], opts[512];
+                if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 ||
+                    sscanf(sep + 3, "%31s %63s %511s", fstype, src, opts) != 3)
+                        continue;
+                bool match = false;
+                if (!ctrl[0])
+                        match = strcmp(fstype, "cgroup2") == 0;
+                else if (strcmp(fstype, "cgroup") == 0)
+                        for (char *t = strtok(opts, ","); t && !match; t = strtok(NULL, ","))
+                                match = strcmp(t, ctrl) == 0;
+                if (match) {
+                        snprintf(buf, size, "%s", mnt);
+                        fclose(f);
+                        return 0;
+                }
+        }
+        fclose(f);
+        return -ENOENT;
+}
+
+/* Directory of pid's cgroup for ctrl ("" = the v2 hierarchy). */
+static int cgroup_dir(pid_t pid, const char *ctrl, char *buf, size_t size) {
+        char path[64], line[1024], mnt[512];
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        int r = -ENOENT;
+        while (r < 0 && fgets(line, sizeof(line), f)) {
+                char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+                if (!b)
+                        continue;
+                *b = '\0';
+                b[1 + strcspn(b + 1, "\n")] = '\0';
+                bool match = false;
+                if (!ctrl[0])
+                        match = a[1] == '\0';
+                else
+                        for (char *t = strtok(a + 1, ","); t && !match; t = strtok(NULL, ","))
+                                match = strcmp(t, ctrl) == 0;
+                if (match && cgroup_mount(ctrl, mnt, sizeof(mnt)) >= 0) {
+                        snprintf(buf, size, "%s%s", mnt, b + 1);
+                        r = 0;
+                }
+        }
+        fclose(f);
+        return r;
+}
+
+static int read_line(const char *path, char *buf, size_t size) {
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        if (!fgets(buf, (int) size, f)) {
+                fclose(f);
+                return -EIO;
+        }
+        fclose(f);
+        buf[strcspn(buf, "\n")] = '\0';
+        return 0;
+}
+
+/* ---- the guard ----------------------------------------------------------------------------- */
+
+static void kill_tree(const char *dir) {
+        char path[4096];
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        FILE *f = fopen(path, "re");
+        if (f) {
+                long pid;
+                while (fscanf(f, "%ld", &pid) == 1)
+                        (void) kill((pid_t) pid, SIGKILL);
+                fclose(f);
+        }
+        while (d && (de = readdir(d)))
+                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                        kill_tree(path);
+                }
+        if (d)
+                closedir(d);
+}
+
+static int rmdir_tree(const char *dir) {
+        char path[4096];
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                        (void) rmdir_tree(path);
+                }
+        if (d)
+                closedir(d);
+        return rmdir(dir) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* Every hierarchy this process is in: <mount><path>/moat-ID. */
+static void guard_clean_cgroups(const char *id) {
+        for (int attempt = 0; attempt < 100; attempt++) {
+                FILE *f = fopen("/proc/self/cgroup", "re");
+                char line[1024], mnt[512], dir[2048];
+                bool left = false;
+                while (f && fgets(line, sizeof(line), f)) {
+                        char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+                        if (!b)
+                                continue;
+                        *b = '\0';
+                        b[1 + strcspn(b + 1, "\n")] = '\0';
+                        char ctrl[128];
+                        snprintf(ctrl, sizeof(ctrl), "%s", a + 1);
+                        char *comma = strchr(ctrl, ',');
+                        if (comma)
+                                *comma = '\0';
+                        if (cgroup_mount(ctrl, mnt, sizeof(mnt)) < 0)
+                                continue;
+                        snprintf(dir, sizeof(dir), "%s%s/moat-%s", mnt,
+                                 strcmp(b + 1, "/") == 0 ? "" : b + 1, id);
+                        if (access(dir, F_OK) < 0)
+                                continue;
+                        kill_tree(dir);
+                        if (rmdir_tree(dir) < 0)
+                                left = true;
+                }
+                if (f)
+                        fclose(f);
+                if (!left)
+                        return;
+                usleep(20000); /* processes just killed leave their cgroups asynchronously */
+        }
+}
+
+static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
+        char b;
+        (void) setsid();
+        (void) prctl(PR_SET_NAME, "moat-guard");
+        /* nothing but the pipe: stdio stays, the caller's terminal gets no signal from us */
+        while (read(fd, &b, 1) != 0)
+                if (errno != EINTR && errno != EAGAIN)
+                        break;
+        guard_clean_cgroups(id);
+        (void) image_rm_tree(dir);
+        _exit(0);
+}
+
+/* ---- the runner ---------------------------------------------------------------------------- */
+
+static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, const LxcConfig *cfg,
+                                  char **gate_argv) {
+        char msg[512];
+        struct lxc_container *c;
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(125);
+        c = lxc_container_new("c", run->dir);
+        if (!c) {
+                snprintf(msg, sizeof(msg), "liblxc: cannot create the container object");
+                goto fail;
+        }
+        /* P1: every key checked; a refused key stops the run */
+        for (size_t i = 0; i < cfg->n_keys; i++)
+                if (!c->set_config_item(c, cfg->keys[i].key, cfg->keys[i].value)) {
+                        snprintf(msg, sizeof(msg), "liblxc refused %s = %s", cfg->keys[i].key,
+                                 cfg->keys[i].value);
+                        goto fail;
+                }
+        if (!c->want_daemonize(c, false) || !c->want_close_all_fds(c, true)) {
+                snprintf(msg, sizeof(msg), "liblxc: cannot turn daemonize off");
+                goto fail;
+        }
+        if (!c->start(c, 1, gate_argv)) {
+                snprintf(msg, sizeof(msg), "liblxc could not start the container (see %s/lxc.log)",
+                         run->dir);
+                goto fail;
+        }
+        int st = c->error_num;
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+fail:
+        (void) !write(err_fd, msg, strlen(msg));
+        _exit(125);
+}
+
+/* ---- verification from the host ------------------------------------------------------------ */
+
+static int status_field(pid_t pid, const char *field, char *buf, size_t size) {
+        char path[64], line[256];
+        size_t n = strlen(field);
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, field, n) == 0 && line[n] == ':') {
+                        char *v = line + n + 1;
+                        v += strspn(v, " \t");
+                        v[strcspn(v, "\n")] = '\0';
+                        snprintf(buf, size, "%s", v);
+                        fclose(f);
+                        return 0;
+                }
+        fclose(f);
+        return -ENOENT;
+}
+
+/* The first child of pid (from /proc/PID/task/PID/children), 0 if none. */
+static pid_t first_child(pid_t pid) {
+        char path[96], buf[256];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) pid, (int) pid);
+        if (read_line(path, buf, sizeof(buf)) < 0)
+                return 0;
+        return (pid_t) strtol(buf, NULL, 10);
+}
+
+static bool same_ns(pid_t pid, const char *ns) {
+        char a[64], b[64], pa[64], pb[64];
+        snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", (int) pid, ns);
+        snprintf(pb, sizeof(pb), "/proc/self/ns/%s", ns);
+        ssize_t n = readlink(pa, a, sizeof(a) - 1), m = readlink(pb, b, sizeof(b) - 1);
+        if (n < 0 || m < 0)
+                return true; /* unknown counts as shared: the check fails closed */
+        a[n] = b[m] = '\0';
+        return strcmp(a, b) == 0;
+}
+
+static void norm_map(pid_t pid, const char *which, char *out, size_t size) {
+        char path[64], buf[256];
+        size_t j = 0;
+        bool sp = true;
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, which);
+        out[0] = '\0';
+        if (read_line(path, buf, sizeof(buf)) < 0)
+                return;
+        for (size_t i = 0; buf[i] && j + 1 < size; i++) {
+                bool ws = buf[i] == ' ' || buf[i] == '\t';
+                if (ws && !sp)
+                        out[j++] = ' ';
+                if (!ws)
+                        out[j++] = buf[i];
+                sp = ws;
+        }
+        while (j > 0 && out[j - 1] == ' ')
+                j--;
+        out[j] = '\0';
+}
+
+static int check_cgroup(pid_t pid, const char *ctrl, const char *file, const char *want, char *err,
+                        size_t size) {
+        char dir[2048], path[2200], have[128];
+        int r = cgroup_dir(pid, ctrl, dir, sizeof(dir));
+        if (r < 0) {
+                snprintf(err, size, "cgroup %s: the container is in no %s cgroup", file,
+                         ctrl[0] ? ctrl : "v2");
+                return -EPERM;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        if (read_line(path, have, sizeof(have)) < 0 || strcmp(have, want) != 0) {
+                snprintf(err, size, "cgroup %s is '%s', the plan requires '%s'", file, have, want);
+                return -EPERM;
+        }
+        return 0;
+}
+
+/* Checks of the gate process (what the command will be) and of its parent, pid 1. */
+static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *err, size_t size) {
+        char v[64], want[64], mine[64];
+        static const char *const ns[] = { "user", "mnt", "pid", "net", "ipc", "uts", "cgroup" };
+
+        for (size_t i = 0; i < ELEMENTSOF(ns); i++)
+                if (same_ns(init, ns[i])) {
+                        snprintf(err, size, "%sns: the container shares the host's", ns[i]);
+                        return -EPERM;
+                }
+        if (p->sandbox.time_ns && same_ns(gate, "time")) {
+                snprintf(err, size, "timens: the container shares the host's clocks");
+                return -EPERM;
+        }
+        if (status_field(gate, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0) {
+                snprintf(err, size, "no_new_privs: NoNewPrivs is %s", v);
+                return -EPERM;
+        }
+        if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
+                /* P4: under a filter of the caller's, liblxc silently skips its own unless
+                 * allow_nesting; the container must have more filters than this process */
+                if (status_field(gate, "Seccomp", v, sizeof(v)) < 0 || strcmp(v, "2") != 0) {
+                        snprintf(err, size, "seccomp: Seccomp is %s, not 2 (filter)", v);
+                        return -EPERM;
+                }
+                if (status_field(getpid(), "Seccomp_filters", mine, sizeof(mine)) < 0)
+                        snprintf(mine, sizeof(mine), "0");
+                if (status_field(gate, "Seccomp_filters", v, sizeof(v)) < 0 ||
+                    strtoul(v, NULL, 10) <= strtoul(mine, NULL, 10)) {
+                        snprintf(err, size,
+                                 "seccomp: %s filters in the container, %s in moat: the plan's "
+                                 "filter was not loaded",
+                                 v, mine);
+                        return -EPERM;
+                }
+        }
+        /* the command's user: host view of uid/gid inside (all four ids) */
+        static const char *const ids[] = { "Uid", "Gid" };
+        for (size_t i = 0; i < 2; i++) {
+                unsigned in = i == 0 ? p->sandbox.uid_inside : p->sandbox.gid_inside;
+                unsigned host = (i == 0 ? run->base : run->gbase) + in;
+                snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", host, host, host, host);
+                if (status_field(gate, ids[i], v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
+                        snprintf(err, size,
+                                 "userns: %s is %s, the plan requires %u inside (%u on "
+                                 "the host)",
+                                 ids[i], v, in, host);
+                        return -EPERM;
+                }
+        }
+        snprintf(want, sizeof(want), "%016" PRIx64, lxc_plan_capbnd(p));
+        if (status_field(gate, "CapBnd", v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
+                snprintf(err, size, "caps: CapBnd is %s, the plan requires %s", v, want);
+                return -EPERM;
+        }
+        snprintf(want, sizeof(want), "0 %u %u", run->base, run->count);
+        norm_map(gate, "uid_map", v, sizeof(v));
+        if (strcmp(v, want) != 0) {
+                snprintf(err, size, "userns: uid_map is '%s', the plan requires '%s'", v, want);
+                return -EPERM;
+        }
+        snprintf(want, sizeof(want), "0 %u %u", run->gbase, run->count);
+        norm_map(gate, "gid_map", v, sizeof(v));
+        if (strcmp(v, want) != 0) {
+                snprintf(err, size, "userns: gid_map is '%s', the plan requires '%s'", v, want);
+                return -EPERM;
+        }
+
+        /* rlimits (lxc.prlimit.*) read back with prlimit(2) */
+        for (size_t i = 0; i < p->sandbox.n_rlimits; i++) {
+                const PlanRlimit *l = &p->sandbox.rlimits[i];
+                struct rlimit have;
+                uint64_t soft, hard;
+                if (prlimit(gate, (__rlimit_resource_t) l->resource, NULL, &have) < 0) {
+                        snprintf(err, size, "rlimits: cannot read limit %d of the container: %s",
+                                 l->resource, strerror(errno));
+                        return -EPERM;
+                }
+                soft = have.rlim_cur == RLIM_INFINITY ? UINT64_MAX : have.rlim_cur;
+                hard = have.rlim_max == RLIM_INFINITY ? UINT64_MAX : have.rlim_max;
+                if (soft != l->soft || hard != l->hard) {
+                        snprintf(err, size,
+                                 "rlimits: limit %d is %" PRIu64 ":%" PRIu64
+                                 ", the plan requires %" PRIu64 ":%" PRIu64,
+                                 l->resource, soft, hard, l->soft, l->hard);
+                        return -EPERM;
+                }
+        }
+
+        const PlanResources *res = &p->resources;
+        char w[64];
+        if (res->mechanism == CGROUP_MECH_V1) {
+                long page = sysconf(_SC_PAGESIZE);
+                if (res->memory) {
+                        snprintf(w, sizeof(w), "%" PRIu64, res->memory / page * page);
+                        if (check_cgroup(gate, "memory", "memory.limit_in_bytes", w, err, size) <
+                                    0 ||
+                            check_cgroup(gate, "memory", "memory.memsw.limit_in_bytes", w, err,
+                                         size) < 0)
+                                return -EPERM;
+                }
+                if (res->pids) {
+                        snprintf(w, sizeof(w), "%" PRIu64, res->pids);
+                        if (check_cgroup(gate, "pids", "pids.max", w, err, size) < 0)
+                                return -EPERM;
+                }
+                if (res->cpus_milli) {
+                        snprintf(w, sizeof(w), "%u", res->cpus_milli * 100);
+                        if (check_cgroup(gate, "cpu", "cpu.cfs_quota_us", w, err, size) < 0)
+                                return -EPERM;
+                }
+        } else if (res->mechanism == CGROUP_MECH_V2) {
+                if (res->memory) {
+                        snprintf(w, sizeof(w), "%" PRIu64, res->memory / 4096 * 4096);
+                        if (check_cgroup(gate, "", "memory.max", w, err, size) < 0)
+                                return -EPERM;
+                }
+                if (res->pids) {
+                        snprintf(w, sizeof(w), "%" PRIu64, res->pids);
+                        if (check_cgroup(gate, "", "pids.max", w, err, size) < 0)
+                                return -EPERM;
+                }
+                if (res->cpus_milli) {
+                        snprintf(w, sizeof(w), "%u 100000", res->cpus_milli * 100);
+                        if (check_cgroup(gate, "", "cpu.max", w, err, size) < 0)
+                                return -EPERM;
+                }
+        }
+        return 0;
+}
+
+/* ---- preparing the run directory ----------------------------------------------------------- */
+
+static int write_file(const char *dir, const char *name, const char *text, mode_t mode, uid_t uid,
+                      gid_t gid) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(text);
+        if (write(fd, text, len) != (ssize_t) len)
+                return -EIO;
+        if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)
+                return -errno;
+        return 0;
+}
+
+static int run_dir_base(char **ret) {
+        const char *x = getenv("XDG_RUNTIME_DIR");
+        if (geteuid() == 0)
+                *ret = strdup("/run/moat/system");
+        else if (x && x[0] == '/' && access(x, W_OK) == 0) {
+                if (asprintf(ret, "%s/moat-system", x) < 0)
+                        *ret = NULL;
+        } else if (asprintf(ret, "/tmp/moat-system-%u", (unsigned) getuid()) < 0)
+                *ret = NULL;
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_err) {
+        _cleanup_free_ char *base = NULL, *path = NULL, *text = NULL;
+        char err[256], mid[33], boot[40];
+        int r;
+
+        /* the gate runs as the plan's user inside: its fifo and status file are that user's */
+        uid_t gate_uid = run->base + p->sandbox.uid_inside;
+        gid_t gate_gid = run->gbase + p->sandbox.gid_inside;
+
+        r = run_dir_base(&base);
+        if (r < 0)
+                return r;
+        /* 0711: container root (another host uid for a range map) must traverse it */
+        if (geteuid() == 0 && mkdir("/run/moat", 0755) < 0 && errno != EEXIST)
+                return -errno;
+        if (mkdir(base, 0711) < 0 && errno != EEXIST)
+                return -errno;
+        struct stat st;
+        if (lstat(base, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+                return -EPERM; /* a run directory base of someone else's: never use it */
+        if (asprintf(&run->dir, "%s/%s", base, run->id) < 0)
+                return -ENOMEM;
+        if (mkdir(run->dir, 0711) < 0)
+                return -errno;
+        static const char *const dirs[] = { "upper", "work",
+                                            "upper/etc" }; /* liblxc: upper/../work */
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                free(path);
+                if (asprintf(&path, "%s/%s", run->dir, dirs[i]) < 0)
+                        return -ENOMEM;
+                if (mkdir(path, 0755) < 0 || chown(path, run->base, run->gbase) < 0)
+                        return -errno;
+        }
+        if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
+                r = lxc_seccomp_text(&p->sandbox.seccomp, &text, err, sizeof(err));
+                if (r < 0) {
+                        *ret_seccomp_err = strdup(err);
+                        return r;
+                }
+                if ((r = write_file(run->dir, "seccomp", text, 0444, (uid_t) -1, (gid_t) -1)) < 0)
+                        return r;
+        }
+        /* the run's own machine identity (plan: machine-id, boot-id), in the upper layer and
+         * in a file bound over the kernel's boot_id */
+        if (p->sandbox.machine_id)
+                snprintf(mid, sizeof(mid), "%s", p->sandbox.machine_id);
+        else if ((r = id128_random_machine_id(mid, sizeof(mid))) < 0)
+                return r;
+        if ((r = id128_random_uuid(boot, sizeof(boot))) < 0)
+                return r;
+        char line[64];
+        snprintf(line, sizeof(line), "%s\n", mid);
+        if ((r = write_file(run->dir, "upper/etc/machine-id", line, 0444, run->base, run->gbase)) <
+            0)
+                return r;
+        snprintf(o->machine_id, sizeof(o->machine_id), "%s", mid);
+        snprintf(line, sizeof(line), "%s\n", boot);
+        if ((r = write_file(run->dir, "boot_id", line, 0444, (uid_t) -1, (gid_t) -1)) < 0 ||
+            (r = write_file(run->dir, "status", "", 0600, gate_uid, gate_gid)) < 0)
+                return r;
+        free(path);
+        if (asprintf(&path, "%s/go", run->dir) < 0)
+                return -ENOMEM;
+        if (mkfifo(path, 0600) < 0 || chown(path, gate_uid, gate_gid) < 0)
+                return -errno;
+        /* O_RDWR: never blocks, and the byte written stays readable while this fd is open */
+        run->go_fd = open(path, O_RDWR | O_CLOEXEC);
+        return run->go_fd < 0 ? -errno : 0;
+}
+
+static const char *self_dir_file(const char *name, char *buf, size_t size) {
+        char self[2048];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                char *slash = strrchr(self, '/');
+                if (slash) {
+                        *slash = '\0';
+                        snprintf(buf, size, "%s/%s", self, name);
+                        if (access(buf, X_OK) == 0)
+                                return buf;
+                        /* the build tree: launcher/lxc/ beside the binary */
+                        snprintf(buf, size, "%s/launcher/lxc/%s", self, name);
+                        if (access(buf, X_OK) == 0)
+                                return buf;
+                }
+        }
+        snprintf(buf, size, "%s/%s", MOAT_LIBEXEC_DIR, name);
+        return buf;
+}
+
+/* /.moat-gate's argv: what it checks, the Landlock ruleset, the environment, the command. */
+static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, char **envp) {
+        size_t n = 0, cap = 32;
+        char **a = calloc(cap, sizeof(char *));
+#define PUSH(s)                                                             \
+        do {                                                                \
+                if (n + 2 >= cap) {                                         \
+                        char **b = realloc(a, (cap *= 2) * sizeof(char *)); \
+                        if (!b)                                             \
+                                return NULL;                                \
+                        a = b;                                              \
+                }                                                           \
+                a[n++] = (s);                                               \
+                a[n] = NULL;                                                \
+        } while (0)
+        char *s;
+        if (!a)
+                return NULL;
+        PUSH("/.moat-gate");
+        PUSH("--nnp");
+        if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
+                PUSH("--seccomp");
+                PUSH("1");
+        }
+        if (asprintf(&s, "%016" PRIx64, lxc_plan_capbnd(p)) < 0)
+                return NULL;
+        PUSH("--capbnd");
+        PUSH(s);
+        if (asprintf(&s, "0 %u %u", run->base, run->count) < 0)
+                return NULL;
+        PUSH("--uidmap");
+        PUSH(s);
+        if (asprintf(&s, "0 %u %u", run->gbase, run->count) < 0)
+                return NULL;
+        PUSH("--gidmap");
+        PUSH(s);
+        const PlanLandlock *ll = &p->sandbox.landlock;
+        if (ll->status == CONTROL_REQUIRED || ll->status == CONTROL_BEST_EFFORT) {
+                if (asprintf(&s, "%d,%" PRIx64 ",%" PRIx64 ",%" PRIx64, ll->abi, ll->handled_fs,
+                             ll->handled_net, ll->scoped) < 0)
+                        return NULL;
+                PUSH("--landlock");
+                PUSH(s);
+                for (size_t i = 0; i < ll->n_paths; i++) {
+                        if (asprintf(&s, "%s=%" PRIx64, ll->paths[i].path, ll->paths[i].access) < 0)
+                                return NULL;
+                        PUSH("--ll");
+                        PUSH(s);
+                }
+        }
+        PUSH("--cwd");
+        PUSH(p->sandbox.workdir_target ? p->sandbox.workdir_target : "/");
+        for (size_t i = 0; envp && envp[i]; i++) {
+                PUSH("--env");
+                PUSH(envp[i]);
+        }
+        PUSH("--");
+        for (size_t i = 0; req->argv[i]; i++)
+                PUSH(req->argv[i]);
+        return a;
+#undef PUSH
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* /proc/... from the host's /proc (same layout inside); anything else from the image. A
+ * symbolic link counts as absent: the mask would land on whatever it points to. */
+static char target_kind(const char *target, void *userdata) {
+        char path[4096];
+        struct stat st;
+        if (strncmp(target, "/proc/", 6) == 0)
+                snprintf(path, sizeof(path), "%s", target);
+        else
+                snprintf(path, sizeof(path), "%s%s", (const char *) userdata, target);
+        if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode))
+                return 0;
+        return S_ISDIR(st.st_mode) ? 'd' : 'f';
+}
+
+/* The first ERROR line of liblxc's log, for the message and the audit record. */
+static void lxc_log_error(const char *dir, char *buf, size_t size) {
+        char path[4096], line[1024];
+        snprintf(path, sizeof(path), "%s/lxc.log", dir);
+        FILE *f = fopen(path, "re");
+        buf[0] = '\0';
+        while (f && fgets(line, sizeof(line), f)) {
+                char *e = strstr(line, " ERROR ");
+                if (!e)
+                        continue;
+                char *m = strstr(e, " - ");
+                m = m ? strstr(m + 3, " - ") : NULL; /* after "file:func:line - " */
+                line[strcspn(line, "\n")] = '\0';
+                snprintf(buf, size, "%s", m ? m + 3 : e + 7);
+                break;
+        }
+        if (f)
+                fclose(f);
+}
+
+/* ---- the executor -------------------------------------------------------------------------- */
+
+int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
+        Run run = { .guard_fd = -EBADF, .err_fd = -EBADF, .go_fd = -EBADF };
+        LxcConfig cfg = {};
+        ImageInfo img = {};
+        _cleanup_free_ char *seccomp_err = NULL;
+        char err[512], gate[4096];
+        char **envp = NULL, **argv = NULL;
+        uint64_t start = now_ms();
+        int r, status = 125, sfd = -EBADF, pidfd = -EBADF;
+        bool verified = false, killed = false;
+        sigset_t old;
+
+        o->exit_status = 125;
+        o->exit_code = -1;
+        if (!p->system.image_name)
+                return fail(o, "image", 0,
+                            "the system tier runs images of the store: name one in "
+                            "filesystem.root.image (moat image import NAME TARBALL), not a "
+                            "directory (%s)",
+                            p->system.image ? p->system.image : "none");
+        r = image_lookup(p->system.image_name, &img);
+        if (r < 0 || strcmp(img.digest, p->system.image_digest) != 0) {
+                image_info_done(&img);
+                return fail(o, "image", r < 0 ? -r : 0, "image %s: %s", p->system.image_name,
+                            r < 0 ? strerror(-r) : "it changed since the plan was made");
+        }
+        if (geteuid() == 0) {
+                if (!p->system.range_map) {
+                        image_info_done(&img);
+                        return fail(o, "userns", 0, "userns: the plan was made for another user");
+                }
+                r = reserved_range(&run.base);
+                if (r < 0) {
+                        image_info_done(&img);
+                        return fail(o, "userns", -r,
+                                    "userns: cannot reserve the id range in " SUBID_FILE ": %s",
+                                    strerror(-r));
+                }
+                run.gbase = run.base;
+                run.count = RANGE;
+                /* the first run on a new range copies and shifts the image (once) */
+                r = image_shifted(&img, run.base, &run.lower);
+                if (r < 0) {
+                        image_info_done(&img);
+                        return fail(o, "image", -r,
+                                    "image %s: cannot make its copy for ids %u+: %s", img.name,
+                                    run.base, strerror(-r));
+                }
+        } else {
+                struct stat st;
+                if (p->system.range_map) {
+                        image_info_done(&img);
+                        return fail(o, "userns", 0,
+                                    "userns: a range map needs root here (no newuidmap): the "
+                                    "plan was made for root");
+                }
+                if (p->sandbox.uid_inside != 0 || p->sandbox.gid_inside != 0) {
+                        image_info_done(&img);
+                        return fail(o, "userns", 0,
+                                    "userns: uid %u gid %u inside needs a range map of several "
+                                    "ids, which only root can set up on this host (no "
+                                    "newuidmap); a user's container has uid 0 only",
+                                    (unsigned) p->sandbox.uid_inside,
+                                    (unsigned) p->sandbox.gid_inside);
+                }
+                run.base = getuid();
+                run.gbase = getgid();
+                run.count = 1;
+                if (stat(img.rootfs, &st) < 0 || st.st_uid != getuid()) {
+                        image_info_done(&img);
+                        return fail(o, "image", 0,
+                                    "image %s: with a single-uid map every file must be yours; "
+                                    "import it as this user",
+                                    img.name);
+                }
+                run.lower = strdup(img.rootfs);
+        }
+        image_info_done(&img);
+        if (!run.lower)
+                return -ENOMEM;
+        /* with a range map, container root is another host uid: it must be able to reach the
+         * image's copy, or liblxc's overlay mount fails with a bare EACCES */
+        if (run.count > 1) {
+                _cleanup_free_ char *walk = strdup(run.lower);
+                struct stat st;
+                for (char *sl = walk; sl;) {
+                        sl = strchr(sl + 1, '/');
+                        if (sl)
+                                *sl = '\0';
+                        if (stat(walk[0] ? walk : "/", &st) == 0 && !(st.st_mode & S_IXOTH) &&
+                            st.st_uid != run.base) {
+                                fail(o, "image", EACCES,
+                                     "image %s: %s is not searchable by others (mode %o), so the "
+                                     "container's root (host uid %u) cannot reach the image",
+                                     p->system.image_name, walk, st.st_mode & 07777, run.base);
+                                free(run.lower);
+                                return 0;
+                        }
+                        if (sl)
+                                *sl = '/';
+                }
+        }
+
+        if ((r = id128_random_machine_id(run.id, sizeof(run.id))) < 0)
+                goto out_nomem;
+        r = prepare(p, &run, o, &seccomp_err);
+        if (r < 0) {
+                if (run.dir)
+                        (void) image_rm_tree(run.dir);
+                fail(o, seccomp_err ? "seccomp" : "run directory", -r, "%s%s%s",
+                     seccomp_err ? seccomp_err : "cannot prepare the run directory",
+                     seccomp_err ? "" : ": ", seccomp_err ? "" : strerror(-r));
+                goto out;
+        }
+
+        LxcParams params = {
+                .run_dir = run.dir,
+                .lower = run.lower,
+                .gate = self_dir_file("moat-system-gate", gate, sizeof(gate)),
+                .workdir = req->workdir,
+                .id = run.id,
+                .uid_base = run.base,
+                .gid_base = run.gbase,
+                .id_count = run.count,
+                .layout = CGROUP_LAYOUT_NONE,
+                .target_kind = target_kind,
+                .userdata = run.lower,
+        };
+        {
+                /* the layout only: which family of cgroup keys liblxc will honour */
+                struct stat st;
+                if (stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0)
+                        params.layout = CGROUP_LAYOUT_V2;
+                else if (stat("/sys/fs/cgroup/unified/cgroup.controllers", &st) == 0)
+                        params.layout = CGROUP_LAYOUT_HYBRID;
+                else if (stat("/sys/fs/cgroup/memory", &st) == 0)
+                        params.layout = CGROUP_LAYOUT_V1;
+                char mnt[512], f[600];
+                if (cgroup_mount("memory", mnt, sizeof(mnt)) >= 0) {
+                        snprintf(f, sizeof(f), "%s/memory.memsw.limit_in_bytes", mnt);
+                        params.has_memsw = access(f, F_OK) == 0;
+                }
+        }
+        if (access(params.gate, X_OK) < 0) {
+                fail(o, "gate", errno, "the system gate %s is missing: %s", params.gate,
+                     strerror(errno));
+                goto out_rm;
+        }
+        r = lxc_config_build(p, &params, &cfg, err, sizeof(err));
+        if (r < 0) {
+                fail(o, "lxc config", -r, "%s", r == -EOPNOTSUPP ? err : strerror(-r));
+                goto out_rm;
+        }
+        r = sandbox_env_build(p, req->caller_env, &envp);
+        if (r < 0 || !(argv = gate_argv(p, req, &run, envp))) {
+                fail(o, "env", ENOMEM, "out of memory");
+                goto out_rm;
+        }
+
+        int gp[2], ep[2];
+        if (pipe2(gp, O_CLOEXEC) < 0) {
+                fail(o, "pipe", errno, "pipe: %s", strerror(errno));
+                goto out_rm;
+        }
+        fflush(NULL);
+        run.guard = fork();
+        if (run.guard < 0) {
+                fail(o, "fork", errno, "fork: %s", strerror(errno));
+                goto out_rm;
+        }
+        if (run.guard == 0) {
+                /* only the pipe: a write end of the runner's error pipe or the go fifo kept
+                 * here would hold them open past the run */
+                if (dup2(gp[0], 3) < 0)
+                        _exit(1);
+                (void) close_range(4, ~0U, 0);
+                guard_main(3, run.id, run.dir);
+        }
+        close(gp[0]);
+        run.guard_fd = gp[1];
+
+        sigset_t fwd;
+        sys_signal_forwarded_set(&fwd);
+        sfd = sys_signal_block_fd(&fwd, &old);
+        if (sfd < 0) {
+                fail(o, "signals", -sfd, "signalfd: %s", strerror(-sfd));
+                goto out_guard;
+        }
+        if (pipe2(ep, O_CLOEXEC) < 0) {
+                fail(o, "pipe", errno, "pipe: %s", strerror(errno));
+                goto out_guard;
+        }
+        pid_t self = getpid();
+        run.runner = fork();
+        if (run.runner < 0) {
+                fail(o, "fork", errno, "fork: %s", strerror(errno));
+                goto out_guard;
+        }
+        if (run.runner == 0) {
+                close(ep[0]);
+                (void) sigprocmask(SIG_SETMASK, &old, NULL);
+                runner_main(self, ep[1], &run, &cfg, argv);
+        }
+        close(ep[1]);
+        run.err_fd = ep[0];
+        pidfd = (int) syscall(SYS_pidfd_open, run.runner, 0);
+        if (pidfd < 0) {
+                (void) kill(run.runner, SIGKILL);
+                fail(o, "pidfd", errno, "pidfd_open: %s", strerror(errno));
+                goto out_wait;
+        }
+
+        uint64_t deadline = p->resources.timeout_ms ? start + p->resources.timeout_ms : 0;
+        for (;;) {
+                struct pollfd pf[2] = { { .fd = pidfd, .events = POLLIN },
+                                        { .fd = sfd, .events = POLLIN } };
+                int ms = verified ? 1000 : 5;
+                uint64_t t = now_ms();
+                if (deadline && deadline > t && deadline - t < (uint64_t) ms)
+                        ms = (int) (deadline - t);
+                int n = poll(pf, 2, ms);
+                if (n < 0 && errno != EINTR)
+                        break;
+                if (pf[0].revents & POLLIN)
+                        break;
+                if (pf[1].revents & POLLIN) {
+                        int sig = sys_signal_read(sfd);
+                        if (sig > 0)
+                                (void) kill(run.runner, sig); /* liblxc passes it to pid 1, and
+                                                               * its init to the command */
+                }
+                t = now_ms();
+                if (deadline && t >= deadline && !killed) {
+                        o->timed_out = true;
+                        killed = true;
+                        (void) kill(run.runner, SIGKILL);
+                        continue;
+                }
+                if (verified || killed)
+                        continue;
+                pid_t init = first_child(run.runner), g = init ? first_child(init) : 0;
+                char comm[32] = "", path[64];
+                if (g > 0) {
+                        snprintf(path, sizeof(path), "/proc/%d/comm", (int) g);
+                        (void) read_line(path, comm, sizeof(comm));
+                }
+                if (g > 0 && strcmp(comm, ".moat-gate") == 0) {
+                        r = verify(p, &run, init, g, err, sizeof(err));
+                        if (r < 0) {
+                                (void) kill(run.runner, SIGKILL);
+                                killed = true;
+                                fail(o, "verify", EPERM, "%s (checked from the host)", err);
+                                continue;
+                        }
+                        verified = true;
+                        if (write(run.go_fd, "g", 1) != 1) {
+                                (void) kill(run.runner, SIGKILL);
+                                killed = true;
+                                fail(o, "verify", errno, "cannot release the gate: %s",
+                                     strerror(errno));
+                        }
+                } else if (t - start > VERIFY_TIMEOUT_MS) {
+                        (void) kill(run.runner, SIGKILL);
+                        killed = true;
+                        fail(o, "start", ETIMEDOUT,
+                             "the container did not reach the gate within %d s",
+                             VERIFY_TIMEOUT_MS / 1000);
+                }
+        }
+
+out_wait:
+        for (;;) {
+                int st;
+                if (waitpid(run.runner, &st, 0) >= 0) {
+                        status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                        break;
+                }
+                if (errno != EINTR)
+                        break;
+        }
+        if (sfd >= 0)
+                (void) sigprocmask(SIG_SETMASK, &old, NULL);
+        {
+                char msg[512];
+                ssize_t n = read(run.err_fd, msg, sizeof(msg) - 1);
+                _cleanup_free_ char *sp = NULL;
+                char gate_msg[512] = "";
+                if (asprintf(&sp, "%s/status", run.dir) >= 0)
+                        (void) read_line(sp, gate_msg, sizeof(gate_msg));
+                if (o->failed_step[0]) {
+                        /* already failed (verification, start) */
+                } else if (n > 0) {
+                        char le[384];
+                        msg[n] = '\0';
+                        lxc_log_error(run.dir, le, sizeof(le));
+                        fail(o, "lxc start", 0, "%s%s%s", msg, le[0] ? "; liblxc: " : "", le);
+                } else if (gate_msg[0] && status == 125) {
+                        /* the gate writes it before exiting 125; a command that writes there
+                         * itself can only misreport its own run */
+                        snprintf(o->message, sizeof(o->message), "system gate: %s", gate_msg);
+                        snprintf(o->failed_step, sizeof(o->failed_step), "gate");
+                        o->started = false;
+                        o->exit_status = 125;
+                } else if (o->timed_out) {
+                        o->started = verified;
+                        o->exit_status = 128 + SIGKILL;
+                        o->signal = SIGKILL;
+                } else if (!verified) {
+                        char le[384];
+                        lxc_log_error(run.dir, le, sizeof(le));
+                        fail(o, "start", 0,
+                             "the container ended (status %d) before moat could verify it%s%s",
+                             status, le[0] ? "; liblxc: " : "", le);
+                } else {
+                        o->started = true;
+                        o->exit_status = status;
+                        if (status > 128 && status < 128 + 65) {
+                                o->signal = status - 128;
+                                o->exit_code = -1;
+                        } else
+                                o->exit_code = status;
+                }
+        }
+        snprintf(o->tier_detail, sizeof(o->tier_detail),
+                 "command mode, %s map at %u, image sha256:%s",
+                 run.count == 1 ? "single-uid" : "range", run.base, p->system.image_digest);
+out_guard:
+        /* the guard removes cgroups and the run directory; wait for it, so nothing is left
+         * when this returns */
+        run.guard_fd = safe_close(run.guard_fd);
+        if (run.guard > 0)
+                while (waitpid(run.guard, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        goto out;
+out_rm:
+        (void) image_rm_tree(run.dir);
+out:
+        o->wall_ns = (now_ms() - start) * 1000000ULL;
+        safe_close(run.err_fd);
+        safe_close(run.go_fd);
+        safe_close(sfd);
+        safe_close(pidfd);
+        lxc_config_done(&cfg);
+        free(run.dir);
+        free(run.lower);
+        free(envp);
+        free(argv);
+        return 0;
+out_nomem:
+        free(run.lower);
+        return -ENOMEM;
+}

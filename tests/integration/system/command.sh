@@ -1,0 +1,152 @@
+#!/bin/bash
+# The system tier in command mode (os.init: none), as root (range map) and as moatuser
+# (single-uid map), with the busybox test image: the command sees the image's OS, stdio, exit
+# status, signals and the timeout follow executor.h; the controls are observed from inside;
+# fail-open lxc keys are refused; the image is never written; kill -9 of moat leaves nothing.
+source "$(dirname "$0")/lib.sh"
+
+if [ ! -x "${MOAT_BUILD_DIR:-}/moat-system-run" ]; then
+        echo "1..0 # SKIP moat-system-run is not built (needs -Dlxc=enabled)"
+        exit 77
+fi
+tarball=$(busybox_tarball) || { echo "1..0 # SKIP cannot make the busybox test image"; exit 77; }
+
+# run_dirs USER: the run directories that user's runs could leave.
+run_dirs() {
+        if [ "$1" = root ]; then ls -A /run/moat/system 2>/dev/null; else
+                ls -A "/tmp/moat-system-$(id -u "$1")" 2>/dev/null; fi
+}
+moat_cgroups() { ls -d /sys/fs/cgroup/*/moat-[0-9a-f]*[0-9a-f] /sys/fs/cgroup/moat-[0-9a-f]*[0-9a-f] 2>/dev/null | grep -E '/moat-[0-9a-f]{32}$'; }
+
+for u in "${USERS[@]}"; do
+        d=$(user_dir "$u")
+        as_user "$u" "$MOAT" image import -q bb "$tarball" >/dev/null
+        digest=$(sha256sum "$tarball" | cut -d' ' -f1)
+        image="$d/store/sha256/$digest/rootfs"
+        before=$(tree_digest "$image")
+        write_profile "$d/c.yaml" cmd bb
+        # landlock off: a full OS writes where it likes inside its own layer
+        write_profile "$d/w.yaml" cmdw bb 'mac: {landlock: off}'
+
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- cat /etc/os-release)
+        check "$u: cat /etc/os-release is the image's, not the host's" grep -q '^ID=moat-busybox$' <<<"$out"
+        check "$u: the audit record names the image digest" \
+                grep -q "image sha256:$digest" <<<"$(last_audit "$u" | jq -r .tier_detail)"
+        as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'exit 42'
+        check "$u: the exit status passes through (42)" [ $? = 42 ]
+        out=$(echo piped | as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- cat)
+        check "$u: stdin reaches the command" [ "$out" = piped ]
+        err=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'echo to-stderr >&2' 2>&1 >/dev/null)
+        check "$u: stderr passes through" [ "$err" = to-stderr ]
+        as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- /no/such/command 2>/dev/null
+        check "$u: a missing command is 127" [ $? = 127 ]
+
+        st=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c \
+                'cat /proc/self/status; echo "MAP $(cat /proc/self/uid_map)"; echo "HOST $(hostname)"')
+        field() { awk -v f="$1:" '$1 == f {print $2}' <<<"$st"; }
+        check "$u: NoNewPrivs is 1 inside" [ "$(field NoNewPrivs)" = 1 ]
+        check "$u: seccomp filter mode inside" [ "$(field Seccomp)" = 2 ]
+        check "$u: no capability in the bounding set" [ "$(field CapBnd)" = 0000000000000000 ]
+        check "$u: no effective capability" [ "$(field CapEff)" = 0000000000000000 ]
+        map=$(grep '^MAP' <<<"$st" | tr -s ' ')
+        if [ "$u" = root ]; then
+                base=$(cut -d: -f2 /etc/moat/system-idmap)
+                check "root: a 65536-id range map from moat's reservation" [ "$map" = "MAP 0 $base 65536" ]
+        else
+                check "$u: a single-uid map of the caller" [ "$map" = "MAP 0 $(id -u "$u") 1" ]
+        fi
+        check "$u: hostname from the plan" grep -q '^HOST moat$' <<<"$st"
+        # another user inside: root's range map has it, a single-uid map has only uid 0
+        write_profile "$d/u.yaml" cmdu bb 'uid: 1000' 'gid: 1000'
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/u.yaml" -- id 2>&1)
+        rc=$?
+        if [ "$u" = root ]; then
+                check_all "root: uid 1000 inside (range map) runs the command as 1000" \
+                        '[ $rc = 0 ] && grep -q "^uid=1000(user) gid=1000(user)" <<<"$out"'
+        else
+                check_all "$u: uid 1000 inside needs several ids: refused (125) with the reason" \
+                        '[ $rc = 125 ] && grep -q "range map" <<<"$out"'
+        fi
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'keyctl show 2>&1; cat /proc/keys | wc -c; ls /dev/console 2>&1; cat /sys/class/net/lo/operstate 2>&1; ip link 2>&1 | grep -c "^[0-9]"')
+        check "$u: /proc/keys is masked (0 bytes)" grep -qx 0 <<<"$(sed -n 2p <<<"$out" | tr -d ' ')"
+        check "$u: no /dev/console from the host" grep -q 'No such file' <<<"$out"
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'grep " /dev/shm " /proc/mounts; ip link show 2>&1; readlink /proc/self/ns/net')
+        check "$u: /dev/shm is a noexec tmpfs" grep -q '^tmpfs /dev/shm tmpfs rw,nosuid,nodev,noexec' <<<"$out"
+        check "$u: network none: only lo, and it is down" \
+                [ "$(grep -c '^[0-9]*:' <<<"$out")" = 1 -a "$(grep -c 'lo: <LOOPBACK>' <<<"$out")" = 1 ]
+        check "$u: its own network namespace" [ "$(tail -n 1 <<<"$out")" != "$(readlink /proc/self/ns/net)" ]
+
+        # the read-only bind and the /proc masks cannot be undone (no CAP_SYS_ADMIN)
+        mkdir -p "$d/ro" && echo original >"$d/ro/file" && chmod -R a+rX "$d/ro"
+        [ "$u" = root ] || chown -R "$u:" "$d/ro"
+        write_profile "$d/b.yaml" cmdb - "filesystem: {root: {image: bb}, bind: [{source: $d/ro, target: /data, mode: ro}]}"
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/b.yaml" -- sh -c \
+                'cat /data/file; mount -o remount,bind,rw /data 2>&1; echo changed > /data/file 2>&1; umount /proc/keys 2>&1; cat /proc/keys | wc -c' 2>&1)
+        check "$u: the read-only bind is there" grep -qx original <<<"$out"
+        check "$u: remount of a read-only bind fails, the host file is unchanged" [ "$(cat "$d/ro/file")" = original ]
+        check "$u: umount of a /proc mask fails" grep -qx 0 <<<"$(tail -n 1 <<<"$out" | tr -d ' ')"
+
+        # writes land in the run's own layer: the image is unchanged, the next run does not see them
+        as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'echo x > /etc/written && rm /etc/os-release'
+        check "$u: a run that wrote to /etc succeeded" [ $? = 0 ]
+        check "$u: the image is unchanged after it" [ "$(tree_digest "$image")" = "$before" ]
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'ls /etc/written 2>&1; head -1 /etc/os-release')
+        check "$u: the next run starts from the image again" grep -q 'No such file' <<<"$out"
+
+        # a caller already under seccomp: liblxc would skip the plan's filter without
+        # allow_nesting; moat's check (more filters than moat has) would then refuse the run
+        out=$(as_user "$u" "$MOAT_BUILD_DIR/tests/helpers/seccomp-wrap" "$MOAT" run -q -p "$d/c.yaml" -- \
+                grep -E '^Seccomp_filters:' /proc/self/status)
+        rc=$?
+        check_all "$u: under a caller's filter the plan's filter is still loaded (2 filters)" \
+                '[ $rc = 0 ] && [ "$(awk "{print \$2}" <<<"$out")" -ge 2 ]'
+
+        # cgroup limits (root on a v1/hybrid host: the v1 keys), read back from the host while
+        # the command runs, and felt inside
+        if [ "$u" = root ] && [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then
+                write_profile "$d/l.yaml" lim bb 'resources: {memory: 64MiB, pids: 32, cpus: 0.5}'
+                as_user "$u" "$MOAT" run -q -p "$d/l.yaml" -- sleep 3 &
+                bg=$!
+                for _ in $(seq 100); do p=$(pgrep -f "^sleep 3$" | head -1); [ -n "$p" ] && break; sleep 0.1; done
+                cgf() { echo "/sys/fs/cgroup/$1$(grep ":$1:" "/proc/$p/cgroup" | cut -d: -f3)/$2"; }
+                check "root: memory.limit_in_bytes is 64 MiB" [ "$(cat "$(cgf memory memory.limit_in_bytes)")" = 67108864 ]
+                check "root: memory.memsw.limit_in_bytes is 64 MiB (no swap)" [ "$(cat "$(cgf memory memory.memsw.limit_in_bytes)")" = 67108864 ]
+                check "root: pids.max is 32" [ "$(cat "$(cgf pids pids.max)")" = 32 ]
+                check "root: cpu.cfs_quota_us is 50000" [ "$(cat "$(cgf cpu cpu.cfs_quota_us)")" = 50000 ]
+                wait $bg
+                out=$(as_user "$u" "$MOAT" run -q -p "$d/l.yaml" -- sh -c 'for i in $(seq 60); do sleep 5 & done 2>&1; kill $(jobs -p) 2>/dev/null; wait' 2>&1)
+                check "root: pids.max is felt inside (fork refused)" grep -q "can't fork" <<<"$out"
+        fi
+
+        # timeout and signals
+        write_profile "$d/t.yaml" cmdt bb 'resources: {timeout: 2s, enforce: best-effort}'
+        t0=$(date +%s)
+        as_user "$u" "$MOAT" run -q -p "$d/t.yaml" -- sleep 30
+        rc=$?
+        check_all "$u: the timeout kills the container (137 within 10 s)" '[ $rc = 137 ] && [ $(( $(date +%s) - t0 )) -lt 10 ]'
+        check "$u: the audit verdict says timeout" [ "$(last_audit "$u" | jq -r .verdict)" = timeout ]
+        as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sleep 30 &
+        bg=$!
+        for _ in $(seq 100); do pgrep -f "^sleep 30" -u "$( [ "$u" = root ] && cut -d: -f2 /etc/moat/system-idmap || id -u "$u")" >/dev/null && break; sleep 0.1; done
+        mpid=$(pgrep -f "moat-system-run run -q -p $d/c.yaml" | head -1)
+        kill -TERM "$mpid" 2>/dev/null
+        wait $bg
+        check "$u: SIGTERM to moat reaches the command (143)" [ $? = 143 ]
+
+        # kill -9 of moat at a running command leaves no process, cgroup or run directory
+        cg_before=$(moat_cgroups | wc -l)
+        as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sleep 60 &
+        bg=$!
+        for _ in $(seq 100); do pgrep -f "^sleep 60" >/dev/null && break; sleep 0.1; done
+        check "$u: the container's command runs" pgrep -f "^sleep 60"
+        mpid=$(pgrep -f "moat-system-run run -q -p $d/c.yaml" | head -1)
+        kill -9 "$mpid"
+        wait $bg 2>/dev/null
+        for _ in $(seq 50); do [ -z "$(run_dirs "$u")" ] && ! pgrep -f "^sleep 60" >/dev/null && break; sleep 0.1; done
+        check "$u: after kill -9 no container process is left" bash -c '! pgrep -f "^sleep 60"'
+        check "$u: after kill -9 no run directory is left" [ -z "$(run_dirs "$u")" ]
+        check "$u: after kill -9 no moat cgroup is left" [ "$(moat_cgroups | wc -l)" = "$cg_before" ]
+        for _ in $(seq 50); do pgrep -x moat-guard >/dev/null || break; sleep 0.1; done
+        check "$u: no guard is left" bash -c '! pgrep -x moat-guard'
+done
+tap_end

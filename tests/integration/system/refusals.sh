@@ -1,0 +1,68 @@
+#!/bin/bash
+# The system tier refuses (125, naming the control, nothing started) what liblxc would let
+# fail open: cgroup keys of the other family than the host's (liblxc ignores them), a MAC label
+# on a host without that LSM, boot mode (not built yet), a directory instead of an image of the
+# store; and the gate refuses to exec when its own status differs from the plan's.
+source "$(dirname "$0")/lib.sh"
+
+if [ ! -x "${MOAT_BUILD_DIR:-}/moat-system-run" ]; then
+        echo "1..0 # SKIP moat-system-run is not built (needs -Dlxc=enabled)"
+        exit 77
+fi
+tarball=$(busybox_tarball) || { echo "1..0 # SKIP cannot make the busybox test image"; exit 77; }
+GATE="$MOAT_BUILD_DIR/launcher/lxc/moat-system-gate"
+
+# The fixture whose cgroup layout this host does not have: its limit keys would be ignored.
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then other=cgroup-v1-root; else other=modern; fi
+
+for u in "${USERS[@]}"; do
+        d=$(user_dir "$u")
+        as_user "$u" "$MOAT" image import -q bb "$tarball" >/dev/null
+        isroot=$([ "$u" = root ] && echo true || echo false)
+        jq --argjson r "$isroot" --argjson uid "$(id -u "$u")" --argjson gid "$(id -g "$u")" --arg user "$u" '.is_root = $r | .uid = $uid | .gid = $gid | .user = $user' "$MOAT_SOURCE_DIR/tests/fixtures/hosts/$other.json" >"$d/facts.json"
+        chmod 644 "$d/facts.json"
+        write_profile "$d/l.yaml" lim bb 'resources: {memory: 64MiB, pids: 64}'
+        mech=$(as_user "$u" "$MOAT" explain --json --host-facts "$d/facts.json" -p "$d/l.yaml" | jq -r .resources.mechanism)
+        err=$(as_user "$u" "$MOAT" run -q --host-facts "$d/facts.json" -p "$d/l.yaml" -- echo RAN 2>&1)
+        rc=$?
+        check_all "$u: $mech limits on this host's other cgroup layout are refused (125, named)" \
+                '[ $rc = 125 ] && grep -q "cgroup limits" <<<"$err" && ! grep -q RAN <<<"$err"'
+
+        write_profile "$d/m.yaml" mac bb 'mac: {apparmor: moat-default, enforce: required}'
+        err=$(as_user "$u" "$MOAT" run -q -p "$d/m.yaml" -- echo RAN 2>&1)
+        rc=$?
+        check_all "$u: a required MAC label is refused or applied, never ignored" \
+                '[ $rc = 125 ] && ! grep -q RAN <<<"$err"'
+
+        write_profile "$d/boot.yaml" boot bb 'os: {full_os: true, init: /sbin/init}'
+        sed -i '/init: none/d' "$d/boot.yaml"
+        err=$(as_user "$u" "$MOAT" run -q -p "$d/boot.yaml" -- echo RAN 2>&1)
+        rc=$?
+        check_all "$u: boot mode is refused with the reason (not built yet)" \
+                '[ $rc = 125 ] && grep -q "boot mode" <<<"$err"'
+
+        [ -d "$d/rootdir" ] || { mkdir "$d/rootdir" && chown "$u:" "$d/rootdir"; }
+        write_profile "$d/dir.yaml" dir ./rootdir
+        err=$(as_user "$u" "$MOAT" run -q -p "$d/dir.yaml" -- echo RAN 2>&1)
+        rc=$?
+        check_all "$u: a directory root is refused (images of the store only)" \
+                '[ $rc = 125 ] && grep -q "images of the store" <<<"$err"'
+        check "$u: refused runs leave no run directory" \
+                [ -z "$(ls -A /run/moat/system "/tmp/moat-system-$(id -u "$u")" 2>/dev/null | grep -v '^/')" ]
+done
+
+# The gate on the host, where nothing of the plan holds: it names what differs and exits 125.
+err=$("$GATE" --nnp -- /bin/echo RAN 2>&1)
+rc=$?
+check_all "gate: NoNewPrivs 0 -> 125 naming no_new_privs" '[ $rc = 125 ] && grep -q no_new_privs <<<"$err" && ! grep -q RAN <<<"$err"'
+err=$(setpriv --no-new-privs "$GATE" --nnp --capbnd 0000000000000000 -- /bin/echo RAN 2>&1)
+rc=$?
+check_all "gate: a capability bounding set beyond the plan's -> 125 naming CapBnd" \
+        '[ $rc = 125 ] && grep -q CapBnd <<<"$err" && ! grep -q RAN <<<"$err"'
+err=$(setpriv --no-new-privs "$GATE" --nnp --seccomp 1 -- /bin/echo RAN 2>&1)
+rc=$?
+check_all "gate: no seccomp filter -> 125 naming seccomp" '[ $rc = 125 ] && grep -q seccomp <<<"$err"'
+err=$(setpriv --no-new-privs "$GATE" --nnp --uidmap "0 100000 65536" -- /bin/echo RAN 2>&1)
+rc=$?
+check_all "gate: another uid map -> 125 naming uid_map" '[ $rc = 125 ] && grep -q uid_map <<<"$err"'
+tap_end

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* The pure plan -> lxc keys generator: every boundary key is written, the fail-open cases are
+ * refused, and the seccomp text has liblxc's order of value and mask. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lxc/lxc-config.h"
+
+static PlanSyscallRule rules[] = {
+        { .name = "keyctl", .action = SECCOMP_ACTION_ERRNO, .errno_value = 1 },
+        { .name = "ioctl",
+          .action = SECCOMP_ACTION_ERRNO,
+          .errno_value = 1,
+          .args = { { .arg = 1, .op = ARG_OP_MASKED_EQ, .mask = 0xffffffffu, .value = 21522 } },
+          .n_args = 1 },
+        { .name = "kexec_load", .action = SECCOMP_ACTION_KILL },
+};
+
+static void base(Plan *p) {
+        memset(p, 0, sizeof(*p));
+        p->tier = TIER_SYSTEM;
+        p->sandbox.hostname = "moat";
+        p->sandbox.network = NETWORK_NONE;
+        p->sandbox.seccomp.status = CONTROL_REQUIRED;
+        p->sandbox.seccomp.default_action = SECCOMP_ACTION_ALLOW;
+        p->sandbox.seccomp.foreign_arch_action = SECCOMP_ACTION_KILL;
+        p->sandbox.seccomp.rules = rules;
+        p->sandbox.seccomp.n_rules = 3;
+        p->resources.mechanism = CGROUP_MECH_V1;
+        p->resources.memory = 64 << 20;
+        p->resources.pids = 32;
+}
+
+static const LxcParams params = {
+        .run_dir = "/run/moat/system/ID",
+        .lower = "/img",
+        .gate = "/usr/libexec/moat/moat-system-gate",
+        .workdir = "/w",
+        .id = "ID",
+        .uid_base = 1048576,
+        .gid_base = 1048576,
+        .id_count = 65536,
+        .layout = CGROUP_LAYOUT_HYBRID,
+        .has_memsw = true,
+};
+
+static const char *value(const LxcConfig *c, const char *key) {
+        for (size_t i = 0; i < c->n_keys; i++)
+                if (strcmp(c->keys[i].key, key) == 0)
+                        return c->keys[i].value;
+        return NULL;
+}
+
+static void test_keys(void **state) {
+        LxcConfig c;
+        Plan p;
+        char err[256];
+
+        base(&p);
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.idmap"), "u 0 1048576 65536");
+        assert_string_equal(value(&c, "lxc.rootfs.path"), "overlay:/img:/run/moat/system/ID/upper");
+        assert_string_equal(value(&c, "lxc.console.path"), "none");
+        assert_string_equal(value(&c, "lxc.pty.max"), "0");
+        assert_string_equal(value(&c, "lxc.net.0.type"), "empty");
+        assert_null(value(&c, "lxc.net.0.flags")); /* network none: lo stays down */
+        assert_string_equal(value(&c, "lxc.no_new_privs"), "1");
+        assert_string_equal(value(&c, "lxc.cap.keep"), "none");
+        assert_string_equal(value(&c, "lxc.seccomp.allow_nesting"), "1");
+        assert_string_equal(value(&c, "lxc.cgroup.relative"), "1");
+        assert_string_equal(value(&c, "lxc.cgroup.dir.container"), "moat-ID/payload");
+        assert_string_equal(value(&c, "lxc.cgroup.memory.limit_in_bytes"), "67108864");
+        assert_string_equal(value(&c, "lxc.cgroup.memory.memsw.limit_in_bytes"), "67108864");
+        assert_string_equal(value(&c, "lxc.cgroup.pids.max"), "32");
+        assert_null(value(&c, "lxc.cgroup2.memory.max"));
+        assert_string_equal(value(&c, "lxc.mount.auto"), "proc:mixed");
+        lxc_config_done(&c);
+}
+
+static void test_refusals(void **state) {
+        LxcConfig c;
+        Plan p;
+        char err[256];
+        int keep[] = { 21 };
+
+        /* v2 keys on a hybrid host: liblxc would ignore them */
+        base(&p);
+        p.resources.mechanism = CGROUP_MECH_V2;
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
+        assert_non_null(strstr(err, "cgroup v2"));
+        /* v1 memory without swap accounting: the plan's "no swap" would not hold */
+        LxcParams x = params;
+        x.has_memsw = false;
+        base(&p);
+        assert_int_equal(lxc_config_build(&p, &x, &c, err, sizeof(err)), -EOPNOTSUPP);
+        assert_non_null(strstr(err, "swap"));
+        /* sys_admin would undo read-only binds and masks */
+        base(&p);
+        p.sandbox.caps_keep = keep;
+        p.sandbox.n_caps_keep = 1;
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
+        assert_non_null(strstr(err, "sys_admin"));
+        /* a MAC label: liblxc ignores it without the LSM */
+        base(&p);
+        p.sandbox.apparmor_profile = "moat-default";
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
+        /* boot mode is not built */
+        base(&p);
+        p.system.boot = true;
+        p.system.init = "/sbin/init";
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
+        assert_non_null(strstr(err, "boot mode"));
+}
+
+static void test_seccomp_text(void **state) {
+        PlanSeccomp s = { .status = CONTROL_REQUIRED,
+                          .default_action = SECCOMP_ACTION_ALLOW,
+                          .foreign_arch_action = SECCOMP_ACTION_KILL,
+                          .rules = rules,
+                          .n_rules = 3 };
+        char err[256], *text = NULL;
+
+        assert_int_equal(lxc_seccomp_text(&s, &text, err, sizeof(err)), 0);
+        assert_string_equal(text,
+                            "2\ndenylist\n[all]\n"
+                            "keyctl errno 1\n"
+                            "ioctl errno 1 [1,21522,SCMP_CMP_MASKED_EQ,4294967295]\n"
+                            "kexec_load kill\n");
+        free(text);
+        s.default_action = SECCOMP_ACTION_ERRNO;
+        assert_int_equal(lxc_seccomp_text(&s, &text, err, sizeof(err)), -EOPNOTSUPP);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_keys),
+                cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_seccomp_text),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
