@@ -120,8 +120,11 @@ else
 fi
 
 # 3. no fd above 2 reaches the workload (containerd leaks some to runtimes)
-# (the fds of a child of the shell: what the workload was given, without the glob's own)
-fds=$(run t-fds -- /bin/sh -c 'sleep 5 & cd /proc/$!/fd && echo *; kill $!' 2>&1)
+# (the fds of a child of the shell: what the workload was given, without the glob's own; read
+# once the child has exec'd sleep, since the shell points a background job's stdin at /dev/null
+# between fork and exec)
+fds=$(run t-fds -- /bin/sh -c 'sleep 5 & p=$!; until [ "$(cat /proc/$p/comm)" = sleep ]; do :; done
+        cd /proc/$p/fd && echo *; kill $p' 2>&1)
 check_all "inside: the workload's open fds are 0 1 2 only (got: $fds)" '[ "$fds" = "0 1 2" ]'
 
 # 4. SIGTERM -> 143, task ps, metrics at cgroupsPath
