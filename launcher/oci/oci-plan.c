@@ -53,6 +53,7 @@ typedef struct Builder {
         json_t *spec;
         Profile *pr; /* the chosen profile, overlaid */
         const char *const *pod_dirs;
+        const Policy *policy;
         MoatError *e;
 } Builder;
 
@@ -69,6 +70,7 @@ OciPlan *oci_plan_free(OciPlan *o) {
         for (size_t i = 0; i < _OCI_NS_MAX; i++)
                 free(o->ns_path[i]);
         free(o->cgroups_path);
+        free(o->host_ns_origin);
         json_decref(o->seccomp);
         for (size_t i = 0; i < o->n_notes; i++) {
                 free(o->notes[i].key);
@@ -189,6 +191,9 @@ static const char *profile_weaker_key(const Profile *floor, const Profile *other
         STRV_FOREACH (d, other->devices)
                 if (!strv_contains(floor->devices, *d))
                         return "devices";
+        STRV_FOREACH (n, other->host_namespaces)
+                if (!strv_contains(floor->host_namespaces, *n))
+                        return "host_namespaces";
         if (strcmp(floor->syscalls.base ?: "default", other->syscalls.base ?: "default") != 0)
                 return "syscalls.base";
         STRV_FOREACH (d, floor->syscalls.deny)
@@ -566,6 +571,40 @@ static int overlay_resources(Builder *b, json_t *res) {
         return 0;
 }
 
+/* The namespaces a container may share with the host, as Kubernetes names the pod setting. */
+static const struct {
+        OciNamespace ns;
+        const char *k8s;
+} host_ns_names[] = {
+        { OCI_NS_NETWORK, "hostNetwork" },
+        { OCI_NS_PID, "hostPID" },
+        { OCI_NS_IPC, "hostIPC" },
+        { OCI_NS_UTS, "hostNetwork" },
+        { OCI_NS_MOUNT, "a shared mount namespace" },
+};
+
+/* What the profile's host_namespaces allows, narrowed by the site policy's. */
+static int compute_host_allowed(Builder *b) {
+        const Profile *pr = b->pr;
+        char where[300];
+
+        if (!pr->host_namespaces || !pr->host_namespaces[0])
+                return 0;
+        plan_format_pos(&pr->host_namespaces_list_pos, where, sizeof(where));
+        if (asprintf(&b->o->host_ns_origin, "host_namespaces at %s", where) < 0) {
+                b->o->host_ns_origin = NULL;
+                return -ENOMEM;
+        }
+        STRV_FOREACH (n, pr->host_namespaces) {
+                int t = oci_namespace_from_string(*n);
+                if (t < 0)
+                        continue;
+                b->o->host_ns_allowed[t] = !b->policy || !b->policy->host_namespaces.set ||
+                                           strv_contains(b->policy->host_namespaces.allow, *n);
+        }
+        return 0;
+}
+
 /* linux.namespaces. Paths of the form /proc/PID/ns/TYPE name another container's namespaces
  * (a pod's pause); they are all of one process, and its user namespace is joined first, since
  * moat's containers own their namespaces from their user namespace. Any other path is a
@@ -579,6 +618,8 @@ static int overlay_namespaces(Builder *b) {
 
         if (!json_is_array(json_object_get(json_object_get(b->spec, "linux"), "namespaces")))
                 return oci_spec_error(b->e, "linux.namespaces", "expected an array");
+        if ((r = compute_host_allowed(b)) < 0)
+                return r;
         json_array_foreach(json_object_get(json_object_get(b->spec, "linux"), "namespaces"), i, n) {
                 static const char *const keys[] = { "type", "path", NULL };
                 const char *type = json_string_value(json_object_get(n, "type"));
@@ -645,23 +686,48 @@ static int overlay_namespaces(Builder *b) {
         } else if (b->o->ns_path[OCI_NS_USER])
                 return refuse(b, "linux.namespaces", "joining a user namespace alone is refused");
 
-        static const struct {
-                OciNamespace ns;
-                const char *profile_key, *k8s;
-        } host_ns[] = {
-                { OCI_NS_NETWORK, "network", "hostNetwork" },
-                { OCI_NS_PID, "isolation", "hostPID" },
-                { OCI_NS_IPC, "isolation", "hostIPC" },
-                { OCI_NS_UTS, "isolation", "hostNetwork" },
-                { OCI_NS_MOUNT, "filesystem", "a shared mount namespace" },
-        };
-        for (size_t k = 0; k < ELEMENTSOF(host_ns); k++)
-                if (!listed[host_ns[k].ns])
-                        return refuse(b, host_ns[k].profile_key,
+        for (size_t k = 0; k < ELEMENTSOF(host_ns_names); k++) {
+                OciNamespace t = host_ns_names[k].ns;
+                const char *name = oci_namespace_to_string(t), *k8s = host_ns_names[k].k8s;
+                if (listed[t])
+                        continue;
+                if (t == OCI_NS_MOUNT)
+                        return refuse(b, "filesystem",
+                                      "the spec shares the host's mount namespace; moat's root "
+                                      "needs a mount namespace of its own");
+                if (t == OCI_NS_PID)
+                        return refuse(b, "host_namespaces",
+                                      "the spec shares the host's pid namespace (hostPID), which "
+                                      "moat cannot: its user namespace cannot mount /proc for the "
+                                      "host's pid namespace");
+                if (!strv_contains(b->pr->host_namespaces, name))
+                        return refuse(b, "host_namespaces",
                                       "the spec shares the host's %s namespace (%s); profile %s "
-                                      "allows no host namespace",
-                                      oci_namespace_to_string(host_ns[k].ns), host_ns[k].k8s,
-                                      b->pr->name);
+                                      "does not list %s in host_namespaces",
+                                      name, k8s, b->pr->name, name);
+                if (!b->o->host_ns_allowed[t]) {
+                        char where[300];
+                        plan_format_pos(&b->policy->host_namespaces.pos, where, sizeof(where));
+                        return refuse(b, "host_namespaces",
+                                      "the spec shares the host's %s namespace (%s); profile %s "
+                                      "allows it (%s) but the site policy does not "
+                                      "(host_namespaces at %s)",
+                                      name, k8s, b->pr->name, b->o->host_ns_origin, where);
+                }
+                b->o->host_ns[t] = true;
+                r = note(b, "host_namespaces",
+                         "the host's %s namespace (%s): the spec leaves it out of "
+                         "linux.namespaces and profile %s allows it (%s)",
+                         name, k8s, b->pr->name, b->o->host_ns_origin);
+                if (r < 0)
+                        return r;
+        }
+        /* sysfs belongs to a network namespace: moat's user namespace cannot mount the host's */
+        if (b->o->host_ns[OCI_NS_NETWORK] && b->pr->fs.sys)
+                return refuse(b, "filesystem.sys",
+                              "profile %s has filesystem.sys: true; sysfs cannot be mounted for "
+                              "the host's network namespace from moat's user namespace",
+                              b->pr->name);
         if (!listed[OCI_NS_USER] && (r = note(b, "linux.namespaces",
                                               "no user namespace asked for: moat makes one, with "
                                               "a single-id map")) < 0)
@@ -806,6 +872,71 @@ static int overlay_linux(Builder *b, json_t *lx) {
         return overlay_namespaces(b);
 }
 
+/* The plan's control for a namespace shared with the host: degraded, naming the profile key. */
+static int mark_host_control(OciPlan *o, OciNamespace ns, const char *how) {
+        const char *control = ns == OCI_NS_NETWORK ? "netns" : ns == OCI_NS_IPC ? "ipcns" : "utsns";
+        const char *k8s = "";
+
+        for (size_t k = 0; k < ELEMENTSOF(host_ns_names); k++)
+                if (host_ns_names[k].ns == ns)
+                        k8s = host_ns_names[k].k8s;
+        for (size_t i = 0; o->plan && i < o->plan->n_controls; i++) {
+                PlanControl *c = &o->plan->controls[i];
+                if (strcmp(c->name, control) != 0)
+                        continue;
+                free(c->detail);
+                free(c->reason);
+                c->reason = NULL;
+                c->status = CONTROL_DEGRADED;
+                if (asprintf(&c->detail, "the host's %s namespace (%s)",
+                             oci_namespace_to_string(ns), k8s) < 0 ||
+                    asprintf(&c->reason, "%s; allowed by profile %s (%s)", how, o->profile_name,
+                             o->host_ns_origin ?: "host_namespaces") < 0) {
+                        c->detail = NULL;
+                        return -ENOMEM;
+                }
+        }
+        /* What the workload reaches: the host's network, not moat's loopback. */
+        for (size_t i = 0;
+             ns == OCI_NS_NETWORK && o->plan && o->plan->reachable && o->plan->reachable[i]; i++) {
+                char *r = o->plan->reachable[i];
+                if (!strstr(r, "network namespace") && !strstr(r, "loopback"))
+                        continue;
+                if (asprintf(&o->plan->reachable[i],
+                             "the host's network namespace: its interfaces and addresses, and "
+                             "whatever the host reaches, as an unprivileged user (%s)",
+                             o->host_ns_origin ?: "host_namespaces") < 0) {
+                        o->plan->reachable[i] = r;
+                        return -ENOMEM;
+                }
+                free(r);
+        }
+        return 0;
+}
+
+int oci_plan_share_host(OciPlan *o, OciNamespace ns, const char *how, char **ret_refusal) {
+        *ret_refusal = NULL;
+        if (ns < 0 || ns >= _OCI_NS_MAX || !o->host_ns_allowed[ns]) {
+                bool listed = false;
+                Profile *pr = o->profiles[1] ? o->profiles[1] : o->profiles[0];
+                const char *name = oci_namespace_to_string(ns) ?: "?";
+                if (pr && strv_contains(pr->host_namespaces, name))
+                        listed = true;
+                int r = asprintf(ret_refusal,
+                                 "%s, which is the host's %s namespace; %s (host_namespaces)", how,
+                                 name,
+                                 listed ? "the site policy's host_namespaces does not allow it"
+                                 : ns == OCI_NS_NETWORK || ns == OCI_NS_IPC || ns == OCI_NS_UTS
+                                         ? "the profile does not list it in host_namespaces"
+                                         : "moat never shares it");
+                if (r < 0)
+                        *ret_refusal = NULL;
+                return r < 0 ? -ENOMEM : -EPERM;
+        }
+        o->host_ns[ns] = true;
+        return mark_host_control(o, ns, how);
+}
+
 /* After plan_resolve(): the spec's masks and read-only paths beside moat's own, its rlimits
  * (the smaller value wins), and the workload's environment. */
 static int finish_plan(Builder *b) {
@@ -881,8 +1012,13 @@ static int finish_plan(Builder *b) {
                          { OCI_NS_UTS, CLONE_NEWUTS },
                          { OCI_NS_USER, CLONE_NEWUSER } };
         for (size_t k = 0; k < ELEMENTSOF(clone_of); k++)
-                if (b->o->ns_path[clone_of[k].ns])
+                if (b->o->ns_path[clone_of[k].ns] || b->o->host_ns[clone_of[k].ns])
                         p->sandbox.clone_flags &= ~clone_of[k].flag;
+        for (size_t k = 0; k < ELEMENTSOF(host_ns_names); k++)
+                if (b->o->host_ns[host_ns_names[k].ns] &&
+                    (r = mark_host_control(b->o, host_ns_names[k].ns,
+                                           "the spec leaves it out of linux.namespaces")) < 0)
+                        return r;
         /* The workload's environment is the image's (process.env) and the profile's env.set;
          * nothing of the engine's own environment passes. */
         p->env_clear = true;
@@ -962,7 +1098,9 @@ int oci_plan_build(json_t *spec, const char *config_text, size_t config_len, con
                                             "linux",      NULL };
         static const char *const root_keys[] = { "path", "readonly", NULL };
         _cleanup_oci_plan_ OciPlan *o = calloc(1, sizeof(OciPlan));
-        Builder b = { .o = o, .spec = spec, .pod_dirs = pod_dir_defaults, .e = error };
+        Builder b = {
+                .o = o, .spec = spec, .pod_dirs = pod_dir_defaults, .policy = policy, .e = error
+        };
         int r;
 
         if (!o)
@@ -1061,7 +1199,7 @@ json_t *oci_plan_to_json(const OciPlan *o) {
                 snprintf(hex + 2 * i, 3, "%02x", o->spec_digest[i]);
         for (int i = 0; i < _OCI_NS_MAX; i++)
                 json_object_set_new(ns, oci_namespace_to_string(i),
-                                    json_string(o->ns_path[i] ?: "new"));
+                                    json_string(o->host_ns[i] ? "host" : o->ns_path[i] ?: "new"));
         for (size_t i = 0; i < o->n_notes; i++)
                 json_array_append_new(notes, json_pack("{s:s, s:s}", "key", o->notes[i].key,
                                                        "sentence", o->notes[i].sentence));

@@ -9,8 +9,10 @@
  * Rules (README.md "Kubernetes"; each one golden-tested in tests/golden/oci):
  *   - a namespace listed without a path is a new one (moat makes every namespace anyway); listed
  *     with a path it is joined (a CNI network namespace only under network: outbound, else the
- *     container gets its own); missing from the list it would be the host's, which is refused
- *     (no profile key allows a host namespace);
+ *     container gets its own); missing from the list it is the host's, refused unless the
+ *     profile lists it in host_namespaces (network, ipc, uts) and the site policy's
+ *     host_namespaces does not forbid it; then the plan's control for it (netns, ipcns, utsns)
+ *     is degraded, naming the profile key;
  *   - root.path, relative to the bundle, is the image root, always read-only;
  *   - bind mounts from the kubelet's and containerd's pod directories become binds; any other
  *     host path must be listed in the profile's filesystem.bind (its mode wins when stricter);
@@ -72,6 +74,12 @@ typedef struct OciPlan {
 
         /* per namespace: joined by this path, or NULL = a new one */
         char *ns_path[_OCI_NS_MAX];
+        /* the host's namespace is shared: missing from the spec (host_ns_allowed), or joined by
+         * a path that turns out to be the host's (create checks, oci_plan_share_host()) */
+        bool host_ns[_OCI_NS_MAX];
+        /* what profile host_namespaces and the site policy together allow */
+        bool host_ns_allowed[_OCI_NS_MAX];
+        char *host_ns_origin;   /* "host_namespaces (FILE:LINE:COL)" of the profile, or NULL */
         char *cgroups_path;     /* linux.cgroupsPath, NULL = none given */
         uint64_t cpu_weight;    /* from cpu.shares (cgroup v2 conversion), 0 = default */
         struct json_t *seccomp; /* the spec's own filter (validated), NULL = none */
@@ -121,6 +129,11 @@ typedef struct OciProcess {
 int oci_process_check(struct json_t *proc, const OciPlan *o, OciProcess *ret, char **ret_refusal,
                       MoatError *error);
 void oci_process_done(OciProcess *p);
+
+/* A namespace the spec joins by path is the host's (create compares it with its own): allowed
+ * only when host_ns_allowed; then the plan says so as for a missing one. 0, -EPERM (not allowed;
+ * *ret_refusal says why, naming the key) or -ENOMEM. */
+int oci_plan_share_host(OciPlan *o, OciNamespace ns, const char *how, char **ret_refusal);
 
 /* Stable JSON of the whole result (golden tests, `moat oci explain`). */
 struct json_t *oci_plan_to_json(const OciPlan *o);

@@ -523,6 +523,38 @@ static int open_ns_fds(const OciPlan *o, int fds[_OCI_NS_MAX]) {
         return 0;
 }
 
+static const char *const ns_proc_names[_OCI_NS_MAX] = {
+        [OCI_NS_PID] = "pid",       [OCI_NS_NETWORK] = "net", [OCI_NS_IPC] = "ipc",
+        [OCI_NS_UTS] = "uts",       [OCI_NS_MOUNT] = "mnt",   [OCI_NS_USER] = "user",
+        [OCI_NS_CGROUP] = "cgroup", [OCI_NS_TIME] = "time",
+};
+
+/* A namespace the spec joins by path may be the host's (the one moat runs in): an app container
+ * of a hostNetwork pod joins the pause container's network namespace, which is the host's. It is
+ * shared only when the profile allows it (oci_plan_share_host()), and then not joined (moat is
+ * in it already; setns() from the pod's user namespace could not). 0, or -EPERM with the
+ * refusal in *ret_refusal, or another negative errno. */
+static int check_host_joins(OciPlan *o, int fds[_OCI_NS_MAX], char **ret_refusal) {
+        *ret_refusal = NULL;
+        for (int i = 0; i < _OCI_NS_MAX; i++) {
+                char self[64], how[PATH_MAX + 64];
+                struct stat a, b;
+                if (fds[i] < 0)
+                        continue;
+                snprintf(self, sizeof(self), "/proc/self/ns/%s", ns_proc_names[i]);
+                if (fstat(fds[i], &a) < 0 || stat(self, &b) < 0)
+                        return -errno;
+                if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+                        continue;
+                snprintf(how, sizeof(how), "the spec joins %s", o->ns_path[i]);
+                int r = oci_plan_share_host(o, (OciNamespace) i, how, ret_refusal);
+                if (r < 0)
+                        return r;
+                fds[i] = safe_close(fds[i]);
+        }
+        return 0;
+}
+
 /* H: join what the spec names, clone I, tell C its pid, exit. */
 static int helper_main(const OciPlan *o, int ns_fds[_OCI_NS_MAX], OciInit *init, int cgroup_fd,
                        int pid_pipe) {
@@ -704,19 +736,39 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                 run_context_done(&ctx);
                 return EXIT_MOAT_FAILED;
         }
+        if ((r = open_ns_fds(o, ns_fds)) < 0) {
+                oci_log(g, "error", "create %s: namespace paths: %s", a.id, strerror(-r));
+                run_context_done(&ctx);
+                goto fail;
+        }
+        char *host_refusal = NULL;
+        if ((r = check_host_joins(o, ns_fds, &host_refusal)) < 0) {
+                if (r == -EPERM && host_refusal) {
+                        free(o->refusal);
+                        o->refusal = host_refusal;
+                        o->refused = true;
+                        oci_log(g, "error", "refused: %s", o->refusal);
+                        oci_audit_refusal(g, a.id, o, &ctx);
+                } else
+                        oci_log(g, "error", "create %s: namespace paths: %s", a.id, strerror(-r));
+                run_context_done(&ctx);
+                goto fail;
+        }
         run_context_done(&ctx);
         if (mkdir_p(g->root) < 0) {
                 oci_log(g, "error", "create: cannot make --root %s: %s", g->root, strerror(errno));
-                return EXIT_MOAT_FAILED;
+                goto fail;
         }
-        if (asprintf(&dir, "%s/%s", g->root, a.id) < 0)
-                return EXIT_MOAT_FAILED;
+        if (asprintf(&dir, "%s/%s", g->root, a.id) < 0) {
+                dir = NULL;
+                goto fail;
+        }
         if (mkdir(dir, 0700) < 0) {
                 oci_log(g, "error",
                         errno == EEXIST ? "container with id %s already exists"
                                         : "create: cannot make the state of %s",
                         a.id);
-                return EXIT_MOAT_FAILED;
+                goto fail;
         }
         dir_made = true;
         dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -735,10 +787,6 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
         if (r >= 0 && a.console_socket) {
                 what = "console socket";
                 r = console_fd = connect_unix(a.console_socket);
-        }
-        if (r >= 0) {
-                what = "namespace paths";
-                r = open_ns_fds(o, ns_fds);
         }
         if (r >= 0) {
                 what = "environment";
@@ -867,6 +915,11 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                                  ? json_string(o->cgroups_path)
                                  : json_null(),
                          "profile", o->profile_name, "spec_digest", digest);
+        json_t *shared = json_array();
+        for (int i = 0; i < _OCI_NS_MAX; i++)
+                if (o->host_ns[i])
+                        json_array_append_new(shared, json_string(oci_namespace_to_string(i)));
+        json_object_set_new(st.j, "host_namespaces", shared);
         json_object_set_new(st.j, "cgroup_mechanism",
                             json_integer(cg.mechanism == CGROUP_MECH_NONE ? 0
                                          : cg.mechanism == CGROUP_MECH_V1 ? 1
@@ -1115,6 +1168,18 @@ static void oci_audit(OciGlobal *g, const char *id, const OciState *s) {
                          "container %s: the plan could not be rebuilt at "
                          "delete (bundle %s)",
                          id, bundle ?: "?");
+        /* Namespaces joined by a path that create found to be the host's: in the record as the
+         * ones the spec leaves out. */
+        size_t k;
+        json_t *nsj;
+        json_array_foreach(json_object_get(s->j, "host_namespaces"), k, nsj) {
+                int t = oci_namespace_from_string(json_string_value(nsj));
+                char *refusal = NULL;
+                if (o && t >= 0 && !o->host_ns[t])
+                        (void) oci_plan_share_host(o, (OciNamespace) t,
+                                                   "the spec joins it by a path", &refusal);
+                free(refusal);
+        }
 
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "%s/exit", s->dir) >= 0) {

@@ -497,6 +497,33 @@ static int copy_inputs(Plan *p, const Profile *pr, const Policy *pol) {
         return 0;
 }
 
+/* host_namespaces is a permission for containers (moat oci), whose spec may leave a namespace
+ * out; moat run has no spec and makes every namespace its own. Said in the why chain, with what
+ * the site policy takes away. */
+static int note_host_namespaces(Plan *p, const Profile *pr, const Policy *pol) {
+        _cleanup_free_ char *list = NULL, *cut = NULL, *sentence = NULL;
+        char where[300];
+
+        if (!pr->host_namespaces || !pr->host_namespaces[0])
+                return 0;
+        for (size_t i = 0; pr->host_namespaces[i]; i++) {
+                bool allowed = !pol || !pol->host_namespaces.set ||
+                               strv_contains(pol->host_namespaces.allow, pr->host_namespaces[i]);
+                if (plan_append(allowed ? &list : &cut, ", ", "%s", pr->host_namespaces[i]) < 0)
+                        return -ENOMEM;
+        }
+        plan_format_pos(&pr->host_namespaces_list_pos, where, sizeof(where));
+        if (asprintf(&sentence,
+                     "host_namespaces (%s): a moat oci container whose spec leaves out %s shares "
+                     "the host's%s%s%s; moat run makes every namespace its own",
+                     where, list ? list : "nothing", cut ? " (the site policy forbids " : "",
+                     cut ? cut : "", cut ? ")" : "") < 0) {
+                sentence = NULL;
+                return -ENOMEM;
+        }
+        return plan_add_decision(p, "host-namespaces", sentence, TIER_SANDBOX, false);
+}
+
 int plan_resolve(const Profile *profile, const Policy *policy, const HostFacts *host, Plan **ret) {
         _cleanup_plan_ Plan *p = NULL;
         PlanFindings f;
@@ -511,6 +538,8 @@ int plan_resolve(const Profile *profile, const Policy *policy, const HostFacts *
         r = copy_inputs(p, profile, policy);
         if (r >= 0)
                 r = apply_rules(p, profile, policy, host, &f);
+        if (r >= 0)
+                r = note_host_namespaces(p, profile, policy);
         if (r >= 0)
                 r = check_runnable(p, profile, host, &f);
         if (r >= 0)

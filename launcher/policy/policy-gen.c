@@ -23,7 +23,7 @@
 #include "policy/policy.h"
 
 #if __SIZEOF_POINTER__ == 8
-_Static_assert(sizeof(Policy) == 184, "Policy changed: update policy-gen.c");
+_Static_assert(sizeof(Policy) == 216, "Policy changed: update policy-gen.c");
 _Static_assert(sizeof(PolicyRule) == 112, "PolicyRule changed: update policy-gen.c");
 _Static_assert(sizeof(PolicyCondition) == 56, "PolicyCondition changed: update policy-gen.c");
 _Static_assert(sizeof(SeccompSet) == 64, "SeccompSet changed: update policy-gen.c");
@@ -339,7 +339,7 @@ int main(int argc, char **argv) {
             p->audit_hmac_key_file || p->audit_journal || p->network.unrestricted ||
             p->network.max_allow || p->network.n_max_allow || p->network.max_allow_set ||
             p->network.forbidden_ports || p->network.forbidden_pos ||
-            p->network.n_forbidden_ports) {
+            p->network.n_forbidden_ports || p->host_namespaces.set || p->host_namespaces.allow) {
                 fprintf(stderr, "moat-policy-gen: the shipped policy sets site-only fields\n");
                 return 1;
         }

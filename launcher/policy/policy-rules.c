@@ -515,9 +515,39 @@ static int parse_site_network(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatErro
         return 0;
 }
 
+/* host_namespaces: [network, ipc, uts]: the most any profile's host_namespaces may allow. A
+ * later site file narrows it further (the intersection), never widens it. */
+static int parse_site_host_namespaces(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatError *error) {
+        _cleanup_strv_free_ char **l = NULL, **kept = NULL;
+        int r;
+
+        if ((r = policy_yaml_strv(y, n, "host_namespaces", &l, error)) < 0)
+                return r;
+        for (size_t i = 0; l && l[i]; i++) {
+                if (strcmp(l[i], "network") != 0 && strcmp(l[i], "ipc") != 0 &&
+                    strcmp(l[i], "uts") != 0)
+                        return policy_yaml_error(
+                                y, policy_yaml_sequence_item(y, n, i), error,
+                                "host_namespaces[%zu]: '%s' is not a namespace a profile can "
+                                "share (expected network, ipc or uts)",
+                                i, l[i]);
+                if ((!p->host_namespaces.set || strv_contains(p->host_namespaces.allow, l[i])) &&
+                    strv_extend(&kept, l[i]) < 0)
+                        return -ENOMEM;
+        }
+        if (!kept && !(kept = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        strv_free(p->host_namespaces.allow);
+        p->host_namespaces.allow = TAKE_PTR(kept);
+        p->host_namespaces.set = true;
+        p->host_namespaces.pos = policy_yaml_pos(y, n);
+        return 0;
+}
+
 int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char *filename,
                              MoatError *error) {
-        static const char *const keys[] = { "moat", "rules", "seccomp", "audit", "network", NULL };
+        static const char *const keys[] = { "moat",    "rules",           "seccomp", "audit",
+                                            "network", "host_namespaces", NULL };
         PolicyYaml y;
         yaml_node_t *root, *v;
         const char *file;
@@ -548,6 +578,9 @@ int policy_parse_site_buffer(Policy *p, const char *buf, size_t len, const char 
         if ((v = policy_yaml_get(&y, root, "network", NULL)) &&
             (r = parse_site_network(&y, v, p, error)) < 0)
                 goto out;
+        if ((v = policy_yaml_get(&y, root, "host_namespaces", NULL)) &&
+            (r = parse_site_host_namespaces(&y, v, p, error)) < 0)
+                goto out;
 out:
         policy_yaml_done(&y);
         return r;
@@ -569,6 +602,7 @@ Policy *policy_free(Policy *p) {
         free(p->network.max_allow);
         free(p->network.forbidden_ports);
         free(p->network.forbidden_pos);
+        strv_free(p->host_namespaces.allow);
         strv_free(p->files);
         free(p);
         return NULL;

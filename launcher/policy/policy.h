@@ -124,6 +124,14 @@ typedef struct Policy {
                 SrcPos *forbidden_pos;
                 size_t n_forbidden_ports;
         } network;
+        /* Site limit on the profiles' host_namespaces (site file "host_namespaces: [...]"):
+         * the host namespaces any container may share. Unset: what each profile allows;
+         * set and empty: none. */
+        struct {
+                bool set;
+                char **allow; /* "network", "ipc", "uts" */
+                SrcPos pos;
+        } host_namespaces;
 } Policy;
 
 /* Load the shipped policy from dir (NULL = MOAT_POLICIES_DIR) and layer site_file on top

@@ -156,6 +156,10 @@ static json_t *profile_content_to_json(const Profile *p) {
         sections = sections_to_json(p);
         if (!o || !sections || json_object_update(o, sections) < 0)
                 return NULL;
+        /* Only when set: the digests of profiles without it stay what they were. */
+        if (p->host_namespaces && p->host_namespaces[0] &&
+            json_object_set_new(o, "host_namespaces", strv_to_json(p->host_namespaces)) < 0)
+                return NULL;
         return TAKE_PTR(o);
 }
 

@@ -459,6 +459,38 @@ static int check_kernel_need(const YNode *n, const char *what, MoatError *e) {
         return get_enum(n, what, kernel_needs, &i, e);
 }
 
+/* What a container may share with the host when its spec leaves the namespace out. The user
+ * and mount namespaces never: they are what moat's confinement is built on. */
+static int check_host_namespace(const YNode *n, const char *what, MoatError *e) {
+        static const struct {
+                const char *name, *why;
+        } never[] = {
+                { "user", "moat's confinement starts from a user namespace of its own" },
+                { "mount",
+                  "moat's root, masks and read-only mounts need a mount namespace of "
+                  "its own" },
+                { "mnt",
+                  "moat's root, masks and read-only mounts need a mount namespace of "
+                  "its own" },
+                { "cgroup", "moat always makes the container's cgroup namespace" },
+                { "time",
+                  "moat always makes the container's time namespace where the kernel "
+                  "has one" },
+                { "pid",
+                  "moat's user namespace cannot mount /proc for the host's pid namespace "
+                  "(hostPID is not supported)" },
+        };
+        const char *s = n->value;
+
+        if (strcmp(s, "network") == 0 || strcmp(s, "ipc") == 0 || strcmp(s, "uts") == 0)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(never); i++)
+                if (strcmp(s, never[i].name) == 0)
+                        return fail(e, n, "%s: the host's %s namespace cannot be shared: %s", what,
+                                    s, never[i].why);
+        return fail(e, n, "%s: unknown namespace '%s' (expected network, ipc or uts)", what, s);
+}
+
 static const char *const trust_names[] = { "trusted", "internal", "untrusted", "hostile", NULL };
 static const char *const tier_names[] = { "sandbox", "system", "vm", NULL };
 static const char *const isolation_names[] = { "auto", "sandbox", "system", "vm", NULL };
@@ -1034,10 +1066,11 @@ static int parse_network(Profile *p, const YNode *v, MoatError *e) {
 }
 
 static const char *const top_keys[] = {
-        "moat",         "name",       "description", "extends",   "trust",   "isolation",
-        "max_tier",     "filesystem", "network",     "resources", "env",     "syscalls",
-        "capabilities", "mac",        "kernel",      "os",        "devices", "hostname",
-        "uid",          "gid",        "vm",          "identity",  NULL,
+        "moat",      "name",     "description",     "extends", "trust",
+        "isolation", "max_tier", "filesystem",      "network", "resources",
+        "env",       "syscalls", "capabilities",    "mac",     "kernel",
+        "os",        "devices",  "hostname",        "uid",     "gid",
+        "vm",        "identity", "host_namespaces", NULL,
 };
 
 static int parse_enums(Profile *p, const YNode *root, MoatError *e) {
@@ -1130,6 +1163,11 @@ static int parse_sections(Profile *p, const YNode *root, MoatError *e) {
                 r = parse_os(p, v, e);
         if (r >= 0 && (v = ynode_map_get(root, "devices")))
                 r = get_strv(v, "devices", "a device path", check_device, &p->devices, NULL, e);
+        if (r >= 0 && (v = ynode_map_get(root, "host_namespaces"))) {
+                p->host_namespaces_list_pos = v->pos;
+                r = get_strv(v, "host_namespaces", "a namespace name", check_host_namespace,
+                             &p->host_namespaces, &p->host_namespaces_pos, e);
+        }
         if (r >= 0 && (v = ynode_map_get(root, "hostname")))
                 r = parse_hostname(p, v, e);
         if (r >= 0)
@@ -1171,6 +1209,18 @@ static int check_consistency(const Profile *p, const YNode *root, MoatError *e) 
                             tier_to_string(p->max_tier));
         if (g && !p->uid_set)
                 return fail(e, g, "gid: set only together with uid");
+        /* In the host's network namespace the workload reaches what the host reaches: the
+         * profile says so with network: loopback, never none (nothing) or outbound (only through
+         * moat's proxy). */
+        for (size_t i = 0; p->host_namespaces && p->host_namespaces[i]; i++)
+                if (strcmp(p->host_namespaces[i], "network") == 0 && p->network != NETWORK_LOOPBACK)
+                        return moat_error_set(
+                                e, p->host_namespaces_pos[i].file, p->host_namespaces_pos[i].line,
+                                p->host_namespaces_pos[i].column,
+                                "host_namespaces[%zu]: network needs network: loopback (a "
+                                "container in the host's network namespace reaches what the host "
+                                "reaches; network: %s says otherwise)",
+                                i, network_mode_to_string(p->network));
         return check_tmpfs_total(p, e);
 }
 

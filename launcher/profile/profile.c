@@ -91,6 +91,8 @@ Profile *profile_free(Profile *p) {
         free(p->kernel.min_version);
         free(p->os.init);
         strv_free(p->devices);
+        strv_free(p->host_namespaces);
+        free(p->host_namespaces_pos);
         free(p->hostname);
         free(p->identity.machine_id);
         free(p->vm.kernel);

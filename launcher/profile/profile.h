@@ -173,6 +173,12 @@ typedef struct Profile {
         } os;
 
         char **devices; /* host device nodes asked for ("/dev/fuse"); raw devices escalate */
+        /* Host namespaces a container may share when its OCI spec leaves them out (moat oci;
+         * hostNetwork: network and uts). "network", "ipc", "uts"; NULL = none. `moat run`
+         * always makes its own. */
+        char **host_namespaces;
+        SrcPos *host_namespaces_pos; /* parallel */
+        SrcPos host_namespaces_list_pos;
         char *hostname; /* default "moat" */
         struct {
                 char *machine_id; /* 32 lower-case hex digits; NULL = random per run */

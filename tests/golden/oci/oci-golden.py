@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Golden OCI plans: each line of cases.txt (spec, handler profile, host fixture) through the real
-binary (`moat oci --profile P --log L --log-format json explain --bundle B --host-facts F`).
+binary (`moat oci --profile P --log L --log-format json explain --bundle B --host-facts F`), with
+no site policy, or the site policy policies/POLICY.yaml named in a fourth column.
 
-  oci-golden.py update   write expected/SPEC@PROFILE@HOST.json
+  oci-golden.py update   write expected/SPEC@PROFILE@HOST[@POLICY].json
   oci-golden.py check    regenerate and diff (TAP)
 
 Each expected file holds the exit status, the last line of the log file (what an engine shows
@@ -40,7 +41,7 @@ def normalise(v, bundle):
         return v
 
 
-def run(spec, profile, host, tmp):
+def run(spec, profile, host, policy, tmp):
         bundle = os.path.join(tmp, "bundle-" + spec)
         os.makedirs(bundle, exist_ok=True)
         shutil.copy(os.path.join(HERE, "specs", spec + ".json"), os.path.join(bundle, "config.json"))
@@ -49,7 +50,8 @@ def run(spec, profile, host, tmp):
                 os.unlink(log)
         env = dict(os.environ, MOAT_DATA_DIR=SRC, HOME=tmp, XDG_CONFIG_HOME=tmp + "/config")
         p = subprocess.run([MOAT, "oci", "--profile", profile, "--log", log, "--log-format", "json",
-                            "explain", "--bundle", bundle, "--policy", "",
+                            "explain", "--bundle", bundle, "--policy",
+                            os.path.join(HERE, "policies", policy + ".yaml") if policy else "",
                             "--host-facts", os.path.join(SRC, "tests", "fixtures", "hosts", host + ".json")],
                            env=env, capture_output=True, text=True)
         out = {"exit": p.returncode}
@@ -87,9 +89,11 @@ def main():
                 if mode == "check":
                         print("1..%d" % len(all_cases))
                 failed = 0
-                for i, (spec, profile, host) in enumerate(all_cases, 1):
-                        name = "%s@%s@%s" % (spec, profile, host)
-                        got = run(spec, profile, host, tmp)
+                for i, case in enumerate(all_cases, 1):
+                        spec, profile, host = case[:3]
+                        policy = case[3] if len(case) > 3 else None
+                        name = "@".join(case)
+                        got = run(spec, profile, host, policy, tmp)
                         path = os.path.join(exp, name + ".json")
                         if mode == "update":
                                 open(path, "w").write(got)

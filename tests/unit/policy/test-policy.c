@@ -169,6 +169,31 @@ static void test_site_network(void **state) {
                           "0 is no port");
 }
 
+/* host_namespaces: the most any profile may share; a second site file only narrows it. */
+static void test_site_host_namespaces(void **state) {
+        Policy *p;
+        MoatError e = {};
+
+        assert_int_equal(site(&p, "moat: 1\nhost_namespaces: [network, uts]\n"), 0);
+        assert_true(p->host_namespaces.set);
+        assert_int_equal(strv_length(p->host_namespaces.allow), 2);
+        assert_int_equal(p->host_namespaces.pos.line, 2);
+        /* layered: [network, uts] then [uts, ipc] -> [uts] (ipc was not allowed before) */
+        const char *second = "moat: 1\nhost_namespaces: [uts, ipc]\n";
+        assert_int_equal(policy_parse_site_buffer(p, second, strlen(second), "site2.yaml", &e), 0);
+        assert_int_equal(strv_length(p->host_namespaces.allow), 1);
+        assert_string_equal(p->host_namespaces.allow[0], "uts");
+        policy_free(p);
+        assert_int_equal(site(&p, "moat: 1\nhost_namespaces: []\n"), 0);
+        assert_true(p->host_namespaces.set);
+        assert_int_equal(strv_length(p->host_namespaces.allow), 0);
+        policy_free(p);
+        expect_site_error("moat: 1\nhost_namespaces: [network, user]\n", "site.yaml:2:28",
+                          "host_namespaces[1]: 'user' is not a namespace a profile can share");
+        expect_site_error("moat: 1\nhost_namespaces: network\n", "site.yaml:2:18",
+                          "host_namespaces");
+}
+
 static void test_site_loosening_rejected(void **state) {
         expect_site_error("moat: 1\nrules:\n  - id: trust-hostile\n    tier: sandbox\n",
                           "site.yaml:4:11", "may only tighten");
@@ -360,6 +385,7 @@ int main(void) {
                 cmocka_unit_test(test_site_tightens),
                 cmocka_unit_test(test_site_loosening_rejected),
                 cmocka_unit_test(test_site_network),
+                cmocka_unit_test(test_site_host_namespaces),
                 cmocka_unit_test(test_site_strict),
                 cmocka_unit_test(test_set_strict),
                 cmocka_unit_test(test_not_in_expansion),

@@ -682,6 +682,8 @@ static void test_digest_covers_every_key(void **state) {
                 "vm: {vcpus: 2}\n",
                 "vm: {guest_root: true}\n",
                 "identity: {machine_id: \"0f3a5c7e9b1d4f60a2c4e6f8091b3d5e\"}\n",
+                "host_namespaces: [uts]\n",
+                "host_namespaces: [ipc]\n",
         };
         uint8_t digests[ELEMENTSOF(variants)][32];
 
