@@ -14,12 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "basic/file-util.h"
 #include "basic/macros.h"
+#include "basic/strv.h"
 #include "commands.h"
 #include "context.h"
 #include "oci/oci-plan.h"
@@ -154,6 +157,51 @@ static int read_file_all(const char *path, char **ret, size_t *ret_len) {
 
 /* Load config.json, the profiles and the host; combine. *ret_status: 0, or 125 with the reason
  * logged. */
+/* moat oci makes each container's cgroup at linux.cgroupsPath from the root of the hierarchy, as
+ * runc does, enabling the controllers on the way down (oci-run.c), not inside its own cgroup as
+ * `moat run` does; the probe looked at its own cgroup, which under an engine is the shim's
+ * service, with nothing delegated. On a pure cgroup v2 host (the engines' "unified" mode, where
+ * the shim reads a container's statistics from the v2 hierarchy) the controllers root can use
+ * are those the hierarchy's root offers; a hybrid host keeps what the probe found (its v1
+ * controllers, where the shim reads them). */
+static int oci_cgroup_facts(HostFacts *h) {
+        static const char *const roots[] = { "/sys/fs/cgroup" };
+        static const char *const limit[] = { "memory", "pids", "cpu" };
+        _cleanup_strv_free_ char **got = NULL;
+        char file[64], buf[512];
+        struct statfs sf;
+
+        if (geteuid() != 0)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(roots); i++) {
+                if (statfs(roots[i], &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
+                        continue;
+                snprintf(file, sizeof(file), "%s/cgroup.controllers", roots[i]);
+                _cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC);
+                ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+                if (n < 0)
+                        return 0;
+                buf[n] = 0;
+                if (!(got = calloc(1, sizeof(char *))))
+                        return -ENOMEM;
+                for (size_t k = 0; k < ELEMENTSOF(limit); k++) {
+                        const char *p = buf;
+                        size_t len = strlen(limit[k]);
+                        while ((p = strstr(p, limit[k])) &&
+                               !((p == buf || p[-1] == ' ') &&
+                                 (p[len] == 0 || p[len] == ' ' || p[len] == '\n')))
+                                p += len;
+                        if (p && strv_extend(&got, limit[k]) < 0)
+                                return -ENOMEM;
+                }
+                strv_free(h->cgroup_v2_controllers);
+                h->cgroup_v2_controllers = TAKE_PTR(got);
+                h->cgroup_v2_writable = access(roots[i], W_OK) == 0;
+                return 0;
+        }
+        return 0;
+}
+
 int oci_load_plan(OciGlobal *g, const char *bundle, const char *host_facts, const char *policy_file,
                   OciPlan **ret, RunContext *ret_ctx) {
         _cleanup_free_ char *config = NULL, *text = NULL;
@@ -181,6 +229,15 @@ int oci_load_plan(OciGlobal *g, const char *bundle, const char *host_facts, cons
                 return r;
         }
         r = run_context_load(&args, &ctx, &error);
+        if (r >= 0 && !host_facts) {
+                r = oci_cgroup_facts(&ctx.host);
+                if (r >= 0)
+                        r = run_context_resolve_again(&ctx, &error);
+                else
+                        moat_error_set(&error, "", 0, 0, "%s", strerror(-r));
+                if (r < 0)
+                        run_context_done(&ctx);
+        }
         if (r < 0) {
                 json_decref(spec);
                 oci_log(g, "error", "profile %s: %s", g->profile,

@@ -557,8 +557,10 @@ static int overlay_resources(Builder *b, json_t *res) {
                                 pr->cpus_milli = (uint32_t) MIN(milli, (uint64_t) UINT32_MAX);
                 }
                 /* cgroup v2 weight from v1 shares, as runc and crun convert it */
-                if (v)
-                        b->o->cpu_weight = 1 + ((MIN(MAX(v, 2u), 262144u) - 2) * 9999) / 262142;
+                if (v) {
+                        b->o->cpu_shares = MIN(MAX(v, 2u), 262144u);
+                        b->o->cpu_weight = oci_cpu_weight_from_shares(v);
+                }
         }
         if ((pids = json_object_get(res, "pids"))) {
                 static const char *const pid_keys[] = { "limit", NULL };
@@ -1183,6 +1185,10 @@ int oci_plan_build(json_t *spec, const char *config_text, size_t config_len, con
                 return r;
         *ret = TAKE_PTR(o);
         return 0;
+}
+
+uint64_t oci_cpu_weight_from_shares(uint64_t shares) {
+        return 1 + ((MIN(MAX(shares, 2u), 262144u) - 2) * 9999) / 262142;
 }
 
 json_t *oci_plan_to_json(const OciPlan *o) {

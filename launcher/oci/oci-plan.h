@@ -82,6 +82,7 @@ typedef struct OciPlan {
         char *host_ns_origin;   /* "host_namespaces (FILE:LINE:COL)" of the profile, or NULL */
         char *cgroups_path;     /* linux.cgroupsPath, NULL = none given */
         uint64_t cpu_weight;    /* from cpu.shares (cgroup v2 conversion), 0 = default */
+        uint64_t cpu_shares;    /* cpu.shares as given (cgroup v1), 0 = default */
         struct json_t *seccomp; /* the spec's own filter (validated), NULL = none */
 
         OciNote *notes;
@@ -138,3 +139,5 @@ int oci_plan_share_host(OciPlan *o, OciNamespace ns, const char *how, char **ret
 /* Stable JSON of the whole result (golden tests, `moat oci explain`). */
 struct json_t *oci_plan_to_json(const OciPlan *o);
 const char *oci_namespace_to_string(OciNamespace n);
+/* cgroup v2 cpu.weight from v1 cpu.shares, as runc and crun convert it (2..262144 -> 1..10000). */
+uint64_t oci_cpu_weight_from_shares(uint64_t shares);

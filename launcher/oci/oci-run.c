@@ -238,6 +238,85 @@ static int state_cgroup(const OciState *s, SandboxCgroup *cg) {
         return sys_cgroup_prepare_at(mech == 1 ? CGROUP_MECH_V1 : CGROUP_MECH_V2, cgp, cg);
 }
 
+static int cg_write(const char *dir, const char *file, const char *value) {
+        char path[PATH_MAX];
+        if (!dir)
+                return -ENOENT;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int) sizeof(path))
+                return -ENAMETOOLONG;
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(value);
+        ssize_t n = write(fd, value, len);
+        return n < 0 ? -errno : (size_t) n == len ? 0 : -EIO;
+}
+
+/* cpu.shares of the spec: cgroup v2 cpu.weight (converted), v1 cpu.shares. */
+static int cg_set_cpu_weight(const SandboxCgroup *cg, uint64_t shares) {
+        char buf[32];
+        if (!shares)
+                return 0;
+        if (cg->mechanism == CGROUP_MECH_V2) {
+                snprintf(buf, sizeof(buf), "%" PRIu64, oci_cpu_weight_from_shares(shares));
+                return cg_write(cg->paths[0], "cpu.weight", buf);
+        }
+        snprintf(buf, sizeof(buf), "%" PRIu64, shares);
+        return cg_write(cg->paths[CGROUP_V1_CPU], "cpu.shares", buf);
+}
+
+/* cgroup v2: a cgroup gets the controllers its limits need only when every ancestor enables
+ * them for its children (cgroup.subtree_control). moat oci makes the container's cgroup from
+ * the hierarchy's root, as runc does, so it enables them on the way down to cgroupsPath (an
+ * ancestor with processes of its own refuses: EBUSY, the no-internal-process rule). */
+static bool word_in(const char *list, const char *word) {
+        size_t n = strlen(word);
+        for (const char *p = list; (p = strstr(p, word)); p += n)
+                if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ' ' || p[n] == '\n'))
+                        return true;
+        return false;
+}
+
+static int enable_v2_path(const OciPlan *o, const char *leaf, const char *path) {
+        const PlanResources *res = &o->plan->resources;
+        const char *need[3];
+        size_t n = 0;
+        char buf[PATH_MAX];
+
+        if (res->memory)
+                need[n++] = "memory";
+        if (res->pids)
+                need[n++] = "pids";
+        if (res->cpus_milli || o->cpu_shares)
+                need[n++] = "cpu";
+        if (strlen(leaf) >= sizeof(buf) || strlen(path) > strlen(leaf))
+                return -ENAMETOOLONG;
+        strcpy(buf, leaf);
+        /* each '/' of path ends an ancestor: the hierarchy's root first, never the leaf */
+        for (char *s = buf + strlen(leaf) - strlen(path); n && s && *s == '/';
+             s = strchr(s + 1, '/')) {
+                *s = 0;
+                const char *dir = buf[0] ? buf : "/";
+                for (size_t i = 0; i < n; i++) {
+                        char file[PATH_MAX + 32], have[512], word[16];
+                        snprintf(file, sizeof(file), "%s/cgroup.subtree_control", dir);
+                        _cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC);
+                        ssize_t got = fd < 0 ? -1 : read(fd, have, sizeof(have) - 1);
+                        if (got < 0)
+                                return -errno;
+                        have[got] = 0;
+                        snprintf(word, sizeof(word), "+%s", need[i]);
+                        int r = word_in(have, need[i])
+                                        ? 0
+                                        : cg_write(dir, "cgroup.subtree_control", word);
+                        if (r < 0)
+                                return r;
+                }
+                *s = '/';
+        }
+        return 0;
+}
+
 static int prepare_cgroup(const OciPlan *o, const char *id, SandboxCgroup *cg) {
         CgroupMechanism mech = o->plan->resources.mechanism;
         _cleanup_free_ char *fallback = NULL;
@@ -252,7 +331,10 @@ static int prepare_cgroup(const OciPlan *o, const char *id, SandboxCgroup *cg) {
                         return -ENOMEM;
                 path = fallback;
         }
-        return sys_cgroup_prepare_at(mech, path, cg);
+        int r = sys_cgroup_prepare_at(mech, path, cg);
+        if (r >= 0 && mech == CGROUP_MECH_V2)
+                r = enable_v2_path(o, cg->paths[0], path);
+        return r;
 }
 
 /* ---- the init (I), from clone3 to the workload's end ---- */
@@ -813,6 +895,8 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                 r = prepare_cgroup(o, a.id, &cg);
                 if (r >= 0 && cg.mechanism != CGROUP_MECH_NONE)
                         r = sys_cgroup_create(&cg, &o->plan->resources, 0);
+                if (r >= 0 && cg.mechanism != CGROUP_MECH_NONE)
+                        r = cg_set_cpu_weight(&cg, o->cpu_shares);
                 if (r < 0 && o->plan->resources.status != CONTROL_REQUIRED) {
                         oci_log(g, "warning",
                                 "cgroup limits not applied (%s): resources.enforce is "
@@ -1769,6 +1853,9 @@ int oci_update(OciGlobal *g, int argc, char **argv) {
         int r = state_cgroup(&s, &cg);
         if (r >= 0)
                 r = sys_cgroup_set_limits(&cg, &want);
+        json_int_t shares = json_integer_value(json_object_get(cpu, "shares"));
+        if (r >= 0 && shares > 0)
+                r = cg_set_cpu_weight(&cg, (uint64_t) MIN(MAX(shares, 2), 262144));
         if (r < 0) {
                 oci_log(g, "error", "update: %s", strerror(-r));
                 goto out;
