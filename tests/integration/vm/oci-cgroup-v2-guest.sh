@@ -1,0 +1,110 @@
+#!/bin/bash
+# Runs inside a vm-tier guest as guest root (driven by oci-cgroup-v2.sh): `moat oci` on a pure
+# cgroup v2 hierarchy, which the host's hybrid layout does not have. A container is created
+# from the captured ctr-run spec with linux.cgroupsPath and linux.resources (memory, pids, cpu);
+# its cgroup's files, the workload's /proc/PID/cgroup, `update --resources -`, `state`, `ps`,
+# pause/resume (cgroup.freeze), the statistics files the shim reads and `delete` are checked.
+# Prints "PASS name", "FAIL name" and "DIAG text" lines for the host side.
+#   oci-cgroup-v2-guest.sh MOAT PROFILE-NAME SPEC
+set -u
+moat=$1 profile=$2 spec=$3
+CG=/sys/fs/cgroup
+CGP=/moat-oci-v2/c1 # linux.cgroupsPath
+C=$CG$CGP
+
+source "$(dirname "$0")/guest-lib.sh"
+
+mount -t cgroup2 cgroup2 "$CG" || { fail "mount cgroup2"; echo DONE; exit 0; }
+# Nothing is enabled anywhere: moat oci enables what the limits need on the way down to
+# cgroupsPath, as runc does.
+diag "guest kernel $(uname -r); controllers $(cat $CG/cgroup.controllers); root subtree_control [$(tr -d '\n' <$CG/cgroup.subtree_control)]"
+
+export HOME=/tmp/home MOAT_AUDIT_LOG=/tmp/audit.jsonl
+mkdir -p /tmp/home /tmp/oci
+ln -s "$moat" "/tmp/oci/$profile"
+rt() { timeout 120 "/tmp/oci/$profile" --root /tmp/run --log /tmp/log.json --log-format json "$@"; }
+last_log() { tail -1 /tmp/log.json 2>/dev/null; }
+gone() { [ ! -e "/proc/$1" ] || grep -q "^State:.*Z" "/proc/$1/status" 2>/dev/null; }
+pids_sorted() { printf "%s\n" "$@" | sort -n | tr "\n" " "; }
+
+B=/tmp/bundle
+mkdir -p "$B/rootfs"/{bin,proc,dev,sys,tmp,run,etc}
+cp "$(command -v busybox)" "$B/rootfs/bin/busybox"
+for x in sh sleep cat; do ln -s busybox "$B/rootfs/bin/$x"; done
+python3 - "$spec" "$B/config.json" "$CGP" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["process"]["args"] = ["/bin/sleep", "600"]
+d["process"]["terminal"] = False
+d["linux"]["cgroupsPath"] = sys.argv[3]
+d["linux"]["resources"] = {
+    "devices": d["linux"].get("resources", {}).get("devices", [{"allow": False, "access": "rwm"}]),
+    "memory": {"limit": 64 << 20},
+    "pids": {"limit": 32},
+    "cpu": {"quota": 50000, "period": 100000, "shares": 512},
+}
+json.dump(d, open(sys.argv[2], "w"))
+PY
+
+rt create --bundle "$B" --pid-file "$B/pid" c1 </dev/null >/tmp/create.out 2>&1
+st=$?
+check "create with cgroupsPath and linux.resources exits 0" [ $st = 0 ]
+[ $st = 0 ] || diag "create: $(last_log) $(head -c 300 /tmp/create.out)"
+pid=$(cat "$B/pid" 2>/dev/null)
+check "the container's cgroup is at cgroupsPath" [ -d "$C" ]
+check "memory.max 64 MiB (linux.resources.memory.limit)" [ "$(cat $C/memory.max 2>/dev/null)" = 67108864 ]
+check "memory.swap.max 0" [ "$(cat $C/memory.swap.max 2>/dev/null)" = 0 ]
+check "pids.max 32 (linux.resources.pids.limit)" [ "$(cat $C/pids.max 2>/dev/null)" = 32 ]
+check "cpu.max 50 ms per 100 ms (linux.resources.cpu quota/period)" [ "$(cat $C/cpu.max 2>/dev/null)" = "50000 100000" ]
+check "cpu.weight 20 (cpu.shares 512, converted as runc and crun do)" [ "$(cat $C/cpu.weight 2>/dev/null)" = 20 ]
+check_all "the pid-file process (moat's init) is in it: /proc/PID/cgroup is 0::$CGP" \
+        '[ -n "$pid" ] && [ "$(cat /proc/$pid/cgroup)" = "0::$CGP" ]'
+diag "parent subtree_control [$(tr -d '\n' <$CG/moat-oci-v2/cgroup.subtree_control 2>/dev/null)] /proc/$pid/cgroup [$(cat /proc/$pid/cgroup 2>/dev/null)]"
+
+rt start c1 </dev/null
+check "start exits 0" [ $? = 0 ]
+wl=""
+wait_for 20 sh -c 'pgrep -P "$0" sleep >/dev/null' "$pid" && wl=$(pgrep -P "$pid" sleep | head -1)
+check_all "the workload is in the container's cgroup: /proc/PID/cgroup is 0::$CGP" \
+        '[ -n "$wl" ] && [ "$(cat /proc/$wl/cgroup)" = "0::$CGP" ]'
+check_all "cgroup.procs holds the init and the workload, nothing else" \
+        '[ "$(pids_sorted $(cat $C/cgroup.procs))" = "$(pids_sorted $pid $wl)" ]'
+state=$(rt state c1)
+check_all "state: running, with the init's pid" \
+        '[ "$(jq -r .status <<<"$state")" = running ] && [ "$(jq -r .pid <<<"$state")" = "$pid" ]'
+ps=$(rt ps --format json c1)
+check_all "ps --format json: the init and the workload (read from cgroupsPath)" \
+        '[ "$(pids_sorted $(jq -r ".[]" <<<"$ps"))" = "$(pids_sorted $pid $wl)" ]' ||
+        diag "ps: $ps"
+# what the shim's cgroup v2 metrics read at cgroupsPath
+check_all "statistics at cgroupsPath: pids.current 2, memory.current and cpu.stat readable" \
+        '[ "$(cat $C/pids.current)" = 2 ] && [ "$(cat $C/memory.current)" -gt 0 ] && grep -q "^usage_usec " $C/cpu.stat'
+
+echo '{"memory":{"limit":33554432},"pids":{"limit":16},"cpu":{"quota":25000,"period":100000,"shares":1024}}' |
+        rt update --resources - c1
+check "update --resources - exits 0" [ $? = 0 ]
+check "update: memory.max 32 MiB" [ "$(cat $C/memory.max)" = 33554432 ]
+check "update: pids.max 16" [ "$(cat $C/pids.max)" = 16 ]
+check "update: cpu.max 25 ms per 100 ms" [ "$(cat $C/cpu.max)" = "25000 100000" ]
+check "update: cpu.weight 39 (shares 1024)" [ "$(cat $C/cpu.weight)" = 39 ]
+echo '{"memory":{"limit":1073741824}}' | rt update --resources - c1 2>/dev/null
+st=$?
+check_all "update above the profile's memory (128 MiB) is refused, memory.max unchanged" \
+        '[ $st != 0 ] && [ "$(cat $C/memory.max)" = 33554432 ]'
+diag "update refusal: $(last_log)"
+
+rt pause c1
+check_all "pause: cgroup.freeze 1, state paused" \
+        '[ "$(cat $C/cgroup.freeze)" = 1 ] && [ "$(rt state c1 | jq -r .status)" = paused ]'
+rt resume c1
+check_all "resume: cgroup.freeze 0, state running" \
+        '[ "$(cat $C/cgroup.freeze)" = 0 ] && [ "$(rt state c1 | jq -r .status)" = running ]'
+
+rt kill c1 KILL
+wait_for 20 gone "$pid"
+rt delete c1
+check "delete exits 0" [ $? = 0 ]
+check "delete removed the container's cgroup" [ ! -e "$C" ]
+check "delete removed the state" [ ! -e /tmp/run/c1 ]
+diag "after delete: $CG/moat-oci-v2 has [$(find $CG/moat-oci-v2 -mindepth 1 -maxdepth 1 -type d 2>/dev/null | tr '\n' ' ')]"
+echo DONE
