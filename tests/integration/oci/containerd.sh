@@ -205,7 +205,7 @@ refusal() { # DESCRIPTION WORDS [ctr run options...]
 }
 refusal "refused: an extra capability, naming the profile key" "(capabilities)" --cap-add CAP_SYS_ADMIN
 refusal "refused: a host path bind, naming filesystem.bind" "(filesystem.bind)" --mount type=bind,src=/etc,dst=/host-etc,options=rbind:ro
-refusal "refused: the host's network (hostNetwork), naming network" "(network)" --net-host
+refusal "refused: the host's network (hostNetwork), naming host_namespaces" "does not list network in host_namespaces (host_namespaces)" --net-host
 refusal "refused: an annotation downgrade, naming the key" "annotations may only escalate" --annotation io.moat.profile=minimal
 refusal "refused: an annotation asking for the vm tier" "no VM runtime for pods" --annotation io.moat.tier=vm
 

@@ -107,4 +107,57 @@ check "delete exits 0" [ $? = 0 ]
 check "delete removed the container's cgroup" [ ! -e "$C" ]
 check "delete removed the state" [ ! -e /tmp/run/c1 ]
 diag "after delete: $CG/moat-oci-v2 has [$(find $CG/moat-oci-v2 -mindepth 1 -maxdepth 1 -type d 2>/dev/null | tr '\n' ' ')]"
+
+# ---- the same under Debian's containerd, started here with its own paths (no CRI plugin):
+# the shim finds the unified hierarchy and reads its statistics at cgroupsPath ----
+if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
+        diag "containerd or ctr missing: the containerd part is not run"
+        echo DONE
+        exit 0
+fi
+K=/tmp/ctrd
+mkdir -p $K
+cat >$K/config.toml <<CONF
+version = 2
+root = "$K/root"
+state = "$K/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$K/c.sock"
+[ttrpc]
+  address = "$K/c.sock.ttrpc"
+[debug]
+  address = "$K/debug.sock"
+CONF
+containerd --config $K/config.toml >$K/log 2>&1 &
+cpid=$!
+ctr_() { timeout 120 ctr --address $K/c.sock "$@"; }
+wait_for 60 ctr_ version >/dev/null 2>&1
+if ! ctr_ version >/dev/null 2>&1; then
+        fail "containerd starts in the guest: $(tail -3 $K/log | tr '\n' ' ')"
+        echo DONE
+        exit 0
+fi
+R=$B/rootfs
+ctr_ run --rm --rootfs --runc-binary "/tmp/oci/$profile" --runc-root $K/runc --cgroup /moat-ctr/t-exit \
+        "$R" t-exit /bin/sh -c 'exit 7' </dev/null >/dev/null 2>&1
+check "ctr run: the workload's exit status (7)" [ $? = 7 ]
+ctr_ run -d --rootfs --runc-binary "/tmp/oci/$profile" --runc-root $K/runc --cgroup /moat-ctr/t-m \
+        --memory-limit 67108864 --cpus 0.5 "$R" t-m /bin/sleep 600 </dev/null >/dev/null 2>$K/run.err
+check "ctr run -d with --memory-limit and --cpus" [ $? = 0 ]
+[ -s $K/run.err ] && diag "ctr run: $(head -c 300 $K/run.err)"
+tp=$(ctr_ task ls 2>/dev/null | awk '$1 == "t-m" { print $2 }')
+check_all "ctr: the task's pid is in /moat-ctr/t-m" '[ -n "$tp" ] && [ "$(cat /proc/$tp/cgroup)" = "0::/moat-ctr/t-m" ]'
+check "ctr: memory.max and cpu.max at cgroupsPath" \
+        [ "$(cat $CG/moat-ctr/t-m/memory.max 2>/dev/null) $(cat $CG/moat-ctr/t-m/cpu.max 2>/dev/null)" = "67108864 50000 100000" ]
+metrics=$(ctr_ task metrics t-m 2>&1)
+check_all "ctr task metrics: the shim reads the memory limit and pids at cgroupsPath (cgroup v2)" \
+        'grep -q 67108864 <<<"$metrics" && grep -qE "pids" <<<"$metrics"' || diag "metrics: $(tr '\n' ' ' <<<"$metrics" | head -c 600)"
+ctr_ task kill -s TERM t-m >/dev/null 2>&1
+wait_for 30 sh -c '! ctr --address '$K'/c.sock task ls -q 2>/dev/null | grep -qx t-m || ctr --address '$K'/c.sock task ls 2>/dev/null | grep -q "t-m.*STOPPED"'
+ctr_ task rm -f t-m >/dev/null 2>&1
+ctr_ c rm t-m >/dev/null 2>&1
+check "ctr: the container's cgroup is gone after task rm" [ ! -e $CG/moat-ctr/t-m ]
+kill $cpid 2>/dev/null
+wait $cpid 2>/dev/null
 echo DONE
