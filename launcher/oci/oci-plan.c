@@ -697,11 +697,6 @@ static int overlay_namespaces(Builder *b) {
                         return refuse(b, "filesystem",
                                       "the spec shares the host's mount namespace; moat's root "
                                       "needs a mount namespace of its own");
-                if (t == OCI_NS_PID)
-                        return refuse(b, "host_namespaces",
-                                      "the spec shares the host's pid namespace (hostPID), which "
-                                      "moat cannot: its user namespace cannot mount /proc for the "
-                                      "host's pid namespace");
                 if (!strv_contains(b->pr->host_namespaces, name))
                         return refuse(b, "host_namespaces",
                                       "the spec shares the host's %s namespace (%s); profile %s "
@@ -875,9 +870,52 @@ static int overlay_linux(Builder *b, json_t *lx) {
 }
 
 /* The plan's control for a namespace shared with the host: degraded, naming the profile key. */
+/* Landlock's signal scope (LANDLOCK_SCOPE_SIGNAL, ABI 6, Linux 6.12): a workload signals only
+ * processes of its own Landlock domain. */
+#define OCI_LANDLOCK_SCOPE_SIGNAL (UINT64_C(1) << 1)
+
+/* In the host's pid namespace the workload, whose uid 0 is root's uid outside, could signal
+ * every root process of the host (kill(2) checks uids, not user namespaces): only with the
+ * signal scope required. ptrace and /proc/PID/{environ,fd,mem,root} of the host's processes
+ * stay denied (they are in another user namespace, whose capabilities it has none of). */
+static bool host_pid_confined(const Plan *p) {
+        return p && p->sandbox.landlock.status == CONTROL_REQUIRED &&
+               (p->sandbox.landlock.scoped & OCI_LANDLOCK_SCOPE_SIGNAL);
+}
+
+#define HOST_PID_UNCONFINED                                                                     \
+        "in the host's pid namespace the workload (root's uid outside) could signal every root " \
+        "process of the host: that needs Landlock's signal scope (ABI 6, Linux 6.12) as a "    \
+        "required control, which this plan does not have (mac.landlock)"
+
+/* One sentence of what the workload reaches, replaced. */
+static int replace_reachable(Plan *p, const char *match, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int replace_reachable(Plan *p, const char *match, const char *fmt, ...) {
+        for (size_t i = 0; p && p->reachable && p->reachable[i]; i++) {
+                char *r = p->reachable[i], *n = NULL;
+                va_list ap;
+                if (!strstr(r, match))
+                        continue;
+                va_start(ap, fmt);
+                int k = vasprintf(&n, fmt, ap);
+                va_end(ap);
+                if (k < 0)
+                        return -ENOMEM;
+                free(r);
+                p->reachable[i] = n;
+        }
+        return 0;
+}
+
 static int mark_host_control(OciPlan *o, OciNamespace ns, const char *how) {
-        const char *control = ns == OCI_NS_NETWORK ? "netns" : ns == OCI_NS_IPC ? "ipcns" : "utsns";
+        const char *control = ns == OCI_NS_NETWORK ? "netns"
+                              : ns == OCI_NS_PID   ? "pidns"
+                              : ns == OCI_NS_IPC   ? "ipcns"
+                                                   : "utsns";
+        const char *origin = o->host_ns_origin ?: "host_namespaces";
         const char *k8s = "";
+        int r;
 
         for (size_t k = 0; k < ELEMENTSOF(host_ns_names); k++)
                 if (host_ns_names[k].ns == ns)
@@ -898,22 +936,36 @@ static int mark_host_control(OciPlan *o, OciNamespace ns, const char *how) {
                         return -ENOMEM;
                 }
         }
-        /* What the workload reaches: the host's network, not moat's loopback. */
-        for (size_t i = 0;
-             ns == OCI_NS_NETWORK && o->plan && o->plan->reachable && o->plan->reachable[i]; i++) {
-                char *r = o->plan->reachable[i];
-                if (!strstr(r, "network namespace") && !strstr(r, "loopback"))
+        if (ns == OCI_NS_NETWORK)
+                return replace_reachable(o->plan, "loopback",
+                                         "the host's network namespace: its interfaces and "
+                                         "addresses, and whatever the host reaches, as an "
+                                         "unprivileged user (%s)",
+                                         origin);
+        if (ns != OCI_NS_PID || !o->plan)
+                return 0;
+        /* A proc file system for the host's pid namespace can only be mounted with its owner's
+         * (the initial user namespace's) CAP_SYS_ADMIN: the host's /proc is bound instead,
+         * with the same masks and read-only parts over it. */
+        for (size_t i = 0; i < o->plan->sandbox.n_mounts; i++) {
+                PlanMount *m = &o->plan->sandbox.mounts[i];
+                if (m->kind != PLAN_MOUNT_PROC || strcmp(m->target, "/proc") != 0)
                         continue;
-                if (asprintf(&o->plan->reachable[i],
-                             "the host's network namespace: its interfaces and addresses, and "
-                             "whatever the host reaches, as an unprivileged user (%s)",
-                             o->host_ns_origin ?: "host_namespaces") < 0) {
-                        o->plan->reachable[i] = r;
+                free(m->source);
+                if (!(m->source = strdup("/proc")))
                         return -ENOMEM;
-                }
-                free(r);
+                m->kind = PLAN_MOUNT_BIND;
+                m->flags |= PLAN_MOUNT_NOSUID | PLAN_MOUNT_NODEV | PLAN_MOUNT_NOEXEC;
         }
-        return 0;
+        if ((r = replace_reachable(o->plan, "its own /proc",
+                                   "the host's /proc (every process's pid, command line and "
+                                   "status; the same paths masked) and a minimal /dev (%s)",
+                                   origin)) < 0)
+                return r;
+        return replace_reachable(o->plan, "signals and ptrace",
+                                 "the host's processes, seen in /proc: signals only to its own "
+                                 "(Landlock signal scope); ptrace and their environ, fds and "
+                                 "memory denied (another user namespace's)");
 }
 
 int oci_plan_share_host(OciPlan *o, OciNamespace ns, const char *how, char **ret_refusal) {
@@ -934,6 +986,12 @@ int oci_plan_share_host(OciPlan *o, OciNamespace ns, const char *how, char **ret
                 if (r < 0)
                         *ret_refusal = NULL;
                 return r < 0 ? -ENOMEM : -EPERM;
+        }
+        if (ns == OCI_NS_PID && !host_pid_confined(o->plan)) {
+                if (asprintf(ret_refusal, "%s, which is the host's pid namespace; %s", how,
+                             HOST_PID_UNCONFINED) < 0)
+                        *ret_refusal = NULL;
+                return *ret_refusal ? -EPERM : -ENOMEM;
         }
         o->host_ns[ns] = true;
         return mark_host_control(o, ns, how);
@@ -1016,6 +1074,9 @@ static int finish_plan(Builder *b) {
         for (size_t k = 0; k < ELEMENTSOF(clone_of); k++)
                 if (b->o->ns_path[clone_of[k].ns] || b->o->host_ns[clone_of[k].ns])
                         p->sandbox.clone_flags &= ~clone_of[k].flag;
+        if (b->o->host_ns[OCI_NS_PID] && !host_pid_confined(p))
+                return refuse(b, "host_namespaces", "the spec shares the host's pid namespace "
+                                                    "(hostPID); " HOST_PID_UNCONFINED);
         for (size_t k = 0; k < ELEMENTSOF(host_ns_names); k++)
                 if (b->o->host_ns[host_ns_names[k].ns] &&
                     (r = mark_host_control(b->o, host_ns_names[k].ns,

@@ -10,9 +10,10 @@
  *   - a namespace listed without a path is a new one (moat makes every namespace anyway); listed
  *     with a path it is joined (a CNI network namespace only under network: outbound, else the
  *     container gets its own); missing from the list it is the host's, refused unless the
- *     profile lists it in host_namespaces (network, ipc, uts) and the site policy's
- *     host_namespaces does not forbid it; then the plan's control for it (netns, ipcns, utsns)
- *     is degraded, naming the profile key;
+ *     profile lists it in host_namespaces (network, pid, ipc, uts) and the site policy's
+ *     host_namespaces does not forbid it; then the plan's control for it (netns, pidns, ipcns,
+ *     utsns) is degraded, naming the profile key (pid: the host's /proc is bound, and only with
+ *     Landlock's signal scope required);
  *   - root.path, relative to the bundle, is the image root, always read-only;
  *   - bind mounts from the kubelet's and containerd's pod directories become binds; any other
  *     host path must be listed in the profile's filesystem.bind (its mode wins when stricter);

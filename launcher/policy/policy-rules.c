@@ -515,7 +515,7 @@ static int parse_site_network(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatErro
         return 0;
 }
 
-/* host_namespaces: [network, ipc, uts]: the most any profile's host_namespaces may allow. A
+/* host_namespaces: [network, pid, ipc, uts]: the most any profile's host_namespaces may allow. A
  * later site file narrows it further (the intersection), never widens it. */
 static int parse_site_host_namespaces(PolicyYaml *y, yaml_node_t *n, Policy *p, MoatError *error) {
         _cleanup_strv_free_ char **l = NULL, **kept = NULL;
@@ -524,12 +524,12 @@ static int parse_site_host_namespaces(PolicyYaml *y, yaml_node_t *n, Policy *p, 
         if ((r = policy_yaml_strv(y, n, "host_namespaces", &l, error)) < 0)
                 return r;
         for (size_t i = 0; l && l[i]; i++) {
-                if (strcmp(l[i], "network") != 0 && strcmp(l[i], "ipc") != 0 &&
-                    strcmp(l[i], "uts") != 0)
+                if (strcmp(l[i], "network") != 0 && strcmp(l[i], "pid") != 0 &&
+                    strcmp(l[i], "ipc") != 0 && strcmp(l[i], "uts") != 0)
                         return policy_yaml_error(
                                 y, policy_yaml_sequence_item(y, n, i), error,
                                 "host_namespaces[%zu]: '%s' is not a namespace a profile can "
-                                "share (expected network, ipc or uts)",
+                                "share (expected network, pid, ipc or uts)",
                                 i, l[i]);
                 if ((!p->host_namespaces.set || strv_contains(p->host_namespaces.allow, l[i])) &&
                     strv_extend(&kept, l[i]) < 0)

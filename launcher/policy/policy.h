@@ -129,7 +129,7 @@ typedef struct Policy {
          * set and empty: none. */
         struct {
                 bool set;
-                char **allow; /* "network", "ipc", "uts" */
+                char **allow; /* "network", "pid", "ipc", "uts" */
                 SrcPos pos;
         } host_namespaces;
 } Policy;

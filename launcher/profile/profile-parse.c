@@ -476,19 +476,17 @@ static int check_host_namespace(const YNode *n, const char *what, MoatError *e) 
                 { "time",
                   "moat always makes the container's time namespace where the kernel "
                   "has one" },
-                { "pid",
-                  "moat's user namespace cannot mount /proc for the host's pid namespace "
-                  "(hostPID is not supported)" },
         };
         const char *s = n->value;
 
-        if (strcmp(s, "network") == 0 || strcmp(s, "ipc") == 0 || strcmp(s, "uts") == 0)
+        if (strcmp(s, "network") == 0 || strcmp(s, "pid") == 0 || strcmp(s, "ipc") == 0 ||
+            strcmp(s, "uts") == 0)
                 return 0;
         for (size_t i = 0; i < ELEMENTSOF(never); i++)
                 if (strcmp(s, never[i].name) == 0)
                         return fail(e, n, "%s: the host's %s namespace cannot be shared: %s", what,
                                     s, never[i].why);
-        return fail(e, n, "%s: unknown namespace '%s' (expected network, ipc or uts)", what, s);
+        return fail(e, n, "%s: unknown namespace '%s' (expected network, pid, ipc or uts)", what, s);
 }
 
 static const char *const trust_names[] = { "trusted", "internal", "untrusted", "hostile", NULL };

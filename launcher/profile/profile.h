@@ -174,7 +174,7 @@ typedef struct Profile {
 
         char **devices; /* host device nodes asked for ("/dev/fuse"); raw devices escalate */
         /* Host namespaces a container may share when its OCI spec leaves them out (moat oci;
-         * hostNetwork: network and uts). "network", "ipc", "uts"; NULL = none. `moat run`
+         * hostNetwork: network and uts). "network", "pid", "ipc", "uts"; NULL = none. `moat run`
          * always makes its own. */
         char **host_namespaces;
         SrcPos *host_namespaces_pos; /* parallel */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """Golden OCI plans: each line of cases.txt (spec, handler profile, host fixture) through the real
 binary (`moat oci --profile P --log L --log-format json explain --bundle B --host-facts F`), with
-no site policy, or the site policy policies/POLICY.yaml named in a fourth column.
+no site policy, or the site policy policies/POLICY.yaml named in a fourth column. Profiles are the
+shipped ones and the test's own in profiles/ (MOAT_PROFILE_PATH).
 
   oci-golden.py update   write expected/SPEC@PROFILE@HOST[@POLICY].json
   oci-golden.py check    regenerate and diff (TAP)
@@ -48,7 +49,8 @@ def run(spec, profile, host, policy, tmp):
         log = os.path.join(bundle, "log.json")
         if os.path.exists(log):
                 os.unlink(log)
-        env = dict(os.environ, MOAT_DATA_DIR=SRC, HOME=tmp, XDG_CONFIG_HOME=tmp + "/config")
+        env = dict(os.environ, MOAT_DATA_DIR=SRC, HOME=tmp, XDG_CONFIG_HOME=tmp + "/config",
+                   MOAT_PROFILE_PATH=os.path.join(HERE, "profiles"))
         p = subprocess.run([MOAT, "oci", "--profile", profile, "--log", log, "--log-format", "json",
                             "explain", "--bundle", bundle, "--policy",
                             os.path.join(HERE, "policies", policy + ".yaml") if policy else "",
