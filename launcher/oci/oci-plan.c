@@ -876,16 +876,16 @@ static int overlay_linux(Builder *b, json_t *lx) {
 
 /* In the host's pid namespace the workload, whose uid 0 is root's uid outside, could signal
  * every root process of the host (kill(2) checks uids, not user namespaces): only with the
- * signal scope required. ptrace and /proc/PID/{environ,fd,mem,root} of the host's processes
+ * signal scope required. ptrace and /proc/PID/{environ,mem,root,exe} and fd targets of the host's processes
  * stay denied (they are in another user namespace, whose capabilities it has none of). */
 static bool host_pid_confined(const Plan *p) {
         return p && p->sandbox.landlock.status == CONTROL_REQUIRED &&
                (p->sandbox.landlock.scoped & OCI_LANDLOCK_SCOPE_SIGNAL);
 }
 
-#define HOST_PID_UNCONFINED                                                                     \
+#define HOST_PID_UNCONFINED                                                                      \
         "in the host's pid namespace the workload (root's uid outside) could signal every root " \
-        "process of the host: that needs Landlock's signal scope (ABI 6, Linux 6.12) as a "    \
+        "process of the host: that needs Landlock's signal scope (ABI 6, Linux 6.12) as a "      \
         "required control, which this plan does not have (mac.landlock)"
 
 /* One sentence of what the workload reaches, replaced. */
@@ -964,8 +964,8 @@ static int mark_host_control(OciPlan *o, OciNamespace ns, const char *how) {
                 return r;
         return replace_reachable(o->plan, "signals and ptrace",
                                  "the host's processes, seen in /proc: signals only to its own "
-                                 "(Landlock signal scope); ptrace and their environ, fds and "
-                                 "memory denied (another user namespace's)");
+                                 "(Landlock signal scope); ptrace and their environ, memory "
+                                 "and fd targets denied (another user namespace's)");
 }
 
 int oci_plan_share_host(OciPlan *o, OciNamespace ns, const char *how, char **ret_refusal) {
@@ -980,7 +980,8 @@ int oci_plan_share_host(OciPlan *o, OciNamespace ns, const char *how, char **ret
                                  "%s, which is the host's %s namespace; %s (host_namespaces)", how,
                                  name,
                                  listed ? "the site policy's host_namespaces does not allow it"
-                                 : ns == OCI_NS_NETWORK || ns == OCI_NS_IPC || ns == OCI_NS_UTS
+                                 : ns == OCI_NS_NETWORK || ns == OCI_NS_PID || ns == OCI_NS_IPC ||
+                                                 ns == OCI_NS_UTS
                                          ? "the profile does not list it in host_namespaces"
                                          : "moat never shares it");
                 if (r < 0)
@@ -1075,8 +1076,9 @@ static int finish_plan(Builder *b) {
                 if (b->o->ns_path[clone_of[k].ns] || b->o->host_ns[clone_of[k].ns])
                         p->sandbox.clone_flags &= ~clone_of[k].flag;
         if (b->o->host_ns[OCI_NS_PID] && !host_pid_confined(p))
-                return refuse(b, "host_namespaces", "the spec shares the host's pid namespace "
-                                                    "(hostPID); " HOST_PID_UNCONFINED);
+                return refuse(b, "host_namespaces",
+                              "the spec shares the host's pid namespace "
+                              "(hostPID); " HOST_PID_UNCONFINED);
         for (size_t k = 0; k < ELEMENTSOF(host_ns_names); k++)
                 if (b->o->host_ns[host_ns_names[k].ns] &&
                     (r = mark_host_control(b->o, host_ns_names[k].ns,
