@@ -876,8 +876,9 @@ static int overlay_linux(Builder *b, json_t *lx) {
 
 /* In the host's pid namespace the workload, whose uid 0 is root's uid outside, could signal
  * every root process of the host (kill(2) checks uids, not user namespaces): only with the
- * signal scope required. ptrace and /proc/PID/{environ,mem,root,exe} and fd targets of the host's processes
- * stay denied (they are in another user namespace, whose capabilities it has none of). */
+ * signal scope required. ptrace, /proc/PID/{environ,mem,root,exe} and the fd targets of the
+ * host's processes stay denied (they are in another user namespace, whose capabilities it has
+ * none of). */
 static bool host_pid_confined(const Plan *p) {
         return p && p->sandbox.landlock.status == CONTROL_REQUIRED &&
                (p->sandbox.landlock.scoped & OCI_LANDLOCK_SCOPE_SIGNAL);
