@@ -486,7 +486,8 @@ static int check_host_namespace(const YNode *n, const char *what, MoatError *e) 
                 if (strcmp(s, never[i].name) == 0)
                         return fail(e, n, "%s: the host's %s namespace cannot be shared: %s", what,
                                     s, never[i].why);
-        return fail(e, n, "%s: unknown namespace '%s' (expected network, pid, ipc or uts)", what, s);
+        return fail(e, n, "%s: unknown namespace '%s' (expected network, pid, ipc or uts)", what,
+                    s);
 }
 
 static const char *const trust_names[] = { "trusted", "internal", "untrusted", "hostile", NULL };
