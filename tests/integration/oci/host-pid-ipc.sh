@@ -1,14 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# hostPID through the runtime's verbs, under a profile of the test's own (ci-untrusted with
-# host_namespaces: [pid]):
-#   - a container whose spec leaves out the pid namespace is, seen from inside, in the host's pid
-#     namespace and in no other of the host's; it sees the host's processes (/proc is the
-#     host's), cannot read another process's environment or fds, and cannot signal a root
-#     process of the host (Landlock's signal scope; on a host without it create is refused,
-#     which is checked instead);
-#   - an app container joining that pause's pid namespace by path (a hostPID pod) is let in as
-#     the same host namespace, and refused under ci-untrusted;
+# hostPID and hostIPC through the runtime's verbs, under a profile of the test's own
+# (ci-untrusted with host_namespaces: [pid, ipc]):
+#   - a container whose spec leaves out the pid and ipc namespaces is, seen from inside, in the
+#     host's pid and ipc namespaces and in no other of the host's; it sees the host's processes
+#     (/proc is the host's) and a System V shared memory segment the test made on the host,
+#     cannot read another process's environment, fd targets or executable, and cannot signal a
+#     root process of the host (Landlock's signal scope; on a host without it create is
+#     refused, which is checked instead);
+#   - an app container joining that pause's pid and ipc namespaces by path (a hostPID pod) is
+#     let in as the same host namespaces, and refused under ci-untrusted;
 #   - under ci-untrusted the pause itself is refused, naming host_namespaces.
 # Root; TAP.
 set -uo pipefail
@@ -26,7 +27,7 @@ cat >"$T/profiles/pod-host-pid.yaml" <<'EOF'
 moat: 1
 name: pod-host-pid
 extends: ci-untrusted
-host_namespaces: [pid]
+host_namespaces: [pid, ipc]
 EOF
 export MOAT_DATA_DIR=$MOAT_SOURCE_DIR MOAT_AUDIT_LOG=$T/audit.jsonl MOAT_PROFILE_PATH=$T/profiles
 for p in pod-host-pid ci-untrusted; do ln -s "$(realpath "$MOAT")" "$T/oci/$p"; done
@@ -39,6 +40,8 @@ rt() { # PROFILE ARGS...
 # A root process of the host's that the containers must not be able to signal or read.
 sleep 600 &
 victim=$!
+# A System V shared memory segment of the host's ipc namespace.
+shm=$(ipcmk -M 4096 2>/dev/null | grep -o '[0-9]*$')
 # A path moat masks with /dev/null that this host's /proc has (plan-sandbox.c's list).
 masked=""
 for f in /proc/sysrq-trigger /proc/kallsyms /proc/keys /proc/timer_list /proc/kmsg /proc/kcore; do
@@ -47,6 +50,7 @@ done
 cleanup() {
         for id in app pause; do rt pod-host-pid delete --force $id >/dev/null 2>&1; done
         kill "$victim" 2>/dev/null
+        [ -n "$shm" ] && ipcrm -m "$shm" 2>/dev/null
         wait "$victim" 2>/dev/null
         for d in /sys/fs/cgroup/*$CG /sys/fs/cgroup$CG; do
                 [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
@@ -59,18 +63,18 @@ bundle() { # NAME PAUSE_PID (0: none, the spec leaves the pid namespace out)
         local b=$T/$1
         mkdir -p "$b/rootfs"/{bin,proc,dev,sys,tmp,run,etc}
         cp "$(command -v busybox)" "$b/rootfs/bin/busybox"
-        for x in sh sleep cat kill ls echo readlink; do ln -s busybox "$b/rootfs/bin/$x"; done
+        for x in sh sleep cat kill ls echo readlink awk; do ln -s busybox "$b/rootfs/bin/$x"; done
         cp "$MOAT_PROBE" "$b/rootfs/bin/moat-probe"
-        python3 - "$MOAT_SOURCE_DIR/tests/golden/oci/specs/ctr-run-rootfs.json" "$b/config.json" "$2" "$CG/$1" "$victim" "$masked" <<'PY'
+        python3 - "$MOAT_SOURCE_DIR/tests/golden/oci/specs/ctr-run-rootfs.json" "$b/config.json" "$2" "$CG/$1" "$victim" "$masked" "$shm" <<'PY'
 import json, sys
-spec, out, pause, cg, victim, masked = sys.argv[1:7]
+spec, out, pause, cg, victim, masked, shm = sys.argv[1:8]
 d = json.load(open(spec))
-ns = [n for n in d["linux"]["namespaces"] if n["type"] != "pid"]
+ns = [n for n in d["linux"]["namespaces"] if n["type"] not in ("pid", "ipc")]
 if pause != "0":
-    ns.append({"type": "pid", "path": "/proc/%s/ns/pid" % pause})
+    ns += [{"type": t, "path": "/proc/%s/ns/%s" % (pause, t)} for t in ("pid", "ipc")]
 d["linux"]["namespaces"] = ns
 d["linux"]["cgroupsPath"] = cg
-d["process"]["env"] = d["process"].get("env", []) + ["V=" + victim, "M=" + masked]
+d["process"]["env"] = d["process"].get("env", []) + ["V=" + victim, "M=" + masked, "SHM=" + shm]
 d["process"]["args"] = ["/bin/sh", "-c",
     "/bin/moat-probe > /tmp/probe.json; cat /tmp/probe.json; echo;"
     " echo COMM1=$(cat /proc/1/comm);"
@@ -80,6 +84,7 @@ d["process"]["args"] = ["/bin/sh", "-c",
     " readlink /proc/$V/exe >/dev/null 2>&1 && echo EXE=read || echo EXE=denied;"
     " kill -0 $V 2>/dev/null && echo KILL=ok || echo KILL=denied;"
     " [ -c $M ] && echo MASK=masked || echo MASK=open;"
+    " awk -v id=$SHM '$2 == id { f = 1 } END { exit !f }' /proc/sysvipc/shm && echo SHM=seen || echo SHM=unseen;"
     " echo END; sleep 300"]
 json.dump(d, open(out, "w"))
 PY
@@ -111,13 +116,14 @@ if [ "$abi" -lt 6 ]; then
 fi
 check_all "pod-host-pid: created" '[ $st = 0 ] && [ -s "$T/pause.pid" ]' || diag "$(last_log)"
 pp=$(cat "$T/pause.pid" 2>/dev/null)
-check_all "the pid-file process is in the host's pid namespace and no other of the host's" \
-        '[ "$(readlink /proc/$pp/ns/pid)" = "$(readlink /proc/self/ns/pid)" ] && for ns in user mnt net ipc uts cgroup; do [ "$(readlink /proc/$pp/ns/$ns)" != "$(readlink /proc/self/ns/$ns)" ] || exit 1; done'
+check_all "the pid-file process is in the host's pid and ipc namespaces and no other of the host's" \
+        '[ "$(readlink /proc/$pp/ns/pid)" = "$(readlink /proc/self/ns/pid)" ] && [ "$(readlink /proc/$pp/ns/ipc)" = "$(readlink /proc/self/ns/ipc)" ] && for ns in user mnt net uts cgroup; do [ "$(readlink /proc/$pp/ns/$ns)" != "$(readlink /proc/self/ns/$ns)" ] || exit 1; done'
 rt pod-host-pid start pause
 wait_end "$T/pause.out"
 P=$T/pause.out
-check_all "workload, from inside: /proc/self/ns/pid is the host's" '[ "$(jns $P pid)" = "$(readlink /proc/self/ns/pid)" ]' || diag "$(head -c 400 $P)"
-for ns in user mnt net ipc uts cgroup; do
+check_all "workload, from inside: /proc/self/ns/pid and ipc are the host's" '[ "$(jns $P pid)" = "$(readlink /proc/self/ns/pid)" ] && [ "$(jns $P ipc)" = "$(readlink /proc/self/ns/ipc)" ]' || diag "$(head -c 400 $P)"
+check_all "workload: sees the host's shared memory segment $shm" '[ -n "$shm" ] && [ "$(val $P SHM)" = seen ]'
+for ns in user mnt net uts cgroup; do
         check_all "workload, from inside: $ns namespace is not the host's" '[ "$(jns $P '$ns')" != "$(readlink /proc/self/ns/'$ns')" ]'
 done
 check_all "workload: /proc is the host's (pid 1 is the host's $(cat /proc/1/comm), the host's sleep is listed)" \
@@ -140,8 +146,8 @@ ap=$(cat "$T/app.pid" 2>/dev/null)
 rt pod-host-pid start app
 wait_end "$T/app.out"
 A=$T/app.out
-check_all "app workload: the host's pid namespace, the pause's user namespace" \
-        '[ "$(jns $A pid)" = "$(readlink /proc/self/ns/pid)" ] && [ "$(jns $A user)" = "$(readlink /proc/$pp/ns/user)" ]' || diag "$(head -c 400 $A)"
+check_all "app workload: the host's pid and ipc namespaces, the pause's user namespace" \
+        '[ "$(jns $A pid)" = "$(readlink /proc/self/ns/pid)" ] && [ "$(jns $A ipc)" = "$(readlink /proc/self/ns/ipc)" ] && [ "$(jns $A user)" = "$(readlink /proc/$pp/ns/user)" ] && [ "$(val $A SHM)" = seen ]' || diag "$(head -c 400 $A)"
 check_all "app workload: sees the host's processes, cannot signal them" '[ "$(val $A SEEN)" = yes ] && [ "$(val $A KILL)" = denied ]'
 for id in app pause; do
         rt pod-host-pid kill $id KILL
@@ -153,10 +159,10 @@ import json, sys
 for l in open(sys.argv[1]):
     r = json.loads(l)
     for c in r.get("controls", []):
-        if c["name"] == "pidns":
-            print(c["planned"], c.get("detail", ""), "|", c.get("reason", ""))
+        if c["name"] in ("pidns", "ipcns"):
+            print(c["name"], c["planned"], c.get("detail", ""), "|", c.get("reason", ""))
 PY
 )
-check_all "audit: both records have pidns as the host's, naming host_namespaces" \
-        '[ "$(grep -c "^degraded the host.s pid namespace (hostPID) | .*host_namespaces at " <<<"$recs")" = 2 ]' || diag "$recs"
+check_all "audit: both records have pidns and ipcns as the host's, naming host_namespaces" \
+        '[ "$(grep -c "^pidns degraded the host.s pid namespace (hostPID) | .*host_namespaces at " <<<"$recs")" = 2 ] && [ "$(grep -c "^ipcns degraded the host.s ipc namespace (hostIPC) | .*host_namespaces" <<<"$recs")" = 2 ]' || diag "$recs"
 tap_end
