@@ -672,6 +672,64 @@ static int helper_main(const OciPlan *o, int ns_fds[_OCI_NS_MAX], OciInit *init,
         return write(pid_pipe, &pid, sizeof(pid)) == sizeof(pid) ? 0 : -EIO;
 }
 
+/* One option of a verb, as runc spells it: "--name" (and a short "-n"), a flag or one taking a
+ * value ("--name VALUE" or "--name=VALUE"). */
+typedef struct OciOpt {
+        const char *name, *short_name;
+        const char **value; /* takes a value: stored here */
+        bool *flag;         /* a flag: set here */
+} OciOpt;
+
+/* A verb's command line: the options of `opts` (NULL-name terminated) and at most n_pos
+ * positional arguments, in order (the container id first). An unknown option, a missing value
+ * or one positional argument too many is logged (with `extra` appended, when given) and
+ * -EINVAL. */
+static int parse_verb(OciGlobal *g, const char *verb, int argc, char **argv, const OciOpt *opts,
+                      const char **pos, size_t n_pos, const char *extra) {
+        size_t got = 0;
+
+        for (int k = 1; k < argc; k++) {
+                const char *s = argv[k], *eq = strchr(s, '=');
+                size_t n = eq ? (size_t) (eq - s) : strlen(s);
+                const OciOpt *o = NULL;
+
+                if (s[0] != '-' || !s[1]) {
+                        if (got == n_pos) {
+                                oci_log(g, "error", "%s: unexpected argument '%s'%s", verb, s,
+                                        extra ?: "");
+                                return -EINVAL;
+                        }
+                        pos[got++] = s;
+                        continue;
+                }
+                for (const OciOpt *x = opts; x && x->name && !o; x++)
+                        if ((strlen(x->name) == n && strncmp(s, x->name, n) == 0) ||
+                            (x->short_name && strlen(x->short_name) == n &&
+                             strncmp(s, x->short_name, n) == 0))
+                                o = x;
+                if (!o) {
+                        oci_log(g, "error", "%s: unknown option '%.*s'%s", verb, (int) n, s,
+                                extra ?: "");
+                        return -EINVAL;
+                }
+                if (o->flag) {
+                        if (eq) {
+                                oci_log(g, "error", "%s: option '%.*s' takes no value", verb,
+                                        (int) n, s);
+                                return -EINVAL;
+                        }
+                        *o->flag = true;
+                        continue;
+                }
+                if (!eq && k + 1 >= argc) {
+                        oci_log(g, "error", "%s: option '%s' needs a value", verb, s);
+                        return -EINVAL;
+                }
+                *o->value = eq ? eq + 1 : argv[++k];
+        }
+        return 0;
+}
+
 typedef struct CreateArgs {
         const char *bundle, *pid_file, *console_socket, *id;
         unsigned preserve_fds;
@@ -679,41 +737,23 @@ typedef struct CreateArgs {
 } CreateArgs;
 
 static int parse_create(OciGlobal *g, int argc, char **argv, CreateArgs *a) {
-        for (int k = 1; k < argc; k++) {
-                const char *s = argv[k], *eq = strchr(s, '=');
-                size_t n = eq ? (size_t) (eq - s) : strlen(s);
-                const char *v = eq ? eq + 1 : (k + 1 < argc ? argv[k + 1] : NULL);
-#define IS(name) (n == strlen(name) && strncmp(s, name, n) == 0)
-                if (s[0] != '-') {
-                        a->id = s;
-                        continue;
-                }
-                if (IS("--no-pivot")) {
-                        a->no_pivot = true;
-                        continue;
-                }
-                if (IS("--no-new-keyring"))
-                        continue; /* the seccomp "keys" group denies the keyring calls anyway */
-                if (!v) {
-                        oci_log(g, "error", "create: option '%s' needs a value", s);
-                        return -EINVAL;
-                }
-                if (!eq)
-                        k++;
-                if (IS("--bundle") || IS("-b"))
-                        a->bundle = v;
-                else if (IS("--pid-file"))
-                        a->pid_file = v;
-                else if (IS("--console-socket"))
-                        a->console_socket = v;
-                else if (IS("--preserve-fds"))
-                        a->preserve_fds = (unsigned) strtoul(v, NULL, 10);
-                else {
-                        oci_log(g, "error", "create: unknown option '%.*s'", (int) n, s);
-                        return -EINVAL;
-                }
-#undef IS
-        }
+        const char *preserve = NULL;
+        bool keyring = false;
+        const OciOpt opts[] = {
+                { "--bundle", "-b", .value = &a->bundle },
+                { "--pid-file", NULL, .value = &a->pid_file },
+                { "--console-socket", NULL, .value = &a->console_socket },
+                { "--preserve-fds", NULL, .value = &preserve },
+                { "--no-pivot", NULL, .flag = &a->no_pivot },
+                /* the seccomp "keys" group denies the keyring calls anyway */
+                { "--no-new-keyring", NULL, .flag = &keyring },
+                {},
+        };
+
+        if (parse_verb(g, "create", argc, argv, opts, &a->id, 1, NULL) < 0)
+                return -EINVAL;
+        if (preserve)
+                a->preserve_fds = (unsigned) strtoul(preserve, NULL, 10);
         if (a->no_pivot) {
                 oci_log(g, "error",
                         "create: --no-pivot is refused: moat always pivots into the "
@@ -1180,20 +1220,16 @@ static int cgroup_pids(const OciState *s, pid_t **ret, size_t *n) {
 int oci_kill(OciGlobal *g, int argc, char **argv) {
         const char *id = NULL, *sigs = "SIGTERM";
         bool all = false;
-        int n_pos = 0, status;
+        int status;
         OciState s;
 
-        for (int k = 1; k < argc; k++) {
-                if (strcmp(argv[k], "--all") == 0 || strcmp(argv[k], "-a") == 0)
-                        all = true;
-                else if (argv[k][0] == '-') {
-                        oci_log(g, "error", "kill: unknown option '%s'", argv[k]);
-                        return EXIT_MOAT_FAILED;
-                } else if (n_pos++ == 0)
-                        id = argv[k];
-                else
-                        sigs = argv[k];
-        }
+        const OciOpt opts[] = { { "--all", "-a", .flag = &all }, {} };
+        const char *pos[2] = { NULL, NULL };
+        if (parse_verb(g, "kill", argc, argv, opts, pos, 2, NULL) < 0)
+                return EXIT_MOAT_FAILED;
+        id = pos[0];
+        if (pos[1])
+                sigs = pos[1];
         int sig = signal_from_string(sigs);
         if (sig < 0) {
                 oci_log(g, "error", "kill: invalid signal '%s'", sigs);
@@ -1323,11 +1359,9 @@ int oci_delete(OciGlobal *g, int argc, char **argv) {
         const char *id = NULL;
         OciState s;
 
-        for (int k = 1; k < argc; k++)
-                if (strcmp(argv[k], "--force") == 0 || strcmp(argv[k], "-f") == 0)
-                        force = true;
-                else if (argv[k][0] != '-')
-                        id = argv[k];
+        const OciOpt opts[] = { { "--force", "-f", .flag = &force }, {} };
+        if (parse_verb(g, "delete", argc, argv, opts, &id, 1, NULL) < 0)
+                return EXIT_MOAT_FAILED;
         if (!id || !id_valid(id)) {
                 oci_log(g, "error", "delete: a valid container id is required");
                 return EXIT_MOAT_FAILED;
@@ -1384,17 +1418,16 @@ int oci_delete(OciGlobal *g, int argc, char **argv) {
 int oci_ps(OciGlobal *g, int argc, char **argv) {
         OciState s;
         int status;
-        bool json_fmt = false;
+        const char *id = NULL, *format = "table";
+        const OciOpt opts[] = { { "--format", "-f", .value = &format }, {} };
 
-        for (int k = 1; k + 1 < argc; k++)
-                if ((strcmp(argv[k], "--format") == 0 || strcmp(argv[k], "-f") == 0) &&
-                    strcmp(argv[k + 1], "json") == 0)
-                        json_fmt = true;
-        const char *id = NULL;
-        for (int k = 1; k < argc; k++)
-                if (argv[k][0] != '-' && strcmp(argv[k - 1], "--format") != 0 &&
-                    strcmp(argv[k - 1], "-f") != 0)
-                        id = argv[k];
+        if (parse_verb(g, "ps", argc, argv, opts, &id, 1, NULL) < 0)
+                return EXIT_MOAT_FAILED;
+        if (strcmp(format, "json") != 0 && strcmp(format, "table") != 0) {
+                oci_log(g, "error", "ps: --format '%s' is not table or json", format);
+                return EXIT_MOAT_FAILED;
+        }
+        bool json_fmt = strcmp(format, "json") == 0;
         if (!load_container(g, "ps", id, &s, &status))
                 return status;
         pid_t *pids = NULL;
@@ -1530,31 +1563,18 @@ int oci_exec(OciGlobal *g, int argc, char **argv) {
 
         for (int i = 0; i < _OCI_NS_MAX; i++)
                 x.ns_fds[i] = -EBADF;
-        for (int k = 1; k < argc; k++) {
-                const char *a = argv[k];
-                if (strcmp(a, "--detach") == 0 || strcmp(a, "-d") == 0)
-                        detach = true;
-                else if (strcmp(a, "--tty") == 0 || strcmp(a, "-t") == 0)
-                        continue;
-                else if ((strcmp(a, "--process") == 0 || strcmp(a, "-p") == 0) && k + 1 < argc)
-                        process = argv[++k];
-                else if (strcmp(a, "--pid-file") == 0 && k + 1 < argc)
-                        pid_file = argv[++k];
-                else if (strcmp(a, "--console-socket") == 0 && k + 1 < argc)
-                        console = argv[++k];
-                else if (a[0] == '-') {
-                        oci_log(g, "error", "exec: option '%s' is not supported (use --process)",
-                                a);
-                        return EXIT_MOAT_FAILED;
-                } else if (!id)
-                        id = a;
-                else {
-                        oci_log(g, "error",
-                                "exec: a command line after the id is not supported "
-                                "(use --process)");
-                        return EXIT_MOAT_FAILED;
-                }
-        }
+        bool tty = false;
+        const OciOpt opts[] = {
+                { "--process", "-p", .value = &process },
+                { "--pid-file", NULL, .value = &pid_file },
+                { "--console-socket", NULL, .value = &console },
+                { "--detach", "-d", .flag = &detach },
+                { "--tty", "-t", .flag = &tty }, /* process.terminal decides */
+                {},
+        };
+        if (parse_verb(g, "exec", argc, argv, opts, &id, 1,
+                       " (a command line is not supported: use --process)") < 0)
+                return EXIT_MOAT_FAILED;
         if (!process) {
                 oci_log(g, "error", "exec: --process FILE is required");
                 return EXIT_MOAT_FAILED;
@@ -1784,18 +1804,10 @@ int oci_update(OciGlobal *g, int argc, char **argv) {
         json_t *res = NULL;
         int status;
 
-        for (int k = 1; k < argc; k++)
-                if ((strcmp(argv[k], "--resources") == 0 || strcmp(argv[k], "-r") == 0) &&
-                    k + 1 < argc)
-                        file = argv[++k];
-                else if (argv[k][0] == '-') {
-                        oci_log(g, "error",
-                                "update: option '%s' is not supported (use "
-                                "--resources)",
-                                argv[k]);
-                        return EXIT_MOAT_FAILED;
-                } else
-                        id = argv[k];
+        const OciOpt opts[] = { { "--resources", "-r", .value = &file }, {} };
+        if (parse_verb(g, "update", argc, argv, opts, &id, 1,
+                       " (moat updates the resources: use --resources)") < 0)
+                return EXIT_MOAT_FAILED;
         if (!file) {
                 oci_log(g, "error", "update: --resources FILE (or -) is required");
                 return EXIT_MOAT_FAILED;

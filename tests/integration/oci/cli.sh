@@ -42,6 +42,25 @@ check_all "create --no-pivot: refused" '[ $? = 125 ] && last | grep -q "no-pivot
 check_all "create without config.json: names the file" '[ $? = 125 ] && last | grep -q "config.json"'
 "$T/moat-oci" --root "$T/r" --log "$L" --log-format json create --bundle "$T" x 2>/dev/null
 check_all "moat-oci without --profile: refused, says how to name the profile" '[ $? = 125 ] && last | grep -q "no profile"'
+# every verb's options, as runc spells them: an unknown one, a missing value, one argument too
+# many are errors naming the verb and the option (never ignored)
+oci() { "$H" --root "$T/r" --log "$L" --log-format json "$@" >/dev/null 2>&1 </dev/null; }
+oci create --bundle "$T" --bogus x
+check_all "create --bogus: unknown option, named" '[ $? = 125 ] && last | grep -q "create: unknown option .--bogus."'
+oci create x --pid-file
+check_all "create --pid-file without a value: named" '[ $? = 125 ] && last | grep -q "create: option .--pid-file. needs a value"'
+oci create --bundle="$T" --no-pivot=1 x
+check_all "create --no-pivot=1: a flag takes no value" '[ $? = 125 ] && last | grep -q "create: option .--no-pivot. takes no value"'
+oci exec --process p.json x sh -c true
+check_all "exec with a command line: refused, says to use --process" '[ $? = 125 ] && last | grep -q "exec: unexpected argument .sh. (a command line is not supported: use --process)"'
+oci kill x KILL extra
+check_all "kill with three arguments: the third is named" '[ $? = 125 ] && last | grep -q "kill: unexpected argument .extra."'
+oci delete --bogus x
+check_all "delete --bogus: unknown option (not ignored)" '[ $? = 125 ] && last | grep -q "delete: unknown option .--bogus."'
+oci update --memory 1 x
+check_all "update --memory: refused, says to use --resources" '[ $? = 125 ] && last | grep -q "update: unknown option .--memory. (moat updates the resources: use --resources)"'
+oci ps --format yaml x
+check_all "ps --format yaml: refused" '[ $? = 125 ] && last | grep -q "ps: --format .yaml. is not table or json"'
 "$H" features | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['ociVersionMax'].startswith('1.')"
 check_all "features: JSON" '[ $? = 0 ]'
 "$H" --help | grep -q "update --resources"
