@@ -1232,6 +1232,13 @@ int oci_plan_build(json_t *spec, const char *config_text, size_t config_len, con
         if (!o->refused && (r = overlay_mounts(&b)) < 0)
                 return r;
         const char *hn = json_string_value(json_object_get(spec, "hostname"));
+        /* as runc: a hostname needs a uts namespace of the container's own */
+        if (!o->refused && hn && *hn && o->host_ns[OCI_NS_UTS] &&
+            (r = refuse(&b, "hostname",
+                        "the spec sets the hostname %s in the host's uts namespace, which moat "
+                        "shares but never changes",
+                        hn)) < 0)
+                return r;
         if (!o->refused && hn && *hn && !o->ns_path[OCI_NS_UTS]) {
                 free(b.pr->hostname);
                 if (!(b.pr->hostname = strdup(hn)))

@@ -114,6 +114,13 @@ done
 check_all "pause workload: sees the host's interfaces" '[ "$(probe_ifaces $P)" = "$(host_ifaces)" ]' || diag "inside: $(probe_ifaces $P) host: $(host_ifaces)"
 check_all "pause workload: the host's hostname" '[ "$(jhost $P)" = "$(hostname)" ]'
 
+# an exec into it joins the container's namespaces: the host's network namespace too
+printf '%s\n' '{"args": ["/bin/cat", "/proc/self/net/dev"], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}}' >"$T/proc.json"
+ex=$(rt pod-host-network exec --process "$T/proc.json" pause 2>&1 </dev/null)
+st=$?
+ex_ifaces=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' <<<"$ex" | sort | tr '\n' ' ')
+check_all "exec into the pause: exit 0, sees the host's interfaces" '[ $st = 0 ] && [ "$ex_ifaces" = "$(host_ifaces)" ]' || diag "$ex $(last_log)"
+
 bundle app cri-container-hostnet.json "$pp"
 : >"$T/log.json"
 rt pod-host-network create --bundle "$T/app" --pid-file "$T/app.pid" app >"$T/app.out" 2>&1 </dev/null
