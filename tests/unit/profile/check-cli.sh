@@ -15,7 +15,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
 check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
 
-shipped=(minimal ci-untrusted build network-client hostile kernel-lab system-container)
+shipped=(minimal ci-untrusted build network-client hostile kernel-lab system-container pod-host-network)
 out=$("$MOAT" check "${shipped[@]}" 2>"$tmp/err"); rc=$?
 check "shipped profiles check ok (exit $rc)" '[ $rc -eq 0 ] && [ ! -s "$tmp/err" ]'
 check "one 'PATH: ok' line per profile" \

@@ -408,9 +408,9 @@ static void test_extends_by_name(void **state) {
 }
 
 static void test_shipped_profiles(void **state) {
-        static const char *const names[] = { "minimal",         "ci-untrusted", "build",
-                                             "network-client",  "hostile",      "kernel-lab",
-                                             "system-container" };
+        static const char *const names[] = { "minimal",          "ci-untrusted",    "build",
+                                             "network-client",   "hostile",         "kernel-lab",
+                                             "system-container", "pod-host-network" };
         char profiles[PATH_MAX];
 
         snprintf(profiles, sizeof(profiles), "%s/profiles", SOURCE_ROOT);
@@ -436,6 +436,8 @@ static void test_shipped_profiles(void **state) {
                         assert_string_equal(p->fs.binds[0].target, "/work");
                         assert_int_equal(p->fs.binds[0].mode, BIND_RW);
                         assert_string_equal(p->fs.tmpfs[0].target, "/tmp");
+                        /* a hostNetwork pod stays refused under it */
+                        assert_null(p->host_namespaces);
                 } else if (strcmp(names[i], "build") == 0) {
                         assert_int_equal(strv_length(p->files), 2);
                         assert_true(p->resources.memory > (UINT64_C(1) << 30));
@@ -452,6 +454,13 @@ static void test_shipped_profiles(void **state) {
                         assert_true(strv_contains(p->kernel.needs, "bpf"));
                         assert_true(strv_contains(p->kernel.needs, "modules"));
                         assert_true(strv_contains(p->kernel.needs, "perf"));
+                } else if (strcmp(names[i], "pod-host-network") == 0) {
+                        assert_int_equal(p->network, NETWORK_LOOPBACK);
+                        assert_int_equal(strv_length(p->host_namespaces), 2);
+                        assert_string_equal(p->host_namespaces[0], "network");
+                        assert_string_equal(p->host_namespaces[1], "uts");
+                        assert_int_equal(p->host_namespaces_pos[0].line, 13);
+                        assert_int_equal(p->trust, TRUST_UNTRUSTED);
                 } else {
                         assert_true(p->os.full_os);
                         assert_int_equal(p->fs.root, ROOT_IMAGE);
