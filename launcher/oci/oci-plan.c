@@ -930,10 +930,13 @@ static int mark_host_control(OciPlan *o, OciNamespace ns, const char *how) {
                 c->reason = NULL;
                 c->status = CONTROL_DEGRADED;
                 if (asprintf(&c->detail, "the host's %s namespace (%s)",
-                             oci_namespace_to_string(ns), k8s) < 0 ||
-                    asprintf(&c->reason, "%s; allowed by profile %s (%s)", how, o->profile_name,
-                             o->host_ns_origin ?: "host_namespaces") < 0) {
+                             oci_namespace_to_string(ns), k8s) < 0) {
                         c->detail = NULL;
+                        return -ENOMEM;
+                }
+                if (asprintf(&c->reason, "%s; allowed by profile %s (%s)", how, o->profile_name,
+                             origin) < 0) {
+                        c->reason = NULL;
                         return -ENOMEM;
                 }
         }
