@@ -869,7 +869,6 @@ static int overlay_linux(Builder *b, json_t *lx) {
         return overlay_namespaces(b);
 }
 
-/* The plan's control for a namespace shared with the host: degraded, naming the profile key. */
 /* Landlock's signal scope (LANDLOCK_SCOPE_SIGNAL, ABI 6, Linux 6.12): a workload signals only
  * processes of its own Landlock domain. */
 #define OCI_LANDLOCK_SCOPE_SIGNAL (UINT64_C(1) << 1)
@@ -909,6 +908,8 @@ static int replace_reachable(Plan *p, const char *match, const char *fmt, ...) {
         return 0;
 }
 
+/* The plan's control for a namespace shared with the host: degraded, naming the profile key;
+ * what the workload reaches says so; for pid, the host's /proc in place of moat's own. */
 static int mark_host_control(OciPlan *o, OciNamespace ns, const char *how) {
         const char *control = ns == OCI_NS_NETWORK ? "netns"
                               : ns == OCI_NS_PID   ? "pidns"
