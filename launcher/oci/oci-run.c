@@ -265,10 +265,6 @@ static int cg_set_cpu_weight(const SandboxCgroup *cg, uint64_t shares) {
         return cg_write(cg->paths[CGROUP_V1_CPU], "cpu.shares", buf);
 }
 
-/* cgroup v2: a cgroup gets the controllers its limits need only when every ancestor enables
- * them for its children (cgroup.subtree_control). moat oci makes the container's cgroup from
- * the hierarchy's root, as runc does, so it enables them on the way down to cgroupsPath (an
- * ancestor with processes of its own refuses: EBUSY, the no-internal-process rule). */
 static bool word_in(const char *list, const char *word) {
         size_t n = strlen(word);
         for (const char *p = list; (p = strstr(p, word)); p += n)
@@ -277,6 +273,10 @@ static bool word_in(const char *list, const char *word) {
         return false;
 }
 
+/* cgroup v2: a cgroup gets the controllers its limits need only when every ancestor enables
+ * them for its children (cgroup.subtree_control). moat oci makes the container's cgroup from
+ * the hierarchy's root, as runc does, so it enables them on the way down to cgroupsPath (an
+ * ancestor with processes of its own refuses: EBUSY, the no-internal-process rule). */
 static int enable_v2_path(const OciPlan *o, const char *leaf, const char *path) {
         const PlanResources *res = &o->plan->resources;
         const char *need[3];
