@@ -154,8 +154,6 @@ static int read_file_all(const char *path, char **ret, size_t *ret_len) {
         return 0;
 }
 
-/* Load config.json, the profiles and the host; combine. *ret_status: 0, or 125 with the reason
- * logged. */
 /* moat oci makes each container's cgroup at linux.cgroupsPath from the root of the hierarchy, as
  * runc does, enabling the controllers on the way down (oci-run.c), not inside its own cgroup as
  * `moat run` does; the probe looked at its own cgroup, which under an engine is the shim's
@@ -164,43 +162,39 @@ static int read_file_all(const char *path, char **ret, size_t *ret_len) {
  * are those the hierarchy's root offers; a hybrid host keeps what the probe found (its v1
  * controllers, where the shim reads them). */
 static int oci_cgroup_facts(HostFacts *h) {
-        static const char *const roots[] = { "/sys/fs/cgroup" };
         static const char *const limit[] = { "memory", "pids", "cpu" };
         _cleanup_strv_free_ char **got = NULL;
-        char file[64], buf[512];
+        _cleanup_close_ int fd = -EBADF;
         struct statfs sf;
+        char buf[512];
+        ssize_t n;
 
-        if (geteuid() != 0)
+        if (geteuid() != 0 || statfs("/sys/fs/cgroup", &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
                 return 0;
-        for (size_t i = 0; i < ELEMENTSOF(roots); i++) {
-                if (statfs(roots[i], &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
-                        continue;
-                snprintf(file, sizeof(file), "%s/cgroup.controllers", roots[i]);
-                _cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC);
-                ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-                if (n < 0)
-                        return 0;
-                buf[n] = 0;
-                if (!(got = calloc(1, sizeof(char *))))
+        fd = open("/sys/fs/cgroup/cgroup.controllers", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) < 0)
+                return 0;
+        buf[n] = 0;
+        if (!(got = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        for (size_t k = 0; k < ELEMENTSOF(limit); k++) {
+                const char *p = buf;
+                size_t len = strlen(limit[k]);
+                while ((p = strstr(p, limit[k])) &&
+                       !((p == buf || p[-1] == ' ') &&
+                         (p[len] == 0 || p[len] == ' ' || p[len] == '\n')))
+                        p += len;
+                if (p && strv_extend(&got, limit[k]) < 0)
                         return -ENOMEM;
-                for (size_t k = 0; k < ELEMENTSOF(limit); k++) {
-                        const char *p = buf;
-                        size_t len = strlen(limit[k]);
-                        while ((p = strstr(p, limit[k])) &&
-                               !((p == buf || p[-1] == ' ') &&
-                                 (p[len] == 0 || p[len] == ' ' || p[len] == '\n')))
-                                p += len;
-                        if (p && strv_extend(&got, limit[k]) < 0)
-                                return -ENOMEM;
-                }
-                strv_free(h->cgroup_v2_controllers);
-                h->cgroup_v2_controllers = TAKE_PTR(got);
-                h->cgroup_v2_writable = access(roots[i], W_OK) == 0;
-                return 0;
         }
+        strv_free(h->cgroup_v2_controllers);
+        h->cgroup_v2_controllers = TAKE_PTR(got);
+        h->cgroup_v2_writable = access("/sys/fs/cgroup", W_OK) == 0;
         return 0;
 }
 
+/* Load config.json, the profiles and the host; combine. *ret_status: 0, or 125 with the reason
+ * logged. */
 int oci_load_plan(OciGlobal *g, const char *bundle, const char *host_facts, const char *policy_file,
                   OciPlan **ret, RunContext *ret_ctx) {
         _cleanup_free_ char *config = NULL, *text = NULL;
