@@ -169,4 +169,13 @@ check_all "audit: the pause's record has netns and utsns as the host's, naming h
 check_all "audit: the app's record too (joined by path, found to be the host's)" \
         'grep -q "^netns degraded the host.s network namespace" <<<"$aa_audit" && grep -q "^utsns degraded" <<<"$aa_audit" && grep -q "^ipcns required" <<<"$aa_audit"' ||
         diag "$aa_audit"
+
+# ---- moat run under the same profile: host_namespaces is for containers whose spec leaves a
+# namespace out; a moat run makes its own, and explain says so ----
+run_ns=$(cd "$T" && timeout 60 "$MOAT" run -p pod-host-network -- /bin/sh -c 'readlink /proc/self/ns/net; readlink /proc/self/ns/uts' 2>&1 </dev/null)
+check_all "moat run -p pod-host-network: its own network and uts namespaces" \
+        '[ "$(sed -n 1p <<<"$run_ns")" != "$(readlink /proc/self/ns/net)" ] && [ "$(sed -n 2p <<<"$run_ns")" != "$(readlink /proc/self/ns/uts)" ] && [ -n "$(sed -n 2p <<<"$run_ns")" ]' || diag "$run_ns"
+why=$("$MOAT" explain -p pod-host-network 2>&1)
+check_all "moat explain -p pod-host-network: the why list names host_namespaces and says moat run makes its own" \
+        'grep -q "host-namespaces .*host_namespaces (.*pod-host-network.yaml:[0-9]*:[0-9]*): a moat oci container whose spec leaves out network, uts shares the host.s; moat run makes every namespace its own" <<<"$why"' || diag "$why"
 tap_end
