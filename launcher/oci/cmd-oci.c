@@ -324,15 +324,16 @@ static int oci_explain(OciGlobal *g, int argc, char **argv) {
 /* runc's `features` (runtime-spec features.md): what a config.json may ask for. */
 static int oci_features(OciGlobal *g) {
         json_t *j = json_pack(
-                "{s:s, s:s, s:[s,s,s,s,s,s,s], s:{s:[s,s,s,s,s,s,s], s:[s,s], s:{s:b, s:b}, "
+                "{s:s, s:s, s:[s,s,s,s,s,s,s], s:{s:[s,s,s,s,s,s,s], s:[s,s], s:{s:b, s:b, s:b}, "
                 "s:{s:b, s:[], s:[], s:[s,s,s], s:[]}, s:{s:b}}, s:{s:s}}",
                 "ociVersionMin", "1.0.0", "ociVersionMax", "1.1.0", "mountOptions", "ro", "rw",
                 "bind", "rbind", "nosuid", "nodev", "noexec", "linux", "namespaces", "pid",
                 "network", "ipc", "uts", "mount", "user", "cgroup", "capabilities", "none",
-                "(the handler's profile lists them)", "cgroup", "v1", false, "v2", true, "seccomp",
-                "enabled", true, "actions", "operators", "archs", "SCMP_ARCH_X86_64",
-                "SCMP_ARCH_X86", "SCMP_ARCH_X32", "knownFlags", "apparmor", "enabled", true,
-                "annotations", "io.moat.profile", "may only escalate the handler's profile");
+                "(the handler's profile lists them)", "cgroup", "v1", true, "v2", true, "systemd",
+                false, "seccomp", "enabled", true, "actions", "operators", "archs",
+                "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "knownFlags", "apparmor",
+                "enabled", true, "annotations", "io.moat.profile",
+                "may only escalate the handler's profile");
         char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
         if (!s) {

@@ -61,8 +61,8 @@ oci update --memory 1 x
 check_all "update --memory: refused, says to use --resources" '[ $? = 125 ] && last | grep -q "update: unknown option .--memory. (moat updates the resources: use --resources)"'
 oci ps --format yaml x
 check_all "ps --format yaml: refused" '[ $? = 125 ] && last | grep -q "ps: --format .yaml. is not table or json"'
-"$H" features | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['ociVersionMax'].startswith('1.')"
-check_all "features: JSON" '[ $? = 0 ]'
+"$H" features | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['ociVersionMax'].startswith('1.'); assert d['linux']['cgroup'] == {'v1': True, 'v2': True, 'systemd': False}"
+check_all "features: JSON; cgroup v1 and v2, not systemd" '[ $? = 0 ]'
 "$H" --help | grep -q "update --resources"
 check_all "--help lists the verbs" '[ $? = 0 ]'
 check_all "nothing was made under --root by the refusals" '[ -z "$(ls -A "$T/r" 2>/dev/null)" ]'
