@@ -68,7 +68,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [debug]
   address = "$T/debug.sock"
 CONF
-export MOAT_DATA_DIR=$MOAT_SOURCE_DIR MOAT_AUDIT_LOG=$T/audit.jsonl
+# a profile for ctr run --net-host (section 6b), found through MOAT_PROFILE_PATH by the runtime
+mkdir -p "$T/profiles"
+printf '%s\n' "moat: 1" "name: ctr-host-network" "extends: pod-host-network" "filesystem:" "  bind:" \
+        "    - {source: /etc/hosts, target: /etc/hosts, mode: ro}" \
+        "    - {source: /etc/resolv.conf, target: /etc/resolv.conf, mode: ro}" >"$T/profiles/ctr-host-network.yaml"
+ln -s "$MOAT" "$T/oci/ctr-host-network"
+export MOAT_DATA_DIR=$MOAT_SOURCE_DIR MOAT_AUDIT_LOG=$T/audit.jsonl MOAT_PROFILE_PATH=$T/profiles
 containerd --config "$T/config.toml" >"$T/containerd.log" 2>&1 &
 cpid=$!
 for _ in $(seq 100); do [ -S "$T/c.sock" ] && break; sleep 0.1; done
@@ -208,6 +214,19 @@ refusal "refused: a host path bind, naming filesystem.bind" "(filesystem.bind)" 
 refusal "refused: the host's network (hostNetwork), naming host_namespaces" "does not list network in host_namespaces (host_namespaces)" --net-host
 refusal "refused: an annotation downgrade, naming the key" "annotations may only escalate" --annotation io.moat.profile=minimal
 refusal "refused: an annotation asking for the vm tier" "no VM runtime for pods" --annotation io.moat.tier=vm
+
+# 6b. hostNetwork where the profile allows it: ctr run --net-host leaves the network namespace
+# out of the spec and binds the host's /etc/hosts and /etc/resolv.conf, which this profile lists
+# (their mount points in the image: moat's root is read-only, nothing is created in it)
+touch "$R/etc/hosts" "$R/etc/resolv.conf"
+out=$(timeout 60 ctr --address "$T/c.sock" run --rm --net-host --rootfs --runc-binary "$T/oci/ctr-host-network" \
+        --runc-root "$T/runc" --cgroup "$CG/t-hostnet" "$R" t-hostnet /bin/moat-probe 2>"$T/hostnet.err")
+if [ -z "$out" ]; then tap_not_ok "ctr run --net-host under a profile with host_namespaces: [network, uts]" "$(cat "$T/hostnet.err")"; else
+        check_all "ctr run --net-host: inside, the host's network namespace" '[ "$(jget "[\"ns\"][\"net\"]" <<<"$out")" = "$(host_ns net)" ]'
+        for ns in user mnt pid ipc uts cgroup; do
+                check_all "ctr run --net-host: inside, $ns namespace is not the host's" '[ "$(jget "[\"ns\"][\"'$ns'\"]" <<<"$out")" != "$(host_ns '$ns')" ]'
+        done
+fi
 
 # 7. one audit record per container, completed at delete, with how it ended
 rec() { python3 -c "
