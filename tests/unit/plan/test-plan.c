@@ -1246,6 +1246,51 @@ static void test_namespaces_and_ids(void **state) {
         plan_free(p);
 }
 
+/* host_namespaces is a permission for moat oci: a moat run still makes every namespace, and
+ * the why list says so, with what the site policy takes away. */
+static void test_host_namespaces(void **state) {
+        static char *shared[] = { "network", "uts", NULL };
+        static char *site_allow[] = { "network", NULL };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.network = NETWORK_LOOPBACK;
+        pr.host_namespaces = shared;
+        pr.host_namespaces_list_pos = (SrcPos){ "fixture.yaml", 7, 18 };
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_true(has_decision(p, "host-namespaces"));
+        for (size_t i = 0; i < p->n_decisions; i++)
+                if (strcmp(p->decisions[i].rule_id, "host-namespaces") == 0) {
+                        assert_non_null(strstr(p->decisions[i].sentence, "fixture.yaml:7:18"));
+                        assert_non_null(strstr(p->decisions[i].sentence, "network, uts"));
+                        assert_null(strstr(p->decisions[i].sentence, "site policy"));
+                        assert_int_equal(p->decisions[i].min_tier, TIER_SANDBOX);
+                }
+        assert_true(p->sandbox.clone_flags & CLONE_NEWNET);
+        assert_true(p->sandbox.clone_flags & CLONE_NEWUTS);
+        assert_int_equal(status_of(p, "netns"), CONTROL_REQUIRED);
+        plan_free(p);
+
+        Policy with_site = *policy;
+        with_site.host_namespaces.set = true;
+        with_site.host_namespaces.allow = site_allow;
+        Plan *q = NULL;
+        assert_int_equal(plan_resolve(&pr, &with_site, &h, &q), 0);
+        for (size_t i = 0; i < q->n_decisions; i++)
+                if (strcmp(q->decisions[i].rule_id, "host-namespaces") == 0)
+                        assert_non_null(strstr(q->decisions[i].sentence,
+                                               "leaves out network shares the host's (the site "
+                                               "policy forbids uts)"));
+        plan_free(q);
+
+        pr.host_namespaces = NULL;
+        p = resolve(&pr, &h);
+        assert_false(has_decision(p, "host-namespaces"));
+        plan_free(p);
+}
+
 static void test_vm_plan(void **state) {
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
@@ -1418,6 +1463,7 @@ int main(void) {
                 cmocka_unit_test(test_pids_nproc_fallback),
                 cmocka_unit_test(test_bind_exec),
                 cmocka_unit_test(test_namespaces_and_ids),
+                cmocka_unit_test(test_host_namespaces),
                 cmocka_unit_test(test_vm_plan),
                 cmocka_unit_test(test_json_and_text),
                 cmocka_unit_test(test_json_documented),
