@@ -19,8 +19,9 @@
  *
  * Verification (because keys fail open): /proc/<gate>/status from the host (NoNewPrivs 1,
  * Seccomp 2 with more filters than this process has, CapBnd = the plan's), uid_map and gid_map,
- * the namespaces differ from the host's, and each cgroup limit read back from the payload
- * cgroup's own files. The gate checks the same from inside and waits for moat's 'g' on
+ * the namespaces differ from the host's, the MAC label in force (attr/current: the plan's
+ * AppArmor profile in enforce mode, or its SELinux context in an enforcing, non-permissive
+ * domain), and each cgroup limit read back from the payload cgroup's own files. The gate checks the same from inside and waits for moat's 'g' on
  * /.moat-go before it execs the command. Any mismatch: 125 naming the control. */
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +49,10 @@
 #include "lxc-config.h"
 #include "sandbox/sandbox-internal.h"
 #include "sys/signal-fd.h"
+
+#if HAVE_SELINUX
+#include <selinux/selinux.h>
+#endif
 
 #define SUBID_FILE "/etc/moat/system-idmap"
 #define RANGE 65536u
@@ -413,6 +418,89 @@ static int check_cgroup(pid_t pid, const char *ctrl, const char *file, const cha
         return 0;
 }
 
+/* The kernel's view of pid's label: AppArmor's own attribute file where the kernel has one
+ * (right under LSM stacking), else the shared attr/current. Trailing newline and NUL removed. */
+static int read_label(pid_t pid, bool apparmor, char *buf, size_t size) {
+        char path[64];
+        int r = -ENOENT;
+        for (int i = apparmor ? 0 : 1; i < 2 && r < 0; i++) {
+                snprintf(path, sizeof(path), "/proc/%d/attr/%s", (int) pid,
+                         i == 0 ? "apparmor/current" : "current");
+                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                ssize_t n = fd < 0 ? -1 : read(fd, buf, size - 1);
+                if (n < 0) {
+                        r = -errno;
+                        continue;
+                }
+                while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0'))
+                        n--;
+                buf[n] = '\0';
+                r = 0;
+        }
+        if (r < 0)
+                snprintf(buf, size, "unreadable: %s", strerror(-r));
+        return r;
+}
+
+/* P5: liblxc's AppArmor and SELinux keys are ignored without the LSM (its nop driver), and a
+ * profile loaded in complain mode or a permissive domain enforces nothing. The label of the
+ * gate (exec'd by pid 1 with the label armed, and exec'ing the command) must be the plan's, in
+ * force. pid 1 itself is liblxc's init, a fork of the runner that never execs: it keeps moat's
+ * own label (the workload under the plan's may neither trace nor signal it). */
+static int verify_mac(const Plan *p, pid_t gate, char *err, size_t size) {
+        const char *aa = p->sandbox.apparmor_profile, *se = p->sandbox.selinux_context;
+        char have[512], want[512];
+
+        if (aa) {
+                snprintf(want, sizeof(want), "%s (enforce)", aa);
+                (void) read_label(gate, true, have, sizeof(have));
+                if (strcmp(have, want) != 0) {
+                        snprintf(err, size,
+                                 "apparmor: the container's label is '%.160s', the plan requires "
+                                 "'%.160s'",
+                                 have, want);
+                        return -EPERM;
+                }
+        }
+        if (se) {
+                char enforce[8] = "";
+                (void) read_label(gate, false, have, sizeof(have));
+                if (strcmp(have, se) != 0) {
+                        snprintf(err, size,
+                                 "selinux: the container's context is '%.160s', the plan requires "
+                                 "'%.160s'",
+                                 have, se);
+                        return -EPERM;
+                }
+                if (read_line("/sys/fs/selinux/enforce", enforce, sizeof(enforce)) < 0 ||
+                    strcmp(enforce, "1") != 0) {
+                        snprintf(err, size, "selinux: the host is not enforcing (enforce '%s')",
+                                 enforce);
+                        return -EPERM;
+                }
+#if HAVE_SELINUX
+                struct av_decision avd = {};
+                security_class_t process = string_to_security_class("process");
+                if (!process || security_compute_av_flags_raw(have, have, process, 0, &avd) < 0 ||
+                    (avd.flags & SELINUX_AVD_FLAGS_PERMISSIVE)) {
+                        snprintf(err, size,
+                                 "selinux: the domain of '%.160s' is permissive (or unknown to "
+                                 "the "
+                                 "policy)",
+                                 have);
+                        return -EPERM;
+                }
+#else
+                snprintf(err, size,
+                         "selinux: moat was built without libselinux and cannot tell whether the "
+                         "domain of '%.160s' is permissive",
+                         have);
+                return -EPERM;
+#endif
+        }
+        return 0;
+}
+
 /* Checks of the gate process (what the command will be) and of its parent, pid 1. */
 static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *err, size_t size) {
         char v[64], want[64], mine[64];
@@ -431,6 +519,8 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                 snprintf(err, size, "no_new_privs: NoNewPrivs is %s", v);
                 return -EPERM;
         }
+        if (verify_mac(p, gate, err, size) < 0)
+                return -EPERM;
         if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
                 /* P4: under a filter of the caller's, liblxc silently skips its own unless
                  * allow_nesting; the container must have more filters than this process */
@@ -666,7 +756,8 @@ static const char *self_dir_file(const char *name, char *buf, size_t size) {
 }
 
 /* /.moat-gate's argv: what it checks, the Landlock ruleset, the environment, the command. */
-static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, char **envp) {
+static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, char **envp,
+                        bool checks) {
         size_t n = 0, cap = 32;
         char **a = calloc(cap, sizeof(char *));
 #define PUSH(s)                                                             \
@@ -684,6 +775,8 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
         if (!a)
                 return NULL;
         PUSH("/.moat-gate");
+        if (!checks) /* MOAT_SYSTEM_FAULT: the host's checks alone */
+                goto unchecked;
         PUSH("--nnp");
         if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
                 PUSH("--seccomp");
@@ -701,6 +794,18 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
                 return NULL;
         PUSH("--gidmap");
         PUSH(s);
+        if (p->sandbox.apparmor_profile) {
+                if (asprintf(&s, "apparmor:%s (enforce)", p->sandbox.apparmor_profile) < 0)
+                        return NULL;
+                PUSH("--label");
+                PUSH(s);
+        } else if (p->sandbox.selinux_context) {
+                if (asprintf(&s, "selinux:%s", p->sandbox.selinux_context) < 0)
+                        return NULL;
+                PUSH("--label");
+                PUSH(s);
+        }
+unchecked:;
         const PlanLandlock *ll = &p->sandbox.landlock;
         if (ll->status == CONTROL_REQUIRED || ll->status == CONTROL_BEST_EFFORT) {
                 if (asprintf(&s, "%d,%" PRIx64 ",%" PRIx64 ",%" PRIx64, ll->abi, ll->handled_fs,
@@ -768,6 +873,136 @@ static void lxc_log_error(const char *dir, char *buf, size_t size) {
                 fclose(f);
 }
 
+/* ---- the test hook MOAT_SYSTEM_FAULT -------------------------------------------------------- */
+
+/* Documented test hook (launcher/lxc/README.md): makes one lxc key fail open the way liblxc's
+ * keys do (LXC-NOTES §7) and turns the gate's own checks off, so that a test sees the host's
+ * check alone catch it. It can only fail the run: the gate is never released under a fault,
+ * and a fault the host's checks miss is reported as such (125). */
+typedef struct Fault {
+        const char *name, *key, *value; /* value NULL: the key is removed */
+} Fault;
+
+static const Fault faults[] = {
+        { "gate", NULL, NULL },                     /* the gate's checks off, nothing else */
+        { "nnp", "lxc.no_new_privs", "0" },         /* NoNewPrivs */
+        { "seccomp", "lxc.seccomp.profile", NULL }, /* no filter at all */
+        { "seccomp-nesting", "lxc.seccomp.allow_nesting", "0" }, /* P4, under a caller's filter */
+        { "caps", "lxc.cap.keep", "chown" },                     /* CapBnd */
+        { "uid", "lxc.init.uid", "1" },                   /* the command's user (range map) */
+        { "rlimits", "lxc.prlimit.nofile", "1000:1000" }, /* a limit read back with prlimit */
+        { "pids", "lxc.cgroup.pids.max", "max" },         /* a cgroup value read back */
+        { "memory", "lxc.cgroup.memory.limit_in_bytes", "-1" },
+        { "cpu", "lxc.cgroup.cpu.cfs_quota_us", "-1" },
+        { "ipcns", "lxc.namespace.clone", "cgroup mnt net pid user uts" }, /* a namespace */
+        { "apparmor", "lxc.apparmor.profile", "unchanged" }, /* P5: the label not applied */
+        { "selinux", "lxc.selinux.context", NULL },
+};
+
+static const Fault *fault_find(const char *name) {
+        for (size_t i = 0; name && i < ELEMENTSOF(faults); i++)
+                if (strcmp(faults[i].name, name) == 0)
+                        return &faults[i];
+        return NULL;
+}
+
+/* Applies f to cfg; the key must be there (or, for lxc.init.uid, is added): a fault that
+ * changes nothing would prove nothing. */
+static int fault_apply(const Fault *f, LxcConfig *cfg) {
+        if (!f->key)
+                return 0;
+        for (size_t i = 0; i < cfg->n_keys; i++) {
+                if (strcmp(cfg->keys[i].key, f->key) != 0)
+                        continue;
+                free(cfg->keys[i].value);
+                if (f->value) {
+                        cfg->keys[i].value = strdup(f->value);
+                        return cfg->keys[i].value ? 0 : -ENOMEM;
+                }
+                free(cfg->keys[i].key);
+                cfg->keys[i] = cfg->keys[--cfg->n_keys];
+                return 0;
+        }
+        if (strcmp(f->key, "lxc.init.uid") == 0) {
+                LxcKey *k = realloc(cfg->keys, (cfg->n_keys + 1) * sizeof(*k));
+                if (!k)
+                        return -ENOMEM;
+                cfg->keys = k;
+                k[cfg->n_keys].key = strdup(f->key);
+                k[cfg->n_keys].value = strdup(f->value);
+                if (!k[cfg->n_keys].key || !k[cfg->n_keys].value) {
+                        free(k[cfg->n_keys].key);
+                        free(k[cfg->n_keys].value);
+                        return -ENOMEM;
+                }
+                cfg->n_keys++;
+                return 0;
+        }
+        return -ENOENT;
+}
+
+/* ---- what the audit record says of each control ------------------------------------------ */
+
+/* The plan's control a host or gate check names (its message's first word). */
+static const char *check_control(const char *msg) {
+        static const struct {
+                const char *prefix, *control;
+        } map[] = {
+                { "userns", "userns" },
+                { "/proc/self/uid_map", "userns" },
+                { "/proc/self/gid_map", "userns" },
+                { "mntns", "mountns" },
+                { "pidns", "pidns" },
+                { "netns", "netns" },
+                { "ipcns", "ipcns" },
+                { "utsns", "utsns" },
+                { "cgroupns", "cgroupns" },
+                { "timens", "timens" },
+                { "no_new_privs", "no_new_privs" },
+                { "seccomp", "seccomp" },
+                { "caps", "caps" },
+                { "CapBnd", "caps" },
+                { "CapPrm", "caps" },
+                { "CapEff", "caps" },
+                { "CapAmb", "caps" },
+                { "rlimits", "rlimits" },
+                { "cgroup memory", "cgroup.memory" },
+                { "cgroup pids", "cgroup.pids" },
+                { "cgroup cpu", "cgroup.cpu" },
+                { "apparmor", "apparmor" },
+                { "selinux", "selinux" },
+                { "landlock", "landlock" },
+        };
+        for (size_t i = 0; msg && i < ELEMENTSOF(map); i++)
+                if (strncmp(msg, map[i].prefix, strlen(map[i].prefix)) == 0)
+                        return map[i].control;
+        return NULL;
+}
+
+/* Per control, indexed like p->controls: after the host's and the gate's checks passed, every
+ * planned control is applied (degraded where the plan says so); a failed check marks its
+ * control failed and the rest not reached (the command never ran). */
+static void set_outcomes(const Plan *p, RunOutcome *o, bool verified, const char *failed) {
+        if (!verified && !failed)
+                return; /* ended before any check: recorded as not reported */
+        o->controls = calloc(p->n_controls ? p->n_controls : 1, sizeof(ControlOutcome));
+        if (!o->controls)
+                return;
+        o->n_controls = p->n_controls;
+        for (size_t i = 0; i < p->n_controls; i++) {
+                const PlanControl *c = &p->controls[i];
+                if (c->status == CONTROL_NOT_APPLICABLE)
+                        o->controls[i] = CONTROL_OUTCOME_NOT_APPLICABLE;
+                else if (failed)
+                        o->controls[i] = strcmp(c->name, failed) == 0 ? CONTROL_OUTCOME_FAILED
+                                                                      : CONTROL_OUTCOME_NOT_REACHED;
+                else if (c->status == CONTROL_DEGRADED)
+                        o->controls[i] = CONTROL_OUTCOME_DEGRADED;
+                else
+                        o->controls[i] = CONTROL_OUTCOME_APPLIED;
+        }
+}
+
 /* ---- the executor -------------------------------------------------------------------------- */
 
 int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
@@ -780,6 +1015,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t start = now_ms();
         int r, status = 125, sfd = -EBADF, pidfd = -EBADF;
         bool verified = false, killed = false;
+        const char *fault_name, *failed_control = NULL;
+        const Fault *fault = NULL;
         sigset_t old;
 
         o->exit_status = 125;
@@ -907,7 +1144,11 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         params.layout = CGROUP_LAYOUT_HYBRID;
                 else if (stat("/sys/fs/cgroup/memory", &st) == 0)
                         params.layout = CGROUP_LAYOUT_V1;
-                char mnt[512], f[600];
+                char mnt[512], f[600], yes[8] = "";
+                /* the test liblxc's AppArmor driver makes (lsm/apparmor.c) */
+                params.apparmor_enabled = read_line("/sys/module/apparmor/parameters/enabled", yes,
+                                                    sizeof(yes)) >= 0 &&
+                                          yes[0] == 'Y';
                 if (cgroup_mount("memory", mnt, sizeof(mnt)) >= 0) {
                         snprintf(f, sizeof(f), "%s/memory.memsw.limit_in_bytes", mnt);
                         params.has_memsw = access(f, F_OK) == 0;
@@ -923,8 +1164,20 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 fail(o, "lxc config", -r, "%s", r == -EOPNOTSUPP ? err : strerror(-r));
                 goto out_rm;
         }
+        fault_name = getenv("MOAT_SYSTEM_FAULT");
+        if (fault_name && fault_name[0]) {
+                fault = fault_find(fault_name);
+                r = fault ? fault_apply(fault, &cfg) : -EINVAL;
+                if (r < 0) {
+                        fail(o, "MOAT_SYSTEM_FAULT", -r, "MOAT_SYSTEM_FAULT=%s: %s", fault_name,
+                             !fault         ? "no such fault"
+                             : r == -ENOENT ? "this plan has no such key to make fail"
+                                            : strerror(-r));
+                        goto out_rm;
+                }
+        }
         r = sandbox_env_build(p, req->caller_env, &envp);
-        if (r < 0 || !(argv = gate_argv(p, req, &run, envp))) {
+        if (r < 0 || !(argv = gate_argv(p, req, &run, envp, !fault))) {
                 fail(o, "env", ENOMEM, "out of memory");
                 goto out_rm;
         }
@@ -1022,6 +1275,16 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                 (void) kill(run.runner, SIGKILL);
                                 killed = true;
                                 fail(o, "verify", EPERM, "%s (checked from the host)", err);
+                                failed_control = check_control(err);
+                                continue;
+                        }
+                        if (fault) {
+                                /* the hook can only fail the run: the gate is never released */
+                                (void) kill(run.runner, SIGKILL);
+                                killed = true;
+                                fail(o, "MOAT_SYSTEM_FAULT", 0,
+                                     "MOAT_SYSTEM_FAULT=%s was not detected by the host's checks",
+                                     fault->name);
                                 continue;
                         }
                         verified = true;
@@ -1070,6 +1333,7 @@ out_wait:
                         /* the gate writes it before exiting 125; a command that writes there
                          * itself can only misreport its own run */
                         snprintf(o->message, sizeof(o->message), "system gate: %s", gate_msg);
+                        failed_control = check_control(gate_msg);
                         snprintf(o->failed_step, sizeof(o->failed_step), "gate");
                         o->started = false;
                         o->exit_status = 125;
@@ -1093,6 +1357,7 @@ out_wait:
                                 o->exit_code = status;
                 }
         }
+        set_outcomes(p, o, verified && o->started, failed_control);
         snprintf(o->tier_detail, sizeof(o->tier_detail),
                  "command mode, %s map at %u, image sha256:%s",
                  run.count == 1 ? "single-uid" : "range", run.base, p->system.image_digest);

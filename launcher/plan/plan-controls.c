@@ -168,10 +168,16 @@ static int control_mac(Plan *p, const Profile *pr, const PlanFindings *f) {
         int r;
         bool aa = !!pr->mac.apparmor, se = pr->mac.selinux && !pr->mac.apparmor;
 
+        /* the system tier: liblxc arms the label for the container's first exec, and moat
+         * reads it back from the host (the keys fail open without the LSM) */
+        const char *how = p->tier == TIER_SYSTEM
+                                  ? "container label (lxc), read back from the host: "
+                                  : "exec transition to ";
+
         if (aa)
                 r = plan_add_controlf(p, "apparmor", f->mac_status,
                                       f->mac_status == CONTROL_DEGRADED ? f->mac_reason : NULL,
-                                      "exec transition to %s", pr->mac.apparmor);
+                                      "%s%s", how, pr->mac.apparmor);
         else
                 r = plan_add_control(p, "apparmor", CONTROL_NOT_APPLICABLE, NULL,
                                      "not asked for by the profile");
@@ -180,7 +186,7 @@ static int control_mac(Plan *p, const Profile *pr, const PlanFindings *f) {
         if (se)
                 return plan_add_controlf(p, "selinux", f->mac_status,
                                          f->mac_status == CONTROL_DEGRADED ? f->mac_reason : NULL,
-                                         "exec transition to %s", pr->mac.selinux);
+                                         "%s%s", how, pr->mac.selinux);
         return plan_add_control(p, "selinux", CONTROL_NOT_APPLICABLE, NULL,
                                 pr->mac.selinux ? "AppArmor is used; one LSM transition per run"
                                                 : "not asked for by the profile");
