@@ -443,23 +443,26 @@ static int read_label(pid_t pid, bool apparmor, char *buf, size_t size) {
 }
 
 /* P5: liblxc's AppArmor and SELinux keys are ignored without the LSM (its nop driver), and a
- * profile loaded in complain mode or a permissive domain enforces nothing. The label of the
- * gate (exec'd by pid 1 with the label armed, and exec'ing the command) must be the plan's, in
- * force. pid 1 itself is liblxc's init, a fork of the runner that never execs: it keeps moat's
- * own label (the workload under the plan's may neither trace nor signal it). */
-static int verify_mac(const Plan *p, pid_t gate, char *err, size_t size) {
+ * profile loaded in complain mode or a permissive domain enforces nothing. The gate (exec'd by
+ * pid 1, exec'ing the command) must carry the plan's label, in force. liblxc 5.0 changes pid 1's
+ * own AppArmor profile at once ("changeprofile", before the init code runs), so pid 1 is checked
+ * too; an SELinux context is armed for the next exec (setexeccon), so pid 1, liblxc's init that
+ * never execs, keeps moat's context, and the gate is what carries the plan's. */
+static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t size) {
         const char *aa = p->sandbox.apparmor_profile, *se = p->sandbox.selinux_context;
         char have[512], want[512];
 
         if (aa) {
                 snprintf(want, sizeof(want), "%s (enforce)", aa);
-                (void) read_label(gate, true, have, sizeof(have));
-                if (strcmp(have, want) != 0) {
-                        snprintf(err, size,
-                                 "apparmor: the container's label is '%.160s', the plan requires "
-                                 "'%.160s'",
-                                 have, want);
-                        return -EPERM;
+                for (int i = 0; i < 2; i++) {
+                        (void) read_label(i == 0 ? init : gate, true, have, sizeof(have));
+                        if (strcmp(have, want) != 0) {
+                                snprintf(err, size,
+                                         "apparmor: the container's %s has the label '%.160s', the "
+                                         "plan requires '%.160s'",
+                                         i == 0 ? "pid 1" : "command", have, want);
+                                return -EPERM;
+                        }
                 }
         }
         if (se) {
@@ -519,7 +522,7 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                 snprintf(err, size, "no_new_privs: NoNewPrivs is %s", v);
                 return -EPERM;
         }
-        if (verify_mac(p, gate, err, size) < 0)
+        if (verify_mac(p, init, gate, err, size) < 0)
                 return -EPERM;
         if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
                 /* P4: under a filter of the caller's, liblxc silently skips its own unless
