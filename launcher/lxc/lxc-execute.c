@@ -892,10 +892,9 @@ static const Fault faults[] = {
         { "seccomp", "lxc.seccomp.profile", NULL }, /* no filter at all */
         { "seccomp-nesting", "lxc.seccomp.allow_nesting", "0" }, /* P4, under a caller's filter */
         { "caps", "lxc.cap.keep", "chown" },                     /* CapBnd */
-        { "uid", "lxc.init.uid", "1" },                   /* the command's user (range map) */
         { "rlimits", "lxc.prlimit.nofile", "1000:1000" }, /* a limit read back with prlimit */
         { "pids", "lxc.cgroup.pids.max", "max" },         /* a cgroup value read back */
-        { "memory", "lxc.cgroup.memory.limit_in_bytes", "-1" },
+        { "memory", "lxc.cgroup.memory.memsw.limit_in_bytes", "-1" }, /* swap unbounded */
         { "cpu", "lxc.cgroup.cpu.cfs_quota_us", "-1" },
         { "ipcns", "lxc.namespace.clone", "cgroup mnt net pid user uts" }, /* a namespace */
         { "apparmor", "lxc.apparmor.profile", "unchanged" }, /* P5: the label not applied */
@@ -909,8 +908,7 @@ static const Fault *fault_find(const char *name) {
         return NULL;
 }
 
-/* Applies f to cfg; the key must be there (or, for lxc.init.uid, is added): a fault that
- * changes nothing would prove nothing. */
+/* Applies f to cfg; the key must be there: a fault that changes nothing would prove nothing. */
 static int fault_apply(const Fault *f, LxcConfig *cfg) {
         if (!f->key)
                 return 0;
@@ -923,22 +921,8 @@ static int fault_apply(const Fault *f, LxcConfig *cfg) {
                         return cfg->keys[i].value ? 0 : -ENOMEM;
                 }
                 free(cfg->keys[i].key);
-                cfg->keys[i] = cfg->keys[--cfg->n_keys];
-                return 0;
-        }
-        if (strcmp(f->key, "lxc.init.uid") == 0) {
-                LxcKey *k = realloc(cfg->keys, (cfg->n_keys + 1) * sizeof(*k));
-                if (!k)
-                        return -ENOMEM;
-                cfg->keys = k;
-                k[cfg->n_keys].key = strdup(f->key);
-                k[cfg->n_keys].value = strdup(f->value);
-                if (!k[cfg->n_keys].key || !k[cfg->n_keys].value) {
-                        free(k[cfg->n_keys].key);
-                        free(k[cfg->n_keys].value);
-                        return -ENOMEM;
-                }
-                cfg->n_keys++;
+                /* the order of the rest is kept (mount entries apply in order) */
+                memmove(&cfg->keys[i], &cfg->keys[i + 1], (--cfg->n_keys - i) * sizeof(LxcKey));
                 return 0;
         }
         return -ENOENT;
