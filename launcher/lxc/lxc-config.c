@@ -341,11 +341,11 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
         int r;
 
         *c = (LxcConfig){};
-        if (p->system.boot)
-                return fail(err, size,
-                            "boot mode (os.init %s) is not available yet; use os.init: none "
-                            "(command mode)",
-                            p->system.init);
+        /* boot mode: the image's init as pid 1, under the same keys as command mode (no
+         * capability beyond the plan's, the plan's seccomp filter): an init that needs more
+         * (systemd: capabilities, mounts, personality) is refused by the executor */
+        if (p->system.boot && (!p->system.init || p->system.init[0] != '/'))
+                return fail(err, size, "boot mode: os.init must be an absolute path in the image");
         if (s->network != NETWORK_NONE && s->network != NETWORK_LOOPBACK)
                 return fail(err, size, "network %s: the system tier offers none and loopback only",
                             network_mode_to_string(s->network));
@@ -379,7 +379,10 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                         "only",
                         (unsigned) s->uid_inside, (unsigned) s->gid_inside);
         r = add(c, "lxc.uts.name", "%s", s->hostname ? s->hostname : "moat");
-        if (r >= 0 && (s->uid_inside != 0 || s->gid_inside != 0)) {
+        if (r >= 0 && p->system.boot)
+                r = add(c, "lxc.init.cmd", "%s", p->system.init);
+        /* the command's user: pid 1's in command mode, the attach's in boot mode */
+        if (r >= 0 && !p->system.boot && (s->uid_inside != 0 || s->gid_inside != 0)) {
                 r = add(c, "lxc.init.uid", "%u", (unsigned) s->uid_inside);
                 if (r >= 0)
                         r = add(c, "lxc.init.gid", "%u", (unsigned) s->gid_inside);

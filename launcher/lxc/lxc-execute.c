@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The system tier's executor (executor.h), command mode. Runs in moat-system-run only (never
- * in the moat binary, so liblxc is never loaded by a sandbox launch), and liblxc itself runs
- * only in the runner child, never in this process (liblxc moves its caller between cgroups and
- * leaks some, LXC-NOTES P2).
+/* The system tier's executor (executor.h), command mode and boot mode. Runs in
+ * moat-system-run only (never in the moat binary, so liblxc is never loaded by a sandbox
+ * launch), and liblxc itself runs only in children, never in this process (liblxc moves its
+ * caller between cgroups and leaks some, LXC-NOTES P2).
  *
  * Processes:
  *   moat-system-run (this)  prepares the run directory, forks the guard and the runner, then
@@ -15,13 +15,20 @@
  *   runner                  PR_SET_PDEATHSIG=SIGKILL; sets every key (each checked), then
  *                           start() with daemonize off: it is liblxc's monitor, and the
  *                           container's pid 1 dies with it (liblxc sets pid 1's death signal).
- *   pid 1 (liblxc's init)   runs /.moat-gate ... -- COMMAND and exits with its status.
+ *   pid 1                   command mode: liblxc's init, runs /.moat-gate ... -- COMMAND and
+ *                           exits with its status. Boot mode: the image's init (lxc.init.cmd),
+ *                           under the same keys as command mode.
+ *   attacher (boot mode)    PR_SET_PDEATHSIG=SIGKILL; once the init runs, attach_run_wait()s
+ *                           /.moat-gate ... -- COMMAND as the plan's user and exits with its
+ *                           status; then the runner is killed, which stops the container.
  *
  * Verification (because keys fail open): /proc/<gate>/status from the host (NoNewPrivs 1,
- * Seccomp 2 with more filters than this process has, CapBnd = the plan's), uid_map and gid_map,
- * the namespaces differ from the host's, the MAC label in force (attr/current: the plan's
- * AppArmor profile in enforce mode, or its SELinux context in an enforcing, non-permissive
- * domain), and each cgroup limit read back from the payload cgroup's own files. The gate checks the same from inside and waits for moat's 'g' on
+ * Seccomp 2 with more filters than this process has, CapBnd = the plan's; in boot mode the
+ * image's init too), uid_map and gid_map, the namespaces differ from the host's, the MAC label
+ * in force (attr/current: the plan's AppArmor profile in enforce mode, or its SELinux context
+ * in an enforcing, non-permissive domain), the rlimits (which attach does not apply: in boot
+ * mode moat sets them on the gate first) and each cgroup limit read back from the payload
+ * cgroup's own files. The gate checks the same from inside and waits for moat's 'g' on
  * /.moat-go before it execs the command. Any mismatch: 125 naming the control. */
 #include <dirent.h>
 #include <errno.h>
@@ -218,6 +225,11 @@ static int read_line(const char *path, char *buf, size_t size) {
 
 /* ---- the guard ----------------------------------------------------------------------------- */
 
+/* "." and ".." only: liblxc's attach makes a leaf cgroup named ".lxc" */
+static bool dot_or_dotdot(const char *n) {
+        return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
+}
+
 static void kill_tree(const char *dir) {
         char path[4096];
         DIR *d = opendir(dir);
@@ -231,7 +243,7 @@ static void kill_tree(const char *dir) {
                 fclose(f);
         }
         while (d && (de = readdir(d)))
-                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                if (de->d_type == DT_DIR && !dot_or_dotdot(de->d_name)) {
                         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
                         kill_tree(path);
                 }
@@ -244,7 +256,7 @@ static int rmdir_tree(const char *dir) {
         DIR *d = opendir(dir);
         struct dirent *de;
         while (d && (de = readdir(d)))
-                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                if (de->d_type == DT_DIR && !dot_or_dotdot(de->d_name)) {
                         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
                         (void) rmdir_tree(path);
                 }
@@ -304,7 +316,7 @@ static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
 /* ---- the runner ---------------------------------------------------------------------------- */
 
 static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, const LxcConfig *cfg,
-                                  char **gate_argv) {
+                                  char **gate_argv, bool boot) {
         char msg[512];
         struct lxc_container *c;
 
@@ -326,7 +338,9 @@ static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, cons
                 snprintf(msg, sizeof(msg), "liblxc: cannot turn daemonize off");
                 goto fail;
         }
-        if (!c->start(c, 1, gate_argv)) {
+        /* boot mode: the image's init (lxc.init.cmd) as pid 1; the command comes through
+         * attach. Command mode: liblxc's init runs the gate. */
+        if (!c->start(c, boot ? 0 : 1, boot ? NULL : gate_argv)) {
                 snprintf(msg, sizeof(msg), "liblxc could not start the container (see %s/lxc.log)",
                          run->dir);
                 goto fail;
@@ -336,6 +350,77 @@ static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, cons
 fail:
         (void) !write(err_fd, msg, strlen(msg));
         _exit(125);
+}
+
+/* Boot mode: runs the gate (and so the command) in the running container through liblxc's
+ * attach, as the plan's user, with a cleared environment (the gate sets the plan's) and no new
+ * privileges; attach moves it into the container's namespaces, cgroup and LSM label and applies
+ * its seccomp filter and capability bounding set. Exits with the command's status. */
+static _Noreturn void attacher_main(pid_t parent, const Plan *p, const Run *run, char **gate_argv) {
+        struct lxc_container *c;
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(125);
+        /* attach passes this process's descriptors on to the command: only stdio (the guard's
+         * pipe held in the container would keep the guard from cleaning up) */
+        if (close_range(3, ~0U, 0) < 0)
+                _exit(125);
+        c = lxc_container_new("c", run->dir);
+        if (!c)
+                _exit(125);
+        /* liblxc's state becomes RUNNING just after pid 1 exec'd the init (c->wait() polls
+         * once a second) */
+        for (int i = 0; !c->is_running(c) || strcmp(c->state(c), "RUNNING") != 0; i++) {
+                if (i >= 3000)
+                        _exit(125);
+                usleep(10000);
+        }
+        lxc_attach_options_t ao = LXC_ATTACH_OPTIONS_DEFAULT;
+        ao.attach_flags |= LXC_ATTACH_NO_NEW_PRIVS;
+        ao.env_policy = LXC_ATTACH_CLEAR_ENV;
+        ao.uid = p->sandbox.uid_inside;
+        ao.gid = p->sandbox.gid_inside;
+        ao.initial_cwd = (char *) "/";
+        int st = c->attach_run_wait(c, &ao, gate_argv[0], (const char *const *) gate_argv);
+        _exit(st < 0 ? 125 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+/* Whether pid has exec'd something other than this program (the image's init in boot mode). */
+static bool has_execd(pid_t pid) {
+        char a[4096], b[4096], path[64];
+        snprintf(path, sizeof(path), "/proc/%d/exe", (int) pid);
+        ssize_t n = readlink(path, a, sizeof(a) - 1),
+                m = readlink("/proc/self/exe", b, sizeof(b) - 1);
+        if (n <= 0 || m <= 0)
+                return false;
+        a[n] = b[m] = '\0';
+        return strcmp(a, b) != 0;
+}
+
+/* The process named comm in pid's pid namespace (the attached gate), 0 if none. */
+static pid_t find_in_pidns(pid_t pid, const char *comm) {
+        char want[64], have[64], path[300], c[32];
+        DIR *d;
+        struct dirent *de;
+        pid_t found = 0;
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int) pid);
+        ssize_t n = readlink(path, want, sizeof(want) - 1);
+        if (n <= 0 || !(d = opendir("/proc")))
+                return 0;
+        want[n] = '\0';
+        while (!found && (de = readdir(d))) {
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+                if (read_line(path, c, sizeof(c)) < 0 || strcmp(c, comm) != 0)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/ns/pid", de->d_name);
+                ssize_t m = readlink(path, have, sizeof(have) - 1);
+                if (m > 0 && (have[m] = '\0', strcmp(have, want) == 0))
+                        found = (pid_t) strtol(de->d_name, NULL, 10);
+        }
+        closedir(d);
+        return found;
 }
 
 /* ---- verification from the host ------------------------------------------------------------ */
@@ -504,9 +589,45 @@ static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t s
         return 0;
 }
 
+/* NoNewPrivs, the seccomp filter and the capability bounding set of one process of the
+ * container: the gate (the command to be) and, in boot mode, the image's init (the workload's
+ * code too). who is appended to the message. */
+static int verify_process(const Plan *p, pid_t pid, const char *who, char *err, size_t size) {
+        char v[64], want[64], mine[64];
+
+        if (status_field(pid, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0) {
+                snprintf(err, size, "no_new_privs: NoNewPrivs is %s%s", v, who);
+                return -EPERM;
+        }
+        if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
+                /* P4: under a filter of the caller's, liblxc silently skips its own unless
+                 * allow_nesting; the container must have more filters than this process */
+                if (status_field(pid, "Seccomp", v, sizeof(v)) < 0 || strcmp(v, "2") != 0) {
+                        snprintf(err, size, "seccomp: Seccomp is %s, not 2 (filter)%s", v, who);
+                        return -EPERM;
+                }
+                if (status_field(getpid(), "Seccomp_filters", mine, sizeof(mine)) < 0)
+                        snprintf(mine, sizeof(mine), "0");
+                if (status_field(pid, "Seccomp_filters", v, sizeof(v)) < 0 ||
+                    strtoul(v, NULL, 10) <= strtoul(mine, NULL, 10)) {
+                        snprintf(err, size,
+                                 "seccomp: %s filters in the container, %s in moat: the plan's "
+                                 "filter was not loaded%s",
+                                 v, mine, who);
+                        return -EPERM;
+                }
+        }
+        snprintf(want, sizeof(want), "%016" PRIx64, lxc_plan_capbnd(p));
+        if (status_field(pid, "CapBnd", v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
+                snprintf(err, size, "caps: CapBnd is %s, the plan requires %s%s", v, want, who);
+                return -EPERM;
+        }
+        return 0;
+}
+
 /* Checks of the gate process (what the command will be) and of its parent, pid 1. */
 static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *err, size_t size) {
-        char v[64], want[64], mine[64];
+        char v[64], want[64];
         static const char *const ns[] = { "user", "mnt", "pid", "net", "ipc", "uts", "cgroup" };
 
         for (size_t i = 0; i < ELEMENTSOF(ns); i++)
@@ -518,30 +639,12 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                 snprintf(err, size, "timens: the container shares the host's clocks");
                 return -EPERM;
         }
-        if (status_field(gate, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0) {
-                snprintf(err, size, "no_new_privs: NoNewPrivs is %s", v);
+        if (verify_process(p, gate, "", err, size) < 0 ||
+            (p->system.boot &&
+             verify_process(p, init, " (the image's init, pid 1)", err, size) < 0))
                 return -EPERM;
-        }
         if (verify_mac(p, init, gate, err, size) < 0)
                 return -EPERM;
-        if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
-                /* P4: under a filter of the caller's, liblxc silently skips its own unless
-                 * allow_nesting; the container must have more filters than this process */
-                if (status_field(gate, "Seccomp", v, sizeof(v)) < 0 || strcmp(v, "2") != 0) {
-                        snprintf(err, size, "seccomp: Seccomp is %s, not 2 (filter)", v);
-                        return -EPERM;
-                }
-                if (status_field(getpid(), "Seccomp_filters", mine, sizeof(mine)) < 0)
-                        snprintf(mine, sizeof(mine), "0");
-                if (status_field(gate, "Seccomp_filters", v, sizeof(v)) < 0 ||
-                    strtoul(v, NULL, 10) <= strtoul(mine, NULL, 10)) {
-                        snprintf(err, size,
-                                 "seccomp: %s filters in the container, %s in moat: the plan's "
-                                 "filter was not loaded",
-                                 v, mine);
-                        return -EPERM;
-                }
-        }
         /* the command's user: host view of uid/gid inside (all four ids) */
         static const char *const ids[] = { "Uid", "Gid" };
         for (size_t i = 0; i < 2; i++) {
@@ -555,11 +658,6 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                                  ids[i], v, in, host);
                         return -EPERM;
                 }
-        }
-        snprintf(want, sizeof(want), "%016" PRIx64, lxc_plan_capbnd(p));
-        if (status_field(gate, "CapBnd", v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
-                snprintf(err, size, "caps: CapBnd is %s, the plan requires %s", v, want);
-                return -EPERM;
         }
         snprintf(want, sizeof(want), "0 %u %u", run->base, run->count);
         norm_map(gate, "uid_map", v, sizeof(v));
@@ -876,6 +974,57 @@ static void lxc_log_error(const char *dir, char *buf, size_t size) {
                 fclose(f);
 }
 
+/* Boot mode runs the image's init under command mode's confinement (no capability beyond the
+ * plan's, the plan's seccomp filter). systemd needs more (capabilities, mounts, personality),
+ * which is not built: refused here rather than started to fail. The init path is resolved
+ * inside the image (symbolic links relative to its root). */
+static int boot_init_check(const char *lower, const char *init, char *err, size_t size) {
+        char path[4096], link[4096], full[8192];
+        snprintf(path, sizeof(path), "%s", init);
+        for (int depth = 0; depth < 16; depth++) {
+                struct stat st;
+                snprintf(full, sizeof(full), "%s%s", lower, path);
+                if (lstat(full, &st) < 0) {
+                        snprintf(err, size, "boot mode: the image has no init %s (%s)", init, path);
+                        return -ENOENT;
+                }
+                if (!S_ISLNK(st.st_mode)) {
+                        const char *base = strrchr(path, '/');
+                        if (strcmp(base ? base + 1 : path, "systemd") == 0) {
+                                snprintf(err, size,
+                                         "boot mode: the image's init %s is systemd, which needs "
+                                         "capabilities, mounts and personality the boot-mode "
+                                         "confinement for it would allow, and that is not built "
+                                         "yet; a small init (busybox init, tini) runs, or use "
+                                         "os.init: none (command mode)",
+                                         init);
+                                return -EOPNOTSUPP;
+                        }
+                        if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+                                snprintf(err, size,
+                                         "boot mode: the init %s is not an executable file", init);
+                                return -ENOEXEC;
+                        }
+                        return 0;
+                }
+                ssize_t n = readlink(full, link, sizeof(link) - 1);
+                if (n <= 0)
+                        break;
+                link[n] = '\0';
+                if (link[0] == '/')
+                        snprintf(path, sizeof(path), "%s", link);
+                else {
+                        char *slash = strrchr(path, '/');
+                        if (slash)
+                                slash[1] = '\0';
+                        size_t l = strlen(path);
+                        snprintf(path + l, sizeof(path) - l, "%s", link);
+                }
+        }
+        snprintf(err, size, "boot mode: the init %s does not resolve in the image", init);
+        return -ELOOP;
+}
+
 /* ---- the test hook MOAT_SYSTEM_FAULT -------------------------------------------------------- */
 
 /* Documented test hook (launcher/lxc/README.md): makes one lxc key fail open the way liblxc's
@@ -1000,7 +1149,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         char err[512], gate[4096];
         char **envp = NULL, **argv = NULL;
         uint64_t start = now_ms();
-        int r, status = 125, sfd = -EBADF, pidfd = -EBADF;
+        int r, status = 125, sfd = -EBADF, pidfd = -EBADF, apidfd = -EBADF, cmd_status = 125;
+        pid_t attacher = 0, cmd_pid = 0;
         bool verified = false, killed = false;
         const char *fault_name, *failed_control = NULL;
         const Fault *fault = NULL;
@@ -1097,6 +1247,11 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
         }
 
+        if (p->system.boot && boot_init_check(run.lower, p->system.init, err, sizeof(err)) < 0) {
+                fail(o, "boot", 0, "%s", err);
+                free(run.lower);
+                return 0;
+        }
         if ((r = id128_random_machine_id(run.id, sizeof(run.id))) < 0)
                 goto out_nomem;
         r = prepare(p, &run, o, &seccomp_err);
@@ -1211,7 +1366,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         if (run.runner == 0) {
                 close(ep[0]);
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                runner_main(self, ep[1], &run, &cfg, argv);
+                runner_main(self, ep[1], &run, &cfg, argv, p->system.boot);
         }
         close(ep[1]);
         run.err_fd = ep[0];
@@ -1223,23 +1378,39 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         }
 
         uint64_t deadline = p->resources.timeout_ms ? start + p->resources.timeout_ms : 0;
+        bool boot = p->system.boot;
         for (;;) {
-                struct pollfd pf[2] = { { .fd = pidfd, .events = POLLIN },
-                                        { .fd = sfd, .events = POLLIN } };
+                struct pollfd pf[3] = { { .fd = pidfd, .events = POLLIN },
+                                        { .fd = sfd, .events = POLLIN },
+                                        { .fd = apidfd, .events = POLLIN } };
                 int ms = verified ? 1000 : 5;
                 uint64_t t = now_ms();
                 if (deadline && deadline > t && deadline - t < (uint64_t) ms)
                         ms = (int) (deadline - t);
-                int n = poll(pf, 2, ms);
+                int n = poll(pf, apidfd >= 0 ? 3 : 2, ms);
                 if (n < 0 && errno != EINTR)
                         break;
                 if (pf[0].revents & POLLIN)
-                        break;
+                        break; /* the container stopped (in boot mode: its init ended) */
+                if (apidfd >= 0 && (pf[2].revents & POLLIN)) {
+                        /* boot mode: the command ended; stop the container (the runner is
+                         * liblxc's monitor: its death kills pid 1, and with it the pid
+                         * namespace) */
+                        int st;
+                        if (waitpid(attacher, &st, 0) == attacher)
+                                cmd_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                        attacher = 0;
+                        apidfd = safe_close(apidfd);
+                        (void) kill(run.runner, SIGKILL);
+                        killed = true;
+                        continue;
+                }
                 if (pf[1].revents & POLLIN) {
                         int sig = sys_signal_read(sfd);
+                        /* command mode: liblxc passes it to pid 1, and its init to the
+                         * command; boot mode: to the command itself */
                         if (sig > 0)
-                                (void) kill(run.runner, sig); /* liblxc passes it to pid 1, and
-                                                               * its init to the command */
+                                (void) kill(boot && cmd_pid > 0 ? cmd_pid : run.runner, sig);
                 }
                 t = now_ms();
                 if (deadline && t >= deadline && !killed) {
@@ -1250,13 +1421,44 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
                 if (verified || killed)
                         continue;
-                pid_t init = first_child(run.runner), g = init ? first_child(init) : 0;
+                pid_t init = first_child(run.runner), g = 0;
                 char comm[32] = "", path[64];
+                if (!boot)
+                        g = init ? first_child(init) : 0;
+                else if (init > 0 && attacher == 0 && has_execd(init)) {
+                        /* the image's init runs: attach the gate */
+                        fflush(NULL);
+                        attacher = fork();
+                        if (attacher == 0) {
+                                (void) sigprocmask(SIG_SETMASK, &old, NULL);
+                                attacher_main(self, p, &run, argv);
+                        }
+                        if (attacher < 0 ||
+                            (apidfd = (int) syscall(SYS_pidfd_open, attacher, 0)) < 0) {
+                                (void) kill(run.runner, SIGKILL);
+                                killed = true;
+                                fail(o, "attach", errno, "cannot attach to the container: %s",
+                                     strerror(errno));
+                                continue;
+                        }
+                } else if (init > 0 && attacher > 0)
+                        g = find_in_pidns(init, ".moat-gate");
                 if (g > 0) {
                         snprintf(path, sizeof(path), "/proc/%d/comm", (int) g);
                         (void) read_line(path, comm, sizeof(comm));
                 }
                 if (g > 0 && strcmp(comm, ".moat-gate") == 0) {
+                        cmd_pid = g;
+                        /* liblxc's attach does not apply lxc.prlimit.* (pid 1 has them): moat
+                         * sets the plan's on the waiting gate, then reads them back below */
+                        for (size_t i = 0; boot && i < p->sandbox.n_rlimits; i++) {
+                                const PlanRlimit *l = &p->sandbox.rlimits[i];
+                                struct rlimit rl = {
+                                        .rlim_cur = l->soft == UINT64_MAX ? RLIM_INFINITY : l->soft,
+                                        .rlim_max = l->hard == UINT64_MAX ? RLIM_INFINITY : l->hard,
+                                };
+                                (void) prlimit(g, (__rlimit_resource_t) l->resource, &rl, NULL);
+                        }
                         r = verify(p, &run, init, g, err, sizeof(err));
                         if (r < 0) {
                                 (void) kill(run.runner, SIGKILL);
@@ -1291,6 +1493,13 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         }
 
 out_wait:
+        if (attacher > 0) {
+                /* boot mode, the container ended first (or the run was stopped) */
+                int st;
+                (void) kill(attacher, SIGKILL);
+                if (waitpid(attacher, &st, 0) == attacher && !killed)
+                        cmd_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
         for (;;) {
                 int st;
                 if (waitpid(run.runner, &st, 0) >= 0) {
@@ -1300,6 +1509,8 @@ out_wait:
                 if (errno != EINTR)
                         break;
         }
+        if (p->system.boot)
+                status = cmd_status; /* the command's, not the init's */
         if (sfd >= 0)
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
         {
@@ -1345,9 +1556,10 @@ out_wait:
                 }
         }
         set_outcomes(p, o, verified && o->started, failed_control);
-        snprintf(o->tier_detail, sizeof(o->tier_detail),
-                 "command mode, %s map at %u, image sha256:%s",
-                 run.count == 1 ? "single-uid" : "range", run.base, p->system.image_digest);
+        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s, %s map at %u, image sha256:%s",
+                 p->system.boot ? "boot mode, init " : "command mode",
+                 p->system.boot ? p->system.init : "", run.count == 1 ? "single-uid" : "range",
+                 run.base, p->system.image_digest);
 out_guard:
         /* the guard removes cgroups and the run directory; wait for it, so nothing is left
          * when this returns */
@@ -1364,6 +1576,7 @@ out:
         safe_close(run.go_fd);
         safe_close(sfd);
         safe_close(pidfd);
+        safe_close(apidfd);
         lxc_config_done(&cfg);
         free(run.dir);
         free(run.lower);

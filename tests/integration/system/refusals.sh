@@ -2,7 +2,7 @@
 # The system tier refuses (125, naming the control, nothing started) what liblxc would let
 # fail open: cgroup keys of the other family than the host's (liblxc ignores them), a required
 # MAC label on a host without that LSM (the plan escalates, and max_tier system refuses), boot
-# mode (not built yet), a directory instead of an image of the
+# mode with an init the image does not have, a directory instead of an image of the
 # store; and the gate refuses to exec when its own status differs from the plan's.
 source "$(dirname "$0")/lib.sh"
 
@@ -39,8 +39,8 @@ for u in "${USERS[@]}"; do
         sed -i '/init: none/d' "$d/boot.yaml"
         err=$(as_user "$u" "$MOAT" run -q -p "$d/boot.yaml" -- echo RAN 2>&1)
         rc=$?
-        check_all "$u: boot mode is refused with the reason (not built yet)" \
-                '[ $rc = 125 ] && grep -q "boot mode" <<<"$err"'
+        check_all "$u: boot mode on an image without that init is refused with the reason" \
+                '[ $rc = 125 ] && grep -q "boot mode: the image has no init /sbin/init" <<<"$err"'
 
         [ -d "$d/rootdir" ] || { mkdir "$d/rootdir" && chown "$u:" "$d/rootdir"; }
         write_profile "$d/dir.yaml" dir ./rootdir

@@ -113,10 +113,10 @@ static void test_refusals(void **state) {
         p.sandbox.selinux_context = "system_u:system_r:moat_sandbox_t:s0";
         assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
         assert_non_null(strstr(err, "one label"));
-        /* boot mode is not built */
+        /* boot mode: the init is a path in the image */
         base(&p);
         p.system.boot = true;
-        p.system.init = "/sbin/init";
+        p.system.init = "sbin/init";
         assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
         assert_non_null(strstr(err, "boot mode"));
 }
@@ -167,6 +167,32 @@ static void test_mac_keys(void **state) {
         lxc_config_done(&c);
 }
 
+/* Boot mode: the image's init as pid 1 under command mode's keys; the command's user goes to
+ * attach, not to lxc.init.uid (which would run the init as that user). */
+static void test_boot_keys(void **state) {
+        LxcConfig c;
+        Plan p;
+        char err[256];
+
+        base(&p);
+        p.system.boot = true;
+        p.system.init = "/sbin/init";
+        p.sandbox.uid_inside = p.sandbox.gid_inside = 1000;
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.init.cmd"), "/sbin/init");
+        assert_null(value(&c, "lxc.init.uid"));
+        assert_string_equal(value(&c, "lxc.cap.keep"), "none");
+        assert_string_equal(value(&c, "lxc.no_new_privs"), "1");
+        assert_string_equal(value(&c, "lxc.seccomp.allow_nesting"), "1");
+        lxc_config_done(&c);
+
+        p.system.boot = false;
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_null(value(&c, "lxc.init.cmd"));
+        assert_string_equal(value(&c, "lxc.init.uid"), "1000");
+        lxc_config_done(&c);
+}
+
 static void test_seccomp_text(void **state) {
         PlanSeccomp s = { .status = CONTROL_REQUIRED,
                           .default_action = SECCOMP_ACTION_ALLOW,
@@ -188,9 +214,8 @@ static void test_seccomp_text(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_keys),
-                cmocka_unit_test(test_refusals),
-                cmocka_unit_test(test_mac_keys),
+                cmocka_unit_test(test_keys),         cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_mac_keys),     cmocka_unit_test(test_boot_keys),
                 cmocka_unit_test(test_seccomp_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
