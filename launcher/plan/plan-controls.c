@@ -155,13 +155,18 @@ static int control_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
                                 ? "this kernel has no Landlock; best-effort: the mount flags alone "
                                   "keep writable places non-executable"
                                 : "this kernel has no Landlock");
+        /* system tier, boot mode: the gate applies the ruleset to the command; the image's init
+         * (pid 1) runs under the other controls only */
         return plan_add_controlf(
-                p, "landlock", l->status, NULL, "ABI %d (host %d); %zu path rules%s%s", l->abi,
+                p, "landlock", l->status, NULL, "ABI %d (host %d); %zu path rules%s%s%s", l->abi,
                 h->landlock_abi, l->n_paths,
                 l->connect_port  ? "; TCP bind denied, connect only to the proxy port"
                 : l->handled_net ? "; TCP bind/connect denied"
                                  : "",
-                l->scoped ? "; abstract unix sockets and signals scoped" : "");
+                l->scoped ? "; abstract unix sockets and signals scoped" : "",
+                p->tier == TIER_SYSTEM && p->system.boot
+                        ? "; on the command and what it starts, not on the image's init"
+                        : "");
 }
 
 static int control_mac(Plan *p, const Profile *pr, const PlanFindings *f) {
