@@ -12,7 +12,8 @@
 #   - moat-container in complain mode, and a label liblxc did not apply (MOAT_SYSTEM_FAULT=
 #     apparmor: the key fails open as it does without the LSM), are refused (125) by the
 #     check from the host, the command never running;
-#   - with the profile unloaded the same run refuses (125) naming `moat policy install`.
+#   - with the profile unloaded the same run refuses (125) naming `moat policy install`;
+#   - in boot mode the image's init (pid 1) and the attached command carry the label as well.
 #   system-mac-guest.sh MOAT TARBALL USER MODULES_DIR
 # Prints PASS/FAIL/DIAG lines (guest-lib.sh) and DONE.
 set -u
@@ -62,6 +63,14 @@ write_profile() { # NAME [MAC YAML]
 }
 write_profile aa 'apparmor: moat-container, enforce: required'
 write_profile none
+# boot mode: the image's init as pid 1 (the busybox image plus /sbin/init and an inittab)
+sed 's|^filesystem:.*|filesystem:|; s|root: {image: bb}|root: {image: bboot}|; s|init: none|init: /sbin/init|' \
+        "$P/aa.yaml" >"$P/boot.yaml"
+chmod 0644 "$P/boot.yaml"
+mkdir -p /tmp/bootimg && tar -C /tmp/bootimg -xf "$tarball" && ln -sf /bin/busybox /tmp/bootimg/sbin/init &&
+        printf '::sysinit:/bin/true\n' >/tmp/bootimg/etc/inittab &&
+        tar --numeric-owner --owner=0 --group=0 -C /tmp/bootimg -cf /tmp/boot.tar . && chmod 0644 /tmp/boot.tar ||
+        diag "cannot make the boot-mode image"
 
 # The workload: its label, a write the profile denies, a write it allows.
 probe='echo "LABEL $(cat /proc/self/attr/current)"
@@ -95,6 +104,8 @@ for who in root "$user"; do
         h=$(home "$who")
         as "$who" "$moat" image import -q bb "$tarball" >/dev/null 2>/tmp/import.err ||
                 diag "$who: import: $(head -c 300 /tmp/import.err)"
+        as "$who" "$moat" image import -q bboot /tmp/boot.tar >/dev/null 2>/tmp/import.err ||
+                diag "$who: import: $(head -c 300 /tmp/import.err)"
 
         out=$(as "$who" "$moat" run -q -p "$P/aa.yaml" -- sh -c "$probe" 2>/tmp/err)
         rc=$?
@@ -127,6 +138,17 @@ for who in root "$user"; do
         kill -TERM "$bg" 2>/dev/null
         for p in $(pgrep -f "moat-system-run run -q -p $P/aa.yaml"); do kill -TERM "$p" 2>/dev/null; done
         wait "$bg" 2>/dev/null
+
+        # Boot mode: the image's init and the attached command carry the label too.
+        out=$(as "$who" "$moat" run -q -p "$P/boot.yaml" -- sh -c "$probe"'
+                echo "INIT $(cat /proc/1/comm) $(cat /proc/1/attr/current)"' 2>/tmp/err)
+        rc=$?
+        check_all "$who: boot mode: the image's init (pid 1) and the attached command carry moat-container (enforce)" \
+                '[ $rc = 0 ] && grep -qx "LABEL moat-container (enforce)" <<<"$out" &&
+                 grep -qx "INIT init moat-container (enforce)" <<<"$out"' ||
+                diag "$who: boot: rc=$rc out: $(tr '\n' ' ' <<<"$out") err: $(head -c 900 /tmp/err)"
+        check "$who: boot mode: the /sys write is denied there too (EACCES)" \
+                grep -q "^SYS denied: .*Permission denied" <<<"$out"
 
         # Control: the same workload without a label is unconfined and the write succeeds.
         out=$(as "$who" "$moat" run -q -p "$P/none.yaml" -- sh -c "$probe" 2>/tmp/err)

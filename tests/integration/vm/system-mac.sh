@@ -38,5 +38,5 @@ out=$(as_user "$u" "$DRIVER" -r -m 768 -t 400000 -K "$kargs" "${binds[@]}" -w /t
         bash /t/guest.sh "$MOAT" /t/bb.tar moatuser "$MODS" </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
 rc=$?
 diag "driver: rc=$rc in $((($(date +%s%N) - t0) / 1000000)) ms; $(tr '\n' ' ' <"$T/guest.res") err='$(head -c 400 "$T/guest.err")'"
-report_guest "$out" "system-tier AppArmor" 24
+report_guest "$out" "system-tier AppArmor" 28
 tap_end
