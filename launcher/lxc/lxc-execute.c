@@ -528,11 +528,12 @@ static int read_label(pid_t pid, bool apparmor, char *buf, size_t size) {
 }
 
 /* P5: liblxc's AppArmor and SELinux keys are ignored without the LSM (its nop driver), and a
- * profile loaded in complain mode or a permissive domain enforces nothing. The gate (exec'd by
- * pid 1, exec'ing the command) must carry the plan's label, in force. liblxc 5.0 changes pid 1's
- * own AppArmor profile at once ("changeprofile", before the init code runs), so pid 1 is checked
- * too; an SELinux context is armed for the next exec (setexeccon), so pid 1, liblxc's init that
- * never execs, keeps moat's context, and the gate is what carries the plan's. */
+ * profile loaded in complain mode or a permissive domain enforces nothing. The gate (exec'd in
+ * the container, exec'ing the command) must carry the plan's label, in force. liblxc 5.0
+ * changes pid 1's own AppArmor profile at once ("changeprofile", before pid 1 runs anything),
+ * so pid 1 is checked too. An SELinux context is armed for the next exec (setexeccon): in boot
+ * mode pid 1 exec'd the image's init and carries it (checked); in command mode pid 1 is
+ * liblxc's init, which never execs and keeps moat's context. */
 static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t size) {
         const char *aa = p->sandbox.apparmor_profile, *se = p->sandbox.selinux_context;
         char have[512], want[512];
@@ -552,13 +553,15 @@ static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t s
         }
         if (se) {
                 char enforce[8] = "";
-                (void) read_label(gate, false, have, sizeof(have));
-                if (strcmp(have, se) != 0) {
-                        snprintf(err, size,
-                                 "selinux: the container's context is '%.160s', the plan requires "
-                                 "'%.160s'",
-                                 have, se);
-                        return -EPERM;
+                for (int i = p->system.boot ? 0 : 1; i < 2; i++) {
+                        (void) read_label(i == 0 ? init : gate, false, have, sizeof(have));
+                        if (strcmp(have, se) != 0) {
+                                snprintf(err, size,
+                                         "selinux: the container's %s has the context '%.160s', "
+                                         "the plan requires '%.160s'",
+                                         i == 0 ? "pid 1" : "command", have, se);
+                                return -EPERM;
+                        }
                 }
                 if (read_line("/sys/fs/selinux/enforce", enforce, sizeof(enforce)) < 0 ||
                     strcmp(enforce, "1") != 0) {
@@ -572,9 +575,8 @@ static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t s
                 if (!process || security_compute_av_flags_raw(have, have, process, 0, &avd) < 0 ||
                     (avd.flags & SELINUX_AVD_FLAGS_PERMISSIVE)) {
                         snprintf(err, size,
-                                 "selinux: the domain of '%.160s' is permissive (or unknown to "
-                                 "the "
-                                 "policy)",
+                                 "selinux: the domain of '%.160s' is permissive, or unknown to the "
+                                 "policy",
                                  have);
                         return -EPERM;
                 }

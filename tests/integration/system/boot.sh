@@ -90,6 +90,26 @@ for u in "${USERS[@]}"; do
                         '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "^moat: ${f#*:}.*(checked from the host)" <<<"$err"'
         done
 
+        # on this host without AppArmor or SELinux, labels liblxc ignores are refused from the
+        # host, starting with the image's init (pid 1), which exec'd with them armed
+        if ! grep -qw selinux /sys/kernel/security/lsm 2>/dev/null && [ ! -e /sys/fs/selinux/enforce ]; then
+                as_user "$u" "$MOAT" host --json | jq '.selinux_mode = 1 | .selinux_moat_loaded = true' >"$d/se.json"
+                boot_profile "$d/bse.yaml" bootse boot 'mac: {selinux: "unconfined_u:unconfined_r:moat_sandbox_t:s0", enforce: required}'
+                err=$(EXTRA_ENV=MOAT_SYSTEM_FAULT=gate as_user "$u" "$MOAT" run -q --host-facts "$d/se.json" -p "$d/bse.yaml" -- echo RAN 2>&1)
+                rc=$?
+                check_all "$u: boot mode: an SELinux context liblxc ignored is refused from the host, at pid 1 (125)" \
+                        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "selinux: the container.s pid 1 has the context .*moat_sandbox_t.*checked from the host" <<<"$err"'
+        fi
+        if [ -z "$(grep Y /sys/module/apparmor/parameters/enabled 2>/dev/null)" ]; then
+                as_user "$u" "$MOAT" host --json | jq '.apparmor_enabled = true | .apparmor_moat_loaded = true |
+                        .apparmor_moat_profiles = ["moat", "moat-default", "moat-container"]' >"$d/aa.json"
+                boot_profile "$d/baa.yaml" bootaa boot 'mac: {apparmor: moat-container, enforce: required}'
+                err=$(EXTRA_ENV=MOAT_SYSTEM_FAULT=gate as_user "$u" "$MOAT" run -q --host-facts "$d/aa.json" -p "$d/baa.yaml" -- echo RAN 2>&1)
+                rc=$?
+                check_all "$u: boot mode: an AppArmor label liblxc ignored is refused from the host, at pid 1 (125)" \
+                        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "apparmor: the container.s pid 1 has the label .*moat-container (enforce).*checked from the host" <<<"$err"'
+        fi
+
         # timeout and signals
         boot_profile "$d/bt.yaml" boott boot 'resources: {timeout: 2s, enforce: best-effort}'
         t0=$(date +%s)

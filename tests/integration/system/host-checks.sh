@@ -87,7 +87,7 @@ for u in "${USERS[@]}"; do
                 err=$(EXTRA_ENV="MOAT_SYSTEM_FAULT=gate" as_user "$u" "$MOAT" run -q --host-facts "$d/se.json" -p "$d/se.yaml" -- echo RAN 2>&1)
                 rc=$?
                 check_all "$u: an SELinux context liblxc ignored (no SELinux here) is refused from the host (125)" \
-                        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "selinux: the container.s context is .*moat_sandbox_t.*checked from the host" <<<"$err"' ||
+                        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "selinux: the container.s command has the context .*the plan requires .*moat_sandbox_t.*checked from the host" <<<"$err"' ||
                         diag "$u se: rc=$rc: $err"
         fi
         check "$u: no run directory is left" \
