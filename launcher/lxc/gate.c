@@ -4,7 +4,7 @@
  *
  * Several lxc keys fail open (LXC-NOTES §3), so the gate checks its *own* state against the
  * plan before the command exists: NoNewPrivs, the seccomp mode and filter count, the
- * capability bounding, permitted and effective sets, the uid and gid maps. Then it waits on
+ * capability bounding, permitted and effective sets, the MAC label, the uid and gid maps. Then it waits on
  * /.moat-go until moat, on the host, has verified the container from outside (status of pid 1,
  * cgroup values read back), applies the plan's Landlock ruleset (which liblxc does not know),
  * starts a new session, and execs the command with the plan's environment. Any mismatch:
@@ -91,8 +91,37 @@ static void check_map(const char *path, const char *want) {
                 refuse("%s is '%s', plan requires '%s'", path, norm, want);
 }
 
+/* "apparmor:NAME (enforce)" or "selinux:CONTEXT" against the kernel's view of this process
+ * (AppArmor's own attribute file where the kernel has one, else attr/current). */
+static void check_label(const char *spec) {
+        bool aa = strncmp(spec, "apparmor:", 9) == 0;
+        const char *want = strchr(spec, ':');
+        char buf[512];
+        int fd = -1;
+
+        if (!want || (!aa && strncmp(spec, "selinux:", 8) != 0))
+                refuse("bad --label '%s'", spec);
+        want++;
+        if (aa)
+                fd = open("/proc/self/attr/apparmor/current", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                fd = open("/proc/self/attr/current", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+        if (fd >= 0)
+                close(fd);
+        if (n < 0)
+                refuse("%s: cannot read this process's label: %s", aa ? "apparmor" : "selinux",
+                       strerror(errno));
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0'))
+                n--;
+        buf[n] = '\0';
+        if (strcmp(buf, want) != 0)
+                refuse("%s: label is '%s', plan requires '%s'", aa ? "apparmor" : "selinux", buf,
+                       want);
+}
+
 int main(int argc, char **argv) {
-        const char *capbnd = NULL, *uidmap = NULL, *gidmap = NULL, *cwd = "/";
+        const char *capbnd = NULL, *uidmap = NULL, *gidmap = NULL, *label = NULL, *cwd = "/";
         char *envp[MAX_ENV + 1];
         PlanLandlockPath ll_paths[MAX_LL];
         PlanLandlock ll = {};
@@ -115,6 +144,8 @@ int main(int argc, char **argv) {
                         uidmap = argv[++i];
                 else if (strcmp(a, "--gidmap") == 0 && v)
                         gidmap = argv[++i];
+                else if (strcmp(a, "--label") == 0 && v)
+                        label = argv[++i];
                 else if (strcmp(a, "--cwd") == 0 && v)
                         cwd = argv[++i];
                 else if (strcmp(a, "--env") == 0 && v && n_env < MAX_ENV)
@@ -169,6 +200,8 @@ int main(int argc, char **argv) {
                                        k == 0 ? "" : "a subset of ", want);
                 }
         }
+        if (label)
+                check_label(label);
         if (uidmap)
                 check_map("/proc/self/uid_map", uidmap);
         if (gidmap)

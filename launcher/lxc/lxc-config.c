@@ -13,6 +13,9 @@
  *   cgroups       lxc.cgroup.relative 1 and three dirs under moat-ID; v1 or v2 keys by the
  *                 host's layout, never the other family (P6)
  *   rlimits       lxc.prlimit.*
+ *   apparmor      lxc.apparmor.profile (the plan's; "unchanged" on an AppArmor host without
+ *                 one), allow_incomplete 0, allow_nesting 0
+ *   selinux       lxc.selinux.context (+ .keyring) when the plan has one
  *   mounts        lxc.mount.entry per plan mount, binds rbind with their modes */
 #include <errno.h>
 #include <inttypes.h>
@@ -213,6 +216,34 @@ static int cgroup_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *er
         }
 }
 
+/* The plan's label. liblxc arms it for the next exec (aa_change_onexec / setexeccon) after
+ * the container is set up: the first program exec'd inside carries it. Without the LSM liblxc
+ * ignores both keys silently (P5), so the executor reads the label back from the host. Without
+ * a label in the plan, "unchanged" on an AppArmor host: the container keeps moat's own, as a
+ * sandbox-tier run does (liblxc would otherwise pick its lxc-container-default-cgns, or fail
+ * the start where that profile is not loaded). No SELinux context: liblxc changes nothing. */
+static int mac_keys(const Plan *p, const LxcParams *x, LxcConfig *c) {
+        const PlanSandbox *s = &p->sandbox;
+        int r;
+
+        /* "unchanged" only where liblxc's AppArmor driver is active: a liblxc built without
+         * AppArmor refuses the key, and on a host without it nothing would be changed anyway */
+        if ((s->apparmor_profile || x->apparmor_enabled) &&
+            (r = add(c, "lxc.apparmor.profile", "%s",
+                     s->apparmor_profile ? s->apparmor_profile : "unchanged")) < 0)
+                return r;
+        /* a kernel without AppArmor's mount mediation: refuse the start rather than run with
+         * the profile's mount rules unenforced; no nested AppArmor namespace for the workload */
+        if (s->apparmor_profile && ((r = add(c, "lxc.apparmor.allow_incomplete", "0")) < 0 ||
+                                    (r = add(c, "lxc.apparmor.allow_nesting", "0")) < 0))
+                return r;
+        if (s->selinux_context &&
+            ((r = add(c, "lxc.selinux.context", "%s", s->selinux_context)) < 0 ||
+             (r = add(c, "lxc.selinux.context.keyring", "%s", s->selinux_context)) < 0))
+                return r;
+        return 0;
+}
+
 static void limit_str(uint64_t v, char *buf, size_t size) {
         if (v == UINT64_MAX)
                 snprintf(buf, size, "unlimited");
@@ -310,18 +341,18 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
         int r;
 
         *c = (LxcConfig){};
-        if (p->system.boot)
-                return fail(err, size,
-                            "boot mode (os.init %s) is not available yet; use os.init: none "
-                            "(command mode)",
-                            p->system.init);
+        /* boot mode: the image's init as pid 1, under the same keys as command mode (no
+         * capability beyond the plan's, the plan's seccomp filter): an init that needs more
+         * (systemd: capabilities, mounts, personality) is refused by the executor */
+        if (p->system.boot && (!p->system.init || p->system.init[0] != '/'))
+                return fail(err, size, "boot mode: os.init must be an absolute path in the image");
         if (s->network != NETWORK_NONE && s->network != NETWORK_LOOPBACK)
                 return fail(err, size, "network %s: the system tier offers none and loopback only",
                             network_mode_to_string(s->network));
-        if (s->apparmor_profile || s->selinux_context)
+        if (s->apparmor_profile && s->selinux_context)
                 return fail(err, size,
-                            "apparmor/selinux: labels for the system tier are not available yet "
-                            "(liblxc would silently ignore them without the LSM)");
+                            "apparmor/selinux: one label per run (liblxc applies the first LSM "
+                            "it finds and ignores the other)");
         /* limits moat enforces itself in the other tiers, not built here yet: refused, never
          * dropped */
         if (p->resources.cpu_time_ms)
@@ -348,7 +379,10 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                         "only",
                         (unsigned) s->uid_inside, (unsigned) s->gid_inside);
         r = add(c, "lxc.uts.name", "%s", s->hostname ? s->hostname : "moat");
-        if (r >= 0 && (s->uid_inside != 0 || s->gid_inside != 0)) {
+        if (r >= 0 && p->system.boot)
+                r = add(c, "lxc.init.cmd", "%s", p->system.init);
+        /* the command's user: pid 1's in command mode, the attach's in boot mode */
+        if (r >= 0 && !p->system.boot && (s->uid_inside != 0 || s->gid_inside != 0)) {
                 r = add(c, "lxc.init.uid", "%u", (unsigned) s->uid_inside);
                 if (r >= 0)
                         r = add(c, "lxc.init.gid", "%u", (unsigned) s->gid_inside);
@@ -395,6 +429,8 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                 if (r >= 0)
                         r = add(c, "lxc.seccomp.allow_nesting", "1");
         }
+        if (r >= 0)
+                r = mac_keys(p, x, c);
         if (r >= 0)
                 r = cgroup_keys(p, x, c, err, size);
         for (size_t i = 0; r >= 0 && i < s->n_rlimits; i++) {

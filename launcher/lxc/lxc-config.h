@@ -24,6 +24,7 @@ typedef struct LxcParams {
         uint32_t id_count;           /* 65536 (range) or 1 (single) */
         CgroupLayout layout;         /* the host's, chooses lxc.cgroup.* or lxc.cgroup2.* */
         bool has_memsw;              /* v1 swap accounting: memory+swap bounded too ("no swap") */
+        bool apparmor_enabled;       /* the host's: liblxc's AppArmor driver is the active one */
         /* What a mask's target is inside the container: 'd' directory, 'f' anything else, 0
          * absent (the executor looks in the image, or in /proc, which the container shares
          * the layout of). liblxc's "optional" skips only a missing target, not a wrong kind. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The system tier's executor (executor.h), command mode. Runs in moat-system-run only (never
- * in the moat binary, so liblxc is never loaded by a sandbox launch), and liblxc itself runs
- * only in the runner child, never in this process (liblxc moves its caller between cgroups and
- * leaks some, LXC-NOTES P2).
+/* The system tier's executor (executor.h), command mode and boot mode. Runs in
+ * moat-system-run only (never in the moat binary, so liblxc is never loaded by a sandbox
+ * launch), and liblxc itself runs only in children, never in this process (liblxc moves its
+ * caller between cgroups and leaks some, LXC-NOTES P2).
  *
  * Processes:
  *   moat-system-run (this)  prepares the run directory, forks the guard and the runner, then
@@ -15,11 +15,19 @@
  *   runner                  PR_SET_PDEATHSIG=SIGKILL; sets every key (each checked), then
  *                           start() with daemonize off: it is liblxc's monitor, and the
  *                           container's pid 1 dies with it (liblxc sets pid 1's death signal).
- *   pid 1 (liblxc's init)   runs /.moat-gate ... -- COMMAND and exits with its status.
+ *   pid 1                   command mode: liblxc's init, runs /.moat-gate ... -- COMMAND and
+ *                           exits with its status. Boot mode: the image's init (lxc.init.cmd),
+ *                           under the same keys as command mode.
+ *   attacher (boot mode)    PR_SET_PDEATHSIG=SIGKILL; once the init runs, attach_run_wait()s
+ *                           /.moat-gate ... -- COMMAND as the plan's user and exits with its
+ *                           status; then the runner is killed, which stops the container.
  *
  * Verification (because keys fail open): /proc/<gate>/status from the host (NoNewPrivs 1,
- * Seccomp 2 with more filters than this process has, CapBnd = the plan's), uid_map and gid_map,
- * the namespaces differ from the host's, and each cgroup limit read back from the payload
+ * Seccomp 2 with more filters than this process has, CapBnd = the plan's; in boot mode the
+ * image's init too), uid_map and gid_map, the namespaces differ from the host's, the MAC label
+ * in force (attr/current: the plan's AppArmor profile in enforce mode, or its SELinux context
+ * in an enforcing, non-permissive domain), the rlimits (which attach does not apply: in boot
+ * mode moat sets them on the gate first) and each cgroup limit read back from the payload
  * cgroup's own files. The gate checks the same from inside and waits for moat's 'g' on
  * /.moat-go before it execs the command. Any mismatch: 125 naming the control. */
 #include <dirent.h>
@@ -48,6 +56,10 @@
 #include "lxc-config.h"
 #include "sandbox/sandbox-internal.h"
 #include "sys/signal-fd.h"
+
+#if HAVE_SELINUX
+#include <selinux/selinux.h>
+#endif
 
 #define SUBID_FILE "/etc/moat/system-idmap"
 #define RANGE 65536u
@@ -213,6 +225,11 @@ static int read_line(const char *path, char *buf, size_t size) {
 
 /* ---- the guard ----------------------------------------------------------------------------- */
 
+/* "." and ".." only: liblxc's attach makes a leaf cgroup named ".lxc" */
+static bool dot_or_dotdot(const char *n) {
+        return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
+}
+
 static void kill_tree(const char *dir) {
         char path[4096];
         DIR *d = opendir(dir);
@@ -226,7 +243,7 @@ static void kill_tree(const char *dir) {
                 fclose(f);
         }
         while (d && (de = readdir(d)))
-                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                if (de->d_type == DT_DIR && !dot_or_dotdot(de->d_name)) {
                         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
                         kill_tree(path);
                 }
@@ -239,7 +256,7 @@ static int rmdir_tree(const char *dir) {
         DIR *d = opendir(dir);
         struct dirent *de;
         while (d && (de = readdir(d)))
-                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                if (de->d_type == DT_DIR && !dot_or_dotdot(de->d_name)) {
                         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
                         (void) rmdir_tree(path);
                 }
@@ -299,7 +316,7 @@ static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
 /* ---- the runner ---------------------------------------------------------------------------- */
 
 static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, const LxcConfig *cfg,
-                                  char **gate_argv) {
+                                  char **gate_argv, bool boot) {
         char msg[512];
         struct lxc_container *c;
 
@@ -321,7 +338,9 @@ static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, cons
                 snprintf(msg, sizeof(msg), "liblxc: cannot turn daemonize off");
                 goto fail;
         }
-        if (!c->start(c, 1, gate_argv)) {
+        /* boot mode: the image's init (lxc.init.cmd) as pid 1; the command comes through
+         * attach. Command mode: liblxc's init runs the gate. */
+        if (!c->start(c, boot ? 0 : 1, boot ? NULL : gate_argv)) {
                 snprintf(msg, sizeof(msg), "liblxc could not start the container (see %s/lxc.log)",
                          run->dir);
                 goto fail;
@@ -331,6 +350,77 @@ static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, cons
 fail:
         (void) !write(err_fd, msg, strlen(msg));
         _exit(125);
+}
+
+/* Boot mode: runs the gate (and so the command) in the running container through liblxc's
+ * attach, as the plan's user, with a cleared environment (the gate sets the plan's) and no new
+ * privileges; attach moves it into the container's namespaces, cgroup and LSM label and applies
+ * its seccomp filter and capability bounding set. Exits with the command's status. */
+static _Noreturn void attacher_main(pid_t parent, const Plan *p, const Run *run, char **gate_argv) {
+        struct lxc_container *c;
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(125);
+        /* attach passes this process's descriptors on to the command: only stdio (the guard's
+         * pipe held in the container would keep the guard from cleaning up) */
+        if (close_range(3, ~0U, 0) < 0)
+                _exit(125);
+        c = lxc_container_new("c", run->dir);
+        if (!c)
+                _exit(125);
+        /* liblxc's state becomes RUNNING just after pid 1 exec'd the init (c->wait() polls
+         * once a second) */
+        for (int i = 0; !c->is_running(c) || strcmp(c->state(c), "RUNNING") != 0; i++) {
+                if (i >= 3000)
+                        _exit(125);
+                usleep(10000);
+        }
+        lxc_attach_options_t ao = LXC_ATTACH_OPTIONS_DEFAULT;
+        ao.attach_flags |= LXC_ATTACH_NO_NEW_PRIVS;
+        ao.env_policy = LXC_ATTACH_CLEAR_ENV;
+        ao.uid = p->sandbox.uid_inside;
+        ao.gid = p->sandbox.gid_inside;
+        ao.initial_cwd = (char *) "/";
+        int st = c->attach_run_wait(c, &ao, gate_argv[0], (const char *const *) gate_argv);
+        _exit(st < 0 ? 125 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+/* Whether pid has exec'd something other than this program (the image's init in boot mode). */
+static bool has_execd(pid_t pid) {
+        char a[4096], b[4096], path[64];
+        snprintf(path, sizeof(path), "/proc/%d/exe", (int) pid);
+        ssize_t n = readlink(path, a, sizeof(a) - 1),
+                m = readlink("/proc/self/exe", b, sizeof(b) - 1);
+        if (n <= 0 || m <= 0)
+                return false;
+        a[n] = b[m] = '\0';
+        return strcmp(a, b) != 0;
+}
+
+/* The process named comm in pid's pid namespace (the attached gate), 0 if none. */
+static pid_t find_in_pidns(pid_t pid, const char *comm) {
+        char want[64], have[64], path[300], c[32];
+        DIR *d;
+        struct dirent *de;
+        pid_t found = 0;
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int) pid);
+        ssize_t n = readlink(path, want, sizeof(want) - 1);
+        if (n <= 0 || !(d = opendir("/proc")))
+                return 0;
+        want[n] = '\0';
+        while (!found && (de = readdir(d))) {
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+                if (read_line(path, c, sizeof(c)) < 0 || strcmp(c, comm) != 0)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/ns/pid", de->d_name);
+                ssize_t m = readlink(path, have, sizeof(have) - 1);
+                if (m > 0 && (have[m] = '\0', strcmp(have, want) == 0))
+                        found = (pid_t) strtol(de->d_name, NULL, 10);
+        }
+        closedir(d);
+        return found;
 }
 
 /* ---- verification from the host ------------------------------------------------------------ */
@@ -413,9 +503,133 @@ static int check_cgroup(pid_t pid, const char *ctrl, const char *file, const cha
         return 0;
 }
 
+/* The kernel's view of pid's label: AppArmor's own attribute file where the kernel has one
+ * (right under LSM stacking), else the shared attr/current. Trailing newline and NUL removed. */
+static int read_label(pid_t pid, bool apparmor, char *buf, size_t size) {
+        char path[64];
+        int r = -ENOENT;
+        for (int i = apparmor ? 0 : 1; i < 2 && r < 0; i++) {
+                snprintf(path, sizeof(path), "/proc/%d/attr/%s", (int) pid,
+                         i == 0 ? "apparmor/current" : "current");
+                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                ssize_t n = fd < 0 ? -1 : read(fd, buf, size - 1);
+                if (n < 0) {
+                        r = -errno;
+                        continue;
+                }
+                while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0'))
+                        n--;
+                buf[n] = '\0';
+                r = 0;
+        }
+        if (r < 0)
+                snprintf(buf, size, "unreadable: %s", strerror(-r));
+        return r;
+}
+
+/* P5: liblxc's AppArmor and SELinux keys are ignored without the LSM (its nop driver), and a
+ * profile loaded in complain mode or a permissive domain enforces nothing. The gate (exec'd in
+ * the container, exec'ing the command) must carry the plan's label, in force. liblxc 5.0
+ * changes pid 1's own AppArmor profile at once ("changeprofile", before pid 1 runs anything),
+ * so pid 1 is checked too. An SELinux context is armed for the next exec (setexeccon): in boot
+ * mode pid 1 exec'd the image's init and carries it (checked); in command mode pid 1 is
+ * liblxc's init, which never execs and keeps moat's context. */
+static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t size) {
+        const char *aa = p->sandbox.apparmor_profile, *se = p->sandbox.selinux_context;
+        char have[512], want[512];
+
+        if (aa) {
+                snprintf(want, sizeof(want), "%s (enforce)", aa);
+                for (int i = 0; i < 2; i++) {
+                        (void) read_label(i == 0 ? init : gate, true, have, sizeof(have));
+                        if (strcmp(have, want) != 0) {
+                                snprintf(err, size,
+                                         "apparmor: the container's %s has the label '%.160s', the "
+                                         "plan requires '%.160s'",
+                                         i == 0 ? "pid 1" : "command", have, want);
+                                return -EPERM;
+                        }
+                }
+        }
+        if (se) {
+                char enforce[8] = "";
+                for (int i = p->system.boot ? 0 : 1; i < 2; i++) {
+                        (void) read_label(i == 0 ? init : gate, false, have, sizeof(have));
+                        if (strcmp(have, se) != 0) {
+                                snprintf(err, size,
+                                         "selinux: the container's %s has the context '%.160s', "
+                                         "the plan requires '%.160s'",
+                                         i == 0 ? "pid 1" : "command", have, se);
+                                return -EPERM;
+                        }
+                }
+                if (read_line("/sys/fs/selinux/enforce", enforce, sizeof(enforce)) < 0 ||
+                    strcmp(enforce, "1") != 0) {
+                        snprintf(err, size, "selinux: the host is not enforcing (enforce '%s')",
+                                 enforce);
+                        return -EPERM;
+                }
+#if HAVE_SELINUX
+                struct av_decision avd = {};
+                security_class_t process = string_to_security_class("process");
+                if (!process || security_compute_av_flags_raw(have, have, process, 0, &avd) < 0 ||
+                    (avd.flags & SELINUX_AVD_FLAGS_PERMISSIVE)) {
+                        snprintf(err, size,
+                                 "selinux: the domain of '%.160s' is permissive, or unknown to the "
+                                 "policy",
+                                 have);
+                        return -EPERM;
+                }
+#else
+                snprintf(err, size,
+                         "selinux: moat was built without libselinux and cannot tell whether the "
+                         "domain of '%.160s' is permissive",
+                         have);
+                return -EPERM;
+#endif
+        }
+        return 0;
+}
+
+/* NoNewPrivs, the seccomp filter and the capability bounding set of one process of the
+ * container: the gate (the command to be) and, in boot mode, the image's init (the workload's
+ * code too). who is appended to the message. */
+static int verify_process(const Plan *p, pid_t pid, const char *who, char *err, size_t size) {
+        char v[64], want[64], mine[64];
+
+        if (status_field(pid, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0) {
+                snprintf(err, size, "no_new_privs: NoNewPrivs is %s%s", v, who);
+                return -EPERM;
+        }
+        if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
+                /* P4: under a filter of the caller's, liblxc silently skips its own unless
+                 * allow_nesting; the container must have more filters than this process */
+                if (status_field(pid, "Seccomp", v, sizeof(v)) < 0 || strcmp(v, "2") != 0) {
+                        snprintf(err, size, "seccomp: Seccomp is %s, not 2 (filter)%s", v, who);
+                        return -EPERM;
+                }
+                if (status_field(getpid(), "Seccomp_filters", mine, sizeof(mine)) < 0)
+                        snprintf(mine, sizeof(mine), "0");
+                if (status_field(pid, "Seccomp_filters", v, sizeof(v)) < 0 ||
+                    strtoul(v, NULL, 10) <= strtoul(mine, NULL, 10)) {
+                        snprintf(err, size,
+                                 "seccomp: %s filters in the container, %s in moat: the plan's "
+                                 "filter was not loaded%s",
+                                 v, mine, who);
+                        return -EPERM;
+                }
+        }
+        snprintf(want, sizeof(want), "%016" PRIx64, lxc_plan_capbnd(p));
+        if (status_field(pid, "CapBnd", v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
+                snprintf(err, size, "caps: CapBnd is %s, the plan requires %s%s", v, want, who);
+                return -EPERM;
+        }
+        return 0;
+}
+
 /* Checks of the gate process (what the command will be) and of its parent, pid 1. */
 static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *err, size_t size) {
-        char v[64], want[64], mine[64];
+        char v[64], want[64];
         static const char *const ns[] = { "user", "mnt", "pid", "net", "ipc", "uts", "cgroup" };
 
         for (size_t i = 0; i < ELEMENTSOF(ns); i++)
@@ -427,28 +641,12 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                 snprintf(err, size, "timens: the container shares the host's clocks");
                 return -EPERM;
         }
-        if (status_field(gate, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0) {
-                snprintf(err, size, "no_new_privs: NoNewPrivs is %s", v);
+        if (verify_process(p, gate, "", err, size) < 0 ||
+            (p->system.boot &&
+             verify_process(p, init, " (the image's init, pid 1)", err, size) < 0))
                 return -EPERM;
-        }
-        if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
-                /* P4: under a filter of the caller's, liblxc silently skips its own unless
-                 * allow_nesting; the container must have more filters than this process */
-                if (status_field(gate, "Seccomp", v, sizeof(v)) < 0 || strcmp(v, "2") != 0) {
-                        snprintf(err, size, "seccomp: Seccomp is %s, not 2 (filter)", v);
-                        return -EPERM;
-                }
-                if (status_field(getpid(), "Seccomp_filters", mine, sizeof(mine)) < 0)
-                        snprintf(mine, sizeof(mine), "0");
-                if (status_field(gate, "Seccomp_filters", v, sizeof(v)) < 0 ||
-                    strtoul(v, NULL, 10) <= strtoul(mine, NULL, 10)) {
-                        snprintf(err, size,
-                                 "seccomp: %s filters in the container, %s in moat: the plan's "
-                                 "filter was not loaded",
-                                 v, mine);
-                        return -EPERM;
-                }
-        }
+        if (verify_mac(p, init, gate, err, size) < 0)
+                return -EPERM;
         /* the command's user: host view of uid/gid inside (all four ids) */
         static const char *const ids[] = { "Uid", "Gid" };
         for (size_t i = 0; i < 2; i++) {
@@ -462,11 +660,6 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                                  ids[i], v, in, host);
                         return -EPERM;
                 }
-        }
-        snprintf(want, sizeof(want), "%016" PRIx64, lxc_plan_capbnd(p));
-        if (status_field(gate, "CapBnd", v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
-                snprintf(err, size, "caps: CapBnd is %s, the plan requires %s", v, want);
-                return -EPERM;
         }
         snprintf(want, sizeof(want), "0 %u %u", run->base, run->count);
         norm_map(gate, "uid_map", v, sizeof(v));
@@ -666,7 +859,8 @@ static const char *self_dir_file(const char *name, char *buf, size_t size) {
 }
 
 /* /.moat-gate's argv: what it checks, the Landlock ruleset, the environment, the command. */
-static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, char **envp) {
+static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, char **envp,
+                        bool checks) {
         size_t n = 0, cap = 32;
         char **a = calloc(cap, sizeof(char *));
 #define PUSH(s)                                                             \
@@ -684,6 +878,8 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
         if (!a)
                 return NULL;
         PUSH("/.moat-gate");
+        if (!checks) /* MOAT_SYSTEM_FAULT: the host's checks alone */
+                goto unchecked;
         PUSH("--nnp");
         if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
                 PUSH("--seccomp");
@@ -701,6 +897,18 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
                 return NULL;
         PUSH("--gidmap");
         PUSH(s);
+        if (p->sandbox.apparmor_profile) {
+                if (asprintf(&s, "apparmor:%s (enforce)", p->sandbox.apparmor_profile) < 0)
+                        return NULL;
+                PUSH("--label");
+                PUSH(s);
+        } else if (p->sandbox.selinux_context) {
+                if (asprintf(&s, "selinux:%s", p->sandbox.selinux_context) < 0)
+                        return NULL;
+                PUSH("--label");
+                PUSH(s);
+        }
+unchecked:;
         const PlanLandlock *ll = &p->sandbox.landlock;
         if (ll->status == CONTROL_REQUIRED || ll->status == CONTROL_BEST_EFFORT) {
                 if (asprintf(&s, "%d,%" PRIx64 ",%" PRIx64 ",%" PRIx64, ll->abi, ll->handled_fs,
@@ -768,6 +976,171 @@ static void lxc_log_error(const char *dir, char *buf, size_t size) {
                 fclose(f);
 }
 
+/* Boot mode runs the image's init under command mode's confinement (no capability beyond the
+ * plan's, the plan's seccomp filter). systemd needs more (capabilities, mounts, personality),
+ * which is not built: refused here rather than started to fail. The init path is resolved
+ * inside the image (symbolic links relative to its root). */
+static int boot_init_check(const char *lower, const char *init, char *err, size_t size) {
+        char path[4096], link[4096], full[8192];
+        snprintf(path, sizeof(path), "%s", init);
+        for (int depth = 0; depth < 16; depth++) {
+                struct stat st;
+                snprintf(full, sizeof(full), "%s%s", lower, path);
+                if (lstat(full, &st) < 0) {
+                        snprintf(err, size, "boot mode: the image has no init %s (%s)", init, path);
+                        return -ENOENT;
+                }
+                if (!S_ISLNK(st.st_mode)) {
+                        const char *base = strrchr(path, '/');
+                        if (strcmp(base ? base + 1 : path, "systemd") == 0) {
+                                snprintf(err, size,
+                                         "boot mode: the image's init %s is systemd, which needs "
+                                         "capabilities, mounts and personality the boot-mode "
+                                         "confinement for it would allow, and that is not built "
+                                         "yet; a small init (busybox init, tini) runs, or use "
+                                         "os.init: none (command mode)",
+                                         init);
+                                return -EOPNOTSUPP;
+                        }
+                        if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+                                snprintf(err, size,
+                                         "boot mode: the init %s is not an executable file", init);
+                                return -ENOEXEC;
+                        }
+                        return 0;
+                }
+                ssize_t n = readlink(full, link, sizeof(link) - 1);
+                if (n <= 0)
+                        break;
+                link[n] = '\0';
+                if (link[0] == '/')
+                        snprintf(path, sizeof(path), "%s", link);
+                else {
+                        char *slash = strrchr(path, '/');
+                        if (slash)
+                                slash[1] = '\0';
+                        size_t l = strlen(path);
+                        snprintf(path + l, sizeof(path) - l, "%s", link);
+                }
+        }
+        snprintf(err, size, "boot mode: the init %s does not resolve in the image", init);
+        return -ELOOP;
+}
+
+/* ---- the test hook MOAT_SYSTEM_FAULT -------------------------------------------------------- */
+
+/* Documented test hook (launcher/lxc/README.md): makes one lxc key fail open the way liblxc's
+ * keys do (LXC-NOTES §7) and turns the gate's own checks off, so that a test sees the host's
+ * check alone catch it. It can only fail the run: the gate is never released under a fault,
+ * and a fault the host's checks miss is reported as such (125). */
+typedef struct Fault {
+        const char *name, *key, *value; /* value NULL: the key is removed */
+} Fault;
+
+static const Fault faults[] = {
+        { "gate", NULL, NULL },                     /* the gate's checks off, nothing else */
+        { "nnp", "lxc.no_new_privs", "0" },         /* NoNewPrivs */
+        { "seccomp", "lxc.seccomp.profile", NULL }, /* no filter at all */
+        { "seccomp-nesting", "lxc.seccomp.allow_nesting", "0" }, /* P4, under a caller's filter */
+        { "caps", "lxc.cap.keep", "chown" },                     /* CapBnd */
+        { "rlimits", "lxc.prlimit.nofile", "1000:1000" }, /* a limit read back with prlimit */
+        { "pids", "lxc.cgroup.pids.max", "max" },         /* a cgroup value read back */
+        { "memory", "lxc.cgroup.memory.memsw.limit_in_bytes", "-1" }, /* swap unbounded */
+        { "cpu", "lxc.cgroup.cpu.cfs_quota_us", "-1" },
+        { "ipcns", "lxc.namespace.clone", "cgroup mnt net pid user uts" }, /* a namespace */
+        { "apparmor", "lxc.apparmor.profile", "unchanged" }, /* P5: the label not applied */
+        { "selinux", "lxc.selinux.context", NULL },
+};
+
+static const Fault *fault_find(const char *name) {
+        for (size_t i = 0; name && i < ELEMENTSOF(faults); i++)
+                if (strcmp(faults[i].name, name) == 0)
+                        return &faults[i];
+        return NULL;
+}
+
+/* Applies f to cfg; the key must be there: a fault that changes nothing would prove nothing. */
+static int fault_apply(const Fault *f, LxcConfig *cfg) {
+        if (!f->key)
+                return 0;
+        for (size_t i = 0; i < cfg->n_keys; i++) {
+                if (strcmp(cfg->keys[i].key, f->key) != 0)
+                        continue;
+                free(cfg->keys[i].value);
+                if (f->value) {
+                        cfg->keys[i].value = strdup(f->value);
+                        return cfg->keys[i].value ? 0 : -ENOMEM;
+                }
+                free(cfg->keys[i].key);
+                /* the order of the rest is kept (mount entries apply in order) */
+                memmove(&cfg->keys[i], &cfg->keys[i + 1], (--cfg->n_keys - i) * sizeof(LxcKey));
+                return 0;
+        }
+        return -ENOENT;
+}
+
+/* ---- what the audit record says of each control ------------------------------------------ */
+
+/* The plan's control a host or gate check names (its message's first word). */
+static const char *check_control(const char *msg) {
+        static const struct {
+                const char *prefix, *control;
+        } map[] = {
+                { "userns", "userns" },
+                { "/proc/self/uid_map", "userns" },
+                { "/proc/self/gid_map", "userns" },
+                { "mntns", "mountns" },
+                { "pidns", "pidns" },
+                { "netns", "netns" },
+                { "ipcns", "ipcns" },
+                { "utsns", "utsns" },
+                { "cgroupns", "cgroupns" },
+                { "timens", "timens" },
+                { "no_new_privs", "no_new_privs" },
+                { "seccomp", "seccomp" },
+                { "caps", "caps" },
+                { "CapBnd", "caps" },
+                { "CapPrm", "caps" },
+                { "CapEff", "caps" },
+                { "CapAmb", "caps" },
+                { "rlimits", "rlimits" },
+                { "cgroup memory", "cgroup.memory" },
+                { "cgroup pids", "cgroup.pids" },
+                { "cgroup cpu", "cgroup.cpu" },
+                { "apparmor", "apparmor" },
+                { "selinux", "selinux" },
+                { "landlock", "landlock" },
+        };
+        for (size_t i = 0; msg && i < ELEMENTSOF(map); i++)
+                if (strncmp(msg, map[i].prefix, strlen(map[i].prefix)) == 0)
+                        return map[i].control;
+        return NULL;
+}
+
+/* Per control, indexed like p->controls: after the host's and the gate's checks passed, every
+ * planned control is applied (degraded where the plan says so); a failed check marks its
+ * control failed and the rest not reached (the command never ran). */
+static void set_outcomes(const Plan *p, RunOutcome *o, bool verified, const char *failed) {
+        if (!verified && !failed)
+                return; /* ended before any check: recorded as not reported */
+        o->controls = calloc(p->n_controls ? p->n_controls : 1, sizeof(ControlOutcome));
+        if (!o->controls)
+                return;
+        o->n_controls = p->n_controls;
+        for (size_t i = 0; i < p->n_controls; i++) {
+                const PlanControl *c = &p->controls[i];
+                if (c->status == CONTROL_NOT_APPLICABLE)
+                        o->controls[i] = CONTROL_OUTCOME_NOT_APPLICABLE;
+                else if (failed)
+                        o->controls[i] = strcmp(c->name, failed) == 0 ? CONTROL_OUTCOME_FAILED
+                                                                      : CONTROL_OUTCOME_NOT_REACHED;
+                else if (c->status == CONTROL_DEGRADED)
+                        o->controls[i] = CONTROL_OUTCOME_DEGRADED;
+                else
+                        o->controls[i] = CONTROL_OUTCOME_APPLIED;
+        }
+}
+
 /* ---- the executor -------------------------------------------------------------------------- */
 
 int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
@@ -778,8 +1151,11 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         char err[512], gate[4096];
         char **envp = NULL, **argv = NULL;
         uint64_t start = now_ms();
-        int r, status = 125, sfd = -EBADF, pidfd = -EBADF;
+        int r, status = 125, sfd = -EBADF, pidfd = -EBADF, apidfd = -EBADF, cmd_status = 125;
+        pid_t attacher = 0, cmd_pid = 0;
         bool verified = false, killed = false;
+        const char *fault_name, *failed_control = NULL;
+        const Fault *fault = NULL;
         sigset_t old;
 
         o->exit_status = 125;
@@ -873,6 +1249,11 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
         }
 
+        if (p->system.boot && boot_init_check(run.lower, p->system.init, err, sizeof(err)) < 0) {
+                fail(o, "boot", 0, "%s", err);
+                free(run.lower);
+                return 0;
+        }
         if ((r = id128_random_machine_id(run.id, sizeof(run.id))) < 0)
                 goto out_nomem;
         r = prepare(p, &run, o, &seccomp_err);
@@ -907,7 +1288,11 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         params.layout = CGROUP_LAYOUT_HYBRID;
                 else if (stat("/sys/fs/cgroup/memory", &st) == 0)
                         params.layout = CGROUP_LAYOUT_V1;
-                char mnt[512], f[600];
+                char mnt[512], f[600], yes[8] = "";
+                /* the test liblxc's AppArmor driver makes (lsm/apparmor.c) */
+                params.apparmor_enabled = read_line("/sys/module/apparmor/parameters/enabled", yes,
+                                                    sizeof(yes)) >= 0 &&
+                                          yes[0] == 'Y';
                 if (cgroup_mount("memory", mnt, sizeof(mnt)) >= 0) {
                         snprintf(f, sizeof(f), "%s/memory.memsw.limit_in_bytes", mnt);
                         params.has_memsw = access(f, F_OK) == 0;
@@ -923,8 +1308,20 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 fail(o, "lxc config", -r, "%s", r == -EOPNOTSUPP ? err : strerror(-r));
                 goto out_rm;
         }
+        fault_name = getenv("MOAT_SYSTEM_FAULT");
+        if (fault_name && fault_name[0]) {
+                fault = fault_find(fault_name);
+                r = fault ? fault_apply(fault, &cfg) : -EINVAL;
+                if (r < 0) {
+                        fail(o, "MOAT_SYSTEM_FAULT", -r, "MOAT_SYSTEM_FAULT=%s: %s", fault_name,
+                             !fault         ? "no such fault"
+                             : r == -ENOENT ? "this plan has no such key to make fail"
+                                            : strerror(-r));
+                        goto out_rm;
+                }
+        }
         r = sandbox_env_build(p, req->caller_env, &envp);
-        if (r < 0 || !(argv = gate_argv(p, req, &run, envp))) {
+        if (r < 0 || !(argv = gate_argv(p, req, &run, envp, !fault))) {
                 fail(o, "env", ENOMEM, "out of memory");
                 goto out_rm;
         }
@@ -971,7 +1368,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         if (run.runner == 0) {
                 close(ep[0]);
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                runner_main(self, ep[1], &run, &cfg, argv);
+                runner_main(self, ep[1], &run, &cfg, argv, p->system.boot);
         }
         close(ep[1]);
         run.err_fd = ep[0];
@@ -983,23 +1380,39 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         }
 
         uint64_t deadline = p->resources.timeout_ms ? start + p->resources.timeout_ms : 0;
+        bool boot = p->system.boot;
         for (;;) {
-                struct pollfd pf[2] = { { .fd = pidfd, .events = POLLIN },
-                                        { .fd = sfd, .events = POLLIN } };
+                struct pollfd pf[3] = { { .fd = pidfd, .events = POLLIN },
+                                        { .fd = sfd, .events = POLLIN },
+                                        { .fd = apidfd, .events = POLLIN } };
                 int ms = verified ? 1000 : 5;
                 uint64_t t = now_ms();
                 if (deadline && deadline > t && deadline - t < (uint64_t) ms)
                         ms = (int) (deadline - t);
-                int n = poll(pf, 2, ms);
+                int n = poll(pf, apidfd >= 0 ? 3 : 2, ms);
                 if (n < 0 && errno != EINTR)
                         break;
                 if (pf[0].revents & POLLIN)
-                        break;
+                        break; /* the container stopped (in boot mode: its init ended) */
+                if (apidfd >= 0 && (pf[2].revents & POLLIN)) {
+                        /* boot mode: the command ended; stop the container (the runner is
+                         * liblxc's monitor: its death kills pid 1, and with it the pid
+                         * namespace) */
+                        int st;
+                        if (waitpid(attacher, &st, 0) == attacher)
+                                cmd_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                        attacher = 0;
+                        apidfd = safe_close(apidfd);
+                        (void) kill(run.runner, SIGKILL);
+                        killed = true;
+                        continue;
+                }
                 if (pf[1].revents & POLLIN) {
                         int sig = sys_signal_read(sfd);
+                        /* command mode: liblxc passes it to pid 1, and its init to the
+                         * command; boot mode: to the command itself */
                         if (sig > 0)
-                                (void) kill(run.runner, sig); /* liblxc passes it to pid 1, and
-                                                               * its init to the command */
+                                (void) kill(boot && cmd_pid > 0 ? cmd_pid : run.runner, sig);
                 }
                 t = now_ms();
                 if (deadline && t >= deadline && !killed) {
@@ -1010,18 +1423,59 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
                 if (verified || killed)
                         continue;
-                pid_t init = first_child(run.runner), g = init ? first_child(init) : 0;
+                pid_t init = first_child(run.runner), g = 0;
                 char comm[32] = "", path[64];
+                if (!boot)
+                        g = init ? first_child(init) : 0;
+                else if (init > 0 && attacher == 0 && has_execd(init)) {
+                        /* the image's init runs: attach the gate */
+                        fflush(NULL);
+                        attacher = fork();
+                        if (attacher == 0) {
+                                (void) sigprocmask(SIG_SETMASK, &old, NULL);
+                                attacher_main(self, p, &run, argv);
+                        }
+                        if (attacher < 0 ||
+                            (apidfd = (int) syscall(SYS_pidfd_open, attacher, 0)) < 0) {
+                                (void) kill(run.runner, SIGKILL);
+                                killed = true;
+                                fail(o, "attach", errno, "cannot attach to the container: %s",
+                                     strerror(errno));
+                                continue;
+                        }
+                } else if (init > 0 && attacher > 0)
+                        g = find_in_pidns(init, ".moat-gate");
                 if (g > 0) {
                         snprintf(path, sizeof(path), "/proc/%d/comm", (int) g);
                         (void) read_line(path, comm, sizeof(comm));
                 }
                 if (g > 0 && strcmp(comm, ".moat-gate") == 0) {
+                        cmd_pid = g;
+                        /* liblxc's attach does not apply lxc.prlimit.* (pid 1 has them): moat
+                         * sets the plan's on the waiting gate, then reads them back below */
+                        for (size_t i = 0; boot && i < p->sandbox.n_rlimits; i++) {
+                                const PlanRlimit *l = &p->sandbox.rlimits[i];
+                                struct rlimit rl = {
+                                        .rlim_cur = l->soft == UINT64_MAX ? RLIM_INFINITY : l->soft,
+                                        .rlim_max = l->hard == UINT64_MAX ? RLIM_INFINITY : l->hard,
+                                };
+                                (void) prlimit(g, (__rlimit_resource_t) l->resource, &rl, NULL);
+                        }
                         r = verify(p, &run, init, g, err, sizeof(err));
                         if (r < 0) {
                                 (void) kill(run.runner, SIGKILL);
                                 killed = true;
                                 fail(o, "verify", EPERM, "%s (checked from the host)", err);
+                                failed_control = check_control(err);
+                                continue;
+                        }
+                        if (fault) {
+                                /* the hook can only fail the run: the gate is never released */
+                                (void) kill(run.runner, SIGKILL);
+                                killed = true;
+                                fail(o, "MOAT_SYSTEM_FAULT", 0,
+                                     "MOAT_SYSTEM_FAULT=%s was not detected by the host's checks",
+                                     fault->name);
                                 continue;
                         }
                         verified = true;
@@ -1041,6 +1495,13 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         }
 
 out_wait:
+        if (attacher > 0) {
+                /* boot mode, the container ended first (or the run was stopped) */
+                int st;
+                (void) kill(attacher, SIGKILL);
+                if (waitpid(attacher, &st, 0) == attacher && !killed)
+                        cmd_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
         for (;;) {
                 int st;
                 if (waitpid(run.runner, &st, 0) >= 0) {
@@ -1050,6 +1511,8 @@ out_wait:
                 if (errno != EINTR)
                         break;
         }
+        if (p->system.boot)
+                status = cmd_status; /* the command's, not the init's */
         if (sfd >= 0)
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
         {
@@ -1070,6 +1533,7 @@ out_wait:
                         /* the gate writes it before exiting 125; a command that writes there
                          * itself can only misreport its own run */
                         snprintf(o->message, sizeof(o->message), "system gate: %s", gate_msg);
+                        failed_control = check_control(gate_msg);
                         snprintf(o->failed_step, sizeof(o->failed_step), "gate");
                         o->started = false;
                         o->exit_status = 125;
@@ -1093,9 +1557,11 @@ out_wait:
                                 o->exit_code = status;
                 }
         }
-        snprintf(o->tier_detail, sizeof(o->tier_detail),
-                 "command mode, %s map at %u, image sha256:%s",
-                 run.count == 1 ? "single-uid" : "range", run.base, p->system.image_digest);
+        set_outcomes(p, o, verified && o->started, failed_control);
+        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s, %s map at %u, image sha256:%s",
+                 p->system.boot ? "boot mode, init " : "command mode",
+                 p->system.boot ? p->system.init : "", run.count == 1 ? "single-uid" : "range",
+                 run.base, p->system.image_digest);
 out_guard:
         /* the guard removes cgroups and the run directory; wait for it, so nothing is left
          * when this returns */
@@ -1112,6 +1578,7 @@ out:
         safe_close(run.go_fd);
         safe_close(sfd);
         safe_close(pidfd);
+        safe_close(apidfd);
         lxc_config_done(&cfg);
         free(run.dir);
         free(run.lower);

@@ -155,23 +155,34 @@ static int control_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
                                 ? "this kernel has no Landlock; best-effort: the mount flags alone "
                                   "keep writable places non-executable"
                                 : "this kernel has no Landlock");
+        /* system tier, boot mode: the gate applies the ruleset to the command; the image's init
+         * (pid 1) runs under the other controls only */
         return plan_add_controlf(
-                p, "landlock", l->status, NULL, "ABI %d (host %d); %zu path rules%s%s", l->abi,
+                p, "landlock", l->status, NULL, "ABI %d (host %d); %zu path rules%s%s%s", l->abi,
                 h->landlock_abi, l->n_paths,
                 l->connect_port  ? "; TCP bind denied, connect only to the proxy port"
                 : l->handled_net ? "; TCP bind/connect denied"
                                  : "",
-                l->scoped ? "; abstract unix sockets and signals scoped" : "");
+                l->scoped ? "; abstract unix sockets and signals scoped" : "",
+                p->tier == TIER_SYSTEM && p->system.boot
+                        ? "; on the command and what it starts, not on the image's init"
+                        : "");
 }
 
 static int control_mac(Plan *p, const Profile *pr, const PlanFindings *f) {
         int r;
         bool aa = !!pr->mac.apparmor, se = pr->mac.selinux && !pr->mac.apparmor;
 
+        /* the system tier: liblxc arms the label for the container's first exec, and moat
+         * reads it back from the host (the keys fail open without the LSM) */
+        const char *how = p->tier == TIER_SYSTEM
+                                  ? "container label (lxc), read back from the host: "
+                                  : "exec transition to ";
+
         if (aa)
                 r = plan_add_controlf(p, "apparmor", f->mac_status,
                                       f->mac_status == CONTROL_DEGRADED ? f->mac_reason : NULL,
-                                      "exec transition to %s", pr->mac.apparmor);
+                                      "%s%s", how, pr->mac.apparmor);
         else
                 r = plan_add_control(p, "apparmor", CONTROL_NOT_APPLICABLE, NULL,
                                      "not asked for by the profile");
@@ -180,7 +191,7 @@ static int control_mac(Plan *p, const Profile *pr, const PlanFindings *f) {
         if (se)
                 return plan_add_controlf(p, "selinux", f->mac_status,
                                          f->mac_status == CONTROL_DEGRADED ? f->mac_reason : NULL,
-                                         "exec transition to %s", pr->mac.selinux);
+                                         "%s%s", how, pr->mac.selinux);
         return plan_add_control(p, "selinux", CONTROL_NOT_APPLICABLE, NULL,
                                 pr->mac.selinux ? "AppArmor is used; one LSM transition per run"
                                                 : "not asked for by the profile");

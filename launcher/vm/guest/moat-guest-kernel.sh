@@ -12,8 +12,9 @@
 #   modules/*.ko     virtio, virtio-pci, virtio-mmio, virtio-console, netfs, fscache, 9p
 #   modules/order    the load order, dependencies first
 #   modules-extra/   modules the guest does not load at boot, for tests that insmod them in a
-#                    guest (ext4 with project quotas on a loop device), with their
-#                    dependencies and an order file of their own
+#                    guest (ext4 with project quotas on a loop device; overlayfs for
+#                    system-tier containers), with their dependencies and an order file of
+#                    their own
 # It also creates the unprivileged account `moat-vm` (no login, home /var/lib/moat/vm) as which
 # moat runs QEMU when the caller is root, so that QEMU never runs as root, and puts it in group
 # kvm (created if missing), through which Debian gives /dev/kvm to service accounts.
@@ -25,7 +26,7 @@ DEST=${MOAT_GUEST_DIR:-/var/lib/moat/guest}
 VMHOME=/var/lib/moat/vm
 MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio
          virtio_console netfs fscache 9pnet 9pnet_virtio 9p)
-EXTRA_MODULES=(loop crc32c_generic ext4 quota_v2)
+EXTRA_MODULES=(loop crc32c_generic ext4 quota_v2 overlay)
 
 die() { echo "moat-guest-kernel: $*" >&2; exit 1; }
 
@@ -157,7 +158,8 @@ echo "$release" > new/release
 chmod -R a+rX,go-w new
 
 # Replace atomically enough: build beside, then swap the directory.
-install -d -m 0755 "$(dirname "$DEST")"
+# (only when missing: install -d would also chmod an existing parent, such as /tmp)
+[ -d "$(dirname "$DEST")" ] || install -d -m 0755 "$(dirname "$DEST")"
 rm -rf "$DEST.new"
 mv new "$DEST.new"
 rm -rf "$DEST.old"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The system tier refuses (125, naming the control, nothing started) what liblxc would let
-# fail open: cgroup keys of the other family than the host's (liblxc ignores them), a MAC label
-# on a host without that LSM, boot mode (not built yet), a directory instead of an image of the
+# fail open: cgroup keys of the other family than the host's (liblxc ignores them), a required
+# MAC label on a host without that LSM (the plan escalates, and max_tier system refuses), boot
+# mode with an init the image does not have, a directory instead of an image of the
 # store; and the gate refuses to exec when its own status differs from the plan's.
 source "$(dirname "$0")/lib.sh"
 
@@ -38,8 +39,8 @@ for u in "${USERS[@]}"; do
         sed -i '/init: none/d' "$d/boot.yaml"
         err=$(as_user "$u" "$MOAT" run -q -p "$d/boot.yaml" -- echo RAN 2>&1)
         rc=$?
-        check_all "$u: boot mode is refused with the reason (not built yet)" \
-                '[ $rc = 125 ] && grep -q "boot mode" <<<"$err"'
+        check_all "$u: boot mode on an image without that init is refused with the reason" \
+                '[ $rc = 125 ] && grep -q "boot mode: the image has no init /sbin/init" <<<"$err"'
 
         [ -d "$d/rootdir" ] || { mkdir "$d/rootdir" && chown "$u:" "$d/rootdir"; }
         write_profile "$d/dir.yaml" dir ./rootdir
@@ -65,4 +66,12 @@ check_all "gate: no seccomp filter -> 125 naming seccomp" '[ $rc = 125 ] && grep
 err=$(setpriv --no-new-privs "$GATE" --nnp --uidmap "0 100000 65536" -- /bin/echo RAN 2>&1)
 rc=$?
 check_all "gate: another uid map -> 125 naming uid_map" '[ $rc = 125 ] && grep -q uid_map <<<"$err"'
+err=$(setpriv --no-new-privs "$GATE" --label "apparmor:moat-container (enforce)" -- /bin/echo RAN 2>&1)
+rc=$?
+check_all "gate: a label other than the plan's (here: none) -> 125 naming apparmor" \
+        '[ $rc = 125 ] && grep -q apparmor <<<"$err" && ! grep -q RAN <<<"$err"'
+err=$(setpriv --no-new-privs "$GATE" --label "selinux:system_u:system_r:moat_sandbox_t:s0" -- /bin/echo RAN 2>&1)
+rc=$?
+check_all "gate: an SELinux context other than the plan's -> 125 naming selinux" \
+        '[ $rc = 125 ] && grep -q selinux <<<"$err" && ! grep -q RAN <<<"$err"'
 tap_end

@@ -107,16 +107,90 @@ static void test_refusals(void **state) {
         p.sandbox.n_caps_keep = 1;
         assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
         assert_non_null(strstr(err, "sys_admin"));
-        /* a MAC label: liblxc ignores it without the LSM */
+        /* two labels: liblxc applies one LSM's and ignores the other's */
         base(&p);
-        p.sandbox.apparmor_profile = "moat-default";
+        p.sandbox.apparmor_profile = "moat-container";
+        p.sandbox.selinux_context = "system_u:system_r:moat_sandbox_t:s0";
         assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
-        /* boot mode is not built */
+        assert_non_null(strstr(err, "one label"));
+        /* boot mode: the init is a path in the image */
+        base(&p);
+        p.system.boot = true;
+        p.system.init = "sbin/init";
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
+        assert_non_null(strstr(err, "boot mode"));
+}
+
+/* The plan's label goes to liblxc's keys (the executor reads it back from the host); without
+ * one, an AppArmor host gets "unchanged" (never liblxc's own default profile), and a host
+ * without AppArmor no AppArmor key at all (a liblxc built without it refuses the key). */
+static void test_mac_keys(void **state) {
+        LxcParams aa = params;
+        LxcConfig c;
+        Plan p;
+        char err[256];
+
+        aa.apparmor_enabled = true;
+        base(&p);
+        p.sandbox.apparmor_profile = "moat-container";
+        assert_int_equal(lxc_config_build(&p, &aa, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.apparmor.profile"), "moat-container");
+        assert_string_equal(value(&c, "lxc.apparmor.allow_incomplete"), "0");
+        assert_string_equal(value(&c, "lxc.apparmor.allow_nesting"), "0");
+        assert_null(value(&c, "lxc.selinux.context"));
+        lxc_config_done(&c);
+
+        /* the plan's label even where the executor sees no AppArmor: liblxc then ignores it,
+         * and the check from the host refuses the run */
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.apparmor.profile"), "moat-container");
+        lxc_config_done(&c);
+
+        base(&p);
+        assert_int_equal(lxc_config_build(&p, &aa, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.apparmor.profile"), "unchanged");
+        assert_null(value(&c, "lxc.apparmor.allow_incomplete"));
+        lxc_config_done(&c);
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_null(value(&c, "lxc.apparmor.profile"));
+        assert_null(value(&c, "lxc.selinux.context"));
+        lxc_config_done(&c);
+
+        base(&p);
+        p.sandbox.selinux_context = "system_u:system_r:moat_sandbox_t:s0";
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.selinux.context"),
+                            "system_u:system_r:moat_sandbox_t:s0");
+        assert_string_equal(value(&c, "lxc.selinux.context.keyring"),
+                            "system_u:system_r:moat_sandbox_t:s0");
+        assert_null(value(&c, "lxc.apparmor.profile"));
+        lxc_config_done(&c);
+}
+
+/* Boot mode: the image's init as pid 1 under command mode's keys; the command's user goes to
+ * attach, not to lxc.init.uid (which would run the init as that user). */
+static void test_boot_keys(void **state) {
+        LxcConfig c;
+        Plan p;
+        char err[256];
+
         base(&p);
         p.system.boot = true;
         p.system.init = "/sbin/init";
-        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
-        assert_non_null(strstr(err, "boot mode"));
+        p.sandbox.uid_inside = p.sandbox.gid_inside = 1000;
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.init.cmd"), "/sbin/init");
+        assert_null(value(&c, "lxc.init.uid"));
+        assert_string_equal(value(&c, "lxc.cap.keep"), "none");
+        assert_string_equal(value(&c, "lxc.no_new_privs"), "1");
+        assert_string_equal(value(&c, "lxc.seccomp.allow_nesting"), "1");
+        lxc_config_done(&c);
+
+        p.system.boot = false;
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_null(value(&c, "lxc.init.cmd"));
+        assert_string_equal(value(&c, "lxc.init.uid"), "1000");
+        lxc_config_done(&c);
 }
 
 static void test_seccomp_text(void **state) {
@@ -140,8 +214,8 @@ static void test_seccomp_text(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_keys),
-                cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_keys),         cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_mac_keys),     cmocka_unit_test(test_boot_keys),
                 cmocka_unit_test(test_seccomp_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -224,6 +224,45 @@ static void test_devices_and_full_os(void **state) {
         expect_tier(&pr, &h, TIER_SYSTEM, "full-os");
 }
 
+/* The system tier takes the plan's label like the sandbox tier: a loaded profile is required
+ * and handed to liblxc, a missing one escalates (refused under max_tier system), a best-effort
+ * one that is missing is degraded and no label is handed out. */
+static void test_system_mac(void **state) {
+        static char *loaded[] = { "moat", "moat-default", "moat-container", NULL };
+        Profile pr = fixture_profile();
+        HostFacts h = fixture_host();
+        Plan *p;
+
+        pr.os.full_os = true;
+        pr.max_tier = TIER_SYSTEM;
+        pr.mac.apparmor = "moat-container";
+        h.apparmor_enabled = true;
+        h.apparmor_moat_loaded = true;
+        h.apparmor_moat_profiles = loaded;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->tier, TIER_SYSTEM);
+        assert_string_equal(p->sandbox.apparmor_profile, "moat-container");
+        assert_int_equal(status_of(p, "apparmor"), CONTROL_REQUIRED);
+        assert_non_null(
+                strstr(plan_find_control(p, "apparmor")->detail, "read back from the host"));
+        plan_free(p);
+
+        h.apparmor_enabled = false;
+        p = resolve(&pr, &h);
+        assert_true(p->refused);
+        assert_non_null(strstr(p->refusal, "missing-mac"));
+        plan_free(p);
+
+        pr.mac.enforce = ENFORCE_BEST_EFFORT;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(p->tier, TIER_SYSTEM);
+        assert_null(p->sandbox.apparmor_profile);
+        assert_int_equal(status_of(p, "apparmor"), CONTROL_DEGRADED);
+        plan_free(p);
+}
+
 static void test_missing_controls_escalate(void **state) {
         Profile pr = fixture_profile();
         HostFacts h = fixture_host();
@@ -1446,6 +1485,7 @@ int main(void) {
                 cmocka_unit_test(test_root_equivalent_caps),
                 cmocka_unit_test(test_unknown_capability_refused),
                 cmocka_unit_test(test_devices_and_full_os),
+                cmocka_unit_test(test_system_mac),
                 cmocka_unit_test(test_missing_controls_escalate),
                 cmocka_unit_test(test_best_effort_degrades),
                 cmocka_unit_test(test_cpu_time),

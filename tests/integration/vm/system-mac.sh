@@ -1,0 +1,42 @@
+#!/bin/bash
+# The system tier's MAC label enforced, proved in a vm-tier guest whose kernel has AppArmor
+# (this host's has none): one boot with `apparmor=1 security=apparmor`, in which the real moat
+# runs system-tier containers (liblxc, the busybox test image) as guest root and as moatuser
+# under moat's shipped profile moat-container (system-mac-guest.sh has the checks: the label
+# in enforce mode on the container's processes, a denied write, the audit record, complain
+# mode and an unapplied label refused from the host, the unloaded profile refused).
+source "$(dirname "$0")/lib.sh"
+[ -x "${MOAT:-}" ] || skip_all "moat not built"
+[ -x "$MOAT_BUILD_DIR/moat-system-run" ] || skip_all "moat-system-run is not built (needs -Dlxc=enabled)"
+[ -x /usr/sbin/apparmor_parser ] || skip_all "apparmor_parser is not installed on the host"
+[ -r /etc/apparmor.d/abstractions/lxc/container-base ] ||
+        skip_all "lxc's AppArmor abstractions are not installed (package lxc): moat-container needs them"
+command -v jq >/dev/null || skip_all "jq is not installed"
+id moatuser >/dev/null 2>&1 || skip_all "the test user moatuser is missing"
+# liblxc's rootfs is an overlay: the guest loads overlayfs from moat-guest-kernel's extras
+MODS=$(dirname "$GUEST_KERNEL")/modules-extra
+grep -qx overlay "$MODS/order" 2>/dev/null ||
+        skip_all "no overlay in $MODS/order (run moat-guest-kernel as root)"
+
+u=${USERS[-1]}
+d=$(user_dir "$u")
+chown "$(qemu_uid "$u")" "$d/work"
+cp "$(dirname "$0")/system-mac-guest.sh" "$d/work/guest.sh"
+cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
+"$MOAT_SOURCE_DIR/tests/helpers/make-busybox-image.sh" "$d/work/bb.tar" ||
+        skip_all "cannot make the busybox test image (busybox-static)"
+chmod a+r "$d/work/guest.sh" "$d/work/guest-lib.sh" "$d/work/bb.tar"
+# The moat binaries and their data, read-only at the same paths in the guest.
+binds=(-b "$MOAT_SOURCE_DIR:$MOAT_SOURCE_DIR:ro" -b "$MODS:$MODS:ro")
+for dir in "$MOAT_BUILD_DIR" "$MOAT_DATA_DIR"; do
+        case "$dir/" in "$MOAT_SOURCE_DIR"/*) ;; *) binds+=(-b "$dir:$dir:ro") ;; esac
+done
+kargs="apparmor=1 security=apparmor"
+t0=$(date +%s%N)
+out=$(as_user "$u" "$DRIVER" -r -m 768 -t 400000 -K "$kargs" "${binds[@]}" -w /t -- \
+        env MOAT_DATA_DIR="$MOAT_DATA_DIR" PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C \
+        bash /t/guest.sh "$MOAT" /t/bb.tar moatuser "$MODS" </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
+rc=$?
+diag "driver: rc=$rc in $((($(date +%s%N) - t0) / 1000000)) ms; $(tr '\n' ' ' <"$T/guest.res") err='$(head -c 400 "$T/guest.err")'"
+report_guest "$out" "system-tier AppArmor" 28
+tap_end
