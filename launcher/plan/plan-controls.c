@@ -421,6 +421,89 @@ static int controls_sandbox(Plan *p, const Profile *pr, const HostFacts *h, cons
                                 NULL);
 }
 
+/* Whether the plan's seccomp program refuses the calls that create a user namespace. */
+static bool seccomp_denies_userns(const PlanSeccomp *sc) {
+        for (size_t i = 0; i < sc->n_rules; i++)
+                if (strcmp(sc->rules[i].name, "unshare") == 0 &&
+                    sc->rules[i].action != SECCOMP_ACTION_ALLOW && sc->rules[i].n_args == 0)
+                        return true;
+        return false;
+}
+
+/* The sandbox tier's controls on the command, applied inside the guest by moat-init
+ * (launcher/vm/guest/init.c) under the same names, so that escalation never drops one: the
+ * executor sends each control listed here as applicable, the guest reports which it applied,
+ * and a required one that is not reported stops the run. With vm.guest_root the command owns
+ * the guest kernel (it may load modules, which no in-guest filter survives): the filters that
+ * only make sense against an unprivileged command are not applicable, said so. */
+static int controls_vm_guest(Plan *p, const Profile *pr) {
+        static const char guest_root_reason[] =
+                "vm.guest_root: the command is root of its own guest kernel and may load modules, "
+                "which no filter inside that kernel survives";
+        const PlanSeccomp *sc = &p->sandbox.seccomp;
+        const PlanLandlock *l = &p->sandbox.landlock;
+        const PlanResources *res = &p->resources;
+        ControlStatus limits =
+                pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED : CONTROL_BEST_EFFORT;
+        bool root = p->vm.guest_root;
+        char mem[32], ram[32];
+        int r;
+
+        if (root) {
+                static const char *const names[] = { "no_new_privs", "caps", "seccomp", "landlock",
+                                                     "nested-userns" };
+                for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                        if ((r = plan_add_control(p, names[i], CONTROL_NOT_APPLICABLE, NULL,
+                                                  guest_root_reason)) < 0)
+                                return r;
+        } else {
+                if ((r = plan_add_control(p, "no_new_privs", CONTROL_REQUIRED,
+                                          "in the guest, set by moat-init before exec", NULL)) <
+                            0 ||
+                    (r = control_caps(p)) < 0 || (r = control_seccomp(p)) < 0)
+                        return r;
+                if (l->status == CONTROL_NOT_APPLICABLE)
+                        r = plan_add_control(p, "landlock", l->status, NULL,
+                                             "the profile turns Landlock off");
+                else
+                        r = plan_add_controlf(p, "landlock", l->status, NULL,
+                                              "in the guest, with the guest kernel's ABI (rights "
+                                              "it does not know are not handled; the audit "
+                                              "records the ABI); %zu path rules",
+                                              l->n_paths);
+                if (r < 0)
+                        return r;
+                r = seccomp_denies_userns(sc)
+                            ? plan_add_control(p, "nested-userns", CONTROL_REQUIRED,
+                                               "user.max_user_namespaces = 0 in the guest: no "
+                                               "user namespace, whatever the filter allows",
+                                               NULL)
+                            : plan_add_control(p, "nested-userns", CONTROL_NOT_APPLICABLE, NULL,
+                                               "the profile's syscall set allows namespaces");
+                if (r < 0)
+                        return r;
+        }
+        plan_format_bytes(res->memory, mem, sizeof(mem));
+        plan_format_bytes(p->vm.memory, ram, sizeof(ram));
+        r = res->memory ? plan_add_controlf(p, "cgroup.memory", limits, NULL,
+                                            "guest cgroup v2 memory.max %s on the command's "
+                                            "cgroup (guest RAM %s)%s",
+                                            mem, ram, root ? "; guest root can leave it" : "")
+                        : plan_add_control(p, "cgroup.memory", CONTROL_NOT_APPLICABLE, NULL,
+                                           "no memory limit in the profile");
+        if (r >= 0)
+                r = res->pids
+                            ? plan_add_controlf(p, "cgroup.pids", limits, NULL,
+                                                "guest cgroup v2 pids.max %" PRIu64
+                                                " on the command's cgroup%s",
+                                                res->pids, root ? "; guest root can leave it" : "")
+                            : plan_add_control(p, "cgroup.pids", CONTROL_NOT_APPLICABLE, NULL,
+                                               "no pids limit in the profile");
+        if (r >= 0)
+                r = control_rlimits(p);
+        return r;
+}
+
 static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
         const PlanVm *vm = &p->vm;
         char mem[32];
@@ -470,6 +553,8 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                                                 "uid %u (the caller's) inside the guest, no "
                                                 "capabilities, no_new_privs",
                                                 (unsigned) h->uid);
+        if (r >= 0)
+                r = controls_vm_guest(p, pr);
         if (r >= 0 && pr->resources.cpu_time_ms) {
                 /* The guest init measures and kills the tree (launcher/vm/guest/init.c). The
                  * guest's CPU time: under TCG, emulated instructions, far fewer per second. */

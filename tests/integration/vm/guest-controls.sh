@@ -1,0 +1,69 @@
+#!/bin/bash
+# Escalation never drops a control: a profile extending hostile runs in the vm tier through the
+# real `moat run`, and its command (guest-controls-guest.sh, with moat-probe) observes from
+# inside the guest the sandbox tier's controls that moat-init applies there: the seccomp program
+# (x86-64 and i386 through int 0x80), no capability in any set, no_new_privs, Landlock, no
+# nested user namespace, pids.max and memory.max on its guest cgroup, the rlimits, its own
+# machine-id and boot id. The audit record lists each applied. A guest init that skips them
+# (MOAT_VM_FAULT=skip-controls) is stopped with 125. Two boots.
+source "$(dirname "$0")/lib.sh"
+[ -x "${MOAT:-}" ] || skip_all "moat not built"
+command -v jq >/dev/null || skip_all "jq is not installed"
+[ -x /usr/bin/python3 ] || skip_all "/usr/bin/python3 is not installed (the guest shares /usr)"
+PROBE=$MOAT_BUILD_DIR/tests/helpers/moat-probe
+[ -x "$PROBE" ] || skip_all "moat-probe not built"
+
+# The last user: moatuser when run as root (its QEMU and guest command run as moatuser).
+u=${USERS[-1]}
+d=$(user_dir "$u")
+[ "$u" = root ] && chown moat-vm "$d/work"
+cp "$PROBE" "$d/work/moat-probe"
+cp "$(dirname "$0")/guest-controls-guest.sh" "$d/work/guest.sh"
+cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
+chmod a+rx "$d/work/moat-probe" "$d/work/guest.sh" "$d/work/guest-lib.sh"
+pids=48
+mem=128
+prof=$d/work/hostile-probe.yaml
+printf 'moat: 1\nname: hostile-probe\nextends: hostile\nresources:\n  memory: %sMiB\n  pids: %s\n' \
+        "$mem" "$pids" >"$prof"
+chmod a+r "$prof"
+guest_controls=(no_new_privs caps seccomp landlock nested-userns cgroup.pids cgroup.memory rlimits)
+
+plan=$(as_user "$u" "$MOAT" explain --json -p "$prof")
+check "the profile is planned for the vm tier" [ "$(jq -r .tier <<<"$plan")" = vm ]
+for c in "${guest_controls[@]}"; do
+        check "plan: $c is a required control of the vm plan" \
+                [ "$(jq -r --arg c "$c" '.controls[] | select(.name == $c) | .status' <<<"$plan")" = required ]
+done
+
+out=$(as_user "$u" "$MOAT" run -p "$prof" -- bash /work/guest.sh /work/moat-probe "$pids" "$mem" \
+        </dev/null 2>"$T/run.err")
+rc=$?
+diag "run: rc=$rc err='$(head -c 400 "$T/run.err")'"
+report_guest "$out" "controls" 20
+mid=$(sed -n 's/^MID //p' <<<"$out")
+boot=$(sed -n 's/^BOOTID //p' <<<"$out")
+check "machine-id: the guest's ($mid) is 32 hex digits and not the host's" \
+        bash -c '[[ $1 =~ ^[0-9a-f]{32}$ ]] && [ "$1" != "$(cat /etc/machine-id)" ]' _ "$mid"
+check "boot id: the guest's ($boot) is not the host's" \
+        bash -c '[ -n "$1" ] && [ "$1" != "$(cat /proc/sys/kernel/random/boot_id)" ]' _ "$boot"
+rec=$(tail -n 1 "$d/audit.log")
+for c in "${guest_controls[@]}"; do
+        check "audit: $c applied" \
+                [ "$(jq -r --arg c "$c" '.controls[] | select(.name == $c) | .outcome' <<<"$rec")" = applied ]
+done
+check "audit: the guest's Landlock ABI is recorded" \
+        bash -c 'jq -r .tier_detail <<<"$1" | grep -q "guest landlock abi [1-9]"' _ "$rec"
+
+# A guest init that neither applies nor reports them: moat stops the run (125).
+out=$(MOAT_VM_FAULT=skip-controls as_user "$u" "$MOAT" run -p "$prof" -- echo ran \
+        </dev/null 2>"$T/skip.err")
+rc=$?
+diag "skip-controls: rc=$rc out='$out' err='$(head -c 400 "$T/skip.err")'"
+check "a guest that does not apply the required controls ends the run with 125" [ "$rc" = 125 ]
+check "and moat says which required control is missing" \
+        grep -q "did not apply the required control" "$T/skip.err"
+rec=$(tail -n 1 "$d/audit.log")
+check "audit: the unreported control is recorded as failed" \
+        [ "$(jq -r '.controls[] | select(.name == "seccomp") | .outcome' <<<"$rec")" = failed ]
+tap_end
