@@ -209,6 +209,7 @@ Plan *plan_free(Plan *p) {
         free(p->vm.kernel);
         free(p->vm.guest_apparmor);
         free(p->vm.kernel_args);
+        free(p->vm.not_in_guest);
         free(p->system.init);
         free(p->system.image);
         free(p->system.image_name);

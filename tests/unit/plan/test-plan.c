@@ -1257,10 +1257,27 @@ static void test_vm_plan(void **state) {
         p = resolve(&pr, &h);
         assert_int_equal(p->tier, TIER_VM);
         assert_false(p->vm.kvm);
-        assert_int_equal(p->vm.memory, 1ULL << 30);
+        /* resources.memory for the command's cgroup, plus the guest kernel's share */
+        assert_int_equal(p->vm.memory, (1ULL << 30) + (128ULL << 20));
         assert_int_equal(p->vm.vcpus, 2);
         assert_string_equal(p->vm.kernel, "/var/lib/moat/guest/vmlinux");
         assert_non_null(plan_find_control(p, "separate-kernel"));
+        /* Escalation never drops a control: the sandbox tier's, applied in the guest. */
+        static const char *const guest[] = { "no_new_privs", "caps",          "seccomp",
+                                             "landlock",     "nested-userns", "rlimits" };
+        for (size_t i = 0; i < sizeof(guest) / sizeof(guest[0]); i++) {
+                const PlanControl *c = plan_find_control(p, guest[i]);
+                assert_non_null(c);
+                assert_int_equal(c->status, CONTROL_REQUIRED);
+        }
+        assert_false(p->sandbox.seccomp.notify_denials);          /* no listener in the guest */
+        assert_int_equal(p->resources.mechanism, CGROUP_MECH_V2); /* the guest's cgroups */
+        assert_false(p->refused);
+        assert_true(p->vm.n_not_in_guest > 0);
+        const char *vm_name = NULL;
+        assert_non_null(plan_vm_not_in_guest("pidns", false, &vm_name));
+        assert_null(plan_vm_not_in_guest("seccomp", false, &vm_name));
+        assert_non_null(plan_vm_not_in_guest("seccomp", true, &vm_name));
         assert_string_equal(plan_find_control(p, "accel")->detail, "tcg");
         char *text = plan_to_text(p);
         assert_non_null(strstr(
