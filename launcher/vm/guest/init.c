@@ -12,10 +12,14 @@
  *      command cannot speak on the control port), /proc and a read-only /sys; moves it onto /
  *      and chroots there;
  *   5. forks the command as the configured unprivileged uid (root only when moat says so), with
- *      no_new_privs, stdin from a pipe it feeds from stdin frames, stdout/stderr on the ports;
- *      with a CPU time limit (record t), in a cgroup v2 child cgroup whose cpu.stat it polls,
- *      killing everything but itself once the tree passes the limit;
- *   6. reports "started", then exactly one of exit/signal/cputime/error, kills what is left,
+ *      no_new_privs, stdin from a pipe it feeds from stdin frames, stdout/stderr on the ports,
+ *      under the sandbox tier's controls moat sent (rlimits, capabilities from every set,
+ *      Landlock at this kernel's ABI, the seccomp program last; user.max_user_namespaces 0);
+ *      in a cgroup v2 child cgroup with pids.max/memory.max, and with a CPU time limit
+ *      (record t) whose cpu.stat it polls, killing everything but itself once the tree passes
+ *      the limit;
+ *   6. reports each control applied, "started", then exactly one of exit/signal/cputime/error,
+ *      kills what is left,
  *      syncs and powers off. Any failure before the command starts is reported as "error ERRNO STEP";
  *      a failure to report ends in a panic, which moat sees as a guest without status (125).
  */
