@@ -300,17 +300,20 @@ static int control_disk(Plan *p, const Profile *pr, const HostFacts *h) {
                                          "the writable binds hold at the start (EDQUOT past it)",
                                          size);
         case DISK_MECH_RLIMIT_FSIZE:
+                if (p->tier == TIER_VM)
+                        return plan_add_controlf(
+                                p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED,
+                                "QEMU writes the 9p share on the host: no total can be bounded "
+                                "there",
+                                "in the guest, RLIMIT_FSIZE %s for each file the command writes "
+                                "(SIGXFSZ, or EFBIG when ignored): it bounds each file, not the "
+                                "total through the read-write shares",
+                                size);
                 return plan_add_controlf(
                         p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED, why,
                         "RLIMIT_FSIZE %s for each file written (SIGXFSZ, or EFBIG when ignored): "
                         "it bounds each file, not the total through the writable binds",
                         size);
-        case DISK_MECH_NOT_ENFORCED:
-                return plan_add_control(
-                        p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED,
-                        "not enforced in the vm tier",
-                        "QEMU writes the 9p share on the host; a file size limit on QEMU would "
-                        "stop QEMU, not the workload");
         default:
                 return plan_add_control(p, "disk", CONTROL_NOT_APPLICABLE, NULL,
                                         "no disk limit in the profile");

@@ -459,8 +459,8 @@ bool plan_nproc_bounds_sandbox(const HostFacts *h) {
 /* resources.disk bounds what the workload adds to the host's file systems, and only writable
  * binds reach them: tmpfs writes stay in memory, bounded by the tmpfs sizes, and the root is
  * read-only. Without a writable bind the mounts alone hold the bound. In the vm tier QEMU writes
- * the 9p share on the host under its own uid: a file size limit there would stop QEMU, not
- * the workload, so nothing bounds it. In the sandbox tier, a project quota where the host
+ * the 9p share on the host under its own uid, so the bound is the guest's RLIMIT_FSIZE on the
+ * command, per file (moat-init sets the plan's rlimits). In the sandbox tier, a project quota where the host
  * facts say the run's writable binds can have one (host_probe_project_quota()); otherwise
  * RLIMIT_FSIZE, which bounds each file the workload writes (any file system), not their total:
  * never the same rule, so only ever degraded (check_disk() refuses a required one). */
@@ -473,8 +473,10 @@ DiskMechanism plan_disk_mechanism(const Profile *pr, const HostFacts *h, Tier t)
                 writable = writable || pr->fs.binds[i].mode == BIND_RW;
         if (!writable)
                 return DISK_MECH_NO_WRITABLE_BIND;
+        /* vm: the guest kernel applies RLIMIT_FSIZE to the command's writes into the 9p share
+         * (QEMU's own writes on the host are unbounded: a limit there would stop QEMU). */
         if (t == TIER_VM)
-                return DISK_MECH_NOT_ENFORCED;
+                return DISK_MECH_RLIMIT_FSIZE;
         return h->project_quota ? DISK_MECH_PROJECT_QUOTA : DISK_MECH_RLIMIT_FSIZE;
 }
 
@@ -498,10 +500,10 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                                                                              : CONTROL_BEST_EFFORT,
         };
         uint64_t fsize = pr->resources.tmpfs_total;
-        /* The guest kernel has cgroup v2 with every controller, whatever the host has: moat-init
-         * sets the limits on the command's cgroup in the guest, and no rlimit stands in. */
-        if (p->tier == TIER_VM && f->limits_asked)
-                res->mechanism = CGROUP_MECH_V2;
+        /* mechanism and status describe the host's cgroups. In the vm tier the guest kernel has
+         * cgroup v2 with every controller: moat-init sets the limits on the command's cgroup
+         * there (controls_vm_guest()), and no rlimit stands in for a missing host cgroup. */
+        bool fallback = res->mechanism == CGROUP_MECH_RLIMIT && p->tier != TIER_VM;
         if (!f->limits_asked)
                 res->status = CONTROL_NOT_APPLICABLE;
         else if (res->mechanism == CGROUP_MECH_RLIMIT)
@@ -521,17 +523,16 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                 fsize = res->disk;
         if (fsize && (r = plan_add_rlimit(p, RLIMIT_FSIZE, fsize, fsize)) < 0)
                 return r;
-        if (res->mechanism == CGROUP_MECH_RLIMIT && pr->resources.memory &&
+        if (fallback && pr->resources.memory &&
             (r = plan_add_rlimit(p, RLIMIT_AS, pr->resources.memory, pr->resources.memory)) < 0)
                 return r;
-        if (res->mechanism == CGROUP_MECH_RLIMIT && pr->resources.pids &&
-            plan_nproc_bounds_sandbox(h) &&
+        if (fallback && pr->resources.pids && plan_nproc_bounds_sandbox(h) &&
             (r = plan_add_rlimit(p, RLIMIT_NPROC, pr->resources.pids, pr->resources.pids)) < 0)
                 return r;
         /* Without a cgroup, RLIMIT_CPU: whole seconds, rounded up; SIGXCPU at the soft limit
          * (default action: terminate), SIGKILL one second later for a process that catches it.
          * It bounds each process, not the tree: degraded (control_cpu_time()). */
-        if (res->mechanism == CGROUP_MECH_RLIMIT && pr->resources.cpu_time_ms) {
+        if (fallback && pr->resources.cpu_time_ms) {
                 uint64_t sec = (pr->resources.cpu_time_ms + 999) / 1000;
                 if ((r = plan_add_rlimit(p, RLIMIT_CPU, sec, sec + 1)) < 0)
                         return r;

@@ -153,7 +153,6 @@ typedef enum DiskMechanism {
         DISK_MECH_NO_WRITABLE_BIND, /* nothing writable reaches the host: held by the mounts */
         DISK_MECH_RLIMIT_FSIZE,     /* RLIMIT_FSIZE: each file, not the total (degraded) */
         DISK_MECH_PROJECT_QUOTA,    /* a project quota of the run's own: the total */
-        DISK_MECH_NOT_ENFORCED,     /* vm tier: QEMU writes the 9p share on the host */
         _DISK_MECH_MAX,
 } DiskMechanism;
 

@@ -5,7 +5,8 @@
 # (x86-64 and i386 through int 0x80), no capability in any set, no_new_privs, Landlock, no
 # nested user namespace, pids.max and memory.max on its guest cgroup, the rlimits, its own
 # machine-id and boot id. The audit record lists each applied. A guest init that skips them
-# (MOAT_VM_FAULT=skip-controls) is stopped with 125. Two boots.
+# (MOAT_VM_FAULT=skip-controls) is stopped with 125. resources.disk: each file written into a
+# read-write share is bounded by the guest's RLIMIT_FSIZE. Three boots.
 source "$(dirname "$0")/lib.sh"
 [ -x "${MOAT:-}" ] || skip_all "moat not built"
 command -v jq >/dev/null || skip_all "jq is not installed"
@@ -54,6 +55,21 @@ for c in "${guest_controls[@]}"; do
 done
 check "audit: the guest's Landlock ABI is recorded" \
         bash -c 'jq -r .tier_detail <<<"$1" | grep -q "guest landlock abi [1-9]"' _ "$rec"
+
+# resources.disk in the vm tier: the guest's RLIMIT_FSIZE stops each file the command writes
+# into a read-write share (QEMU writes the share on the host; no total is bounded there).
+dprof=$d/work/hostile-disk.yaml
+printf 'moat: 1\nname: hostile-disk\nextends: hostile\nfilesystem:\n  bind:\n    - {source: ., target: /work, mode: rw}\nresources:\n  disk: 8MiB\n  enforce: best-effort\n' >"$dprof"
+chmod a+r "$dprof"
+rm -f "$d/work/big"
+out=$(as_user "$u" "$MOAT" run -p "$dprof" -- sh -c 'head -c 16777216 /dev/zero >/work/big; echo "rc $?"' \
+        </dev/null 2>"$T/disk.err")
+rc=$?
+size=$(stat -c %s "$d/work/big" 2>/dev/null || echo none)
+diag "disk: rc=$rc out='$out' size=$size err='$(head -c 300 "$T/disk.err")'"
+check_all "disk: a 16 MiB write into the read-write share stops at 8 MiB (size on the host: $size)" \
+        '[ "$rc" = 0 ] && [ "$out" != "rc 0" ] && [ "$size" = 8388608 ]'
+rm -f "$d/work/big"
 
 # A guest init that neither applies nor reports them: moat stops the run (125).
 out=$(MOAT_VM_FAULT=skip-controls as_user "$u" "$MOAT" run -p "$prof" -- echo ran \

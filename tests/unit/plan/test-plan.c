@@ -546,10 +546,11 @@ static void test_disk(void **state) {
         p = resolve(&pr, &h);
         assert_int_equal(status_of(p, "disk"), CONTROL_BEST_EFFORT);
         plan_free(p);
-        /* ... in the sandbox tier only: QEMU writes the vm tier's share */
+        /* ... in the sandbox tier only: QEMU writes the vm tier's share; the guest bounds each
+         * file the command writes there */
         pr.isolation = TIER_VM;
         p = resolve(&pr, &h);
-        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_NOT_ENFORCED);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_RLIMIT_FSIZE);
         plan_free(p);
         pr.isolation = TIER_AUTO;
         pr.resources.enforce = ENFORCE_REQUIRED;
@@ -565,7 +566,7 @@ static void test_disk(void **state) {
         assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 0);
         plan_free(p);
 
-        /* vm tier: not enforced; required refused, best-effort degraded */
+        /* vm tier: per file in the guest; required refused, best-effort degraded */
         pr = fixture_profile();
         h = fixture_host();
         pr.isolation = TIER_VM;
@@ -579,8 +580,9 @@ static void test_disk(void **state) {
         pr.resources.enforce = ENFORCE_BEST_EFFORT;
         p = resolve(&pr, &h);
         assert_false(p->refused);
-        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_NOT_ENFORCED);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_RLIMIT_FSIZE);
         assert_int_equal(status_of(p, "disk"), CONTROL_DEGRADED);
+        assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 8 << 20);
         plan_free(p);
 
         /* not asked for */
@@ -1270,8 +1272,10 @@ static void test_vm_plan(void **state) {
                 assert_non_null(c);
                 assert_int_equal(c->status, CONTROL_REQUIRED);
         }
-        assert_false(p->sandbox.seccomp.notify_denials);          /* no listener in the guest */
-        assert_int_equal(p->resources.mechanism, CGROUP_MECH_V2); /* the guest's cgroups */
+        assert_false(p->sandbox.seccomp.notify_denials);  /* no listener in the guest */
+        for (size_t i = 0; i < p->sandbox.n_rlimits; i++) /* the guest has cgroups */
+                assert_true(p->sandbox.rlimits[i].resource != RLIMIT_AS &&
+                            p->sandbox.rlimits[i].resource != RLIMIT_NPROC);
         assert_false(p->refused);
         assert_true(p->vm.n_not_in_guest > 0);
         const char *vm_name = NULL;
