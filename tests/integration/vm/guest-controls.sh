@@ -6,7 +6,8 @@
 # nested user namespace, pids.max and memory.max on its guest cgroup, the rlimits, its own
 # machine-id and boot id. The audit record lists each applied. A guest init that skips them
 # (MOAT_VM_FAULT=skip-controls) is stopped with 125. resources.disk: each file written into a
-# read-write share is bounded by the guest's RLIMIT_FSIZE. Three boots.
+# read-write share is bounded by the guest's RLIMIT_FSIZE; a required Landlock the guest kernel
+# cannot enforce stops the run with 125. Five boots.
 source "$(dirname "$0")/lib.sh"
 [ -x "${MOAT:-}" ] || skip_all "moat not built"
 command -v jq >/dev/null || skip_all "jq is not installed"
@@ -70,6 +71,27 @@ diag "disk: rc=$rc out='$out' size=$size err='$(head -c 300 "$T/disk.err")'"
 check_all "disk: a 16 MiB write into the read-write share stops at 8 MiB (size on the host: $size)" \
         '[ "$rc" = 0 ] && [ "$out" != "rc 0" ] && [ "$size" = 8388608 ]'
 rm -f "$d/work/big"
+
+# A required Landlock the guest kernel cannot enforce (booted without it in lsm=) stops the run
+# before the command (125); the same ruleset where it can denies a write. The vm driver hands
+# moat's executor a plan with that one control.
+ll() { # RESULT_NAME [DRIVER OPTIONS...]
+        local o=$T/$1
+        shift
+        as_user "$u" "$DRIVER" -L -t 120000 -w /work "$@" -- \
+                sh -c 'if echo x >/tmp/f; then echo wrote; else echo denied; fi' \
+                </dev/null >"$o.out" 2>"$o.err" 3>"$o.res"
+        echo $? >"$o.rc"
+}
+ll landlock
+ll nolandlock -K "lsm=yama"
+diag "landlock: rc=$(cat "$T/landlock.rc") out='$(cat "$T/landlock.out")' $(tr '\n' ' ' <"$T/landlock.res")"
+diag "no landlock: rc=$(cat "$T/nolandlock.rc") $(tr '\n' ' ' <"$T/nolandlock.res") err='$(head -c 300 "$T/nolandlock.err")'"
+check_all "landlock (driver): the guest command's write outside its rules is denied" \
+        '[ "$(cat "$T/landlock.rc")" = 0 ] && [ "$(cat "$T/landlock.out")" = denied ]'
+check_all "landlock (driver): a guest kernel without Landlock stops the run with 125, the command never started" \
+        '[ "$(cat "$T/nolandlock.rc")" = 125 ] && grep -qx "started=0" "$T/nolandlock.res" &&
+         grep -q "landlock unsupported" "$T/nolandlock.err" && [ ! -s "$T/nolandlock.out" ]'
 
 # A guest init that neither applies nor reports them: moat stops the run (125).
 out=$(MOAT_VM_FAULT=skip-controls as_user "$u" "$MOAT" run -p "$prof" -- echo ran \
