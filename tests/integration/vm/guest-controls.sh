@@ -60,16 +60,21 @@ check "audit: the guest's Landlock ABI is recorded" \
 # resources.disk in the vm tier: the guest's RLIMIT_FSIZE stops each file the command writes
 # into a read-write share (QEMU writes the share on the host; no total is bounded there).
 dprof=$d/work/hostile-disk.yaml
-printf 'moat: 1\nname: hostile-disk\nextends: hostile\nfilesystem:\n  bind:\n    - {source: ., target: /work, mode: rw}\nresources:\n  disk: 8MiB\n  enforce: best-effort\n' >"$dprof"
+# The same boot: a kept capability (net_bind_service) is the only one in every set, ambient
+# included, so the unprivileged command holds it after exec.
+printf 'moat: 1\nname: hostile-disk\nextends: hostile\nfilesystem:\n  bind:\n    - {source: ., target: /work, mode: rw}\nresources:\n  disk: 8MiB\n  enforce: best-effort\ncapabilities: [net_bind_service]\n' >"$dprof"
 chmod a+r "$dprof"
 rm -f "$d/work/big"
-out=$(as_user "$u" "$MOAT" run -p "$dprof" -- sh -c 'head -c 16777216 /dev/zero >/work/big; echo "rc $?"' \
-        </dev/null 2>"$T/disk.err")
+out=$(as_user "$u" "$MOAT" run -p "$dprof" -- sh -c 'head -c 16777216 /dev/zero >/work/big; echo "rc $?"
+        grep -E "^Cap(Inh|Prm|Eff|Bnd|Amb):" /proc/self/status' </dev/null 2>"$T/disk.err")
 rc=$?
 size=$(stat -c %s "$d/work/big" 2>/dev/null || echo none)
-diag "disk: rc=$rc out='$out' size=$size err='$(head -c 300 "$T/disk.err")'"
+diag "disk and caps: rc=$rc out='$(tr '\n\t' '  ' <<<"$out")' size=$size err='$(head -c 300 "$T/disk.err")'"
 check_all "disk: a 16 MiB write into the read-write share stops at 8 MiB (size on the host: $size)" \
-        '[ "$rc" = 0 ] && [ "$out" != "rc 0" ] && [ "$size" = 8388608 ]'
+        '[ "$rc" = 0 ] && ! grep -qx "rc 0" <<<"$out" && [ "$size" = 8388608 ]'
+# CAP_NET_BIND_SERVICE is bit 10
+check "caps: a kept capability is the only one in each set, ambient included" \
+        [ "$(grep -c "^Cap...:[[:space:]]*0000000000000400$" <<<"$out")" = 5 ]
 rm -f "$d/work/big"
 
 # A required Landlock the guest kernel cannot enforce (booted without it in lsm=) stops the run
