@@ -7,7 +7,8 @@
 # machine-id and boot id. The audit record lists each applied. A guest init that skips them
 # (MOAT_VM_FAULT=skip-controls) is stopped with 125. resources.disk: each file written into a
 # read-write share is bounded by the guest's RLIMIT_FSIZE; a required Landlock the guest kernel
-# cannot enforce stops the run with 125. Five boots.
+# cannot enforce stops the run with 125. Five boots (six as root: the probe boot also as root,
+# whose QEMU and guest command run as moat-vm).
 source "$(dirname "$0")/lib.sh"
 [ -x "${MOAT:-}" ] || skip_all "moat not built"
 command -v jq >/dev/null || skip_all "jq is not installed"
@@ -15,47 +16,59 @@ command -v jq >/dev/null || skip_all "jq is not installed"
 PROBE=$MOAT_BUILD_DIR/tests/helpers/moat-probe
 [ -x "$PROBE" ] || skip_all "moat-probe not built"
 
-# The last user: moatuser when run as root (its QEMU and guest command run as moatuser).
-u=${USERS[-1]}
-d=$(user_dir "$u")
-[ "$u" = root ] && chown moat-vm "$d/work"
-cp "$PROBE" "$d/work/moat-probe"
-cp "$(dirname "$0")/guest-controls-guest.sh" "$d/work/guest.sh"
-cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
-chmod a+rx "$d/work/moat-probe" "$d/work/guest.sh" "$d/work/guest-lib.sh"
 pids=48
 mem=128
-prof=$d/work/hostile-probe.yaml
-printf 'moat: 1\nname: hostile-probe\nextends: hostile\nresources:\n  memory: %sMiB\n  pids: %s\n' \
-        "$mem" "$pids" >"$prof"
-chmod a+r "$prof"
 guest_controls=(no_new_privs caps seccomp landlock nested-userns cgroup.pids cgroup.memory rlimits)
 
-plan=$(as_user "$u" "$MOAT" explain --json -p "$prof")
-check "the profile is planned for the vm tier" [ "$(jq -r .tier <<<"$plan")" = vm ]
-for c in "${guest_controls[@]}"; do
-        check "plan: $c is a required control of the vm plan" \
-                [ "$(jq -r --arg c "$c" '.controls[] | select(.name == $c) | .status' <<<"$plan")" = required ]
+# probe_run USER: the profile's plan, and one boot whose command observes the controls. For
+# root, QEMU and the guest command run as moat-vm.
+probe_run() {
+        local u=$1 d prof plan out rc mid boot rec c
+        d=$(user_dir "$u")
+        [ "$u" = root ] && chown moat-vm "$d/work"
+        cp "$PROBE" "$d/work/moat-probe"
+        cp "$(dirname "$0")/guest-controls-guest.sh" "$d/work/guest.sh"
+        cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
+        chmod a+rx "$d/work/moat-probe" "$d/work/guest.sh" "$d/work/guest-lib.sh"
+        prof=$d/work/hostile-probe.yaml
+        printf 'moat: 1\nname: hostile-probe\nextends: hostile\nresources:\n  memory: %sMiB\n  pids: %s\n' \
+                "$mem" "$pids" >"$prof"
+        chmod a+r "$prof"
+
+        plan=$(as_user "$u" "$MOAT" explain --json -p "$prof")
+        check "$u: the profile is planned for the vm tier" [ "$(jq -r .tier <<<"$plan")" = vm ]
+        for c in "${guest_controls[@]}"; do
+                check "$u: plan: $c is a required control of the vm plan" \
+                        [ "$(jq -r --arg c "$c" '.controls[] | select(.name == $c) | .status' <<<"$plan")" = required ]
+        done
+
+        out=$(as_user "$u" "$MOAT" run -p "$prof" -- bash /work/guest.sh /work/moat-probe "$pids" "$mem" \
+                </dev/null 2>"$T/$u-run.err")
+        rc=$?
+        diag "$u: run: rc=$rc err='$(head -c 400 "$T/$u-run.err")'"
+        report_guest "$out" "$u controls" 20
+        mid=$(sed -n 's/^MID //p' <<<"$out")
+        boot=$(sed -n 's/^BOOTID //p' <<<"$out")
+        check "$u: machine-id: the guest's ($mid) is 32 hex digits and not the host's" \
+                bash -c '[[ $1 =~ ^[0-9a-f]{32}$ ]] && [ "$1" != "$(cat /etc/machine-id)" ]' _ "$mid"
+        check "$u: boot id: the guest's ($boot) is not the host's" \
+                bash -c '[ -n "$1" ] && [ "$1" != "$(cat /proc/sys/kernel/random/boot_id)" ]' _ "$boot"
+        rec=$(tail -n 1 "$d/audit.log")
+        for c in "${guest_controls[@]}"; do
+                check "$u: audit: $c applied" \
+                        [ "$(jq -r --arg c "$c" '.controls[] | select(.name == $c) | .outcome' <<<"$rec")" = applied ]
+        done
+        check "$u: audit: the guest's Landlock ABI is recorded" \
+                bash -c 'jq -r .tier_detail <<<"$1" | grep -q "guest landlock abi [1-9]"' _ "$rec"
+}
+for u in "${USERS[@]}"; do
+        probe_run "$u"
 done
 
-out=$(as_user "$u" "$MOAT" run -p "$prof" -- bash /work/guest.sh /work/moat-probe "$pids" "$mem" \
-        </dev/null 2>"$T/run.err")
-rc=$?
-diag "run: rc=$rc err='$(head -c 400 "$T/run.err")'"
-report_guest "$out" "controls" 20
-mid=$(sed -n 's/^MID //p' <<<"$out")
-boot=$(sed -n 's/^BOOTID //p' <<<"$out")
-check "machine-id: the guest's ($mid) is 32 hex digits and not the host's" \
-        bash -c '[[ $1 =~ ^[0-9a-f]{32}$ ]] && [ "$1" != "$(cat /etc/machine-id)" ]' _ "$mid"
-check "boot id: the guest's ($boot) is not the host's" \
-        bash -c '[ -n "$1" ] && [ "$1" != "$(cat /proc/sys/kernel/random/boot_id)" ]' _ "$boot"
-rec=$(tail -n 1 "$d/audit.log")
-for c in "${guest_controls[@]}"; do
-        check "audit: $c applied" \
-                [ "$(jq -r --arg c "$c" '.controls[] | select(.name == $c) | .outcome' <<<"$rec")" = applied ]
-done
-check "audit: the guest's Landlock ABI is recorded" \
-        bash -c 'jq -r .tier_detail <<<"$1" | grep -q "guest landlock abi [1-9]"' _ "$rec"
+# The rest once, as the last user (moatuser when run as root).
+u=${USERS[-1]}
+d=$(user_dir "$u")
+prof=$d/work/hostile-probe.yaml
 
 # resources.disk in the vm tier: the guest's RLIMIT_FSIZE stops each file the command writes
 # into a read-write share (QEMU writes the share on the host; no total is bounded there).
