@@ -118,9 +118,11 @@ static int control_caps(Plan *p) {
                         return r;
         }
         if (!kept)
-                return plan_add_control(p, "caps", CONTROL_REQUIRED,
-                                        "all capabilities dropped (bounding, ambient too)", NULL);
-        return plan_add_controlf(p, "caps", CONTROL_REQUIRED, NULL, "all dropped except %s", kept);
+                return plan_add_controlf(p, "caps", CONTROL_REQUIRED, NULL,
+                                         "%sall capabilities dropped (bounding, ambient too)",
+                                         p->tier == TIER_VM ? "in the guest: " : "");
+        return plan_add_controlf(p, "caps", CONTROL_REQUIRED, NULL, "%sall dropped except %s",
+                                 p->tier == TIER_VM ? "in the guest: " : "", kept);
 }
 
 static int control_seccomp(Plan *p) {
@@ -137,7 +139,8 @@ static int control_seccomp(Plan *p) {
                         return r;
         return plan_add_controlf(
                 p, "seccomp", sc->status, NULL,
-                "x86_64,x32,x86 (other ABIs killed); base %s; %zu rules; denies: %s%s", sc->base,
+                "%sx86_64,x32,x86 (other ABIs killed); base %s; %zu rules; denies: %s%s",
+                p->tier == TIER_VM ? "in the guest, compiled on the host: " : "", sc->base,
                 sc->n_rules, joined ? joined : "nothing",
                 sc->notify_denials ? "; denials reported to the audit" : "");
 }
@@ -308,17 +311,20 @@ static int control_disk(Plan *p, const Profile *pr, const HostFacts *h) {
                                          "the writable binds hold at the start (EDQUOT past it)",
                                          size);
         case DISK_MECH_RLIMIT_FSIZE:
+                if (p->tier == TIER_VM)
+                        return plan_add_controlf(
+                                p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED,
+                                "QEMU writes the 9p share on the host: no total can be bounded "
+                                "there",
+                                "in the guest, RLIMIT_FSIZE %s for each file the command writes "
+                                "(SIGXFSZ, or EFBIG when ignored): it bounds each file, not the "
+                                "total through the read-write shares",
+                                size);
                 return plan_add_controlf(
                         p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED, why,
                         "RLIMIT_FSIZE %s for each file written (SIGXFSZ, or EFBIG when ignored): "
                         "it bounds each file, not the total through the writable binds",
                         size);
-        case DISK_MECH_NOT_ENFORCED:
-                return plan_add_control(
-                        p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED,
-                        "not enforced in the vm tier",
-                        "QEMU writes the 9p share on the host; a file size limit on QEMU would "
-                        "stop QEMU, not the workload");
         default:
                 return plan_add_control(p, "disk", CONTROL_NOT_APPLICABLE, NULL,
                                         "no disk limit in the profile");
@@ -432,6 +438,89 @@ static int controls_sandbox(Plan *p, const Profile *pr, const HostFacts *h, cons
                                 NULL);
 }
 
+/* Whether the plan's seccomp program refuses the calls that create a user namespace. */
+static bool seccomp_denies_userns(const PlanSeccomp *sc) {
+        for (size_t i = 0; i < sc->n_rules; i++)
+                if (strcmp(sc->rules[i].name, "unshare") == 0 &&
+                    sc->rules[i].action != SECCOMP_ACTION_ALLOW && sc->rules[i].n_args == 0)
+                        return true;
+        return false;
+}
+
+/* The sandbox tier's controls on the command, applied inside the guest by moat-init
+ * (launcher/vm/guest/init.c) under the same names, so that escalation never drops one: the
+ * executor sends each control listed here as applicable, the guest reports which it applied,
+ * and a required one that is not reported stops the run. With vm.guest_root the command owns
+ * the guest kernel (it may load modules, which no in-guest filter survives): the filters that
+ * only make sense against an unprivileged command are not applicable, said so. */
+static int controls_vm_guest(Plan *p, const Profile *pr) {
+        static const char guest_root_reason[] =
+                "vm.guest_root: the command is root of its own guest kernel and may load modules, "
+                "which no filter inside that kernel survives";
+        const PlanSeccomp *sc = &p->sandbox.seccomp;
+        const PlanLandlock *l = &p->sandbox.landlock;
+        const PlanResources *res = &p->resources;
+        ControlStatus limits =
+                pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED : CONTROL_BEST_EFFORT;
+        bool root = p->vm.guest_root;
+        char mem[32], ram[32];
+        int r;
+
+        if (root) {
+                static const char *const names[] = { "no_new_privs", "caps", "seccomp", "landlock",
+                                                     "nested-userns" };
+                for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                        if ((r = plan_add_control(p, names[i], CONTROL_NOT_APPLICABLE, NULL,
+                                                  guest_root_reason)) < 0)
+                                return r;
+        } else {
+                if ((r = plan_add_control(p, "no_new_privs", CONTROL_REQUIRED,
+                                          "in the guest, set by moat-init before exec", NULL)) <
+                            0 ||
+                    (r = control_caps(p)) < 0 || (r = control_seccomp(p)) < 0)
+                        return r;
+                if (l->status == CONTROL_NOT_APPLICABLE)
+                        r = plan_add_control(p, "landlock", l->status, NULL,
+                                             "the profile turns Landlock off");
+                else
+                        r = plan_add_controlf(p, "landlock", l->status, NULL,
+                                              "in the guest, with the guest kernel's ABI (rights "
+                                              "it does not know are not handled; the audit "
+                                              "records the ABI); %zu path rules",
+                                              l->n_paths);
+                if (r < 0)
+                        return r;
+                r = seccomp_denies_userns(sc)
+                            ? plan_add_control(p, "nested-userns", CONTROL_REQUIRED,
+                                               "user.max_user_namespaces = 0 in the guest: no "
+                                               "user namespace, whatever the filter allows",
+                                               NULL)
+                            : plan_add_control(p, "nested-userns", CONTROL_NOT_APPLICABLE, NULL,
+                                               "the profile's syscall set allows namespaces");
+                if (r < 0)
+                        return r;
+        }
+        plan_format_bytes(res->memory, mem, sizeof(mem));
+        plan_format_bytes(p->vm.memory, ram, sizeof(ram));
+        r = res->memory ? plan_add_controlf(p, "cgroup.memory", limits, NULL,
+                                            "guest cgroup v2 memory.max %s on the command's "
+                                            "cgroup (guest RAM %s)%s",
+                                            mem, ram, root ? "; guest root can leave it" : "")
+                        : plan_add_control(p, "cgroup.memory", CONTROL_NOT_APPLICABLE, NULL,
+                                           "no memory limit in the profile");
+        if (r >= 0)
+                r = res->pids
+                            ? plan_add_controlf(p, "cgroup.pids", limits, NULL,
+                                                "guest cgroup v2 pids.max %" PRIu64
+                                                " on the command's cgroup%s",
+                                                res->pids, root ? "; guest root can leave it" : "")
+                            : plan_add_control(p, "cgroup.pids", CONTROL_NOT_APPLICABLE, NULL,
+                                               "no pids limit in the profile");
+        if (r >= 0)
+                r = control_rlimits(p);
+        return r;
+}
+
 static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
         const PlanVm *vm = &p->vm;
         char mem[32];
@@ -481,6 +570,8 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                                                 "uid %u (the caller's) inside the guest, no "
                                                 "capabilities, no_new_privs",
                                                 (unsigned) h->uid);
+        if (r >= 0)
+                r = controls_vm_guest(p, pr);
         if (r >= 0 && pr->resources.cpu_time_ms) {
                 /* The guest init measures and kills the tree (launcher/vm/guest/init.c). The
                  * guest's CPU time: under TCG, emulated instructions, far fewer per second. */
@@ -520,10 +611,149 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
         return r;
 }
 
+/* Escalation never drops a control: each control of the sandbox tier is applied in the guest
+ * under its own name, or held by the vm tier under another (vm), or makes no sense in a guest
+ * (vm NULL), for the reason given. */
+static const struct {
+        const char *name, *vm, *reason;
+} vm_not_in_guest[] = {
+        { "userns", "guest.user",
+          "the guest kernel's ids are the guest's own (guest.user: the command's uid there); "
+          "nested ones: nested-userns" },
+        { "mountns", "9p-readonly-system",
+          "the guest kernel's mount tree is the command's own; the host's is never shared" },
+        { "pidns", "separate-kernel",
+          "no host process exists in the guest; moat-init is the only other one, out of reach of "
+          "the unprivileged command" },
+        { "netns", "network", "the guest has no network device: loopback only" },
+        { "ipcns", "separate-kernel", "System V IPC and message queues of the guest kernel" },
+        { "utsns", "separate-kernel", "the guest kernel's hostname, set by moat-init" },
+        { "cgroupns", "separate-kernel",
+          "the guest's cgroup hierarchy is not mounted in the command's root" },
+        { "timens", "separate-kernel", "the guest kernel's own clocks" },
+        { "pivot_root", "9p-readonly-system",
+          "the command's root is a tmpfs in guest RAM built by moat-init; the host's root is "
+          "never shared" },
+        { "readonly-root", "9p-readonly-system", "QEMU shares /usr and /etc read-only" },
+        { "proc-masks", "separate-kernel",
+          "the guest's /proc is the guest kernel's: nothing of the host's to mask" },
+        { "dev", "separate-kernel",
+          "moat-init builds the same minimal /dev in the guest, without the virtio ports" },
+        { "apparmor", "guest.apparmor", "the guest kernel enforces the profile" },
+        { "selinux", "guest.selinux",
+          "the guest applies AppArmor profiles only: a required context is refused, a "
+          "best-effort one listed degraded" },
+        { "cgroup.cpu", "vm.vcpus", "the guest's vCPUs bound the CPUs it can use" },
+        { "setsid", "separate-kernel", "moat-init starts the command in a new session" },
+        { "close-fds", "separate-kernel", "moat-init passes stdin, stdout and stderr only" },
+        { "die-with-parent", "separate-kernel",
+          "libvirt destroys the guest when moat's connection closes (autodestroy)" },
+};
+
+/* With vm.guest_root the command owns the guest kernel (controls_vm_guest()). */
+static const char *const vm_guest_root_exempt[] = { "no_new_privs", "caps", "seccomp", "landlock",
+                                                    "nested-userns" };
+
+/* The table's own copy of name (static), its vm name and its reason; NULL when none. */
+static const char *not_in_guest(const char *name, bool guest_root, const char **ret_name,
+                                const char **ret_vm) {
+        *ret_vm = *ret_name = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(vm_not_in_guest); i++)
+                if (strcmp(name, vm_not_in_guest[i].name) == 0) {
+                        *ret_name = vm_not_in_guest[i].name;
+                        *ret_vm = vm_not_in_guest[i].vm;
+                        return vm_not_in_guest[i].reason;
+                }
+        for (size_t i = 0; guest_root && i < ELEMENTSOF(vm_guest_root_exempt); i++)
+                if (strcmp(name, vm_guest_root_exempt[i]) == 0) {
+                        *ret_name = vm_guest_root_exempt[i];
+                        return "vm.guest_root: the command is root of its own guest kernel";
+                }
+        return NULL;
+}
+
+const char *plan_vm_not_in_guest(const char *name, bool guest_root, const char **ret_vm) {
+        const char *n;
+        return not_in_guest(name, guest_root, &n, ret_vm);
+}
+
+static int status_rank(ControlStatus s) {
+        switch (s) {
+        case CONTROL_REQUIRED:
+                return 3;
+        case CONTROL_BEST_EFFORT:
+                return 2;
+        case CONTROL_DEGRADED:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+/* The resolver rule: lists the sandbox tier's controls for the same inputs (a scratch plan that
+ * shares every field but the list) and refuses the vm plan if one of them is neither applied at
+ * least as strongly in the guest nor in the table above. The table entries that applied are
+ * kept in the plan (JSON vm.not_in_guest, explain). */
+static int check_vm_superset(Plan *p, const Profile *pr, const HostFacts *h,
+                             const PlanFindings *f) {
+        Plan sb = *p;
+        int r;
+
+        sb.tier = TIER_SANDBOX;
+        sb.controls = NULL;
+        sb.n_controls = 0;
+        r = controls_sandbox(&sb, pr, h, f);
+        for (size_t i = 0; r >= 0 && i < sb.n_controls; i++) {
+                const PlanControl *c = &sb.controls[i], *v;
+                const char *name, *vm_name, *why;
+
+                if (c->status == CONTROL_NOT_APPLICABLE)
+                        continue;
+                why = not_in_guest(c->name, p->vm.guest_root, &name, &vm_name);
+                if (why && vm_name && !plan_find_control(p, vm_name))
+                        why = NULL; /* the vm tier's own control is missing: not held */
+                if (why) {
+                        const char **a = reallocarray(p->vm.not_in_guest,
+                                                      2 * (p->vm.n_not_in_guest + 1), sizeof(*a));
+                        if (!a) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        p->vm.not_in_guest = a;
+                        a[2 * p->vm.n_not_in_guest] = name;
+                        a[2 * p->vm.n_not_in_guest + 1] = why;
+                        p->vm.n_not_in_guest++;
+                        continue;
+                }
+                /* Required stays required; a best-effort one may be degraded in the guest (the
+                 * profile allowed that), but never missing. */
+                v = plan_find_control(p, c->name);
+                if (v && (c->status == CONTROL_REQUIRED ? v->status == CONTROL_REQUIRED
+                                                        : status_rank(v->status) > 0))
+                        continue;
+                r = plan_refuse(p,
+                                "the vm tier would drop the control %s that the sandbox tier "
+                                "applies (%s there, %s in the guest); moat does not run a plan "
+                                "that loses a control on escalation",
+                                c->name, control_status_to_string(c->status),
+                                v ? control_status_to_string(v->status) : "absent");
+        }
+        for (size_t i = 0; i < sb.n_controls; i++) {
+                free(sb.controls[i].name);
+                free(sb.controls[i].detail);
+                free(sb.controls[i].reason);
+        }
+        free(sb.controls);
+        return r;
+}
+
 int plan_build_controls(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
-        if (p->tier == TIER_VM)
-                return controls_vm(p, pr, h);
-        return controls_sandbox(p, pr, h, f);
+        int r;
+
+        if (p->tier != TIER_VM)
+                return controls_sandbox(p, pr, h, f);
+        r = controls_vm(p, pr, h);
+        return r < 0 ? r : check_vm_superset(p, pr, h, f);
 }
 
 int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {

@@ -180,10 +180,15 @@ static json_t *system_to_json(const PlanSystem *s) {
 }
 
 static json_t *vm_to_json(const PlanVm *vm) {
-        return json_pack("{s:s, s:I, s:i, s:o, s:b, s:o, s:i}", "accel", vm->kvm ? "kvm" : "tcg",
-                         "memory", (json_int_t) vm->memory, "vcpus", (int) vm->vcpus, "kernel",
-                         str_or_null(vm->kernel), "guest_root", vm->guest_root, "guest_apparmor",
-                         str_or_null(vm->guest_apparmor), "boot_ms", (int) vm->boot_ms);
+        json_t *n = json_array();
+        for (size_t i = 0; n && i < vm->n_not_in_guest; i++)
+                json_array_append_new(n, json_pack("{s:s, s:s}", "name", vm->not_in_guest[2 * i],
+                                                   "reason", vm->not_in_guest[2 * i + 1]));
+        return json_pack("{s:s, s:I, s:i, s:o, s:b, s:o, s:i, s:o}", "accel",
+                         vm->kvm ? "kvm" : "tcg", "memory", (json_int_t) vm->memory, "vcpus",
+                         (int) vm->vcpus, "kernel", str_or_null(vm->kernel), "guest_root",
+                         vm->guest_root, "guest_apparmor", str_or_null(vm->guest_apparmor),
+                         "boot_ms", (int) vm->boot_ms, "not_in_guest", n ? n : json_null());
 }
 
 static json_t *env_set_names(char *const *set) {

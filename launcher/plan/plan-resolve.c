@@ -409,17 +409,17 @@ static int check_disk(Plan *p, const Profile *pr, const HostFacts *h) {
         DiskMechanism m = plan_disk_mechanism(pr, h, p->tier);
         char where[300];
 
-        if (pr->resources.enforce != ENFORCE_REQUIRED ||
-            (m != DISK_MECH_RLIMIT_FSIZE && m != DISK_MECH_NOT_ENFORCED))
+        if (pr->resources.enforce != ENFORCE_REQUIRED || m != DISK_MECH_RLIMIT_FSIZE)
                 return 0;
         plan_format_pos(&pr->resources.pos, where, sizeof(where));
-        if (m == DISK_MECH_NOT_ENFORCED)
+        if (p->tier == TIER_VM)
                 return plan_refuse(
                         p,
-                        "required control resources.disk cannot be enforced in the vm tier (QEMU "
-                        "writes the 9p share on the host; a file size limit on QEMU would stop "
-                        "QEMU, not the workload); mark resources enforce: best-effort to run "
-                        "without it, or make every bind read-only%s%s%s",
+                        "required control resources.disk cannot be enforced in the vm tier: QEMU "
+                        "writes the 9p share on the host, and the guest's RLIMIT_FSIZE bounds "
+                        "each file the command writes, not the total; mark resources enforce: "
+                        "best-effort to run with the per-file bound, or make every bind "
+                        "read-only%s%s%s",
                         where[0] ? " (" : "", where, where[0] ? ")" : "");
         return plan_refuse(p,
                            "required control resources.disk cannot be enforced on this host: no "

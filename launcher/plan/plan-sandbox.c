@@ -44,6 +44,10 @@
 #define MIB (UINT64_C(1) << 20)
 #define TMPFS_DEFAULT_SIZE (64 * MIB)
 #define VM_MEMORY_DEFAULT (512 * MIB)
+/* Guest RAM beyond resources.memory: the guest kernel, moat-init, the 9p page cache. The
+ * command's cgroup gets memory.max = resources.memory, so the limit binds where the sandbox
+ * tier's does, not at the guest's RAM. */
+#define VM_MEMORY_OVERHEAD (128 * MIB)
 
 uint64_t plan_landlock_fs_rights(int abi) {
         uint64_t r = 0;
@@ -249,6 +253,11 @@ static int build_landlock(Plan *p, const Profile *pr, const HostFacts *h) {
                 return 0;
         }
         l->abi = MIN(MAX(h->landlock_abi, 0), PLAN_LANDLOCK_ABI_MAX);
+        /* In the vm tier the guest kernel enforces the rules, whatever the host has: they are
+         * written for the newest ABI moat knows, and moat-init hands the guest kernel the rights
+         * its own ABI knows (the guest reports that ABI). */
+        if (p->tier == TIER_VM)
+                l->abi = PLAN_LANDLOCK_ABI_MAX;
         if (l->abi == 0) {
                 /* required: the missing-landlock rule moves the run off this kernel; the status
                  * stays required so an executor that got this plan anyway fails closed. */
@@ -378,7 +387,9 @@ static int check_exec(Plan *p, const Profile *pr) {
         char where[300];
         int i;
 
-        if (p->tier == TIER_VM) /* no Landlock there; vm-layout applies the mount flag */
+        /* vm: vm-layout applies the mount flag; the guest's Landlock ABI may lack what the
+         * disagreement is about, and a guest exec right above a noexec mount executes nothing. */
+        if (p->tier == TIER_VM)
                 return 0;
         i = plan_exec_disagreement(p, pr, &above);
         if (i < 0)
@@ -448,8 +459,8 @@ bool plan_nproc_bounds_sandbox(const HostFacts *h) {
 /* resources.disk bounds what the workload adds to the host's file systems, and only writable
  * binds reach them: tmpfs writes stay in memory, bounded by the tmpfs sizes, and the root is
  * read-only. Without a writable bind the mounts alone hold the bound. In the vm tier QEMU writes
- * the 9p share on the host under its own uid: a file size limit there would stop QEMU, not
- * the workload, so nothing bounds it. In the sandbox tier, a project quota where the host
+ * the 9p share on the host under its own uid, so the bound is the guest's RLIMIT_FSIZE on the
+ * command, per file (moat-init sets the plan's rlimits). In the sandbox tier, a project quota where the host
  * facts say the run's writable binds can have one (host_probe_project_quota()); otherwise
  * RLIMIT_FSIZE, which bounds each file the workload writes (any file system), not their total:
  * never the same rule, so only ever degraded (check_disk() refuses a required one). */
@@ -462,8 +473,10 @@ DiskMechanism plan_disk_mechanism(const Profile *pr, const HostFacts *h, Tier t)
                 writable = writable || pr->fs.binds[i].mode == BIND_RW;
         if (!writable)
                 return DISK_MECH_NO_WRITABLE_BIND;
+        /* vm: the guest kernel applies RLIMIT_FSIZE to the command's writes into the 9p share
+         * (QEMU's own writes on the host are unbounded: a limit there would stop QEMU). */
         if (t == TIER_VM)
-                return DISK_MECH_NOT_ENFORCED;
+                return DISK_MECH_RLIMIT_FSIZE;
         return h->project_quota ? DISK_MECH_PROJECT_QUOTA : DISK_MECH_RLIMIT_FSIZE;
 }
 
@@ -487,9 +500,13 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                                                                              : CONTROL_BEST_EFFORT,
         };
         uint64_t fsize = pr->resources.tmpfs_total;
+        /* mechanism and status describe the host's cgroups. In the vm tier the guest kernel has
+         * cgroup v2 with every controller: moat-init sets the limits on the command's cgroup
+         * there (controls_vm_guest()), and no rlimit stands in for a missing host cgroup. */
+        bool fallback = res->mechanism == CGROUP_MECH_RLIMIT && p->tier != TIER_VM;
         if (!f->limits_asked)
                 res->status = CONTROL_NOT_APPLICABLE;
-        else if (f->mechanism == CGROUP_MECH_RLIMIT)
+        else if (res->mechanism == CGROUP_MECH_RLIMIT)
                 res->status = pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
                                                                         : CONTROL_DEGRADED;
         else
@@ -506,17 +523,16 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                 fsize = res->disk;
         if (fsize && (r = plan_add_rlimit(p, RLIMIT_FSIZE, fsize, fsize)) < 0)
                 return r;
-        if (f->mechanism == CGROUP_MECH_RLIMIT && pr->resources.memory &&
+        if (fallback && pr->resources.memory &&
             (r = plan_add_rlimit(p, RLIMIT_AS, pr->resources.memory, pr->resources.memory)) < 0)
                 return r;
-        if (f->mechanism == CGROUP_MECH_RLIMIT && pr->resources.pids &&
-            plan_nproc_bounds_sandbox(h) &&
+        if (fallback && pr->resources.pids && plan_nproc_bounds_sandbox(h) &&
             (r = plan_add_rlimit(p, RLIMIT_NPROC, pr->resources.pids, pr->resources.pids)) < 0)
                 return r;
         /* Without a cgroup, RLIMIT_CPU: whole seconds, rounded up; SIGXCPU at the soft limit
          * (default action: terminate), SIGKILL one second later for a process that catches it.
          * It bounds each process, not the tree: degraded (control_cpu_time()). */
-        if (f->mechanism == CGROUP_MECH_RLIMIT && pr->resources.cpu_time_ms) {
+        if (fallback && pr->resources.cpu_time_ms) {
                 uint64_t sec = (pr->resources.cpu_time_ms + 999) / 1000;
                 if ((r = plan_add_rlimit(p, RLIMIT_CPU, sec, sec + 1)) < 0)
                         return r;
@@ -563,7 +579,8 @@ int plan_build_vm(Plan *p, const Profile *pr, const HostFacts *h) {
         const char *kernel = pr->vm.kernel ? pr->vm.kernel : h->guest_kernel;
 
         vm->kvm = h->kvm_usable;
-        vm->memory = pr->resources.memory ? pr->resources.memory : VM_MEMORY_DEFAULT;
+        vm->memory = pr->resources.memory ? pr->resources.memory + VM_MEMORY_OVERHEAD
+                                          : VM_MEMORY_DEFAULT;
         vm->vcpus = pr->vm.vcpus ? pr->vm.vcpus : MAX(1u, (pr->resources.cpus_milli + 999) / 1000);
         vm->guest_root = pr->vm.guest_root;
         vm->boot_ms = h->vm_boot_ms;

@@ -317,8 +317,9 @@ static int build(Plan *p, Rules *rs, const Profile *pr, const Policy *pol, const
         sc->status = CONTROL_REQUIRED;
         sc->default_action = SECCOMP_ACTION_ALLOW;
         sc->foreign_arch_action = SECCOMP_ACTION_KILL;
-        /* the system tier loads the filter through liblxc, which has no listener for moat */
-        sc->notify_denials = h->seccomp_user_notif && p->tier != TIER_SYSTEM;
+        /* the system tier loads the filter through liblxc and the vm tier inside the guest: neither
+         * has a listener for moat */
+        sc->notify_denials = h->seccomp_user_notif && p->tier == TIER_SANDBOX;
         if ((r = strv_extend(&sc->arches, "x86_64")) < 0 ||
             (r = strv_extend(&sc->arches, "x32")) < 0 || (r = strv_extend(&sc->arches, "x86")) < 0)
                 return r;

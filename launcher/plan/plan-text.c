@@ -113,6 +113,11 @@ char *plan_to_text(const Plan *p) {
                         APPEND("boot time: %u ms (last measured on this host)\n", p->vm.boot_ms);
                 else
                         APPEND("boot time: unknown until first run\n");
+                if (p->vm.n_not_in_guest)
+                        APPEND("\nsandbox-tier controls not applied in the guest, and why:\n");
+                for (size_t i = 0; i < p->vm.n_not_in_guest; i++)
+                        APPEND("  %-20s %s\n", p->vm.not_in_guest[2 * i],
+                               p->vm.not_in_guest[2 * i + 1]);
         }
         return TAKE_PTR(out);
 }

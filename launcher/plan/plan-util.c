@@ -209,6 +209,7 @@ Plan *plan_free(Plan *p) {
         free(p->vm.kernel);
         free(p->vm.guest_apparmor);
         free(p->vm.kernel_args);
+        free(p->vm.not_in_guest);
         free(p->system.init);
         free(p->system.image);
         free(p->system.image_name);
@@ -279,7 +280,6 @@ const char *disk_mechanism_to_string(DiskMechanism m) {
                 [DISK_MECH_NONE] = "none",
                 [DISK_MECH_NO_WRITABLE_BIND] = "no-writable-bind",
                 [DISK_MECH_RLIMIT_FSIZE] = "rlimit-fsize",
-                [DISK_MECH_NOT_ENFORCED] = "not-enforced",
                 [DISK_MECH_PROJECT_QUOTA] = "project-quota",
         };
         return (unsigned) m < _DISK_MECH_MAX ? t[m] : NULL;

@@ -153,7 +153,6 @@ typedef enum DiskMechanism {
         DISK_MECH_NO_WRITABLE_BIND, /* nothing writable reaches the host: held by the mounts */
         DISK_MECH_RLIMIT_FSIZE,     /* RLIMIT_FSIZE: each file, not the total (degraded) */
         DISK_MECH_PROJECT_QUOTA,    /* a project quota of the run's own: the total */
-        DISK_MECH_NOT_ENFORCED,     /* vm tier: QEMU writes the 9p share on the host */
         _DISK_MECH_MAX,
 } DiskMechanism;
 
@@ -223,6 +222,12 @@ typedef struct PlanVm {
         uint32_t boot_ms;  /* last measured boot on this host (HostFacts.vm_boot_ms), 0 = unknown */
         char *kernel_args; /* extra guest kernel command line; never set by the resolver, only
                             * by test drivers that boot a guest in a given host configuration */
+        /* The sandbox tier's controls that this plan does not apply in the guest, because they
+         * make no sense there or the vm tier holds them under another name: pairs of static
+         * strings (control, reason), n_not_in_guest pairs. plan_resolve() refuses a vm plan
+         * that drops any other control of the sandbox tier (plan_vm_not_in_guest()). */
+        const char **not_in_guest;
+        size_t n_not_in_guest;
 } PlanVm;
 
 /* network: outbound (launcher/net/): the workload's netns has loopback only; a listening
@@ -299,6 +304,10 @@ struct json_t *plan_to_json(const Plan *p);
 /* Readable text for `moat explain`: tier first, then why, then controls, then what remains reachable. */
 char *plan_to_text(const Plan *p);
 const char *control_status_to_string(ControlStatus s);
+/* Why the vm tier does not carry the sandbox tier's control `name` into the guest, or NULL
+ * when it must (under the same name, or the vm name in *ret_vm when the vm tier holds it under
+ * another). The table of plan-controls.c. */
+const char *plan_vm_not_in_guest(const char *name, bool guest_root, const char **ret_vm);
 const PlanControl *plan_find_control(const Plan *p, const char *name);
 
 /* The Landlock rule that lets `path` (inside the new root) execute, rights inherited from

@@ -37,6 +37,7 @@
 #include "basic/macros.h"
 #include "executor.h"
 #include "host/vm-account.h"
+#include "vm-controls.h"
 #include "vm-domain.h"
 #include "vm-initramfs.h"
 #include "vm-layout.h"
@@ -66,7 +67,9 @@ typedef struct VmResult {
         int failed_errno;
         char message[512];
         char tier_detail[128];
-        char machine_id[33]; /* the guest's /etc/machine-id, for the audit record */
+        char machine_id[33];       /* the guest's /etc/machine-id, for the audit record */
+        unsigned controls_applied; /* 1u << VmControl the guest reported applied */
+        bool controls_reported;    /* the guest reached "started" and reported them */
         uint64_t boot_ms;
 } VmResult;
 
@@ -77,7 +80,8 @@ typedef struct VmRun {
         int listen_fd[_SOCK_MAX], fd[_SOCK_MAX], sig_fd;
         VmLibvirt *lv;
         VmStatusReader status;
-        char *outq; /* control port output: configuration, then stdin frames */
+        VmControlSet controls; /* what the configuration asked the guest init to apply */
+        char *outq;            /* control port output: configuration, then stdin frames */
         size_t outq_len, outq_off;
         bool stdin_eof, stdin_eof_sent, stopped, destroyed;
         bool clean_end; /* final status received and output drained */
@@ -283,8 +287,25 @@ static bool pump_guest(VmRun *run, int i) {
                                     run->status.reason);
                         destroy(run);
                 } else if (run->status.started && !run->res.started) {
+                        char why[160];
+                        run->res.controls_applied = run->status.applied;
+                        run->res.controls_reported = true;
+                        if (vm_controls_check(&run->controls, run->status.applied, why,
+                                              sizeof(why)) < 0) {
+                                /* A required control the guest did not apply: the command
+                                 * must not go on running. */
+                                result_fail(&run->res, "guest controls", EPROTO, "%s", why);
+                                destroy(run);
+                                return true;
+                        }
                         run->res.started = true;
                         run->res.boot_ms = now_ms() - run->t0;
+                        if (run->status.applied & (1u << VM_CONTROL_LANDLOCK)) {
+                                size_t l = strlen(run->res.tier_detail);
+                                snprintf(run->res.tier_detail + l, sizeof(run->res.tier_detail) - l,
+                                         "; guest landlock %s",
+                                         run->status.applied_detail[VM_CONTROL_LANDLOCK]);
+                        }
                 }
                 return true;
         }
@@ -388,6 +409,7 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                 int ev = vm_libvirt_event_fd(run->lv);
                 bool want_stdin = run->res.started && !run->stdin_eof && run->outq_len == 0 &&
                                   run->fd[SOCK_CTL] >= 0;
+                bool relay = run->res.started;
                 uint64_t t = now_ms(), until;
                 int timeout;
 
@@ -440,8 +462,10 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                 p[1] = (struct pollfd){ .fd = ev, .events = POLLIN };
                 p[2] = (struct pollfd){ .fd = run->fd[SOCK_CTL],
                                         .events = POLLIN | (run->outq_len ? POLLOUT : 0) };
-                p[3] = (struct pollfd){ .fd = run->fd[SOCK_OUT], .events = POLLIN };
-                p[4] = (struct pollfd){ .fd = run->fd[SOCK_ERR], .events = POLLIN };
+                /* Nothing of the command's is passed on before moat has checked the guest's
+                 * report of the controls it applied (at "started"). */
+                p[3] = (struct pollfd){ .fd = relay ? run->fd[SOCK_OUT] : -1, .events = POLLIN };
+                p[4] = (struct pollfd){ .fd = relay ? run->fd[SOCK_ERR] : -1, .events = POLLIN };
                 p[5] = (struct pollfd){ .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN };
                 if (poll(p, 6, timeout) < 0 && errno != EINTR)
                         return;
@@ -587,6 +611,11 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
                         return r;
                 }
         }
+        if ((r = vm_controls_config(plan, &layout->config, &layout->config_len, &run->controls, msg,
+                                    sizeof(msg))) < 0) {
+                result_fail(&run->res, "guest controls", r, "%s", msg);
+                return r;
+        }
         snprintf(run->res.machine_id, sizeof(run->res.machine_id), "%s", layout->machine_id);
         if ((r = vm_config_append(&layout->config, &layout->config_len, 'z', "", 0)) < 0 ||
             (r = queue_ctl(run, layout->config, layout->config_len)) < 0)
@@ -615,11 +644,18 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
          * has 107 bytes; the pid already tells live runs apart, 3 characters of the run
          * directory's random part tell a run from an earlier one with a recycled pid. */
         snprintf(name, name_size, "moat-%d-%.3s", (int) getpid(), strrchr(run->dir, '-') + 1);
+        /* Landlock for the command (record L) whatever the guest kernel's CONFIG_LSM says;
+         * AppArmor when a profile is loaded. A test driver's kernel_args that choose the LSMs
+         * themselves (a guest in a given host configuration) replace this. */
+        const char *lsm_args = plan->vm.kernel_args && (strstr(plan->vm.kernel_args, "lsm=") ||
+                                                        strstr(plan->vm.kernel_args, "security="))
+                                       ? ""
+                               : plan->vm.guest_apparmor ? "lsm=landlock,yama,apparmor apparmor=1"
+                                                         : "lsm=landlock,yama";
         if ((size_t) snprintf(cmdline, sizeof(cmdline),
                               "console=ttyS0 quiet panic=-1 tsc=reliable "
-                              "cryptomgr.notests%s%s%s",
-                              plan->vm.guest_apparmor ? " apparmor=1 security=apparmor" : "",
-                              plan->vm.kernel_args ? " " : "",
+                              "cryptomgr.notests %s%s%s",
+                              lsm_args, plan->vm.kernel_args ? " " : "",
                               plan->vm.kernel_args ? plan->vm.kernel_args : "") >=
             sizeof(cmdline)) {
                 result_fail(&run->res, "kernel command line", E2BIG,
@@ -914,5 +950,10 @@ int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
         else
                 run_guest(plan, req, &res);
         result_to_outcome(&res, outcome, t0);
+        if (!plan->refused && plan->tier == TIER_VM) {
+                outcome->controls = vm_controls_outcomes(plan, res.started, res.controls_reported,
+                                                         res.controls_applied);
+                outcome->n_controls = outcome->controls ? plan->n_controls : 0;
+        }
         return 0;
 }

@@ -394,6 +394,9 @@ int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gi
                 return r;
         }
         *ret = l;
+        /* The tags live in the layout itself: point at the caller's copy, not at this frame. */
+        for (size_t i = 0; i < ret->n_shares; i++)
+                ret->shares[i].tag = ret->tags[i];
         return 0;
 }
 

@@ -12,10 +12,14 @@
  *      command cannot speak on the control port), /proc and a read-only /sys; moves it onto /
  *      and chroots there;
  *   5. forks the command as the configured unprivileged uid (root only when moat says so), with
- *      no_new_privs, stdin from a pipe it feeds from stdin frames, stdout/stderr on the ports;
- *      with a CPU time limit (record t), in a cgroup v2 child cgroup whose cpu.stat it polls,
- *      killing everything but itself once the tree passes the limit;
- *   6. reports "started", then exactly one of exit/signal/cputime/error, kills what is left,
+ *      no_new_privs, stdin from a pipe it feeds from stdin frames, stdout/stderr on the ports,
+ *      under the sandbox tier's controls moat sent (rlimits, capabilities from every set,
+ *      Landlock at this kernel's ABI, the seccomp program last; user.max_user_namespaces 0);
+ *      in a cgroup v2 child cgroup with pids.max/memory.max, and with a CPU time limit
+ *      (record t) whose cpu.stat it polls, killing everything but itself once the tree passes
+ *      the limit;
+ *   6. reports each control applied, "started", then exactly one of exit/signal/cputime/error,
+ *      kills what is left,
  *      syncs and powers off. Any failure before the command starts is reported as "error ERRNO STEP";
  *      a failure to report ends in a panic, which moat sees as a guest without status (125).
  */
@@ -30,12 +34,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -438,6 +446,19 @@ static void loopback_up(void) {
         close(fd);
 }
 
+/* Record U: no user namespace can be created in the guest at all, whatever the seccomp set
+ * allows (in a new user namespace the command would hold every capability over it, and the
+ * guest kernel's namespaced code is its largest attack surface). Read back. */
+static void disable_userns(void) {
+        char buf[16] = "";
+        int fd = open("/proc/sys/user/max_user_namespaces", O_RDWR | O_CLOEXEC);
+
+        if (fd < 0 || write_all(fd, "0", 1) < 0 || pread(fd, buf, sizeof(buf) - 1, 0) <= 0 ||
+            strcmp(buf, "0\n") != 0)
+                fail("user namespaces", errno ? errno : EIO);
+        close(fd);
+}
+
 static void switch_root(void) {
         /* switch_root: the initramfs stays underneath, unreachable from the new root. */
         if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
@@ -491,23 +512,51 @@ static int cpu_usage_us(int fd, uint64_t *ret) {
         return 0;
 }
 
-/* Before the root switch: mounts cgroup2, makes the command's cgroup, opens its files. */
+static void write_cgroup_file(const char *file, const char *value, const char *step) {
+        int fd = open(file, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write_all(fd, value, strlen(value)) < 0)
+                fail(step, errno);
+        close(fd);
+}
+
+/* Before the root switch: mounts cgroup2, makes the command's cgroup with its limits
+ * (pids.max, memory.max: records x, y), opens its files. Needed for a CPU time limit or either
+ * limit; without any the command stays in the root cgroup. */
 static void cpu_watch_setup(CpuWatch *w, const VmConfig *c) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        char v[32];
 
         *w = (CpuWatch){ .stat_fd = -1, .procs_fd = -1 };
+        if (!c->cpu_time_ms && !c->pids_max && !c->memory_max)
+                return;
+        if (mkdir(CGROUP_DIR, 0700) < 0 ||
+            mount("cgroup2", CGROUP_DIR, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+            mkdir(CGROUP_DIR "/command", 0755) < 0)
+                fail("command cgroup", errno);
+        if (c->pids_max) {
+                write_cgroup_file(CGROUP_DIR "/cgroup.subtree_control", "+pids", "pids cgroup");
+                snprintf(v, sizeof(v), "%llu", (unsigned long long) c->pids_max);
+                write_cgroup_file(CGROUP_DIR "/command/pids.max", v, "pids cgroup");
+        }
+        if (c->memory_max) {
+                write_cgroup_file(CGROUP_DIR "/cgroup.subtree_control", "+memory", "memory cgroup");
+                snprintf(v, sizeof(v), "%llu", (unsigned long long) c->memory_max);
+                write_cgroup_file(CGROUP_DIR "/command/memory.max", v, "memory cgroup");
+                /* The guest has no swap; 0 says so should one ever appear. */
+                if (access(CGROUP_DIR "/command/memory.swap.max", F_OK) == 0)
+                        write_cgroup_file(CGROUP_DIR "/command/memory.swap.max", "0",
+                                          "memory cgroup");
+        }
+        w->procs_fd = open(CGROUP_DIR "/command/cgroup.procs", O_WRONLY | O_CLOEXEC);
+        if (w->procs_fd < 0)
+                fail("command cgroup", errno);
         if (!c->cpu_time_ms)
                 return;
         w->limit_us = c->cpu_time_ms * 1000;
         w->width = cpus > 0 ? (unsigned) cpus : 1;
-        if (mkdir(CGROUP_DIR, 0700) < 0 ||
-            mount("cgroup2", CGROUP_DIR, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
-            mkdir(CGROUP_DIR "/command", 0755) < 0)
-                fail("cpu time cgroup", errno);
-        w->procs_fd = open(CGROUP_DIR "/command/cgroup.procs", O_WRONLY | O_CLOEXEC);
         w->stat_fd = open(c->uid == 0 ? CGROUP_DIR "/cpu.stat" : CGROUP_DIR "/command/cpu.stat",
                           O_RDONLY | O_CLOEXEC);
-        if (w->procs_fd < 0 || w->stat_fd < 0)
+        if (w->stat_fd < 0)
                 fail("cpu time cgroup", errno);
 }
 
@@ -558,37 +607,204 @@ static void cpu_watch_check(CpuWatch *w) {
         w->next_ms = t + ms;
 }
 
+/* What the child tells init before exec: first the controls it applied (err 0), then, only if
+ * something failed, the failing step (err > 0). exec closes the pipe: EOF means started. */
 typedef struct ChildError {
         int err;
+        unsigned applied; /* err 0: 1u << VmControl */
+        int landlock_abi; /* err 0: the guest kernel's ABI the ruleset was made for */
         char step[24];
 } ChildError;
 
 static _Noreturn void child_fail(int fd, const char *step, int err) {
-        ChildError e = { .err = err };
+        ChildError e = { .err = err > 0 ? err : EIO };
         snprintf(e.step, sizeof(e.step), "%s", step);
         (void) !write(fd, &e, sizeof(e));
         _exit(127);
 }
 
+static bool cap_kept(const VmConfig *c, int cap) {
+        for (size_t i = 0; i < c->n_caps_keep; i++)
+                if (c->caps_keep[i] == cap)
+                        return true;
+        return false;
+}
+
+static int cap_last(void) {
+        char buf[16] = "";
+        int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+        if (fd >= 0)
+                close(fd);
+        return n > 0 ? atoi(buf) : -1;
+}
+
+/* Capabilities (record k), as sys_caps_drop_except() on the host: every capability but the
+ * kept ones leaves the bounding set (while init's child still has CAP_SETPCAP), the ambient set
+ * is cleared; after the uid change inheritable = permitted = effective = kept, raised in the
+ * ambient set so that they survive exec by a non-root uid. Then read back: a set that still
+ * holds a capability that is not kept fails the run. */
+static int caps_bound(const VmConfig *c) {
+        int last = cap_last();
+
+        if (last < 0 || last > VM_CAP_MAX)
+                return -ERANGE;
+        for (int cap = 0; cap <= last; cap++)
+                if (!cap_kept(c, cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+                        return -errno;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+static int caps_set(const VmConfig *c) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+        int last = cap_last();
+
+        for (size_t i = 0; i < c->n_caps_keep; i++) {
+                int cap = c->caps_keep[i];
+                d[cap / 32].permitted |= 1u << (cap % 32);
+        }
+        for (int i = 0; i < 2; i++)
+                d[i].effective = d[i].inheritable = d[i].permitted;
+        if (syscall(SYS_capset, &h, d) < 0)
+                return -errno;
+        for (size_t i = 0; i < c->n_caps_keep; i++)
+                if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c->caps_keep[i], 0, 0) < 0)
+                        return -errno;
+        /* Read back. */
+        memset(d, 0, sizeof(d));
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -errno;
+        for (int cap = 0; cap <= last; cap++) {
+                bool held =
+                        (d[cap / 32].permitted | d[cap / 32].effective | d[cap / 32].inheritable) &
+                        (1u << (cap % 32));
+                if (cap_kept(c, cap))
+                        continue;
+                if (held || prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0 ||
+                    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) != 0)
+                        return -EPERM;
+        }
+        return 0;
+}
+
+/* Landlock (records L, l) with the guest kernel's ABI. Rights that ABI does not know are not
+ * handled by the guest kernel at all, so they are left out of the ruleset and the report names
+ * the ABI; the rights it knows are exactly the plan's. A path that does not exist in the guest is
+ * skipped: a rule only grants. */
+#define LL_FS_REFER (1ULL << 13)
+#define LL_FS_TRUNCATE (1ULL << 14)
+#define LL_FS_IOCTL_DEV (1ULL << 15)
+#define LL_FS_FILE_RIGHTS \
+        ((1ULL << 0) | (1ULL << 1) | (1ULL << 2) | LL_FS_TRUNCATE | LL_FS_IOCTL_DEV)
+
+static uint64_t ll_known_fs(int abi) {
+        return ((1ULL << 13) - 1) | (abi >= 2 ? LL_FS_REFER : 0) | (abi >= 3 ? LL_FS_TRUNCATE : 0) |
+               (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
+}
+
+static int landlock_apply(const VmConfig *c, int *ret_abi) {
+        struct {
+                uint64_t fs, net, scoped;
+        } attr;
+        struct __attribute__((packed)) {
+                uint64_t allowed;
+                int32_t parent_fd;
+        } pb;
+        long abi = syscall(444 /* landlock_create_ruleset */, NULL, 0, 1 /* VERSION */);
+        int rfd;
+
+        if (abi <= 0)
+                return -EOPNOTSUPP;
+        attr.fs = c->landlock_fs & ll_known_fs((int) abi);
+        attr.net = abi >= 4 ? c->landlock_net & 3 : 0;
+        attr.scoped = abi >= 6 ? c->landlock_scoped & 3 : 0;
+        if (!attr.fs)
+                return -EINVAL;
+        rfd = (int) syscall(444, &attr, sizeof(attr), 0);
+        if (rfd < 0)
+                return -errno;
+        for (size_t i = 0; i < c->n_landlock; i++) {
+                struct stat st;
+                int fd = open(c->landlock[i].path, O_PATH | O_CLOEXEC);
+                if (fd < 0 && errno == ENOENT)
+                        continue;
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        return -errno;
+                pb.allowed = c->landlock[i].access & attr.fs;
+                if (!S_ISDIR(st.st_mode))
+                        pb.allowed &= LL_FS_FILE_RIGHTS;
+                pb.parent_fd = fd;
+                if (pb.allowed && syscall(445 /* landlock_add_rule */, rfd, 1, &pb, 0) < 0)
+                        return -errno;
+                close(fd);
+        }
+        if (syscall(446 /* landlock_restrict_self */, rfd, 0) < 0)
+                return -errno;
+        close(rfd);
+        *ret_abi = (int) abi;
+        return 0;
+}
+
 static _Noreturn void run_child(const VmConfig *c, const CpuWatch *w, int stdin_fd, int out_fd,
                                 int err_fd, int errpipe) {
+        ChildError done = {};
+        bool as_root = c->uid == 0 && c->gid == 0;
+        bool caps = c->controls & (1u << VM_CONTROL_CAPS);
         sigset_t all;
+        int r;
 
         sigfillset(&all);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
         /* Into the measured cgroup before anything runs as the command (still root here). */
         if (w->procs_fd >= 0 && write_all(w->procs_fd, "0", 1) < 0)
-                child_fail(errpipe, "cpu time cgroup", errno);
+                child_fail(errpipe, "command cgroup", errno);
+        if (c->controls & (1u << VM_CONTROL_PIDS))
+                done.applied |= 1u << VM_CONTROL_PIDS;
+        if (c->controls & (1u << VM_CONTROL_MEMORY))
+                done.applied |= 1u << VM_CONTROL_MEMORY;
+        if (c->controls & (1u << VM_CONTROL_USERNS))
+                done.applied |= 1u << VM_CONTROL_USERNS; /* init set the sysctl */
         if (setsid() < 0)
                 child_fail(errpipe, "setsid", errno);
         if (dup2(stdin_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
                 child_fail(errpipe, "stdio", errno);
-        if (!(c->uid == 0 && c->gid == 0)) {
+        /* rlimits while the child may still set any value (CAP_SYS_RESOURCE). */
+        for (size_t i = 0; i < c->n_rlimits; i++) {
+                struct rlimit rl = {
+                        .rlim_cur = c->rlimits[i].soft == UINT64_MAX ? RLIM_INFINITY
+                                                                     : c->rlimits[i].soft,
+                        .rlim_max = c->rlimits[i].hard == UINT64_MAX ? RLIM_INFINITY
+                                                                     : c->rlimits[i].hard,
+                };
+                if (setrlimit(c->rlimits[i].resource, &rl) < 0)
+                        child_fail(errpipe, "rlimit", errno);
+        }
+        if (c->n_rlimits)
+                done.applied |= 1u << VM_CONTROL_RLIMITS;
+        if (caps && (r = caps_bound(c)) < 0)
+                child_fail(errpipe, "capabilities", -r);
+        if (!as_root) {
+                if (caps && c->n_caps_keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                        child_fail(errpipe, "capabilities", errno);
                 if (setgroups(0, NULL) < 0 || setresgid(c->gid, c->gid, c->gid) < 0 ||
                     setresuid(c->uid, c->uid, c->uid) < 0)
                         child_fail(errpipe, "drop privileges", errno);
-                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                        child_fail(errpipe, "no_new_privs", errno);
+        }
+        if (caps) {
+                if ((r = caps_set(c)) < 0)
+                        child_fail(errpipe, "capabilities", -r);
+                done.applied |= 1u << VM_CONTROL_CAPS;
+        }
+        if (!as_root || (c->controls & (1u << VM_CONTROL_NO_NEW_PRIVS))) {
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+                        child_fail(errpipe, "no_new_privs", errno ? errno : EPERM);
+                if (c->controls & (1u << VM_CONTROL_NO_NEW_PRIVS))
+                        done.applied |= 1u << VM_CONTROL_NO_NEW_PRIVS;
         }
         if (chdir(c->cwd) < 0)
                 child_fail(errpipe, "chdir", errno);
@@ -603,6 +819,23 @@ static _Noreturn void run_child(const VmConfig *c, const CpuWatch *w, int stdin_
                         child_fail(errpipe, "apparmor", errno);
                 close(fd);
         }
+        if (c->controls & (1u << VM_CONTROL_LANDLOCK)) {
+                r = landlock_apply(c, &done.landlock_abi);
+                if (r < 0 && c->landlock_required)
+                        child_fail(errpipe, r == -EOPNOTSUPP ? "landlock unsupported" : "landlock",
+                                   -r);
+                if (r >= 0)
+                        done.applied |= 1u << VM_CONTROL_LANDLOCK;
+        }
+        /* The filter last: one prctl, after which only write and exec run. */
+        if (c->n_seccomp) {
+                struct sock_fprog prog = { .len = (unsigned short) c->n_seccomp,
+                                           .filter = (struct sock_filter *) c->seccomp };
+                if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+                        child_fail(errpipe, "seccomp", errno);
+                done.applied |= 1u << VM_CONTROL_SECCOMP;
+        }
+        (void) !write(errpipe, &done, sizeof(done));
         environ = (char **) c->env;
         execvp(c->argv[0], (char *const *) c->argv);
         child_fail(errpipe, "exec", errno);
@@ -791,9 +1024,17 @@ int main(int argc, char **argv) {
                         pause();
         if (strcmp(c.fault, "panic") == 0)
                 _exit(1); /* PID 1 exits: the kernel panics */
+        if (strcmp(c.fault, "skip-controls") == 0) {
+                /* An init that neither applies nor reports the controls: moat must stop it. */
+                c.controls = 0;
+                c.n_seccomp = c.n_rlimits = 0;
+                c.pids_max = c.memory_max = 0;
+        }
 
         build_root(&c);
         cpu_watch_setup(&cw, &c);
+        if (c.controls & (1u << VM_CONTROL_USERNS))
+                disable_userns();
         loopback_up();
         if (c.apparmor[0])
                 load_apparmor(&c);
@@ -814,14 +1055,34 @@ int main(int argc, char **argv) {
         close(out_fd);
         close(err_fd);
 
-        ChildError ce;
-        ssize_t n = read(errpipe[0], &ce, sizeof(ce));
+        ChildError ce = {}, applied = {};
+        ssize_t n = read(errpipe[0], &applied, sizeof(applied));
+        if (n == (ssize_t) sizeof(applied) && applied.err == 0)
+                n = read(errpipe[0], &ce, sizeof(ce));
+        else
+                ce = applied, applied = (ChildError){};
         close(errpipe[0]);
-        if (n == (ssize_t) sizeof(ce)) {
+        if (n == (ssize_t) sizeof(ce) && ce.err > 0) {
                 ce.step[sizeof(ce.step) - 1] = 0;
                 (void) waitpid(child, &st, 0);
                 report(VM_STATUS_ERROR, ce.err, ce.step);
                 power_off();
+        }
+        if (n != 0) {
+                /* The child died before exec without saying why. */
+                (void) waitpid(child, &st, 0);
+                report(VM_STATUS_ERROR, EPROTO, "child");
+                power_off();
+        }
+        for (int k = 0; k < _VM_CONTROL_MAX; k++) {
+                char detail[24] = "";
+                if (!(applied.applied & (1u << k)) || !(c.controls & (1u << k)))
+                        continue;
+                if (k == VM_CONTROL_LANDLOCK)
+                        snprintf(detail, sizeof(detail), "abi %d", applied.landlock_abi);
+                else if (k == VM_CONTROL_SECCOMP)
+                        snprintf(detail, sizeof(detail), "%zu insns", c.n_seccomp);
+                report(VM_STATUS_APPLIED, k, detail);
         }
         report(VM_STATUS_STARTED, 0, NULL);
 

@@ -9,12 +9,39 @@
 
 #include "vm-proto.h"
 
+#define VM_TAGS "ugcaemhipPtfdzSknLlUrxy"
+
+static const char *const control_names[_VM_CONTROL_MAX] = {
+        [VM_CONTROL_SECCOMP] = "seccomp",
+        [VM_CONTROL_CAPS] = "caps",
+        [VM_CONTROL_NO_NEW_PRIVS] = "no_new_privs",
+        [VM_CONTROL_LANDLOCK] = "landlock",
+        [VM_CONTROL_USERNS] = "userns",
+        [VM_CONTROL_PIDS] = "pids",
+        [VM_CONTROL_MEMORY] = "memory",
+        [VM_CONTROL_RLIMITS] = "rlimits",
+};
+
+static const char *const control_plan_names[_VM_CONTROL_MAX] = {
+        [VM_CONTROL_SECCOMP] = "seccomp",           [VM_CONTROL_CAPS] = "caps",
+        [VM_CONTROL_NO_NEW_PRIVS] = "no_new_privs", [VM_CONTROL_LANDLOCK] = "landlock",
+        [VM_CONTROL_USERNS] = "nested-userns",      [VM_CONTROL_PIDS] = "cgroup.pids",
+        [VM_CONTROL_MEMORY] = "cgroup.memory",      [VM_CONTROL_RLIMITS] = "rlimits",
+};
+
+const char *vm_control_name(VmControl c) {
+        return (unsigned) c < _VM_CONTROL_MAX ? control_names[c] : NULL;
+}
+
+const char *vm_control_plan_name(VmControl c) {
+        return (unsigned) c < _VM_CONTROL_MAX ? control_plan_names[c] : NULL;
+}
+
 int vm_config_append(char **buf, size_t *len, char tag, const char *value, size_t value_len) {
         char head[32];
         int n;
 
-        if (!strchr("ugcaemhipPtfdz", tag) || value_len > VM_RECORD_MAX ||
-            memchr(value, 0, value_len))
+        if (!strchr(VM_TAGS, tag) || value_len > VM_RECORD_MAX || memchr(value, 0, value_len))
                 return -EINVAL;
         n = snprintf(head, sizeof(head), "%c%zu:", tag, value_len);
         if (n < 0 || (size_t) n >= sizeof(head))
@@ -134,6 +161,137 @@ static int parse_mount(char *v, VmMount *m, const char **reason) {
         return 0;
 }
 
+static int hex_value(char ch) {
+        if (ch >= '0' && ch <= '9')
+                return ch - '0';
+        if (ch >= 'a' && ch <= 'f')
+                return ch - 'a' + 10;
+        return -1;
+}
+
+/* n lower-case hex digits, big-endian. */
+static int parse_hex(const char *s, size_t n, uint64_t *ret) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++) {
+                int d = hex_value(s[i]);
+                if (d < 0)
+                        return -EINVAL;
+                v = v << 4 | (uint64_t) d;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int parse_seccomp(VmConfig *c, const char *v, size_t vlen) {
+        if (vlen == 0 || vlen % 16 || c->n_seccomp + vlen / 16 > VM_SECCOMP_INSNS_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < vlen; i += 16) {
+                uint64_t code, jt, jf, k;
+                if (parse_hex(v + i, 4, &code) < 0 || parse_hex(v + i + 4, 2, &jt) < 0 ||
+                    parse_hex(v + i + 6, 2, &jf) < 0 || parse_hex(v + i + 8, 8, &k) < 0)
+                        return -EINVAL;
+                c->seccomp[c->n_seccomp++] = (VmSockFilter){ .code = (uint16_t) code,
+                                                             .jt = (uint8_t) jt,
+                                                             .jf = (uint8_t) jf,
+                                                             .k = (uint32_t) k };
+        }
+        return 0;
+}
+
+/* Splits v in place at single spaces into at most max words; the count, or -EINVAL for an
+ * empty word (leading, trailing or double space). */
+static int split_words(char *v, char **w, size_t max) {
+        size_t n = 0;
+        char *p = v;
+
+        for (;;) {
+                char *sp = strchr(p, ' ');
+                if (n == max || (sp ? sp == p : *p == 0))
+                        return -EINVAL;
+                w[n++] = p;
+                if (!sp)
+                        return (int) n;
+                *sp = 0;
+                p = sp + 1;
+        }
+}
+
+static int parse_caps(VmConfig *c, char *v) {
+        char *save = NULL;
+        int last = -1;
+
+        if (!*v)
+                return 0;
+        if (v[strlen(v) - 1] == ',')
+                return -EINVAL;
+        for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                uint64_t cap;
+                if (parse_uint(t, strlen(t), VM_CAP_MAX, &cap) < 0 || (int) cap <= last)
+                        return -EINVAL;
+                c->caps_keep[c->n_caps_keep++] = last = (int) cap;
+        }
+        return 0;
+}
+
+static int parse_landlock(VmConfig *c, char *v) {
+        char *w[4];
+        uint64_t fs, net, scoped;
+
+        if (split_words(v, w, 4) != 4 ||
+            (strcmp(w[0], "required") != 0 && strcmp(w[0], "best-effort") != 0) ||
+            parse_uint(w[1], strlen(w[1]), (UINT64_C(1) << 32) - 1, &fs) < 0 ||
+            parse_uint(w[2], strlen(w[2]), 0xff, &net) < 0 ||
+            parse_uint(w[3], strlen(w[3]), 0xff, &scoped) < 0 || fs == 0)
+                return -EINVAL;
+        c->landlock_required = strcmp(w[0], "required") == 0;
+        c->landlock_fs = fs, c->landlock_net = net, c->landlock_scoped = scoped;
+        return 0;
+}
+
+static int parse_landlock_path(VmConfig *c, char *v) {
+        char *sp = strchr(v, ' ');
+        uint64_t access;
+
+        if (!sp || c->n_landlock >= VM_LANDLOCK_PATHS_MAX ||
+            parse_uint(v, (size_t) (sp - v), (UINT64_C(1) << 32) - 1, &access) < 0 ||
+            !vm_path_is_clean(sp + 1))
+                return -EINVAL;
+        c->landlock[c->n_landlock++] = (VmLandlockPath){ .access = access, .path = sp + 1 };
+        return 0;
+}
+
+static int parse_limit(const char *s, uint64_t *ret) {
+        if (strcmp(s, "inf") == 0) {
+                *ret = UINT64_MAX;
+                return 0;
+        }
+        return parse_uint(s, strlen(s), UINT64_MAX - 1, ret);
+}
+
+static int parse_rlimit(VmConfig *c, char *v) {
+        char *w[3];
+        uint64_t res;
+        VmRlimit rl;
+
+        if (split_words(v, w, 3) != 3 || c->n_rlimits >= VM_RLIMITS_MAX ||
+            parse_uint(w[0], strlen(w[0]), 15, &res) < 0 || parse_limit(w[1], &rl.soft) < 0 ||
+            parse_limit(w[2], &rl.hard) < 0 || rl.soft > rl.hard)
+                return -EINVAL;
+        rl.resource = (int) res;
+        for (size_t i = 0; i < c->n_rlimits; i++)
+                if (c->rlimits[i].resource == rl.resource)
+                        return -EINVAL;
+        c->rlimits[c->n_rlimits++] = rl;
+        return 0;
+}
+
+static int control_once(VmConfig *c, VmControl k) {
+        if (c->controls & (1u << k))
+                return -EINVAL;
+        c->controls |= 1u << k;
+        return 0;
+}
+
 static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char **reason) {
         uint64_t u;
 
@@ -206,7 +364,7 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                 return 0;
         case 'f':
                 if (strcmp(v, "bad-status") != 0 && strcmp(v, "silent") != 0 &&
-                    strcmp(v, "panic") != 0)
+                    strcmp(v, "panic") != 0 && strcmp(v, "skip-controls") != 0)
                         return *reason = "unknown fault hook", -EINVAL;
                 strcpy(c->fault, v);
                 return 0;
@@ -215,18 +373,90 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                         return *reason = "bad debug record", -EINVAL;
                 c->debug = true;
                 return 0;
+        case 'S':
+                c->controls |= 1u << VM_CONTROL_SECCOMP;
+                if (parse_seccomp(c, v, vlen) < 0)
+                        return *reason = "bad seccomp program record", -EINVAL;
+                return 0;
+        case 'k':
+                if (control_once(c, VM_CONTROL_CAPS) < 0 || parse_caps(c, v) < 0)
+                        return *reason = "bad or repeated capabilities record", -EINVAL;
+                return 0;
+        case 'n':
+                if (control_once(c, VM_CONTROL_NO_NEW_PRIVS) < 0 || strcmp(v, "1") != 0)
+                        return *reason = "bad or repeated no_new_privs record", -EINVAL;
+                return 0;
+        case 'L':
+                if (control_once(c, VM_CONTROL_LANDLOCK) < 0 || parse_landlock(c, v) < 0)
+                        return *reason = "bad or repeated Landlock ruleset record", -EINVAL;
+                return 0;
+        case 'l':
+                if (parse_landlock_path(c, v) < 0)
+                        return *reason = "bad Landlock path rule or too many", -EINVAL;
+                return 0;
+        case 'U':
+                if (control_once(c, VM_CONTROL_USERNS) < 0 || strcmp(v, "0") != 0)
+                        return *reason = "bad or repeated user namespace record", -EINVAL;
+                return 0;
+        case 'r':
+                c->controls |= 1u << VM_CONTROL_RLIMITS;
+                if (parse_rlimit(c, v) < 0)
+                        return *reason = "bad or repeated rlimit record", -EINVAL;
+                return 0;
+        case 'x':
+                if (control_once(c, VM_CONTROL_PIDS) < 0 ||
+                    parse_uint(v, vlen, VM_PIDS_MAX, &c->pids_max) < 0 || c->pids_max == 0)
+                        return *reason = "bad or repeated pids limit", -EINVAL;
+                return 0;
+        case 'y':
+                if (control_once(c, VM_CONTROL_MEMORY) < 0 ||
+                    parse_uint(v, vlen, VM_MEMORY_MAX, &c->memory_max) < 0 ||
+                    c->memory_max < VM_MEMORY_MIN)
+                        return *reason = "bad or repeated memory limit", -EINVAL;
+                return 0;
         default:
                 return *reason = "unknown record tag", -EINVAL;
         }
 }
 
-ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_reason) {
-        const char *dummy;
-        const char **reason = ret_reason ? ret_reason : &dummy;
+/* Walks the record headers without changing anything: 1 once the end record is in buf, 0 if
+ * more bytes are needed, -EINVAL for a malformed header. The parse below writes into the buffer
+ * (terminators, split words), so it runs only on a complete configuration: a configuration that
+ * arrives in several reads is parsed once, whole. */
+static int config_complete(const char *buf, size_t len, const char **reason) {
         size_t pos = 0;
 
-        memset(c, 0, sizeof(*c));
-        *reason = NULL;
+        for (;;) {
+                size_t colon, digits = 0;
+                uint64_t vlen;
+
+                if (pos >= VM_CONFIG_MAX)
+                        return *reason = "configuration too long", -EINVAL;
+                if (pos >= len)
+                        return 0;
+                if (!strchr(VM_TAGS, buf[pos]) || buf[pos] == 0)
+                        return *reason = "unknown record tag", -EINVAL;
+                for (colon = pos + 1; colon < len && buf[colon] != ':'; colon++)
+                        if (++digits > 5)
+                                return *reason = "record length too long", -EINVAL;
+                if (colon >= len)
+                        return 0;
+                if (parse_uint(buf + pos + 1, digits, VM_RECORD_MAX, &vlen) < 0)
+                        return *reason = "bad record length", -EINVAL;
+                if (colon + 1 + vlen + 1 > VM_CONFIG_MAX)
+                        return *reason = "configuration too long", -EINVAL;
+                if (len < colon + 1 + vlen + 1)
+                        return 0;
+                if (buf[pos] == 'z')
+                        return 1;
+                pos = colon + 1 + vlen + 1;
+        }
+}
+
+/* The records, in place; the end position, 0 if more bytes are needed, or -EINVAL. */
+static ssize_t parse_records(char *buf, size_t len, VmConfig *c, const char **reason) {
+        size_t pos = 0;
+
         for (;;) {
                 size_t colon, digits = 0;
                 uint64_t vlen;
@@ -237,7 +467,7 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
                 if (pos >= len)
                         return 0;
                 tag = buf[pos];
-                if (!strchr("ugcaemhipPtfdz", tag) || tag == 0)
+                if (!strchr(VM_TAGS, tag) || tag == 0)
                         return *reason = "unknown record tag", -EINVAL;
                 for (colon = pos + 1; colon < len && buf[colon] != ':'; colon++)
                         if (++digits > 5)
@@ -267,6 +497,35 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
                 if (config_apply(c, tag, v, vlen, reason) < 0)
                         return -EINVAL;
         }
+        return (ssize_t) pos;
+}
+
+ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_reason) {
+        const char *dummy;
+        const char **reason = ret_reason ? ret_reason : &dummy;
+        ssize_t pos;
+        int k;
+
+        memset(c, 0, sizeof(*c));
+        *reason = NULL;
+        k = config_complete(buf, len, reason);
+        if (k < 0)
+                return k;
+        if (k == 0) {
+                /* Not all there yet: what is there is checked on a copy, so that a malformed
+                 * record stops the run as soon as it arrives. */
+                char *copy = malloc(len + 1);
+                if (!copy)
+                        return *reason = "out of memory", -EINVAL;
+                memcpy(copy, buf, len);
+                pos = parse_records(copy, len, c, reason);
+                free(copy);
+                memset(c, 0, sizeof(*c));
+                return pos < 0 ? pos : 0;
+        }
+        pos = parse_records(buf, len, c, reason);
+        if (pos <= 0)
+                return pos < 0 ? pos : (*reason = "configuration incomplete", -EINVAL);
         if (!c->have_uid || !c->have_gid || !c->cwd[0] || c->n_argv == 0 || c->argv[0][0] == 0)
                 return *reason = "configuration lacks uid, gid, cwd or argv", -EINVAL;
         /* Without it the guest would show the host's /etc/machine-id through the /etc share. */
@@ -275,9 +534,11 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
         if (!c->apparmor[0] != !c->apparmor_text)
                 return *reason = "AppArmor profile name without text, or text without name",
                        -EINVAL;
+        if (c->n_landlock && !(c->controls & (1u << VM_CONTROL_LANDLOCK)))
+                return *reason = "Landlock path rules without a ruleset", -EINVAL;
         c->argv[c->n_argv] = NULL;
         c->env[c->n_env] = NULL;
-        return (ssize_t) pos;
+        return pos;
 }
 
 int vm_status_format(const VmStatus *s, char *buf, size_t size) {
@@ -298,6 +559,12 @@ int vm_status_format(const VmStatus *s, char *buf, size_t size) {
                 break;
         case VM_STATUS_ERROR:
                 n = snprintf(buf, size, "error %d %s\n", s->value, s->step);
+                break;
+        case VM_STATUS_APPLIED:
+                if (!vm_control_name((VmControl) s->value))
+                        return -EINVAL;
+                n = snprintf(buf, size, "applied %s%s%s\n", vm_control_name((VmControl) s->value),
+                             s->step[0] ? " " : "", s->step);
                 break;
         default:
                 return -EINVAL;
@@ -341,6 +608,29 @@ int vm_status_parse_line(const char *line, size_t len, VmStatus *ret) {
                                 return -EINVAL;
                 memcpy(s.step, sp + 1, sl);
                 s.kind = VM_STATUS_ERROR, s.value = (int) v;
+        } else if (len > 8 && memcmp(line, "applied ", 8) == 0) {
+                const char *name = line + 8, *end = line + len;
+                sp = memchr(name, ' ', (size_t) (end - name));
+                size_t nl = (size_t) ((sp ? sp : end) - name);
+                int k = -1;
+                for (int i = 0; i < _VM_CONTROL_MAX; i++)
+                        if (strlen(control_names[i]) == nl &&
+                            memcmp(control_names[i], name, nl) == 0)
+                                k = i;
+                if (k < 0)
+                        return -EINVAL;
+                if (sp) {
+                        size_t dl = (size_t) (end - sp - 1);
+                        if (dl == 0 || dl >= sizeof(s.step))
+                                return -EINVAL;
+                        for (size_t i = 0; i < dl; i++)
+                                if (!sp[1 + i] ||
+                                    !strchr("abcdefghijklmnopqrstuvwxyz0123456789 ,._=-",
+                                            sp[1 + i]))
+                                        return -EINVAL;
+                        memcpy(s.step, sp + 1, dl);
+                }
+                s.kind = VM_STATUS_APPLIED, s.value = k;
         } else
                 return -EINVAL;
         *ret = s;
@@ -370,6 +660,15 @@ int vm_status_reader_feed(VmStatusReader *r, const char *data, size_t len) {
                 r->len = 0;
                 if (r->final)
                         return reader_fail(r, "message after the final status");
+                if (s.kind == VM_STATUS_APPLIED) {
+                        if (r->started || (r->applied & (1u << s.value)))
+                                return reader_fail(r,
+                                                   "applied control after the start or repeated");
+                        r->applied |= 1u << s.value;
+                        snprintf(r->applied_detail[s.value], sizeof(r->applied_detail[0]), "%s",
+                                 s.step);
+                        continue;
+                }
                 if (s.kind == VM_STATUS_STARTED) {
                         if (r->started)
                                 return reader_fail(r, "repeated start message");

@@ -9,10 +9,26 @@
  * entry, m mount, h hostname, i machine id (required: 32 lower-case hex digits, the guest's
  * /etc/machine-id, never the host's), p AppArmor profile name, P its text, t CPU time limit of
  * the command tree in ms (1..VM_CPU_TIME_MS_MAX, at most once), f fault hook (tests only),
- * d debug. Then,
+ * d debug, and the controls the init applies to the command (each at most once unless said):
+ *   S  seccomp program: hex of whole instructions, 16 digits each (code 4, jt 2, jf 2, k 8);
+ *      repeatable, concatenated, at most VM_SECCOMP_INSNS_MAX instructions in all
+ *   k  capabilities kept: "" (none) or increasing CAP_* numbers "N,N" (each <= VM_CAP_MAX)
+ *   n  no_new_privs: "1"
+ *   L  Landlock ruleset: "required|best-effort FS NET SCOPED" (decimal access masks)
+ *   l  Landlock path rule: "ACCESS PATH" (repeatable, at most VM_LANDLOCK_PATHS_MAX, needs L)
+ *   U  nested user namespaces refused: "0" (user.max_user_namespaces in the guest)
+ *   r  rlimit: "RESOURCE SOFT HARD" (RLIMIT_* number, decimal or "inf"; repeatable, one per
+ *      resource)
+ *   x  pids.max of the command's cgroup (1..VM_PIDS_MAX)
+ *   y  memory.max of the command's cgroup in bytes (1 MiB..2^50)
+ * A control that is sent is applied or the run stops with an error (Landlock best-effort
+ * excepted: it may be reported applied at the guest kernel's ABI, or not at all). Then,
  * for the rest of the run, stdin frames: "i<len>:<bytes>\n" and a final "I0:\n" (EOF).
  *
  * Guest -> host, lines of at most VM_STATUS_LINE_MAX bytes:
+ *         applied <control> [<detail>]\n  before started: a control of the configuration was
+ *                                       applied to the command (control: vm_control_name(),
+ *                                       each at most once; detail [a-z0-9 ,._=-], e.g. "abi 2")
  *         started\n                     the command was exec'd
  *         exit <0..255>\n               the command exited
  *         signal <1..64>\n              the command was killed by a signal
@@ -43,6 +59,34 @@
 /* Record t: 10^12 ms (about 31 years) keeps the guest's arithmetic in microseconds far from
  * overflow; a longer limit is refused by moat before booting. */
 #define VM_CPU_TIME_MS_MAX UINT64_C(1000000000000)
+#define VM_SECCOMP_INSNS_MAX 4096u /* BPF_MAXINSNS */
+#define VM_LANDLOCK_PATHS_MAX 128u
+#define VM_CAP_MAX 63
+#define VM_RLIMITS_MAX 16u
+#define VM_PIDS_MAX 4194304u /* PID_MAX_LIMIT */
+#define VM_MEMORY_MIN (UINT64_C(1) << 20)
+#define VM_MEMORY_MAX (UINT64_C(1) << 50)
+
+/* The controls moat-init applies to the command inside the guest, as the sandbox tier applies
+ * them on the host. The names are the plan's control names (vm_control_plan_name()). */
+typedef enum VmControl {
+        VM_CONTROL_SECCOMP,
+        VM_CONTROL_CAPS,
+        VM_CONTROL_NO_NEW_PRIVS,
+        VM_CONTROL_LANDLOCK,
+        VM_CONTROL_USERNS, /* nested user namespaces refused */
+        VM_CONTROL_PIDS,
+        VM_CONTROL_MEMORY,
+        VM_CONTROL_RLIMITS,
+        _VM_CONTROL_MAX,
+} VmControl;
+
+/* The word of the "applied" status line: "seccomp", "caps", "no_new_privs", "landlock",
+ * "userns", "pids", "memory", "rlimits"; NULL out of range. */
+const char *vm_control_name(VmControl c);
+/* The plan's control for it: "seccomp", "caps", "no_new_privs", "landlock", "nested-userns",
+ * "cgroup.pids", "cgroup.memory", "rlimits". */
+const char *vm_control_plan_name(VmControl c);
 
 typedef enum VmMountKind {
         VM_MOUNT_9P,      /* "9p <tag> ro|rw[,noexec] <target>": a host share */
@@ -63,6 +107,22 @@ typedef struct VmMount {
         char target[VM_PATH_MAX];
 } VmMount;
 
+typedef struct VmSockFilter { /* struct sock_filter */
+        uint16_t code;
+        uint8_t jt, jf;
+        uint32_t k;
+} VmSockFilter;
+
+typedef struct VmLandlockPath {
+        uint64_t access;
+        const char *path; /* points into the buffer */
+} VmLandlockPath;
+
+typedef struct VmRlimit {
+        int resource;
+        uint64_t soft, hard; /* UINT64_MAX: infinity */
+} VmRlimit;
+
 typedef struct VmConfig {
         uid_t uid;
         gid_t gid;
@@ -74,7 +134,8 @@ typedef struct VmConfig {
         const char *apparmor_text; /* the profile's source, points into the buffer */
         size_t apparmor_text_len;
         uint64_t cpu_time_ms; /* 0 = none: CPU time of the command tree (user + system) */
-        char fault[16];       /* "" = none; "bad-status" | "silent" | "panic" (test hooks) */
+        char fault[16]; /* "" = none; "bad-status" | "silent" | "panic" | "skip-controls" (test
+                         * hooks) */
         bool debug;
         char *argv[VM_ARGV_MAX + 1]; /* point into the caller's buffer, NUL-terminated */
         size_t n_argv;
@@ -82,6 +143,19 @@ typedef struct VmConfig {
         size_t n_env;
         VmMount mounts[VM_MOUNTS_MAX];
         size_t n_mounts;
+
+        unsigned controls; /* 1u << VmControl for each control the configuration asks for */
+        VmSockFilter seccomp[VM_SECCOMP_INSNS_MAX];
+        size_t n_seccomp;
+        int caps_keep[VM_CAP_MAX + 1];
+        size_t n_caps_keep;
+        bool landlock_required;
+        uint64_t landlock_fs, landlock_net, landlock_scoped;
+        VmLandlockPath landlock[VM_LANDLOCK_PATHS_MAX];
+        size_t n_landlock;
+        VmRlimit rlimits[VM_RLIMITS_MAX];
+        size_t n_rlimits;
+        uint64_t pids_max, memory_max;
 } VmConfig;
 
 /* Appends one record to a growing buffer; -EINVAL for a value that is too long or a bad tag,
@@ -105,6 +179,7 @@ typedef enum VmStatusKind {
         VM_STATUS_SIGNAL,
         VM_STATUS_ERROR,
         VM_STATUS_CPUTIME, /* killed for the CPU time limit; value is the signal */
+        VM_STATUS_APPLIED, /* value is the VmControl, step its detail ("" or e.g. "abi 2") */
         _VM_STATUS_KIND_MAX,
 } VmStatusKind;
 
@@ -124,7 +199,9 @@ typedef struct VmStatusReader {
         char line[VM_STATUS_LINE_MAX + 1];
         size_t len;
         bool started;
-        bool final; /* exit/signal/cputime/error seen: nothing may follow */
+        bool final;       /* exit/signal/cputime/error seen: nothing may follow */
+        unsigned applied; /* 1u << VmControl reported applied (before started) */
+        char applied_detail[_VM_CONTROL_MAX][49];
         VmStatus result;
         bool malformed;
         char reason[96];

@@ -3,7 +3,9 @@
  * its own, independently of the profile, policy and resolver.
  *   vm-driver [-k KERNEL] [-m MIB] [-t TIMEOUT_MS] [-c CPU_TIME_MS] [-o OUTPUT_BYTES] [-r]
  *             [-a APPARMOR_PROFILE] [-K KERNEL_ARGS] [-b SRC:TARGET:ro|rw[-noexec]]... [-w TARGET]
- *             -- CMD ARGS...
+ *             [-L] -- CMD ARGS...
+ * -L: a required Landlock control whose ruleset lets the command read and execute everything
+ * and write nothing (ABI 1 rights), for moat-init to apply in the guest.
  * Prints "tier_detail=...", "started=...", "exit_status=..." on fd 3 when it is open. */
 #include <getopt.h>
 #include <stdio.h>
@@ -26,7 +28,7 @@ int main(int argc, char **argv) {
         plan.vm.memory = 256ull << 20;
         plan.vm.vcpus = 1;
         mounts[n++] = (PlanMount){ .kind = PLAN_MOUNT_TMPFS, .target = "/tmp", .size = 64 << 20 };
-        while ((c = getopt(argc, argv, "k:m:t:c:o:ra:b:w:K:")) >= 0) {
+        while ((c = getopt(argc, argv, "k:m:t:c:o:ra:b:w:K:L")) >= 0) {
                 switch (c) {
                 case 'k':
                         plan.vm.kernel = optarg;
@@ -70,6 +72,20 @@ int main(int argc, char **argv) {
                 case 'w':
                         plan.sandbox.workdir_target = optarg;
                         break;
+                case 'L': {
+                        /* read dir 1<<3, read file 1<<2, execute 1<<0: nothing else */
+                        static PlanLandlockPath all_read[] = { { .path = "/", .access = 0xd } };
+                        static PlanControl landlock = { .name = "landlock",
+                                                        .status = CONTROL_REQUIRED };
+                        plan.sandbox.landlock = (PlanLandlock){ .status = CONTROL_REQUIRED,
+                                                                .abi = 1,
+                                                                .handled_fs = (1u << 13) - 1,
+                                                                .paths = all_read,
+                                                                .n_paths = 1 };
+                        plan.controls = &landlock;
+                        plan.n_controls = 1;
+                        break;
+                }
                 default:
                         return 2;
                 }

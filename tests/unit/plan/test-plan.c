@@ -585,10 +585,11 @@ static void test_disk(void **state) {
         p = resolve(&pr, &h);
         assert_int_equal(status_of(p, "disk"), CONTROL_BEST_EFFORT);
         plan_free(p);
-        /* ... in the sandbox tier only: QEMU writes the vm tier's share */
+        /* ... in the sandbox tier only: QEMU writes the vm tier's share; the guest bounds each
+         * file the command writes there */
         pr.isolation = TIER_VM;
         p = resolve(&pr, &h);
-        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_NOT_ENFORCED);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_RLIMIT_FSIZE);
         plan_free(p);
         pr.isolation = TIER_AUTO;
         pr.resources.enforce = ENFORCE_REQUIRED;
@@ -604,7 +605,7 @@ static void test_disk(void **state) {
         assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 0);
         plan_free(p);
 
-        /* vm tier: not enforced; required refused, best-effort degraded */
+        /* vm tier: per file in the guest; required refused, best-effort degraded */
         pr = fixture_profile();
         h = fixture_host();
         pr.isolation = TIER_VM;
@@ -618,8 +619,9 @@ static void test_disk(void **state) {
         pr.resources.enforce = ENFORCE_BEST_EFFORT;
         p = resolve(&pr, &h);
         assert_false(p->refused);
-        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_NOT_ENFORCED);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_RLIMIT_FSIZE);
         assert_int_equal(status_of(p, "disk"), CONTROL_DEGRADED);
+        assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 8 << 20);
         plan_free(p);
 
         /* not asked for */
@@ -1341,10 +1343,29 @@ static void test_vm_plan(void **state) {
         p = resolve(&pr, &h);
         assert_int_equal(p->tier, TIER_VM);
         assert_false(p->vm.kvm);
-        assert_int_equal(p->vm.memory, 1ULL << 30);
+        /* resources.memory for the command's cgroup, plus the guest kernel's share */
+        assert_int_equal(p->vm.memory, (1ULL << 30) + (128ULL << 20));
         assert_int_equal(p->vm.vcpus, 2);
         assert_string_equal(p->vm.kernel, "/var/lib/moat/guest/vmlinux");
         assert_non_null(plan_find_control(p, "separate-kernel"));
+        /* Escalation never drops a control: the sandbox tier's, applied in the guest. */
+        static const char *const guest[] = { "no_new_privs", "caps",          "seccomp",
+                                             "landlock",     "nested-userns", "rlimits" };
+        for (size_t i = 0; i < sizeof(guest) / sizeof(guest[0]); i++) {
+                const PlanControl *c = plan_find_control(p, guest[i]);
+                assert_non_null(c);
+                assert_int_equal(c->status, CONTROL_REQUIRED);
+        }
+        assert_false(p->sandbox.seccomp.notify_denials);  /* no listener in the guest */
+        for (size_t i = 0; i < p->sandbox.n_rlimits; i++) /* the guest has cgroups */
+                assert_true(p->sandbox.rlimits[i].resource != RLIMIT_AS &&
+                            p->sandbox.rlimits[i].resource != RLIMIT_NPROC);
+        assert_false(p->refused);
+        assert_true(p->vm.n_not_in_guest > 0);
+        const char *vm_name = NULL;
+        assert_non_null(plan_vm_not_in_guest("pidns", false, &vm_name));
+        assert_null(plan_vm_not_in_guest("seccomp", false, &vm_name));
+        assert_non_null(plan_vm_not_in_guest("seccomp", true, &vm_name));
         assert_string_equal(plan_find_control(p, "accel")->detail, "tcg");
         char *text = plan_to_text(p);
         assert_non_null(strstr(

@@ -27,6 +27,10 @@ static void assert_tags_mount_once(const VmLayout *l) {
         assert_int_equal(vm_config_append(&buf, &len, 'z', "", 0), 0);
         if (vm_config_parse(buf, len, &c, &reason) < 0)
                 fail_msg("the layout's configuration does not parse: %s", reason ? reason : "?");
+        /* The domain's shares name the layout's own tags (not a copy that was on the stack of
+         * vm_layout_build()). */
+        for (size_t i = 0; i < l->n_shares; i++)
+                assert_ptr_equal(l->shares[i].tag, l->tags[i]);
         for (size_t i = 0; i < c.n_mounts; i++)
                 for (size_t j = i + 1; j < c.n_mounts; j++)
                         if (c.mounts[i].kind == VM_MOUNT_9P && c.mounts[j].kind == VM_MOUNT_9P &&

@@ -364,6 +364,132 @@ static void test_config_limits(void **state) {
         free(buf);
 }
 
+/* "applied NAME [DETAIL]" before "started": each control once, names from the fixed set. */
+static void test_status_applied(void **state) {
+        VmStatusReader r = {};
+
+        assert_int_equal(feed(&r,
+                              "applied seccomp 412 insns\napplied landlock abi 2\n"
+                              "applied caps\nstarted\nexit 0\n"),
+                         0);
+        assert_int_equal(r.applied, (1u << VM_CONTROL_SECCOMP) | (1u << VM_CONTROL_LANDLOCK) |
+                                            (1u << VM_CONTROL_CAPS));
+        assert_string_equal(r.applied_detail[VM_CONTROL_LANDLOCK], "abi 2");
+        assert_true(r.final);
+
+        static const char *const bad[] = {
+                "applied seccomp\napplied seccomp\n", /* twice */
+                "started\napplied caps\n",            /* after the start */
+                "applied everything\n",               /* unknown control */
+                "applied caps \n",                    /* empty detail */
+                "applied caps ABI\n",                 /* outside the detail alphabet */
+                "applied\n",
+                "applied landlock abi 2; rm -rf /\n",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                VmStatusReader b = {};
+                assert_int_equal(feed(&b, bad[i]), -EINVAL);
+        }
+
+        VmStatus st = { .kind = VM_STATUS_APPLIED, .value = VM_CONTROL_PIDS };
+        char line[VM_STATUS_LINE_MAX + 1];
+        assert_int_equal(vm_status_format(&st, line, sizeof(line)), 13);
+        assert_string_equal(line, "applied pids\n");
+        st.value = _VM_CONTROL_MAX;
+        assert_int_equal(vm_status_format(&st, line, sizeof(line)), -EINVAL);
+}
+
+static void expect_controls_bad(const char *records) {
+        char raw[4096];
+        VmConfig *c = malloc(sizeof(*c));
+        const char *why = NULL;
+
+        snprintf(raw, sizeof(raw),
+                 "u4:1000\ng4:1000\nc5:/work\na4:true\n"
+                 "i32:0f3a5c7e9b1d4f60a2c4e6f8091b3d5e\n%sz0:\n",
+                 records);
+        assert_int_equal(vm_config_parse(raw, strlen(raw), c, &why), -EINVAL);
+        assert_non_null(why);
+        free(c);
+}
+
+/* The records of the controls moat-init applies: strictly bounded. */
+static void test_config_controls(void **state) {
+        char *buf = NULL;
+        size_t len = 0;
+        VmConfig *c = malloc(sizeof(*c));
+        const char *why = NULL;
+
+        assert_int_equal(vm_config_append(&buf, &len, 'u', "1000", 4), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'g', "1000", 4), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'c', "/work", 5), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'a', "true", 4), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'i', "0f3a5c7e9b1d4f60a2c4e6f8091b3d5e", 32),
+                         0);
+        /* two instructions: ld [4]; ret ALLOW */
+        assert_int_equal(vm_config_append(&buf, &len, 'S', "0020000000000004", 16), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'S', "000600007fff0000", 16), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'k', "", 0), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'n', "1", 1), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'L', "required 65535 3 3", 18), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'l', "13 /usr", 7), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'l', "8 /", 3), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'U', "0", 1), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'r', "7 256 256", 9), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'r', "1 inf inf", 9), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'x', "128", 3), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'y', "536870912", 9), 0);
+        assert_int_equal(vm_config_append(&buf, &len, 'z', "", 0), 0);
+
+        /* Arriving a byte at a time: incomplete until the end record, then parsed once. */
+        for (size_t n = 1; n < len; n++) {
+                char *part = malloc(n);
+                memcpy(part, buf, n);
+                assert_int_equal(vm_config_parse(part, n, c, &why), 0);
+                free(part);
+        }
+        assert_int_equal(vm_config_parse(buf, len, c, &why), (ssize_t) len);
+        assert_int_equal(c->controls, (1u << _VM_CONTROL_MAX) - 1);
+        assert_int_equal(c->n_seccomp, 2);
+        assert_int_equal(c->seccomp[0].code, 0x20);
+        assert_int_equal(c->seccomp[0].k, 4);
+        assert_int_equal(c->seccomp[1].code, 6);
+        assert_int_equal(c->seccomp[1].k, 0x7fff0000);
+        assert_int_equal(c->n_caps_keep, 0);
+        assert_true(c->landlock_required);
+        assert_int_equal(c->landlock_fs, 65535);
+        assert_int_equal(c->n_landlock, 2);
+        assert_string_equal(c->landlock[0].path, "/usr");
+        assert_int_equal(c->landlock[0].access, 13);
+        assert_int_equal(c->n_rlimits, 2);
+        assert_int_equal(c->rlimits[1].soft, UINT64_MAX);
+        assert_int_equal(c->pids_max, 128);
+        assert_int_equal(c->memory_max, 536870912);
+        free(c);
+        free(buf);
+
+        expect_controls_bad("S15:000600007fff000\n");             /* not whole instructions */
+        expect_controls_bad("S16:000600007FFF0000\n");            /* upper case */
+        expect_controls_bad("S0:\n");                             /* empty */
+        expect_controls_bad("k3:1,1\n");                          /* not increasing */
+        expect_controls_bad("k2:64\n");                           /* past VM_CAP_MAX */
+        expect_controls_bad("k0:\nk0:\n");                        /* twice */
+        expect_controls_bad("n1:0\n");                            /* not "1" */
+        expect_controls_bad("L8:required\n");                     /* fields missing */
+        expect_controls_bad("L15:maybe 65535 0 0\n");             /* bad mode */
+        expect_controls_bad("L14:required 0 0 0\n");              /* handles nothing */
+        expect_controls_bad("l7:13 /usr\n");                      /* a path rule, no ruleset */
+        expect_controls_bad("L14:required 1 0 0\nl8:13 /usr/\n"); /* unclean path */
+        expect_controls_bad("U1:1\n");                            /* not "0" */
+        expect_controls_bad("r9:7 256 255\n");                    /* soft above hard */
+        expect_controls_bad("r6:16 1 1\n");                       /* unknown resource */
+        expect_controls_bad("r9:7 256 256\nr9:7 256 256\n");      /* resource twice */
+        expect_controls_bad("x1:0\n");                            /* zero */
+        expect_controls_bad("x7:4194305\n");                      /* past PID_MAX_LIMIT */
+        expect_controls_bad("y4:4096\n");                         /* below 1 MiB */
+        expect_controls_bad("y7:1048576\ny7:1048576\n");          /* twice */
+}
+
 static void test_path_is_clean(void **state) {
         assert_true(vm_path_is_clean("/"));
         assert_true(vm_path_is_clean("/work/a.b"));
@@ -385,6 +511,8 @@ int main(void) {
                 cmocka_unit_test(test_config_malformed),
                 cmocka_unit_test(test_config_cpu_time),
                 cmocka_unit_test(test_config_limits),
+                cmocka_unit_test(test_status_applied),
+                cmocka_unit_test(test_config_controls),
                 cmocka_unit_test(test_path_is_clean),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
