@@ -837,6 +837,11 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
                 struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
                 bool pipe_ignored = p.out.active && sigaction(SIGPIPE, &ign, &old_pipe) >= 0;
 
+                /* init runs raw system calls only from here (child.c): moat may use libc while
+                 * the command runs. */
+                if (s.started && req->hooks && req->hooks->started)
+                        req->hooks->started(req->hooks->userdata);
+
                 supervise(&s, req);
                 if (pipe_ignored)
                         (void) sigaction(SIGPIPE, &old_pipe, NULL);
@@ -868,6 +873,9 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
         if (p.dq.active)
                 o->disk_quota_bytes = plan->resources.disk;
         (void) sandbox_disk_quota_stop(&p.dq, &o->disk_added);
+        /* The outcome is complete: the audit record is written while the cgroups go. */
+        if (req->hooks && req->hooks->finished)
+                req->hooks->finished(o, req->hooks->userdata);
         {
                 int cr = sys_cgroup_destroy(&p.cg);
                 p.cgroup_left = cr < 0;

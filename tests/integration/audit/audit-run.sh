@@ -173,6 +173,43 @@ for u in "${USERS[@]}"; do
         check "[$u] ... and no unkeyed record is written instead" test "$(wc -l <"$d/site/audit.jsonl")" -eq 1
 done
 
+# Durability: moat overlaps the record's sync with the sandbox's teardown, but exits only after
+# an fdatasync of the log that follows the record's write (audit/README.md, fsync policy).
+# Read from the system calls moat makes: the write of the record to the log's fd, then an
+# fdatasync of that fd, then moat's exit_group.
+if command -v strace >/dev/null; then
+        strace -f -qq -e trace=openat,write,fdatasync,exit_group -o "$T/strace" \
+                "$MOAT" run -p "$T/run.yaml" -- true >/dev/null 2>&1
+        python3 - "$T/strace" "$MOAT_AUDIT_LOG" >"$T/order" 2>&1 <<'PY'
+import re, sys
+trace, log = sys.argv[1], sys.argv[2]
+lines = open(trace).read().splitlines()
+main = lines[0].split()[0]  # moat's own pid: the first traced line is its
+fds, state = set(), "open"
+for l in lines:
+    pid, rest = l.split(None, 1)
+    m = re.match(r'openat\(AT_FDCWD, "([^"]*)", [^)]*\) = (\d+)', rest)
+    if m and m.group(1) == log:
+        fds.add(m.group(2))
+    m = re.match(r'write\((\d+), "\{\\"chain', rest)
+    if m and m.group(1) in fds:
+        state = "written"
+    m = re.match(r'fdatasync\((\d+)', rest)
+    if m and m.group(1) in fds and state == "written" and rest.rstrip().endswith("= 0"):
+        state = "synced"
+    if pid == main and rest.startswith("exit_group"):
+        print(state)
+        break
+else:
+    print("no exit_group of moat in the trace")
+PY
+        check "moat exits only after the record's write and an fdatasync of the log" \
+                test "$(cat "$T/order")" = synced
+else
+        tap_skip "moat exits only after the record's write and an fdatasync of the log" \
+                "strace is not installed"
+fi
+
 # The per-user default location (no MOAT_AUDIT_LOG), only for the unprivileged user: root's
 # default is /var/log/moat, which a hermetic test must not touch.
 if [[ " ${USERS[*]} " == *" moatuser "* ]]; then
