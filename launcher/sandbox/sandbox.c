@@ -657,8 +657,11 @@ static void fill_outcome(Supervisor *s, const Prepared *p, const RunRequest *req
         denial_table_take(&s->denials, &o->denials, &o->n_denials);
 }
 
-/* How many CPUs the tree can run on at once: the cpus limit rounded up, else the CPUs online. */
+/* How many CPUs the tree can run on at once: the cpus limit rounded up, else the CPUs online.
+ * Only the cpu_time watcher needs it (sysconf() reads a sysfs file). */
 static unsigned cpu_width(const Plan *plan) {
+        if (plan->resources.cpu_time_ms == 0)
+                return 1;
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         unsigned w = n > 0 ? (unsigned) n : 1;
         if (plan->resources.cpus_milli)
