@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -241,15 +242,61 @@ static int lock_fd(int fd, int operation) {
         }
 }
 
+static bool parse_is_sealed(const char *line, size_t len) {
+        _cleanup_json_ json_t *rec = json_loadb(line, len, 0, NULL);
+        const char *hash = json_string_value(json_object_get(rec, "hash"));
+
+        return hash && strlen(hash) == AUDIT_HEX_LEN;
+}
+
+/* The tail is read while the command runs (audit_writer_prepare()): the parse's few hundred
+ * small allocations, freed at once, would leave holes all over the heap of a process that then
+ * supervises for hours (some 24 KiB per sandbox here). So jansson allocates from a scratch
+ * mapping that is unmapped afterwards; only if that runs out is the line parsed again on the
+ * heap, so that what counts as a record never depends on the scratch's size. moat is single
+ * threaded, and nothing else creates JSON meanwhile. */
+typedef struct Scratch {
+        char *base;
+        size_t size, used;
+        bool exhausted;
+} Scratch;
+
+static Scratch *scratch;
+
+static void *scratch_malloc(size_t n) {
+        n = (n + 15) & ~(size_t) 15;
+        if (n > scratch->size - scratch->used) {
+                scratch->exhausted = true;
+                return NULL;
+        }
+        void *p = scratch->base + scratch->used;
+        scratch->used += n;
+        return p;
+}
+
+static void scratch_free(void *p) {
+}
+
 static bool is_sealed_record(const char *line, size_t len) {
-        _cleanup_json_ json_t *rec = NULL;
-        const char *hash;
+        Scratch s = { .size = MAX((size_t) 256 * 1024, len * 16) };
+        json_malloc_t old_malloc;
+        json_free_t old_free;
+        bool sealed;
 
         if (len == 0 || len > AUDIT_LINE_MAX)
                 return false;
-        rec = json_loadb(line, len, 0, NULL);
-        hash = json_string_value(json_object_get(rec, "hash"));
-        return hash && strlen(hash) == AUDIT_HEX_LEN;
+        s.base = mmap(NULL, s.size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (s.base == MAP_FAILED)
+                return parse_is_sealed(line, len);
+        json_get_alloc_funcs(&old_malloc, &old_free);
+        scratch = &s;
+        json_set_alloc_funcs(scratch_malloc, scratch_free);
+        sealed = parse_is_sealed(line, len);
+        json_set_alloc_funcs(old_malloc, old_free);
+        scratch = NULL;
+        (void) munmap(s.base, s.size);
+        return s.exhausted ? parse_is_sealed(line, len) : sealed;
 }
 
 /* What to chain to. Reads a window at the end of the file, never the whole file: finds the last
@@ -312,18 +359,21 @@ static int scan_tail(int fd, uint64_t size, TailScan *ret) {
 
         for (size_t w = TAIL_WINDOW_MIN;; w *= 4) {
                 size_t n = (size_t) MIN((uint64_t) w, size);
-                _cleanup_free_ char *b = malloc(n);
+                /* mapped, not malloc()ed: see is_sealed_record() */
+                char *b = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                 ssize_t got;
                 int r;
 
-                if (!b)
+                if (b == MAP_FAILED)
                         return -ENOMEM;
                 got = pread(fd, b, n, (off_t) (size - n));
                 if (got < 0)
-                        return -errno;
-                if ((size_t) got != n)
-                        return -EIO;
-                r = scan_window(b, n, size, ret);
+                        r = -errno;
+                else if ((size_t) got != n)
+                        r = -EIO;
+                else
+                        r = scan_window(b, n, size, ret);
+                (void) munmap(b, n);
                 if (r <= 0)
                         return r;
                 if (n == size || w >= TAIL_WINDOW_MAX)
