@@ -68,7 +68,10 @@ typedef struct RunNetwork {
         bool active;     /* the proxy was started */
         bool proxy_died; /* it ended before the run did (the sandbox then reached nothing) */
         uint64_t allowed, denied, bytes_up, bytes_down, dropped;
-        RunNetDest dest[RUN_NET_MAX_DEST];
+        /* RUN_NET_MAX_DEST entries, allocated at the first destination (12 KiB that a run
+         * without network would otherwise carry on moat's stack for as long as it lasts);
+         * freed by run_outcome_done() */
+        RunNetDest *dest;
         size_t n_dest;
 } RunNetwork;
 

@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -97,7 +98,9 @@ static void net_record(Supervisor *s, const NetRecord *rec) {
                     strcmp(n->dest[i].reason, rec->reason) == 0)
                         d = &n->dest[i];
         if (!d) {
-                if (n->n_dest == RUN_NET_MAX_DEST) {
+                if (!n->dest)
+                        n->dest = calloc(RUN_NET_MAX_DEST, sizeof(*n->dest));
+                if (!n->dest || n->n_dest == RUN_NET_MAX_DEST) {
                         n->dropped++;
                         return;
                 }
