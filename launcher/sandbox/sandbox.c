@@ -5,7 +5,8 @@
  * prepares the workload's environment, the limit cgroups (with a small guard process that
  * removes them should moat itself be killed), the sync socket, the signalfd. One clone3 creates
  * every namespace; the child runs in the parent's memory (CLONE_VM, see start_child()). The
- * parent writes the child's id maps, moves it into the v1 cgroups, and releases it (MSG_GO).
+ * parent writes the child's id maps and releases it (MSG_GO), then moves it into the v1 cgroups
+ * while it sets up (MSG_CGROUPS; the child starts nothing before).
  * The seccomp program is ready before clone3 (built in, or compiled then). The parent waits
  * while the child sets up (wait_for_start()), then supervises: pidfd (exit), sync socket
  * (failures, degraded steps, the seccomp listener, exec success, the workload's wait status),
@@ -736,6 +737,7 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
                 .stdio_fd = { p->out.child_fd[0], p->out.child_fd[1] },
                 .original_mask = p->old_mask,
                 .stack_lo = p->stack,
+                .await_cgroups = p->cg.mechanism == CGROUP_MECH_V1,
         };
         int r = 0;
 
@@ -777,15 +779,23 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
                 s->failure = (SyncRecord){ .step = STEP_IDMAP, .value = r, .index = -1 };
                 goto kill;
         }
-        r = sys_cgroup_attach(&p->cg, pid);
-        if (r < 0) {
-                s->failure = (SyncRecord){ .step = STEP_CGROUP, .value = r, .index = -1 };
-                goto kill;
-        }
         r = sys_sync_send(s->sync_fd, MSG_GO, 0, -1, -EBADF);
         if (r < 0) {
                 s->failure = (SyncRecord){ .step = STEP_SYNC, .value = r, .index = -1 };
                 goto kill;
+        }
+        /* v1: init builds the sandbox meanwhile, and starts no workload before MSG_CGROUPS. The
+         * child runs libc from MSG_GO on: sys_cgroup_attach() makes raw system calls only. */
+        if (child.await_cgroups) {
+                r = sys_cgroup_attach(&p->cg, pid);
+                (void) sys_sync_send(s->sync_fd, MSG_CGROUPS, r, -1, -EBADF);
+                if (r < 0) {
+                        s->failure = (SyncRecord){ .step = STEP_CGROUP, .value = r, .index = -1 };
+                        /* raw, and waited for with raw calls: the child may be inside libc */
+                        (void) raw_syscall4(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+                        wait_for_start(s);
+                        return r;
+                }
         }
         wait_for_start(s); /* here: `child` must outlive the child's setup */
         return 0;
