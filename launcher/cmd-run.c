@@ -279,29 +279,33 @@ static void recorder_finished(const RunOutcome *o, void *userdata) {
 
 static int write_records(Recorder *rec, const RunOutcome *o, const char *error) {
         AuditContext actx = recorder_context(rec, o, error);
-        const char *path = rec->writer ? audit_writer_path(rec->writer) : NULL;
-        int r = rec->new_error;
+        int r;
 
-        if (rec->writer && !rec->appended) {
+        if (!rec->writer) {
+                fprintf(stderr, "moat: cannot determine the audit log path\n");
+                return rec->new_error < 0 ? rec->new_error : -ENOMEM;
+        }
+        if (!rec->appended) {
                 rec->appended = true;
                 rec->append_error = audit_writer_append(rec->writer, &actx);
         }
-        /* The --result file is written while the record's fdatasync runs. */
-        int q = rec->a->result ? write_result(rec->a->result, &actx) : 0;
-        if (rec->writer) {
-                r = rec->append_error;
+        /* Durable before the --result file exists: a grader never sees a result whose record a
+         * power cut could still take. */
+        r = rec->append_error;
+        if (r >= 0)
+                r = audit_writer_finish(rec->writer);
+        if (r < 0)
+                fprintf(stderr, "moat: cannot write the audit record to %s: %s\n",
+                        audit_writer_path(rec->writer), audit_log_strerror(r));
+        if (rec->a->result) {
+                int q = write_result(rec->a->result, &actx);
+                if (q < 0)
+                        fprintf(stderr, "moat: cannot write the --result file %s: %s\n",
+                                rec->a->result, strerror(-q));
                 if (r >= 0)
-                        r = audit_writer_finish(rec->writer);
+                        r = q;
         }
-        if (!path)
-                fprintf(stderr, "moat: cannot determine the audit log path\n");
-        else if (r < 0)
-                fprintf(stderr, "moat: cannot write the audit record to %s: %s\n", path,
-                        audit_log_strerror(r));
-        if (q < 0)
-                fprintf(stderr, "moat: cannot write the --result file %s: %s\n", rec->a->result,
-                        strerror(-q));
-        return r < 0 ? r : q;
+        return r;
 }
 
 #if !MOAT_WITH_VM || !MOAT_WITH_SYSTEM
