@@ -227,10 +227,10 @@ static int resolve_workdir(const char *arg, char **ret) {
 }
 
 /* The audit record of this run, written as early as its facts allow: the writer is prepared
- * while the command runs and the record appended the moment the executor's outcome is final,
- * its fdatasync overlapping the executor's teardown (RunHooks); write_records() finishes it, or
- * writes it whole when no executor got that far (a refusal, a failure, a tier that does not call
- * the hooks). */
+ * while the command runs and the record appended the moment the executor's outcome is final, its
+ * pages going to the disk during the executor's teardown (RunHooks); write_records() fdatasyncs
+ * it, or writes it whole when no executor got that far (a refusal, a failure, a tier that does
+ * not call the hooks). */
 typedef struct Recorder {
         const RunArgs *a;
         const RunContext *ctx;
