@@ -60,6 +60,28 @@ char *audit_log_default_path(const Policy *policy);
  * if it had not started, and reports the error otherwise). */
 int audit_log_run(const AuditContext *ctx, const char *log_path);
 
+/* audit_log_run() in steps, so that its slow parts overlap the run (audit/log.c):
+ *   audit_writer_new()      the log path (log_path, else the default for policy), the key file
+ *                           and journal mirror the policy asks for; no I/O;
+ *   audit_writer_prepare()  any time before the outcome is known (moat run: while the command
+ *                           runs): the identity, the key, the log opened and checked, the chain's
+ *                           tail read; an error is kept for append();
+ *   audit_writer_append()   the record built, chained and written under the lock (kept until
+ *                           finish()); its pages start going to the disk;
+ *   audit_writer_finish()   fdatasync (and the journal mirror): the record is durable when it
+ *                           returns 0. Every error of the steps shows here.
+ * audit_writer_free() syncs a record that finish() did not. One record per writer. */
+typedef struct AuditWriter AuditWriter;
+int audit_writer_new(const char *log_path, const Policy *policy, AuditWriter **ret);
+void audit_writer_prepare(AuditWriter *w);
+int audit_writer_append(AuditWriter *w, const AuditContext *ctx);
+int audit_writer_finish(AuditWriter *w);
+const char *audit_writer_path(const AuditWriter *w);
+AuditWriter *audit_writer_free(AuditWriter *w);
+static inline void audit_writer_freep(AuditWriter **w) {
+        audit_writer_free(*w);
+}
+
 /* ---- Chain, verification, reading (added with the log implementation) ----
  *
  * A record line is the canonical JSON of the record (compact, keys sorted, ASCII only, no

@@ -24,9 +24,15 @@ void audit_time_format(uint64_t ns, char ret[40]) {
                 snprintf(ret, 40, "1970-01-01T00:00:00.000000000Z");
                 return;
         }
-        /* uint64_t nanoseconds end in 2554: the date part is always 19 characters. */
-        size_t n = strftime(ret, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(ret + n, 40 - n, ".%09uZ", (unsigned) (ns % NSEC_PER_SEC));
+        /* uint64_t nanoseconds end in 2554: the date part is always 19 characters. Not
+         * strftime(): it loads the local time zone (/etc/localtime) for a UTC stamp. */
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (unsigned) (ns % NSEC_PER_SEC));
+        size_t n = strnlen(buf, 39);
+        memcpy(ret, buf, n);
+        ret[n] = '\0';
 }
 
 static int parse_duration_ago(const char *s, uint64_t now_ns, uint64_t *ret) {

@@ -1,13 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /* Appending to the audit log (audit/README.md "The log").
  *
- * Runs in the moat process after the executor returned (or after a refusal), with the
- * caller's own privileges. One append: open O_APPEND|O_NOFOLLOW|O_CLOEXEC, check the file is a
- * regular file owned by the caller and writable by nobody else, take flock(LOCK_EX), read the
- * last line from the end of the file to chain to it, write the record in ONE write(2),
- * fdatasync, close (which drops the lock). Every moat process takes the same lock, so records
- * never interleave; a writer killed mid-write leaves at most a torn tail, which the next writer
- * covers with a "recovery" record (the chain continues and verify reports the tear).
+ * Runs in the moat process with the caller's own privileges. One append: open
+ * O_APPEND|O_NOFOLLOW|O_CLOEXEC, check the file is a regular file owned by the caller and
+ * writable by nobody else, take flock(LOCK_EX), read the last line from the end of the file to
+ * chain to it, write the record in ONE write(2), fdatasync, close (which drops the lock). Every
+ * moat process takes the same lock, so records never interleave; a writer killed mid-write
+ * leaves at most a torn tail, which the next writer covers with a "recovery" record (the chain
+ * continues and verify reports the tear).
+ *
+ * An AuditWriter splits this in three so that `moat run` does the slow parts while it would
+ * otherwise wait: audit_writer_prepare() (while the command runs) opens and checks the log,
+ * loads the key, looks up the caller's identity and reads the chain's tail without the lock;
+ * audit_writer_append() (as soon as the outcome is final) builds the record, takes the lock,
+ * re-reads the tail unless the file is still exactly the one prepare() read (device, inode,
+ * size, mtime, ctime), writes, and starts writing the record's pages out
+ * (sync_file_range) while the executor tears the sandbox down; audit_writer_finish() then
+ * fdatasyncs, which is left with the journal commit. The guarantee is the same: moat exits only
+ * after finish() returned, so a record it reports as written was fdatasync'ed first. (The
+ * fdatasync itself on a thread was tried: on a loaded machine the thread waited for a CPU and
+ * made the tail slower, not faster.)
  *
  * Leaves behind: the log file (0600, or 0640 for root) and missing parent directories (0700,
  * 0750 for root). */
@@ -18,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -229,15 +242,61 @@ static int lock_fd(int fd, int operation) {
         }
 }
 
+static bool parse_is_sealed(const char *line, size_t len) {
+        _cleanup_json_ json_t *rec = json_loadb(line, len, 0, NULL);
+        const char *hash = json_string_value(json_object_get(rec, "hash"));
+
+        return hash && strlen(hash) == AUDIT_HEX_LEN;
+}
+
+/* The tail is read while the command runs (audit_writer_prepare()): the parse's few hundred
+ * small allocations, freed at once, would leave holes all over the heap of a process that then
+ * supervises for hours (some 24 KiB per sandbox here). So jansson allocates from a scratch
+ * mapping that is unmapped afterwards; only if that runs out is the line parsed again on the
+ * heap, so that what counts as a record never depends on the scratch's size. moat is single
+ * threaded, and nothing else creates JSON meanwhile. */
+typedef struct Scratch {
+        char *base;
+        size_t size, used;
+        bool exhausted;
+} Scratch;
+
+static Scratch *scratch;
+
+static void *scratch_malloc(size_t n) {
+        n = (n + 15) & ~(size_t) 15;
+        if (n > scratch->size - scratch->used) {
+                scratch->exhausted = true;
+                return NULL;
+        }
+        void *p = scratch->base + scratch->used;
+        scratch->used += n;
+        return p;
+}
+
+static void scratch_free(void *p) {
+}
+
 static bool is_sealed_record(const char *line, size_t len) {
-        _cleanup_json_ json_t *rec = NULL;
-        const char *hash;
+        Scratch s = { .size = MAX((size_t) 256 * 1024, len * 16) };
+        json_malloc_t old_malloc;
+        json_free_t old_free;
+        bool sealed;
 
         if (len == 0 || len > AUDIT_LINE_MAX)
                 return false;
-        rec = json_loadb(line, len, 0, NULL);
-        hash = json_string_value(json_object_get(rec, "hash"));
-        return hash && strlen(hash) == AUDIT_HEX_LEN;
+        s.base = mmap(NULL, s.size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (s.base == MAP_FAILED)
+                return parse_is_sealed(line, len);
+        json_get_alloc_funcs(&old_malloc, &old_free);
+        scratch = &s;
+        json_set_alloc_funcs(scratch_malloc, scratch_free);
+        sealed = parse_is_sealed(line, len);
+        json_set_alloc_funcs(old_malloc, old_free);
+        scratch = NULL;
+        (void) munmap(s.base, s.size);
+        return s.exhausted ? parse_is_sealed(line, len) : sealed;
 }
 
 /* What to chain to. Reads a window at the end of the file, never the whole file: finds the last
@@ -300,18 +359,21 @@ static int scan_tail(int fd, uint64_t size, TailScan *ret) {
 
         for (size_t w = TAIL_WINDOW_MIN;; w *= 4) {
                 size_t n = (size_t) MIN((uint64_t) w, size);
-                _cleanup_free_ char *b = malloc(n);
+                /* mapped, not malloc()ed: see is_sealed_record() */
+                char *b = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                 ssize_t got;
                 int r;
 
-                if (!b)
+                if (b == MAP_FAILED)
                         return -ENOMEM;
                 got = pread(fd, b, n, (off_t) (size - n));
                 if (got < 0)
-                        return -errno;
-                if ((size_t) got != n)
-                        return -EIO;
-                r = scan_window(b, n, size, ret);
+                        r = -errno;
+                else if ((size_t) got != n)
+                        r = -EIO;
+                else
+                        r = scan_window(b, n, size, ret);
+                (void) munmap(b, n);
                 if (r <= 0)
                         return r;
                 if (n == size || w >= TAIL_WINDOW_MAX)
@@ -319,18 +381,36 @@ static int scan_tail(int fd, uint64_t size, TailScan *ret) {
         }
 }
 
-static int set_identity(json_t *rec) {
+/* Who writes, looked up once per writer (the passwd lookup reads files). */
+typedef struct Identity {
+        char host[sizeof(((struct utsname *) NULL)->nodename)];
+        uid_t uid;
+        gid_t gid;
+        char *user; /* NULL: the uid has no passwd entry */
+} Identity;
+
+static int identity_load(Identity *id) {
         struct utsname u;
         struct passwd pw, *found = NULL;
         char buf[4096];
 
         if (uname(&u) < 0)
                 snprintf(u.nodename, sizeof(u.nodename), "unknown");
+        snprintf(id->host, sizeof(id->host), "%s", u.nodename);
+        id->uid = getuid();
+        id->gid = getgid();
+        id->user = NULL;
         /* A uid without a passwd entry is recorded with a null name, never skipped. */
-        if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &found) != 0)
-                found = NULL;
-        return audit_record_set_identity(rec, u.nodename, getuid(), getgid(),
-                                         found ? pw.pw_name : NULL);
+        if (getpwuid_r(id->uid, &pw, buf, sizeof(buf), &found) == 0 && found) {
+                id->user = strdup(pw.pw_name);
+                if (!id->user)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int set_identity(json_t *rec, const Identity *id) {
+        return audit_record_set_identity(rec, id->host, id->uid, id->gid, id->user);
 }
 
 static bool fsync_enabled(void) {
@@ -342,8 +422,8 @@ static bool fsync_enabled(void) {
 
 /* Everything to write under the lock, as one buffer: [newline ending the torn bytes]
  * [recovery record] record. */
-static int compose(json_t *record, const TailScan *tail, const uint8_t *key, size_t key_len,
-                   char **ret_buf, size_t *ret_len, char **ret_line) {
+static int compose(json_t *record, const TailScan *tail, const Identity *id, const uint8_t *key,
+                   size_t key_len, char **ret_buf, size_t *ret_len, char **ret_line) {
         _cleanup_free_ char *recovery_line = NULL, *line = NULL, *buf = NULL;
         char prev[AUDIT_HEX_LEN + 1];
         size_t recovery_len = 0, len = 0, n = 0;
@@ -355,7 +435,7 @@ static int compose(json_t *record, const TailScan *tail, const uint8_t *key, siz
                         now_realtime_ns(), tail->torn_len, tail->torn_sha256);
                 if (!rec)
                         return -ENOMEM;
-                r = set_identity(rec);
+                r = set_identity(rec, id);
                 if (r < 0)
                         return r;
                 r = audit_chain_seal(rec, prev, key, key_len, &recovery_line, &recovery_len);
@@ -399,56 +479,249 @@ static int same_file(int fd, const char *path) {
         return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-int audit_log_append(const char *log_path, json_t *record, const uint8_t *key, size_t key_len,
-                     char **ret_line) {
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        bool created = false;
-        struct stat st;
-        TailScan tail;
-        size_t len = 0;
-        ssize_t w;
-        int r;
+struct AuditWriter;
+static void key_wipe(struct AuditWriter *w);
 
-        for (int attempt = 0;; attempt++) {
-                fd = open_log(log_path, &created);
-                if (fd < 0)
-                        return fd;
-                r = lock_fd(fd, LOCK_EX);
+struct AuditWriter {
+        char *path;
+        char *key_file; /* the site's HMAC key file, NULL: plain chain */
+        bool journal;   /* mirror the record to the journal */
+        bool fsync;
+        bool prepared;
+        int error; /* prepare()'s, returned by append() */
+        Identity id;
+        uint8_t *key;
+        size_t key_len;
+        int fd; /* the log, opened and checked */
+        bool created;
+        /* The chain's tail as prepare() read it without the lock, and the file it read it from:
+         * under the lock it stands only if the file is still exactly that one. */
+        bool have_tail;
+        struct stat tail_st;
+        TailScan tail;
+        /* after append() */
+        json_t *record;
+        char *line;
+        bool appended;
+        int append_error;
+        bool sync_pending; /* written, its fdatasync left to finish() */
+};
+
+static void key_wipe(AuditWriter *w) {
+        if (w->key)
+                explicit_bzero(w->key, w->key_len);
+        free(w->key);
+        w->key = NULL;
+        w->key_len = 0;
+}
+
+int audit_writer_new(const char *log_path, const Policy *policy, AuditWriter **ret) {
+        _cleanup_(audit_writer_freep) AuditWriter *w = calloc(1, sizeof(*w));
+
+        if (!w)
+                return -ENOMEM;
+        w->fd = -EBADF;
+        w->fsync = fsync_enabled();
+        w->path = log_path ? strdup(log_path) : audit_log_default_path(policy);
+        if (!w->path)
+                return log_path || errno != ENOENT ? -ENOMEM : -ENOENT;
+        if (policy && policy->audit_hmac_key_file &&
+            !(w->key_file = strdup(policy->audit_hmac_key_file)))
+                return -ENOMEM;
+        w->journal = policy && policy->audit_journal;
+        *ret = TAKE_PTR(w);
+        return 0;
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b) {
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+               a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static int prepare(AuditWriter *w) {
+        int r = identity_load(&w->id);
+        if (r < 0)
+                return r;
+        /* A site that asked for a keyed chain never gets an unkeyed record instead: no key, no
+         * log opened. */
+        if (w->key_file && !w->key) {
+                r = audit_key_load(w->key_file, &w->key, &w->key_len);
                 if (r < 0)
                         return r;
-                r = same_file(fd, log_path);
+        }
+        w->fd = open_log(w->path, &w->created);
+        if (w->fd < 0)
+                return w->fd;
+        /* Unlocked, so it may see the file in the middle of another writer's append: then the
+         * file changes before we hold the lock, and the tail is read again. A tail that does
+         * not scan here is read again under the lock too, where its error counts. */
+        w->have_tail = fstat(w->fd, &w->tail_st) >= 0 &&
+                       scan_tail(w->fd, (uint64_t) w->tail_st.st_size, &w->tail) >= 0;
+        return 0;
+}
+
+void audit_writer_prepare(AuditWriter *w) {
+        if (w->prepared)
+                return;
+        w->prepared = true;
+        w->error = prepare(w);
+}
+
+/* The lock, on a file the path still names (a log rotated away meanwhile is reopened). */
+static int lock_log(AuditWriter *w) {
+        for (int attempt = 0;; attempt++) {
+                int r;
+
+                if (w->fd < 0) {
+                        w->have_tail = false;
+                        w->fd = open_log(w->path, &w->created);
+                        if (w->fd < 0)
+                                return w->fd;
+                }
+                r = lock_fd(w->fd, LOCK_EX);
+                if (r < 0)
+                        return r;
+                r = same_file(w->fd, w->path);
                 if (r < 0)
                         return r;
                 if (r > 0)
-                        break;
+                        return 0;
                 if (attempt >= 3)
                         return -ESTALE;
-                fd = safe_close(fd);
+                w->fd = safe_close(w->fd);
         }
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        r = scan_tail(fd, (uint64_t) st.st_size, &tail);
+}
+
+static int sync_log(AuditWriter *w) {
+        int r = 0;
+
+        if (fdatasync(w->fd) < 0)
+                r = -errno;
+        else if (w->created)
+                r = fsync_parent(w->path);
+        w->fd = safe_close(w->fd); /* drops the lock */
+        return r;
+}
+
+/* defer: leave the fdatasync to finish(), only starting the writeback here. */
+static int append_record(AuditWriter *w, json_t *record, bool defer, char **ret_line) {
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        TailScan tail;
+        size_t len = 0;
+        ssize_t n;
+        int r;
+
+        if (w->appended)
+                return -EALREADY;
+        audit_writer_prepare(w);
+        if (w->error < 0)
+                return w->error;
+        w->appended = true;
+        r = lock_log(w);
         if (r < 0)
                 return r;
-        r = compose(record, &tail, key, key_len, &buf, &len, ret_line);
+        if (fstat(w->fd, &st) < 0)
+                return -errno;
+        if (w->have_tail && same_stat(&st, &w->tail_st))
+                tail = w->tail;
+        else {
+                r = scan_tail(w->fd, (uint64_t) st.st_size, &tail);
+                if (r < 0)
+                        return r;
+        }
+        r = compose(record, &tail, &w->id, w->key, w->key_len, &buf, &len, ret_line);
         if (r < 0)
                 return r;
 
         /* One write(2) under the lock: with O_APPEND the record lands whole after the last one,
          * or (killed, disk full) as a torn tail that the next writer recovers. */
-        w = write(fd, buf, len);
-        if (w < 0)
+        n = write(w->fd, buf, len);
+        if (n < 0)
                 return -errno;
-        if ((size_t) w != len)
+        if ((size_t) n != len)
                 return -EIO;
-        if (fsync_enabled()) {
-                if (fdatasync(fd) < 0)
-                        return -errno;
-                if (created && (r = fsync_parent(log_path)) < 0)
-                        return r;
+        if (!w->fsync) {
+                w->fd = safe_close(w->fd);
+                return 0;
         }
+        if (!defer)
+                return sync_log(w);
+        /* The record's pages go to the disk while the caller tears the run down; finish()'s
+         * fdatasync waits for them and commits the journal. Only a hint: finish() syncs
+         * whatever it did. */
+        (void) sync_file_range(w->fd, st.st_size, (off_t) len, SYNC_FILE_RANGE_WRITE);
+        w->sync_pending = true;
         return 0;
+}
+
+int audit_writer_append(AuditWriter *w, const AuditContext *ctx) {
+        _cleanup_json_ json_t *rec = NULL;
+        int r;
+
+        rec = audit_record_build(ctx);
+        if (!rec)
+                return -ENOMEM;
+        if (ctx->start_realtime_ns == 0) {
+                char when[40];
+
+                audit_time_format(now_realtime_ns(), when);
+                if (audit_json_set(rec, "time", json_string(when)) < 0)
+                        return -ENOMEM;
+        }
+        audit_writer_prepare(w);
+        if (w->error < 0)
+                return w->append_error = w->error;
+        r = set_identity(rec, &w->id);
+        if (r < 0)
+                return w->append_error = r;
+        r = append_record(w, rec, true, &w->line);
+        key_wipe(w);
+        if (r < 0)
+                return w->append_error = r;
+        w->record = TAKE_PTR(rec);
+        return 0;
+}
+
+static int wait_sync(AuditWriter *w) {
+        if (!w->sync_pending)
+                return 0;
+        w->sync_pending = false;
+        return sync_log(w);
+}
+
+AuditWriter *audit_writer_free(AuditWriter *w) {
+        if (!w)
+                return NULL;
+        (void) wait_sync(w); /* a record written is a record synced, finish() or not */
+        safe_close(w->fd);
+        key_wipe(w);
+        free(w->path);
+        free(w->key_file);
+        free(w->id.user);
+        json_decref(w->record);
+        free(w->line);
+        free(w);
+        return NULL;
+}
+
+int audit_log_append(const char *log_path, json_t *record, const uint8_t *key, size_t key_len,
+                     char **ret_line) {
+        _cleanup_(audit_writer_freep) AuditWriter *w = NULL;
+        int r;
+
+        r = audit_writer_new(log_path, NULL, &w);
+        if (r < 0)
+                return r;
+        if (key) {
+                w->key = malloc(key_len);
+                if (!w->key)
+                        return -ENOMEM;
+                memcpy(w->key, key, key_len);
+                w->key_len = key_len;
+        }
+        return append_record(w, record, false, ret_line);
 }
 
 #if HAVE_SYSTEMD
@@ -507,50 +780,21 @@ static int journal_send(const json_t *rec, const char *line, const char *log_pat
 }
 #endif
 
-int audit_log_run(const AuditContext *ctx, const char *log_path) {
-        _cleanup_json_ json_t *rec = NULL;
-        _cleanup_free_ char *default_path = NULL, *line = NULL;
-        _cleanup_free_ uint8_t *key = NULL;
-        size_t key_len = 0;
+int audit_writer_finish(AuditWriter *w) {
         int r;
 
-        rec = audit_record_build(ctx);
-        if (!rec)
-                return -ENOMEM;
-        if (ctx->start_realtime_ns == 0) {
-                char when[40];
-
-                audit_time_format(now_realtime_ns(), when);
-                if (audit_json_set(rec, "time", json_string(when)) < 0)
-                        return -ENOMEM;
-        }
-        r = set_identity(rec);
+        if (!w->appended && w->append_error == 0)
+                return -EINVAL;
+        if (w->append_error < 0)
+                return w->append_error;
+        r = wait_sync(w);
         if (r < 0)
                 return r;
-
-        if (!log_path) {
-                default_path = audit_log_default_path(ctx->policy);
-                if (!default_path)
-                        return errno == ENOENT ? -ENOENT : -ENOMEM;
-                log_path = default_path;
-        }
-        /* A site that asked for a keyed chain never gets an unkeyed record instead. */
-        if (ctx->policy && ctx->policy->audit_hmac_key_file) {
-                r = audit_key_load(ctx->policy->audit_hmac_key_file, &key, &key_len);
-                if (r < 0)
-                        return r;
-        }
-        r = audit_log_append(log_path, rec, key, key_len, &line);
-        if (key)
-                explicit_bzero(key, key_len);
-        if (r < 0)
-                return r;
-
-        if (ctx->policy && ctx->policy->audit_journal) {
+        if (w->journal) {
 #if HAVE_SYSTEMD
                 r = journal_check();
                 if (r >= 0)
-                        r = journal_send(rec, line, log_path);
+                        r = journal_send(w->record, w->line, w->path);
                 if (r < 0)
                         return r;
 #else
@@ -558,4 +802,21 @@ int audit_log_run(const AuditContext *ctx, const char *log_path) {
 #endif
         }
         return 0;
+}
+
+const char *audit_writer_path(const AuditWriter *w) {
+        return w->path;
+}
+
+int audit_log_run(const AuditContext *ctx, const char *log_path) {
+        _cleanup_(audit_writer_freep) AuditWriter *w = NULL;
+        int r;
+
+        r = audit_writer_new(log_path, ctx->policy, &w);
+        if (r < 0)
+                return r;
+        r = audit_writer_append(w, ctx);
+        if (r < 0)
+                return r;
+        return audit_writer_finish(w);
 }

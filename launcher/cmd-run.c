@@ -226,33 +226,82 @@ static int resolve_workdir(const char *arg, char **ret) {
         return 0;
 }
 
-static int write_records(const RunArgs *a, const RunContext *ctx, const RunRequest *req,
-                         const RunOutcome *o, const char *error, uint64_t start) {
-        AuditContext actx = {
-                .plan = ctx->plan,
-                .policy = ctx->policy,
-                .host = ctx->plan ? &ctx->host : NULL,
-                .request = req,
+/* The audit record of this run, written as early as its facts allow: the writer is prepared
+ * while the command runs and the record appended the moment the executor's outcome is final, its
+ * pages going to the disk during the executor's teardown (RunHooks); write_records() fdatasyncs
+ * it, or writes it whole when no executor got that far (a refusal, a failure, a tier that does
+ * not call the hooks). */
+typedef struct Recorder {
+        const RunArgs *a;
+        const RunContext *ctx;
+        const RunRequest *req;
+        uint64_t start;
+        AuditWriter *writer; /* NULL: it could not even be made (new_error) */
+        int new_error;
+        bool appended;
+        int append_error;
+} Recorder;
+
+static AuditContext recorder_context(const Recorder *rec, const RunOutcome *o, const char *error) {
+        return (AuditContext){
+                .plan = rec->ctx->plan,
+                .policy = rec->ctx->policy,
+                .host = rec->ctx->plan ? &rec->ctx->host : NULL,
+                .request = rec->req,
                 .outcome = o,
-                .profile_arg = a->profile,
+                .profile_arg = rec->a->profile,
                 .error = error,
-                .start_realtime_ns = start,
+                .start_realtime_ns = rec->start,
         };
-        _cleanup_free_ char *path =
-                a->audit_log ? strdup(a->audit_log) : audit_log_default_path(ctx->policy);
-        if (!path) {
+}
+
+static void recorder_started(void *userdata) {
+        Recorder *rec = userdata;
+
+        if (rec->writer)
+                audit_writer_prepare(rec->writer);
+}
+
+/* As cmd_run() reads an executor's outcome: a run that did not start carries its message. */
+static const char *outcome_error(const RunOutcome *o) {
+        return !o->started && o->message[0] ? o->message : NULL;
+}
+
+static void recorder_finished(const RunOutcome *o, void *userdata) {
+        Recorder *rec = userdata;
+        AuditContext actx = recorder_context(rec, o, outcome_error(o));
+
+        if (!rec->writer || rec->appended)
+                return;
+        rec->appended = true;
+        rec->append_error = audit_writer_append(rec->writer, &actx);
+}
+
+static int write_records(Recorder *rec, const RunOutcome *o, const char *error) {
+        AuditContext actx = recorder_context(rec, o, error);
+        int r;
+
+        if (!rec->writer) {
                 fprintf(stderr, "moat: cannot determine the audit log path\n");
-                return -ENOMEM;
+                return rec->new_error < 0 ? rec->new_error : -ENOMEM;
         }
-        int r = audit_log_run(&actx, path);
+        if (!rec->appended) {
+                rec->appended = true;
+                rec->append_error = audit_writer_append(rec->writer, &actx);
+        }
+        /* Durable before the --result file exists: a grader never sees a result whose record a
+         * power cut could still take. */
+        r = rec->append_error;
+        if (r >= 0)
+                r = audit_writer_finish(rec->writer);
         if (r < 0)
-                fprintf(stderr, "moat: cannot write the audit record to %s: %s\n", path,
-                        audit_log_strerror(r));
-        if (a->result) {
-                int q = write_result(a->result, &actx);
+                fprintf(stderr, "moat: cannot write the audit record to %s: %s\n",
+                        audit_writer_path(rec->writer), audit_log_strerror(r));
+        if (rec->a->result) {
+                int q = write_result(rec->a->result, &actx);
                 if (q < 0)
-                        fprintf(stderr, "moat: cannot write the --result file %s: %s\n", a->result,
-                                strerror(-q));
+                        fprintf(stderr, "moat: cannot write the --result file %s: %s\n",
+                                rec->a->result, strerror(-q));
                 if (r >= 0)
                         r = q;
         }
@@ -370,9 +419,16 @@ int cmd_run(int argc, char **argv) {
                         strerror(-r));
                 return EXIT_MOAT_FAILED;
         }
-        RunRequest req = {
-                .argv = a.command, .workdir = workdir, .caller_env = environ, .quiet = a.quiet
-        };
+        Recorder rec = { .a = &a, .ctx = &ctx, .start = start };
+        const RunHooks hooks = { .started = recorder_started,
+                                 .finished = recorder_finished,
+                                 .userdata = &rec };
+        RunRequest req = { .argv = a.command,
+                           .workdir = workdir,
+                           .caller_env = environ,
+                           .quiet = a.quiet,
+                           .hooks = &hooks };
+        rec.req = &req;
 
         RunContextArgs cargs = { .profile = a.profile,
                                  .policy_file = a.policy,
@@ -380,6 +436,8 @@ int cmd_run(int argc, char **argv) {
                                  .probe_flags = RUN_PROBE_FLAGS,
                                  .workdir = workdir };
         r = run_context_load(&cargs, &ctx, &err);
+        /* The log path depends on the policy: known from here, whatever happens next. */
+        rec.new_error = audit_writer_new(a.audit_log, ctx.policy, &rec.writer);
 #if MOAT_WITH_VM
         /* KVM that answers but has never run a guest here is proven before the plan is final,
          * so the plan, the run and the audit record agree on the accelerator. Recorded facts
@@ -414,9 +472,10 @@ int cmd_run(int argc, char **argv) {
                         error = outcome.message;
         }
 
-        r = write_records(&a, &ctx, &req, ran ? &outcome : NULL, error, start);
+        r = write_records(&rec, ran ? &outcome : NULL, error);
         if (r < 0 && !outcome.started)
                 status = EXIT_MOAT_FAILED;
+        rec.writer = audit_writer_free(rec.writer);
         run_outcome_done(&outcome);
         run_context_done(&ctx);
         return status;

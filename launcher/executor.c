@@ -13,6 +13,9 @@ void run_outcome_done(RunOutcome *o) {
         free(o->denials);
         o->denials = NULL;
         o->n_denials = 0;
+        free(o->network.dest);
+        o->network.dest = NULL;
+        o->network.n_dest = 0;
 }
 
 const char *control_outcome_to_string(ControlOutcome c) {

@@ -18,11 +18,26 @@
 
 #include "plan/plan.h"
 
+struct RunOutcome;
+
+/* Optional calls from an executor to moat run, so that work that does not change the run is
+ * done where moat would otherwise wait (the audit record: cmd-run.c). An executor that does not
+ * call them is correct too: moat run then does that work after the executor returned. */
+typedef struct RunHooks {
+        /* The command was exec'd; until it ends the executor only waits. */
+        void (*started)(void *userdata);
+        /* The outcome is final and will not change: what is left is the executor's own
+         * teardown (cgroups, stacks, fds), which runs after this returns. */
+        void (*finished)(const struct RunOutcome *outcome, void *userdata);
+        void *userdata;
+} RunHooks;
+
 typedef struct RunRequest {
-        char **argv;       /* the command, argv[0] looked up in the sandbox's PATH */
-        char *workdir;     /* absolute host path of the work directory (default: cwd) */
-        char **caller_env; /* moat's own environment, filtered by the plan's env rules */
-        bool quiet;        /* no progress messages on stderr */
+        char **argv;           /* the command, argv[0] looked up in the sandbox's PATH */
+        char *workdir;         /* absolute host path of the work directory (default: cwd) */
+        char **caller_env;     /* moat's own environment, filtered by the plan's env rules */
+        bool quiet;            /* no progress messages on stderr */
+        const RunHooks *hooks; /* NULL: none */
 } RunRequest;
 
 /* One denied operation, for the audit record. */
@@ -53,7 +68,10 @@ typedef struct RunNetwork {
         bool active;     /* the proxy was started */
         bool proxy_died; /* it ended before the run did (the sandbox then reached nothing) */
         uint64_t allowed, denied, bytes_up, bytes_down, dropped;
-        RunNetDest dest[RUN_NET_MAX_DEST];
+        /* RUN_NET_MAX_DEST entries, allocated at the first destination (12 KiB that a run
+         * without network would otherwise carry on moat's stack for as long as it lasts);
+         * freed by run_outcome_done() */
+        RunNetDest *dest;
         size_t n_dest;
 } RunNetwork;
 

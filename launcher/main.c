@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* argv -> subcommand. The only file that calls exit(). */
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "commands.h"
 #include "config.h"
@@ -43,6 +46,13 @@ static void help(FILE *f) {
 
 int main(int argc, char **argv) {
         const char *base = strrchr(argv[0], '/');
+        uint32_t seed = 0;
+
+        /* jansson's hash seed (its tables' defence against colliding keys), from one
+         * getrandom() instead of jansson's own open/read/close of /dev/urandom. 0, or no
+         * entropy yet: jansson draws it itself, as before. */
+        if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t) sizeof(seed) && seed)
+                json_object_seed(seed);
 
         /* The OCI runtime (launcher/oci/cmd-oci.c) as `moat-oci`, or as a link in a directory
          * named oci whose name is the handler's profile (/usr/libexec/moat/oci/ci-untrusted). */

@@ -3,8 +3,9 @@
  * namespace ("init").
  *
  * Runs with a full capability set over its new user namespace and none over the host's. It
- * waits for the parent to write the id maps (and, on cgroup v1, to move it into the limit
- * cgroups), then takes the steps of SandboxStep in order: mounts, pivot_root, hostname,
+ * waits for the parent to write the id maps, then takes the steps of SandboxStep in order (on
+ * cgroup v1 the parent moves it into the limit cgroups meanwhile, and it waits for that before
+ * the filter and the workload): mounts, pivot_root, hostname,
  * loopback, work directory, setsid, LSM exec label, no_new_privs, capabilities, Landlock, the
  * output relay's pipes on fds 1 and 2 (resources.output), fd cleanup, seccomp, rlimits (last,
  * so that an address-space limit binds the workload and not init's own last mappings). All of
@@ -146,12 +147,41 @@ _Noreturn static void init_loop(int sync_fd, pid_t workload, const sigset_t *set
         }
 }
 
+/* The next message from the parent other than MSG_CGROUPS, which can arrive at any point
+ * after MSG_GO and is kept for child_await_cgroups(). */
+static int child_recv(SandboxChild *c, SyncRecord *ret) {
+        for (;;) {
+                int r = sys_sync_recv(c->sync_fd, ret, NULL);
+                if (r <= 0 || ret->step != MSG_CGROUPS)
+                        return r;
+                c->cgroups_result = ret->value < 0 ? ret->value : 1;
+        }
+}
+
+/* v1 limit cgroups: the workload starts only once init is in them (pids, memory and cpu then
+ * hold for everything it forks). */
+static void child_await_cgroups(SandboxChild *c) {
+        SyncRecord rec;
+
+        if (!c->await_cgroups)
+                return;
+        while (c->cgroups_result == 0) {
+                int r = sys_sync_recv(c->sync_fd, &rec, NULL);
+                if (r <= 0)
+                        fail(c->sync_fd, STEP_CGROUP, r < 0 ? r : -EPIPE, -1);
+                if (rec.step == MSG_CGROUPS)
+                        c->cgroups_result = rec.value < 0 ? rec.value : 1;
+        }
+        if (c->cgroups_result < 0)
+                fail(c->sync_fd, STEP_CGROUP, c->cgroups_result, -1);
+}
+
 /* network outbound: loopback up, and a listener on 127.0.0.1:PORT made here, in the sandbox's
  * network namespace, for moat's proxy (launcher/net/netd.h), which serves it from outside.
  * We wait until moat says the proxy runs: moat forks it meanwhile, and we make no libc call
  * while it does (we share its memory). The workload never holds the listener: it is closed
  * here, and the proxy's copy is outside the sandbox. */
-static void child_egress(const SandboxChild *c) {
+static void child_egress(SandboxChild *c) {
         struct sockaddr_in sa = { .sin_family = AF_INET,
                                   .sin_port = htons(c->plan->egress.proxy_port),
                                   .sin_addr = { htonl(INADDR_LOOPBACK) } };
@@ -169,14 +199,14 @@ static void child_egress(const SandboxChild *c) {
         safe_close(fd);
         if (r < 0)
                 fail(sync_fd, STEP_EGRESS, r, -1);
-        r = sys_sync_recv(sync_fd, &ack, NULL);
+        r = child_recv(c, &ack);
         if (r <= 0 || ack.step != MSG_PROXY_READY)
                 fail(sync_fd, STEP_EGRESS, r < 0 ? r : -EPIPE, -1);
         if (ack.value < 0)
                 fail(sync_fd, STEP_EGRESS, ack.value, -1);
 }
 
-static void child_confine(const SandboxChild *c) {
+static void child_confine(SandboxChild *c) {
         const Plan *plan = c->plan;
         const PlanSandbox *sb = &plan->sandbox;
         int sync_fd = c->sync_fd, index = -1, r;
@@ -256,7 +286,7 @@ static __attribute__((noinline)) void trim_dead_stack(void *stack_lo) {
  * reports the workload's exec (or a failure), moat waits for it and the child may use all of
  * libc. After that, init_loop(). */
 int sandbox_child_main(void *arg) {
-        const SandboxChild *c = arg;
+        SandboxChild *c = arg;
         int sync_fd = c->sync_fd, status_pipe[2], r;
         void *stack_lo = c->stack_lo;
         SyncRecord go;
@@ -272,6 +302,8 @@ int sandbox_child_main(void *arg) {
                 return EXIT_MOAT_FAILED;
 
         child_confine(c);
+        /* Before the filter (which may deny recvmsg) and before anything is forked. */
+        child_await_cgroups(c);
         /* Here, not after the exec: from the filter on, a profile that denies madvise would have
          * this call wait for a supervisor that does not listen yet. */
         trim_dead_stack(stack_lo);

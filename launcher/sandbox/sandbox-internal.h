@@ -40,13 +40,14 @@ typedef enum SandboxStep {
         STEP_EXEC,
         _STEP_MAX,
 
-        MSG_GO = 100,    /* parent -> child: id maps and cgroup in place */
+        MSG_GO = 100,    /* parent -> child: id maps (and a v2 cgroup) in place */
         MSG_DEGRADED,    /* child -> parent: best-effort step `index` failed with value */
         MSG_NOTIFY_FD,   /* child -> parent: the seccomp listener, SCM_RIGHTS */
         MSG_EXEC_OK,     /* child -> parent: the workload exec'd; value = its pid inside */
         MSG_EXIT_STATUS, /* child -> parent: the workload's wait status */
         MSG_PROXY_FD,    /* child -> parent: network outbound's listener, SCM_RIGHTS */
         MSG_PROXY_READY, /* parent -> child: the proxy serves it (value 0) or -errno */
+        MSG_CGROUPS,     /* parent -> child: init is in the v1 limit cgroups (0) or -errno */
 } SandboxStep;
 
 const char *sandbox_step_to_string(SandboxStep s);
@@ -137,6 +138,11 @@ typedef struct SandboxChild {
         int parent_sync_fd;     /* moat's end, which the child closes first */
         sigset_t original_mask; /* restored in the workload before exec */
         void *stack_lo;         /* the low end of the child's stack (its dead pages go back) */
+        /* v1 limit cgroups: the parent moves init into them after MSG_GO, while init builds the
+         * sandbox (a v1 move waits for an RCU grace period: milliseconds on a busy host), and
+         * says so with MSG_CGROUPS, which init waits for before it starts the workload */
+        bool await_cgroups;
+        int cgroups_result; /* the child's: 0 not yet told, 1 in place, -errno refused */
 } SandboxChild;
 
 /* The child (a SandboxChild *arg), from clone3 to the workload's exit; its return value is

@@ -5,7 +5,8 @@
  * prepares the workload's environment, the limit cgroups (with a small guard process that
  * removes them should moat itself be killed), the sync socket, the signalfd. One clone3 creates
  * every namespace; the child runs in the parent's memory (CLONE_VM, see start_child()). The
- * parent writes the child's id maps, moves it into the v1 cgroups, and releases it (MSG_GO).
+ * parent writes the child's id maps and releases it (MSG_GO), then moves it into the v1 cgroups
+ * while it sets up (MSG_CGROUPS; the child starts nothing before).
  * The seccomp program is ready before clone3 (built in, or compiled then). The parent waits
  * while the child sets up (wait_for_start()), then supervises: pidfd (exit), sync socket
  * (failures, degraded steps, the seccomp listener, exec success, the workload's wait status),
@@ -24,6 +25,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -97,7 +99,9 @@ static void net_record(Supervisor *s, const NetRecord *rec) {
                     strcmp(n->dest[i].reason, rec->reason) == 0)
                         d = &n->dest[i];
         if (!d) {
-                if (n->n_dest == RUN_NET_MAX_DEST) {
+                if (!n->dest)
+                        n->dest = calloc(RUN_NET_MAX_DEST, sizeof(*n->dest));
+                if (!n->dest || n->n_dest == RUN_NET_MAX_DEST) {
                         n->dropped++;
                         return;
                 }
@@ -657,8 +661,11 @@ static void fill_outcome(Supervisor *s, const Prepared *p, const RunRequest *req
         denial_table_take(&s->denials, &o->denials, &o->n_denials);
 }
 
-/* How many CPUs the tree can run on at once: the cpus limit rounded up, else the CPUs online. */
+/* How many CPUs the tree can run on at once: the cpus limit rounded up, else the CPUs online.
+ * Only the cpu_time watcher needs it (sysconf() reads a sysfs file). */
 static unsigned cpu_width(const Plan *plan) {
+        if (plan->resources.cpu_time_ms == 0)
+                return 1;
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         unsigned w = n > 0 ? (unsigned) n : 1;
         if (plan->resources.cpus_milli)
@@ -730,6 +737,7 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
                 .stdio_fd = { p->out.child_fd[0], p->out.child_fd[1] },
                 .original_mask = p->old_mask,
                 .stack_lo = p->stack,
+                .await_cgroups = p->cg.mechanism == CGROUP_MECH_V1,
         };
         int r = 0;
 
@@ -771,15 +779,23 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
                 s->failure = (SyncRecord){ .step = STEP_IDMAP, .value = r, .index = -1 };
                 goto kill;
         }
-        r = sys_cgroup_attach(&p->cg, pid);
-        if (r < 0) {
-                s->failure = (SyncRecord){ .step = STEP_CGROUP, .value = r, .index = -1 };
-                goto kill;
-        }
         r = sys_sync_send(s->sync_fd, MSG_GO, 0, -1, -EBADF);
         if (r < 0) {
                 s->failure = (SyncRecord){ .step = STEP_SYNC, .value = r, .index = -1 };
                 goto kill;
+        }
+        /* v1: init builds the sandbox meanwhile, and starts no workload before MSG_CGROUPS. The
+         * child runs libc from MSG_GO on: sys_cgroup_attach() makes raw system calls only. */
+        if (child.await_cgroups) {
+                r = sys_cgroup_attach(&p->cg, pid);
+                (void) sys_sync_send(s->sync_fd, MSG_CGROUPS, r, -1, -EBADF);
+                if (r < 0) {
+                        s->failure = (SyncRecord){ .step = STEP_CGROUP, .value = r, .index = -1 };
+                        /* raw, and waited for with raw calls: the child may be inside libc */
+                        (void) raw_syscall4(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+                        wait_for_start(s);
+                        return r;
+                }
         }
         wait_for_start(s); /* here: `child` must outlive the child's setup */
         return 0;
@@ -837,6 +853,11 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
                 struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
                 bool pipe_ignored = p.out.active && sigaction(SIGPIPE, &ign, &old_pipe) >= 0;
 
+                /* init runs raw system calls only from here (child.c): moat may use libc while
+                 * the command runs. */
+                if (s.started && req->hooks && req->hooks->started)
+                        req->hooks->started(req->hooks->userdata);
+
                 supervise(&s, req);
                 if (pipe_ignored)
                         (void) sigaction(SIGPIPE, &old_pipe, NULL);
@@ -868,6 +889,9 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
         if (p.dq.active)
                 o->disk_quota_bytes = plan->resources.disk;
         (void) sandbox_disk_quota_stop(&p.dq, &o->disk_added);
+        /* The outcome is complete: the audit record is written while the cgroups go. */
+        if (req->hooks && req->hooks->finished)
+                req->hooks->finished(o, req->hooks->userdata);
         {
                 int cr = sys_cgroup_destroy(&p.cg);
                 p.cgroup_left = cr < 0;

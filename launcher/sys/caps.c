@@ -11,9 +11,12 @@
  * SECBIT_NOROOT and friends would add nothing but would stop a kept capability from reaching
  * a uid 0 workload through the root exec rules. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdbool.h>
-#include <sys/capability.h>
+#include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "basic/macros.h"
 #include "sys/caps.h"
@@ -27,6 +30,9 @@ int sys_no_new_privs(void) {
         return 0;
 }
 
+/* Capability numbers are bits of a 64-bit set (two 32-bit words in capset()). */
+#define CAPS_MAX 64
+
 static bool caps_is_kept(const int *keep, size_t n_keep, int cap) {
         for (size_t i = 0; i < n_keep; i++)
                 if (keep[i] == cap)
@@ -34,59 +40,58 @@ static bool caps_is_kept(const int *keep, size_t n_keep, int cap) {
         return false;
 }
 
-static void cap_freep(cap_t *c) {
-        if (*c)
-                cap_free(*c);
-        *c = NULL;
-}
-
+/* inheritable = permitted = effective = keep, in one capset() (libcap's cap_set_proc() asks
+ * with capget() first, and its constructor probes the kernel's last capability at every
+ * start of moat, sandbox or not). */
 static int caps_set_process(const int *keep, size_t n_keep) {
-        __attribute__((cleanup(cap_freep))) cap_t caps = NULL;
-        cap_value_t v;
+        struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct data[2] = {};
 
-        caps = cap_init(); /* all clear */
-        if (!caps)
-                return -ENOMEM;
         for (size_t i = 0; i < n_keep; i++) {
-                v = keep[i];
-                if (cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET) < 0 ||
-                    cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET) < 0 ||
-                    cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_SET) < 0)
-                        return -errno;
+                uint32_t bit = UINT32_C(1) << (keep[i] % 32);
+                data[keep[i] / 32].permitted |= bit;
+                data[keep[i] / 32].effective |= bit;
+                data[keep[i] / 32].inheritable |= bit;
         }
-        if (cap_set_proc(caps) < 0)
-                return -errno;
-        return 0;
+        return RET_NERRNO((int) syscall(SYS_capset, &head, data));
 }
 
 int sys_caps_drop_except(const int *keep, size_t n_keep) {
-        int last = (int) cap_max_bits(); /* number of capabilities the running kernel knows */
+        int last = CAPS_MAX; /* how many capabilities the running kernel knows */
         int r;
 
         for (size_t i = 0; i < n_keep; i++)
-                if (keep[i] < 0 || keep[i] >= last)
+                if (keep[i] < 0 || keep[i] >= CAPS_MAX)
                         return -EINVAL;
 
-        for (int c = 0; c < last; c++) {
+        /* The kernel refuses a capability it does not know with EINVAL: the first one ends
+         * the loop and tells how many there are (no separate probe). */
+        for (int c = 0; c < CAPS_MAX; c++) {
                 if (caps_is_kept(keep, n_keep, c))
                         continue;
-                if (cap_drop_bound(c) < 0)
+                if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == 0)
+                        continue;
+                if (errno != EINVAL || c == 0)
                         return -errno;
+                last = c;
+                break;
         }
+        for (size_t i = 0; i < n_keep; i++)
+                if (keep[i] >= last)
+                        return -EINVAL;
 
-        /* One call (libcap's cap_reset_ambient() asks about every capability first). */
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
                 return -errno;
         r = caps_set_process(keep, n_keep);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n_keep; i++)
-                if (cap_set_ambient(keep[i], CAP_SET) < 0)
+                if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, keep[i], 0, 0) < 0)
                         return -errno;
 
         /* Verify the bounding set rather than trust n calls' return values. */
         for (int c = 0; c < last; c++)
-                if (!caps_is_kept(keep, n_keep, c) && cap_get_bound(c) != 0)
+                if (!caps_is_kept(keep, n_keep, c) && prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 0)
                         return -EPERM;
         return 0;
 }

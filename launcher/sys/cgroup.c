@@ -374,17 +374,43 @@ void sys_cgroup_forget(SandboxCgroup *cg) {
         }
 }
 
+/* Raw system calls and plain string copies only (no errno, no stdio, no allocation): the
+ * sandbox's parent calls this while its init, in the same memory, runs libc (sandbox.c). */
 int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid) {
-        char buf[32];
+        char digits[16], *d = digits + sizeof(digits);
+        unsigned long v = (unsigned long) pid;
+
         if (cg->mechanism != CGROUP_MECH_V1)
                 return 0;
-        snprintf(buf, sizeof(buf), "%d", (int) pid);
-        for (int i = 0; i < _CGROUP_V1_MAX; i++)
-                if (cg->paths[i]) {
-                        int r = write_file(cg->paths[i], "tasks", buf);
-                        if (r < 0)
-                                return r;
-                }
+        if (pid <= 0)
+                return -EINVAL;
+        do
+                *--d = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        size_t n_digits = (size_t) (digits + sizeof(digits) - d);
+
+        for (int i = 0; i < _CGROUP_V1_MAX; i++) {
+                char path[PATH_MAX];
+                size_t len;
+                long fd, w;
+
+                if (!cg->paths[i])
+                        continue;
+                len = strlen(cg->paths[i]);
+                if (len + sizeof("/tasks") > sizeof(path))
+                        return -ENAMETOOLONG;
+                memcpy(path, cg->paths[i], len);
+                memcpy(path + len, "/tasks", sizeof("/tasks"));
+                fd = raw_syscall4(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+                if (fd < 0)
+                        return (int) fd;
+                w = raw_syscall3(SYS_write, fd, d, n_digits);
+                raw_close((int) fd);
+                if (w < 0)
+                        return (int) w;
+                if ((size_t) w != n_digits)
+                        return -EIO;
+        }
         return 0;
 }
 

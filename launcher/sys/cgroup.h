@@ -74,7 +74,8 @@ int sys_cgroup_prepare_at(CgroupMechanism mech, const char *path, SandboxCgroup 
 int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res, pid_t guard);
 /* Free the paths and the fd without touching the file system. */
 void sys_cgroup_forget(SandboxCgroup *cg);
-/* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). */
+/* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). Raw
+ * system calls only, safe while a CLONE_VM child runs libc in the caller's memory. */
 int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
 /* An OCI container's update: write the limits that are non-zero in res into existing cgroups
  * (v1: memory before memsw when lowering, after when raising). */

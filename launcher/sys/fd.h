@@ -25,8 +25,8 @@ int sys_sync_send(int sock, int32_t step, int32_t value, int32_t index, int fd_t
  * or -EBADF), 0 on EOF, -errno on error. ret_fd may be NULL: a received fd is then closed. */
 int sys_sync_recv(int sock, SyncRecord *ret, int *ret_fd);
 
-/* Close every fd >= 3 except those in keep[]: close_range() for the gaps; then mark anything
- * left above the highest kept fd O_CLOEXEC as a backstop. 0 or -errno. */
+/* Close every fd >= 3 except those in keep[]: close_range() for each gap and for everything
+ * above the highest kept fd. 0 or -errno. */
 int sys_fd_close_all_except(const int *keep, unsigned n_keep);
 /* Move fd to >= 3 if it is 0..2, keeping O_CLOEXEC. Returns the (new) fd or -errno. */
 int sys_fd_move_above_stdio(int fd);

@@ -106,24 +106,27 @@ int sys_mount_clone_fd(int fd, unsigned plan_flags, int *ret_mnt_fd) {
         return clone_at(fd, "", AT_EMPTY_PATH, plan_flags, ret_mnt_fd);
 }
 
-/* Walk path component by component below root_fd, creating what is missing. */
+/* Walk path component by component below root_fd, creating what is missing. Called once the
+ * whole path did not resolve: when every parent did, the last component is the one missing, so
+ * it is created without being looked up first (EEXIST, a race in our own mount namespace, is
+ * then opened as it is, with the same rules). */
 static int resolve_creating(int root_fd, const char *path, MountCreate create, int *ret_fd) {
         char buf[PATH_MAX];
         char *save = NULL;
-        _cleanup_close_ int cur = openat2_path(root_fd, ".", RESOLVE_COMPONENT);
+        _cleanup_close_ int owned = -EBADF;
+        int cur = root_fd; /* the walk starts at root_fd itself: RESOLVE_BENEATH of it */
 
-        if (cur < 0)
-                return cur;
         if (strlen(path) >= sizeof(buf))
                 return -ENAMETOOLONG;
         strcpy(buf, path);
         for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
                 bool last = !save || *save == 0 || strspn(save, "/") == strlen(save);
-                int fd;
+                int fd = -ENOENT;
 
                 if (strcmp(c, ".") == 0 || strcmp(c, "..") == 0)
                         return -EINVAL;
-                fd = openat2_path(cur, c, RESOLVE_COMPONENT);
+                if (!last)
+                        fd = openat2_path(cur, c, RESOLVE_COMPONENT);
                 if (fd == -ENOENT) {
                         int r;
                         if (last && create == MOUNT_CREATE_FILE) {
@@ -141,10 +144,14 @@ static int resolve_creating(int root_fd, const char *path, MountCreate create, i
                 }
                 if (fd < 0)
                         return fd;
-                safe_close(cur);
-                cur = fd;
+                safe_close(owned);
+                cur = owned = fd;
         }
-        *ret_fd = TAKE_FD(cur);
+        if (owned < 0) /* no component: the root itself */
+                owned = openat2_path(root_fd, ".", RESOLVE_COMPONENT);
+        if (owned < 0)
+                return owned;
+        *ret_fd = TAKE_FD(owned);
         return 0;
 }
 

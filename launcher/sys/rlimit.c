@@ -27,7 +27,8 @@ int sys_rlimit_apply(const PlanRlimit *limits, size_t n, size_t *ret_failed) {
                                      .rlim_max = to_rlim(limits[i].hard) };
                 struct rlimit now;
 
-                if (contains_only(limits[i].resource) &&
+                /* A hard limit of 0 is as strict as it gets: nothing to read first. */
+                if (contains_only(limits[i].resource) && rl.rlim_max != 0 &&
                     getrlimit((__rlimit_resource_t) limits[i].resource, &now) == 0 &&
                     now.rlim_max != RLIM_INFINITY &&
                     (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > now.rlim_max)) {

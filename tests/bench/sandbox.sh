@@ -9,7 +9,9 @@
 #      on a busy machine where wall times are noise. Skipped (not failed) without valgrind or
 #      strace;
 #   1. launch: wall and CPU time of `moat run -p minimal -- /bin/true` vs an equivalent bwrap
-#      (median, p90, ratio moat/bwrap; target <= 0.8);
+#      (median, p90, ratio moat/bwrap; target <= 0.8), with what `moat --version` alone and the
+#      audit record's fdatasync (a run with MOAT_AUDIT_FSYNC=0 beside it) take of it: the sync
+#      waits for the disk and its journal, so it grows with the machine's other writes;
 #   2. the same with cgroup limits on (root: cgroup v1 memory + pids + cpu; target <= 1.0);
 #   3. memory per sandbox with N concurrent `sleep` sandboxes: user-space PSS and RSS of moat +
 #      its init, bwrap + its child; and whole system (drop in MemAvailable, minus a plain sleep's,
@@ -120,6 +122,13 @@ print("    moat's most: " + ", ".join(f"{k} {m[k]}" for k in top))
 print("    bwrap's:     " + ", ".join(f"{k} {b.get(k, 0)}" for k in top))
 PY
         [[ -n ${m:-} && -n ${b:-} ]] || echo "  (system call counts left out: strace failed)"
+        # who makes them: moat itself (profile, policy, host probe, audit), its init (the
+        # sandbox's setup), the workload (/bin/true's own start)
+        if strace -f -qq -o "$tmp/strace.ff" "$MOAT" run -p minimal -- /bin/true >/dev/null 2>&1; then
+                awk '$2 !~ /^(<\.\.\.|\+\+\+|---)/ { if (!($1 in n)) order[k++] = $1; n[$1]++ }
+                        END { printf "    of moat'"'"'s: moat itself %d, its init %d, the workload %d\n",
+                                n[order[0]], n[order[1]], n[order[2]] }' "$tmp/strace.ff"
+        fi
 else
         echo "  (system call counts left out: strace is not installed)"
 fi
@@ -130,9 +139,9 @@ python3 - "$runs" "$MOAT" "$tmp/limits.yaml" "${BWRAP[@]}" <<'PY'
 import os, sys, time
 runs = int(sys.argv[1]); moat = sys.argv[2]; limits = sys.argv[3]; bwrap = sys.argv[4:]
 
-def one(argv):
+def one(argv, env=None):
     t0 = time.perf_counter_ns()
-    pid = os.posix_spawnp(argv[0], argv, os.environ)
+    pid = os.posix_spawnp(argv[0], argv, env or os.environ)
     _, status, ru = os.wait4(pid, 0)
     wall = time.perf_counter_ns() - t0
     if os.waitstatus_to_exitcode(status) != 0:
@@ -157,20 +166,25 @@ moat_true = [moat, "run", "-p", "minimal", "--", "/bin/true"]
 moat_version = [moat, "--version"]
 moat_lim = [moat, "run", "-p", limits, "--", "/bin/true"]
 bw = [*bwrap, "/bin/true"]
-m, l, b, v = [], [], [], []
+nosync = dict(os.environ, MOAT_AUDIT_FSYNC="0")
+m, l, b, v, ns = [], [], [], [], []
 devnull = os.open(os.devnull, os.O_WRONLY)
 saved = os.dup(1)
 for i in range(runs):
     # rotate the order so no variant always runs first
-    order = [(m, moat_true), (l, moat_lim), (b, bw), (v, moat_version)]
-    order = order[i % 4:] + order[:i % 4]
+    order = [(m, moat_true, None), (l, moat_lim, None), (b, bw, None), (v, moat_version, None),
+             (ns, moat_true, nosync)]
+    order = order[i % 5:] + order[:i % 5]
     os.dup2(devnull, 1)
-    for acc, argv in order:
-        acc.append(one(argv))
+    for acc, argv, env in order:
+        acc.append(one(argv, env))
     os.dup2(saved, 1)
 report("1. launch: /bin/true", "moat run -p minimal", m, "bwrap --unshare-all", b, 0.8)
 w = sorted(x[0] for x in v); cp = sorted(x[1] for x in v)
 print(f"  of which binary start-up alone (moat --version): wall median {pct(w,50):.2f}ms, cpu median {pct(cp,50):.2f}ms")
+w = sorted(x[0] for x in ns)
+print(f"  without the audit record's fdatasync (MOAT_AUDIT_FSYNC=0): wall median {pct(w,50):.2f}ms;"
+      f" the sync: {pct([x[0] for x in m],50) - pct(w,50):.2f}ms here")
 if os.getuid() == 0:
     report("2. launch with cgroup limits (memory, pids, cpu)", "moat run (limits)", l, "bwrap --unshare-all", b, 1.0)
 else:

@@ -173,6 +173,51 @@ for u in "${USERS[@]}"; do
         check "[$u] ... and no unkeyed record is written instead" test "$(wc -l <"$d/site/audit.jsonl")" -eq 1
 done
 
+# Durability: moat overlaps the record's sync with the sandbox's teardown, but exits only after
+# an fdatasync of the log that follows the record's write (audit/README.md, fsync policy), and
+# the --result file appears only after it too. Read from the system calls moat makes: the write
+# of the record to the log's fd, then an fdatasync of that fd, then the rename of the result
+# file into place and moat's exit_group.
+if command -v strace >/dev/null; then
+        strace -f -qq -e trace=openat,write,fdatasync,rename,exit_group -o "$T/strace" \
+                "$MOAT" run --result "$T/durable.json" -p "$T/run.yaml" -- true >/dev/null 2>&1
+        python3 - "$T/strace" "$MOAT_AUDIT_LOG" "$T/durable.json" >"$T/order" 2>&1 <<'PY'
+import re, sys
+trace, log, result = sys.argv[1], sys.argv[2], sys.argv[3]
+lines = open(trace).read().splitlines()
+main = lines[0].split()[0]  # moat's own pid: the first traced line is its
+fds, state = set(), "open"
+for l in lines:
+    pid, rest = l.split(None, 1)
+    m = re.match(r'openat\(AT_FDCWD, "([^"]*)", [^)]*\) = (\d+)', rest)
+    if m and m.group(1) == log:
+        fds.add(m.group(2))
+    m = re.match(r'write\((\d+), "\{\\"chain', rest)
+    if m and m.group(1) in fds:
+        state = "written"
+    m = re.match(r'fdatasync\((\d+)', rest)
+    if m and m.group(1) in fds and state == "written" and rest.rstrip().endswith("= 0"):
+        state = "synced"
+    m = re.match(r'rename\("[^"]*", "([^"]*)"\)', rest)
+    if m and m.group(1) == result:
+        print("result:" + state)
+    if pid == main and rest.startswith("exit_group"):
+        print("exit:" + state)
+        break
+else:
+    print("no exit_group of moat in the trace")
+PY
+        check "moat exits only after the record's write and an fdatasync of the log" \
+                grep -qx exit:synced "$T/order"
+        check "... and the --result file is put in place only after that fdatasync" \
+                test "$(grep ^result: "$T/order")" = result:synced
+else
+        tap_skip "moat exits only after the record's write and an fdatasync of the log" \
+                "strace is not installed"
+        tap_skip "... and the --result file is put in place only after that fdatasync" \
+                "strace is not installed"
+fi
+
 # The per-user default location (no MOAT_AUDIT_LOG), only for the unprivileged user: root's
 # default is /var/log/moat, which a hermetic test must not touch.
 if [[ " ${USERS[*]} " == *" moatuser "* ]]; then

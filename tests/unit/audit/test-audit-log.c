@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -255,6 +256,158 @@ static void test_record_identity_and_time_filled_by_writer(void **state) {
         free(p);
 }
 
+/* ---- the writer in steps (moat run: prepared while the command runs) ---- */
+
+static AuditContext writer_ctx(void) {
+        static char *argv[] = { "true", NULL };
+        static RunRequest req = { .argv = argv, .workdir = "/" };
+        return (AuditContext){ .request = &req, .profile_arg = "x" };
+}
+
+static __attribute__((noinline)) char *line_at(const char *path, int n) { /* 1-based, no \n */
+        FILE *f = fopen(path, "re");
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len = -1;
+
+        assert_non_null(f);
+        for (int i = 0; i < n; i++)
+                len = getline(&line, &cap, f);
+        fclose(f);
+        assert_true(len > 0);
+        line[len - 1] = '\0';
+        return line;
+}
+
+static char *prev_of(const char *path, int n) {
+        char *line = line_at(path, n);
+        json_auto_t *r = json_loads(line, 0, NULL);
+        assert_non_null(r);
+        char *prev = strdup(json_string_value(json_object_get(r, "prev")));
+        free(line);
+        return prev;
+}
+
+/* The tail read by prepare() is only a guess: a record that another writer appended between
+ * prepare() and append() is what the new record chains to. */
+static void test_writer_chains_to_a_record_appended_after_prepare(void **state) {
+        char *p = path_in("writer-race.jsonl");
+        AuditContext ctx = writer_ctx();
+        AuditWriter *w = NULL;
+
+        assert_int_equal(append(p), 0);
+        assert_int_equal(audit_writer_new(p, NULL, &w), 0);
+        audit_writer_prepare(w);
+        assert_int_equal(append(p), 0); /* another moat, meanwhile */
+        assert_int_equal(audit_writer_append(w, &ctx), 0);
+        assert_int_equal(audit_writer_finish(w), 0);
+        w = audit_writer_free(w);
+        AuditVerifyReport rep = verify_file(p, NULL, 0);
+        assert_int_equal(rep.bad_line, 0);
+        assert_int_equal(rep.n_records, 3);
+
+        /* and a torn tail left meanwhile is covered, not chained over */
+        assert_int_equal(audit_writer_new(p, NULL, &w), 0);
+        audit_writer_prepare(w);
+        write_bytes(p, "{\"chain\":\"sha256\",\"comm", O_APPEND);
+        assert_int_equal(audit_writer_append(w, &ctx), 0);
+        assert_int_equal(audit_writer_finish(w), 0);
+        w = audit_writer_free(w);
+        rep = verify_file(p, NULL, 0);
+        assert_int_equal(rep.bad_line, 0);
+        assert_int_equal(rep.n_recovered, 1);
+        assert_int_equal(rep.n_records, 4);
+        free(p);
+}
+
+/* The last line rewritten in place, same size, between prepare() and append(): the record
+ * chains to the bytes that are there (verify then blames the rewritten line, not ours). */
+static void test_writer_rereads_a_tail_changed_in_place(void **state) {
+        char *p = path_in("writer-inplace.jsonl");
+        AuditContext ctx = writer_ctx();
+        AuditWriter *w = NULL;
+        char hex[AUDIT_HEX_LEN + 1];
+
+        assert_int_equal(append(p), 0);
+        assert_int_equal(append(p), 0);
+        assert_int_equal(audit_writer_new(p, NULL, &w), 0);
+        audit_writer_prepare(w);
+        char *last = line_at(p, 2);
+        char *at = strstr(last, "\"exited\"");
+        assert_non_null(at);
+        memcpy(at, "\"exitee\"", 8);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        int fd = open(p, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, last, strlen(last), st.st_size - (off_t) strlen(last) - 1),
+                         (ssize_t) strlen(last));
+        close(fd);
+        assert_int_equal(audit_writer_append(w, &ctx), 0);
+        assert_int_equal(audit_writer_finish(w), 0);
+        w = audit_writer_free(w);
+        audit_sha256_hex(last, strlen(last), hex);
+        char *prev = prev_of(p, 3);
+        assert_string_equal(prev, hex);
+        free(prev);
+        free(last);
+        free(p);
+}
+
+/* A log rotated away while the command ran: the record goes to the new file, which starts a
+ * chain of its own; the rotated file is not written. */
+static void test_writer_follows_rotation_after_prepare(void **state) {
+        char *p = path_in("writer-rot.jsonl"), *old = path_in("writer-rot.jsonl.1");
+        AuditContext ctx = writer_ctx();
+        AuditWriter *w = NULL;
+        struct stat before, after;
+
+        assert_int_equal(append(p), 0);
+        assert_int_equal(audit_writer_new(p, NULL, &w), 0);
+        audit_writer_prepare(w);
+        assert_int_equal(rename(p, old), 0);
+        assert_int_equal(stat(old, &before), 0);
+        assert_int_equal(audit_writer_append(w, &ctx), 0);
+        assert_int_equal(audit_writer_finish(w), 0);
+        w = audit_writer_free(w);
+        assert_int_equal(stat(old, &after), 0);
+        assert_int_equal(before.st_size, after.st_size);
+        char *prev = prev_of(p, 1);
+        assert_string_equal(prev, AUDIT_GENESIS_PREV);
+        free(prev);
+        free(p);
+        free(old);
+}
+
+/* finish() returns once the record is synced and the log unlocked; an error of prepare()
+ * (here: the site's key is missing) is append()'s and finish()'s, and nothing is written. */
+static void test_writer_finish_and_errors(void **state) {
+        char *p = path_in("writer-fin.jsonl"), *missing = path_in("writer-no-key");
+        Policy policy = { .audit_hmac_key_file = missing };
+        AuditContext ctx = writer_ctx();
+        AuditWriter *w = NULL;
+
+        assert_int_equal(audit_writer_new(p, NULL, &w), 0);
+        assert_int_equal(audit_writer_append(w, &ctx), 0);
+        assert_int_equal(audit_writer_finish(w), 0);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+        close(fd);
+        w = audit_writer_free(w);
+
+        ctx.policy = &policy;
+        assert_int_equal(audit_writer_new(p, &policy, &w), 0);
+        audit_writer_prepare(w);
+        assert_int_equal(audit_writer_append(w, &ctx), -ENOENT);
+        assert_int_equal(audit_writer_finish(w), -ENOENT);
+        w = audit_writer_free(w);
+        AuditVerifyReport rep = verify_file(p, NULL, 0);
+        assert_int_equal(rep.n_records, 1);
+        free(p);
+        free(missing);
+}
+
 static bool path_is(char *p, const char *expected) {
         bool ok = p && strcmp(p, expected) == 0;
         if (!ok)
@@ -324,6 +477,10 @@ int main(void) {
                 cmocka_unit_test(test_keyed_chain_through_audit_log_run),
                 cmocka_unit_test(test_record_identity_and_time_filled_by_writer),
                 cmocka_unit_test(test_default_path),
+                cmocka_unit_test(test_writer_chains_to_a_record_appended_after_prepare),
+                cmocka_unit_test(test_writer_rereads_a_tail_changed_in_place),
+                cmocka_unit_test(test_writer_follows_rotation_after_prepare),
+                cmocka_unit_test(test_writer_finish_and_errors),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
