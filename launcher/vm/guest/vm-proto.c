@@ -13,7 +13,7 @@ int vm_config_append(char **buf, size_t *len, char tag, const char *value, size_
         char head[32];
         int n;
 
-        if (!strchr("ugcaemhipPtfdz", tag) || value_len > VM_RECORD_MAX ||
+        if (!strchr("ugcaemhipPtfdzrw", tag) || value_len > VM_RECORD_MAX ||
             memchr(value, 0, value_len))
                 return -EINVAL;
         n = snprintf(head, sizeof(head), "%c%zu:", tag, value_len);
@@ -134,6 +134,21 @@ static int parse_mount(char *v, VmMount *m, const char **reason) {
         return 0;
 }
 
+/* Record r: VM_SEED_MIN..VM_SEED_MAX bytes as lower-case hex, at most once. */
+static int parse_seed(VmConfig *c, const char *v, size_t vlen, const char **reason) {
+        if (c->seed_len || vlen % 2 || vlen < 2 * VM_SEED_MIN || vlen > 2 * VM_SEED_MAX ||
+            strspn(v, "0123456789abcdef") != vlen)
+                return *reason = "bad or repeated CRNG seed", -EINVAL;
+        for (size_t i = 0; i < vlen / 2; i++) {
+                unsigned hi = (unsigned) (v[2 * i] <= '9' ? v[2 * i] - '0' : v[2 * i] - 'a' + 10);
+                unsigned lo = (unsigned) (v[2 * i + 1] <= '9' ? v[2 * i + 1] - '0'
+                                                              : v[2 * i + 1] - 'a' + 10);
+                c->seed[i] = (uint8_t) (hi << 4 | lo);
+        }
+        c->seed_len = vlen / 2;
+        return 0;
+}
+
 static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char **reason) {
         uint64_t u;
 
@@ -215,6 +230,13 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                         return *reason = "bad debug record", -EINVAL;
                 c->debug = true;
                 return 0;
+        case 'r':
+                return parse_seed(c, v, vlen, reason);
+        case 'w':
+                if (c->have_realtime || parse_uint(v, vlen, UINT64_MAX, &u) < 0)
+                        return *reason = "bad or repeated wall clock", -EINVAL;
+                c->realtime_ns = u, c->have_realtime = true;
+                return 0;
         default:
                 return *reason = "unknown record tag", -EINVAL;
         }
@@ -237,7 +259,7 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
                 if (pos >= len)
                         return 0;
                 tag = buf[pos];
-                if (!strchr("ugcaemhipPtfdz", tag) || tag == 0)
+                if (!strchr("ugcaemhipPtfdzrw", tag) || tag == 0)
                         return *reason = "unknown record tag", -EINVAL;
                 for (colon = pos + 1; colon < len && buf[colon] != ':'; colon++)
                         if (++digits > 5)

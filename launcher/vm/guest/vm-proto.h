@@ -9,7 +9,10 @@
  * entry, m mount, h hostname, i machine id (required: 32 lower-case hex digits, the guest's
  * /etc/machine-id, never the host's), p AppArmor profile name, P its text, t CPU time limit of
  * the command tree in ms (1..VM_CPU_TIME_MS_MAX, at most once), f fault hook (tests only),
- * d debug. Then,
+ * d debug, r CRNG seed (VM_SEED_MIN..VM_SEED_MAX bytes as lower-case hex, at most once) and
+ * w the host's CLOCK_REALTIME in ns (at most once), which make a guest restored from a template
+ * unique (the guest init credits the seed and forces a reseed, and sets its clock, before
+ * anything else). Then,
  * for the rest of the run, stdin frames: "i<len>:<bytes>\n" and a final "I0:\n" (EOF).
  *
  * Guest -> host, lines of at most VM_STATUS_LINE_MAX bytes:
@@ -43,6 +46,8 @@
 /* Record t: 10^12 ms (about 31 years) keeps the guest's arithmetic in microseconds far from
  * overflow; a longer limit is refused by moat before booting. */
 #define VM_CPU_TIME_MS_MAX UINT64_C(1000000000000)
+#define VM_SEED_MIN 16u /* record r: bytes of host randomness for the guest CRNG */
+#define VM_SEED_MAX 64u
 
 typedef enum VmMountKind {
         VM_MOUNT_9P,      /* "9p <tag> ro|rw[,noexec] <target>": a host share */
@@ -82,6 +87,10 @@ typedef struct VmConfig {
         size_t n_env;
         VmMount mounts[VM_MOUNTS_MAX];
         size_t n_mounts;
+        uint8_t seed[VM_SEED_MAX]; /* record r; seed_len 0 = none */
+        size_t seed_len;
+        uint64_t realtime_ns; /* record w */
+        bool have_realtime;
 } VmConfig;
 
 /* Appends one record to a growing buffer; -EINVAL for a value that is too long or a bad tag,
