@@ -80,6 +80,7 @@ struct VmWarm {
         pthread_t thread;
         bool thread_started;
         char ram_path[600];
+        bool rw_open_fault; /* test hook: QEMU's own open of the RAM file goes through */
         char describe[200];
 };
 
@@ -770,7 +771,7 @@ static void handle_notification(VmWarm *w) {
                         break;
         }
         path[got] = 0;
-        if (path[0] && strcmp(path, w->ram_path) == 0 && w->ram_fd >= 0) {
+        if (path[0] && strcmp(path, w->ram_path) == 0 && w->ram_fd >= 0 && !w->rw_open_fault) {
                 struct seccomp_notif_addfd add = { .id = req.id,
                                                    .flags = SECCOMP_ADDFD_FLAG_SEND,
                                                    .srcfd = (uint32_t) w->ram_fd };
@@ -1217,6 +1218,11 @@ int vm_warm_restore(VmWarm *w, const VmWarmSpec *s, const int listen_fd[3], char
         VmQmp q = { .fd = -EBADF };
         int r;
 
+        /* Documented test hook (launcher/vm/README.md): QEMU's open() of the template's RAM
+         * file for writing is not answered with the read-only descriptor but left to the
+         * kernel, where Landlock refuses it. It can only make the warm start fail. */
+        w->rw_open_fault = getenv("MOAT_VM_WARM_FAULT") &&
+                           strcmp(getenv("MOAT_VM_WARM_FAULT"), "rw-open") == 0;
         r = template_verify(w, &state_fd, why, why_size);
         if (r == -EBADMSG)
                 template_discard(w->tmpl_dir);
