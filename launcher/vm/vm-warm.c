@@ -1251,9 +1251,13 @@ int vm_warm_restore(VmWarm *w, const VmWarmSpec *s, const int listen_fd[3], char
         }
         w->thread_started = true;
         if ((r = vm_qmp_connect(&q, qmp, deadline)) < 0) {
+                /* QEMU's message names the option and the path first: keep its cause. */
                 log_tail(log, tail, sizeof(tail));
-                snprintf(why, why_size, "restore: QEMU's monitor: %s%s%s", strerror(-r),
-                         tail[0] ? ": " : "", tail);
+                const char *cause = strrchr(tail, ':');
+                snprintf(why, why_size, "restore of template %.12s failed: QEMU ended: %s", w->key,
+                         cause     ? cause + 2 - (cause[1] != ' ')
+                         : tail[0] ? tail
+                                   : strerror(-r));
                 goto fail;
         }
         if ((r = confinement(w, detail, sizeof(detail))) < 0) {

@@ -14,6 +14,8 @@
 #   - kill -9 of moat during a warm run leaves no QEMU and no run directory.
 source "$(dirname "$0")/lib.sh"
 [ -x "${MOAT:-}" ] || skip_all "moat not built"
+# WARM_USERS="moatuser": a subset of the users, for a quicker look while developing.
+[ -n "${WARM_USERS:-}" ] && read -ra USERS <<<"$WARM_USERS"
 command -v jq >/dev/null || skip_all "jq is not installed"
 
 # The template directory of QEMU's account for USER (moat-vm's cache for root).
@@ -110,14 +112,14 @@ out-line" ]'
         # 2. Timeout: cold and warm end the same way (the same template: only the timeout differs).
         for mode in cold warm2; do
                 run_moat "$u" "${mode%2}" /dev/null "$T/$u-to-$mode.err" -p "$d/to.yaml" \
-                        --result "$T/$u-to-$mode.json" -- sleep 30 </dev/null
+                        --result "$d/to-$mode.json" -- sleep 30 </dev/null
                 rc[to-$mode]=$?
-                diag "$u timeout $mode: rc=${rc[to-$mode]} $(jq -c . "$T/$u-to-$mode.json" 2>/dev/null)"
+                diag "$u timeout $mode: rc=${rc[to-$mode]} $(jq -c . "$d/to-$mode.json" 2>/dev/null) $(head -c 300 "$T/$u-to-$mode.err")"
         done
         check_all "$u: a timeout ends warm and cold runs alike (137, verdict timeout)" \
                 '[ "${rc[to-cold]}" = 137 ] && [ "${rc[to-warm2]}" = 137 ] &&
-                 [ "$(jq -r .verdict "$T/$u-to-cold.json")" = timeout ] &&
-                 [ "$(jq -r .verdict "$T/$u-to-warm2.json")" = timeout ]'
+                 [ "$(jq -r .verdict "$d/to-cold.json")" = timeout ] &&
+                 [ "$(jq -r .verdict "$d/to-warm2.json")" = timeout ]'
 
         # 3. The clone's QEMU seen from the host while its command runs.
         (cd "$d/work" && exec setpriv --reuid="$u" --regid="$u" --init-groups env -i \
