@@ -833,11 +833,12 @@ static void qemu_stop(VmWarm *w) {
                 w->listener = safe_close(w->listener);
 }
 
-/* Seccomp 2 and NoNewPrivs 1, read from QEMU itself (as for libvirt's QEMU). */
+/* Seccomp 2 with QEMU's own -sandbox filter on top of moat's notification filter (so at least
+ * two filters), and NoNewPrivs 1, read from QEMU itself (as for libvirt's QEMU). */
 static int confinement(VmWarm *w, char *detail, size_t size) {
         char path[64], *line = NULL;
         size_t cap = 0;
-        int seccomp = -1, nnp = -1;
+        int seccomp = -1, nnp = -1, filters = -1;
         FILE *f;
 
         snprintf(path, sizeof(path), "/proc/%d/status", (int) w->qemu);
@@ -847,11 +848,12 @@ static int confinement(VmWarm *w, char *detail, size_t size) {
         while (getline(&line, &cap, f) > 0) {
                 sscanf(line, "Seccomp: %d", &seccomp);
                 sscanf(line, "NoNewPrivs: %d", &nnp);
+                sscanf(line, "Seccomp_filters: %d", &filters);
         }
         free(line);
         fclose(f);
-        snprintf(detail, size, "seccomp=%d no_new_privs=%d", seccomp, nnp);
-        return seccomp == 2 && nnp == 1 ? 0 : -EPERM;
+        snprintf(detail, size, "seccomp=%d filters=%d no_new_privs=%d", seccomp, filters, nnp);
+        return seccomp == 2 && filters >= 2 && nnp == 1 ? 0 : -EPERM;
 }
 
 static void log_tail(const char *path, char *out, size_t size) {

@@ -136,9 +136,11 @@ out-line" ]'
         done
         sleep 1
         st=$(cat "/proc/$q/status" 2>/dev/null)
-        diag "$u: QEMU pid '$q': $(grep -E '^(Uid|Seccomp|NoNewPrivs):' <<<"$st" | tr '\n' ' ')"
-        check_all "$u: the clone's QEMU has a seccomp filter (Seccomp: 2) and no_new_privs" \
-                'grep -qP "^Seccomp:\t2$" <<<"$st" && grep -qP "^NoNewPrivs:\t1$" <<<"$st"'
+        diag "$u: QEMU pid '$q': $(grep -E '^(Uid|Seccomp|Seccomp_filters|NoNewPrivs):' <<<"$st" | tr '\n' ' ')"
+        # Two filters at least: QEMU's own -sandbox set on top of moat's notification filter.
+        check_all "$u: the clone's QEMU has QEMU's seccomp sandbox (Seccomp: 2, 2 filters) and no_new_privs" \
+                'grep -qP "^Seccomp:\t2$" <<<"$st" && grep -qP "^NoNewPrivs:\t1$" <<<"$st" &&
+                 [ "$(awk "/^Seccomp_filters:/ {print \$2}" <<<"$st")" -ge 2 ]'
         check_all "$u: the clone's QEMU runs as $quid, without capabilities" \
                 'grep -qP "^Uid:\t$quid\t$quid\t$quid\t$quid$" <<<"$st" && grep -qP "^CapEff:\t0+$" <<<"$st"'
         check_all "$u: the clone's QEMU has its own mount and user namespaces" \
