@@ -106,7 +106,7 @@ grep -q '"tier_detail":"[^"]*warm start' <(tail -n 1 "$T/audit.log") ||
 # Memory of two concurrent clones while their commands run (smaps_rollup of each QEMU, MiB).
 for _ in 1 2; do as_u "$MOAT" run -q -p hostile -- sleep 4 </dev/null >/dev/null 2>&1 & done
 sleep 2.5
-for q in $(pgrep -u "$(id -u "$U")" -f '^/usr/bin/qemu-system-x86_64 -name guest=moat-'); do
+for q in $(pgrep -u "$(id -u "$U")" -f "mem-path=$T/home/"); do
         awk -v q="$q" '/^(Rss|Pss|Anonymous):/ { v[$1] = $2 / 1024 }
                 END { printf "# concurrent warm clone, QEMU %s: Rss %.0f MiB, Pss %.0f MiB, anonymous %.0f MiB\n",
                       q, v["Rss:"], v["Pss:"], v["Anonymous:"] }' "/proc/$q/smaps_rollup"
