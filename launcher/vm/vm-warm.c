@@ -1083,6 +1083,59 @@ out:
         return r;
 }
 
+static void template_discard(const char *dir);
+
+/* A template whose inputs changed on disk (a new QEMU build, guest kernel or initramfs) can
+ * never be restored again: its key is gone. Removes such templates beside dir, keeping any
+ * other (another memory size or share layout, still current). */
+static void templates_prune(const char *dir) {
+        _cleanup_free_ char *parent = strdup(dir);
+        DIR *d;
+        struct dirent *de;
+
+        if (!parent || !strrchr(parent, '/'))
+                return;
+        *strrchr(parent, '/') = 0;
+        d = opendir(parent);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                char path[700], line[800], now[700];
+                bool stale = false;
+                FILE *f;
+
+                if (strncmp(de->d_name, "tmpl-", 5) != 0 || strlen(de->d_name) != 37)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s/meta", parent, de->d_name);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                while (!stale && fgets(line, sizeof(line), f)) {
+                        char *sp = strchr(line, ' ');
+                        line[strcspn(line, "\n")] = 0;
+                        if (!sp ||
+                            (strncmp(line, "qemu ", 5) != 0 && strncmp(line, "kernel ", 7) != 0 &&
+                             strncmp(line, "initramfs ", 10) != 0 &&
+                             strncmp(line, "firmware ", 9) != 0) ||
+                            strcmp(sp + 1, "none") == 0)
+                                continue;
+                        char *p = sp + 1, *end = strchr(p, ' ');
+                        if (!end)
+                                continue;
+                        *end = 0;
+                        stale = identity(p, now, sizeof(now)) < 0;
+                        *end = ' ';
+                        stale = stale || strcmp(now, p) != 0;
+                }
+                fclose(f);
+                if (stale) {
+                        snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
+                        template_discard(path);
+                }
+        }
+        closedir(d);
+}
+
 int vm_warm_template(VmWarm *w, const VmWarmSpec *s, bool quiet, char *why, size_t why_size) {
         _cleanup_free_ char *inputs = NULL;
         struct stat st;
@@ -1111,6 +1164,8 @@ int vm_warm_template(VmWarm *w, const VmWarmSpec *s, bool quiet, char *why, size
                         "once per kernel, init, QEMU and machine)...\n");
         uint64_t t0 = mono_ms();
         r = capture(w, s, w->tmpl_dir, inputs, why, why_size);
+        if (r >= 0)
+                templates_prune(w->tmpl_dir);
         if (r >= 0 && !quiet && isatty(STDERR_FILENO))
                 fprintf(stderr, "moat: vm template ready (%llu ms)\n",
                         (unsigned long long) (mono_ms() - t0));
