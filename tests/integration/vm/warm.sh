@@ -193,9 +193,16 @@ out-line" ]'
                  [ "${ob[3]}" -ge $((t0 - 2)) ] && [ "${ob[3]}" -le $((t1 + 2)) ]'
 
         # 5. A template modified on disk: detected, removed, cold boot, then captured anew.
-        tmpl=$(ls -td "$(cache_of "$u")"/tmpl-* | head -n 1)
+        # The template this profile's runs restore, as the audit record names it.
+        used_template() {
+                run_moat "$u" warm /dev/null /dev/null -p "$d/rw.yaml" -- true </dev/null
+                local k
+                k=$(last_detail "$d" | grep -o 'warm start from template [0-9a-f]*' | awk '{print $NF}')
+                [ -n "$k" ] && ls -d "$(cache_of "$u")/tmpl-$k"*
+        }
         for part in ram state; do
-                [ "$part" = state ] && tmpl=$(ls -td "$(cache_of "$u")"/tmpl-* | head -n 1)
+                tmpl=$(used_template)
+                diag "$u: tampering with $part of $tmpl"
                 printf '\x90' | dd of="$tmpl/$part" bs=1 seek=4096 conv=notrunc status=none
                 run_moat "$u" warm "$T/$u-tamper.out" "$T/$u-tamper.err" -p "$d/rw.yaml" -- echo ok </dev/null
                 r=$?
