@@ -203,7 +203,8 @@ out-line" ]'
         for part in ram state; do
                 tmpl=$(used_template)
                 diag "$u: tampering with $part of $tmpl"
-                printf '\x90' | dd of="$tmpl/$part" bs=1 seek=4096 conv=notrunc status=none
+                [ -n "$tmpl" ] && [ -f "$tmpl/$part" ] &&
+                        printf '\x90' | dd of="$tmpl/$part" bs=1 seek=4096 conv=notrunc status=none
                 run_moat "$u" warm "$T/$u-tamper.out" "$T/$u-tamper.err" -p "$d/rw.yaml" -- echo ok </dev/null
                 r=$?
                 dt=$(last_detail "$d")
