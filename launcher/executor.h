@@ -117,7 +117,7 @@ typedef struct RunOutcome {
 
         RunNetwork network;
 
-        char tier_detail[128]; /* "kvm", "tcg (software emulation)", "cgroup v1", ... */
+        char tier_detail[256]; /* "kvm", "tcg (software emulation)", "cgroup v1", ... */
         char machine_id[33];   /* the /etc/machine-id the workload saw, "" if none was made */
 } RunOutcome;
 

@@ -42,6 +42,7 @@
 #include "vm-initramfs.h"
 #include "vm-layout.h"
 #include "vm-libvirt.h"
+#include "vm-warm.h"
 #include "vm/guest/vm-proto.h"
 
 #define VM_URI "qemu:///session"
@@ -66,7 +67,7 @@ typedef struct VmResult {
         char failed_step[64];
         int failed_errno;
         char message[512];
-        char tier_detail[128];
+        char tier_detail[256];
         char machine_id[33];       /* the guest's /etc/machine-id, for the audit record */
         unsigned controls_applied; /* 1u << VmControl the guest reported applied */
         bool controls_reported;    /* the guest reached "started" and reported them */
@@ -79,6 +80,8 @@ typedef struct VmRun {
         char dir[64];
         int listen_fd[_SOCK_MAX], fd[_SOCK_MAX], sig_fd;
         VmLibvirt *lv;
+        VmWarm *warm;     /* a warm start's clone (vm-warm.h), instead of lv */
+        VmWarmSpec wspec; /* what a warm start needs of the domain */
         VmStatusReader status;
         VmControlSet controls; /* what the configuration asked the guest init to apply */
         char *outq;            /* control port output: configuration, then stdin frames */
@@ -196,6 +199,8 @@ static void sweep_run_dirs(void) {
 
 static void run_cleanup(VmRun *run) {
         run->lv = vm_libvirt_close(run->lv, run->clean_end);
+        run->warm = vm_warm_close(run->warm);
+        vm_warm_spec_done(&run->wspec);
         for (int i = 0; i < _SOCK_MAX; i++) {
                 run->listen_fd[i] = safe_close(run->listen_fd[i]);
                 run->fd[i] = safe_close(run->fd[i]);
@@ -248,6 +253,8 @@ static int queue_ctl(VmRun *run, const char *data, size_t len) {
 static void destroy(VmRun *run) {
         if (!run->destroyed && run->lv)
                 (void) vm_libvirt_destroy(run->lv);
+        if (!run->destroyed && run->warm)
+                vm_warm_kill(run->warm);
         run->destroyed = true;
 }
 
@@ -406,7 +413,7 @@ static void run_loop(VmRun *run, uint64_t deadline) {
 
         for (;;) {
                 struct pollfd p[6];
-                int ev = vm_libvirt_event_fd(run->lv);
+                int ev = run->warm ? vm_warm_event_fd(run->warm) : vm_libvirt_event_fd(run->lv);
                 bool want_stdin = run->res.started && !run->stdin_eof && run->outq_len == 0 &&
                                   run->fd[SOCK_CTL] >= 0;
                 bool relay = run->res.started;
@@ -692,6 +699,8 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
                             strerror(-r));
                 return r;
         }
+        if ((r = vm_warm_spec_copy(&spec, &run->wspec)) < 0)
+                return r;
         return 0;
 }
 
@@ -743,6 +752,45 @@ static void run_conclude(VmRun *run) {
         }
 }
 
+/* Warm start (vm-warm.h): a clone of the template restored by plain QEMU. Returns false when
+ * no clone was started (why says why), and the run boots cold; true when the warm path ran the
+ * run, whatever its outcome. */
+static bool run_warm(VmRun *run, char *why, size_t why_size) {
+        const Plan *plan = run->plan;
+        uint64_t deadline;
+        int r;
+
+        if (!vm_warm_enabled(why, why_size))
+                return false;
+        if ((r = vm_warm_new(run->dir, &run->warm)) < 0) {
+                snprintf(why, why_size, "warm start: %s", strerror(-r));
+                return false;
+        }
+        if (vm_warm_template(run->warm, &run->wspec, run->req->quiet, why, why_size) < 0)
+                goto cold;
+        run->t0 = now_ms();
+        deadline = run->t0 + (plan->resources.timeout_ms ?: VM_BOOT_DEADLINE_MS);
+        if (vm_warm_restore(run->warm, &run->wspec, run->listen_fd, &run->outq, &run->outq_len, why,
+                            why_size) < 0)
+                goto cold;
+        snprintf(run->res.tier_detail, sizeof(run->res.tier_detail), "%s; QEMU uid %u; %s",
+                 plan->vm.kvm ? "kvm" : "tcg (software emulation)", (unsigned) getuid(),
+                 vm_warm_describe(run->warm));
+        if ((r = accept_ports(run, deadline)) < 0) {
+                result_fail(&run->res, "guest ports", r, "QEMU did not connect the guest ports: %s",
+                            strerror(-r));
+                destroy(run);
+        } else {
+                flush_ctl(run);
+                run_loop(run, deadline);
+                run_conclude(run);
+        }
+        return true;
+cold:
+        run->warm = vm_warm_close(run->warm);
+        return false;
+}
+
 static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
         VmRun run = { .plan = plan,
                       .req = req,
@@ -750,7 +798,7 @@ static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
                       .output_left = plan->resources.output_bytes };
         _cleanup_free_ char *xml = NULL;
         VmLayout layout = {};
-        char name[64], msg[512] = "", detail[64] = "";
+        char name[64], msg[512] = "", detail[64] = "", cold_why[200] = "";
         sigset_t mask, old;
         uint64_t deadline;
         int r;
@@ -774,6 +822,8 @@ static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
                 result_fail(&run.res, "signalfd", errno, "signalfd: %s", strerror(errno));
         else if (run_prepare(&run, &layout, &xml, name, sizeof(name)) < 0)
                 result_fail(&run.res, "prepare", EINVAL, "cannot prepare the guest");
+        else if (run_warm(&run, cold_why, sizeof(cold_why)))
+                ;
         else if ((r = vm_libvirt_open(VM_URI, &run.lv, msg, sizeof(msg))) < 0)
                 result_fail(&run.res, "libvirt connect", r, "%s", msg);
         else {
@@ -800,6 +850,9 @@ static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
                         size_t l = strlen(run.res.tier_detail);
                         snprintf(run.res.tier_detail + l, sizeof(run.res.tier_detail) - l, "; %s",
                                  detail);
+                        l = strlen(run.res.tier_detail);
+                        snprintf(run.res.tier_detail + l, sizeof(run.res.tier_detail) - l,
+                                 "; cold boot (%s)", cold_why);
                         flush_ctl(&run);
                         run_loop(&run, deadline);
                         run_conclude(&run);

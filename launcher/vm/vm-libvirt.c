@@ -23,6 +23,7 @@
 
 #include "basic/macros.h"
 #include "vm-libvirt.h"
+#include "vm-session.h"
 
 struct VmLibvirt {
         virConnectPtr conn;
@@ -98,6 +99,9 @@ int vm_libvirt_open(const char *uri, VmLibvirt **ret, char *msg, size_t msg_size
         VmLibvirt *v;
         unsigned long ver = 0;
 
+        /* Before any thread exists: the session daemon below moat's reaper (vm-session.h). */
+        if (strcmp(uri, "qemu:///session") == 0)
+                (void) vm_session_daemon_ensure();
         pthread_once(&event_once, event_init);
         if (event_init_result < 0) {
                 snprintf(msg, msg_size, "libvirt event loop: %s", last_error());

@@ -1,8 +1,12 @@
 #!/bin/bash
 # Benchmark of the vm tier (prints figures, never fails on time):
-#   moat run -p hostile -- /bin/true        through libvirt, warm session daemon
+#   moat run -p hostile -- /bin/true        cold boot through libvirt (MOAT_VM_START=cold), warm
+#                                           session daemon
 #   plain QEMU, same kernel, same initramfs, same devices, same guest init
 #   cold daemon (capability cache present) and first run ever (no capability cache)
+#   warm start (a clone of the template, launcher/vm/README.md "Warm start"): first use (the
+#   template is captured), then the whole run and the time to the command, and the memory of
+#   two concurrent clones
 # n=5 after 1 warm-up (cold rows: n=3), median (min-max) wall seconds.
 # Usage: tests/bench/vm.sh [BUILD_DIR]   (as root: runs as moatuser, with a private HOME)
 set -u
@@ -34,7 +38,7 @@ as_u() {
         local envv=(env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME="$T/home" LANG=C
                     XDG_CACHE_HOME="$T/home/.cache" XDG_CONFIG_HOME="$T/home/.config"
                     MOAT_DATA_DIR="$SRC" MOAT_GUEST_INIT="$INIT" MOAT_GUEST_KERNEL="$KERNEL"
-                    MOAT_AUDIT_LOG="$T/audit.log")
+                    MOAT_AUDIT_LOG="$T/audit.log" MOAT_VM_START="${MOAT_VM_START:-cold}")
         if [ "$(id -un)" = "$U" ]; then (cd "$T/work" && "${envv[@]}" "$@")
         else (cd "$T/work" && setpriv --reuid="$U" --regid="$U" --init-groups "${envv[@]}" "$@"); fi
 }
@@ -83,6 +87,32 @@ moat_true >/dev/null
 warm=()
 for _ in $(seq "$N"); do warm+=("$(moat_true)"); done
 stats "moat run hostile /bin/true, warm session daemon" "${warm[@]}"
+
+# Warm start: the first run captures the template; then clones. moat records the time from
+# the clone's QEMU spawn to the guest's "started" in vm-boot-ms.
+export MOAT_VM_START=warm
+first_warm=$(moat_true)
+stats "moat run hostile /bin/true, warm start, first use (captures)" "$first_warm"
+wt=()
+wc=()
+for _ in $(seq "$N"); do
+        wt+=("$(moat_true)")
+        wc+=("$(echo "$(cat "$T/home/.cache/moat/vm-boot-ms" 2>/dev/null || echo 0) / 1000" | bc -l)")
+done
+stats "moat run hostile /bin/true, warm start: whole run" "${wt[@]}"
+stats "moat run hostile, warm start: QEMU spawn to command started" "${wc[@]}"
+grep -q '"tier_detail":"[^"]*warm start' <(tail -n 1 "$T/audit.log") ||
+        echo "# the last run was not a warm start: $(tail -n 1 "$T/audit.log" | grep -o '"tier_detail":"[^"]*"')"
+# Memory of two concurrent clones while their commands run (smaps_rollup of each QEMU, MiB).
+for _ in 1 2; do as_u "$MOAT" run -q -p hostile -- sleep 4 </dev/null >/dev/null 2>&1 & done
+sleep 2.5
+for q in $(pgrep -u "$(id -u "$U")" -f "mem-path=$T/home/"); do
+        awk -v q="$q" '/^(Rss|Pss|Anonymous):/ { v[$1] = $2 / 1024 }
+                END { printf "# concurrent warm clone, QEMU %s: Rss %.0f MiB, Pss %.0f MiB, anonymous %.0f MiB\n",
+                      q, v["Rss:"], v["Pss:"], v["Anonymous:"] }' "/proc/$q/smaps_rollup"
+done
+wait
+export MOAT_VM_START=cold
 
 # Plain QEMU: the same kernel, initramfs and devices, the configuration fed through a pipe.
 INITRD=$(ls -t "$T"/home/.cache/moat/vm/initramfs-*.cpio 2>/dev/null | head -1)

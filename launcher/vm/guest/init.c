@@ -38,6 +38,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <linux/random.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -405,6 +406,33 @@ static void install_machine_id(const VmConfig *c) {
                           MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                           NULL) < 0)
                         fail("machine id", errno);
+        }
+}
+
+/* Records r and w: a guest restored from a template shares the template's CRNG state and
+ * clock with every other clone. Credit the host's seed and force a reseed, then set the wall
+ * clock, before anything of the run happens. */
+static void apply_clone_identity(const VmConfig *c) {
+        if (c->seed_len) {
+                struct {
+                        struct rand_pool_info info;
+                        unsigned char buf[VM_SEED_MAX];
+                } e;
+                int fd;
+
+                e.info.entropy_count = (int) c->seed_len * 8;
+                e.info.buf_size = (int) c->seed_len;
+                memcpy(e.buf, c->seed, c->seed_len);
+                fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+                if (fd < 0 || ioctl(fd, RNDADDENTROPY, &e) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
+                        fail("reseed crng", errno);
+                close(fd);
+        }
+        if (c->have_realtime) {
+                struct timespec ts = { .tv_sec = (time_t) (c->realtime_ns / 1000000000u),
+                                       .tv_nsec = (long) (c->realtime_ns % 1000000000u) };
+                if (clock_settime(CLOCK_REALTIME, &ts) < 0)
+                        fail("set clock", errno);
         }
 }
 
@@ -1017,6 +1045,7 @@ int main(int argc, char **argv) {
 
         used = read_config(cfgbuf, sizeof(cfgbuf), &c, &cfg_len);
         debug = c.debug;
+        apply_clone_identity(&c);
         if (debug)
                 klog("configuration accepted: %zu arguments, %zu mounts", c.n_argv, c.n_mounts);
         if (strcmp(c.fault, "silent") == 0)

@@ -9,7 +9,7 @@
 
 #include "vm-proto.h"
 
-#define VM_TAGS "ugcaemhipPtfdzSknLlUrxy"
+#define VM_TAGS "ugcaemhipPtfdzSknLlUrxyRw"
 
 static const char *const control_names[_VM_CONTROL_MAX] = {
         [VM_CONTROL_SECCOMP] = "seccomp",
@@ -292,6 +292,21 @@ static int control_once(VmConfig *c, VmControl k) {
         return 0;
 }
 
+/* Record R: VM_SEED_MIN..VM_SEED_MAX bytes as lower-case hex, at most once. */
+static int parse_seed(VmConfig *c, const char *v, size_t vlen, const char **reason) {
+        if (c->seed_len || vlen % 2 || vlen < 2 * VM_SEED_MIN || vlen > 2 * VM_SEED_MAX ||
+            strspn(v, "0123456789abcdef") != vlen)
+                return *reason = "bad or repeated CRNG seed", -EINVAL;
+        for (size_t i = 0; i < vlen / 2; i++) {
+                unsigned hi = (unsigned) (v[2 * i] <= '9' ? v[2 * i] - '0' : v[2 * i] - 'a' + 10);
+                unsigned lo = (unsigned) (v[2 * i + 1] <= '9' ? v[2 * i + 1] - '0'
+                                                              : v[2 * i + 1] - 'a' + 10);
+                c->seed[i] = (uint8_t) (hi << 4 | lo);
+        }
+        c->seed_len = vlen / 2;
+        return 0;
+}
+
 static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char **reason) {
         uint64_t u;
 
@@ -413,6 +428,13 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                     parse_uint(v, vlen, VM_MEMORY_MAX, &c->memory_max) < 0 ||
                     c->memory_max < VM_MEMORY_MIN)
                         return *reason = "bad or repeated memory limit", -EINVAL;
+                return 0;
+        case 'R':
+                return parse_seed(c, v, vlen, reason);
+        case 'w':
+                if (c->have_realtime || parse_uint(v, vlen, UINT64_MAX, &u) < 0)
+                        return *reason = "bad or repeated wall clock", -EINVAL;
+                c->realtime_ns = u, c->have_realtime = true;
                 return 0;
         default:
                 return *reason = "unknown record tag", -EINVAL;

@@ -22,7 +22,11 @@
  *   x  pids.max of the command's cgroup (1..VM_PIDS_MAX)
  *   y  memory.max of the command's cgroup in bytes (1 MiB..2^50)
  * A control that is sent is applied or the run stops with an error (Landlock best-effort
- * excepted: it may be reported applied at the guest kernel's ABI, or not at all). Then,
+ * excepted: it may be reported applied at the guest kernel's ABI, or not at all), and
+ *   R  CRNG seed: VM_SEED_MIN..VM_SEED_MAX bytes as lower-case hex, at most once
+ *   w  the host's CLOCK_REALTIME in ns, at most once
+ * which make a guest restored from a template unique (the guest init credits the seed and
+ * forces a reseed, and sets its clock, before anything else). Then,
  * for the rest of the run, stdin frames: "i<len>:<bytes>\n" and a final "I0:\n" (EOF).
  *
  * Guest -> host, lines of at most VM_STATUS_LINE_MAX bytes:
@@ -87,6 +91,8 @@ const char *vm_control_name(VmControl c);
 /* The plan's control for it: "seccomp", "caps", "no_new_privs", "landlock", "nested-userns",
  * "cgroup.pids", "cgroup.memory", "rlimits". */
 const char *vm_control_plan_name(VmControl c);
+#define VM_SEED_MIN 16u /* record r: bytes of host randomness for the guest CRNG */
+#define VM_SEED_MAX 64u
 
 typedef enum VmMountKind {
         VM_MOUNT_9P,      /* "9p <tag> ro|rw[,noexec] <target>": a host share */
@@ -156,6 +162,10 @@ typedef struct VmConfig {
         VmRlimit rlimits[VM_RLIMITS_MAX];
         size_t n_rlimits;
         uint64_t pids_max, memory_max;
+        uint8_t seed[VM_SEED_MAX]; /* record r; seed_len 0 = none */
+        size_t seed_len;
+        uint64_t realtime_ns; /* record w */
+        bool have_realtime;
 } VmConfig;
 
 /* Appends one record to a growing buffer; -EINVAL for a value that is too long or a bad tag,

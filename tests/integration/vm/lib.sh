@@ -81,7 +81,7 @@ as_user() {
                     XDG_CACHE_HOME="$d/home/.cache" XDG_CONFIG_HOME="$d/home/.config"
                     MOAT_AUDIT_LOG="$d/audit.log" MOAT_DATA_DIR="$MOAT_DATA_DIR"
                     MOAT_GUEST_INIT="$GUEST_INIT" MOAT_GUEST_KERNEL="$GUEST_KERNEL"
-                    MOAT_VM_FAULT="${MOAT_VM_FAULT:-}" LANG=C)
+                    MOAT_VM_FAULT="${MOAT_VM_FAULT:-}" MOAT_VM_START="${MOAT_VM_START:-}" LANG=C)
         if [ "$u" = "$(id -un)" ]; then
                 (cd "$d/work" && "${envv[@]}" "$@")
         else

@@ -344,6 +344,61 @@ static void test_config_cpu_time(void **state) {
                 "t4:1000\nt4:2000\nz0:\n"); /* repeated */
 }
 
+/* Records r (CRNG seed, 16..64 bytes in lower-case hex) and w (wall clock in ns) of a clone
+ * restored from a template: optional, once each. */
+static void test_config_clone_identity(void **state) {
+        const char *recs[] = {
+                "u1",
+                "g1",
+                "c/",
+                "a/bin/true",
+                "i0123456789abcdef0123456789abcdef",
+                "R00ff7f808080808080808080808080808080808080808080808080808080808032",
+                "w1765000000123456789",
+                NULL
+        };
+        VmConfig *c = malloc(sizeof(*c));
+        const char *why;
+
+        char *buf = build(recs);
+        assert_true(vm_config_parse(buf, strlen(buf), c, &why) > 0);
+        assert_int_equal(c->seed_len, 33);
+        assert_int_equal(c->seed[0], 0x00);
+        assert_int_equal(c->seed[1], 0xff);
+        assert_int_equal(c->seed[2], 0x7f);
+        assert_int_equal(c->seed[32], 0x32);
+        assert_true(c->have_realtime);
+        assert_true(c->realtime_ns == UINT64_C(1765000000123456789));
+        free(buf);
+        buf = build((const char *[]){ "u1", "g1", "c/", "a/bin/true",
+                                      "i0123456789abcdef0123456789abcdef", NULL });
+        assert_true(vm_config_parse(buf, strlen(buf), c, &why) > 0);
+        assert_int_equal(c->seed_len, 0);
+        assert_false(c->have_realtime);
+        free(buf);
+        free(c);
+
+        char seed[2 * VM_SEED_MAX + 4];
+        memset(seed, 'a', sizeof(seed));
+        seed[2 * VM_SEED_MAX + 2] = 0;
+        expect_bad_record('R', seed);                                /* longer than VM_SEED_MAX */
+        expect_bad_record('R', "00112233445566778899aabbccddee");    /* 15 bytes */
+        expect_bad_record('R', "00112233445566778899aabbccddeeff0"); /* odd */
+        expect_bad_record('R', "00112233445566778899AABBCCDDEEFF");  /* upper case */
+        expect_bad_record('R', "00112233445566778899aabbccddeefg");  /* not hex */
+        expect_bad_record('w', "");
+        expect_bad_record('w', "01");
+        expect_bad_record('w', "-1");
+        expect_bad_record('w', "99999999999999999999999");
+        expect_bad(
+                "u1:1\ng1:1\nc1:/\na1:x\ni32:0123456789abcdef0123456789abcdef\n"
+                "w1:1\nw1:2\nz0:\n");
+        expect_bad(
+                "u1:1\ng1:1\nc1:/\na1:x\ni32:0123456789abcdef0123456789abcdef\n"
+                "R32:00112233445566778899aabbccddeeff\nR32:00112233445566778899aabbccddeeff\n"
+                "z0:\n");
+}
+
 static void test_config_limits(void **state) {
         char *buf = NULL;
         size_t len = 0;
@@ -510,6 +565,7 @@ int main(void) {
                 cmocka_unit_test(test_config_good),
                 cmocka_unit_test(test_config_malformed),
                 cmocka_unit_test(test_config_cpu_time),
+                cmocka_unit_test(test_config_clone_identity),
                 cmocka_unit_test(test_config_limits),
                 cmocka_unit_test(test_status_applied),
                 cmocka_unit_test(test_config_controls),
