@@ -78,7 +78,7 @@ APT::Architecture "amd64";
 APT::Sandbox::User "root";
 EOF
 export APT_CONFIG=$A/apt.conf
-retry 3 apt-get -q -q update || die "apt-get update of trixie from $MIRROR failed"
+retry 3 apt-get -q -q --error-on=any update || die "apt-get update of trixie from $MIRROR failed"
 
 work=$(mktemp -d "$DIR/work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -176,5 +176,5 @@ EOF
                 ;;
         esac
 done
-rm -f "$A"/archives/*.deb
+rm -rf "$A"/archives/*.deb "$A"/lists # nothing is fetched again once complete
 chmod -R a+rX,go-w "$DIR"
