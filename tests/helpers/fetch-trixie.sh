@@ -25,6 +25,7 @@ MIRROR=${MOAT_TRIXIE_MIRROR:-http://deb.debian.org/debian}
 MODULES=(virtio_mmio 9pnet_virtio 9p)
 
 die() { echo "fetch-trixie: $*" >&2; exit 1; }
+case $DIR in /?*) ;; *) die "MOAT_TRIXIE_DIR must be an absolute path" ;; esac
 [ "$(id -u)" = 0 ] || die "must run as root (it writes $DIR)"
 for t in apt-get dpkg-deb zstd readelf depmod flock; do
         command -v "$t" >/dev/null || die "missing tool: $t"
@@ -98,7 +99,7 @@ for w in "${todo[@]}"; do
                 printf 'policy-features=%s\n' "$DIR/parser/usr/share/apparmor-features/features" \
                         >root/parser.conf
                 dpkg-deb -f apparmor_*.deb Version >root/complete
-                rm -rf "$DIR/parser" "$DIR/bin"
+                rm -rf "${DIR:?}/parser" "${DIR:?}/bin"
                 mv root "$DIR/parser"
                 mkdir "$DIR/bin"
                 cat >"$DIR/bin/apparmor_parser" <<EOF
