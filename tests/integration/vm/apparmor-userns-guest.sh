@@ -19,6 +19,7 @@
 #                 (abi 4.0 present): which moat profile it picks
 #   status        `moat policy status` after it
 #   installed     USER's run after it
+# and after each of USER's runs, S-host: USER's `moat host --json`.
 # Prints "DIAG text" lines and DONE.
 set -u
 moat=$1 out=$2 user=$3 trixie=$4
@@ -53,6 +54,9 @@ run() { # NAME
                 env -i PATH=/usr/local/bin:/usr/bin:/bin LANG=C HOME="$w/home" \
                 MOAT_DATA_DIR="$MOAT_DATA_DIR" MOAT_AUDIT_LOG="$w/audit.json" \
                 /usr/local/bin/moat run -p minimal -- cat /proc/self/attr/current)
+        (cd "$w/work" && step "$1-host" setpriv --reuid="$user" --regid="$user" --clear-groups \
+                env -i PATH=/usr/local/bin:/usr/bin:/bin LANG=C HOME="$w/home" \
+                /usr/local/bin/moat host --json)
 }
 # The shipped profile confined: flags=(unconfined) replaced by allow rules for every class
 # the kernel mediates apart from user namespaces (attach_disconnected: the sandbox's paths

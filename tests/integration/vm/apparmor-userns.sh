@@ -9,7 +9,9 @@
 #     naming user namespaces, and runs nothing; the same profile with the shipped `userns,`
 #     rule (the only difference) runs it;
 #   - the shipped profile itself, compiled by the AppArmor 4 parser, loads into the kernel,
-#     attaches to moat (the workload inherits "moat (unconfined)") and the run succeeds;
+#     attaches to moat (the workload inherits "moat (unconfined)") and the run succeeds; moat's
+#     host probe sees itself under it (apparmor_moat_attached, which is what lets moat past
+#     Ubuntu's restriction in its own userns verdict) and not under the others;
 #   - `moat policy install`, where the parser is AppArmor 4 (abi 4.0 in /etc/apparmor.d),
 #     loads policies/apparmor/moat, not abi3/moat, and `status` reports it as shipped.
 # What this kernel cannot show: Ubuntu's kernel.apparmor_restrict_unprivileged_userns is an
@@ -45,6 +47,7 @@ check_all() {
 [ -x "${MOAT:-}" ] || skip_all "moat not built"
 [ -x "$TRIXIE/bin/apparmor_parser" ] || skip_all "no AppArmor 4 parser in $TRIXIE (tests/helpers/fetch-trixie.sh as root)"
 id moatuser >/dev/null 2>&1 || skip_all "the test user moatuser is missing"
+command -v jq >/dev/null || skip_all "jq is not installed"
 
 u=${USERS[-1]}
 d=$(user_dir "$u")
@@ -99,6 +102,11 @@ check_all "the shipped moat profile (abi 4.0) loads, unconfined" \
         '[ "$(rc_of shipped-load)" = 0 ] && grep -qx "moat (unconfined)" "$o/shipped.profiles"' || show shipped-load
 check_all "... attaches to moat (the workload inherits moat's label) and the run succeeds" \
         '[ "$(rc_of shipped)" = 0 ] && [ "$(cat "$o/shipped.out")" = "moat (unconfined)" ]' || show shipped
+check_all "moat host: moat under the shipped profile knows it (apparmor_moat_attached), and not without it" \
+        'jq -e ".apparmor_moat_attached == true" "$o/shipped-host.out" >/dev/null &&
+         jq -e ".apparmor_moat_attached == false" "$o/none-host.out" >/dev/null &&
+         jq -e ".apparmor_moat_attached == false" "$o/allow-host.out" >/dev/null' ||
+        { show shipped-host; show none-host; }
 check_all "... and is removed again" '! grep -q "^moat" "$o/removed.profiles"'
 check_all "moat policy install with an AppArmor 4 parser loads policies/apparmor/moat (abi 4.0), not abi3/moat" \
         '[ "$(rc_of install)" = 0 ] &&
