@@ -104,7 +104,11 @@ static void print_userns(const HostFacts *h) {
                  (long long) h->max_user_namespaces,
                  h->unprivileged_userns_clone < 0 ? "absent" : clone,
                  h->apparmor_restrict_userns < 0 ? "absent" : restrict_);
-        row("userns sysctls", value, NULL);
+        row("userns sysctls", value,
+            h->apparmor_restrict_userns == 1 && h->apparmor_moat_attached
+                    ? "moat runs under its AppArmor profile moat, whose userns rule the "
+                      "restriction defers to"
+                    : NULL);
         row("time namespace", h->time_ns ? "yes" : "no",
             h->time_ns ? NULL : "the workload sees the host's monotonic and boot-time clocks");
 }

@@ -210,6 +210,14 @@ main() {
                 skip_step guest-kernel "launcher/vm/guest/moat-guest-kernel.sh does not exist"
         fi
 
+        # Debian 13's AppArmor 4 parser and 6.12 kernel, unpacked into /var/cache/moat/trixie
+        # (~112 MB once, nothing on later runs), for policies-compile-aa4 and vm-apparmor-userns.
+        if [[ -f tests/helpers/fetch-trixie.sh ]]; then
+                step trixie-apparmor 900 bash tests/helpers/fetch-trixie.sh
+        else
+                skip_step trixie-apparmor "tests/helpers/fetch-trixie.sh does not exist"
+        fi
+
         if [[ -f tests/helpers/setup-test-user.sh ]]; then
                 step test-user 300 bash tests/helpers/setup-test-user.sh
         else

@@ -85,8 +85,10 @@ const char *host_userns_unusable_reason(const HostFacts *h, bool kernel_has_user
                 return "kernel.unprivileged_userns_clone is 0: only root may create user "
                        "namespaces";
         /* Checked even when AppArmor looks disabled: the sysctl only exists when AppArmor is
-         * built in, and claiming "usable" on a guess would fail at run time instead. */
-        if (h->apparmor_restrict_userns == 1)
+         * built in, and claiming "usable" on a guess would fail at run time instead. The
+         * restriction applies to the unconfined label: moat under its own profile "moat"
+         * (`moat policy install`), whose userns rule grants them, is let through. */
+        if (h->apparmor_restrict_userns == 1 && !h->apparmor_moat_attached)
                 return "kernel.apparmor_restrict_unprivileged_userns is 1: AppArmor denies user "
                        "namespaces to unprivileged programs without a profile that allows them";
         return NULL;

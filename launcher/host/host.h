@@ -54,9 +54,12 @@ typedef struct HostFacts {
         int64_t max_user_namespaces;   /* user.max_user_namespaces; -1 absent */
         int unprivileged_userns_clone; /* kernel.unprivileged_userns_clone; -1 absent */
         int apparmor_restrict_userns;  /* kernel.apparmor_restrict_unprivileged_userns; -1 absent */
-        bool userns_usable;            /* conclusion: this caller can create a user namespace */
-        bool time_ns;                  /* /proc/self/ns/time exists */
-        char *userns_reason;           /* why not usable, or NULL */
+        /* moat itself runs under its own AppArmor profile "moat" (its label is "moat (MODE)"),
+         * whose userns rule the restriction above defers to: it applies to the unconfined label */
+        bool apparmor_moat_attached;
+        bool userns_usable;  /* conclusion: this caller can create a user namespace */
+        bool time_ns;        /* /proc/self/ns/time exists */
+        char *userns_reason; /* why not usable, or NULL */
 
         /* seccomp */
         bool seccomp_filter;     /* Seccomp field in /proc/self/status and filter mode */

@@ -18,6 +18,7 @@
  *   max_user_namespaces        integer >= -1      -1 (absent)
  *   unprivileged_userns_clone  -1, 0 or 1         -1 (absent)
  *   apparmor_restrict_userns   -1, 0 or 1         -1 (absent)
+ *   apparmor_moat_attached     boolean            false (moat is not under its profile "moat")
  *   userns_usable, time_ns     boolean            false
  *   userns_reason              string or null     null
  *   seccomp_filter             boolean            false
@@ -118,6 +119,7 @@ static const Field fields[] = {
         FR(max_user_namespaces, FIELD_INT64, -1, INT64_MAX),
         FR(unprivileged_userns_clone, FIELD_INT, -1, 1),
         FR(apparmor_restrict_userns, FIELD_INT, -1, 1),
+        F(apparmor_moat_attached, FIELD_BOOL),
         F(userns_usable, FIELD_BOOL),
         F(time_ns, FIELD_BOOL),
         F(userns_reason, FIELD_STRING_OR_NULL),

@@ -241,6 +241,7 @@ static int probe_caller(HostFacts *h) {
 
 static int probe_userns(HostFacts *h) {
         const char *why;
+        char label[256];
         int64_t v;
 
         h->max_user_namespaces =
@@ -249,6 +250,10 @@ static int probe_userns(HostFacts *h) {
                 read_tristate_sysctl("/proc/sys/kernel/unprivileged_userns_clone");
         h->apparmor_restrict_userns =
                 read_tristate_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+        /* AppArmor's own attr directory (5.8+) first: attr/current is the first LSM's. */
+        if (read_small_file("/proc/self/attr/apparmor/current", label, sizeof(label)) > 0 ||
+            read_small_file("/proc/self/attr/current", label, sizeof(label)) > 0)
+                h->apparmor_moat_attached = strncmp(label, "moat (", strlen("moat (")) == 0;
         h->time_ns = access("/proc/self/ns/time", F_OK) == 0;
 
         why = host_userns_unusable_reason(h, access("/proc/self/ns/user", F_OK) == 0);

@@ -9,7 +9,7 @@ pkgs=(
   libyaml-dev libjansson-dev libssl-dev libcmocka-dev libsystemd-dev
   apparmor-utils apparmor checkpolicy selinux-policy-dev selinux-policy-default
   qemu-system-x86 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-  cpio kmod xz-utils busybox-static mmdebstrap
+  cpio kmod xz-utils zstd busybox-static mmdebstrap
   bubblewrap crun hyperfine jq python3-jsonschema python3-yaml iproute2 util-linux procps
   curl openssl git
   sudo passwd

@@ -66,6 +66,7 @@ static inline void assert_host_facts_equal(const HostFacts *a, const HostFacts *
         assert_strv_equal(a->lsms, b->lsms);
         assert_int_equal(a->apparmor_enabled, b->apparmor_enabled);
         assert_int_equal(a->apparmor_moat_loaded, b->apparmor_moat_loaded);
+        assert_int_equal(a->apparmor_moat_attached, b->apparmor_moat_attached);
         assert_strv_equal(a->apparmor_moat_profiles, b->apparmor_moat_profiles);
         assert_int_equal(a->selinux_mode, b->selinux_mode);
         assert_int_equal(a->selinux_moat_loaded, b->selinux_moat_loaded);

@@ -46,6 +46,7 @@ static void fill_everything(HostFacts *h) {
                 .max_user_namespaces = INT64_C(5000000000),
                 .unprivileged_userns_clone = 1,
                 .apparmor_restrict_userns = 0,
+                .apparmor_moat_attached = true,
                 .userns_usable = true,
                 .time_ns = true,
                 .seccomp_filter = true,

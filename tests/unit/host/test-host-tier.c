@@ -185,21 +185,24 @@ static void test_userns_verdict(void **state) {
                 bool kernel_has_userns;
                 int64_t max;
                 int clone, restrict_;
-                bool is_root;
+                bool is_root, moat_attached;
                 const char *reason_has; /* NULL: usable */
         } verdicts[] = {
-                { true, 63493, -1, -1, false, NULL },
-                { true, 63493, 1, 0, false, NULL },
-                { false, 63493, -1, -1, false, "/proc/self/ns/user is missing" },
-                { false, 63493, -1, -1, true, "/proc/self/ns/user is missing" },
-                { true, -1, -1, -1, false, "cannot be read" },
-                { true, 0, -1, -1, false, "max_user_namespaces is 0" },
-                { true, 0, -1, -1, true, "max_user_namespaces is 0" },
-                { true, 63493, 0, -1, false, "unprivileged_userns_clone is 0" },
-                { true, 63493, 0, -1, true, NULL },
-                { true, 63493, 1, 1, false, "apparmor_restrict_unprivileged_userns is 1" },
-                { true, 63493, -1, 1, false, "apparmor_restrict_unprivileged_userns is 1" },
-                { true, 63493, 1, 1, true, NULL },
+                { true, 63493, -1, -1, false, false, NULL },
+                { true, 63493, 1, 0, false, false, NULL },
+                { false, 63493, -1, -1, false, false, "/proc/self/ns/user is missing" },
+                { false, 63493, -1, -1, true, false, "/proc/self/ns/user is missing" },
+                { true, -1, -1, -1, false, false, "cannot be read" },
+                { true, 0, -1, -1, false, false, "max_user_namespaces is 0" },
+                { true, 0, -1, -1, true, false, "max_user_namespaces is 0" },
+                { true, 63493, 0, -1, false, false, "unprivileged_userns_clone is 0" },
+                { true, 63493, 0, -1, true, false, NULL },
+                { true, 63493, 1, 1, false, false, "apparmor_restrict_unprivileged_userns is 1" },
+                { true, 63493, -1, 1, false, false, "apparmor_restrict_unprivileged_userns is 1" },
+                { true, 63493, 1, 1, true, false, NULL },
+                /* moat under its own profile "moat": the restriction defers to its rule */
+                { true, 63493, 1, 1, false, true, NULL },
+                { true, 63493, 0, 1, false, true, "unprivileged_userns_clone is 0" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(verdicts); i++) {
@@ -208,6 +211,7 @@ static void test_userns_verdict(void **state) {
                         .unprivileged_userns_clone = verdicts[i].clone,
                         .apparmor_restrict_userns = verdicts[i].restrict_,
                         .is_root = verdicts[i].is_root,
+                        .apparmor_moat_attached = verdicts[i].moat_attached,
                 };
                 const char *why = host_userns_unusable_reason(&h, verdicts[i].kernel_has_userns);
 
