@@ -21,7 +21,16 @@
  * (PR_SET_PDEATHSIG), which matters when the pid namespace is a pod's and not I's own.
  *
  * Supervision that `moat run` does from outside moves inside: the timeout is I's; seccomp
- * denials are not reported (no supervisor stays to hold a listener), which the plan says. */
+ * denials are not reported (no supervisor stays to hold a listener), which the plan says.
+ *
+ * network: outbound (a container with a network namespace of its own only: the plan refuses a
+ * path). After MSG_GO, I brings its loopback up, makes the proxy's listener on 127.0.0.1:PORT
+ * and hands it to C, which forks the keeper (K, net/net-keep.h) before anything is joined, so
+ * K and the proxy it starts connect out from the runtime's network namespace. K outlives C
+ * (reparented like I), watches I through a pidfd and stops the proxy when I ends; its pid is
+ * in the state for delete, which waits for K's last table write (network.json in the state
+ * directory) and puts it in the audit record. A failed start is create's failure at step
+ * "egress proxy", before the workload exists. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
