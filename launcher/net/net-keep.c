@@ -191,23 +191,27 @@ _Noreturn static void keeper_main(const PlanEgress *e, int ready_fd) {
                 _exit(1);
         n.active = true;
         table_write(4, &n);
-        for (;;) {
+        /* Idle (nothing new since the last write): no timeout, no wake-up. */
+        for (bool dirty = false;;) {
                 struct pollfd p[2] = { { .fd = 5, .events = POLLIN },
                                        { .fd = rep, .events = POLLIN } };
-                int k = poll(p, rep >= 0 ? 2 : 1, KEEP_WRITE_MS);
+                uint64_t before = n.allowed + n.denied;
+                int k = poll(p, rep >= 0 ? 2 : 1, dirty ? KEEP_WRITE_MS : -1);
                 if (k < 0 && errno != EINTR)
                         break;
                 if (rep >= 0 && p[1].revents && !drain(rep, &n)) {
                         /* The proxy is gone before the container: the network stays closed. */
                         rep = safe_close(rep);
                         n.proxy_died = true;
-                        table_write(4, &n);
+                        dirty = true;
                 }
                 if (p[0].revents)
                         break;
-                if (mono_ms() - written >= KEEP_WRITE_MS) {
+                dirty = dirty || n.allowed + n.denied != before;
+                if (dirty && mono_ms() - written >= KEEP_WRITE_MS) {
                         table_write(4, &n);
                         written = mono_ms();
+                        dirty = false;
                 }
         }
         /* The container's init ended: the proxy takes no new connection, the ones under way

@@ -15,7 +15,8 @@
 #   - the proxy's keeper runs as nobody with no_new_privs, the proxy with seccomp and no
 #     capabilities, outside the engine's stdio; delete's audit record lists the decisions, and
 #     nothing of the proxy is left after delete;
-#   - kill -9 of the container's init takes the keeper and the proxy with it;
+#   - kill -9 of the container's init takes the keeper and the proxy with it; a proxy killed
+#     mid-run is in the record (proxy_died);
 #   - a network namespace given by path (a pod's) is refused at create, the last log.json line
 #     says why, nothing is left in --root;
 #   - no nameserver for the proxy: create exits 125 naming the egress proxy, nothing is left.
@@ -50,7 +51,7 @@ rt() { # ARGS...: the runtime as the engine calls it, in the host namespace of t
                 timeout 60 "$T/oci/nettest" --root "$T/run" --log "$T/log.json" --log-format json "$@"
 }
 cleanup() {
-        for id in c1 c2 pod nores; do rt delete --force $id >/dev/null 2>&1; done
+        for id in c1 c2 c3 pod nores; do rt delete --force $id >/dev/null 2>&1; done
         [ -n "$BED_PID" ] && kill "$BED_PID" 2>/dev/null
         [ -n "$LO_PID" ] && kill "$LO_PID" 2>/dev/null
         ip netns del "$NS_INET" 2>/dev/null
@@ -202,6 +203,21 @@ check_all "kill -9 of the container's init leaves no keeper and no proxy" \
 rt delete c2 >/dev/null 2>&1
 check_all "its record says the proxy ran" \
         '[ "$(tail -n 1 "$T/audit.jsonl" | jq -r .network.proxy_started)" = true ]'
+
+# The proxy killed while the container runs: the record says so (the workload then reaches
+# nothing: the network namespace has only its loopback, checked in network-proxy).
+bundle c3 "sleep 60"
+rt create --bundle "$T/c3" --pid-file "$T/c3.pid" c3 >/dev/null 2>&1 </dev/null
+rt start c3 >/dev/null 2>&1
+keeper=$(state_get c3 proxy_keeper_pid)
+proxy=$(pgrep -P "${keeper:-0}" | head -1)
+[ -n "$proxy" ] && kill -9 "$proxy"
+sleep 0.3
+rt kill c3 KILL >/dev/null 2>&1
+for _ in $(seq 30); do alive "$keeper" || break; sleep 0.1; done
+rt delete c3 >/dev/null 2>&1
+check_all "the proxy killed mid-run: the record says the proxy died" \
+        '[ -n "$proxy" ] && [ "$(tail -n 1 "$T/audit.jsonl" | jq -r "[.network.proxy_started, .network.proxy_died] | @tsv")" = "$(printf "true\ttrue")" ]'
 
 # A pod's network namespace given by path: refused at create.
 ip netns add "$NS_HOST-pod"
