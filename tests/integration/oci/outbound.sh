@@ -11,7 +11,8 @@
 #   - the proxy variables are set; an allowed name over HTTPS gets 200; a name not listed, a
 #     raw address, an unlisted port and a name resolving to 127.0.0.1 get 403; the host's
 #     loopback listener and the test bed directly (no proxy) are unreachable; Landlock allows
-#     TCP connect to the proxy port only (another loopback port: permission denied);
+#     TCP connect to the proxy port only (another loopback port: permission denied); the
+#     workload cannot change its network (ip link/route fail) and the answers stay the same;
 #   - the proxy's keeper runs as nobody with no_new_privs, the proxy with seccomp and no
 #     capabilities, outside the engine's stdio; delete's audit record lists the decisions, and
 #     nothing of the proxy is left after delete;
@@ -133,6 +134,8 @@ try:
     s.connect(("127.0.0.1", 9))
 except OSError as e:
     print("ll=%s" % type(e).__name__)'
+x=\$(ip link set lo down 2>&1; ip route add default dev lo 2>&1); echo "ipchange=\$x" | tr '\\n' ' '; echo
+echo "after=\$($CURL https://evil.test/) \$($CURL https://pkg.test/)"
 echo done
 exec sleep 60
 EOF
@@ -153,6 +156,11 @@ check_all "inside: an allowed name on an unlisted port: 403" '[[ "$(got port)" =
 check_all "inside: an allowed name resolving to 127.0.0.1: 403" '[[ "$(got rebind)" == *403* ]]'
 check_all "inside: the host's loopback listener directly: unreachable" '[[ "$(got hostlo)" == *rc7 ]]'
 check_all "inside: the test bed directly, without the proxy: unreachable" '[[ "$(got direct)" == *rc7 ]]'
+check_all "inside: the workload cannot change its network (ip link/route: not permitted)" \
+        '[[ "$(got ipchange)" == *"Operation not permitted"* ]]' ||
+        diag "$(got ipchange)"
+check_all "inside: after trying, a name not listed is still 403 and the allowed one still 200" \
+        '[[ "$(got after)" == "000/403 200/200" ]]' || diag "after=$(got after)"
 abi=$("$MOAT" host --json 2>/dev/null | jq -r '.landlock_abi // 0')
 if [ "${abi:-0}" -ge 4 ]; then
         check_all "inside: Landlock (ABI $abi): TCP connect to a port other than the proxy's is denied" \
@@ -185,7 +193,7 @@ check_all "audit at delete: the allowed connection with its address and bytes" \
         '[ "$(jq -r ".network.destinations[] | select(.decision == \"allowed\" and .port == 443) | [.host, .address, (.bytes_down > 0)] | @tsv" <<<"$rec")" = "$(printf "pkg.test\t198.51.100.10\ttrue")" ]'
 shown=$("$MOAT" audit show --network "$T/audit.jsonl" 2>&1)
 check_all "moat audit show --network prints the container's denial" \
-        '[[ "$shown" == *"denied evil.test:443 x1 CONNECT not-in-allowlist"* ]]' || diag "$shown"
+        '[[ "$shown" == *"denied evil.test:443 x2 CONNECT not-in-allowlist"* ]]' || diag "$shown"
 check_all "after delete: no keeper, no proxy, no state left" \
         '! alive "$keeper" && ! alive "${proxy:-0}" && [ ! -e "$T/run/c1" ]'
 
