@@ -180,7 +180,10 @@ _Noreturn static void keeper_main(const PlanEgress *e, int ready_fd) {
         uint64_t written = 0;
 
         r = drop_privileges();
-        if (r >= 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        /* Not dumpable: another process of the same account cannot ptrace it or read its
+         * memory (it can still signal it: the proxy then dies and the network closes). */
+        if (r >= 0 &&
+            (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0))
                 r = -errno;
         if (r >= 0)
                 r = net_proxy_spawn(e, 3, &proxy, &rep);

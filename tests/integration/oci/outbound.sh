@@ -173,6 +173,8 @@ keeper=$(state_get c1 proxy_keeper_pid)
 proxy=$(pgrep -P "${keeper:-0}" | head -1)
 check_all "the proxy's keeper runs as nobody with no_new_privs, no capabilities" \
         '[ -n "$keeper" ] && alive "$keeper" && grep -qE "^Uid:\s+65534\s+65534\s+65534" /proc/$keeper/status && grep -qE "^NoNewPrivs:\s*1" /proc/$keeper/status && grep -qE "^CapEff:\s*0+$" /proc/$keeper/status && grep -qE "^CapBnd:\s*0+$" /proc/$keeper/status'
+check_all "the keeper is not dumpable (its /proc entries belong to root, not to nobody)" \
+        '[ -n "$keeper" ] && [ "$(stat -c %u "/proc/$keeper/mem")" = 0 ]'
 check_all "the proxy runs with a seccomp filter and no capabilities" \
         '[ -n "$proxy" ] && grep -qE "^Seccomp:\s*2" /proc/$proxy/status && grep -qE "^CapEff:\s*0+$" /proc/$proxy/status'
 stdio_null() { for f in 0 1 2; do [ "$(readlink "/proc/$1/fd/$f")" = /dev/null ] || return 1; done; }
