@@ -248,6 +248,10 @@ static void print_helpers(const HostFacts *h) {
         else
                 snprintf(value, sizeof(value), "not available");
         row("LXC", value, h->lxc_present ? NULL : "system containers cannot run");
+        row("/dev/net/tun", h->tun_usable ? "usable" : "not usable by this user",
+            h->tun_usable ? NULL : "network: outbound via: transparent cannot run");
+        row("slirp4netns", h->slirp4netns_present ? h->slirp4netns_path : "not installed",
+            h->slirp4netns_present ? NULL : "network: outbound via: transparent cannot run");
         snprintf(value, sizeof(value), "newuidmap %s; subordinate uids %s",
                  h->newuidmap_present ? "installed" : "not installed",
                  h->subuid_range ? "assigned in /etc/subuid" : "not assigned");

@@ -102,6 +102,13 @@ typedef struct HostFacts {
         bool lxc_present;
         char lxc_version[32];
 
+        /* network: outbound via transparent: slirp4netns opens /dev/net/tun as the caller
+         * (a DAC check against the host's node: mode 0600 without udev, 0666 with Debian's
+         * rule), so the mode needs both */
+        bool tun_usable; /* /dev/net/tun opens read-write for this caller (access()) */
+        bool slirp4netns_present;
+        char slirp4netns_path[256];
+
         /* rootless helpers (moat itself never uses them; reported for the user) */
         bool newuidmap_present;
         bool subuid_range;

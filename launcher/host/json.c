@@ -48,6 +48,8 @@
  *   guest_kernel, vm_reason    string or null     null
  *   vm_boot_ms                 integer >= 0       0 (unknown)
  *   lxc_present                boolean            false
+ *   tun_usable, slirp4netns_present               boolean   false
+ *   slirp4netns_path           string (<256)      ""
  *   lxc_version                string (<32)       ""
  *   newuidmap_present          boolean            false
  *   subuid_range               boolean            false
@@ -149,6 +151,9 @@ static const Field fields[] = {
         F(vm_reason, FIELD_STRING_OR_NULL),
         FR(vm_boot_ms, FIELD_UINT32, 0, UINT32_MAX),
         F(lxc_present, FIELD_BOOL),
+        F(tun_usable, FIELD_BOOL),
+        F(slirp4netns_present, FIELD_BOOL),
+        F(slirp4netns_path, FIELD_STRING),
         F(lxc_version, FIELD_STRING),
         F(newuidmap_present, FIELD_BOOL),
         F(subuid_range, FIELD_BOOL),

@@ -641,6 +641,19 @@ static int overlay_namespaces(Builder *b) {
                 if (!oci_path_is_normal(path))
                         return refuse(b, key, "namespace path '%s' is not absolute and normalised",
                                       path);
+                /* network: outbound is served by moat's proxy on the container's own loopback,
+                 * the only interface of a network namespace moat makes. A namespace given by
+                 * path (a pod's, set up by CNI or another container) has its own routes: the
+                 * workload would reach everything around the allowlist. */
+                if (t == OCI_NS_NETWORK && b->pr->network == NETWORK_OUTBOUND)
+                        return refuse(b, key,
+                                      "the spec joins the network namespace %s, and profile %s "
+                                      "has network: outbound, whose allowlist is served by "
+                                      "moat's proxy on the container's own loopback; a pod's "
+                                      "network would reach everything around it: run it "
+                                      "outside a pod (no network namespace path), or use a "
+                                      "profile with network: none or loopback",
+                                      path, b->pr->name);
                 long pid = -1;
                 char tail[16] = "";
                 int consumed = 0;
@@ -1199,15 +1212,6 @@ int oci_plan_build(json_t *spec, const char *config_text, size_t config_len, con
                 return -ENOMEM;
 
         if ((r = choose_profile(&b, profile, escalated, annotation_error)) < 0)
-                return r;
-        /* The allowlist is served by moat's proxy, which only `moat run` starts; the pod
-         * network the engine set up would reach everything. */
-        if (!o->refused && b.pr->network == NETWORK_OUTBOUND &&
-            (r = refuse(&b, "network",
-                        "profile %s has network: outbound, whose allowlist is served by moat's "
-                        "proxy, which moat oci does not run yet; joining the pod network would "
-                        "reach everything: use a profile with network: none or loopback",
-                        b.pr->name)) < 0)
                 return r;
         if (!o->refused) {
                 Profile *pr = b.pr;

@@ -8,8 +8,10 @@
  *
  * Rules (README.md "Kubernetes"; each one golden-tested in tests/golden/oci):
  *   - a namespace listed without a path is a new one (moat makes every namespace anyway); listed
- *     with a path it is joined (a CNI network namespace only under network: outbound, else the
- *     container gets its own); missing from the list it is the host's, refused unless the
+ *     with a path it is joined (a CNI network namespace never: the container gets its own;
+ *     under network: outbound no network namespace path at all: the proxy serves the
+ *     container's own loopback, and a pod's network would bypass it, so that is refused);
+ *     missing from the list it is the host's, refused unless the
  *     profile lists it in host_namespaces (network, pid, ipc, uts) and the site policy's
  *     host_namespaces does not forbid it; then the plan's control for it (netns, pidns, ipcns,
  *     utsns) is degraded, naming the profile key (pid: the host's /proc is bound, and only with

@@ -21,12 +21,22 @@
  * (PR_SET_PDEATHSIG), which matters when the pid namespace is a pod's and not I's own.
  *
  * Supervision that `moat run` does from outside moves inside: the timeout is I's; seccomp
- * denials are not reported (no supervisor stays to hold a listener), which the plan says. */
+ * denials are not reported (no supervisor stays to hold a listener), which the plan says.
+ *
+ * network: outbound (a container with a network namespace of its own only: the plan refuses a
+ * path). After MSG_GO, I brings its loopback up, makes the proxy's listener on 127.0.0.1:PORT
+ * and hands it to C, which forks the keeper (K, net/net-keep.h) before anything is joined, so
+ * K and the proxy it starts connect out from the runtime's network namespace. K outlives C
+ * (reparented like I), watches I through a pidfd and stops the proxy when I ends; its pid is
+ * in the state for delete, which waits for K's last table write (network.json in the state
+ * directory) and puts it in the audit record. A failed start is create's failure at step
+ * "egress proxy", before the workload exists. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,6 +60,7 @@
 #include "audit.h"
 #include "commands.h"
 #include "context.h"
+#include "net/net-keep.h"
 #include "oci/oci-internal.h"
 #include "oci/oci-run.h"
 #include "sandbox/sandbox-internal.h"
@@ -459,6 +470,37 @@ _Noreturn static void init_loop(const OciPlan *o, pid_t workload, const sigset_t
         }
 }
 
+/* network: outbound: loopback up and a listener on 127.0.0.1:PORT in the container's own
+ * network namespace, handed to create, which starts the proxy's keeper (net/net-keep.h) in the
+ * namespace moat runs in; we wait for its answer. The workload never holds the listener. */
+static void init_egress(const OciInit *c) {
+        const PlanEgress *e = &c->o->plan->egress;
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_port = htons(e->proxy_port),
+                                  .sin_addr = { htonl(INADDR_LOOPBACK) } };
+        int sync_fd = c->sync_fd, r;
+        SyncRecord ack;
+
+        /* The plan refuses a joined network namespace under outbound; a shared one would
+         * reach everything around the allowlist. */
+        if (!(c->o->plan->sandbox.clone_flags & CLONE_NEWNET) || c->o->ns_path[OCI_NS_NETWORK])
+                init_fail(sync_fd, STEP_EGRESS, -EPERM, -1);
+        if ((r = sys_ns_loopback_up()) < 0)
+                init_fail(sync_fd, STEP_NETWORK, r, -1);
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                init_fail(sync_fd, STEP_EGRESS, -errno, -1);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 128) < 0)
+                init_fail(sync_fd, STEP_EGRESS, -errno, -1);
+        if ((r = sys_sync_send(sync_fd, MSG_PROXY_FD, 0, -1, fd)) < 0)
+                init_fail(sync_fd, STEP_EGRESS, r, -1);
+        r = sys_sync_recv(sync_fd, &ack, NULL);
+        if (r <= 0 || ack.step != MSG_PROXY_READY)
+                init_fail(sync_fd, STEP_EGRESS, r < 0 ? r : -EPIPE, -1);
+        if (ack.value < 0)
+                init_fail(sync_fd, STEP_EGRESS, ack.value, -1);
+}
+
 static void init_confine(const OciInit *c, int *tty_fd) {
         const Plan *plan = c->o->plan;
         const PlanSandbox *sb = &plan->sandbox;
@@ -474,6 +516,8 @@ static void init_confine(const OciInit *c, int *tty_fd) {
         if (sb->network == NETWORK_LOOPBACK && (sb->clone_flags & CLONE_NEWNET) &&
             (r = sys_ns_loopback_up()) < 0)
                 init_fail(sync_fd, STEP_NETWORK, r, -1);
+        if (sb->network == NETWORK_OUTBOUND)
+                init_egress(c);
         if (chdir(c->o->cwd) < 0)
                 init_fail(sync_fd, STEP_WORKDIR, -errno, -1);
         if (c->console_fd >= 0) {
@@ -810,7 +854,8 @@ static int listen_start(int dir_fd) {
 }
 
 static void remove_state_dir(const char *dir) {
-        static const char *const files[] = { "state.json", "state.json.tmp", "start.sock", "exit" };
+        static const char *const files[] = { "state.json", "state.json.tmp", "start.sock", "exit",
+                                             "network.json" };
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         for (size_t i = 0; fd >= 0 && i < ELEMENTSOF(files); i++)
                 (void) unlinkat(fd, files[i], 0);
@@ -827,7 +872,8 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
         _cleanup_free_ char *bundle = NULL, *dir = NULL;
         _cleanup_strv_free_ char **envp = NULL;
         _cleanup_close_ int dir_fd = -EBADF, listen_fd = -EBADF, console_fd = -EBADF,
-                            exit_fd = -EBADF;
+                            exit_fd = -EBADF, net_fd = -EBADF;
+        pid_t keeper = 0;
         SandboxCgroup cg = SANDBOX_CGROUP_INIT;
         SeccompProgram moat_sc = {}, spec_sc = {};
         bool have_moat_sc = false, have_spec_sc = false, dir_made = false;
@@ -1009,7 +1055,31 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                 goto fail;
         }
         SyncRecord rec;
-        r = sys_sync_recv(sync[0], &rec, NULL);
+        for (;;) {
+                _cleanup_close_ int proxy_fd = -EBADF;
+                r = sys_sync_recv(sync[0], &rec, &proxy_fd);
+                if (r <= 0 || rec.step != MSG_PROXY_FD)
+                        break;
+                /* network: outbound: the keeper holds the proxy for as long as the init
+                 * lives; its decisions go to <state>/network.json for delete's record. */
+                int kr = -EBADF;
+                if (proxy_fd >= 0 && keeper <= 0) {
+                        kr = net_fd =
+                                openat(dir_fd, "network.json",
+                                       O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                        if (kr < 0)
+                                kr = -errno;
+                        else
+                                kr = net_proxy_keep(&o->plan->egress, proxy_fd, pid, net_fd,
+                                                    &keeper);
+                }
+                if (kr < 0)
+                        oci_log(g, "error", "create %s: the egress proxy did not start: %s", a.id,
+                                kr == -ENOENT ? "no nameserver in /etc/resolv.conf"
+                                              : strerror(-kr));
+                if ((r = sys_sync_send(sync[0], MSG_PROXY_READY, kr, -1, -EBADF)) < 0)
+                        break;
+        }
         if (r <= 0 || rec.step != OCI_MSG_READY) {
                 if (r > 0 && rec.step == STEP_MOUNT && rec.index >= 0 &&
                     (size_t) rec.index < o->plan->sandbox.n_mounts)
@@ -1044,6 +1114,11 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                 if (o->host_ns[i])
                         json_array_append_new(shared, json_string(oci_namespace_to_string(i)));
         json_object_set_new(st.j, "host_namespaces", shared);
+        if (keeper > 0) {
+                json_object_set_new(st.j, "proxy_keeper_pid", json_integer(keeper));
+                json_object_set_new(st.j, "proxy_keeper_start_time",
+                                    json_integer((json_int_t) proc_start_time(keeper)));
+        }
         json_object_set_new(st.j, "cgroup_mechanism",
                             json_integer(cg.mechanism == CGROUP_MECH_NONE ? 0
                                          : cg.mechanism == CGROUP_MECH_V1 ? 1
@@ -1067,6 +1142,8 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
 fail:
         if (pid > 0)
                 (void) kill(pid, SIGKILL);
+        if (keeper > 0)
+                (void) kill(keeper, SIGKILL);
         (void) sys_cgroup_destroy(&cg);
         if (dir_made)
                 remove_state_dir(dir);
@@ -1333,6 +1410,12 @@ static void oci_audit(OciGlobal *g, const char *id, const OciState *s) {
                 uint64_t now = (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
                 out.wall_ns = now > start ? now - start : 0;
         }
+        /* network: outbound: what the proxy decided, as its keeper last wrote it */
+        _cleanup_free_ char *table = NULL;
+        if (asprintf(&table, "%s/network.json", s->dir) >= 0 &&
+            (r = net_table_load(AT_FDCWD, table, &out.network)) < 0 && r != -ENOENT)
+                oci_log(g, "warning", "delete %s: the egress proxy's table %s: %s", id, table,
+                        strerror(-r));
         RunRequest req = { .argv = o ? o->args : NULL, .workdir = o ? o->cwd : NULL };
         AuditContext actx = {
                 .plan = o ? o->plan : NULL,
@@ -1351,7 +1434,25 @@ static void oci_audit(OciGlobal *g, const char *id, const OciState *s) {
         if (r < 0)
                 oci_log(g, "error", "delete %s: cannot write the audit record to %s: %s", id,
                         audit_path ?: "?", audit_log_strerror(r));
+        free(out.network.dest);
         run_context_done(&ctx);
+}
+
+/* network: outbound: the proxy's keeper stops the proxy once the init has ended and writes its
+ * table last. Give it that time (bounded), then make sure it is gone. */
+#define KEEPER_WAIT_MS 1500
+
+static void keeper_stop(const OciState *s) {
+        pid_t k = (pid_t) json_integer_value(json_object_get(s->j, "proxy_keeper_pid"));
+        unsigned long long t = (unsigned long long) json_integer_value(
+                json_object_get(s->j, "proxy_keeper_start_time"));
+
+        if (k <= 0 || t == 0)
+                return;
+        for (int i = 0; i < KEEPER_WAIT_MS / 10 && proc_start_time(k) == t; i++)
+                usleep(10000);
+        if (proc_start_time(k) == t)
+                (void) kill(k, SIGKILL);
 }
 
 int oci_delete(OciGlobal *g, int argc, char **argv) {
@@ -1397,6 +1498,7 @@ int oci_delete(OciGlobal *g, int argc, char **argv) {
                 for (int i = 0; i < 200 && state_alive(&s); i++)
                         usleep(10000);
         }
+        keeper_stop(&s);
         /* The cgroup: what is left in it is killed and it is removed. */
         const char *cgp = json_string_value(json_object_get(s.j, "cgroups_path"));
         int mech = (int) json_integer_value(json_object_get(s.j, "cgroup_mechanism"));

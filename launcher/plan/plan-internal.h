@@ -58,7 +58,8 @@ int plan_build_vm(Plan *p, const Profile *profile, const HostFacts *host);
 int plan_build_system(Plan *p, const Profile *profile, const HostFacts *host);
 int plan_build_controls(Plan *p, const Profile *profile, const HostFacts *host,
                         const PlanFindings *f);
-int plan_build_network(Plan *p, const Profile *profile, const Policy *policy);
+int plan_build_network(Plan *p, const Profile *profile, const Policy *policy,
+                       const HostFacts *host);
 int plan_controls_network(Plan *p);
 int plan_build_reachable(Plan *p, const Profile *profile, const HostFacts *host);
 

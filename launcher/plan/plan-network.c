@@ -99,7 +99,46 @@ static int add_proxy_env(Plan *p) {
         return strv_extend(&p->env_set, "NO_PROXY=localhost,127.0.0.1,::1");
 }
 
-int plan_build_network(Plan *p, const Profile *pr, const Policy *pol) {
+/* via: transparent (slirp4netns, nftables rules in the sandbox's netns, moat's DNS stub) needs
+ * the host to let this caller open /dev/net/tun and slirp4netns to be installed; the refusal
+ * names what is missing and how to get it. Where the host has both it is still refused: this
+ * version of moat serves the allowlist through its proxy only. */
+static int refuse_transparent(Plan *p, const Profile *pr, const HostFacts *host) {
+        char where[300], why[600] = "", remedy[400] = "";
+
+        plan_format_pos(pr->outbound.via_pos.line ? &pr->outbound.via_pos : &pr->outbound.pos,
+                        where, sizeof(where));
+        if (!host || !host->tun_usable) {
+                snprintf(why, sizeof(why),
+                         "/dev/net/tun cannot be opened read-write by this user (slirp4netns "
+                         "opens it with the caller's ids; without udev's rule the node is 0600, "
+                         "root only)");
+                snprintf(remedy, sizeof(remedy),
+                         "have the host make /dev/net/tun 0666 (Debian's udev rule "
+                         "KERNEL==\"tun\", MODE=\"0666\")");
+        }
+        if (!host || !host->slirp4netns_present) {
+                snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                         "%sslirp4netns is not installed (/usr/bin or /usr/local/bin)",
+                         why[0] ? "; " : "");
+                snprintf(remedy + strlen(remedy), sizeof(remedy) - strlen(remedy),
+                         "%sinstall slirp4netns (apt-get install slirp4netns)",
+                         remedy[0] ? " and " : "");
+        }
+        if (!why[0])
+                snprintf(why, sizeof(why),
+                         "is not available in this version of moat (the host has what it needs: "
+                         "a usable /dev/net/tun and %s)",
+                         host->slirp4netns_path);
+        return plan_refuse(p,
+                           "network.outbound.via: transparent%s%s%s: %s. To run it: %s%suse "
+                           "via: proxy (the default), which needs neither; tools that ignore the "
+                           "proxy variables then reach nothing",
+                           where[0] ? " (" : "", where, where[0] ? ")" : "", why, remedy,
+                           remedy[0] ? ", or " : "");
+}
+
+int plan_build_network(Plan *p, const Profile *pr, const Policy *pol, const HostFacts *host) {
         PlanEgress *e = &p->egress;
         PlanLandlock *l = &p->sandbox.landlock;
         int r;
@@ -115,6 +154,9 @@ int plan_build_network(Plan *p, const Profile *pr, const Policy *pol) {
         e->n_allow = pr->outbound.n_allow;
         digest_rules(e);
         if ((r = check_site(p, pr, pol)) < 0 || (r = add_proxy_env(p)) < 0)
+                return r;
+        if (pr->outbound.via == OUTBOUND_VIA_TRANSPARENT &&
+            (r = refuse_transparent(p, pr, host)) < 0)
                 return r;
         if (p->tier != TIER_SANDBOX) {
                 char where[300];

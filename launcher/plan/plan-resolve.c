@@ -545,7 +545,7 @@ int plan_resolve(const Profile *profile, const Policy *policy, const HostFacts *
         if (r >= 0)
                 r = plan_build_sandbox(p, profile, host, &f);
         if (r >= 0)
-                r = plan_build_network(p, profile, policy);
+                r = plan_build_network(p, profile, policy, host);
         if (r >= 0)
                 r = plan_build_seccomp(p, profile, policy, host);
         if (r >= 0)

@@ -141,7 +141,9 @@ static json_t *network_to_json(const Profile *p) {
                                                                          sizeof(buf)))) < 0)
                         return NULL;
         }
-        return json_pack("{s:{s:s, s:O}}", "outbound", "via", "proxy", "allow", allow);
+        return json_pack("{s:{s:s, s:O}}", "outbound", "via",
+                         p->outbound.via == OUTBOUND_VIA_TRANSPARENT ? "transparent" : "proxy",
+                         "allow", allow);
 }
 
 /* Everything that decides what a run does; not where it was read from. */

@@ -995,13 +995,13 @@ static int parse_egress_rule(const YNode *it, const char *what, EgressRule *rule
         return 0;
 }
 
-/* network: none | loopback | {outbound: {via: proxy, allow: [RULE...]}}. The bare scalar
+/* network: none | loopback | {outbound: {via: proxy|transparent, allow: [RULE...]}}. The bare scalar
  * "outbound" is refused: outbound without an allowlist would mean "everything", which is
  * the separate, policy-gated rule "*". */
 static int parse_network(Profile *p, const YNode *v, MoatError *e) {
         static const char *const net_keys[] = { "outbound", NULL };
         static const char *const out_keys[] = { "via", "allow", NULL };
-        static const char *const via_names[] = { "proxy", NULL };
+        static const char *const via_names[] = { "proxy", "transparent", NULL };
         const YNode *o, *a, *via;
         int r, x;
 
@@ -1030,9 +1030,11 @@ static int parse_network(Profile *p, const YNode *v, MoatError *e) {
             (r = expect_kind(o, YNODE_MAP, "network.outbound", e)) < 0 ||
             (r = check_keys(o, "network.outbound", out_keys, e)) < 0)
                 return r;
+        x = OUTBOUND_VIA_PROXY;
         if ((via = ynode_map_get(o, "via")) &&
             (r = get_enum(via, "network.outbound.via", via_names, &x, e)) < 0)
                 return r;
+        OutboundVia how = (OutboundVia) x;
         if ((r = require_key(o, "allow", "network.outbound", &a, e)) < 0 ||
             (r = expect_kind(a, YNODE_SEQ, "network.outbound.allow", e)) < 0)
                 return r;
@@ -1061,6 +1063,8 @@ static int parse_network(Profile *p, const YNode *v, MoatError *e) {
         p->outbound.allow = TAKE_PTR(rules);
         p->outbound.n_allow = a->n_items;
         p->outbound.pos = a->pos;
+        p->outbound.via = how;
+        p->outbound.via_pos = via ? via->pos : (SrcPos){};
         return 0;
 }
 

@@ -85,6 +85,13 @@ typedef struct ProfileTmpfs {
         SrcPos pos;
 } ProfileTmpfs;
 
+/* network.outbound.via: how the allowlist is served (profiles/README.md "network"). */
+typedef enum OutboundVia {
+        OUTBOUND_VIA_PROXY,       /* moat's HTTP CONNECT proxy on the sandbox's loopback */
+        OUTBOUND_VIA_TRANSPARENT, /* slirp4netns + nftables + moat's DNS stub (needs tun) */
+        _OUTBOUND_VIA_MAX,
+} OutboundVia;
+
 typedef struct Profile {
         char *name;         /* "name:" or, if absent, the file's basename without .yaml */
         char *path;         /* the file the profile was loaded from */
@@ -114,11 +121,14 @@ typedef struct Profile {
 
         NetworkMode network;
         SrcPos network_pos;
-        /* network: {outbound: {allow: [...]}} (profile/egress.h), in the order written */
+        /* network: {outbound: {via: ..., allow: [...]}} (profile/egress.h), in the order
+         * written */
         struct {
                 struct EgressRule *allow;
                 size_t n_allow;
                 SrcPos pos; /* the allow list */
+                OutboundVia via;
+                SrcPos via_pos; /* where via was written; line 0 = not written (proxy) */
         } outbound;
 
         struct {

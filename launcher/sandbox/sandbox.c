@@ -46,6 +46,7 @@
 #include "sys/idmap.h"
 #include "sys/ns.h"
 #include "sys/raw-syscall.h"
+#include "net/net-keep.h"
 #include "net/netd.h"
 #include "sys/seccomp-notify.h"
 #include "sys/signal-fd.h"
@@ -84,42 +85,7 @@ static void on_proxy_fd(Supervisor *s, int fd) {
 }
 
 static void net_record(Supervisor *s, const NetRecord *rec) {
-        RunNetwork *n = &s->o->network;
-        RunNetDest *d = NULL;
-
-        if (rec->allowed)
-                n->allowed++;
-        else
-                n->denied++;
-        n->bytes_up += rec->bytes_up;
-        n->bytes_down += rec->bytes_down;
-        for (size_t i = 0; i < n->n_dest && !d; i++)
-                if (n->dest[i].port == rec->port && n->dest[i].allowed == rec->allowed &&
-                    strcmp(n->dest[i].host, rec->host) == 0 &&
-                    strcmp(n->dest[i].reason, rec->reason) == 0)
-                        d = &n->dest[i];
-        if (!d) {
-                if (!n->dest)
-                        n->dest = calloc(RUN_NET_MAX_DEST, sizeof(*n->dest));
-                if (!n->dest || n->n_dest == RUN_NET_MAX_DEST) {
-                        n->dropped++;
-                        return;
-                }
-                d = &n->dest[n->n_dest++];
-                snprintf(d->host, sizeof(d->host), "%.*s", (int) sizeof(rec->host) - 1, rec->host);
-                d->port = rec->port;
-                d->allowed = rec->allowed;
-                snprintf(d->reason, sizeof(d->reason), "%.*s", (int) sizeof(rec->reason) - 1,
-                         rec->reason);
-                snprintf(d->method, sizeof(d->method), "%.*s", (int) sizeof(rec->method) - 1,
-                         rec->method);
-        }
-        if (rec->addr[0])
-                snprintf(d->addr, sizeof(d->addr), "%.*s", (int) sizeof(rec->addr) - 1, rec->addr);
-        d->count++;
-        d->bytes_up += rec->bytes_up;
-        d->bytes_down += rec->bytes_down;
-        d->ms += rec->ms;
+        net_table_add(&s->o->network, rec);
 }
 
 /* Read what is there; false once the proxy's end is closed (it died, or we are done). */
