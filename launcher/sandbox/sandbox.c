@@ -172,6 +172,19 @@ static const char *mount_verb(PlanMountKind k) {
         }
 }
 
+/* Only on the failure path: whether the kernel runs AppArmor, for the hint on a denied clone3. */
+static bool apparmor_enabled(void) {
+        char c = 0;
+        int fd = open("/sys/module/apparmor/parameters/enabled", O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return false;
+        if (read(fd, &c, 1) != 1)
+                c = 0;
+        close(fd);
+        return c == 'Y';
+}
+
 /* Fill failed_step/message for a failure at step (index: mount or rlimit index) and print it
  * once. */
 static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *o, int step,
@@ -208,6 +221,12 @@ static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *
                         "; the controllers can be enabled for the sandbox only in a cgroup that "
                         "holds no process but moat (e.g. systemd-run --user --scope -p "
                         "Delegate=yes moat run ...)",
+                        sizeof(o->message) - strlen(o->message) - 1);
+        if (step == STEP_CLONE && (err == -EACCES || err == -EPERM) && apparmor_enabled())
+                strncat(o->message,
+                        "; AppArmor is enabled and may mediate user namespace creation (Ubuntu's "
+                        "kernel.apparmor_restrict_unprivileged_userns): `moat policy install` "
+                        "loads moat's own profile, which grants it (SECURITY.md, \"MAC policies\")",
                         sizeof(o->message) - strlen(o->message) - 1);
         if (step == STEP_MOUNT && err == -ELOOP)
                 strncat(o->message,

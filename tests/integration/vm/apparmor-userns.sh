@@ -84,7 +84,9 @@ check_all "the moat profile confined without userns loads (AppArmor 4 parser) in
         '[ "$(rc_of deny-load)" = 0 ] && grep -qx "moat-no-userns (enforce)" "$o/deny.profiles"' || show deny-load
 check_all "... under it, moatuser's run is refused (125) at the namespaces step, and runs nothing" \
         '[ "$(rc_of deny)" = 125 ] && [ ! -s "$o/deny.out" ] && grep -q "(step namespaces)" "$o/deny.err"' || show deny
-diag "deny: $(head -c 400 "$o/deny.err")"
+diag "deny: $(head -c 600 "$o/deny.err")"
+check_all "... and the error names AppArmor and moat policy install as the remedy" \
+        'grep -q "AppArmor is enabled.*moat policy install" "$o/deny.err"'
 check_all "... and the kernel's audit record says AppArmor denied userns_create to moat-no-userns" \
         'grep -q "apparmor=\"DENIED\" operation=\"userns_create\" class=\"namespace\" profile=\"moat-no-userns\"" "$o/dmesg.txt"' ||
         diag "$(cat "$o/dmesg.txt")"
