@@ -192,12 +192,11 @@ Plan *plan_free(Plan *p) {
         free(s->mounts);
         free(s->workdir_target);
         strv_free(s->seccomp.arches);
-        for (size_t i = 0; i < s->seccomp.n_rules; i++) {
-                free(s->seccomp.rules[i].name);
-                free(s->seccomp.rules[i].group);
-                free(s->seccomp.rules[i].origin);
-        }
         free(s->seccomp.rules);
+        for (PlanStringBlock *b = s->seccomp.strings, *next; b; b = next) {
+                next = b->next;
+                free(b);
+        }
         free(s->seccomp.base);
         for (size_t i = 0; i < s->landlock.n_paths; i++)
                 free(s->landlock.paths[i].path);
