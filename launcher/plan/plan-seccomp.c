@@ -169,7 +169,8 @@ static int add_rule(Rules *rs, const char *name, int errno_value, const SeccompM
         /* The same rule reached twice (a group the base denies and the site denies again). */
         for (size_t i = 0; sl->n_rules > 0 && i < sc->n_rules; i++) {
                 const PlanSyscallRule *o = &sc->rules[i];
-                bool same = strcmp(o->name, name) == 0 && o->n_args == (m ? m->n_cmps : 0);
+                /* the rules of one name carry its slot's string (below): the pointer says */
+                bool same = o->name == sl->name && o->n_args == (m ? m->n_cmps : 0);
                 for (unsigned k = 0; same && k < o->n_args; k++)
                         same = o->args[k].arg == m->cmps[k].arg &&
                                o->args[k].mask == m->cmps[k].mask &&
@@ -255,12 +256,22 @@ static int add_group(Rules *rs, const SeccompSet *set, const SeccompGroup *g,
 
                 if (strv_contains(allow, e->syscall))
                         continue;
-                /* add_rule() copies it: on the stack unless it is long (a site file's path) */
+                /* add_rule() copies it: on the stack unless it is long (a site file's path);
+                 * "FILE:LINE" put together by hand, as snprintf() was most of a rule's cost */
                 if (!origin) {
-                        int n = snprintf(buf, sizeof(buf), "%s:%u", g->file, e->line);
-                        if (n >= 0 && (size_t) n < sizeof(buf))
+                        size_t flen = strlen(g->file);
+                        if (flen + 1 + 10 + 1 <= sizeof(buf)) {
+                                char digits[10], *o = mempcpy(buf, g->file, flen);
+                                unsigned v = e->line, nd = 0;
+                                do
+                                        digits[nd++] = (char) ('0' + v % 10);
+                                while ((v /= 10) > 0);
+                                *o++ = ':';
+                                while (nd > 0)
+                                        *o++ = digits[--nd];
+                                *o = '\0';
                                 origin = buf;
-                        else if (asprintf(&long_origin, "%s:%u", g->file, e->line) >= 0)
+                        } else if (asprintf(&long_origin, "%s:%u", g->file, e->line) >= 0)
                                 origin = long_origin;
                         else
                                 return -ENOMEM;
