@@ -48,7 +48,8 @@ int cmd_explain(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        RunContextArgs args = {};
+        /* The plan is all explain prints: the vm and system facts only for a plan of theirs. */
+        RunContextArgs args = { .probe_flags = HOST_PROBE_BASE };
         RunContext ctx = {};
         MoatError error = {};
         bool json = false;

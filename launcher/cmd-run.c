@@ -26,8 +26,10 @@
 #include "vm/vm-kvm-proof.h"
 #define RUN_PROBE_FLAGS 0u
 #else
-/* moat hands a vm-tier plan to moat-vm-run, which probes KVM itself (host.h). */
-#define RUN_PROBE_FLAGS HOST_PROBE_SKIP_KVM
+/* moat hands a vm-tier plan to moat-vm-run, which probes KVM itself (host.h). The vm and
+ * system tiers' facts are probed only for a plan of theirs (context.c): the audit record of a
+ * sandbox run carries the base facts only, and kvm is false without the KVM probe anyway. */
+#define RUN_PROBE_FLAGS (HOST_PROBE_SKIP_KVM | HOST_PROBE_BASE)
 #endif
 
 extern char **environ;

@@ -133,6 +133,20 @@ int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *err
                 moat_error_set(error, "", 0, 0, "cannot resolve the plan: %s", strerror(-r));
                 goto fail;
         }
+        /* The tier is decided from the base facts alone (plan-resolve.c: the findings); a vm
+         * or system plan is then built, judged and explained from the whole probe, resolved
+         * again. A sandbox plan is the same either way (tests/unit/host/test-host-staged.c). */
+        if (ctx->host.partial && ctx->plan->tier != TIER_SANDBOX) {
+                r = host_facts_probe_rest(&ctx->host, args->probe_flags & ~HOST_PROBE_BASE);
+                if (r < 0) {
+                        moat_error_set(error, "", 0, 0,
+                                       "cannot learn what this host can enforce: %s", strerror(-r));
+                        goto fail;
+                }
+                r = run_context_resolve_again(ctx, error);
+                if (r < 0)
+                        goto fail;
+        }
         return 0;
 fail:
         run_context_done(ctx);

@@ -21,8 +21,11 @@ typedef struct RunContextArgs {
         const char *policy_file;     /* --policy; NULL = /etc/moat/policy.yaml if present */
         const char *host_facts_file; /* --host-facts; NULL = probe this host */
         const char *policies_dir;    /* NULL = MOAT_DATA_DIR/policies or the installed dir */
-        unsigned probe_flags;        /* host_facts_probe_flags(): HOST_PROBE_SKIP_KVM */
-        const char *workdir;         /* the run's work directory (absolute); NULL = current */
+        /* host_facts_probe_flags(): HOST_PROBE_SKIP_KVM; HOST_PROBE_BASE probes what the tier
+         * needs only (the rest once the plan is vm or system). Only for a caller that uses the
+         * plan and the base facts, never the others (moat run, moat explain). */
+        unsigned probe_flags;
+        const char *workdir; /* the run's work directory (absolute); NULL = current */
 } RunContextArgs;
 
 /* On failure, error names the file:line:column or the flag, and the return is negative. */

@@ -119,6 +119,11 @@ typedef struct HostFacts {
          * run's binds, not only of the host: `moat host` reports it for the current directory. */
         bool project_quota;
         char *project_quota_reason; /* why not, or NULL */
+
+        /* Probed with HOST_PROBE_BASE and not completed yet: the caller's name, the rootless
+         * helpers and every fact of the vm and system tiers were not looked at (they read as
+         * absent). Never in the JSON: host_facts_to_json() refuses partial facts. */
+        bool partial;
 } HostFacts;
 
 /* Fill *h from this host. Never fails hard: an unreadable fact is reported as absent. */
@@ -129,11 +134,21 @@ int host_facts_probe(HostFacts *h);
 #define HOST_PROBE_SKIP_KVM (1u << 0)
 /* HOST_PROBE_KVM_TEST_GUEST: `moat host` runs the KVM test guest (host_probe_kvm). */
 #define HOST_PROBE_KVM_TEST_GUEST (1u << 1)
+/* HOST_PROBE_BASE: only the facts every plan needs (probe.c: probe_base(), the ones that
+ * decide the tier and build a sandbox-tier plan and its audit record); h->partial is set, and
+ * host_facts_probe_rest() adds the others once the plan's tier is known to need them (vm,
+ * system). A sandbox-tier plan resolved from the base facts is the one the whole probe gives
+ * (tests/unit/host/test-host-staged.c). */
+#define HOST_PROBE_BASE (1u << 2)
 int host_facts_probe_flags(HostFacts *h, unsigned flags);
+/* Completes facts probed with HOST_PROBE_BASE, as host_facts_probe_flags(h, flags) would have
+ * (flags: the others above); a no-op on whole facts. On failure h stays partial, and the
+ * caller still owns it (host_facts_done()). */
+int host_facts_probe_rest(HostFacts *h, unsigned flags);
 int host_facts_from_json_file(const char *path, HostFacts *h, MoatError *error);
 int host_facts_from_json_buffer(const char *buf, size_t len, const char *filename, HostFacts *h,
                                 MoatError *error);
-/* Newly allocated JSON text (jansson), caller frees. */
+/* Newly allocated JSON text (jansson), caller frees; NULL with EINVAL for partial facts. */
 char *host_facts_to_json(const HostFacts *h);
 /* Frees the owned strings; safe on a zeroed struct; leaves the struct zeroed. */
 void host_facts_done(HostFacts *h);

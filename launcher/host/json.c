@@ -209,9 +209,16 @@ static json_t *field_to_json(const HostFacts *h, const Field *f) {
 }
 
 char *host_facts_to_json(const HostFacts *h) {
-        json_t *o = json_object();
+        json_t *o;
         char *text;
 
+        /* Recorded facts stand for a host: a partial probe's absent vm and system facts would
+         * read as "not installed". */
+        if (h->partial) {
+                errno = EINVAL;
+                return NULL;
+        }
+        o = json_object();
         if (!o) {
                 errno = ENOMEM;
                 return NULL;

@@ -12,7 +12,12 @@
  * libvirt: `moat explain` must be cheap and must not change the host it describes.
  *
  * A fact that cannot be read is reported as absent (false, -1 or NULL), which every rule
- * downstream treats as "cannot enforce". The only hard failure is running out of memory. */
+ * downstream treats as "cannot enforce". The only hard failure is running out of memory.
+ *
+ * In two stages for moat run and moat explain (HOST_PROBE_BASE): the base facts decide the
+ * tier and build a sandbox plan; the caller's name, the rootless helpers and the vm and system
+ * tiers' facts (QEMU, libvirt, the guest kernel, KVM, liblxc) follow only for a plan that
+ * needs them (host_facts_probe_rest()). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -222,21 +227,26 @@ static bool user_name_is_portable(const char *name) {
         return name[n] == '\0' || (name[n] == '$' && name[n + 1] == '\0');
 }
 
-static int probe_caller(HostFacts *h) {
-        struct passwd pw, *res = NULL;
-        char buf[4096], map[128];
+static void probe_caller(HostFacts *h) {
+        char map[128];
 
         h->uid = getuid();
         h->gid = getgid();
+        if (h->uid == 0 && read_small_file("/proc/self/uid_map", map, sizeof(map)) > 0)
+                h->is_root = host_uid_map_is_initial(map);
+}
+
+/* The caller's name (NSS: /etc/passwd, or a directory service): for /etc/subuid, QEMU's
+ * account and the report, never for a plan. */
+static void probe_user_name(HostFacts *h) {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+
         if (getpwuid_r(h->uid, &pw, buf, sizeof(buf), &res) == 0 && res &&
             user_name_is_portable(res->pw_name))
                 snprintf(h->user, sizeof(h->user), "%s", res->pw_name);
         else
                 snprintf(h->user, sizeof(h->user), "%u", (unsigned) h->uid);
-
-        if (h->uid == 0 && read_small_file("/proc/self/uid_map", map, sizeof(map)) > 0)
-                h->is_root = host_uid_map_is_initial(map);
-        return 0;
 }
 
 static int probe_userns(HostFacts *h) {
@@ -679,18 +689,16 @@ int host_facts_probe(HostFacts *h) {
         return host_facts_probe_flags(h, 0);
 }
 
-int host_facts_probe_flags(HostFacts *h, unsigned flags) {
+/* The facts every plan needs, whatever its tier: what decides the tier (the findings of
+ * plan-resolve.c), what the sandbox tier's plan is built from, and what its audit record
+ * carries (audit/record.c: build_host). */
+static int probe_base(HostFacts *h) {
         int r;
 
-        *h = (HostFacts){};
-        snprintf(h->source, sizeof(h->source), "probe");
         probe_kernel(h);
         probe_landlock(h);
-        r = probe_caller(h);
-        if (r >= 0) /* after the caller: /etc/subuid is keyed by user name */
-                probe_helpers(h);
-        if (r >= 0)
-                r = probe_root_layout(h);
+        probe_caller(h);
+        r = probe_root_layout(h);
         if (r >= 0)
                 r = probe_lsms(h);
         if (r >= 0)
@@ -699,12 +707,36 @@ int host_facts_probe_flags(HostFacts *h, unsigned flags) {
                 r = probe_seccomp(h);
         if (r >= 0)
                 r = probe_cgroups(h);
-        if (r >= 0)
-                r = probe_vm(h, flags);
+        return r;
+}
+
+int host_facts_probe_flags(HostFacts *h, unsigned flags) {
+        int r;
+
+        *h = (HostFacts){};
+        snprintf(h->source, sizeof(h->source), "probe");
+        r = probe_base(h);
+        h->partial = true;
+        if (r >= 0 && !(flags & HOST_PROBE_BASE))
+                r = host_facts_probe_rest(h, flags);
         if (r < 0) {
                 host_facts_done(h);
                 return r;
         }
+        return 0;
+}
+
+int host_facts_probe_rest(HostFacts *h, unsigned flags) {
+        int r;
+
+        if (!h->partial)
+                return 0;
+        probe_user_name(h);
+        probe_helpers(h); /* after the name: /etc/subuid is keyed by it */
+        r = probe_vm(h, flags);
+        if (r < 0)
+                return r;
+        h->partial = false;
         return 0;
 }
 

@@ -127,16 +127,11 @@ static int control_caps(Plan *p) {
 
 static int control_seccomp(Plan *p) {
         const PlanSeccomp *sc = &p->sandbox.seccomp;
-        _cleanup_strv_free_ char **groups = NULL;
         _cleanup_free_ char *joined = NULL;
         int r;
 
-        for (size_t i = 0; i < sc->n_rules; i++)
-                if ((r = strv_extend_unique(&groups, sc->rules[i].group)) < 0)
-                        return r;
-        STRV_FOREACH (g, groups)
-                if ((r = plan_append(&joined, " ", "%s", *g)) < 0)
-                        return r;
+        if ((r = plan_seccomp_groups_join(sc, " ", &joined)) < 0)
+                return r;
         return plan_add_controlf(
                 p, "seccomp", sc->status, NULL,
                 "%sx86_64,x32,x86 (other ABIs killed); base %s; %zu rules; denies: %s%s",
@@ -769,14 +764,8 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
                 if (r >= 0)
                         r = plan_add_reachable(p, "the host's system files, read-only, over 9p");
         } else {
-                _cleanup_strv_free_ char **groups = NULL;
                 _cleanup_free_ char *joined = NULL;
-                r = 0;
-                for (size_t i = 0; r >= 0 && i < s->seccomp.n_rules; i++)
-                        r = strv_extend_unique(&groups, s->seccomp.rules[i].group);
-                STRV_FOREACH (g, groups)
-                        if (r >= 0)
-                                r = plan_append(&joined, ", ", "%s", *g);
+                r = plan_seccomp_groups_join(&s->seccomp, ", ", &joined);
                 if (r >= 0)
                         r = plan_add_reachable(p,
                                                "the host kernel's system call interface, except "

@@ -48,6 +48,9 @@ int plan_refuse(Plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* Append to a heap string, joining with sep when it is not empty. */
 int plan_append(char **s, const char *sep, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* The distinct groups of sc's rules in the order they first appear, joined by sep, as
+ * plan_append() would join them; *ret NULL when there is no rule. */
+int plan_seccomp_groups_join(const PlanSeccomp *sc, const char *sep, char **ret);
 
 void plan_findings(const Profile *profile, const HostFacts *host, PlanFindings *f);
 int plan_build_seccomp(Plan *p, const Profile *profile, const Policy *policy,

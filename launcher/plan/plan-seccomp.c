@@ -25,14 +25,20 @@ typedef struct Rules {
         PlanSeccomp *sc;
         NameSlot *slots;
         size_t n_slots, n_used; /* n_slots: 0 or a power of two */
+        /* groups and origins already in sc->strings, by hash (open addressing, a power of
+         * two), and the last one of each kind: a group's entries come one after another */
+        const char **interned;
+        size_t n_interned_slots, n_interned;
+        char *last[2];
 } Rules;
 
 static void rules_done(Rules *rs) {
-        for (size_t i = 0; i < rs->n_slots; i++)
-                free(rs->slots[i].name);
-        free(rs->slots);
+        free(rs->slots); /* the names are the plan's (pool_add()) */
         rs->slots = NULL;
         rs->n_slots = rs->n_used = 0;
+        free(rs->interned);
+        rs->interned = NULL;
+        rs->n_interned_slots = rs->n_interned = 0;
 }
 
 static size_t name_hash(const char *s) {
@@ -40,6 +46,73 @@ static size_t name_hash(const char *s) {
         for (; *s; s++)
                 h = (h ^ (unsigned char) *s) * 1099511628211ULL;
         return h;
+}
+
+/* A block's request: with malloc's own header, one 4 KiB chunk (the shipped sets' rules need
+ * one or two). */
+#define STRING_BLOCK_REQUEST (4096 - 16)
+
+static char *pool_add(PlanSeccomp *sc, const char *s, size_t len) {
+        PlanStringBlock *b = sc->strings;
+        char *copy;
+
+        if (!b || b->size - b->used < len + 1) {
+                size_t size = MAX(len + 1, STRING_BLOCK_REQUEST - sizeof(PlanStringBlock));
+                b = malloc(sizeof(PlanStringBlock) + size);
+                if (!b)
+                        return NULL;
+                *b = (PlanStringBlock){ .next = sc->strings, .size = size };
+                sc->strings = b;
+        }
+        copy = memcpy(b->data + b->used, s, len + 1);
+        b->used += len + 1;
+        return copy;
+}
+
+/* The plan's copy of s: the same pointer for equal strings (a group and an origin recur across
+ * rules). NULL: out of memory. */
+static char *intern(Rules *rs, const char *s) {
+        size_t h = name_hash(s), mask;
+
+        if ((rs->n_interned + 1) * 4 > rs->n_interned_slots * 3) {
+                size_t n = rs->n_interned_slots ? rs->n_interned_slots * 2 : 256;
+                const char **t = calloc(n, sizeof(*t));
+                if (!t)
+                        return NULL;
+                for (size_t k = 0; k < rs->n_interned_slots; k++) {
+                        const char *o = rs->interned[k];
+                        if (!o)
+                                continue;
+                        size_t i = name_hash(o) & (n - 1);
+                        while (t[i])
+                                i = (i + 1) & (n - 1);
+                        t[i] = o;
+                }
+                free(rs->interned);
+                rs->interned = t;
+                rs->n_interned_slots = n;
+        }
+        mask = rs->n_interned_slots - 1;
+        for (size_t i = h & mask;; i = (i + 1) & mask) {
+                if (!rs->interned[i]) {
+                        char *copy = pool_add(rs->sc, s, strlen(s));
+                        if (!copy)
+                                return NULL;
+                        rs->interned[i] = copy;
+                        rs->n_interned++;
+                        return copy;
+                }
+                if (strcmp(rs->interned[i], s) == 0)
+                        return (char *) rs->interned[i]; /* the plan's own string */
+        }
+}
+
+/* intern(), trying the last string of the same kind (0 group, 1 origin) first. By content:
+ * an origin is formatted into the same buffer for every entry of a group. */
+static char *intern_last(Rules *rs, unsigned kind, const char *s) {
+        if (!rs->last[kind] || strcmp(rs->last[kind], s) != 0)
+                rs->last[kind] = intern(rs, s);
+        return rs->last[kind];
 }
 
 static NameSlot *slot_find(const Rules *rs, const char *name) {
@@ -79,7 +152,8 @@ static NameSlot *slot_get(Rules *rs, const char *name) {
         size_t i = name_hash(name) & (rs->n_slots - 1);
         while (rs->slots[i].name)
                 i = (i + 1) & (rs->n_slots - 1);
-        if (!(rs->slots[i].name = strdup(name)))
+        /* in the plan's pool: the rules of this syscall name it with this very pointer */
+        if (!(rs->slots[i].name = pool_add(rs->sc, name, strlen(name))))
                 return NULL;
         rs->n_used++;
         return &rs->slots[i];
@@ -95,7 +169,8 @@ static int add_rule(Rules *rs, const char *name, int errno_value, const SeccompM
         /* The same rule reached twice (a group the base denies and the site denies again). */
         for (size_t i = 0; sl->n_rules > 0 && i < sc->n_rules; i++) {
                 const PlanSyscallRule *o = &sc->rules[i];
-                bool same = strcmp(o->name, name) == 0 && o->n_args == (m ? m->n_cmps : 0);
+                /* the rules of one name carry its slot's string (below): the pointer says */
+                bool same = o->name == sl->name && o->n_args == (m ? m->n_cmps : 0);
                 for (unsigned k = 0; same && k < o->n_args; k++)
                         same = o->args[k].arg == m->cmps[k].arg &&
                                o->args[k].mask == m->cmps[k].mask &&
@@ -125,14 +200,16 @@ static int add_rule(Rules *rs, const char *name, int errno_value, const SeccompM
                 };
                 r->n_args++;
         }
-        r->name = strdup(name);
-        r->group = strdup(group);
-        r->origin = strdup(origin);
+        r->name = sl->name;
+        r->group = intern_last(rs, 0, group);
+        r->origin = intern_last(rs, 1, origin);
+        if (!r->name || !r->group || !r->origin)
+                return -ENOMEM;
         sc->n_rules++;
         sl->n_rules++;
         if (r->n_args == 0)
                 sl->unconditional = true;
-        return r->name && r->group && r->origin ? 0 : -ENOMEM;
+        return 0;
 }
 
 static void drop_rules(Rules *rs, const char *name) {
@@ -144,12 +221,8 @@ static void drop_rules(Rules *rs, const char *name) {
                 return;
         for (size_t i = 0; i < sc->n_rules; i++) {
                 PlanSyscallRule *r = &sc->rules[i];
-                if (strcmp(r->name, name) == 0) {
-                        free(r->name);
-                        free(r->group);
-                        free(r->origin);
-                        continue;
-                }
+                if (strcmp(r->name, name) == 0)
+                        continue; /* its strings stay in the plan's pool */
                 sc->rules[j++] = *r;
         }
         sc->n_rules = j;
@@ -183,12 +256,22 @@ static int add_group(Rules *rs, const SeccompSet *set, const SeccompGroup *g,
 
                 if (strv_contains(allow, e->syscall))
                         continue;
-                /* add_rule() copies it: on the stack unless it is long (a site file's path) */
+                /* add_rule() copies it: on the stack unless it is long (a site file's path);
+                 * "FILE:LINE" put together by hand, as snprintf() was most of a rule's cost */
                 if (!origin) {
-                        int n = snprintf(buf, sizeof(buf), "%s:%u", g->file, e->line);
-                        if (n >= 0 && (size_t) n < sizeof(buf))
+                        size_t flen = strlen(g->file);
+                        if (flen + 1 + 10 + 1 <= sizeof(buf)) {
+                                char digits[10], *o = mempcpy(buf, g->file, flen);
+                                unsigned v = e->line, nd = 0;
+                                do
+                                        digits[nd++] = (char) ('0' + v % 10);
+                                while ((v /= 10) > 0);
+                                *o++ = ':';
+                                while (nd > 0)
+                                        *o++ = digits[--nd];
+                                *o = '\0';
                                 origin = buf;
-                        else if (asprintf(&long_origin, "%s:%u", g->file, e->line) >= 0)
+                        } else if (asprintf(&long_origin, "%s:%u", g->file, e->line) >= 0)
                                 origin = long_origin;
                         else
                                 return -ENOMEM;

@@ -161,6 +161,44 @@ int plan_append(char **s, const char *sep, const char *fmt, ...) {
         return 0;
 }
 
+int plan_seccomp_groups_join(const PlanSeccomp *sc, const char *sep, char **ret) {
+        _cleanup_free_ const char **groups = NULL;
+        size_t n = 0, len = 0, seplen = strlen(sep);
+        char *out, *o;
+
+        *ret = NULL;
+        if (sc->n_rules == 0)
+                return 0;
+        groups = calloc(sc->n_rules, sizeof(*groups));
+        if (!groups)
+                return -ENOMEM;
+        for (size_t i = 0; i < sc->n_rules; i++) {
+                const char *g = sc->rules[i].group;
+                bool seen = false;
+                /* a resolved plan's equal groups are one string (plan-seccomp.c): the pointer
+                 * usually answers */
+                for (size_t k = n; !seen && k > 0; k--)
+                        seen = groups[k - 1] == g || strcmp(groups[k - 1], g) == 0;
+                if (!seen)
+                        groups[n++] = g;
+        }
+        for (size_t k = 0; k < n; k++)
+                len += strlen(groups[k]) + seplen;
+        o = out = malloc(len + 1);
+        if (!out)
+                return -ENOMEM;
+        for (size_t k = 0; k < n; k++) {
+                if (o > out) { /* as plan_append(): a separator after what is not empty */
+                        memcpy(o, sep, seplen);
+                        o += seplen;
+                }
+                o = stpcpy(o, groups[k]);
+        }
+        *o = '\0';
+        *ret = out;
+        return 0;
+}
+
 Plan *plan_free(Plan *p) {
         if (!p)
                 return NULL;
@@ -192,12 +230,11 @@ Plan *plan_free(Plan *p) {
         free(s->mounts);
         free(s->workdir_target);
         strv_free(s->seccomp.arches);
-        for (size_t i = 0; i < s->seccomp.n_rules; i++) {
-                free(s->seccomp.rules[i].name);
-                free(s->seccomp.rules[i].group);
-                free(s->seccomp.rules[i].origin);
-        }
         free(s->seccomp.rules);
+        for (PlanStringBlock *b = s->seccomp.strings, *next; b; b = next) {
+                next = b->next;
+                free(b);
+        }
         free(s->seccomp.base);
         for (size_t i = 0; i < s->landlock.n_paths; i++)
                 free(s->landlock.paths[i].path);

@@ -98,7 +98,9 @@ typedef struct PlanArgCmp {
 
 #define PLAN_MAX_ARG_CMPS 3
 
-/* One seccomp rule: action when syscall `name` is called and every comparison matches. */
+/* One seccomp rule: action when syscall `name` is called and every comparison matches. In a
+ * resolved plan, name, group and origin point into PlanSeccomp.strings (each distinct string
+ * once, shared between rules), never freed one by one. */
 typedef struct PlanSyscallRule {
         char *name; /* libseccomp syscall name */
         SeccompAction action;
@@ -109,6 +111,13 @@ typedef struct PlanSyscallRule {
         char *origin; /* "policies/seccomp/default.yaml:41" or "profile ci.yaml:14:9" */
 } PlanSyscallRule;
 
+/* Storage of strings that live as long as the plan: blocks of a few KiB, each string once. */
+typedef struct PlanStringBlock {
+        struct PlanStringBlock *next;
+        size_t used, size;
+        char data[];
+} PlanStringBlock;
+
 typedef struct PlanSeccomp {
         ControlStatus status;
         SeccompAction default_action;      /* ALLOW: the filter is a deny list */
@@ -116,8 +125,9 @@ typedef struct PlanSeccomp {
         SeccompAction foreign_arch_action; /* other ABIs: KILL */
         PlanSyscallRule *rules;
         size_t n_rules;
-        char *base;          /* group set name */
-        bool notify_denials; /* report denied calls to the supervisor (audit) */
+        PlanStringBlock *strings; /* the rules' names, groups and origins (plan_free()) */
+        char *base;               /* group set name */
+        bool notify_denials;      /* report denied calls to the supervisor (audit) */
 } PlanSeccomp;
 
 /* Landlock access rights use the kernel's LANDLOCK_ACCESS_FS_* / _NET_* bit values. */

@@ -24,8 +24,9 @@ typedef struct SeccompProgram {
 } SeccompProgram;
 
 #define SECCOMP_KEY_BYTES 32
-/* Bumped whenever what sys_seccomp_compile() makes of a PlanSeccomp changes. */
-#define SECCOMP_KEY_FORMAT "moat-seccomp-1"
+/* Bumped whenever what sys_seccomp_compile() makes of a PlanSeccomp changes, or the bytes a key
+ * is made of (2: a rule's argument comparisons up to n_args only). */
+#define SECCOMP_KEY_FORMAT "moat-seccomp-2"
 
 /* Parent. 0 or -errno: -EINVAL for a rule the filter cannot express (a syscall name unknown on
  * every ABI of the machine's family, an argument index > 5, an ERRNO default, a foreign-ABI action

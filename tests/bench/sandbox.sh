@@ -4,7 +4,8 @@
 # machine load (the targets are those of #17):
 #   0. figures that do not depend on the load: user-space instructions of parse + resolve
 #      (callgrind, profile_load + policy_load + plan_resolve for `-p minimal` on this host's
-#      recorded facts) and of a whole `moat explain -p minimal`; system calls per launch of moat
+#      recorded facts), of a whole `moat explain -p minimal` and of `moat run` up to its clone3
+#      (run_context_load + sandbox_execute); system calls per launch of moat
 #      and of bwrap (strace -f -c), with the kinds moat makes most of. A regression shows here
 #      on a busy machine where wall times are noise. Skipped (not failed) without valgrind or
 #      strace;
@@ -97,6 +98,17 @@ if command -v valgrind >/dev/null; then
                         "$MOAT" explain --host-facts "$tmp/host.json" -p minimal
                 ir "moat explain -p minimal, whole process (callgrind)" "$tmp/cg.explain" \
                         "$MOAT" explain --host-facts "$tmp/host.json" -p minimal
+                # The launcher's own work before the sandbox exists (inputs, plan, seccomp
+                # program, the executor's set-up up to clone3, which valgrind does not emulate:
+                # the run stops there, so its exit status is not looked at).
+                valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.run" \
+                        --toggle-collect=run_context_load --toggle-collect=sandbox_execute \
+                        "$MOAT" run --audit-log "$tmp/vg-audit.jsonl" --host-facts "$tmp/host.json" \
+                        -p minimal -- /bin/true >/dev/null 2>"$tmp/vg.err"
+                if [[ -s $tmp/cg.run ]]; then
+                        printf "  %-54s %10s instructions\n" "moat run up to its clone3 (callgrind)" \
+                                "$(sed -n 's/^summary: //p' "$tmp/cg.run")"
+                fi
         else
                 echo "  (instruction counts left out: moat host --json failed: $(head -c 200 "$tmp/err"))"
         fi

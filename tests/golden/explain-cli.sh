@@ -76,5 +76,35 @@ printf 'moat: 1\nseccomp:\n  deny: [chroot]\n' >"$tmp/deny.yaml"
 want=0 out='"origin": "[^"]*/deny.yaml:3:10"' check "site seccomp denial carries its origin" \
         "$MOAT" explain --json --policy "$tmp/deny.yaml" -p "$profile" --host-facts "$hosts/modern.json"
 
+# On this host's own probe (moat run and explain probe the vm and system tiers' facts only for
+# a plan of those tiers): a vm or system plan is judged on the facts `moat host` reports.
+if "$MOAT" host --json >"$tmp/host.json" 2>/dev/null; then
+        for p in hostile system-container; do
+                "$MOAT" explain --json -p "$p" >"$tmp/$p.json" 2>/dev/null
+        done
+        facts_check() { # description, python expression over h (host facts), vm, sys (plans)
+                n=$((n + 1))
+                if python3 - "$tmp" "$2" <<'PY'; then echo "ok $n - $1"; else failed=1; echo "not ok $n - $1"; fi
+import json, sys
+t = sys.argv[1]
+h = json.load(open(t + "/host.json"))
+vm = json.load(open(t + "/hostile.json"))
+sys_ = json.load(open(t + "/system-container.json"))
+ok = eval(sys.argv[2])
+if not ok:
+    print("# host:", {k: h.get(k) for k in ("qemu_present", "libvirt_present", "guest_kernel", "lxc_present")})
+    print("# vm plan:", vm.get("tier"), vm.get("refusal"), (vm.get("vm") or {}).get("kernel"))
+    print("# system plan:", sys_.get("tier"), sys_.get("refusal"))
+sys.exit(0 if ok else 1)
+PY
+        }
+        facts_check "a vm plan on this host's probe boots the guest kernel moat host finds" \
+                'vm["tier"] == "vm" and (vm["vm"] or {}).get("kernel") == h["guest_kernel"]'
+        facts_check "a vm plan on this host's probe is refused for QEMU, libvirt or a kernel only when moat host lacks one" \
+                '("tier vm cannot run on this host" in (vm.get("refusal") or "")) == (not (h["qemu_present"] and h["libvirt_present"] and h["guest_kernel"]))'
+        facts_check "a system plan on this host's probe is refused for liblxc only when moat host lacks it" \
+                'sys_["tier"] == "system" and ("liblxc is not available" in (sys_.get("refusal") or "")) == (not h["lxc_present"])'
+fi
+
 echo "1..$n"
 exit $failed

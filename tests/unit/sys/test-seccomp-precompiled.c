@@ -16,6 +16,12 @@
 
 #include <cmocka.h>
 
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+
+#include "basic/macros.h"
 #include "host/host.h"
 #include "plan/plan.h"
 #include "policy/policy.h"
@@ -93,6 +99,138 @@ static bool check_program(const PlanSeccomp *p) {
         sys_seccomp_program_done(&served);
         sys_seccomp_program_done(&compiled);
         return precompiled;
+}
+
+/* The kernel's seccomp_is_const_allow() (kernel/seccomp.c), for one syscall of one ABI: the
+ * result of the program when it depends on the syscall number and the ABI only, and is ALLOW.
+ * Such a call is allowed from the filter's action cache, without running the program at all;
+ * any other, including one whose path reads an argument, runs the program on every call. */
+static bool kernel_const_allow(const struct sock_fprog *prog, uint32_t arch, int nr) {
+        uint32_t a = 0;
+
+        for (unsigned pc = 0; pc < prog->len; pc++) {
+                const struct sock_filter *in = &prog->filter[pc];
+                bool taken;
+
+                switch (in->code) {
+                case BPF_LD | BPF_W | BPF_ABS:
+                        if (in->k == offsetof(struct seccomp_data, nr))
+                                a = (uint32_t) nr;
+                        else if (in->k == offsetof(struct seccomp_data, arch))
+                                a = arch;
+                        else
+                                return false;
+                        continue;
+                case BPF_RET | BPF_K:
+                        return in->k == SECCOMP_RET_ALLOW;
+                case BPF_JMP | BPF_JA:
+                        pc += in->k;
+                        continue;
+                case BPF_JMP | BPF_JEQ | BPF_K:
+                        taken = a == in->k;
+                        break;
+                case BPF_JMP | BPF_JGE | BPF_K:
+                        taken = a >= in->k;
+                        break;
+                case BPF_JMP | BPF_JGT | BPF_K:
+                        taken = a > in->k;
+                        break;
+                case BPF_JMP | BPF_JSET | BPF_K:
+                        taken = (a & in->k) != 0;
+                        break;
+                case BPF_ALU | BPF_AND | BPF_K:
+                        a &= in->k;
+                        continue;
+                default:
+                        return false;
+                }
+                pc += taken ? in->jt : in->jf;
+        }
+        return false;
+}
+
+static bool plan_has_rule(const PlanSeccomp *p, const char *name, bool *unconditional) {
+        bool found = false;
+
+        *unconditional = false;
+        for (size_t i = 0; i < p->n_rules; i++)
+                if (strcmp(p->rules[i].name, name) == 0) {
+                        found = true;
+                        *unconditional = *unconditional || p->rules[i].n_args == 0;
+                }
+        return found;
+}
+
+/* Every system call a plan does not deny costs its workload no BPF at all: the program decides
+ * it from the ABI and the number alone, so the kernel's action cache allows it. A program that
+ * read an argument (or the instruction pointer) before dispatching on the number would run for
+ * every call of the workload (the getppid/stat loop of tests/bench/sandbox.sh). Denied calls
+ * are never cached as allowed. x86-64 and i386 (but for i386's multiplexers). */
+static void check_cacheable(const char *what, const PlanSeccomp *p) {
+        static const struct {
+                uint32_t scmp, audit;
+        } abis[] = { { SCMP_ARCH_X86_64, AUDIT_ARCH_X86_64 }, { SCMP_ARCH_X86, AUDIT_ARCH_I386 } };
+        SeccompProgram prog = {};
+        unsigned allowed = 0, denied = 0;
+
+        assert_int_equal(sys_seccomp_program_for(p, &prog), 0);
+        for (size_t k = 0; k < ELEMENTSOF(abis); k++)
+                for (int nr = 0; nr < 512; nr++) {
+                        _cleanup_free_ char *name =
+                                seccomp_syscall_resolve_num_arch(abis[k].scmp, nr);
+                        bool unconditional, cached;
+
+                        if (!name)
+                                continue;
+                        cached = kernel_const_allow(&prog.fprog, abis[k].audit, nr);
+                        if (!plan_has_rule(p, name, &unconditional)) {
+                                /* i386 multiplexes socket calls through socketcall(2) and SysV
+                                 * IPC through ipc(2), whose first argument names the call: a
+                                 * rule on one of those reads it there */
+                                if (!cached && abis[k].scmp == SCMP_ARCH_X86 &&
+                                    (strcmp(name, "socketcall") == 0 || strcmp(name, "ipc") == 0))
+                                        continue;
+                                if (!cached)
+                                        fail_msg(
+                                                "%s: %s (%d, ABI %zu) is not denied but runs the "
+                                                "program on every call",
+                                                what, name, nr, k);
+                                allowed++;
+                        } else if (cached)
+                                fail_msg("%s: %s (%d, ABI %zu) is denied but cached as allowed",
+                                         what, name, nr, k);
+                        else
+                                denied += unconditional;
+                }
+        sys_seccomp_program_done(&prog);
+        assert_true(allowed > 300);
+        assert_true(denied > 50);
+}
+
+static void test_allowed_calls_bypass_the_program(void **state) {
+        char dir[4096];
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "%s/profiles", getenv("MOAT_SOURCE_DIR"));
+        d = opendir(dir);
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                Plan *plan;
+
+                if (n <= 5 || strcmp(de->d_name + n - 5, ".yaml") != 0)
+                        continue;
+                plan = resolve(de->d_name);
+                for (int notify = 0; notify <= 1; notify++) {
+                        PlanSeccomp p = plan->sandbox.seccomp;
+
+                        p.notify_denials = notify;
+                        check_cacheable(de->d_name, &p);
+                }
+                plan_free(plan);
+        }
+        closedir(d);
 }
 
 static void test_shipped_profiles_built_in(void **state) {
@@ -239,6 +377,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_shipped_profiles_built_in),
                 cmocka_unit_test(test_any_change_is_compiled),
+                cmocka_unit_test(test_allowed_calls_bypass_the_program),
                 cmocka_unit_test(test_lookup_exact),
         };
 
