@@ -674,15 +674,20 @@ static void probe_helpers(HostFacts *h) {
         }
 #endif
         h->newuidmap_present = is_executable_file("/usr/bin/newuidmap");
+        h->subuid_range = subuid_has_range(h);
+}
+
+/* network.outbound.via: transparent is a sandbox-tier plan: its facts belong to the base probe. */
+static void probe_transparent_net(HostFacts *h) {
+        static const char *const slirp[] = { "/usr/bin/slirp4netns", "/usr/local/bin/slirp4netns" };
+
         /* Read-only: access() with the caller's real ids, as slirp4netns's open() will be. */
         h->tun_usable = access("/dev/net/tun", R_OK | W_OK) == 0;
-        static const char *const slirp[] = { "/usr/bin/slirp4netns", "/usr/local/bin/slirp4netns" };
         for (size_t i = 0; i < ELEMENTSOF(slirp) && !h->slirp4netns_present; i++)
                 if (is_executable_file(slirp[i])) {
                         h->slirp4netns_present = true;
                         snprintf(h->slirp4netns_path, sizeof(h->slirp4netns_path), "%s", slirp[i]);
                 }
-        h->subuid_range = subuid_has_range(h);
 }
 
 int host_facts_probe(HostFacts *h) {
@@ -698,6 +703,7 @@ static int probe_base(HostFacts *h) {
         probe_kernel(h);
         probe_landlock(h);
         probe_caller(h);
+        probe_transparent_net(h);
         r = probe_root_layout(h);
         if (r >= 0)
                 r = probe_lsms(h);
