@@ -42,7 +42,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -55,6 +57,7 @@
 #include "image/image.h"
 #include "lxc-config.h"
 #include "sandbox/sandbox-internal.h"
+#include "sys/seccomp.h"
 #include "sys/signal-fd.h"
 
 #if HAVE_SELINUX
@@ -64,6 +67,8 @@
 #define SUBID_FILE "/etc/moat/system-idmap"
 #define RANGE 65536u
 #define VERIFY_TIMEOUT_MS 60000
+/* systemd: from SIGRTMIN+3 (halt) to SIGKILL of the container; it halted in 132-145 ms here */
+#define STOP_GRACE_MS 5000
 
 typedef struct Run {
         char id[33];
@@ -74,6 +79,9 @@ typedef struct Run {
         int guard_fd; /* write end: closing it (or dying) starts the guard's cleanup */
         int err_fd;   /* read end of the runner's error pipe */
         int go_fd;
+        int notify_fd; /* systemd: the socket of NOTIFY_SOCKET (READY=1) */
+        bool systemd;  /* boot mode, the image's init is systemd */
+        unsigned cap_last;
 } Run;
 
 static int fail(RunOutcome *o, const char *step, int err, const char *fmt, ...)
@@ -378,8 +386,9 @@ static _Noreturn void attacher_main(pid_t parent, const Plan *p, const Run *run,
         lxc_attach_options_t ao = LXC_ATTACH_OPTIONS_DEFAULT;
         ao.attach_flags |= LXC_ATTACH_NO_NEW_PRIVS;
         ao.env_policy = LXC_ATTACH_CLEAR_ENV;
-        ao.uid = p->sandbox.uid_inside;
-        ao.gid = p->sandbox.gid_inside;
+        /* systemd: as the container's root; the gate becomes the plan's user (gate.c enter()) */
+        ao.uid = run->systemd ? 0 : p->sandbox.uid_inside;
+        ao.gid = run->systemd ? 0 : p->sandbox.gid_inside;
         ao.initial_cwd = (char *) "/";
         int st = c->attach_run_wait(c, &ao, gate_argv[0], (const char *const *) gate_argv);
         _exit(st < 0 ? 125 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
@@ -594,7 +603,8 @@ static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t s
 /* NoNewPrivs, the seccomp filter and the capability bounding set of one process of the
  * container: the gate (the command to be) and, in boot mode, the image's init (the workload's
  * code too). who is appended to the message. */
-static int verify_process(const Plan *p, pid_t pid, const char *who, char *err, size_t size) {
+static int verify_process(const Plan *p, pid_t pid, uint64_t capbnd, unsigned floor,
+                          const char *who, char *err, size_t size) {
         char v[64], want[64], mine[64];
 
         if (status_field(pid, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0) {
@@ -618,8 +628,16 @@ static int verify_process(const Plan *p, pid_t pid, const char *who, char *err, 
                                  v, mine, who);
                         return -EPERM;
                 }
+                /* systemd's boot mode: the command's own filter on top of the init's */
+                if (strtoul(v, NULL, 10) <= floor) {
+                        snprintf(err, size,
+                                 "seccomp: %s filters in the command, as many as the image's init "
+                                 "has: the plan's own filter was not stacked%s",
+                                 v, who);
+                        return -EPERM;
+                }
         }
-        snprintf(want, sizeof(want), "%016" PRIx64, lxc_plan_capbnd(p));
+        snprintf(want, sizeof(want), "%016" PRIx64, capbnd);
         if (status_field(pid, "CapBnd", v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
                 snprintf(err, size, "caps: CapBnd is %s, the plan requires %s%s", v, want, who);
                 return -EPERM;
@@ -641,9 +659,19 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                 snprintf(err, size, "timens: the container shares the host's clocks");
                 return -EPERM;
         }
-        if (verify_process(p, gate, "", err, size) < 0 ||
+        /* systemd (boot mode): pid 1 under the boot confinement, the command under the plan's
+         * bounding set and with one filter more than pid 1 (the plan's own) */
+        unsigned floor = 0;
+        if (run->systemd) {
+                char f[64] = "";
+                (void) status_field(init, "Seccomp_filters", f, sizeof(f));
+                floor = (unsigned) strtoul(f, NULL, 10);
+        }
+        if (verify_process(p, gate, lxc_plan_capbnd(p), floor, "", err, size) < 0 ||
             (p->system.boot &&
-             verify_process(p, init, " (the image's init, pid 1)", err, size) < 0))
+             verify_process(p, init,
+                            run->systemd ? lxc_boot_capbnd(run->cap_last) : lxc_plan_capbnd(p), 0,
+                            " (the image's init, pid 1)", err, size) < 0))
                 return -EPERM;
         if (verify_mac(p, init, gate, err, size) < 0)
                 return -EPERM;
@@ -767,6 +795,84 @@ static int run_dir_base(char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* systemd (boot mode): the plan's filter compiled as the sandbox tier does (the gate stacks it
+ * on the command), and the socket on which systemd reports READY=1, writable by the container's
+ * root only. */
+static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
+        _cleanup_free_ char *path = NULL;
+        SeccompProgram prog = {};
+        int r;
+
+        if (p->sandbox.seccomp.notify_denials) {
+                *ret_seccomp_err =
+                        strdup("seccomp: denial notification (audit of denied calls) "
+                               "has no system-tier form");
+                return -EOPNOTSUPP;
+        }
+        r = sys_seccomp_program_for(&p->sandbox.seccomp, &prog);
+        if (r < 0) {
+                *ret_seccomp_err = strdup("seccomp: the plan's filter does not compile");
+                return r;
+        }
+        if (asprintf(&path, "%s/filter", run->dir) < 0) {
+                sys_seccomp_program_done(&prog);
+                return -ENOMEM;
+        }
+        {
+                _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+                size_t len = prog.fprog.len * sizeof(struct sock_filter);
+                r = fd < 0 ? -errno : write(fd, prog.fprog.filter, len) != (ssize_t) len ? -EIO : 0;
+        }
+        sys_seccomp_program_done(&prog);
+        if (r < 0)
+                return r;
+
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int one = 1;
+        if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", run->dir) >=
+            (int) sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        run->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (run->notify_fd < 0)
+                return -errno;
+        if (bind(run->notify_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+            setsockopt(run->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
+            chown(sa.sun_path, run->base, run->gbase) < 0 || chmod(sa.sun_path, 0600) < 0)
+                return -errno;
+        return 0;
+}
+
+/* One datagram from the notify socket: 1 when it is READY=1 sent by the container's pid 1. */
+static int notify_ready(int fd, pid_t init) {
+        char buf[4096];
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(struct ucred))];
+        } ctl;
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl)
+        };
+        ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        pid_t from = 0;
+        if (n < 0)
+                return 0;
+        buf[n] = '\0';
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                        struct ucred u;
+                        memcpy(&u, CMSG_DATA(c), sizeof(u));
+                        from = u.pid;
+                }
+        /* the kernel's translation of the sender's pid into this pid namespace */
+        if (from != init || init <= 0)
+                return 0;
+        for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strncmp(l, "READY=1", 7) == 0 && (l[7] == '\n' || l[7] == '\0'))
+                        return 1;
+        return 0;
+}
+
 static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_err) {
         _cleanup_free_ char *base = NULL, *path = NULL, *text = NULL;
         char err[256], mid[33], boot[40];
@@ -801,7 +907,8 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                         return -errno;
         }
         if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
-                r = lxc_seccomp_text(&p->sandbox.seccomp, &text, err, sizeof(err));
+                r = (run->systemd ? lxc_seccomp_boot_text
+                                  : lxc_seccomp_text)(&p->sandbox.seccomp, &text, err, sizeof(err));
                 if (r < 0) {
                         *ret_seccomp_err = strdup(err);
                         return r;
@@ -809,6 +916,8 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                 if ((r = write_file(run->dir, "seccomp", text, 0444, (uid_t) -1, (gid_t) -1)) < 0)
                         return r;
         }
+        if (run->systemd && (r = prepare_systemd(p, run, ret_seccomp_err)) < 0)
+                return r;
         /* the run's own machine identity (plan: machine-id, boot-id), in the upper layer and
          * in a file bound over the kernel's boot_id */
         if (p->sandbox.machine_id)
@@ -877,7 +986,18 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
         char *s;
         if (!a)
                 return NULL;
-        PUSH("/.moat-gate");
+        PUSH(run->systemd ? "/.moat-enter" : "/.moat-gate");
+        if (run->systemd) {
+                /* attached as the container's root under systemd's confinement: the gate takes
+                 * the plan's user, bounding set and filter itself (gate.c enter()) */
+                if (asprintf(&s, "%u:%u:%016" PRIx64, (unsigned) p->sandbox.uid_inside,
+                             (unsigned) p->sandbox.gid_inside, lxc_plan_capbnd(p)) < 0)
+                        return NULL;
+                PUSH("--enter");
+                PUSH(s);
+                PUSH("--filter");
+                PUSH("/.moat-filter");
+        }
         if (!checks) /* MOAT_SYSTEM_FAULT: the host's checks alone */
                 goto unchecked;
         PUSH("--nnp");
@@ -977,9 +1097,9 @@ static void lxc_log_error(const char *dir, char *buf, size_t size) {
 }
 
 /* Boot mode runs the image's init under command mode's confinement (no capability beyond the
- * plan's, the plan's seccomp filter). systemd needs more (capabilities, mounts, personality),
- * which is not built: refused here rather than started to fail. The init path is resolved
- * inside the image (symbolic links relative to its root). */
+ * plan's, the plan's seccomp filter), except systemd, which needs more (capabilities, mounts,
+ * personality) and gets the boot confinement (lxc-config.h). The init path is resolved inside
+ * the image (symbolic links relative to its root). 1: the init is systemd, 0: another. */
 static int boot_init_check(const char *lower, const char *init, char *err, size_t size) {
         char path[4096], link[4096], full[8192];
         snprintf(path, sizeof(path), "%s", init);
@@ -992,22 +1112,12 @@ static int boot_init_check(const char *lower, const char *init, char *err, size_
                 }
                 if (!S_ISLNK(st.st_mode)) {
                         const char *base = strrchr(path, '/');
-                        if (strcmp(base ? base + 1 : path, "systemd") == 0) {
-                                snprintf(err, size,
-                                         "boot mode: the image's init %s is systemd, which needs "
-                                         "capabilities, mounts and personality the boot-mode "
-                                         "confinement for it would allow, and that is not built "
-                                         "yet; a small init (busybox init, tini) runs, or use "
-                                         "os.init: none (command mode)",
-                                         init);
-                                return -EOPNOTSUPP;
-                        }
                         if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
                                 snprintf(err, size,
                                          "boot mode: the init %s is not an executable file", init);
                                 return -ENOEXEC;
                         }
-                        return 0;
+                        return strcmp(base ? base + 1 : path, "systemd") == 0;
                 }
                 ssize_t n = readlink(full, link, sizeof(link) - 1);
                 if (n <= 0)
@@ -1144,7 +1254,7 @@ static void set_outcomes(const Plan *p, RunOutcome *o, bool verified, const char
 /* ---- the executor -------------------------------------------------------------------------- */
 
 int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
-        Run run = { .guard_fd = -EBADF, .err_fd = -EBADF, .go_fd = -EBADF };
+        Run run = { .guard_fd = -EBADF, .err_fd = -EBADF, .go_fd = -EBADF, .notify_fd = -EBADF };
         LxcConfig cfg = {};
         ImageInfo img = {};
         _cleanup_free_ char *seccomp_err = NULL;
@@ -1152,8 +1262,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         char **envp = NULL, **argv = NULL;
         uint64_t start = now_ms();
         int r, status = 125, sfd = -EBADF, pidfd = -EBADF, apidfd = -EBADF, cmd_status = 125;
-        pid_t attacher = 0, cmd_pid = 0;
-        bool verified = false, killed = false;
+        pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
+        bool verified = false, killed = false, ready = false, stop_forced = false;
+        uint64_t stop_deadline = 0, ready_ms = 0;
         const char *fault_name, *failed_control = NULL;
         const Fault *fault = NULL;
         sigset_t old;
@@ -1249,10 +1360,34 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
         }
 
-        if (p->system.boot && boot_init_check(run.lower, p->system.init, err, sizeof(err)) < 0) {
-                fail(o, "boot", 0, "%s", err);
+        if (p->system.boot) {
+                r = boot_init_check(run.lower, p->system.init, err, sizeof(err));
+                if (r < 0) {
+                        fail(o, "boot", 0, "%s", err);
+                        free(run.lower);
+                        return 0;
+                }
+                run.systemd = r > 0;
+        }
+        /* systemd needs a writable cgroup of its own (a user's needs one delegated by root) and
+         * the services of a distribution several ids: root's range map */
+        if (run.systemd && run.count == 1) {
+                fail(o, "boot", 0,
+                     "boot mode: the image's init %s is systemd, which moat boots as root only "
+                     "(a range map of ids and a cgroup subtree of its own); as a user, use "
+                     "os.init: none (command mode) or a small init",
+                     p->system.init);
                 free(run.lower);
                 return 0;
+        }
+        if (run.systemd) {
+                char cl[16] = "";
+                if (read_line("/proc/sys/kernel/cap_last_cap", cl, sizeof(cl)) < 0) {
+                        fail(o, "caps", errno, "cannot read cap_last_cap");
+                        free(run.lower);
+                        return 0;
+                }
+                run.cap_last = (unsigned) strtoul(cl, NULL, 10);
         }
         if ((r = id128_random_machine_id(run.id, sizeof(run.id))) < 0)
                 goto out_nomem;
@@ -1278,6 +1413,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 .layout = CGROUP_LAYOUT_NONE,
                 .target_kind = target_kind,
                 .userdata = run.lower,
+                .systemd = run.systemd,
+                .cap_last = run.cap_last,
         };
         {
                 /* the layout only: which family of cgroup keys liblxc will honour */
@@ -1382,30 +1519,49 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t deadline = p->resources.timeout_ms ? start + p->resources.timeout_ms : 0;
         bool boot = p->system.boot;
         for (;;) {
-                struct pollfd pf[3] = { { .fd = pidfd, .events = POLLIN },
+                /* negative descriptors (no attacher yet, no systemd) are ignored by poll */
+                struct pollfd pf[4] = { { .fd = pidfd, .events = POLLIN },
                                         { .fd = sfd, .events = POLLIN },
-                                        { .fd = apidfd, .events = POLLIN } };
+                                        { .fd = apidfd, .events = POLLIN },
+                                        { .fd = ready ? -1 : run.notify_fd, .events = POLLIN } };
                 int ms = verified ? 1000 : 5;
                 uint64_t t = now_ms();
                 if (deadline && deadline > t && deadline - t < (uint64_t) ms)
                         ms = (int) (deadline - t);
-                int n = poll(pf, apidfd >= 0 ? 3 : 2, ms);
+                if (stop_deadline && stop_deadline > t && stop_deadline - t < (uint64_t) ms)
+                        ms = (int) (stop_deadline - t);
+                int n = poll(pf, 4, ms);
                 if (n < 0 && errno != EINTR)
                         break;
                 if (pf[0].revents & POLLIN)
                         break; /* the container stopped (in boot mode: its init ended) */
+                if (n > 0 && (pf[3].revents & POLLIN) && notify_ready(run.notify_fd, init_pid)) {
+                        ready = true;
+                        ready_ms = now_ms() - start;
+                }
                 if (apidfd >= 0 && (pf[2].revents & POLLIN)) {
                         /* boot mode: the command ended; stop the container (the runner is
                          * liblxc's monitor: its death kills pid 1, and with it the pid
-                         * namespace) */
+                         * namespace). systemd is asked first (SIGRTMIN+3: halt, which in a
+                         * container ends pid 1) and given STOP_GRACE_MS. */
                         int st;
                         if (waitpid(attacher, &st, 0) == attacher)
                                 cmd_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
                         attacher = 0;
                         apidfd = safe_close(apidfd);
-                        (void) kill(run.runner, SIGKILL);
+                        if (run.systemd && init_pid > 0 && !killed &&
+                            kill(init_pid, SIGRTMIN + 3) == 0)
+                                stop_deadline = now_ms() + STOP_GRACE_MS;
+                        else
+                                (void) kill(run.runner, SIGKILL);
                         killed = true;
                         continue;
+                }
+                if (stop_deadline && now_ms() >= stop_deadline) {
+                        /* systemd did not halt within the grace period */
+                        (void) kill(run.runner, SIGKILL);
+                        stop_deadline = 0;
+                        stop_forced = true;
                 }
                 if (pf[1].revents & POLLIN) {
                         int sig = sys_signal_read(sfd);
@@ -1415,7 +1571,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                 (void) kill(boot && cmd_pid > 0 ? cmd_pid : run.runner, sig);
                 }
                 t = now_ms();
-                if (deadline && t >= deadline && !killed) {
+                if (deadline && t >= deadline && (!killed || stop_deadline)) {
+                        /* the timeout is hard, a graceful stop included */
+                        stop_deadline = 0;
                         o->timed_out = true;
                         killed = true;
                         (void) kill(run.runner, SIGKILL);
@@ -1425,9 +1583,11 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         continue;
                 pid_t init = first_child(run.runner), g = 0;
                 char comm[32] = "", path[64];
+                if (init > 0)
+                        init_pid = init;
                 if (!boot)
                         g = init ? first_child(init) : 0;
-                else if (init > 0 && attacher == 0 && has_execd(init)) {
+                else if (init > 0 && attacher == 0 && has_execd(init) && (!run.systemd || ready)) {
                         /* the image's init runs: attach the gate */
                         fflush(NULL);
                         attacher = fork();
@@ -1488,9 +1648,15 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 } else if (t - start > VERIFY_TIMEOUT_MS) {
                         (void) kill(run.runner, SIGKILL);
                         killed = true;
-                        fail(o, "start", ETIMEDOUT,
-                             "the container did not reach the gate within %d s",
-                             VERIFY_TIMEOUT_MS / 1000);
+                        if (run.systemd && !ready)
+                                fail(o, "start", ETIMEDOUT,
+                                     "systemd did not report that it finished booting (READY=1) "
+                                     "within %d s",
+                                     VERIFY_TIMEOUT_MS / 1000);
+                        else
+                                fail(o, "start", ETIMEDOUT,
+                                     "the container did not reach the gate within %d s",
+                                     VERIFY_TIMEOUT_MS / 1000);
                 }
         }
 
@@ -1558,9 +1724,15 @@ out_wait:
                 }
         }
         set_outcomes(p, o, verified && o->started, failed_control);
-        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s, %s map at %u, image sha256:%s",
+        char sd[96] = "";
+        if (run.systemd)
+                snprintf(sd, sizeof(sd), " (systemd, %s%" PRIu64 " ms%s)",
+                         ready ? "ready at " : "not ready after ",
+                         ready ? ready_ms : now_ms() - start,
+                         stop_forced ? ", killed after the stop grace period" : "");
+        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s%s, %s map at %u, image sha256:%s",
                  p->system.boot ? "boot mode, init " : "command mode",
-                 p->system.boot ? p->system.init : "", run.count == 1 ? "single-uid" : "range",
+                 p->system.boot ? p->system.init : "", sd, run.count == 1 ? "single-uid" : "range",
                  run.base, p->system.image_digest);
 out_guard:
         /* the guard removes cgroups and the run directory; wait for it, so nothing is left
@@ -1576,6 +1748,7 @@ out:
         o->wall_ns = (now_ms() - start) * 1000000ULL;
         safe_close(run.err_fd);
         safe_close(run.go_fd);
+        safe_close(run.notify_fd);
         safe_close(sfd);
         safe_close(pidfd);
         safe_close(apidfd);
