@@ -1153,6 +1153,7 @@ static const Fault faults[] = {
         { "seccomp", "lxc.seccomp.profile", NULL }, /* no filter at all */
         { "seccomp-nesting", "lxc.seccomp.allow_nesting", "0" }, /* P4, under a caller's filter */
         { "caps", "lxc.cap.keep", "chown" },                     /* CapBnd */
+        { "boot-caps", "lxc.cap.drop", "sys_module" },           /* systemd's CapBnd (boot mode) */
         { "rlimits", "lxc.prlimit.nofile", "1000:1000" }, /* a limit read back with prlimit */
         { "pids", "lxc.cgroup.pids.max", "max" },         /* a cgroup value read back */
         { "memory", "lxc.cgroup.memory.memsw.limit_in_bytes", "-1" }, /* swap unbounded */
