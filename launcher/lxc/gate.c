@@ -10,6 +10,9 @@
  * starts a new session, and execs the command with the plan's environment. Any mismatch:
  * the reason goes to /.moat-status and stderr, exit 125, and the command never runs.
  *
+ * In boot mode with systemd, liblxc's attach runs it as /.moat-enter, as the container's root
+ * under systemd's confinement: it first becomes what the plan gives the command (enter()).
+ *
  * Static: it must run in any image, whatever libc the image has (or none). */
 #include <errno.h>
 #include <fcntl.h>
