@@ -257,7 +257,9 @@ static int cgroup_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *er
         case CGROUP_MECH_V2:
                 /* on a hybrid or v1 host liblxc logs "Ignoring cgroup2 limits on legacy cgroup
                  * system" and runs the container without them (P6): refuse instead */
-                if (x->layout != CGROUP_LAYOUT_V2)
+                /* (cpu_time alone needs no key: the executor reads cpu.stat, which every v2
+                 * cgroup has, in the hybrid host's unified hierarchy too) */
+                if (x->layout != CGROUP_LAYOUT_V2 && (res->memory || res->pids || res->cpus_milli))
                         return fail(err, size,
                                     "cgroup limits: the plan uses cgroup v2 keys, but this host's "
                                     "cgroups are %s and liblxc would silently ignore them",
@@ -442,12 +444,8 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                 return fail(err, size,
                             "apparmor/selinux: one label per run (liblxc applies the first LSM "
                             "it finds and ignores the other)");
-        /* limits moat enforces itself in the other tiers, not built here yet: refused, never
-         * dropped */
-        if (p->resources.cpu_time_ms)
-                return fail(err, size, "cpu_time: not available in the system tier yet");
-        if (p->resources.output_bytes)
-                return fail(err, size, "output: not available in the system tier yet");
+        /* cpu_time and output are moat's own (the executor's watcher on the container's
+         * cgroup, and its relay): no lxc key. disk is not built here: refused, never dropped */
         if (p->resources.disk)
                 return fail(err, size,
                             "disk: the run's overlay layer is on the host and not bounded in the "

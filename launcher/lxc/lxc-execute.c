@@ -57,6 +57,7 @@
 #include "image/image.h"
 #include "lxc-config.h"
 #include "sandbox/sandbox-internal.h"
+#include "sys/cgroup.h"
 #include "sys/seccomp.h"
 #include "sys/signal-fd.h"
 
@@ -323,13 +324,26 @@ static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
 
 /* ---- the runner ---------------------------------------------------------------------------- */
 
+/* resources.output: fds 1 and 2 of what runs the command become the relay's pipes (the runner
+ * in command mode: pid 1 and the command inherit them; the attacher in boot mode). */
+static void stdio_to_relay(const OutputRelay *relay) {
+        (void) signal(SIGPIPE, SIG_DFL); /* moat ignores it while it relays; the command not */
+        for (int i = 0; i < 2; i++)
+                if (relay->child_fd[i] >= 0 && dup2(relay->child_fd[i], i + 1) < 0)
+                        _exit(125);
+}
+
 static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, const LxcConfig *cfg,
-                                  char **gate_argv, bool boot) {
+                                  char **gate_argv, bool boot, const OutputRelay *relay) {
         char msg[512];
         struct lxc_container *c;
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(125);
+        if (!boot)
+                stdio_to_relay(relay);
+        else
+                (void) signal(SIGPIPE, SIG_DFL);
         c = lxc_container_new("c", run->dir);
         if (!c) {
                 snprintf(msg, sizeof(msg), "liblxc: cannot create the container object");
@@ -364,11 +378,13 @@ fail:
  * attach, as the plan's user, with a cleared environment (the gate sets the plan's) and no new
  * privileges; attach moves it into the container's namespaces, cgroup and LSM label and applies
  * its seccomp filter and capability bounding set. Exits with the command's status. */
-static _Noreturn void attacher_main(pid_t parent, const Plan *p, const Run *run, char **gate_argv) {
+static _Noreturn void attacher_main(pid_t parent, const Plan *p, const Run *run, char **gate_argv,
+                                    const OutputRelay *relay) {
         struct lxc_container *c;
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(125);
+        stdio_to_relay(relay);
         /* attach passes this process's descriptors on to the command: only stdio (the guard's
          * pipe held in the container would keep the guard from cleaning up) */
         if (close_range(3, ~0U, 0) < 0)
@@ -1252,6 +1268,55 @@ static void set_outcomes(const Plan *p, RunOutcome *o, bool verified, const char
         }
 }
 
+/* ---- resources.cpu_time ---------------------------------------------------------------------- */
+
+/* As the sandbox tier's watcher (launcher/sandbox/sandbox.c): the container's CPU time grows by
+ * at most the host's CPU count per second, so the next read comes when the rest of the budget
+ * could be spent at the earliest, between 1 and 50 ms. */
+static uint64_t cpu_poll_ms(const Plan *p, uint64_t used_ns) {
+        static long width;
+        uint64_t limit = p->resources.cpu_time_ms * 1000000ULL;
+        uint64_t left = used_ns < limit ? limit - used_ns : 0;
+        if (!width)
+                width = MAX(sysconf(_SC_NPROCESSORS_ONLN), 1L);
+        return MAX((uint64_t) 1, MIN(left / (uint64_t) width / 1000000ULL, (uint64_t) 50));
+}
+
+/* The CPU accounting of the container's whole cgroup (moat-ID/payload: pid 1, the command, and
+ * in boot mode every service), in the plan's hierarchy (v1 cpuacct.usage, v2 cpu.stat). */
+static int cpu_usage_open(const Plan *p, const Run *run, pid_t init, char *err, size_t size) {
+        bool v2 = p->resources.mechanism == CGROUP_MECH_V2;
+        char dir[2048], tail[64], path[2200];
+        int fd;
+
+        if (p->resources.mechanism != CGROUP_MECH_V1 && !v2) {
+                snprintf(err, size,
+                         "cpu_time: the plan has no cgroup to account the container's "
+                         "CPU time in");
+                return -EOPNOTSUPP;
+        }
+        if (cgroup_dir(init, v2 ? "" : "cpuacct", dir, sizeof(dir)) < 0) {
+                snprintf(err, size, "cpu_time: the container is in no %s cgroup",
+                         v2 ? "v2" : "cpuacct");
+                return -ENOENT;
+        }
+        snprintf(tail, sizeof(tail), "/moat-%s/payload", run->id);
+        char *at = strstr(dir, tail);
+        if (!at) {
+                snprintf(err, size, "cpu_time: the container's cgroup %.300s is not the run's",
+                         dir);
+                return -ENOENT;
+        }
+        at[strlen(tail)] = '\0';
+        snprintf(path, sizeof(path), "%s/%s", dir, v2 ? "cpu.stat" : "cpuacct.usage");
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                snprintf(err, size, "cpu_time: cannot open %.300s: %s", path, strerror(errno));
+                return -errno;
+        }
+        return fd;
+}
+
 /* ---- the executor -------------------------------------------------------------------------- */
 
 int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
@@ -1264,6 +1329,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t start = now_ms();
         int r, status = 125, sfd = -EBADF, pidfd = -EBADF, apidfd = -EBADF, cmd_status = 125;
         pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
+        OutputRelay relay;
+        int cpu_fd = -EBADF; /* resources.cpu_time: the container's CPU accounting */
+        uint64_t cpu_next = 0;
         bool verified = false, killed = false, ready = false, stop_forced = false;
         uint64_t stop_deadline = 0, ready_ms = 0;
         const char *fault_name, *failed_control = NULL;
@@ -1272,6 +1340,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
 
         o->exit_status = 125;
         o->exit_code = -1;
+        sandbox_output_init(&relay);
         if (!p->system.image_name)
                 return fail(o, "image", 0,
                             "the system tier runs images of the store: name one in "
@@ -1486,6 +1555,19 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         close(gp[0]);
         run.guard_fd = gp[1];
 
+        /* resources.output: the command's stdout and stderr through pipes this process relays
+         * and counts (the sandbox tier's relay, launcher/sandbox/output.c); the guard has none
+         * of them */
+        if (p->resources.output_bytes) {
+                r = sandbox_output_prepare(&relay, p->resources.output_bytes);
+                if (r < 0) {
+                        fail(o, "output", -r, "resources.output: cannot make the relay: %s",
+                             strerror(-r));
+                        goto out_guard;
+                }
+                (void) signal(SIGPIPE, SIG_IGN);
+        }
+
         sigset_t fwd;
         sys_signal_forwarded_set(&fwd);
         sfd = sys_signal_block_fd(&fwd, &old);
@@ -1506,9 +1588,11 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         if (run.runner == 0) {
                 close(ep[0]);
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                runner_main(self, ep[1], &run, &cfg, argv, p->system.boot);
+                runner_main(self, ep[1], &run, &cfg, argv, p->system.boot, &relay);
         }
         close(ep[1]);
+        if (!p->system.boot) /* boot mode: the attacher, forked later, takes them */
+                sandbox_output_close_child_ends(&relay);
         run.err_fd = ep[0];
         pidfd = (int) syscall(SYS_pidfd_open, run.runner, 0);
         if (pidfd < 0) {
@@ -1521,19 +1605,54 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         bool boot = p->system.boot;
         for (;;) {
                 /* negative descriptors (no attacher yet, no systemd) are ignored by poll */
-                struct pollfd pf[4] = { { .fd = pidfd, .events = POLLIN },
+                struct pollfd pf[6] = { { .fd = pidfd, .events = POLLIN },
                                         { .fd = sfd, .events = POLLIN },
                                         { .fd = apidfd, .events = POLLIN },
                                         { .fd = ready ? -1 : run.notify_fd, .events = POLLIN } };
                 int ms = verified ? 1000 : 5;
                 uint64_t t = now_ms();
+                sandbox_output_pollfds(&relay, &pf[4]);
+                if (cpu_next && cpu_next > t && cpu_next - t < (uint64_t) ms)
+                        ms = (int) (cpu_next - t);
+                else if (cpu_next && cpu_next <= t)
+                        ms = 0;
                 if (deadline && deadline > t && deadline - t < (uint64_t) ms)
                         ms = (int) (deadline - t);
                 if (stop_deadline && stop_deadline > t && stop_deadline - t < (uint64_t) ms)
                         ms = (int) (stop_deadline - t);
-                int n = poll(pf, 4, ms);
+                int n = poll(pf, 6, ms);
                 if (n < 0 && errno != EINTR)
                         break;
+                if (n > 0 && relay.active && !relay.exceeded &&
+                    sandbox_output_handle(&relay, &pf[4]) == 1) {
+                        /* a byte past the cap: the whole container, as the sandbox's tree */
+                        o->output_exceeded = true;
+                        (void) kill(run.runner, SIGKILL);
+                        killed = true;
+                        stop_deadline = 0;
+                }
+                if (cpu_next && now_ms() >= cpu_next && !o->cpu_time_exceeded) {
+                        uint64_t used = 0;
+                        int cr = sys_cgroup_cpu_usage_read(cpu_fd, p->resources.mechanism, &used);
+                        if (cr >= 0 && used < p->resources.cpu_time_ms * 1000000ULL)
+                                cpu_next = now_ms() + cpu_poll_ms(p, used);
+                        else if (cr < 0 && init_pid > 0 && kill(init_pid, 0) < 0 && errno == ESRCH)
+                                cpu_next = 0; /* the container ended: liblxc removed its cgroup */
+                        else {
+                                /* past the budget, or the accounting is gone: fail closed */
+                                if (cr >= 0)
+                                        o->cpu_time_exceeded = true;
+                                else
+                                        fail(o, "cpu_time", -cr,
+                                             "the container's CPU time cannot be read (%s): "
+                                             "the run was stopped",
+                                             strerror(-cr));
+                                (void) kill(run.runner, SIGKILL);
+                                killed = true;
+                                stop_deadline = 0;
+                                cpu_next = 0;
+                        }
+                }
                 if (pf[0].revents & POLLIN)
                         break; /* the container stopped (in boot mode: its init ended) */
                 if (n > 0 && (pf[3].revents & POLLIN) && notify_ready(run.notify_fd, init_pid)) {
@@ -1550,6 +1669,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                 cmd_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
                         attacher = 0;
                         apidfd = safe_close(apidfd);
+                        cpu_next = 0; /* the command ended: systemd's halt is not its budget */
                         if (run.systemd && init_pid > 0 && !killed &&
                             kill(init_pid, SIGRTMIN + 3) == 0)
                                 stop_deadline = now_ms() + STOP_GRACE_MS;
@@ -1594,8 +1714,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         attacher = fork();
                         if (attacher == 0) {
                                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                                attacher_main(self, p, &run, argv);
+                                attacher_main(self, p, &run, argv, &relay);
                         }
+                        sandbox_output_close_child_ends(&relay);
                         if (attacher < 0 ||
                             (apidfd = (int) syscall(SYS_pidfd_open, attacher, 0)) < 0) {
                                 (void) kill(run.runner, SIGKILL);
@@ -1639,6 +1760,17 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                      fault->name);
                                 continue;
                         }
+                        if (p->resources.cpu_time_ms) {
+                                cpu_fd = cpu_usage_open(p, &run, init, err, sizeof(err));
+                                if (cpu_fd < 0) {
+                                        (void) kill(run.runner, SIGKILL);
+                                        killed = true;
+                                        fail(o, "verify", -cpu_fd, "%s", err);
+                                        failed_control = "cpu_time";
+                                        continue;
+                                }
+                                cpu_next = now_ms();
+                        }
                         verified = true;
                         if (write(run.go_fd, "g", 1) != 1) {
                                 (void) kill(run.runner, SIGKILL);
@@ -1680,6 +1812,24 @@ out_wait:
         }
         if (p->system.boot)
                 status = cmd_status; /* the command's, not the init's */
+        /* what the command wrote before it ended: every writer is gone (the container with its
+         * pid namespace, the runner, the attacher), so the pipes reach their end */
+        sandbox_output_close_child_ends(&relay);
+        while (relay.active && !relay.exceeded && sandbox_output_open(&relay)) {
+                struct pollfd rp[2];
+                sandbox_output_pollfds(&relay, rp);
+                if (poll(rp, 2, 1000) <= 0 && errno != EINTR)
+                        break;
+                if (sandbox_output_handle(&relay, rp) == 1) {
+                        o->output_exceeded = true;
+                        break;
+                }
+        }
+        if (o->output_exceeded && !req->quiet)
+                fprintf(stderr,
+                        "moat: the command wrote more than resources.output (%" PRIu64
+                        " bytes): stopped\n",
+                        p->resources.output_bytes);
         if (sfd >= 0)
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
         {
@@ -1704,6 +1854,11 @@ out_wait:
                         snprintf(o->failed_step, sizeof(o->failed_step), "gate");
                         o->started = false;
                         o->exit_status = 125;
+                } else if (o->cpu_time_exceeded || o->output_exceeded) {
+                        /* the container was killed at the budget: as the sandbox tier */
+                        o->started = verified;
+                        o->exit_status = 128 + SIGKILL;
+                        o->signal = SIGKILL;
                 } else if (o->timed_out) {
                         o->started = verified;
                         o->exit_status = 128 + SIGKILL;
@@ -1750,6 +1905,8 @@ out:
         safe_close(run.err_fd);
         safe_close(run.go_fd);
         safe_close(run.notify_fd);
+        safe_close(cpu_fd);
+        sandbox_output_done(&relay);
         safe_close(sfd);
         safe_close(pidfd);
         safe_close(apidfd);
