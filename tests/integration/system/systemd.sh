@@ -93,6 +93,20 @@ check "the image is unchanged after a run that wrote to /etc" [ "$(tree_digest "
 out=$(as_user root "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'ls /etc/moat-written /etc/systemd/system/probe.service 2>&1 | grep -c "No such"')
 check "the next run boots from the image again" [ "$out" = 2 ]
 
+# the timeout is hard (no halt grace), SIGTERM to moat reaches the command
+boot_profile "$d/t.yaml" sdt sd 'resources: {timeout: 3s, enforce: best-effort}'
+t0=$(date +%s)
+as_user root "$MOAT" run -q -p "$d/t.yaml" -- sleep 30
+rc=$?
+check_all "the timeout stops the container (137 within 10 s, verdict timeout)" \
+        '[ $rc = 137 ] && [ $(( $(date +%s) - t0 )) -lt 10 ] && [ "$(last_audit root | jq -r .verdict)" = timeout ]'
+as_user root "$MOAT" run -q -p "$d/s.yaml" -- sleep 31 &
+bg=$!
+for _ in $(seq 200); do pgrep -xf "sleep 31" -u "$((base + 33))" >/dev/null && break; sleep 0.1; done
+kill -TERM "$(pgrep -f "moat-system-run run -q -p $d/s.yaml" | head -1)" 2>/dev/null
+wait $bg
+check "SIGTERM to moat reaches the command (143), the container halts" [ $? = 143 ]
+
 # kill -9 of moat while the command runs leaves nothing
 as_user root "$MOAT" run -q -p "$d/s.yaml" -- sleep 62 &
 bg=$!
