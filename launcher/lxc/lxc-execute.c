@@ -422,6 +422,29 @@ static bool has_execd(pid_t pid) {
         return strcmp(a, b) != 0;
 }
 
+/* Whether pid is a descendant of ancestor (PPid links, as the host sees them). */
+static bool descends_from(pid_t pid, pid_t ancestor) {
+        char path[64], v[32];
+        for (int depth = 0; pid > 1 && depth < 8; depth++) {
+                snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+                FILE *f = fopen(path, "re");
+                char line[256];
+                pid_t pp = 0;
+                if (!f)
+                        return false;
+                while (fgets(line, sizeof(line), f))
+                        if (sscanf(line, "PPid: %31s", v) == 1) {
+                                pp = (pid_t) strtol(v, NULL, 10);
+                                break;
+                        }
+                fclose(f);
+                if (pp == ancestor)
+                        return true;
+                pid = pp;
+        }
+        return false;
+}
+
 /* The process named comm in pid's pid namespace (the attached gate), 0 if none. */
 static pid_t find_in_pidns(pid_t pid, const char *comm) {
         char want[64], have[64], path[300], c[32];
@@ -1655,6 +1678,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
                 if (pf[0].revents & POLLIN)
                         break; /* the container stopped (in boot mode: its init ended) */
+                if (n > 0 && (pf[3].revents & POLLIN) && init_pid <= 0)
+                        init_pid = first_child(run.runner);
                 if (n > 0 && (pf[3].revents & POLLIN) && notify_ready(run.notify_fd, init_pid)) {
                         ready = true;
                         ready_ms = now_ms() - start;
@@ -1725,8 +1750,13 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                      strerror(errno));
                                 continue;
                         }
-                } else if (init > 0 && attacher > 0)
+                } else if (init > 0 && attacher > 0) {
+                        /* the attacher's own descendant: a process of the image named so is
+                         * not the gate */
                         g = find_in_pidns(init, ".moat-gate");
+                        if (g > 0 && !descends_from(g, attacher))
+                                g = 0;
+                }
                 if (g > 0) {
                         snprintf(path, sizeof(path), "/proc/%d/comm", (int) g);
                         (void) read_line(path, comm, sizeof(comm));
