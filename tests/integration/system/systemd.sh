@@ -4,8 +4,9 @@
 # lib.sh). systemd boots to "running" or "degraded" and reports READY=1; the command is
 # attached as a user of the image with the plan's capabilities (none), no_new_privs and the
 # plan's own filter stacked on systemd's; systemd's own services cannot remount a read-only bind
-# writable or unmount a mask; the host's checks hold; the container halts after the command;
-# kill -9 of moat leaves nothing; the image is unchanged after a run that wrote to /etc. (A user's
+# writable or unmount a mask; the host's checks hold (nnp, seccomp, caps, cgroup limits); the
+# container halts after the command; the timeout and SIGTERM; kill -9 of moat while the command
+# runs and while systemd boots leaves nothing; the image is unchanged after a run that wrote to /etc. (A user's
 # systemd is refused with the reason: boot.sh.)
 source "$(dirname "$0")/lib.sh"
 
@@ -75,6 +76,20 @@ for f in nnp:no_new_privs seccomp:seccomp boot-caps:caps; do
                 '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "^moat: ${f#*:}.*(checked from the host)" <<<"$err"'
 done
 
+# cgroup limits: on the container's cgroup (systemd's subtree below it), seen inside, and a
+# value liblxc did not set is refused from the host
+boot_profile "$d/l.yaml" sdl sd 'uid: 33' 'gid: 33' 'resources: {memory: 256MiB, pids: 200, cpus: 1, enforce: required}'
+if [ -d /sys/fs/cgroup/memory ] && [ -d /sys/fs/cgroup/pids ]; then
+        out=$(as_user root "$MOAT" run -q -p "$d/l.yaml" -- sh -c 'cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes' 2>&1)
+        check "inside: pids.max 200 and memory 256 MiB on the container's cgroup" [ "$(echo $out)" = "200 268435456" ]
+        for f in memory:memory pids:pids cpu:cpu; do
+                err=$(EXTRA_ENV="MOAT_SYSTEM_FAULT=${f%%:*}" as_user root "$MOAT" run -q -p "$d/l.yaml" -- echo RAN 2>&1)
+                rc=$?
+                check_all "systemd: cgroup ${f%%:*} not applied is refused from the host (125)" \
+                        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "^moat: cgroup ${f#*:}.*(checked from the host)" <<<"$err"'
+        done
+fi
+
 # systemd's own services (under systemd's confinement, CapBnd with sys_admin): a read-only bind
 # cannot be remounted writable, a mask cannot be unmounted; a read-only remount still works
 mkdir -p "$d/ro" && echo original >"$d/ro/file" && chmod -R a+rX "$d/ro"
@@ -119,6 +134,17 @@ left() { pgrep -r RSDT -u "$base" || pgrep -r RSDT -u "$((base + 33))"; }
 for _ in $(seq 50); do [ -z "$(run_dirs)" ] && ! left >/dev/null && break; sleep 0.1; done
 check_all "after kill -9 no container process is left (systemd, journald, the command)" '! left >/dev/null'
 check "after kill -9 no run directory is left" [ -z "$(run_dirs)" ]
+for _ in $(seq 50); do [ "$(moat_cgroups | wc -l)" = "$cg_before" ] && break; sleep 0.1; done
+check "no moat cgroup is left" [ "$(moat_cgroups | wc -l)" = "$cg_before" ]
+# and while systemd boots, before it is ready
+as_user root "$MOAT" run -q -p "$d/s.yaml" -- sleep 63 &
+bg=$!
+for _ in $(seq 100); do pgrep -x systemd -u "$base" >/dev/null && break; sleep 0.02; done
+check "systemd was booting" pgrep -x systemd -u "$base"
+kill -9 "$(pgrep -f "moat-system-run run -q -p $d/s.yaml" | head -1)"
+wait $bg 2>/dev/null
+for _ in $(seq 50); do [ -z "$(run_dirs)" ] && ! left >/dev/null && break; sleep 0.1; done
+check_all "after kill -9 during the boot no container process or run directory is left" '! left >/dev/null && [ -z "$(run_dirs)" ]'
 for _ in $(seq 50); do [ "$(moat_cgroups | wc -l)" = "$cg_before" ] && break; sleep 0.1; done
 check "no moat cgroup is left" [ "$(moat_cgroups | wc -l)" = "$cg_before" ]
 check "no mount of the run is left on the host" bash -c '! grep -q /run/moat/system/ /proc/self/mountinfo'
