@@ -36,9 +36,23 @@ boot_profile() { # FILE NAME IMAGE [EXTRA YAML...]
 run_dirs() { ls -A /run/moat/system 2>/dev/null; }
 moat_cgroups() { find /sys/fs/cgroup -maxdepth 3 -type d -name 'moat-[0-9a-f]*' 2>/dev/null | grep -E '/moat-[0-9a-f]{32}$'; }
 cg_before=$(moat_cgroups | wc -l)
+# run_left ID: what is left of run ID (its run directory, its cgroups, a process in them);
+# by id, so that other runs on this host do not count
+run_left() {
+        [ -e "/run/moat/system/$1" ] && echo "run directory $1"
+        moat_cgroups | grep "/moat-$1$"
+        local f
+        # (a zombie that the host's init has not reaped yet holds nothing)
+        for f in $(grep -l "/moat-$1/" /proc/[0-9]*/cgroup 2>/dev/null); do
+                grep -q '^State:.Z' "${f%cgroup}status" 2>/dev/null || echo "process ${f%/cgroup}"
+        done
+}
+# new_run SNAPSHOT: the id of a run directory that is not in SNAPSHOT (the output of run_dirs)
+new_run() { comm -13 <(sort <<<"$1") <(run_dirs | sort) | head -1; }
 base=$(cut -d: -f2 /etc/moat/system-idmap 2>/dev/null)
 
 boot_profile "$d/s.yaml" sd sd 'uid: 33' 'gid: 33'
+snap=$(run_dirs)
 out=$(echo piped | as_user root "$MOAT" run -q -p "$d/s.yaml" -- sh -c \
         'echo "PID1 $(cat /proc/1/comm)"; id; cat
          grep -E "^(NoNewPrivs|Seccomp_filters|CapBnd|CapEff|CapPrm):" /proc/self/status | sed "s/^/SELF /"
@@ -64,8 +78,7 @@ rec=$(last_audit root)
 check "the audit record: boot mode, systemd ready, each planned control applied, halted in time" \
         jq -e '(.tier_detail | test("boot mode, init /sbin/init \\(systemd, ready at [0-9]+ ms\\)")) and
                ([.controls[] | select(.outcome != "applied" and .outcome != "not-applicable")] | length == 0)' <<<"$rec"
-check "after the run no container process, run directory or cgroup is left" \
-        bash -c '! pgrep -u "$1" >/dev/null && [ -z "$(ls -A /run/moat/system 2>/dev/null)" ]' _ "$base"
+check "after the run no run directory of it is left" [ -z "$(new_run "$snap")" ]
 
 # the host's checks hold with systemd too: a key made to fail open is refused, the command
 # never runs
@@ -123,30 +136,39 @@ wait $bg
 check "SIGTERM to moat reaches the command (143), the container halts" [ $? = 143 ]
 
 # kill -9 of moat while the command runs leaves nothing
+snap=$(run_dirs)
 as_user root "$MOAT" run -q -p "$d/s.yaml" -- sleep 62 &
 bg=$!
 for _ in $(seq 200); do pgrep -xf "sleep 62" >/dev/null && break; sleep 0.1; done
 check "the command runs" pgrep -xf "sleep 62"
+id=$(new_run "$snap")
+check "its processes are in the run's cgroup" bash -c '[ -n "$1" ] && grep -q "/moat-$1/" /proc/$(pgrep -xf "sleep 62" | head -1)/cgroup' _ "$id"
+check "while it runs, its run directory, cgroups and processes are seen" \
+        bash -c '[ $(grep -c . <<<"$1") -ge 3 ]' _ "$(run_left "$id")"
 mpid=$(pgrep -f "moat-system-run run -q -p $d/s.yaml" | head -1)
 kill -9 "$mpid"
 wait $bg 2>/dev/null
-left() { pgrep -r RSDT -u "$base" || pgrep -r RSDT -u "$((base + 33))"; }
-for _ in $(seq 50); do [ -z "$(run_dirs)" ] && ! left >/dev/null && break; sleep 0.1; done
-check_all "after kill -9 no container process is left (systemd, journald, the command)" '! left >/dev/null'
-check "after kill -9 no run directory is left" [ -z "$(run_dirs)" ]
-for _ in $(seq 50); do [ "$(moat_cgroups | wc -l)" = "$cg_before" ] && break; sleep 0.1; done
-check "no moat cgroup is left" [ "$(moat_cgroups | wc -l)" = "$cg_before" ]
+for _ in $(seq 50); do [ -z "$(run_left "$id")" ] && break; sleep 0.1; done
+left=$(run_left "$id")
+check "after kill -9 no container process (systemd, journald, the command), cgroup or run directory is left${left:+ (left: $(echo $left))}" \
+        [ -n "$id" -a -z "$left" ]
 # and while systemd boots, before it is ready
+snap=$(run_dirs)
 as_user root "$MOAT" run -q -p "$d/s.yaml" -- sleep 63 &
 bg=$!
-for _ in $(seq 100); do pgrep -x systemd -u "$base" >/dev/null && break; sleep 0.02; done
-check "systemd was booting" pgrep -x systemd -u "$base"
+id=
+for _ in $(seq 200); do
+        id=$(new_run "$snap")
+        [ -n "$id" ] && grep -qx systemd $(grep -l "/moat-$id/" /proc/[0-9]*/cgroup 2>/dev/null | sed 's|cgroup$|comm|') 2>/dev/null && break
+        sleep 0.01
+done
+check "systemd was booting (not yet ready: no command)" bash -c '[ -n "$1" ] && ! pgrep -xf "sleep 63" >/dev/null' _ "$id"
 kill -9 "$(pgrep -f "moat-system-run run -q -p $d/s.yaml" | head -1)"
 wait $bg 2>/dev/null
-for _ in $(seq 50); do [ -z "$(run_dirs)" ] && ! left >/dev/null && break; sleep 0.1; done
-check_all "after kill -9 during the boot no container process or run directory is left" '! left >/dev/null && [ -z "$(run_dirs)" ]'
-for _ in $(seq 50); do [ "$(moat_cgroups | wc -l)" = "$cg_before" ] && break; sleep 0.1; done
-check "no moat cgroup is left" [ "$(moat_cgroups | wc -l)" = "$cg_before" ]
+for _ in $(seq 50); do [ -z "$(run_left "$id")" ] && break; sleep 0.1; done
+left=$(run_left "$id")
+check "after kill -9 during the boot no container process, cgroup or run directory is left${left:+ (left: $(echo $left))}" \
+        [ -n "$id" -a -z "$left" ]
 check "no mount of the run is left on the host" bash -c '! grep -q /run/moat/system/ /proc/self/mountinfo'
 
 tap_end
