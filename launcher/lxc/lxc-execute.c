@@ -17,10 +17,15 @@
  *                           container's pid 1 dies with it (liblxc sets pid 1's death signal).
  *   pid 1                   command mode: liblxc's init, runs /.moat-gate ... -- COMMAND and
  *                           exits with its status. Boot mode: the image's init (lxc.init.cmd),
- *                           under the same keys as command mode.
- *   attacher (boot mode)    PR_SET_PDEATHSIG=SIGKILL; once the init runs, attach_run_wait()s
- *                           /.moat-gate ... -- COMMAND as the plan's user and exits with its
- *                           status; then the runner is killed, which stops the container.
+ *                           under the same keys as command mode; systemd under its boot
+ *                           confinement (lxc-config.h), reporting READY=1 on RUN/notify.
+ *   attacher (boot mode)    PR_SET_PDEATHSIG=SIGKILL; once the init runs (systemd: once it is
+ *                           ready), attach_run_wait()s /.moat-gate ... -- COMMAND as the plan's
+ *                           user (systemd: /.moat-enter as root, which becomes that user) and
+ *                           exits with its status; then the runner is killed, which stops the
+ *                           container (systemd: SIGRTMIN+3 first, STOP_GRACE_MS to halt).
+ *   resources               cpu_time: this process polls the container's cgroup accounting;
+ *                           output: the command's stdout and stderr through its relay.
  *
  * Verification (because keys fail open): /proc/<gate>/status from the host (NoNewPrivs 1,
  * Seccomp 2 with more filters than this process has, CapBnd = the plan's; in boot mode the
