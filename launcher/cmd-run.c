@@ -74,7 +74,8 @@ enum {
         ARG_HOST_FACTS,
         ARG_POLICY,
         ARG_AUDIT_LOG,
-        ARG_RESULT
+        ARG_RESULT,
+        ARG_KEEP
 };
 
 /* 0 to run, 1 for --help (exit 0), 125 after a usage message. */
@@ -86,6 +87,7 @@ static int parse_args(int argc, char **argv, RunArgs *a) {
                 { "policy", required_argument, NULL, ARG_POLICY },
                 { "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
                 { "result", required_argument, NULL, ARG_RESULT },
+                { "keep", required_argument, NULL, ARG_KEEP },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 {},
@@ -118,6 +120,9 @@ static int parse_args(int argc, char **argv, RunArgs *a) {
                 case 'q':
                         a->quiet = true;
                         break;
+                case ARG_KEEP:
+                        fprintf(stderr, "moat run: --keep: " KEEP_NOT_BUILT "\n");
+                        return EXIT_MOAT_FAILED;
                 case 'h':
                         return 1;
                 case ':':

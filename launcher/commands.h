@@ -15,5 +15,12 @@ int cmd_image(int argc, char **argv);
 
 /* Exit statuses (DESIGN.md "Exit status"). */
 #define EXIT_MOAT_FAILED 125
+
+/* `moat run --keep NAME`, `moat exec NAME` and `moat stop NAME` (a system-tier container kept
+ * running and entered again) are not built: each says so, and nothing runs. */
+#define KEEP_NOT_BUILT                                                                        \
+        "keeping a system-tier container to enter it again (moat run --keep NAME, moat exec " \
+        "NAME, moat stop NAME) is not built: a boot-mode run halts its container when the "   \
+        "command ends"
 #define EXIT_NOT_EXECUTABLE 126
 #define EXIT_NOT_FOUND 127

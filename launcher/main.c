@@ -77,6 +77,10 @@ int main(int argc, char **argv) {
                 if (strcmp(argv[1], commands[i].name) == 0)
                         return commands[i].fn(argc - 1, argv + 1);
 
+        if (strcmp(argv[1], "exec") == 0 || strcmp(argv[1], "stop") == 0) {
+                fprintf(stderr, "moat %s: " KEEP_NOT_BUILT "\n", argv[1]);
+                return EXIT_MOAT_FAILED;
+        }
         fprintf(stderr, "moat: unknown command '%s' (try 'moat --help')\n", argv[1]);
         return EXIT_MOAT_FAILED;
 }

@@ -10,13 +10,23 @@
  * starts a new session, and execs the command with the plan's environment. Any mismatch:
  * the reason goes to /.moat-status and stderr, exit 125, and the command never runs.
  *
+ * In boot mode with systemd, liblxc's attach runs it as /.moat-enter, as the container's root
+ * under systemd's confinement: it first becomes what the plan gives the command (enter()).
+ *
  * Static: it must run in any image, whatever libc the image has (or none). */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sys/landlock.h"
@@ -120,8 +130,81 @@ static void check_label(const char *spec) {
                        want);
 }
 
+/* The number in "Seccomp_filters:" of this process now. */
+static unsigned filters_now(void) {
+        char status[4096], v[64];
+        read_file("/proc/self/status", status, sizeof(status));
+        if (status_field(status, "Seccomp_filters", v, sizeof(v)) < 0)
+                return 0;
+        return (unsigned) strtoul(v, NULL, 10);
+}
+
+/* Boot mode with systemd: run as /.moat-enter by liblxc's attach, as the container's root,
+ * under the container's boot confinement, which is systemd's. Becomes what the plan gives the
+ * command before anything is checked: the bounding set lowered to the plan's, no ambient
+ * capability, the plan's gid and uid with no supplementary group, for root inside the
+ * permitted, effective and inheritable sets within the bounding set; then the plan's own filter
+ * (compiled by moat on the host, bound read-only at /.moat-filter) stacked on the container's.
+ * Only then is the process named .moat-gate, which moat looks for before it checks from the
+ * host. Returns the number of filters the process must have. */
+static unsigned enter(const char *spec, const char *filter) {
+        static struct sock_filter prog[BPF_MAXINSNS];
+        unsigned long uid, gid;
+        uint64_t bnd;
+        struct stat st;
+        int fd;
+
+        if (sscanf(spec, "%lu:%lu:%" SCNx64, &uid, &gid, &bnd) != 3)
+                refuse("bad --enter '%s'", spec);
+        for (unsigned cap = 0; cap < 64; cap++)
+                if (!(bnd & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+                    errno != EINVAL)
+                        refuse("caps: cannot drop capability %u from the bounding set: %s", cap,
+                               strerror(errno));
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                refuse("caps: cannot clear the ambient set: %s", strerror(errno));
+        /* a single-uid map denies setgroups: then there must be no group to drop */
+        if (setgroups(0, NULL) < 0 && getgroups(0, NULL) > 0)
+                refuse("userns: cannot drop the supplementary groups: %s", strerror(errno));
+        if (setresgid((gid_t) gid, (gid_t) gid, (gid_t) gid) < 0 ||
+            setresuid((uid_t) uid, (uid_t) uid, (uid_t) uid) < 0)
+                refuse("userns: cannot become uid %lu gid %lu: %s", uid, gid, strerror(errno));
+        if (uid == 0) {
+                struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+                struct __user_cap_data_struct d[2] = {};
+                if (syscall(SYS_capget, &h, d) < 0)
+                        refuse("caps: capget: %s", strerror(errno));
+                for (int k = 0; k < 2; k++) {
+                        uint32_t m = (uint32_t) (bnd >> (32 * k));
+                        d[k].permitted &= m;
+                        d[k].effective &= m;
+                        d[k].inheritable &= m;
+                }
+                if (syscall(SYS_capset, &h, d) < 0)
+                        refuse("caps: capset: %s", strerror(errno));
+        }
+
+        unsigned before = filters_now();
+        fd = open(filter, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                refuse("seccomp: cannot open %s: %s", filter, strerror(errno));
+        if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+            st.st_size > (off_t) sizeof(prog) || read(fd, prog, (size_t) st.st_size) != st.st_size)
+                refuse("seccomp: %s is not a filter program", filter);
+        close(fd);
+        struct sock_fprog fp = { .len = (unsigned short) (st.st_size / sizeof(prog[0])),
+                                 .filter = prog };
+        /* no_new_privs is set (liblxc's attach, checked below): no privilege is needed */
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
+                refuse("seccomp: the plan's filter did not load: %s", strerror(errno));
+        if (prctl(PR_SET_NAME, ".moat-gate", 0, 0, 0) < 0)
+                refuse("prctl: %s", strerror(errno));
+        return before + 1;
+}
+
 int main(int argc, char **argv) {
-        const char *capbnd = NULL, *uidmap = NULL, *gidmap = NULL, *label = NULL, *cwd = "/";
+        const char *capbnd = NULL, *uidmap = NULL, *gidmap = NULL, *label = NULL, *cwd = "/",
+                   *filter = NULL, *enter_spec = NULL;
         char *envp[MAX_ENV + 1];
         PlanLandlockPath ll_paths[MAX_LL];
         PlanLandlock ll = {};
@@ -144,6 +227,10 @@ int main(int argc, char **argv) {
                         uidmap = argv[++i];
                 else if (strcmp(a, "--gidmap") == 0 && v)
                         gidmap = argv[++i];
+                else if (strcmp(a, "--enter") == 0 && v)
+                        enter_spec = argv[++i];
+                else if (strcmp(a, "--filter") == 0 && v)
+                        filter = argv[++i];
                 else if (strcmp(a, "--label") == 0 && v)
                         label = argv[++i];
                 else if (strcmp(a, "--cwd") == 0 && v)
@@ -175,6 +262,14 @@ int main(int argc, char **argv) {
                 refuse("no command after --");
         char **cmd = argv + i + 1;
 
+        if (enter_spec) {
+                if (!filter)
+                        refuse("--enter without --filter");
+                unsigned n = enter(enter_spec, filter);
+                if (n > min_filters)
+                        min_filters = n;
+        }
+
         char status[4096], v[64];
         read_file("/proc/self/status", status, sizeof(status));
         if (nnp && (status_field(status, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0))
@@ -188,16 +283,17 @@ int main(int argc, char **argv) {
                                min_filters);
         }
         if (capbnd) {
-                static const char *const sets[] = { "CapBnd", "CapPrm", "CapEff", "CapAmb" };
-                uint64_t want = strtoull(capbnd, NULL, 16);
+                static const char *const sets[] = { "CapBnd", "CapPrm", "CapEff", "CapAmb",
+                                                    "CapInh" };
+                uint64_t want = strtoull(capbnd, NULL, 16), held = want;
                 for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++) {
                         if (status_field(status, sets[k], v, sizeof(v)) < 0)
                                 refuse("%s is missing from /proc/self/status", sets[k]);
                         uint64_t have = strtoull(v, NULL, 16);
                         /* the bounding set exactly; the others never beyond it */
-                        if (k == 0 ? have != want : (have & ~want) != 0)
+                        if (k == 0 ? have != want : (have & ~held) != 0)
                                 refuse("%s is %s, plan requires %s%016" PRIx64, sets[k], v,
-                                       k == 0 ? "" : "a subset of ", want);
+                                       k == 0 ? "" : "a subset of ", k == 0 ? want : held);
                 }
         }
         if (label)

@@ -79,6 +79,32 @@ uint64_t lxc_plan_capbnd(const Plan *p) {
         return m;
 }
 
+/* systemd as pid 1 keeps what it needs to set up the container's OS as its root (mounts,
+ * cgroups, services under other users) and none of what reaches the kernel or the host beyond
+ * its user namespace. The numbers are the kernel's (linux/capability.h). */
+static const struct {
+        const char *name;
+        unsigned nr;
+} boot_drop[] = {
+        { "sys_module", 16 },   { "sys_rawio", 17 },     { "sys_pacct", 20 },
+        { "sys_boot", 22 },     { "sys_time", 25 },      { "audit_control", 30 },
+        { "mac_override", 32 }, { "mac_admin", 33 },     { "syslog", 34 },
+        { "wake_alarm", 35 },   { "block_suspend", 36 }, { "audit_read", 37 },
+        { "perfmon", 38 },      { "bpf", 39 },
+};
+
+const char lxc_boot_cap_drop[] =
+        "sys_module sys_rawio sys_pacct sys_boot sys_time audit_control "
+        "mac_override mac_admin syslog wake_alarm block_suspend "
+        "audit_read perfmon bpf";
+
+uint64_t lxc_boot_capbnd(unsigned cap_last) {
+        uint64_t m = cap_last >= 63 ? UINT64_MAX : (1ULL << (cap_last + 1)) - 1;
+        for (size_t i = 0; i < ELEMENTSOF(boot_drop); i++)
+                m &= ~(1ULL << boot_drop[i].nr);
+        return m;
+}
+
 static const char *cmp_op(ArgOp op) {
         switch (op) {
         case ARG_OP_EQ:
@@ -153,6 +179,41 @@ int lxc_seccomp_text(const PlanSeccomp *s, char **ret, char *err, size_t err_siz
         return 0;
 }
 
+int lxc_seccomp_boot_text(const PlanSeccomp *s, char **ret, char *err, size_t err_size) {
+        static const char *const relaxed[] = { "mount", "umount", "umount2", "personality",
+                                               "mount_setattr" };
+        _cleanup_free_ PlanSyscallRule *rules = calloc(s->n_rules ? s->n_rules : 1, sizeof(*rules));
+        _cleanup_free_ char *text = NULL;
+        PlanSeccomp copy = *s;
+        char *out;
+        int r;
+
+        if (!rules)
+                return -ENOMEM;
+        copy.rules = rules;
+        copy.n_rules = 0;
+        for (size_t i = 0; i < s->n_rules; i++) {
+                bool skip = false;
+                for (size_t k = 0; k < ELEMENTSOF(relaxed) && !skip; k++)
+                        skip = strcmp(s->rules[i].name, relaxed[k]) == 0;
+                if (!skip)
+                        rules[copy.n_rules++] = s->rules[i];
+        }
+        r = lxc_seccomp_text(&copy, &text, err, err_size);
+        if (r < 0)
+                return r;
+        /* 32 = MS_REMOUNT, 33 = MS_REMOUNT|MS_RDONLY: liblxc's order is value, then mask */
+        if (asprintf(&out,
+                     "%smount errno 1 [3,32,SCMP_CMP_MASKED_EQ,33]\n"
+                     "umount errno 1\n"
+                     "umount2 errno 1\n"
+                     "mount_setattr errno 38\n",
+                     text) < 0)
+                return -ENOMEM;
+        *ret = out;
+        return 0;
+}
+
 static int cgroup_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, size_t size) {
         const PlanResources *res = &p->resources;
         int r = 0;
@@ -196,7 +257,9 @@ static int cgroup_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *er
         case CGROUP_MECH_V2:
                 /* on a hybrid or v1 host liblxc logs "Ignoring cgroup2 limits on legacy cgroup
                  * system" and runs the container without them (P6): refuse instead */
-                if (x->layout != CGROUP_LAYOUT_V2)
+                /* (cpu_time alone needs no key: the executor reads cpu.stat, which every v2
+                 * cgroup has, in the hybrid host's unified hierarchy too) */
+                if (x->layout != CGROUP_LAYOUT_V2 && (res->memory || res->pids || res->cpus_milli))
                         return fail(err, size,
                                     "cgroup limits: the plan uses cgroup v2 keys, but this host's "
                                     "cgroups are %s and liblxc would silently ignore them",
@@ -334,6 +397,28 @@ static int mount_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *err
         return r;
 }
 
+/* systemd as pid 1: its /run (a tmpfs, as on a booted host; systemd would mount one itself
+ * where none is), the container's identity for it (container=lxc: no hardware, no consoles, exit
+ * on poweroff), and the datagram socket on which it reports READY=1 once its boot has finished
+ * (NOTIFY_SOCKET, as systemd-nspawn's --notify-ready). The gate again at /.moat-enter and the
+ * plan's compiled filter at /.moat-filter, for the command (see gate.c). */
+static int systemd_keys(const LxcParams *x, LxcConfig *c) {
+        int r;
+        if ((r = add(c, "lxc.environment", "container=lxc")) < 0 ||
+            (r = add(c, "lxc.environment", "NOTIFY_SOCKET=/.moat-notify")) < 0 ||
+            (r = add(c, "lxc.signal.halt", "SIGRTMIN+3")) < 0 ||
+            (r = add(c, "lxc.mount.entry",
+                     "tmpfs run tmpfs rw,nosuid,nodev,mode=755,size=64m,create=dir 0 0")) < 0 ||
+            (r = add(c, "lxc.mount.entry", "%s/notify .moat-notify none bind,create=file 0 0",
+                     x->run_dir)) < 0 ||
+            (r = add(c, "lxc.mount.entry", "%s .moat-enter none bind,ro,create=file 0 0",
+                     x->gate)) < 0 ||
+            (r = add(c, "lxc.mount.entry", "%s/filter .moat-filter none bind,ro,create=file 0 0",
+                     x->run_dir)) < 0)
+                return r;
+        return 0;
+}
+
 static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, size_t size) {
         const PlanSandbox *s = &p->sandbox;
         _cleanup_free_ char *caps = NULL;
@@ -346,6 +431,12 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
          * (systemd: capabilities, mounts, personality) is refused by the executor */
         if (p->system.boot && (!p->system.init || p->system.init[0] != '/'))
                 return fail(err, size, "boot mode: os.init must be an absolute path in the image");
+        if (x->systemd && !p->system.boot)
+                return fail(err, size, "systemd runs as pid 1 in boot mode only");
+        if (x->systemd && s->seccomp.status == CONTROL_NOT_APPLICABLE)
+                return fail(err, size,
+                            "boot mode with systemd: the plan has no seccomp filter, and systemd's "
+                            "boot confinement is built on it (remounts and umount denied)");
         if (s->network != NETWORK_NONE && s->network != NETWORK_LOOPBACK)
                 return fail(err, size, "network %s: the system tier offers none and loopback only",
                             network_mode_to_string(s->network));
@@ -353,12 +444,8 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                 return fail(err, size,
                             "apparmor/selinux: one label per run (liblxc applies the first LSM "
                             "it finds and ignores the other)");
-        /* limits moat enforces itself in the other tiers, not built here yet: refused, never
-         * dropped */
-        if (p->resources.cpu_time_ms)
-                return fail(err, size, "cpu_time: not available in the system tier yet");
-        if (p->resources.output_bytes)
-                return fail(err, size, "output: not available in the system tier yet");
+        /* cpu_time and output are moat's own (the executor's watcher on the container's
+         * cgroup, and its relay): no lxc key. disk is not built here: refused, never dropped */
         if (p->resources.disk)
                 return fail(err, size,
                             "disk: the run's overlay layer is on the host and not bounded in the "
@@ -396,7 +483,11 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
         for (size_t i = 0; i < s->n_mounts; i++)
                 sys = sys || s->mounts[i].kind == PLAN_MOUNT_SYS;
         /* /sys (and the cgroup tree under it, read-only) only when the plan has a /sys */
-        if (r >= 0)
+        /* systemd needs /sys and mounts its own cgroup tree (its subtree is delegated to the
+         * container's root); the command sees them too */
+        if (r >= 0 && x->systemd)
+                r = add(c, "lxc.mount.auto", "proc:mixed sys:ro cgroup:mixed");
+        else if (r >= 0)
                 r = add(c, "lxc.mount.auto", "proc:mixed%s", sys ? " sys:ro cgroup:ro:force" : "");
         if (r >= 0)
                 r = add(c, "lxc.autodev", "1");
@@ -422,7 +513,11 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                         return fail(err, size, "caps: capability %d has no name", s->caps_keep[i]);
                 r = plan_append(&caps, " ", "%s", n);
         }
-        if (r >= 0)
+        /* systemd keeps what it needs as the OS's root (lxc_boot_cap_drop); the gate lowers the
+         * command's bounding set to the plan's before it checks it */
+        if (r >= 0 && x->systemd)
+                r = add(c, "lxc.cap.drop", "%s", lxc_boot_cap_drop);
+        else if (r >= 0)
                 r = add(c, "lxc.cap.keep", "%s", caps ? caps : "none");
         if (r >= 0 && s->seccomp.status != CONTROL_NOT_APPLICABLE) {
                 r = add(c, "lxc.seccomp.profile", "%s/seccomp", x->run_dir);
@@ -457,6 +552,8 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
         if (r >= 0)
                 r = add(c, "lxc.mount.entry", "%s/status .moat-status none bind,create=file 0 0",
                         x->run_dir);
+        if (r >= 0 && x->systemd)
+                r = systemd_keys(x, c);
         if (r >= 0)
                 r = add(c, "lxc.log.file", "%s/lxc.log", x->run_dir);
         if (r >= 0)

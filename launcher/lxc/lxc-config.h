@@ -25,6 +25,12 @@ typedef struct LxcParams {
         CgroupLayout layout;         /* the host's, chooses lxc.cgroup.* or lxc.cgroup2.* */
         bool has_memsw;              /* v1 swap accounting: memory+swap bounded too ("no swap") */
         bool apparmor_enabled;       /* the host's: liblxc's AppArmor driver is the active one */
+        /* boot mode with systemd as pid 1 (the executor resolved the image's init): pid 1 runs
+         * under the boot confinement (lxc_boot_capbnd(), lxc_seccomp_boot_text(), /sys read-only,
+         * /run a tmpfs, readiness reported on RUN/notify), the command gets the plan's own
+         * bounding set and filter from the gate (bound a second time at /.moat-enter) */
+        bool systemd;
+        unsigned cap_last; /* the host's /proc/sys/kernel/cap_last_cap */
         /* What a mask's target is inside the container: 'd' directory, 'f' anything else, 0
          * absent (the executor looks in the image, or in /proc, which the container shares
          * the layout of). liblxc's "optional" skips only a missing target, not a wrong kind. */
@@ -54,3 +60,19 @@ int lxc_seccomp_text(const PlanSeccomp *s, char **ret, char *err, size_t err_siz
 
 /* The capability bounding set the plan keeps, as the 64-bit mask /proc/PID/status prints. */
 uint64_t lxc_plan_capbnd(const Plan *p);
+
+/* systemd as pid 1 (boot mode): the capabilities it runs without (lxc.cap.drop, a space-separated
+ * list of lxc names) and the bounding set that leaves on a host whose last capability is
+ * cap_last. */
+extern const char lxc_boot_cap_drop[];
+uint64_t lxc_boot_capbnd(unsigned cap_last);
+
+/* systemd as pid 1: the plan's rules with what systemd cannot run without relaxed, each relaxed
+ * call still kept from what the plan denies it for (LXC-NOTES §3.1, P7-P9):
+ *   mount         allowed, except a remount without MS_RDONLY (no ro bind, mask or /proc/sys
+ *                 made writable): "mount errno 1 [3,32,SCMP_CMP_MASKED_EQ,33]"
+ *   umount(2)     denied (EPERM) whatever the plan says: no mask or ro bind unmounted
+ *   mount_setattr denied with ENOSYS (systemd then falls back to mount(2))
+ *   personality   allowed (journald's LockPersonality= queries it; denying it fails journald)
+ * The command never runs under this filter alone: the gate stacks the plan's on top of it. */
+int lxc_seccomp_boot_text(const PlanSeccomp *s, char **ret, char *err, size_t err_size);

@@ -17,10 +17,15 @@
  *                           container's pid 1 dies with it (liblxc sets pid 1's death signal).
  *   pid 1                   command mode: liblxc's init, runs /.moat-gate ... -- COMMAND and
  *                           exits with its status. Boot mode: the image's init (lxc.init.cmd),
- *                           under the same keys as command mode.
- *   attacher (boot mode)    PR_SET_PDEATHSIG=SIGKILL; once the init runs, attach_run_wait()s
- *                           /.moat-gate ... -- COMMAND as the plan's user and exits with its
- *                           status; then the runner is killed, which stops the container.
+ *                           under the same keys as command mode; systemd under its boot
+ *                           confinement (lxc-config.h), reporting READY=1 on RUN/notify.
+ *   attacher (boot mode)    PR_SET_PDEATHSIG=SIGKILL; once the init runs (systemd: once it is
+ *                           ready), attach_run_wait()s /.moat-gate ... -- COMMAND as the plan's
+ *                           user (systemd: /.moat-enter as root, which becomes that user) and
+ *                           exits with its status; then the runner is killed, which stops the
+ *                           container (systemd: SIGRTMIN+3 first, STOP_GRACE_MS to halt).
+ *   resources               cpu_time: this process polls the container's cgroup accounting;
+ *                           output: the command's stdout and stderr through its relay.
  *
  * Verification (because keys fail open): /proc/<gate>/status from the host (NoNewPrivs 1,
  * Seccomp 2 with more filters than this process has, CapBnd = the plan's; in boot mode the
@@ -42,7 +47,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -55,6 +62,8 @@
 #include "image/image.h"
 #include "lxc-config.h"
 #include "sandbox/sandbox-internal.h"
+#include "sys/cgroup.h"
+#include "sys/seccomp.h"
 #include "sys/signal-fd.h"
 
 #if HAVE_SELINUX
@@ -64,6 +73,8 @@
 #define SUBID_FILE "/etc/moat/system-idmap"
 #define RANGE 65536u
 #define VERIFY_TIMEOUT_MS 60000
+/* systemd: from SIGRTMIN+3 (halt) to SIGKILL of the container; it halted in 132-145 ms here */
+#define STOP_GRACE_MS 5000
 
 typedef struct Run {
         char id[33];
@@ -74,6 +85,9 @@ typedef struct Run {
         int guard_fd; /* write end: closing it (or dying) starts the guard's cleanup */
         int err_fd;   /* read end of the runner's error pipe */
         int go_fd;
+        int notify_fd; /* systemd: the socket of NOTIFY_SOCKET (READY=1) */
+        bool systemd;  /* boot mode, the image's init is systemd */
+        unsigned cap_last;
 } Run;
 
 static int fail(RunOutcome *o, const char *step, int err, const char *fmt, ...)
@@ -315,13 +329,26 @@ static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
 
 /* ---- the runner ---------------------------------------------------------------------------- */
 
+/* resources.output: fds 1 and 2 of what runs the command become the relay's pipes (the runner
+ * in command mode: pid 1 and the command inherit them; the attacher in boot mode). */
+static void stdio_to_relay(const OutputRelay *relay) {
+        (void) signal(SIGPIPE, SIG_DFL); /* moat ignores it while it relays; the command not */
+        for (int i = 0; i < 2; i++)
+                if (relay->child_fd[i] >= 0 && dup2(relay->child_fd[i], i + 1) < 0)
+                        _exit(125);
+}
+
 static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, const LxcConfig *cfg,
-                                  char **gate_argv, bool boot) {
+                                  char **gate_argv, bool boot, const OutputRelay *relay) {
         char msg[512];
         struct lxc_container *c;
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(125);
+        if (!boot)
+                stdio_to_relay(relay);
+        else
+                (void) signal(SIGPIPE, SIG_DFL);
         c = lxc_container_new("c", run->dir);
         if (!c) {
                 snprintf(msg, sizeof(msg), "liblxc: cannot create the container object");
@@ -356,11 +383,13 @@ fail:
  * attach, as the plan's user, with a cleared environment (the gate sets the plan's) and no new
  * privileges; attach moves it into the container's namespaces, cgroup and LSM label and applies
  * its seccomp filter and capability bounding set. Exits with the command's status. */
-static _Noreturn void attacher_main(pid_t parent, const Plan *p, const Run *run, char **gate_argv) {
+static _Noreturn void attacher_main(pid_t parent, const Plan *p, const Run *run, char **gate_argv,
+                                    const OutputRelay *relay) {
         struct lxc_container *c;
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(125);
+        stdio_to_relay(relay);
         /* attach passes this process's descriptors on to the command: only stdio (the guard's
          * pipe held in the container would keep the guard from cleaning up) */
         if (close_range(3, ~0U, 0) < 0)
@@ -378,8 +407,9 @@ static _Noreturn void attacher_main(pid_t parent, const Plan *p, const Run *run,
         lxc_attach_options_t ao = LXC_ATTACH_OPTIONS_DEFAULT;
         ao.attach_flags |= LXC_ATTACH_NO_NEW_PRIVS;
         ao.env_policy = LXC_ATTACH_CLEAR_ENV;
-        ao.uid = p->sandbox.uid_inside;
-        ao.gid = p->sandbox.gid_inside;
+        /* systemd: as the container's root; the gate becomes the plan's user (gate.c enter()) */
+        ao.uid = run->systemd ? 0 : p->sandbox.uid_inside;
+        ao.gid = run->systemd ? 0 : p->sandbox.gid_inside;
         ao.initial_cwd = (char *) "/";
         int st = c->attach_run_wait(c, &ao, gate_argv[0], (const char *const *) gate_argv);
         _exit(st < 0 ? 125 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
@@ -395,6 +425,29 @@ static bool has_execd(pid_t pid) {
                 return false;
         a[n] = b[m] = '\0';
         return strcmp(a, b) != 0;
+}
+
+/* Whether pid is a descendant of ancestor (PPid links, as the host sees them). */
+static bool descends_from(pid_t pid, pid_t ancestor) {
+        char path[64], v[32];
+        for (int depth = 0; pid > 1 && depth < 8; depth++) {
+                snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+                FILE *f = fopen(path, "re");
+                char line[256];
+                pid_t pp = 0;
+                if (!f)
+                        return false;
+                while (fgets(line, sizeof(line), f))
+                        if (sscanf(line, "PPid: %31s", v) == 1) {
+                                pp = (pid_t) strtol(v, NULL, 10);
+                                break;
+                        }
+                fclose(f);
+                if (pp == ancestor)
+                        return true;
+                pid = pp;
+        }
+        return false;
 }
 
 /* The process named comm in pid's pid namespace (the attached gate), 0 if none. */
@@ -594,7 +647,8 @@ static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t s
 /* NoNewPrivs, the seccomp filter and the capability bounding set of one process of the
  * container: the gate (the command to be) and, in boot mode, the image's init (the workload's
  * code too). who is appended to the message. */
-static int verify_process(const Plan *p, pid_t pid, const char *who, char *err, size_t size) {
+static int verify_process(const Plan *p, pid_t pid, uint64_t capbnd, unsigned floor,
+                          const char *who, char *err, size_t size) {
         char v[64], want[64], mine[64];
 
         if (status_field(pid, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0) {
@@ -618,8 +672,16 @@ static int verify_process(const Plan *p, pid_t pid, const char *who, char *err, 
                                  v, mine, who);
                         return -EPERM;
                 }
+                /* systemd's boot mode: the command's own filter on top of the init's */
+                if (strtoul(v, NULL, 10) <= floor) {
+                        snprintf(err, size,
+                                 "seccomp: %s filters in the command, as many as the image's init "
+                                 "has: the plan's own filter was not stacked%s",
+                                 v, who);
+                        return -EPERM;
+                }
         }
-        snprintf(want, sizeof(want), "%016" PRIx64, lxc_plan_capbnd(p));
+        snprintf(want, sizeof(want), "%016" PRIx64, capbnd);
         if (status_field(pid, "CapBnd", v, sizeof(v)) < 0 || strcmp(v, want) != 0) {
                 snprintf(err, size, "caps: CapBnd is %s, the plan requires %s%s", v, want, who);
                 return -EPERM;
@@ -641,9 +703,19 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                 snprintf(err, size, "timens: the container shares the host's clocks");
                 return -EPERM;
         }
-        if (verify_process(p, gate, "", err, size) < 0 ||
+        /* systemd (boot mode): pid 1 under the boot confinement, the command under the plan's
+         * bounding set and with one filter more than pid 1 (the plan's own) */
+        unsigned floor = 0;
+        if (run->systemd) {
+                char f[64] = "";
+                (void) status_field(init, "Seccomp_filters", f, sizeof(f));
+                floor = (unsigned) strtoul(f, NULL, 10);
+        }
+        if (verify_process(p, gate, lxc_plan_capbnd(p), floor, "", err, size) < 0 ||
             (p->system.boot &&
-             verify_process(p, init, " (the image's init, pid 1)", err, size) < 0))
+             verify_process(p, init,
+                            run->systemd ? lxc_boot_capbnd(run->cap_last) : lxc_plan_capbnd(p), 0,
+                            " (the image's init, pid 1)", err, size) < 0))
                 return -EPERM;
         if (verify_mac(p, init, gate, err, size) < 0)
                 return -EPERM;
@@ -767,6 +839,84 @@ static int run_dir_base(char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* systemd (boot mode): the plan's filter compiled as the sandbox tier does (the gate stacks it
+ * on the command), and the socket on which systemd reports READY=1, writable by the container's
+ * root only. */
+static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
+        _cleanup_free_ char *path = NULL;
+        SeccompProgram prog = {};
+        int r;
+
+        if (p->sandbox.seccomp.notify_denials) {
+                *ret_seccomp_err =
+                        strdup("seccomp: denial notification (audit of denied calls) "
+                               "has no system-tier form");
+                return -EOPNOTSUPP;
+        }
+        r = sys_seccomp_program_for(&p->sandbox.seccomp, &prog);
+        if (r < 0) {
+                *ret_seccomp_err = strdup("seccomp: the plan's filter does not compile");
+                return r;
+        }
+        if (asprintf(&path, "%s/filter", run->dir) < 0) {
+                sys_seccomp_program_done(&prog);
+                return -ENOMEM;
+        }
+        {
+                _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+                size_t len = prog.fprog.len * sizeof(struct sock_filter);
+                r = fd < 0 ? -errno : write(fd, prog.fprog.filter, len) != (ssize_t) len ? -EIO : 0;
+        }
+        sys_seccomp_program_done(&prog);
+        if (r < 0)
+                return r;
+
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int one = 1;
+        if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", run->dir) >=
+            (int) sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        run->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (run->notify_fd < 0)
+                return -errno;
+        if (bind(run->notify_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+            setsockopt(run->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
+            chown(sa.sun_path, run->base, run->gbase) < 0 || chmod(sa.sun_path, 0600) < 0)
+                return -errno;
+        return 0;
+}
+
+/* One datagram from the notify socket: 1 when it is READY=1 sent by the container's pid 1. */
+static int notify_ready(int fd, pid_t init) {
+        char buf[4096];
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(struct ucred))];
+        } ctl;
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl)
+        };
+        ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        pid_t from = 0;
+        if (n < 0)
+                return 0;
+        buf[n] = '\0';
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                        struct ucred u;
+                        memcpy(&u, CMSG_DATA(c), sizeof(u));
+                        from = u.pid;
+                }
+        /* the kernel's translation of the sender's pid into this pid namespace */
+        if (from != init || init <= 0)
+                return 0;
+        for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strncmp(l, "READY=1", 7) == 0 && (l[7] == '\n' || l[7] == '\0'))
+                        return 1;
+        return 0;
+}
+
 static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_err) {
         _cleanup_free_ char *base = NULL, *path = NULL, *text = NULL;
         char err[256], mid[33], boot[40];
@@ -801,7 +951,8 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                         return -errno;
         }
         if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
-                r = lxc_seccomp_text(&p->sandbox.seccomp, &text, err, sizeof(err));
+                r = (run->systemd ? lxc_seccomp_boot_text
+                                  : lxc_seccomp_text)(&p->sandbox.seccomp, &text, err, sizeof(err));
                 if (r < 0) {
                         *ret_seccomp_err = strdup(err);
                         return r;
@@ -809,6 +960,8 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                 if ((r = write_file(run->dir, "seccomp", text, 0444, (uid_t) -1, (gid_t) -1)) < 0)
                         return r;
         }
+        if (run->systemd && (r = prepare_systemd(p, run, ret_seccomp_err)) < 0)
+                return r;
         /* the run's own machine identity (plan: machine-id, boot-id), in the upper layer and
          * in a file bound over the kernel's boot_id */
         if (p->sandbox.machine_id)
@@ -877,7 +1030,18 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
         char *s;
         if (!a)
                 return NULL;
-        PUSH("/.moat-gate");
+        PUSH(run->systemd ? "/.moat-enter" : "/.moat-gate");
+        if (run->systemd) {
+                /* attached as the container's root under systemd's confinement: the gate takes
+                 * the plan's user, bounding set and filter itself (gate.c enter()) */
+                if (asprintf(&s, "%u:%u:%016" PRIx64, (unsigned) p->sandbox.uid_inside,
+                             (unsigned) p->sandbox.gid_inside, lxc_plan_capbnd(p)) < 0)
+                        return NULL;
+                PUSH("--enter");
+                PUSH(s);
+                PUSH("--filter");
+                PUSH("/.moat-filter");
+        }
         if (!checks) /* MOAT_SYSTEM_FAULT: the host's checks alone */
                 goto unchecked;
         PUSH("--nnp");
@@ -977,9 +1141,9 @@ static void lxc_log_error(const char *dir, char *buf, size_t size) {
 }
 
 /* Boot mode runs the image's init under command mode's confinement (no capability beyond the
- * plan's, the plan's seccomp filter). systemd needs more (capabilities, mounts, personality),
- * which is not built: refused here rather than started to fail. The init path is resolved
- * inside the image (symbolic links relative to its root). */
+ * plan's, the plan's seccomp filter), except systemd, which needs more (capabilities, mounts,
+ * personality) and gets the boot confinement (lxc-config.h). The init path is resolved inside
+ * the image (symbolic links relative to its root). 1: the init is systemd, 0: another. */
 static int boot_init_check(const char *lower, const char *init, char *err, size_t size) {
         char path[4096], link[4096], full[8192];
         snprintf(path, sizeof(path), "%s", init);
@@ -992,22 +1156,12 @@ static int boot_init_check(const char *lower, const char *init, char *err, size_
                 }
                 if (!S_ISLNK(st.st_mode)) {
                         const char *base = strrchr(path, '/');
-                        if (strcmp(base ? base + 1 : path, "systemd") == 0) {
-                                snprintf(err, size,
-                                         "boot mode: the image's init %s is systemd, which needs "
-                                         "capabilities, mounts and personality the boot-mode "
-                                         "confinement for it would allow, and that is not built "
-                                         "yet; a small init (busybox init, tini) runs, or use "
-                                         "os.init: none (command mode)",
-                                         init);
-                                return -EOPNOTSUPP;
-                        }
                         if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
                                 snprintf(err, size,
                                          "boot mode: the init %s is not an executable file", init);
                                 return -ENOEXEC;
                         }
-                        return 0;
+                        return strcmp(base ? base + 1 : path, "systemd") == 0;
                 }
                 ssize_t n = readlink(full, link, sizeof(link) - 1);
                 if (n <= 0)
@@ -1043,6 +1197,7 @@ static const Fault faults[] = {
         { "seccomp", "lxc.seccomp.profile", NULL }, /* no filter at all */
         { "seccomp-nesting", "lxc.seccomp.allow_nesting", "0" }, /* P4, under a caller's filter */
         { "caps", "lxc.cap.keep", "chown" },                     /* CapBnd */
+        { "boot-caps", "lxc.cap.drop", "sys_module" },           /* systemd's CapBnd (boot mode) */
         { "rlimits", "lxc.prlimit.nofile", "1000:1000" }, /* a limit read back with prlimit */
         { "pids", "lxc.cgroup.pids.max", "max" },         /* a cgroup value read back */
         { "memory", "lxc.cgroup.memory.memsw.limit_in_bytes", "-1" }, /* swap unbounded */
@@ -1141,10 +1296,59 @@ static void set_outcomes(const Plan *p, RunOutcome *o, bool verified, const char
         }
 }
 
+/* ---- resources.cpu_time ---------------------------------------------------------------------- */
+
+/* As the sandbox tier's watcher (launcher/sandbox/sandbox.c): the container's CPU time grows by
+ * at most the host's CPU count per second, so the next read comes when the rest of the budget
+ * could be spent at the earliest, between 1 and 50 ms. */
+static uint64_t cpu_poll_ms(const Plan *p, uint64_t used_ns) {
+        static long width;
+        uint64_t limit = p->resources.cpu_time_ms * 1000000ULL;
+        uint64_t left = used_ns < limit ? limit - used_ns : 0;
+        if (!width)
+                width = MAX(sysconf(_SC_NPROCESSORS_ONLN), 1L);
+        return MAX((uint64_t) 1, MIN(left / (uint64_t) width / 1000000ULL, (uint64_t) 50));
+}
+
+/* The CPU accounting of the container's whole cgroup (moat-ID/payload: pid 1, the command, and
+ * in boot mode every service), in the plan's hierarchy (v1 cpuacct.usage, v2 cpu.stat). */
+static int cpu_usage_open(const Plan *p, const Run *run, pid_t init, char *err, size_t size) {
+        bool v2 = p->resources.mechanism == CGROUP_MECH_V2;
+        char dir[2048], tail[64], path[2200];
+        int fd;
+
+        if (p->resources.mechanism != CGROUP_MECH_V1 && !v2) {
+                snprintf(err, size,
+                         "cpu_time: the plan has no cgroup to account the container's "
+                         "CPU time in");
+                return -EOPNOTSUPP;
+        }
+        if (cgroup_dir(init, v2 ? "" : "cpuacct", dir, sizeof(dir)) < 0) {
+                snprintf(err, size, "cpu_time: the container is in no %s cgroup",
+                         v2 ? "v2" : "cpuacct");
+                return -ENOENT;
+        }
+        snprintf(tail, sizeof(tail), "/moat-%s/payload", run->id);
+        char *at = strstr(dir, tail);
+        if (!at) {
+                snprintf(err, size, "cpu_time: the container's cgroup %.300s is not the run's",
+                         dir);
+                return -ENOENT;
+        }
+        at[strlen(tail)] = '\0';
+        snprintf(path, sizeof(path), "%s/%s", dir, v2 ? "cpu.stat" : "cpuacct.usage");
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                snprintf(err, size, "cpu_time: cannot open %.300s: %s", path, strerror(errno));
+                return -errno;
+        }
+        return fd;
+}
+
 /* ---- the executor -------------------------------------------------------------------------- */
 
 int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
-        Run run = { .guard_fd = -EBADF, .err_fd = -EBADF, .go_fd = -EBADF };
+        Run run = { .guard_fd = -EBADF, .err_fd = -EBADF, .go_fd = -EBADF, .notify_fd = -EBADF };
         LxcConfig cfg = {};
         ImageInfo img = {};
         _cleanup_free_ char *seccomp_err = NULL;
@@ -1152,14 +1356,19 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         char **envp = NULL, **argv = NULL;
         uint64_t start = now_ms();
         int r, status = 125, sfd = -EBADF, pidfd = -EBADF, apidfd = -EBADF, cmd_status = 125;
-        pid_t attacher = 0, cmd_pid = 0;
-        bool verified = false, killed = false;
+        pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
+        OutputRelay relay;
+        int cpu_fd = -EBADF; /* resources.cpu_time: the container's CPU accounting */
+        uint64_t cpu_next = 0;
+        bool verified = false, killed = false, ready = false, stop_forced = false;
+        uint64_t stop_deadline = 0, ready_ms = 0;
         const char *fault_name, *failed_control = NULL;
         const Fault *fault = NULL;
         sigset_t old;
 
         o->exit_status = 125;
         o->exit_code = -1;
+        sandbox_output_init(&relay);
         if (!p->system.image_name)
                 return fail(o, "image", 0,
                             "the system tier runs images of the store: name one in "
@@ -1249,10 +1458,34 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
         }
 
-        if (p->system.boot && boot_init_check(run.lower, p->system.init, err, sizeof(err)) < 0) {
-                fail(o, "boot", 0, "%s", err);
+        if (p->system.boot) {
+                r = boot_init_check(run.lower, p->system.init, err, sizeof(err));
+                if (r < 0) {
+                        fail(o, "boot", 0, "%s", err);
+                        free(run.lower);
+                        return 0;
+                }
+                run.systemd = r > 0;
+        }
+        /* systemd needs a writable cgroup of its own (a user's needs one delegated by root) and
+         * the services of a distribution several ids: root's range map */
+        if (run.systemd && run.count == 1) {
+                fail(o, "boot", 0,
+                     "boot mode: the image's init %s is systemd, which moat boots as root only "
+                     "(a range map of ids and a cgroup subtree of its own); as a user, use "
+                     "os.init: none (command mode) or a small init",
+                     p->system.init);
                 free(run.lower);
                 return 0;
+        }
+        if (run.systemd) {
+                char cl[16] = "";
+                if (read_line("/proc/sys/kernel/cap_last_cap", cl, sizeof(cl)) < 0) {
+                        fail(o, "caps", errno, "cannot read cap_last_cap");
+                        free(run.lower);
+                        return 0;
+                }
+                run.cap_last = (unsigned) strtoul(cl, NULL, 10);
         }
         if ((r = id128_random_machine_id(run.id, sizeof(run.id))) < 0)
                 goto out_nomem;
@@ -1278,6 +1511,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 .layout = CGROUP_LAYOUT_NONE,
                 .target_kind = target_kind,
                 .userdata = run.lower,
+                .systemd = run.systemd,
+                .cap_last = run.cap_last,
         };
         {
                 /* the layout only: which family of cgroup keys liblxc will honour */
@@ -1348,6 +1583,19 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         close(gp[0]);
         run.guard_fd = gp[1];
 
+        /* resources.output: the command's stdout and stderr through pipes this process relays
+         * and counts (the sandbox tier's relay, launcher/sandbox/output.c); the guard has none
+         * of them */
+        if (p->resources.output_bytes) {
+                r = sandbox_output_prepare(&relay, p->resources.output_bytes);
+                if (r < 0) {
+                        fail(o, "output", -r, "resources.output: cannot make the relay: %s",
+                             strerror(-r));
+                        goto out_guard;
+                }
+                (void) signal(SIGPIPE, SIG_IGN);
+        }
+
         sigset_t fwd;
         sys_signal_forwarded_set(&fwd);
         sfd = sys_signal_block_fd(&fwd, &old);
@@ -1368,9 +1616,11 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         if (run.runner == 0) {
                 close(ep[0]);
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                runner_main(self, ep[1], &run, &cfg, argv, p->system.boot);
+                runner_main(self, ep[1], &run, &cfg, argv, p->system.boot, &relay);
         }
         close(ep[1]);
+        if (!p->system.boot) /* boot mode: the attacher, forked later, takes them */
+                sandbox_output_close_child_ends(&relay);
         run.err_fd = ep[0];
         pidfd = (int) syscall(SYS_pidfd_open, run.runner, 0);
         if (pidfd < 0) {
@@ -1382,30 +1632,87 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t deadline = p->resources.timeout_ms ? start + p->resources.timeout_ms : 0;
         bool boot = p->system.boot;
         for (;;) {
-                struct pollfd pf[3] = { { .fd = pidfd, .events = POLLIN },
+                /* negative descriptors (no attacher yet, no systemd) are ignored by poll */
+                struct pollfd pf[6] = { { .fd = pidfd, .events = POLLIN },
                                         { .fd = sfd, .events = POLLIN },
-                                        { .fd = apidfd, .events = POLLIN } };
+                                        { .fd = apidfd, .events = POLLIN },
+                                        { .fd = ready ? -1 : run.notify_fd, .events = POLLIN } };
                 int ms = verified ? 1000 : 5;
                 uint64_t t = now_ms();
+                sandbox_output_pollfds(&relay, &pf[4]);
+                if (cpu_next && cpu_next > t && cpu_next - t < (uint64_t) ms)
+                        ms = (int) (cpu_next - t);
+                else if (cpu_next && cpu_next <= t)
+                        ms = 0;
                 if (deadline && deadline > t && deadline - t < (uint64_t) ms)
                         ms = (int) (deadline - t);
-                int n = poll(pf, apidfd >= 0 ? 3 : 2, ms);
+                if (stop_deadline && stop_deadline > t && stop_deadline - t < (uint64_t) ms)
+                        ms = (int) (stop_deadline - t);
+                int n = poll(pf, 6, ms);
                 if (n < 0 && errno != EINTR)
                         break;
+                if (n > 0 && relay.active && !relay.exceeded &&
+                    sandbox_output_handle(&relay, &pf[4]) == 1) {
+                        /* a byte past the cap: the whole container, as the sandbox's tree */
+                        o->output_exceeded = true;
+                        (void) kill(run.runner, SIGKILL);
+                        killed = true;
+                        stop_deadline = 0;
+                }
+                if (cpu_next && now_ms() >= cpu_next && !o->cpu_time_exceeded) {
+                        uint64_t used = 0;
+                        int cr = sys_cgroup_cpu_usage_read(cpu_fd, p->resources.mechanism, &used);
+                        if (cr >= 0 && used < p->resources.cpu_time_ms * 1000000ULL)
+                                cpu_next = now_ms() + cpu_poll_ms(p, used);
+                        else if (cr < 0 && init_pid > 0 && kill(init_pid, 0) < 0 && errno == ESRCH)
+                                cpu_next = 0; /* the container ended: liblxc removed its cgroup */
+                        else {
+                                /* past the budget, or the accounting is gone: fail closed */
+                                if (cr >= 0)
+                                        o->cpu_time_exceeded = true;
+                                else
+                                        fail(o, "cpu_time", -cr,
+                                             "the container's CPU time cannot be read (%s): "
+                                             "the run was stopped",
+                                             strerror(-cr));
+                                (void) kill(run.runner, SIGKILL);
+                                killed = true;
+                                stop_deadline = 0;
+                                cpu_next = 0;
+                        }
+                }
                 if (pf[0].revents & POLLIN)
                         break; /* the container stopped (in boot mode: its init ended) */
+                if (n > 0 && (pf[3].revents & POLLIN) && init_pid <= 0)
+                        init_pid = first_child(run.runner);
+                if (n > 0 && (pf[3].revents & POLLIN) && notify_ready(run.notify_fd, init_pid)) {
+                        ready = true;
+                        ready_ms = now_ms() - start;
+                }
                 if (apidfd >= 0 && (pf[2].revents & POLLIN)) {
                         /* boot mode: the command ended; stop the container (the runner is
                          * liblxc's monitor: its death kills pid 1, and with it the pid
-                         * namespace) */
+                         * namespace). systemd is asked first (SIGRTMIN+3: halt, which in a
+                         * container ends pid 1) and given STOP_GRACE_MS. */
                         int st;
                         if (waitpid(attacher, &st, 0) == attacher)
                                 cmd_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
                         attacher = 0;
                         apidfd = safe_close(apidfd);
-                        (void) kill(run.runner, SIGKILL);
+                        cpu_next = 0; /* the command ended: systemd's halt is not its budget */
+                        if (run.systemd && init_pid > 0 && !killed &&
+                            kill(init_pid, SIGRTMIN + 3) == 0)
+                                stop_deadline = now_ms() + STOP_GRACE_MS;
+                        else
+                                (void) kill(run.runner, SIGKILL);
                         killed = true;
                         continue;
+                }
+                if (stop_deadline && now_ms() >= stop_deadline) {
+                        /* systemd did not halt within the grace period */
+                        (void) kill(run.runner, SIGKILL);
+                        stop_deadline = 0;
+                        stop_forced = true;
                 }
                 if (pf[1].revents & POLLIN) {
                         int sig = sys_signal_read(sfd);
@@ -1415,7 +1722,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                 (void) kill(boot && cmd_pid > 0 ? cmd_pid : run.runner, sig);
                 }
                 t = now_ms();
-                if (deadline && t >= deadline && !killed) {
+                if (deadline && t >= deadline && (!killed || stop_deadline)) {
+                        /* the timeout is hard, a graceful stop included */
+                        stop_deadline = 0;
                         o->timed_out = true;
                         killed = true;
                         (void) kill(run.runner, SIGKILL);
@@ -1425,16 +1734,19 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         continue;
                 pid_t init = first_child(run.runner), g = 0;
                 char comm[32] = "", path[64];
+                if (init > 0)
+                        init_pid = init;
                 if (!boot)
                         g = init ? first_child(init) : 0;
-                else if (init > 0 && attacher == 0 && has_execd(init)) {
+                else if (init > 0 && attacher == 0 && has_execd(init) && (!run.systemd || ready)) {
                         /* the image's init runs: attach the gate */
                         fflush(NULL);
                         attacher = fork();
                         if (attacher == 0) {
                                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                                attacher_main(self, p, &run, argv);
+                                attacher_main(self, p, &run, argv, &relay);
                         }
+                        sandbox_output_close_child_ends(&relay);
                         if (attacher < 0 ||
                             (apidfd = (int) syscall(SYS_pidfd_open, attacher, 0)) < 0) {
                                 (void) kill(run.runner, SIGKILL);
@@ -1443,8 +1755,13 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                      strerror(errno));
                                 continue;
                         }
-                } else if (init > 0 && attacher > 0)
+                } else if (init > 0 && attacher > 0) {
+                        /* the attacher's own descendant: a process of the image named so is
+                         * not the gate */
                         g = find_in_pidns(init, ".moat-gate");
+                        if (g > 0 && !descends_from(g, attacher))
+                                g = 0;
+                }
                 if (g > 0) {
                         snprintf(path, sizeof(path), "/proc/%d/comm", (int) g);
                         (void) read_line(path, comm, sizeof(comm));
@@ -1478,6 +1795,17 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                      fault->name);
                                 continue;
                         }
+                        if (p->resources.cpu_time_ms) {
+                                cpu_fd = cpu_usage_open(p, &run, init, err, sizeof(err));
+                                if (cpu_fd < 0) {
+                                        (void) kill(run.runner, SIGKILL);
+                                        killed = true;
+                                        fail(o, "verify", -cpu_fd, "%s", err);
+                                        failed_control = "cpu_time";
+                                        continue;
+                                }
+                                cpu_next = now_ms();
+                        }
                         verified = true;
                         if (write(run.go_fd, "g", 1) != 1) {
                                 (void) kill(run.runner, SIGKILL);
@@ -1488,9 +1816,15 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 } else if (t - start > VERIFY_TIMEOUT_MS) {
                         (void) kill(run.runner, SIGKILL);
                         killed = true;
-                        fail(o, "start", ETIMEDOUT,
-                             "the container did not reach the gate within %d s",
-                             VERIFY_TIMEOUT_MS / 1000);
+                        if (run.systemd && !ready)
+                                fail(o, "start", ETIMEDOUT,
+                                     "systemd did not report that it finished booting (READY=1) "
+                                     "within %d s",
+                                     VERIFY_TIMEOUT_MS / 1000);
+                        else
+                                fail(o, "start", ETIMEDOUT,
+                                     "the container did not reach the gate within %d s",
+                                     VERIFY_TIMEOUT_MS / 1000);
                 }
         }
 
@@ -1513,6 +1847,24 @@ out_wait:
         }
         if (p->system.boot)
                 status = cmd_status; /* the command's, not the init's */
+        /* what the command wrote before it ended: every writer is gone (the container with its
+         * pid namespace, the runner, the attacher), so the pipes reach their end */
+        sandbox_output_close_child_ends(&relay);
+        while (relay.active && !relay.exceeded && sandbox_output_open(&relay)) {
+                struct pollfd rp[2];
+                sandbox_output_pollfds(&relay, rp);
+                if (poll(rp, 2, 1000) <= 0 && errno != EINTR)
+                        break;
+                if (sandbox_output_handle(&relay, rp) == 1) {
+                        o->output_exceeded = true;
+                        break;
+                }
+        }
+        if (o->output_exceeded && !req->quiet)
+                fprintf(stderr,
+                        "moat: the command wrote more than resources.output (%" PRIu64
+                        " bytes): stopped\n",
+                        p->resources.output_bytes);
         if (sfd >= 0)
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
         {
@@ -1537,6 +1889,11 @@ out_wait:
                         snprintf(o->failed_step, sizeof(o->failed_step), "gate");
                         o->started = false;
                         o->exit_status = 125;
+                } else if (o->cpu_time_exceeded || o->output_exceeded) {
+                        /* the container was killed at the budget: as the sandbox tier */
+                        o->started = verified;
+                        o->exit_status = 128 + SIGKILL;
+                        o->signal = SIGKILL;
                 } else if (o->timed_out) {
                         o->started = verified;
                         o->exit_status = 128 + SIGKILL;
@@ -1558,9 +1915,15 @@ out_wait:
                 }
         }
         set_outcomes(p, o, verified && o->started, failed_control);
-        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s, %s map at %u, image sha256:%s",
+        char sd[96] = "";
+        if (run.systemd)
+                snprintf(sd, sizeof(sd), " (systemd, %s%" PRIu64 " ms%s)",
+                         ready ? "ready at " : "not ready after ",
+                         ready ? ready_ms : now_ms() - start,
+                         stop_forced ? ", killed after the stop grace period" : "");
+        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s%s, %s map at %u, image sha256:%s",
                  p->system.boot ? "boot mode, init " : "command mode",
-                 p->system.boot ? p->system.init : "", run.count == 1 ? "single-uid" : "range",
+                 p->system.boot ? p->system.init : "", sd, run.count == 1 ? "single-uid" : "range",
                  run.base, p->system.image_digest);
 out_guard:
         /* the guard removes cgroups and the run directory; wait for it, so nothing is left
@@ -1576,6 +1939,9 @@ out:
         o->wall_ns = (now_ms() - start) * 1000000ULL;
         safe_close(run.err_fd);
         safe_close(run.go_fd);
+        safe_close(run.notify_fd);
+        safe_close(cpu_fd);
+        sandbox_output_done(&relay);
         safe_close(sfd);
         safe_close(pidfd);
         safe_close(apidfd);

@@ -79,11 +79,17 @@ char *plan_to_text(const Plan *p) {
         if (p->tier == TIER_SYSTEM) {
                 const PlanSystem *s = &p->system;
                 APPEND("\nsystem container:\n");
-                if (s->boot)
+                if (s->boot) {
                         APPEND("  mode                 boot: %s is pid 1; the command is attached "
                                "with the plan's confinement\n",
                                s->init);
-                else
+                        /* the executor resolves the init in the image when the run starts */
+                        APPEND("  init's confinement   systemd (root only): mount except writable "
+                               "remounts, no umount, personality, every capability but the "
+                               "kernel-facing ones, /sys read-only, /run a tmpfs; moat waits for "
+                               "its READY=1 (60 s at most) and halts it after the command (5 s "
+                               "grace); another init: the command's confinement\n");
+                } else
                         APPEND("  mode                 command: liblxc's init is pid 1 and runs "
                                "the command through moat's gate, which checks its own status "
                                "first\n");

@@ -100,3 +100,25 @@ tree_digest() {
         (cd "$1" && find . -printf '%p %m %U %G %s %T@ %l\n' | LC_ALL=C sort &&
                 find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum
 }
+
+# debian_systemd_tarball: path of the cached Debian image with systemd (bookworm minbase +
+# systemd-sysv, built by `moat image build` from the Debian archive, ~20-120 s), made once per
+# CI run into $CACHE (as an uncompressed tar of the store's tree) and reused by every test that
+# boots systemd. Root only (mmdebstrap); fails when the archive cannot be reached.
+debian_systemd_tarball() {
+        local f="$CACHE/debian-systemd.tar" s
+        if [ ! -s "$f" ]; then
+                [ "$(id -u)" = 0 ] && command -v mmdebstrap >/dev/null || return 1
+                mkdir -p "$CACHE" && chmod 0755 "$CACHE"
+                s=$(mktemp -d "$CACHE/build.XXXXXX")
+                MOAT_IMAGE_DIR=$s MOAT_DATA_DIR=$MOAT_DATA_DIR "$MOAT" image build -q debsd \
+                        --include systemd-sysv >&2 &&
+                        tar --numeric-owner -C "$s/names/debsd/rootfs" -cf "$f.tmp.$$" . &&
+                        mv "$f.tmp.$$" "$f" && chmod 0644 "$f"
+                local rc=$?
+                chmod -R u+rwX "$s" 2>/dev/null
+                rm -rf "$s" "$f.tmp.$$"
+                [ $rc = 0 ] || return 1
+        fi
+        echo "$f"
+}

@@ -74,4 +74,12 @@ err=$(setpriv --no-new-privs "$GATE" --label "selinux:system_u:system_r:moat_san
 rc=$?
 check_all "gate: an SELinux context other than the plan's -> 125 naming selinux" \
         '[ $rc = 125 ] && grep -q selinux <<<"$err" && ! grep -q RAN <<<"$err"'
+
+# keeping a container to enter it again is not built: each entry point says so, nothing runs
+for c in "run --keep k -- /bin/echo RAN" "exec k -- /bin/echo RAN" "stop k"; do
+        err=$("$MOAT" $c 2>&1)
+        rc=$?
+        check_all "moat $c: refused (125), saying it is not built" \
+                '[ $rc = 125 ] && ! grep -q "^RAN" <<<"$err" && grep -q "keeping a system-tier container to enter it again.*is not built" <<<"$err"'
+done
 tap_end

@@ -193,6 +193,91 @@ static void test_boot_keys(void **state) {
         lxc_config_done(&c);
 }
 
+/* systemd as pid 1: its boot confinement (cap.drop of the kernel-facing set, /sys ro and its own
+ * cgroup tree, /run, container=lxc, the notify socket, the gate again at /.moat-enter with the
+ * plan's filter); a plan without a filter or outside boot mode is refused. */
+static void test_systemd_keys(void **state) {
+        LxcParams x = params;
+        LxcConfig c;
+        Plan p;
+        char err[256];
+        bool notify = false, enter = false, filter = false, run = false, env = false;
+
+        base(&p);
+        p.system.boot = true;
+        p.system.init = "/sbin/init";
+        x.systemd = true;
+        x.cap_last = 40;
+        assert_int_equal(lxc_config_build(&p, &x, &c, err, sizeof(err)), 0);
+        assert_null(value(&c, "lxc.cap.keep"));
+        assert_string_equal(value(&c, "lxc.cap.drop"), lxc_boot_cap_drop);
+        assert_string_equal(value(&c, "lxc.mount.auto"), "proc:mixed sys:ro cgroup:mixed");
+        assert_string_equal(value(&c, "lxc.no_new_privs"), "1");
+        assert_string_equal(value(&c, "lxc.seccomp.allow_nesting"), "1");
+        for (size_t i = 0; i < c.n_keys; i++) {
+                const char *v = c.keys[i].value;
+                if (strcmp(c.keys[i].key, "lxc.environment") == 0)
+                        env = env || strcmp(v, "container=lxc") == 0,
+                        notify = notify || strcmp(v, "NOTIFY_SOCKET=/.moat-notify") == 0;
+                if (strcmp(c.keys[i].key, "lxc.mount.entry") != 0)
+                        continue;
+                enter = enter || strcmp(v,
+                                        "/usr/libexec/moat/moat-system-gate .moat-enter none "
+                                        "bind,ro,create=file 0 0") == 0;
+                filter = filter || strcmp(v,
+                                          "/run/moat/system/ID/filter .moat-filter none "
+                                          "bind,ro,create=file 0 0") == 0;
+                run = run || strncmp(v, "tmpfs run tmpfs rw,nosuid,nodev", 31) == 0;
+        }
+        assert_true(env && notify && enter && filter && run);
+        lxc_config_done(&c);
+
+        /* every capability of a 41-capability kernel but the dropped ones */
+        uint64_t b = lxc_boot_capbnd(40);
+        assert_true(b & (1ULL << 21));               /* sys_admin: systemd mounts */
+        assert_false(b & (1ULL << 16 | 1ULL << 17)); /* sys_module, sys_rawio */
+        assert_false(b & (1ULL << 22 | 1ULL << 25)); /* sys_boot, sys_time */
+        assert_false(b & (1ULL << 38 | 1ULL << 39)); /* perfmon, bpf */
+        assert_false(b & (1ULL << 41));              /* beyond cap_last */
+        assert_true(b & (1ULL << 40));               /* checkpoint_restore */
+
+        p.sandbox.seccomp.status = CONTROL_NOT_APPLICABLE;
+        assert_int_equal(lxc_config_build(&p, &x, &c, err, sizeof(err)), -EOPNOTSUPP);
+        base(&p);
+        assert_int_equal(lxc_config_build(&p, &x, &c, err, sizeof(err)), -EOPNOTSUPP);
+}
+
+/* The boot filter: the plan's rules, mount only for remounts without MS_RDONLY, umount denied
+ * whatever the plan says, personality allowed, mount_setattr ENOSYS. */
+static void test_seccomp_boot_text(void **state) {
+        PlanSyscallRule r[] = {
+                { .name = "keyctl", .action = SECCOMP_ACTION_ERRNO, .errno_value = 1 },
+                { .name = "mount", .action = SECCOMP_ACTION_ERRNO, .errno_value = 1 },
+                { .name = "personality",
+                  .action = SECCOMP_ACTION_ERRNO,
+                  .errno_value = 1,
+                  .args = { { .arg = 0, .op = ARG_OP_EQ, .value = 8 } },
+                  .n_args = 1 },
+                { .name = "mount_setattr", .action = SECCOMP_ACTION_ERRNO, .errno_value = 1 },
+        };
+        PlanSeccomp s = { .status = CONTROL_REQUIRED,
+                          .default_action = SECCOMP_ACTION_ALLOW,
+                          .foreign_arch_action = SECCOMP_ACTION_KILL,
+                          .rules = r,
+                          .n_rules = 4 };
+        char err[256], *text = NULL;
+
+        assert_int_equal(lxc_seccomp_boot_text(&s, &text, err, sizeof(err)), 0);
+        assert_string_equal(text,
+                            "2\ndenylist\n[all]\n"
+                            "keyctl errno 1\n"
+                            "mount errno 1 [3,32,SCMP_CMP_MASKED_EQ,33]\n"
+                            "umount errno 1\n"
+                            "umount2 errno 1\n"
+                            "mount_setattr errno 38\n");
+        free(text);
+}
+
 static void test_seccomp_text(void **state) {
         PlanSeccomp s = { .status = CONTROL_REQUIRED,
                           .default_action = SECCOMP_ACTION_ALLOW,
@@ -214,9 +299,13 @@ static void test_seccomp_text(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_keys),         cmocka_unit_test(test_refusals),
-                cmocka_unit_test(test_mac_keys),     cmocka_unit_test(test_boot_keys),
+                cmocka_unit_test(test_keys),
+                cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_mac_keys),
+                cmocka_unit_test(test_boot_keys),
                 cmocka_unit_test(test_seccomp_text),
+                cmocka_unit_test(test_systemd_keys),
+                cmocka_unit_test(test_seccomp_boot_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
