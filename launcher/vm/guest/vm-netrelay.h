@@ -8,7 +8,11 @@
  * every buffer is bounded (VM_NET_WINDOW per channel, VM_NET_OUT_MAX for the port).
  *
  * A connection's end (EOF or an error on either side) closes its channel: the bytes that
- * arrived before the other side's close are written out first; a half-close is not carried. */
+ * arrived before the other side's close are written out first; a half-close is not carried.
+ *
+ * Not linked into moat or the guest init yet: the vm tier still refuses network: outbound
+ * (plan-network.c, vm-execute.c) until the port is in the domain, the warm clone and the
+ * template key, and the guest and host ends run in moat-init and the executor. */
 #pragma once
 
 #include <poll.h>
