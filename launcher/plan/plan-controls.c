@@ -544,7 +544,27 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                 r = plan_add_controlf(p, "vm.memory", CONTROL_REQUIRED, NULL, "%s guest RAM", mem);
         if (r >= 0)
                 r = plan_add_controlf(p, "vm.vcpus", CONTROL_REQUIRED, NULL, "%u", vm->vcpus);
-        if (r >= 0)
+        if (r >= 0 && pr->fs.root == ROOT_IMAGE && pr->os.init)
+                /* Boot mode (the image's own init as the guest's PID 1) is not built for the vm
+                 * tier: moat's guest init applies the controls and runs the command. */
+                r = plan_refuse(p,
+                                "the vm tier runs the command under moat's guest init; booting the "
+                                "image's own init (os.init %s, the default) is supported by the "
+                                "system tier only: set os: {init: none} for command mode, or "
+                                "isolation: system",
+                                pr->os.init);
+        if (r >= 0 && pr->fs.root == ROOT_IMAGE)
+                /* launcher/vm/vm-layout.c: the image is a read-only share, the guest's root an
+                 * overlay of it with an upper layer in guest RAM. */
+                r = plan_add_controlf(
+                        p, "9p-readonly-system", CONTROL_REQUIRED, NULL,
+                        "image %s%s%s shared read-only as the guest's root, never written: the run "
+                        "writes to its own overlay layer in guest RAM, discarded at the end; only "
+                        "the work directory is writable on the host",
+                        pr->fs.image_name ? pr->fs.image_name : pr->fs.image,
+                        pr->fs.image_name ? " sha256:" : "",
+                        pr->fs.image_name ? pr->fs.image_digest : "");
+        else if (r >= 0)
                 r = plan_add_control(
                         p, "9p-readonly-system", CONTROL_REQUIRED,
                         "host system shared read-only; only the work directory is writable", NULL);
@@ -766,7 +786,15 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
                         "a guest kernel of its own; the host is reached only through QEMU's "
                         "emulated devices (%s) and the 9p shares",
                         p->vm.kvm ? "KVM" : "TCG");
-                if (r >= 0)
+                if (r >= 0 && pr->fs.root == ROOT_IMAGE)
+                        r = plan_add_reachable(p,
+                                               "the image %s%s%s as its root, read-only over 9p, "
+                                               "writable through a layer in guest RAM that is "
+                                               "discarded (the image is never written)",
+                                               pr->fs.image_name ? pr->fs.image_name : pr->fs.image,
+                                               pr->fs.image_name ? " sha256:" : "",
+                                               pr->fs.image_name ? pr->fs.image_digest : "");
+                else if (r >= 0)
                         r = plan_add_reachable(p, "the host's system files, read-only, over 9p");
         } else {
                 _cleanup_strv_free_ char **groups = NULL;
