@@ -544,15 +544,6 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                 r = plan_add_controlf(p, "vm.memory", CONTROL_REQUIRED, NULL, "%s guest RAM", mem);
         if (r >= 0)
                 r = plan_add_controlf(p, "vm.vcpus", CONTROL_REQUIRED, NULL, "%u", vm->vcpus);
-        if (r >= 0 && pr->fs.root == ROOT_IMAGE && pr->os.init)
-                /* Boot mode (the image's own init as the guest's PID 1) is not built for the vm
-                 * tier: moat's guest init applies the controls and runs the command. */
-                r = plan_refuse(p,
-                                "the vm tier runs the command under moat's guest init; booting the "
-                                "image's own init (os.init %s, the default) is supported by the "
-                                "system tier only: set os: {init: none} for command mode, or "
-                                "isolation: system",
-                                pr->os.init);
         if (r >= 0 && pr->fs.root == ROOT_IMAGE)
                 /* launcher/vm/vm-layout.c: the image is a read-only share, the guest's root an
                  * overlay of it with an upper layer in guest RAM. */

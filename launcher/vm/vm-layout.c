@@ -334,6 +334,16 @@ static int add_image_root(VmLayout *l, const Plan *plan, const PlanMount *m, cha
         struct stat st;
         int r;
 
+        if (plan->system.boot) {
+                /* Boot mode is the system tier's: here moat's guest init is PID 1, applies the
+                 * controls and runs the command. */
+                snprintf(msg, msg_size,
+                         "the vm tier runs the command under moat's guest init; booting the "
+                         "image's own init (os.init %s, the default) is supported by the system "
+                         "tier only: set os: {init: none} for command mode, or isolation: system",
+                         plan->system.init ? plan->system.init : "?");
+                return -EOPNOTSUPP;
+        }
         if (!m->source || m->source[0] != '/' || !(m->flags & PLAN_MOUNT_RDONLY)) {
                 snprintf(msg, msg_size, "the image root %s is not an absolute, read-only bind",
                          m->source ? m->source : "(none)");
