@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Plan -> guest filesystem (see vm-layout.h).
  *
- * The guest root is a tmpfs. The host's /usr and /etc are always shared read-only, and the
+ * The guest root is a tmpfs, or for root: {image: NAME} an overlay of the image (a read-only
+ * share) with an upper layer in guest RAM (add_image_root()). The host's /usr and /etc are
+ * otherwise always shared read-only, and the
  * top-level merged-/usr symlinks (bin -> usr/bin, ...) are recreated as on the host: never the
  * host's whole /, which would expose /proc, /sys, /dev, /home and /tmp of the host to the
  * guest's root (9p follows whatever QEMU can open). Binds from the plan become further shares,

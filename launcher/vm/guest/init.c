@@ -7,8 +7,10 @@
  *   1. mounts /proc, /sys, /dev (devtmpfs) for itself; loads /lib/moat/NN-*.ko in name order;
  *   2. opens the virtio-serial ports (control, stdout, stderr) by name;
  *   3. reads the run configuration from the control port;
- *   4. builds the command's root: a tmpfs with the host shares (9p), tmpfs mounts, symlinks, its
- *      own /etc/machine-id over the host's, a minimal /dev (no virtio ports in it, so the
+ *   4. builds the command's root: a tmpfs (or, for an image root, an overlay of the image's
+ *      read-only share with an upper layer in guest RAM) with the host shares (9p), tmpfs
+ *      mounts, symlinks, its own /etc/machine-id over the host's, a minimal /dev (no virtio
+ *      ports in it, so the
  *      command cannot speak on the control port), /proc and a read-only /sys; moves it onto /
  *      and chroots there;
  *   5. forks the command as the configured unprivileged uid (root only when moat says so), with
