@@ -322,8 +322,8 @@ static int write_records(Recorder *rec, const RunOutcome *o, const char *error) 
  * inputs again and writes the audit record itself, so nothing is recorded here on success.
  * Not inlined: its two PATH_MAX buffers would otherwise sit in cmd_run()'s frame, whose pages
  * the stack clash probes touch on every launch and which stay resident while a sandbox runs. */
-_unused_ static __attribute__((noinline)) int exec_runner(const char *name, char **run_argv,
-                                                          const char **ret_error) {
+__attribute__((noinline)) int exec_runner(const char *name, char **run_argv,
+                                          const char **ret_error) {
         static char error[PATH_MAX + 128];
         char self[PATH_MAX], path[PATH_MAX + 32];
         ssize_t n;

@@ -12,6 +12,11 @@ int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_oci(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
+
+/* Execs the executor binary NAME (moat-vm-run, moat-system-run: beside this binary, else in
+ * libexec) with run_argv (cmd-run.c); returns 125 with *ret_error set when it cannot. */
+int exec_runner(const char *name, char **run_argv, const char **ret_error);
 
 /* Exit statuses (DESIGN.md "Exit status"). */
 #define EXIT_MOAT_FAILED 125

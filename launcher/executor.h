@@ -128,4 +128,8 @@ const char *control_outcome_to_string(ControlOutcome c);
  * -errno for a failure that prevented even that; either way outcome->exit_status is set. */
 int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);
 int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);
+/* The vm tier's warm-start template for the plan's guest layout (launcher/vm/README.md), made if
+ * absent; nothing runs. outcome->exit_status 0 and tier_detail "created DIR" or "present DIR"
+ * when it is ready, 125 and message otherwise. */
+int vm_prepare(const Plan *plan, const RunRequest *req, RunOutcome *outcome);
 int system_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);

@@ -23,6 +23,7 @@ static const struct {
           "install, check or remove moat's AppArmor/SELinux policies (root)" },
         { "oci", cmd_oci, "the OCI runtime command line (containerd, CRI-O)" },
         { "image", cmd_image, "build, import, list and remove system-tier images" },
+        { "vm", cmd_vm, "prepare the vm tier's warm-start template for a profile" },
 };
 
 static void help(FILE *f) {

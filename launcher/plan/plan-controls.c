@@ -539,7 +539,18 @@ static int controls_vm(Plan *p, const Profile *pr, const HostFacts *h) {
                 r = plan_add_controlf(p, "vm.memory", CONTROL_REQUIRED, NULL, "%s guest RAM", mem);
         if (r >= 0)
                 r = plan_add_controlf(p, "vm.vcpus", CONTROL_REQUIRED, NULL, "%u", vm->vcpus);
-        if (r >= 0)
+        if (r >= 0 && pr->fs.root == ROOT_IMAGE)
+                /* launcher/vm/vm-layout.c: the image is a read-only share, the guest's root an
+                 * overlay of it with an upper layer in guest RAM. */
+                r = plan_add_controlf(
+                        p, "9p-readonly-system", CONTROL_REQUIRED, NULL,
+                        "image %s%s%s shared read-only as the guest's root, never written: the run "
+                        "writes to its own overlay layer in guest RAM, discarded at the end; only "
+                        "the work directory is writable on the host",
+                        pr->fs.image_name ? pr->fs.image_name : pr->fs.image,
+                        pr->fs.image_name ? " sha256:" : "",
+                        pr->fs.image_name ? pr->fs.image_digest : "");
+        else if (r >= 0)
                 r = plan_add_control(
                         p, "9p-readonly-system", CONTROL_REQUIRED,
                         "host system shared read-only; only the work directory is writable", NULL);
@@ -761,7 +772,15 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
                         "a guest kernel of its own; the host is reached only through QEMU's "
                         "emulated devices (%s) and the 9p shares",
                         p->vm.kvm ? "KVM" : "TCG");
-                if (r >= 0)
+                if (r >= 0 && pr->fs.root == ROOT_IMAGE)
+                        r = plan_add_reachable(p,
+                                               "the image %s%s%s as its root, read-only over 9p, "
+                                               "writable through a layer in guest RAM that is "
+                                               "discarded (the image is never written)",
+                                               pr->fs.image_name ? pr->fs.image_name : pr->fs.image,
+                                               pr->fs.image_name ? " sha256:" : "",
+                                               pr->fs.image_name ? pr->fs.image_digest : "");
+                else if (r >= 0)
                         r = plan_add_reachable(p, "the host's system files, read-only, over 9p");
         } else {
                 _cleanup_free_ char *joined = NULL;

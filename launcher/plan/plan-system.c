@@ -11,7 +11,8 @@
 int plan_build_system(Plan *p, const Profile *pr, const HostFacts *h) {
         PlanSystem *s = &p->system;
 
-        if (p->tier != TIER_SYSTEM)
+        /* The vm tier takes an image root too (launcher/vm/vm-layout.c): its mode and image. */
+        if (p->tier != TIER_SYSTEM && !(p->tier == TIER_VM && pr->fs.root == ROOT_IMAGE))
                 return 0;
         /* os.init chooses the mode: an init to boot, or none for command mode */
         s->boot = pr->os.init != NULL;

@@ -791,7 +791,34 @@ cold:
         return false;
 }
 
-static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
+/* moat vm prepare: the template a run of this layout restores, created if absent; no command
+ * runs. The outcome's tier_detail names it; exit status 0 when it is ready. */
+static void prepare_template(VmRun *run) {
+        bool created = false;
+        char why[256] = "";
+        int r;
+
+        if (!vm_warm_enabled(why, sizeof(why))) {
+                result_fail(&run->res, "warm start", EOPNOTSUPP, "warm start is off: %s", why);
+                return;
+        }
+        if ((r = vm_warm_new(run->dir, &run->warm)) < 0) {
+                result_fail(&run->res, "warm start", -r, "warm start: %s", strerror(-r));
+                return;
+        }
+        if ((r = vm_warm_template(run->warm, &run->wspec, run->req->quiet, why, sizeof(why))) < 0)
+                result_fail(&run->res, "vm template", -r, "cannot create the vm template: %s",
+                            why[0] ? why : strerror(-r));
+        else {
+                const char *dir = vm_warm_template_dir(run->warm, &created);
+                snprintf(run->res.tier_detail, sizeof(run->res.tier_detail), "%s %s",
+                         created ? "created" : "present", dir);
+                run->res.exit_status = run->res.exit_code = 0;
+        }
+        run->warm = vm_warm_close(run->warm);
+}
+
+static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, VmResult *res) {
         VmRun run = { .plan = plan,
                       .req = req,
                       .sig_fd = -EBADF,
@@ -822,6 +849,8 @@ static void run_guest(const Plan *plan, const RunRequest *req, VmResult *res) {
                 result_fail(&run.res, "signalfd", errno, "signalfd: %s", strerror(errno));
         else if (run_prepare(&run, &layout, &xml, name, sizeof(name)) < 0)
                 result_fail(&run.res, "prepare", EINVAL, "cannot prepare the guest");
+        else if (prepare)
+                prepare_template(&run);
         else if (run_warm(&run, cold_why, sizeof(cold_why)))
                 ;
         else if ((r = vm_libvirt_open(VM_URI, &run.lv, msg, sizeof(msg))) < 0)
@@ -890,8 +919,8 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
 
 /* Root callers: the libvirt session client, and so QEMU, run as the unprivileged moat-vm, with
  * its own groups (host/vm-account.h: the kvm group is how it reaches /dev/kvm). */
-static _Noreturn void helper_child(const Plan *plan, const RunRequest *req, const VmAccount *a,
-                                   pid_t parent, int result_fd) {
+static _Noreturn void helper_child(const Plan *plan, const RunRequest *req, bool prepare,
+                                   const VmAccount *a, pid_t parent, int result_fd) {
         VmResult res = { .exit_code = -1 };
         int r;
 
@@ -908,13 +937,14 @@ static _Noreturn void helper_child(const Plan *plan, const RunRequest *req, cons
         if (setenv("HOME", a->home, 1) < 0 || unsetenv("XDG_CACHE_HOME") < 0 ||
             unsetenv("XDG_RUNTIME_DIR") < 0 || unsetenv("XDG_CONFIG_HOME") < 0)
                 _exit(125);
-        run_guest(plan, req, &res);
+        run_guest(plan, req, prepare, &res);
 out:
         (void) !write(result_fd, &res, sizeof(res));
         _exit(0);
 }
 
-static void run_as_vm_account(const Plan *plan, const RunRequest *req, VmResult *res) {
+static void run_as_vm_account(const Plan *plan, const RunRequest *req, bool prepare,
+                              VmResult *res) {
         _cleanup_close_ int sig_fd = -EBADF;
         VmAccount account;
         int pipefd[2], st, r;
@@ -952,7 +982,7 @@ static void run_as_vm_account(const Plan *plan, const RunRequest *req, VmResult 
         }
         if (pid == 0) {
                 close(pipefd[0]);
-                helper_child(plan, req, &account, parent, pipefd[1]);
+                helper_child(plan, req, prepare, &account, parent, pipefd[1]);
         }
         close(pipefd[1]);
 
@@ -999,14 +1029,30 @@ int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
         else if (!req->argv || !req->argv[0])
                 result_fail(&res, "command", EINVAL, "no command");
         else if (geteuid() == 0)
-                run_as_vm_account(plan, req, &res);
+                run_as_vm_account(plan, req, false, &res);
         else
-                run_guest(plan, req, &res);
+                run_guest(plan, req, false, &res);
         result_to_outcome(&res, outcome, t0);
         if (!plan->refused && plan->tier == TIER_VM) {
                 outcome->controls = vm_controls_outcomes(plan, res.started, res.controls_reported,
                                                          res.controls_applied);
                 outcome->n_controls = outcome->controls ? plan->n_controls : 0;
         }
+        return 0;
+}
+
+int vm_prepare(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
+        VmResult res = { .exit_code = -1, .exit_status = 125 };
+        uint64_t t0 = now_ms();
+
+        if (plan->refused || plan->tier != TIER_VM)
+                result_fail(&res, "plan", EINVAL, "not a runnable vm-tier plan");
+        else if (!req->argv || !req->argv[0])
+                result_fail(&res, "command", EINVAL, "no command");
+        else if (geteuid() == 0)
+                run_as_vm_account(plan, req, true, &res);
+        else
+                run_guest(plan, req, true, &res);
+        result_to_outcome(&res, outcome, t0);
         return 0;
 }

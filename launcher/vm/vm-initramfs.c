@@ -3,6 +3,8 @@
  *   /dev/console            so the kernel can give init a console
  *   /init                   moat-guest-init (static)
  *   /lib/moat/NN-name.ko    the modules, numbered in load order (init loads them by name order)
+ *   /lib/moat/extra/overlay.ko  when the kernel's modules-extra has it: loaded by init only for
+ *                           an image root (record "overlay", vm-layout.c)
  * The cache key covers the identity of every input file (device, inode, size, mtime) and the
  * kernel release, so a new kernel, new modules or a rebuilt init give a new archive. The
  * archive is written to a temporary file and renamed into place: concurrent runs never see a
@@ -127,6 +129,13 @@ static void hash_stat(EVP_MD_CTX *h, const char *path, const struct stat *st) {
         EVP_DigestUpdate(h, buf, (size_t) MIN(n, (int) sizeof(buf)));
 }
 
+/* modules-extra/overlay.ko beside the kernel's modules (moat-guest-kernel), or "" if absent. */
+static void overlay_module(const VmGuestFiles *f, char *path, size_t size) {
+        snprintf(path, size, "%s-extra/overlay.ko", f->modules_dir);
+        if (access(path, R_OK) < 0)
+                path[0] = 0;
+}
+
 static int cache_key(const VmGuestFiles *f, char **mods, char ret[33]) {
         EVP_MD_CTX *h = EVP_MD_CTX_new();
         unsigned char md[EVP_MAX_MD_SIZE];
@@ -152,6 +161,10 @@ static int cache_key(const VmGuestFiles *f, char **mods, char ret[33]) {
                 }
                 hash_stat(h, path, &st);
         }
+        char extra[PATH_MAX];
+        overlay_module(f, extra, sizeof(extra));
+        if (extra[0] && stat(extra, &st) == 0)
+                hash_stat(h, extra, &st);
         EVP_DigestFinal_ex(h, md, &mdlen);
         for (unsigned i = 0; i < 16; i++)
                 snprintf(ret + 2 * i, 3, "%02x", md[i]);
@@ -224,6 +237,11 @@ static int cpio_write(const VmGuestFiles *f, char **mods, FILE *out) {
                 if ((r = cpio_file(out, name, path, 0644)) < 0)
                         return r;
         }
+        char extra[PATH_MAX];
+        overlay_module(f, extra, sizeof(extra));
+        if (extra[0] && ((r = cpio_header(out, "lib/moat/extra", S_IFDIR | 0755, 0, 0)) < 0 ||
+                         (r = cpio_file(out, "lib/moat/extra/overlay.ko", extra, 0644)) < 0))
+                return r;
         return cpio_header(out, "TRAILER!!!", 0, 0, 0);
 }
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Plan -> guest filesystem (see vm-layout.h).
  *
- * The guest root is a tmpfs. The host's /usr and /etc are always shared read-only, and the
+ * The guest root is a tmpfs, or for root: {image: NAME} an overlay of the image (a read-only
+ * share) with an upper layer in guest RAM (add_image_root()). The host's /usr and /etc are
+ * otherwise always shared read-only, and the
  * top-level merged-/usr symlinks (bin -> usr/bin, ...) are recreated as on the host: never the
  * host's whole /, which would expose /proc, /sys, /dev, /home and /tmp of the host to the
  * guest's root (9p follows whatever QEMU can open). Binds from the plan become further shares,
@@ -140,7 +142,7 @@ static int add_bind(VmLayout *l, const PlanMount *m, const char *workdir, char *
                 src = m->source ? strdup(m->source) : NULL;
         if (!src)
                 return -ENOMEM;
-        if (ro && covered_by_system_share(m->target, exec))
+        if (ro && !l->image_root && covered_by_system_share(m->target, exec))
                 return 0;
         if (stat(src, &st) < 0) {
                 r = -errno;
@@ -154,7 +156,7 @@ static int add_bind(VmLayout *l, const PlanMount *m, const char *workdir, char *
                          m->target);
                 return -ENOTDIR;
         }
-        if (!ro && under_system_share(m->target)) {
+        if (!ro && !l->image_root && under_system_share(m->target)) {
                 snprintf(msg, msg_size, "writable bind %s inside the read-only guest %s", m->target,
                          path_under(m->target, "/usr") ? "/usr" : "/etc");
                 return -EROFS;
@@ -185,10 +187,12 @@ static int add_mounts(VmLayout *l, const Plan *plan, const RunRequest *req, char
                 const PlanMount *m = &plan->sandbox.mounts[i];
 
                 if (m->target && strcmp(m->target, "/") == 0) {
-                        /* The guest root is always moat's tmpfs with the host's /usr. */
+                        /* The image root, shared by add_image_root() first. */
+                        if (l->image_root && m->kind == PLAN_MOUNT_BIND)
+                                continue;
                         snprintf(msg, msg_size,
-                                 "the vm tier cannot use an image as the root "
-                                 "filesystem");
+                                 "the vm tier cannot reproduce a mount on / other than an "
+                                 "image's");
                         return -EOPNOTSUPP;
                 }
                 if (!m->target || !vm_path_is_clean(m->target)) {
@@ -314,6 +318,58 @@ static int add_apparmor(VmLayout *l, const char *name, char *msg, size_t msg_siz
         return vm_config_append(&l->config, &l->config_len, 'P', text, (size_t) n);
 }
 
+/* root: {image: NAME}: the plan's read-only bind of the image on / becomes a read-only share
+ * and the first mount record, "overlay": the guest init makes it the lower layer of an overlay
+ * with an upper layer in guest RAM (guest/init.c). The host's /usr and /etc are not shared. */
+static const PlanMount *image_root_mount(const Plan *plan) {
+        for (size_t i = 0; i < plan->sandbox.n_mounts; i++) {
+                const PlanMount *m = &plan->sandbox.mounts[i];
+                if (m->kind == PLAN_MOUNT_BIND && m->target && strcmp(m->target, "/") == 0)
+                        return m;
+        }
+        return NULL;
+}
+
+static int add_image_root(VmLayout *l, const Plan *plan, const PlanMount *m, char *msg,
+                          size_t msg_size) {
+        const char *tag;
+        struct stat st;
+        int r;
+
+        if (plan->system.boot) {
+                /* Boot mode is the system tier's: here moat's guest init is PID 1, applies the
+                 * controls and runs the command. */
+                snprintf(msg, msg_size,
+                         "the vm tier runs the command under moat's guest init; booting the "
+                         "image's own init (os.init %s, the default) is supported by the system "
+                         "tier only: set os: {init: none} for command mode, or isolation: system",
+                         plan->system.init ? plan->system.init : "?");
+                return -EOPNOTSUPP;
+        }
+        if (!m->source || m->source[0] != '/' || !(m->flags & PLAN_MOUNT_RDONLY)) {
+                snprintf(msg, msg_size, "the image root %s is not an absolute, read-only bind",
+                         m->source ? m->source : "(none)");
+                return -EINVAL;
+        }
+        r = stat(m->source, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        if (r < 0) {
+                snprintf(msg, msg_size, "image %s: %s", m->source, strerror(-r));
+                return r;
+        }
+        /* QEMU opens the share as this process's uid: find out now, not at boot. */
+        if (access(m->source, R_OK | X_OK) < 0) {
+                r = -errno;
+                snprintf(msg, msg_size, "image %s: not readable by uid %u, as which QEMU runs: %s",
+                         m->source, (unsigned) getuid(), strerror(-r));
+                return r;
+        }
+        if ((r = add_share(l, m->source, true, &tag)) < 0)
+                return r;
+        l->image_root = true;
+        return add_record(l, 'm', "overlay %s %llu /", tag,
+                          (unsigned long long) (plan->vm.memory ?: (256ull << 20)) / 4);
+}
+
 int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gid, VmLayout *ret,
                     char *msg, size_t msg_size) {
         VmLayout l = {};
@@ -348,7 +404,9 @@ int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gi
         if (r >= 0)
                 r = add_record(&l, 'c', "%s", l.cwd);
         if (r >= 0)
-                r = add_system(&l, msg, msg_size);
+                r = image_root_mount(plan)
+                            ? add_image_root(&l, plan, image_root_mount(plan), msg, msg_size)
+                            : add_system(&l, msg, msg_size);
         if (r >= 0) {
                 if (plan->sandbox.n_mounts > 0)
                         r = add_mounts(&l, plan, req, msg, msg_size);

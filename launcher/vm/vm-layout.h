@@ -19,6 +19,7 @@ typedef struct VmLayout {
         size_t config_len;
         char *cwd;           /* the command's working directory in the guest */
         char machine_id[33]; /* the guest's /etc/machine-id: the plan's, or drawn for this run */
+        bool image_root;     /* the root is an image (overlay record), not the host's /usr, /etc */
 } VmLayout;
 
 /* uid/gid: the identity the command runs as in the guest. On failure msg says why. */

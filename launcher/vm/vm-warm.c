@@ -82,6 +82,7 @@ struct VmWarm {
         char ram_path[600];
         bool rw_open_fault; /* test hook: QEMU's own open of the RAM file goes through */
         char describe[200];
+        bool created; /* vm_warm_template() captured the template (it was not there) */
 };
 
 static uint64_t mono_ms(void) {
@@ -1164,6 +1165,7 @@ int vm_warm_template(VmWarm *w, const VmWarmSpec *s, bool quiet, char *why, size
                         "once per kernel, init, QEMU and machine)...\n");
         uint64_t t0 = mono_ms();
         r = capture(w, s, w->tmpl_dir, inputs, why, why_size);
+        w->created = r >= 0;
         if (r >= 0)
                 templates_prune(w->tmpl_dir);
         if (r >= 0 && !quiet && isatty(STDERR_FILENO))
@@ -1411,4 +1413,10 @@ VmWarm *vm_warm_close(VmWarm *w) {
         }
         free(w);
         return NULL;
+}
+
+const char *vm_warm_template_dir(const VmWarm *w, bool *ret_created) {
+        if (ret_created)
+                *ret_created = w->created;
+        return w->tmpl_dir;
 }

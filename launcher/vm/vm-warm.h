@@ -67,3 +67,6 @@ const char *vm_warm_describe(const VmWarm *w);
 /* Kills and reaps QEMU, stops the helper thread and the janitor, removes the files the warm
  * path made in the run directory. Returns NULL. */
 VmWarm *vm_warm_close(VmWarm *w);
+/* After vm_warm_template() succeeded: the template's directory, and whether that call created
+ * it (false: it was there already). */
+const char *vm_warm_template_dir(const VmWarm *w, bool *ret_created);

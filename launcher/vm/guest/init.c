@@ -7,8 +7,10 @@
  *   1. mounts /proc, /sys, /dev (devtmpfs) for itself; loads /lib/moat/NN-*.ko in name order;
  *   2. opens the virtio-serial ports (control, stdout, stderr) by name;
  *   3. reads the run configuration from the control port;
- *   4. builds the command's root: a tmpfs with the host shares (9p), tmpfs mounts, symlinks, its
- *      own /etc/machine-id over the host's, a minimal /dev (no virtio ports in it, so the
+ *   4. builds the command's root: a tmpfs (or, for an image root, an overlay of the image's
+ *      read-only share with an upper layer in guest RAM) with the host shares (9p), tmpfs
+ *      mounts, symlinks, its own /etc/machine-id over the host's, a minimal /dev (no virtio
+ *      ports in it, so the
  *      command cannot speak on the control port), /proc and a read-only /sys; moves it onto /
  *      and chroots there;
  *   5. forks the command as the configured unprivileged uid (root only when moat says so), with
@@ -265,6 +267,44 @@ static size_t read_config(char *buf, size_t size, VmConfig *c, size_t *ret_len) 
         }
 }
 
+/* Record "overlay": the root is an image shared read-only (9p, QEMU opens it read-only) as the
+ * lower layer of an overlay whose upper layer is a tmpfs in guest RAM: the command writes
+ * anywhere its permissions allow, the run's writes die with the guest, the image is never
+ * written. The overlay module is in the initramfs (lib/moat/extra), loaded only for such a
+ * run. Both layers stay mounted in the initramfs, out of the command's reach. */
+static int mount_image_root(const VmMount *m) {
+        struct stat st;
+        char opts[96];
+        int fd;
+
+        fd = open("/lib/moat/extra/overlay.ko", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST) {
+                int e = errno;
+                close(fd);
+                return -e;
+        }
+        close(fd);
+        if (mkdir("/moat-lower", 0755) < 0 || mkdir("/moat-layer", 0755) < 0)
+                return -errno;
+        if (mount(m->tag, "/moat-lower", "9p", MS_NOSUID | MS_NODEV | MS_RDONLY,
+                  "trans=virtio,version=9p2000.L,msize=512000,cache=loose") < 0)
+                return -errno;
+        snprintf(opts, sizeof(opts), "mode=0755,size=%llu", (unsigned long long) m->size);
+        /* The merged root takes its owner and mode from the upper directory: the image's. */
+        if (stat("/moat-lower", &st) < 0 ||
+            mount("tmpfs", "/moat-layer", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0 ||
+            mkdir("/moat-layer/upper", 0755) < 0 || mkdir("/moat-layer/work", 0700) < 0 ||
+            chown("/moat-layer/upper", st.st_uid, st.st_gid) < 0 ||
+            chmod("/moat-layer/upper", st.st_mode & 07777) < 0)
+                return -errno;
+        if (mount("overlay", NEWROOT, "overlay", MS_NOSUID | MS_NODEV,
+                  "lowerdir=/moat-lower,upperdir=/moat-layer/upper,workdir=/moat-layer/work") < 0)
+                return -errno;
+        return 0;
+}
+
 static int mount_one(const VmMount *m) {
         char t[VM_PATH_MAX + sizeof(NEWROOT)];
         unsigned long ro = m->readonly ? MS_RDONLY : 0;
@@ -314,6 +354,8 @@ static int mount_one(const VmMount *m) {
                         return -errno;
                 return 0;
         }
+        case VM_MOUNT_OVERLAY:
+                return mount_image_root(m);
         case VM_MOUNT_DIR:
                 return mkdir_p(t, 0755);
         case VM_MOUNT_SYMLINK: {
@@ -441,7 +483,9 @@ static void build_root(const VmConfig *c) {
             mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") < 0)
                 fail("mount root tmpfs", errno);
         for (size_t i = 0; i < c->n_mounts; i++) {
-                int r = mount_one(&c->mounts[i]);
+                /* The image root goes under everything else, or it would hide it. */
+                int r = c->mounts[i].kind == VM_MOUNT_OVERLAY && i > 0 ? -EINVAL
+                                                                       : mount_one(&c->mounts[i]);
                 if (r < 0) {
                         klog("mount %s: %s", c->mounts[i].target, strerror(-r));
                         fail("mount share", -r);

@@ -128,7 +128,8 @@ static int parse_mount(char *v, VmMount *m, const char **reason) {
                 return *reason = "empty mount record", -EINVAL;
 
         const char *target = w[n - 1];
-        if (!vm_path_is_clean(target) || strcmp(target, "/") == 0)
+        if (!vm_path_is_clean(target) ||
+            (strcmp(target, "/") == 0) != (strcmp(w[0], "overlay") == 0))
                 return *reason = "mount target is not a clean absolute path", -EINVAL;
         strcpy(m->target, target);
 
@@ -156,6 +157,13 @@ static int parse_mount(char *v, VmMount *m, const char **reason) {
                 m->kind = VM_MOUNT_DIR;
         } else if (strcmp(w[0], "mask") == 0 && n == 2) {
                 m->kind = VM_MOUNT_MASK;
+        } else if (strcmp(w[0], "overlay") == 0 && n == 4) {
+                if (!tag_is_valid(w[1]))
+                        return *reason = "bad 9p tag", -EINVAL;
+                if (parse_uint(w[2], strlen(w[2]), UINT64_C(1) << 40, &m->size) < 0 || !m->size)
+                        return *reason = "bad overlay size", -EINVAL;
+                m->kind = VM_MOUNT_OVERLAY;
+                strcpy(m->tag, w[1]);
         } else
                 return *reason = "unknown mount record", -EINVAL;
         return 0;

@@ -100,6 +100,9 @@ typedef enum VmMountKind {
         VM_MOUNT_SYMLINK, /* "link <link-target> <target>" */
         VM_MOUNT_DIR,     /* "dir <target>" */
         VM_MOUNT_MASK,    /* "mask <target>": an empty read-only tmpfs over a directory */
+        VM_MOUNT_OVERLAY, /* "overlay <tag> <bytes> /": the root, an overlay of the read-only
+                           * share <tag> (an image) with an upper layer of <bytes> in guest
+                           * RAM; the first mount record only */
         _VM_MOUNT_KIND_MAX,
 } VmMountKind;
 
@@ -108,7 +111,7 @@ typedef struct VmMount {
         char tag[32]; /* 9p: [a-z0-9]{1,31} */
         bool readonly;
         bool noexec;            /* 9p: mounted MS_NOEXEC */
-        uint64_t size;          /* tmpfs */
+        uint64_t size;          /* tmpfs, overlay's upper layer */
         char link[VM_PATH_MAX]; /* symlink value */
         char target[VM_PATH_MAX];
 } VmMount;

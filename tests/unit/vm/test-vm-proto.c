@@ -192,6 +192,36 @@ static void test_config_good(void **state) {
         free(buf);
 }
 
+static void expect_bad(const char *raw);
+static void expect_bad_record(char tag, const char *value);
+
+/* Record "overlay": an image root (vm-layout.c), the only mount record whose target is /. */
+static void test_config_image_root(void **state) {
+        const char *recs[] = { "u1000",           "g1000",    "i0123456789abcdef0123456789abcdef",
+                               "c/work",          "a/bin/sh", "moverlay s0 67108864 /",
+                               "m9p s1 rw /work", NULL };
+        char *buf = build(recs);
+        size_t len = strlen(buf);
+        VmConfig *c = malloc(sizeof(*c));
+        const char *why;
+
+        assert_int_equal(vm_config_parse(buf, len, c, &why), (ssize_t) len);
+        assert_int_equal(c->n_mounts, 2);
+        assert_int_equal(c->mounts[0].kind, VM_MOUNT_OVERLAY);
+        assert_string_equal(c->mounts[0].tag, "s0");
+        assert_int_equal(c->mounts[0].size, 67108864);
+        assert_string_equal(c->mounts[0].target, "/");
+        free(c);
+        free(buf);
+
+        expect_bad_record('m', "overlay s0 1024 /usr"); /* only on / */
+        expect_bad_record('m', "overlay S0 1024 /");    /* bad tag */
+        expect_bad_record('m', "overlay s0 0 /");       /* no upper layer */
+        expect_bad_record('m', "overlay s0 1k /");
+        expect_bad_record('m', "overlay s0 /");
+        expect_bad_record('m', "tmpfs 1024 /"); /* / is the overlay's only */
+}
+
 static void expect_bad(const char *raw) {
         VmConfig *c = malloc(sizeof(*c));
         char *copy = strdup(raw);
@@ -570,6 +600,7 @@ int main(void) {
                 cmocka_unit_test(test_status_applied),
                 cmocka_unit_test(test_config_controls),
                 cmocka_unit_test(test_path_is_clean),
+                cmocka_unit_test(test_config_image_root),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
