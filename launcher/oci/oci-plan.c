@@ -1144,7 +1144,9 @@ static int check_tier(Builder *b) {
         const char *want = oci_spec_annotation(b->spec, "io.moat.tier");
         Plan *p = b->o->plan;
 
-        if (p->refused)
+        /* A plan above the sandbox tier is refused for that first: its own refusals (of the
+         * vm or system tier) are not what keeps it from running here. */
+        if (p->refused && p->tier == TIER_SANDBOX)
                 return refuse(b, "plan", "%s", p->refusal ?: "the plan is refused");
         if (want) {
                 int t = tier_from_string(want);
