@@ -1,0 +1,141 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The transparent mode's nftables ruleset (launcher/net/nft-rules.c, printed by nft-rules-print
+# from allowlist rules) as the kernel enforces it. A user and network namespace of the test's
+# own stands for the sandbox: its root (uid 0 in the user namespace, every capability over the
+# network namespace, nothing over the host's) loads the ruleset with `nft -f` and adds one pin
+# as the DNS stub would, then a workload runs there with no capabilities left (setpriv: empty
+# bounding set, no_new_privs) and, from inside:
+#   - reaches a CIDR rule's address on its port, and a pinned address on the pinned rule's port;
+#   - cannot reach the same address on another port, an address no rule lists, or a pinned
+#     address on a port its rule does not give (rejected at once, not timed out);
+#   - cannot send UDP anywhere but its own loopback (where the DNS stub listens), not even to
+#     port 53 of an allowed address; the server sees no datagram;
+#   - reaches its own loopback;
+#   - cannot change the rules (nft add rule, add element, flush ruleset all refused), and the
+#     unlisted address is still unreachable after it tried.
+# The servers live in a network namespace the test makes, joined to the sandbox's by a veth made
+# directly in the two namespaces: nothing is routed or sent in the machine's own namespace.
+set -u
+source "$(dirname "$0")/../tap.sh"
+
+PRINT=${MOAT_BUILD_DIR:-}/tests/integration/network/nft-rules-print
+if [ "$(id -u)" -ne 0 ]; then
+        echo "1..0 # SKIP needs root (the test bed's network namespaces)"
+        exit 77
+fi
+for tool in ip nft unshare setpriv python3 timeout; do
+        if ! command -v $tool >/dev/null; then
+                tap_skip "nft ruleset test bed" "$tool is not installed"
+                tap_end
+                exit
+        fi
+done
+[ -x "$PRINT" ] || { echo "1..0 # SKIP nft-rules-print not built ($PRINT)"; exit 77; }
+
+T=$(mktemp -d /tmp/moat-nft-test.XXXXXX)
+NS_SRV=moat-nftt-srv-$$
+SBX_PID=
+SRV_PID=
+cleanup() {
+        [ -n "$SBX_PID" ] && kill "$SBX_PID" 2>/dev/null
+        [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null
+        ip netns del "$NS_SRV" 2>/dev/null
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+"$PRINT" 10.77.0.1/32:80 pinned.test:80 '*.cdn.test:443' >"$T/rules.nft"
+check_all "nft-rules-print wrote a ruleset" '[ -s "$T/rules.nft" ]'
+"$PRINT" --pin 10.77.0.3 0 pinned.test:80 >"$T/pin.nft"
+check_all "nft-rules-print wrote a pin" '[ -s "$T/pin.nft" ]'
+
+# The servers: TCP 80 and 5201 on every address, UDP 53 and 9999 counted in a file.
+ip netns add "$NS_SRV" || { tap_not_ok "make the server namespace"; tap_end; exit; }
+ip -n "$NS_SRV" link set lo up
+cat >"$T/srv.py" <<'PY'
+import selectors, socket, sys
+sel = selectors.DefaultSelector()
+for port in (80, 5201):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port)); s.listen(64); sel.register(s, selectors.EVENT_READ, "tcp")
+for port in (53, 9999):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", port))
+    sel.register(u, selectors.EVENT_READ, "udp")
+open(sys.argv[1] + ".ready", "w").close()
+while True:
+    for key, _ in sel.select():
+        if key.data == "tcp":
+            c, _ = key.fileobj.accept(); c.close()
+        else:
+            d, a = key.fileobj.recvfrom(2048)
+            with open(sys.argv[1], "a") as f: f.write("%s %d\n" % (a[0], key.fileobj.getsockname()[1]))
+PY
+ip netns exec "$NS_SRV" python3 "$T/srv.py" "$T/udp.log" &
+SRV_PID=$!
+
+# The sandbox's side: wait for the veth, address it, load the rules and the pin as its root,
+# then run the workload's checks with no capabilities. Each check prints "NAME rc".
+cat >"$T/workload.sh" <<'SH'
+tcp() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; echo "$3 $?"; }
+udp() { timeout 3 bash -c "echo x >/dev/udp/$1/$2" 2>/dev/null; echo "$3 $?"; }
+echo "caps $(awk '/^CapEff/ {print $2}' /proc/self/status)"
+tcp 10.77.0.1 80 cidr-allowed
+tcp 10.77.0.1 5201 cidr-other-port
+tcp 10.77.0.2 80 unlisted-address
+tcp 10.77.0.3 80 pinned-allowed
+tcp 10.77.0.3 5201 pinned-other-port
+udp 10.77.0.1 9999 udp-echo
+udp 10.77.0.1 53 udp-dns-outside
+udp 127.0.0.1 53 udp-loopback
+python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 8053)); s.listen(1); c=socket.create_connection(("127.0.0.1", 8053), 2)' 2>/dev/null
+echo "tcp-loopback $?"
+nft add rule inet moat out accept 2>/dev/null; echo "nft-add-rule $?"
+nft add element inet moat cidr4 '{ 10.77.0.2 . 80 }' 2>/dev/null; echo "nft-add-element $?"
+nft flush ruleset 2>/dev/null; echo "nft-flush $?"
+tcp 10.77.0.2 80 unlisted-after-tries
+SH
+cat >"$T/sandbox.sh" <<SH
+for i in \$(seq 100); do ip link show sb0 >/dev/null 2>&1 && break; sleep 0.05; done
+ip link set lo up && ip addr add 10.77.0.100/24 dev sb0 && ip link set sb0 up || exit 11
+nft -f "$T/rules.nft" || exit 12
+nft -f "$T/pin.nft" || exit 13
+nft -j list ruleset >"$T/readback.json" || exit 14
+[ -e "$T/go" ] || sleep 0.2
+exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs bash "$T/workload.sh" >"$T/results"
+SH
+for i in $(seq 100); do [ -e "$T/udp.log.ready" ] && break; sleep 0.05; done
+unshare -Urn bash "$T/sandbox.sh" &
+SBX_PID=$!
+sleep 0.1
+ip link add st0 netns "$NS_SRV" type veth peer name sb0 netns "$SBX_PID" &&
+        ip -n "$NS_SRV" addr add 10.77.0.1/24 dev st0 &&
+        ip -n "$NS_SRV" addr add 10.77.0.2/24 dev st0 &&
+        ip -n "$NS_SRV" addr add 10.77.0.3/24 dev st0 &&
+        ip -n "$NS_SRV" link set st0 up
+touch "$T/go"
+wait "$SBX_PID"
+rc=$?
+SBX_PID=
+check_all "the sandbox's root loaded the ruleset and the pin (nft -f), before dropping its capabilities" \
+        '[ $rc -eq 0 ]' || diag "sandbox.sh rc=$rc"
+check_all "read back: one table, inet moat, with the output and input chains at policy drop" \
+        '[ "$(jq -c "[.nftables[] | select(.table) | .table | [.family, .name]]" "$T/readback.json")" = "[[\"inet\",\"moat\"]]" ] && [ "$(jq -c "[.nftables[] | select(.chain) | .chain | [.name, .hook, .policy]]" "$T/readback.json")" = "[[\"out\",\"output\",\"drop\"],[\"in\",\"input\",\"drop\"]]" ]'
+res() { awk -v k="$1" '$1 == k {print $2}' "$T/results"; }
+check_all "the workload runs with no effective capabilities" '[ "$(res caps)" = 0000000000000000 ]'
+check_all "TCP to a CIDR rule's address on its port connects" '[ "$(res cidr-allowed)" = 0 ]'
+check_all "TCP to a pinned address on its rule's port connects" '[ "$(res pinned-allowed)" = 0 ]'
+check_all "TCP to a CIDR rule's address on another port fails" '[ "$(res cidr-other-port)" = 1 ]'
+check_all "TCP to an address no rule lists fails" '[ "$(res unlisted-address)" = 1 ]'
+check_all "TCP to a pinned address on a port its rule does not give fails" '[ "$(res pinned-other-port)" = 1 ]'
+check_all "UDP to an allowed address fails" '[ "$(res udp-echo)" = 1 ]'
+check_all "UDP to port 53 outside the sandbox fails" '[ "$(res udp-dns-outside)" = 1 ]'
+check_all "no datagram reached the server" '[ ! -s "$T/udp.log" ]' || diag "$(cat "$T/udp.log")"
+check_all "UDP to the sandbox's own loopback (the DNS stub's address) is sent" '[ "$(res udp-loopback)" = 0 ]'
+check_all "TCP to the sandbox's own loopback connects" '[ "$(res tcp-loopback)" = 0 ]'
+check_all "the workload cannot add a rule (nft add rule refused)" '[ -n "$(res nft-add-rule)" ] && [ "$(res nft-add-rule)" != 0 ]'
+check_all "the workload cannot add an element to a set" '[ -n "$(res nft-add-element)" ] && [ "$(res nft-add-element)" != 0 ]'
+check_all "the workload cannot flush the ruleset" '[ -n "$(res nft-flush)" ] && [ "$(res nft-flush)" != 0 ]'
+check_all "after those tries the unlisted address is still unreachable" '[ "$(res unlisted-after-tries)" = 1 ]'
+diag "$(cat "$T/results" 2>/dev/null)"
+tap_end
