@@ -56,7 +56,7 @@ ip -n "$NS_SRV" link set lo up
 cat >"$T/srv.py" <<'PY'
 import selectors, socket, sys
 sel = selectors.DefaultSelector()
-for port in (80, 5201):
+for port in (80, 5201, 7005):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", port)); s.listen(64); sel.register(s, selectors.EVENT_READ, "tcp")
 for port in (53, 9999):
@@ -76,7 +76,10 @@ SRV_PID=$!
 
 # The sandbox's side: wait for the veth, address it, load the rules and the pin as its root,
 # then run the workload's checks with no capabilities. Each check prints "NAME rc".
-cat >"$T/workload.sh" <<'SH'
+cat >"$T/workload.sh" <<SH
+PRINT=$PRINT
+SH
+cat >>"$T/workload.sh" <<'SH'
 tcp() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; echo "$3 $?"; }
 udp() { timeout 3 bash -c "echo x >/dev/udp/$1/$2" 2>/dev/null; echo "$3 $?"; }
 echo "caps $(awk '/^CapEff/ {print $2}' /proc/self/status)"
@@ -85,21 +88,27 @@ tcp 10.77.0.1 5201 cidr-other-port
 tcp 10.77.0.2 80 unlisted-address
 tcp 10.77.0.3 80 pinned-allowed
 tcp 10.77.0.3 5201 pinned-other-port
+tcp 10.77.0.4 80 netlink-pinned-allowed
+tcp 10.77.0.4 7005 netlink-pinned-range
+tcp 10.77.0.4 5201 netlink-pinned-other-port
 udp 10.77.0.1 9999 udp-echo
 udp 10.77.0.1 53 udp-dns-outside
 udp 127.0.0.1 53 udp-loopback
 python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 8053)); s.listen(1); c=socket.create_connection(("127.0.0.1", 8053), 2)' 2>/dev/null
 echo "tcp-loopback $?"
+"$PRINT" --pin-netlink 10.77.0.2 0 evil.test:80 2>/dev/null; echo "netlink-pin $?"
 nft add rule inet moat out accept 2>/dev/null; echo "nft-add-rule $?"
 nft add element inet moat cidr4 '{ 10.77.0.2 . 80 }' 2>/dev/null; echo "nft-add-element $?"
 nft flush ruleset 2>/dev/null; echo "nft-flush $?"
 tcp 10.77.0.2 80 unlisted-after-tries
 SH
 cat >"$T/sandbox.sh" <<SH
+PRINT=$PRINT
 for i in \$(seq 100); do ip link show sb0 >/dev/null 2>&1 && break; sleep 0.05; done
 ip link set lo up && ip addr add 10.77.0.100/24 dev sb0 && ip link set sb0 up || exit 11
 nft -f "$T/rules.nft" || exit 12
 nft -f "$T/pin.nft" || exit 13
+"$PRINT" --pin-netlink 10.77.0.4 0 pinned.test:80,7000-7010 || exit 15
 nft -j list ruleset >"$T/readback.json" || exit 14
 [ -e "$T/go" ] || sleep 0.2
 exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs bash "$T/workload.sh" >"$T/results"
@@ -112,6 +121,7 @@ ip link add st0 netns "$NS_SRV" type veth peer name sb0 netns "$SBX_PID" &&
         ip -n "$NS_SRV" addr add 10.77.0.1/24 dev st0 &&
         ip -n "$NS_SRV" addr add 10.77.0.2/24 dev st0 &&
         ip -n "$NS_SRV" addr add 10.77.0.3/24 dev st0 &&
+        ip -n "$NS_SRV" addr add 10.77.0.4/24 dev st0 &&
         ip -n "$NS_SRV" link set st0 up
 touch "$T/go"
 wait "$SBX_PID"
@@ -125,6 +135,9 @@ res() { awk -v k="$1" '$1 == k {print $2}' "$T/results"; }
 check_all "the workload runs with no effective capabilities" '[ "$(res caps)" = 0000000000000000 ]'
 check_all "TCP to a CIDR rule's address on its port connects" '[ "$(res cidr-allowed)" = 0 ]'
 check_all "TCP to a pinned address on its rule's port connects" '[ "$(res pinned-allowed)" = 0 ]'
+check_all "TCP to an address pinned over netlink (nft-pin.c), on its rule's port, connects" '[ "$(res netlink-pinned-allowed)" = 0 ]'
+check_all "TCP to an address pinned over netlink, inside its rule's port range, connects" '[ "$(res netlink-pinned-range)" = 0 ]'
+check_all "TCP to an address pinned over netlink, on a port its rule does not give, fails" '[ "$(res netlink-pinned-other-port)" = 1 ]'
 check_all "TCP to a CIDR rule's address on another port fails" '[ "$(res cidr-other-port)" = 1 ]'
 check_all "TCP to an address no rule lists fails" '[ "$(res unlisted-address)" = 1 ]'
 check_all "TCP to a pinned address on a port its rule does not give fails" '[ "$(res pinned-other-port)" = 1 ]'
@@ -136,6 +149,7 @@ check_all "TCP to the sandbox's own loopback connects" '[ "$(res tcp-loopback)" 
 check_all "the workload cannot add a rule (nft add rule refused)" '[ -n "$(res nft-add-rule)" ] && [ "$(res nft-add-rule)" != 0 ]'
 check_all "the workload cannot add an element to a set" '[ -n "$(res nft-add-element)" ] && [ "$(res nft-add-element)" != 0 ]'
 check_all "the workload cannot flush the ruleset" '[ -n "$(res nft-flush)" ] && [ "$(res nft-flush)" != 0 ]'
+check_all "the workload cannot pin an address over netlink as the DNS stub does" '[ -n "$(res netlink-pin)" ] && [ "$(res netlink-pin)" != 0 ]'
 check_all "after those tries the unlisted address is still unreachable" '[ "$(res unlisted-after-tries)" = 1 ]'
 diag "$(cat "$T/results" 2>/dev/null)"
 tap_end

@@ -11,6 +11,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+
+#include "net/nft-pin.h"
 #include "net/nft-rules.h"
 
 static EgressRule rule(const char *s) {
@@ -90,11 +96,50 @@ static void test_pin(void **state) {
         assert_int_equal(nft_pin_text(AF_INET, v4, &r, 0, buf, 20), -ENOSPC);
 }
 
+/* The netlink form: three messages (batch begin, NEWSETELEM with an ack, batch end), numbered
+ * from seq; the element's keys are address . port padded to 4 bytes, the timeout in ms. The
+ * kernel's side is checked in tests/integration/network/nft-rules.sh. */
+static void test_pin_netlink(void **state) {
+        EgressRule r = rule("pkg.example.org:443,8000-8100");
+        const uint8_t v4[4] = { 198, 51, 100, 10 };
+        const uint8_t key443[8] = { 198, 51, 100, 10, 0x01, 0xbb, 0, 0 };
+        const uint8_t key8100[8] = { 198, 51, 100, 10, 0x1f, 0xa4, 0, 0 };
+        uint8_t buf[NFT_PIN_MSG_MAX];
+        int n = nft_pin_encode(AF_INET, v4, &r, 5, 7, buf, sizeof(buf));
+        const struct nlmsghdr *h = (const void *) buf;
+        size_t left;
+
+        assert_true(n > 0);
+        left = (size_t) n;
+        assert_true(NLMSG_OK(h, left));
+        assert_int_equal(h->nlmsg_type, NFNL_MSG_BATCH_BEGIN);
+        assert_int_equal(h->nlmsg_seq, 7);
+        h = NLMSG_NEXT(h, left);
+        assert_true(NLMSG_OK(h, left));
+        assert_int_equal(h->nlmsg_type, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM);
+        assert_int_equal(h->nlmsg_flags, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK);
+        assert_int_equal(h->nlmsg_seq, 8);
+        assert_non_null(memmem(h, h->nlmsg_len, "moat", 5));
+        assert_non_null(memmem(h, h->nlmsg_len, "pin4", 5));
+        assert_non_null(memmem(h, h->nlmsg_len, key443, sizeof(key443)));
+        assert_non_null(memmem(h, h->nlmsg_len, key8100, sizeof(key8100)));
+        uint64_t ms = htobe64(120000); /* the floor */
+        assert_non_null(memmem(h, h->nlmsg_len, &ms, sizeof(ms)));
+        h = NLMSG_NEXT(h, left);
+        assert_true(NLMSG_OK(h, left));
+        assert_int_equal(h->nlmsg_type, NFNL_MSG_BATCH_END);
+        assert_int_equal(h->nlmsg_seq, 9);
+        h = NLMSG_NEXT(h, left);
+        assert_int_equal(left, 0);
+        assert_int_equal(nft_pin_encode(AF_UNIX, v4, &r, 5, 7, buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(nft_pin_encode(AF_INET, v4, &r, 5, 7, buf, 40), -ENOSPC);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cidr_elements), cmocka_unit_test(test_names_only),
                 cmocka_unit_test(test_any),           cmocka_unit_test(test_too_small),
-                cmocka_unit_test(test_pin),
+                cmocka_unit_test(test_pin),           cmocka_unit_test(test_pin_netlink),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
