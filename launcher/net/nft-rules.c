@@ -105,9 +105,16 @@ int nft_rules_text(const EgressRule *rules, size_t n, char *buf, size_t size) {
         }
         out(&o, "\tcounter denied {\n\t}\n");
         out(&o,
+            "\tchain dns {\n"
+            "\t\ttype nat hook output priority -100; policy accept;\n"
+            "\t\tudp dport 53 redirect to :53\n"
+            "\t\ttcp dport 53 redirect to :53\n"
+            "\t}\n"
             "\tchain out {\n"
             "\t\ttype filter hook output priority filter; policy drop;\n"
             "\t\toif \"lo\" accept\n"
+            "\t\tip daddr 127.0.0.0/8 accept\n"
+            "\t\tip6 daddr ::1 accept\n"
             "\t\tct state established,related accept\n"
             "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } "
             "accept\n"

@@ -7,8 +7,12 @@
  *   - set cidr4/cidr6 (interval): every CIDR rule's block . port range, written here;
  *   - set pin4/pin6 (interval, timeout, bounded size): address . port range, added at run time
  *     by the DNS stub for the answers of allowed names, before it returns them;
- *   - chain out (hook output, policy drop): loopback (the sandbox's own, where the stub
- *     listens), established and related traffic, IPv6 neighbour discovery, then TCP to the
+ *   - chain dns (nat, hook output): every query to port 53, UDP or TCP, whatever address the
+ *     workload's resolver configuration or a tool names, is redirected to the sandbox's own
+ *     loopback, where moat's DNS stub listens; its answers carry the address asked (conntrack);
+ *   - chain out (hook output, policy drop): loopback (the sandbox's own; by address too, since
+ *     a redirected query still names its first interface as oif), established and related
+ *     traffic, IPv6 neighbour discovery, then TCP to the
  *     cidr and pin sets; everything else, all UDP included, is counted in `denied` and rejected
  *     (admin-prohibited: a connect fails at once instead of waiting out its timeout);
  *   - chain in (hook input, policy drop): loopback, established and related, neighbour

@@ -9,8 +9,9 @@
 #   - reaches a CIDR rule's address on its port, and a pinned address on the pinned rule's port;
 #   - cannot reach the same address on another port, an address no rule lists, or a pinned
 #     address on a port its rule does not give (rejected at once, not timed out);
-#   - cannot send UDP anywhere but its own loopback (where the DNS stub listens), not even to
-#     port 53 of an allowed address; the server sees no datagram;
+#   - cannot send UDP anywhere but its own loopback (where the DNS stub listens); a query to
+#     port 53 of any address, UDP or TCP, is answered by a stand-in for the stub on the
+#     sandbox's own 127.0.0.1:53 (started by the sandbox's root) and never reaches the server;
 #   - reaches its own loopback;
 #   - cannot change the rules (nft add rule, add element, flush ruleset all refused), and the
 #     unlisted address is still unreachable after it tried.
@@ -40,6 +41,7 @@ SRV_PID=
 cleanup() {
         [ -n "$SBX_PID" ] && kill "$SBX_PID" 2>/dev/null
         [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null
+        [ -s "$T/stub.pid" ] && kill "$(cat "$T/stub.pid")" 2>/dev/null
         ip netns del "$NS_SRV" 2>/dev/null
         rm -rf "$T"
 }
@@ -74,6 +76,22 @@ PY
 ip netns exec "$NS_SRV" python3 "$T/srv.py" "$T/udp.log" &
 SRV_PID=$!
 
+# A stand-in for moat's DNS stub on the sandbox's own 127.0.0.1:53, UDP and TCP: "stub".
+cat >"$T/stub.py" <<PY
+import selectors, socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 53))
+t = socket.socket(); t.bind(("127.0.0.1", 53)); t.listen(8)
+sel = selectors.DefaultSelector()
+sel.register(u, selectors.EVENT_READ); sel.register(t, selectors.EVENT_READ)
+open("$T/stub.ready", "w").close()
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is u:
+            d, a = u.recvfrom(512); u.sendto(b"stub", a)
+        else:
+            c, _ = t.accept(); c.sendall(b"stub"); c.close()
+PY
+
 # The sandbox's side: wait for the veth, address it, load the rules and the pin as its root,
 # then run the workload's checks with no capabilities. Each check prints "NAME rc".
 cat >"$T/workload.sh" <<SH
@@ -92,7 +110,10 @@ tcp 10.77.0.4 80 netlink-pinned-allowed
 tcp 10.77.0.4 7005 netlink-pinned-range
 tcp 10.77.0.4 5201 netlink-pinned-other-port
 udp 10.77.0.1 9999 udp-echo
-udp 10.77.0.1 53 udp-dns-outside
+python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); s.sendto(b"q", ("10.77.0.1", 53)); d, a = s.recvfrom(64); assert d == b"stub" and a == ("10.77.0.1", 53)' 2>/dev/null
+echo "dns-udp-redirected $?"
+python3 -c 'import socket; c=socket.create_connection(("10.77.0.2", 53), 2); assert c.recv(64) == b"stub"' 2>/dev/null
+echo "dns-tcp-redirected $?"
 udp 127.0.0.1 53 udp-loopback
 python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 8053)); s.listen(1); c=socket.create_connection(("127.0.0.1", 8053), 2)' 2>/dev/null
 echo "tcp-loopback $?"
@@ -109,6 +130,9 @@ ip link set lo up && ip addr add 10.77.0.100/24 dev sb0 && ip link set sb0 up ||
 nft -f "$T/rules.nft" || exit 12
 nft -f "$T/pin.nft" || exit 13
 "$PRINT" --pin-netlink 10.77.0.4 0 pinned.test:80,7000-7010 || exit 15
+python3 "$T/stub.py" &
+echo \$! >"$T/stub.pid"
+for i in \$(seq 100); do [ -e "$T/stub.ready" ] && break; sleep 0.05; done
 nft -j list ruleset >"$T/readback.json" || exit 14
 [ -e "$T/go" ] || sleep 0.2
 exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs bash "$T/workload.sh" >"$T/results"
@@ -129,8 +153,8 @@ rc=$?
 SBX_PID=
 check_all "the sandbox's root loaded the ruleset and the pin (nft -f), before dropping its capabilities" \
         '[ $rc -eq 0 ]' || diag "sandbox.sh rc=$rc"
-check_all "read back: one table, inet moat, with the output and input chains at policy drop" \
-        '[ "$(jq -c "[.nftables[] | select(.table) | .table | [.family, .name]]" "$T/readback.json")" = "[[\"inet\",\"moat\"]]" ] && [ "$(jq -c "[.nftables[] | select(.chain) | .chain | [.name, .hook, .policy]]" "$T/readback.json")" = "[[\"out\",\"output\",\"drop\"],[\"in\",\"input\",\"drop\"]]" ]'
+check_all "read back: one table, inet moat: the DNS redirect (nat), the output and input chains at policy drop" \
+        '[ "$(jq -c "[.nftables[] | select(.table) | .table | [.family, .name]]" "$T/readback.json")" = "[[\"inet\",\"moat\"]]" ] && [ "$(jq -c "[.nftables[] | select(.chain) | .chain | [.name, .type, .hook, .policy]]" "$T/readback.json")" = "[[\"dns\",\"nat\",\"output\",\"accept\"],[\"out\",\"filter\",\"output\",\"drop\"],[\"in\",\"filter\",\"input\",\"drop\"]]" ]'
 res() { awk -v k="$1" '$1 == k {print $2}' "$T/results"; }
 check_all "the workload runs with no effective capabilities" '[ "$(res caps)" = 0000000000000000 ]'
 check_all "TCP to a CIDR rule's address on its port connects" '[ "$(res cidr-allowed)" = 0 ]'
@@ -142,7 +166,8 @@ check_all "TCP to a CIDR rule's address on another port fails" '[ "$(res cidr-ot
 check_all "TCP to an address no rule lists fails" '[ "$(res unlisted-address)" = 1 ]'
 check_all "TCP to a pinned address on a port its rule does not give fails" '[ "$(res pinned-other-port)" = 1 ]'
 check_all "UDP to an allowed address fails" '[ "$(res udp-echo)" = 1 ]'
-check_all "UDP to port 53 outside the sandbox fails" '[ "$(res udp-dns-outside)" = 1 ]'
+check_all "a UDP query to port 53 of an outside address is answered by the sandbox's own stub" '[ "$(res dns-udp-redirected)" = 0 ]'
+check_all "a TCP connection to port 53 of an outside address reaches the sandbox's own stub" '[ "$(res dns-tcp-redirected)" = 0 ]'
 check_all "no datagram reached the server" '[ ! -s "$T/udp.log" ]' || diag "$(cat "$T/udp.log")"
 check_all "UDP to the sandbox's own loopback (the DNS stub's address) is sent" '[ "$(res udp-loopback)" = 0 ]'
 check_all "TCP to the sandbox's own loopback connects" '[ "$(res tcp-loopback)" = 0 ]'

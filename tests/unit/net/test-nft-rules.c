@@ -43,8 +43,10 @@ static void test_cidr_elements(void **state) {
         assert_non_null(strstr(buf, "policy drop;\n\t\toif \"lo\" accept"));
         assert_non_null(strstr(buf, "reject with icmpx admin-prohibited"));
         assert_non_null(strstr(buf, "size 4096"));
-        /* no rule accepts UDP */
-        assert_null(strstr(buf, "udp"));
+        /* no rule accepts UDP; port 53 goes to the sandbox's own stub */
+        assert_null(strstr(buf, "udp dport 53 accept"));
+        assert_non_null(strstr(buf, "udp dport 53 redirect to :53"));
+        assert_non_null(strstr(buf, "tcp dport 53 redirect to :53"));
 }
 
 static void test_names_only(void **state) {
