@@ -177,4 +177,49 @@ check_all "the workload cannot flush the ruleset" '[ -n "$(res nft-flush)" ] && 
 check_all "the workload cannot pin an address over netlink as the DNS stub does" '[ -n "$(res netlink-pin)" ] && [ "$(res netlink-pin)" != 0 ]'
 check_all "after those tries the unlisted address is still unreachable" '[ "$(res unlisted-after-tries)" = 1 ]'
 diag "$(cat "$T/results" 2>/dev/null)"
+
+# The DNS stub's path, unprivileged: a sandbox made by moatuser (its user namespace is
+# moatuser's); its root loads the ruleset, opens a NETLINK_NETFILTER socket and hands it out;
+# outside, in the machine's user namespace, the socket pins an address when the sender is
+# moatuser (who owns the sandbox's user namespace) and not when it is nobody.
+if id moatuser >/dev/null 2>&1 && id nobody >/dev/null 2>&1 && [ -x /usr/bin/python3 ]; then
+        U=$T/u
+        mkdir "$U" && chown moatuser "$U" && chmod 0755 "$T"
+        cat >"$U/inner.sh" <<SH
+nft -f "$T/rules.nft" || exit 12
+/usr/bin/python3 -c 'import socket; n = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12); n.bind((0, 0)); u = socket.socket(socket.AF_UNIX); u.connect("$U/nl.sock"); socket.send_fds(u, [b"x"], [n.fileno()]); u.recv(1)' || exit 13
+nft list set inet moat pin4 >"$U/set.txt" || exit 14
+SH
+        cat >"$T/outer.py" <<'PY'
+import os, socket, subprocess, sys
+u, printer = sys.argv[1], sys.argv[2]
+l = socket.socket(socket.AF_UNIX); l.bind(u + "/nl.sock"); os.chmod(u + "/nl.sock", 0o777); l.listen(1)
+open(u + "/listening", "w").close()
+c, _ = l.accept()
+_, fds, _, _ = socket.recv_fds(c, 16, 1)
+os.dup2(fds[0], 3)
+for who, addr in (("nobody", "10.77.0.8"), ("moatuser", "10.77.0.9")):
+    rc = subprocess.call(["setpriv", "--reuid=" + who, "--regid=" + who, "--clear-groups", printer,
+                          "--pin-netlink-fd", "3", addr, "0", "pinned.test:80"], pass_fds=(3,),
+                         stderr=subprocess.DEVNULL)
+    open(u + "/rc-" + who, "w").write(str(rc))
+c.send(b"k")
+PY
+        python3 "$T/outer.py" "$U" "$PRINT" &
+        OUT_PID=$!
+        for i in $(seq 100); do [ -e "$U/listening" ] && break; sleep 0.05; done
+        setpriv --reuid=moatuser --regid=moatuser --clear-groups unshare -Urn bash "$U/inner.sh"
+        rc=$?
+        wait "$OUT_PID"
+        check_all "moatuser's sandbox root loaded the ruleset and handed out its netfilter socket" \
+                '[ $rc -eq 0 ]' || diag "inner.sh rc=$rc"
+        check_all "outside, nobody cannot pin through that socket" '[ "$(cat "$U/rc-nobody" 2>/dev/null)" = 1 ]'
+        check_all "outside, moatuser (the owner of the sandbox's user namespace) pins through it" \
+                '[ "$(cat "$U/rc-moatuser" 2>/dev/null)" = 0 ]'
+        check_all "the set holds moatuser's pin and not nobody's" \
+                'grep -q "10.77.0.9 . 80" "$U/set.txt" && ! grep -q "10.77.0.8" "$U/set.txt"' ||
+                diag "$(cat "$U/set.txt" 2>/dev/null)"
+else
+        tap_skip "the DNS stub's pin from outside, unprivileged" "moatuser, nobody or /usr/bin/python3 missing" present
+fi
 tap_end
