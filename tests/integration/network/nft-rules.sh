@@ -21,6 +21,7 @@ set -u
 source "$(dirname "$0")/../tap.sh"
 
 PRINT=${MOAT_BUILD_DIR:-}/tests/integration/network/nft-rules-print
+STUB=${MOAT_BUILD_DIR:-}/tests/integration/network/dns-stub-run
 if [ "$(id -u)" -ne 0 ]; then
         echo "1..0 # SKIP needs root (the test bed's network namespaces)"
         exit 77
@@ -32,17 +33,20 @@ for tool in ip nft unshare setpriv python3 timeout; do
                 exit
         fi
 done
-[ -x "$PRINT" ] || { echo "1..0 # SKIP nft-rules-print not built ($PRINT)"; exit 77; }
+[ -x "$PRINT" ] && [ -x "$STUB" ] || { echo "1..0 # SKIP nft-rules-print or dns-stub-run not built"; exit 77; }
 
 T=$(mktemp -d /tmp/moat-nft-test.XXXXXX)
 NS_SRV=moat-nftt-srv-$$
+NS_HOST=moat-nftt-host-$$
 SBX_PID=
 SRV_PID=
 cleanup() {
         [ -n "$SBX_PID" ] && kill "$SBX_PID" 2>/dev/null
         [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null
         [ -s "$T/stub.pid" ] && kill "$(cat "$T/stub.pid")" 2>/dev/null
+        [ -s "$T/stubrun.pid" ] && kill "$(cat "$T/stubrun.pid")" 2>/dev/null
         ip netns del "$NS_SRV" 2>/dev/null
+        ip netns del "$NS_HOST" 2>/dev/null
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -57,6 +61,7 @@ ip netns add "$NS_SRV" || { tap_not_ok "make the server namespace"; tap_end; exi
 ip -n "$NS_SRV" link set lo up
 cat >"$T/srv.py" <<'PY'
 import selectors, socket, sys
+RECORDS = {"pkg.test": "198.51.100.5", "evil.test": "198.51.100.6", "rebind.test": "127.0.0.1"}
 sel = selectors.DefaultSelector()
 for port in (80, 5201, 7005):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -71,7 +76,18 @@ while True:
             c, _ = key.fileobj.accept(); c.close()
         else:
             d, a = key.fileobj.recvfrom(2048)
-            with open(sys.argv[1], "a") as f: f.write("%s %d\n" % (a[0], key.fileobj.getsockname()[1]))
+            port = key.fileobj.getsockname()[1]
+            with open(sys.argv[1], "a") as f: f.write("%s %d\n" % (a[0], port))
+            if port == 53 and len(d) > 12:
+                off, labels = 12, []
+                while off < len(d) and d[off]:
+                    labels.append(d[off + 1:off + 1 + d[off]].decode().lower()); off += 1 + d[off]
+                with open(sys.argv[1] + ".dns", "a") as f: f.write(".".join(labels) + "\n")
+                ip = RECORDS.get(".".join(labels))
+                qtype = d[off + 1] << 8 | d[off + 2]
+                ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton(ip) if ip and qtype == 1 else b""
+                hdr = d[:2] + (b"\x81\x80" if ip else b"\x81\x83") + b"\x00\x01" + (b"\x00\x01" if ans else b"\x00\x00") + b"\x00\x00\x00\x00"
+                key.fileobj.sendto(hdr + d[12:off + 5] + ans, a)
 PY
 ip netns exec "$NS_SRV" python3 "$T/srv.py" "$T/udp.log" &
 SRV_PID=$!
@@ -146,6 +162,8 @@ ip link add st0 netns "$NS_SRV" type veth peer name sb0 netns "$SBX_PID" &&
         ip -n "$NS_SRV" addr add 10.77.0.2/24 dev st0 &&
         ip -n "$NS_SRV" addr add 10.77.0.3/24 dev st0 &&
         ip -n "$NS_SRV" addr add 10.77.0.4/24 dev st0 &&
+        ip -n "$NS_SRV" addr add 198.51.100.5/24 dev st0 &&
+        ip -n "$NS_SRV" addr add 198.51.100.6/24 dev st0 &&
         ip -n "$NS_SRV" link set st0 up
 touch "$T/go"
 wait "$SBX_PID"
@@ -222,4 +240,78 @@ PY
 else
         tap_skip "the DNS stub's pin from outside, unprivileged" "moatuser, nobody or /usr/bin/python3 missing" present
 fi
+# moat's DNS stub (launcher/net/dns-stub.c) as transparent mode runs it: the sandbox's root
+# loads the ruleset for "pkg.test:80 rebind.test:80", binds UDP and TCP on its 127.0.0.1:53 and
+# opens its netfilter socket, and hands the three out; the stub runs outside, in a network
+# namespace of its own (routed to the servers' only) whose /etc/resolv.conf names the test
+# DNS server. The workload (no capabilities) resolves through whatever its resolv.conf says
+# (the redirect brings it to the stub):
+#   - pkg.test resolves to its address and TCP to it on port 80 connects (pinned by the stub);
+#   - the same address on another port fails;
+#   - evil.test does not resolve (never forwarded: the server saw no query for it);
+#   - rebind.test, which the server answers with 127.0.0.1, does not resolve (refused);
+#   - an address no answer gave fails;
+# and the stub's records say which names it allowed and denied, and why.
+ip netns add "$NS_HOST" && ip -n "$NS_HOST" link set lo up &&
+        ip link add hs0 netns "$NS_SRV" type veth peer name hh0 netns "$NS_HOST" &&
+        ip -n "$NS_SRV" addr add 10.78.0.1/24 dev hs0 && ip -n "$NS_SRV" link set hs0 up &&
+        ip -n "$NS_HOST" addr add 10.78.0.2/24 dev hh0 && ip -n "$NS_HOST" link set hh0 up &&
+        ip -n "$NS_HOST" route add default via 10.78.0.1 ||
+        tap_not_ok "make the stub's namespace"
+echo "nameserver 10.78.0.1" >"$T/resolv.conf"
+"$PRINT" pkg.test:80 rebind.test:80 >"$T/rules3.nft"
+: >"$T/udp.log"
+ip netns exec "$NS_HOST" unshare -m sh -c 'mount --bind "$1" /etc/resolv.conf && exec "$2" "$3" pkg.test:80 rebind.test:80' \
+        sh "$T/resolv.conf" "$STUB" "$T/stub.sock" >"$T/stub.out" 2>"$T/stub.err" &
+echo $! >"$T/stubrun.pid"
+for i in $(seq 100); do grep -q listening "$T/stub.out" 2>/dev/null && break; sleep 0.05; done
+cat >"$T/workload3.sh" <<'SH'
+r() { python3 -c 'import socket, sys; print(socket.gethostbyname(sys.argv[1]))' "$1" 2>/dev/null || echo none; }
+tcp() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; echo "$3 $?"; }
+echo "pkg $(r pkg.test)"
+tcp 198.51.100.5 80 pkg-80
+tcp 198.51.100.5 5201 pkg-5201
+echo "evil $(r evil.test)"
+echo "rebind $(r rebind.test)"
+tcp 198.51.100.6 80 unresolved-address
+SH
+cat >"$T/sandbox3.sh" <<SH
+for i in \$(seq 100); do ip link show sb3 >/dev/null 2>&1 && break; sleep 0.05; done
+ip link set lo up && ip addr add 10.79.0.103/24 dev sb3 && ip link set sb3 up && ip route add default via 10.79.0.1 || exit 11
+nft -f "$T/rules3.nft" || exit 12
+python3 -c '
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 53))
+t = socket.socket(); t.bind(("127.0.0.1", 53)); t.listen(16)
+n = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12); n.bind((0, 0))
+c = socket.socket(socket.AF_UNIX); c.connect("$T/stub.sock")
+socket.send_fds(c, [b"x"], [u.fileno(), t.fileno(), n.fileno()])
+assert c.recv(1) == b"k"
+' || exit 13
+exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs bash "$T/workload3.sh" >"$T/results3"
+SH
+unshare -Urn bash "$T/sandbox3.sh" &
+SBX_PID=$!
+sleep 0.1
+ip link add st3 netns "$NS_SRV" type veth peer name sb3 netns "$SBX_PID" &&
+        ip -n "$NS_SRV" addr add 10.79.0.1/24 dev st3 && ip -n "$NS_SRV" link set st3 up
+wait "$SBX_PID"
+rc=$?
+SBX_PID=
+sleep 0.2
+kill "$(cat "$T/stubrun.pid")" 2>/dev/null
+res3() { awk -v k="$1" '$1 == k {print $2}' "$T/results3"; }
+check_all "the sandbox's root handed its DNS sockets and netfilter socket to the stub" '[ $rc -eq 0 ]' ||
+        diag "sandbox3.sh rc=$rc $(cat "$T/stub.err")"
+check_all "an allowed name resolves through the stub to its address" '[ "$(res3 pkg)" = 198.51.100.5 ]'
+check_all "TCP to the allowed name's address on its port connects (the stub pinned it)" '[ "$(res3 pkg-80)" = 0 ]'
+check_all "TCP to the allowed name's address on another port fails" '[ "$(res3 pkg-5201)" = 1 ]'
+check_all "a name no rule allows does not resolve" '[ "$(res3 evil)" = none ]'
+check_all "... and was never forwarded to the server (which saw pkg.test and rebind.test)" \
+        'grep -qx pkg.test "$T/udp.log.dns" && grep -qx rebind.test "$T/udp.log.dns" && ! grep -q evil "$T/udp.log.dns"'
+check_all "an allowed name answered with 127.0.0.1 does not resolve (DNS rebinding)" '[ "$(res3 rebind)" = none ]'
+check_all "TCP to an address no answer gave fails" '[ "$(res3 unresolved-address)" = 1 ]'
+check_all "the stub's records: pkg.test allowed, evil.test not in the allowlist, rebind.test a forbidden address" \
+        'grep -q "^ALLOW pkg.test allowed 198.51.100.5" "$T/stub.out" && grep -q "^DENY evil.test not-in-allowlist" "$T/stub.out" && grep -q "^DENY rebind.test forbidden-address:loopback 127.0.0.1" "$T/stub.out"'
+diag "$(cat "$T/results3" "$T/stub.out" 2>/dev/null)"
 tap_end
