@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* PURE. The DNS stub's pin (nft-rules.h) as one nf_tables netlink batch, for a
+ * NETLINK_NETFILTER socket of the sandbox's network namespace: BATCH_BEGIN, one NEWSETELEM
+ * (NLM_F_CREATE|NLM_F_ACK) into set pin4 or pin6 of table inet moat with one element per port
+ * range of the rule that allowed the name (key address . first port, key end address . last
+ * port, timeout max(ttl, NFT_PIN_MIN_TIMEOUT_S) capped at NFT_PIN_MAX_TIMEOUT_S), BATCH_END.
+ * Encoding only: launcher/sys/nft.c sends it and reads the kernel's answer. The same pin that
+ * nft_pin_text() writes for `nft -f` (tests/integration/network/nft-rules.sh adds both). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "profile/egress.h"
+
+#define NFT_PIN_MSG_MAX 4096
+
+/* Encode into buf; seq numbers the three messages seq, seq+1, seq+2 (the NEWSETELEM is seq+1,
+ * the one the kernel acknowledges). The length, or -EINVAL / -ENOSPC. */
+int nft_pin_encode(int family, const uint8_t *addr, const EgressRule *rule, uint32_t ttl,
+                   uint32_t seq, uint8_t *buf, size_t size);

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* The transparent egress ruleset (launcher/net/nft-rules.c): the text for the plan's rules and
+ * the DNS stub's pins. tests/integration/network/nft-rules-load.sh loads the same text into a
+ * real nf_tables in a namespace of its own. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+
+#include "net/nft-pin.h"
+#include "net/nft-rules.h"
+
+static EgressRule rule(const char *s) {
+        EgressRule r;
+        char err[256];
+
+        assert_int_equal(egress_rule_parse(s, &r, err, sizeof(err)), 0);
+        return r;
+}
+
+static void test_cidr_elements(void **state) {
+        EgressRule rules[] = { rule("pkg.example.org:443"), rule("203.0.113.0/24:80,8000-8100"),
+                               rule("[2001:db8::/32]:443"), rule("*.cdn.example.org") };
+        char buf[8192];
+
+        assert_true(nft_rules_text(rules, 4, buf, sizeof(buf)) > 0);
+        /* replaced whole, whatever was there */
+        assert_non_null(strstr(buf, "table inet moat {}\ndelete table inet moat\n"));
+        assert_non_null(
+                strstr(buf, "elements = { 203.0.113.0/24 . 80, 203.0.113.0/24 . 8000-8100 }"));
+        assert_non_null(strstr(buf, "elements = { 2001:db8::/32 . 443 }"));
+        /* names are pinned at run time, never written in the table */
+        assert_null(strstr(buf, "example.org"));
+        assert_non_null(strstr(buf, "policy drop;\n\t\toif \"lo\" accept"));
+        assert_non_null(strstr(buf, "reject with icmpx admin-prohibited"));
+        assert_non_null(strstr(buf, "size 4096"));
+        /* no rule accepts UDP; port 53 goes to the sandbox's own stub */
+        assert_null(strstr(buf, "udp dport 53 accept"));
+        assert_non_null(strstr(buf, "udp dport 53 redirect to :53"));
+        assert_non_null(strstr(buf, "tcp dport 53 redirect to :53"));
+}
+
+static void test_names_only(void **state) {
+        EgressRule rules[] = { rule("pkg.example.org:443") };
+        char buf[8192];
+
+        assert_true(nft_rules_text(rules, 1, buf, sizeof(buf)) > 0);
+        assert_null(strstr(buf, "elements"));
+        assert_true(nft_rules_text(NULL, 0, buf, sizeof(buf)) > 0);
+        assert_null(strstr(buf, "elements"));
+}
+
+static void test_any(void **state) {
+        EgressRule rules[] = { rule("*") };
+        char buf[8192];
+
+        assert_true(nft_rules_text(rules, 1, buf, sizeof(buf)) > 0);
+        assert_non_null(strstr(buf, "elements = { 0.0.0.0/0 . 443 }"));
+        assert_non_null(strstr(buf, "elements = { ::/0 . 443 }"));
+}
+
+static void test_too_small(void **state) {
+        EgressRule rules[] = { rule("203.0.113.0/24:80") };
+        char buf[64];
+
+        assert_int_equal(nft_rules_text(rules, 1, buf, sizeof(buf)), -ENOSPC);
+        rules[0].kind = _EGRESS_KIND_MAX;
+        char big[8192];
+        assert_int_equal(nft_rules_text(rules, 1, big, sizeof(big)), -EINVAL);
+}
+
+static void test_pin(void **state) {
+        EgressRule r = rule("pkg.example.org:443,8000-8100");
+        const uint8_t v4[4] = { 198, 51, 100, 10 };
+        const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+        char buf[512];
+
+        assert_true(nft_pin_text(AF_INET, v4, &r, 0, buf, sizeof(buf)) > 0);
+        assert_string_equal(buf,
+                            "add element inet moat pin4 { 198.51.100.10 . 443 timeout 120s, "
+                            "198.51.100.10 . 8000-8100 timeout 120s }\n");
+        assert_true(nft_pin_text(AF_INET6, v6, &r, 3600, buf, sizeof(buf)) > 0);
+        assert_string_equal(buf,
+                            "add element inet moat pin6 { 2001:db8::1 . 443 timeout 3600s, "
+                            "2001:db8::1 . 8000-8100 timeout 3600s }\n");
+        assert_true(nft_pin_text(AF_INET, v4, &r, 10000000, buf, sizeof(buf)) > 0);
+        assert_non_null(strstr(buf, "timeout 86400s"));
+        assert_int_equal(nft_pin_text(AF_UNIX, v4, &r, 0, buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(nft_pin_text(AF_INET, v4, &r, 0, buf, 20), -ENOSPC);
+}
+
+/* The netlink form: three messages (batch begin, NEWSETELEM with an ack, batch end), numbered
+ * from seq; the element's keys are address . port padded to 4 bytes, the timeout in ms. The
+ * kernel's side is checked in tests/integration/network/nft-rules.sh. */
+static void test_pin_netlink(void **state) {
+        EgressRule r = rule("pkg.example.org:443,8000-8100");
+        const uint8_t v4[4] = { 198, 51, 100, 10 };
+        const uint8_t key443[8] = { 198, 51, 100, 10, 0x01, 0xbb, 0, 0 };
+        const uint8_t key8100[8] = { 198, 51, 100, 10, 0x1f, 0xa4, 0, 0 };
+        uint8_t buf[NFT_PIN_MSG_MAX];
+        int n = nft_pin_encode(AF_INET, v4, &r, 5, 7, buf, sizeof(buf));
+        const struct nlmsghdr *h = (const void *) buf;
+        size_t left;
+
+        assert_true(n > 0);
+        left = (size_t) n;
+        assert_true(NLMSG_OK(h, left));
+        assert_int_equal(h->nlmsg_type, NFNL_MSG_BATCH_BEGIN);
+        assert_int_equal(h->nlmsg_seq, 7);
+        h = NLMSG_NEXT(h, left);
+        assert_true(NLMSG_OK(h, left));
+        assert_int_equal(h->nlmsg_type, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM);
+        assert_int_equal(h->nlmsg_flags, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK);
+        assert_int_equal(h->nlmsg_seq, 8);
+        assert_non_null(memmem(h, h->nlmsg_len, "moat", 5));
+        assert_non_null(memmem(h, h->nlmsg_len, "pin4", 5));
+        assert_non_null(memmem(h, h->nlmsg_len, key443, sizeof(key443)));
+        assert_non_null(memmem(h, h->nlmsg_len, key8100, sizeof(key8100)));
+        uint64_t ms = htobe64(120000); /* the floor */
+        assert_non_null(memmem(h, h->nlmsg_len, &ms, sizeof(ms)));
+        h = NLMSG_NEXT(h, left);
+        assert_true(NLMSG_OK(h, left));
+        assert_int_equal(h->nlmsg_type, NFNL_MSG_BATCH_END);
+        assert_int_equal(h->nlmsg_seq, 9);
+        h = NLMSG_NEXT(h, left);
+        assert_int_equal(left, 0);
+        assert_int_equal(nft_pin_encode(AF_UNIX, v4, &r, 5, 7, buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(nft_pin_encode(AF_INET, v4, &r, 5, 7, buf, 40), -ENOSPC);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_cidr_elements), cmocka_unit_test(test_names_only),
+                cmocka_unit_test(test_any),           cmocka_unit_test(test_too_small),
+                cmocka_unit_test(test_pin),           cmocka_unit_test(test_pin_netlink),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
