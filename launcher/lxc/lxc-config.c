@@ -542,12 +542,16 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
         if (r >= 0)
                 r = mount_keys(p, x, c, err, size);
         /* the gate, and the fifo through which moat lets it run the command once the host's
-         * checks passed; the status file where it writes why it refused */
+         * checks passed; the fifo where it says it waits for that; the status file where it
+         * writes why it refused */
         if (r >= 0)
                 r = add(c, "lxc.mount.entry", "%s .moat-gate none bind,ro,create=file 0 0",
                         x->gate);
         if (r >= 0)
                 r = add(c, "lxc.mount.entry", "%s/go .moat-go none bind,create=file 0 0",
+                        x->run_dir);
+        if (r >= 0)
+                r = add(c, "lxc.mount.entry", "%s/ready .moat-ready none bind,create=file 0 0",
                         x->run_dir);
         if (r >= 0)
                 r = add(c, "lxc.mount.entry", "%s/status .moat-status none bind,create=file 0 0",
