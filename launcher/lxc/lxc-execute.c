@@ -337,6 +337,16 @@ static void lxc_run_path(const char *dir, bool lock, char *buf, size_t size) {
                 snprintf(buf, size, "%s/lxc%s%s", dir, lock ? "/lock" : "", dir);
 }
 
+/* The run directory and liblxc's files of the run. */
+static void run_files_remove(const char *dir) {
+        for (int lock = 0; lock < 2; lock++) {
+                char path[4096];
+                lxc_run_path(dir, lock, path, sizeof(path));
+                (void) image_rm_tree(path);
+        }
+        (void) image_rm_tree(dir);
+}
+
 static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
         char b;
         (void) setsid();
@@ -346,12 +356,7 @@ static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
                 if (errno != EINTR && errno != EAGAIN)
                         break;
         guard_clean_cgroups(id);
-        for (int lock = 0; lock < 2; lock++) {
-                char path[4096];
-                lxc_run_path(dir, lock, path, sizeof(path));
-                (void) image_rm_tree(path);
-        }
-        (void) image_rm_tree(dir);
+        run_files_remove(dir);
         _exit(0);
 }
 
@@ -1576,7 +1581,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         r = prepare(p, &run, o, &seccomp_err);
         if (r < 0) {
                 if (run.dir)
-                        (void) image_rm_tree(run.dir);
+                        run_files_remove(run.dir);
                 fail(o, seccomp_err ? "seccomp" : "run directory", -r, "%s%s%s",
                      seccomp_err ? seccomp_err : "cannot prepare the run directory",
                      seccomp_err ? "" : ": ", seccomp_err ? "" : strerror(-r));
@@ -2039,7 +2044,7 @@ out_guard:
                         ;
         goto out;
 out_rm:
-        (void) image_rm_tree(run.dir);
+        run_files_remove(run.dir);
 out:
         o->wall_ns = (now_ms() - start) * 1000000ULL;
         safe_close(run.err_fd);
