@@ -480,6 +480,10 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                 r = add(c, "lxc.idmap", "g 0 %u %u", x->gid_base, x->id_count);
         if (r >= 0)
                 r = add(c, "lxc.rootfs.path", "overlay:%s:%s/upper", x->lower, x->run_dir);
+        /* the writable layer is thrown away after the run: no sync of it to the disk, at the
+         * container's syncfs or at the unmount that ends the run (overlayfs "volatile") */
+        if (r >= 0)
+                r = add(c, "lxc.rootfs.options", "volatile");
         for (size_t i = 0; i < s->n_mounts; i++)
                 sys = sys || s->mounts[i].kind == PLAN_MOUNT_SYS;
         /* /sys (and the cgroup tree under it, read-only) only when the plan has a /sys */
