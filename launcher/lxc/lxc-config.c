@@ -480,6 +480,10 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                 r = add(c, "lxc.idmap", "g 0 %u %u", x->gid_base, x->id_count);
         if (r >= 0)
                 r = add(c, "lxc.rootfs.path", "overlay:%s:%s/upper", x->lower, x->run_dir);
+        /* the writable layer is thrown away after the run: no sync of it to the disk, at the
+         * container's syncfs or at the unmount that ends the run (overlayfs "volatile") */
+        if (r >= 0)
+                r = add(c, "lxc.rootfs.options", "volatile");
         for (size_t i = 0; i < s->n_mounts; i++)
                 sys = sys || s->mounts[i].kind == PLAN_MOUNT_SYS;
         /* /sys (and the cgroup tree under it, read-only) only when the plan has a /sys */
@@ -542,12 +546,16 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
         if (r >= 0)
                 r = mount_keys(p, x, c, err, size);
         /* the gate, and the fifo through which moat lets it run the command once the host's
-         * checks passed; the status file where it writes why it refused */
+         * checks passed; the fifo where it says it waits for that; the status file where it
+         * writes why it refused */
         if (r >= 0)
                 r = add(c, "lxc.mount.entry", "%s .moat-gate none bind,ro,create=file 0 0",
                         x->gate);
         if (r >= 0)
                 r = add(c, "lxc.mount.entry", "%s/go .moat-go none bind,create=file 0 0",
+                        x->run_dir);
+        if (r >= 0)
+                r = add(c, "lxc.mount.entry", "%s/ready .moat-ready none bind,create=file 0 0",
                         x->run_dir);
         if (r >= 0)
                 r = add(c, "lxc.mount.entry", "%s/status .moat-status none bind,create=file 0 0",

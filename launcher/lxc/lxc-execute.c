@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <lxc/lxccontainer.h>
 #include <poll.h>
 #include <signal.h>
@@ -85,6 +86,8 @@ typedef struct Run {
         int guard_fd; /* write end: closing it (or dying) starts the guard's cleanup */
         int err_fd;   /* read end of the runner's error pipe */
         int go_fd;
+        int ready_fd;  /* read end of the fifo the gate writes once it waits for go_fd */
+        int exit_fd;   /* liblxc's monitor fifo: pid 1's exit status, before its teardown */
         int notify_fd; /* systemd: the socket of NOTIFY_SOCKET (READY=1) */
         bool systemd;  /* boot mode, the image's init is systemd */
         unsigned cap_last;
@@ -302,6 +305,11 @@ static void guard_clean_cgroups(const char *id) {
                                  strcmp(b + 1, "/") == 0 ? "" : b + 1, id);
                         if (access(dir, F_OK) < 0)
                                 continue;
+                        /* a cgroup with a process in it cannot be removed (EBUSY): after a
+                         * normal end nothing is left and removing is all there is to do;
+                         * otherwise kill what is there and remove what is left */
+                        if (rmdir_tree(dir) == 0)
+                                continue;
                         kill_tree(dir);
                         if (rmdir_tree(dir) < 0)
                                 left = true;
@@ -314,6 +322,31 @@ static void guard_clean_cgroups(const char *id) {
         }
 }
 
+/* liblxc's per-container files under its run directory (liblxc's get_rundir(): /run when it is
+ * this user's, else XDG_RUNTIME_DIR, which the runner sets to the run directory): its lock
+ * directory and the monitor fifo's directory, each <rundir>/lxc[/lock]<lxcpath>. */
+static bool lxc_rundir_is_run(void) {
+        struct stat st;
+        return stat("/run", &st) == 0 && (geteuid() == st.st_uid || getegid() == st.st_gid);
+}
+
+static void lxc_run_path(const char *dir, bool lock, char *buf, size_t size) {
+        if (lxc_rundir_is_run())
+                snprintf(buf, size, "/run/lxc%s%s", lock ? "/lock" : "", dir);
+        else
+                snprintf(buf, size, "%s/lxc%s%s", dir, lock ? "/lock" : "", dir);
+}
+
+/* The run directory and liblxc's files of the run. */
+static void run_files_remove(const char *dir) {
+        for (int lock = 0; lock < 2; lock++) {
+                char path[4096];
+                lxc_run_path(dir, lock, path, sizeof(path));
+                (void) image_rm_tree(path);
+        }
+        (void) image_rm_tree(dir);
+}
+
 static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
         char b;
         (void) setsid();
@@ -323,7 +356,7 @@ static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
                 if (errno != EINTR && errno != EAGAIN)
                         break;
         guard_clean_cgroups(id);
-        (void) image_rm_tree(dir);
+        run_files_remove(dir);
         _exit(0);
 }
 
@@ -349,6 +382,10 @@ static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, cons
                 stdio_to_relay(relay);
         else
                 (void) signal(SIGPIPE, SIG_DFL);
+        /* liblxc's run files (locks, the monitor fifo) of a user's run in the run directory,
+         * which the guard removes (root's: under /run/lxc, which it removes too) */
+        if (setenv("XDG_RUNTIME_DIR", run->dir, 1) < 0)
+                _exit(125);
         c = lxc_container_new("c", run->dir);
         if (!c) {
                 snprintf(msg, sizeof(msg), "liblxc: cannot create the container object");
@@ -917,6 +954,38 @@ static int notify_ready(int fd, pid_t init) {
         return 0;
 }
 
+/* liblxc's monitor writes pid 1's exit status to <rundir>/lxc<lxcpath>/monitor-fifo when one
+ * is there (lxc_monitor_send_exit_code(), before it tears the container down), as a struct
+ * lxc_msg (monitor.h). Command mode takes the status from there and kills the monitor: the
+ * container ended with its pid 1, and what liblxc would still do (move itself to a pivot cgroup
+ * and remove its cgroups, unmount the rootfs in the container's own mount namespace) the guard
+ * and the kernel do. Only a shortcut: without the fifo the status comes when the runner exits. */
+struct lxc_monitor_msg {
+        int type; /* lxc_msg_state, lxc_msg_priority, lxc_msg_exit_code */
+        char name[NAME_MAX + 1];
+        int value;
+};
+#define LXC_MSG_EXIT_CODE 2
+_Static_assert(sizeof(struct lxc_monitor_msg) == 264, "liblxc's struct lxc_msg");
+
+static void exit_fifo_open(Run *run) {
+        char path[4096];
+        lxc_run_path(run->dir, false, path, sizeof(path));
+        for (char *sl = strchr(path + 1, '/');; sl = strchr(sl + 1, '/')) {
+                if (sl)
+                        *sl = '\0';
+                if (mkdir(path, sl ? 0755 : 0700) < 0 && errno != EEXIST)
+                        return;
+                if (!sl)
+                        break;
+                *sl = '/';
+        }
+        size_t n = strlen(path);
+        snprintf(path + n, sizeof(path) - n, "/monitor-fifo");
+        if (mkfifo(path, 0600) == 0)
+                run->exit_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+}
+
 static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_err) {
         _cleanup_free_ char *base = NULL, *path = NULL, *text = NULL;
         char err[256], mid[33], boot[40];
@@ -987,7 +1056,21 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                 return -errno;
         /* O_RDWR: never blocks, and the byte written stays readable while this fd is open */
         run->go_fd = open(path, O_RDWR | O_CLOEXEC);
-        return run->go_fd < 0 ? -errno : 0;
+        if (run->go_fd < 0)
+                return -errno;
+        /* the gate's wake-up: it writes a byte here when it waits for go, so the host checks
+         * it then instead of at its next poll. Only a hint: whatever writes it, the host checks
+         * the gate it finds itself, and still looks every few ms without it. */
+        free(path);
+        if (asprintf(&path, "%s/ready", run->dir) < 0)
+                return -ENOMEM;
+        if (mkfifo(path, 0600) < 0 || chown(path, gate_uid, gate_gid) < 0)
+                return -errno;
+        run->ready_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (run->ready_fd < 0)
+                return -errno;
+        exit_fifo_open(run);
+        return 0;
 }
 
 static const char *self_dir_file(const char *name, char *buf, size_t size) {
@@ -1348,7 +1431,12 @@ static int cpu_usage_open(const Plan *p, const Run *run, pid_t init, char *err, 
 /* ---- the executor -------------------------------------------------------------------------- */
 
 int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
-        Run run = { .guard_fd = -EBADF, .err_fd = -EBADF, .go_fd = -EBADF, .notify_fd = -EBADF };
+        Run run = { .guard_fd = -EBADF,
+                    .err_fd = -EBADF,
+                    .go_fd = -EBADF,
+                    .ready_fd = -EBADF,
+                    .exit_fd = -EBADF,
+                    .notify_fd = -EBADF };
         LxcConfig cfg = {};
         ImageInfo img = {};
         _cleanup_free_ char *seccomp_err = NULL;
@@ -1356,6 +1444,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         char **envp = NULL, **argv = NULL;
         uint64_t start = now_ms();
         int r, status = 125, sfd = -EBADF, pidfd = -EBADF, apidfd = -EBADF, cmd_status = 125;
+        int init_status = -1; /* command mode: pid 1's exit status from liblxc's monitor fifo */
         pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
         OutputRelay relay;
         int cpu_fd = -EBADF; /* resources.cpu_time: the container's CPU accounting */
@@ -1492,7 +1581,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         r = prepare(p, &run, o, &seccomp_err);
         if (r < 0) {
                 if (run.dir)
-                        (void) image_rm_tree(run.dir);
+                        run_files_remove(run.dir);
                 fail(o, seccomp_err ? "seccomp" : "run directory", -r, "%s%s%s",
                      seccomp_err ? seccomp_err : "cannot prepare the run directory",
                      seccomp_err ? "" : ": ", seccomp_err ? "" : strerror(-r));
@@ -1633,10 +1722,13 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         bool boot = p->system.boot;
         for (;;) {
                 /* negative descriptors (no attacher yet, no systemd) are ignored by poll */
-                struct pollfd pf[6] = { { .fd = pidfd, .events = POLLIN },
+                struct pollfd pf[8] = { { .fd = pidfd, .events = POLLIN },
                                         { .fd = sfd, .events = POLLIN },
                                         { .fd = apidfd, .events = POLLIN },
-                                        { .fd = ready ? -1 : run.notify_fd, .events = POLLIN } };
+                                        { .fd = ready ? -1 : run.notify_fd, .events = POLLIN },
+                                        [6] = { .fd = verified || killed ? -1 : run.ready_fd,
+                                                .events = POLLIN },
+                                        [7] = { .fd = boot ? -1 : run.exit_fd, .events = POLLIN } };
                 int ms = verified ? 1000 : 5;
                 uint64_t t = now_ms();
                 sandbox_output_pollfds(&relay, &pf[4]);
@@ -1648,9 +1740,25 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         ms = (int) (deadline - t);
                 if (stop_deadline && stop_deadline > t && stop_deadline - t < (uint64_t) ms)
                         ms = (int) (stop_deadline - t);
-                int n = poll(pf, 6, ms);
+                int n = poll(pf, 8, ms);
                 if (n < 0 && errno != EINTR)
                         break;
+                if (n > 0 && (pf[6].revents & POLLIN)) {
+                        /* the gate waits: drain the hint, the checks below run now */
+                        char drain[64];
+                        while (read(run.ready_fd, drain, sizeof(drain)) > 0)
+                                ;
+                }
+                if (n > 0 && (pf[7].revents & POLLIN)) {
+                        struct lxc_monitor_msg m;
+                        while (read(run.exit_fd, &m, sizeof(m)) == (ssize_t) sizeof(m))
+                                if (m.type == LXC_MSG_EXIT_CODE && verified && !killed &&
+                                    WIFEXITED(m.value)) {
+                                        init_status = WEXITSTATUS(m.value);
+                                        (void) kill(run.runner, SIGKILL);
+                                        killed = true;
+                                }
+                }
                 if (n > 0 && relay.active && !relay.exceeded &&
                     sandbox_output_handle(&relay, &pf[4]) == 1) {
                         /* a byte past the cap: the whole container, as the sandbox's tree */
@@ -1847,6 +1955,8 @@ out_wait:
         }
         if (p->system.boot)
                 status = cmd_status; /* the command's, not the init's */
+        else if (init_status >= 0)
+                status = init_status; /* the runner was killed once it had it */
         /* what the command wrote before it ended: every writer is gone (the container with its
          * pid namespace, the runner, the attacher), so the pipes reach their end */
         sandbox_output_close_child_ends(&relay);
@@ -1934,11 +2044,13 @@ out_guard:
                         ;
         goto out;
 out_rm:
-        (void) image_rm_tree(run.dir);
+        run_files_remove(run.dir);
 out:
         o->wall_ns = (now_ms() - start) * 1000000ULL;
         safe_close(run.err_fd);
         safe_close(run.go_fd);
+        safe_close(run.ready_fd);
+        safe_close(run.exit_fd);
         safe_close(run.notify_fd);
         safe_close(cpu_fd);
         sandbox_output_done(&relay);

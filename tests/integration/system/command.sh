@@ -14,7 +14,14 @@ tarball=$(busybox_tarball) || { echo "1..0 # SKIP cannot make the busybox test i
 # run_dirs USER: the run directories that user's runs could leave.
 run_dirs() {
         if [ "$1" = root ]; then ls -A /run/moat/system 2>/dev/null; else
-                ls -A "/tmp/moat-system-$(id -u "$1")" 2>/dev/null; fi
+                ls -A "/tmp/moat-system-$(id -u "$1")" "$(user_dir "$1")/home/run/moat-system" 2>/dev/null | grep -E '^[0-9a-f]{32}$'; fi
+}
+# lxc_files USER ID: liblxc's files of run ID (lock directory, monitor fifo) wherever liblxc
+# could put them: /run/lxc (root), the user's XDG_RUNTIME_DIR or ~/.cache/lxc, the run directory
+lxc_files() {
+        [ -n "$2" ] || return 0
+        find /run/lxc "$(user_dir "$1")/home/run/lxc" "$(user_dir "$1")/home/.cache/lxc" \
+                "/tmp/moat-system-$(id -u "$1")/$2/lxc" -name "$2" 2>/dev/null
 }
 moat_cgroups() { ls -d /sys/fs/cgroup/*/moat-[0-9a-f]*[0-9a-f] /sys/fs/cgroup/moat-[0-9a-f]*[0-9a-f] 2>/dev/null | grep -E '/moat-[0-9a-f]{32}$'; }
 
@@ -133,18 +140,33 @@ for u in "${USERS[@]}"; do
         wait $bg
         check "$u: SIGTERM to moat reaches the command (143)" [ $? = 143 ]
 
+        # liblxc's own files of a run (its lock directory, its monitor fifo) go with the run
+        snap=$(run_dirs "$u")
+        as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sleep 2 &
+        bg=$!
+        id=
+        for _ in $(seq 100); do id=$(comm -13 <(sort <<<"$snap") <(run_dirs "$u" | sort) | head -1); [ -n "$id" ] && break; sleep 0.05; done
+        for _ in $(seq 100); do [ -n "$(lxc_files "$u" "$id")" ] && break; sleep 0.05; done
+        check "$u: while it runs, liblxc's files of the run are seen" [ -n "$id" -a -n "$(lxc_files "$u" "$id")" ]
+        wait $bg
+        rc=$?
+        check_all "$u: after the run none of liblxc's files of it is left" '[ $rc = 0 ] && [ -z "$(lxc_files "$u" "$id")" ]'
+
         # kill -9 of moat at a running command leaves no process, cgroup or run directory
         cg_before=$(moat_cgroups | wc -l)
+        snap=$(run_dirs "$u")
         as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sleep 60 &
         bg=$!
         for _ in $(seq 100); do pgrep -f "^sleep 60" >/dev/null && break; sleep 0.1; done
         check "$u: the container's command runs" pgrep -f "^sleep 60"
+        id=$(comm -13 <(sort <<<"$snap") <(run_dirs "$u" | sort) | head -1)
         mpid=$(pgrep -f "moat-system-run run -q -p $d/c.yaml" | head -1)
         kill -9 "$mpid"
         wait $bg 2>/dev/null
         for _ in $(seq 50); do [ -z "$(run_dirs "$u")" ] && ! pgrep -f "^sleep 60" >/dev/null && break; sleep 0.1; done
         check "$u: after kill -9 no container process is left" bash -c '! pgrep -f "^sleep 60"'
         check "$u: after kill -9 no run directory is left" [ -z "$(run_dirs "$u")" ]
+        check "$u: after kill -9 none of liblxc's files of the run is left" [ -n "$id" -a -z "$(lxc_files "$u" "$id")" ]
         check "$u: after kill -9 no moat cgroup is left" [ "$(moat_cgroups | wc -l)" = "$cg_before" ]
         for _ in $(seq 50); do pgrep -x moat-guard >/dev/null || break; sleep 0.1; done
         check "$u: no guard is left" bash -c '! pgrep -x moat-guard'
