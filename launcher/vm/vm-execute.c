@@ -162,11 +162,12 @@ static int listen_unix(const char *path) {
 
 static void run_dir_remove(const char *dir) {
         static const char *const files[] = { "ctl.sock", "out.sock", "err.sock", "console.log" };
-        char p[128];
+        char p[PATH_MAX];
 
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
-                (void) unlink(p);
+                int n = snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+                if (n > 0 && (size_t) n < sizeof(p)) /* never a truncated name */
+                        (void) unlink(p);
         }
         (void) rmdir(dir);
 }
