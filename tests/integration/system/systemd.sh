@@ -142,7 +142,15 @@ bg=$!
 for _ in $(seq 200); do pgrep -xf "sleep 62" >/dev/null && break; sleep 0.1; done
 check "the command runs" pgrep -xf "sleep 62"
 id=$(new_run "$snap")
-check "its processes are in the run's cgroup" bash -c '[ -n "$1" ] && grep -q "/moat-$1/" /proc/$(pgrep -xf "sleep 62" | head -1)/cgroup' _ "$id"
+in_run_cgroup() { # every "sleep 62" of the host is in the run's cgroup
+        local p
+        [ -n "$id" ] || return 1
+        for p in $(pgrep -xf "sleep 62"); do grep -q "/moat-$id/" "/proc/$p/cgroup" || return 1; done
+}
+for _ in $(seq 50); do in_run_cgroup && break; sleep 0.1; done
+check "its processes are in the run's cgroup" in_run_cgroup ||
+        diag "run id '$id'; new run dirs: $(comm -13 <(sort <<<"$snap") <(run_dirs | sort) | tr '\n' ' ');" \
+                "$(for p in $(pgrep -xf "sleep 62"); do echo "pid $p: $(tr '\n' ' ' <"/proc/$p/cgroup")"; done)"
 check "while it runs, its run directory, cgroups and processes are seen" \
         bash -c '[ $(grep -c . <<<"$1") -ge 3 ]' _ "$(run_left "$id")"
 mpid=$(pgrep -f "moat-system-run run -q -p $d/s.yaml" | head -1)
