@@ -1176,10 +1176,10 @@ int vm_warm_template(VmWarm *w, const VmWarmSpec *s, bool quiet, char *why, size
 
 /* Removes a template that failed verification, atomically for concurrent runs. */
 static void template_discard(const char *dir) {
-        char bad[640];
+        char bad[PATH_MAX];
+        int n = snprintf(bad, sizeof(bad), "%s.bad-%d", dir, (int) getpid());
 
-        snprintf(bad, sizeof(bad), "%s.bad-%d", dir, (int) getpid());
-        if (rename(dir, bad) == 0)
+        if (n > 0 && (size_t) n < sizeof(bad) && rename(dir, bad) == 0)
                 (void) rm_rf(bad);
 }
 

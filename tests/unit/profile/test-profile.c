@@ -99,7 +99,7 @@ static void check_bad(const char *name, bool from_buffer, unsigned *failures) {
         _cleanup_profile_ Profile *p = NULL;
         MoatError error = {};
         char got[1024];
-        size_t len;
+        size_t len = 0;
         int r;
 
         assert_true(asprintf(&expect_path, "%.*s.expect", (int) (strlen(name) - 5), name) > 0);
