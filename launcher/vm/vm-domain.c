@@ -7,7 +7,8 @@
  *   - 9p shares with accessmode squash (QEMU creates files as its own uid, never chowns) and
  *     multidevs forbid (no other host filesystem is reachable through a share), read-only ones
  *     with <readonly/> so QEMU itself refuses writes;
- *   - three virtio-serial channels to unix sockets moat listens on (control, stdout, stderr);
+ *   - three virtio-serial channels to unix sockets moat listens on (control, stdout, stderr),
+ *     and a fourth, the egress port (org.moat.net), only for a run with outbound network;
  *   - no network interface, no USB, no balloon, no graphics: the guest has only loopback;
  *   - every lifecycle end (power off, reboot, crash) destroys the domain. */
 #include <errno.h>
@@ -129,7 +130,7 @@ int vm_domain_xml(const VmDomainSpec *s, char **ret) {
             !path_ok(s->emulator) || !path_ok(s->kernel) || !path_ok(s->initrd) || !s->cmdline ||
             !path_ok(s->console_log) || !path_ok(s->ctl_socket) || !path_ok(s->stdout_socket) ||
             !path_ok(s->stderr_socket) || (s->loader && !path_ok(s->loader)) ||
-            s->n_shares > VM_DOMAIN_SHARES_MAX)
+            (s->net_socket && !path_ok(s->net_socket)) || s->n_shares > VM_DOMAIN_SHARES_MAX)
                 return -EINVAL;
         for (size_t i = 0; i < s->n_shares; i++) {
                 if (!path_ok(s->shares[i].source) || !tag_ok(s->shares[i].tag))
@@ -175,6 +176,8 @@ int vm_domain_xml(const VmDomainSpec *s, char **ret) {
         add_channel(&b, s->ctl_socket, "org.moat.ctl");
         add_channel(&b, s->stdout_socket, "org.moat.stdout");
         add_channel(&b, s->stderr_socket, "org.moat.stderr");
+        if (s->net_socket)
+                add_channel(&b, s->net_socket, "org.moat.net");
         buf_str(&b, "    <serial type='file'>\n      <source path='");
         buf_escaped(&b, s->console_log);
         buf_str(&b,

@@ -30,6 +30,9 @@ typedef struct VmDomainSpec {
         const char *stderr_socket;
         const VmShare *shares;
         size_t n_shares;
+        /* The egress port (org.moat.net) to this socket, moat listening; NULL = no such port
+         * (every run without network: outbound). */
+        const char *net_socket;
 } VmDomainSpec;
 
 /* Returns 0 and a newly allocated XML document, -EINVAL for an incomplete or unsafe spec

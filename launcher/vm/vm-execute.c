@@ -771,8 +771,8 @@ static bool run_warm(VmRun *run, char *why, size_t why_size) {
                 goto cold;
         run->t0 = now_ms();
         deadline = run->t0 + (plan->resources.timeout_ms ?: VM_BOOT_DEADLINE_MS);
-        if (vm_warm_restore(run->warm, &run->wspec, run->listen_fd, &run->outq, &run->outq_len, why,
-                            why_size) < 0)
+        if (vm_warm_restore(run->warm, &run->wspec, run->listen_fd, -EBADF, &run->outq,
+                            &run->outq_len, why, why_size) < 0)
                 goto cold;
         snprintf(run->res.tier_detail, sizeof(run->res.tier_detail), "%s; QEMU uid %u; %s",
                  plan->vm.kvm ? "kvm" : "tcg (software emulation)", (unsigned) getuid(),

@@ -62,8 +62,10 @@
 #define QBOOT_MAX_ARGS 96
 #define STATE_FD 3 /* the template's device state, inherited by a clone for fd:3 */
 
-static const char *const port_names[3] = { VM_PORT_CTL, VM_PORT_STDOUT, VM_PORT_STDERR };
-static const char *const port_ids[3] = { "ctl", "out", "err" };
+/* The fourth, the egress port, only for a run with outbound network (VmWarmSpec.net). */
+static const char *const port_names[4] = { VM_PORT_CTL, VM_PORT_STDOUT, VM_PORT_STDERR,
+                                           VM_PORT_NET };
+static const char *const port_ids[4] = { "ctl", "out", "err", "net" };
 
 struct VmWarm {
         char run_dir[64];
@@ -112,6 +114,7 @@ int vm_warm_spec_copy(const VmDomainSpec *d, VmWarmSpec *ret) {
         ret->kernel = dup_or_null(d->kernel, &err);
         ret->initrd = dup_or_null(d->initrd, &err);
         ret->cmdline = dup_or_null(d->cmdline, &err);
+        ret->net = d->net_socket != NULL;
         for (size_t i = 0; i < d->n_shares && i < VM_DOMAIN_SHARES_MAX; i++) {
                 ret->sources[i] = dup_or_null(d->shares[i].source, &err);
                 snprintf(ret->tags[i], sizeof(ret->tags[i]), "%s", d->shares[i].tag);
@@ -240,9 +243,10 @@ static int template_inputs(const VmWarmSpec *s, char **ret) {
         r = asprintf(&text,
                      TEMPLATE_FORMAT
                      "\nqemu %s\nkernel %s\ninitramfs %s\nfirmware %s\n"
-                     "machine pc\naccel %s\nmemory %" PRIu64 "\nvcpus %" PRIu32 "\ncmdline %s\n%s",
+                     "machine pc\naccel %s\nmemory %" PRIu64 "\nvcpus %" PRIu32
+                     "\ncmdline %s\n%s%s",
                      q, k, i, l, s->kvm ? "kvm" : "tcg", s->memory_mib, s->vcpus, s->cmdline,
-                     shares);
+                     shares, s->net ? "net " VM_PORT_NET "\n" : "");
         free(shares);
         if (r < 0)
                 return -ENOMEM;
@@ -442,7 +446,7 @@ static bool option_safe(const char *p) {
 
 /* The QEMU command line shared by capture and clone: the machine of the cold path (pc, qboot,
  * direct kernel boot), 9p shares as libvirt's accessmode='squash' multidevs='forbid', the
- * three virtio-serial ports connecting to moat's sockets, the serial console to a file,
+ * three virtio-serial ports (four with the egress port) connecting to moat's sockets, the serial console to a file,
  * nothing else (no network, no USB, no display), and QEMU's seccomp sandbox. */
 static void qemu_args(Argv *a, const VmWarmSpec *s, const char *ram, bool share, const char *dir,
                       const char *sock_prefix, const char *const shares[]) {
@@ -488,8 +492,8 @@ static void qemu_args(Argv *a, const VmWarmSpec *s, const char *ram, bool share,
         }
         arg(a, "-device");
         arg(a, "virtio-serial-pci,id=vser");
-        static const char *const socks[3] = { "ctl.sock", "out.sock", "err.sock" };
-        for (int i = 0; i < 3; i++) {
+        static const char *const socks[4] = { "ctl.sock", "out.sock", "err.sock", "net.sock" };
+        for (int i = 0; i < (s->net ? 4 : 3); i++) {
                 arg(a, "-chardev");
                 argf(a, "socket,id=ch%s,path=%s/%s%s", port_ids[i], dir, sock_prefix, socks[i]);
                 arg(a, "-device");
@@ -941,7 +945,9 @@ static int capture(VmWarm *w, const VmWarmSpec *s, const char *dir, const char *
                    size_t why_size) {
         char tmp[600], ram[640], state[640], empty[128], qmp[128], log[128], cap[128];
         const char *shares[VM_DOMAIN_SHARES_MAX];
-        int lfd[3] = { -EBADF, -EBADF, -EBADF }, cfd[3] = { -EBADF, -EBADF, -EBADF };
+        int lfd[4] = { -EBADF, -EBADF, -EBADF, -EBADF },
+            cfd[4] = { -EBADF, -EBADF, -EBADF, -EBADF };
+        int n_ports = s->net ? 4 : 3;
         _cleanup_close_ int state_fd = -EBADF, tmp_fd = -EBADF, ram_fd = -EBADF, sfd = -EBADF;
         uint64_t deadline = mono_ms() + CAPTURE_DEADLINE_MS;
         Argv a = {};
@@ -961,8 +967,9 @@ static int capture(VmWarm *w, const VmWarmSpec *s, const char *dir, const char *
                 return r;
         }
         (void) janitor_send(w, 't', tmp, -1);
-        for (int i = 0; i < 3; i++) {
-                static const char *const n[3] = { "cap-ctl.sock", "cap-out.sock", "cap-err.sock" };
+        for (int i = 0; i < n_ports; i++) {
+                static const char *const n[4] = { "cap-ctl.sock", "cap-out.sock", "cap-err.sock",
+                                                  "cap-net.sock" };
                 snprintf(cap, sizeof(cap), "%s/%s", w->run_dir, n[i]);
                 if ((lfd[i] = listen_at(cap)) < 0) {
                         r = lfd[i];
@@ -989,7 +996,7 @@ static int capture(VmWarm *w, const VmWarmSpec *s, const char *dir, const char *
                          tail[0] ? ": " : "", tail);
                 goto out;
         }
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < n_ports; i++)
                 while (cfd[i] < 0) {
                         struct pollfd p = { .fd = lfd[i], .events = POLLIN };
                         if (mono_ms() >= deadline) {
@@ -1000,7 +1007,8 @@ static int capture(VmWarm *w, const VmWarmSpec *s, const char *dir, const char *
                         (void) poll(&p, 1, 100);
                         cfd[i] = accept4(lfd[i], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
                 }
-        /* The guest init has opened its three ports: it waits for its configuration. */
+        /* The guest init has opened its three ports: it waits for its configuration (it opens
+         * the egress port only when the configuration asks for the forwarder). */
         if ((r = vm_qmp_wait_ports(&q, 3, deadline)) < 0) {
                 snprintf(why, why_size,
                          "template capture: the guest init did not open its ports: %s",
@@ -1065,14 +1073,14 @@ static int capture(VmWarm *w, const VmWarmSpec *s, const char *dir, const char *
 out:
         vm_qmp_close(&q);
         qemu_stop(w);
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 4; i++) {
                 safe_close(lfd[i]);
                 safe_close(cfd[i]);
         }
-        static const char *const leftovers[] = { "cap-ctl.sock", "cap-out.sock",
-                                                 "cap-err.sock", "cap-console.log",
-                                                 "cap-qemu.log", "qmp.sock",
-                                                 "empty" };
+        static const char *const leftovers[] = { "cap-ctl.sock",    "cap-out.sock",
+                                                 "cap-err.sock",    "cap-net.sock",
+                                                 "cap-console.log", "cap-qemu.log",
+                                                 "qmp.sock",        "empty" };
         for (size_t i = 0; i < ELEMENTSOF(leftovers); i++) {
                 char p[128];
                 snprintf(p, sizeof(p), "%s/%s", w->run_dir, leftovers[i]);
@@ -1266,8 +1274,8 @@ static int seal_config(char **config, size_t *len) {
         return 0;
 }
 
-int vm_warm_restore(VmWarm *w, const VmWarmSpec *s, const int listen_fd[3], char **config,
-                    size_t *config_len, char *why, size_t why_size) {
+int vm_warm_restore(VmWarm *w, const VmWarmSpec *s, const int listen_fd[3], int net_listen_fd,
+                    char **config, size_t *config_len, char *why, size_t why_size) {
         _cleanup_close_ int state_fd = -EBADF;
         char qmp[128], log[128], detail[64] = "", tail[200], uri[32];
         uint64_t deadline = mono_ms() + RESTORE_DEADLINE_MS;
@@ -1365,9 +1373,11 @@ fail:
                 (void) vm_config_append(config, config_len, 'z', "", 0);
         }
         /* Connections the dead QEMU left in moat's listening sockets. */
-        for (int i = 0; i < 3; i++)
-                for (int c; (c = accept4(listen_fd[i], NULL, NULL, SOCK_CLOEXEC)) >= 0;)
+        for (int i = 0; i < 4; i++) {
+                int l = i < 3 ? listen_fd[i] : net_listen_fd;
+                for (int c; l >= 0 && (c = accept4(l, NULL, NULL, SOCK_CLOEXEC)) >= 0;)
                         close(c);
+        }
         char p[128];
         snprintf(p, sizeof(p), "%s/qmp.sock", w->run_dir);
         (void) unlink(p);

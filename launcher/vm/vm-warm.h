@@ -32,6 +32,7 @@ typedef struct VmWarmSpec {
         char *sources[VM_DOMAIN_SHARES_MAX];
         char tags[VM_DOMAIN_SHARES_MAX][32];
         size_t n_shares;
+        bool net; /* the egress port org.moat.net (net.sock), for network: outbound */
 } VmWarmSpec;
 
 int vm_warm_spec_copy(const VmDomainSpec *d, VmWarmSpec *ret);
@@ -52,12 +53,13 @@ int vm_warm_new(const char *run_dir, VmWarm **ret);
 int vm_warm_template(VmWarm *w, const VmWarmSpec *s, bool quiet, char *why, size_t why_size);
 /* Verifies the template (its RAM file's identity and its device state's SHA-256, recorded at
  * capture) and restores a clone whose ports connect to the run directory's ctl/out/err
- * sockets (listen_fd: moat's listening ends, drained if the restore fails). The configuration
+ * sockets, and net.sock if s->net (listen_fd, net_listen_fd: moat's listening ends, drained
+ * if the restore fails; net_listen_fd -EBADF without the egress port). The configuration
  * (*config, ending in the end record) gets the clone's CRNG seed and clock just before the
  * guest resumes. A template that fails verification is removed (-EBADMSG). On any failure
  * nothing runs any more and why says what happened; the caller boots cold. */
-int vm_warm_restore(VmWarm *w, const VmWarmSpec *s, const int listen_fd[3], char **config,
-                    size_t *config_len, char *why, size_t why_size);
+int vm_warm_restore(VmWarm *w, const VmWarmSpec *s, const int listen_fd[3], int net_listen_fd,
+                    char **config, size_t *config_len, char *why, size_t why_size);
 /* Readable with VM_EVENT_STOPPED (vm-libvirt.h) once the clone's QEMU has exited. */
 int vm_warm_event_fd(const VmWarm *w);
 /* Hard stop of the clone (SIGKILL to its QEMU). */

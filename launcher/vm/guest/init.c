@@ -40,6 +40,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <linux/random.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -55,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vm-netrelay.h"
 #include "vm-proto.h"
 
 #define NEWROOT "/newroot"
@@ -516,6 +518,67 @@ static void loopback_up(void) {
         if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
                 fail("loopback", errno);
         close(fd);
+}
+
+#define NOBODY 65534
+
+/* Record N: the egress forwarder. The listening socket on 127.0.0.1:N is bound here, by PID 1
+ * before the command exists, so the command can never hold that port itself; a child serves
+ * it (vm-netrelay.h: each connection becomes a channel of the port org.moat.net, which moat
+ * connects to its proxy) as the unprivileged user nobody with no_new_privs, no capabilities
+ * and none of init's other ports. The guest has no network device: this is its only way out,
+ * and only to moat's proxy. The child dies with every other process in kill(-1) at the end;
+ * if it dies earlier the guest is left with loopback only (the network stays closed). */
+static void net_forwarder_start(const VmConfig *c, int out_fd, int err_fd) {
+        static VmNetRelay relay; /* large: in the bss, copied on write in the child only */
+        struct sockaddr_in a = { .sin_family = AF_INET,
+                                 .sin_port = htons(c->net_port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int one = 1, port, l;
+        pid_t pid;
+
+        if (!c->net_port)
+                return;
+        port = open_port(VM_PORT_NET, O_RDWR | O_NONBLOCK);
+        if (port < 0)
+                fail("open egress port", -port);
+        l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            bind(l, (struct sockaddr *) &a, sizeof(a)) < 0 || listen(l, 128) < 0)
+                fail("egress listener", errno);
+        pid = fork();
+        if (pid < 0)
+                fail("fork egress forwarder", errno);
+        if (pid == 0) {
+                struct pollfd p[VM_NET_POLLFDS];
+                sigset_t none;
+
+                close(ctl_fd);
+                close(out_fd);
+                close(err_fd);
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                (void) prctl(PR_SET_NAME, "moat-egress");
+                if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+                    setresuid(NOBODY, NOBODY, NOBODY) < 0 ||
+                    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                        _exit(1);
+                vm_net_relay_init(&relay, true, port, l, NULL, NULL);
+                for (;;) {
+                        vm_net_relay_pollfds(&relay, p);
+                        if (poll(p, VM_NET_POLLFDS, -1) < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                _exit(1);
+                        }
+                        if (vm_net_relay_handle(&relay, p) < 0)
+                                _exit(1);
+                }
+        }
+        close(port);
+        close(l);
+        if (debug)
+                klog("egress forwarder on 127.0.0.1:%u", (unsigned) c->net_port);
 }
 
 /* Record U: no user namespace can be created in the guest at all, whatever the seccomp set
@@ -1109,6 +1172,7 @@ int main(int argc, char **argv) {
         if (c.controls & (1u << VM_CONTROL_USERNS))
                 disable_userns();
         loopback_up();
+        net_forwarder_start(&c, out_fd, err_fd);
         if (c.apparmor[0])
                 load_apparmor(&c);
         switch_root();

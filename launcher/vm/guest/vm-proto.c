@@ -9,7 +9,7 @@
 
 #include "vm-proto.h"
 
-#define VM_TAGS "ugcaemhipPtfdzSknLlUrxyRw"
+#define VM_TAGS "ugcaemhipPtfdzSknLlUrxyRwN"
 
 static const char *const control_names[_VM_CONTROL_MAX] = {
         [VM_CONTROL_SECCOMP] = "seccomp",
@@ -443,6 +443,11 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                 if (c->have_realtime || parse_uint(v, vlen, UINT64_MAX, &u) < 0)
                         return *reason = "bad or repeated wall clock", -EINVAL;
                 c->realtime_ns = u, c->have_realtime = true;
+                return 0;
+        case 'N':
+                if (c->net_port || parse_uint(v, vlen, UINT16_MAX, &u) < 0 || u == 0)
+                        return *reason = "bad or repeated egress port", -EINVAL;
+                c->net_port = (uint16_t) u;
                 return 0;
         default:
                 return *reason = "unknown record tag", -EINVAL;

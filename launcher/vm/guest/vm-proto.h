@@ -26,7 +26,10 @@
  *   R  CRNG seed: VM_SEED_MIN..VM_SEED_MAX bytes as lower-case hex, at most once
  *   w  the host's CLOCK_REALTIME in ns, at most once
  * which make a guest restored from a template unique (the guest init credits the seed and
- * forces a reseed, and sets its clock, before anything else). Then,
+ * forces a reseed, and sets its clock, before anything else), and
+ *   N  the egress forwarder: the guest's loopback TCP port (1..65535, decimal) on which the
+ *      init accepts connections and relays them over the port org.moat.net to moat's proxy
+ *      (vm-netrelay.h); at most once; only a run with network: outbound sends it. Then,
  * for the rest of the run, stdin frames: "i<len>:<bytes>\n" and a final "I0:\n" (EOF).
  *
  * Guest -> host, lines of at most VM_STATUS_LINE_MAX bytes:
@@ -51,6 +54,7 @@
 #define VM_PORT_CTL "org.moat.ctl"
 #define VM_PORT_STDOUT "org.moat.stdout"
 #define VM_PORT_STDERR "org.moat.stderr"
+#define VM_PORT_NET "org.moat.net" /* egress port, only with network: outbound */
 
 #define VM_CONFIG_MAX (256u * 1024u) /* whole configuration */
 #define VM_RECORD_MAX 8192u          /* one record's value */
@@ -169,6 +173,7 @@ typedef struct VmConfig {
         size_t seed_len;
         uint64_t realtime_ns; /* record w */
         bool have_realtime;
+        uint16_t net_port; /* record N; 0 = no egress forwarder */
 } VmConfig;
 
 /* Appends one record to a growing buffer; -EINVAL for a value that is too long or a bad tag,

@@ -63,6 +63,8 @@ static void test_tcg_domain(void **state) {
         assert_int_equal(count(xml, "<channel type='unix'>"), 3);
         assert_int_equal(count(xml, "<source mode='connect'"), 3);
         assert_non_null(strstr(xml, "name='org.moat.ctl'"));
+        /* The egress port only when asked for. */
+        assert_null(strstr(xml, "org.moat.net"));
         /* No network, no balloon, no USB; every end destroys the domain. */
         assert_null(strstr(xml, "<interface"));
         assert_null(strstr(xml, "qemu:commandline"));
@@ -86,6 +88,25 @@ static void test_kvm_domain(void **state) {
         assert_null(strstr(xml, "<loader"));
         assert_null(strstr(xml, "<filesystem"));
         free(xml);
+}
+
+static void test_net_port(void **state) {
+        VmDomainSpec s = base();
+        char *xml = NULL;
+
+        s.net_socket = "/r/net.sock";
+        assert_int_equal(vm_domain_xml(&s, &xml), 0);
+        assert_int_equal(count(xml, "<channel type='unix'>"), 4);
+        assert_non_null(strstr(xml,
+                               "<source mode='connect' path='/r/net.sock'/>\n"
+                               "      <target type='virtio' name='org.moat.net'/>"));
+        /* A port, never a network interface. */
+        assert_null(strstr(xml, "<interface"));
+        free(xml);
+        xml = NULL;
+        s.net_socket = "net.sock";
+        assert_int_equal(vm_domain_xml(&s, &xml), -EINVAL);
+        assert_null(xml);
 }
 
 static void test_rejects(void **state) {
@@ -120,6 +141,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_tcg_domain),
                 cmocka_unit_test(test_kvm_domain),
+                cmocka_unit_test(test_net_port),
                 cmocka_unit_test(test_rejects),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

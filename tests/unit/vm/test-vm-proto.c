@@ -429,6 +429,42 @@ static void test_config_clone_identity(void **state) {
                 "z0:\n");
 }
 
+/* Record N, the egress forwarder's loopback port: optional (0 = none), 1..65535, once. */
+static void test_config_net_port(void **state) {
+        VmConfig *c = malloc(sizeof(*c));
+        const char *why;
+
+        char *buf = build((const char *[]){ "u1", "g1", "c/", "a/bin/true",
+                                            "i0123456789abcdef0123456789abcdef", "N3128", NULL });
+        assert_true(vm_config_parse(buf, strlen(buf), c, &why) > 0);
+        assert_int_equal(c->net_port, 3128);
+        free(buf);
+        buf = build((const char *[]){ "u1", "g1", "c/", "a/bin/true",
+                                      "i0123456789abcdef0123456789abcdef", "N65535", NULL });
+        assert_true(vm_config_parse(buf, strlen(buf), c, &why) > 0);
+        assert_int_equal(c->net_port, 65535);
+        free(buf);
+        buf = build((const char *[]){ "u1", "g1", "c/", "a/bin/true",
+                                      "i0123456789abcdef0123456789abcdef", NULL });
+        assert_true(vm_config_parse(buf, strlen(buf), c, &why) > 0);
+        assert_int_equal(c->net_port, 0);
+        free(buf);
+        free(c);
+
+        expect_bad_record('N', "");
+        expect_bad_record('N', "0");
+        expect_bad_record('N', "65536");
+        expect_bad_record('N', "03128");
+        expect_bad_record('N', "-1");
+        expect_bad_record('N', "+3128");
+        expect_bad_record('N', "3128 ");
+        expect_bad_record('N', "0x10");
+        expect_bad_record('N', "99999999999999999999999");
+        expect_bad(
+                "u1:1\ng1:1\nc1:/\na1:x\ni32:0123456789abcdef0123456789abcdef\n"
+                "N4:3128\nN4:3128\nz0:\n"); /* repeated */
+}
+
 static void test_config_limits(void **state) {
         char *buf = NULL;
         size_t len = 0;
@@ -596,6 +632,7 @@ int main(void) {
                 cmocka_unit_test(test_config_malformed),
                 cmocka_unit_test(test_config_cpu_time),
                 cmocka_unit_test(test_config_clone_identity),
+                cmocka_unit_test(test_config_net_port),
                 cmocka_unit_test(test_config_limits),
                 cmocka_unit_test(test_status_applied),
                 cmocka_unit_test(test_config_controls),
