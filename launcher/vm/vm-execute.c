@@ -722,8 +722,9 @@ static int net_prepare(VmRun *run) {
                             strerror(-run->net_listen));
                 return run->net_listen;
         }
+        /* The proxy blocks in accept(): its listener must not be O_NONBLOCK. */
         if ((run->proxy_listen = listen_unix(run->proxy_sock)) < 0 ||
-            listen(run->proxy_listen, 128) < 0) {
+            listen(run->proxy_listen, 128) < 0 || fcntl(run->proxy_listen, F_SETFL, 0) < 0) {
                 r = run->proxy_listen < 0 ? run->proxy_listen : -errno;
                 result_fail(&run->res, "egress proxy", r, "%s: %s", run->proxy_sock, strerror(-r));
                 return r;
