@@ -158,20 +158,23 @@ int plan_build_network(Plan *p, const Profile *pr, const Policy *pol, const Host
         if (pr->outbound.via == OUTBOUND_VIA_TRANSPARENT &&
             (r = refuse_transparent(p, pr, host)) < 0)
                 return r;
-        if (p->tier != TIER_SANDBOX) {
+        if (p->tier != TIER_SANDBOX && p->tier != TIER_VM) {
                 char where[300];
                 plan_format_pos(&pr->network_pos, where, sizeof(where));
                 r = plan_refuse(p,
-                                "network: outbound is given in the sandbox tier only so far, and "
-                                "this run needs tier %s%s%s%s. To run it: use network: none or "
-                                "loopback, or a profile that stays in the sandbox tier",
+                                "network: outbound is given in the sandbox and vm tiers only so "
+                                "far, and this run needs tier %s%s%s%s. To run it: use network: "
+                                "none or loopback, or a profile that stays in the sandbox or vm "
+                                "tier",
                                 tier_to_string(p->tier), where[0] ? " (network at " : "", where,
                                 where[0] ? ")" : "");
                 if (r < 0)
                         return r;
         }
-        /* Second layer, in the kernel: TCP connect to the proxy port only, no bind. */
-        if (l->abi >= 4 && l->status != CONTROL_NOT_APPLICABLE) {
+        /* Second layer, in the kernel: TCP connect to the proxy port only, no bind. Not in the
+         * vm tier: the guest kernel's Landlock is ABI 2 (no TCP rules), and the guest has no
+         * network device to reach anything else with (egress.port). */
+        if (p->tier != TIER_VM && l->abi >= 4 && l->status != CONTROL_NOT_APPLICABLE) {
                 l->handled_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
                 l->connect_port = e->proxy_port;
         }
@@ -194,6 +197,14 @@ int plan_controls_network(Plan *p) {
                               "ranges refused unless a CIDR rule lists them; no UDP, no DNS; "
                               "tools that ignore the proxy variables reach nothing",
                               e->proxy_port, e->n_allow, hex);
+        if (r >= 0 && p->tier == TIER_VM)
+                r = plan_add_controlf(p, "egress.port", CONTROL_REQUIRED, NULL,
+                                      "the guest has no network device: moat-init forwards "
+                                      "127.0.0.1:%u in the guest over the virtio-serial port "
+                                      "org.moat.net to moat's proxy on the host, the only route "
+                                      "out; no Landlock TCP rule (the guest kernel's Landlock has "
+                                      "none)",
+                                      e->proxy_port);
         for (size_t i = 0; r >= 0 && i < e->n_allow; i++) {
                 char f[EGRESS_RULE_FORMAT_MAX], where[300];
                 plan_format_pos(&e->allow[i].pos, where, sizeof(where));

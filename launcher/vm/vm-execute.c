@@ -14,7 +14,13 @@
  *
  * Data path: three unix sockets in a private run directory, on which moat listens and QEMU
  * connects at start (virtio-serial ports): the control port (configuration and stdin frames
- * in, status lines out; vm-proto.h), stdout and stderr. */
+ * in, status lines out; vm-proto.h), stdout and stderr.
+ *
+ * network: outbound: a fourth, the egress port (net.sock). The guest has no network device;
+ * its init forwards 127.0.0.1:PORT over that port (record N), and moat connects each channel
+ * the guest opens (vm-netrelay.h) to its proxy (net/netd.h) listening on proxy.sock in the run
+ * directory: the allowlist, the TLS server-name check and the decisions are the sandbox
+ * tier's. The guest's framing is checked here; a broken frame stops the run (125). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,12 +43,15 @@
 #include "basic/macros.h"
 #include "executor.h"
 #include "host/vm-account.h"
+#include "net/net-keep.h"
+#include "net/netd.h"
 #include "vm-controls.h"
 #include "vm-domain.h"
 #include "vm-initramfs.h"
 #include "vm-layout.h"
 #include "vm-libvirt.h"
 #include "vm-warm.h"
+#include "vm/guest/vm-netrelay.h"
 #include "vm/guest/vm-proto.h"
 
 #define VM_URI "qemu:///session"
@@ -72,6 +81,10 @@ typedef struct VmResult {
         unsigned controls_applied; /* 1u << VmControl the guest reported applied */
         bool controls_reported;    /* the guest reached "started" and reported them */
         uint64_t boot_ms;
+        /* network: outbound: the decisions (RunNetwork without its pointer, and its table),
+         * so that a root caller's helper can send them back as they are */
+        RunNetwork net;
+        RunNetDest net_dest[RUN_NET_MAX_DEST];
 } VmResult;
 
 typedef struct VmRun {
@@ -92,6 +105,12 @@ typedef struct VmRun {
         uint64_t output_left; /* resources.output: bytes the guest may still write */
         uint64_t t0;
         VmResult res;
+        /* network: outbound (-EBADF / 0 otherwise): the egress port's listener and connection,
+         * the proxy's listener, the proxy and its record socket, the relay */
+        int net_listen, net_fd, proxy_listen, net_report_fd;
+        pid_t net_pid;
+        char proxy_sock[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+        VmNetRelay *relay;
 } VmRun;
 
 static uint64_t now_ms(void) {
@@ -161,7 +180,8 @@ static int listen_unix(const char *path) {
 }
 
 static void run_dir_remove(const char *dir) {
-        static const char *const files[] = { "ctl.sock", "out.sock", "err.sock", "console.log" };
+        static const char *const files[] = { "ctl.sock", "out.sock",   "err.sock",
+                                             "net.sock", "proxy.sock", "console.log" };
         char p[PATH_MAX];
 
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
@@ -198,9 +218,88 @@ static void sweep_run_dirs(void) {
         closedir(d);
 }
 
+/* The egress port's channels connect here: the proxy's listener in the run directory. */
+static int net_connect_proxy(void *userdata) {
+        const VmRun *run = userdata;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+        if (fd < 0)
+                return -errno;
+        memcpy(sa.sun_path, run->proxy_sock, sizeof(sa.sun_path));
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* The proxy's decisions, counted as the sandbox tier counts them; false once its end closed. */
+static bool net_drain(VmRun *run) {
+        for (;;) {
+                NetRecord rec;
+                ssize_t n = recv(run->net_report_fd, &rec, sizeof(rec), MSG_DONTWAIT);
+                if (n == (ssize_t) sizeof(rec)) {
+                        rec.host[sizeof(rec.host) - 1] = rec.reason[sizeof(rec.reason) - 1] = 0;
+                        rec.addr[sizeof(rec.addr) - 1] = rec.method[sizeof(rec.method) - 1] = 0;
+                        net_table_add(&run->res.net, &rec);
+                        continue;
+                }
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return true;
+                if (n > 0)
+                        continue;
+                return false;
+        }
+}
+
+/* After the run, as the sandbox tier does: SIGTERM, the records under way for up to
+ * NET_STOP_MS, then SIGKILL. The guest's channels are closed first. */
+#define NET_STOP_MS 500
+
+static void net_stop(VmRun *run) {
+        if (run->relay) {
+                vm_net_relay_done(run->relay);
+                free(run->relay);
+                run->relay = NULL;
+        }
+        run->net_fd = safe_close(run->net_fd);
+        if (run->net_pid > 0) {
+                uint64_t deadline = now_ms() + NET_STOP_MS;
+                if (waitpid(run->net_pid, NULL, WNOHANG) == run->net_pid) {
+                        run->res.net.proxy_died = true;
+                        run->net_pid = 0;
+                } else
+                        (void) kill(run->net_pid, SIGTERM);
+                while (run->net_report_fd >= 0 && net_drain(run)) {
+                        struct pollfd p = { .fd = run->net_report_fd, .events = POLLIN };
+                        uint64_t t = now_ms();
+                        if (t >= deadline || poll(&p, 1, (int) (deadline - t)) <= 0)
+                                break;
+                }
+                if (run->net_pid > 0) {
+                        (void) kill(run->net_pid, SIGKILL);
+                        (void) waitpid(run->net_pid, NULL, 0);
+                }
+                run->net_pid = 0;
+        }
+        run->net_report_fd = safe_close(run->net_report_fd);
+        run->net_listen = safe_close(run->net_listen);
+        run->proxy_listen = safe_close(run->proxy_listen);
+        /* The table crosses the helper's pipe by value. */
+        if (run->res.net.dest) {
+                memcpy(run->res.net_dest, run->res.net.dest,
+                       run->res.net.n_dest * sizeof(run->res.net_dest[0]));
+                free(run->res.net.dest);
+                run->res.net.dest = NULL;
+        }
+}
+
 static void run_cleanup(VmRun *run) {
         run->lv = vm_libvirt_close(run->lv, run->clean_end);
         run->warm = vm_warm_close(run->warm);
+        net_stop(run);
         vm_warm_spec_done(&run->wspec);
         for (int i = 0; i < _SOCK_MAX; i++) {
                 run->listen_fd[i] = safe_close(run->listen_fd[i]);
@@ -413,7 +512,7 @@ static void run_loop(VmRun *run, uint64_t deadline) {
         bool run_deadline_set = false;
 
         for (;;) {
-                struct pollfd p[6];
+                struct pollfd p[7 + VM_NET_POLLFDS];
                 int ev = run->warm ? vm_warm_event_fd(run->warm) : vm_libvirt_event_fd(run->lv);
                 bool want_stdin = run->res.started && !run->stdin_eof && run->outq_len == 0 &&
                                   run->fd[SOCK_CTL] >= 0;
@@ -475,8 +574,31 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                 p[3] = (struct pollfd){ .fd = relay ? run->fd[SOCK_OUT] : -1, .events = POLLIN };
                 p[4] = (struct pollfd){ .fd = relay ? run->fd[SOCK_ERR] : -1, .events = POLLIN };
                 p[5] = (struct pollfd){ .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN };
-                if (poll(p, 6, timeout) < 0 && errno != EINTR)
+                p[6] = (struct pollfd){ .fd = run->net_report_fd, .events = POLLIN };
+                nfds_t np = 7;
+                if (run->relay && !run->destroyed) {
+                        vm_net_relay_pollfds(run->relay, p + 7);
+                        np += VM_NET_POLLFDS;
+                }
+                if (poll(p, np, timeout) < 0 && errno != EINTR)
                         return;
+                if (p[6].revents && !net_drain(run))
+                        run->net_report_fd = safe_close(run->net_report_fd);
+                if (np > 7) {
+                        int k = vm_net_relay_handle(run->relay, p + 7);
+                        if (k == -EBADMSG) {
+                                result_fail(&run->res, "egress port", EBADMSG,
+                                            "malformed frames from the guest on the egress port; "
+                                            "the run was stopped");
+                                destroy(run);
+                        }
+                        if (k < 0) {
+                                /* The port ended: the guest has no way out any more. */
+                                vm_net_relay_done(run->relay);
+                                free(run->relay);
+                                run->relay = NULL;
+                        }
+                }
                 if (p[0].revents)
                         on_signal(run);
                 if (p[1].revents) {
@@ -517,6 +639,26 @@ static int accept_ports(VmRun *run, uint64_t deadline) {
                         }
                 }
                 run->listen_fd[i] = safe_close(run->listen_fd[i]);
+        }
+        while (run->net_listen >= 0 && run->net_fd < 0) {
+                struct pollfd p = { .fd = run->net_listen, .events = POLLIN };
+                uint64_t t = now_ms();
+                if (t >= deadline)
+                        return -ETIMEDOUT;
+                if (poll(&p, 1, (int) MIN(deadline - t, 1000u)) < 0 && errno != EINTR)
+                        return -errno;
+                if (p.revents & POLLIN) {
+                        run->net_fd =
+                                accept4(run->net_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                        if (run->net_fd < 0 && errno != EAGAIN && errno != EINTR)
+                                return -errno;
+                }
+        }
+        if (run->net_fd >= 0 && !run->relay) {
+                run->net_listen = safe_close(run->net_listen);
+                if (!(run->relay = malloc(sizeof(*run->relay))))
+                        return -ENOMEM;
+                vm_net_relay_init(run->relay, false, run->net_fd, -1, net_connect_proxy, run);
         }
         return 0;
 }
@@ -567,11 +709,43 @@ static const char *qemu_emulator(void) {
         return NULL;
 }
 
+/* network: outbound: the egress port's listener, the proxy (started here, before any thread
+ * of libvirt's or the warm path's exists: it is forked) on its own listener, record N. */
+static int net_prepare(VmRun *run) {
+        const Plan *plan = run->plan;
+        char sock[128];
+        int r;
+
+        snprintf(sock, sizeof(sock), "%s/net.sock", run->dir);
+        snprintf(run->proxy_sock, sizeof(run->proxy_sock), "%s/proxy.sock", run->dir);
+        if ((run->net_listen = listen_unix(sock)) < 0) {
+                result_fail(&run->res, "egress port", run->net_listen, "%s: %s", sock,
+                            strerror(-run->net_listen));
+                return run->net_listen;
+        }
+        /* The proxy blocks in accept(): its listener must not be O_NONBLOCK. */
+        if ((run->proxy_listen = listen_unix(run->proxy_sock)) < 0 ||
+            listen(run->proxy_listen, 128) < 0 || fcntl(run->proxy_listen, F_SETFL, 0) < 0) {
+                r = run->proxy_listen < 0 ? run->proxy_listen : -errno;
+                result_fail(&run->res, "egress proxy", r, "%s: %s", run->proxy_sock, strerror(-r));
+                return r;
+        }
+        r = net_proxy_spawn(&plan->egress, run->proxy_listen, &run->net_pid, &run->net_report_fd);
+        if (r < 0) {
+                run->net_pid = 0;
+                result_fail(&run->res, "egress proxy", r, "cannot start the network proxy: %s",
+                            r == -ENOENT ? "/etc/resolv.conf names no nameserver" : strerror(-r));
+                return r;
+        }
+        run->res.net.active = true;
+        return 0;
+}
+
 static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name, size_t name_size) {
         const Plan *plan = run->plan;
         _cleanup_free_ char *cache = vm_cache_dir("/vm"), *initrd = NULL;
         VmGuestFiles gf = {};
-        char msg[512] = "", sock[_SOCK_MAX][128], console[128], cmdline[512];
+        char msg[512] = "", sock[_SOCK_MAX][128], console[128], cmdline[512], net_sock[128];
         uid_t uid = plan->vm.guest_root ? 0 : getuid();
         gid_t gid = plan->vm.guest_root ? 0 : getgid();
         uint64_t mem = plan->vm.memory ?: (256ull << 20);
@@ -589,12 +763,6 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
                             "the %llu MiB the guest kernel needs",
                             (unsigned long long) (mem >> 20), VM_MIN_MEMORY >> 20);
                 return -EINVAL;
-        }
-        if (plan->sandbox.network == NETWORK_OUTBOUND) {
-                result_fail(&run->res, "network", EOPNOTSUPP,
-                            "the vm tier has no network "
-                            "device (loopback only); outbound network cannot be given");
-                return -EOPNOTSUPP;
         }
         if (!cache)
                 return -ENOMEM;
@@ -624,6 +792,13 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
                 result_fail(&run->res, "guest controls", r, "%s", msg);
                 return r;
         }
+        if (plan->sandbox.network == NETWORK_OUTBOUND) {
+                char port[8];
+                snprintf(port, sizeof(port), "%u", (unsigned) plan->egress.proxy_port);
+                r = vm_config_append(&layout->config, &layout->config_len, 'N', port, strlen(port));
+                if (r < 0)
+                        return r;
+        }
         snprintf(run->res.machine_id, sizeof(run->res.machine_id), "%s", layout->machine_id);
         if ((r = vm_config_append(&layout->config, &layout->config_len, 'z', "", 0)) < 0 ||
             (r = queue_ctl(run, layout->config, layout->config_len)) < 0)
@@ -646,6 +821,9 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
                         return run->listen_fd[i];
                 }
         }
+        if (plan->sandbox.network == NETWORK_OUTBOUND && (r = net_prepare(run)) < 0)
+                return r;
+        snprintf(net_sock, sizeof(net_sock), "%s/net.sock", run->dir);
         snprintf(console, sizeof(console), "%s/console.log", run->dir);
         /* Short: libvirt puts the monitor socket at
          * $XDG_CONFIG_HOME/libvirt/qemu/lib/domain-<id>-<name>/monitor.sock, and a socket path
@@ -690,6 +868,7 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
                 .stderr_socket = sock[SOCK_ERR],
                 .shares = layout->shares,
                 .n_shares = layout->n_shares,
+                .net_socket = run->net_listen >= 0 ? net_sock : NULL,
         };
         if (!spec.emulator) {
                 result_fail(&run->res, "qemu", ENOENT, "qemu-system-x86_64 not found");
@@ -771,7 +950,7 @@ static bool run_warm(VmRun *run, char *why, size_t why_size) {
                 goto cold;
         run->t0 = now_ms();
         deadline = run->t0 + (plan->resources.timeout_ms ?: VM_BOOT_DEADLINE_MS);
-        if (vm_warm_restore(run->warm, &run->wspec, run->listen_fd, -EBADF, &run->outq,
+        if (vm_warm_restore(run->warm, &run->wspec, run->listen_fd, run->net_listen, &run->outq,
                             &run->outq_len, why, why_size) < 0)
                 goto cold;
         snprintf(run->res.tier_detail, sizeof(run->res.tier_detail), "%s; QEMU uid %u; %s",
@@ -823,6 +1002,10 @@ static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, VmR
         VmRun run = { .plan = plan,
                       .req = req,
                       .sig_fd = -EBADF,
+                      .net_listen = -EBADF,
+                      .net_fd = -EBADF,
+                      .proxy_listen = -EBADF,
+                      .net_report_fd = -EBADF,
                       .output_left = plan->resources.output_bytes };
         _cleanup_free_ char *xml = NULL;
         VmLayout layout = {};
@@ -907,6 +1090,19 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
                  res->started ? "" : res->failed_step);
         snprintf(o->message, sizeof(o->message), "%s", res->message);
         snprintf(o->tier_detail, sizeof(o->tier_detail), "%s", res->tier_detail);
+        /* For root it comes from the moat-vm helper: bounded before it is used. */
+        o->network = res->net;
+        o->network.dest = NULL;
+        o->network.n_dest = 0;
+        if (res->net.n_dest && (o->network.dest = calloc(RUN_NET_MAX_DEST, sizeof(RunNetDest)))) {
+                o->network.n_dest = MIN(res->net.n_dest, (size_t) RUN_NET_MAX_DEST);
+                memcpy(o->network.dest, res->net_dest, o->network.n_dest * sizeof(RunNetDest));
+                for (size_t i = 0; i < o->network.n_dest; i++) {
+                        RunNetDest *d = &o->network.dest[i];
+                        d->host[sizeof(d->host) - 1] = d->method[sizeof(d->method) - 1] = 0;
+                        d->reason[sizeof(d->reason) - 1] = d->addr[sizeof(d->addr) - 1] = 0;
+                }
+        }
         /* For root it comes back from the moat-vm helper: only a well-formed id is recorded. */
         if (strnlen(res->machine_id, sizeof(res->machine_id)) == 32 &&
             strspn(res->machine_id, "0123456789abcdef") == 32)
