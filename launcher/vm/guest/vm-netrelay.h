@@ -10,10 +10,9 @@
  * A connection's end (EOF or an error on either side) closes its channel: the bytes that
  * arrived before the other side's close are written out first; a half-close is not carried.
  *
- * Where it stands: the port is in the domain (VmDomainSpec.net_socket), the warm clone and
- * the template key (VmWarmSpec.net), and the guest end runs in moat-init for record N. The
- * host end is not in the executor yet, so moat never sends record N or asks for the port, and
- * the vm tier still refuses network: outbound (plan-network.c, vm-execute.c). */
+ * Where it runs: the port is in the domain (VmDomainSpec.net_socket), the warm clone and the
+ * template key (VmWarmSpec.net); the guest end runs in moat-init for record N, the host end in
+ * the vm executor (vm-execute.c), which connects each channel to moat's proxy. */
 #pragma once
 
 #include <poll.h>

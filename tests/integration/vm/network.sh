@@ -125,25 +125,28 @@ rec=$(tail -n 1 "$d/audit.log")
 check_all "$u, cold boot: audit: 1 allowed with its address and bytes, 1 denied" \
         '[ "$(jq -r "[.network.allowed, .network.denied, (.tier_detail | contains(\"cold boot\"))] | @tsv" <<<"$rec")" = "$(printf "1\t1\ttrue")" ]'
 
-# kill -9 of moat: the proxy goes with it (and the guest: libvirt or the warm janitor).
+# kill -9 of moat: the proxy goes with it (and the guest: libvirt or the warm janitor). moat
+# execs moat-vm-run; the proxy is a fork of it (or, for root, of its moat-vm helper) that has
+# no_new_privs, a seccomp filter and no capability.
 in_bed "$u" "sleep 60" >/dev/null 2>&1 &
-proxy=
+descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
+proxy= moat=
 for _ in $(seq 600); do
         for f in $(grep -lF -- "$PROFILE" /proc/[0-9]*/cmdline 2>/dev/null); do
                 p=${f#/proc/}
                 p=${p%/cmdline}
-                [ "$(cat "/proc/$p/comm" 2>/dev/null)" = moat ] || continue
+                [ "$(cat "/proc/$p/comm" 2>/dev/null)" = moat-vm-run ] || continue
                 pp=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
-                [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = moat ] && continue
+                [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = moat-vm-run ] && continue
                 moat=$p
-                for k in $(pgrep -P "$moat"); do
-                        grep -q '^NoNewPrivs:\s*1' "/proc/$k/status" &&
+                for k in $(descendants "$moat"); do
+                        [ "$(cat "/proc/$k/comm" 2>/dev/null)" = moat-vm-run ] &&
+                                grep -q '^NoNewPrivs:\s*1' "/proc/$k/status" &&
                                 grep -q '^Seccomp:\s*2' "/proc/$k/status" &&
-                                grep -qE '^CapEff:\s*0+$' "/proc/$k/status" &&
-                                [ "$(cat "/proc/$k/comm")" != qemu-system-x86 ] && proxy=$k
+                                grep -qE '^CapEff:\s*0+$' "/proc/$k/status" && proxy=$k
                 done
         done
-        [ -n "$proxy" ] && pgrep -f "qemu-system-x86_64 -name guest=moat-$moat-" >/dev/null && break
+        [ -n "$proxy" ] && pgrep -f "sleep 60" >/dev/null && break
         sleep 0.1
 done
 check_all "kill -9: the proxy runs beside the guest, confined (no_new_privs, seccomp, no capabilities)" \

@@ -714,13 +714,19 @@ static void test_network_outbound(void **state) {
         assert_non_null(strstr(p->refusal, "rule '*:443' (p.yaml:13:9)"));
         plan_free(p);
 
-        /* Only the sandbox tier serves the proxy so far: a vm-tier run is refused, not run
-         * without it. */
+        /* The vm tier serves the same proxy over the guest's egress port: the allowlist and
+         * the proxy environment carry over, the guest has no other route, and no Landlock TCP
+         * rule is planned there (the guest kernel's ABI has none). */
         pr.outbound.n_allow = 1;
         pr.trust = TRUST_HOSTILE;
         p = resolve(&pr, &h);
-        assert_true(p->refused);
-        assert_non_null(strstr(p->refusal, "sandbox tier only"));
+        assert_false(p->refused);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_true(p->egress.active);
+        assert_int_equal(p->egress.proxy_port, 3128);
+        assert_true(env_has(p, "https_proxy=http://127.0.0.1:3128"));
+        assert_non_null(plan_find_control(p, "egress.port"));
+        assert_non_null(strstr(plan_find_control(p, "egress.port")->detail, "no network device"));
         plan_free(p);
         pr.network = NETWORK_LOOPBACK;
         pr.trust = TRUST_UNTRUSTED;
