@@ -108,6 +108,11 @@ for u in "${USERS[@]}"; do
         out=$(in_bed "$u" "$CURL --noproxy '*' https://198.51.100.10/; echo rc=\$?; $CURL --noproxy '*' http://127.0.0.1:9999/; echo rc=\$?" 2>&1)
         check_all "$u: the test bed's address and the host's loopback directly, without the proxy: unreachable" \
                 '[[ "$out" == *rc=7*rc=7* && "$out" != *200* ]]'
+        # the guest's forwarder, seen from the command: nobody, no_new_privs, no capability
+        out=$(in_bed "$u" 'for f in /proc/[0-9]*/comm; do [ "$(cat $f 2>/dev/null)" = moat-egress ] && grep -E "^(Uid|NoNewPrivs|CapEff|CapPrm):" ${f%comm}status; done' 2>&1)
+        check_all "$u: the guest's forwarder runs as nobody with no_new_privs and no capability" \
+                '[ "$(tr -s "\t\n" "  " <<<"$out")" = "Uid: 65534 65534 65534 65534 CapPrm: 0000000000000000 CapEff: 0000000000000000 NoNewPrivs: 1 " ]'
+        [ "$(tr -s "\t\n" "  " <<<"$out")" = "Uid: 65534 65534 65534 65534 CapPrm: 0000000000000000 CapEff: 0000000000000000 NoNewPrivs: 1 " ] || diag "$out"
         shown=$(setpriv --reuid="$u" --regid="$u" --init-groups "$MOAT" audit show --network "$d/audit.log" 2>&1)
         check_all "$u: moat audit show --network prints the denial" \
                 '[[ "$shown" == *"denied evil.test:443 x1 CONNECT not-in-allowlist"* ]]'
