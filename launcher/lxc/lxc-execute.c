@@ -2179,9 +2179,11 @@ out_wait:
                  p->system.boot ? "boot mode, init " : "command mode",
                  p->system.boot ? p->system.init : "", sd, run.count == 1 ? "single-uid" : "range",
                  run.base, p->system.image_digest);
-        /* The outcome is final: the audit record is written while the guard removes the run's
-         * cgroups and directory (it is done before this returns) */
+        /* The outcome is final: the guard starts removing the run's cgroups and directory
+         * (closing its pipe), and the audit record is written meanwhile; the guard is waited
+         * for below, so nothing is left when this returns */
         o->wall_ns = (now_ms() - start) * 1000000ULL;
+        run.guard_fd = safe_close(run.guard_fd);
         if (req->hooks && req->hooks->finished)
                 req->hooks->finished(o, req->hooks->userdata);
 out_guard:
