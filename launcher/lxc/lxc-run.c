@@ -49,7 +49,8 @@ static _Noreturn __attribute__((format(printf, 1, 2))) void die(const char *fmt,
         if (report)
                 (void) !write(ERROR_FD, msg, strlen(msg));
         else
-                fprintf(stderr, "moat-system-run: %s\n", msg);
+                fprintf(stderr, "%s%s\n",
+                        strncmp(msg, "moat-system-run:", 16) == 0 ? "" : "moat-system-run: ", msg);
         _exit(125);
 }
 
