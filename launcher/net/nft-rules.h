@@ -43,3 +43,11 @@ int nft_rules_text(const EgressRule *rules, size_t n, char *buf, size_t size);
  * max(ttl, NFT_PIN_MIN_TIMEOUT_S) capped at NFT_PIN_MAX_TIMEOUT_S. Length or -ENOSPC/-EINVAL. */
 int nft_pin_text(int family, const uint8_t *addr, const EgressRule *rule, uint32_t ttl, char *buf,
                  size_t size);
+
+/* The canonical form of a ruleset as text, so that what `nft -f` loaded and what `nft list
+ * ruleset` prints of it compare equal whatever nft's layout: our two leading lines (the
+ * create-and-delete of the table) and counter values dropped, an element list continued over
+ * several lines joined, whitespace collapsed, the items of each inline { ... } list sorted,
+ * host prefixes (/32, /128) dropped, and the table's sets, counters and chains sorted as
+ * blocks (a chain's rules keep their order). NULL on -ENOMEM (errno). The caller frees. */
+char *nft_rules_canonical(const char *text);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -137,11 +139,119 @@ static void test_pin_netlink(void **state) {
         assert_int_equal(nft_pin_encode(AF_INET, v4, &r, 5, 7, buf, 40), -ENOSPC);
 }
 
+/* What nft 1.0.6 prints (`nft list ruleset`) after loading nft_rules_text() of these rules:
+ * objects first, elements over several lines, /32 dropped, icmpv6 types reordered. The
+ * canonical forms of the two are equal; a rule more, a changed policy or element is not. */
+static const char listing[] =
+        "table inet moat {\n"
+        "\tcounter denied {\n"
+        "\t\tpackets 0 bytes 0\n"
+        "\t}\n"
+        "\n"
+        "\tset pin4 {\n"
+        "\t\ttype ipv4_addr . inet_service\n"
+        "\t\tsize 4096\n"
+        "\t\tflags interval,timeout\n"
+        "\t}\n"
+        "\n"
+        "\tset cidr4 {\n"
+        "\t\ttype ipv4_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t\telements = { 10.77.0.1 . 80,\n"
+        "\t\t\t     198.51.100.0/24 . 443,\n"
+        "\t\t\t     10.0.0.0/8 . 7000-7010 }\n"
+        "\t}\n"
+        "\n"
+        "\tset pin6 {\n"
+        "\t\ttype ipv6_addr . inet_service\n"
+        "\t\tsize 4096\n"
+        "\t\tflags interval,timeout\n"
+        "\t}\n"
+        "\n"
+        "\tset cidr6 {\n"
+        "\t\ttype ipv6_addr . inet_service\n"
+        "\t\tflags interval\n"
+        "\t}\n"
+        "\n"
+        "\tchain dns {\n"
+        "\t\ttype nat hook output priority -100; policy accept;\n"
+        "\t\tudp dport 53 redirect to :53\n"
+        "\t\ttcp dport 53 redirect to :53\n"
+        "\t}\n"
+        "\n"
+        "\tchain out {\n"
+        "\t\ttype filter hook output priority filter; policy drop;\n"
+        "\t\toif \"lo\" accept\n"
+        "\t\tip daddr 127.0.0.0/8 accept\n"
+        "\t\tip6 daddr ::1 accept\n"
+        "\t\tct state established,related accept\n"
+        "\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept\n"
+        "\t\tip daddr . tcp dport @pin4 accept\n"
+        "\t\tip6 daddr . tcp dport @pin6 accept\n"
+        "\t\tip daddr . tcp dport @cidr4 accept\n"
+        "\t\tip6 daddr . tcp dport @cidr6 accept\n"
+        "\t\tcounter name \"denied\"\n"
+        "\t\treject with icmpx admin-prohibited\n"
+        "\t}\n"
+        "\n"
+        "\tchain in {\n"
+        "\t\ttype filter hook input priority filter; policy drop;\n"
+        "\t\tiif \"lo\" accept\n"
+        "\t\tct state established,related accept\n"
+        "\t\ticmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept\n"
+        "\t}\n"
+        "}\n";
+
+static void test_canonical(void **state) {
+        EgressRule rules[3];
+        char buf[8192], err[256];
+        char *a, *b, *c;
+
+        assert_int_equal(egress_rule_parse("10.77.0.1/32:80", &rules[0], err, sizeof(err)), 0);
+        assert_int_equal(egress_rule_parse("198.51.100.0/24:443", &rules[1], err, sizeof(err)), 0);
+        assert_int_equal(egress_rule_parse("10.0.0.0/8:7000-7010", &rules[2], err, sizeof(err)), 0);
+        assert_true(nft_rules_text(rules, 3, buf, sizeof(buf)) > 0);
+        a = nft_rules_canonical(buf);
+        b = nft_rules_canonical(listing);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_string_equal(a, b);
+        free(b);
+        /* a changed policy */
+        char *bad = strdup(listing), *p = strstr(bad, "hook input priority filter; policy drop");
+        assert_non_null(p);
+        memcpy(strstr(p, "drop"), "acpt", 4);
+        c = nft_rules_canonical(bad);
+        assert_string_not_equal(a, c);
+        free(c);
+        free(bad);
+        /* an element fewer */
+        assert_true(nft_rules_text(rules, 2, buf, sizeof(buf)) > 0);
+        c = nft_rules_canonical(buf);
+        assert_string_not_equal(c, nft_rules_canonical(listing) ?: "");
+        free(c);
+        /* a rule more, or another table */
+        size_t n = strlen(listing);
+        bad = malloc(n + 64);
+        strcpy(bad, listing);
+        strcpy(strstr(bad, "\t\tcounter name"), "\t\tip daddr 10.0.0.0/8 accept\n\t}\n}\n");
+        c = nft_rules_canonical(bad);
+        assert_string_not_equal(a, c);
+        free(c);
+        snprintf(bad, n + 64, "%stable ip other {\n}\n", listing);
+        c = nft_rules_canonical(bad);
+        assert_string_not_equal(a, c);
+        free(c);
+        free(bad);
+        free(a);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cidr_elements), cmocka_unit_test(test_names_only),
                 cmocka_unit_test(test_any),           cmocka_unit_test(test_too_small),
                 cmocka_unit_test(test_pin),           cmocka_unit_test(test_pin_netlink),
+                cmocka_unit_test(test_canonical),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
