@@ -104,6 +104,14 @@ int nft_rules_text(const EgressRule *rules, size_t n, char *buf, size_t size) {
                 }
                 out(&o, "\t}\n");
         }
+        /* What the out chain rejected, per address . port (TCP and UDP), with a counter each;
+         * at most NFT_DENIED_SET_SIZE pairs, later new ones only in `denied`. Read at the end
+         * of the run for the audit record (nft_denied_*()). */
+        for (size_t f = 0; f < ELEMENTSOF(fam); f++)
+                out(&o,
+                    "\tset denied%s {\n\t\ttype %s . inet_service\n\t\tsize %u\n"
+                    "\t\tflags dynamic\n\t\tcounter\n\t}\n",
+                    fam[f].name, fam[f].type, NFT_DENIED_SET_SIZE);
         out(&o, "\tcounter denied {\n\t}\n");
         out(&o,
             "\tchain dns {\n"
@@ -123,6 +131,8 @@ int nft_rules_text(const EgressRule *rules, size_t n, char *buf, size_t size) {
             "\t\tip6 daddr . tcp dport @pin6 accept\n"
             "\t\tip daddr . tcp dport @cidr4 accept\n"
             "\t\tip6 daddr . tcp dport @cidr6 accept\n"
+            "\t\tmeta l4proto { tcp, udp } update @denied4 { ip daddr . th dport }\n"
+            "\t\tmeta l4proto { tcp, udp } update @denied6 { ip6 daddr . th dport }\n"
             "\t\tcounter name \"denied\"\n"
             "\t\treject with icmpx admin-prohibited\n"
             "\t}\n"

@@ -11,11 +11,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/netlink.h>
 
 #include "basic/macros.h"
+#include "net/nft-pin.h"
 #include "net/nft-rules.h"
 #include "net/transparent.h"
 #include "sys/fd.h"
@@ -274,4 +277,62 @@ int net_rules_readback(const char *nft, const char *text) {
         if (!want || !got)
                 return -ENOMEM;
         return strcmp(want, got) == 0 ? 0 : -EPROTO;
+}
+
+static int dump_set(int fd, const char *set, int family, uint32_t seq, NftCounted *out, size_t max,
+                    size_t *n) {
+        struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+        union {
+                struct nlmsghdr h;
+                uint8_t b[16384];
+        } ans;
+        uint8_t req[256];
+        int len = nft_setelem_dump_encode(set, seq, req, sizeof(req));
+
+        if (len < 0)
+                return len;
+        if (sendto(fd, req, (size_t) len, 0, (struct sockaddr *) &to, sizeof(to)) != len)
+                return -errno ? -errno : -EIO;
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int k = poll(&p, 1, 1000);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return k < 0 ? -errno : -ETIMEDOUT;
+                ssize_t got = recv(fd, ans.b, sizeof(ans.b), 0);
+                if (got < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                for (struct nlmsghdr *h = &ans.h; NLMSG_OK(h, (size_t) got);
+                     h = NLMSG_NEXT(h, got)) {
+                        if (h->nlmsg_seq != seq)
+                                continue; /* an answer to something else sent on this socket */
+                        if (h->nlmsg_type == NLMSG_DONE)
+                                return 0;
+                        if (h->nlmsg_type == NLMSG_ERROR) {
+                                const struct nlmsgerr *e = NLMSG_DATA(h);
+                                if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+                                        return -EBADMSG;
+                                if (e->error)
+                                        return e->error;
+                                continue;
+                        }
+                        int r = nft_setelem_parse(h, h->nlmsg_len, family, out, max, n);
+                        if (r < 0)
+                                return r;
+                }
+        }
+}
+
+int net_denied_read(int fd, NftCounted *out, size_t max, size_t *ret_n) {
+        int r;
+
+        *ret_n = 0;
+        r = dump_set(fd, "denied4", AF_INET, 0x6d6f6174, out, max, ret_n);
+        if (r >= 0)
+                r = dump_set(fd, "denied6", AF_INET6, 0x6d6f6175, out, max, ret_n);
+        return r;
 }

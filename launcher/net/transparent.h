@@ -46,3 +46,9 @@ int net_rules_load(const char *nft, const char *text, int *ret_status);
  * equal, -EPROTO when not (another table, a rule or element more or less, another policy),
  * else -errno. */
 int net_rules_readback(const char *nft, const char *text);
+
+struct NftCounted;
+/* Parent, at the end of the run: the pairs the ruleset's denied4 and denied6 counted
+ * (nft-pin.h), read over fd, a NETLINK_NETFILTER socket the sandbox's root opened (its network
+ * namespace lives as long as the socket does). Up to max into out, *ret_n; 0 or -errno. */
+int net_denied_read(int fd, struct NftCounted *out, size_t max, size_t *ret_n);

@@ -17,6 +17,7 @@
  * resources.output, the relay's pipes (output.c: the workload's stdout and stderr, passed on
  * to moat's own up to the cap; a byte more is a SIGKILL of init). Nothing is left behind when
  * it returns: init is reaped, the cgroups are removed, every fd is closed. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -49,6 +50,7 @@
 #include "net/net-keep.h"
 #include "net/dns-stub.h"
 #include "net/netd.h"
+#include "net/nft-pin.h"
 #include "net/nft-rules.h"
 #include "net/transparent.h"
 #include "sys/seccomp-notify.h"
@@ -75,6 +77,7 @@ typedef struct Supervisor {
                         * none */
         int net_fd;     /* its decision records (NetRecord), -EBADF once done */
         int dns_fd[3];  /* via transparent: the stub's sockets from the child (MSG_DNS_FD) */
+        int nft_fd;     /* moat's copy of the netfilter socket, read at the end (net_denied()) */
         NetSlirp slirp; /* via transparent: slirp4netns */
         RunOutcome *o;
 } Supervisor;
@@ -109,7 +112,9 @@ static void on_dns_fd(Supervisor *s, int index, int fd) {
                     : -EBADF;
         if (r >= 0)
                 s->o->network.active = true;
-        /* moat keeps none of them: the stub has its copies */
+        /* moat keeps the netfilter socket only (what the rules denied is read over it at the
+         * end); the stub has its copies of all three */
+        s->nft_fd = TAKE_FD(s->dns_fd[2]);
         for (int i = 0; i < 3; i++)
                 s->dns_fd[i] = safe_close(s->dns_fd[i]);
         (void) sys_sync_send(s->sync_fd, MSG_PROXY_READY, r, -1, -EBADF);
@@ -146,9 +151,40 @@ static bool net_drain(Supervisor *s) {
 
 static uint64_t now_ns(clockid_t clock);
 
+/* via transparent, after the run: each address . port the rules rejected (TCP and UDP; the
+ * ruleset keeps NFT_DENIED_SET_SIZE pairs per family), as a denied decision with its packet
+ * count. Over moat's copy of the netfilter socket, which keeps the namespace. */
+static void net_denied(Supervisor *s) {
+        NftCounted c[2 * NFT_DENIED_SET_SIZE];
+        size_t n = 0;
+        RunNetwork *net = &s->o->network;
+
+        if (s->nft_fd < 0)
+                return;
+        (void) net_denied_read(s->nft_fd, c, ELEMENTSOF(c), &n);
+        s->nft_fd = safe_close(s->nft_fd);
+        for (size_t i = 0; i < n; i++) {
+                NetRecord rec = { .allowed = false, .port = c[i].port };
+                inet_ntop(c[i].family, c[i].addr, rec.addr, sizeof(rec.addr));
+                memcpy(rec.host, rec.addr, sizeof(rec.addr));
+                snprintf(rec.method, sizeof(rec.method), "TCP/UDP");
+                snprintf(rec.reason, sizeof(rec.reason), "not-in-allowlist");
+                net_table_add(net, &rec);
+                /* one pair, counted in packets */
+                uint64_t more = c[i].packets > 1 ? c[i].packets - 1 : 0;
+                net->denied += more;
+                for (size_t k = 0; k < net->n_dest; k++)
+                        if (!net->dest[k].allowed && net->dest[k].port == rec.port &&
+                            strcmp(net->dest[k].host, rec.host) == 0 &&
+                            strcmp(net->dest[k].method, rec.method) == 0)
+                                net->dest[k].count += more;
+        }
+}
+
 static void net_stop(Supervisor *s) {
         uint64_t deadline = now_ns(CLOCK_MONOTONIC) + NET_STOP_MS * 1000000ULL;
 
+        net_denied(s);
         for (int i = 0; i < 3; i++)
                 s->dns_fd[i] = safe_close(s->dns_fd[i]);
         net_slirp_stop(&s->slirp);
@@ -938,6 +974,7 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
                 .cpu_timer_fd = -EBADF,
                 .net_fd = -EBADF,
                 .dns_fd = { -EBADF, -EBADF, -EBADF },
+                .nft_fd = -EBADF,
                 .slirp = NET_SLIRP_INIT,
                 .failure = { .step = -1 },
                 .o = o,

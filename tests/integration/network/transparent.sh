@@ -26,7 +26,8 @@
 #        rule lists 10.0.2.2 on that port: no connection (--disable-host-loopback);
 #      - the workload can neither list nor change the rules, and after trying the raw address
 #        is still unreachable;
-#    the audit record (mode, allowlist, digest, the stub's decisions) and moat audit show
+#    the audit record (mode, allowlist, digest, the stub's decisions, what the rules rejected
+#    per address and port) and moat audit show
 #    --network; slirp4netns killed mid-run, and the stub killed mid-run: the network stays
 #    closed, and the record says so; any step that cannot be set up stops the run with 125
 #    before the workload starts, naming it (slirp4netns without a tun device, nft refusing the
@@ -270,9 +271,12 @@ check_all "root: audit: mode transparent, the normalised allowlist and its diges
         diag "$(jq -c .network <<<"$rec")"
 check_all "root: audit: the stub's decisions: pkg.test allowed with its address, evil.test not in the allowlist, rebind.test a forbidden address" \
         '[ "$(jq -r "[.network.destinations[] | select(.host == \"pkg.test\" and .decision == \"allowed\") | .address][0]" <<<"$rec")" = 198.51.100.10 ] && [ "$(jq -r "[.network.destinations[] | select(.host == \"evil.test\") | .reason][0]" <<<"$rec")" = not-in-allowlist ] && [ "$(jq -r "[.network.destinations[] | select(.host == \"rebind.test\" and .decision == \"denied\") | .reason][0]" <<<"$rec")" = forbidden-address:loopback ]'
+check_all "root: audit: what the rules rejected, per address and port: the raw address, the unlisted port, the UDP datagram" \
+        '[ "$(jq -r "[.network.destinations[] | select(.method == \"TCP/UDP\" and .decision == \"denied\") | \"\\(.host):\\(.port)\"] | sort | join(\" \")" <<<"$rec")" = "198.51.100.10:8080 198.51.100.10:9998 198.51.100.12:80" ]' ||
+        diag "$(jq -c .network.destinations <<<"$rec")"
 shown=$(as_user root "$MOAT" audit show --network "$T/root/audit.jsonl" 2>&1 | tail -n 8)
 check_all "root: moat audit show --network prints the mode and the stub's denial" \
-        '[[ "$shown" == *"network transparent:"* && "$shown" == *"denied evil.test:0 x"*"DNS not-in-allowlist"* ]]' ||
+        '[[ "$shown" == *"network transparent:"* && "$shown" == *"denied evil.test:0 x"*"DNS not-in-allowlist"* && "$shown" == *"denied 198.51.100.12:80 x"*"TCP/UDP not-in-allowlist"* ]]' ||
         diag "$shown"
 
 # slirp4netns killed mid-run: no route out; the allowed name is no longer reachable.

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,20 @@ static const char listing[] =
         "\t\tflags interval\n"
         "\t}\n"
         "\n"
+        "\tset denied4 {\n"
+        "\t\ttype ipv4_addr . inet_service\n"
+        "\t\tsize 64\n"
+        "\t\tflags dynamic\n"
+        "\t\tcounter\n"
+        "\t}\n"
+        "\n"
+        "\tset denied6 {\n"
+        "\t\ttype ipv6_addr . inet_service\n"
+        "\t\tsize 64\n"
+        "\t\tflags dynamic\n"
+        "\t\tcounter\n"
+        "\t}\n"
+        "\n"
         "\tchain dns {\n"
         "\t\ttype nat hook output priority -100; policy accept;\n"
         "\t\tudp dport 53 redirect to :53\n"
@@ -190,6 +205,8 @@ static const char listing[] =
         "\t\tip6 daddr . tcp dport @pin6 accept\n"
         "\t\tip daddr . tcp dport @cidr4 accept\n"
         "\t\tip6 daddr . tcp dport @cidr6 accept\n"
+        "\t\tmeta l4proto { tcp, udp } update @denied4 { ip daddr . th dport }\n"
+        "\t\tmeta l4proto { tcp, udp } update @denied6 { ip6 daddr . th dport }\n"
         "\t\tcounter name \"denied\"\n"
         "\t\treject with icmpx admin-prohibited\n"
         "\t}\n"
@@ -246,12 +263,109 @@ static void test_canonical(void **state) {
         free(a);
 }
 
+/* A NEWSETELEM message as the kernel dumps denied4: two elements, key address . port (padded
+ * to 4), a counter expression each (NFTA_SET_ELEM_EXPR, then NFTA_SET_ELEM_EXPRESSIONS). */
+static size_t put_attr(uint8_t *b, size_t off, uint16_t type, const void *data, size_t len) {
+        struct nlattr *a = (struct nlattr *) (b + off);
+        a->nla_type = type;
+        a->nla_len = (uint16_t) (NLA_HDRLEN + len);
+        if (len)
+                memcpy(b + off + NLA_HDRLEN, data, len);
+        return off + NLA_ALIGN(a->nla_len);
+}
+static void close_nest(uint8_t *b, size_t start, size_t end) {
+        ((struct nlattr *) (b + start))->nla_len = (uint16_t) (end - start);
+}
+static size_t put_elem(uint8_t *b, size_t off, const uint8_t *addr, uint16_t port, uint64_t pk,
+                       bool list) {
+        size_t el = off, key, val, ex = 0, data;
+        uint8_t k[8] = { 0 };
+        uint16_t p = htons(port);
+        uint64_t packets = htobe64(pk), bytes = htobe64(pk * 60);
+
+        memcpy(k, addr, 4);
+        memcpy(k + 4, &p, 2);
+        off = put_attr(b, off, NFTA_LIST_ELEM | NLA_F_NESTED, NULL, 0);
+        key = off;
+        off = put_attr(b, off, NFTA_SET_ELEM_KEY | NLA_F_NESTED, NULL, 0);
+        val = off;
+        off = put_attr(b, off, NFTA_DATA_VALUE, k, 8);
+        (void) val;
+        close_nest(b, key, off);
+        if (list) {
+                ex = off;
+                off = put_attr(b, off, NFTA_SET_ELEM_EXPRESSIONS | NLA_F_NESTED, NULL, 0);
+        }
+        size_t e = off;
+        off = put_attr(b, off, (list ? NFTA_LIST_ELEM : NFTA_SET_ELEM_EXPR) | NLA_F_NESTED, NULL,
+                       0);
+        off = put_attr(b, off, NFTA_EXPR_NAME, "counter", 8);
+        data = off;
+        off = put_attr(b, off, NFTA_EXPR_DATA | NLA_F_NESTED, NULL, 0);
+        off = put_attr(b, off, NFTA_COUNTER_BYTES, &bytes, 8);
+        off = put_attr(b, off, NFTA_COUNTER_PACKETS, &packets, 8);
+        close_nest(b, data, off);
+        close_nest(b, e, off);
+        if (list)
+                close_nest(b, ex, off);
+        close_nest(b, el, off);
+        return off;
+}
+
+static void test_denied_parse(void **state) {
+        static uint8_t b[1024];
+        uint8_t a1[4] = { 198, 51, 100, 12 }, a2[4] = { 10, 0, 2, 9 };
+        struct nlmsghdr *h = (struct nlmsghdr *) b;
+        size_t off = NLMSG_LENGTH(sizeof(struct nfgenmsg)), list, n = 0;
+        NftCounted c[4];
+
+        memset(b, 0, sizeof(b));
+        h->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
+        off = put_attr(b, off, NFTA_SET_ELEM_LIST_TABLE, "moat", 5);
+        off = put_attr(b, off, NFTA_SET_ELEM_LIST_SET, "denied4", 8);
+        list = off;
+        off = put_attr(b, off, NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED, NULL, 0);
+        off = put_elem(b, off, a1, 80, 3, false);
+        off = put_elem(b, off, a2, 9998, 1, true);
+        close_nest(b, list, off);
+        h->nlmsg_len = (uint32_t) off;
+        assert_int_equal(nft_setelem_parse(b, off, AF_INET, c, 4, &n), 0);
+        assert_int_equal(n, 2);
+        assert_memory_equal(c[0].addr, a1, 4);
+        assert_int_equal(c[0].port, 80);
+        assert_int_equal(c[0].packets, 3);
+        assert_int_equal(c[0].bytes, 180);
+        assert_memory_equal(c[1].addr, a2, 4);
+        assert_int_equal(c[1].port, 9998);
+        assert_int_equal(c[1].packets, 1);
+        /* bounded: at most max kept */
+        n = 0;
+        assert_int_equal(nft_setelem_parse(b, off, AF_INET, c, 1, &n), 0);
+        assert_int_equal(n, 1);
+        /* a truncated message, a length past the buffer */
+        n = 0;
+        assert_int_equal(nft_setelem_parse(b, 10, AF_INET, c, 4, &n), -EINVAL);
+        h->nlmsg_len = (uint32_t) off + 100;
+        assert_int_equal(nft_setelem_parse(b, off, AF_INET, c, 4, &n), -EINVAL);
+        /* an element whose length runs past its list */
+        h->nlmsg_len = (uint32_t) off;
+        ((struct nlattr *) (b + list + NLA_HDRLEN))->nla_len = 2000;
+        n = 0;
+        assert_int_equal(nft_setelem_parse(b, off, AF_INET, c, 4, &n), -EINVAL);
+        /* the dump request */
+        assert_true(nft_setelem_dump_encode("denied6", 5, b, sizeof(b)) > 0);
+        assert_int_equal(h->nlmsg_type, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM);
+        assert_int_equal(h->nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
+        assert_non_null(memmem(b, h->nlmsg_len, "denied6", 8));
+        assert_int_equal(nft_setelem_dump_encode("denied6", 5, b, 20), -ENOSPC);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cidr_elements), cmocka_unit_test(test_names_only),
                 cmocka_unit_test(test_any),           cmocka_unit_test(test_too_small),
                 cmocka_unit_test(test_pin),           cmocka_unit_test(test_pin_netlink),
-                cmocka_unit_test(test_canonical),
+                cmocka_unit_test(test_canonical),     cmocka_unit_test(test_denied_parse),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
