@@ -33,6 +33,14 @@
 #    before the workload starts, naming it (slirp4netns without a tun device, nft refusing the
 #    rules, a read-back that differs, no resolver for the stub); kill -9 of moat leaves no
 #    slirp4netns, no stub and no init.
+#
+# Each check was seen to fail with its control removed: the ruleset not loaded (raw address,
+# unlisted port, UDP, a name resolved past the stub, the rules' audit lines, egress rules);
+# the read-back comparison (egress rules read-back); the stub's allowlist (evil.test); its
+# refused ranges (rebind.test); the CIDR elements (the CIDR rule); --disable-host-loopback
+# (10.0.2.2:9999); the capability drop (nft list/flush/add); the tun check of the plan
+# (moatuser's refusal); --exit-fd and PR_SET_PDEATHSIG (kill -9); the denied sets' update
+# rules (the per-pair audit lines).
 set -u
 source "$(dirname "$0")/../sandbox/lib.sh"
 
