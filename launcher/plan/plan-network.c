@@ -242,7 +242,7 @@ int plan_controls_network(Plan *p) {
                         "ranges refused unless a CIDR rule lists them; no UDP, no DNS; "
                         "tools that ignore the proxy variables reach nothing",
                         e->proxy_port, e->n_allow, hex);
-        if (r >= 0 && p->tier == TIER_VM)
+        if (r >= 0 && p->tier == TIER_VM && !e->transparent)
                 r = plan_add_controlf(p, "egress.port", CONTROL_REQUIRED, NULL,
                                       "the guest has no network device: moat-init forwards "
                                       "127.0.0.1:%u in the guest over the virtio-serial port "
