@@ -10,7 +10,10 @@
 #include "basic/strv.h"
 #include "plan-internal.h"
 
-static const char *network_detail(NetworkMode m) {
+static const char *network_detail(NetworkMode m, bool transparent) {
+        if (m == NETWORK_OUTBOUND && transparent)
+                return "own network namespace with loopback and slirp4netns's tap; out only "
+                       "where moat's nftables rules allow (egress.*)";
         switch (m) {
         case NETWORK_NONE:
                 return "empty network namespace: no interface but a loopback that stays down";
@@ -41,8 +44,9 @@ static int control_ns(Plan *p) {
                                                      : "single-id map of the caller");
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(ns); i++) {
                 if (strcmp(ns[i].name, "netns") == 0)
-                        r = plan_add_control(p, "netns", CONTROL_REQUIRED,
-                                             network_detail(p->sandbox.network), NULL);
+                        r = plan_add_control(
+                                p, "netns", CONTROL_REQUIRED,
+                                network_detail(p->sandbox.network, p->egress.transparent), NULL);
                 else if (strcmp(ns[i].name, "utsns") == 0)
                         r = plan_add_controlf(p, "utsns", CONTROL_REQUIRED, NULL, "hostname %s",
                                               p->sandbox.hostname);
@@ -835,7 +839,14 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
                             : plan_add_reachable(
                                       p,
                                       "loopback inside its own network namespace (not the host's)");
-        if (r >= 0 && p->egress.active)
+        if (r >= 0 && p->egress.active && p->egress.transparent)
+                r = plan_add_reachable(p,
+                                       "directly, over TCP: the %zu destinations of "
+                                       "network.outbound.allow (egress.allow) on their ports, "
+                                       "names through moat's DNS stub; every other name or "
+                                       "address the workload tries, UDP and ICMP refused",
+                                       p->egress.n_allow);
+        else if (r >= 0 && p->egress.active)
                 r = plan_add_reachable(p,
                                        "through the proxy on 127.0.0.1:%u: the %zu destinations of "
                                        "network.outbound.allow (egress.allow), TCP only",

@@ -18,9 +18,15 @@
 typedef enum SandboxStep {
         STEP_CLONE,
         STEP_IDMAP,
+        STEP_EGRESS_HELPER, /* via: transparent: slirp4netns started on the netns (parent) */
         STEP_CGROUP,
         STEP_DISK, /* resources.disk's project quota (parent, before clone3) */
         STEP_SYNC,
+        /* via: transparent, before the mounts (nft is the host's binary): the ruleset loaded by
+         * init, read back and compared, the DNS stub's sockets made and the stub started */
+        STEP_EGRESS_RULES,
+        STEP_EGRESS_READBACK,
+        STEP_EGRESS_DNS,
         STEP_MOUNT,
         STEP_PIVOT_ROOT,
         STEP_HOSTNAME,
@@ -48,6 +54,9 @@ typedef enum SandboxStep {
         MSG_PROXY_FD,    /* child -> parent: network outbound's listener, SCM_RIGHTS */
         MSG_PROXY_READY, /* parent -> child: the proxy serves it (value 0) or -errno */
         MSG_CGROUPS,     /* parent -> child: init is in the v1 limit cgroups (0) or -errno */
+        MSG_DNS_FD,      /* child -> parent: via transparent, the DNS stub's sockets, one per
+                          * message: index 0 UDP, 1 TCP (127.0.0.1:53), 2 NETLINK_NETFILTER;
+                          * answered with MSG_PROXY_READY once the stub runs */
 } SandboxStep;
 
 const char *sandbox_step_to_string(SandboxStep s);
@@ -143,6 +152,10 @@ typedef struct SandboxChild {
          * says so with MSG_CGROUPS, which init waits for before it starts the workload */
         bool await_cgroups;
         int cgroups_result; /* the child's: 0 not yet told, 1 in place, -errno refused */
+        /* via: transparent: the nft binary and the ruleset text (nft_rules_text()), prepared
+         * by the parent */
+        const char *nft_path;
+        const char *nft_text;
 } SandboxChild;
 
 /* The child (a SandboxChild *arg), from clone3 to the workload's exit; its return value is
