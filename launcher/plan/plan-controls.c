@@ -305,6 +305,15 @@ static int control_disk(Plan *p, const Profile *pr, const HostFacts *h) {
                                          "bounded by the tmpfs sizes",
                                          size);
         case DISK_MECH_PROJECT_QUOTA:
+                if (p->tier == TIER_VM)
+                        return plan_add_controlf(
+                                p, "disk", st, NULL,
+                                "project quota of the run's own on the read-write shares' trees, "
+                                "set on the host before QEMU starts (QEMU writes them as moat-vm, "
+                                "without CAP_SYS_RESOURCE): %s in total beyond what they hold at "
+                                "the start (EDQUOT past it); in the guest also RLIMIT_FSIZE %s "
+                                "for each file",
+                                size, size);
                 return plan_add_controlf(p, "disk", st, NULL,
                                          "project quota of the run's own: %s in total beyond what "
                                          "the writable binds hold at the start (EDQUOT past it)",
@@ -312,9 +321,7 @@ static int control_disk(Plan *p, const Profile *pr, const HostFacts *h) {
         case DISK_MECH_RLIMIT_FSIZE:
                 if (p->tier == TIER_VM)
                         return plan_add_controlf(
-                                p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED,
-                                "QEMU writes the 9p share on the host: no total can be bounded "
-                                "there",
+                                p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED, why,
                                 "in the guest, RLIMIT_FSIZE %s for each file the command writes "
                                 "(SIGXFSZ, or EFBIG when ignored): it bounds each file, not the "
                                 "total through the read-write shares",

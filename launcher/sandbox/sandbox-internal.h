@@ -118,7 +118,7 @@ typedef struct DiskQuota {
         const char *paths[DISK_QUOTA_MAX_ROOTS]; /* their targets, for messages (the plan's) */
         size_t n_roots;
         pid_t guard;  /* 0: none */
-        int guard_fd; /* the write end of the guard's pipe */
+        int guard_fd; /* moat's end of the guard's socket */
         /* cgroup v2 leaf mode (sys/cgroup.h): moat's leaf D/NAME.supervisor, where the guard
          * is born, and D. A guard left after moat's death leaves the leaf last (below). */
         char *cg_parent, *cg_leaf;
@@ -130,6 +130,11 @@ typedef struct DiskQuota {
  * failure, printed with its detail; sandbox_disk_quota_stop() undoes whatever was done. */
 int sandbox_disk_quota_start(const Plan *plan, const char *workdir, const char *cg_parent,
                              const char *cg_leaf, DiskQuota *dq);
+/* Should moat die, the guard waits for the process pidfd (one that writes the trees from outside
+ * moat's pid namespace: the vm tier's QEMU) to end before it undoes anything, and kills it after
+ * 10 s. guard_fd: DiskQuota.guard_fd, or its copy in a forked child of moat, which then keeps the
+ * guard waiting until it exits too. */
+int sandbox_disk_quota_watch(int guard_fd, int pidfd);
 /* After the sandbox is reaped: the trees out of the project, the limit removed, the guard
  * told; *ret_added: the bytes the run added. */
 int sandbox_disk_quota_stop(DiskQuota *dq, uint64_t *ret_added);
