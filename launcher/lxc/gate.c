@@ -245,6 +245,14 @@ int main(int argc, char **argv) {
                         ll.paths = ll_paths;
                         landlock = true;
                         i++;
+                } else if (strcmp(a, "--ll-connect") == 0 && v) {
+                        /* network: outbound: the one TCP port connect() may reach (the proxy) */
+                        char *end;
+                        unsigned long port = strtoul(v, &end, 10);
+                        if (*end || port == 0 || port > 65535)
+                                refuse("bad --ll-connect '%s'", v);
+                        ll.connect_port = (uint16_t) port;
+                        i++;
                 } else if (strcmp(a, "--ll") == 0 && v && ll.n_paths < MAX_LL) {
                         char *eq = strrchr(argv[i + 1], '=');
                         if (!eq)

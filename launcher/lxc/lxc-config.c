@@ -5,7 +5,7 @@
  *   root          lxc.rootfs.path overlay:IMAGE:RUN/upper  (dir: would write the image)
  *   proc, sys     lxc.mount.auto proc:mixed [sys:ro] cgroup:ro:force
  *   dev           lxc.autodev 1, lxc.console.path none, lxc.tty.max 0, lxc.pty.max 0
- *   network       lxc.net.0.type empty (+ flags up for loopback)
+ *   network       lxc.net.0.type empty (+ flags up for loopback and outbound)
  *   caps          lxc.cap.keep (none or the plan's list; sys_admin is never kept in command
  *                 mode, so no ro bind or mask can be remounted or unmounted, P7/P8)
  *   no_new_privs  lxc.no_new_privs 1
@@ -437,9 +437,15 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                 return fail(err, size,
                             "boot mode with systemd: the plan has no seccomp filter, and systemd's "
                             "boot confinement is built on it (remounts and umount denied)");
-        if (s->network != NETWORK_NONE && s->network != NETWORK_LOOPBACK)
-                return fail(err, size, "network %s: the system tier offers none and loopback only",
+        if (s->network != NETWORK_NONE && s->network != NETWORK_LOOPBACK &&
+            s->network != NETWORK_OUTBOUND)
+                return fail(err, size,
+                            "network %s: the system tier offers none, loopback and outbound only",
                             network_mode_to_string(s->network));
+        if (s->network == NETWORK_OUTBOUND && (!p->egress.active || p->egress.transparent))
+                return fail(err, size,
+                            "network outbound: the system tier serves the allowlist through "
+                            "moat's proxy only (via: proxy)");
         if (s->apparmor_profile && s->selinux_context)
                 return fail(err, size,
                             "apparmor/selinux: one label per run (liblxc applies the first LSM "
@@ -503,7 +509,8 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                 r = add(c, "lxc.pty.max", "0");
         if (r >= 0)
                 r = add(c, "lxc.net.0.type", "empty");
-        if (r >= 0 && s->network == NETWORK_LOOPBACK)
+        /* outbound: loopback only as well; the proxy's listener is made in it from the host */
+        if (r >= 0 && (s->network == NETWORK_LOOPBACK || s->network == NETWORK_OUTBOUND))
                 r = add(c, "lxc.net.0.flags", "up");
         /* the namespaces: liblxc's default set plus time when the plan has it */
         if (r >= 0)

@@ -29,6 +29,12 @@
  *                           container (systemd: SIGRTMIN+3 first, STOP_GRACE_MS to halt).
  *   resources               cpu_time: this process polls the container's cgroup accounting;
  *                           output: the command's stdout and stderr through its relay.
+ *   proxy (network outbound) once the gate is verified, a short-lived child of this process
+ *                           joins the container's network namespace (loopback only), checks
+ *                           it and makes the listener 127.0.0.1:PORT there; this process
+ *                           forks moat's egress proxy (launcher/net/netd.h: no capabilities,
+ *                           its own seccomp filter, dies with this process) on it and only
+ *                           then lets the gate go. The container never holds the listener.
  *
  * Verification (because keys fail open): /proc/<gate>/status from the host (NoNewPrivs 1,
  * Seccomp 2 with more filters than this process has, CapBnd = the plan's; in boot mode the
@@ -43,11 +49,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -64,6 +74,8 @@
 #include "executor.h"
 #include "image/image.h"
 #include "lxc-config.h"
+#include "net/net-keep.h"
+#include "net/netd.h"
 #include "sandbox/sandbox-internal.h"
 #include "sys/cgroup.h"
 #include "sys/seccomp.h"
@@ -1247,6 +1259,12 @@ unchecked:;
                         return NULL;
                 PUSH("--landlock");
                 PUSH(s);
+                if (ll->connect_port) {
+                        if (asprintf(&s, "%u", (unsigned) ll->connect_port) < 0)
+                                return NULL;
+                        PUSH("--ll-connect");
+                        PUSH(s);
+                }
                 for (size_t i = 0; i < ll->n_paths; i++) {
                         if (asprintf(&s, "%s=%" PRIx64, ll->paths[i].path, ll->paths[i].access) < 0)
                                 return NULL;
@@ -1401,6 +1419,197 @@ static int fault_apply(const Fault *f, LxcConfig *cfg) {
         return -ENOENT;
 }
 
+/* ---- network: outbound ---------------------------------------------------------------------- */
+
+typedef struct EgressReply {
+        int err;        /* 0, or the errno of the step that failed */
+        char what[200]; /* that step */
+} EgressReply;
+
+static _Noreturn void egress_child(int fd, pid_t pid, uint16_t port) {
+        EgressReply rep = {};
+        char path[64];
+        int ufd = -EBADF, nfd, l = -EBADF;
+        struct if_nameindex *ifs = NULL;
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+#define CHILD_FAIL(e, ...)                                         \
+        do {                                                       \
+                rep.err = (e);                                     \
+                snprintf(rep.what, sizeof(rep.what), __VA_ARGS__); \
+                goto send;                                         \
+        } while (0)
+        /* a user joins the container's user namespace first (it owns it): setns() to a
+         * network namespace needs CAP_SYS_ADMIN over it and in the caller's own namespace */
+        if (geteuid() != 0) {
+                snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
+                if ((ufd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || setns(ufd, CLONE_NEWUSER) < 0)
+                        CHILD_FAIL(errno, "cannot join the container's user namespace");
+        }
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) pid);
+        if ((nfd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || setns(nfd, CLONE_NEWNET) < 0)
+                CHILD_FAIL(errno, "cannot join the container's network namespace");
+        /* loopback only, and up (lxc.net.0.type empty, flags up) */
+        if (!(ifs = if_nameindex()))
+                CHILD_FAIL(errno, "cannot list the container's network interfaces");
+        for (struct if_nameindex *i = ifs; i->if_index; i++)
+                if (strcmp(i->if_name, "lo") != 0)
+                        CHILD_FAIL(EPERM,
+                                   "the container's network namespace has the interface %s "
+                                   "besides lo",
+                                   i->if_name);
+        l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (l < 0)
+                CHILD_FAIL(errno, "cannot make a socket in the container's network namespace");
+        struct ifreq ifr = {};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+        if (ioctl(l, SIOCGIFFLAGS, &ifr) < 0 || !(ifr.ifr_flags & IFF_UP))
+                CHILD_FAIL(ENETDOWN, "the container's loopback is not up");
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_port = htons(port),
+                                  .sin_addr = { htonl(INADDR_LOOPBACK) } };
+        if (bind(l, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(l, 128) < 0)
+                CHILD_FAIL(errno, "cannot listen on 127.0.0.1:%u in the container",
+                           (unsigned) port);
+send:;
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u = {};
+        struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (rep.err == 0) {
+                m.msg_control = u.buf;
+                m.msg_controllen = sizeof(u.buf);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &l, sizeof(int));
+        }
+        _exit(sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t) sizeof(rep) ? 0 : 1);
+#undef CHILD_FAIL
+}
+
+/* The proxy's listener 127.0.0.1:PORT in the network namespace of the gate (the command's),
+ * made by a child of this process that joins it; *ret_fd is this process's copy, to hand to
+ * the proxy and close. -errno, err naming the step. */
+static int egress_listener(pid_t init, pid_t gate, uint16_t port, int *ret_fd, char *err,
+                           size_t size) {
+        char a[64], b[64], la[64] = "", lb[64] = "";
+        EgressReply rep = {};
+        int sv[2], st, r = 0;
+
+        snprintf(a, sizeof(a), "/proc/%d/ns/net", (int) init);
+        snprintf(b, sizeof(b), "/proc/%d/ns/net", (int) gate);
+        if (readlink(a, la, sizeof(la) - 1) < 0 || readlink(b, lb, sizeof(lb) - 1) < 0 ||
+            strcmp(la, lb) != 0) {
+                snprintf(err, size,
+                         "egress proxy: the command's network namespace is not the container's "
+                         "(%s, %s)",
+                         la, lb);
+                return -EPERM;
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                r = -errno;
+                snprintf(err, size, "egress proxy: socketpair: %s", strerror(errno));
+                return r;
+        }
+        fflush(NULL);
+        pid_t c = fork();
+        if (c == 0) {
+                close(sv[0]);
+                egress_child(sv[1], gate, port);
+        }
+        close(sv[1]);
+        if (c < 0) {
+                r = -errno;
+                close(sv[0]);
+                snprintf(err, size, "egress proxy: fork: %s", strerror(-r));
+                return r;
+        }
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u = {};
+        struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
+        struct msghdr m = { .msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf) };
+        ssize_t n = recvmsg(sv[0], &m, MSG_CMSG_CLOEXEC);
+        int e = errno;
+        close(sv[0]);
+        while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+                ;
+        struct cmsghdr *cm = n == (ssize_t) sizeof(rep) ? CMSG_FIRSTHDR(&m) : NULL;
+        if (n != (ssize_t) sizeof(rep)) {
+                snprintf(err, size, "egress proxy: the helper that makes the listener ended: %s",
+                         n < 0 ? strerror(e) : "no answer");
+                return -EPIPE;
+        }
+        rep.what[sizeof(rep.what) - 1] = '\0';
+        if (rep.err) {
+                snprintf(err, size, "egress proxy: %s: %s", rep.what, strerror(rep.err));
+                return -rep.err;
+        }
+        if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int))) {
+                snprintf(err, size, "egress proxy: no listener came back");
+                return -EPIPE;
+        }
+        memcpy(ret_fd, CMSG_DATA(cm), sizeof(int));
+        return 0;
+}
+
+/* The proxy's decisions into the run's table; false once its end is closed (it died, or it
+ * finished at the end of the run). */
+static bool egress_drain(int fd, RunNetwork *net) {
+        for (;;) {
+                NetRecord rec;
+                ssize_t n = recv(fd, &rec, sizeof(rec), MSG_DONTWAIT);
+                if (n == (ssize_t) sizeof(rec)) {
+                        rec.host[sizeof(rec.host) - 1] = rec.reason[sizeof(rec.reason) - 1] = 0;
+                        rec.addr[sizeof(rec.addr) - 1] = rec.method[sizeof(rec.method) - 1] = 0;
+                        net_table_add(net, &rec);
+                        continue;
+                }
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return true;
+                if (n > 0)
+                        continue; /* a short record is no record */
+                return false;
+        }
+}
+
+/* After the run, as the sandbox tier: SIGTERM (no new connection; the ones under way report),
+ * their records until EOF or EGRESS_STOP_MS, then SIGKILL. */
+#define EGRESS_STOP_MS 500
+
+static void egress_stop(pid_t *pid, int *fd, RunNetwork *net) {
+        uint64_t deadline = now_ms() + EGRESS_STOP_MS;
+
+        if (*pid <= 0)
+                return;
+        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+                net->proxy_died = true;
+                *pid = 0;
+        } else
+                (void) kill(*pid, SIGTERM);
+        while (*fd >= 0 && egress_drain(*fd, net)) {
+                uint64_t t = now_ms();
+                struct pollfd pf = { .fd = *fd, .events = POLLIN };
+                if (t >= deadline || poll(&pf, 1, (int) (deadline - t) + 1) <= 0)
+                        break;
+        }
+        if (*pid > 0) {
+                (void) kill(*pid, SIGKILL);
+                while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        *pid = 0;
+        *fd = safe_close(*fd);
+}
+
 /* ---- what the audit record says of each control ------------------------------------------ */
 
 /* The plan's control a host or gate check names (its message's first word). */
@@ -1432,6 +1641,7 @@ static const char *check_control(const char *msg) {
                 { "apparmor", "apparmor" },
                 { "selinux", "selinux" },
                 { "landlock", "landlock" },
+                { "egress proxy", "egress.proxy" },
         };
         for (size_t i = 0; msg && i < ELEMENTSOF(map); i++)
                 if (strncmp(msg, map[i].prefix, strlen(map[i].prefix)) == 0)
@@ -1533,6 +1743,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
         OutputRelay relay;
         int cpu_fd = -EBADF; /* resources.cpu_time: the container's CPU accounting */
+        int net_fd = -EBADF; /* network outbound: the proxy's decision records */
+        pid_t net_pid = 0;   /* and the proxy */
         uint64_t cpu_next = 0;
         bool verified = false, killed = false, ready = false, stop_forced = false;
         uint64_t stop_deadline = 0, ready_ms = 0;
@@ -1851,13 +2063,14 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         bool boot = p->system.boot;
         for (;;) {
                 /* negative descriptors (no attacher yet, no systemd) are ignored by poll */
-                struct pollfd pf[8] = { { .fd = pidfd, .events = POLLIN },
+                struct pollfd pf[9] = { { .fd = pidfd, .events = POLLIN },
                                         { .fd = sfd, .events = POLLIN },
                                         { .fd = apidfd, .events = POLLIN },
                                         { .fd = ready ? -1 : run.notify_fd, .events = POLLIN },
                                         [6] = { .fd = verified || killed ? -1 : run.ready_fd,
                                                 .events = POLLIN },
-                                        [7] = { .fd = boot ? -1 : run.exit_fd, .events = POLLIN } };
+                                        [7] = { .fd = boot ? -1 : run.exit_fd, .events = POLLIN },
+                                        [8] = { .fd = net_fd, .events = POLLIN } };
                 int ms = verified ? 1000 : 5;
                 uint64_t t = now_ms();
                 sandbox_output_pollfds(&relay, &pf[4]);
@@ -1869,9 +2082,14 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         ms = (int) (deadline - t);
                 if (stop_deadline && stop_deadline > t && stop_deadline - t < (uint64_t) ms)
                         ms = (int) (stop_deadline - t);
-                int n = poll(pf, 8, ms);
+                int n = poll(pf, 9, ms);
                 if (n < 0 && errno != EINTR)
                         break;
+                /* the proxy gone mid-run: the container keeps its loopback and nothing else */
+                if (n > 0 && pf[8].revents && !egress_drain(net_fd, &o->network)) {
+                        net_fd = safe_close(net_fd);
+                        o->network.proxy_died = true;
+                }
                 if (n > 0 && (pf[6].revents & POLLIN)) {
                         /* the gate waits: drain the hint, the checks below run now */
                         char drain[64];
@@ -2055,6 +2273,32 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                 }
                                 cpu_next = now_ms();
                         }
+                        if (p->egress.active) {
+                                /* the listener in the container's network namespace and moat's
+                                 * proxy on it, before the command exists */
+                                int lfd = -EBADF;
+                                r = egress_listener(init, g, p->egress.proxy_port, &lfd, err,
+                                                    sizeof(err));
+                                if (r >= 0) {
+                                        r = net_proxy_spawn(&p->egress, lfd, &net_pid, &net_fd);
+                                        safe_close(lfd);
+                                        if (r < 0)
+                                                snprintf(err, sizeof(err),
+                                                         "egress proxy: cannot start moat's "
+                                                         "proxy: %s",
+                                                         r == -ENOENT ? "/etc/resolv.conf names "
+                                                                        "no nameserver"
+                                                                      : strerror(-r));
+                                }
+                                if (r < 0) {
+                                        (void) kill(run.runner, SIGKILL);
+                                        killed = true;
+                                        fail(o, "egress proxy", -r, "%s", err);
+                                        failed_control = "egress.proxy";
+                                        continue;
+                                }
+                                o->network.active = true;
+                        }
                         verified = true;
                         if (write(run.go_fd, "g", 1) != 1) {
                                 (void) kill(run.runner, SIGKILL);
@@ -2097,6 +2341,7 @@ out_wait:
                 if (errno != EINTR)
                         break;
         }
+        egress_stop(&net_pid, &net_fd, &o->network);
         if (p->system.boot)
                 status = cmd_status; /* the command's, not the init's */
         else if (init_status >= 0)

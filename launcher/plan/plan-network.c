@@ -172,22 +172,10 @@ int plan_build_network(Plan *p, const Profile *pr, const Policy *pol, const Host
         }
         if ((r = add_proxy_env(p)) < 0)
                 return r;
-        if (p->tier != TIER_SANDBOX && p->tier != TIER_VM) {
-                char where[300];
-                plan_format_pos(&pr->network_pos, where, sizeof(where));
-                r = plan_refuse(p,
-                                "network: outbound is given in the sandbox and vm tiers only so "
-                                "far, and this run needs tier %s%s%s%s. To run it: use network: "
-                                "none or loopback, or a profile that stays in the sandbox or vm "
-                                "tier",
-                                tier_to_string(p->tier), where[0] ? " (network at " : "", where,
-                                where[0] ? ")" : "");
-                if (r < 0)
-                        return r;
-        }
-        /* Second layer, in the kernel: TCP connect to the proxy port only, no bind. Not in the
-         * vm tier: the guest kernel's Landlock is ABI 2 (no TCP rules), and the guest has no
-         * network device to reach anything else with (egress.port). */
+        /* Second layer, in the kernel: TCP connect to the proxy port only, no bind (in the system
+         * tier the gate applies it to the command). Not in the vm tier: the guest kernel's
+         * Landlock is ABI 2 (no TCP rules), and the guest has no network device to reach
+         * anything else with (egress.port). */
         if (p->tier != TIER_VM && l->abi >= 4 && l->status != CONTROL_NOT_APPLICABLE) {
                 l->handled_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
                 l->connect_port = e->proxy_port;
@@ -250,6 +238,28 @@ int plan_controls_network(Plan *p) {
                                       "out; no Landlock TCP rule (the guest kernel's Landlock has "
                                       "none)",
                                       e->proxy_port);
+        if (r >= 0 && p->tier == TIER_SYSTEM) {
+                const PlanLandlock *l = &p->sandbox.landlock;
+                char ll[200];
+                if (l->connect_port)
+                        snprintf(ll, sizeof(ll),
+                                 "Landlock (ABI %d) lets the command connect to TCP port %u only "
+                                 "and bind none",
+                                 l->abi, l->connect_port);
+                else
+                        snprintf(ll, sizeof(ll),
+                                 "no Landlock TCP rule (%s); the namespace has no route out",
+                                 l->status == CONTROL_NOT_APPLICABLE || l->abi <= 0
+                                         ? "this host's kernel has no Landlock"
+                                         : "the kernel's Landlock has no TCP rules before ABI 4");
+                r = plan_add_controlf(p, "egress.namespace", CONTROL_REQUIRED, NULL,
+                                      "the container's own network namespace with loopback only "
+                                      "(lxc.net.0.type empty, no veth); moat makes the listener "
+                                      "127.0.0.1:%u in it from the host before the command "
+                                      "starts and its proxy holds it outside the container, so "
+                                      "container root cannot change the proxy or its rules; %s",
+                                      e->proxy_port, ll);
+        }
         for (size_t i = 0; r >= 0 && i < e->n_allow; i++) {
                 char f[EGRESS_RULE_FORMAT_MAX], where[300];
                 plan_format_pos(&e->allow[i].pos, where, sizeof(where));

@@ -119,6 +119,31 @@ static void test_refusals(void **state) {
         p.system.init = "sbin/init";
         assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
         assert_non_null(strstr(err, "boot mode"));
+        /* outbound in transparent mode: the system tier has the proxy only */
+        base(&p);
+        p.sandbox.network = NETWORK_OUTBOUND;
+        p.egress.active = true;
+        p.egress.transparent = true;
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), -EOPNOTSUPP);
+        assert_non_null(strstr(err, "proxy only"));
+}
+
+/* network: outbound (proxy mode): loopback only and up, no veth; the listener is made in it
+ * from the host */
+static void test_outbound_keys(void **state) {
+        LxcConfig c;
+        Plan p;
+        char err[256];
+
+        base(&p);
+        p.sandbox.network = NETWORK_OUTBOUND;
+        p.egress.active = true;
+        p.egress.proxy_port = 3128;
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.net.0.type"), "empty");
+        assert_string_equal(value(&c, "lxc.net.0.flags"), "up");
+        assert_null(value(&c, "lxc.net.1.type"));
+        lxc_config_done(&c);
 }
 
 /* The plan's label goes to liblxc's keys (the executor reads it back from the host); without
@@ -299,13 +324,10 @@ static void test_seccomp_text(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_keys),
-                cmocka_unit_test(test_refusals),
-                cmocka_unit_test(test_mac_keys),
-                cmocka_unit_test(test_boot_keys),
-                cmocka_unit_test(test_seccomp_text),
-                cmocka_unit_test(test_systemd_keys),
-                cmocka_unit_test(test_seccomp_boot_text),
+                cmocka_unit_test(test_keys),          cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_outbound_keys), cmocka_unit_test(test_mac_keys),
+                cmocka_unit_test(test_boot_keys),     cmocka_unit_test(test_seccomp_text),
+                cmocka_unit_test(test_systemd_keys),  cmocka_unit_test(test_seccomp_boot_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
