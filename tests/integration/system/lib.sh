@@ -101,19 +101,20 @@ tree_digest() {
                 find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum
 }
 
-# debian_systemd_tarball: path of the cached Debian image with systemd (bookworm minbase +
-# systemd-sysv, built by `moat image build` from the Debian archive, ~20-120 s), made once per
-# CI run into $CACHE (as an uncompressed tar of the store's tree) and reused by every test that
-# boots systemd. Root only (mmdebstrap); fails when the archive cannot be reached.
-debian_systemd_tarball() {
-        local f="$CACHE/debian-systemd.tar" s
+# debian_tarball NAME PACKAGES: path of the cached Debian image NAME (bookworm minbase + the
+# comma-separated PACKAGES, built by `moat image build` from the Debian archive, ~20-120 s),
+# made once per CI run into $CACHE (as an uncompressed tar of the store's tree, $CACHE/NAME.tar)
+# and reused by every test that needs it. Root only (mmdebstrap); fails when the archive cannot
+# be reached.
+debian_tarball() {
+        local f="$CACHE/$1.tar" s
         if [ ! -s "$f" ]; then
                 [ "$(id -u)" = 0 ] && command -v mmdebstrap >/dev/null || return 1
                 mkdir -p "$CACHE" && chmod 0755 "$CACHE"
                 s=$(mktemp -d "$CACHE/build.XXXXXX")
-                MOAT_IMAGE_DIR=$s MOAT_DATA_DIR=$MOAT_DATA_DIR "$MOAT" image build -q debsd \
-                        --include systemd-sysv >&2 &&
-                        tar --numeric-owner -C "$s/names/debsd/rootfs" -cf "$f.tmp.$$" . &&
+                MOAT_IMAGE_DIR=$s MOAT_DATA_DIR=$MOAT_DATA_DIR "$MOAT" image build -q deb \
+                        --include "$2" >&2 &&
+                        tar --numeric-owner -C "$s/names/deb/rootfs" -cf "$f.tmp.$$" . &&
                         mv "$f.tmp.$$" "$f" && chmod 0644 "$f"
                 local rc=$?
                 chmod -R u+rwX "$s" 2>/dev/null
@@ -122,3 +123,6 @@ debian_systemd_tarball() {
         fi
         echo "$f"
 }
+
+# debian_systemd_tarball: the Debian image with systemd (systemd-sysv), for the tests that boot it.
+debian_systemd_tarball() { debian_tarball debian-systemd systemd-sysv; }
