@@ -22,40 +22,15 @@ for tool in ip curl openssl python3 unshare; do
         fi
 done
 
-NS_INET=moat-inet-$$
-NS_HOST=moat-host-$$
-BED_PID=
-LO_PID=
+source "$(dirname "$0")/bed-lib.sh"
 net_cleanup() {
-        [ -n "$BED_PID" ] && kill "$BED_PID" 2>/dev/null
-        [ -n "$LO_PID" ] && kill "$LO_PID" 2>/dev/null
-        ip netns del "$NS_INET" 2>/dev/null
-        ip netns del "$NS_HOST" 2>/dev/null
+        bed_down
         rm -rf "$T"
 }
 trap net_cleanup EXIT
-
-ip netns add "$NS_INET" && ip netns add "$NS_HOST" &&
-        ip link add mi0 netns "$NS_INET" type veth peer name mh0 netns "$NS_HOST" &&
-        ip -n "$NS_INET" addr add 198.51.100.10/24 dev mi0 &&
-        ip -n "$NS_HOST" addr add 198.51.100.2/24 dev mh0 &&
-        ip -n "$NS_INET" link set mi0 up && ip -n "$NS_INET" link set lo up &&
-        ip -n "$NS_HOST" link set mh0 up && ip -n "$NS_HOST" link set lo up ||
+bed_up "" 0.0.0.0 pkg.test=198.51.100.10 evil.test=198.51.100.10 rebind.test=127.0.0.1 \
+        meta.test=169.254.169.254 self.test=198.51.100.2 ||
         { tap_not_ok "build the test bed"; tap_end; exit; }
-
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=pkg.test \
-        -addext subjectAltName=DNS:pkg.test,DNS:evil.test -keyout "$T/key.pem" \
-        -out "$T/cert.pem" 2>/dev/null
-ip netns exec "$NS_INET" python3 "$(dirname "$0")/netbed.py" 198.51.100.10 "$T/cert.pem" \
-        "$T/key.pem" pkg.test=198.51.100.10 evil.test=198.51.100.10 rebind.test=127.0.0.1 \
-        meta.test=169.254.169.254 self.test=198.51.100.2 >"$T/bed.out" 2>&1 &
-BED_PID=$!
-ip netns exec "$NS_HOST" python3 -m http.server --bind 0.0.0.0 9999 >/dev/null 2>&1 &
-LO_PID=$!
-for _ in $(seq 200); do grep -q ready "$T/bed.out" 2>/dev/null && break; sleep 0.1; done
-check "the test bed is up" grep -q ready "$T/bed.out"
-echo "nameserver 198.51.100.10" >"$T/resolv.conf"
-chmod 0644 "$T/resolv.conf"
 
 PROFILE=$T/nettest.yaml
 write_profile "$PROFILE" nettest \
@@ -66,9 +41,7 @@ write_profile "$PROFILE" nettest \
 in_bed() {
         local u=$1
         shift
-        ip netns exec "$NS_HOST" unshare -m --propagation private sh -c \
-                'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$T/resolv.conf" \
-                bash -c "source '$(dirname "$0")/../sandbox/lib.sh' >/dev/null; rm -rf \"\$T\"; trap - EXIT; T='$T'; \
+        bed_exec bash -c "source '$(dirname "$0")/../sandbox/lib.sh' >/dev/null; rm -rf \"\$T\"; trap - EXIT; T='$T'; \
                         as_user '$u' '$MOAT' run -p '$PROFILE' -- $*"
 }
 
@@ -152,9 +125,7 @@ done
 
 # The shipped network-client profile runs, with its proxy variables, and refuses a name
 # its example allowlist does not list.
-out=$(ip netns exec "$NS_HOST" unshare -m --propagation private sh -c \
-        'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$T/resolv.conf" \
-        bash -c "source '$(dirname "$0")/../sandbox/lib.sh' >/dev/null; rm -rf \"\$T\"; trap - EXIT; \
+out=$(bed_exec bash -c "source '$(dirname "$0")/../sandbox/lib.sh' >/dev/null; rm -rf \"\$T\"; trap - EXIT; \
                 T='$T'; as_user root '$MOAT' run -p network-client -- sh -c \
                 'echo \$https_proxy; $CURL https://pkg.test/'" 2>&1)
 check_all "the shipped network-client profile runs: proxy set, an unlisted name 403" \

@@ -39,48 +39,23 @@ for tool in ip curl openssl python3 unshare jq; do
 done
 T=$(mktemp -d /tmp/moat-oci-outbound-XXXXXX)
 chmod 0755 "$T"
-NS_INET=moat-oinet-$$
-NS_HOST=moat-ohost-$$
-BED_PID= LO_PID=
+source "$here/../network/bed-lib.sh"
 mkdir "$T/oci" "$T/profiles"
 ln -s "$(realpath "$MOAT")" "$T/oci/nettest"
 rt() { # ARGS...: the runtime as the engine calls it, in the host namespace of the test bed
-        ip netns exec "$NS_HOST" unshare -m --propagation private sh -c \
-                'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$T/resolv.conf" \
-                env MOAT_DATA_DIR="$MOAT_SOURCE_DIR" MOAT_PROFILE_PATH="$T/profiles" \
+        bed_exec env MOAT_DATA_DIR="$MOAT_SOURCE_DIR" MOAT_PROFILE_PATH="$T/profiles" \
                 MOAT_AUDIT_LOG="$T/audit.jsonl" HOME="$T" \
                 timeout 60 "$T/oci/nettest" --root "$T/run" --log "$T/log.json" --log-format json "$@"
 }
 cleanup() {
         for id in c1 c2 c3 pod nores; do rt delete --force $id >/dev/null 2>&1; done
-        [ -n "$BED_PID" ] && kill "$BED_PID" 2>/dev/null
-        [ -n "$LO_PID" ] && kill "$LO_PID" 2>/dev/null
-        ip netns del "$NS_INET" 2>/dev/null
-        ip netns del "$NS_HOST" 2>/dev/null
+        bed_down
         [ -n "${MOAT_TEST_KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 
-ip netns add "$NS_INET" && ip netns add "$NS_HOST" &&
-        ip link add mi0 netns "$NS_INET" type veth peer name mh0 netns "$NS_HOST" &&
-        ip -n "$NS_INET" addr add 198.51.100.10/24 dev mi0 &&
-        ip -n "$NS_HOST" addr add 198.51.100.2/24 dev mh0 &&
-        ip -n "$NS_INET" link set mi0 up && ip -n "$NS_INET" link set lo up &&
-        ip -n "$NS_HOST" link set mh0 up && ip -n "$NS_HOST" link set lo up ||
+bed_up o 0.0.0.0 pkg.test=198.51.100.10 evil.test=198.51.100.10 rebind.test=127.0.0.1 ||
         { tap_not_ok "build the test bed"; tap_end; exit; }
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=pkg.test \
-        -addext subjectAltName=DNS:pkg.test,DNS:evil.test -keyout "$T/key.pem" \
-        -out "$T/cert.pem" 2>/dev/null
-ip netns exec "$NS_INET" python3 "$here/../network/netbed.py" 198.51.100.10 "$T/cert.pem" \
-        "$T/key.pem" pkg.test=198.51.100.10 evil.test=198.51.100.10 rebind.test=127.0.0.1 \
-        >"$T/bed.out" 2>&1 &
-BED_PID=$!
-ip netns exec "$NS_HOST" python3 -m http.server --bind 0.0.0.0 9999 >/dev/null 2>&1 &
-LO_PID=$!
-for _ in $(seq 200); do grep -q ready "$T/bed.out" 2>/dev/null && break; sleep 0.1; done
-check "the test bed is up" grep -q ready "$T/bed.out"
-echo "nameserver 198.51.100.10" >"$T/resolv.conf"
-chmod 0644 "$T/resolv.conf"
 cat >"$T/profiles/nettest.yaml" <<'EOF'
 moat: 1
 extends: ci-untrusted

@@ -16,40 +16,14 @@ for tool in ip curl openssl python3 unshare jq; do
         command -v $tool >/dev/null || skip_all "$tool is not installed"
 done
 
-NS_INET=moat-vinet-$$
-NS_HOST=moat-vhost-$$
-BED_PID=
-LO_PID=
+source "$MOAT_SOURCE_DIR/tests/integration/network/bed-lib.sh"
 net_cleanup() {
-        [ -n "$BED_PID" ] && kill "$BED_PID" 2>/dev/null
-        [ -n "$LO_PID" ] && kill "$LO_PID" 2>/dev/null
-        ip netns del "$NS_INET" 2>/dev/null
-        ip netns del "$NS_HOST" 2>/dev/null
+        bed_down
         cleanup
 }
 trap net_cleanup EXIT
-
-ip netns add "$NS_INET" && ip netns add "$NS_HOST" &&
-        ip link add mi0 netns "$NS_INET" type veth peer name mh0 netns "$NS_HOST" &&
-        ip -n "$NS_INET" addr add 198.51.100.10/24 dev mi0 &&
-        ip -n "$NS_HOST" addr add 198.51.100.2/24 dev mh0 &&
-        ip -n "$NS_INET" link set mi0 up && ip -n "$NS_INET" link set lo up &&
-        ip -n "$NS_HOST" link set mh0 up && ip -n "$NS_HOST" link set lo up ||
+bed_up v 127.0.0.1 pkg.test=198.51.100.10 evil.test=198.51.100.10 rebind.test=127.0.0.1 ||
         { tap_not_ok "build the test bed"; tap_end; exit; }
-
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=pkg.test \
-        -addext subjectAltName=DNS:pkg.test,DNS:evil.test -keyout "$T/key.pem" \
-        -out "$T/cert.pem" 2>/dev/null
-ip netns exec "$NS_INET" python3 "$MOAT_SOURCE_DIR/tests/integration/network/netbed.py" \
-        198.51.100.10 "$T/cert.pem" "$T/key.pem" pkg.test=198.51.100.10 evil.test=198.51.100.10 \
-        rebind.test=127.0.0.1 >"$T/bed.out" 2>&1 &
-BED_PID=$!
-ip netns exec "$NS_HOST" python3 -m http.server --bind 127.0.0.1 9999 >/dev/null 2>&1 &
-LO_PID=$!
-for _ in $(seq 200); do grep -q ready "$T/bed.out" 2>/dev/null && break; sleep 0.1; done
-check "the test bed is up" grep -q ready "$T/bed.out"
-echo "nameserver 198.51.100.10" >"$T/resolv.conf"
-chmod 0644 "$T/resolv.conf"
 
 PROFILE=$T/vmnet.yaml
 cat >"$PROFILE" <<YAML
@@ -78,9 +52,7 @@ in_bed() {
         local u=$1 d
         shift
         d=$(user_dir "$u")
-        ip netns exec "$NS_HOST" unshare -m --propagation private sh -c \
-                'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$T/resolv.conf" \
-                setpriv --reuid="$u" --regid="$u" --init-groups --reset-env \
+        bed_exec setpriv --reuid="$u" --regid="$u" --init-groups --reset-env \
                 env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME="$d/home" \
                 XDG_CACHE_HOME="$d/home/.cache" XDG_CONFIG_HOME="$d/home/.config" \
                 MOAT_AUDIT_LOG="$d/audit.log" MOAT_DATA_DIR="$MOAT_DATA_DIR" \
