@@ -210,34 +210,35 @@ check_all "no resolver: the audit record names the step and marks egress.proxy f
         'tail -n 1 "$d/audit.jsonl" | jq -e ".error.step == \"egress proxy\" and ([.controls[] | select(.name == \"egress.proxy\") | .outcome] == [\"failed\"])" >/dev/null'
 echo "nameserver 198.51.100.10" >"$T/resolv.conf"
 
-# kill -9 of moat: no proxy, no container, no run directory is left (command and boot mode).
-run_dirs() {
-        if [ "$1" = root ]; then ls -A /run/moat/system 2>/dev/null; else
-                ls -A "/tmp/moat-system-$(id -u "$1")" "$(user_dir "$1")/home/run/moat-system" 2>/dev/null; fi
-}
+# kill -9 of moat: no proxy, no container, no run directory, no cgroup of the run is left
+# (command and boot mode). The run directory is the one of moat's fifo /.../<id>/go.
 for u in "${USERS[@]}"; do
         d=$(user_dir "$u")
         for prof in cmd boot; do
-                dirs_before=$(run_dirs "$u" | wc -l)
                 in_bed "$u" "$d/$prof.yaml" "sleep 60" >/dev/null 2>&1 &
-                proxy= moat= kids=
+                proxy= moat= kids= rundir=
                 for _ in $(seq 600); do
                         moat=$(launcher "$d/$prof.yaml") && proxy=$(confined_child "$moat") &&
                                 pgrep -f "^sleep 60" >/dev/null && break
                         sleep 0.1
                 done
                 kids=$(descendants "$moat" | tr '\n' ' ')
-                check_all "$u, $prof: kill -9: moat runs with its proxy and the container" \
-                        '[ -n "$proxy" ] && [ "$(wc -w <<<"$kids")" -ge 3 ]'
-                kill -9 "$moat"
+                rundir=$(for f in /proc/"$moat"/fd/*; do readlink "$f"; done 2>/dev/null | grep '/go$' | head -n 1)
+                rundir=${rundir%/go}
+                check_all "$u, $prof: kill -9: moat runs with its proxy, the container and its run directory" \
+                        '[ -n "$proxy" ] && [ "$(wc -w <<<"$kids")" -ge 3 ] && [ -d "$rundir" ]'
+                [ -n "$moat" ] && kill -9 "$moat"
                 for _ in $(seq 100); do
                         left=
                         for k in $kids; do alive "$k" && left="$left $k"; done
-                        [ -z "$left" ] && [ "$(run_dirs "$u" | wc -l)" -le "$dirs_before" ] && break
+                        [ -e "$rundir" ] && left="$left $rundir"
+                        left="$left $(find /sys/fs/cgroup -maxdepth 4 -type d -name "moat-${rundir##*/}" 2>/dev/null | tr '\n' ' ')"
+                        left=${left// /}
+                        [ -z "$left" ] && break
                         sleep 0.1
                 done
-                check_all "$u, $prof: kill -9 of moat leaves no proxy, no container process, no run directory" \
-                        '[ -z "$left" ] && [ "$(run_dirs "$u" | wc -l)" -le "$dirs_before" ]'
+                check_all "$u, $prof: kill -9 of moat leaves no proxy, no container process, no run directory, no cgroup" \
+                        '[ -n "$rundir" ] && [ -z "$left" ]'
                 [ -z "$left" ] || diag "left: $left"
         done
 done
