@@ -59,16 +59,15 @@ in_bed() {
 
 alive() { grep -qE '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null; }
 descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
-# launcher PROFILE: the pid of the moat running PROFILE (moat execs moat-system-run, so its
-# comm is that; its children of the same name are the guard, runner and proxy).
+# launcher PROFILE: the pid of the moat running PROFILE (the executor runs in moat: its comm is
+# moat; its forks of the same command line are the guard, moat-guard, and the proxy, whose
+# parent is moat).
 launcher() {
-        local f p pp
-        for f in $(grep -lF -- "$1" /proc/[0-9]*/cmdline 2>/dev/null); do
-                p=${f#/proc/}
-                p=${p%/cmdline}
-                [ "$(cat "/proc/$p/comm" 2>/dev/null)" = moat-system-run ] || continue
+        local p pp
+        for p in $(pgrep -f "moat run -q -p $1"); do
+                [ "$(cat "/proc/$p/comm" 2>/dev/null)" = moat ] || continue
                 pp=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
-                [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = moat-system-run ] && continue
+                [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = moat ] && continue
                 echo "$p"
                 return 0
         done
