@@ -622,6 +622,15 @@ static int overlay_namespaces(Builder *b) {
                 return oci_spec_error(b->e, "linux.namespaces", "expected an array");
         if ((r = compute_host_allowed(b)) < 0)
                 return r;
+        /* Transparent egress (slirp4netns and nftables loaded by the sandbox's root before its
+         * capabilities drop) is built by moat run's sandbox executor; the OCI runtime serves
+         * network: outbound with the proxy only. Refused here, before anything is created. */
+        if (b->pr->network == NETWORK_OUTBOUND && b->pr->outbound.via == OUTBOUND_VIA_TRANSPARENT)
+                return refuse(b, "network",
+                              "profile %s has network: outbound with via: transparent, which "
+                              "only moat run provides; as an OCI runtime moat serves the "
+                              "allowlist through its proxy: use via: proxy",
+                              b->pr->name);
         json_array_foreach(json_object_get(json_object_get(b->spec, "linux"), "namespaces"), i, n) {
                 static const char *const keys[] = { "type", "path", NULL };
                 const char *type = json_string_value(json_object_get(n, "type"));

@@ -20,6 +20,7 @@
 #     mid-run is in the record (proxy_died);
 #   - a network namespace given by path (a pod's) is refused at create, the last log.json line
 #     says why, nothing is left in --root;
+#   - a profile with via: transparent is refused at create (moat run's only), nothing is left;
 #   - no nameserver for the proxy: create exits 125 naming the egress proxy, nothing is left.
 # Root; TAP.
 set -uo pipefail
@@ -48,7 +49,7 @@ rt() { # ARGS...: the runtime as the engine calls it, in the host namespace of t
                 timeout 60 "$T/oci/nettest" --root "$T/run" --log "$T/log.json" --log-format json "$@"
 }
 cleanup() {
-        for id in c1 c2 c3 pod nores; do rt delete --force $id >/dev/null 2>&1; done
+        for id in c1 c2 c3 pod tr nores; do rt delete --force $id >/dev/null 2>&1; done
         bed_down
         [ -n "${MOAT_TEST_KEEP:-}" ] || rm -rf "$T"
 }
@@ -215,6 +216,20 @@ check_all "the last log.json line is the refusal naming the namespace and the pr
         'last_log | grep -q "\"level\":\"error\"" && last_log | grep -q "refused: .*joins the network namespace /var/run/netns/$NS_HOST-pod, and profile nettest has network: outbound"' ||
         diag "$(last_log)"
 check_all "the refused pod container leaves nothing in --root" '[ ! -e "$T/run/pod" ]'
+
+# via: transparent is moat run's only: refused at create, before anything exists.
+sed 's/^name: nettest$/name: nettr/; s/^  outbound:$/  outbound:\n    via: transparent/' \
+        "$T/profiles/nettest.yaml" >"$T/profiles/nettr.yaml"
+ln -s "$(realpath "$MOAT")" "$T/oci/nettr"
+bundle tr "true"
+bed_exec env MOAT_DATA_DIR="$MOAT_SOURCE_DIR" MOAT_PROFILE_PATH="$T/profiles" \
+        MOAT_AUDIT_LOG="$T/audit.jsonl" HOME="$T" timeout 60 "$T/oci/nettr" --root "$T/run" \
+        --log "$T/log.json" --log-format json create --bundle "$T/tr" tr >/dev/null 2>&1 </dev/null
+st=$?
+check_all "via: transparent under the OCI runtime: create exits 125 naming it and via: proxy" \
+        '[ $st = 125 ] && last_log | grep -q "refused: profile nettr has network: outbound with via: transparent.*use via: proxy"' ||
+        diag "$st $(last_log)"
+check_all "the refused transparent container leaves nothing in --root" '[ ! -e "$T/run/tr" ]'
 
 # The proxy cannot resolve: the container is not created (fail closed, the step named).
 echo "# no nameserver" >"$T/resolv.conf"
