@@ -407,6 +407,14 @@ static bool pump_guest(VmRun *run, int i) {
                         }
                         run->res.started = true;
                         run->res.boot_ms = now_ms() - run->t0;
+                        if (run->plan->system.image && run->plan->system.boot) {
+                                /* boot mode: "started" comes after the image's READY=1 */
+                                size_t l = strlen(run->res.tier_detail);
+                                snprintf(run->res.tier_detail + l, sizeof(run->res.tier_detail) - l,
+                                         "; boot mode, %s ready, command at %llu ms",
+                                         run->plan->system.init,
+                                         (unsigned long long) run->res.boot_ms);
+                        }
                         if (run->status.applied & (1u << VM_CONTROL_LANDLOCK)) {
                                 size_t l = strlen(run->res.tier_detail);
                                 snprintf(run->res.tier_detail + l, sizeof(run->res.tier_detail) - l,
@@ -746,8 +754,11 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
         _cleanup_free_ char *cache = vm_cache_dir("/vm"), *initrd = NULL;
         VmGuestFiles gf = {};
         char msg[512] = "", sock[_SOCK_MAX][128], console[128], cmdline[512], net_sock[128];
-        uid_t uid = plan->vm.guest_root ? 0 : getuid();
-        gid_t gid = plan->vm.guest_root ? 0 : getgid();
+        /* An image root: the profile's uid (a user of the image, e.g. uid: 33) when it names one
+         * other than root; else the caller's (moat-vm's for root). */
+        bool image_uid = plan->system.image && plan->sandbox.uid_inside != 0;
+        uid_t uid = plan->vm.guest_root ? 0 : image_uid ? plan->sandbox.uid_inside : getuid();
+        gid_t gid = plan->vm.guest_root ? 0 : image_uid ? plan->sandbox.gid_inside : getgid();
         uint64_t mem = plan->vm.memory ?: (256ull << 20);
         int r;
 
