@@ -273,7 +273,7 @@ json_t *plan_to_json(const Plan *p) {
                 json_object_set_new(o, "system", system_to_json(&p->system));
         else if (p->tier == TIER_VM && p->system.image)
                 /* an image root in the guest: command or boot mode */
-                json_object_set_new(o, "guest_root",
+                json_object_set_new(o, "guest_image",
                                     json_pack("{s:s, s:o}", "mode",
                                               p->system.boot ? "boot" : "command", "init",
                                               str_or_null(p->system.init)));

@@ -120,7 +120,7 @@ char *plan_to_text(const Plan *p) {
                 else
                         APPEND("boot time: unknown until first run\n");
                 if (p->system.image && p->system.boot)
-                        APPEND("guest root: the image, boot mode: %s boots the image's system as "
+                        APPEND("guest image: boot mode: %s boots the image's system as "
                                "pid 1 of its own pid, mount, cgroup, UTS and IPC namespaces "
                                "(without the kernel-facing capabilities and sys_resource); "
                                "moat's guest init stays the kernel's pid 1, keeps the ports, "
@@ -129,7 +129,7 @@ char *plan_to_text(const Plan *p) {
                                "powers off after the command\n",
                                p->system.init);
                 else if (p->system.image)
-                        APPEND("guest root: the image, command mode: moat's guest init is pid 1 "
+                        APPEND("guest image: command mode: moat's guest init is pid 1 "
                                "and runs the command\n");
                 if (p->vm.n_not_in_guest)
                         APPEND("\nsandbox-tier controls not applied in the guest, and why:\n");

@@ -1088,7 +1088,7 @@ static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, VmR
         *res = run.res;
 }
 
-static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
+static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0, bool save_boot_ms) {
         o->started = res->started;
         o->timed_out = res->timed_out;
         o->cpu_time_exceeded = res->cpu_time_exceeded;
@@ -1119,7 +1119,9 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
             strspn(res->machine_id, "0123456789abcdef") == 32)
                 snprintf(o->machine_id, sizeof(o->machine_id), "%.32s", res->machine_id);
         o->wall_ns = (now_ms() - t0) * 1000000ull;
-        if (res->boot_ms)
+        /* The boot of an image's own init (boot mode) is not the guest's boot-to-command time
+         * that plans quote. */
+        if (res->boot_ms && save_boot_ms)
                 boot_ms_save(res->boot_ms);
         if (res->message[0])
                 fprintf(stderr, "moat: vm: %s\n", res->message);
@@ -1240,7 +1242,7 @@ int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
                 run_as_vm_account(plan, req, false, &res);
         else
                 run_guest(plan, req, false, &res);
-        result_to_outcome(&res, outcome, t0);
+        result_to_outcome(&res, outcome, t0, !(plan->system.image && plan->system.boot));
         if (!plan->refused && plan->tier == TIER_VM) {
                 outcome->controls = vm_controls_outcomes(plan, res.started, res.controls_reported,
                                                          res.controls_applied);
@@ -1261,6 +1263,6 @@ int vm_prepare(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
                 run_as_vm_account(plan, req, true, &res);
         else
                 run_guest(plan, req, true, &res);
-        result_to_outcome(&res, outcome, t0);
+        result_to_outcome(&res, outcome, t0, !(plan->system.image && plan->system.boot));
         return 0;
 }
