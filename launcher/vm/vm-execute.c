@@ -520,7 +520,8 @@ static void run_loop(VmRun *run, uint64_t deadline) {
         bool run_deadline_set = false;
 
         for (;;) {
-                struct pollfd p[7 + VM_NET_POLLFDS];
+                struct pollfd p[8 + VM_NET_POLLFDS];
+                int watch = run->warm && !run->status.final ? vm_warm_watch_fd(run->warm) : -1;
                 int ev = run->warm ? vm_warm_event_fd(run->warm) : vm_libvirt_event_fd(run->lv);
                 bool want_stdin = run->res.started && !run->stdin_eof && run->outq_len == 0 &&
                                   run->fd[SOCK_CTL] >= 0;
@@ -584,15 +585,35 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                 p[5] = (struct pollfd){ .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN };
                 p[6] = (struct pollfd){ .fd = run->net_report_fd, .events = POLLIN };
                 nfds_t np = 7;
-                if (run->relay && !run->destroyed) {
+                bool relaying = run->relay && !run->destroyed;
+                if (relaying) {
                         vm_net_relay_pollfds(run->relay, p + 7);
                         np += VM_NET_POLLFDS;
                 }
+                nfds_t wi = np;
+                p[np++] = (struct pollfd){ .fd = run->destroyed ? -1 : watch, .events = POLLIN };
                 if (poll(p, np, timeout) < 0 && errno != EINTR)
                         return;
+                if (p[wi].revents && vm_warm_watch(run->warm) > 0) {
+                        /* A reset of the guest's ports (an unbind of their driver) before the
+                         * final status: whatever speaks on them afterwards need not be moat's
+                         * guest init. What arrived before the reset is read first: the final
+                         * status of a guest that powers off is in the socket before that. */
+                        for (int k = 0; k < 64 && run->fd[SOCK_CTL] >= 0 && !run->status.final; k++)
+                                if (!pump_guest(run, SOCK_CTL))
+                                        break;
+                        if (!run->status.final) {
+                                result_fail(&run->res, "guest ports", EPROTO,
+                                            "the guest reset its virtio-serial ports (their driver "
+                                            "was unbound or the device reset) before the final "
+                                            "status; the run was stopped");
+                                destroy(run);
+                                continue;
+                        }
+                }
                 if (p[6].revents && !net_drain(run))
                         run->net_report_fd = safe_close(run->net_report_fd);
-                if (np > 7) {
+                if (relaying) {
                         int k = vm_net_relay_handle(run->relay, p + 7);
                         if (k == -EBADMSG) {
                                 result_fail(&run->res, "egress port", EBADMSG,
@@ -1048,6 +1069,14 @@ static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, VmR
                 prepare_template(&run);
         else if (run_warm(&run, cold_why, sizeof(cold_why)))
                 ;
+        else if (plan->system.image && plan->system.boot)
+                /* The image's root could reset the guest's ports and speak on them in place of
+                 * moat's guest init; only the warm path's QEMU tells moat when that happens
+                 * (vm_warm_watch), libvirt's does not. */
+                result_fail(&run.res, "boot mode", EOPNOTSUPP,
+                            "boot mode needs a warm start (moat watches the guest's ports "
+                            "through the clone's QMP), which failed: %s",
+                            cold_why);
         else if ((r = vm_libvirt_open(VM_URI, &run.lv, msg, sizeof(msg))) < 0)
                 result_fail(&run.res, "libvirt connect", r, "%s", msg);
         else {

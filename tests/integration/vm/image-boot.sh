@@ -10,8 +10,10 @@
 #   - the controls, seen from inside the command: Seccomp 2, an empty bounding set, NoNewPrivs 1,
 #     a Landlock denial of a write its uid may do, the pids limit; and systemd (the image's
 #     root) holds neither CAP_SYS_MODULE nor CAP_SYS_RESOURCE;
-#   - the guest's status channel: systemd's processes cannot see moat's guest init, and a
-#     virtio port node made by the image's root cannot be opened (moat-init holds it);
+#   - the guest's status channel: systemd's processes cannot see moat's guest init, a virtio
+#     port node made by the image's root cannot be opened (moat-init holds it), and a status
+#     written after the image's root reset the ports (unbind/bind of virtio_console) is refused;
+#     boot mode never runs on the cold path (libvirt's QEMU does not report such a reset);
 #   - root in the guest writes the image's /etc in its own layer; the image is unchanged;
 #   - the timeout stops the command (137, verdict timeout);
 #   - kill -9 of moat while the command runs, and while systemd boots, leaves no QEMU and no
@@ -155,6 +157,29 @@ check_all "root in the guest writes, changes and removes files of the image's /e
         '[ "$rrc" = 0 ] && grep -qx written <<<"$rout" && grep -qx removed <<<"$rout"'
 check_all "the image on the host is unchanged after the run that wrote /etc" \
         '[ "$(tree_sum "$rootfs")" = "$before" ] && [ ! -e "$rootfs/etc/moat-written" ] && [ -e "$rootfs/etc/passwd" ]'
+
+# The image's root resets the guest's ports (unbind and bind of virtio_console through a sysfs
+# it remounts writable), opens the new control port before moat-init can and reports an exit
+# status of its own: moat sees the reset (QMP VSERPORT_CHANGE) and stops the run (125).
+forge='mount -o remount,rw /sys
+        dev=$(ls /sys/bus/virtio/drivers/virtio_console/ | grep "^virtio" | head -n 1)
+        echo "$dev" >/sys/bus/virtio/drivers/virtio_console/unbind && echo "$dev" >/sys/bus/virtio/drivers/virtio_console/bind
+        sleep 1
+        for p in /sys/class/virtio-ports/*; do
+                [ "$(cat $p/name)" = org.moat.ctl ] || continue
+                m=$(cat $p/dev); mknod /dev/moat-fake c ${m%:*} ${m#*:} && printf "exit 42\n" >/dev/moat-fake
+        done
+        sleep 5'
+img "$MOAT" run -q -p "$d/boot-root.yaml" -- sh -c "$forge" </dev/null >/dev/null 2>"$T/forge.err"
+frc=$?
+diag "forged status: rc=$frc $(tr '\n' ' ' <"$T/forge.err" | head -c 300)"
+check_all "a status written on the control port after the image's root reset the ports is refused (125, not its 42)" \
+        '[ "$frc" = 125 ] && grep -q "reset its virtio-serial ports" "$T/forge.err"'
+# Only the warm path's QEMU reports such a reset: boot mode never boots cold.
+img env MOAT_VM_START=cold "$MOAT" run -q -p "$d/boot-vm.yaml" -- echo RAN </dev/null >"$T/cold.out" 2>"$T/cold.err"
+crc=$?
+check_all "boot mode does not run on the cold path (125 before booting, the reason named)" \
+        '[ "$crc" = 125 ] && ! grep -q RAN "$T/cold.out" && grep -q "boot mode needs a warm start" "$T/cold.err"'
 
 # 3. The timeout: from the command's start (the boot is bounded by it too).
 t0=$(date +%s)
