@@ -85,7 +85,9 @@ static void note_event(VmQmp *q, json_t *o) {
         if (ev && strcmp(ev, "VSERPORT_CHANGE") == 0 && json_is_true(json_object_get(data, "open")))
                 q->ports_open++;
         else if (ev && strcmp(ev, "VSERPORT_CHANGE") == 0 &&
-                 json_is_false(json_object_get(data, "open")))
+                 json_is_false(json_object_get(data, "open")) &&
+                 json_is_string(json_object_get(data, "id")) &&
+                 strcmp(json_string_value(json_object_get(data, "id")), "ctl") == 0)
                 q->ports_closed++;
 }
 

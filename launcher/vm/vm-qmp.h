@@ -14,8 +14,10 @@ typedef struct VmQmp {
         char buf[65536];
         size_t len;
         unsigned ports_open;   /* VSERPORT_CHANGE events with "open": true seen so far */
-        unsigned ports_closed; /* ... and with "open": false: the guest closed a port (its
-                                * driver reset the device, e.g. an unbind) */
+        unsigned ports_closed; /* ... and with "open": false for the control port (id "ctl",
+                                * vm-warm.c), which moat-init never closes: its driver reset
+                                * the device (e.g. an unbind). The output ports close when the
+                                * command's last process ends. */
         char error[160];       /* the last error's "desc", printable ASCII */
 } VmQmp;
 

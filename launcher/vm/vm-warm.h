@@ -65,10 +65,11 @@ int vm_warm_event_fd(const VmWarm *w);
 /* The clone's QMP socket, kept after the restore: readable when QEMU has events; -1 when none
  * is watched (any more). */
 int vm_warm_watch_fd(const VmWarm *w);
-/* After poll() said vm_warm_watch_fd() is readable: 1 when the guest has closed one of its
- * virtio-serial ports since the restore (VSERPORT_CHANGE "open": false: only a reset of the
- * device does that while moat-init holds them, e.g. an unbind of its driver, after which a port
- * could be opened again by someone else), else 0; a QMP socket that ends stops the watch. */
+/* After poll() said vm_warm_watch_fd() is readable: 1 when the guest has closed its control port
+ * since the restore (VSERPORT_CHANGE "open": false for id "ctl": moat-init holds it until it
+ * powers off, so only a reset of the device does that, e.g. an unbind of its driver, after
+ * which the port could be opened again by someone else), else 0; a QMP socket that ends stops
+ * the watch. */
 int vm_warm_watch(VmWarm *w);
 /* Hard stop of the clone (SIGKILL to its QEMU). */
 void vm_warm_kill(VmWarm *w);

@@ -1201,6 +1201,29 @@ static _Noreturn void boot_child(const VmConfig *c) {
         _exit(127);
 }
 
+/* Boot mode: the kernel's usermode helpers (a "|program" core_pattern, modprobe, a binfmt_misc
+ * interpreter), which the image's root can name, run as root in this init's namespaces (PID 1
+ * shares its fs_struct with the kernel's threads: they resolve paths in the image's root), out
+ * of every namespace the image's system is confined to. They get no capability at all
+ * (usermodehelper bset and inheritable 0, which only a holder of CAP_SYS_MODULE and CAP_SETPCAP
+ * could raise again): they cannot ptrace this init, load modules, write user.max_user_namespaces
+ * or do anything else root's capabilities allow. Read back. */
+static void boot_limit_helpers(void) {
+        static const char *const umh[] = { "/proc/sys/kernel/usermodehelper/bset",
+                                           "/proc/sys/kernel/usermodehelper/inheritable" };
+
+        for (size_t i = 0; i < sizeof(umh) / sizeof(umh[0]); i++) {
+                char buf[32] = "";
+                unsigned lo = 1, hi = 1;
+                int fd = open(umh[i], O_RDWR | O_CLOEXEC);
+                if (fd < 0 || write_all(fd, "0\t0\n", 4) < 0 ||
+                    pread(fd, buf, sizeof(buf) - 1, 0) <= 0 ||
+                    sscanf(buf, "%u %u", &lo, &hi) != 2 || lo || hi)
+                        fail("usermode helper caps", errno ? errno : EIO);
+                close(fd);
+        }
+}
+
 /* One datagram on the notify socket: true when it is READY=1 from the image's init. */
 static bool boot_ready_msg(int fd, pid_t init) {
         char buf[4096];
@@ -1350,6 +1373,8 @@ int main(int argc, char **argv) {
         net_forwarder_start(&c, out_fd, err_fd);
         if (c.apparmor[0])
                 load_apparmor(&c);
+        if (c.boot_init[0])
+                boot_limit_helpers();
         switch_root();
         if (c.boot_init[0])
                 boot_system(&c);

@@ -13,6 +13,7 @@
 #   - the guest's status channel: systemd's processes cannot see moat's guest init, a virtio
 #     port node made by the image's root cannot be opened (moat-init holds it), and a status
 #     written after the image's root reset the ports (unbind/bind of virtio_console) is refused;
+#     a usermode helper it sets up (core_pattern) runs without any capability;
 #     boot mode never runs on the cold path (libvirt's QEMU does not report such a reset);
 #   - root in the guest writes the image's /etc in its own layer; the image is unchanged;
 #   - the timeout stops the command (137, verdict timeout);
@@ -175,6 +176,27 @@ frc=$?
 diag "forged status: rc=$frc $(tr '\n' ' ' <"$T/forge.err" | head -c 300)"
 check_all "a status written on the control port after the image's root reset the ports is refused (125, not its 42)" \
         '[ "$frc" = 125 ] && grep -q "reset its virtio-serial ports" "$T/forge.err"'
+# The kernel's usermode helpers run as root in moat-init's namespaces, outside the image's
+# (PID 1 shares its root directory with the kernel's threads: the image's root). The image's
+# root points core_pattern at a static busybox it wrote and dumps a core: the helper runs with
+# no capability (usermodehelper bset and inheritable 0), so it cannot ptrace moat-init or undo a
+# control. It reports its sets through /var/tmp, which both mount namespaces share.
+if [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q "statically linked"; then
+        cp /bin/busybox "$d/work/busybox" && chmod a+rx "$d/work/busybox"
+        helper='cp /work/busybox /busybox && chmod 755 /busybox
+                printf "/busybox grep Cap /proc/self/status >/var/tmp/proof\n" >/s
+                echo "|/busybox sh /s" >/proc/sys/kernel/core_pattern
+                sh -c "kill -SEGV \$\$"; sleep 3
+                if [ -e /var/tmp/proof ]; then echo "HELPER-RAN $(tr "\n" " " </var/tmp/proof)"; else echo HELPER-DID-NOT-RUN; fi'
+        hout=$(img "$MOAT" run -q -p "$d/boot-root.yaml" -- sh -c "$helper" </dev/null 2>"$T/helper.err")
+        diag "usermode helper: $hout $(head -c 200 "$T/helper.err")"
+        check_all "a usermode helper the image's root sets up (core_pattern) runs without any capability" \
+                'grep -q "^HELPER-RAN" <<<"$hout" && grep -q "CapPrm:	0000000000000000" <<<"$hout" &&
+                 grep -q "CapEff:	0000000000000000" <<<"$hout" && grep -q "CapBnd:	0000000000000000" <<<"$hout"'
+else
+        tap_skip "a usermode helper set by the image's root" "no static busybox at /bin/busybox" present
+fi
+
 # Only the warm path's QEMU reports such a reset: boot mode never boots cold.
 img env MOAT_VM_START=cold "$MOAT" run -q -p "$d/boot-vm.yaml" -- echo RAN </dev/null >"$T/cold.out" 2>"$T/cold.err"
 crc=$?
