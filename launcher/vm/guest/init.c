@@ -782,6 +782,44 @@ static _Noreturn void child_fail(int fd, const char *step, int err) {
         _exit(127);
 }
 
+/* Boot mode, in init's child (in init's pid namespace, which the image cannot see): joins the
+ * image's namespaces, then forks the command into its pid namespace. This process stays behind
+ * as the command's parent, invisible to the image, holding nothing of the run, and ends as the
+ * command ended (its exit code, or its signal), which init reports. Only the command returns. */
+static void boot_enter_system(int errpipe, int stdin_fd, int out_fd, int err_fd) {
+        pid_t pid;
+        int st;
+
+        if (setns(boot_pidfd, CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC) < 0 ||
+            setns(boot_pidfd, CLONE_NEWPID) < 0)
+                child_fail(errpipe, "enter system", errno);
+        pid = fork();
+        if (pid < 0)
+                child_fail(errpipe, "enter system", errno);
+        if (pid == 0)
+                return;
+        /* Nothing of the run stays open here: the command alone holds its end of the stdin
+         * pipe (EOF reaches it), the error pipe (EOF at its exec) and the ports. */
+        (void) errpipe, (void) stdin_fd, (void) out_fd, (void) err_fd;
+        if (syscall(436 /* close_range */, 0u, ~0u, 0u) < 0)
+                for (int fd = 0; fd < 1024; fd++)
+                        close(fd);
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        (void) prctl(PR_SET_NAME, "moat-command");
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        _exit(127);
+        if (WIFSIGNALED(st)) {
+                struct sigaction dfl = { .sa_handler = SIG_DFL };
+                struct rlimit none = { 0, 0 };
+                (void) setrlimit(RLIMIT_CORE, &none);
+                (void) sigaction(WTERMSIG(st), &dfl, NULL);
+                (void) kill(getpid(), WTERMSIG(st));
+                _exit(128 + WTERMSIG(st));
+        }
+        _exit(WEXITSTATUS(st));
+}
+
 static bool cap_kept(const VmConfig *c, int cap) {
         for (size_t i = 0; i < c->n_caps_keep; i++)
                 if (c->caps_keep[i] == cap)
@@ -921,14 +959,14 @@ static _Noreturn void run_child(const VmConfig *c, const CpuWatch *w, int stdin_
         /* Into the measured cgroup before anything runs as the command (still root here). */
         if (w->procs_fd >= 0 && write_all(w->procs_fd, "0", 1) < 0)
                 child_fail(errpipe, "command cgroup", errno);
-        /* Boot mode: init has put this process into the image's pid namespace (it is the
-         * fork's parent, so it still waits for it); join the others of the image's system:
-         * its mounts (and so its /proc and /run), cgroup namespace, hostname and IPC. The
-         * cgroup joined above is outside that cgroup namespace, where the image's root cannot
-         * move the command out of it or change its limits. */
-        if (boot_pidfd >= 0 &&
-            setns(boot_pidfd, CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC) < 0)
-                child_fail(errpipe, "enter system", errno);
+        /* Boot mode: join the image's system (its mounts, and so its /proc and /run, cgroup
+         * namespace, hostname, IPC, then its pid namespace for the fork below) while this
+         * process still has no pid there: the image's root never sees it in moat-init's
+         * namespaces (through /proc/PID/ns it could otherwise join moat-init's cgroup namespace
+         * and change the command's limits). The cgroup joined above is outside the image's
+         * cgroup namespace, where its root cannot move the command out or change its limits. */
+        if (boot_pidfd >= 0)
+                boot_enter_system(errpipe, stdin_fd, out_fd, err_fd);
         if (c->controls & (1u << VM_CONTROL_PIDS))
                 done.applied |= 1u << VM_CONTROL_PIDS;
         if (c->controls & (1u << VM_CONTROL_MEMORY))
@@ -1300,9 +1338,6 @@ static void boot_system(const VmConfig *c) {
         }
         close(nfd);
         klog("boot: %s ready after %llu ms", c->boot_init, (unsigned long long) (now_ms() - t0));
-        /* The command's fork lands in the image's pid namespace. */
-        if (setns(boot_pidfd, CLONE_NEWPID) < 0)
-                fail("boot enter pid namespace", errno);
 }
 
 int main(int argc, char **argv) {
