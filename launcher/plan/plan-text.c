@@ -126,7 +126,8 @@ char *plan_to_text(const Plan *p) {
                                "moat's guest init stays the kernel's pid 1, keeps the ports, "
                                "waits for its READY=1 (the run's timeout, else 120 s) and runs "
                                "the command in that system with every control above; the guest "
-                               "powers off after the command\n",
+                               "powers off after the command; warm start only (the clone's QMP "
+                               "reports a reset of the guest's ports)\n",
                                p->system.init);
                 else if (p->system.image)
                         APPEND("guest image: command mode: moat's guest init is pid 1 "
