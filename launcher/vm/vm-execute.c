@@ -868,8 +868,15 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
         const char *lsm_args = plan->vm.kernel_args && (strstr(plan->vm.kernel_args, "lsm=") ||
                                                         strstr(plan->vm.kernel_args, "security="))
                                        ? ""
-                               : plan->vm.guest_apparmor ? "lsm=landlock,yama,apparmor apparmor=1"
-                                                         : "lsm=landlock,yama";
+                               : plan->system.image && plan->system.boot
+                                       /* boot mode: moat-init locks the kernel down
+                                        * (confidentiality) before the image's init starts */
+                                       ? (plan->vm.guest_apparmor
+                                                  ? "lsm=landlock,lockdown,yama,apparmor apparmor=1"
+                                                  : "lsm=landlock,lockdown,yama")
+                                       : plan->vm.guest_apparmor
+                                                 ? "lsm=landlock,yama,apparmor apparmor=1"
+                                                 : "lsm=landlock,yama";
         if ((size_t) snprintf(cmdline, sizeof(cmdline),
                               "console=ttyS0 quiet panic=-1 tsc=reliable "
                               "cryptomgr.notests %s%s%s",

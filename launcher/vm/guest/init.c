@@ -1262,6 +1262,28 @@ static void boot_limit_helpers(void) {
         }
 }
 
+/* Boot mode: the kernel locked down to "confidentiality" (the guest is booted with the lockdown
+ * LSM for it) before the image's init starts, one way: with CAP_SYS_ADMIN, the image's root
+ * could otherwise use BPF (bpf_probe_write_user from a kprobe that fires in this init's write()
+ * of a status line) or kprobes, /proc/kcore, perf and tracefs to change or read this init's
+ * memory. Read back. */
+static void boot_lockdown(void) {
+        char buf[128] = "";
+        int fd;
+
+        if (mount("securityfs", "/sys/kernel/security", "securityfs",
+                  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
+            errno != EBUSY)
+                fail("mount securityfs", errno);
+        fd = open("/sys/kernel/security/lockdown", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                fail("lockdown unavailable", errno == ENOENT ? EOPNOTSUPP : errno);
+        if (write_all(fd, "confidentiality", 15) < 0 || pread(fd, buf, sizeof(buf) - 1, 0) <= 0 ||
+            !strstr(buf, "[confidentiality]"))
+                fail("lockdown", errno ? errno : EIO);
+        close(fd);
+}
+
 /* One datagram on the notify socket: true when it is READY=1 from the image's init. */
 static bool boot_ready_msg(int fd, pid_t init) {
         char buf[4096];
@@ -1408,8 +1430,10 @@ int main(int argc, char **argv) {
         net_forwarder_start(&c, out_fd, err_fd);
         if (c.apparmor[0])
                 load_apparmor(&c);
-        if (c.boot_init[0])
+        if (c.boot_init[0]) {
                 boot_limit_helpers();
+                boot_lockdown();
+        }
         switch_root();
         if (c.boot_init[0])
                 boot_system(&c);

@@ -97,6 +97,7 @@ script='echo "PID1 $(cat /proc/1/comm)"; id; cat; . /etc/os-release; echo "id=$I
         echo "release=$(uname -r)"
         grep -E "^(Seccomp|NoNewPrivs|CapBnd|CapEff):" /proc/self/status
         echo "INIT-CAPBND $(sed -n "s/^CapBnd:.//p" /proc/1/status)"
+        echo "USERNS $(cat /proc/sys/user/max_user_namespaces)"
         if echo x 2>/dev/null >/var/tmp/moat-ll; then echo landlock-write=yes; else echo landlock-write=no; fi
         ls -ld /var/tmp | cut -d" " -f1 | sed "s/^/VARTMP /"
         (i=0; while [ $i -lt 80 ]; do sleep 30 & echo $! >>/tmp/moat-pids; i=$((i + 1)); echo $i >/tmp/moat-n; done) 2>/dev/null
@@ -125,6 +126,7 @@ check "inside: Seccomp 2 (the plan's filter)" grep -qx "Seccomp:	2" <<<"$out"
 check "inside: no capability in the bounding set (CapBnd 0) nor effective" \
         bash -c 'grep -qx "CapBnd:	0000000000000000" <<<"$1" && grep -qx "CapEff:	0000000000000000" <<<"$1"' _ "$out"
 check "inside: NoNewPrivs 1" grep -qx "NoNewPrivs:	1" <<<"$out"
+check "inside: no user namespace can be created (user.max_user_namespaces 0)" grep -qx "USERNS 0" <<<"$out"
 check_all "inside: Landlock denies a write its uid may do (/var/tmp, mode 1777 in the image)" \
         'grep -qx "landlock-write=no" <<<"$out" && grep -q "^VARTMP drwxrwxrwt" <<<"$out"'
 forked=$(sed -n 's/^FORKED //p' <<<"$out")
@@ -141,6 +143,7 @@ check_all "the audit record: every control applied, a warm start or a cold boot 
 # 2. Guest root: systemd's state, the status channel, writes to the image's /etc.
 rscript='echo "STATE $(systemctl is-system-running)"; echo "PID1 $(cat /proc/1/comm)"
         echo "PROCS $(ls -d /proc/[0-9]* | wc -l)"
+        mkdir -p /run/moat-sec && mount -t securityfs securityfs /run/moat-sec; echo "LOCKDOWN $(cat /run/moat-sec/lockdown)"
         for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = init ] && echo "SEEN-INIT $p"; done
         m=$(cat /sys/class/virtio-ports/vport*p1/dev 2>/dev/null | head -n 1)
         echo "PORT-DEV $m"
@@ -154,6 +157,8 @@ check "systemd reached running or degraded before the command (root asks it)" \
 check_all "the image's processes cannot see moat's guest init; a port node made by the image's root cannot be opened" \
         '! grep -q "^SEEN-INIT" <<<"$rout" && grep -q "^PORT-DEV [0-9]*:[0-9]*$" <<<"$rout" &&
          grep -qi "^PORT-REFUSED.*busy" <<<"$rout" && ! grep -q PORT-OPENED <<<"$rout"'
+check "the guest kernel is locked down (confidentiality) for the image's root" \
+        grep -q "^LOCKDOWN .*\[confidentiality\]" <<<"$rout"
 check_all "root in the guest writes, changes and removes files of the image's /etc in its own layer" \
         '[ "$rrc" = 0 ] && grep -qx written <<<"$rout" && grep -qx removed <<<"$rout"'
 check_all "the image on the host is unchanged after the run that wrote /etc" \
