@@ -442,11 +442,14 @@ static json_t *build_network(const AuditContext *ctx) {
                                               (json_int_t) d->ms)) < 0)
                                 return NULL;
                 }
-        if (audit_json_set(o, "mode", json_string("proxy")) < 0 ||
+        if (audit_json_set(o, "mode",
+                           json_string(p->egress.transparent ? "transparent" : "proxy")) < 0 ||
             audit_json_set(o, "allow", json_incref(allow)) < 0 ||
             audit_json_set(o, "digest", json_string(hex)) < 0 ||
             audit_json_set(o, "proxy_started", json_boolean(out && out->network.active)) < 0 ||
             audit_json_set(o, "proxy_died", json_boolean(out && out->network.proxy_died)) < 0 ||
+            (p->egress.transparent &&
+             audit_json_set(o, "helper_died", json_boolean(out && out->network.helper_died)) < 0) ||
             audit_json_set(o, "allowed", audit_json_u64(out ? out->network.allowed : 0)) < 0 ||
             audit_json_set(o, "denied", audit_json_u64(out ? out->network.denied : 0)) < 0 ||
             audit_json_set(o, "bytes_up", audit_json_u64(out ? out->network.bytes_up : 0)) < 0 ||

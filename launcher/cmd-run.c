@@ -315,7 +315,6 @@ static int write_records(Recorder *rec, const RunOutcome *o, const char *error) 
         return r;
 }
 
-#if !MOAT_WITH_VM || !MOAT_WITH_SYSTEM
 /* The vm executor lives in moat-vm-run (see meson.build: libvirt's sixty libraries stay out of
  * every sandbox launch). Look for it beside this binary first (the build tree), then in the
  * installed libexec directory. moat-vm-run is moat with the vm executor: it resolves the same
@@ -357,7 +356,6 @@ __attribute__((noinline)) int exec_runner(const char *name, char **run_argv,
         fprintf(stderr, "moat: %s\n", error);
         return EXIT_MOAT_FAILED;
 }
-#endif
 
 /* Run the plan's tier. Returns the exit status; *ret_error is set for a refusal. */
 static int dispatch(const Plan *plan, const RunRequest *req, RunOutcome *o, char **run_argv,
@@ -374,12 +372,11 @@ static int dispatch(const Plan *plan, const RunRequest *req, RunOutcome *o, char
                 return exec_runner("moat-vm-run", run_argv, ret_error);
 #endif
         case TIER_SYSTEM:
-#if MOAT_WITH_SYSTEM
+#if HAVE_LXC
+                /* in this process; liblxc only in moat-system-run, which the executor's runner
+                 * and attacher exec (launcher/lxc/lxc-execute.c) */
                 (void) system_execute(plan, req, o);
                 return o->exit_status;
-#elif HAVE_LXC
-                /* liblxc and the libraries it pulls in stay out of moat (see meson.build) */
-                return exec_runner("moat-system-run", run_argv, ret_error);
 #else
                 *ret_error = "the system tier executor is not available in this build";
                 break;

@@ -14,7 +14,7 @@ int cmd_oci(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
 
-/* Execs the executor binary NAME (moat-vm-run, moat-system-run: beside this binary, else in
+/* Execs the executor binary NAME (moat-vm-run: beside this binary, else in
  * libexec) with run_argv (cmd-run.c); returns 125 with *ret_error set when it cannot. */
 int exec_runner(const char *name, char **run_argv, const char **ret_error);
 

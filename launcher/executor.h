@@ -65,8 +65,9 @@ typedef struct RunNetDest {
 #define RUN_NET_MAX_DEST 32
 
 typedef struct RunNetwork {
-        bool active;     /* the proxy was started */
-        bool proxy_died; /* it ended before the run did (the sandbox then reached nothing) */
+        bool active;      /* the proxy was started */
+        bool proxy_died;  /* it ended before the run did (the sandbox then reached nothing) */
+        bool helper_died; /* via transparent: slirp4netns ended before the run did */
         uint64_t allowed, denied, bytes_up, bytes_down, dropped;
         /* RUN_NET_MAX_DEST entries, allocated at the first destination (12 KiB that a run
          * without network would otherwise carry on moat's stack for as long as it lasts);

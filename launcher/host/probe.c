@@ -666,8 +666,8 @@ static bool subuid_has_range(const HostFacts *h) {
 static void probe_helpers(HostFacts *h) {
 #ifdef MOAT_LXC_LIBRARY
         /* liblxc is deliberately not linked into moat (it would be loaded on every launch; the
-         * system tier executor lives in moat-system-run): report whether the library moat was
-         * built against is installed, and the version it was built against. */
+         * system tier's runner execs moat-system-run, which has it): report whether the library
+         * moat was built against is installed, and the version it was built against. */
         if (access(MOAT_LXC_LIBRARY, R_OK) == 0) {
                 h->lxc_present = true;
                 snprintf(h->lxc_version, sizeof(h->lxc_version), "%s", MOAT_LXC_BUILD_VERSION);

@@ -1,26 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* The system tier's executor (executor.h), command mode and boot mode. Runs in
- * moat-system-run only (never in the moat binary, so liblxc is never loaded by a sandbox
- * launch), and liblxc itself runs only in children, never in this process (liblxc moves its
- * caller between cgroups and leaks some, LXC-NOTES P2).
+/* The system tier's executor (executor.h), command mode and boot mode. Runs in moat itself,
+ * which never loads liblxc: liblxc is linked only into moat-system-run (lxc-run.c), which the
+ * runner and the attacher exec, so liblxc never runs in moat's process (it moves its caller
+ * between cgroups and leaks some, LXC-NOTES P2) and is never loaded by a sandbox launch. The
+ * plan is made once, here: moat-system-run gets the keys and the gate's argv over a pipe.
  *
  * Processes:
- *   moat-system-run (this)  prepares the run directory, forks the guard and the runner, then
- *                           verifies the container from the host, lets the gate go, forwards
- *                           signals, enforces the timeout, and waits.
+ *   moat (this)             forks the guard and the runner, prepares the run directory and the
+ *                           keys while the runner loads liblxc, then verifies the container
+ *                           from the host, lets the gate go, forwards signals, enforces the
+ *                           timeout, and waits.
  *   guard                   setsid(), blocks on a pipe only this process holds. EOF (normal
  *                           end, or this process was SIGKILLed) -> SIGKILL everything in the
  *                           run's cgroups, remove them, remove the run directory. The only
  *                           cleanup path, so there is one.
- *   runner                  PR_SET_PDEATHSIG=SIGKILL; sets every key (each checked), then
- *                           start() with daemonize off: it is liblxc's monitor, and the
- *                           container's pid 1 dies with it (liblxc sets pid 1's death signal).
+ *   runner                  PR_SET_PDEATHSIG=SIGKILL, then exec of moat-system-run start: sets
+ *                           every key moat sent (each checked), then start() with daemonize
+ *                           off: it is liblxc's monitor, and the container's pid 1 dies with
+ *                           it (liblxc sets pid 1's death signal).
  *   pid 1                   command mode: liblxc's init, runs /.moat-gate ... -- COMMAND and
  *                           exits with its status. Boot mode: the image's init (lxc.init.cmd),
  *                           under the same keys as command mode; systemd under its boot
  *                           confinement (lxc-config.h), reporting READY=1 on RUN/notify.
- *   attacher (boot mode)    PR_SET_PDEATHSIG=SIGKILL; once the init runs (systemd: once it is
- *                           ready), attach_run_wait()s /.moat-gate ... -- COMMAND as the plan's
+ *   attacher (boot mode)    PR_SET_PDEATHSIG=SIGKILL, exec of moat-system-run attach; once the
+ *                           init runs (systemd: once it is ready), attach_run_wait()s /.moat-gate ... -- COMMAND as the plan's
  *                           user (systemd: /.moat-enter as root, which becomes that user) and
  *                           exits with its status; then the runner is killed, which stops the
  *                           container (systemd: SIGRTMIN+3 first, STOP_GRACE_MS to halt).
@@ -40,7 +43,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <lxc/lxccontainer.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -67,9 +69,7 @@
 #include "sys/seccomp.h"
 #include "sys/signal-fd.h"
 
-#if HAVE_SELINUX
-#include <selinux/selinux.h>
-#endif
+extern char **environ;
 
 #define SUBID_FILE "/etc/moat/system-idmap"
 #define RANGE 65536u
@@ -360,7 +360,115 @@ static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
         _exit(0);
 }
 
-/* ---- the runner ---------------------------------------------------------------------------- */
+/* The cgroup hierarchies liblxc may use (lxc.cgroup.use), NULL for all of them. A cgroup v1
+ * cpuset hierarchy of its own is left out when the container cannot mount a cgroup tree (no
+ * sys_admin: command mode, and boot mode with an init other than systemd): the plan limits no
+ * cpuset, the container then stays in the runner's cpuset cgroup, which it cannot see (its
+ * cgroup namespace shows it as its root and its /sys/fs/cgroup has no cpuset hierarchy), and
+ * the run makes no cpuset cgroup. The first cpuset cgroup the host gets switches the kernel's
+ * cpuset static keys on, which patches kernel text on every CPU (3-15 ms here, on every run
+ * when no other cpuset cgroup exists). Root only: a user's liblxc makes no v1 cgroup that is
+ * not delegated to it, and reads its global configuration from the user's home. */
+static char *cgroup_use(const Run *run) {
+        char line[1024], use[1024] = "";
+        bool skipped = false;
+
+        if (geteuid() != 0 || run->systemd)
+                return NULL;
+        FILE *f = fopen("/proc/self/cgroup", "re");
+        if (!f)
+                return NULL;
+        while (fgets(line, sizeof(line), f)) {
+                char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+                if (!b || b == a + 1)
+                        continue; /* the v2 hierarchy: lxc.cgroup.use does not apply to it */
+                *b = '\0';
+                if (strcmp(a + 1, "cpuset") == 0) {
+                        skipped = true;
+                        continue;
+                }
+                size_t n = strlen(use);
+                if ((size_t) snprintf(use + n, sizeof(use) - n, "%s%s", n ? "," : "", a + 1) >=
+                    sizeof(use) - n) {
+                        fclose(f);
+                        return NULL; /* all of them, as without the key */
+                }
+        }
+        fclose(f);
+        return skipped ? strdup(use) : NULL;
+}
+
+/* ---- moat-system-run: what runs liblxc ------------------------------------------------------ */
+
+/* What moat-system-run reads on fd 3 (lxc-run.c): NUL-terminated strings. */
+typedef struct Blob {
+        char *buf;
+        size_t len, cap;
+        bool oom;
+} Blob;
+
+static void blob_add(Blob *b, const char *s) {
+        size_t n = strlen(s) + 1;
+        if (b->oom)
+                return;
+        if (b->len + n > b->cap) {
+                size_t cap = MAX(b->cap * 2, b->len + n + 4096);
+                char *nb = realloc(b->buf, cap);
+                if (!nb) {
+                        b->oom = true;
+                        return;
+                }
+                b->buf = nb;
+                b->cap = cap;
+        }
+        memcpy(b->buf + b->len, s, n);
+        b->len += n;
+}
+
+static void blob_num(Blob *b, unsigned long v) {
+        char s[24];
+        snprintf(s, sizeof(s), "%lu", v);
+        blob_add(b, s);
+}
+
+static void blob_head(Blob *b, const char *mode, const char *dir, const char *use, uid_t uid,
+                      gid_t gid) {
+        blob_add(b, "moat-lxc-1");
+        blob_add(b, mode);
+        blob_add(b, dir);
+        blob_add(b, use);
+        blob_num(b, uid);
+        blob_num(b, gid);
+}
+
+static void blob_argv(Blob *b, char **argv) {
+        size_t n = 0;
+        while (argv[n])
+                n++;
+        blob_num(b, n);
+        for (size_t i = 0; i < n; i++)
+                blob_add(b, argv[i]);
+}
+
+/* Writes it all, then closes fd. */
+static int blob_send(int fd, const Blob *b) {
+        struct sigaction ign = { .sa_handler = SIG_IGN }, prev;
+        int r = b->oom ? -ENOMEM : 0;
+        /* a helper that died before it read: EPIPE, not moat's death */
+        (void) sigaction(SIGPIPE, &ign, &prev);
+        for (size_t off = 0; r == 0 && off < b->len;) {
+                ssize_t n = write(fd, b->buf + off, b->len - off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        r = n < 0 ? -errno : -EIO;
+                else
+                        off += (size_t) n;
+        }
+        (void) sigaction(SIGPIPE, &prev, NULL);
+        (void) close(fd);
+        return r;
+}
 
 /* resources.output: fds 1 and 2 of what runs the command become the relay's pipes (the runner
  * in command mode: pid 1 and the command inherit them; the attacher in boot mode). */
@@ -371,14 +479,18 @@ static void stdio_to_relay(const OutputRelay *relay) {
                         _exit(125);
 }
 
-static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, const LxcConfig *cfg,
-                                  char **gate_argv, bool boot, const OutputRelay *relay) {
-        char msg[512];
-        struct lxc_container *c;
+/* The runner (mode "start") or the attacher ("attach"): dies with moat (set here, kept across
+ * the exec), gets the configuration on fd 3 and, for start, the error pipe on fd 4; nothing
+ * else of moat's crosses the exec. */
+static _Noreturn void helper_exec(pid_t parent, const char *helper, const char *mode, int cfg_fd,
+                                  int err_fd, const Run *run, bool relay_stdio,
+                                  const OutputRelay *relay) {
+        char *const argv[] = { (char *) "moat-system-run", (char *) mode, NULL };
+        int c, e = -1;
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(125);
-        if (!boot)
+        if (relay_stdio)
                 stdio_to_relay(relay);
         else
                 (void) signal(SIGPIPE, SIG_DFL);
@@ -386,78 +498,28 @@ static _Noreturn void runner_main(pid_t parent, int err_fd, const Run *run, cons
          * which the guard removes (root's: under /run/lxc, which it removes too) */
         if (setenv("XDG_RUNTIME_DIR", run->dir, 1) < 0)
                 _exit(125);
-        c = lxc_container_new("c", run->dir);
-        if (!c) {
-                snprintf(msg, sizeof(msg), "liblxc: cannot create the container object");
-                goto fail;
+        c = fcntl(cfg_fd, F_DUPFD, 10);
+        if (err_fd >= 0)
+                e = fcntl(err_fd, F_DUPFD, 10);
+        if (c < 0 || (err_fd >= 0 && e < 0) || dup2(c, 3) < 0 || (err_fd >= 0 && dup2(e, 4) < 0) ||
+            close_range(err_fd >= 0 ? 5 : 4, ~0U, 0) < 0)
+                _exit(125);
+        execve(helper, argv, environ);
+        if (err_fd >= 0) {
+                char msg[4200];
+                snprintf(msg, sizeof(msg), "cannot start %s: %s", helper, strerror(errno));
+                (void) !write(4, msg, strlen(msg));
         }
-        /* P1: every key checked; a refused key stops the run */
-        for (size_t i = 0; i < cfg->n_keys; i++)
-                if (!c->set_config_item(c, cfg->keys[i].key, cfg->keys[i].value)) {
-                        snprintf(msg, sizeof(msg), "liblxc refused %s = %s", cfg->keys[i].key,
-                                 cfg->keys[i].value);
-                        goto fail;
-                }
-        if (!c->want_daemonize(c, false) || !c->want_close_all_fds(c, true)) {
-                snprintf(msg, sizeof(msg), "liblxc: cannot turn daemonize off");
-                goto fail;
-        }
-        /* boot mode: the image's init (lxc.init.cmd) as pid 1; the command comes through
-         * attach. Command mode: liblxc's init runs the gate. */
-        if (!c->start(c, boot ? 0 : 1, boot ? NULL : gate_argv)) {
-                snprintf(msg, sizeof(msg), "liblxc could not start the container (see %s/lxc.log)",
-                         run->dir);
-                goto fail;
-        }
-        int st = c->error_num;
-        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-fail:
-        (void) !write(err_fd, msg, strlen(msg));
         _exit(125);
 }
 
-/* Boot mode: runs the gate (and so the command) in the running container through liblxc's
- * attach, as the plan's user, with a cleared environment (the gate sets the plan's) and no new
- * privileges; attach moves it into the container's namespaces, cgroup and LSM label and applies
- * its seccomp filter and capability bounding set. Exits with the command's status. */
-static _Noreturn void attacher_main(pid_t parent, const Plan *p, const Run *run, char **gate_argv,
-                                    const OutputRelay *relay) {
-        struct lxc_container *c;
-
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                _exit(125);
-        stdio_to_relay(relay);
-        /* attach passes this process's descriptors on to the command: only stdio (the guard's
-         * pipe held in the container would keep the guard from cleaning up) */
-        if (close_range(3, ~0U, 0) < 0)
-                _exit(125);
-        c = lxc_container_new("c", run->dir);
-        if (!c)
-                _exit(125);
-        /* liblxc's state becomes RUNNING just after pid 1 exec'd the init (c->wait() polls
-         * once a second) */
-        for (int i = 0; !c->is_running(c) || strcmp(c->state(c), "RUNNING") != 0; i++) {
-                if (i >= 3000)
-                        _exit(125);
-                usleep(10000);
-        }
-        lxc_attach_options_t ao = LXC_ATTACH_OPTIONS_DEFAULT;
-        ao.attach_flags |= LXC_ATTACH_NO_NEW_PRIVS;
-        ao.env_policy = LXC_ATTACH_CLEAR_ENV;
-        /* systemd: as the container's root; the gate becomes the plan's user (gate.c enter()) */
-        ao.uid = run->systemd ? 0 : p->sandbox.uid_inside;
-        ao.gid = run->systemd ? 0 : p->sandbox.gid_inside;
-        ao.initial_cwd = (char *) "/";
-        int st = c->attach_run_wait(c, &ao, gate_argv[0], (const char *const *) gate_argv);
-        _exit(st < 0 ? 125 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-}
-
-/* Whether pid has exec'd something other than this program (the image's init in boot mode). */
-static bool has_execd(pid_t pid) {
-        char a[4096], b[4096], path[64];
+/* Whether pid has exec'd something other than the program of ref (the image's init, not the
+ * fork of moat-system-run that pid 1 is until then). */
+static bool has_execd(pid_t pid, pid_t ref) {
+        char a[4096], b[4096], path[64], rpath[64];
         snprintf(path, sizeof(path), "/proc/%d/exe", (int) pid);
-        ssize_t n = readlink(path, a, sizeof(a) - 1),
-                m = readlink("/proc/self/exe", b, sizeof(b) - 1);
+        snprintf(rpath, sizeof(rpath), "/proc/%d/exe", (int) ref);
+        ssize_t n = readlink(path, a, sizeof(a) - 1), m = readlink(rpath, b, sizeof(b) - 1);
         if (n <= 0 || m <= 0)
                 return false;
         a[n] = b[m] = '\0';
@@ -617,6 +679,31 @@ static int read_label(pid_t pid, bool apparmor, char *buf, size_t size) {
         return r;
 }
 
+static const char *self_dir_file(const char *name, char *buf, size_t size);
+
+/* Whether the policy runs ctx's domain permissive (or does not know it): asked through
+ * libselinux in moat-system-run, so that libselinux stays out of moat's process. 0: known and
+ * enforcing. */
+static int selinux_permissive(const char *ctx) {
+        char helper[4096];
+        char *const argv[] = { (char *) "moat-system-run", (char *) "selinux-permissive",
+                               (char *) ctx, NULL };
+        int st;
+        self_dir_file("moat-system-run", helper, sizeof(helper));
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                (void) close_range(3, ~0U, 0);
+                execve(helper, argv, environ);
+                _exit(127);
+        }
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
 /* P5: liblxc's AppArmor and SELinux keys are ignored without the LSM (its nop driver), and a
  * profile loaded in complain mode or a permissive domain enforces nothing. The gate (exec'd in
  * the container, exec'ing the command) must carry the plan's label, in force. liblxc 5.0
@@ -659,24 +746,13 @@ static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t s
                                  enforce);
                         return -EPERM;
                 }
-#if HAVE_SELINUX
-                struct av_decision avd = {};
-                security_class_t process = string_to_security_class("process");
-                if (!process || security_compute_av_flags_raw(have, have, process, 0, &avd) < 0 ||
-                    (avd.flags & SELINUX_AVD_FLAGS_PERMISSIVE)) {
+                if (selinux_permissive(have) != 0) {
                         snprintf(err, size,
                                  "selinux: the domain of '%.160s' is permissive, or unknown to the "
                                  "policy",
                                  have);
                         return -EPERM;
                 }
-#else
-                snprintf(err, size,
-                         "selinux: moat was built without libselinux and cannot tell whether the "
-                         "domain of '%.160s' is permissive",
-                         have);
-                return -EPERM;
-#endif
         }
         return 0;
 }
@@ -986,14 +1062,10 @@ static void exit_fifo_open(Run *run) {
                 run->exit_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 }
 
-static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_err) {
-        _cleanup_free_ char *base = NULL, *path = NULL, *text = NULL;
-        char err[256], mid[33], boot[40];
+/* The run directory itself (empty); prepare() fills it. */
+static int prepare_dir(Run *run) {
+        _cleanup_free_ char *base = NULL;
         int r;
-
-        /* the gate runs as the plan's user inside: its fifo and status file are that user's */
-        uid_t gate_uid = run->base + p->sandbox.uid_inside;
-        gid_t gate_gid = run->gbase + p->sandbox.gid_inside;
 
         r = run_dir_base(&base);
         if (r < 0)
@@ -1010,6 +1082,18 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                 return -ENOMEM;
         if (mkdir(run->dir, 0711) < 0)
                 return -errno;
+        return 0;
+}
+
+static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_err) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        char err[256], mid[33], boot[40];
+        int r;
+
+        /* the gate runs as the plan's user inside: its fifo and status file are that user's */
+        uid_t gate_uid = run->base + p->sandbox.uid_inside;
+        gid_t gate_gid = run->gbase + p->sandbox.gid_inside;
+
         static const char *const dirs[] = { "upper", "work",
                                             "upper/etc" }; /* liblxc: upper/../work */
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
@@ -1440,9 +1524,10 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         LxcConfig cfg = {};
         ImageInfo img = {};
         _cleanup_free_ char *seccomp_err = NULL;
-        char err[512], gate[4096];
+        char err[512], gate[4096], helper[4096];
         char **envp = NULL, **argv = NULL;
         uint64_t start = now_ms();
+        int cfg_fd = -EBADF; /* moat-system-run's configuration, until it is written */
         int r, status = 125, sfd = -EBADF, pidfd = -EBADF, apidfd = -EBADF, cmd_status = 125;
         int init_status = -1; /* command mode: pid 1's exit status from liblxc's monitor fifo */
         pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
@@ -1578,79 +1663,16 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         }
         if ((r = id128_random_machine_id(run.id, sizeof(run.id))) < 0)
                 goto out_nomem;
-        r = prepare(p, &run, o, &seccomp_err);
+        r = prepare_dir(&run);
         if (r < 0) {
                 if (run.dir)
                         run_files_remove(run.dir);
-                fail(o, seccomp_err ? "seccomp" : "run directory", -r, "%s%s%s",
-                     seccomp_err ? seccomp_err : "cannot prepare the run directory",
-                     seccomp_err ? "" : ": ", seccomp_err ? "" : strerror(-r));
+                fail(o, "run directory", -r, "cannot prepare the run directory: %s", strerror(-r));
                 goto out;
         }
 
-        LxcParams params = {
-                .run_dir = run.dir,
-                .lower = run.lower,
-                .gate = self_dir_file("moat-system-gate", gate, sizeof(gate)),
-                .workdir = req->workdir,
-                .id = run.id,
-                .uid_base = run.base,
-                .gid_base = run.gbase,
-                .id_count = run.count,
-                .layout = CGROUP_LAYOUT_NONE,
-                .target_kind = target_kind,
-                .userdata = run.lower,
-                .systemd = run.systemd,
-                .cap_last = run.cap_last,
-        };
-        {
-                /* the layout only: which family of cgroup keys liblxc will honour */
-                struct stat st;
-                if (stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0)
-                        params.layout = CGROUP_LAYOUT_V2;
-                else if (stat("/sys/fs/cgroup/unified/cgroup.controllers", &st) == 0)
-                        params.layout = CGROUP_LAYOUT_HYBRID;
-                else if (stat("/sys/fs/cgroup/memory", &st) == 0)
-                        params.layout = CGROUP_LAYOUT_V1;
-                char mnt[512], f[600], yes[8] = "";
-                /* the test liblxc's AppArmor driver makes (lsm/apparmor.c) */
-                params.apparmor_enabled = read_line("/sys/module/apparmor/parameters/enabled", yes,
-                                                    sizeof(yes)) >= 0 &&
-                                          yes[0] == 'Y';
-                if (cgroup_mount("memory", mnt, sizeof(mnt)) >= 0) {
-                        snprintf(f, sizeof(f), "%s/memory.memsw.limit_in_bytes", mnt);
-                        params.has_memsw = access(f, F_OK) == 0;
-                }
-        }
-        if (access(params.gate, X_OK) < 0) {
-                fail(o, "gate", errno, "the system gate %s is missing: %s", params.gate,
-                     strerror(errno));
-                goto out_rm;
-        }
-        r = lxc_config_build(p, &params, &cfg, err, sizeof(err));
-        if (r < 0) {
-                fail(o, "lxc config", -r, "%s", r == -EOPNOTSUPP ? err : strerror(-r));
-                goto out_rm;
-        }
-        fault_name = getenv("MOAT_SYSTEM_FAULT");
-        if (fault_name && fault_name[0]) {
-                fault = fault_find(fault_name);
-                r = fault ? fault_apply(fault, &cfg) : -EINVAL;
-                if (r < 0) {
-                        fail(o, "MOAT_SYSTEM_FAULT", -r, "MOAT_SYSTEM_FAULT=%s: %s", fault_name,
-                             !fault         ? "no such fault"
-                             : r == -ENOENT ? "this plan has no such key to make fail"
-                                            : strerror(-r));
-                        goto out_rm;
-                }
-        }
-        r = sandbox_env_build(p, req->caller_env, &envp);
-        if (r < 0 || !(argv = gate_argv(p, req, &run, envp, !fault))) {
-                fail(o, "env", ENOMEM, "out of memory");
-                goto out_rm;
-        }
-
-        int gp[2], ep[2];
+        /* The guard first: from here on whatever the run leaves is its to remove. */
+        int gp[2], ep[2], cp[2];
         if (pipe2(gp, O_CLOEXEC) < 0) {
                 fail(o, "pipe", errno, "pipe: %s", strerror(errno));
                 goto out_rm;
@@ -1692,10 +1714,13 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 fail(o, "signals", -sfd, "signalfd: %s", strerror(-sfd));
                 goto out_guard;
         }
-        if (pipe2(ep, O_CLOEXEC) < 0) {
+        if (pipe2(ep, O_CLOEXEC) < 0 || pipe2(cp, O_CLOEXEC) < 0) {
                 fail(o, "pipe", errno, "pipe: %s", strerror(errno));
                 goto out_guard;
         }
+        self_dir_file("moat-system-run", helper, sizeof(helper));
+        /* The runner next: it execs moat-system-run and loads liblxc while this process writes
+         * the run directory and makes the keys, then waits for them on the pipe. */
         pid_t self = getpid();
         run.runner = fork();
         if (run.runner < 0) {
@@ -1703,19 +1728,123 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 goto out_guard;
         }
         if (run.runner == 0) {
-                close(ep[0]);
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                runner_main(self, ep[1], &run, &cfg, argv, p->system.boot, &relay);
+                helper_exec(self, helper, "start", cp[0], ep[1], &run, !p->system.boot, &relay);
         }
         close(ep[1]);
+        close(cp[0]);
+        cfg_fd = cp[1];
         if (!p->system.boot) /* boot mode: the attacher, forked later, takes them */
                 sandbox_output_close_child_ends(&relay);
         run.err_fd = ep[0];
         pidfd = (int) syscall(SYS_pidfd_open, run.runner, 0);
         if (pidfd < 0) {
                 (void) kill(run.runner, SIGKILL);
+                killed = true;
                 fail(o, "pidfd", errno, "pidfd_open: %s", strerror(errno));
                 goto out_wait;
+        }
+
+        r = prepare(p, &run, o, &seccomp_err);
+        if (r < 0) {
+                (void) kill(run.runner, SIGKILL);
+                killed = true;
+                fail(o, seccomp_err ? "seccomp" : "run directory", -r, "%s%s%s",
+                     seccomp_err ? seccomp_err : "cannot prepare the run directory",
+                     seccomp_err ? "" : ": ", seccomp_err ? "" : strerror(-r));
+                goto out_wait;
+        }
+
+        LxcParams params = {
+                .run_dir = run.dir,
+                .lower = run.lower,
+                .gate = self_dir_file("moat-system-gate", gate, sizeof(gate)),
+                .workdir = req->workdir,
+                .id = run.id,
+                .uid_base = run.base,
+                .gid_base = run.gbase,
+                .id_count = run.count,
+                .layout = CGROUP_LAYOUT_NONE,
+                .target_kind = target_kind,
+                .userdata = run.lower,
+                .systemd = run.systemd,
+                .cap_last = run.cap_last,
+        };
+        {
+                /* the layout only: which family of cgroup keys liblxc will honour */
+                struct stat st;
+                if (stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0)
+                        params.layout = CGROUP_LAYOUT_V2;
+                else if (stat("/sys/fs/cgroup/unified/cgroup.controllers", &st) == 0)
+                        params.layout = CGROUP_LAYOUT_HYBRID;
+                else if (stat("/sys/fs/cgroup/memory", &st) == 0)
+                        params.layout = CGROUP_LAYOUT_V1;
+                char mnt[512], f[600], yes[8] = "";
+                /* the test liblxc's AppArmor driver makes (lsm/apparmor.c) */
+                params.apparmor_enabled = read_line("/sys/module/apparmor/parameters/enabled", yes,
+                                                    sizeof(yes)) >= 0 &&
+                                          yes[0] == 'Y';
+                if (cgroup_mount("memory", mnt, sizeof(mnt)) >= 0) {
+                        snprintf(f, sizeof(f), "%s/memory.memsw.limit_in_bytes", mnt);
+                        params.has_memsw = access(f, F_OK) == 0;
+                }
+        }
+        if (access(params.gate, X_OK) < 0) {
+                (void) kill(run.runner, SIGKILL);
+                killed = true;
+                fail(o, "gate", errno, "the system gate %s is missing: %s", params.gate,
+                     strerror(errno));
+                goto out_wait;
+        }
+        r = lxc_config_build(p, &params, &cfg, err, sizeof(err));
+        if (r < 0) {
+                (void) kill(run.runner, SIGKILL);
+                killed = true;
+                fail(o, "lxc config", -r, "%s", r == -EOPNOTSUPP ? err : strerror(-r));
+                goto out_wait;
+        }
+        fault_name = getenv("MOAT_SYSTEM_FAULT");
+        if (fault_name && fault_name[0]) {
+                fault = fault_find(fault_name);
+                r = fault ? fault_apply(fault, &cfg) : -EINVAL;
+                if (r < 0) {
+                        (void) kill(run.runner, SIGKILL);
+                        killed = true;
+                        fail(o, "MOAT_SYSTEM_FAULT", -r, "MOAT_SYSTEM_FAULT=%s: %s", fault_name,
+                             !fault         ? "no such fault"
+                             : r == -ENOENT ? "this plan has no such key to make fail"
+                                            : strerror(-r));
+                        goto out_wait;
+                }
+        }
+        r = sandbox_env_build(p, req->caller_env, &envp);
+        if (r < 0 || !(argv = gate_argv(p, req, &run, envp, !fault))) {
+                (void) kill(run.runner, SIGKILL);
+                killed = true;
+                fail(o, "env", ENOMEM, "out of memory");
+                goto out_wait;
+        }
+        {
+                Blob b = {};
+                _cleanup_free_ char *use = cgroup_use(&run);
+                blob_head(&b, p->system.boot ? "boot" : "command", run.dir, use ? use : "", 0, 0);
+                blob_num(&b, cfg.n_keys);
+                for (size_t i = 0; i < cfg.n_keys; i++) {
+                        blob_add(&b, cfg.keys[i].key);
+                        blob_add(&b, cfg.keys[i].value);
+                }
+                blob_argv(&b, argv);
+                r = blob_send(cfg_fd, &b);
+                cfg_fd = -EBADF;
+                free(b.buf);
+                if (r < 0) {
+                        /* the runner is gone (its error says why) or moat is out of memory */
+                        (void) kill(run.runner, SIGKILL);
+                        killed = true;
+                        if (r == -ENOMEM)
+                                fail(o, "lxc config", ENOMEM, "out of memory");
+                        goto out_wait;
+                }
         }
 
         uint64_t deadline = p->resources.timeout_ms ? start + p->resources.timeout_ms : 0;
@@ -1846,16 +1975,28 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         init_pid = init;
                 if (!boot)
                         g = init ? first_child(init) : 0;
-                else if (init > 0 && attacher == 0 && has_execd(init) && (!run.systemd || ready)) {
-                        /* the image's init runs: attach the gate */
+                else if (init > 0 && attacher == 0 && has_execd(init, run.runner) &&
+                         (!run.systemd || ready)) {
+                        /* the image's init runs: attach the gate (systemd: as the
+                         * container's root; the gate becomes the plan's user, gate.c enter()) */
+                        Blob b = {};
+                        int ap[2] = { -EBADF, -EBADF };
+                        blob_head(&b, "attach", run.dir, "",
+                                  run.systemd ? 0 : p->sandbox.uid_inside,
+                                  run.systemd ? 0 : p->sandbox.gid_inside);
+                        blob_num(&b, 0);
+                        blob_argv(&b, argv);
                         fflush(NULL);
-                        attacher = fork();
+                        attacher = b.oom || pipe2(ap, O_CLOEXEC) < 0 ? -1 : fork();
                         if (attacher == 0) {
                                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                                attacher_main(self, p, &run, argv, &relay);
+                                helper_exec(self, helper, "attach", ap[0], -1, &run, true, &relay);
                         }
+                        safe_close(ap[0]);
+                        r = attacher > 0 ? blob_send(ap[1], &b) : (safe_close(ap[1]), -ENOMEM);
+                        free(b.buf);
                         sandbox_output_close_child_ends(&relay);
-                        if (attacher < 0 ||
+                        if (attacher < 0 || r < 0 ||
                             (apidfd = (int) syscall(SYS_pidfd_open, attacher, 0)) < 0) {
                                 (void) kill(run.runner, SIGKILL);
                                 killed = true;
@@ -1920,6 +2061,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                 killed = true;
                                 fail(o, "verify", errno, "cannot release the gate: %s",
                                      strerror(errno));
+                        } else if (req->hooks && req->hooks->started) {
+                                /* the command runs: the audit record's writer gets ready */
+                                req->hooks->started(req->hooks->userdata);
                         }
                 } else if (t - start > VERIFY_TIMEOUT_MS) {
                         (void) kill(run.runner, SIGKILL);
@@ -2035,6 +2179,13 @@ out_wait:
                  p->system.boot ? "boot mode, init " : "command mode",
                  p->system.boot ? p->system.init : "", sd, run.count == 1 ? "single-uid" : "range",
                  run.base, p->system.image_digest);
+        /* The outcome is final: the guard starts removing the run's cgroups and directory
+         * (closing its pipe), and the audit record is written meanwhile; the guard is waited
+         * for below, so nothing is left when this returns */
+        o->wall_ns = (now_ms() - start) * 1000000ULL;
+        run.guard_fd = safe_close(run.guard_fd);
+        if (req->hooks && req->hooks->finished)
+                req->hooks->finished(o, req->hooks->userdata);
 out_guard:
         /* the guard removes cgroups and the run directory; wait for it, so nothing is left
          * when this returns */
@@ -2046,7 +2197,9 @@ out_guard:
 out_rm:
         run_files_remove(run.dir);
 out:
-        o->wall_ns = (now_ms() - start) * 1000000ULL;
+        if (!o->wall_ns)
+                o->wall_ns = (now_ms() - start) * 1000000ULL;
+        safe_close(cfg_fd);
         safe_close(run.err_fd);
         safe_close(run.go_fd);
         safe_close(run.ready_fd);

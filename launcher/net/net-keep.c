@@ -239,6 +239,10 @@ int net_proxy_keep(const PlanEgress *e, int listen_fd, pid_t watched, int table_
         int ready[2], r = 0;
         pid_t pid;
 
+        /* via: transparent is the sandbox tier's `moat run` only (slirp4netns and the rules
+         * are set up by its executor): a container never gets the proxy in its place. */
+        if (e->transparent)
+                return -EPROTONOSUPPORT;
         if (pidfd < 0)
                 return -errno;
         if (pipe2(ready, O_CLOEXEC) < 0)

@@ -26,7 +26,8 @@
 void net_table_add(RunNetwork *n, const NetRecord *rec);
 
 /* Fork K. 0 once the proxy runs (*ret_pid: K), or the negative errno of the step that failed
- * (K is gone then). The caller keeps listen_fd and table_fd; K has its own copies. */
+ * (K is gone then; -EPROTONOSUPPORT for a plan with via: transparent, which only `moat run`
+ * sets up). The caller keeps listen_fd and table_fd; K has its own copies. */
 int net_proxy_keep(const PlanEgress *e, int listen_fd, pid_t watched, int table_fd, pid_t *ret_pid);
 
 /* The table K wrote, into n (n->dest allocated as net_table_add() does). 0, -ENOENT when there is

@@ -542,6 +542,8 @@ int net_proxy_spawn(const PlanEgress *e, int listen_fd, pid_t *ret_pid, int *ret
         int sv[2], r;
         pid_t moat = getpid(), pid;
 
+        if (e->transparent) /* no proxy in its place: the plan asked for the rules */
+                return -EPROTONOSUPPORT;
         if ((r = read_resolvers(&p)) < 0)
                 return r;
         read_local_addrs(&p);

@@ -124,3 +124,113 @@ int nft_pin_encode(int family, const uint8_t *addr, const EgressRule *rule, uint
         end_msg(&m, msg);
         return m.overflow ? -ENOSPC : (int) m.len;
 }
+
+int nft_setelem_dump_encode(const char *set, uint32_t seq, uint8_t *buf, size_t size) {
+        Msg m = { .buf = buf, .size = size };
+        size_t msg;
+
+        if (!set || !buf || strlen(set) >= 32)
+                return -EINVAL;
+        msg = begin_msg(&m, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM, NLM_F_DUMP, seq,
+                        NFPROTO_INET, 0);
+        attr(&m, NFTA_SET_ELEM_LIST_TABLE, NFT_TABLE, sizeof(NFT_TABLE));
+        attr(&m, NFTA_SET_ELEM_LIST_SET, set, strlen(set) + 1);
+        end_msg(&m, msg);
+        return m.overflow ? -ENOSPC : (int) m.len;
+}
+
+/* The attribute of type t in [p, p+len), or NULL; nested attributes carry NLA_F_NESTED. */
+static const struct nlattr *find_attr(const uint8_t *p, size_t len, uint16_t t) {
+        while (len >= NLA_HDRLEN) {
+                const struct nlattr *a = (const struct nlattr *) p;
+                if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
+                        return NULL;
+                if ((a->nla_type & NLA_TYPE_MASK) == t)
+                        return a;
+                size_t step = NLA_ALIGN(a->nla_len);
+                if (step >= len)
+                        return NULL;
+                p += step;
+                len -= step;
+        }
+        return NULL;
+}
+
+#define ATTR_DATA(a) ((const uint8_t *) (a) + NLA_HDRLEN)
+#define ATTR_LEN(a) ((size_t) (a)->nla_len - NLA_HDRLEN)
+
+static uint64_t be64_at(const uint8_t *p) {
+        uint64_t v;
+        memcpy(&v, p, sizeof(v));
+        return be64toh(v);
+}
+
+/* A counter expression (NFTA_EXPR_NAME "counter", NFTA_EXPR_DATA) into c. */
+static void read_counter(const struct nlattr *expr, NftCounted *c) {
+        const struct nlattr *name = find_attr(ATTR_DATA(expr), ATTR_LEN(expr), NFTA_EXPR_NAME),
+                            *data = find_attr(ATTR_DATA(expr), ATTR_LEN(expr), NFTA_EXPR_DATA);
+        const struct nlattr *p, *b;
+
+        if (!name || !data || ATTR_LEN(name) < 8 || memcmp(ATTR_DATA(name), "counter", 8) != 0)
+                return;
+        p = find_attr(ATTR_DATA(data), ATTR_LEN(data), NFTA_COUNTER_PACKETS);
+        b = find_attr(ATTR_DATA(data), ATTR_LEN(data), NFTA_COUNTER_BYTES);
+        if (p && ATTR_LEN(p) == 8)
+                c->packets = be64_at(ATTR_DATA(p));
+        if (b && ATTR_LEN(b) == 8)
+                c->bytes = be64_at(ATTR_DATA(b));
+}
+
+int nft_setelem_parse(const void *msg, size_t len, int family, NftCounted *out, size_t max,
+                      size_t *n) {
+        const struct nlmsghdr *h = msg;
+        size_t alen = family == AF_INET ? 4 : 16, hl = NLMSG_LENGTH(sizeof(struct nfgenmsg));
+        const struct nlattr *list;
+
+        if (!msg || len < hl || h->nlmsg_len > len || h->nlmsg_len < hl ||
+            (family != AF_INET && family != AF_INET6))
+                return -EINVAL;
+        list = find_attr((const uint8_t *) msg + hl, h->nlmsg_len - hl,
+                         NFTA_SET_ELEM_LIST_ELEMENTS);
+        if (!list)
+                return 0;
+        const uint8_t *p = ATTR_DATA(list);
+        size_t left = ATTR_LEN(list);
+        while (left >= NLA_HDRLEN) {
+                const struct nlattr *el = (const struct nlattr *) p;
+                if (el->nla_len < NLA_HDRLEN || el->nla_len > left)
+                        return -EINVAL;
+                const struct nlattr *key = find_attr(ATTR_DATA(el), ATTR_LEN(el),
+                                                     NFTA_SET_ELEM_KEY),
+                                    *val = key ? find_attr(ATTR_DATA(key), ATTR_LEN(key),
+                                                           NFTA_DATA_VALUE)
+                                               : NULL;
+                if (val && ATTR_LEN(val) == alen + 4 && *n < max) {
+                        NftCounted *c = &out[*n];
+                        uint16_t port;
+                        memset(c, 0, sizeof(*c));
+                        c->family = family;
+                        memcpy(c->addr, ATTR_DATA(val), alen);
+                        memcpy(&port, ATTR_DATA(val) + alen, 2);
+                        c->port = ntohs(port);
+                        const struct nlattr *e =
+                                find_attr(ATTR_DATA(el), ATTR_LEN(el), NFTA_SET_ELEM_EXPR);
+                        if (e)
+                                read_counter(e, c);
+                        else if ((e = find_attr(ATTR_DATA(el), ATTR_LEN(el),
+                                                NFTA_SET_ELEM_EXPRESSIONS))) {
+                                const struct nlattr *first =
+                                        find_attr(ATTR_DATA(e), ATTR_LEN(e), NFTA_LIST_ELEM);
+                                if (first)
+                                        read_counter(first, c);
+                        }
+                        (*n)++;
+                }
+                size_t step = NLA_ALIGN(el->nla_len);
+                if (step >= left)
+                        break;
+                p += step;
+                left -= step;
+        }
+        return 0;
+}

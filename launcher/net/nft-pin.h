@@ -19,3 +19,21 @@
  * the one the kernel acknowledges). The length, or -EINVAL / -ENOSPC. */
 int nft_pin_encode(int family, const uint8_t *addr, const EgressRule *rule, uint32_t ttl,
                    uint32_t seq, uint8_t *buf, size_t size);
+
+/* The end of the run: what the ruleset's dynamic sets denied4/denied6 counted (nft-rules.h),
+ * read over the same socket. A dump request (NFT_MSG_GETSETELEM, NLM_F_DUMP) for set
+ * ("denied4" or "denied6") of table inet moat: the length, or -ENOSPC. */
+int nft_setelem_dump_encode(const char *set, uint32_t seq, uint8_t *buf, size_t size);
+
+typedef struct NftCounted {
+        int family; /* AF_INET, AF_INET6 */
+        uint8_t addr[16];
+        uint16_t port;
+        uint64_t packets, bytes;
+} NftCounted;
+
+/* One message of the dump's answer (NFT_MSG_NEWSETELEM, header included, len bytes): each
+ * element's key (address . port, for family) and counter appended to out[*n..max). 0, or
+ * -EINVAL for a message that does not parse; elements past max are not kept. */
+int nft_setelem_parse(const void *msg, size_t len, int family, NftCounted *out, size_t max,
+                      size_t *n);

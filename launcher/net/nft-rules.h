@@ -13,8 +13,10 @@
  *   - chain out (hook output, policy drop): loopback (the sandbox's own; by address too, since
  *     a redirected query still names its first interface as oif), established and related
  *     traffic, IPv6 neighbour discovery, then TCP to the
- *     cidr and pin sets; everything else, all UDP included, is counted in `denied` and rejected
- *     (admin-prohibited: a connect fails at once instead of waiting out its timeout);
+ *     cidr and pin sets; everything else, all UDP included, is counted in `denied` (TCP and
+ *     UDP also per address . port, with a counter each, in the dynamic sets denied4/denied6 of
+ *     at most NFT_DENIED_SET_SIZE pairs) and rejected (admin-prohibited: a connect fails at
+ *     once instead of waiting out its timeout);
  *   - chain in (hook input, policy drop): loopback, established and related, neighbour
  *     discovery.
  * A rule that allows every destination (EGRESS_ANY, only where the site policy allows it) is
@@ -33,6 +35,7 @@
 #define NFT_PIN_SET_SIZE 4096
 #define NFT_PIN_MIN_TIMEOUT_S 120 /* answers with a TTL of 0 stay usable for a connect */
 #define NFT_PIN_MAX_TIMEOUT_S 86400
+#define NFT_DENIED_SET_SIZE 64
 
 /* The ruleset for rules[0..n) into buf. The length written (excluding the NUL), -ENOSPC when
  * buf is too small, -EINVAL for a rule of an unknown kind. */
@@ -43,3 +46,11 @@ int nft_rules_text(const EgressRule *rules, size_t n, char *buf, size_t size);
  * max(ttl, NFT_PIN_MIN_TIMEOUT_S) capped at NFT_PIN_MAX_TIMEOUT_S. Length or -ENOSPC/-EINVAL. */
 int nft_pin_text(int family, const uint8_t *addr, const EgressRule *rule, uint32_t ttl, char *buf,
                  size_t size);
+
+/* The canonical form of a ruleset as text, so that what `nft -f` loaded and what `nft list
+ * ruleset` prints of it compare equal whatever nft's layout: our two leading lines (the
+ * create-and-delete of the table) and counter values dropped, an element list continued over
+ * several lines joined, whitespace collapsed, the items of each inline { ... } list sorted,
+ * host prefixes (/32, /128) dropped, and the table's sets, counters and chains sorted as
+ * blocks (a chain's rules keep their order). NULL on -ENOMEM (errno). The caller frees. */
+char *nft_rules_canonical(const char *text);

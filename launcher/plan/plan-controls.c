@@ -10,7 +10,10 @@
 #include "basic/strv.h"
 #include "plan-internal.h"
 
-static const char *network_detail(NetworkMode m) {
+static const char *network_detail(NetworkMode m, bool transparent) {
+        if (m == NETWORK_OUTBOUND && transparent)
+                return "own network namespace with loopback and slirp4netns's tap; out only "
+                       "where moat's nftables rules allow (egress.*)";
         switch (m) {
         case NETWORK_NONE:
                 return "empty network namespace: no interface but a loopback that stays down";
@@ -41,8 +44,9 @@ static int control_ns(Plan *p) {
                                                      : "single-id map of the caller");
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(ns); i++) {
                 if (strcmp(ns[i].name, "netns") == 0)
-                        r = plan_add_control(p, "netns", CONTROL_REQUIRED,
-                                             network_detail(p->sandbox.network), NULL);
+                        r = plan_add_control(
+                                p, "netns", CONTROL_REQUIRED,
+                                network_detail(p->sandbox.network, p->egress.transparent), NULL);
                 else if (strcmp(ns[i].name, "utsns") == 0)
                         r = plan_add_controlf(p, "utsns", CONTROL_REQUIRED, NULL, "hostname %s",
                                               p->sandbox.hostname);
@@ -301,6 +305,15 @@ static int control_disk(Plan *p, const Profile *pr, const HostFacts *h) {
                                          "bounded by the tmpfs sizes",
                                          size);
         case DISK_MECH_PROJECT_QUOTA:
+                if (p->tier == TIER_VM)
+                        return plan_add_controlf(
+                                p, "disk", st, NULL,
+                                "project quota of the run's own on the read-write shares' trees, "
+                                "set on the host before QEMU starts (QEMU writes them as moat-vm, "
+                                "without CAP_SYS_RESOURCE): %s in total beyond what they hold at "
+                                "the start (EDQUOT past it); in the guest also RLIMIT_FSIZE %s "
+                                "for each file",
+                                size, size);
                 return plan_add_controlf(p, "disk", st, NULL,
                                          "project quota of the run's own: %s in total beyond what "
                                          "the writable binds hold at the start (EDQUOT past it)",
@@ -308,9 +321,7 @@ static int control_disk(Plan *p, const Profile *pr, const HostFacts *h) {
         case DISK_MECH_RLIMIT_FSIZE:
                 if (p->tier == TIER_VM)
                         return plan_add_controlf(
-                                p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED,
-                                "QEMU writes the 9p share on the host: no total can be bounded "
-                                "there",
+                                p, "disk", st == CONTROL_REQUIRED ? st : CONTROL_DEGRADED, why,
                                 "in the guest, RLIMIT_FSIZE %s for each file the command writes "
                                 "(SIGXFSZ, or EFBIG when ignored): it bounds each file, not the "
                                 "total through the read-write shares",
@@ -835,7 +846,14 @@ int plan_build_reachable(Plan *p, const Profile *pr, const HostFacts *h) {
                             : plan_add_reachable(
                                       p,
                                       "loopback inside its own network namespace (not the host's)");
-        if (r >= 0 && p->egress.active)
+        if (r >= 0 && p->egress.active && p->egress.transparent)
+                r = plan_add_reachable(p,
+                                       "directly, over TCP: the %zu destinations of "
+                                       "network.outbound.allow (egress.allow) on their ports, "
+                                       "names through moat's DNS stub; every other name or "
+                                       "address the workload tries, UDP and ICMP refused",
+                                       p->egress.n_allow);
+        else if (r >= 0 && p->egress.active)
                 r = plan_add_reachable(p,
                                        "through the proxy on 127.0.0.1:%u: the %zu destinations of "
                                        "network.outbound.allow (egress.allow), TCP only",

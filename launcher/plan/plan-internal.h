@@ -72,8 +72,8 @@ bool plan_host_can_run_tier(const HostFacts *h, const Profile *profile, Tier t,
 
 /* RLIMIT_NPROC bounds the sandbox's own tasks on this host (kernel >= 5.14, caller not root). */
 bool plan_nproc_bounds_sandbox(const HostFacts *host);
-/* How resources.disk is bounded in tier t (DISK_MECH_NONE without a disk limit). */
-DiskMechanism plan_disk_mechanism(const Profile *profile, const HostFacts *h, Tier t);
+/* How resources.disk is bounded, in either tier (DISK_MECH_NONE without a disk limit). */
+DiskMechanism plan_disk_mechanism(const Profile *profile, const HostFacts *h);
 /* Every filesystem right of a Landlock ABI. */
 uint64_t plan_landlock_fs_rights(int abi);
 /* The rule list alone, for the seccomp listing. */

@@ -213,6 +213,10 @@ static json_t *egress_to_json(const PlanEgress *e) {
                                                 egress_rule_format(&e->allow[i], f, sizeof(f)),
                                                 "origin", where));
         }
+        if (e->transparent)
+                return json_pack("{s:s, s:s, s:s, s:o, s:o}", "mode", "transparent", "helper",
+                                 e->slirp4netns, "dns", "127.0.0.1:53", "digest",
+                                 hex_digest(e->digest), "allow", allow ? allow : json_null());
         return json_pack("{s:s, s:s, s:i, s:o, s:o}", "mode", "proxy", "listen", "127.0.0.1",
                          "port", (int) e->proxy_port, "digest", hex_digest(e->digest), "allow",
                          allow ? allow : json_null());

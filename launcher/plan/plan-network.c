@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* PURE. network: outbound -> PlanEgress: the allowlist as the proxy will apply it, checked
  * against the site policy (which may only narrow), the proxy variables for the workload, the
- * Landlock connect rule, and the controls that explain and the audit record list, one per
+ * Landlock connect rule (proxy mode), or, for via: transparent, what the host must have
+ * (a usable /dev/net/tun, slirp4netns), and the controls that explain and the audit record list, one per
  * rule with the file:line:column it was written at. */
 #include <errno.h>
 #include <stdio.h>
@@ -100,10 +101,10 @@ static int add_proxy_env(Plan *p) {
 }
 
 /* via: transparent (slirp4netns, nftables rules in the sandbox's netns, moat's DNS stub) needs
- * the host to let this caller open /dev/net/tun and slirp4netns to be installed; the refusal
- * names what is missing and how to get it. Where the host has both it is still refused: this
- * version of moat serves the allowlist through its proxy only. */
-static int refuse_transparent(Plan *p, const Profile *pr, const HostFacts *host) {
+ * the host to let this caller open /dev/net/tun and slirp4netns to be installed, and the sandbox
+ * tier (the system and vm tiers serve the allowlist through the proxy only). The refusal names
+ * what is missing and how to get it. 0 when the run can have it. */
+static int check_transparent(Plan *p, const Profile *pr, const HostFacts *host) {
         char where[300], why[600] = "", remedy[400] = "";
 
         plan_format_pos(pr->outbound.via_pos.line ? &pr->outbound.via_pos : &pr->outbound.pos,
@@ -125,11 +126,13 @@ static int refuse_transparent(Plan *p, const Profile *pr, const HostFacts *host)
                          "%sinstall slirp4netns (apt-get install slirp4netns)",
                          remedy[0] ? " and " : "");
         }
-        if (!why[0])
+        if (!why[0] && p->tier != TIER_SANDBOX)
                 snprintf(why, sizeof(why),
-                         "is not available in this version of moat (the host has what it needs: "
-                         "a usable /dev/net/tun and %s)",
-                         host->slirp4netns_path);
+                         "is given in the sandbox tier only, and this run needs "
+                         "tier %s",
+                         tier_to_string(p->tier));
+        if (!why[0])
+                return 0;
         return plan_refuse(p,
                            "network.outbound.via: transparent%s%s%s: %s. To run it: %s%suse "
                            "via: proxy (the default), which needs neither; tools that ignore the "
@@ -146,17 +149,28 @@ int plan_build_network(Plan *p, const Profile *pr, const Policy *pol, const Host
         if (pr->network != NETWORK_OUTBOUND)
                 return 0;
         e->active = true;
-        e->proxy_port = PLAN_EGRESS_PROXY_PORT;
+        e->transparent = pr->outbound.via == OUTBOUND_VIA_TRANSPARENT;
+        e->proxy_port = e->transparent ? 0 : PLAN_EGRESS_PROXY_PORT;
         e->allow = calloc(pr->outbound.n_allow + 1, sizeof(EgressRule));
         if (!e->allow)
                 return -ENOMEM;
         memcpy(e->allow, pr->outbound.allow, pr->outbound.n_allow * sizeof(EgressRule));
         e->n_allow = pr->outbound.n_allow;
         digest_rules(e);
-        if ((r = check_site(p, pr, pol)) < 0 || (r = add_proxy_env(p)) < 0)
+        if ((r = check_site(p, pr, pol)) < 0)
                 return r;
-        if (pr->outbound.via == OUTBOUND_VIA_TRANSPARENT &&
-            (r = refuse_transparent(p, pr, host)) < 0)
+        if (e->transparent) {
+                if ((r = check_transparent(p, pr, host)) < 0)
+                        return r;
+                if (host && host->slirp4netns_present)
+                        snprintf(e->slirp4netns, sizeof(e->slirp4netns), "%s",
+                                 host->slirp4netns_path);
+                /* No proxy variables: tools connect directly, and the rules decide. No Landlock
+                 * TCP rule either: it can name ports only, one per rule in this plan's form,
+                 * and the nftables rules hold the ports and addresses. */
+                return 0;
+        }
+        if ((r = add_proxy_env(p)) < 0)
                 return r;
         if (p->tier != TIER_SANDBOX && p->tier != TIER_VM) {
                 char where[300];
@@ -190,14 +204,45 @@ int plan_controls_network(Plan *p) {
                 return 0;
         for (size_t i = 0; i < 32; i++)
                 snprintf(hex + 2 * i, 3, "%02x", e->digest[i]);
-        r = plan_add_controlf(p, "egress.proxy", CONTROL_REQUIRED, NULL,
-                              "HTTP CONNECT proxy on 127.0.0.1:%u inside the sandbox, served by "
-                              "moat; %zu rules, sha256 %s; TLS server name must match on 443; "
-                              "answers in private, loopback, link-local, metadata, ULA and CGNAT "
-                              "ranges refused unless a CIDR rule lists them; no UDP, no DNS; "
-                              "tools that ignore the proxy variables reach nothing",
-                              e->proxy_port, e->n_allow, hex);
-        if (r >= 0 && p->tier == TIER_VM)
+        if (e->transparent) {
+                r = plan_add_controlf(
+                        p, "egress.transparent", CONTROL_REQUIRED, NULL,
+                        "%s on the sandbox's network namespace: --disable-host-loopback (the "
+                        "host's loopback is not its gateway), --disable-dns (no forwarder of its "
+                        "own), --enable-sandbox --enable-seccomp (its own mount namespace and "
+                        "system-call filter), --exit-fd (ends with moat), never pasta; if it "
+                        "dies the sandbox has no route",
+                        e->slirp4netns[0] ? e->slirp4netns : "slirp4netns");
+                if (r >= 0)
+                        r = plan_add_controlf(
+                                p, "egress.rules", CONTROL_REQUIRED, NULL,
+                                "nftables table inet moat in the sandbox's network namespace, "
+                                "loaded by its root before capabilities drop, read back and "
+                                "compared with the plan; %zu rules, sha256 %s; output policy "
+                                "drop: TCP only to CIDR rules and to the DNS stub's pins on "
+                                "their ports, all other traffic (UDP, ICMP) rejected; the "
+                                "workload has no capability to list or change them",
+                                e->n_allow, hex);
+                if (r >= 0)
+                        r = plan_add_controlf(
+                                p, "egress.dns", CONTROL_REQUIRED, NULL,
+                                "moat's DNS stub on the sandbox's 127.0.0.1:53 (every port-53 "
+                                "query is redirected to it): names no rule allows get NXDOMAIN "
+                                "and are never forwarded; answers in private, loopback, "
+                                "link-local, metadata, ULA and CGNAT ranges refused unless a "
+                                "CIDR rule lists them; each address pinned on its rule's ports "
+                                "before the answer is returned; no TLS server-name check (an "
+                                "allowed address serves every name it hosts)");
+        } else
+                r = plan_add_controlf(
+                        p, "egress.proxy", CONTROL_REQUIRED, NULL,
+                        "HTTP CONNECT proxy on 127.0.0.1:%u inside the sandbox, served by "
+                        "moat; %zu rules, sha256 %s; TLS server name must match on 443; "
+                        "answers in private, loopback, link-local, metadata, ULA and CGNAT "
+                        "ranges refused unless a CIDR rule lists them; no UDP, no DNS; "
+                        "tools that ignore the proxy variables reach nothing",
+                        e->proxy_port, e->n_allow, hex);
+        if (r >= 0 && p->tier == TIER_VM && !e->transparent)
                 r = plan_add_controlf(p, "egress.port", CONTROL_REQUIRED, NULL,
                                       "the guest has no network device: moat-init forwards "
                                       "127.0.0.1:%u in the guest over the virtio-serial port "

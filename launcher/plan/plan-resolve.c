@@ -403,30 +403,23 @@ bool plan_host_can_run_tier(const HostFacts *h, const Profile *pr, Tier t,
 }
 
 /* A required resources.disk needs a bound on the total a writable bind receives: a project
- * quota (plan_disk_mechanism()). Without one no tier change would give one: refused directly,
- * never run under the per-file RLIMIT_FSIZE in its place. */
+ * quota (plan_disk_mechanism(), in the vm tier on the shares QEMU writes). Without one no tier
+ * change would give one: refused directly, never run under the per-file RLIMIT_FSIZE in its
+ * place. */
 static int check_disk(Plan *p, const Profile *pr, const HostFacts *h) {
-        DiskMechanism m = plan_disk_mechanism(pr, h, p->tier);
+        DiskMechanism m = plan_disk_mechanism(pr, h);
         char where[300];
 
         if (pr->resources.enforce != ENFORCE_REQUIRED || m != DISK_MECH_RLIMIT_FSIZE)
                 return 0;
         plan_format_pos(&pr->resources.pos, where, sizeof(where));
-        if (p->tier == TIER_VM)
-                return plan_refuse(
-                        p,
-                        "required control resources.disk cannot be enforced in the vm tier: QEMU "
-                        "writes the 9p share on the host, and the guest's RLIMIT_FSIZE bounds "
-                        "each file the command writes, not the total; mark resources enforce: "
-                        "best-effort to run with the per-file bound, or make every bind "
-                        "read-only%s%s%s",
-                        where[0] ? " (" : "", where, where[0] ? ")" : "");
         return plan_refuse(p,
                            "required control resources.disk cannot be enforced on this host: no "
-                           "project quota for the writable binds (%s), and RLIMIT_FSIZE bounds "
+                           "project quota for the writable binds%s (%s), and RLIMIT_FSIZE bounds "
                            "each file, not the total; run as root on a file system with project "
                            "quotas enforced, mark resources enforce: best-effort to run with the "
                            "per-file bound, or make every bind read-only%s%s%s",
+                           p->tier == TIER_VM ? ", which QEMU writes as the vm tier's shares" : "",
                            h->project_quota_reason ? h->project_quota_reason : "not probed",
                            where[0] ? " (" : "", where, where[0] ? ")" : "");
 }

@@ -458,13 +458,16 @@ bool plan_nproc_bounds_sandbox(const HostFacts *h) {
 
 /* resources.disk bounds what the workload adds to the host's file systems, and only writable
  * binds reach them: tmpfs writes stay in memory, bounded by the tmpfs sizes, and the root is
- * read-only. Without a writable bind the mounts alone hold the bound. In the vm tier QEMU writes
- * the 9p share on the host under its own uid, so the bound is the guest's RLIMIT_FSIZE on the
- * command, per file (moat-init sets the plan's rlimits). In the sandbox tier, a project quota where the host
- * facts say the run's writable binds can have one (host_probe_project_quota()); otherwise
- * RLIMIT_FSIZE, which bounds each file the workload writes (any file system), not their total:
- * never the same rule, so only ever degraded (check_disk() refuses a required one). */
-DiskMechanism plan_disk_mechanism(const Profile *pr, const HostFacts *h, Tier t) {
+ * read-only. Without a writable bind the mounts alone hold the bound. Otherwise a project quota
+ * of the run's own where the host facts say the run's writable binds can have one
+ * (host_probe_project_quota(): root, one file system that enforces project quotas), in both
+ * tiers: in the vm tier QEMU writes the 9p shares on the host as the unprivileged moat-vm
+ * (no CAP_SYS_RESOURCE), so the quota on the share trees bounds the guest's total
+ * (vm-execute.c), and the guest's RLIMIT_FSIZE stays as a second layer (build_resources()).
+ * Without one, RLIMIT_FSIZE (in the vm tier: the guest's, on the command), which bounds each
+ * file the workload writes, not their total: never the same rule, so only ever degraded
+ * (check_disk() refuses a required one). */
+DiskMechanism plan_disk_mechanism(const Profile *pr, const HostFacts *h) {
         bool writable = false;
 
         if (!pr->resources.disk)
@@ -473,10 +476,6 @@ DiskMechanism plan_disk_mechanism(const Profile *pr, const HostFacts *h, Tier t)
                 writable = writable || pr->fs.binds[i].mode == BIND_RW;
         if (!writable)
                 return DISK_MECH_NO_WRITABLE_BIND;
-        /* vm: the guest kernel applies RLIMIT_FSIZE to the command's writes into the 9p share
-         * (QEMU's own writes on the host are unbounded: a limit there would stop QEMU). */
-        if (t == TIER_VM)
-                return DISK_MECH_RLIMIT_FSIZE;
         return h->project_quota ? DISK_MECH_PROJECT_QUOTA : DISK_MECH_RLIMIT_FSIZE;
 }
 
@@ -493,7 +492,7 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
                 .cpu_time_ms = pr->resources.cpu_time_ms,
                 .tmpfs_total = pr->resources.tmpfs_total,
                 .disk = pr->resources.disk,
-                .disk_mechanism = plan_disk_mechanism(pr, h, p->tier),
+                .disk_mechanism = plan_disk_mechanism(pr, h),
                 .output_bytes = pr->resources.output,
                 .output_status = !pr->resources.output ? CONTROL_NOT_APPLICABLE
                                  : pr->resources.enforce == ENFORCE_REQUIRED ? CONTROL_REQUIRED
@@ -518,8 +517,11 @@ static int build_resources(Plan *p, const Profile *pr, const HostFacts *h, const
             (r = plan_add_rlimit(p, RLIMIT_NOFILE, nofile, nofile)) < 0)
                 return r;
         /* One RLIMIT_FSIZE serves both: the smaller bound. SIGXFSZ at it (default action:
-         * terminate), EFBIG for a process that ignores the signal. */
-        if (res->disk_mechanism == DISK_MECH_RLIMIT_FSIZE && (!fsize || res->disk < fsize))
+         * terminate), EFBIG for a process that ignores the signal. In the vm tier it stays
+         * beside the project quota: the guest's own bound on each file, a second layer. */
+        bool disk_fsize = res->disk_mechanism == DISK_MECH_RLIMIT_FSIZE ||
+                          (p->tier == TIER_VM && res->disk_mechanism == DISK_MECH_PROJECT_QUOTA);
+        if (disk_fsize && (!fsize || res->disk < fsize))
                 fsize = res->disk;
         if (fsize && (r = plan_add_rlimit(p, RLIMIT_FSIZE, fsize, fsize)) < 0)
                 return r;

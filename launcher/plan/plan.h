@@ -246,7 +246,10 @@ typedef struct PlanVm {
 #define PLAN_EGRESS_PROXY_PORT 3128
 
 typedef struct PlanEgress {
-        bool active; /* network outbound */
+        bool active;           /* network outbound */
+        bool transparent;      /* via: transparent: slirp4netns, nftables in the sandbox's netns,
+                           * moat's DNS stub (launcher/net/dns-stub.h); no proxy, proxy_port 0 */
+        char slirp4netns[256]; /* transparent: the helper's path (host facts) */
         struct EgressRule *allow;
         size_t n_allow;
         uint16_t proxy_port;

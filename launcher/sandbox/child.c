@@ -46,11 +46,13 @@
 #include "basic/macros.h"
 #include "commands.h"
 #include "sandbox/sandbox-internal.h"
+#include "net/transparent.h"
 #include "sys/caps.h"
 #include "sys/exec.h"
 #include "sys/fd.h"
 #include "sys/landlock.h"
 #include "sys/lsm.h"
+#include "sys/nft.h"
 #include "sys/ns.h"
 #include "sys/raw-syscall.h"
 #include "sys/rlimit.h"
@@ -206,12 +208,58 @@ static void child_egress(SandboxChild *c) {
                 fail(sync_fd, STEP_EGRESS, ack.value, -1);
 }
 
+/* network outbound via: transparent, as the sandbox's root, before the mounts (nft is the
+ * host's binary, with its libraries) and long before the capabilities drop: loopback up; the
+ * ruleset loaded with `nft -f` (slirp4netns's tap0 is there already, but nothing of the
+ * workload's runs yet); the ruleset read back with `nft list ruleset` and compared with the
+ * plan's; the DNS stub's UDP and TCP sockets bound on 127.0.0.1:53 and a NETLINK_NETFILTER
+ * socket opened, all three handed to moat, which starts the stub on them (dns-stub.h) while we
+ * wait, making no libc call. None of the three stays with the workload. */
+static void child_transparent(SandboxChild *c) {
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_port = htons(53),
+                                  .sin_addr = { htonl(INADDR_LOOPBACK) } };
+        int sync_fd = c->sync_fd, fds[3] = { -EBADF, -EBADF, -EBADF }, status = 0, r;
+        SyncRecord ack;
+
+        if ((r = sys_ns_loopback_up()) < 0)
+                fail(sync_fd, STEP_NETWORK, r, -1);
+        if (!c->nft_path || !c->nft_text)
+                fail(sync_fd, STEP_EGRESS_RULES, -ENOENT, -1);
+        r = net_rules_load(c->nft_path, c->nft_text, &status);
+        if (r < 0)
+                fail(sync_fd, STEP_EGRESS_RULES, r,
+                     r == -EPROTO && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        if ((r = net_rules_readback(c->nft_path, c->nft_text)) < 0)
+                fail(sync_fd, STEP_EGRESS_READBACK, r, -1);
+        fds[0] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fds[0] < 0 || fds[1] < 0 || bind(fds[0], (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+            bind(fds[1], (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fds[1], 64) < 0)
+                fail(sync_fd, STEP_EGRESS_DNS, -errno, -1);
+        if ((fds[2] = sys_nft_open()) < 0)
+                fail(sync_fd, STEP_EGRESS_DNS, fds[2], -1);
+        for (int i = 0; i < 3; i++) {
+                r = sys_sync_send(sync_fd, MSG_DNS_FD, 0, i, fds[i]);
+                safe_close(fds[i]);
+                if (r < 0)
+                        fail(sync_fd, STEP_EGRESS_DNS, r, -1);
+        }
+        r = child_recv(c, &ack);
+        if (r <= 0 || ack.step != MSG_PROXY_READY)
+                fail(sync_fd, STEP_EGRESS_DNS, r < 0 ? r : -EPIPE, -1);
+        if (ack.value < 0)
+                fail(sync_fd, STEP_EGRESS_DNS, ack.value, -1);
+}
+
 static void child_confine(SandboxChild *c) {
         const Plan *plan = c->plan;
         const PlanSandbox *sb = &plan->sandbox;
         int sync_fd = c->sync_fd, index = -1, r;
         SandboxStep step;
 
+        if (sb->network == NETWORK_OUTBOUND && plan->egress.transparent)
+                child_transparent(c);
         r = sandbox_mounts_setup(plan, c->req->workdir, c->identity, &index, &step);
         if (r < 0)
                 fail(sync_fd, step, r, index);
@@ -220,7 +268,7 @@ static void child_confine(SandboxChild *c) {
                 fail(sync_fd, STEP_HOSTNAME, r, -1);
         if (sb->network == NETWORK_LOOPBACK && (r = sys_ns_loopback_up()) < 0)
                 fail(sync_fd, STEP_NETWORK, r, -1);
-        if (sb->network == NETWORK_OUTBOUND)
+        if (sb->network == NETWORK_OUTBOUND && !plan->egress.transparent)
                 child_egress(c);
         if (chdir(sb->workdir_target ? sb->workdir_target : "/") < 0)
                 fail(sync_fd, STEP_WORKDIR, -errno, -1);

@@ -9,10 +9,14 @@
  * more), the trees go back to project 0 and the limit is removed.
  *
  * The guard: a forked process that outlives moat only to undo all of that should moat be
- * killed. It holds the trees' fds and waits on a pipe whose write end only moat holds: a byte
- * means moat undid everything itself; EOF without one means moat is gone (the sandbox dies with
- * it: PR_SET_PDEATHSIG), and the guard waits a moment for the pid namespace to go, then
- * releases the trees and the limit. It ignores the terminal's signals, so a ^C that ends moat
+ * killed. It holds the trees' fds and waits on a socket whose other end only moat (and, in the
+ * vm tier, moat's helper that runs QEMU) holds: "x" means moat undid everything itself; EOF
+ * without it means moat is gone (the sandbox dies with it: PR_SET_PDEATHSIG), and the guard
+ * waits a moment for the pid namespace to go, then releases the trees and the limit. Processes
+ * that write the trees from outside moat's pid namespace (the vm tier's QEMU) are passed to it
+ * as pidfds ("w", sandbox_disk_quota_watch()): after EOF it first waits for each of them to
+ * end, and kills one that is still there after GUARD_WATCH_MS, so that nothing writes a tree
+ * once its limit is gone. It ignores the terminal's signals, so a ^C that ends moat
  * still finds it. In cgroup v2 leaf mode it is born in moat's leaf (D/NAME.supervisor), which
  * the cgroup guard cannot remove while it is there: so it leaves the leaf itself when done
  * (into D, once the cgroup guard has turned D's controllers off) and removes it. Moat, alive,
@@ -34,8 +38,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -289,10 +296,26 @@ static void guard_leave_leaf(const DiskQuota *dq) {
                 (void) nanosleep(&ts, NULL);
 }
 
+/* After moat's death: the watched writers gone, each given GUARD_WATCH_MS (libvirt destroys its
+ * QEMU when moat's connection closes), then killed through its pidfd. */
+#define GUARD_WATCH_MS 10000
+#define GUARD_WATCH_MAX 8
+
+static void guard_wait_writers(const int *pidfds, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                struct pollfd p = { .fd = pidfds[i], .events = POLLIN };
+                if (poll(&p, 1, GUARD_WATCH_MS) == 1)
+                        continue;
+                (void) syscall(SYS_pidfd_send_signal, pidfds[i], SIGKILL, NULL, 0);
+                (void) poll(&p, 1, GUARD_WATCH_MS);
+        }
+}
+
 static _Noreturn void guard_main(DiskQuota *dq, int fd) {
         static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP };
+        int watched[GUARD_WATCH_MAX];
+        size_t n_watched = 0;
         sigset_t none;
-        char c;
         ssize_t n;
 
         for (size_t i = 0; i < ELEMENTSOF(ignored); i++)
@@ -300,7 +323,7 @@ static _Noreturn void guard_main(DiskQuota *dq, int fd) {
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) prctl(PR_SET_NAME, "moat-disk-guard");
-        /* nothing of moat's but the pipe and the trees */
+        /* nothing of moat's but the socket and the trees */
         int top = fd;
         for (size_t i = 0; i < dq->n_roots; i++)
                 top = MAX(top, dq->roots[i]);
@@ -312,11 +335,34 @@ static _Noreturn void guard_main(DiskQuota *dq, int fd) {
                         (void) close(f);
         }
         (void) close_range((unsigned) top + 1, ~0U, 0);
-        do
-                n = read(fd, &c, 1);
-        while (n < 0 && errno == EINTR);
-        if (n == 1)
-                _exit(0);
+        for (;;) {
+                char c = 0;
+                union {
+                        char buf[CMSG_SPACE(sizeof(int))];
+                        struct cmsghdr align;
+                } u;
+                struct iovec iov = { &c, 1 };
+                struct msghdr m = { .msg_iov = &iov,
+                                    .msg_iovlen = 1,
+                                    .msg_control = u.buf,
+                                    .msg_controllen = sizeof(u.buf) };
+                n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break; /* moat is gone */
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+                if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                        int got;
+                        memcpy(&got, CMSG_DATA(cm), sizeof(int));
+                        if (c == 'w' && n_watched < GUARD_WATCH_MAX)
+                                watched[n_watched++] = got;
+                        else
+                                (void) close(got);
+                } else if (c == 'x')
+                        _exit(0);
+        }
+        guard_wait_writers(watched, n_watched);
         /* moat is gone: its sandbox went with it (PR_SET_PDEATHSIG); let its pid namespace
          * finish dying, then undo, twice for anything that was still being torn down */
         struct timespec ts = { .tv_nsec = 200 * 1000 * 1000 };
@@ -333,7 +379,7 @@ static _Noreturn void guard_main(DiskQuota *dq, int fd) {
 static int guard_start(DiskQuota *dq) {
         int p[2];
 
-        if (pipe2(p, O_CLOEXEC) < 0)
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
                 return -errno;
         pid_t pid = fork();
         if (pid < 0) {
@@ -356,7 +402,7 @@ static void guard_stop(DiskQuota *dq, bool done) {
         if (dq->guard <= 0)
                 return;
         if (done)
-                (void) !write(dq->guard_fd, "x", 1);
+                (void) !send(dq->guard_fd, "x", 1, MSG_NOSIGNAL);
         dq->guard_fd = safe_close(dq->guard_fd); /* EOF: the guard undoes what is left */
         while (waitpid(dq->guard, NULL, 0) < 0 && errno == EINTR)
                 ;
@@ -447,6 +493,27 @@ int sandbox_disk_quota_start(const Plan *plan, const char *workdir, const char *
                     0)
                 return r;
         return 0;
+}
+
+int sandbox_disk_quota_watch(int guard_fd, int pidfd) {
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u = {};
+        struct iovec iov = { (char[]){ 'w' }, 1 };
+        struct msghdr m = { .msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+        if (guard_fd < 0 || pidfd < 0)
+                return -EBADF;
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+        return sendmsg(guard_fd, &m, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 int sandbox_disk_quota_stop(DiskQuota *dq, uint64_t *ret_added) {

@@ -18,9 +18,15 @@
 typedef enum SandboxStep {
         STEP_CLONE,
         STEP_IDMAP,
+        STEP_EGRESS_HELPER, /* via: transparent: slirp4netns started on the netns (parent) */
         STEP_CGROUP,
         STEP_DISK, /* resources.disk's project quota (parent, before clone3) */
         STEP_SYNC,
+        /* via: transparent, before the mounts (nft is the host's binary): the ruleset loaded by
+         * init, read back and compared, the DNS stub's sockets made and the stub started */
+        STEP_EGRESS_RULES,
+        STEP_EGRESS_READBACK,
+        STEP_EGRESS_DNS,
         STEP_MOUNT,
         STEP_PIVOT_ROOT,
         STEP_HOSTNAME,
@@ -48,6 +54,9 @@ typedef enum SandboxStep {
         MSG_PROXY_FD,    /* child -> parent: network outbound's listener, SCM_RIGHTS */
         MSG_PROXY_READY, /* parent -> child: the proxy serves it (value 0) or -errno */
         MSG_CGROUPS,     /* parent -> child: init is in the v1 limit cgroups (0) or -errno */
+        MSG_DNS_FD,      /* child -> parent: via transparent, the DNS stub's sockets, one per
+                          * message: index 0 UDP, 1 TCP (127.0.0.1:53), 2 NETLINK_NETFILTER;
+                          * answered with MSG_PROXY_READY once the stub runs */
 } SandboxStep;
 
 const char *sandbox_step_to_string(SandboxStep s);
@@ -109,7 +118,7 @@ typedef struct DiskQuota {
         const char *paths[DISK_QUOTA_MAX_ROOTS]; /* their targets, for messages (the plan's) */
         size_t n_roots;
         pid_t guard;  /* 0: none */
-        int guard_fd; /* the write end of the guard's pipe */
+        int guard_fd; /* moat's end of the guard's socket */
         /* cgroup v2 leaf mode (sys/cgroup.h): moat's leaf D/NAME.supervisor, where the guard
          * is born, and D. A guard left after moat's death leaves the leaf last (below). */
         char *cg_parent, *cg_leaf;
@@ -121,6 +130,11 @@ typedef struct DiskQuota {
  * failure, printed with its detail; sandbox_disk_quota_stop() undoes whatever was done. */
 int sandbox_disk_quota_start(const Plan *plan, const char *workdir, const char *cg_parent,
                              const char *cg_leaf, DiskQuota *dq);
+/* Should moat die, the guard waits for the process pidfd (one that writes the trees from outside
+ * moat's pid namespace: the vm tier's QEMU) to end before it undoes anything, and kills it after
+ * 10 s. guard_fd: DiskQuota.guard_fd, or its copy in a forked child of moat, which then keeps the
+ * guard waiting until it exits too. */
+int sandbox_disk_quota_watch(int guard_fd, int pidfd);
 /* After the sandbox is reaped: the trees out of the project, the limit removed, the guard
  * told; *ret_added: the bytes the run added. */
 int sandbox_disk_quota_stop(DiskQuota *dq, uint64_t *ret_added);
@@ -143,6 +157,10 @@ typedef struct SandboxChild {
          * says so with MSG_CGROUPS, which init waits for before it starts the workload */
         bool await_cgroups;
         int cgroups_result; /* the child's: 0 not yet told, 1 in place, -errno refused */
+        /* via: transparent: the nft binary and the ruleset text (nft_rules_text()), prepared
+         * by the parent */
+        const char *nft_path;
+        const char *nft_text;
 } SandboxChild;
 
 /* The child (a SandboxChild *arg), from clone3 to the workload's exit; its return value is

@@ -17,6 +17,7 @@
  * resources.output, the relay's pipes (output.c: the workload's stdout and stderr, passed on
  * to moat's own up to the cap; a byte more is a SIGKILL of init). Nothing is left behind when
  * it returns: init is reaped, the cgroups are removed, every fd is closed. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -47,7 +48,11 @@
 #include "sys/ns.h"
 #include "sys/raw-syscall.h"
 #include "net/net-keep.h"
+#include "net/dns-stub.h"
 #include "net/netd.h"
+#include "net/nft-pin.h"
+#include "net/nft-rules.h"
+#include "net/transparent.h"
 #include "sys/seccomp-notify.h"
 #include "sys/signal-fd.h"
 
@@ -68,8 +73,12 @@ typedef struct Supervisor {
         SyncRecord failure; /* step < 0: none */
         int degraded[_STEP_MAX];
         DenialTable denials;
-        pid_t net_pid; /* network outbound: the proxy, 0 if none */
-        int net_fd;    /* its decision records (NetRecord), -EBADF once done */
+        pid_t net_pid;  /* network outbound: the proxy (the DNS stub for via transparent), 0 if
+                        * none */
+        int net_fd;     /* its decision records (NetRecord), -EBADF once done */
+        int dns_fd[3];  /* via transparent: the stub's sockets from the child (MSG_DNS_FD) */
+        int nft_fd;     /* moat's copy of the netfilter socket, read at the end (net_denied()) */
+        NetSlirp slirp; /* via transparent: slirp4netns */
         RunOutcome *o;
 } Supervisor;
 
@@ -81,6 +90,33 @@ static void on_proxy_fd(Supervisor *s, int fd) {
                         : -EBADF;
         if (r >= 0)
                 s->o->network.active = true;
+        (void) sys_sync_send(s->sync_fd, MSG_PROXY_READY, r, -1, -EBADF);
+}
+
+/* via transparent: the child's three sockets for the DNS stub, one per message. The first two
+ * arrive while the child still runs libc: kept with no call of ours. After the third the child
+ * waits for our answer, so the stub is forked then. */
+static void on_dns_fd(Supervisor *s, int index, int fd) {
+        int r;
+
+        if (index < 0 || index > 2 || fd < 0 || s->dns_fd[index] >= 0) {
+                raw_close(fd);
+                return;
+        }
+        s->dns_fd[index] = fd;
+        if (index < 2)
+                return;
+        r = s->dns_fd[0] >= 0 && s->dns_fd[1] >= 0 && s->net_pid == 0
+                    ? net_dns_spawn(&s->plan->egress, s->dns_fd[0], s->dns_fd[1], s->dns_fd[2],
+                                    &s->net_pid, &s->net_fd)
+                    : -EBADF;
+        if (r >= 0)
+                s->o->network.active = true;
+        /* moat keeps the netfilter socket only (what the rules denied is read over it at the
+         * end); the stub has its copies of all three */
+        s->nft_fd = TAKE_FD(s->dns_fd[2]);
+        for (int i = 0; i < 3; i++)
+                s->dns_fd[i] = safe_close(s->dns_fd[i]);
         (void) sys_sync_send(s->sync_fd, MSG_PROXY_READY, r, -1, -EBADF);
 }
 
@@ -115,9 +151,43 @@ static bool net_drain(Supervisor *s) {
 
 static uint64_t now_ns(clockid_t clock);
 
+/* via transparent, after the run: each address . port the rules rejected (TCP and UDP; the
+ * ruleset keeps NFT_DENIED_SET_SIZE pairs per family), as a denied decision with its packet
+ * count. Over moat's copy of the netfilter socket, which keeps the namespace. */
+static void net_denied(Supervisor *s) {
+        NftCounted c[2 * NFT_DENIED_SET_SIZE];
+        size_t n = 0;
+        RunNetwork *net = &s->o->network;
+
+        if (s->nft_fd < 0)
+                return;
+        (void) net_denied_read(s->nft_fd, c, ELEMENTSOF(c), &n);
+        s->nft_fd = safe_close(s->nft_fd);
+        for (size_t i = 0; i < n; i++) {
+                NetRecord rec = { .allowed = false, .port = c[i].port };
+                inet_ntop(c[i].family, c[i].addr, rec.addr, sizeof(rec.addr));
+                memcpy(rec.host, rec.addr, sizeof(rec.addr));
+                snprintf(rec.method, sizeof(rec.method), "TCP/UDP");
+                snprintf(rec.reason, sizeof(rec.reason), "not-in-allowlist");
+                net_table_add(net, &rec);
+                /* one pair, counted in packets */
+                uint64_t more = c[i].packets > 1 ? c[i].packets - 1 : 0;
+                net->denied += more;
+                for (size_t k = 0; k < net->n_dest; k++)
+                        if (!net->dest[k].allowed && net->dest[k].port == rec.port &&
+                            strcmp(net->dest[k].host, rec.host) == 0 &&
+                            strcmp(net->dest[k].method, rec.method) == 0)
+                                net->dest[k].count += more;
+        }
+}
+
 static void net_stop(Supervisor *s) {
         uint64_t deadline = now_ns(CLOCK_MONOTONIC) + NET_STOP_MS * 1000000ULL;
 
+        net_denied(s);
+        for (int i = 0; i < 3; i++)
+                s->dns_fd[i] = safe_close(s->dns_fd[i]);
+        net_slirp_stop(&s->slirp);
         if (s->net_pid <= 0)
                 return;
         if (waitpid(s->net_pid, NULL, WNOHANG) == s->net_pid) {
@@ -185,6 +255,45 @@ static bool apparmor_enabled(void) {
         return c == 'Y';
 }
 
+/* via transparent: what failed, in words, and what to do. */
+static void egress_failure(const Plan *plan, int step, int err, int index, char *buf, size_t size) {
+        const char *name = sandbox_step_to_string(step);
+
+        if (step == STEP_EGRESS_HELPER && err == -ECHILD)
+                snprintf(buf, size,
+                         "cannot set up transparent egress: %s exited before it was ready "
+                         "(status %d; it needs /dev/net/tun read-write for this user) (step %s)",
+                         plan->egress.slirp4netns, index, name);
+        else if (step == STEP_EGRESS_HELPER)
+                snprintf(buf, size,
+                         "cannot set up transparent egress: %s was not ready: %s (step %s)",
+                         plan->egress.slirp4netns, strerror(-err), name);
+        else if (step == STEP_EGRESS_RULES && err == -ENOENT)
+                snprintf(buf, size,
+                         "cannot set up transparent egress: nft is not installed (/usr/sbin/nft); "
+                         "install nftables or use via: proxy (step %s)",
+                         name);
+        else if (step == STEP_EGRESS_RULES && err == -EPROTO)
+                snprintf(buf, size,
+                         "cannot set up transparent egress: nft -f refused the ruleset (exit "
+                         "status %d; the kernel needs nf_tables with inet, concatenated interval "
+                         "sets, timeouts, conntrack, nat and reject) (step %s)",
+                         index, name);
+        else if (step == STEP_EGRESS_READBACK && err == -EPROTO)
+                snprintf(buf, size,
+                         "cannot set up transparent egress: the ruleset read back from the "
+                         "sandbox's network namespace differs from the plan's (step %s)",
+                         name);
+        else if (step == STEP_EGRESS_DNS && err == -ENOENT)
+                snprintf(buf, size,
+                         "cannot set up transparent egress: the DNS stub has no resolver "
+                         "(/etc/resolv.conf names no nameserver) (step %s)",
+                         name);
+        else
+                snprintf(buf, size, "cannot set up transparent egress: %s (step %s)",
+                         strerror(-err), name);
+}
+
 /* Fill failed_step/message for a failure at step (index: mount or rlimit index) and print it
  * once. */
 static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *o, int step,
@@ -211,6 +320,10 @@ static void report_failure(const Plan *plan, const RunRequest *req, RunOutcome *
                 snprintf(o->failed_step, sizeof(o->failed_step), "exec");
                 snprintf(o->message, sizeof(o->message), "%s: %s", req->argv[0],
                          err == -ENOENT ? "command not found in the sandbox" : strerror(-err));
+        } else if ((step >= STEP_EGRESS_RULES && step <= STEP_EGRESS_DNS) ||
+                   step == STEP_EGRESS_HELPER) {
+                snprintf(o->failed_step, sizeof(o->failed_step), "%s", step_name);
+                egress_failure(plan, step, err, index, o->message, sizeof(o->message));
         } else {
                 snprintf(o->failed_step, sizeof(o->failed_step), "%s", step_name);
                 snprintf(o->message, sizeof(o->message), "cannot set up the sandbox: %s (step %s)",
@@ -278,6 +391,9 @@ static void handle_record(Supervisor *s, const SyncRecord *rec, int fd) {
         case MSG_PROXY_FD:
                 on_proxy_fd(s, fd);
                 break;
+        case MSG_DNS_FD:
+                on_dns_fd(s, rec->index, fd);
+                return; /* the fd is kept, or closed there */
         case MSG_EXIT_STATUS:
                 s->have_status = true;
                 s->wait_status = rec->value;
@@ -372,7 +488,7 @@ static void supervise(Supervisor *s, const RunRequest *req) {
         for (;;) {
                 /* Once init has ended, only the relay's pipes are left to drain (what the
                  * tree wrote before it ended): until their end, a timeout or a signal. */
-                struct pollfd p[9] = {
+                struct pollfd p[10] = {
                         { .fd = ended ? -1 : s->pidfd, .events = POLLIN },
                         { .fd = s->sync_fd, .events = POLLIN },
                         { .fd = s->signal_fd, .events = POLLIN },
@@ -385,6 +501,7 @@ static void supervise(Supervisor *s, const RunRequest *req) {
                 else
                         p[6].fd = p[7].fd = -1;
                 p[8] = (struct pollfd){ .fd = ended ? -1 : s->net_fd, .events = POLLIN };
+                p[9] = (struct pollfd){ .fd = ended ? -1 : s->slirp.pidfd, .events = POLLIN };
                 if (ended && !(s->out->active && sandbox_output_open(s->out)))
                         return;
                 int n = poll(p, ELEMENTSOF(p), trimmed ? -1 : TRIM_AFTER_MS);
@@ -426,6 +543,14 @@ static void supervise(Supervisor *s, const RunRequest *req) {
                 if (p[8].revents && !net_drain(s)) {
                         s->net_fd = safe_close(s->net_fd);
                         s->o->network.proxy_died = true;
+                }
+                /* slirp4netns gone mid-run: the sandbox has no route out, the rules stay. */
+                if (p[9].revents) {
+                        (void) waitpid(s->slirp.pid, NULL, WNOHANG);
+                        s->slirp.pid = 0;
+                        s->slirp.pidfd = safe_close(s->slirp.pidfd);
+                        s->slirp.exit_fd = safe_close(s->slirp.exit_fd);
+                        s->o->network.helper_died = true;
                 }
                 if (p[0].revents)
                         ended = true;
@@ -474,6 +599,8 @@ typedef struct Prepared {
         int signal_fd;
         sigset_t old_mask;
         bool mask_changed;
+        char *nft_text;       /* via transparent: the ruleset (nft_rules_text()) */
+        const char *nft_path; /* and the nft that loads it */
 } Prepared;
 
 /* After the child is reaped: it runs on the stack. */
@@ -482,6 +609,8 @@ static void prepared_done(Prepared *p) {
                 (void) munmap(p->stack_map, CHILD_STACK_GUARD + CHILD_STACK_SIZE);
         p->stack_map = p->stack = NULL;
         p->envp = strv_free(p->envp);
+        free(p->nft_text);
+        p->nft_text = NULL;
         p->cpu_usage_fd = safe_close(p->cpu_usage_fd);
         sandbox_output_done(&p->out);
         if (p->has_seccomp)
@@ -551,6 +680,26 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
                         (void) sandbox_disk_quota_stop(&p->dq, NULL);
                         degraded[STEP_DISK] = r;
                 } else if (r < 0)
+                        return r;
+        }
+        /* via transparent: the ruleset and the nft to load it, before clone3 (the child has
+         * them in our memory). */
+        if (plan->egress.active && plan->egress.transparent) {
+                *ret_step = STEP_EGRESS_RULES;
+                p->nft_path = net_nft_path();
+                if (!p->nft_path)
+                        return -ENOENT;
+                for (size_t size = 16384;; size *= 2) {
+                        free(p->nft_text);
+                        p->nft_text = malloc(size);
+                        if (!p->nft_text)
+                                return -ENOMEM;
+                        r = nft_rules_text(plan->egress.allow, plan->egress.n_allow, p->nft_text,
+                                           size);
+                        if (r != -ENOSPC || size >= 16 * 1024 * 1024)
+                                break;
+                }
+                if (r < 0)
                         return r;
         }
         /* The relay's pipes, before clone3 so that the child inherits them (output.c). */
@@ -723,6 +872,8 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
                 .original_mask = p->old_mask,
                 .stack_lo = p->stack,
                 .await_cgroups = p->cg.mechanism == CGROUP_MECH_V1,
+                .nft_path = p->nft_path,
+                .nft_text = p->nft_text,
         };
         int r = 0;
 
@@ -763,6 +914,20 @@ static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Sup
         if (r < 0) {
                 s->failure = (SyncRecord){ .step = STEP_IDMAP, .value = r, .index = -1 };
                 goto kill;
+        }
+        /* via transparent: slirp4netns on the sandbox's network namespace, which exists now;
+         * the child makes no libc call until MSG_GO, so we may start a process. */
+        if (plan->egress.active && plan->egress.transparent) {
+                int status = 0;
+                r = net_slirp_start(plan->egress.slirp4netns, pid, &s->slirp, &status);
+                if (r < 0) {
+                        s->failure = (SyncRecord){ .step = STEP_EGRESS_HELPER,
+                                                   .value = r,
+                                                   .index = r == -ECHILD && WIFEXITED(status)
+                                                                    ? WEXITSTATUS(status)
+                                                                    : -1 };
+                        goto kill;
+                }
         }
         r = sys_sync_send(s->sync_fd, MSG_GO, 0, -1, -EBADF);
         if (r < 0) {
@@ -808,6 +973,9 @@ int sandbox_execute(const Plan *plan, const RunRequest *req, RunOutcome *o) {
                 .cpu_usage_fd = -EBADF,
                 .cpu_timer_fd = -EBADF,
                 .net_fd = -EBADF,
+                .dns_fd = { -EBADF, -EBADF, -EBADF },
+                .nft_fd = -EBADF,
+                .slirp = NET_SLIRP_INIT,
                 .failure = { .step = -1 },
                 .o = o,
         };

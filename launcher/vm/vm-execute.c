@@ -20,7 +20,15 @@
  * its init forwards 127.0.0.1:PORT over that port (record N), and moat connects each channel
  * the guest opens (vm-netrelay.h) to its proxy (net/netd.h) listening on proxy.sock in the run
  * directory: the allowlist, the TLS server-name check and the decisions are the sandbox
- * tier's. The guest's framing is checked here; a broken frame stops the run (125). */
+ * tier's. The guest's framing is checked here; a broken frame stops the run (125).
+ *
+ * resources.disk by project quota (plan: DISK_MECH_PROJECT_QUOTA, root callers only): QEMU
+ * writes the writable shares on the host as moat-vm, which has no CAP_SYS_RESOURCE, so a project
+ * quota on their trees bounds the total the guest can add. moat sets it before the helper
+ * exists, with the sandbox tier's code (sandbox/disk.c: the record, the guard, the release);
+ * the helper passes each QEMU to the guard as a pidfd, so that after a kill -9 of moat the guard
+ * undoes nothing while that QEMU may still write, and at a normal end waits for QEMU to be gone
+ * before it reports, so that moat removes the quota only once nothing writes the trees. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +43,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,6 +52,7 @@
 #include "basic/macros.h"
 #include "executor.h"
 #include "host/vm-account.h"
+#include "sandbox/sandbox-internal.h"
 #include "net/net-keep.h"
 #include "net/netd.h"
 #include "vm-controls.h"
@@ -58,6 +68,7 @@
 #define VM_BOOT_DEADLINE_MS 120000u /* without a plan timeout: boot + start of the command */
 #define VM_DRAIN_MS 10000u          /* after the final status: output and power-off */
 #define VM_MIN_MEMORY (96ull << 20) /* the 66 MB PVH kernel image must fit */
+#define VM_QEMU_EXIT_MS 10000u      /* a project quota's run: QEMU gone before the report */
 
 enum {
         SOCK_CTL,
@@ -111,6 +122,9 @@ typedef struct VmRun {
         pid_t net_pid;
         char proxy_sock[sizeof(((struct sockaddr_un *) 0)->sun_path)];
         VmNetRelay *relay;
+        /* resources.disk's project quota: the guard's socket (sandbox_disk_quota_watch()), and
+         * the cold path's QEMU, waited for at the end; -EBADF without a quota */
+        int quota_fd, qemu_pidfd;
 } VmRun;
 
 static uint64_t now_ms(void) {
@@ -694,7 +708,7 @@ static int accept_ports(VmRun *run, uint64_t deadline) {
 
 /* Checks that libvirt confined QEMU as promised: a seccomp filter (-sandbox on) and
  * no_new_privs, read from the QEMU process itself. */
-static int qemu_confinement(const char *name, char *detail, size_t size) {
+static int qemu_confinement(const char *name, char *detail, size_t size, int *ret_pidfd) {
         const char *rt = getenv("XDG_RUNTIME_DIR");
         _cleanup_free_ char *cache = vm_cache_dir(""), *pidfile = NULL, *line = NULL;
         char path[64];
@@ -717,6 +731,9 @@ static int qemu_confinement(const char *name, char *detail, size_t size) {
                 return -ESRCH;
         }
         fclose(f);
+        /* the process itself first: the status read below is then of the process held */
+        if (ret_pidfd && (*ret_pidfd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0)) < 0)
+                return -errno;
         snprintf(path, sizeof(path), "/proc/%ld/status", pid);
         f = fopen(path, "re");
         if (!f)
@@ -995,7 +1012,12 @@ static bool run_warm(VmRun *run, char *why, size_t why_size) {
         snprintf(run->res.tier_detail, sizeof(run->res.tier_detail), "%s; QEMU uid %u; %s",
                  plan->vm.kvm ? "kvm" : "tcg (software emulation)", (unsigned) getuid(),
                  vm_warm_describe(run->warm));
-        if ((r = accept_ports(run, deadline)) < 0) {
+        if (run->quota_fd >= 0 &&
+            (r = sandbox_disk_quota_watch(run->quota_fd, vm_warm_qemu_pidfd(run->warm))) < 0) {
+                result_fail(&run->res, "disk quota", r,
+                            "cannot hand QEMU to the disk quota's guard: %s", strerror(-r));
+                destroy(run);
+        } else if ((r = accept_ports(run, deadline)) < 0) {
                 result_fail(&run->res, "guest ports", r, "QEMU did not connect the guest ports: %s",
                             strerror(-r));
                 destroy(run);
@@ -1037,9 +1059,22 @@ static void prepare_template(VmRun *run) {
         run->warm = vm_warm_close(run->warm);
 }
 
-static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, VmResult *res) {
+/* After the run: the cold path's QEMU gone (libvirt destroys it when the connection closes),
+ * killed if it is still there after VM_QEMU_EXIT_MS. It runs as this process's uid. */
+static void wait_qemu_gone(int pidfd) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        if (poll(&p, 1, VM_QEMU_EXIT_MS) == 1)
+                return;
+        (void) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        (void) poll(&p, 1, VM_QEMU_EXIT_MS);
+}
+
+static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, int quota_fd,
+                      VmResult *res) {
         VmRun run = { .plan = plan,
                       .req = req,
+                      .quota_fd = quota_fd,
+                      .qemu_pidfd = -EBADF,
                       .sig_fd = -EBADF,
                       .net_listen = -EBADF,
                       .net_fd = -EBADF,
@@ -1094,11 +1129,17 @@ static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, VmR
                          vm_libvirt_describe(run.lv));
                 if ((r = vm_libvirt_create(run.lv, xml, msg, sizeof(msg))) < 0)
                         result_fail(&run.res, "domain create", r, "%s", msg);
-                else if ((r = qemu_confinement(name, detail, sizeof(detail))) < 0) {
+                else if ((r = qemu_confinement(name, detail, sizeof(detail),
+                                               quota_fd >= 0 ? &run.qemu_pidfd : NULL)) < 0) {
                         result_fail(&run.res, "qemu confinement", r,
                                     "QEMU is not confined as "
                                     "expected (%s): %s",
                                     detail[0] ? detail : "no QEMU process found", strerror(-r));
+                        destroy(&run);
+                } else if (quota_fd >= 0 &&
+                           (r = sandbox_disk_quota_watch(quota_fd, run.qemu_pidfd)) < 0) {
+                        result_fail(&run.res, "disk quota", r,
+                                    "cannot hand QEMU to the disk quota's guard: %s", strerror(-r));
                         destroy(&run);
                 } else if ((r = accept_ports(&run, deadline)) < 0) {
                         result_fail(&run.res, "guest ports", r,
@@ -1119,6 +1160,10 @@ static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, VmR
                 }
         }
         run_cleanup(&run);
+        if (run.qemu_pidfd >= 0) {
+                wait_qemu_gone(run.qemu_pidfd);
+                run.qemu_pidfd = safe_close(run.qemu_pidfd);
+        }
         vm_layout_done(&layout);
         sigprocmask(SIG_SETMASK, &old, NULL);
         *res = run.res;
@@ -1166,7 +1211,7 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0, b
 /* Root callers: the libvirt session client, and so QEMU, run as the unprivileged moat-vm, with
  * its own groups (host/vm-account.h: the kvm group is how it reaches /dev/kvm). */
 static _Noreturn void helper_child(const Plan *plan, const RunRequest *req, bool prepare,
-                                   const VmAccount *a, pid_t parent, int result_fd) {
+                                   const VmAccount *a, pid_t parent, int result_fd, int quota_fd) {
         VmResult res = { .exit_code = -1 };
         int r;
 
@@ -1183,13 +1228,13 @@ static _Noreturn void helper_child(const Plan *plan, const RunRequest *req, bool
         if (setenv("HOME", a->home, 1) < 0 || unsetenv("XDG_CACHE_HOME") < 0 ||
             unsetenv("XDG_RUNTIME_DIR") < 0 || unsetenv("XDG_CONFIG_HOME") < 0)
                 _exit(125);
-        run_guest(plan, req, prepare, &res);
+        run_guest(plan, req, prepare, quota_fd, &res);
 out:
         (void) !write(result_fd, &res, sizeof(res));
         _exit(0);
 }
 
-static void run_as_vm_account(const Plan *plan, const RunRequest *req, bool prepare,
+static void run_as_vm_account(const Plan *plan, const RunRequest *req, bool prepare, DiskQuota *dq,
                               VmResult *res) {
         _cleanup_close_ int sig_fd = -EBADF;
         VmAccount account;
@@ -1228,7 +1273,11 @@ static void run_as_vm_account(const Plan *plan, const RunRequest *req, bool prep
         }
         if (pid == 0) {
                 close(pipefd[0]);
-                helper_child(plan, req, prepare, &account, parent, pipefd[1]);
+                /* of the quota, the helper keeps only the guard's socket */
+                for (size_t i = 0; dq && i < dq->n_roots; i++)
+                        dq->roots[i] = safe_close(dq->roots[i]);
+                helper_child(plan, req, prepare, &account, parent, pipefd[1],
+                             dq && dq->active ? dq->guard_fd : -EBADF);
         }
         close(pipefd[1]);
 
@@ -1268,16 +1317,26 @@ static void run_as_vm_account(const Plan *plan, const RunRequest *req, bool prep
 
 int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
         VmResult res = { .exit_code = -1 };
+        DiskQuota dq = DISK_QUOTA_INIT;
         uint64_t t0 = now_ms();
+        int r;
 
         if (plan->refused || plan->tier != TIER_VM)
                 result_fail(&res, "plan", EINVAL, "not a runnable vm-tier plan");
         else if (!req->argv || !req->argv[0])
                 result_fail(&res, "command", EINVAL, "no command");
+        else if (plan->resources.disk_mechanism == DISK_MECH_PROJECT_QUOTA &&
+                 (r = sandbox_disk_quota_start(plan, req->workdir, NULL, NULL, &dq)) < 0)
+                result_fail(&res, "disk quota", r,
+                            "cannot set the project quota of resources.disk: %s", strerror(-r));
         else if (geteuid() == 0)
-                run_as_vm_account(plan, req, false, &res);
+                run_as_vm_account(plan, req, false, &dq, &res);
         else
-                run_guest(plan, req, false, &res);
+                run_guest(plan, req, false, dq.active ? dq.guard_fd : -EBADF, &res);
+        /* QEMU is gone (run_guest() waited for it): nothing writes the shares any more */
+        if (dq.active)
+                outcome->disk_quota_bytes = plan->resources.disk;
+        (void) sandbox_disk_quota_stop(&dq, &outcome->disk_added);
         result_to_outcome(&res, outcome, t0, !(plan->system.image && plan->system.boot));
         if (!plan->refused && plan->tier == TIER_VM) {
                 outcome->controls = vm_controls_outcomes(plan, res.started, res.controls_reported,
@@ -1296,9 +1355,9 @@ int vm_prepare(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
         else if (!req->argv || !req->argv[0])
                 result_fail(&res, "command", EINVAL, "no command");
         else if (geteuid() == 0)
-                run_as_vm_account(plan, req, true, &res);
+                run_as_vm_account(plan, req, true, NULL, &res);
         else
-                run_guest(plan, req, true, &res);
+                run_guest(plan, req, true, -EBADF, &res);
         result_to_outcome(&res, outcome, t0, !(plan->system.image && plan->system.boot));
         return 0;
 }

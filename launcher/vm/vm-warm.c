@@ -1405,6 +1405,10 @@ void vm_warm_kill(VmWarm *w) {
                 (void) syscall(SYS_pidfd_send_signal, w->qemu_pidfd, SIGKILL, NULL, 0);
 }
 
+int vm_warm_qemu_pidfd(const VmWarm *w) {
+        return w ? w->qemu_pidfd : -EBADF;
+}
+
 const char *vm_warm_describe(const VmWarm *w) {
         return w->describe;
 }

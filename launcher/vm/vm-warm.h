@@ -73,6 +73,8 @@ int vm_warm_watch_fd(const VmWarm *w);
 int vm_warm_watch(VmWarm *w);
 /* Hard stop of the clone (SIGKILL to its QEMU). */
 void vm_warm_kill(VmWarm *w);
+/* The running clone's QEMU as a pidfd (owned by w), or -EBADF. */
+int vm_warm_qemu_pidfd(const VmWarm *w);
 /* "plain QEMU 7.2.x, template KEY; seccomp=2 no_new_privs=1 ..." for the outcome. */
 const char *vm_warm_describe(const VmWarm *w);
 /* Kills and reaps QEMU, stops the helper thread and the janitor, removes the files the warm

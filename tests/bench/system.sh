@@ -14,6 +14,7 @@
 # as root; systemd boot to a finished command <= 300 ms; <= 10 MiB PSS per idle container).
 # Never fails on time; exits non-zero only when a run does not work at all.
 #   MOAT_BUILD_DIR (build), MOAT_DATA_DIR (source tree), MOAT_BENCH_RUNS (30),
+#   MOAT_BENCH_SYSTEMD (1; 0: command and busybox boot mode only),
 #   MOAT_BENCH_IDLE (10 idle systemd containers;
 #   PSS shares the image's pages among them: fewer containers, more each), MOAT_SYSTEM_IMAGE_CACHE (/tmp/moat-system-images)
 set -euo pipefail
@@ -42,7 +43,7 @@ printf 'moat: 1\nname: bench\nisolation: system\nmax_tier: system\nfilesystem: {
 # systemd: root only, with the image
 sd=
 sdtar=${MOAT_SYSTEM_IMAGE_CACHE:-/tmp/moat-system-images}/debian-systemd.tar
-if [ "$(id -u)" = 0 ]; then
+if [ "$(id -u)" = 0 ] && [ "${MOAT_BENCH_SYSTEMD:-1}" != 0 ]; then
         if [ -s "$sdtar" ]; then
                 "$moat" image import -q sd "$sdtar" >/dev/null && sd=1
         elif command -v mmdebstrap >/dev/null; then
@@ -81,7 +82,7 @@ read -r cm cmin cmax <<<"$(stats "${C[@]}")"
 printf '  boot mode (busybox init), start to finished command  median %6.1f ms  (min %.1f, max %.1f; target <= 300 ms)\n' \
         "$cm" "$cmin" "$cmax"
 if [ -z "$sd" ]; then
-        echo "  systemd: not measured (needs root and the Debian image with systemd, or mmdebstrap)"
+        echo "  systemd: not measured (needs root and the Debian image with systemd, or mmdebstrap; MOAT_BENCH_SYSTEMD=0 skips it)"
         exit 0
 fi
 read -r em emin emax <<<"$(stats "${E[@]}")"
@@ -107,10 +108,10 @@ sleep 5
 pss() { awk '/^Pss:/ {s += $2} END {print s + 0}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 total=0 memcg=0 own=0 count=0
 comm() { cat "/proc/$1/comm" 2>/dev/null; }
-for mr in $(pgrep -f "moat-system-run run -q -p $t/sd.yaml"); do
-        # moat-system-run itself (its guard, runner and attacher are forks of it, same cmdline)
-        pp=$(awk '/^PPid:/ {print $2}' "/proc/$mr/status" 2>/dev/null)
-        case "$(comm "$pp")" in moat-system-run | moat-guard) continue ;; esac
+for mr in $(pgrep -f "moat run -q -p $t/sd.yaml"); do
+        # moat itself (its guard is a fork of it, same cmdline; the runner and the attacher
+        # exec moat-system-run)
+        case "$(comm "$mr")" in moat) ;; *) continue ;; esac
         runner= init=
         for c in $(cat "/proc/$mr/task/$mr/children" 2>/dev/null); do
                 for g in $(cat "/proc/$c/task/$c/children" 2>/dev/null); do
@@ -127,7 +128,7 @@ for mr in $(pgrep -f "moat-system-run run -q -p $t/sd.yaml"); do
                 kb=$((kb + $(pss "${p#/proc/}")))
         done
         total=$((total + kb))
-        # moat's own per-run processes: moat-system-run, its guard and the attacher
+        # moat's own per-run processes: moat itself, its guard and the attacher
         for c in "$mr" $(cat "/proc/$mr/task/$mr/children" 2>/dev/null); do
                 [ "$c" = "$runner" ] || own=$((own + $(pss "$c")))
         done
@@ -143,7 +144,7 @@ if [ "$count" -gt 0 ]; then
         awk -v k="$total" -v m="$memcg" -v o="$own" -v c="$count" 'BEGIN {
                 printf "  idle systemd container (n=%d): PSS %.1f MiB each, its processes and liblxc monitor (target <= 10 MiB)", c, k / c / 1024
                 if (m > 0) printf ", memory cgroup %.1f MiB each", m / c / 1048576
-                printf "; moat-system-run, guard and attacher %.1f MiB more", o / c / 1024
+                printf "; moat, its guard and attacher %.1f MiB more", o / c / 1024
                 printf "\n" }'
 else
         echo "system.sh: no idle systemd container was found" >&2

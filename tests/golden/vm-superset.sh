@@ -51,4 +51,35 @@ for prof in "$SRC"/profiles/*.yaml; do
                         bash -c '! jq -r ".refusal // \"\"" <<<"$1" | grep -q "would drop the control"' _ "$vm"
         done
 done
+
+# resources.disk, which no shipped profile sets: on a host whose facts allow a project quota for
+# the writable binds, the vm tier bounds the total as the sandbox tier does (a project quota on
+# the shares QEMU writes), never only each file; without one, both tiers have the per-file
+# RLIMIT_FSIZE (degraded) and a required bound is refused in both.
+base="$SRC/tests/fixtures/hosts/this-host-root.json"
+jq '.project_quota = true | .project_quota_reason = null' "$base" >"$T/quota-host.json"
+for enforce in best-effort required; do
+        for tier in sandbox vm; do
+                printf 'moat: 1\nname: disk-%s\nisolation: %s\nmax_tier: vm\ntrust: internal\nfilesystem:\n  root: host-readonly\n  bind:\n    - {source: ., target: /work, mode: rw}\nresources:\n  disk: 4MiB\n  enforce: %s\n' \
+                        "$tier" "$tier" "$enforce" >"$T/disk-$tier-$enforce.yaml"
+        done
+        for fx in "$T/quota-host.json" "$base"; do
+                host=$(basename "$fx" .json)
+                sb=$(cd "$T" && explain "$T/disk-sandbox-$enforce.yaml" "$fx")
+                vm=$(cd "$T" && explain "$T/disk-vm-$enforce.yaml" "$fx")
+                m_sb=$(jq -r '.resources.disk_mechanism // "refused"' <<<"$sb")
+                m_vm=$(jq -r '.resources.disk_mechanism // "refused"' <<<"$vm")
+                d_sb=$(jq -r '[.controls[]? | select(.name == "disk") | .status][0] // "refused"' <<<"$sb")
+                d_vm=$(jq -r '[.controls[]? | select(.name == "disk") | .status][0] // "refused"' <<<"$vm")
+                r_sb=$(jq -r '.refused // false' <<<"$sb") r_vm=$(jq -r '.refused // false' <<<"$vm")
+                check_all "disk $enforce@$host: the vm tier bounds disk as the sandbox tier does (sandbox $m_sb/$d_sb, vm $m_vm/$d_vm)" \
+                        '[ "$m_sb" = "$m_vm" ] && [ "$d_sb" = "$d_vm" ] && [ "$r_sb" = "$r_vm" ]'
+                if [ "$host" = quota-host ]; then
+                        check_all "disk $enforce@$host: a project quota in the vm tier, not refused" \
+                                '[ "$m_vm" = project-quota ] && [ "$r_vm" = false ]'
+                        check "disk $enforce@$host: ... and the guest's RLIMIT_FSIZE as a second layer" \
+                                [ "$(jq -r '[.sandbox.rlimits[]? | select(.resource == "fsize") | .soft][0]' <<<"$vm")" = 4194304 ]
+                fi
+        done
+done
 tap_end

@@ -120,7 +120,7 @@ for u in "${USERS[@]}"; do
         as_user "$u" "$MOAT" run -q -p "$d/b.yaml" -- sleep 31 &
         bg=$!
         for _ in $(seq 100); do pgrep -xf "sleep 31" >/dev/null && break; sleep 0.1; done
-        mpid=$(pgrep -f "moat-system-run run -q -p $d/b.yaml" | head -1)
+        mpid=$(pgrep -f "moat run -q -p $d/b.yaml" | head -1)
         kill -TERM "$mpid" 2>/dev/null
         wait $bg
         check "$u: boot mode: SIGTERM to moat reaches the command (143)" [ $? = 143 ]
@@ -133,7 +133,7 @@ for u in "${USERS[@]}"; do
         # what attach passes on: only stdio (moat's own descriptors stay out of the container)
         check "$u: the attached command holds only stdin, stdout and stderr" \
                 [ "$(ls "/proc/$(pgrep -xf "sleep 61" | head -1)/fd" | tr '\n' ' ')" = "0 1 2 " ]
-        mpid=$(pgrep -f "moat-system-run run -q -p $d/b.yaml" | head -1)
+        mpid=$(pgrep -f "moat run -q -p $d/b.yaml" | head -1)
         kill -9 "$mpid"
         wait $bg 2>/dev/null
         cuid=$([ "$u" = root ] && cut -d: -f2 /etc/moat/system-idmap || id -u "$u")

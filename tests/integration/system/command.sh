@@ -135,7 +135,7 @@ for u in "${USERS[@]}"; do
         as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sleep 30 &
         bg=$!
         for _ in $(seq 100); do pgrep -f "^sleep 30" -u "$( [ "$u" = root ] && cut -d: -f2 /etc/moat/system-idmap || id -u "$u")" >/dev/null && break; sleep 0.1; done
-        mpid=$(pgrep -f "moat-system-run run -q -p $d/c.yaml" | head -1)
+        mpid=$(pgrep -f "moat run -q -p $d/c.yaml" | head -1)
         kill -TERM "$mpid" 2>/dev/null
         wait $bg
         check "$u: SIGTERM to moat reaches the command (143)" [ $? = 143 ]
@@ -160,7 +160,7 @@ for u in "${USERS[@]}"; do
         for _ in $(seq 100); do pgrep -f "^sleep 60" >/dev/null && break; sleep 0.1; done
         check "$u: the container's command runs" pgrep -f "^sleep 60"
         id=$(comm -13 <(sort <<<"$snap") <(run_dirs "$u" | sort) | head -1)
-        mpid=$(pgrep -f "moat-system-run run -q -p $d/c.yaml" | head -1)
+        mpid=$(pgrep -f "moat run -q -p $d/c.yaml" | head -1)
         kill -9 "$mpid"
         wait $bg 2>/dev/null
         for _ in $(seq 50); do [ -z "$(run_dirs "$u")" ] && ! pgrep -f "^sleep 60" >/dev/null && break; sleep 0.1; done

@@ -36,43 +36,16 @@ else
         MOAT_GUEST_KERNEL=/nonexistent
 fi
 source "$(dirname "$0")/lib.sh"
-check() {
-        local d=$1
-        shift
-        if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; return 1; fi
-}
-check_all() {
-        if eval "$2"; then tap_ok "$1"; else tap_not_ok "$1"; return 1; fi
-}
+guest_checks_return
 [ -x "${MOAT:-}" ] || skip_all "moat not built"
 [ -x "$TRIXIE/bin/apparmor_parser" ] || skip_all "no AppArmor 4 parser in $TRIXIE (tests/helpers/fetch-trixie.sh as root)"
 id moatuser >/dev/null 2>&1 || skip_all "the test user moatuser is missing"
 command -v jq >/dev/null || skip_all "jq is not installed"
 
-u=${USERS[-1]}
-d=$(user_dir "$u")
-chown "$(qemu_uid "$u")" "$d/work"
-cp "$(dirname "$0")/apparmor-userns-guest.sh" "$d/work/guest.sh"
-chmod a+r "$d/work/guest.sh"
-binds=(-b "$SRC:$SRC:ro" -b "$TRIXIE:$TRIXIE:ro")
-for dir in "$MOAT_BUILD_DIR" "$MOAT_DATA_DIR"; do
-        case "$dir/" in "$SRC"/*) ;; *) binds+=(-b "$dir:$dir:ro") ;; esac
-done
+guest_setup apparmor-userns-guest.sh -b "$TRIXIE:$TRIXIE:ro"
 kargs="apparmor=1 security=apparmor"
-t0=$(date +%s%N)
-out=$(as_user "$u" "$DRIVER" -r -m 512 -t 300000 -K "$kargs" "${binds[@]}" -w /t -- \
-        env MOAT_DATA_DIR="$MOAT_DATA_DIR" PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C \
-        bash /t/guest.sh "$MOAT" /t/out moatuser "$TRIXIE" \
-        </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
-rc=$?
-secs=$((($(date +%s%N) - t0) / 1000000))
-sed -n 's/^DIAG //p' <<<"$out" | while read -r l; do diag "$l"; done
-diag "guest kernel $(cat "$TRIXIE/guest/release"); driver rc=$rc in ${secs} ms; err='$(head -c 300 "$T/guest.err")'"
-check_all "the guest (Debian 13 kernel, '$kargs') ran to the end" '[ "$rc" = 0 ] && grep -qx DONE <<<"$out"'
-o=$d/work/out
-[ -d "$o" ] || { tap_end; exit 1; }
-rc_of() { cat "$o/$1.rc" 2>/dev/null; }
-show() { diag "$1: rc=$(rc_of "$1") out: $(head -c 600 "$o/$1.out") err: $(head -c 600 "$o/$1.err")"; }
+guest_boot "$kargs" 512 300000 bash /t/guest.sh "$MOAT" /t/out moatuser "$TRIXIE"
+guest_ran "Debian 13 kernel, '$kargs'" "guest kernel $(cat "$TRIXIE/guest/release"); "
 
 check_all "the guest kernel has AppArmor's user namespace mediation (features/namespaces/userns_create)" \
         'grep -Eq "features/namespaces: .*mask=[^ ]*userns_create" <<<"$out"'

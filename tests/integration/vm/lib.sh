@@ -116,3 +116,70 @@ report_guest() {
         done <<<"$out"
         check "the guest reported its checks ($n)" [ "$n" -ge "$min" ]
 }
+
+# ---- A guest script run as guest root by the real moat (mac-policies.sh, selinux.sh,
+# apparmor-userns.sh, vm-quota.sh): one boot of the test driver, then the host side's checks.
+
+# guest_checks_return: check and check_all that also return 1 when the check failed (for
+# `check ... || show STEP`).
+guest_checks_return() {
+        check() {
+                local d=$1
+                shift
+                if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; return 1; fi
+        }
+        check_all() {
+                if eval "$2"; then tap_ok "$1"; else tap_not_ok "$1"; return 1; fi
+        }
+}
+
+# guest_setup SCRIPT [-b SRC:TARGET:MODE]...: u and d (the last user and its part of $T), the
+# work directory owned by QEMU's uid with SCRIPT in it as guest.sh (and guest-lib.sh beside it);
+# GUEST_BINDS: the source tree read-only at its own path, the given binds, then the build and
+# data directories where they are outside the source tree.
+guest_setup() {
+        local script=$1 dir
+        shift
+        u=${USERS[-1]}
+        d=$(user_dir "$u")
+        chown "$(qemu_uid "$u")" "$d/work"
+        cp "$(dirname "$0")/$script" "$d/work/guest.sh"
+        cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
+        chmod a+r "$d/work/guest.sh" "$d/work/guest-lib.sh"
+        GUEST_BINDS=(-b "$MOAT_SOURCE_DIR:$MOAT_SOURCE_DIR:ro" "$@")
+        for dir in "$MOAT_BUILD_DIR" "$MOAT_DATA_DIR"; do
+                case "$dir/" in "$MOAT_SOURCE_DIR"/*) ;; *) GUEST_BINDS+=(-b "$dir:$dir:ro") ;; esac
+        done
+}
+
+# guest_boot KERNEL_ARGS MEMORY_MIB TIMEOUT_MS COMMAND...: boots the guest as u (guest root,
+# GUEST_BINDS, the work directory at /t; -K KERNEL_ARGS unless empty) and runs COMMAND there
+# under `env MOAT_DATA_DIR PATH LANG=C`. Sets out (its stdout), rc (the driver's status) and
+# secs (milliseconds).
+guest_boot() {
+        local kargs=$1 mem=$2 timeout=$3 t0
+        shift 3
+        t0=$(date +%s%N)
+        out=$(as_user "$u" "$DRIVER" -r -m "$mem" -t "$timeout" ${kargs:+-K "$kargs"} \
+                "${GUEST_BINDS[@]}" -w /t -- \
+                env MOAT_DATA_DIR="$MOAT_DATA_DIR" PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C \
+                "$@" </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
+        rc=$?
+        secs=$((($(date +%s%N) - t0) / 1000000))
+}
+
+# guest_ran DESCRIPTION [DIAG_PREFIX]: after guest_boot, for a guest script that leaves its
+# results in the work directory's out/: the guest's DIAG lines and how the driver ended
+# (diagnostics, the latter after DIAG_PREFIX), the check that the
+# script ran to its DONE line, o (that directory; the script ends here without it) and the
+# helpers rc_of STEP, jqt JQ_ARGS..., show STEP.
+guest_ran() {
+        sed -n 's/^DIAG //p' <<<"$out" | while read -r l; do diag "$l"; done
+        diag "${2:-}driver rc=$rc in ${secs} ms; err='$(head -c 300 "$T/guest.err")'"
+        check_all "the guest ($1) ran to the end" '[ "$rc" = 0 ] && grep -qx DONE <<<"$out"'
+        o=$d/work/out
+        [ -d "$o" ] || { tap_end; exit 1; }
+        rc_of() { cat "$o/$1.rc" 2>/dev/null; }
+        jqt() { jq -e "$@" >/dev/null 2>&1; }
+        show() { diag "$1: rc=$(rc_of "$1") out: $(head -c 600 "$o/$1.out") err: $(head -c 600 "$o/$1.err")"; }
+}

@@ -14,15 +14,7 @@
 #   - `moat policy remove` removes the module, idempotently; the same run then refuses (125),
 #     naming `moat policy install`.
 source "$(dirname "$0")/lib.sh"
-# check and check_all, returning 1 when the check failed (for `|| show STEP`).
-check() {
-        local d=$1
-        shift
-        if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; return 1; fi
-}
-check_all() {
-        if eval "$2"; then tap_ok "$1"; else tap_not_ok "$1"; return 1; fi
-}
+guest_checks_return
 [ -x "${MOAT:-}" ] || skip_all "moat not built"
 command -v jq >/dev/null || skip_all "jq is not installed"
 id moatuser >/dev/null 2>&1 || skip_all "the test user moatuser is missing"
@@ -36,11 +28,7 @@ S=/usr/share/selinux/default
 [ "$(id -u)" = 0 ] || skip_all "building the guest's policy store needs root here (semodule -p)"
 
 SRC=$MOAT_SOURCE_DIR
-u=${USERS[-1]}
-d=$(user_dir "$u")
-chown "$(qemu_uid "$u")" "$d/work"
-cp "$(dirname "$0")/selinux-guest.sh" "$d/work/guest.sh"
-chmod a+r "$d/work/guest.sh"
+guest_setup selinux-guest.sh
 
 # The guest's policy root: Debian's base and unconfined modules and the test's plumbing.
 P=$d/work/polroot
@@ -57,26 +45,10 @@ check_all "the guest's policy (Debian's base and unconfined modules) builds on t
         '[ "$rc" = 0 ] && [ -s "$P/etc/selinux/default/policy/policy.33" ]' || { tap_end; exit 1; }
 chmod -R a+rX "$P"
 
-binds=(-b "$SRC:$SRC:ro")
-for dir in "$MOAT_BUILD_DIR" "$MOAT_DATA_DIR"; do
-        case "$dir/" in "$SRC"/*) ;; *) binds+=(-b "$dir:$dir:ro") ;; esac
-done
 kargs="security=selinux selinux=1"
-t0=$(date +%s%N)
-out=$(as_user "$u" "$DRIVER" -r -m 512 -t 540000 -K "$kargs" "${binds[@]}" -w /t -- \
-        env MOAT_DATA_DIR="$MOAT_DATA_DIR" PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C \
-        bash /t/guest.sh "$MOAT" /t/out moatuser "$SRC/tests/integration/vm" /t/polroot \
-        </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
-rc=$?
-secs=$((($(date +%s%N) - t0) / 1000000))
-sed -n 's/^DIAG //p' <<<"$out" | while read -r l; do diag "$l"; done
-diag "driver rc=$rc in ${secs} ms; err='$(head -c 300 "$T/guest.err")'"
-check_all "the guest (booted with '$kargs') ran to the end" '[ "$rc" = 0 ] && grep -qx DONE <<<"$out"'
-o=$d/work/out
-[ -d "$o" ] || { tap_end; exit 1; }
-rc_of() { cat "$o/$1.rc" 2>/dev/null; }
-jqt() { jq -e "$@" >/dev/null 2>&1; }
-show() { diag "$1: rc=$(rc_of "$1") out: $(head -c 600 "$o/$1.out") err: $(head -c 600 "$o/$1.err")"; }
+guest_boot "$kargs" 512 540000 \
+        bash /t/guest.sh "$MOAT" /t/out moatuser "$SRC/tests/integration/vm" /t/polroot
+guest_ran "booted with '$kargs'"
 diag "$(sed 's/^/install: /' "$o/install.out"; sed 's/^/status: /' "$o/status.out")"
 
 check_all "the policy loads and SELinux is enforcing" \

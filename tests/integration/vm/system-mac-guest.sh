@@ -136,7 +136,7 @@ for who in root "$user"; do
         check "$who: from outside pid 1 (liblxc's init) carries moat-container (enforce) too" \
                 [ "$il" = "moat-container (enforce)" ]
         kill -TERM "$bg" 2>/dev/null
-        for p in $(pgrep -f "moat-system-run run -q -p $P/aa.yaml"); do kill -TERM "$p" 2>/dev/null; done
+        for p in $(pgrep -f "moat run -q -p $P/aa.yaml"); do kill -TERM "$p" 2>/dev/null; done
         wait "$bg" 2>/dev/null
 
         # Boot mode: the image's init and the attached command carry the label too.

@@ -127,7 +127,7 @@ cl=$( [ -n "$cmd" ] && tr -d '\0' <"/proc/$cmd/attr/current" 2>/dev/null)
 diag "from outside: command $cmd '$cl'"
 check "from outside the command carries $ctx" [ "$cl" = "$ctx" ]
 kill -TERM "$bg" 2>/dev/null
-for p in $(pgrep -f "moat-system-run run -q -p $P/se.yaml"); do kill -TERM "$p" 2>/dev/null; done
+for p in $(pgrep -f "moat run -q -p $P/se.yaml"); do kill -TERM "$p" 2>/dev/null; done
 wait "$bg" 2>/dev/null
 
 out=$(as "$moat" run -q -p "$P/none.yaml" -- sh -c "$probe" 2>/tmp/err)

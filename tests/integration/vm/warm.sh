@@ -56,7 +56,7 @@ for u in "${USERS[@]}"; do
                 mkdir -p "$d/$w"
                 chown "$quid" "$d/$w"
         done
-        for t in rw:10m to:12s; do
+        for t in rw:10m to:25s; do
                 cat >"$d/${t%%:*}.yaml" <<YAML
 moat: 1
 name: warm-${t%%:*}
@@ -110,9 +110,10 @@ out-line" ]'
                 '[ -n "$tmpl" ] && for t in $tmpl; do [ "$(stat -c %a:%u "$t")" = "700:$quid" ] || exit 1; done'
 
         # 2. Timeout: cold and warm end the same way (the same template: only the timeout differs).
+        # The timeout also bounds the boot: 25 s leaves a cold boot room on a loaded machine.
         for mode in cold warm2; do
                 run_moat "$u" "${mode%2}" /dev/null "$T/$u-to-$mode.err" -p "$d/to.yaml" \
-                        --result "$d/to-$mode.json" -- sleep 30 </dev/null
+                        --result "$d/to-$mode.json" -- sleep 90 </dev/null
                 rc[to-$mode]=$?
                 diag "$u timeout $mode: rc=${rc[to-$mode]} $(jq -c . "$d/to-$mode.json" 2>/dev/null) $(head -c 300 "$T/$u-to-$mode.err")"
         done
@@ -126,10 +127,10 @@ out-line" ]'
                 PATH=/usr/bin:/bin HOME="$d/home" XDG_CACHE_HOME="$d/home/.cache" \
                 MOAT_AUDIT_LOG="$d/audit.log" MOAT_DATA_DIR="$MOAT_DATA_DIR" \
                 MOAT_GUEST_INIT="$GUEST_INIT" MOAT_GUEST_KERNEL="$GUEST_KERNEL" \
-                "$MOAT" run -q -p "$d/rw.yaml" -- sleep 6 </dev/null >/dev/null 2>&1) &
+                "$MOAT" run -q -p "$d/rw.yaml" -- sleep 20 </dev/null >/dev/null 2>&1) &
         mpid=$!
         q=
-        for _ in $(seq 100); do
+        for _ in $(seq 300); do
                 q=$(qemu_below "$mpid" | head -n 1)
                 [ -n "$q" ] && break
                 sleep 0.1

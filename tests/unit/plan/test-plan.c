@@ -509,9 +509,9 @@ static void test_cpu_time(void **state) {
 }
 
 /* resources.disk: a project quota where the host facts say the run's writable binds can have
- * one (root, sandbox tier); else RLIMIT_FSIZE per file, only ever degraded (the smaller of it
- * and tmpfs_total), required refused; the vm tier names it not enforced; without a writable
- * bind the mounts hold it. */
+ * one (root; in the vm tier on the shares QEMU writes, with the guest's RLIMIT_FSIZE as well);
+ * else RLIMIT_FSIZE per file, only ever degraded (the smaller of it and tmpfs_total), required
+ * refused; without a writable bind the mounts hold it. */
 static void test_disk(void **state) {
         static ProfileBind ro[] = {
                 { .source = (char *) ".", .target = (char *) "/work", .mode = BIND_RO }
@@ -585,11 +585,21 @@ static void test_disk(void **state) {
         p = resolve(&pr, &h);
         assert_int_equal(status_of(p, "disk"), CONTROL_BEST_EFFORT);
         plan_free(p);
-        /* ... in the sandbox tier only: QEMU writes the vm tier's share; the guest bounds each
-         * file the command writes there */
+        /* ... in the vm tier too, on the shares QEMU writes as moat-vm; the guest's
+         * RLIMIT_FSIZE stays as a second layer (no fallocate rule: the quota counts it) */
         pr.isolation = TIER_VM;
         p = resolve(&pr, &h);
-        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_RLIMIT_FSIZE);
+        assert_int_equal(p->tier, TIER_VM);
+        assert_false(p->refused);
+        assert_int_equal(p->resources.disk_mechanism, DISK_MECH_PROJECT_QUOTA);
+        assert_int_equal(status_of(p, "disk"), CONTROL_BEST_EFFORT);
+        assert_non_null(strstr(plan_find_control(p, "disk")->detail, "project quota"));
+        assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 8 << 20);
+        plan_free(p);
+        pr.resources.enforce = ENFORCE_REQUIRED;
+        p = resolve(&pr, &h);
+        assert_false(p->refused);
+        assert_int_equal(status_of(p, "disk"), CONTROL_REQUIRED);
         plan_free(p);
         pr.isolation = TIER_AUTO;
         pr.resources.enforce = ENFORCE_REQUIRED;
@@ -605,7 +615,8 @@ static void test_disk(void **state) {
         assert_int_equal(rlimit_hard(p, RLIMIT_FSIZE), 0);
         plan_free(p);
 
-        /* vm tier: per file in the guest; required refused, best-effort degraded */
+        /* vm tier without a project quota: per file in the guest; required refused,
+         * best-effort degraded */
         pr = fixture_profile();
         h = fixture_host();
         pr.isolation = TIER_VM;
@@ -615,6 +626,7 @@ static void test_disk(void **state) {
         assert_int_equal(p->tier, TIER_VM);
         assert_true(p->refused);
         assert_non_null(strstr(p->refusal, "vm tier"));
+        assert_non_null(strstr(p->refusal, "each file, not the total"));
         plan_free(p);
         pr.resources.enforce = ENFORCE_BEST_EFFORT;
         p = resolve(&pr, &h);

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/* transparent.h: slirp4netns for the sandbox, and nft run by the sandbox's root. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+
+#include "basic/macros.h"
+#include "net/nft-pin.h"
+#include "net/nft-rules.h"
+#include "net/transparent.h"
+#include "sys/fd.h"
+
+#define SLIRP_STACK_SIZE (64 * 1024)
+#define SLIRP_STOP_MS 200
+#define NFT_LISTING_MAX (1024 * 1024)
+
+typedef struct SlirpExec {
+        const char *path;
+        char *const *argv;
+        int null_fd, ready_fd, exit_fd;
+        pid_t parent;
+} SlirpExec;
+
+/* On its own stack in moat's memory (CLONE_VM|CLONE_VFORK) until execve(): system calls only. */
+static int slirp_exec(void *arg) {
+        const SlirpExec *x = arg;
+        static char *const envp[] = { NULL };
+        sigset_t none;
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != x->parent)
+                _exit(127);
+        /* Above anything we dup onto, then onto 0..4; nothing else of moat's stays open. */
+        int n = fcntl(x->null_fd, F_DUPFD, 10), r = fcntl(x->ready_fd, F_DUPFD, 10),
+            e = fcntl(x->exit_fd, F_DUPFD, 10);
+        if (n < 0 || r < 0 || e < 0 || dup2(n, 0) < 0 || dup2(n, 1) < 0 || dup2(n, 2) < 0 ||
+            dup2(r, 3) < 0 || dup2(e, 4) < 0)
+                _exit(127);
+        close_range(5, ~0U, 0);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(x->path, x->argv, envp);
+        _exit(127);
+}
+
+int net_slirp_start(const char *path, pid_t target, NetSlirp *s, int *ret_status) {
+        char pid_arg[16];
+        char *const argv[] = { (char *) "slirp4netns",
+                               (char *) "--configure",
+                               (char *) "--mtu=65520",
+                               (char *) "--disable-host-loopback",
+                               (char *) "--disable-dns",
+                               (char *) "--enable-sandbox",
+                               (char *) "--enable-seccomp",
+                               (char *) "--ready-fd=3",
+                               (char *) "--exit-fd=4",
+                               pid_arg,
+                               (char *) "tap0",
+                               NULL };
+        int ready[2] = { -EBADF, -EBADF }, ex[2] = { -EBADF, -EBADF }, null_fd = -EBADF, r = 0;
+        void *stack = MAP_FAILED;
+        pid_t pid = -1;
+
+        *ret_status = 0;
+        snprintf(pid_arg, sizeof(pid_arg), "%d", (int) target);
+        if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(ex, O_CLOEXEC) < 0 ||
+            (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+                r = -errno;
+                goto out;
+        }
+        stack = mmap(NULL, SLIRP_STACK_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+                r = -errno;
+                goto out;
+        }
+        SlirpExec x = { .path = path,
+                        .argv = argv,
+                        .null_fd = null_fd,
+                        .ready_fd = ready[1],
+                        .exit_fd = ex[0],
+                        .parent = getpid() };
+        pid = clone(slirp_exec, (char *) stack + SLIRP_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                    &x);
+        if (pid < 0) {
+                r = -errno;
+                goto out;
+        }
+        s->pid = pid;
+        s->pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (s->pidfd < 0) {
+                r = -errno;
+                goto out;
+        }
+        s->exit_fd = TAKE_FD(ex[1]);
+        ready[1] = safe_close(ready[1]);
+        /* "1" on the ready pipe, or its EOF / the helper's exit first. */
+        for (;;) {
+                struct pollfd p = { .fd = ready[0], .events = POLLIN };
+                int k = poll(&p, 1, NET_SLIRP_READY_MS);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k == 0) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                if (k < 0) {
+                        r = -errno;
+                        break;
+                }
+                char c = 0;
+                ssize_t n = read(ready[0], &c, 1);
+                r = n == 1 && c == '1' ? 0 : -ECHILD;
+                break;
+        }
+out:
+        if (r < 0 && s->pid > 0) {
+                (void) kill(s->pid, SIGKILL);
+                int st = 0;
+                if (waitpid(s->pid, &st, 0) == s->pid && r == -ECHILD)
+                        *ret_status = st;
+                s->pid = 0;
+                s->pidfd = safe_close(s->pidfd);
+                s->exit_fd = safe_close(s->exit_fd);
+        }
+        if (stack != MAP_FAILED)
+                (void) munmap(stack, SLIRP_STACK_SIZE);
+        safe_close(ready[0]);
+        safe_close(ready[1]);
+        safe_close(ex[0]);
+        safe_close(ex[1]);
+        safe_close(null_fd);
+        return r;
+}
+
+void net_slirp_stop(NetSlirp *s) {
+        if (s->pid <= 0)
+                return;
+        s->exit_fd = safe_close(s->exit_fd);
+        struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
+        if (s->pidfd < 0 || poll(&p, 1, SLIRP_STOP_MS) <= 0)
+                (void) kill(s->pid, SIGKILL);
+        (void) waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+        s->pidfd = safe_close(s->pidfd);
+}
+
+const char *net_nft_path(void) {
+        static const char *const paths[] = { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" };
+
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                if (access(paths[i], X_OK) == 0)
+                        return paths[i];
+        return NULL;
+}
+
+/* nft with args, stdin from in_fd (or /dev/null), stdout to out_fd (or /dev/null), stderr to
+ * /dev/null; its pid. */
+static int nft_spawn(const char *nft, char *const *argv, int in_fd, int out_fd, pid_t *ret) {
+        static char *const envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t at;
+        sigset_t none;
+        int r;
+
+        sigemptyset(&none);
+        if ((r = posix_spawn_file_actions_init(&fa)) != 0)
+                return -r;
+        if ((r = posix_spawnattr_init(&at)) != 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                return -r;
+        }
+        r = posix_spawnattr_setsigmask(&at, &none);
+        if (!r)
+                r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+        if (!r)
+                r = in_fd >= 0 ? posix_spawn_file_actions_adddup2(&fa, in_fd, 0)
+                               : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        if (!r)
+                r = out_fd >= 0
+                            ? posix_spawn_file_actions_adddup2(&fa, out_fd, 1)
+                            : posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        if (!r)
+                r = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        if (!r)
+                r = posix_spawn(ret, nft, &fa, &at, argv, envp);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&at);
+        return -r;
+}
+
+static int nft_wait(pid_t pid, int *ret_status) {
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (ret_status)
+                *ret_status = st;
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EPROTO;
+}
+
+int net_rules_load(const char *nft, const char *text, int *ret_status) {
+        char *const argv[] = { (char *) "nft", (char *) "-f", (char *) "-", NULL };
+        int p[2], r;
+        pid_t pid;
+
+        *ret_status = 0;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        r = nft_spawn(nft, argv, p[0], -EBADF, &pid);
+        close(p[0]);
+        if (r < 0) {
+                close(p[1]);
+                return r;
+        }
+        size_t len = strlen(text), off = 0;
+        while (off < len) {
+                ssize_t n = write(p[1], text + off, len - off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                off += (size_t) n;
+        }
+        close(p[1]);
+        r = nft_wait(pid, ret_status);
+        return r < 0 ? r : off == len ? 0 : -EIO;
+}
+
+int net_rules_readback(const char *nft, const char *text) {
+        char *const argv[] = { (char *) "nft", (char *) "list", (char *) "ruleset", NULL };
+        _cleanup_free_ char *buf = malloc(NFT_LISTING_MAX + 1), *want = NULL, *got = NULL;
+        size_t len = 0;
+        int p[2], r;
+        pid_t pid;
+
+        if (!buf)
+                return -ENOMEM;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        r = nft_spawn(nft, argv, -EBADF, p[1], &pid);
+        close(p[1]);
+        if (r < 0) {
+                close(p[0]);
+                return r;
+        }
+        for (;;) {
+                ssize_t n = read(p[0], buf + len, NFT_LISTING_MAX - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+                if (len == NFT_LISTING_MAX) {
+                        (void) kill(pid, SIGKILL); /* more than any ruleset of ours */
+                        break;
+                }
+        }
+        close(p[0]);
+        buf[len] = 0;
+        if ((r = nft_wait(pid, NULL)) < 0)
+                return r == -EPROTO ? -EIO : r;
+        want = nft_rules_canonical(text);
+        got = nft_rules_canonical(buf);
+        if (!want || !got)
+                return -ENOMEM;
+        return strcmp(want, got) == 0 ? 0 : -EPROTO;
+}
+
+static int dump_set(int fd, const char *set, int family, uint32_t seq, NftCounted *out, size_t max,
+                    size_t *n) {
+        struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+        union {
+                struct nlmsghdr h;
+                uint8_t b[16384];
+        } ans;
+        uint8_t req[256];
+        int len = nft_setelem_dump_encode(set, seq, req, sizeof(req));
+
+        if (len < 0)
+                return len;
+        if (sendto(fd, req, (size_t) len, 0, (struct sockaddr *) &to, sizeof(to)) != len)
+                return -errno ? -errno : -EIO;
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int k = poll(&p, 1, 1000);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return k < 0 ? -errno : -ETIMEDOUT;
+                ssize_t got = recv(fd, ans.b, sizeof(ans.b), 0);
+                if (got < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                for (struct nlmsghdr *h = &ans.h; NLMSG_OK(h, (size_t) got);
+                     h = NLMSG_NEXT(h, got)) {
+                        if (h->nlmsg_seq != seq)
+                                continue; /* an answer to something else sent on this socket */
+                        if (h->nlmsg_type == NLMSG_DONE)
+                                return 0;
+                        if (h->nlmsg_type == NLMSG_ERROR) {
+                                const struct nlmsgerr *e = NLMSG_DATA(h);
+                                if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+                                        return -EBADMSG;
+                                if (e->error)
+                                        return e->error;
+                                continue;
+                        }
+                        int r = nft_setelem_parse(h, h->nlmsg_len, family, out, max, n);
+                        if (r < 0)
+                                return r;
+                }
+        }
+}
+
+int net_denied_read(int fd, NftCounted *out, size_t max, size_t *ret_n) {
+        int r;
+
+        *ret_n = 0;
+        r = dump_set(fd, "denied4", AF_INET, 0x6d6f6174, out, max, ret_n);
+        if (r >= 0)
+                r = dump_set(fd, "denied6", AF_INET6, 0x6d6f6175, out, max, ret_n);
+        return r;
+}
