@@ -1230,6 +1230,9 @@ int oci_plan_build(json_t *spec, const char *config_text, size_t config_len, con
                 if (!(pr->fs.image = strdup(o->root)))
                         return -ENOMEM;
                 pr->fs.root = ROOT_IMAGE;
+                /* A container runs its process, never the bundle's own init (boot mode). */
+                free(pr->os.init);
+                pr->os.init = NULL;
                 if (!json_is_true(json_object_get(root, "readonly")) &&
                     (r = note(&b, "root.readonly",
                               "false in the spec: the image root is read-only in moat, writable "

@@ -275,6 +275,12 @@ json_t *plan_to_json(const Plan *p) {
         json_object_set_new(o, "vm", p->tier == TIER_VM ? vm_to_json(&p->vm) : json_null());
         if (p->tier == TIER_SYSTEM)
                 json_object_set_new(o, "system", system_to_json(&p->system));
+        else if (p->tier == TIER_VM && p->system.image)
+                /* an image root in the guest: command or boot mode */
+                json_object_set_new(o, "guest_image",
+                                    json_pack("{s:s, s:o}", "mode",
+                                              p->system.boot ? "boot" : "command", "init",
+                                              str_or_null(p->system.init)));
         json_object_set_new(o, "reachable", strv_to_json(p->reachable));
         if (p->egress.active)
                 json_object_set_new(o, "egress", egress_to_json(&p->egress));

@@ -438,18 +438,6 @@ static int check_vm_selinux(Plan *p, const Profile *pr) {
                            pr->mac.selinux);
 }
 
-/* The vm tier runs an image's files under moat's guest init (command mode); the image's own
- * init is booted by the system tier only (vm-layout.c refuses it too, as a second line). */
-static int check_vm_image_boot(Plan *p, const Profile *pr) {
-        if (p->tier != TIER_VM || pr->fs.root != ROOT_IMAGE || !pr->os.init)
-                return 0;
-        return plan_refuse(p,
-                           "the vm tier runs the command under moat's guest init; booting the "
-                           "image's own init (os.init %s) is supported by the system tier only: "
-                           "set os: {init: none} for command mode, or isolation: system",
-                           pr->os.init);
-}
-
 static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const PlanFindings *f) {
         const char *why;
         int r;
@@ -466,8 +454,7 @@ static int check_runnable(Plan *p, const Profile *pr, const HostFacts *h, const 
                 if (r < 0)
                         return r;
         }
-        if ((r = check_disk(p, pr, h)) < 0 || (r = check_vm_selinux(p, pr)) < 0 ||
-            (r = check_vm_image_boot(p, pr)) < 0)
+        if ((r = check_disk(p, pr, h)) < 0 || (r = check_vm_selinux(p, pr)) < 0)
                 return r;
         /* Fail closed even under a policy that lacks the missing-control rules: a shared-kernel
          * tier never starts with a required control it cannot apply. */

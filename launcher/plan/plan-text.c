@@ -119,6 +119,19 @@ char *plan_to_text(const Plan *p) {
                         APPEND("boot time: %u ms (last measured on this host)\n", p->vm.boot_ms);
                 else
                         APPEND("boot time: unknown until first run\n");
+                if (p->system.image && p->system.boot)
+                        APPEND("guest image: boot mode: %s boots the image's system as "
+                               "pid 1 of its own pid, mount, cgroup, UTS and IPC namespaces "
+                               "(without the kernel-facing capabilities and sys_resource); "
+                               "moat's guest init stays the kernel's pid 1, keeps the ports, "
+                               "waits for its READY=1 (the run's timeout, else 120 s) and runs "
+                               "the command in that system with every control above; the guest "
+                               "powers off after the command; warm start only (the clone's QMP "
+                               "reports a reset of the guest's ports)\n",
+                               p->system.init);
+                else if (p->system.image)
+                        APPEND("guest image: command mode: moat's guest init is pid 1 "
+                               "and runs the command\n");
                 if (p->vm.n_not_in_guest)
                         APPEND("\nsandbox-tier controls not applied in the guest, and why:\n");
                 for (size_t i = 0; i < p->vm.n_not_in_guest; i++)

@@ -421,6 +421,14 @@ static bool pump_guest(VmRun *run, int i) {
                         }
                         run->res.started = true;
                         run->res.boot_ms = now_ms() - run->t0;
+                        if (run->plan->system.image && run->plan->system.boot) {
+                                /* boot mode: "started" comes after the image's READY=1 */
+                                size_t l = strlen(run->res.tier_detail);
+                                snprintf(run->res.tier_detail + l, sizeof(run->res.tier_detail) - l,
+                                         "; boot mode, %s ready, command at %llu ms",
+                                         run->plan->system.init,
+                                         (unsigned long long) run->res.boot_ms);
+                        }
                         if (run->status.applied & (1u << VM_CONTROL_LANDLOCK)) {
                                 size_t l = strlen(run->res.tier_detail);
                                 snprintf(run->res.tier_detail + l, sizeof(run->res.tier_detail) - l,
@@ -526,7 +534,8 @@ static void run_loop(VmRun *run, uint64_t deadline) {
         bool run_deadline_set = false;
 
         for (;;) {
-                struct pollfd p[7 + VM_NET_POLLFDS];
+                struct pollfd p[8 + VM_NET_POLLFDS];
+                int watch = run->warm && !run->status.final ? vm_warm_watch_fd(run->warm) : -1;
                 int ev = run->warm ? vm_warm_event_fd(run->warm) : vm_libvirt_event_fd(run->lv);
                 bool want_stdin = run->res.started && !run->stdin_eof && run->outq_len == 0 &&
                                   run->fd[SOCK_CTL] >= 0;
@@ -590,15 +599,35 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                 p[5] = (struct pollfd){ .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN };
                 p[6] = (struct pollfd){ .fd = run->net_report_fd, .events = POLLIN };
                 nfds_t np = 7;
-                if (run->relay && !run->destroyed) {
+                bool relaying = run->relay && !run->destroyed;
+                if (relaying) {
                         vm_net_relay_pollfds(run->relay, p + 7);
                         np += VM_NET_POLLFDS;
                 }
+                nfds_t wi = np;
+                p[np++] = (struct pollfd){ .fd = run->destroyed ? -1 : watch, .events = POLLIN };
                 if (poll(p, np, timeout) < 0 && errno != EINTR)
                         return;
+                if (p[wi].revents && vm_warm_watch(run->warm) > 0) {
+                        /* A reset of the guest's ports (an unbind of their driver) before the
+                         * final status: whatever speaks on them afterwards need not be moat's
+                         * guest init. What arrived before the reset is read first: the final
+                         * status of a guest that powers off is in the socket before that. */
+                        for (int k = 0; k < 64 && run->fd[SOCK_CTL] >= 0 && !run->status.final; k++)
+                                if (!pump_guest(run, SOCK_CTL))
+                                        break;
+                        if (!run->status.final) {
+                                result_fail(&run->res, "guest ports", EPROTO,
+                                            "the guest reset its virtio-serial ports (their driver "
+                                            "was unbound or the device reset) before the final "
+                                            "status; the run was stopped");
+                                destroy(run);
+                                continue;
+                        }
+                }
                 if (p[6].revents && !net_drain(run))
                         run->net_report_fd = safe_close(run->net_report_fd);
-                if (np > 7) {
+                if (relaying) {
                         int k = vm_net_relay_handle(run->relay, p + 7);
                         if (k == -EBADMSG) {
                                 result_fail(&run->res, "egress port", EBADMSG,
@@ -763,8 +792,11 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
         _cleanup_free_ char *cache = vm_cache_dir("/vm"), *initrd = NULL;
         VmGuestFiles gf = {};
         char msg[512] = "", sock[_SOCK_MAX][128], console[128], cmdline[512], net_sock[128];
-        uid_t uid = plan->vm.guest_root ? 0 : getuid();
-        gid_t gid = plan->vm.guest_root ? 0 : getgid();
+        /* An image root: the profile's uid (a user of the image, e.g. uid: 33) when it names one
+         * other than root; else the caller's (moat-vm's for root). */
+        bool image_uid = plan->system.image && plan->sandbox.uid_inside != 0;
+        uid_t uid = plan->vm.guest_root ? 0 : image_uid ? plan->sandbox.uid_inside : getuid();
+        gid_t gid = plan->vm.guest_root ? 0 : image_uid ? plan->sandbox.gid_inside : getgid();
         uint64_t mem = plan->vm.memory ?: (256ull << 20);
         int r;
 
@@ -853,8 +885,15 @@ static int run_prepare(VmRun *run, VmLayout *layout, char **ret_xml, char *name,
         const char *lsm_args = plan->vm.kernel_args && (strstr(plan->vm.kernel_args, "lsm=") ||
                                                         strstr(plan->vm.kernel_args, "security="))
                                        ? ""
-                               : plan->vm.guest_apparmor ? "lsm=landlock,yama,apparmor apparmor=1"
-                                                         : "lsm=landlock,yama";
+                               : plan->system.image && plan->system.boot
+                                       /* boot mode: moat-init locks the kernel down
+                                        * (confidentiality) before the image's init starts */
+                                       ? (plan->vm.guest_apparmor
+                                                  ? "lsm=landlock,lockdown,yama,apparmor apparmor=1"
+                                                  : "lsm=landlock,lockdown,yama")
+                                       : plan->vm.guest_apparmor
+                                                 ? "lsm=landlock,yama,apparmor apparmor=1"
+                                                 : "lsm=landlock,yama";
         if ((size_t) snprintf(cmdline, sizeof(cmdline),
                               "console=ttyS0 quiet panic=-1 tsc=reliable "
                               "cryptomgr.notests %s%s%s",
@@ -1072,6 +1111,14 @@ static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, int
                 prepare_template(&run);
         else if (run_warm(&run, cold_why, sizeof(cold_why)))
                 ;
+        else if (plan->system.image && plan->system.boot)
+                /* The image's root could reset the guest's ports and speak on them in place of
+                 * moat's guest init; only the warm path's QEMU tells moat when that happens
+                 * (vm_warm_watch), libvirt's does not. */
+                result_fail(&run.res, "boot mode", EOPNOTSUPP,
+                            "boot mode needs a warm start (moat watches the guest's ports "
+                            "through the clone's QMP), which failed: %s",
+                            cold_why);
         else if ((r = vm_libvirt_open(VM_URI, &run.lv, msg, sizeof(msg))) < 0)
                 result_fail(&run.res, "libvirt connect", r, "%s", msg);
         else {
@@ -1122,7 +1169,7 @@ static void run_guest(const Plan *plan, const RunRequest *req, bool prepare, int
         *res = run.res;
 }
 
-static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
+static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0, bool save_boot_ms) {
         o->started = res->started;
         o->timed_out = res->timed_out;
         o->cpu_time_exceeded = res->cpu_time_exceeded;
@@ -1153,7 +1200,9 @@ static void result_to_outcome(const VmResult *res, RunOutcome *o, uint64_t t0) {
             strspn(res->machine_id, "0123456789abcdef") == 32)
                 snprintf(o->machine_id, sizeof(o->machine_id), "%.32s", res->machine_id);
         o->wall_ns = (now_ms() - t0) * 1000000ull;
-        if (res->boot_ms)
+        /* The boot of an image's own init (boot mode) is not the guest's boot-to-command time
+         * that plans quote. */
+        if (res->boot_ms && save_boot_ms)
                 boot_ms_save(res->boot_ms);
         if (res->message[0])
                 fprintf(stderr, "moat: vm: %s\n", res->message);
@@ -1288,7 +1337,7 @@ int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
         if (dq.active)
                 outcome->disk_quota_bytes = plan->resources.disk;
         (void) sandbox_disk_quota_stop(&dq, &outcome->disk_added);
-        result_to_outcome(&res, outcome, t0);
+        result_to_outcome(&res, outcome, t0, !(plan->system.image && plan->system.boot));
         if (!plan->refused && plan->tier == TIER_VM) {
                 outcome->controls = vm_controls_outcomes(plan, res.started, res.controls_reported,
                                                          res.controls_applied);
@@ -1309,6 +1358,6 @@ int vm_prepare(const Plan *plan, const RunRequest *req, RunOutcome *outcome) {
                 run_as_vm_account(plan, req, true, NULL, &res);
         else
                 run_guest(plan, req, true, -EBADF, &res);
-        result_to_outcome(&res, outcome, t0);
+        result_to_outcome(&res, outcome, t0, !(plan->system.image && plan->system.boot));
         return 0;
 }

@@ -336,16 +336,6 @@ static int add_image_root(VmLayout *l, const Plan *plan, const PlanMount *m, cha
         struct stat st;
         int r;
 
-        if (plan->system.boot) {
-                /* Boot mode is the system tier's: here moat's guest init is PID 1, applies the
-                 * controls and runs the command. */
-                snprintf(msg, msg_size,
-                         "the vm tier runs the command under moat's guest init; booting the "
-                         "image's own init (os.init %s, the default) is supported by the system "
-                         "tier only: set os: {init: none} for command mode, or isolation: system",
-                         plan->system.init ? plan->system.init : "?");
-                return -EOPNOTSUPP;
-        }
         if (!m->source || m->source[0] != '/' || !(m->flags & PLAN_MOUNT_RDONLY)) {
                 snprintf(msg, msg_size, "the image root %s is not an absolute, read-only bind",
                          m->source ? m->source : "(none)");
@@ -366,8 +356,27 @@ static int add_image_root(VmLayout *l, const Plan *plan, const PlanMount *m, cha
         if ((r = add_share(l, m->source, true, &tag)) < 0)
                 return r;
         l->image_root = true;
-        return add_record(l, 'm', "overlay %s %llu /", tag,
-                          (unsigned long long) (plan->vm.memory ?: (256ull << 20)) / 4);
+        if ((r = add_record(l, 'm', "overlay %s %llu /", tag,
+                            (unsigned long long) (plan->vm.memory ?: (256ull << 20)) / 4)) < 0)
+                return r;
+        if (!plan->system.boot)
+                return 0;
+        /* Boot mode: the image's init boots the image's system in the guest; the command runs
+         * in it once it is ready, within the run's timeout (the boot is bounded by it on the
+         * host too), else VM_BOOT_DEFAULT_READY_MS. */
+        if (!plan->system.init || !vm_path_is_clean(plan->system.init) ||
+            strlen(plan->system.init) >= sizeof(((VmConfig *) 0)->boot_init)) {
+                snprintf(msg, msg_size, "os.init %s is not an absolute, clean path in the image",
+                         plan->system.init ? plan->system.init : "(none)");
+                return -EINVAL;
+        }
+        return add_record(
+                l, 'B', "%llu %s",
+                (unsigned long long) (plan->resources.timeout_ms && plan->resources.timeout_ms <
+                                                                            VM_BOOT_READY_MS_MAX
+                                              ? plan->resources.timeout_ms
+                                              : VM_BOOT_DEFAULT_READY_MS),
+                plan->system.init);
 }
 
 int vm_layout_build(const Plan *plan, const RunRequest *req, uid_t uid, gid_t gid, VmLayout *ret,

@@ -84,6 +84,39 @@ static void note_event(VmQmp *q, json_t *o) {
 
         if (ev && strcmp(ev, "VSERPORT_CHANGE") == 0 && json_is_true(json_object_get(data, "open")))
                 q->ports_open++;
+        else if (ev && strcmp(ev, "VSERPORT_CHANGE") == 0 &&
+                 json_is_false(json_object_get(data, "open")) &&
+                 json_is_string(json_object_get(data, "id")) &&
+                 strcmp(json_string_value(json_object_get(data, "id")), "ctl") == 0)
+                q->ports_closed++;
+}
+
+int vm_qmp_read_events(VmQmp *q) {
+        ssize_t n;
+
+        if (q->len == sizeof(q->buf))
+                return -EPROTO;
+        n = read(q->fd, q->buf + q->len, sizeof(q->buf) - q->len);
+        if (n < 0)
+                return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+        if (n == 0)
+                return -ECONNRESET;
+        q->len += (size_t) n;
+        for (char *nl; (nl = memchr(q->buf, '\n', q->len));) {
+                size_t l = (size_t) (nl - q->buf);
+                json_t *o = json_loadb(q->buf, l, 0, NULL);
+
+                memmove(q->buf, nl + 1, q->len - l - 1);
+                q->len -= l + 1;
+                if (!json_is_object(o)) {
+                        json_decref(o);
+                        return -EPROTO;
+                }
+                if (json_object_get(o, "event"))
+                        note_event(q, o);
+                json_decref(o);
+        }
+        return 0;
 }
 
 int vm_qmp_connect(VmQmp *q, const char *path, uint64_t deadline) {

@@ -13,8 +13,12 @@ typedef struct VmQmp {
         int fd;
         char buf[65536];
         size_t len;
-        unsigned ports_open; /* VSERPORT_CHANGE events with "open": true seen so far */
-        char error[160];     /* the last error's "desc", printable ASCII */
+        unsigned ports_open;   /* VSERPORT_CHANGE events with "open": true seen so far */
+        unsigned ports_closed; /* ... and with "open": false for the control port (id "ctl",
+                                * vm-warm.c), which moat-init never closes: its driver reset
+                                * the device (e.g. an unbind). The output ports close when the
+                                * command's last process ends. */
+        char error[160];       /* the last error's "desc", printable ASCII */
 } VmQmp;
 
 /* Connects to path (retrying while QEMU has not created it yet) until deadline (CLOCK_MONOTONIC
@@ -28,4 +32,7 @@ int vm_qmp_command(VmQmp *q, const char *cmd, int pass_fd, char **ret_return, ui
 int vm_qmp_wait_ports(VmQmp *q, unsigned n, uint64_t deadline);
 /* Polls query-migrate until "completed" (0), "failed"/"cancelled" (-EIO) or the deadline. */
 int vm_qmp_wait_migration(VmQmp *q, uint64_t deadline);
+/* After poll() said the socket is readable: reads what is there and counts its events (one read,
+ * no waiting). -ECONNRESET when QEMU closed the socket, -EPROTO for a malformed line. */
+int vm_qmp_read_events(VmQmp *q);
 void vm_qmp_close(VmQmp *q);

@@ -85,6 +85,7 @@ struct VmWarm {
         bool rw_open_fault; /* test hook: QEMU's own open of the RAM file goes through */
         char describe[200];
         bool created; /* vm_warm_template() captured the template (it was not there) */
+        VmQmp *watch; /* the clone's QMP connection, kept after the restore */
 };
 
 static uint64_t mono_ms(void) {
@@ -1356,7 +1357,16 @@ int vm_warm_restore(VmWarm *w, const VmWarmSpec *s, const int listen_fd[3], int 
                          strerror(-r), q.error[0] ? ": " : "", q.error, tail[0] ? "; " : "", tail);
                 goto fail;
         }
-        vm_qmp_close(&q);
+        /* The QMP connection stays: its VSERPORT_CHANGE events tell moat if the guest's ports
+         * are reset during the run (vm_warm_watch). */
+        w->watch = malloc(sizeof(*w->watch));
+        if (!w->watch) {
+                r = -ENOMEM;
+                snprintf(why, why_size, "restore: %s", strerror(-r));
+                goto fail;
+        }
+        *w->watch = q;
+        q.fd = -EBADF;
         argv_done(&a);
         snprintf(w->describe, sizeof(w->describe),
                  "plain QEMU (-sandbox, user+mount namespace, Landlock); %s; warm start from "
@@ -1403,11 +1413,33 @@ const char *vm_warm_describe(const VmWarm *w) {
         return w->describe;
 }
 
+int vm_warm_watch_fd(const VmWarm *w) {
+        return w && w->watch ? w->watch->fd : -1;
+}
+
+int vm_warm_watch(VmWarm *w) {
+        if (!w || !w->watch)
+                return 0;
+        if (vm_qmp_read_events(w->watch) < 0) {
+                /* QEMU is ending (its exit is seen on the event fd). */
+                vm_qmp_close(w->watch);
+                free(w->watch);
+                w->watch = NULL;
+                return 0;
+        }
+        return w->watch->ports_closed > 0;
+}
+
 VmWarm *vm_warm_close(VmWarm *w) {
         char p[128];
 
         if (!w)
                 return NULL;
+        if (w->watch) {
+                vm_qmp_close(w->watch);
+                free(w->watch);
+                w->watch = NULL;
+        }
         qemu_stop(w);
         snprintf(p, sizeof(p), "%s/qmp.sock", w->run_dir);
         (void) unlink(p);

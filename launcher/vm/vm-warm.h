@@ -62,6 +62,15 @@ int vm_warm_restore(VmWarm *w, const VmWarmSpec *s, const int listen_fd[3], int 
                     char **config, size_t *config_len, char *why, size_t why_size);
 /* Readable with VM_EVENT_STOPPED (vm-libvirt.h) once the clone's QEMU has exited. */
 int vm_warm_event_fd(const VmWarm *w);
+/* The clone's QMP socket, kept after the restore: readable when QEMU has events; -1 when none
+ * is watched (any more). */
+int vm_warm_watch_fd(const VmWarm *w);
+/* After poll() said vm_warm_watch_fd() is readable: 1 when the guest has closed its control port
+ * since the restore (VSERPORT_CHANGE "open": false for id "ctl": moat-init holds it until it
+ * powers off, so only a reset of the device does that, e.g. an unbind of its driver, after
+ * which the port could be opened again by someone else), else 0; a QMP socket that ends stops
+ * the watch. */
+int vm_warm_watch(VmWarm *w);
 /* Hard stop of the clone (SIGKILL to its QEMU). */
 void vm_warm_kill(VmWarm *w);
 /* The running clone's QEMU as a pidfd (owned by w), or -EBADF. */

@@ -30,8 +30,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -601,6 +604,10 @@ static void switch_root(void) {
                 fail("switch root", errno);
 }
 
+/* Boot mode (record B): the cgroup.procs of the image's system, and a pidfd of the image's init
+ * once it runs (the command enters its namespaces through it). */
+static int boot_procs_fd = -1, boot_pidfd = -1;
+
 /* resources.cpu_time in the guest. The command runs in the child cgroup CGROUP_DIR/command of
  * a cgroup v2 hierarchy mounted in the initramfs, where the command never sees it; init polls
  * usage_usec of its cpu.stat (user + system of every process that ever ran in it, the dead
@@ -662,12 +669,29 @@ static void cpu_watch_setup(CpuWatch *w, const VmConfig *c) {
         char v[32];
 
         *w = (CpuWatch){ .stat_fd = -1, .procs_fd = -1 };
-        if (!c->cpu_time_ms && !c->pids_max && !c->memory_max)
+        if (!c->cpu_time_ms && !c->pids_max && !c->memory_max && !c->boot_init[0])
                 return;
         if (mkdir(CGROUP_DIR, 0700) < 0 ||
             mount("cgroup2", CGROUP_DIR, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
             mkdir(CGROUP_DIR "/command", 0755) < 0)
                 fail("command cgroup", errno);
+        if (c->boot_init[0]) {
+                /* Boot mode: the image's system gets a sibling cgroup, the root of its cgroup
+                 * namespace, with the controllers it may delegate; the command's cgroup and its
+                 * limits are outside that namespace, out of reach of the image's root. */
+                static const char *const ctl[] = { "+cpu", "+io", "+memory", "+pids" };
+                for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+                        int fd = open(CGROUP_DIR "/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
+                        if (fd >= 0) {
+                                (void) !write(fd, ctl[i], strlen(ctl[i]));
+                                close(fd);
+                        }
+                }
+                if (mkdir(CGROUP_DIR "/system", 0755) < 0 ||
+                    (boot_procs_fd =
+                             open(CGROUP_DIR "/system/cgroup.procs", O_WRONLY | O_CLOEXEC)) < 0)
+                        fail("system cgroup", errno);
+        }
         if (c->pids_max) {
                 write_cgroup_file(CGROUP_DIR "/cgroup.subtree_control", "+pids", "pids cgroup");
                 snprintf(v, sizeof(v), "%llu", (unsigned long long) c->pids_max);
@@ -756,6 +780,44 @@ static _Noreturn void child_fail(int fd, const char *step, int err) {
         snprintf(e.step, sizeof(e.step), "%s", step);
         (void) !write(fd, &e, sizeof(e));
         _exit(127);
+}
+
+/* Boot mode, in init's child (in init's pid namespace, which the image cannot see): joins the
+ * image's namespaces, then forks the command into its pid namespace. This process stays behind
+ * as the command's parent, invisible to the image, holding nothing of the run, and ends as the
+ * command ended (its exit code, or its signal), which init reports. Only the command returns. */
+static void boot_enter_system(int errpipe, int stdin_fd, int out_fd, int err_fd) {
+        pid_t pid;
+        int st;
+
+        if (setns(boot_pidfd, CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC) < 0 ||
+            setns(boot_pidfd, CLONE_NEWPID) < 0)
+                child_fail(errpipe, "enter system", errno);
+        pid = fork();
+        if (pid < 0)
+                child_fail(errpipe, "enter system", errno);
+        if (pid == 0)
+                return;
+        /* Nothing of the run stays open here: the command alone holds its end of the stdin
+         * pipe (EOF reaches it), the error pipe (EOF at its exec) and the ports. */
+        (void) errpipe, (void) stdin_fd, (void) out_fd, (void) err_fd;
+        if (syscall(436 /* close_range */, 0u, ~0u, 0u) < 0)
+                for (int fd = 0; fd < 1024; fd++)
+                        close(fd);
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        (void) prctl(PR_SET_NAME, "moat-command");
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        _exit(127);
+        if (WIFSIGNALED(st)) {
+                struct sigaction dfl = { .sa_handler = SIG_DFL };
+                struct rlimit none = { 0, 0 };
+                (void) setrlimit(RLIMIT_CORE, &none);
+                (void) sigaction(WTERMSIG(st), &dfl, NULL);
+                (void) kill(getpid(), WTERMSIG(st));
+                _exit(128 + WTERMSIG(st));
+        }
+        _exit(WEXITSTATUS(st));
 }
 
 static bool cap_kept(const VmConfig *c, int cap) {
@@ -897,6 +959,14 @@ static _Noreturn void run_child(const VmConfig *c, const CpuWatch *w, int stdin_
         /* Into the measured cgroup before anything runs as the command (still root here). */
         if (w->procs_fd >= 0 && write_all(w->procs_fd, "0", 1) < 0)
                 child_fail(errpipe, "command cgroup", errno);
+        /* Boot mode: join the image's system (its mounts, and so its /proc and /run, cgroup
+         * namespace, hostname, IPC, then its pid namespace for the fork below) while this
+         * process still has no pid there: the image's root never sees it in moat-init's
+         * namespaces (through /proc/PID/ns it could otherwise join moat-init's cgroup namespace
+         * and change the command's limits). The cgroup joined above is outside the image's
+         * cgroup namespace, where its root cannot move the command out or change its limits. */
+        if (boot_pidfd >= 0)
+                boot_enter_system(errpipe, stdin_fd, out_fd, err_fd);
         if (c->controls & (1u << VM_CONTROL_PIDS))
                 done.applied |= 1u << VM_CONTROL_PIDS;
         if (c->controls & (1u << VM_CONTROL_MEMORY))
@@ -1107,6 +1177,191 @@ static int supervise(pid_t child, CpuWatch *cw, int stdin_w, char *pending, size
         }
 }
 
+/* Boot mode (record B). The image's init (systemd) boots the image's system as pid 1 of its own
+ * pid namespace, with its own mount, cgroup, UTS and IPC namespaces; this init stays the guest
+ * kernel's pid 1, outside all of them, and keeps the virtio ports to itself:
+ *   - nothing in the image can see, signal, ptrace or outlive this process (its pid does not
+ *     exist in the image's pid namespace; if it died the kernel would panic, which moat reports
+ *     as a guest without status, 125);
+ *   - the ports were opened before the image's init existed, with O_CLOEXEC: the image's init
+ *     never holds them, and virtio_console lets a port be open once (EBUSY for anyone else);
+ *   - the image's system keeps every capability but the kernel-facing ones (the system tier's
+ *     boot set: no module loading, raw I/O, /dev/mem or /proc/kcore, clock, reboot of the
+ *     guest, MAC policy, BPF, perf), and CAP_SYS_RESOURCE too, so that it cannot raise
+ *     user.max_user_namespaces again (record U) or lift a limit of the guest's pid 1;
+ *   - its /proc is its own pid namespace's (the guest's is unmounted in its mount namespace);
+ *   - it is a child cgroup whose namespace hides the command's cgroup and its limits.
+ * Its READY=1 (sd_notify, an abstract datagram socket that only accepts the image's pid 1 by its
+ * credentials) arrives when its boot transaction has finished, "running" or "degraded"; then
+ * the command is forked into its namespaces (run_child) with every control of command mode. */
+#define BOOT_NOTIFY "moat-notify"
+
+static const int boot_cap_drop[] = {
+        16 /* sys_module */,   17 /* sys_rawio */, 20 /* sys_pacct */,     22 /* sys_boot */,
+        24 /* sys_resource */, 25 /* sys_time */,  30 /* audit_control */, 32 /* mac_override */,
+        33 /* mac_admin */,    34 /* syslog */,    35 /* wake_alarm */,    36 /* block_suspend */,
+        37 /* audit_read */,   38 /* perfmon */,   39 /* bpf */,
+};
+
+static _Noreturn void boot_child(const VmConfig *c) {
+        static char *const envp[] = { "container=moat", "NOTIFY_SOCKET=@" BOOT_NOTIFY, NULL };
+        char *const argv[] = { (char *) c->boot_init, NULL };
+        /* The services' default (LimitNOFILE=1024:524288) without CAP_SYS_RESOURCE. */
+        struct rlimit nofile = { 1024, 524288 };
+        sigset_t all;
+        int last = cap_last();
+
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL);
+        if (write_all(boot_procs_fd, "0", 1) < 0 || unshare(CLONE_NEWCGROUP) < 0) {
+                klog("boot: system cgroup: %s", strerror(errno));
+                _exit(126);
+        }
+        /* The guest's /proc shows this init: replace it by this pid namespace's own. */
+        if (umount2("/proc", MNT_DETACH) < 0 ||
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+                klog("boot: /proc: %s", strerror(errno));
+                _exit(126);
+        }
+        if (setrlimit(RLIMIT_NOFILE, &nofile) < 0) {
+                klog("boot: nofile: %s", strerror(errno));
+                _exit(126);
+        }
+        for (size_t i = 0; i < sizeof(boot_cap_drop) / sizeof(boot_cap_drop[0]); i++)
+                if (boot_cap_drop[i] <= last &&
+                    prctl(PR_CAPBSET_DROP, boot_cap_drop[i], 0, 0, 0) < 0) {
+                        klog("boot: capability bounding set: %s", strerror(errno));
+                        _exit(126);
+                }
+        (void) setsid();
+        execve(c->boot_init, argv, envp);
+        klog("boot: exec %s: %s", c->boot_init, strerror(errno));
+        _exit(127);
+}
+
+/* Boot mode: the kernel's usermode helpers (a "|program" core_pattern, modprobe, a binfmt_misc
+ * interpreter), which the image's root can name, run as root in this init's namespaces (PID 1
+ * shares its fs_struct with the kernel's threads: they resolve paths in the image's root), out
+ * of every namespace the image's system is confined to. They get no capability at all
+ * (usermodehelper bset and inheritable 0, which only a holder of CAP_SYS_MODULE and CAP_SETPCAP
+ * could raise again): they cannot ptrace this init, load modules, write user.max_user_namespaces
+ * or do anything else root's capabilities allow. Read back. */
+static void boot_limit_helpers(void) {
+        static const char *const umh[] = { "/proc/sys/kernel/usermodehelper/bset",
+                                           "/proc/sys/kernel/usermodehelper/inheritable" };
+
+        for (size_t i = 0; i < sizeof(umh) / sizeof(umh[0]); i++) {
+                char buf[32] = "";
+                unsigned lo = 1, hi = 1;
+                int fd = open(umh[i], O_RDWR | O_CLOEXEC);
+                if (fd < 0 || write_all(fd, "0\t0\n", 4) < 0 ||
+                    pread(fd, buf, sizeof(buf) - 1, 0) <= 0 ||
+                    sscanf(buf, "%u %u", &lo, &hi) != 2 || lo || hi)
+                        fail("usermode helper caps", errno ? errno : EIO);
+                close(fd);
+        }
+}
+
+/* Boot mode: the kernel locked down to "confidentiality" (the guest is booted with the lockdown
+ * LSM for it) before the image's init starts, one way: with CAP_SYS_ADMIN, the image's root
+ * could otherwise use BPF (bpf_probe_write_user from a kprobe that fires in this init's write()
+ * of a status line) or kprobes, /proc/kcore, perf and tracefs to change or read this init's
+ * memory. Read back. */
+static void boot_lockdown(void) {
+        char buf[128] = "";
+        int fd;
+
+        if (mount("securityfs", "/sys/kernel/security", "securityfs",
+                  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
+            errno != EBUSY)
+                fail("mount securityfs", errno);
+        fd = open("/sys/kernel/security/lockdown", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                fail("lockdown unavailable", errno == ENOENT ? EOPNOTSUPP : errno);
+        if (write_all(fd, "confidentiality", 15) < 0 || pread(fd, buf, sizeof(buf) - 1, 0) <= 0 ||
+            !strstr(buf, "[confidentiality]"))
+                fail("lockdown", errno ? errno : EIO);
+        close(fd);
+}
+
+/* One datagram on the notify socket: true when it is READY=1 from the image's init. */
+static bool boot_ready_msg(int fd, pid_t init) {
+        char buf[4096];
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(struct ucred))];
+        } cm;
+        struct iovec iov = { buf, sizeof(buf) - 1 };
+        struct msghdr m = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm)
+        };
+        struct ucred *u = NULL;
+        ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+        if (n < 0)
+                return false;
+        for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+                if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS &&
+                    h->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
+                        u = (struct ucred *) CMSG_DATA(h);
+                else if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+                        for (int *f = (int *) CMSG_DATA(h); (char *) f < (char *) h + h->cmsg_len;
+                             f++)
+                                close(*f);
+        if (!u || u->pid != init)
+                return false;
+        buf[n] = 0;
+        for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                if (strcmp(l, "READY=1") == 0)
+                        return true;
+        return false;
+}
+
+/* Starts the image's init and waits for its READY=1; then the next fork of this process is in
+ * the image's pid namespace (the command's). Fails the run if the init cannot start, exits or
+ * is not ready in time. */
+static void boot_system(const VmConfig *c) {
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        socklen_t alen =
+                (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + strlen(BOOT_NOTIFY));
+        uint64_t t0 = now_ms(), deadline = t0 + c->boot_ready_ms;
+        int one = 1, nfd, st;
+        pid_t init;
+
+        memcpy(a.sun_path + 1, BOOT_NOTIFY, strlen(BOOT_NOTIFY));
+        nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (nfd < 0 || setsockopt(nfd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
+            bind(nfd, (struct sockaddr *) &a, alen) < 0)
+                fail("boot notify socket", errno);
+        init = (pid_t) syscall(SYS_clone,
+                               SIGCHLD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC,
+                               NULL, NULL, NULL, NULL);
+        if (init < 0)
+                fail("boot clone", errno);
+        if (init == 0)
+                boot_child(c);
+        boot_pidfd = (int) syscall(434 /* pidfd_open */, init, 0);
+        if (boot_pidfd < 0)
+                fail("boot pidfd", errno);
+        for (;;) {
+                struct pollfd p = { .fd = nfd, .events = POLLIN };
+                uint64_t t = now_ms();
+
+                if (waitpid(init, &st, WNOHANG) == init) {
+                        klog("boot: %s ended before it was ready (status 0x%x)", c->boot_init, st);
+                        fail("boot init exited",
+                             WIFEXITED(st) && WEXITSTATUS(st) == 127 ? ENOENT : ECHILD);
+                }
+                if (t >= deadline)
+                        fail("boot init not ready", ETIMEDOUT);
+                if (poll(&p, 1, (int) (deadline - t < 100 ? deadline - t : 100)) > 0 &&
+                    boot_ready_msg(nfd, init))
+                        break;
+        }
+        close(nfd);
+        klog("boot: %s ready after %llu ms", c->boot_init, (unsigned long long) (now_ms() - t0));
+}
+
 int main(int argc, char **argv) {
         static char cfgbuf[VM_CONFIG_MAX + VM_STDIN_FRAME_MAX + 64];
         static VmConfig c;
@@ -1175,7 +1430,13 @@ int main(int argc, char **argv) {
         net_forwarder_start(&c, out_fd, err_fd);
         if (c.apparmor[0])
                 load_apparmor(&c);
+        if (c.boot_init[0]) {
+                boot_limit_helpers();
+                boot_lockdown();
+        }
         switch_root();
+        if (c.boot_init[0])
+                boot_system(&c);
 
         if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(inpipe, O_CLOEXEC) < 0)
                 fail("pipe", errno);

@@ -9,7 +9,7 @@
 
 #include "vm-proto.h"
 
-#define VM_TAGS "ugcaemhipPtfdzSknLlUrxyRwN"
+#define VM_TAGS "ugcaemhipPtfdzSknLlUrxyRwNB"
 
 static const char *const control_names[_VM_CONTROL_MAX] = {
         [VM_CONTROL_SECCOMP] = "seccomp",
@@ -449,6 +449,16 @@ static int config_apply(VmConfig *c, char tag, char *v, size_t vlen, const char 
                         return *reason = "bad or repeated egress port", -EINVAL;
                 c->net_port = (uint16_t) u;
                 return 0;
+        case 'B': {
+                char *w[2];
+                if (c->boot_init[0] || split_words(v, w, 2) != 2 ||
+                    parse_uint(w[0], strlen(w[0]), VM_BOOT_READY_MS_MAX, &u) < 0 || u == 0 ||
+                    strlen(w[1]) >= sizeof(c->boot_init) || !vm_path_is_clean(w[1]))
+                        return *reason = "bad or repeated boot record", -EINVAL;
+                c->boot_ready_ms = u;
+                strcpy(c->boot_init, w[1]);
+                return 0;
+        }
         default:
                 return *reason = "unknown record tag", -EINVAL;
         }
@@ -571,6 +581,9 @@ ssize_t vm_config_parse(char *buf, size_t len, VmConfig *c, const char **ret_rea
                        -EINVAL;
         if (c->n_landlock && !(c->controls & (1u << VM_CONTROL_LANDLOCK)))
                 return *reason = "Landlock path rules without a ruleset", -EINVAL;
+        /* Boot mode needs the image's tree as the root: the init is the image's. */
+        if (c->boot_init[0] && (c->n_mounts == 0 || c->mounts[0].kind != VM_MOUNT_OVERLAY))
+                return *reason = "boot record without an image root", -EINVAL;
         c->argv[c->n_argv] = NULL;
         c->env[c->n_env] = NULL;
         return pos;

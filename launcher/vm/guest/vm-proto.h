@@ -29,7 +29,11 @@
  * forces a reseed, and sets its clock, before anything else), and
  *   N  the egress forwarder: the guest's loopback TCP port (1..65535, decimal) on which the
  *      init accepts connections and relays them over the port org.moat.net to moat's proxy
- *      (vm-netrelay.h); at most once; only a run with network: outbound sends it. Then,
+ *      (vm-netrelay.h); at most once; only a run with network: outbound sends it;
+ *   B  boot mode: "<ready ms> <init path>": the image's init (an absolute path in the image,
+ *      e.g. /sbin/init) is started as pid 1 of the guest's system namespaces, and the command
+ *      runs in them once it reports READY=1, which it must within <ready ms>
+ *      (1..VM_BOOT_READY_MS_MAX); at most once, only with an overlay root. Then,
  * for the rest of the run, stdin frames: "i<len>:<bytes>\n" and a final "I0:\n" (EOF).
  *
  * Guest -> host, lines of at most VM_STATUS_LINE_MAX bytes:
@@ -74,6 +78,9 @@
 #define VM_PIDS_MAX 4194304u /* PID_MAX_LIMIT */
 #define VM_MEMORY_MIN (UINT64_C(1) << 20)
 #define VM_MEMORY_MAX (UINT64_C(1) << 50)
+#define VM_BOOT_READY_MS_MAX UINT64_C(86400000) /* record B: a day */
+/* Record B without a run timeout: the host bounds the boot at 120 s then too (vm-execute.c). */
+#define VM_BOOT_DEFAULT_READY_MS UINT64_C(120000)
 
 /* The controls moat-init applies to the command inside the guest, as the sandbox tier applies
  * them on the host. The names are the plan's control names (vm_control_plan_name()). */
@@ -173,7 +180,9 @@ typedef struct VmConfig {
         size_t seed_len;
         uint64_t realtime_ns; /* record w */
         bool have_realtime;
-        uint16_t net_port; /* record N; 0 = no egress forwarder */
+        uint16_t net_port;      /* record N; 0 = no egress forwarder */
+        char boot_init[256];    /* record B: the image's init; "" = command mode */
+        uint64_t boot_ready_ms; /* record B: how long the init may take to report READY=1 */
 } VmConfig;
 
 /* Appends one record to a growing buffer; -EINVAL for a value that is too long or a bad tag,

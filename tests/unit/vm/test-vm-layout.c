@@ -140,12 +140,37 @@ static void test_image_root(void **state) {
         free(buf);
         vm_layout_done(&l);
 
+        /* Boot mode: record B with the init and the run's timeout as the readiness bound. */
         plan.system.boot = true;
         plan.system.init = (char *) "/sbin/init";
+        plan.resources.timeout_ms = 90000;
+        l = (VmLayout){};
+        if (vm_layout_build(&plan, &req, getuid(), getgid(), &l, msg, sizeof(msg)) < 0)
+                fail_msg("vm_layout_build (boot mode): %s", msg);
+        len = l.config_len;
+        buf = malloc(len + 8);
+        assert_non_null(buf);
+        memcpy(buf, l.config, len);
+        assert_int_equal(vm_config_append(&buf, &len, 'z', "", 0), 0);
+        if (vm_config_parse(buf, len, &c, &reason) < 0)
+                fail_msg("the boot layout's configuration does not parse: %s",
+                         reason ? reason : "?");
+        assert_string_equal(c.boot_init, "/sbin/init");
+        assert_int_equal(c.boot_ready_ms, 90000);
+        free(buf);
+        vm_layout_done(&l);
+
+        /* Without a timeout: the host's boot bound; an init that is not a clean path: refused. */
+        plan.resources.timeout_ms = 0;
+        l = (VmLayout){};
+        assert_int_equal(vm_layout_build(&plan, &req, getuid(), getgid(), &l, msg, sizeof(msg)), 0);
+        assert_non_null(memmem(l.config, l.config_len, "B17:120000 /sbin/init\n", 22));
+        vm_layout_done(&l);
+        plan.system.init = (char *) "/sbin/../init";
         l = (VmLayout){};
         assert_int_equal(vm_layout_build(&plan, &req, getuid(), getgid(), &l, msg, sizeof(msg)),
-                         -EOPNOTSUPP);
-        assert_non_null(strstr(msg, "init: none"));
+                         -EINVAL);
+        assert_non_null(strstr(msg, "os.init"));
         vm_layout_done(&l);
         rmdir(dir);
 }

@@ -220,6 +220,44 @@ static void test_config_image_root(void **state) {
         expect_bad_record('m', "overlay s0 1k /");
         expect_bad_record('m', "overlay s0 /");
         expect_bad_record('m', "tmpfs 1024 /"); /* / is the overlay's only */
+
+        /* Record B: boot mode, only with the image root. */
+        const char *boot[] = { "u33",
+                               "g33",
+                               "i0123456789abcdef0123456789abcdef",
+                               "c/work",
+                               "a/bin/sh",
+                               "moverlay s0 67108864 /",
+                               "B120000 /sbin/init",
+                               NULL };
+        buf = build(boot);
+        len = strlen(buf);
+        c = malloc(sizeof(*c));
+        assert_int_equal(vm_config_parse(buf, len, c, &why), (ssize_t) len);
+        assert_string_equal(c->boot_init, "/sbin/init");
+        assert_int_equal(c->boot_ready_ms, 120000);
+        free(c);
+        free(buf);
+        expect_bad_record('B', "120000 /sbin/init"); /* no image root */
+        const char *twice[] = { "u33",      "g33",      "i0123456789abcdef0123456789abcdef",
+                                "c/work",   "a/bin/sh", "moverlay s0 67108864 /",
+                                "B1 /init", "B1 /init", NULL };
+        buf = build(twice);
+        expect_bad(buf);
+        free(buf);
+        const char *bad[] = { "0 /sbin/init", "1 sbin/init",    "1 /sbin/../init", "1",
+                              "x /init",      "86400001 /init", "1 /a b" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                const char *r[] = { "u33",    "g33",      "i0123456789abcdef0123456789abcdef",
+                                    "c/work", "a/bin/sh", "moverlay s0 67108864 /",
+                                    NULL,     NULL };
+                char v[64];
+                snprintf(v, sizeof(v), "B%s", bad[i]);
+                r[6] = v;
+                buf = build(r);
+                expect_bad(buf);
+                free(buf);
+        }
 }
 
 static void expect_bad(const char *raw) {
