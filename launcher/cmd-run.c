@@ -396,10 +396,12 @@ static int dispatch(const Plan *plan, const RunRequest *req, RunOutcome *o, char
 int cmd_run(int argc, char **argv) {
         RunArgs a = {};
         RunContext ctx = {};
-        MoatError err = {};
+        /* Static, not in this frame: its pages stay resident while a sandbox runs, and these
+         * two are written only when the run cannot start (cmd_run() runs once a process). */
+        static MoatError err;
+        static char errbuf[1024];
         RunOutcome outcome = { .exit_status = EXIT_MOAT_FAILED, .exit_code = -1 };
         _cleanup_free_ char *workdir = NULL, *refusal = NULL;
-        char errbuf[1024];
         const char *error = NULL;
         uint64_t start = realtime_ns();
         bool ran = false;

@@ -42,9 +42,11 @@ void sys_heap_reserve(size_t size) {
  * with the process for as long as it supervises. Everything below the caller's frame is dead
  * (nothing is running there), so it is handed back; a later call that goes deeper faults in
  * zeroed pages as at first use. Not inlined, so that its frame is below every frame of the
- * caller's. */
+ * caller's; its own frame is small (a 256-byte window on /proc/self/maps, whose [stack] line
+ * is far shorter), so that the pages it keeps are the caller's. */
+#define MAPS_WINDOW 256
 static __attribute__((noinline)) void stack_trim(void) {
-        char maps[4096];
+        char maps[MAPS_WINDOW];
         uintptr_t low = 0;
         size_t len = 0;
         ssize_t n;
@@ -68,7 +70,7 @@ static __attribute__((noinline)) void stack_trim(void) {
                         len = (size_t) (maps + len - (nl + 1));
                         memmove(maps, nl + 1, len);
                 } else
-                        len = 0;
+                        len = 0; /* a line longer than the window (a long path): not [stack] */
         }
         close(fd);
 
