@@ -9,10 +9,13 @@
  * launch's own footprint, so nothing is populated that would not be used. */
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sys/heap.h"
@@ -35,6 +38,18 @@ void sys_heap_reserve(size_t size) {
         start = ((uintptr_t) p + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
         if (top != (char *) -1 && (uintptr_t) top > start)
                 (void) madvise((void *) start, (uintptr_t) top - start, MADV_POPULATE_WRITE);
+        free(p);
+}
+
+void sys_heap_reserve_thread(size_t size) {
+        long page = sysconf(_SC_PAGESIZE);
+        char *p = malloc(1); /* the thread's heap, made with sys_heap_reserve()'s pad */
+        uintptr_t start;
+
+        if (page > 0 && p && size > (size_t) page) {
+                start = ((uintptr_t) p + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
+                (void) madvise((void *) start, size - (size_t) page, MADV_POPULATE_WRITE);
+        }
         free(p);
 }
 
@@ -84,7 +99,91 @@ static __attribute__((noinline)) void stack_trim(void) {
                 (void) madvise((void *) low, end - low, MADV_DONTNEED);
 }
 
+void sys_heap_unpad(void) {
+        (void) mallopt(M_TOP_PAD, 0);
+        (void) mallopt(M_TRIM_THRESHOLD, 0);
+        (void) mallopt(M_MXFAST, 0);
+}
+
 void sys_heap_trim(void) {
         (void) malloc_trim(0);
         stack_trim();
+}
+
+/* The scratch thread's stack: the main thread's default size, reserved but faulted in only as
+ * deep as the work goes, and unmapped once the thread is joined (glibc would keep a stack of
+ * its own making in its cache, with the pages it touched). One guard page below it. */
+#define SCRATCH_STACK (8u * 1024 * 1024)
+
+typedef struct {
+        int (*fn)(void *arg);
+        void *arg;
+        int ret;
+        pid_t tid;
+} Scratch;
+
+static void *scratch_main(void *userdata) {
+        Scratch *s = userdata;
+
+        s->tid = gettid();
+        s->ret = s->fn(s->arg);
+        return NULL;
+}
+
+int sys_heap_scratch(int (*fn)(void *arg), void *arg) {
+        Scratch s = { .fn = fn, .arg = arg };
+        long page = sysconf(_SC_PAGESIZE);
+        pthread_attr_t attr;
+        pthread_t t;
+        char *stack;
+        int r;
+
+        if (page <= 0)
+                return fn(arg);
+        stack = mmap(NULL, SCRATCH_STACK + (size_t) page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED)
+                return fn(arg);
+        if (mprotect(stack, (size_t) page, PROT_NONE) < 0 || pthread_attr_init(&attr) != 0) {
+                (void) munmap(stack, SCRATCH_STACK + (size_t) page);
+                return fn(arg);
+        }
+        r = pthread_attr_setstack(&attr, stack + page, SCRATCH_STACK);
+        if (r == 0)
+                r = pthread_create(&t, &attr, scratch_main, &s);
+        (void) pthread_attr_destroy(&attr);
+        if (r != 0) {
+                (void) munmap(stack, SCRATCH_STACK + (size_t) page);
+                return fn(arg);
+        }
+        if (pthread_join(t, NULL) != 0)
+                abort(); /* cannot happen for a joinable thread of ours; its stack stays */
+        /* The join returns once the thread has left its memory; it is still in the thread
+         * group and holds the shared fs_struct until the kernel releases it, and until then
+         * setns() into a mount or user namespace and unshare(CLONE_NEWUSER) fail with EINVAL
+         * (and clone3 with CLONE_NEWUSER). The process leaves here with one thread, as it
+         * came. */
+        while (syscall(SYS_tgkill, getpid(), s.tid, 0) == 0)
+                (void) sched_yield();
+        (void) munmap(stack, SCRATCH_STACK + (size_t) page);
+        return s.ret;
+}
+
+/* A free() gives a thread heap's top back only when what it frees, merged with its free
+ * neighbours, is at least 64 KiB (glibc's FASTBIN_CONSOLIDATION_THRESHOLD), and malloc_trim()
+ * never does. The last frees of a scratch thread's work are small ones (its cache of freed
+ * blocks, emptied as it ends), so its heap's top stays resident: one block of that size, taken
+ * from the top and freed, on the heap that the next scratch thread is given (the same, now
+ * empty), hands the top back. */
+#define TOP_RELEASE_SIZE (96u * 1024)
+
+static int top_release(void *userdata) {
+        void *volatile block = malloc(TOP_RELEASE_SIZE); /* volatile: not elided with the free */
+
+        free(block);
+        return 0;
+}
+
+void sys_heap_scratch_release(void) {
+        (void) sys_heap_scratch(top_release, NULL);
 }
