@@ -464,9 +464,11 @@ static void on_cpu_timer(Supervisor *s) {
 }
 
 /* A workload still running after this long is one of many that sit side by side (servers,
- * sleepers, long jobs), where moat's footprint is what counts: the freed heap is then handed
- * back (about 80 KiB of the launch's parsing). Sooner would tax every short run, which would
- * fault those pages in again for its audit record (~0.5 ms here). */
+ * sleepers, long jobs), where moat's footprint is what counts: the free part of the heap is
+ * then handed back (about 90 KiB populated for the launch and not kept: the launch's parsing
+ * was freed on a heap of its own, context.h) and the launch's dead stack. Sooner would tax
+ * every short run, which would fault those pages in again for its audit record (~0.5 ms
+ * here). */
 #define TRIM_AFTER_MS 200
 
 /* resources.output: the relay saw a byte past the cap. SIGKILL to init, as the cpu_time
