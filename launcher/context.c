@@ -170,6 +170,7 @@ typedef struct Originals {
         Plan *plan;
         Profile *profile;
         HostFacts host;
+        void *mark; /* sys_heap_scratch_mark() */
 } Originals;
 
 static int originals_free(void *userdata) {
@@ -178,6 +179,7 @@ static int originals_free(void *userdata) {
         plan_free(o->plan);
         profile_free(o->profile);
         host_facts_done(&o->host);
+        o->mark = sys_heap_scratch_mark();
         return 0;
 }
 
@@ -200,9 +202,8 @@ int run_context_compact(RunContext *ctx) {
         ctx->plan = plan;
         ctx->host = host;
         ctx->profile = NULL;
-        sys_heap_unpad();
         (void) sys_heap_scratch(originals_free, &o);
-        sys_heap_scratch_release();
+        sys_heap_scratch_release(o.mark);
         return 0;
 }
 

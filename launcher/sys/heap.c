@@ -24,6 +24,8 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
+static size_t top_pad; /* sys_heap_reserve()'s M_TOP_PAD, 0 = glibc's default */
+
 void sys_heap_reserve(size_t size) {
         long page = sysconf(_SC_PAGESIZE);
         char *p, *top;
@@ -31,6 +33,7 @@ void sys_heap_reserve(size_t size) {
 
         if (page <= 0 || mallopt(M_TOP_PAD, (int) size) != 1)
                 return;
+        top_pad = size;
         p = malloc(1); /* the first brk() growth: size + what malloc itself needs */
         if (!p)
                 return;
@@ -99,12 +102,6 @@ static __attribute__((noinline)) void stack_trim(void) {
                 (void) madvise((void *) low, end - low, MADV_DONTNEED);
 }
 
-void sys_heap_unpad(void) {
-        (void) mallopt(M_TOP_PAD, 0);
-        (void) mallopt(M_TRIM_THRESHOLD, 0);
-        (void) mallopt(M_MXFAST, 0);
-}
-
 void sys_heap_trim(void) {
         (void) malloc_trim(0);
         stack_trim();
@@ -170,20 +167,29 @@ int sys_heap_scratch(int (*fn)(void *arg), void *arg) {
 }
 
 /* A free() gives a thread heap's top back only when what it frees, merged with its free
- * neighbours, is at least 64 KiB (glibc's FASTBIN_CONSOLIDATION_THRESHOLD), and malloc_trim()
- * never does. The last frees of a scratch thread's work are small ones (its cache of freed
- * blocks, emptied as it ends), so its heap's top stays resident: one block of that size, taken
- * from the top and freed, on the heap that the next scratch thread is given (the same, now
- * empty), hands the top back. */
-#define TOP_RELEASE_SIZE (96u * 1024)
+ * neighbours, is at least 64 KiB (glibc's FASTBIN_CONSOLIDATION_THRESHOLD), and only past the
+ * top pad and the trim threshold; malloc_trim() never does. The last frees of a scratch
+ * thread's work are small ones (its cache of freed blocks, emptied as it ends), so its heap's
+ * top would stay resident: one block of that size, taken at the end of the thread's work and
+ * freed once the thread has ended (everything else on that heap is free then, so it merges into
+ * the top), with no pad and no threshold, hands the top back. The pad and the threshold are set
+ * back after it: the main heap keeps what it has populated for the rest of the launch (the
+ * audit record) until sys_heap_trim(). */
+#define RELEASE_MARK_SIZE (96u * 1024)
+#define DEFAULT_TRIM_THRESHOLD (128 * 1024) /* glibc's */
 
-static int top_release(void *userdata) {
-        void *volatile block = malloc(TOP_RELEASE_SIZE); /* volatile: not elided with the free */
-
-        free(block);
-        return 0;
+void *sys_heap_scratch_mark(void) {
+        return malloc(RELEASE_MARK_SIZE);
 }
 
-void sys_heap_scratch_release(void) {
-        (void) sys_heap_scratch(top_release, NULL);
+void sys_heap_scratch_release(void *mark) {
+        if (!mark)
+                return;
+        if (mallopt(M_TOP_PAD, 0) != 1 || mallopt(M_TRIM_THRESHOLD, 0) != 1) {
+                free(mark);
+                return;
+        }
+        free(mark);
+        (void) mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD);
+        (void) mallopt(M_TOP_PAD, (int) top_pad);
 }

@@ -17,13 +17,6 @@ void sys_heap_reserve(size_t size);
  * the first size bytes of the thread's own heap, populated in one call. Best effort too. */
 void sys_heap_reserve_thread(size_t size);
 
-/* Once the launch's heap is no longer growing: no pad above a heap's top (sys_heap_reserve()'s),
- * no threshold and no fast bins (a freed block merges with its free neighbours at once), so that
- * a free() that leaves free space at the top of a heap hands it back at once. That is the only
- * way the top of a thread's heap (sys_heap_scratch()) is given back: malloc_trim() shrinks the
- * main heap's top only. */
-void sys_heap_unpad(void);
-
 /* For a supervisor whose workload runs on: the freed heap (malloc_trim()) and the stack pages
  * below the caller's frame go back to the kernel. Call it shallow in the call chain. */
 void sys_heap_trim(void);
@@ -38,6 +31,10 @@ void sys_heap_trim(void);
  * on the caller's: the same result, more memory. */
 int sys_heap_scratch(int (*fn)(void *arg), void *arg);
 
-/* After the last sys_heap_scratch() whose work left the scratch heap empty: its top, which a
- * thread heap keeps resident otherwise, goes back to the kernel (needs sys_heap_unpad()). */
-void sys_heap_scratch_release(void);
+/* For a scratch thread whose work leaves its heap empty: sys_heap_scratch_mark() as the work's
+ * last step, and sys_heap_scratch_release() of what it returned once sys_heap_scratch() has
+ * returned. The heap's top, which a thread heap keeps resident otherwise (malloc_trim() shrinks
+ * the main heap's top only), then goes back to the kernel; one page of it stays. A NULL mark (no
+ * memory for it) releases nothing. */
+void *sys_heap_scratch_mark(void);
+void sys_heap_scratch_release(void *mark);
