@@ -393,10 +393,12 @@ int plan_dup(const Plan *src, Plan **ret) {
         s->seccomp.strings = NULL;
         for (PlanStringBlock *b = f->seccomp.strings, **tail = &s->seccomp.strings; b;
              b = b->next) {
-                PlanStringBlock *c = memdup_or_null(b, 1, sizeof(*b) + b->size, &oom);
+                /* what the block holds, not its room: nothing is added to a resolved plan */
+                PlanStringBlock *c = memdup_or_null(b, 1, sizeof(*b) + b->used, &oom);
                 if (!c)
                         break;
                 c->next = NULL;
+                c->size = b->used;
                 *tail = c;
                 tail = &c->next;
         }

@@ -96,8 +96,9 @@ static __attribute__((noinline)) void stack_trim(void) {
         uintptr_t here = (uintptr_t) __builtin_frame_address(0);
         if (page <= 0 || low == 0 || here < low)
                 return;
-        /* this frame (maps[] and the rest) and madvise()'s own call stay */
-        uintptr_t end = (here - sizeof(maps) - 1024) & ~((uintptr_t) page - 1);
+        /* this frame (maps[], the lowest of its locals, and what is above it) and madvise()'s
+         * own call (a return address, no frame) stay: 256 bytes below maps[] */
+        uintptr_t end = ((uintptr_t) maps - 256) & ~((uintptr_t) page - 1);
         if (end > low)
                 (void) madvise((void *) low, end - low, MADV_DONTNEED);
 }
