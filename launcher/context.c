@@ -12,6 +12,7 @@
 #include "config.h"
 #include "context.h"
 #include "image/image.h"
+#include "sys/heap.h"
 
 const char *moat_data_dir(void) {
         /* Any non-empty value is used as given, exactly as the profile search path does, so
@@ -162,6 +163,47 @@ int run_context_resolve_again(RunContext *ctx, MoatError *error) {
                 return moat_error_set(error, "", 0, 0, "cannot resolve the plan: %s", strerror(-r));
         plan_free(ctx->plan);
         ctx->plan = plan;
+        return 0;
+}
+
+typedef struct Originals {
+        Plan *plan;
+        Profile *profile;
+        HostFacts host;
+        void *mark; /* sys_heap_scratch_mark() */
+} Originals;
+
+static int originals_free(void *userdata) {
+        Originals *o = userdata;
+
+        plan_free(o->plan);
+        profile_free(o->profile);
+        host_facts_done(&o->host);
+        o->mark = sys_heap_scratch_mark();
+        return 0;
+}
+
+int run_context_compact(RunContext *ctx) {
+        Originals o = { .plan = ctx->plan, .profile = ctx->profile, .host = ctx->host };
+        HostFacts host;
+        Plan *plan;
+        int r;
+
+        if (!ctx->plan)
+                return 0;
+        r = plan_dup(ctx->plan, &plan);
+        if (r < 0)
+                return r;
+        r = host_facts_copy(&ctx->host, &host);
+        if (r < 0) {
+                plan_free(plan);
+                return r;
+        }
+        ctx->plan = plan;
+        ctx->host = host;
+        ctx->profile = NULL;
+        (void) sys_heap_scratch(originals_free, &o);
+        sys_heap_scratch_release(o.mark);
         return 0;
 }
 

@@ -31,6 +31,14 @@ typedef struct RunContextArgs {
 /* On failure, error names the file:line:column or the flag, and the return is negative. */
 int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *error);
 void run_context_done(RunContext *ctx);
+/* For a caller that keeps the plan for as long as a workload runs (moat run's supervisor),
+ * after run_context_load() ran on a scratch thread (sys/heap.h): the plan and the host facts
+ * are copied on the calling thread, contiguous in its heap, and the originals and the profile
+ * (not needed from here: ctx->profile is NULL after, so no run_context_resolve_again()) are
+ * freed on another scratch thread, which leaves the heap they were made in empty. The copies
+ * are equal to the originals in every field (tests/unit/plan/test-plan.c,
+ * tests/unit/host/test-host-json.c). -ENOMEM leaves ctx as it was. */
+int run_context_compact(RunContext *ctx);
 /* Resolves ctx->plan again from the same inputs, after ctx->host changed (a KVM proof). */
 int run_context_resolve_again(RunContext *ctx, MoatError *error);
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* HostFacts lifetime and the per-tier feasibility verdict. No I/O: the verdict is a pure
  * function of the facts, so that it reads the same for a probed host and for a fixture. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,54 @@ void host_facts_done(HostFacts *h) {
         free(h->kvm_reason);
         free(h->project_quota_reason);
         *h = (HostFacts){};
+}
+
+static char *copy_string(const char *s, bool *oom) {
+        char *c = s ? strdup(s) : NULL;
+        if (s && !c)
+                *oom = true;
+        return c;
+}
+
+static char **copy_strv(char *const *l, bool *oom) {
+        size_t n = strv_length(l);
+        char **c;
+        if (!l)
+                return NULL;
+        c = calloc(n + 1, sizeof(char *));
+        if (!c) {
+                *oom = true;
+                return NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+                c[i] = copy_string(l[i], oom);
+        return c;
+}
+
+/* What host_facts_done() frees, copied; a field added to the one is added here. */
+int host_facts_copy(const HostFacts *src, HostFacts *dst) {
+        bool oom = false;
+        HostFacts h = *src;
+
+        h.root_symlinks = copy_strv(src->root_symlinks, &oom);
+        h.root_dirs = copy_strv(src->root_dirs, &oom);
+        h.userns_reason = copy_string(src->userns_reason, &oom);
+        h.seccomp_actions = copy_strv(src->seccomp_actions, &oom);
+        h.lsms = copy_strv(src->lsms, &oom);
+        h.apparmor_moat_profiles = copy_strv(src->apparmor_moat_profiles, &oom);
+        h.cgroup_v2_controllers = copy_strv(src->cgroup_v2_controllers, &oom);
+        h.cgroup_v1_controllers = copy_strv(src->cgroup_v1_controllers, &oom);
+        h.guest_kernel = copy_string(src->guest_kernel, &oom);
+        h.vm_reason = copy_string(src->vm_reason, &oom);
+        h.kvm_reason = copy_string(src->kvm_reason, &oom);
+        h.project_quota_reason = copy_string(src->project_quota_reason, &oom);
+        if (oom) {
+                host_facts_done(&h);
+                *dst = (HostFacts){};
+                return -ENOMEM;
+        }
+        *dst = h;
+        return 0;
 }
 
 const char *cgroup_layout_to_string(CgroupLayout l) {

@@ -152,6 +152,9 @@ int host_facts_from_json_buffer(const char *buf, size_t len, const char *filenam
 char *host_facts_to_json(const HostFacts *h);
 /* Frees the owned strings; safe on a zeroed struct; leaves the struct zeroed. */
 void host_facts_done(HostFacts *h);
+/* *dst = a copy of src that shares nothing with it (what host_facts_done() frees, anew). 0, or
+ * -ENOMEM with *dst zeroed. */
+int host_facts_copy(const HostFacts *src, HostFacts *dst);
 /* Which tiers can run here at all, with the reason when not. */
 /* Fills h->project_quota for the writable bind sources dirs (absolute paths; NULL-terminated;
  * none: false, "no writable bind"). Reads only. */

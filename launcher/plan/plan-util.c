@@ -10,6 +10,7 @@
 #include "basic/macros.h"
 #include "basic/strv.h"
 #include "plan-internal.h"
+#include "profile/egress.h"
 
 #define GROW(array, n)                                                                    \
         ({                                                                                \
@@ -254,6 +255,204 @@ Plan *plan_free(Plan *p) {
         free(p->egress.allow);
         free(p);
         return NULL;
+}
+
+/* plan_dup()'s copies: each NULL stays NULL; an array is allocated once at its final size. */
+static void *memdup_or_null(const void *src, size_t n, size_t size, bool *oom) {
+        void *c;
+        if (!src)
+                return NULL;
+        c = malloc(n && size ? n * size : 1);
+        if (!c)
+                *oom = true;
+        else if (n && size)
+                memcpy(c, src, n * size);
+        return c;
+}
+
+static char **strv_dup_or_null(char *const *l, bool *oom) {
+        size_t n = strv_length(l);
+        char **c;
+        if (!l)
+                return NULL;
+        c = calloc(n + 1, sizeof(char *));
+        if (!c) {
+                *oom = true;
+                return NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+                c[i] = strdup_or_null(l[i], oom);
+        return c;
+}
+
+/* The copy of a seccomp rule's string: at the same offset in the copy of the block that holds
+ * it. NULL when no block does (a resolved plan has none such, plan.h). */
+static char *rebase_string(const PlanStringBlock *from, const PlanStringBlock *to, const char *s) {
+        for (; from && to; from = from->next, to = to->next)
+                if (s >= from->data && s < from->data + from->used)
+                        return (char *) to->data + (s - from->data);
+        return NULL;
+}
+
+/* The source positions of mounts and egress rules name their file by a pointer into the profile
+ * or the policy the plan was resolved from (SrcPos), which the plan does not own. A copy that
+ * outlives those gets the names in a string block of its own, appended to its chain (plan_free()
+ * frees the chain): each distinct pointer once. */
+static SrcPos *pos_at(Plan *p, size_t i) {
+        if (i < p->sandbox.n_mounts)
+                return &p->sandbox.mounts[i].pos;
+        i -= p->sandbox.n_mounts;
+        return i < p->egress.n_allow ? &p->egress.allow[i].pos : NULL;
+}
+
+static int own_positions(Plan *p) {
+        size_t size = 0, n = (p->sandbox.mounts ? p->sandbox.n_mounts : 0) +
+                             (p->egress.allow ? p->egress.n_allow : 0);
+        PlanStringBlock *b, **tail = &p->sandbox.seccomp.strings;
+
+        if (!p->sandbox.mounts)
+                p->sandbox.n_mounts = 0;
+        if (!p->egress.allow)
+                p->egress.n_allow = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *f = pos_at(p, i)->file;
+                bool seen = false;
+                for (size_t j = 0; f && j < i && !seen; j++)
+                        seen = pos_at(p, j)->file == f;
+                if (f && !seen)
+                        size += strlen(f) + 1;
+        }
+        if (size == 0)
+                return 0;
+        b = malloc(sizeof(*b) + size);
+        if (!b)
+                return -ENOMEM;
+        *b = (PlanStringBlock){ .size = size };
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = b;
+        for (size_t i = 0; i < n; i++) {
+                const char *f = pos_at(p, i)->file;
+                size_t len;
+                if (!f || (f >= b->data && f < b->data + b->size))
+                        continue; /* none, or copied with an earlier position's */
+                len = strlen(f) + 1;
+                char *copy = memcpy(b->data + b->used, f, len);
+                b->used += len;
+                for (size_t j = i; j < n; j++)
+                        if (pos_at(p, j)->file == f)
+                                pos_at(p, j)->file = copy;
+        }
+        return 0;
+}
+
+int plan_dup(const Plan *src, Plan **ret) {
+        bool oom = false;
+        Plan *p = calloc(1, sizeof(Plan));
+        if (!p)
+                return -ENOMEM;
+        /* Everything plan_free() frees is copied here, and nothing else points into src: a field
+         * added to the one is added to the other (tests/unit/plan/test-plan.c compares every
+         * shipped profile's plan with its copy after the original is freed and overwritten). */
+        *p = *src;
+        p->refusal = strdup_or_null(src->refusal, &oom);
+        p->profile_name = strdup_or_null(src->profile_name, &oom);
+        p->profile_path = strdup_or_null(src->profile_path, &oom);
+        p->policy_files = strv_dup_or_null(src->policy_files, &oom);
+        p->decisions = memdup_or_null(src->decisions, src->n_decisions, sizeof(PlanDecision), &oom);
+        for (size_t i = 0; p->decisions && i < p->n_decisions; i++) {
+                p->decisions[i].rule_id = strdup_or_null(src->decisions[i].rule_id, &oom);
+                p->decisions[i].sentence = strdup_or_null(src->decisions[i].sentence, &oom);
+        }
+        if (!p->decisions)
+                p->n_decisions = 0;
+        p->controls = memdup_or_null(src->controls, src->n_controls, sizeof(PlanControl), &oom);
+        for (size_t i = 0; p->controls && i < p->n_controls; i++) {
+                p->controls[i].name = strdup_or_null(src->controls[i].name, &oom);
+                p->controls[i].detail = strdup_or_null(src->controls[i].detail, &oom);
+                p->controls[i].reason = strdup_or_null(src->controls[i].reason, &oom);
+        }
+        if (!p->controls)
+                p->n_controls = 0;
+        p->env_allow = strv_dup_or_null(src->env_allow, &oom);
+        p->env_set = strv_dup_or_null(src->env_set, &oom);
+
+        PlanSandbox *s = &p->sandbox;
+        const PlanSandbox *f = &src->sandbox;
+        s->hostname = strdup_or_null(f->hostname, &oom);
+        s->machine_id = strdup_or_null(f->machine_id, &oom);
+        s->mounts = memdup_or_null(f->mounts, f->n_mounts, sizeof(PlanMount), &oom);
+        for (size_t i = 0; s->mounts && i < s->n_mounts; i++) {
+                s->mounts[i].source = strdup_or_null(f->mounts[i].source, &oom);
+                s->mounts[i].target = strdup_or_null(f->mounts[i].target, &oom);
+        }
+        if (!s->mounts)
+                s->n_mounts = 0;
+        s->workdir_target = strdup_or_null(f->workdir_target, &oom);
+        s->seccomp.arches = strv_dup_or_null(f->seccomp.arches, &oom);
+        s->seccomp.strings = NULL;
+        for (PlanStringBlock *b = f->seccomp.strings, **tail = &s->seccomp.strings; b;
+             b = b->next) {
+                /* what the block holds, not its room: nothing is added to a resolved plan */
+                PlanStringBlock *c = memdup_or_null(b, 1, sizeof(*b) + b->used, &oom);
+                if (!c)
+                        break;
+                c->next = NULL;
+                c->size = b->used;
+                *tail = c;
+                tail = &c->next;
+        }
+        s->seccomp.rules =
+                memdup_or_null(f->seccomp.rules, f->seccomp.n_rules, sizeof(PlanSyscallRule), &oom);
+        for (size_t i = 0; s->seccomp.rules && i < s->seccomp.n_rules; i++) {
+                const PlanSyscallRule *r = &f->seccomp.rules[i];
+                PlanSyscallRule *c = &s->seccomp.rules[i];
+                c->name = r->name ? rebase_string(f->seccomp.strings, s->seccomp.strings, r->name)
+                                  : NULL;
+                c->group = r->group
+                                   ? rebase_string(f->seccomp.strings, s->seccomp.strings, r->group)
+                                   : NULL;
+                c->origin =
+                        r->origin ? rebase_string(f->seccomp.strings, s->seccomp.strings, r->origin)
+                                  : NULL;
+                if ((r->name && !c->name) || (r->group && !c->group) || (r->origin && !c->origin))
+                        oom = true; /* not in a block (or its copy failed): no copy */
+        }
+        if (!s->seccomp.rules)
+                s->seccomp.n_rules = 0;
+        s->seccomp.base = strdup_or_null(f->seccomp.base, &oom);
+        s->landlock.paths = memdup_or_null(f->landlock.paths, f->landlock.n_paths,
+                                           sizeof(PlanLandlockPath), &oom);
+        for (size_t i = 0; s->landlock.paths && i < s->landlock.n_paths; i++)
+                s->landlock.paths[i].path = strdup_or_null(f->landlock.paths[i].path, &oom);
+        if (!s->landlock.paths)
+                s->landlock.n_paths = 0;
+        s->caps_keep = memdup_or_null(f->caps_keep, f->n_caps_keep, sizeof(int), &oom);
+        s->apparmor_profile = strdup_or_null(f->apparmor_profile, &oom);
+        s->selinux_context = strdup_or_null(f->selinux_context, &oom);
+        s->rlimits = memdup_or_null(f->rlimits, f->n_rlimits, sizeof(PlanRlimit), &oom);
+        if (!s->rlimits)
+                s->n_rlimits = 0;
+        p->vm.kernel = strdup_or_null(src->vm.kernel, &oom);
+        p->vm.guest_apparmor = strdup_or_null(src->vm.guest_apparmor, &oom);
+        p->vm.kernel_args = strdup_or_null(src->vm.kernel_args, &oom);
+        /* pairs of static strings: the array is the plan's, the strings are not */
+        p->vm.not_in_guest = memdup_or_null(src->vm.not_in_guest, 2 * src->vm.n_not_in_guest,
+                                            sizeof(const char *), &oom);
+        p->system.init = strdup_or_null(src->system.init, &oom);
+        p->system.image = strdup_or_null(src->system.image, &oom);
+        p->system.image_name = strdup_or_null(src->system.image_name, &oom);
+        p->reachable = strv_dup_or_null(src->reachable, &oom);
+        p->egress.allow =
+                memdup_or_null(src->egress.allow, src->egress.n_allow, sizeof(EgressRule), &oom);
+        if (!oom && own_positions(p) < 0)
+                oom = true;
+        if (oom) {
+                plan_free(p);
+                return -ENOMEM;
+        }
+        *ret = p;
+        return 0;
 }
 
 const char *control_status_to_string(ControlStatus s) {

@@ -306,6 +306,10 @@ typedef struct Plan {
  * Returns -ENOMEM only. */
 int plan_resolve(const Profile *profile, const Policy *policy, const HostFacts *host, Plan **ret);
 Plan *plan_free(Plan *p);
+/* A deep copy of src that shares nothing with it (what plan_free() frees, allocated anew at
+ * its final size): for a caller that keeps a plan for long and frees what it was made from
+ * (context.h, run_context_compact()). 0, or -ENOMEM with *ret untouched. */
+int plan_dup(const Plan *src, Plan **ret);
 static inline void plan_freep(Plan **p) {
         *p = plan_free(*p);
 }

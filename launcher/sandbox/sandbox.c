@@ -153,8 +153,10 @@ static uint64_t now_ns(clockid_t clock);
 
 /* via transparent, after the run: each address . port the rules rejected (TCP and UDP; the
  * ruleset keeps NFT_DENIED_SET_SIZE pairs per family), as a denied decision with its packet
- * count. Over moat's copy of the netfilter socket, which keeps the namespace. */
-static void net_denied(Supervisor *s) {
+ * count. Over moat's copy of the netfilter socket, which keeps the namespace. Not inlined: its
+ * 5 KiB of counters would otherwise be in the frame of the supervision loop, resident while
+ * any workload runs. */
+static __attribute__((noinline)) void net_denied(Supervisor *s) {
         NftCounted c[2 * NFT_DENIED_SET_SIZE];
         size_t n = 0;
         RunNetwork *net = &s->o->network;
@@ -462,9 +464,11 @@ static void on_cpu_timer(Supervisor *s) {
 }
 
 /* A workload still running after this long is one of many that sit side by side (servers,
- * sleepers, long jobs), where moat's footprint is what counts: the freed heap is then handed
- * back (about 80 KiB of the launch's parsing). Sooner would tax every short run, which would
- * fault those pages in again for its audit record (~0.5 ms here). */
+ * sleepers, long jobs), where moat's footprint is what counts: the free part of the heap is
+ * then handed back (about 90 KiB populated for the launch and not kept: the launch's parsing
+ * was freed on a heap of its own, context.h) and the launch's dead stack. Sooner would tax
+ * every short run, which would fault those pages in again for its audit record (~0.5 ms
+ * here). */
 #define TRIM_AFTER_MS 200
 
 /* resources.output: the relay saw a byte past the cap. SIGKILL to init, as the cpu_time
@@ -630,9 +634,12 @@ static bool active(ControlStatus s) {
         return s == CONTROL_REQUIRED || s == CONTROL_BEST_EFFORT;
 }
 
-/* Everything before clone3. Returns the failing step's -errno with *ret_step set. */
-static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *degraded,
-                   int *ret_step) {
+/* Everything before clone3. Returns the failing step's -errno with *ret_step set. Not inlined,
+ * as start_child() and fill_outcome(): their locals would otherwise sit in sandbox_execute()'s
+ * frame, whose pages stay resident for as long as the workload runs; below it, they are dead
+ * stack that the supervisor's trim hands back (sys_heap_trim()). */
+static __attribute__((noinline)) int prepare(const Plan *plan, const RunRequest *req, Prepared *p,
+                                             int *degraded, int *ret_step) {
         const PlanResources *res = &plan->resources;
         sigset_t fwd;
         int r;
@@ -750,8 +757,9 @@ static int prepare(const Plan *plan, const RunRequest *req, Prepared *p, int *de
         return 0;
 }
 
-static void fill_outcome(Supervisor *s, const Prepared *p, const RunRequest *req,
-                         const siginfo_t *si, uint64_t start_ns) {
+static __attribute__((noinline)) void fill_outcome(Supervisor *s, const Prepared *p,
+                                                   const RunRequest *req, const siginfo_t *si,
+                                                   uint64_t start_ns) {
         RunOutcome *o = s->o;
         const Plan *plan = s->plan;
 
@@ -856,7 +864,10 @@ static void wait_for_start(Supervisor *s) {
         }
 }
 
-static int start_child(const Plan *plan, const RunRequest *req, Prepared *p, Supervisor *s) {
+/* Not inlined (see prepare()): `child` and `identity` are read by the child only until it
+ * reports the workload's exec, and wait_for_start() returns after that. */
+static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequest *req,
+                                                 Prepared *p, Supervisor *s) {
         const PlanSandbox *sb = &plan->sandbox;
         uint64_t flags = sb->clone_flags | CLONE_NEWUSER | (sb->time_ns ? CLONE_NEWTIME : 0);
         SandboxIdentity identity = {};

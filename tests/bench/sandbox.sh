@@ -134,10 +134,15 @@ print("    moat's most: " + ", ".join(f"{k} {m[k]}" for k in top))
 print("    bwrap's:     " + ", ".join(f"{k} {b.get(k, 0)}" for k in top))
 PY
         [[ -n ${m:-} && -n ${b:-} ]] || echo "  (system call counts left out: strace failed)"
-        # who makes them: moat itself (profile, policy, host probe, audit), its init (the
-        # sandbox's setup), the workload (/bin/true's own start)
+        # who makes them: moat itself (profile, policy, host probe, audit; its scratch threads
+        # counted with it), its init (the sandbox's setup), the workload (/bin/true's own start)
         if strace -f -qq -o "$tmp/strace.ff" "$MOAT" run -p minimal -- /bin/true >/dev/null 2>&1; then
-                awk '$2 !~ /^(<\.\.\.|\+\+\+|---)/ { if (!($1 in n)) order[k++] = $1; n[$1]++ }
+                awk 'function group(p) { return (p in owner) ? owner[p] : p }
+                        # a thread (clone3 with CLONE_THREAD, its result on this line or on the
+                        # resumed one) is counted with the process that made it
+                        /clone3\(.*CLONE_THREAD/ { pending[$1] = 1 }
+                        pending[$1] && / = [0-9]+$/ && /clone3/ { owner[$NF] = group($1); delete pending[$1] }
+                        $2 !~ /^(<\.\.\.|\+\+\+|---)/ { g = group($1); if (!(g in n)) order[k++] = g; n[g]++ }
                         END { printf "    of moat'"'"'s: moat itself %d, its init %d, the workload %d\n",
                                 n[order[0]], n[order[1]], n[order[2]] }' "$tmp/strace.ff"
         fi

@@ -2,6 +2,8 @@
 /* Host-facts JSON: lossless round trip, documented defaults, strict and located errors. */
 #include <errno.h>
 #include <jansson.h>
+#include <malloc.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -324,9 +326,37 @@ static void test_non_utf8_is_refused(void **state) {
         assert_int_equal(errno, EILSEQ);
 }
 
+/* host_facts_copy(): every field equal after the original is freed and its memory overwritten
+ * (freed blocks filled at once, and blocks of every size up to 4 KiB taken and filled after),
+ * so the copy shares nothing with it. */
+static void test_copy_shares_nothing(void **state) {
+        _cleanup_(host_facts_done) HostFacts expected = {}, a = {}, b = {};
+        void *blocks[256 * 8];
+
+        fill_everything(&expected);
+        expected.project_quota_reason = strdup("no quota here");
+        fill_everything(&a);
+        a.project_quota_reason = strdup("no quota here");
+        assert_int_equal(host_facts_copy(&a, &b), 0);
+        assert_int_equal(mallopt(M_PERTURB, 0xa5), 1);
+        host_facts_done(&a);
+        for (size_t i = 0; i < ELEMENTSOF(blocks); i++) {
+                size_t size = 16 * (i % 256 + 1);
+                blocks[i] = malloc(size);
+                assert_non_null(blocks[i]);
+                memset(blocks[i], 0x5a, size);
+        }
+        assert_host_facts_equal(&expected, &b);
+        assert_string_equal(b.project_quota_reason, "no quota here");
+        for (size_t i = 0; i < ELEMENTSOF(blocks); i++)
+                free(blocks[i]);
+        assert_int_equal(mallopt(M_PERTURB, 0), 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip_everything),
+                cmocka_unit_test(test_copy_shares_nothing),
                 cmocka_unit_test(test_round_trip_null_lists),
                 cmocka_unit_test(test_round_trip_probe),
                 cmocka_unit_test(test_fixtures_are_complete_and_canonical),

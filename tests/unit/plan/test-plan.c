@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
 #include <jansson.h>
 #include <linux/capability.h>
 #include <sched.h>
@@ -1514,6 +1517,124 @@ static void test_json_documented(void **state) {
         free(readme);
 }
 
+/* Overwrites what was just freed: blocks of every size up to 4 KiB (glibc hands back the
+ * freed blocks of a size first), filled with a byte no plan string holds. Freed with
+ * churn_done(). */
+#define CHURN_SIZES 256
+#define CHURN_EACH 12
+static void *churn_blocks[CHURN_SIZES * CHURN_EACH];
+
+static void churn(void) {
+        for (size_t i = 0; i < CHURN_SIZES * CHURN_EACH; i++) {
+                size_t size = 16 * (i % CHURN_SIZES + 1);
+                churn_blocks[i] = malloc(size);
+                assert_non_null(churn_blocks[i]);
+                memset(churn_blocks[i], 0x5a, size);
+        }
+}
+
+static void churn_done(void) {
+        for (size_t i = 0; i < CHURN_SIZES * CHURN_EACH; i++)
+                free(churn_blocks[i]);
+}
+
+/* What plan_dup() must carry: the JSON, the explain text and the source positions (which
+ * neither prints; the sandbox's mount errors name them). */
+static char *plan_json_text(const Plan *p) {
+        json_t *j = plan_to_json(p);
+        char *s = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1));
+        char *text = plan_to_text(p);
+        char *all = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&all, &size);
+
+        assert_non_null(s);
+        assert_non_null(text);
+        assert_non_null(f);
+        fprintf(f, "%s\n%s\n", s, text);
+        for (size_t i = 0; i < p->sandbox.n_mounts; i++) {
+                const SrcPos *pos = &p->sandbox.mounts[i].pos;
+                fprintf(f, "mount %zu: %s:%u:%u\n", i, pos->file ? pos->file : "-", pos->line,
+                        pos->column);
+        }
+        for (size_t i = 0; i < p->egress.n_allow; i++) {
+                const SrcPos *pos = &p->egress.allow[i].pos;
+                fprintf(f, "egress %zu: %s:%u:%u\n", i, pos->file ? pos->file : "-", pos->line,
+                        pos->column);
+        }
+        assert_int_equal(fclose(f), 0);
+        json_decref(j);
+        free(s);
+        free(text);
+        return all;
+}
+
+/* plan_dup(): the copy reads the same as the original after the original and the profile it
+ * was resolved from (when given) are freed and their memory overwritten: it shares nothing with
+ * either. */
+static void expect_dup_equal(Plan *p, Profile *profile) {
+        char *before = plan_json_text(p), *after;
+        Plan *c = NULL;
+
+        assert_int_equal(plan_dup(p, &c), 0);
+        assert_non_null(c);
+        plan_free(p);
+        profile_free(profile);
+        churn();
+        after = plan_json_text(c);
+        assert_string_equal(before, after);
+        churn_done();
+        free(before);
+        free(after);
+        plan_free(c);
+}
+
+static void test_plan_dup(void **state) {
+        static const char *const shipped[] = {
+                "build",   "ci-untrusted",   "grader",           "hostile",         "kernel-lab",
+                "minimal", "network-client", "pod-host-network", "system-container"
+        };
+        static char *caps[] = { "net_bind_service", NULL };
+        HostFacts h = fixture_host();
+        EgressRule rules[2] = { rule_of("pkg.example.org", 12), rule_of("*", 13) };
+        size_t n = 0, positions = 0;
+
+        /* freed blocks are overwritten at once (glibc), those glibc caches per thread by churn() */
+        assert_int_equal(mallopt(M_PERTURB, 0xa5), 1);
+        setenv("MOAT_DATA_DIR", SOURCE_ROOT, 1);
+        for (size_t i = 0; i < sizeof(shipped) / sizeof(shipped[0]); i++) {
+                HostFacts variants[3] = { h, h, h };
+                variants[1].landlock_abi = 0;      /* escalations, degraded controls */
+                variants[2].userns_usable = false; /* vm tier or a refusal */
+                for (size_t v = 0; v < 3; v++, n++) {
+                        char path[512];
+                        MoatError e = {};
+                        Profile *pr = NULL;
+                        snprintf(path, sizeof(path), SOURCE_ROOT "/profiles/%s.yaml", shipped[i]);
+                        if (profile_load(path, &pr, &e) < 0)
+                                fail_msg("%s: %s", path, e.message);
+                        Plan *p = resolve(pr, &variants[v]);
+                        for (size_t m = 0; m < p->sandbox.n_mounts; m++)
+                                positions += p->sandbox.mounts[m].pos.file != NULL;
+                        expect_dup_equal(p, pr);
+                }
+        }
+        assert_int_equal(n, 27);
+        assert_true(positions > 0); /* the comparison above covers profile positions */
+        /* the fields the shipped profiles leave empty: capabilities, egress rules, the vm tier */
+        Profile pr = fixture_profile();
+        pr.capabilities = caps;
+        pr.network = NETWORK_OUTBOUND;
+        pr.outbound.allow = rules;
+        pr.outbound.n_allow = 1;
+        expect_dup_equal(resolve(&pr, &h), NULL);
+        pr.trust = TRUST_HOSTILE;
+        expect_dup_equal(resolve(&pr, &h), NULL);
+        pr.outbound.n_allow = 2; /* refused */
+        expect_dup_equal(resolve(&pr, &h), NULL);
+        assert_int_equal(mallopt(M_PERTURB, 0), 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_baseline_sandbox),
@@ -1546,6 +1667,7 @@ int main(void) {
                 cmocka_unit_test(test_vm_plan),
                 cmocka_unit_test(test_json_and_text),
                 cmocka_unit_test(test_json_documented),
+                cmocka_unit_test(test_plan_dup),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
