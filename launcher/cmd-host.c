@@ -252,6 +252,8 @@ static void print_helpers(const HostFacts *h) {
             h->tun_usable ? NULL : "network: outbound via: transparent cannot run");
         row("slirp4netns", h->slirp4netns_present ? h->slirp4netns_path : "not installed",
             h->slirp4netns_present ? NULL : "network: outbound via: transparent cannot run");
+        row("nft", h->nft_present ? h->nft_path : "not installed",
+            h->nft_present ? NULL : "network: outbound via: transparent cannot run");
         snprintf(value, sizeof(value), "newuidmap %s; subordinate uids %s",
                  h->newuidmap_present ? "installed" : "not installed",
                  h->subuid_range ? "assigned in /etc/subuid" : "not assigned");

@@ -108,6 +108,8 @@ typedef struct HostFacts {
         bool tun_usable; /* /dev/net/tun opens read-write for this caller (access()) */
         bool slirp4netns_present;
         char slirp4netns_path[256];
+        bool nft_present; /* nft, which loads the rules into the sandbox's netns */
+        char nft_path[256];
 
         /* rootless helpers (moat itself never uses them; reported for the user) */
         bool newuidmap_present;

@@ -50,6 +50,8 @@
  *   lxc_present                boolean            false
  *   tun_usable, slirp4netns_present               boolean   false
  *   slirp4netns_path           string (<256)      ""
+ *   nft_present                boolean            false
+ *   nft_path                   string (<256)      ""
  *   lxc_version                string (<32)       ""
  *   newuidmap_present          boolean            false
  *   subuid_range               boolean            false
@@ -154,6 +156,8 @@ static const Field fields[] = {
         F(tun_usable, FIELD_BOOL),
         F(slirp4netns_present, FIELD_BOOL),
         F(slirp4netns_path, FIELD_STRING),
+        F(nft_present, FIELD_BOOL),
+        F(nft_path, FIELD_STRING),
         F(lxc_version, FIELD_STRING),
         F(newuidmap_present, FIELD_BOOL),
         F(subuid_range, FIELD_BOOL),

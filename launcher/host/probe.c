@@ -680,6 +680,7 @@ static void probe_helpers(HostFacts *h) {
 /* network.outbound.via: transparent is a sandbox-tier plan: its facts belong to the base probe. */
 static void probe_transparent_net(HostFacts *h) {
         static const char *const slirp[] = { "/usr/bin/slirp4netns", "/usr/local/bin/slirp4netns" };
+        static const char *const nft[] = { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" };
 
         /* Read-only: access() with the caller's real ids, as slirp4netns's open() will be. */
         h->tun_usable = access("/dev/net/tun", R_OK | W_OK) == 0;
@@ -687,6 +688,11 @@ static void probe_transparent_net(HostFacts *h) {
                 if (is_executable_file(slirp[i])) {
                         h->slirp4netns_present = true;
                         snprintf(h->slirp4netns_path, sizeof(h->slirp4netns_path), "%s", slirp[i]);
+                }
+        for (size_t i = 0; i < ELEMENTSOF(nft) && !h->nft_present; i++)
+                if (is_executable_file(nft[i])) {
+                        h->nft_present = true;
+                        snprintf(h->nft_path, sizeof(h->nft_path), "%s", nft[i]);
                 }
 }
 

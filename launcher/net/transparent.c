@@ -157,15 +157,6 @@ void net_slirp_stop(NetSlirp *s) {
         s->pidfd = safe_close(s->pidfd);
 }
 
-const char *net_nft_path(void) {
-        static const char *const paths[] = { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" };
-
-        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
-                if (access(paths[i], X_OK) == 0)
-                        return paths[i];
-        return NULL;
-}
-
 /* nft with args, stdin from in_fd (or /dev/null), stdout to out_fd (or /dev/null), stderr to
  * /dev/null; its pid. */
 static int nft_spawn(const char *nft, char *const *argv, int in_fd, int out_fd, pid_t *ret) {

@@ -35,9 +35,6 @@ int net_slirp_start(const char *path, pid_t target, NetSlirp *s, int *ret_status
 /* Ends it (the exit-fd closed, SIGKILL after 200 ms) and reaps it. */
 void net_slirp_stop(NetSlirp *s);
 
-/* The nft binary moat uses (/usr/sbin, /sbin, /usr/bin), or NULL. */
-const char *net_nft_path(void);
-
 /* Child (init, as the root of the sandbox's user namespace, in its network namespace, before
  * its mounts: nft is the host's). `nft -f -` of text: 0, or -errno; a non-zero exit of nft is
  * -EPROTO with *ret_status its wait status. */

@@ -101,7 +101,7 @@ static int add_proxy_env(Plan *p) {
 }
 
 /* via: transparent (slirp4netns, nftables rules in the sandbox's netns, moat's DNS stub) needs
- * the host to let this caller open /dev/net/tun and slirp4netns to be installed, and the sandbox
+ * the host to let this caller open /dev/net/tun, slirp4netns and nft to be installed, and the sandbox
  * tier (the system and vm tiers serve the allowlist through the proxy only). The refusal names
  * what is missing and how to get it. 0 when the run can have it. */
 static int check_transparent(Plan *p, const Profile *pr, const HostFacts *host) {
@@ -125,6 +125,13 @@ static int check_transparent(Plan *p, const Profile *pr, const HostFacts *host) 
                 snprintf(remedy + strlen(remedy), sizeof(remedy) - strlen(remedy),
                          "%sinstall slirp4netns (apt-get install slirp4netns)",
                          remedy[0] ? " and " : "");
+        }
+        if (!host || !host->nft_present) {
+                snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                         "%snft is not installed (/usr/sbin, /sbin or /usr/bin)",
+                         why[0] ? "; " : "");
+                snprintf(remedy + strlen(remedy), sizeof(remedy) - strlen(remedy),
+                         "%sinstall nftables (apt-get install nftables)", remedy[0] ? " and " : "");
         }
         if (!why[0] && p->tier != TIER_SANDBOX)
                 snprintf(why, sizeof(why),
@@ -165,6 +172,8 @@ int plan_build_network(Plan *p, const Profile *pr, const Policy *pol, const Host
                 if (host && host->slirp4netns_present)
                         snprintf(e->slirp4netns, sizeof(e->slirp4netns), "%s",
                                  host->slirp4netns_path);
+                if (host && host->nft_present)
+                        snprintf(e->nft, sizeof(e->nft), "%s", host->nft_path);
                 /* No proxy variables: tools connect directly, and the rules decide. No Landlock
                  * TCP rule either: it can name ports only, one per rule in this plan's form,
                  * and the nftables rules hold the ports and addresses. */

@@ -250,6 +250,7 @@ typedef struct PlanEgress {
         bool transparent;      /* via: transparent: slirp4netns, nftables in the sandbox's netns,
                            * moat's DNS stub (launcher/net/dns-stub.h); no proxy, proxy_port 0 */
         char slirp4netns[256]; /* transparent: the helper's path (host facts) */
+        char nft[256];         /* transparent: nft, which loads the rules (host facts) */
         struct EgressRule *allow;
         size_t n_allow;
         uint16_t proxy_port;

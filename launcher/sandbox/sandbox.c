@@ -272,9 +272,9 @@ static void egress_failure(const Plan *plan, int step, int err, int index, char 
                          plan->egress.slirp4netns, strerror(-err), name);
         else if (step == STEP_EGRESS_RULES && err == -ENOENT)
                 snprintf(buf, size,
-                         "cannot set up transparent egress: nft is not installed (/usr/sbin/nft); "
+                         "cannot set up transparent egress: nft is not installed (%s); "
                          "install nftables or use via: proxy (step %s)",
-                         name);
+                         plan->egress.nft[0] ? plan->egress.nft : "none found when planned", name);
         else if (step == STEP_EGRESS_RULES && err == -EPROTO)
                 snprintf(buf, size,
                          "cannot set up transparent egress: nft -f refused the ruleset (exit "
@@ -693,7 +693,8 @@ static __attribute__((noinline)) int prepare(const Plan *plan, const RunRequest 
          * them in our memory). */
         if (plan->egress.active && plan->egress.transparent) {
                 *ret_step = STEP_EGRESS_RULES;
-                p->nft_path = net_nft_path();
+                /* the plan's nft (host facts; the plan refuses transparent mode without one) */
+                p->nft_path = plan->egress.nft[0] ? plan->egress.nft : NULL;
                 if (!p->nft_path)
                         return -ENOENT;
                 for (size_t size = 16384;; size *= 2) {

@@ -31,7 +31,8 @@
 #    --network; slirp4netns killed mid-run, and the stub killed mid-run: the network stays
 #    closed, and the record says so; any step that cannot be set up stops the run with 125
 #    before the workload starts, naming it (slirp4netns without a tun device, nft refusing the
-#    rules, a read-back that differs, no resolver for the stub); kill -9 of moat leaves no
+#    rules, a read-back that differs, no resolver for the stub), and without nft the plan
+#    refuses the mode (host facts: nft_present); kill -9 of moat leaves no
 #    slirp4netns, no stub and no init.
 #
 # Each check was seen to fail with its control removed: the ruleset not loaded (raw address,
@@ -49,6 +50,8 @@ write_profile "$PROFILE" transparent \
         'network:' '  outbound:' '    via: transparent' '    allow:' '      - pkg.test:443'
 slirp=
 for p in /usr/bin/slirp4netns /usr/local/bin/slirp4netns; do [ -x "$p" ] && slirp=$p && break; done
+nft=
+for p in /usr/sbin/nft /sbin/nft /usr/bin/nft; do [ -f "$p" ] && [ -x "$p" ] && nft=$p && break; done
 
 BED_USERS=()
 for u in "${USERS[@]}"; do
@@ -59,7 +62,9 @@ for u in "${USERS[@]}"; do
                 '[ "$(jq -r .tun_usable <<<"$facts")" = $tun ]'
         check_all "$u: moat host --json: slirp4netns_present and its path as installed" \
                 '[ "$(jq -r "[.slirp4netns_present, .slirp4netns_path] | @tsv" <<<"$facts")" = "$(printf "%s\t%s" "$([ -n "$slirp" ] && echo true || echo false)" "$slirp")" ]'
-        if [ $tun = true ] && [ -n "$slirp" ]; then
+        check_all "$u: moat host --json: nft_present and its path as installed" \
+                '[ "$(jq -r "[.nft_present, .nft_path] | @tsv" <<<"$facts")" = "$(printf "%s\t%s" "$([ -n "$nft" ] && echo true || echo false)" "$nft")" ]'
+        if [ $tun = true ] && [ -n "$slirp" ] && [ -n "$nft" ]; then
                 BED_USERS+=("$u")
                 continue
         fi
@@ -76,6 +81,10 @@ for u in "${USERS[@]}"; do
         if [ -z "$slirp" ]; then
                 check_all "$u: slirp4netns is not installed: the refusal says so and how to install it" \
                         '[[ "$out" == *"slirp4netns is not installed"* && "$out" == *"apt-get install slirp4netns"* ]]'
+        fi
+        if [ -z "$nft" ]; then
+                check_all "$u: nft is not installed: the refusal says so and how to install it" \
+                        '[[ "$out" == *"nft is not installed"* && "$out" == *"apt-get install nftables"* ]]'
         fi
         check_all "$u: the refused run started no workload" '[ ! -e "$T/$u/work/ran" ]'
         check_all "$u: the refusal has its audit record" \
@@ -103,7 +112,7 @@ if [ "$(id -u)" -ne 0 ]; then
         exit
 fi
 if [[ " ${BED_USERS[*]} " != *" root "* ]]; then
-        tap_skip "transparent mode against the test bed" "root cannot open /dev/net/tun or slirp4netns is missing"
+        tap_skip "transparent mode against the test bed" "root cannot open /dev/net/tun, or slirp4netns or nft is missing"
         tap_end
         exit
 fi
@@ -347,6 +356,13 @@ fail_case "slirp4netns cannot make its tap device (no tun)" "egress slirp4netns"
 fail_case "nft refuses the ruleset" "egress rules" "mount --bind '$T/nft-refuse' /usr/sbin/nft"
 fail_case "the read-back shows a table the plan does not have" "egress rules read-back" \
         "mount --bind '$T/nft-extra' /usr/sbin/nft"
+# Without nft the plan refuses the mode (the host facts say so) before anything starts.
+rm -f "$T/root/work/ran"
+out=$(in_bed "mount --bind /dev/null /usr/sbin/nft" -- sh -c 'touch /work/ran' 2>&1)
+rc=$?
+check_all "no nft on the host: the plan is refused (125) naming nft and its package, the workload never started" \
+        '[ $rc -eq 125 ] && [[ "$out" == *"nft is not installed"* && "$out" == *"apt-get install nftables"* ]] && [ ! -e "$T/root/work/ran" ]' ||
+        diag "rc=$rc $out"
 echo "# no nameserver" >"$T/resolv.conf"
 fail_case "the DNS stub has no resolver" "egress dns stub" true
 echo "nameserver 198.51.100.10" >"$T/resolv.conf"
