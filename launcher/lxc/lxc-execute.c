@@ -1561,55 +1561,6 @@ static int egress_listener(pid_t init, pid_t gate, uint16_t port, int *ret_fd, c
         return 0;
 }
 
-/* The proxy's decisions into the run's table; false once its end is closed (it died, or it
- * finished at the end of the run). */
-static bool egress_drain(int fd, RunNetwork *net) {
-        for (;;) {
-                NetRecord rec;
-                ssize_t n = recv(fd, &rec, sizeof(rec), MSG_DONTWAIT);
-                if (n == (ssize_t) sizeof(rec)) {
-                        rec.host[sizeof(rec.host) - 1] = rec.reason[sizeof(rec.reason) - 1] = 0;
-                        rec.addr[sizeof(rec.addr) - 1] = rec.method[sizeof(rec.method) - 1] = 0;
-                        net_table_add(net, &rec);
-                        continue;
-                }
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                        return true;
-                if (n > 0)
-                        continue; /* a short record is no record */
-                return false;
-        }
-}
-
-/* After the run, as the sandbox tier: SIGTERM (no new connection; the ones under way report),
- * their records until EOF or EGRESS_STOP_MS, then SIGKILL. */
-#define EGRESS_STOP_MS 500
-
-static void egress_stop(pid_t *pid, int *fd, RunNetwork *net) {
-        uint64_t deadline = now_ms() + EGRESS_STOP_MS;
-
-        if (*pid <= 0)
-                return;
-        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
-                net->proxy_died = true;
-                *pid = 0;
-        } else
-                (void) kill(*pid, SIGTERM);
-        while (*fd >= 0 && egress_drain(*fd, net)) {
-                uint64_t t = now_ms();
-                struct pollfd pf = { .fd = *fd, .events = POLLIN };
-                if (t >= deadline || poll(&pf, 1, (int) (deadline - t) + 1) <= 0)
-                        break;
-        }
-        if (*pid > 0) {
-                (void) kill(*pid, SIGKILL);
-                while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-        }
-        *pid = 0;
-        *fd = safe_close(*fd);
-}
-
 /* ---- what the audit record says of each control ------------------------------------------ */
 
 /* The plan's control a host or gate check names (its message's first word). */
@@ -2086,7 +2037,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 if (n < 0 && errno != EINTR)
                         break;
                 /* the proxy gone mid-run: the container keeps its loopback and nothing else */
-                if (n > 0 && pf[8].revents && !egress_drain(net_fd, &o->network)) {
+                if (n > 0 && pf[8].revents && !net_records_drain(net_fd, &o->network)) {
                         net_fd = safe_close(net_fd);
                         o->network.proxy_died = true;
                 }
@@ -2341,7 +2292,7 @@ out_wait:
                 if (errno != EINTR)
                         break;
         }
-        egress_stop(&net_pid, &net_fd, &o->network);
+        net_helper_stop(&net_pid, &net_fd, &o->network, NET_STOP_MS);
         if (p->system.boot)
                 status = cmd_status; /* the command's, not the init's */
         else if (init_status >= 0)

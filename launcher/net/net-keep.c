@@ -139,8 +139,7 @@ int net_table_load(int dir_fd, const char *name, RunNetwork *n) {
         return 0;
 }
 
-/* Read what is there; false once the proxy's end is closed. */
-static bool drain(int fd, RunNetwork *n) {
+bool net_records_drain(int fd, RunNetwork *n) {
         for (;;) {
                 NetRecord rec;
                 ssize_t k = recv(fd, &rec, sizeof(rec), MSG_DONTWAIT);
@@ -153,9 +152,39 @@ static bool drain(int fd, RunNetwork *n) {
                 if (k < 0 && (errno == EAGAIN || errno == EINTR))
                         return true;
                 if (k > 0)
-                        continue;
+                        continue; /* a short record is no record */
                 return false;
         }
+}
+
+/* Records until EOF on fd or the deadline (CLOCK_MONOTONIC ms). */
+static void drain_until(int fd, RunNetwork *n, uint64_t deadline) {
+        while (fd >= 0 && net_records_drain(fd, n)) {
+                uint64_t now = mono_ms();
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (now >= deadline || poll(&p, 1, (int) (deadline - now) + 1) <= 0)
+                        break;
+        }
+}
+
+void net_helper_stop(pid_t *pid, int *fd, RunNetwork *n, unsigned stop_ms) {
+        uint64_t deadline = mono_ms() + stop_ms;
+
+        if (*pid > 0) {
+                if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+                        n->proxy_died = true;
+                        *pid = 0;
+                } else
+                        (void) kill(*pid, SIGTERM);
+                drain_until(*fd, n, deadline);
+                if (*pid > 0) {
+                        (void) kill(*pid, SIGKILL);
+                        while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+                                ;
+                }
+        }
+        *pid = 0;
+        *fd = safe_close(*fd);
 }
 
 /* Root: the bounding set emptied while CAP_SETPCAP is still there, then nobody (which clears
@@ -202,7 +231,7 @@ _Noreturn static void keeper_main(const PlanEgress *e, int ready_fd) {
                 int k = poll(p, rep >= 0 ? 2 : 1, dirty ? KEEP_WRITE_MS : -1);
                 if (k < 0 && errno != EINTR)
                         break;
-                if (rep >= 0 && p[1].revents && !drain(rep, &n)) {
+                if (rep >= 0 && p[1].revents && !net_records_drain(rep, &n)) {
                         /* The proxy is gone before the container: the network stays closed. */
                         rep = safe_close(rep);
                         n.proxy_died = true;
@@ -220,13 +249,7 @@ _Noreturn static void keeper_main(const PlanEgress *e, int ready_fd) {
         /* The container's init ended: the proxy takes no new connection, the ones under way
          * report, and whatever is left after KEEP_STOP_MS is killed. */
         (void) kill(proxy, SIGTERM);
-        uint64_t deadline = mono_ms() + KEEP_STOP_MS;
-        while (rep >= 0 && drain(rep, &n)) {
-                uint64_t now = mono_ms();
-                struct pollfd p = { .fd = rep, .events = POLLIN };
-                if (now >= deadline || poll(&p, 1, (int) (deadline - now) + 1) <= 0)
-                        break;
-        }
+        drain_until(rep, &n, mono_ms() + KEEP_STOP_MS);
         (void) kill(proxy, SIGKILL);
         (void) waitpid(proxy, NULL, 0);
         table_write(4, &n);

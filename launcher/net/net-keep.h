@@ -16,6 +16,7 @@
  * sandbox tier's supervisor. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -24,6 +25,16 @@
 
 /* Count one decision: totals, and the (host, port, verdict, reason) pair (bounded). */
 void net_table_add(RunNetwork *n, const NetRecord *rec);
+
+/* Read the records waiting on fd (the proxy's or the DNS stub's SOCK_SEQPACKET end) into n,
+ * without blocking. false once that end is closed (the helper died, or it is done). */
+bool net_records_drain(int fd, RunNetwork *n);
+
+/* After the run (moat run, every tier): SIGTERM to the helper *pid (no new connection; the
+ * ones under way report), its records until EOF or stop_ms, then SIGKILL and reap; *fd closed,
+ * *pid 0. A helper that had already exited is recorded as n->proxy_died. */
+#define NET_STOP_MS 500
+void net_helper_stop(pid_t *pid, int *fd, RunNetwork *n, unsigned stop_ms);
 
 /* Fork K. 0 once the proxy runs (*ret_pid: K), or the negative errno of the step that failed
  * (K is gone then; -EPROTONOSUPPORT for a plan with via: transparent, which only `moat run`

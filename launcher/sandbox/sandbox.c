@@ -120,35 +120,6 @@ static void on_dns_fd(Supervisor *s, int index, int fd) {
         (void) sys_sync_send(s->sync_fd, MSG_PROXY_READY, r, -1, -EBADF);
 }
 
-static void net_record(Supervisor *s, const NetRecord *rec) {
-        net_table_add(&s->o->network, rec);
-}
-
-/* Read what is there; false once the proxy's end is closed (it died, or we are done). */
-static bool net_drain(Supervisor *s) {
-        for (;;) {
-                NetRecord rec;
-                ssize_t n = recv(s->net_fd, &rec, sizeof(rec), MSG_DONTWAIT);
-                if (n == (ssize_t) sizeof(rec)) {
-                        rec.host[sizeof(rec.host) - 1] = rec.reason[sizeof(rec.reason) - 1] = 0;
-                        rec.addr[sizeof(rec.addr) - 1] = rec.method[sizeof(rec.method) - 1] = 0;
-                        net_record(s, &rec);
-                        continue;
-                }
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                        return true;
-                if (n > 0)
-                        continue; /* a short record is no record */
-                return false;
-        }
-}
-
-/* After the run: SIGTERM asks the proxy to take no new connection and to exit once the ones
- * under way have reported (the workload's ends are closed by now); the record socket's EOF says
- * all have. Whatever is still there after NET_STOP_MS is killed (its connection processes die
- * with it) and its records are lost, which the totals then miss. */
-#define NET_STOP_MS 500
-
 static uint64_t now_ns(clockid_t clock);
 
 /* via transparent, after the run: each address . port the rules rejected (TCP and UDP; the
@@ -184,31 +155,15 @@ static __attribute__((noinline)) void net_denied(Supervisor *s) {
 }
 
 static void net_stop(Supervisor *s) {
-        uint64_t deadline = now_ns(CLOCK_MONOTONIC) + NET_STOP_MS * 1000000ULL;
-
         net_denied(s);
         for (int i = 0; i < 3; i++)
                 s->dns_fd[i] = safe_close(s->dns_fd[i]);
         net_slirp_stop(&s->slirp);
-        if (s->net_pid <= 0)
-                return;
-        if (waitpid(s->net_pid, NULL, WNOHANG) == s->net_pid) {
-                s->o->network.proxy_died = true;
-                s->net_pid = 0;
-        } else
-                (void) kill(s->net_pid, SIGTERM);
-        while (s->net_fd >= 0 && net_drain(s)) {
-                uint64_t now = now_ns(CLOCK_MONOTONIC);
-                struct pollfd p = { .fd = s->net_fd, .events = POLLIN };
-                if (now >= deadline || poll(&p, 1, (int) ((deadline - now) / 1000000 + 1)) <= 0)
-                        break;
-        }
-        if (s->net_pid > 0) {
-                (void) kill(s->net_pid, SIGKILL);
-                (void) waitpid(s->net_pid, NULL, 0);
-        }
-        s->net_pid = 0;
-        s->net_fd = safe_close(s->net_fd);
+        /* SIGTERM asks the proxy (or the DNS stub) to take no new connection and to exit once
+         * the ones under way have reported; whatever is still there after NET_STOP_MS is killed
+         * (its connection processes die with it) and its records are lost, which the totals
+         * then miss. */
+        net_helper_stop(&s->net_pid, &s->net_fd, &s->o->network, NET_STOP_MS);
 }
 
 static uint64_t now_ns(clockid_t clock) {
@@ -544,7 +499,7 @@ static void supervise(Supervisor *s, const RunRequest *req) {
                 if (p[5].revents & POLLIN)
                         on_cpu_timer(s);
                 /* The proxy gone mid-run: the sandbox keeps its loopback and nothing else. */
-                if (p[8].revents && !net_drain(s)) {
+                if (p[8].revents && !net_records_drain(s->net_fd, &s->o->network)) {
                         s->net_fd = safe_close(s->net_fd);
                         s->o->network.proxy_died = true;
                 }
