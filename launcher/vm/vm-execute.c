@@ -249,29 +249,6 @@ static int net_connect_proxy(void *userdata) {
         return fd;
 }
 
-/* The proxy's decisions, counted as the sandbox tier counts them; false once its end closed. */
-static bool net_drain(VmRun *run) {
-        for (;;) {
-                NetRecord rec;
-                ssize_t n = recv(run->net_report_fd, &rec, sizeof(rec), MSG_DONTWAIT);
-                if (n == (ssize_t) sizeof(rec)) {
-                        rec.host[sizeof(rec.host) - 1] = rec.reason[sizeof(rec.reason) - 1] = 0;
-                        rec.addr[sizeof(rec.addr) - 1] = rec.method[sizeof(rec.method) - 1] = 0;
-                        net_table_add(&run->res.net, &rec);
-                        continue;
-                }
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                        return true;
-                if (n > 0)
-                        continue;
-                return false;
-        }
-}
-
-/* After the run, as the sandbox tier does: SIGTERM, the records under way for up to
- * NET_STOP_MS, then SIGKILL. The guest's channels are closed first. */
-#define NET_STOP_MS 500
-
 static void net_stop(VmRun *run) {
         if (run->relay) {
                 vm_net_relay_done(run->relay);
@@ -279,26 +256,8 @@ static void net_stop(VmRun *run) {
                 run->relay = NULL;
         }
         run->net_fd = safe_close(run->net_fd);
-        if (run->net_pid > 0) {
-                uint64_t deadline = now_ms() + NET_STOP_MS;
-                if (waitpid(run->net_pid, NULL, WNOHANG) == run->net_pid) {
-                        run->res.net.proxy_died = true;
-                        run->net_pid = 0;
-                } else
-                        (void) kill(run->net_pid, SIGTERM);
-                while (run->net_report_fd >= 0 && net_drain(run)) {
-                        struct pollfd p = { .fd = run->net_report_fd, .events = POLLIN };
-                        uint64_t t = now_ms();
-                        if (t >= deadline || poll(&p, 1, (int) (deadline - t)) <= 0)
-                                break;
-                }
-                if (run->net_pid > 0) {
-                        (void) kill(run->net_pid, SIGKILL);
-                        (void) waitpid(run->net_pid, NULL, 0);
-                }
-                run->net_pid = 0;
-        }
-        run->net_report_fd = safe_close(run->net_report_fd);
+        /* as the sandbox tier does (net-keep.h): the guest's channels are closed first */
+        net_helper_stop(&run->net_pid, &run->net_report_fd, &run->res.net, NET_STOP_MS);
         run->net_listen = safe_close(run->net_listen);
         run->proxy_listen = safe_close(run->proxy_listen);
         /* The table crosses the helper's pipe by value. */
@@ -625,7 +584,7 @@ static void run_loop(VmRun *run, uint64_t deadline) {
                                 continue;
                         }
                 }
-                if (p[6].revents && !net_drain(run))
+                if (p[6].revents && !net_records_drain(run->net_report_fd, &run->res.net))
                         run->net_report_fd = safe_close(run->net_report_fd);
                 if (relaying) {
                         int k = vm_net_relay_handle(run->relay, p + 7);
