@@ -44,12 +44,23 @@ bool strv_contains(char *const *l, const char *s) {
 }
 
 char **strv_copy(char *const *l) {
-        char **r = calloc(1, sizeof(char *));
+        size_t n = strv_length(l);
+        char **r = calloc(n + 1, sizeof(char *));
         if (!r)
                 return NULL;
-        STRV_FOREACH (i, l)
-                if (strv_extend(&r, *i) < 0)
+        for (size_t i = 0; i < n; i++)
+                if (!(r[i] = strdup(l[i])))
                         return strv_free(r);
+        return r;
+}
+
+char **strv_copy_or_null(char *const *l, bool *oom) {
+        char **r;
+        if (!l)
+                return NULL;
+        r = strv_copy(l);
+        if (!r)
+                *oom = true;
         return r;
 }
 

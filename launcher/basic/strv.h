@@ -12,6 +12,8 @@ int strv_extend(char ***l, const char *s);
 int strv_extend_unique(char ***l, const char *s);
 bool strv_contains(char *const *l, const char *s);
 char **strv_copy(char *const *l);
+/* strv_copy(), NULL for NULL; *oom set when the copy fails (for copies made field by field). */
+char **strv_copy_or_null(char *const *l, bool *oom);
 /* Frees every string and the vector; returns NULL. */
 char **strv_free(char **l);
 static inline void strv_freep(char ***l) {

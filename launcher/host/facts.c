@@ -36,34 +36,19 @@ static char *copy_string(const char *s, bool *oom) {
         return c;
 }
 
-static char **copy_strv(char *const *l, bool *oom) {
-        size_t n = strv_length(l);
-        char **c;
-        if (!l)
-                return NULL;
-        c = calloc(n + 1, sizeof(char *));
-        if (!c) {
-                *oom = true;
-                return NULL;
-        }
-        for (size_t i = 0; i < n; i++)
-                c[i] = copy_string(l[i], oom);
-        return c;
-}
-
 /* What host_facts_done() frees, copied; a field added to the one is added here. */
 int host_facts_copy(const HostFacts *src, HostFacts *dst) {
         bool oom = false;
         HostFacts h = *src;
 
-        h.root_symlinks = copy_strv(src->root_symlinks, &oom);
-        h.root_dirs = copy_strv(src->root_dirs, &oom);
+        h.root_symlinks = strv_copy_or_null(src->root_symlinks, &oom);
+        h.root_dirs = strv_copy_or_null(src->root_dirs, &oom);
         h.userns_reason = copy_string(src->userns_reason, &oom);
-        h.seccomp_actions = copy_strv(src->seccomp_actions, &oom);
-        h.lsms = copy_strv(src->lsms, &oom);
-        h.apparmor_moat_profiles = copy_strv(src->apparmor_moat_profiles, &oom);
-        h.cgroup_v2_controllers = copy_strv(src->cgroup_v2_controllers, &oom);
-        h.cgroup_v1_controllers = copy_strv(src->cgroup_v1_controllers, &oom);
+        h.seccomp_actions = strv_copy_or_null(src->seccomp_actions, &oom);
+        h.lsms = strv_copy_or_null(src->lsms, &oom);
+        h.apparmor_moat_profiles = strv_copy_or_null(src->apparmor_moat_profiles, &oom);
+        h.cgroup_v2_controllers = strv_copy_or_null(src->cgroup_v2_controllers, &oom);
+        h.cgroup_v1_controllers = strv_copy_or_null(src->cgroup_v1_controllers, &oom);
         h.guest_kernel = copy_string(src->guest_kernel, &oom);
         h.vm_reason = copy_string(src->vm_reason, &oom);
         h.kvm_reason = copy_string(src->kvm_reason, &oom);

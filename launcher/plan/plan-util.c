@@ -270,21 +270,6 @@ static void *memdup_or_null(const void *src, size_t n, size_t size, bool *oom) {
         return c;
 }
 
-static char **strv_dup_or_null(char *const *l, bool *oom) {
-        size_t n = strv_length(l);
-        char **c;
-        if (!l)
-                return NULL;
-        c = calloc(n + 1, sizeof(char *));
-        if (!c) {
-                *oom = true;
-                return NULL;
-        }
-        for (size_t i = 0; i < n; i++)
-                c[i] = strdup_or_null(l[i], oom);
-        return c;
-}
-
 /* The copy of a seccomp rule's string: at the same offset in the copy of the block that holds
  * it. NULL when no block does (a resolved plan has none such, plan.h). */
 static char *rebase_string(const PlanStringBlock *from, const PlanStringBlock *to, const char *s) {
@@ -358,7 +343,7 @@ int plan_dup(const Plan *src, Plan **ret) {
         p->refusal = strdup_or_null(src->refusal, &oom);
         p->profile_name = strdup_or_null(src->profile_name, &oom);
         p->profile_path = strdup_or_null(src->profile_path, &oom);
-        p->policy_files = strv_dup_or_null(src->policy_files, &oom);
+        p->policy_files = strv_copy_or_null(src->policy_files, &oom);
         p->decisions = memdup_or_null(src->decisions, src->n_decisions, sizeof(PlanDecision), &oom);
         for (size_t i = 0; p->decisions && i < p->n_decisions; i++) {
                 p->decisions[i].rule_id = strdup_or_null(src->decisions[i].rule_id, &oom);
@@ -374,8 +359,8 @@ int plan_dup(const Plan *src, Plan **ret) {
         }
         if (!p->controls)
                 p->n_controls = 0;
-        p->env_allow = strv_dup_or_null(src->env_allow, &oom);
-        p->env_set = strv_dup_or_null(src->env_set, &oom);
+        p->env_allow = strv_copy_or_null(src->env_allow, &oom);
+        p->env_set = strv_copy_or_null(src->env_set, &oom);
 
         PlanSandbox *s = &p->sandbox;
         const PlanSandbox *f = &src->sandbox;
@@ -389,7 +374,7 @@ int plan_dup(const Plan *src, Plan **ret) {
         if (!s->mounts)
                 s->n_mounts = 0;
         s->workdir_target = strdup_or_null(f->workdir_target, &oom);
-        s->seccomp.arches = strv_dup_or_null(f->seccomp.arches, &oom);
+        s->seccomp.arches = strv_copy_or_null(f->seccomp.arches, &oom);
         s->seccomp.strings = NULL;
         for (PlanStringBlock *b = f->seccomp.strings, **tail = &s->seccomp.strings; b;
              b = b->next) {
@@ -442,7 +427,7 @@ int plan_dup(const Plan *src, Plan **ret) {
         p->system.init = strdup_or_null(src->system.init, &oom);
         p->system.image = strdup_or_null(src->system.image, &oom);
         p->system.image_name = strdup_or_null(src->system.image_name, &oom);
-        p->reachable = strv_dup_or_null(src->reachable, &oom);
+        p->reachable = strv_copy_or_null(src->reachable, &oom);
         p->egress.allow =
                 memdup_or_null(src->egress.allow, src->egress.n_allow, sizeof(EgressRule), &oom);
         if (!oom && own_positions(p) < 0)
