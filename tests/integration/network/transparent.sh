@@ -124,33 +124,22 @@ for tool in ip curl openssl python3 unshare nft; do
         fi
 done
 
-NS_INET=moat-tinet-$$
-NS_HOST=moat-thost-$$
+# The test bed of bed-lib.sh, and in "inet" two more addresses with plain HTTP servers
+# (198.51.100.11 listed as a CIDR rule, .12 not) and a UDP listener on 198.51.100.10:9998.
+source "$(dirname "$0")/bed-lib.sh"
 PIDS=()
 bed_cleanup() {
         for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-        ip netns del "$NS_INET" 2>/dev/null
-        ip netns del "$NS_HOST" 2>/dev/null
+        bed_down
         rm -rf "$T"
 }
 trap bed_cleanup EXIT
 
-ip netns add "$NS_INET" && ip netns add "$NS_HOST" &&
-        ip link add ti0 netns "$NS_INET" type veth peer name th0 netns "$NS_HOST" &&
-        ip -n "$NS_INET" addr add 198.51.100.10/24 dev ti0 &&
-        ip -n "$NS_INET" addr add 198.51.100.11/24 dev ti0 &&
-        ip -n "$NS_INET" addr add 198.51.100.12/24 dev ti0 &&
-        ip -n "$NS_HOST" addr add 198.51.100.2/24 dev th0 &&
-        ip -n "$NS_INET" link set ti0 up && ip -n "$NS_INET" link set lo up &&
-        ip -n "$NS_HOST" link set th0 up && ip -n "$NS_HOST" link set lo up ||
+bed_up t 127.0.0.1 pkg.test=198.51.100.10 evil.test=198.51.100.10 rebind.test=127.0.0.1 \
+        late.test=198.51.100.10 &&
+        ip -n "$NS_INET" addr add 198.51.100.11/24 dev mi0 &&
+        ip -n "$NS_INET" addr add 198.51.100.12/24 dev mi0 ||
         { tap_not_ok "build the test bed"; tap_end; exit; }
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=pkg.test \
-        -addext subjectAltName=DNS:pkg.test,DNS:evil.test -keyout "$T/key.pem" \
-        -out "$T/cert.pem" 2>/dev/null
-ip netns exec "$NS_INET" python3 "$(dirname "$0")/netbed.py" 198.51.100.10 "$T/cert.pem" \
-        "$T/key.pem" pkg.test=198.51.100.10 evil.test=198.51.100.10 rebind.test=127.0.0.1 \
-        late.test=198.51.100.10 >"$T/bed.out" 2>&1 &
-PIDS+=($!)
 ip netns exec "$NS_INET" python3 -m http.server --bind 198.51.100.11 80 >/dev/null 2>&1 &
 PIDS+=($!)
 ip netns exec "$NS_INET" python3 -m http.server --bind 198.51.100.12 80 >/dev/null 2>&1 &
@@ -162,12 +151,10 @@ while True:
     d, a = s.recvfrom(2048)
     open(sys.argv[1], "a").write("%s %r\n" % (a[0], d))' "$T/udp.log" &
 PIDS+=($!)
-ip netns exec "$NS_HOST" python3 -m http.server --bind 127.0.0.1 9999 >/dev/null 2>&1 &
-PIDS+=($!)
-for _ in $(seq 200); do grep -q ready "$T/bed.out" 2>/dev/null && break; sleep 0.1; done
-check "the test bed is up" grep -q ready "$T/bed.out"
-echo "nameserver 198.51.100.10" >"$T/resolv.conf"
-chmod 0644 "$T/resolv.conf"
+for _ in $(seq 100); do
+        [ "$(ip netns exec "$NS_INET" ss -Hlnt 'sport = :80' 2>/dev/null | wc -l)" -ge 2 ] && break
+        sleep 0.1
+done
 
 NET=$T/transparent-bed.yaml
 write_profile "$NET" tbed \
