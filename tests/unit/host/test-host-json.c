@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <malloc.h>
 #include <string.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -338,7 +339,9 @@ static void test_copy_shares_nothing(void **state) {
         fill_everything(&a);
         a.project_quota_reason = strdup("no quota here");
         assert_int_equal(host_facts_copy(&a, &b), 0);
-        assert_int_equal(mallopt(M_PERTURB, 0xa5), 1);
+        /* glibc overwrites what is freed; under AddressSanitizer, whose allocator has no
+         * M_PERTURB (mallopt() returns 0), any read of freed memory is reported instead */
+        bool perturb = mallopt(M_PERTURB, 0xa5) == 1;
         host_facts_done(&a);
         for (size_t i = 0; i < ELEMENTSOF(blocks); i++) {
                 size_t size = 16 * (i % 256 + 1);
@@ -350,7 +353,8 @@ static void test_copy_shares_nothing(void **state) {
         assert_string_equal(b.project_quota_reason, "no quota here");
         for (size_t i = 0; i < ELEMENTSOF(blocks); i++)
                 free(blocks[i]);
-        assert_int_equal(mallopt(M_PERTURB, 0), 1);
+        if (perturb)
+                assert_int_equal(mallopt(M_PERTURB, 0), 1);
 }
 
 int main(void) {

@@ -4,6 +4,7 @@
  * degradation, seccomp expansion, Landlock clamping, the mount list, JSON and text. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -1600,7 +1601,9 @@ static void test_plan_dup(void **state) {
         size_t n = 0, positions = 0;
 
         /* freed blocks are overwritten at once (glibc), those glibc caches per thread by churn() */
-        assert_int_equal(mallopt(M_PERTURB, 0xa5), 1);
+        /* glibc overwrites what is freed; under AddressSanitizer, whose allocator has no
+         * M_PERTURB (mallopt() returns 0), any read of freed memory is reported instead */
+        bool perturb = mallopt(M_PERTURB, 0xa5) == 1;
         setenv("MOAT_DATA_DIR", SOURCE_ROOT, 1);
         for (size_t i = 0; i < sizeof(shipped) / sizeof(shipped[0]); i++) {
                 HostFacts variants[3] = { h, h, h };
@@ -1632,7 +1635,8 @@ static void test_plan_dup(void **state) {
         expect_dup_equal(resolve(&pr, &h), NULL);
         pr.outbound.n_allow = 2; /* refused */
         expect_dup_equal(resolve(&pr, &h), NULL);
-        assert_int_equal(mallopt(M_PERTURB, 0), 1);
+        if (perturb)
+                assert_int_equal(mallopt(M_PERTURB, 0), 1);
 }
 
 int main(void) {
