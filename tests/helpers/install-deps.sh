@@ -12,6 +12,7 @@ pkgs=(
   cpio kmod xz-utils zstd busybox-static mmdebstrap
   bubblewrap crun hyperfine jq python3-jsonschema python3-yaml iproute2 util-linux procps
   curl openssl git slirp4netns nftables
+  man-db groff-base
   sudo passwd
   containerd runc containernetworking-plugins
 )

@@ -153,5 +153,34 @@ for c in run explain check host audit; do
         done
 done
 
+# moat(1): built from the binary's --help texts, a section for every command `moat --help`
+# lists, each with that command's own usage line; it renders without a warning.
+page=${MOAT_BUILD_DIR:-$(dirname "$MOAT")}/moat.1
+if [[ ! -s $page ]]; then
+        not_ok "moat.1 is built next to moat" "$page is missing or empty"
+else
+        ok "moat.1 is built next to moat"
+        rendered=$(MANWIDTH=100 man -l "$page" 2>"$tmp/man-err")
+        if [[ $? -ne 0 || -s $tmp/man-err ]] || ! grep -q '^NAME' <<<"$rendered"; then
+                not_ok "moat.1 renders with man -l, no warning" "$(head -5 "$tmp/man-err")"
+        else
+                ok "moat.1 renders with man -l, no warning"
+        fi
+        MANWIDTH=100 man --warnings -l "$page" >/dev/null 2>"$tmp/man-warn"
+        if [[ -s $tmp/man-warn ]]; then
+                not_ok "moat.1 has no groff warning" "$(head -5 "$tmp/man-warn")"
+        else
+                ok "moat.1 has no groff warning"
+        fi
+        for c in $("$MOAT" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p'); do
+                usage=$("$MOAT" "$c" --help | head -1)
+                if grep -qxF "   moat $c" <<<"$rendered" && grep -qF -- "$usage" <<<"$rendered"; then
+                        ok "moat.1 has a section for moat $c with its usage line"
+                else
+                        not_ok "moat.1 has a section for moat $c with its usage line" "usage: $usage"
+                fi
+        done
+fi
+
 echo "1..$n"
 exit $failed
