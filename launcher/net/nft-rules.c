@@ -204,18 +204,28 @@ static void squeeze(char *s) {
         }
 }
 
-/* The items of each inline "{ a, b }" sorted; into a new string. */
+/* The items of each inline "{ a, b }" sorted; into a new string. Items are joined with ", ",
+ * so a list written "a,b" grows by one byte per comma: the new string has room for that. */
 static char *sort_lists(const char *s) {
-        size_t len = strlen(s);
-        char *out = malloc(len + 1), *w = out;
+        size_t len = strlen(s), commas = 0;
+        for (const char *p = s; *p; p++)
+                commas += *p == ',';
+        char *out = malloc(len + commas + 1), *w = out;
 
         if (!out)
                 return NULL;
         while (*s) {
-                const char *open = strstr(s, "{ "), *close = open ? strstr(open, " }") : NULL;
+                const char *open = strstr(s, "{ "), *close = open ? strstr(open + 1, " }") : NULL;
                 if (!open || !close) {
                         strcpy(w, s);
                         return out;
+                }
+                if (close == open + 1) { /* "{ }": nothing to sort */
+                        memcpy(w, s, (size_t) (close - s) + 2);
+                        w += close - s + 2;
+                        s = close + 2;
+                        *w = 0;
+                        continue;
                 }
                 memcpy(w, s, (size_t) (open - s) + 2);
                 w += open - s + 2;

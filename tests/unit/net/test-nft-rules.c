@@ -262,6 +262,20 @@ static void test_canonical(void **state) {
         free(c);
         free(bad);
         free(a);
+        /* a list written without spaces sorts as one with them (it is longer once joined
+         * with ", "); an empty list stays as it is */
+        a = nft_rules_canonical("table inet moat {\n\tset s {\n\t\telements = { b,a,c }\n\t}\n}\n");
+        b = nft_rules_canonical(
+                "table inet moat {\n\tset s {\n\t\telements = { a, b, c }\n\t}\n}\n");
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+        a = nft_rules_canonical("table inet moat {\n\tset s {\n\t\telements = { }\n\t}\n}\n");
+        assert_non_null(a);
+        assert_non_null(strstr(a, "{ }"));
+        free(a);
 }
 
 /* A NEWSETELEM message as the kernel dumps denied4: two elements, key address . port (padded
