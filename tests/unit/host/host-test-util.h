@@ -84,6 +84,11 @@ static inline void assert_host_facts_equal(const HostFacts *a, const HostFacts *
         assert_int_equal(a->vm_boot_ms, b->vm_boot_ms);
         assert_int_equal(a->lxc_present, b->lxc_present);
         assert_string_equal(a->lxc_version, b->lxc_version);
+        assert_int_equal(a->tun_usable, b->tun_usable);
+        assert_int_equal(a->slirp4netns_present, b->slirp4netns_present);
+        assert_string_equal(a->slirp4netns_path, b->slirp4netns_path);
+        assert_int_equal(a->nft_present, b->nft_present);
+        assert_string_equal(a->nft_path, b->nft_path);
         assert_int_equal(a->newuidmap_present, b->newuidmap_present);
         assert_int_equal(a->subuid_range, b->subuid_range);
 }

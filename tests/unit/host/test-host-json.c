@@ -68,6 +68,9 @@ static void fill_everything(HostFacts *h) {
                 .libvirt_present = true,
                 .vm_boot_ms = UINT32_MAX,
                 .lxc_present = true,
+                .tun_usable = true,
+                .slirp4netns_present = true,
+                .nft_present = true,
                 .newuidmap_present = true,
                 .subuid_range = true,
         };
@@ -89,6 +92,8 @@ static void fill_everything(HostFacts *h) {
         snprintf(h->kvm_account, sizeof(h->kvm_account), "moat-vm");
         h->kvm_reason = strdup("kept as given");
         snprintf(h->lxc_version, sizeof(h->lxc_version), "6.0.1");
+        snprintf(h->slirp4netns_path, sizeof(h->slirp4netns_path), "/usr/bin/slirp4netns");
+        snprintf(h->nft_path, sizeof(h->nft_path), "/usr/sbin/nft");
 }
 
 static void round_trip(const HostFacts *in) {
