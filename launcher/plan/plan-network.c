@@ -133,6 +133,17 @@ static int check_transparent(Plan *p, const Profile *pr, const HostFacts *host) 
                 snprintf(remedy + strlen(remedy), sizeof(remedy) - strlen(remedy),
                          "%sinstall nftables (apt-get install nftables)", remedy[0] ? " and " : "");
         }
+        /* slirp4netns started by a caller other than root did not attach to the sandbox's
+         * network namespace (seen with a usable tun node: it exits before it is ready), so the
+         * mode is refused here rather than at run time. */
+        if (host && !host->is_root) {
+                snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                         "%sit runs for root callers only (slirp4netns does not attach to the "
+                         "network namespace of an unprivileged caller's sandbox)",
+                         why[0] ? "; " : "");
+                snprintf(remedy + strlen(remedy), sizeof(remedy) - strlen(remedy),
+                         "%srun it as root", remedy[0] ? " and " : "");
+        }
         if (!why[0] && p->tier != TIER_SANDBOX)
                 snprintf(why, sizeof(why),
                          "is given in the sandbox tier only, and this run needs "

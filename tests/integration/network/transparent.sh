@@ -64,7 +64,7 @@ for u in "${USERS[@]}"; do
                 '[ "$(jq -r "[.slirp4netns_present, .slirp4netns_path] | @tsv" <<<"$facts")" = "$(printf "%s\t%s" "$([ -n "$slirp" ] && echo true || echo false)" "$slirp")" ]'
         check_all "$u: moat host --json: nft_present and its path as installed" \
                 '[ "$(jq -r "[.nft_present, .nft_path] | @tsv" <<<"$facts")" = "$(printf "%s\t%s" "$([ -n "$nft" ] && echo true || echo false)" "$nft")" ]'
-        if [ $tun = true ] && [ -n "$slirp" ] && [ -n "$nft" ]; then
+        if [ $tun = true ] && [ -n "$slirp" ] && [ -n "$nft" ] && [ "$u" = root ]; then
                 BED_USERS+=("$u")
                 continue
         fi
@@ -81,6 +81,10 @@ for u in "${USERS[@]}"; do
         if [ -z "$slirp" ]; then
                 check_all "$u: slirp4netns is not installed: the refusal says so and how to install it" \
                         '[[ "$out" == *"slirp4netns is not installed"* && "$out" == *"apt-get install slirp4netns"* ]]'
+        fi
+        if [ "$u" != root ]; then
+                check_all "$u: not root: the refusal says the mode runs for root callers only" \
+                        '[[ "$out" == *"runs for root callers only"* && "$out" == *"run it as root"* ]]'
         fi
         if [ -z "$nft" ]; then
                 check_all "$u: nft is not installed: the refusal says so and how to install it" \
