@@ -22,6 +22,7 @@
 #include "net/nft-rules.h"
 #include "net/transparent.h"
 #include "sys/fd.h"
+#include "sys/landlock.h"
 
 #define SLIRP_STACK_SIZE (64 * 1024)
 #define SLIRP_STOP_MS 200
@@ -30,9 +31,29 @@
 typedef struct SlirpExec {
         const char *path;
         char *const *argv;
+        const PlanLandlock *landlock; /* NULL: slirp4netns's own --enable-sandbox */
         int null_fd, ready_fd, exit_fd;
+        int netns_fd, userns_fd; /* with landlock: the target's, passed as fds 5 and 6 */
         pid_t parent;
 } SlirpExec;
+
+#define LL_EXECUTE (1ULL << 0)
+#define LL_WRITE_FILE (1ULL << 1)
+#define LL_READ_FILE (1ULL << 2)
+#define LL_READ_DIR (1ULL << 3)
+#define LL_IOCTL_DEV (1ULL << 15)
+#define LL_BIND_TCP (1ULL << 0)
+
+/* What slirp4netns and the child it forks need of the file system: its binary and libraries
+ * (/lib, /lib64, /bin are /usr's on a merged-/usr system; a missing one is skipped), the
+ * loader's cache, and the tun device. Nothing is writable but the device. */
+static PlanLandlockPath slirp_paths[] = {
+        { (char *) "/usr", LL_EXECUTE | LL_READ_FILE | LL_READ_DIR },
+        { (char *) "/lib", LL_EXECUTE | LL_READ_FILE | LL_READ_DIR },
+        { (char *) "/lib64", LL_EXECUTE | LL_READ_FILE | LL_READ_DIR },
+        { (char *) "/etc/ld.so.cache", LL_READ_FILE },
+        { (char *) "/dev/net/tun", LL_READ_FILE | LL_WRITE_FILE | LL_IOCTL_DEV },
+};
 
 /* On its own stack in moat's memory (CLONE_VM|CLONE_VFORK) until execve(): system calls only. */
 static int slirp_exec(void *arg) {
@@ -42,39 +63,81 @@ static int slirp_exec(void *arg) {
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != x->parent)
                 _exit(127);
-        /* Above anything we dup onto, then onto 0..4; nothing else of moat's stays open. */
+        /* Before anything of its own runs, and for good: no_new_privs, which an unprivileged
+         * Landlock domain needs, then the domain. */
+        if (x->landlock &&
+            (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sys_landlock_apply(x->landlock) < 0))
+                _exit(126);
+        /* Above anything we dup onto (0..6), all of them first, then onto 0..4 (5, 6: the
+         * namespaces); nothing else of moat's stays open. */
         int n = fcntl(x->null_fd, F_DUPFD, 10), r = fcntl(x->ready_fd, F_DUPFD, 10),
             e = fcntl(x->exit_fd, F_DUPFD, 10);
-        if (n < 0 || r < 0 || e < 0 || dup2(n, 0) < 0 || dup2(n, 1) < 0 || dup2(n, 2) < 0 ||
-            dup2(r, 3) < 0 || dup2(e, 4) < 0)
+        int net = x->landlock ? fcntl(x->netns_fd, F_DUPFD, 10) : 0,
+            user = x->landlock ? fcntl(x->userns_fd, F_DUPFD, 10) : 0;
+        if (n < 0 || r < 0 || e < 0 || net < 0 || user < 0 || dup2(n, 0) < 0 || dup2(n, 1) < 0 ||
+            dup2(n, 2) < 0 || dup2(r, 3) < 0 || dup2(e, 4) < 0)
                 _exit(127);
-        close_range(5, ~0U, 0);
+        if (x->landlock && (dup2(net, 5) < 0 || dup2(user, 6) < 0))
+                _exit(127);
+        close_range(x->landlock ? 7 : 5, ~0U, 0);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         execve(x->path, x->argv, envp);
         _exit(127);
 }
 
-int net_slirp_start(const char *path, pid_t target, NetSlirp *s, int *ret_status) {
+int net_slirp_start(const char *path, pid_t target, int landlock_abi, NetSlirp *s,
+                    int *ret_status) {
         char pid_arg[16];
-        char *const argv[] = { (char *) "slirp4netns",
-                               (char *) "--configure",
-                               (char *) "--mtu=65520",
-                               (char *) "--disable-host-loopback",
-                               (char *) "--disable-dns",
-                               (char *) "--enable-sandbox",
-                               (char *) "--enable-seccomp",
-                               (char *) "--ready-fd=3",
-                               (char *) "--exit-fd=4",
-                               pid_arg,
-                               (char *) "tap0",
-                               NULL };
+        char *argv[] = { (char *) "slirp4netns",
+                         (char *) "--configure",
+                         (char *) "--mtu=65520",
+                         (char *) "--disable-host-loopback",
+                         (char *) "--disable-dns",
+                         (char *) "--enable-seccomp",
+                         (char *) "--ready-fd=3",
+                         (char *) "--exit-fd=4",
+                         (char *) "--enable-sandbox",
+                         pid_arg,
+                         (char *) "tap0",
+                         NULL,
+                         NULL };
+        char ns_path[64];
+        int netns_fd = -EBADF, userns_fd = -EBADF;
+        PlanLandlock ll = { .status = CONTROL_REQUIRED,
+                            .abi = landlock_abi,
+                            .paths = slirp_paths,
+                            .n_paths = ELEMENTSOF(slirp_paths) };
         int ready[2] = { -EBADF, -EBADF }, ex[2] = { -EBADF, -EBADF }, null_fd = -EBADF, r = 0;
         void *stack = MAP_FAILED;
         pid_t pid = -1;
 
         *ret_status = 0;
         snprintf(pid_arg, sizeof(pid_arg), "%d", (int) target);
+        if (landlock_abi > 0) {
+                /* In --enable-sandbox's place, and the namespaces by descriptor: a Landlock
+                 * domain may not look into a process outside it (ptrace access, which
+                 * /proc/PID/ns/ needs), but /proc/self/fd/N is its own. */
+                argv[8] = (char *) "--netns-type=path";
+                argv[9] = (char *) "--userns-path=/proc/self/fd/6";
+                argv[10] = (char *) "/proc/self/fd/5";
+                argv[11] = (char *) "tap0";
+                if (sys_landlock_abi() < landlock_abi)
+                        return -EOPNOTSUPP;
+                snprintf(ns_path, sizeof(ns_path), "/proc/%d/ns/net", (int) target);
+                if ((netns_fd = open(ns_path, O_RDONLY | O_CLOEXEC)) < 0) {
+                        r = -errno;
+                        goto out;
+                }
+                snprintf(ns_path, sizeof(ns_path), "/proc/%d/ns/user", (int) target);
+                if ((userns_fd = open(ns_path, O_RDONLY | O_CLOEXEC)) < 0) {
+                        r = -errno;
+                        goto out;
+                }
+                ll.handled_fs = sys_landlock_known_fs(landlock_abi);
+                ll.handled_net = sys_landlock_known_net(landlock_abi) & LL_BIND_TCP;
+                ll.scoped = sys_landlock_known_scoped(landlock_abi);
+        }
         if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(ex, O_CLOEXEC) < 0 ||
             (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
                 r = -errno;
@@ -88,6 +151,9 @@ int net_slirp_start(const char *path, pid_t target, NetSlirp *s, int *ret_status
         }
         SlirpExec x = { .path = path,
                         .argv = argv,
+                        .landlock = landlock_abi > 0 ? &ll : NULL,
+                        .netns_fd = netns_fd,
+                        .userns_fd = userns_fd,
                         .null_fd = null_fd,
                         .ready_fd = ready[1],
                         .exit_fd = ex[0],
@@ -142,6 +208,8 @@ out:
         safe_close(ex[0]);
         safe_close(ex[1]);
         safe_close(null_fd);
+        safe_close(netns_fd);
+        safe_close(userns_fd);
         return r;
 }
 

@@ -7,8 +7,13 @@
  * slirp4netns runs with moat's credentials, started between the id maps and the child's
  * release (it joins the sandbox's user and network namespaces by pid and makes tap0 there),
  * with --disable-host-loopback (10.0.2.2 is not the host's loopback), --disable-dns (no
- * forwarder to the host's resolver: the only DNS is moat's stub), --enable-sandbox and
- * --enable-seccomp (its own mount namespace, capabilities dropped, a system-call filter),
+ * forwarder to the host's resolver: the only DNS is moat's stub), --enable-seccomp (a
+ * system-call filter of its own), and for a root caller --enable-sandbox (its own mount
+ * namespace, capabilities dropped). --enable-sandbox needs uid 0 mapped in the target's user
+ * namespace when the caller is not root, which a one-id sandbox lacks: then moat confines it
+ * with Landlock before exec instead (read and execute /usr, read /etc/ld.so.cache, /dev/net/tun
+ * read-write and nothing else of the file system; no TCP bind; on ABI 6 no abstract socket and
+ * no signal outside its domain). nsfs (the /proc/PID/ns files it joins) is not path-checked.
  * --ready-fd and --exit-fd (it ends when moat's end of that pipe closes, kill -9 of moat
  * included), and PR_SET_PDEATHSIG SIGKILL as a second tie. Its stdio is /dev/null. */
 #pragma once
@@ -29,9 +34,10 @@ typedef struct NetSlirp {
         { .pidfd = -EBADF, .exit_fd = -EBADF }
 
 /* Parent. slirp4netns at path on the network namespace of target, waited for (ready-fd) up to
- * NET_SLIRP_READY_MS. 0, or -errno (-ETIMEDOUT: not ready in time; -ECHILD: it exited first,
+ * NET_SLIRP_READY_MS; landlock_abi 0: with --enable-sandbox, else confined by Landlock of that
+ * ABI (-EOPNOTSUPP when the kernel has less). 0, or -errno (-ETIMEDOUT: not ready in time; -ECHILD: it exited first,
  * *ret_status its wait status); on failure nothing is left running. */
-int net_slirp_start(const char *path, pid_t target, NetSlirp *s, int *ret_status);
+int net_slirp_start(const char *path, pid_t target, int landlock_abi, NetSlirp *s, int *ret_status);
 /* Ends it (the exit-fd closed, SIGKILL after 200 ms) and reaps it. */
 void net_slirp_stop(NetSlirp *s);
 

@@ -214,9 +214,12 @@ static json_t *egress_to_json(const PlanEgress *e) {
                                                 "origin", where));
         }
         if (e->transparent)
-                return json_pack("{s:s, s:s, s:s, s:o, s:o}", "mode", "transparent", "helper",
-                                 e->slirp4netns, "dns", "127.0.0.1:53", "digest",
-                                 hex_digest(e->digest), "allow", allow ? allow : json_null());
+                return json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:o}", "mode", "transparent",
+                                 "helper", e->slirp4netns, "helper_confinement",
+                                 e->slirp_landlock ? "landlock" : "own-sandbox",
+                                 "helper_landlock_abi", e->slirp_landlock, "dns", "127.0.0.1:53",
+                                 "digest", hex_digest(e->digest), "allow",
+                                 allow ? allow : json_null());
         return json_pack("{s:s, s:s, s:i, s:o, s:o}", "mode", "proxy", "listen", "127.0.0.1",
                          "port", (int) e->proxy_port, "digest", hex_digest(e->digest), "allow",
                          allow ? allow : json_null());

@@ -133,16 +133,18 @@ static int check_transparent(Plan *p, const Profile *pr, const HostFacts *host) 
                 snprintf(remedy + strlen(remedy), sizeof(remedy) - strlen(remedy),
                          "%sinstall nftables (apt-get install nftables)", remedy[0] ? " and " : "");
         }
-        /* slirp4netns started by a caller other than root did not attach to the sandbox's
-         * network namespace (seen with a usable tun node: it exits before it is ready), so the
-         * mode is refused here rather than at run time. */
-        if (host && !host->is_root) {
+        /* A caller other than root: slirp4netns's --enable-sandbox joins the target's user
+         * namespace and switches to uid 0 there, which a sandbox with a one-id map does not
+         * have (it exits: setegid(0) EINVAL). moat confines it with Landlock instead, so that
+         * needs the kernel's Landlock. */
+        if (host && !host->is_root && host->landlock_abi < 1) {
                 snprintf(why + strlen(why), sizeof(why) - strlen(why),
-                         "%sit runs for root callers only (slirp4netns does not attach to the "
-                         "network namespace of an unprivileged caller's sandbox)",
+                         "%sfor a caller other than root moat confines slirp4netns with "
+                         "Landlock, which this kernel does not have",
                          why[0] ? "; " : "");
                 snprintf(remedy + strlen(remedy), sizeof(remedy) - strlen(remedy),
-                         "%srun it as root", remedy[0] ? " and " : "");
+                         "%srun it as root or on a kernel with Landlock (lsm=landlock)",
+                         remedy[0] ? " and " : "");
         }
         if (!why[0] && p->tier != TIER_SANDBOX)
                 snprintf(why, sizeof(why),
@@ -185,6 +187,10 @@ int plan_build_network(Plan *p, const Profile *pr, const Policy *pol, const Host
                                  host->slirp4netns_path);
                 if (host && host->nft_present)
                         snprintf(e->nft, sizeof(e->nft), "%s", host->nft_path);
+                /* The highest ABI moat's Landlock code knows (6: signal and abstract-socket
+                 * scopes) or the host's, if lower. */
+                if (host && !host->is_root)
+                        e->slirp_landlock = MIN(host->landlock_abi, 6);
                 /* No proxy variables: tools connect directly, and the rules decide. No Landlock
                  * TCP rule either: it can name ports only, one per rule in this plan's form,
                  * and the nftables rules hold the ports and addresses. */
@@ -213,14 +219,29 @@ int plan_controls_network(Plan *p) {
         for (size_t i = 0; i < 32; i++)
                 snprintf(hex + 2 * i, 3, "%02x", e->digest[i]);
         if (e->transparent) {
-                r = plan_add_controlf(
-                        p, "egress.transparent", CONTROL_REQUIRED, NULL,
-                        "%s on the sandbox's network namespace: --disable-host-loopback (the "
-                        "host's loopback is not its gateway), --disable-dns (no forwarder of its "
-                        "own), --enable-sandbox --enable-seccomp (its own mount namespace and "
-                        "system-call filter), --exit-fd (ends with moat), never pasta; if it "
-                        "dies the sandbox has no route",
-                        e->slirp4netns[0] ? e->slirp4netns : "slirp4netns");
+                if (e->slirp_landlock)
+                        r = plan_add_controlf(
+                                p, "egress.transparent", CONTROL_REQUIRED, NULL,
+                                "%s on the sandbox's network namespace: --disable-host-loopback "
+                                "(the host's loopback is not its gateway), --disable-dns (no "
+                                "forwarder of its own), --enable-seccomp (its own system-call "
+                                "filter), --exit-fd (ends with moat), never pasta; confined by "
+                                "moat with Landlock ABI %d before exec (read and execute /usr, "
+                                "read /etc/ld.so.cache, /dev/net/tun read-write, nothing else; "
+                                "no TCP bind; no abstract sockets or signals outside) in place "
+                                "of --enable-sandbox, which needs uid 0 in the sandbox's user "
+                                "namespace; if it dies the sandbox has no route",
+                                e->slirp4netns[0] ? e->slirp4netns : "slirp4netns",
+                                e->slirp_landlock);
+                else
+                        r = plan_add_controlf(
+                                p, "egress.transparent", CONTROL_REQUIRED, NULL,
+                                "%s on the sandbox's network namespace: --disable-host-loopback "
+                                "(the host's loopback is not its gateway), --disable-dns (no "
+                                "forwarder of its own), --enable-sandbox --enable-seccomp (its "
+                                "own mount namespace and system-call filter), --exit-fd (ends "
+                                "with moat), never pasta; if it dies the sandbox has no route",
+                                e->slirp4netns[0] ? e->slirp4netns : "slirp4netns");
                 if (r >= 0)
                         r = plan_add_controlf(
                                 p, "egress.rules", CONTROL_REQUIRED, NULL,

@@ -251,6 +251,10 @@ typedef struct PlanEgress {
                            * moat's DNS stub (launcher/net/dns-stub.h); no proxy, proxy_port 0 */
         char slirp4netns[256]; /* transparent: the helper's path (host facts) */
         char nft[256];         /* transparent: nft, which loads the rules (host facts) */
+        int slirp_landlock;    /* transparent: 0 = slirp4netns's own --enable-sandbox (a root
+                                * caller); N = moat confines it with Landlock ABI N before exec
+                                * instead (any other caller: the sandbox needs uid 0 mapped in
+                                * the target's user namespace, which a one-id map lacks) */
         struct EgressRule *allow;
         size_t n_allow;
         uint16_t proxy_port;

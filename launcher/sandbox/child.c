@@ -28,6 +28,7 @@
  * A failure is sent to the parent as {step, -errno, index} over the sync socket and the child
  * _exit()s; it prints nothing (the parent owns stderr messages). */
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -226,12 +227,19 @@ static void child_transparent(SandboxChild *c) {
                 fail(sync_fd, STEP_NETWORK, r, -1);
         if (!c->nft_path || !c->nft_text)
                 fail(sync_fd, STEP_EGRESS_RULES, -ENOENT, -1);
+        /* A caller other than root is not uid 0 here, and execve() would leave nft with no
+         * capability: CAP_NET_ADMIN (over this namespace only) passes to nft through ambient,
+         * and is taken back before anything else runs. */
+        if ((r = sys_caps_ambient_raise(CAP_NET_ADMIN)) < 0)
+                fail(sync_fd, STEP_EGRESS_RULES, r, -1);
         r = net_rules_load(c->nft_path, c->nft_text, &status);
         if (r < 0)
                 fail(sync_fd, STEP_EGRESS_RULES, r,
                      r == -EPROTO && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         if ((r = net_rules_readback(c->nft_path, c->nft_text)) < 0)
                 fail(sync_fd, STEP_EGRESS_READBACK, r, -1);
+        if ((r = sys_caps_ambient_clear()) < 0)
+                fail(sync_fd, STEP_EGRESS_RULES, r, -1);
         fds[0] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fds[0] < 0 || fds[1] < 0 || bind(fds[0], (struct sockaddr *) &sa, sizeof(sa)) < 0 ||

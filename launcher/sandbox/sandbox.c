@@ -216,10 +216,17 @@ static bool apparmor_enabled(void) {
 static void egress_failure(const Plan *plan, int step, int err, int index, char *buf, size_t size) {
         const char *name = sandbox_step_to_string(step);
 
-        if (step == STEP_EGRESS_HELPER && err == -ECHILD)
+        if (step == STEP_EGRESS_HELPER && err == -ECHILD && index == 126 &&
+            plan->egress.slirp_landlock)
+                snprintf(buf, size,
+                         "cannot set up transparent egress: moat could not confine %s with "
+                         "Landlock ABI %d before exec, so it was not started (step %s)",
+                         plan->egress.slirp4netns, plan->egress.slirp_landlock, name);
+        else if (step == STEP_EGRESS_HELPER && err == -ECHILD)
                 snprintf(buf, size,
                          "cannot set up transparent egress: %s exited before it was ready "
-                         "(status %d; it needs /dev/net/tun read-write for this user) (step %s)",
+                         "(status %d; it needs /dev/net/tun read-write for this user, and the "
+                         "kernel's tun device) (step %s)",
                          plan->egress.slirp4netns, index, name);
         else if (step == STEP_EGRESS_HELPER)
                 snprintf(buf, size,
@@ -886,7 +893,8 @@ static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequ
          * the child makes no libc call until MSG_GO, so we may start a process. */
         if (plan->egress.active && plan->egress.transparent) {
                 int status = 0;
-                r = net_slirp_start(plan->egress.slirp4netns, pid, &s->slirp, &status);
+                r = net_slirp_start(plan->egress.slirp4netns, pid, plan->egress.slirp_landlock,
+                                    &s->slirp, &status);
                 if (r < 0) {
                         s->failure = (SyncRecord){ .step = STEP_EGRESS_HELPER,
                                                    .value = r,

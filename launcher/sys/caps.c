@@ -95,3 +95,38 @@ int sys_caps_drop_except(const int *keep, size_t n_keep) {
                         return -EPERM;
         return 0;
 }
+
+/* The process's sets as they are, one capget(). */
+static int caps_get(struct __user_cap_data_struct data[2]) {
+        struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
+
+        return RET_NERRNO((int) syscall(SYS_capget, &head, data));
+}
+
+int sys_caps_ambient_raise(int cap) {
+        struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct data[2] = {};
+        int r;
+
+        if (cap < 0 || cap >= CAPS_MAX)
+                return -EINVAL;
+        if ((r = caps_get(data)) < 0)
+                return r;
+        data[cap / 32].inheritable |= UINT32_C(1) << (cap % 32);
+        if ((r = RET_NERRNO((int) syscall(SYS_capset, &head, data))) < 0)
+                return r;
+        return RET_NERRNO(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
+}
+
+int sys_caps_ambient_clear(void) {
+        struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct data[2] = {};
+        int r;
+
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+                return -errno;
+        if ((r = caps_get(data)) < 0)
+                return r;
+        data[0].inheritable = data[1].inheritable = 0;
+        return RET_NERRNO((int) syscall(SYS_capset, &head, data));
+}

@@ -17,3 +17,10 @@ int sys_no_new_privs(void);
  * empty. The secure bits are not changed (see caps.c). Needs CAP_SETPCAP in the current user
  * namespace for the bounding-set drop, and each kept cap to be permitted already. 0 or -errno. */
 int sys_caps_drop_except(const int *keep, size_t n_keep);
+
+/* For one program the process starts while it still holds cap (nft, run by the sandbox's init
+ * as a uid other than 0 of its user namespace, which execve() would strip of every capability):
+ * cap made inheritable and ambient, so that the program has it. 0 or -errno. */
+int sys_caps_ambient_raise(int cap);
+/* Ambient and inheritable emptied again, right after that program. 0 or -errno. */
+int sys_caps_ambient_clear(void);

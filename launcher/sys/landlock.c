@@ -53,7 +53,7 @@ typedef struct __attribute__((packed)) LandlockPathBeneathAttr {
 } LandlockPathBeneathAttr;
 
 static uint64_t landlock_known_fs(int abi) {
-        uint64_t m = LL_FS_V1;
+        uint64_t m = abi >= 1 ? LL_FS_V1 : 0;
 
         if (abi >= 2)
                 m |= LL_FS_REFER;
@@ -70,6 +70,18 @@ static uint64_t landlock_known_net(int abi) {
 
 static uint64_t landlock_known_scoped(int abi) {
         return abi >= 6 ? LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL : 0;
+}
+
+uint64_t sys_landlock_known_fs(int abi) {
+        return landlock_known_fs(abi);
+}
+
+uint64_t sys_landlock_known_net(int abi) {
+        return landlock_known_net(abi);
+}
+
+uint64_t sys_landlock_known_scoped(int abi) {
+        return landlock_known_scoped(abi);
 }
 
 int sys_landlock_abi(void) {

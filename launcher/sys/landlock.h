@@ -11,6 +11,12 @@
 /* The running kernel's Landlock ABI version, 0 when Landlock is unavailable or disabled. */
 int sys_landlock_abi(void);
 
+/* The access rights and scopes ABI abi knows (every one of them, for a ruleset that handles
+ * all it can): 0 for an ABI that has none. */
+uint64_t sys_landlock_known_fs(int abi);
+uint64_t sys_landlock_known_net(int abi);
+uint64_t sys_landlock_known_scoped(int abi);
+
 /* Apply the plan's ruleset. 0, or -errno; whether a failure stops the run (required) or
  * degrades it (best-effort) is the caller's decision from p->status. p->abi == 0 gives
  * -EOPNOTSUPP; an ABI above the running kernel's gives -EOPNOTSUPP too (the plan was computed

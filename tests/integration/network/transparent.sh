@@ -9,7 +9,9 @@
 #    125 before anything starts, naming /dev/net/tun (or slirp4netns) and the remedy, in moat
 #    explain too, with the file:line:column of `via`, and starts no slirp4netns and no workload.
 #
-# 2. Where the caller has both (root here), against a fake internet this test builds in two
+# 2. For root where root has both, and for moatuser where the kernel has Landlock, with a 0666
+#    node of the real tun device bound over /dev/net/tun in a private mount namespace (a stock
+#    Debian host's mode; this host's node is not changed), against a fake internet this test builds in two
 #    network namespaces of its own and removes after: "inet" (DNS, HTTP, HTTPS on 198.51.100.10,
 #    HTTP on 198.51.100.11, a UDP listener that logs what it gets) and "host", where moat runs,
 #    with a veth between them as its only link and a listener on its own 127.0.0.1:9999 standing
@@ -41,7 +43,9 @@
 # refused ranges (rebind.test); the CIDR elements (the CIDR rule); --disable-host-loopback
 # (10.0.2.2:9999); the capability drop (nft list/flush/add); the tun check of the plan
 # (moatuser's refusal); --exit-fd and PR_SET_PDEATHSIG (kill -9); the denied sets' update
-# rules (the per-pair audit lines).
+# rules (the per-pair audit lines); for moatuser, CAP_NET_ADMIN passed to nft through ambient
+# (every check of moatuser's run), and the Landlock domain moat puts on slirp4netns in place of
+# its --enable-sandbox (a stand-in read /etc/passwd: the run stopped with its status 21).
 set -u
 source "$(dirname "$0")/../sandbox/lib.sh"
 
@@ -64,7 +68,8 @@ for u in "${USERS[@]}"; do
                 '[ "$(jq -r "[.slirp4netns_present, .slirp4netns_path] | @tsv" <<<"$facts")" = "$(printf "%s\t%s" "$([ -n "$slirp" ] && echo true || echo false)" "$slirp")" ]'
         check_all "$u: moat host --json: nft_present and its path as installed" \
                 '[ "$(jq -r "[.nft_present, .nft_path] | @tsv" <<<"$facts")" = "$(printf "%s\t%s" "$([ -n "$nft" ] && echo true || echo false)" "$nft")" ]'
-        if [ $tun = true ] && [ -n "$slirp" ] && [ -n "$nft" ] && [ "$u" = root ]; then
+        ll=$(jq -r .landlock_abi <<<"$facts")
+        if [ $tun = true ] && [ -n "$slirp" ] && [ -n "$nft" ] && { [ "$u" = root ] || [ "$ll" -ge 1 ]; }; then
                 BED_USERS+=("$u")
                 continue
         fi
@@ -82,9 +87,9 @@ for u in "${USERS[@]}"; do
                 check_all "$u: slirp4netns is not installed: the refusal says so and how to install it" \
                         '[[ "$out" == *"slirp4netns is not installed"* && "$out" == *"apt-get install slirp4netns"* ]]'
         fi
-        if [ "$u" != root ]; then
-                check_all "$u: not root: the refusal says the mode runs for root callers only" \
-                        '[[ "$out" == *"runs for root callers only"* && "$out" == *"run it as root"* ]]'
+        if [ "$u" != root ] && [ "$ll" -lt 1 ]; then
+                check_all "$u: not root, no Landlock: the refusal says slirp4netns needs it" \
+                        '[[ "$out" == *"confines slirp4netns with Landlock"* ]]'
         fi
         if [ -z "$nft" ]; then
                 check_all "$u: nft is not installed: the refusal says so and how to install it" \
@@ -167,15 +172,34 @@ write_profile "$NET" tbed \
         '      - 10.0.2.2/32:9999' \
         'filesystem:' '  bind:' '    - {source: ., target: /work, mode: rw}'
 
-# in_bed [SETUP] -- COMMAND...: moat run -p $NET as root in the host namespace, with the test
-# bed's resolver; SETUP (shell, run first in the same private mount namespace) may bind more.
+# in_bed [SETUP] -- COMMAND...: moat run -p $NET as $BED_USER (root unless set) in the host
+# namespace, with the test bed's resolver; SETUP (shell, run first in the same private mount
+# namespace) may bind more. For a user other than root the private mount namespace also gets a
+# 0666 node of the real tun device over /dev/net/tun (a stock Debian host's mode; this host's
+# own node stays as it is), and moat runs as that user.
 in_bed() {
-        local setup=
+        local setup= u=${BED_USER:-root} d
         if [ "$1" != -- ]; then setup=$1; shift; fi
         shift
-        as_user root ip netns exec "$NS_HOST" unshare -m --propagation private sh -c \
-                'mount --bind "$1" /etc/resolv.conf && eval "$2" && shift 2 && exec "$@"' sh \
-                "$T/resolv.conf" "${setup:-true}" "$MOAT" run -p "$NET" -- "$@"
+        if [ "$u" = root ]; then
+                as_user root ip netns exec "$NS_HOST" unshare -m --propagation private sh -c \
+                        'mount --bind "$1" /etc/resolv.conf && eval "$2" && shift 2 && exec "$@"' sh \
+                        "$T/resolv.conf" "${setup:-true}" "$MOAT" run -p "$NET" -- "$@"
+                return
+        fi
+        d=$(user_dir "$u")
+        mkdir -p "$T/tundev"
+        ip netns exec "$NS_HOST" unshare -m --propagation private sh -c \
+                'mount --bind "$1" /etc/resolv.conf && mount -t tmpfs -o mode=0755 tmpfs "$2" &&
+                 mknod -m 0666 "$2/tun" c 10 200 && mount --bind "$2/tun" /dev/net/tun &&
+                 eval "$3" && cd "$4" && shift 4 && exec "$@"' sh \
+                "$T/resolv.conf" "$T/tundev" "${setup:-true}" "$d/work" \
+                setpriv --reuid="$u" --regid="$u" --init-groups --reset-env env -i HOME="$d/home" \
+                XDG_CONFIG_HOME="$d/home/.config" XDG_STATE_HOME="$d/home/.local/state" \
+                XDG_CACHE_HOME="$d/home/.cache" XDG_RUNTIME_DIR="$d/home/run" \
+                PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 \
+                MOAT_DATA_DIR="$MOAT_DATA_DIR" MOAT_AUDIT_LOG="$d/audit.jsonl" \
+                "$MOAT" run -p "$NET" -- "$@"
 }
 
 # launcher_pid: the moat launcher running $NET (its stub shares its command line; the launcher
@@ -227,11 +251,13 @@ wait_helpers() {
 
 CURL="curl -sS -k -o /dev/null -w %{http_code} --max-time 5"
 # Each "name rc" or "name output" on a line of its own.
-cat >"$T/root/work/checks.sh" <<SH
+cat >"$T/checks.sh" <<SH
 CURL="$CURL"
 SH
-cat >>"$T/root/work/checks.sh" <<'SH'
+cat >>"$T/checks.sh" <<'SH'
 echo "proxyvars $(env | grep -ci proxy)"
+echo "capamb $(awk '/^CapAmb:/ {print $2}' /proc/self/status)"
+echo "capeff $(awk '/^CapEff:/ {print $2}' /proc/self/status)"
 echo "https $($CURL https://pkg.test/ 2>/dev/null)"
 echo "http $(curl -sS --max-time 5 http://pkg.test/ 2>/dev/null | tr ' ' _)"
 echo "cidr $($CURL http://198.51.100.11/ 2>/dev/null)"
@@ -247,45 +273,61 @@ nft add element inet moat cidr4 '{ 198.51.100.10 . 443 }' >/dev/null 2>&1; echo 
 nft add table inet mine >/dev/null 2>&1; echo "nfttable $?"
 $CURL http://198.51.100.12/ >/dev/null 2>&1; echo "rawip-after $?"
 SH
-chmod 0755 "$T/root/work/checks.sh"
-in_bed -- sh /work/checks.sh >"$T/checks.out" 2>"$T/checks.err"
-rc=$?
-res() { awk -v k="$1" '$1 == k {print $2}' "$T/checks.out"; }
-check_all "root: the run with via: transparent ran (exit 0)" '[ $rc -eq 0 ]' ||
-        diag "rc=$rc $(cat "$T/checks.err")"
-check_all "root: no proxy variable is set in the workload" '[ "$(res proxyvars)" = 0 ]'
-check_all "root: an allowed name over HTTPS, directly: 200" '[ "$(res https)" = 200 ]'
-check_all "root: an allowed name over HTTP, directly" '[ "$(res http)" = hello_from_pkg.test ]'
-check_all "root: a CIDR rule's address on its port: 200" '[ "$(res cidr)" = 200 ]'
-check_all "root: a name not in the allowlist does not resolve (curl 6)" '[ "$(res evil)" = 6 ]'
-check_all "root: an allowed name the server answers with 127.0.0.1 does not resolve (curl 6)" \
-        '[ "$(res rebind)" = 6 ]'
-check_all "root: a raw address not listed: no connection (curl 7)" '[ "$(res rawip)" = 7 ]'
-check_all "root: an allowed name on an unlisted port: no connection (curl 7)" '[ "$(res port)" = 7 ]'
-check_all "root: the host's loopback through slirp4netns's gateway, although a CIDR rule lists it: no connection" \
-        '[ "$(res hostlo)" = 7 ]'
-check_all "root: UDP to the test bed fails in the sandbox" '[ "$(res udp)" = 1 ]'
-check_all "root: ... and nothing arrived at the test bed" '[ ! -s "$T/udp.log" ]' ||
-        diag "$(cat "$T/udp.log")"
-check_all "root: the workload cannot list the rules" '[ -n "$(res nftlist)" ] && [ "$(res nftlist)" != 0 ]'
-check_all "root: the workload cannot flush the rules, add an element or a table" \
-        '[ "$(res nftflush)" = 1 ] && [ "$(res nftadd)" = 1 ] && [ "$(res nfttable)" = 1 ]'
-check_all "root: after those tries the raw address is still unreachable" '[ "$(res rawip-after)" = 7 ]'
-diag "$(tr '\n' ' ' <"$T/checks.out")"
+chmod 0755 "$T/checks.sh"
+bed_checks() { # USER: the checks from inside the workload, the audit record
+        local u=$1 d rc rec shown
+        d=$(user_dir "$u")
+        BED_USER=$u
+        cp "$T/checks.sh" "$d/work/checks.sh"
+        chmod 0755 "$d/work/checks.sh"
+        in_bed -- sh /work/checks.sh >"$T/checks.out" 2>"$T/checks.err"
+        rc=$?
+        res() { awk -v k="$1" '$1 == k {print $2}' "$T/checks.out"; }
+        check_all "$u: the run with via: transparent ran (exit 0)" '[ $rc -eq 0 ]' ||
+                diag "rc=$rc $(cat "$T/checks.err")"
+        check_all "$u: no proxy variable is set in the workload" '[ "$(res proxyvars)" = 0 ]'
+        check_all "$u: the workload has no capability, ambient or effective (nft had CAP_NET_ADMIN through ambient)" \
+                '[ "$(res capamb)" = 0000000000000000 ] && [ "$(res capeff)" = 0000000000000000 ]'
+        check_all "$u: an allowed name over HTTPS, directly: 200" '[ "$(res https)" = 200 ]'
+        check_all "$u: an allowed name over HTTP, directly" '[ "$(res http)" = hello_from_pkg.test ]'
+        check_all "$u: a CIDR rule's address on its port: 200" '[ "$(res cidr)" = 200 ]'
+        check_all "$u: a name not in the allowlist does not resolve (curl 6)" '[ "$(res evil)" = 6 ]'
+        check_all "$u: an allowed name the server answers with 127.0.0.1 does not resolve (curl 6)" \
+                '[ "$(res rebind)" = 6 ]'
+        check_all "$u: a raw address not listed: no connection (curl 7)" '[ "$(res rawip)" = 7 ]'
+        check_all "$u: an allowed name on an unlisted port: no connection (curl 7)" '[ "$(res port)" = 7 ]'
+        check_all "$u: the host's loopback through slirp4netns's gateway, although a CIDR rule lists it: no connection" \
+                '[ "$(res hostlo)" = 7 ]'
+        check_all "$u: UDP to the test bed fails in the sandbox" '[ "$(res udp)" = 1 ]'
+        check_all "$u: ... and nothing arrived at the test bed" '[ ! -s "$T/udp.log" ]' ||
+                diag "$(cat "$T/udp.log")"
+        check_all "$u: the workload cannot list the rules" '[ -n "$(res nftlist)" ] && [ "$(res nftlist)" != 0 ]'
+        check_all "$u: the workload cannot flush the rules, add an element or a table" \
+                '[ "$(res nftflush)" = 1 ] && [ "$(res nftadd)" = 1 ] && [ "$(res nfttable)" = 1 ]'
+        check_all "$u: after those tries the raw address is still unreachable" '[ "$(res rawip-after)" = 7 ]'
+        diag "$(tr '\n' ' ' <"$T/checks.out")"
 
-rec=$(tail -n 1 "$T/root/audit.jsonl")
-check_all "root: audit: mode transparent, the normalised allowlist and its digest" \
-        '[ "$(jq -r "[.network.mode, (.network.allow | join(\" \")), (.network.digest | length)] | @tsv" <<<"$rec")" = "$(printf "transparent\tpkg.test:443,80 rebind.test:443,80 late.test:443 198.51.100.11/32:80 10.0.2.2/32:9999\t64")" ]' ||
-        diag "$(jq -c .network <<<"$rec")"
-check_all "root: audit: the stub's decisions: pkg.test allowed with its address, evil.test not in the allowlist, rebind.test a forbidden address" \
-        '[ "$(jq -r "[.network.destinations[] | select(.host == \"pkg.test\" and .decision == \"allowed\") | .address][0]" <<<"$rec")" = 198.51.100.10 ] && [ "$(jq -r "[.network.destinations[] | select(.host == \"evil.test\") | .reason][0]" <<<"$rec")" = not-in-allowlist ] && [ "$(jq -r "[.network.destinations[] | select(.host == \"rebind.test\" and .decision == \"denied\") | .reason][0]" <<<"$rec")" = forbidden-address:loopback ]'
-check_all "root: audit: what the rules rejected, per address and port: the raw address, the unlisted port, the UDP datagram" \
-        '[ "$(jq -r "[.network.destinations[] | select(.method == \"TCP/UDP\" and .decision == \"denied\") | \"\\(.host):\\(.port)\"] | sort | join(\" \")" <<<"$rec")" = "198.51.100.10:8080 198.51.100.10:9998 198.51.100.12:80" ]' ||
-        diag "$(jq -c .network.destinations <<<"$rec")"
-shown=$(as_user root "$MOAT" audit show --network "$T/root/audit.jsonl" 2>&1 | tail -n 8)
-check_all "root: moat audit show --network prints the mode and the stub's denial" \
-        '[[ "$shown" == *"network transparent:"* && "$shown" == *"denied evil.test:0 x"*"DNS not-in-allowlist"* && "$shown" == *"denied 198.51.100.12:80 x"*"TCP/UDP not-in-allowlist"* ]]' ||
-        diag "$shown"
+        rec=$(tail -n 1 "$d/audit.jsonl")
+        check_all "$u: audit: mode transparent, the normalised allowlist and its digest" \
+                '[ "$(jq -r "[.network.mode, (.network.allow | join(\" \")), (.network.digest | length)] | @tsv" <<<"$rec")" = "$(printf "transparent\tpkg.test:443,80 rebind.test:443,80 late.test:443 198.51.100.11/32:80 10.0.2.2/32:9999\t64")" ]' ||
+                diag "$(jq -c .network <<<"$rec")"
+        check_all "$u: audit: the stub's decisions: pkg.test allowed with its address, evil.test not in the allowlist, rebind.test a forbidden address" \
+                '[ "$(jq -r "[.network.destinations[] | select(.host == \"pkg.test\" and .decision == \"allowed\") | .address][0]" <<<"$rec")" = 198.51.100.10 ] && [ "$(jq -r "[.network.destinations[] | select(.host == \"evil.test\") | .reason][0]" <<<"$rec")" = not-in-allowlist ] && [ "$(jq -r "[.network.destinations[] | select(.host == \"rebind.test\" and .decision == \"denied\") | .reason][0]" <<<"$rec")" = forbidden-address:loopback ]'
+        check_all "$u: audit: what the rules rejected, per address and port: the raw address, the unlisted port, the UDP datagram" \
+                '[ "$(jq -r "[.network.destinations[] | select(.method == \"TCP/UDP\" and .decision == \"denied\") | \"\\(.host):\\(.port)\"] | sort | join(\" \")" <<<"$rec")" = "198.51.100.10:8080 198.51.100.10:9998 198.51.100.12:80" ]' ||
+                diag "$(jq -c .network.destinations <<<"$rec")"
+        shown=$(as_user "$u" "$MOAT" audit show --network "$d/audit.jsonl" 2>&1 | tail -n 8)
+        check_all "$u: moat audit show --network prints the mode and the stub's denial" \
+                '[[ "$shown" == *"network transparent:"* && "$shown" == *"denied evil.test:0 x"*"DNS not-in-allowlist"* && "$shown" == *"denied 198.51.100.12:80 x"*"TCP/UDP not-in-allowlist"* ]]' ||
+                diag "$shown"
+        BED_USER=
+}
+BED_RUN=(root)
+# A caller other than root where the kernel has Landlock (slirp4netns is confined with it).
+if [[ " ${USERS[*]} " == *" moatuser "* ]] && [ "$(as_user root "$MOAT" host --json | jq -r .landlock_abi)" -ge 1 ]; then
+        BED_RUN+=(moatuser)
+fi
+for u in "${BED_RUN[@]}"; do bed_checks "$u"; done
 
 # slirp4netns killed mid-run: no route out; the allowed name is no longer reachable.
 rm -f "$T/root/work/go"
@@ -361,22 +403,65 @@ check_all "fail closed: no slirp4netns left after the failed runs" \
         '[ "$(pgrep -x slirp4netns | sort | tr "\n" " ")" = "$SLIRPS_BEFORE" ]'
 
 # kill -9 of moat: slirp4netns (its exit-fd), the stub and init (PR_SET_PDEATHSIG) go with it.
-in_bed -- sleep 30 >/dev/null 2>&1 &
-runner=$!
-h=$(wait_helpers)
-moat=$(sed -n "s/.*moat=\([0-9]*\).*/\1/p" <<<"$h")
-kids=$(sed 's/moat=[0-9]* //; s/[a-z]*=//g' <<<"$h")
-check_all "kill -9: moat runs with slirp4netns, the stub and init" '[ $(wc -w <<<"$kids") -eq 3 ]' ||
-        diag "$h"
-[ -n "$moat" ] && kill -9 "$moat"
-alive() { grep -qE '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null; }
-for _ in $(seq 30); do
-        left=
-        for k in $kids; do alive "$k" && left="$left $k"; done
-        [ -z "$left" ] && break
-        sleep 0.1
+for u in "${BED_RUN[@]}"; do
+        BED_USER=$u
+        in_bed -- sleep 30 >/dev/null 2>&1 &
+        runner=$!
+        h=$(wait_helpers)
+        moat=$(sed -n "s/.*moat=\([0-9]*\).*/\1/p" <<<"$h")
+        kids=$(sed 's/moat=[0-9]* //; s/[a-z]*=//g' <<<"$h")
+        check_all "$u: kill -9: moat runs with slirp4netns, the stub and init" '[ $(wc -w <<<"$kids") -eq 3 ]' ||
+                diag "$h"
+        check_all "$u: slirp4netns runs as the caller, with no_new_privs, a seccomp filter and no capability beyond CAP_NET_BIND_SERVICE" \
+                'p=$(sed -n "s/.*slirp=\([0-9]*\).*/\1/p" <<<"$h") && [ -n "$p" ] && [ "$(stat -c %U /proc/$p)" = $u ] && grep -q "^NoNewPrivs:\s*1" /proc/$p/status && grep -q "^Seccomp:\s*2" /proc/$p/status && grep -qE "^CapEff:\s*0+(400)?$" /proc/$p/status' ||
+                diag "$h"
+        [ -n "$moat" ] && kill -9 "$moat"
+        alive() { grep -qE '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null; }
+        for _ in $(seq 30); do
+                left=
+                for k in $kids; do alive "$k" && left="$left $k"; done
+                [ -z "$left" ] && break
+                sleep 0.1
+        done
+        check_all "$u: kill -9 of moat leaves no slirp4netns, no stub and no init" '[ -z "$left" ]' ||
+                diag "left: $left $(ps -o pid,comm,args -p "${left// /,}" 2>/dev/null)"
+        wait "$runner" 2>/dev/null
+        BED_USER=
 done
-check_all "kill -9 of moat leaves no slirp4netns, no stub and no init" '[ -z "$left" ]' ||
-        diag "left: $left $(ps -o pid,comm,args -p "${left// /,}" 2>/dev/null)"
-wait "$runner" 2>/dev/null
+
+# A caller other than root: slirp4netns runs without --enable-sandbox (which needs uid 0 in the
+# sandbox's user namespace), confined by moat with Landlock before exec. A stand-in, bound over
+# the slirp4netns the plan names and started exactly as moat starts it, checks that from inside:
+# it can read its own file under /usr but not /etc/passwd nor the caller's files, cannot create
+# a file in /tmp, and (Landlock ABI 6) cannot signal moat, outside its domain; it reports ready
+# only if all of that holds, else exits with the failed check's number and the run stops (125).
+if [[ " ${BED_RUN[*]} " == *" moatuser "* ]]; then
+        u=moatuser
+        d=$(user_dir "$u")
+        abi=$(as_user root "$MOAT" host --json | jq -r .landlock_abi)
+        echo secret >"$d/work/secret"
+        chown "$u:" "$d/work/secret"
+        cat >"$T/fake-slirp" <<SH
+#!/bin/sh
+# stdio is moat's /dev/null already (fds 0-2): nothing here opens it again, which the
+# confinement would refuse and so make every check below pass for the wrong reason.
+head -c1 /usr/bin/slirp4netns >&2 || exit 20
+head -c1 /etc/passwd >&2 && exit 21
+head -c1 "$d/work/secret" >&2 && exit 22
+touch "$d/work/fake-slirp-wrote" && exit 23
+[ $abi -ge 6 ] && kill -0 \$PPID && exit 24
+printf 1 >&3
+exec cat <&4 >&2
+SH
+        chmod 0755 "$T/fake-slirp"
+        rm -f "$d/work/fake-slirp-wrote"
+        out=$(BED_USER=$u in_bed "mount --bind '$T/fake-slirp' /usr/bin/slirp4netns" -- true 2>&1)
+        rc=$?
+        check_all "$u: slirp4netns is confined by Landlock: reads /usr, none of /etc or the caller's files, cannot write where the caller can$([ "$abi" -ge 6 ] && echo ", cannot signal moat")" \
+                '[ $rc -eq 0 ] && [ ! -e "$d/work/fake-slirp-wrote" ]'
+        diag "rc=$rc $out"
+        ex=$(as_user "$u" "$MOAT" explain -p "$NET" 2>&1)
+        check_all "$u: moat explain names the Landlock confinement of slirp4netns in place of --enable-sandbox" \
+                '[[ "$ex" == *"confined by moat with Landlock ABI"* ]]' || diag "$ex"
+fi
 tap_end
