@@ -47,7 +47,7 @@ typedef struct SlirpExec {
 /* What slirp4netns and the child it forks need of the file system: its binary and libraries
  * (/lib, /lib64, /bin are /usr's on a merged-/usr system; a missing one is skipped), the
  * loader's cache, and the tun device. Nothing is writable but the device. */
-static PlanLandlockPath slirp_paths[] = {
+static const PlanLandlockPath slirp_paths[] = {
         { (char *) "/usr", LL_EXECUTE | LL_READ_FILE | LL_READ_DIR },
         { (char *) "/lib", LL_EXECUTE | LL_READ_FILE | LL_READ_DIR },
         { (char *) "/lib64", LL_EXECUTE | LL_READ_FILE | LL_READ_DIR },
@@ -104,10 +104,11 @@ int net_slirp_start(const char *path, pid_t target, int landlock_abi, NetSlirp *
                          NULL };
         char ns_path[64];
         int netns_fd = -EBADF, userns_fd = -EBADF;
+        PlanLandlockPath paths[ELEMENTSOF(slirp_paths)];
         PlanLandlock ll = { .status = CONTROL_REQUIRED,
                             .abi = landlock_abi,
-                            .paths = slirp_paths,
-                            .n_paths = ELEMENTSOF(slirp_paths) };
+                            .paths = paths,
+                            .n_paths = ELEMENTSOF(paths) };
         int ready[2] = { -EBADF, -EBADF }, ex[2] = { -EBADF, -EBADF }, null_fd = -EBADF, r = 0;
         void *stack = MAP_FAILED;
         pid_t pid = -1;
@@ -135,6 +136,13 @@ int net_slirp_start(const char *path, pid_t target, int landlock_abi, NetSlirp *
                         goto out;
                 }
                 ll.handled_fs = sys_landlock_known_fs(landlock_abi);
+                /* A right this ABI does not know (IOCTL_DEV before 5) is not handled, so it is
+                 * not restricted either: it is left out of the rule, which the kernel would
+                 * refuse. */
+                for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                        paths[i] = (PlanLandlockPath){ .path = slirp_paths[i].path,
+                                                       .access = slirp_paths[i].access &
+                                                                 ll.handled_fs };
                 ll.handled_net = sys_landlock_known_net(landlock_abi) & LL_BIND_TCP;
                 ll.scoped = sys_landlock_known_scoped(landlock_abi);
         }

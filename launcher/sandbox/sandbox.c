@@ -222,6 +222,11 @@ static void egress_failure(const Plan *plan, int step, int err, int index, char 
                          "cannot set up transparent egress: moat could not confine %s with "
                          "Landlock ABI %d before exec, so it was not started (step %s)",
                          plan->egress.slirp4netns, plan->egress.slirp_landlock, name);
+        else if (step == STEP_EGRESS_HELPER && err == -EOPNOTSUPP && plan->egress.slirp_landlock)
+                snprintf(buf, size,
+                         "cannot set up transparent egress: the kernel's Landlock is below ABI "
+                         "%d, which the plan needs to confine %s (step %s)",
+                         plan->egress.slirp_landlock, plan->egress.slirp4netns, name);
         else if (step == STEP_EGRESS_HELPER && err == -ECHILD)
                 snprintf(buf, size,
                          "cannot set up transparent egress: %s exited before it was ready "
