@@ -73,6 +73,11 @@ int audit_log_run(const AuditContext *ctx, const char *log_path);
  * audit_writer_free() syncs a record that finish() did not. One record per writer. */
 typedef struct AuditWriter AuditWriter;
 int audit_writer_new(const char *log_path, const Policy *policy, AuditWriter **ret);
+/* Before the command starts, one lstat of the log: 0 when the record can be appended as far as
+ * the file tells (it does not exist yet, or it is a regular file of the caller's that the
+ * caller can write and nobody else can), else the error append() would give, so that a run
+ * whose record would be refused is not started. */
+int audit_writer_check(const AuditWriter *w);
 void audit_writer_prepare(AuditWriter *w);
 int audit_writer_append(AuditWriter *w, const AuditContext *ctx);
 int audit_writer_finish(AuditWriter *w);

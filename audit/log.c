@@ -170,19 +170,23 @@ static int fsync_parent(const char *path) {
         return fsync(fd) < 0 ? -errno : 0;
 }
 
+static int check_log_stat(const struct stat *st) {
+        if (!S_ISREG(st->st_mode))
+                return -E_NOT_REGULAR;
+        if (st->st_uid != geteuid())
+                return -EPERM;
+        /* Anyone else who can write could splice records in between ours. */
+        if (st->st_mode & (S_IWGRP | S_IWOTH))
+                return -E_WRITABLE_BY_OTHERS;
+        return 0;
+}
+
 static int check_log_fd(int fd) {
         struct stat st;
 
         if (fstat(fd, &st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -E_NOT_REGULAR;
-        if (st.st_uid != geteuid())
-                return -EPERM;
-        /* Anyone else who can write could splice records in between ours. */
-        if (st.st_mode & (S_IWGRP | S_IWOTH))
-                return -E_WRITABLE_BY_OTHERS;
-        return 0;
+        return check_log_stat(&st);
 }
 
 /* Open (creating if needed) the log for appending. O_NOFOLLOW refuses a symlink planted at the
@@ -802,6 +806,20 @@ int audit_writer_finish(AuditWriter *w) {
 #endif
         }
         return 0;
+}
+
+int audit_writer_check(const AuditWriter *w) {
+        struct stat st;
+        int r;
+
+        if (lstat(w->path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno; /* made by open_log(), with its parents */
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP; /* as O_NOFOLLOW would */
+        if ((r = check_log_stat(&st)) < 0)
+                return r;
+        /* The owner's write bit, which root does not need. */
+        return geteuid() == 0 || (st.st_mode & S_IWUSR) ? 0 : -EACCES;
 }
 
 const char *audit_writer_path(const AuditWriter *w) {

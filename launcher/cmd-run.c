@@ -495,6 +495,12 @@ int cmd_run(int argc, char **argv) {
                 error = refusal ? refusal : "refused (out of memory for the reason)";
                 fprintf(stderr, "moat: %s\n", error);
                 status = EXIT_MOAT_FAILED;
+        } else if (rec.writer && (r = audit_writer_check(rec.writer)) < 0) {
+                /* A record that would be refused after the run is refused before it: a run
+                 * without its record is not started. write_records() reports the log's error. */
+                error = "the run was not started: its audit record could not be written";
+                fprintf(stderr, "moat: %s\n", error);
+                status = EXIT_MOAT_FAILED;
         } else {
                 status = dispatch(ctx.plan, &req, &outcome, argv, &error);
                 ran = error == NULL;

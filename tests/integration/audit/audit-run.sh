@@ -2,8 +2,9 @@
 # Records written by the real `moat run`, as root and as the unprivileged test user: a
 # successful run, a refusal, a failed start, a timeout and a run with seccomp denials (names
 # and counts), the per-user default log location and modes, a symlinked log refused, and a
-# few real runs in parallel giving one intact chain, and a site policy that moves the log and
-# keys the chain.
+# few real runs in parallel giving one intact chain, a log the record would be refused from
+# (a symlink, group-writable, another user's, read-only) refusing the run before it starts, and
+# a site policy that moves the log and keys the chain.
 source "$(dirname "$0")/lib.sh"
 
 if [ ! -x "${MOAT_PROBE:-}" ]; then
@@ -149,9 +150,35 @@ for u in "${USERS[@]}"; do
         echo precious >"$d/target"
         ln -s "$d/target" "$d/link.jsonl"
         [ "$u" = "$(id -un)" ] || chown -h "$u:" "$d/target" "$d/link.jsonl"
-        as_user "$u" MOAT_AUDIT_LOG="$d/link.jsonl" -- "$MOAT" run -p "$T/run.yaml" -- true 2>"$T/err"
+        rm -f "$d/work/ran"
+        as_user "$u" MOAT_AUDIT_LOG="$d/link.jsonl" -- "$MOAT" run -p "$T/run.yaml" -- touch ran 2>"$T/err"
+        rc=$?
         check "[$u] symlinked log: the run reports the audit failure" grep -qi "audit" "$T/err"
         check "[$u] symlinked log: its target is untouched" test "$(cat "$d/target")" = precious
+        check_all "[$u] symlinked log: the command was not started (125), saying why" \
+                '[ $rc -eq 125 ] && [ ! -e "$d/work/ran" ] && grep -q "the run was not started" "$T/err" && grep -q "symbolic link" "$T/err"' ||
+                diag "rc=$rc $(cat "$T/err")"
+
+        # A log the record would be refused from (writable by the group; not the caller's;
+        # not writable by its owner, who is not root) refuses the run before it starts: a run
+        # without its record does not happen. The log is left as it was.
+        for bad in group-writable foreign read-only; do
+                f=$d/$bad.jsonl
+                printf 'keep\n' >"$f"
+                case $bad in
+                group-writable) chmod 0620 "$f"; [ "$u" = "$(id -un)" ] || chown "$u:" "$f" ;;
+                foreign) [ "$u" = root ] && chown moatuser: "$f" 2>/dev/null; chmod 0600 "$f" ;;
+                read-only) chmod 0400 "$f"; [ "$u" = "$(id -un)" ] || chown "$u:" "$f" ;;
+                esac
+                [ $bad = foreign ] && [ "$u" = root ] && ! id moatuser >/dev/null 2>&1 && continue
+                [ $bad = read-only ] && [ "$u" = root ] && continue # root writes it anyway
+                rm -f "$d/work/ran"
+                as_user "$u" MOAT_AUDIT_LOG="$f" -- "$MOAT" run -p "$T/run.yaml" -- touch ran 2>"$T/err"
+                rc=$?
+                check_all "[$u] $bad log: the command was not started (125), the log unchanged" \
+                        '[ $rc -eq 125 ] && [ ! -e "$d/work/ran" ] && [ "$(cat "$f")" = keep ] && grep -q "the run was not started" "$T/err"' ||
+                        diag "rc=$rc $(cat "$T/err")"
+        done
 
         # A site policy that moves the log and keys the chain.
         head -c 32 /dev/urandom >"$d/key"
