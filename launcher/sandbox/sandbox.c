@@ -549,6 +549,7 @@ typedef struct Prepared {
         SeccompProgram seccomp;
         bool has_seccomp;
         SandboxCgroup cg;
+        bool cg_deferred; /* v1: made by start_child() while init builds its mounts */
         int cpu_usage_fd; /* resources.cpu_time: the cgroup's CPU accounting, or -EBADF */
         OutputRelay out;  /* resources.output */
         CgroupGuard guard;
@@ -619,9 +620,13 @@ static __attribute__((noinline)) int prepare(const Plan *plan, const RunRequest 
                 r = sys_cgroup_prepare(res->mechanism, name, res, &p->cg);
                 if (r >= 0)
                         r = sys_cgroup_guard_start(&p->cg, &p->guard);
-                if (r >= 0)
+                /* v1: the cgroups are made after clone3, while init builds its mounts, and init
+                 * is moved into them before it starts anything (start_child()). v2: before,
+                 * for CLONE_INTO_CGROUP. */
+                p->cg_deferred = r >= 0 && res->mechanism == CGROUP_MECH_V1;
+                if (r >= 0 && !p->cg_deferred)
                         r = sys_cgroup_create(&p->cg, res, p->guard.pid);
-                if (r >= 0 && res->cpu_time_ms) {
+                if (r >= 0 && !p->cg_deferred && res->cpu_time_ms) {
                         r = sys_cgroup_cpu_usage_open(&p->cg);
                         p->cpu_usage_fd = r < 0 ? -EBADF : r;
                 }
@@ -901,11 +906,26 @@ static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequ
                 s->failure = (SyncRecord){ .step = STEP_SYNC, .value = r, .index = -1 };
                 goto kill;
         }
-        /* v1: init builds the sandbox meanwhile, and starts no workload before MSG_CGROUPS. The
-         * child runs libc from MSG_GO on: sys_cgroup_attach() makes raw system calls only. */
+        /* v1: init builds the sandbox meanwhile, and starts no workload before MSG_CGROUPS: the
+         * cgroups are made and init is moved into them now. The child runs libc from MSG_GO
+         * on: sys_cgroup_create_v1_raw() and sys_cgroup_attach() make raw system calls only. */
+        int cg_degraded = 0;
         if (child.await_cgroups) {
-                r = sys_cgroup_attach(&p->cg, pid);
-                (void) sys_sync_send(s->sync_fd, MSG_CGROUPS, r, -1, -EBADF);
+                r = 0;
+                if (p->cg_deferred) {
+                        r = sys_cgroup_create_v1_raw(&p->cg, &plan->resources, &p->cpu_usage_fd);
+                        s->cpu_usage_fd = p->cpu_usage_fd;
+                }
+                if (r < 0 && plan->resources.status == CONTROL_BEST_EFFORT) {
+                        /* as prepare() does for v2: the run goes on without them (degraded);
+                         * what was made goes once init has exec'd, below, with libc */
+                        cg_degraded = r;
+                        r = sys_sync_send(s->sync_fd, MSG_CGROUPS, 0, -1, -EBADF);
+                } else {
+                        if (r >= 0)
+                                r = sys_cgroup_attach(&p->cg, pid);
+                        (void) sys_sync_send(s->sync_fd, MSG_CGROUPS, r, -1, -EBADF);
+                }
                 if (r < 0) {
                         s->failure = (SyncRecord){ .step = STEP_CGROUP, .value = r, .index = -1 };
                         /* raw, and waited for with raw calls: the child may be inside libc */
@@ -915,6 +935,12 @@ static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequ
                 }
         }
         wait_for_start(s); /* here: `child` must outlive the child's setup */
+        if (cg_degraded < 0) {
+                p->cpu_usage_fd = safe_close(p->cpu_usage_fd);
+                s->cpu_usage_fd = -EBADF;
+                (void) sys_cgroup_destroy(&p->cg);
+                s->degraded[STEP_CGROUP] = cg_degraded;
+        }
         return 0;
 kill:
         (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);
