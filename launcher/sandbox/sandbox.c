@@ -541,6 +541,7 @@ static void outcome_from_status(Supervisor *s, const siginfo_t *si) {
  * nothing until the child touches them. */
 #define CHILD_STACK_SIZE (1024 * 1024)
 #define CHILD_STACK_GUARD 4096
+#define CHILD_STACK_HOT (16 * 1024)
 
 typedef struct Prepared {
         void *stack_map; /* CHILD_STACK_GUARD + CHILD_STACK_SIZE bytes, or NULL */
@@ -704,6 +705,10 @@ static __attribute__((noinline)) int prepare(const Plan *plan, const RunRequest 
         if (mprotect(p->stack_map, CHILD_STACK_GUARD, PROT_NONE) < 0)
                 return -errno;
         p->stack = (char *) p->stack_map + CHILD_STACK_GUARD;
+        /* The pages the child's setup goes through at once (its mount calls' frames), populated
+         * in one call; what it leaves below its loop is handed back (child.c, trim_dead_stack()). */
+        (void) madvise((char *) p->stack + CHILD_STACK_SIZE - CHILD_STACK_HOT, CHILD_STACK_HOT,
+                       MADV_POPULATE_WRITE);
         r = sys_sync_pair(p->sync);
         if (r < 0)
                 return r;
