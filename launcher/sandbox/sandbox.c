@@ -2,11 +2,12 @@
 /* sandbox_execute(): the parent side of the sandbox tier.
  *
  * Runs in moat with the caller's credentials (root or not; no setuid helper). Before clone3 it
- * prepares the workload's environment, the limit cgroups (with a small guard process that
- * removes them should moat itself be killed), the sync socket, the signalfd. One clone3 creates
- * every namespace; the child runs in the parent's memory (CLONE_VM, see start_child()). The
- * parent writes the child's id maps and releases it (MSG_GO), then moves it into the v1 cgroups
- * while it sets up (MSG_CGROUPS; the child starts nothing before).
+ * prepares the workload's environment, the limit cgroups (v2; v1's paths only, with a small
+ * guard process that removes them should moat itself be killed), the sync socket, the
+ * signalfd. One clone3 creates every namespace; the child runs in the parent's memory
+ * (CLONE_VM, see start_child()). The parent writes the child's id maps and releases it
+ * (MSG_GO), then makes the v1 cgroups and moves the child into them while it sets up
+ * (MSG_CGROUPS; the child starts nothing before).
  * The seccomp program is ready before clone3 (built in, or compiled then). The parent waits
  * while the child sets up (wait_for_start()), then supervises: pidfd (exit), sync socket
  * (failures, degraded steps, the seccomp listener, exec success, the workload's wait status),
