@@ -138,7 +138,10 @@ typedef struct Scratch {
         pthread_t thread;
 } Scratch;
 
-/* The thread kept by sys_heap_scratch_keep() between its jobs, or NULL. */
+/* The one scratch thread there is at a time (the callers are single-threaded), in static
+ * storage rather than on a heap it is meant to leave as it found; `kept` points to it while
+ * sys_heap_scratch_keep() keeps it between its jobs, else NULL. */
+static Scratch scratch_slot;
 static Scratch *kept;
 
 static void futex_wait(uint32_t *word, uint32_t value) {
@@ -173,19 +176,17 @@ static Scratch *scratch_new(int (*fn)(void *arg), void *arg, bool last) {
         Scratch *s;
         int r;
 
-        if (page <= 0 || !(s = calloc(1, sizeof(*s))))
+        if (page <= 0)
                 return NULL;
+        s = &scratch_slot;
         *s = (Scratch){ .fn = fn, .arg = arg, .last = last, .turn = TURN_THREAD };
         s->stack_size = SCRATCH_STACK + (size_t) page;
         s->stack = mmap(NULL, s->stack_size, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-        if (s->stack == MAP_FAILED) {
-                free(s);
+        if (s->stack == MAP_FAILED)
                 return NULL;
-        }
         if (mprotect(s->stack, (size_t) page, PROT_NONE) < 0 || pthread_attr_init(&attr) != 0) {
                 (void) munmap(s->stack, s->stack_size);
-                free(s);
                 return NULL;
         }
         (void) madvise(s->stack + s->stack_size - SCRATCH_STACK_HOT, SCRATCH_STACK_HOT,
@@ -207,7 +208,6 @@ static Scratch *scratch_new(int (*fn)(void *arg), void *arg, bool last) {
         (void) pthread_attr_destroy(&attr);
         if (r != 0) {
                 (void) munmap(s->stack, s->stack_size);
-                free(s);
                 return NULL;
         }
         return s;
@@ -227,7 +227,6 @@ static int scratch_join(Scratch *s) {
         while (syscall(SYS_tgkill, getpid(), s->tid, 0) == 0)
                 (void) sched_yield();
         (void) munmap(s->stack, s->stack_size);
-        free(s);
         return ret;
 }
 
