@@ -16,20 +16,35 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 
-void audit_time_format(uint64_t ns, char ret[40]) {
-        time_t t = (time_t) (ns / NSEC_PER_SEC);
-        struct tm tm;
+/* The proleptic Gregorian date of a day count since 1970-01-01 (days >= 0), by eras of 400
+ * years (H. Hinnant's civil_from_days). */
+static void civil_from_days(uint64_t days, unsigned *ret_year, unsigned *ret_month,
+                            unsigned *ret_day) {
+        uint64_t z = days + 719468; /* from 0000-03-01 */
+        uint64_t era = z / 146097;
+        unsigned doe = (unsigned) (z - era * 146097);                         /* [0, 146096] */
+        unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+        unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+        unsigned mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+        unsigned d = doy - (153 * mp + 2) / 5 + 1;                            /* [1, 31] */
+        unsigned m = mp < 10 ? mp + 3 : mp - 9;                               /* [1, 12] */
 
-        if (!gmtime_r(&t, &tm)) {
-                snprintf(ret, 40, "1970-01-01T00:00:00.000000000Z");
-                return;
-        }
-        /* uint64_t nanoseconds end in 2554: the date part is always 19 characters. Not
-         * strftime(): it loads the local time zone (/etc/localtime) for a UTC stamp. */
+        *ret_year = (unsigned) (era * 400 + yoe) + (m <= 2);
+        *ret_month = m;
+        *ret_day = d;
+}
+
+void audit_time_format(uint64_t ns, char ret[40]) {
+        uint64_t secs = ns / NSEC_PER_SEC, days = secs / 86400;
+        unsigned sod = (unsigned) (secs % 86400), year, month, day;
+
+        /* Computed, not gmtime_r() or strftime(): glibc loads the local time zone
+         * (/etc/localtime, seven system calls) at the first of either, for a UTC stamp. uint64_t
+         * nanoseconds end in 2554: the date part is always 19 characters. */
+        civil_from_days(days, &year, &month, &day);
         char buf[128];
-        snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (unsigned) (ns % NSEC_PER_SEC));
+        snprintf(buf, sizeof(buf), "%04u-%02u-%02uT%02u:%02u:%02u.%09uZ", year, month, day,
+                 sod / 3600, sod / 60 % 60, sod % 60, (unsigned) (ns % NSEC_PER_SEC));
         size_t n = strnlen(buf, 39);
         memcpy(ret, buf, n);
         ret[n] = '\0';

@@ -59,6 +59,10 @@
 /* Journal MESSAGE_ID of an audit record (journalctl MESSAGE_ID=...). */
 #define AUDIT_JOURNAL_MESSAGE_ID "a5eae028d288486d90676c05d6d050e4"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 /* Errors of the log's own checks; see audit_log_strerror(). */
 #define E_NOT_REGULAR EMEDIUMTYPE
 #define E_WRITABLE_BY_OTHERS EBADE
@@ -293,6 +297,10 @@ static bool is_sealed_record(const char *line, size_t len) {
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (s.base == MAP_FAILED)
                 return parse_is_sealed(line, len);
+        /* What the parse will touch (about 7 bytes of scratch a byte of record), populated in
+         * one call rather than faulted in a page at a time (~14 us a fault on the reference
+         * machine, sys/heap.c); best effort. */
+        (void) madvise(s.base, MIN(s.size, (len * 8 + 4095) & ~(size_t) 4095), MADV_POPULATE_WRITE);
         json_get_alloc_funcs(&old_malloc, &old_free);
         scratch = &s;
         json_set_alloc_funcs(scratch_malloc, scratch_free);
@@ -364,7 +372,8 @@ static int scan_tail(int fd, uint64_t size, TailScan *ret) {
         for (size_t w = TAIL_WINDOW_MIN;; w *= 4) {
                 size_t n = (size_t) MIN((uint64_t) w, size);
                 /* mapped, not malloc()ed: see is_sealed_record() */
-                char *b = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                char *b = mmap(NULL, n, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
                 ssize_t got;
                 int r;
 

@@ -459,7 +459,12 @@ int cmd_run(int argc, char **argv) {
          * (sys/heap.h), so that a sandbox's supervisor keeps a compact copy of what it needs
          * (below). */
         ContextLoad load = { .args = &cargs, .ctx = &ctx, .error = &err };
-        r = sys_heap_scratch(context_load, &load);
+        r = sys_heap_scratch_keep(context_load, &load);
+        /* The thread waits to free the originals (run_context_compact()) for a sandbox run only;
+         * otherwise it ends here. */
+        bool compact = r >= 0 && !ctx.plan->refused && ctx.plan->tier == TIER_SANDBOX;
+        if (!compact)
+                sys_heap_scratch_end();
         /* The log path depends on the policy: known from here, whatever happens next. */
         rec.new_error = audit_writer_new(a.audit_log, ctx.policy, &rec.writer);
 #if MOAT_WITH_VM
@@ -479,8 +484,9 @@ int cmd_run(int argc, char **argv) {
          * keeps the plan (denial reports, the audit record) and the host facts (the record),
          * copied, and nothing else of the launch (context.h). Out of memory for the copies,
          * it keeps the originals, which are the same. */
-        if (r >= 0 && !ctx.plan->refused && ctx.plan->tier == TIER_SANDBOX)
+        if (compact)
                 (void) run_context_compact(&ctx);
+        sys_heap_scratch_end(); /* single-threaded from here: clone3 makes a user namespace */
         if (r < 0) {
                 error = moat_error_is_set(&err) ? moat_error_format(&err, errbuf, sizeof(errbuf))
                                                 : strerror(-r);

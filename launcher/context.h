@@ -35,7 +35,8 @@ void run_context_done(RunContext *ctx);
  * after run_context_load() ran on a scratch thread (sys/heap.h): the plan and the host facts
  * are copied on the calling thread, contiguous in its heap, and the originals and the profile
  * (not needed from here: ctx->profile is NULL after, so no run_context_resolve_again()) are
- * freed on another scratch thread, which leaves the heap they were made in empty. The copies
+ * freed on a scratch thread (the one that made them, if sys_heap_scratch_keep() kept it),
+ * which ends and leaves the heap they were made in empty. The copies
  * are equal to the originals in every field (tests/unit/plan/test-plan.c,
  * tests/unit/host/test-host-json.c). -ENOMEM leaves ctx as it was. */
 int run_context_compact(RunContext *ctx);

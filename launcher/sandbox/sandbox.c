@@ -2,11 +2,12 @@
 /* sandbox_execute(): the parent side of the sandbox tier.
  *
  * Runs in moat with the caller's credentials (root or not; no setuid helper). Before clone3 it
- * prepares the workload's environment, the limit cgroups (with a small guard process that
- * removes them should moat itself be killed), the sync socket, the signalfd. One clone3 creates
- * every namespace; the child runs in the parent's memory (CLONE_VM, see start_child()). The
- * parent writes the child's id maps and releases it (MSG_GO), then moves it into the v1 cgroups
- * while it sets up (MSG_CGROUPS; the child starts nothing before).
+ * prepares the workload's environment, the limit cgroups (v2; v1's paths only, with a small
+ * guard process that removes them should moat itself be killed), the sync socket, the
+ * signalfd. One clone3 creates every namespace; the child runs in the parent's memory
+ * (CLONE_VM, see start_child()). The parent writes the child's id maps and releases it
+ * (MSG_GO), then makes the v1 cgroups and moves the child into them while it sets up
+ * (MSG_CGROUPS; the child starts nothing before).
  * The seccomp program is ready before clone3 (built in, or compiled then). The parent waits
  * while the child sets up (wait_for_start()), then supervises: pidfd (exit), sync socket
  * (failures, degraded steps, the seccomp listener, exec success, the workload's wait status),
@@ -553,6 +554,7 @@ static void outcome_from_status(Supervisor *s, const siginfo_t *si) {
  * nothing until the child touches them. */
 #define CHILD_STACK_SIZE (1024 * 1024)
 #define CHILD_STACK_GUARD 4096
+#define CHILD_STACK_HOT (16 * 1024)
 
 typedef struct Prepared {
         void *stack_map; /* CHILD_STACK_GUARD + CHILD_STACK_SIZE bytes, or NULL */
@@ -561,6 +563,7 @@ typedef struct Prepared {
         SeccompProgram seccomp;
         bool has_seccomp;
         SandboxCgroup cg;
+        bool cg_deferred; /* v1: made by start_child() while init builds its mounts */
         int cpu_usage_fd; /* resources.cpu_time: the cgroup's CPU accounting, or -EBADF */
         OutputRelay out;  /* resources.output */
         CgroupGuard guard;
@@ -631,9 +634,13 @@ static __attribute__((noinline)) int prepare(const Plan *plan, const RunRequest 
                 r = sys_cgroup_prepare(res->mechanism, name, res, &p->cg);
                 if (r >= 0)
                         r = sys_cgroup_guard_start(&p->cg, &p->guard);
-                if (r >= 0)
+                /* v1: the cgroups are made after clone3, while init builds its mounts, and init
+                 * is moved into them before it starts anything (start_child()). v2: before,
+                 * for CLONE_INTO_CGROUP. */
+                p->cg_deferred = r >= 0 && res->mechanism == CGROUP_MECH_V1;
+                if (r >= 0 && !p->cg_deferred)
                         r = sys_cgroup_create(&p->cg, res, p->guard.pid);
-                if (r >= 0 && res->cpu_time_ms) {
+                if (r >= 0 && !p->cg_deferred && res->cpu_time_ms) {
                         r = sys_cgroup_cpu_usage_open(&p->cg);
                         p->cpu_usage_fd = r < 0 ? -EBADF : r;
                 }
@@ -711,6 +718,10 @@ static __attribute__((noinline)) int prepare(const Plan *plan, const RunRequest 
         if (mprotect(p->stack_map, CHILD_STACK_GUARD, PROT_NONE) < 0)
                 return -errno;
         p->stack = (char *) p->stack_map + CHILD_STACK_GUARD;
+        /* The pages the child's setup goes through at once (its mount calls' frames), populated
+         * in one call; what it leaves below its loop is handed back (child.c, trim_dead_stack()). */
+        (void) madvise((char *) p->stack + CHILD_STACK_SIZE - CHILD_STACK_HOT, CHILD_STACK_HOT,
+                       MADV_POPULATE_WRITE);
         r = sys_sync_pair(p->sync);
         if (r < 0)
                 return r;
@@ -914,11 +925,26 @@ static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequ
                 s->failure = (SyncRecord){ .step = STEP_SYNC, .value = r, .index = -1 };
                 goto kill;
         }
-        /* v1: init builds the sandbox meanwhile, and starts no workload before MSG_CGROUPS. The
-         * child runs libc from MSG_GO on: sys_cgroup_attach() makes raw system calls only. */
+        /* v1: init builds the sandbox meanwhile, and starts no workload before MSG_CGROUPS: the
+         * cgroups are made and init is moved into them now. The child runs libc from MSG_GO
+         * on: sys_cgroup_create_v1_raw() and sys_cgroup_attach() make raw system calls only. */
+        int cg_degraded = 0;
         if (child.await_cgroups) {
-                r = sys_cgroup_attach(&p->cg, pid);
-                (void) sys_sync_send(s->sync_fd, MSG_CGROUPS, r, -1, -EBADF);
+                r = 0;
+                if (p->cg_deferred) {
+                        r = sys_cgroup_create_v1_raw(&p->cg, &plan->resources, &p->cpu_usage_fd);
+                        s->cpu_usage_fd = p->cpu_usage_fd;
+                }
+                if (r < 0 && plan->resources.status == CONTROL_BEST_EFFORT) {
+                        /* as prepare() does for v2: the run goes on without them (degraded);
+                         * what was made goes once init has exec'd, below, with libc */
+                        cg_degraded = r;
+                        r = sys_sync_send(s->sync_fd, MSG_CGROUPS, 0, -1, -EBADF);
+                } else {
+                        if (r >= 0)
+                                r = sys_cgroup_attach(&p->cg, pid);
+                        (void) sys_sync_send(s->sync_fd, MSG_CGROUPS, r, -1, -EBADF);
+                }
                 if (r < 0) {
                         s->failure = (SyncRecord){ .step = STEP_CGROUP, .value = r, .index = -1 };
                         /* raw, and waited for with raw calls: the child may be inside libc */
@@ -928,6 +954,12 @@ static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequ
                 }
         }
         wait_for_start(s); /* here: `child` must outlive the child's setup */
+        if (cg_degraded < 0) {
+                p->cpu_usage_fd = safe_close(p->cpu_usage_fd);
+                s->cpu_usage_fd = -EBADF;
+                (void) sys_cgroup_destroy(&p->cg);
+                s->degraded[STEP_CGROUP] = cg_degraded;
+        }
         return 0;
 kill:
         (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);

@@ -69,7 +69,8 @@ static int read_own_cgroups(char **ret) {
 
         if (fd < 0)
                 return -errno;
-        return read_fd_bounded(fd, 0, 64 * 1024, ret, &len);
+        /* a few hundred bytes: one read(2) with a hint of 1 KiB (0 would read 1, 2, 4, ...) */
+        return read_fd_bounded(fd, 1024, 64 * 1024, ret, &len);
 }
 
 /* Our own cgroup in the hierarchy named `controller` ("" for v2), from the text of
@@ -173,7 +174,7 @@ static int prepare_v2_leaf(const PlanResources *res, const char *name, SandboxCg
         fd = open_child(parent, "cgroup.subtree_control", O_RDONLY);
         if (fd < 0)
                 return fd;
-        r = read_fd_bounded(fd, 0, 4096, &subtree, &len);
+        r = read_fd_bounded(fd, 256, 4096, &subtree, &len);
         if (r < 0)
                 return r;
         cg->v2_enable[0] = 0;
@@ -410,6 +411,104 @@ int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid) {
                         return (int) w;
                 if ((size_t) w != n_digits)
                         return -EIO;
+        }
+        return 0;
+}
+
+/* The raw forms of write_file() and read_u64() for sys_cgroup_create_v1_raw(): a stack buffer
+ * for the path, raw system calls, -errno returned. */
+static long raw_open_child(const char *dir, const char *file, int flags) {
+        char path[PATH_MAX];
+        size_t dl = strlen(dir), fl = strlen(file);
+
+        if (dl + 1 + fl >= sizeof(path))
+                return -ENAMETOOLONG;
+        memcpy(path, dir, dl);
+        path[dl] = '/';
+        memcpy(path + dl + 1, file, fl + 1);
+        return raw_syscall4(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC | O_NOFOLLOW, 0);
+}
+
+static int raw_write_file(const char *dir, const char *file, const char *value) {
+        long fd = raw_open_child(dir, file, O_WRONLY), w;
+        size_t len = strlen(value);
+
+        if (fd < 0)
+                return (int) fd;
+        w = raw_syscall3(SYS_write, fd, value, len);
+        raw_close((int) fd);
+        if (w < 0)
+                return (int) w;
+        return (size_t) w == len ? 0 : -EIO;
+}
+
+/* v in decimal at buf (at least 21 bytes), NUL-terminated. */
+static void u64_decimal(uint64_t v, char *buf) {
+        char tmp[21], *d = tmp + sizeof(tmp);
+        size_t n;
+
+        do
+                *--d = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        n = (size_t) (tmp + sizeof(tmp) - d);
+        memcpy(buf, d, n);
+        buf[n] = '\0';
+}
+
+int sys_cgroup_create_v1_raw(const SandboxCgroup *cg, const PlanResources *res,
+                             int *ret_cpu_usage_fd) {
+        char buf[32];
+        long r;
+
+        *ret_cpu_usage_fd = -EBADF;
+        if (cg->mechanism != CGROUP_MECH_V1)
+                return -EOPNOTSUPP;
+        for (int i = 0; i < _CGROUP_V1_MAX; i++)
+                if (cg->paths[i] &&
+                    (r = raw_syscall3(SYS_mkdirat, AT_FDCWD, cg->paths[i], 0755)) < 0)
+                        return (int) r;
+        /* The limits as create_v1() writes them. */
+        if (res->memory) {
+                u64_decimal(res->memory, buf);
+                r = raw_write_file(cg->paths[CGROUP_V1_MEMORY], "memory.limit_in_bytes", buf);
+                if (r < 0)
+                        return (int) r;
+                r = raw_write_file(cg->paths[CGROUP_V1_MEMORY], "memory.memsw.limit_in_bytes", buf);
+                if (r < 0 && r != -ENOENT)
+                        return (int) r;
+                (void) raw_write_file(cg->paths[CGROUP_V1_MEMORY], "memory.swappiness", "0");
+        }
+        if (res->pids) {
+                u64_decimal(res->pids, buf);
+                r = raw_write_file(cg->paths[CGROUP_V1_PIDS], "pids.max", buf);
+                if (r < 0)
+                        return (int) r;
+        }
+        if (res->cpus_milli) {
+                char period[32] = "";
+                long fd = raw_open_child(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", O_RDONLY);
+                if (fd >= 0) {
+                        long n = raw_syscall3(SYS_read, fd, period, sizeof(period) - 1);
+                        raw_close((int) fd);
+                        period[n > 0 ? n : 0] = '\0';
+                }
+                if (strcmp(period, "100000\n") != 0) {
+                        r = raw_write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", "100000");
+                        if (r < 0)
+                                return (int) r;
+                }
+                u64_decimal((uint64_t) res->cpus_milli * 100, buf);
+                r = raw_write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_quota_us", buf);
+                if (r < 0)
+                        return (int) r;
+        }
+        if (res->cpu_time_ms) {
+                if (!cg->paths[CGROUP_V1_CPUACCT])
+                        return -ENOENT;
+                r = raw_open_child(cg->paths[CGROUP_V1_CPUACCT], "cpuacct.usage", O_RDONLY);
+                if (r < 0)
+                        return (int) r;
+                *ret_cpu_usage_fd = (int) r;
         }
         return 0;
 }

@@ -72,6 +72,15 @@ int sys_cgroup_prepare_at(CgroupMechanism mech, const char *path, SandboxCgroup 
  * removes what was created with sys_cgroup_destroy(). guard: the guard's pid (v2 leaf mode
  * moves it with moat), 0 for none. */
 int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res, pid_t guard);
+/* v1: sys_cgroup_create() with raw system calls and plain string copies only (no errno, no
+ * stdio, no allocation), for the sandbox's parent while its init, in the same memory, runs
+ * libc and builds its mounts (the memory cgroup's mkdir alone is about 0.4 ms on the
+ * reference machine); init starts nothing before sys_cgroup_attach() has moved it in. With
+ * resources.cpu_time, *ret_cpu_usage_fd is sys_cgroup_cpu_usage_open()'s fd, else -EBADF. On
+ * failure the caller removes what was created with sys_cgroup_destroy(), once it may use libc
+ * again. */
+int sys_cgroup_create_v1_raw(const SandboxCgroup *cg, const PlanResources *res,
+                             int *ret_cpu_usage_fd);
 /* Free the paths and the fd without touching the file system. */
 void sys_cgroup_forget(SandboxCgroup *cg);
 /* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). Raw

@@ -28,8 +28,19 @@ void sys_heap_trim(void);
  * that parses on one, copies what it keeps on the main thread and frees the rest on another
  * (context.h, run_context_compact()) leaves the main heap holding what it keeps, contiguous,
  * and the other empty for sys_heap_trim() to hand back. If the thread cannot be made, fn runs
- * on the caller's: the same result, more memory. */
+ * on the caller's: the same result, more memory. A thread kept by sys_heap_scratch_keep()
+ * runs fn and then ends, in place of a new one. */
 int sys_heap_scratch(int (*fn)(void *arg), void *arg);
+
+/* sys_heap_scratch() whose thread stays, waiting, for the next sys_heap_scratch*() call: the
+ * parse and the free of one launch on one thread (one heap, one cache of freed blocks, one
+ * stack), without a second thread's creation, stack and first faults. While it waits the
+ * process is not single-threaded: sys_heap_scratch() or sys_heap_scratch_end() before a
+ * clone3 with CLONE_NEWUSER, unshare(), setns() or fork(). */
+int sys_heap_scratch_keep(int (*fn)(void *arg), void *arg);
+/* Ends a thread that sys_heap_scratch_keep() kept, if there is one; the process is
+ * single-threaded again on return. */
+void sys_heap_scratch_end(void);
 
 /* For a scratch thread whose work leaves its heap empty: sys_heap_scratch_mark() as the work's
  * last step, and sys_heap_scratch_release() of what it returned once sys_heap_scratch() has

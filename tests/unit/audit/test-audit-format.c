@@ -32,6 +32,34 @@ static void test_time_round_trip(void **state) {
         assert_true(ns == 1699920000ULL * NS);
 }
 
+/* The date is computed from the day count (no gmtime_r(), which loads the local time zone):
+ * the epoch, leap days (2000 is a leap year, 2100 is not), the last nanosecond a uint64_t
+ * holds; each one parsed back to the same instant. */
+static void test_time_format_calendar(void **state) {
+        static const struct {
+                uint64_t ns;
+                const char *text;
+        } cases[] = {
+                { 0, "1970-01-01T00:00:00.000000000Z" },
+                { 68169600ULL * NS, "1972-02-29T00:00:00.000000000Z" },
+                { 951782399ULL * NS + 999999999ULL, "2000-02-28T23:59:59.999999999Z" },
+                { 951782400ULL * NS, "2000-02-29T00:00:00.000000000Z" },
+                { 951868800ULL * NS, "2000-03-01T00:00:00.000000000Z" },
+                { 4107456000ULL * NS, "2100-02-28T00:00:00.000000000Z" },
+                { 4107542400ULL * NS, "2100-03-01T00:00:00.000000000Z" },
+                { UINT64_MAX, "2554-07-21T23:34:33.709551615Z" },
+        };
+        char buf[40];
+        uint64_t ns;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                audit_time_format(cases[i].ns, buf);
+                assert_string_equal(buf, cases[i].text);
+                assert_int_equal(audit_time_parse(buf, 0, &ns), 0);
+                assert_true(ns == cases[i].ns);
+        }
+}
+
 static void test_time_parse_relative_and_invalid(void **state) {
         uint64_t ns;
 
@@ -163,6 +191,7 @@ static void test_format_recovery_and_refusal(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_time_round_trip),
+                cmocka_unit_test(test_time_format_calendar),
                 cmocka_unit_test(test_time_parse_relative_and_invalid),
                 cmocka_unit_test(test_filters),
                 cmocka_unit_test(test_format_line),
