@@ -372,18 +372,32 @@ static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
         _exit(0);
 }
 
-/* The cgroup hierarchies liblxc may use (lxc.cgroup.use), NULL for all of them. A cgroup v1
- * cpuset hierarchy of its own is left out when the container cannot mount a cgroup tree (no
- * sys_admin: command mode, and boot mode with an init other than systemd): the plan limits no
- * cpuset, the container then stays in the runner's cpuset cgroup, which it cannot see (its
- * cgroup namespace shows it as its root and its /sys/fs/cgroup has no cpuset hierarchy), and
- * the run makes no cpuset cgroup. The first cpuset cgroup the host gets switches the kernel's
- * cpuset static keys on, which patches kernel text on every CPU (3-15 ms here, on every run
- * when no other cpuset cgroup exists). Root only: a user's liblxc makes no v1 cgroup that is
- * not delegated to it, and reads its global configuration from the user's home. */
-static char *cgroup_use(const Run *run) {
+/* The cgroup hierarchies liblxc may use (lxc.cgroup.use), NULL for all of them. When the
+ * container cannot mount a cgroup tree (no sys_admin: command mode, and boot mode with an init
+ * other than systemd), liblxc gets the v1 hierarchies that carry one of the plan's limits
+ * (memory, pids, cpu) or its CPU accounting (cpuacct, for cpu_time), and always the pids
+ * hierarchy: the container's own cgroup there holds every process of it, which is what the guard
+ * kills and removes. Every other v1 hierarchy (blkio, devices, freezer, net_cls, perf_event,
+ * name=systemd, ...; the plan sets nothing in them) is left out: the container stays in the
+ * runner's cgroup there, which its cgroup namespace shows as its root and which it cannot write
+ * or mount (no sys_admin). Each hierarchy left out is a mkdir of three cgroups, two
+ * cgroup.procs writes, a chown by liblxc's id-mapped helper and three rmdirs less per run (9 v1
+ * hierarchies here, 2-3 used). cpuset in particular is never used: the first cpuset cgroup the
+ * host gets switches the kernel's cpuset static keys on, which patches kernel text on every
+ * CPU (3-15 ms here, on every run when no other cpuset cgroup exists). The v2 hierarchy (the
+ * unified one of a hybrid host) is always used: lxc.cgroup.use does not apply to it. Root
+ * only: a user's liblxc makes no v1 cgroup that is not delegated to it, and reads its global
+ * configuration from the user's home. systemd keeps every hierarchy (it mounts its own tree). */
+static bool cgroup_use_wants(const Plan *p, const char *ctrl) {
+        const PlanResources *res = &p->resources;
+        return strcmp(ctrl, "pids") == 0 || (strcmp(ctrl, "memory") == 0 && res->memory) ||
+               (strcmp(ctrl, "cpu") == 0 && res->cpus_milli) ||
+               (strcmp(ctrl, "cpuacct") == 0 && res->cpu_time_ms);
+}
+
+static char *cgroup_use(const Plan *p, const Run *run) {
         char line[1024], use[1024] = "";
-        bool skipped = false;
+        bool tracked = false;
 
         if (geteuid() != 0 || run->systemd)
                 return NULL;
@@ -395,10 +409,19 @@ static char *cgroup_use(const Run *run) {
                 if (!b || b == a + 1)
                         continue; /* the v2 hierarchy: lxc.cgroup.use does not apply to it */
                 *b = '\0';
-                if (strcmp(a + 1, "cpuset") == 0) {
-                        skipped = true;
+                /* a hierarchy with several controllers (cpu,cpuacct) is used whole when the
+                 * plan wants one of them */
+                bool want = false;
+                char ctrls[512];
+                snprintf(ctrls, sizeof(ctrls), "%s", a + 1);
+                for (char *save = NULL, *c = strtok_r(ctrls, ",", &save); c;
+                     c = strtok_r(NULL, ",", &save))
+                        if (cgroup_use_wants(p, c)) {
+                                want = true;
+                                tracked = tracked || strcmp(c, "pids") == 0;
+                        }
+                if (!want)
                         continue;
-                }
                 size_t n = strlen(use);
                 if ((size_t) snprintf(use + n, sizeof(use) - n, "%s%s", n ? "," : "", a + 1) >=
                     sizeof(use) - n) {
@@ -407,7 +430,9 @@ static char *cgroup_use(const Run *run) {
                 }
         }
         fclose(f);
-        return skipped ? strdup(use) : NULL;
+        /* without a pids hierarchy the container would have no v1 cgroup of its own to be
+         * found by: every hierarchy then */
+        return tracked ? strdup(use) : NULL;
 }
 
 /* ---- moat-system-run: what runs liblxc ------------------------------------------------------ */
@@ -1989,7 +2014,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         }
         {
                 Blob b = {};
-                _cleanup_free_ char *use = cgroup_use(&run);
+                _cleanup_free_ char *use = cgroup_use(p, &run);
                 blob_head(&b, p->system.boot ? "boot" : "command", run.dir, use ? use : "", 0, 0);
                 blob_num(&b, cfg.n_keys);
                 for (size_t i = 0; i < cfg.n_keys; i++) {
