@@ -989,10 +989,10 @@ static int run_dir_base(char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* systemd (boot mode): the plan's filter compiled as the sandbox tier does (the gate stacks it
- * on the command), and the socket on which systemd reports READY=1, writable by the container's
- * root only. */
-static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
+/* The plan's filter compiled as the sandbox tier does, for the gate to stack on itself before
+ * the command (command mode, and the command of systemd's boot mode): RUN/filter, bound
+ * read-only at /.moat-filter. */
+static int prepare_filter(const Plan *p, Run *run, char **ret_seccomp_err) {
         _cleanup_free_ char *path = NULL;
         SeccompProgram prog = {};
         int r;
@@ -1018,6 +1018,13 @@ static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
                 r = fd < 0 ? -errno : write(fd, prog.fprog.filter, len) != (ssize_t) len ? -EIO : 0;
         }
         sys_seccomp_program_done(&prog);
+        return r;
+}
+
+/* systemd (boot mode): the command's filter, and the socket on which systemd reports READY=1,
+ * writable by the container's root only. */
+static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
+        int r = prepare_filter(p, run, ret_seccomp_err);
         if (r < 0)
                 return r;
 
@@ -1147,7 +1154,12 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                         *ret_seccomp_err = strdup(err);
                         return r;
                 }
-                if ((r = write_file(run->dir, "seccomp", text, 0444, (uid_t) -1, (gid_t) -1)) < 0)
+                /* command mode: the text only proves that liblxc could take the plan's rules
+                 * (the same refusals in both modes); the gate loads moat's compiled filter */
+                if (p->system.boot &&
+                    (r = write_file(run->dir, "seccomp", text, 0444, (uid_t) -1, (gid_t) -1)) < 0)
+                        return r;
+                if (!p->system.boot && (r = prepare_filter(p, run, ret_seccomp_err)) < 0)
                         return r;
         }
         if (run->systemd && (r = prepare_systemd(p, run, ret_seccomp_err)) < 0)
@@ -1217,7 +1229,7 @@ static const char *self_dir_file(const char *name, char *buf, size_t size) {
 
 /* /.moat-gate's argv: what it checks, the Landlock ruleset, the environment, the command. */
 static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, char **envp,
-                        bool checks) {
+                        bool checks, bool filter) {
         size_t n = 0, cap = 32;
         char **a = calloc(cap, sizeof(char *));
 #define PUSH(s)                                                             \
@@ -1244,6 +1256,14 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
                 PUSH("--enter");
                 PUSH(s);
                 PUSH("--filter");
+                PUSH("/.moat-filter");
+        }
+        if (!run->systemd && filter && p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE &&
+            !p->system.boot) {
+                /* command mode: the gate stacks the plan's filter on itself first (gate.c
+                 * load_filter()); under MOAT_SYSTEM_FAULT a filter that does not load is left
+                 * to the host's checks */
+                PUSH(checks ? "--filter" : "--filter-unchecked");
                 PUSH("/.moat-filter");
         }
         if (!checks) /* MOAT_SYSTEM_FAULT: the host's checks alone */
@@ -1726,6 +1746,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t stop_deadline = 0, ready_ms = 0;
         const char *fault_name, *failed_control = NULL;
         const Fault *fault = NULL;
+        bool gate_filter = true; /* command mode: the gate stacks the plan's filter */
+        bool gate_waits = false; /* command mode: the gate wrote its byte on ready */
         sigset_t old;
 
         o->exit_status = 125;
@@ -1994,7 +2016,15 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         fault_name = getenv("MOAT_SYSTEM_FAULT");
         if (fault_name && fault_name[0]) {
                 fault = fault_find(fault_name);
-                r = fault ? fault_apply(fault, &cfg) : -EINVAL;
+                /* command mode has no liblxc seccomp key: the filter missing is the gate not
+                 * stacking it (what a caller's filter without nesting was to liblxc, P4) */
+                if (fault && !p->system.boot &&
+                    p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE &&
+                    (strcmp(fault->name, "seccomp") == 0 ||
+                     strcmp(fault->name, "seccomp-nesting") == 0))
+                        gate_filter = false;
+                else
+                        r = fault ? fault_apply(fault, &cfg) : -EINVAL;
                 if (r < 0) {
                         (void) kill(run.runner, SIGKILL);
                         killed = true;
@@ -2006,7 +2036,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
         }
         r = sandbox_env_build(p, req->caller_env, &envp);
-        if (r < 0 || !(argv = gate_argv(p, req, &run, envp, !fault))) {
+        if (r < 0 || !(argv = gate_argv(p, req, &run, envp, !fault, gate_filter))) {
                 (void) kill(run.runner, SIGKILL);
                 killed = true;
                 fail(o, "env", ENOMEM, "out of memory");
@@ -2071,6 +2101,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         char drain[64];
                         while (read(run.ready_fd, drain, sizeof(drain)) > 0)
                                 ;
+                        gate_waits = true;
                 }
                 if (n > 0 && (pf[7].revents & POLLIN)) {
                         struct lxc_monitor_msg m;
@@ -2167,8 +2198,13 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 char comm[32] = "", path[64];
                 if (init > 0)
                         init_pid = init;
+                /* command mode: the gate is exec'd as .moat-gate and stacks the plan's filter
+                 * on itself after that: it is checked once it says it waits (before, it would
+                 * be found without its filter and the run stopped). Nothing of the workload
+                 * runs before the gate: a byte there early only makes the check come early,
+                 * and the check fails closed. */
                 if (!boot)
-                        g = init ? first_child(init) : 0;
+                        g = init && gate_waits ? first_child(init) : 0;
                 else if (init > 0 && attacher == 0 && has_execd(init, run.runner) &&
                          (!run.systemd || ready)) {
                         /* the image's init runs: attach the gate (systemd: as the

@@ -53,6 +53,11 @@ for u in "${USERS[@]}"; do
         field() { awk -v f="$1:" '$1 == f {print $2}' <<<"$st"; }
         check "$u: NoNewPrivs is 1 inside" [ "$(field NoNewPrivs)" = 1 ]
         check "$u: seccomp filter mode inside" [ "$(field Seccomp)" = 2 ]
+        # the plan's own rules in force (the gate stacks moat's compiled filter): a new user
+        # namespace, which nothing but the filter stops here (no capability is needed for it)
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'unshare -U true 2>&1; echo "rc=$?"')
+        check_all "$u: the plan's filter denies a new user namespace inside (EPERM)" \
+                'grep -q "Operation not permitted" <<<"$out" && grep -q "^rc=1$" <<<"$out"'
         check "$u: no capability in the bounding set" [ "$(field CapBnd)" = 0000000000000000 ]
         check "$u: no effective capability" [ "$(field CapEff)" = 0000000000000000 ]
         map=$(grep '^MAP' <<<"$st" | tr -s ' ')

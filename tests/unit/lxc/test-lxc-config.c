@@ -73,7 +73,17 @@ static void test_keys(void **state) {
         assert_null(value(&c, "lxc.net.0.flags")); /* network none: lo stays down */
         assert_string_equal(value(&c, "lxc.no_new_privs"), "1");
         assert_string_equal(value(&c, "lxc.cap.keep"), "none");
-        assert_string_equal(value(&c, "lxc.seccomp.allow_nesting"), "1");
+        /* command mode: the gate stacks moat's compiled filter; liblxc compiles none */
+        assert_null(value(&c, "lxc.seccomp.profile"));
+        assert_null(value(&c, "lxc.seccomp.allow_nesting"));
+        bool filter = false;
+        for (size_t i = 0; i < c.n_keys; i++)
+                filter = filter || (strcmp(c.keys[i].key, "lxc.mount.entry") == 0 &&
+                                    strcmp(c.keys[i].value,
+                                           "/run/moat/system/ID/filter "
+                                           ".moat-filter none "
+                                           "bind,ro,create=file 0 0") == 0);
+        assert_true(filter);
         assert_string_equal(value(&c, "lxc.cgroup.relative"), "1");
         assert_string_equal(value(&c, "lxc.cgroup.dir.container"), "moat-ID/payload");
         assert_string_equal(value(&c, "lxc.cgroup.memory.limit_in_bytes"), "67108864");
@@ -208,6 +218,8 @@ static void test_boot_keys(void **state) {
         assert_null(value(&c, "lxc.init.uid"));
         assert_string_equal(value(&c, "lxc.cap.keep"), "none");
         assert_string_equal(value(&c, "lxc.no_new_privs"), "1");
+        /* the image's init is the workload's code: liblxc loads the filter into pid 1 */
+        assert_string_equal(value(&c, "lxc.seccomp.profile"), "/run/moat/system/ID/seccomp");
         assert_string_equal(value(&c, "lxc.seccomp.allow_nesting"), "1");
         lxc_config_done(&c);
 
