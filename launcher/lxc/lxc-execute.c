@@ -2077,7 +2077,10 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                                 .events = POLLIN },
                                         [7] = { .fd = boot ? -1 : run.exit_fd, .events = POLLIN },
                                         [8] = { .fd = net_fd, .events = POLLIN } };
-                int ms = verified ? 1000 : 5;
+                /* command mode waits for the gate's byte on ready (and the runner's pidfd,
+                 * signals, the exit fifo): no need to look every 5 ms as boot mode does for
+                 * its init and attacher */
+                int ms = verified ? 1000 : boot || gate_waits ? 5 : 50;
                 uint64_t t = now_ms();
                 sandbox_output_pollfds(&relay, &pf[4]);
                 if (cpu_next && cpu_next > t && cpu_next - t < (uint64_t) ms)
