@@ -294,8 +294,59 @@ static int rmdir_tree(const char *dir) {
         return rmdir(dir) < 0 && errno != ENOENT ? -errno : 0;
 }
 
+/* The guard's copy of the host's cgroup mounts, read once (mountinfo is some 40 lines; it was
+ * read again for every hierarchy): "fstype mount-point options" per mount, cgroup and cgroup2
+ * only. */
+typedef struct CgroupMounts {
+        char fstype[16][32], mnt[16][512], opts[16][256];
+        int n;
+} CgroupMounts;
+
+static void cgroup_mounts_load(CgroupMounts *m) {
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[1024];
+        m->n = 0;
+        while (f && m->n < 16 && fgets(line, sizeof(line), f)) {
+                char *sep = strstr(line, " - ");
+                char mnt[512], fstype[32], src[64], opts[256];
+                if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 ||
+                    sscanf(sep + 3, "%31s %63s %255s", fstype, src, opts) != 3 ||
+                    (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0))
+                        continue;
+                snprintf(m->fstype[m->n], sizeof(m->fstype[0]), "%s", fstype);
+                snprintf(m->mnt[m->n], sizeof(m->mnt[0]), "%s", mnt);
+                snprintf(m->opts[m->n], sizeof(m->opts[0]), "%s", opts);
+                m->n++;
+        }
+        if (f)
+                fclose(f);
+}
+
+/* cgroup_mount() on the copy: the first mount of the hierarchy with ctrl ("" = v2). */
+static int cgroup_mounts_find(const CgroupMounts *m, const char *ctrl, char *buf, size_t size) {
+        for (int i = 0; i < m->n; i++) {
+                bool match = false;
+                if (!ctrl[0])
+                        match = strcmp(m->fstype[i], "cgroup2") == 0;
+                else if (strcmp(m->fstype[i], "cgroup") == 0) {
+                        char opts[256], *save = NULL;
+                        snprintf(opts, sizeof(opts), "%s", m->opts[i]);
+                        for (char *t = strtok_r(opts, ",", &save); t && !match;
+                             t = strtok_r(NULL, ",", &save))
+                                match = strcmp(t, ctrl) == 0;
+                }
+                if (match) {
+                        snprintf(buf, size, "%s", m->mnt[i]);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
 /* Every hierarchy this process is in: <mount><path>/moat-ID. */
 static void guard_clean_cgroups(const char *id) {
+        static CgroupMounts mounts;
+        cgroup_mounts_load(&mounts);
         for (int attempt = 0; attempt < 100; attempt++) {
                 FILE *f = fopen("/proc/self/cgroup", "re");
                 char line[1024], mnt[512], dir[2048];
@@ -311,7 +362,7 @@ static void guard_clean_cgroups(const char *id) {
                         char *comma = strchr(ctrl, ',');
                         if (comma)
                                 *comma = '\0';
-                        if (cgroup_mount(ctrl, mnt, sizeof(mnt)) < 0)
+                        if (cgroup_mounts_find(&mounts, ctrl, mnt, sizeof(mnt)) < 0)
                                 continue;
                         snprintf(dir, sizeof(dir), "%s%s/moat-%s", mnt,
                                  strcmp(b + 1, "/") == 0 ? "" : b + 1, id);
