@@ -567,11 +567,39 @@ static void stdio_to_relay(const OutputRelay *relay) {
                         _exit(125);
 }
 
-/* The runner (mode "start") or the attacher ("attach"): dies with moat (set here, kept across
- * the exec), gets the configuration on fd 3 and, for start, the error pipe on fd 4; nothing
- * else of moat's crosses the exec. */
+/* moat's environment with XDG_RUNTIME_DIR set to the run directory, for the runner and the
+ * attacher: liblxc's run files (locks, the monitor fifo) of a user's run go there, and the
+ * guard removes them with it (root's: under /run/lxc, which it removes too). Made before the
+ * vfork: the child writes no memory of moat's. */
+static char **helper_env(const char *dir) {
+        size_t n = 0;
+        while (environ && environ[n])
+                n++;
+        char **envp = calloc(n + 2, sizeof(char *));
+        if (!envp || asprintf(&envp[0], "XDG_RUNTIME_DIR=%s", dir) < 0) {
+                free(envp);
+                return NULL;
+        }
+        for (size_t i = 0, j = 1; i < n; i++)
+                if (strncmp(environ[i], "XDG_RUNTIME_DIR=", 16) != 0)
+                        envp[j++] = environ[i];
+        return envp;
+}
+
+static void helper_env_free(char **envp) {
+        if (envp)
+                free(envp[0]);
+        free(envp);
+}
+
+/* The runner (mode "start") or the attacher ("attach"), in a vfork() child of moat: moat's
+ * memory is not copied (the runner starts while moat writes the run directory, and this
+ * process's copy-on-write faults of moat's pages were most of its way to the exec), so only
+ * system calls and this frame until the exec. Dies with moat (set here, kept across the exec),
+ * gets the configuration on fd 3 and, for start, the error pipe on fd 4; nothing else of moat's
+ * crosses the exec. */
 static _Noreturn void helper_exec(pid_t parent, const char *helper, const char *mode, int cfg_fd,
-                                  int err_fd, const Run *run, bool relay_stdio,
+                                  int err_fd, char **envp, bool relay_stdio,
                                   const OutputRelay *relay) {
         char *const argv[] = { (char *) "moat-system-run", (char *) mode, NULL };
         int c, e = -1;
@@ -582,23 +610,35 @@ static _Noreturn void helper_exec(pid_t parent, const char *helper, const char *
                 stdio_to_relay(relay);
         else
                 (void) signal(SIGPIPE, SIG_DFL);
-        /* liblxc's run files (locks, the monitor fifo) of a user's run in the run directory,
-         * which the guard removes (root's: under /run/lxc, which it removes too) */
-        if (setenv("XDG_RUNTIME_DIR", run->dir, 1) < 0)
-                _exit(125);
         c = fcntl(cfg_fd, F_DUPFD, 10);
         if (err_fd >= 0)
                 e = fcntl(err_fd, F_DUPFD, 10);
         if (c < 0 || (err_fd >= 0 && e < 0) || dup2(c, 3) < 0 || (err_fd >= 0 && dup2(e, 4) < 0) ||
             close_range(err_fd >= 0 ? 5 : 4, ~0U, 0) < 0)
                 _exit(125);
-        execve(helper, argv, environ);
+        execve(helper, argv, envp);
         if (err_fd >= 0) {
-                char msg[4200];
-                snprintf(msg, sizeof(msg), "cannot start %s: %s", helper, strerror(errno));
-                (void) !write(4, msg, strlen(msg));
+                /* strerror's string is static: nothing is allocated in moat's memory */
+                const char *why = strerror(errno);
+                (void) !write(4, "cannot start ", 13);
+                (void) !write(4, helper, strlen(helper));
+                (void) !write(4, ": ", 2);
+                (void) !write(4, why, strlen(why));
         }
         _exit(125);
+}
+
+/* vfork() + helper_exec() in a frame of its own (the child runs on this frame's stack until its
+ * exec; the executor's locals are not live across it). The child restores the signal mask. */
+static __attribute__((noinline)) pid_t
+helper_spawn(pid_t parent, const char *helper, const char *mode, int cfg_fd, int err_fd,
+             char **envp, bool relay_stdio, const OutputRelay *relay, const sigset_t *mask) {
+        pid_t pid = vfork();
+        if (pid == 0) {
+                (void) sigprocmask(SIG_SETMASK, mask, NULL);
+                helper_exec(parent, helper, mode, cfg_fd, err_fd, envp, relay_stdio, relay);
+        }
+        return pid;
 }
 
 /* Whether pid has exec'd something other than the program of ref (the image's init, not the
@@ -1797,8 +1837,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t stop_deadline = 0, ready_ms = 0;
         const char *fault_name, *failed_control = NULL;
         const Fault *fault = NULL;
-        bool gate_filter = true; /* command mode: the gate stacks the plan's filter */
-        bool gate_waits = false; /* command mode: the gate wrote its byte on ready */
+        bool gate_filter = true;   /* command mode: the gate stacks the plan's filter */
+        bool gate_waits = false;   /* command mode: the gate wrote its byte on ready */
+        char **helper_envp = NULL; /* the runner's and attacher's environment */
         sigset_t old;
 
         o->exit_status = 125;
@@ -1983,14 +2024,16 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         /* The runner next: it execs moat-system-run and loads liblxc while this process writes
          * the run directory and makes the keys, then waits for them on the pipe. */
         pid_t self = getpid();
-        run.runner = fork();
+        helper_envp = helper_env(run.dir);
+        if (!helper_envp) {
+                fail(o, "fork", ENOMEM, "out of memory");
+                goto out_guard;
+        }
+        run.runner = helper_spawn(self, helper, "start", cp[0], ep[1], helper_envp, !p->system.boot,
+                                  &relay, &old);
         if (run.runner < 0) {
                 fail(o, "fork", errno, "fork: %s", strerror(errno));
                 goto out_guard;
-        }
-        if (run.runner == 0) {
-                (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                helper_exec(self, helper, "start", cp[0], ep[1], &run, !p->system.boot, &relay);
         }
         close(ep[1]);
         close(cp[0]);
@@ -2271,11 +2314,10 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         blob_num(&b, 0);
                         blob_argv(&b, argv);
                         fflush(NULL);
-                        attacher = b.oom || pipe2(ap, O_CLOEXEC) < 0 ? -1 : fork();
-                        if (attacher == 0) {
-                                (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                                helper_exec(self, helper, "attach", ap[0], -1, &run, true, &relay);
-                        }
+                        attacher = b.oom || pipe2(ap, O_CLOEXEC) < 0
+                                           ? -1
+                                           : helper_spawn(self, helper, "attach", ap[0], -1,
+                                                          helper_envp, true, &relay, &old);
                         safe_close(ap[0]);
                         r = attacher > 0 ? blob_send(ap[1], &b) : (safe_close(ap[1]), -ENOMEM);
                         free(b.buf);
@@ -2522,6 +2564,7 @@ out:
         safe_close(pidfd);
         safe_close(apidfd);
         lxc_config_done(&cfg);
+        helper_env_free(helper_envp);
         free(run.dir);
         free(run.lower);
         free(envp);
