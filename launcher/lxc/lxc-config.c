@@ -73,6 +73,11 @@ _printf_(3, 4) static int fail(char *err, size_t size, const char *fmt, ...) {
         return -EOPNOTSUPP;
 }
 
+bool lxc_gate_loads_filter(const Plan *p) {
+        return !p->system.boot && p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE &&
+               !(lxc_plan_capbnd(p) & (1ULL << 19 /* CAP_SYS_PTRACE */));
+}
+
 uint64_t lxc_plan_capbnd(const Plan *p) {
         uint64_t m = 0;
         for (size_t i = 0; i < p->sandbox.n_caps_keep; i++)
@@ -537,8 +542,9 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
          * is liblxc's init and runs nothing of the workload; the gate stacks the plan's filter,
          * compiled by moat, on itself before its checks and before the command (gate.c), and
          * the host checks it there as before. liblxc's own compile of the policy (three ABIs)
-         * was the largest part of its start. */
-        if (r >= 0 && s->seccomp.status != CONTROL_NOT_APPLICABLE && p->system.boot) {
+         * was the largest part of its start. A plan that keeps sys_ptrace keeps liblxc's
+         * filter in pid 1 too (lxc_gate_loads_filter()). */
+        if (r >= 0 && s->seccomp.status != CONTROL_NOT_APPLICABLE && !lxc_gate_loads_filter(p)) {
                 r = add(c, "lxc.seccomp.profile", "%s/seccomp", x->run_dir);
                 if (r >= 0)
                         r = add(c, "lxc.seccomp.allow_nesting", "1");
@@ -577,7 +583,7 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                         x->run_dir);
         if (r >= 0 && x->systemd)
                 r = systemd_keys(x, c);
-        else if (r >= 0 && !p->system.boot && s->seccomp.status != CONTROL_NOT_APPLICABLE)
+        else if (r >= 0 && lxc_gate_loads_filter(p))
                 r = add(c, "lxc.mount.entry", "%s/filter .moat-filter none bind,ro,create=file 0 0",
                         x->run_dir);
         if (r >= 0)

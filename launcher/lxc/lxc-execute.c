@@ -1245,12 +1245,13 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                         *ret_seccomp_err = strdup(err);
                         return r;
                 }
-                /* command mode: the text only proves that liblxc could take the plan's rules
-                 * (the same refusals in both modes); the gate loads moat's compiled filter */
-                if (p->system.boot &&
+                /* where the gate loads moat's compiled filter (command mode), the text only
+                 * proves that liblxc could take the plan's rules (the same refusals in both
+                 * modes) */
+                if (!lxc_gate_loads_filter(p) &&
                     (r = write_file(run->dir, "seccomp", text, 0444, (uid_t) -1, (gid_t) -1)) < 0)
                         return r;
-                if (!p->system.boot && (r = prepare_filter(p, run, ret_seccomp_err)) < 0)
+                if (lxc_gate_loads_filter(p) && (r = prepare_filter(p, run, ret_seccomp_err)) < 0)
                         return r;
         }
         if (run->systemd && (r = prepare_systemd(p, run, ret_seccomp_err)) < 0)
@@ -1349,8 +1350,7 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
                 PUSH("--filter");
                 PUSH("/.moat-filter");
         }
-        if (!run->systemd && filter && p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE &&
-            !p->system.boot) {
+        if (!run->systemd && filter && lxc_gate_loads_filter(p)) {
                 /* command mode: the gate stacks the plan's filter on itself first (gate.c
                  * load_filter()); under MOAT_SYSTEM_FAULT a filter that does not load is left
                  * to the host's checks */
@@ -2112,8 +2112,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 fault = fault_find(fault_name);
                 /* command mode has no liblxc seccomp key: the filter missing is the gate not
                  * stacking it (what a caller's filter without nesting was to liblxc, P4) */
-                if (fault && !p->system.boot &&
-                    p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE &&
+                if (fault && lxc_gate_loads_filter(p) &&
                     (strcmp(fault->name, "seccomp") == 0 ||
                      strcmp(fault->name, "seccomp-nesting") == 0))
                         gate_filter = false;

@@ -98,6 +98,12 @@ for u in "${USERS[@]}"; do
         check "$u: remount of a read-only bind fails, the host file is unchanged" [ "$(cat "$d/ro/file")" = original ]
         check "$u: umount of a /proc mask fails" grep -qx 0 <<<"$(tail -n 1 <<<"$out" | tr -d ' ')"
 
+        # pid 1 (liblxc's init) has no filter of its own where the gate loads it: the command
+        # cannot reach it, with Landlock off too (pid 1 keeps capabilities the command lacks)
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'head -c 4 /proc/1/mem; cat /proc/1/environ; ls -l /proc/1/exe' 2>&1)
+        check "$u: the command cannot read pid 1's memory, environment or exe (Landlock off)" \
+                [ "$(grep -c 'Permission denied' <<<"$out")" = 3 ]
+
         # writes land in the run's own layer: the image is unchanged, the next run does not see them
         as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'echo x > /etc/written && rm /etc/os-release'
         check "$u: a run that wrote to /etc succeeded" [ $? = 0 ]
