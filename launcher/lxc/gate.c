@@ -10,8 +10,12 @@
  * starts a new session, and execs the command with the plan's environment. Any mismatch:
  * the reason goes to /.moat-status and stderr, exit 125, and the command never runs.
  *
- * In boot mode with systemd, liblxc's attach runs it as /.moat-enter, as the container's root
- * under systemd's confinement: it first becomes what the plan gives the command (enter()).
+ * In command mode it first stacks the plan's seccomp filter, compiled by moat on the host and
+ * bound read-only at /.moat-filter (load_filter()): liblxc's init (pid 1) runs no code of the
+ * workload, and liblxc's own compile of the policy for three ABIs was the largest part of its
+ * start. In boot mode with systemd, liblxc's attach runs it as /.moat-enter, as the
+ * container's root under systemd's confinement: it first becomes what the plan gives the
+ * command (enter()), then stacks the same filter.
  *
  * Static: it must run in any image, whatever libc the image has (or none). */
 #include <errno.h>
@@ -139,6 +143,33 @@ static unsigned filters_now(void) {
         return (unsigned) strtoul(v, NULL, 10);
 }
 
+/* Stacks the plan's filter (a classic BPF program compiled by moat on the host, the sandbox
+ * tier's, bound read-only at PATH) on whatever this process has. no_new_privs is set (liblxc's
+ * lxc.no_new_privs, or its attach), so no privilege is needed. Returns the number of filters
+ * the process must have from here on. must: a filter that does not load stops the gate; without
+ * must (MOAT_SYSTEM_FAULT, the gate's checks off) it is left to the host's checks, which then
+ * see no filter, and the gate is never released under a fault. */
+static unsigned load_filter(const char *path, bool must) {
+        static struct sock_filter prog[BPF_MAXINSNS];
+        unsigned before = filters_now();
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                refuse("seccomp: cannot open %s: %s", path, strerror(errno));
+        if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+            st.st_size > (off_t) sizeof(prog) || read(fd, prog, (size_t) st.st_size) != st.st_size)
+                refuse("seccomp: %s is not a filter program", path);
+        close(fd);
+        struct sock_fprog fp = { .len = (unsigned short) (st.st_size / sizeof(prog[0])),
+                                 .filter = prog };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0) {
+                if (must)
+                        refuse("seccomp: the plan's filter did not load: %s", strerror(errno));
+                return before;
+        }
+        return before + 1;
+}
+
 /* Boot mode with systemd: run as /.moat-enter by liblxc's attach, as the container's root,
  * under the container's boot confinement, which is systemd's. Becomes what the plan gives the
  * command before anything is checked: the bounding set lowered to the plan's, no ambient
@@ -148,11 +179,8 @@ static unsigned filters_now(void) {
  * Only then is the process named .moat-gate, which moat looks for before it checks from the
  * host. Returns the number of filters the process must have. */
 static unsigned enter(const char *spec, const char *filter) {
-        static struct sock_filter prog[BPF_MAXINSNS];
         unsigned long uid, gid;
         uint64_t bnd;
-        struct stat st;
-        int fd;
 
         if (sscanf(spec, "%lu:%lu:%" SCNx64, &uid, &gid, &bnd) != 3)
                 refuse("bad --enter '%s'", spec);
@@ -184,22 +212,10 @@ static unsigned enter(const char *spec, const char *filter) {
                         refuse("caps: capset: %s", strerror(errno));
         }
 
-        unsigned before = filters_now();
-        fd = open(filter, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &st) < 0)
-                refuse("seccomp: cannot open %s: %s", filter, strerror(errno));
-        if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
-            st.st_size > (off_t) sizeof(prog) || read(fd, prog, (size_t) st.st_size) != st.st_size)
-                refuse("seccomp: %s is not a filter program", filter);
-        close(fd);
-        struct sock_fprog fp = { .len = (unsigned short) (st.st_size / sizeof(prog[0])),
-                                 .filter = prog };
-        /* no_new_privs is set (liblxc's attach, checked below): no privilege is needed */
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
-                refuse("seccomp: the plan's filter did not load: %s", strerror(errno));
+        unsigned n = load_filter(filter, true);
         if (prctl(PR_SET_NAME, ".moat-gate", 0, 0, 0) < 0)
                 refuse("prctl: %s", strerror(errno));
-        return before + 1;
+        return n;
 }
 
 int main(int argc, char **argv) {
@@ -210,7 +226,7 @@ int main(int argc, char **argv) {
         PlanLandlock ll = {};
         unsigned min_filters = 0;
         size_t n_env = 0;
-        bool nnp = false, seccomp = false, landlock = false;
+        bool nnp = false, seccomp = false, landlock = false, filter_must = true;
         int i;
 
         for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -231,7 +247,10 @@ int main(int argc, char **argv) {
                         enter_spec = argv[++i];
                 else if (strcmp(a, "--filter") == 0 && v)
                         filter = argv[++i];
-                else if (strcmp(a, "--label") == 0 && v)
+                else if (strcmp(a, "--filter-unchecked") == 0 && v) {
+                        filter = argv[++i];
+                        filter_must = false;
+                } else if (strcmp(a, "--label") == 0 && v)
                         label = argv[++i];
                 else if (strcmp(a, "--cwd") == 0 && v)
                         cwd = argv[++i];
@@ -274,6 +293,11 @@ int main(int argc, char **argv) {
                 if (!filter)
                         refuse("--enter without --filter");
                 unsigned n = enter(enter_spec, filter);
+                if (n > min_filters)
+                        min_filters = n;
+        } else if (filter) {
+                /* command mode: the plan's filter, before any check of this process */
+                unsigned n = load_filter(filter, filter_must);
                 if (n > min_filters)
                         min_filters = n;
         }

@@ -9,7 +9,9 @@
  *   caps          lxc.cap.keep (none or the plan's list; sys_admin is never kept in command
  *                 mode, so no ro bind or mask can be remounted or unmounted, P7/P8)
  *   no_new_privs  lxc.no_new_privs 1
- *   seccomp       lxc.seccomp.profile RUN/seccomp + allow_nesting 1 (P4)
+ *   seccomp       boot mode: lxc.seccomp.profile RUN/seccomp + allow_nesting 1 (P4);
+ *                 command mode: RUN/filter (moat's compiled program) bound at /.moat-filter,
+ *                 stacked by the gate on itself before its checks and the command
  *   cgroups       lxc.cgroup.relative 1 and three dirs under moat-ID; v1 or v2 keys by the
  *                 host's layout, never the other family (P6)
  *   rlimits       lxc.prlimit.*
@@ -69,6 +71,11 @@ _printf_(3, 4) static int fail(char *err, size_t size, const char *fmt, ...) {
         vsnprintf(err, size, fmt, ap);
         va_end(ap);
         return -EOPNOTSUPP;
+}
+
+bool lxc_gate_loads_filter(const Plan *p) {
+        return !p->system.boot && p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE &&
+               !(lxc_plan_capbnd(p) & (1ULL << 19 /* CAP_SYS_PTRACE */));
 }
 
 uint64_t lxc_plan_capbnd(const Plan *p) {
@@ -530,7 +537,14 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                 r = add(c, "lxc.cap.drop", "%s", lxc_boot_cap_drop);
         else if (r >= 0)
                 r = add(c, "lxc.cap.keep", "%s", caps ? caps : "none");
-        if (r >= 0 && s->seccomp.status != CONTROL_NOT_APPLICABLE) {
+        /* boot mode: the image's init is the workload's own code from the start, so liblxc
+         * loads the filter into pid 1 (and attach into what it attaches). Command mode: pid 1
+         * is liblxc's init and runs nothing of the workload; the gate stacks the plan's filter,
+         * compiled by moat, on itself before its checks and before the command (gate.c), and
+         * the host checks it there as before. liblxc's own compile of the policy (three ABIs)
+         * was the largest part of its start. A plan that keeps sys_ptrace keeps liblxc's
+         * filter in pid 1 too (lxc_gate_loads_filter()). */
+        if (r >= 0 && s->seccomp.status != CONTROL_NOT_APPLICABLE && !lxc_gate_loads_filter(p)) {
                 r = add(c, "lxc.seccomp.profile", "%s/seccomp", x->run_dir);
                 if (r >= 0)
                         r = add(c, "lxc.seccomp.allow_nesting", "1");
@@ -569,6 +583,9 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                         x->run_dir);
         if (r >= 0 && x->systemd)
                 r = systemd_keys(x, c);
+        else if (r >= 0 && lxc_gate_loads_filter(p))
+                r = add(c, "lxc.mount.entry", "%s/filter .moat-filter none bind,ro,create=file 0 0",
+                        x->run_dir);
         if (r >= 0)
                 r = add(c, "lxc.log.file", "%s/lxc.log", x->run_dir);
         if (r >= 0)

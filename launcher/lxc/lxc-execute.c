@@ -294,8 +294,59 @@ static int rmdir_tree(const char *dir) {
         return rmdir(dir) < 0 && errno != ENOENT ? -errno : 0;
 }
 
+/* The guard's copy of the host's cgroup mounts, read once (mountinfo is some 40 lines; it was
+ * read again for every hierarchy): "fstype mount-point options" per mount, cgroup and cgroup2
+ * only. */
+typedef struct CgroupMounts {
+        char fstype[16][32], mnt[16][512], opts[16][256];
+        int n;
+} CgroupMounts;
+
+static void cgroup_mounts_load(CgroupMounts *m) {
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[1024];
+        m->n = 0;
+        while (f && m->n < 16 && fgets(line, sizeof(line), f)) {
+                char *sep = strstr(line, " - ");
+                char mnt[512], fstype[32], src[64], opts[256];
+                if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 ||
+                    sscanf(sep + 3, "%31s %63s %255s", fstype, src, opts) != 3 ||
+                    (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0))
+                        continue;
+                snprintf(m->fstype[m->n], sizeof(m->fstype[0]), "%s", fstype);
+                snprintf(m->mnt[m->n], sizeof(m->mnt[0]), "%s", mnt);
+                snprintf(m->opts[m->n], sizeof(m->opts[0]), "%s", opts);
+                m->n++;
+        }
+        if (f)
+                fclose(f);
+}
+
+/* cgroup_mount() on the copy: the first mount of the hierarchy with ctrl ("" = v2). */
+static int cgroup_mounts_find(const CgroupMounts *m, const char *ctrl, char *buf, size_t size) {
+        for (int i = 0; i < m->n; i++) {
+                bool match = false;
+                if (!ctrl[0])
+                        match = strcmp(m->fstype[i], "cgroup2") == 0;
+                else if (strcmp(m->fstype[i], "cgroup") == 0) {
+                        char opts[256], *save = NULL;
+                        snprintf(opts, sizeof(opts), "%s", m->opts[i]);
+                        for (char *t = strtok_r(opts, ",", &save); t && !match;
+                             t = strtok_r(NULL, ",", &save))
+                                match = strcmp(t, ctrl) == 0;
+                }
+                if (match) {
+                        snprintf(buf, size, "%s", m->mnt[i]);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
 /* Every hierarchy this process is in: <mount><path>/moat-ID. */
 static void guard_clean_cgroups(const char *id) {
+        static CgroupMounts mounts;
+        cgroup_mounts_load(&mounts);
         for (int attempt = 0; attempt < 100; attempt++) {
                 FILE *f = fopen("/proc/self/cgroup", "re");
                 char line[1024], mnt[512], dir[2048];
@@ -311,7 +362,7 @@ static void guard_clean_cgroups(const char *id) {
                         char *comma = strchr(ctrl, ',');
                         if (comma)
                                 *comma = '\0';
-                        if (cgroup_mount(ctrl, mnt, sizeof(mnt)) < 0)
+                        if (cgroup_mounts_find(&mounts, ctrl, mnt, sizeof(mnt)) < 0)
                                 continue;
                         snprintf(dir, sizeof(dir), "%s%s/moat-%s", mnt,
                                  strcmp(b + 1, "/") == 0 ? "" : b + 1, id);
@@ -372,18 +423,32 @@ static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
         _exit(0);
 }
 
-/* The cgroup hierarchies liblxc may use (lxc.cgroup.use), NULL for all of them. A cgroup v1
- * cpuset hierarchy of its own is left out when the container cannot mount a cgroup tree (no
- * sys_admin: command mode, and boot mode with an init other than systemd): the plan limits no
- * cpuset, the container then stays in the runner's cpuset cgroup, which it cannot see (its
- * cgroup namespace shows it as its root and its /sys/fs/cgroup has no cpuset hierarchy), and
- * the run makes no cpuset cgroup. The first cpuset cgroup the host gets switches the kernel's
- * cpuset static keys on, which patches kernel text on every CPU (3-15 ms here, on every run
- * when no other cpuset cgroup exists). Root only: a user's liblxc makes no v1 cgroup that is
- * not delegated to it, and reads its global configuration from the user's home. */
-static char *cgroup_use(const Run *run) {
+/* The cgroup hierarchies liblxc may use (lxc.cgroup.use), NULL for all of them. When the
+ * container cannot mount a cgroup tree (no sys_admin: command mode, and boot mode with an init
+ * other than systemd), liblxc gets the v1 hierarchies that carry one of the plan's limits
+ * (memory, pids, cpu) or its CPU accounting (cpuacct, for cpu_time), and always the pids
+ * hierarchy: the container's own cgroup there holds every process of it, which is what the guard
+ * kills and removes. Every other v1 hierarchy (blkio, devices, freezer, net_cls, perf_event,
+ * name=systemd, ...; the plan sets nothing in them) is left out: the container stays in the
+ * runner's cgroup there, which its cgroup namespace shows as its root and which it cannot write
+ * or mount (no sys_admin). Each hierarchy left out is a mkdir of three cgroups, two
+ * cgroup.procs writes, a chown by liblxc's id-mapped helper and three rmdirs less per run (9 v1
+ * hierarchies here, 2-3 used). cpuset in particular is never used: the first cpuset cgroup the
+ * host gets switches the kernel's cpuset static keys on, which patches kernel text on every
+ * CPU (3-15 ms here, on every run when no other cpuset cgroup exists). The v2 hierarchy (the
+ * unified one of a hybrid host) is always used: lxc.cgroup.use does not apply to it. Root
+ * only: a user's liblxc makes no v1 cgroup that is not delegated to it, and reads its global
+ * configuration from the user's home. systemd keeps every hierarchy (it mounts its own tree). */
+static bool cgroup_use_wants(const Plan *p, const char *ctrl) {
+        const PlanResources *res = &p->resources;
+        return strcmp(ctrl, "pids") == 0 || (strcmp(ctrl, "memory") == 0 && res->memory) ||
+               (strcmp(ctrl, "cpu") == 0 && res->cpus_milli) ||
+               (strcmp(ctrl, "cpuacct") == 0 && res->cpu_time_ms);
+}
+
+static char *cgroup_use(const Plan *p, const Run *run) {
         char line[1024], use[1024] = "";
-        bool skipped = false;
+        bool tracked = false;
 
         if (geteuid() != 0 || run->systemd)
                 return NULL;
@@ -395,10 +460,19 @@ static char *cgroup_use(const Run *run) {
                 if (!b || b == a + 1)
                         continue; /* the v2 hierarchy: lxc.cgroup.use does not apply to it */
                 *b = '\0';
-                if (strcmp(a + 1, "cpuset") == 0) {
-                        skipped = true;
+                /* a hierarchy with several controllers (cpu,cpuacct) is used whole when the
+                 * plan wants one of them */
+                bool want = false;
+                char ctrls[512];
+                snprintf(ctrls, sizeof(ctrls), "%s", a + 1);
+                for (char *save = NULL, *c = strtok_r(ctrls, ",", &save); c;
+                     c = strtok_r(NULL, ",", &save))
+                        if (cgroup_use_wants(p, c)) {
+                                want = true;
+                                tracked = tracked || strcmp(c, "pids") == 0;
+                        }
+                if (!want)
                         continue;
-                }
                 size_t n = strlen(use);
                 if ((size_t) snprintf(use + n, sizeof(use) - n, "%s%s", n ? "," : "", a + 1) >=
                     sizeof(use) - n) {
@@ -407,7 +481,9 @@ static char *cgroup_use(const Run *run) {
                 }
         }
         fclose(f);
-        return skipped ? strdup(use) : NULL;
+        /* without a pids hierarchy the container would have no v1 cgroup of its own to be
+         * found by: every hierarchy then */
+        return tracked ? strdup(use) : NULL;
 }
 
 /* ---- moat-system-run: what runs liblxc ------------------------------------------------------ */
@@ -491,11 +567,39 @@ static void stdio_to_relay(const OutputRelay *relay) {
                         _exit(125);
 }
 
-/* The runner (mode "start") or the attacher ("attach"): dies with moat (set here, kept across
- * the exec), gets the configuration on fd 3 and, for start, the error pipe on fd 4; nothing
- * else of moat's crosses the exec. */
+/* moat's environment with XDG_RUNTIME_DIR set to the run directory, for the runner and the
+ * attacher: liblxc's run files (locks, the monitor fifo) of a user's run go there, and the
+ * guard removes them with it (root's: under /run/lxc, which it removes too). Made before the
+ * vfork: the child writes no memory of moat's. */
+static char **helper_env(const char *dir) {
+        size_t n = 0;
+        while (environ && environ[n])
+                n++;
+        char **envp = calloc(n + 2, sizeof(char *));
+        if (!envp || asprintf(&envp[0], "XDG_RUNTIME_DIR=%s", dir) < 0) {
+                free(envp);
+                return NULL;
+        }
+        for (size_t i = 0, j = 1; i < n; i++)
+                if (strncmp(environ[i], "XDG_RUNTIME_DIR=", 16) != 0)
+                        envp[j++] = environ[i];
+        return envp;
+}
+
+static void helper_env_free(char **envp) {
+        if (envp)
+                free(envp[0]);
+        free(envp);
+}
+
+/* The runner (mode "start") or the attacher ("attach"), in a vfork() child of moat: moat's
+ * memory is not copied (the runner starts while moat writes the run directory, and this
+ * process's copy-on-write faults of moat's pages were most of its way to the exec), so only
+ * system calls and this frame until the exec. Dies with moat (set here, kept across the exec),
+ * gets the configuration on fd 3 and, for start, the error pipe on fd 4; nothing else of moat's
+ * crosses the exec. */
 static _Noreturn void helper_exec(pid_t parent, const char *helper, const char *mode, int cfg_fd,
-                                  int err_fd, const Run *run, bool relay_stdio,
+                                  int err_fd, char **envp, bool relay_stdio,
                                   const OutputRelay *relay) {
         char *const argv[] = { (char *) "moat-system-run", (char *) mode, NULL };
         int c, e = -1;
@@ -506,23 +610,35 @@ static _Noreturn void helper_exec(pid_t parent, const char *helper, const char *
                 stdio_to_relay(relay);
         else
                 (void) signal(SIGPIPE, SIG_DFL);
-        /* liblxc's run files (locks, the monitor fifo) of a user's run in the run directory,
-         * which the guard removes (root's: under /run/lxc, which it removes too) */
-        if (setenv("XDG_RUNTIME_DIR", run->dir, 1) < 0)
-                _exit(125);
         c = fcntl(cfg_fd, F_DUPFD, 10);
         if (err_fd >= 0)
                 e = fcntl(err_fd, F_DUPFD, 10);
         if (c < 0 || (err_fd >= 0 && e < 0) || dup2(c, 3) < 0 || (err_fd >= 0 && dup2(e, 4) < 0) ||
             close_range(err_fd >= 0 ? 5 : 4, ~0U, 0) < 0)
                 _exit(125);
-        execve(helper, argv, environ);
+        execve(helper, argv, envp);
         if (err_fd >= 0) {
-                char msg[4200];
-                snprintf(msg, sizeof(msg), "cannot start %s: %s", helper, strerror(errno));
-                (void) !write(4, msg, strlen(msg));
+                /* strerror's string is static: nothing is allocated in moat's memory */
+                const char *why = strerror(errno);
+                (void) !write(4, "cannot start ", 13);
+                (void) !write(4, helper, strlen(helper));
+                (void) !write(4, ": ", 2);
+                (void) !write(4, why, strlen(why));
         }
         _exit(125);
+}
+
+/* vfork() + helper_exec() in a frame of its own (the child runs on this frame's stack until its
+ * exec; the executor's locals are not live across it). The child restores the signal mask. */
+static __attribute__((noinline)) pid_t
+helper_spawn(pid_t parent, const char *helper, const char *mode, int cfg_fd, int err_fd,
+             char **envp, bool relay_stdio, const OutputRelay *relay, const sigset_t *mask) {
+        pid_t pid = vfork();
+        if (pid == 0) {
+                (void) sigprocmask(SIG_SETMASK, mask, NULL);
+                helper_exec(parent, helper, mode, cfg_fd, err_fd, envp, relay_stdio, relay);
+        }
+        return pid;
 }
 
 /* Whether pid has exec'd something other than the program of ref (the image's init, not the
@@ -964,10 +1080,10 @@ static int run_dir_base(char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* systemd (boot mode): the plan's filter compiled as the sandbox tier does (the gate stacks it
- * on the command), and the socket on which systemd reports READY=1, writable by the container's
- * root only. */
-static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
+/* The plan's filter compiled as the sandbox tier does, for the gate to stack on itself before
+ * the command (command mode, and the command of systemd's boot mode): RUN/filter, bound
+ * read-only at /.moat-filter. */
+static int prepare_filter(const Plan *p, Run *run, char **ret_seccomp_err) {
         _cleanup_free_ char *path = NULL;
         SeccompProgram prog = {};
         int r;
@@ -993,6 +1109,13 @@ static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
                 r = fd < 0 ? -errno : write(fd, prog.fprog.filter, len) != (ssize_t) len ? -EIO : 0;
         }
         sys_seccomp_program_done(&prog);
+        return r;
+}
+
+/* systemd (boot mode): the command's filter, and the socket on which systemd reports READY=1,
+ * writable by the container's root only. */
+static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
+        int r = prepare_filter(p, run, ret_seccomp_err);
         if (r < 0)
                 return r;
 
@@ -1122,7 +1245,13 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                         *ret_seccomp_err = strdup(err);
                         return r;
                 }
-                if ((r = write_file(run->dir, "seccomp", text, 0444, (uid_t) -1, (gid_t) -1)) < 0)
+                /* where the gate loads moat's compiled filter (command mode), the text only
+                 * proves that liblxc could take the plan's rules (the same refusals in both
+                 * modes) */
+                if (!lxc_gate_loads_filter(p) &&
+                    (r = write_file(run->dir, "seccomp", text, 0444, (uid_t) -1, (gid_t) -1)) < 0)
+                        return r;
+                if (lxc_gate_loads_filter(p) && (r = prepare_filter(p, run, ret_seccomp_err)) < 0)
                         return r;
         }
         if (run->systemd && (r = prepare_systemd(p, run, ret_seccomp_err)) < 0)
@@ -1192,7 +1321,7 @@ static const char *self_dir_file(const char *name, char *buf, size_t size) {
 
 /* /.moat-gate's argv: what it checks, the Landlock ruleset, the environment, the command. */
 static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, char **envp,
-                        bool checks) {
+                        bool checks, bool filter) {
         size_t n = 0, cap = 32;
         char **a = calloc(cap, sizeof(char *));
 #define PUSH(s)                                                             \
@@ -1219,6 +1348,13 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
                 PUSH("--enter");
                 PUSH(s);
                 PUSH("--filter");
+                PUSH("/.moat-filter");
+        }
+        if (!run->systemd && filter && lxc_gate_loads_filter(p)) {
+                /* command mode: the gate stacks the plan's filter on itself first (gate.c
+                 * load_filter()); under MOAT_SYSTEM_FAULT a filter that does not load is left
+                 * to the host's checks */
+                PUSH(checks ? "--filter" : "--filter-unchecked");
                 PUSH("/.moat-filter");
         }
         if (!checks) /* MOAT_SYSTEM_FAULT: the host's checks alone */
@@ -1701,6 +1837,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t stop_deadline = 0, ready_ms = 0;
         const char *fault_name, *failed_control = NULL;
         const Fault *fault = NULL;
+        bool gate_filter = true;   /* command mode: the gate stacks the plan's filter */
+        bool gate_waits = false;   /* command mode: the gate wrote its byte on ready */
+        char **helper_envp = NULL; /* the runner's and attacher's environment */
         sigset_t old;
 
         o->exit_status = 125;
@@ -1885,14 +2024,16 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         /* The runner next: it execs moat-system-run and loads liblxc while this process writes
          * the run directory and makes the keys, then waits for them on the pipe. */
         pid_t self = getpid();
-        run.runner = fork();
+        helper_envp = helper_env(run.dir);
+        if (!helper_envp) {
+                fail(o, "fork", ENOMEM, "out of memory");
+                goto out_guard;
+        }
+        run.runner = helper_spawn(self, helper, "start", cp[0], ep[1], helper_envp, !p->system.boot,
+                                  &relay, &old);
         if (run.runner < 0) {
                 fail(o, "fork", errno, "fork: %s", strerror(errno));
                 goto out_guard;
-        }
-        if (run.runner == 0) {
-                (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                helper_exec(self, helper, "start", cp[0], ep[1], &run, !p->system.boot, &relay);
         }
         close(ep[1]);
         close(cp[0]);
@@ -1969,7 +2110,14 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         fault_name = getenv("MOAT_SYSTEM_FAULT");
         if (fault_name && fault_name[0]) {
                 fault = fault_find(fault_name);
-                r = fault ? fault_apply(fault, &cfg) : -EINVAL;
+                /* command mode has no liblxc seccomp key: the filter missing is the gate not
+                 * stacking it (what a caller's filter without nesting was to liblxc, P4) */
+                if (fault && lxc_gate_loads_filter(p) &&
+                    (strcmp(fault->name, "seccomp") == 0 ||
+                     strcmp(fault->name, "seccomp-nesting") == 0))
+                        gate_filter = false;
+                else
+                        r = fault ? fault_apply(fault, &cfg) : -EINVAL;
                 if (r < 0) {
                         (void) kill(run.runner, SIGKILL);
                         killed = true;
@@ -1981,7 +2129,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
         }
         r = sandbox_env_build(p, req->caller_env, &envp);
-        if (r < 0 || !(argv = gate_argv(p, req, &run, envp, !fault))) {
+        if (r < 0 || !(argv = gate_argv(p, req, &run, envp, !fault, gate_filter))) {
                 (void) kill(run.runner, SIGKILL);
                 killed = true;
                 fail(o, "env", ENOMEM, "out of memory");
@@ -1989,7 +2137,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         }
         {
                 Blob b = {};
-                _cleanup_free_ char *use = cgroup_use(&run);
+                _cleanup_free_ char *use = cgroup_use(p, &run);
                 blob_head(&b, p->system.boot ? "boot" : "command", run.dir, use ? use : "", 0, 0);
                 blob_num(&b, cfg.n_keys);
                 for (size_t i = 0; i < cfg.n_keys; i++) {
@@ -2022,7 +2170,10 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                                 .events = POLLIN },
                                         [7] = { .fd = boot ? -1 : run.exit_fd, .events = POLLIN },
                                         [8] = { .fd = net_fd, .events = POLLIN } };
-                int ms = verified ? 1000 : 5;
+                /* command mode waits for the gate's byte on ready (and the runner's pidfd,
+                 * signals, the exit fifo): no need to look every 5 ms as boot mode does for
+                 * its init and attacher */
+                int ms = verified ? 1000 : boot || gate_waits ? 5 : 50;
                 uint64_t t = now_ms();
                 sandbox_output_pollfds(&relay, &pf[4]);
                 if (cpu_next && cpu_next > t && cpu_next - t < (uint64_t) ms)
@@ -2046,6 +2197,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         char drain[64];
                         while (read(run.ready_fd, drain, sizeof(drain)) > 0)
                                 ;
+                        gate_waits = true;
                 }
                 if (n > 0 && (pf[7].revents & POLLIN)) {
                         struct lxc_monitor_msg m;
@@ -2142,8 +2294,13 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 char comm[32] = "", path[64];
                 if (init > 0)
                         init_pid = init;
+                /* command mode: the gate is exec'd as .moat-gate and stacks the plan's filter
+                 * on itself after that: it is checked once it says it waits (before, it would
+                 * be found without its filter and the run stopped). Nothing of the workload
+                 * runs before the gate: a byte there early only makes the check come early,
+                 * and the check fails closed. */
                 if (!boot)
-                        g = init ? first_child(init) : 0;
+                        g = init && gate_waits ? first_child(init) : 0;
                 else if (init > 0 && attacher == 0 && has_execd(init, run.runner) &&
                          (!run.systemd || ready)) {
                         /* the image's init runs: attach the gate (systemd: as the
@@ -2156,11 +2313,10 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         blob_num(&b, 0);
                         blob_argv(&b, argv);
                         fflush(NULL);
-                        attacher = b.oom || pipe2(ap, O_CLOEXEC) < 0 ? -1 : fork();
-                        if (attacher == 0) {
-                                (void) sigprocmask(SIG_SETMASK, &old, NULL);
-                                helper_exec(self, helper, "attach", ap[0], -1, &run, true, &relay);
-                        }
+                        attacher = b.oom || pipe2(ap, O_CLOEXEC) < 0
+                                           ? -1
+                                           : helper_spawn(self, helper, "attach", ap[0], -1,
+                                                          helper_envp, true, &relay, &old);
                         safe_close(ap[0]);
                         r = attacher > 0 ? blob_send(ap[1], &b) : (safe_close(ap[1]), -ENOMEM);
                         free(b.buf);
@@ -2407,6 +2563,7 @@ out:
         safe_close(pidfd);
         safe_close(apidfd);
         lxc_config_done(&cfg);
+        helper_env_free(helper_envp);
         free(run.dir);
         free(run.lower);
         free(envp);

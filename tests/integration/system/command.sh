@@ -53,6 +53,11 @@ for u in "${USERS[@]}"; do
         field() { awk -v f="$1:" '$1 == f {print $2}' <<<"$st"; }
         check "$u: NoNewPrivs is 1 inside" [ "$(field NoNewPrivs)" = 1 ]
         check "$u: seccomp filter mode inside" [ "$(field Seccomp)" = 2 ]
+        # the plan's own rules in force (the gate stacks moat's compiled filter): a new user
+        # namespace, which nothing but the filter stops here (no capability is needed for it)
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'unshare -U true 2>&1; echo "rc=$?"')
+        check_all "$u: the plan's filter denies a new user namespace inside (EPERM)" \
+                'grep -q "Operation not permitted" <<<"$out" && grep -q "^rc=1$" <<<"$out"'
         check "$u: no capability in the bounding set" [ "$(field CapBnd)" = 0000000000000000 ]
         check "$u: no effective capability" [ "$(field CapEff)" = 0000000000000000 ]
         map=$(grep '^MAP' <<<"$st" | tr -s ' ')
@@ -92,6 +97,12 @@ for u in "${USERS[@]}"; do
         check "$u: the read-only bind is there" grep -qx original <<<"$out"
         check "$u: remount of a read-only bind fails, the host file is unchanged" [ "$(cat "$d/ro/file")" = original ]
         check "$u: umount of a /proc mask fails" grep -qx 0 <<<"$(tail -n 1 <<<"$out" | tr -d ' ')"
+
+        # pid 1 (liblxc's init) has no filter of its own where the gate loads it: the command
+        # cannot reach it, with Landlock off too (pid 1 keeps capabilities the command lacks)
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'head -c 4 /proc/1/mem; cat /proc/1/environ; ls -l /proc/1/exe' 2>&1)
+        check "$u: the command cannot read pid 1's memory, environment or exe (Landlock off)" \
+                [ "$(grep -c 'Permission denied' <<<"$out")" = 3 ]
 
         # writes land in the run's own layer: the image is unchanged, the next run does not see them
         as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'echo x > /etc/written && rm /etc/os-release'

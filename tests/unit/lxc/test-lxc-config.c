@@ -73,7 +73,18 @@ static void test_keys(void **state) {
         assert_null(value(&c, "lxc.net.0.flags")); /* network none: lo stays down */
         assert_string_equal(value(&c, "lxc.no_new_privs"), "1");
         assert_string_equal(value(&c, "lxc.cap.keep"), "none");
-        assert_string_equal(value(&c, "lxc.seccomp.allow_nesting"), "1");
+        /* command mode: the gate stacks moat's compiled filter; liblxc compiles none */
+        assert_null(value(&c, "lxc.seccomp.profile"));
+        assert_null(value(&c, "lxc.seccomp.allow_nesting"));
+        bool filter = false;
+        for (size_t i = 0; i < c.n_keys; i++)
+                filter = filter || (strcmp(c.keys[i].key, "lxc.mount.entry") == 0 &&
+                                    strcmp(c.keys[i].value,
+                                           "/run/moat/system/ID/filter "
+                                           ".moat-filter none "
+                                           "bind,ro,create=file 0 0") == 0);
+        assert_true(filter);
+        assert_true(lxc_gate_loads_filter(&p));
         assert_string_equal(value(&c, "lxc.cgroup.relative"), "1");
         assert_string_equal(value(&c, "lxc.cgroup.dir.container"), "moat-ID/payload");
         assert_string_equal(value(&c, "lxc.cgroup.memory.limit_in_bytes"), "67108864");
@@ -81,6 +92,26 @@ static void test_keys(void **state) {
         assert_string_equal(value(&c, "lxc.cgroup.pids.max"), "32");
         assert_null(value(&c, "lxc.cgroup2.memory.max"));
         assert_string_equal(value(&c, "lxc.mount.auto"), "proc:mixed");
+        lxc_config_done(&c);
+}
+
+/* Command mode with sys_ptrace kept: the command could reach pid 1 (liblxc's init, with every
+ * capability of the user namespace), so pid 1 keeps liblxc's filter and the gate loads none. */
+static void test_ptrace_keeps_lxc_filter(void **state) {
+        LxcConfig c;
+        Plan p;
+        char err[256];
+        int keep[] = { 19 }; /* CAP_SYS_PTRACE */
+
+        base(&p);
+        p.sandbox.caps_keep = keep;
+        p.sandbox.n_caps_keep = 1;
+        assert_false(lxc_gate_loads_filter(&p));
+        assert_int_equal(lxc_config_build(&p, &params, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.seccomp.profile"), "/run/moat/system/ID/seccomp");
+        assert_string_equal(value(&c, "lxc.seccomp.allow_nesting"), "1");
+        for (size_t i = 0; i < c.n_keys; i++)
+                assert_null(strstr(c.keys[i].value, ".moat-filter"));
         lxc_config_done(&c);
 }
 
@@ -208,6 +239,8 @@ static void test_boot_keys(void **state) {
         assert_null(value(&c, "lxc.init.uid"));
         assert_string_equal(value(&c, "lxc.cap.keep"), "none");
         assert_string_equal(value(&c, "lxc.no_new_privs"), "1");
+        /* the image's init is the workload's code: liblxc loads the filter into pid 1 */
+        assert_string_equal(value(&c, "lxc.seccomp.profile"), "/run/moat/system/ID/seccomp");
         assert_string_equal(value(&c, "lxc.seccomp.allow_nesting"), "1");
         lxc_config_done(&c);
 
@@ -324,10 +357,15 @@ static void test_seccomp_text(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_keys),          cmocka_unit_test(test_refusals),
-                cmocka_unit_test(test_outbound_keys), cmocka_unit_test(test_mac_keys),
-                cmocka_unit_test(test_boot_keys),     cmocka_unit_test(test_seccomp_text),
-                cmocka_unit_test(test_systemd_keys),  cmocka_unit_test(test_seccomp_boot_text),
+                cmocka_unit_test(test_keys),
+                cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_outbound_keys),
+                cmocka_unit_test(test_mac_keys),
+                cmocka_unit_test(test_ptrace_keeps_lxc_filter),
+                cmocka_unit_test(test_boot_keys),
+                cmocka_unit_test(test_seccomp_text),
+                cmocka_unit_test(test_systemd_keys),
+                cmocka_unit_test(test_seccomp_boot_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
