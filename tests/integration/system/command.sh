@@ -166,16 +166,18 @@ for u in "${USERS[@]}"; do
         # kill -9 of moat at a running command leaves no process, cgroup or run directory
         cg_before=$(moat_cgroups | wc -l)
         snap=$(run_dirs "$u")
-        as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sleep 60 &
+        # a duration of this test's own: another sleep 60 on the machine is not ours
+        slp=60.$$
+        as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sleep "$slp" &
         bg=$!
-        for _ in $(seq 100); do pgrep -f "^sleep 60" >/dev/null && break; sleep 0.1; done
-        check "$u: the container's command runs" pgrep -f "^sleep 60"
+        for _ in $(seq 100); do pgrep -fx "sleep $slp" >/dev/null && break; sleep 0.1; done
+        check "$u: the container's command runs" pgrep -fx "sleep $slp"
         id=$(comm -13 <(sort <<<"$snap") <(run_dirs "$u" | sort) | head -1)
         mpid=$(pgrep -f "moat run -q -p $d/c.yaml" | head -1)
         kill -9 "$mpid"
         wait $bg 2>/dev/null
-        for _ in $(seq 50); do [ -z "$(run_dirs "$u")" ] && ! pgrep -f "^sleep 60" >/dev/null && break; sleep 0.1; done
-        check "$u: after kill -9 no container process is left" bash -c '! pgrep -f "^sleep 60"'
+        for _ in $(seq 50); do [ -z "$(run_dirs "$u")" ] && ! pgrep -fx "sleep $slp" >/dev/null && break; sleep 0.1; done
+        check "$u: after kill -9 no container process is left" bash -c "! pgrep -fx 'sleep $slp'"
         check "$u: after kill -9 no run directory is left" [ -z "$(run_dirs "$u")" ]
         check "$u: after kill -9 none of liblxc's files of the run is left" [ -n "$id" -a -z "$(lxc_files "$u" "$id")" ]
         check "$u: after kill -9 no moat cgroup is left" [ "$(moat_cgroups | wc -l)" = "$cg_before" ]
