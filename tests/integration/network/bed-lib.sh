@@ -67,3 +67,17 @@ bed_enter() {
         nsenter --net="/run/netns/$NS_HOST" unshare -m --propagation private sh -c \
                 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$T/resolv.conf" "$@"
 }
+
+# alive PID: the process runs (not gone, not a zombie waiting for the machine's pid 1 to reap
+# it). wait_gone PID...: up to 3 s for each to stop running; sets left to those still running.
+alive() { grep -qE '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null; }
+wait_gone() {
+        local k
+        for _ in $(seq 30); do
+                left=
+                for k in "$@"; do alive "$k" && left="$left $k"; done
+                [ -z "$left" ] && return 0
+                sleep 0.1
+        done
+        return 1
+}

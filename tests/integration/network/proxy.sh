@@ -179,14 +179,7 @@ done
 kids=$(pgrep -P "$moat" | tr '\n' ' ')
 check_all "kill -9: moat runs with its children (init, proxy)" '[ $(wc -w <<<"$kids") -ge 2 ]'
 kill -9 "$moat"
-# Gone, or a zombie waiting for the machine's pid 1 to reap it: neither runs any more.
-alive() { grep -qE '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null; }
-for _ in $(seq 30); do
-        left=
-        for k in $kids; do alive "$k" && left="$left $k"; done
-        [ -z "$left" ] && break
-        sleep 0.1
-done
+wait_gone $kids
 check_all "kill -9 of moat leaves no proxy and no init" '[ -z "$left" ]'
 [ -z "$left" ] || diag "left: $left"
 tap_end

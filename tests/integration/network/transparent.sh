@@ -416,13 +416,7 @@ for u in "${BED_RUN[@]}"; do
                 'p=$(sed -n "s/.*slirp=\([0-9]*\).*/\1/p" <<<"$h") && [ -n "$p" ] && [ "$(stat -c %U /proc/$p)" = $u ] && grep -q "^NoNewPrivs:\s*1" /proc/$p/status && grep -q "^Seccomp:\s*2" /proc/$p/status && grep -qE "^CapEff:\s*0+(400)?$" /proc/$p/status' ||
                 diag "$h"
         [ -n "$moat" ] && kill -9 "$moat"
-        alive() { grep -qE '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null; }
-        for _ in $(seq 30); do
-                left=
-                for k in $kids; do alive "$k" && left="$left $k"; done
-                [ -z "$left" ] && break
-                sleep 0.1
-        done
+        wait_gone $kids
         check_all "$u: kill -9 of moat leaves no slirp4netns, no stub and no init" '[ -z "$left" ]' ||
                 diag "left: $left $(ps -o pid,comm,args -p "${left// /,}" 2>/dev/null)"
         wait "$runner" 2>/dev/null

@@ -87,7 +87,6 @@ json.dump(d, open(sys.argv[2], "w"))
 PY
 }
 last_log() { tail -1 "$T/log.json" 2>/dev/null; }
-alive() { grep -qE '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null; }
 state_get() { jq -r ".$2 // empty" "$T/run/$1/state.json" 2>/dev/null; }
 
 CURL="curl -s -k -o /dev/null -w %{http_code}/%{http_connect} --max-time 10"

@@ -57,7 +57,6 @@ in_bed() {
                 "$MOAT" run -q -p "$prof" -- sh -c "$3" </dev/null
 }
 
-alive() { grep -qE '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null; }
 descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
 # launcher PROFILE: the pid of the moat running PROFILE (the executor runs in moat: its comm is
 # moat; its forks of the same command line are the guard, moat-guard, and the proxy, whose

@@ -129,7 +129,6 @@ done
 check_all "kill -9: the proxy runs beside the guest, confined (no_new_privs, seccomp, no capabilities)" \
         '[ -n "$proxy" ]'
 [ -n "$proxy" ] && kill -9 "$moat"
-alive() { grep -qE '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null; }
 for _ in $(seq 50); do alive "$proxy" || break; sleep 0.1; done
 check_all "kill -9 of moat leaves no proxy" '[ -n "$proxy" ] && ! alive "$proxy"'
 tap_end
