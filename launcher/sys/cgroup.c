@@ -234,49 +234,6 @@ int sys_cgroup_prepare(CgroupMechanism mech, const char *name, const PlanResourc
         return r;
 }
 
-static int create_v1(const PlanResources *res, SandboxCgroup *cg) {
-        char buf[64];
-        int r;
-
-        for (int i = 0; i < _CGROUP_V1_MAX; i++)
-                if (cg->paths[i] && mkdir(cg->paths[i], 0755) < 0)
-                        return -errno;
-        if (res->memory) {
-                snprintf(buf, sizeof(buf), "%" PRIu64, res->memory);
-                r = write_file(cg->paths[CGROUP_V1_MEMORY], "memory.limit_in_bytes", buf);
-                if (r < 0)
-                        return r;
-                /* Without swap accounting memsw does not exist; with it, swap must not widen
-                 * the limit. */
-                r = write_file(cg->paths[CGROUP_V1_MEMORY], "memory.memsw.limit_in_bytes", buf);
-                if (r < 0 && r != -ENOENT)
-                        return r;
-                (void) write_file(cg->paths[CGROUP_V1_MEMORY], "memory.swappiness", "0");
-        }
-        if (res->pids) {
-                snprintf(buf, sizeof(buf), "%" PRIu64, res->pids);
-                r = write_file(cg->paths[CGROUP_V1_PIDS], "pids.max", buf);
-                if (r < 0)
-                        return r;
-        }
-        if (res->cpus_milli) {
-                /* A new cgroup starts with the 100 ms period the quota assumes; writing it
-                 * anyway costs a bandwidth reset (~0.1 ms). */
-                uint64_t period = 0;
-                if (read_u64(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", &period) < 0 ||
-                    period != 100000) {
-                        r = write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", "100000");
-                        if (r < 0)
-                                return r;
-                }
-                snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t) res->cpus_milli * 100);
-                r = write_file(cg->paths[CGROUP_V1_CPU], "cpu.cfs_quota_us", buf);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
 /* Leaf mode: moat (and its guard) out of D into the leaf, then the controllers on for D's
  * children. EBUSY from the last write: another process is in D after all. */
 static int enter_v2_leaf(SandboxCgroup *cg, pid_t guard) {
@@ -357,8 +314,13 @@ static int create_v2(const PlanResources *res, SandboxCgroup *cg, pid_t guard) {
 }
 
 int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res, pid_t guard) {
-        if (cg->mechanism == CGROUP_MECH_V1)
-                return create_v1(res, cg);
+        if (cg->mechanism == CGROUP_MECH_V1) {
+                /* One way to write v1's limits, the raw one (it also serves where only system
+                 * calls may be made); the CPU accounting fd is the caller's to open. */
+                int cpu_usage_fd = -EBADF, r = sys_cgroup_create_v1_raw(cg, res, &cpu_usage_fd);
+                safe_close(cpu_usage_fd);
+                return r;
+        }
         if (cg->mechanism == CGROUP_MECH_V2 && cg->paths[0])
                 return create_v2(res, cg, guard);
         return -EOPNOTSUPP;
@@ -467,12 +429,13 @@ int sys_cgroup_create_v1_raw(const SandboxCgroup *cg, const PlanResources *res,
                 if (cg->paths[i] &&
                     (r = raw_syscall3(SYS_mkdirat, AT_FDCWD, cg->paths[i], 0755)) < 0)
                         return (int) r;
-        /* The limits as create_v1() writes them. */
         if (res->memory) {
                 u64_decimal(res->memory, buf);
                 r = raw_write_file(cg->paths[CGROUP_V1_MEMORY], "memory.limit_in_bytes", buf);
                 if (r < 0)
                         return (int) r;
+                /* Without swap accounting memsw does not exist; with it, swap must not widen
+                 * the limit. */
                 r = raw_write_file(cg->paths[CGROUP_V1_MEMORY], "memory.memsw.limit_in_bytes", buf);
                 if (r < 0 && r != -ENOENT)
                         return (int) r;
@@ -485,6 +448,8 @@ int sys_cgroup_create_v1_raw(const SandboxCgroup *cg, const PlanResources *res,
                         return (int) r;
         }
         if (res->cpus_milli) {
+                /* A new cgroup starts with the 100 ms period the quota assumes; writing it
+                 * anyway costs a bandwidth reset (~0.1 ms). */
                 char period[32] = "";
                 long fd = raw_open_child(cg->paths[CGROUP_V1_CPU], "cpu.cfs_period_us", O_RDONLY);
                 if (fd >= 0) {
