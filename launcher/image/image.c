@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "basic/macros.h"
+#include "basic/rm-tree.h"
 #include "basic/sha256.h"
 #include "image.h"
 
@@ -89,43 +90,6 @@ static int spawn_wait(char *const *argv, bool quiet) {
         if (WIFEXITED(st))
                 return WEXITSTATUS(st);
         return 128 + WTERMSIG(st);
-}
-
-static int rm_tree_at(int dfd, const char *name) {
-        struct stat st;
-        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!S_ISDIR(st.st_mode))
-                return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-        /* overlayfs leaves work/work at mode 000, and images are made read-only: open up first */
-        if ((st.st_mode & 0700) != 0700 && fchmodat(dfd, name, 0700, 0) < 0)
-                return -errno;
-        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        int r = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                int q = rm_tree_at(dirfd(d), de->d_name);
-                if (q < 0 && r == 0)
-                        r = q;
-        }
-        closedir(d);
-        if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
-                r = -errno;
-        return r;
-}
-
-int image_rm_tree(const char *path) {
-        return rm_tree_at(AT_FDCWD, path);
 }
 
 static int hash_file(const char *path, char hex[65]) {
@@ -299,7 +263,7 @@ int image_import(const char *name, const char *tarball, bool quiet, ImageInfo *r
                         /* another import of the same tarball won the race: use it */
                         if (access(dst, F_OK) == 0)
                                 r = 0;
-                        (void) image_rm_tree(tmp);
+                        (void) rm_tree(tmp);
                         if (r < 0)
                                 return r;
                 }
@@ -310,7 +274,7 @@ int image_import(const char *name, const char *tarball, bool quiet, ImageInfo *r
         progress(quiet, "imported %s as sha256:%s", name, hex);
         return ret ? lookup_in(store, name, ret) : 0;
 fail:
-        (void) image_rm_tree(tmp);
+        (void) rm_tree(tmp);
         return r;
 }
 
@@ -418,7 +382,7 @@ int image_build(const char *name, const char *dist, const char *mirror, char *co
         }
         r = image_import(name, tar, quiet, ret);
 out:
-        (void) image_rm_tree(tmp);
+        (void) rm_tree(tmp);
         return r;
 }
 
@@ -468,7 +432,7 @@ int image_remove(const char *name) {
                 return 0;
         r = name_refers(store, info.digest);
         if (r == 0 && asprintf(&tree, "%s/sha256/%s", store, info.digest) >= 0) {
-                r = image_rm_tree(tree);
+                r = rm_tree(tree);
                 if (asprintf(&shifted, "%s/shifted", store) >= 0) {
                         DIR *d = opendir(shifted);
                         struct dirent *de;
@@ -476,7 +440,7 @@ int image_remove(const char *name) {
                                 if (strncmp(de->d_name, info.digest, 64) == 0) {
                                         _cleanup_free_ char *p = NULL;
                                         if (asprintf(&p, "%s/%s", shifted, de->d_name) >= 0)
-                                                (void) image_rm_tree(p);
+                                                (void) rm_tree(p);
                                 }
                         if (d)
                                 closedir(d);
@@ -606,10 +570,10 @@ int image_shifted(const ImageInfo *info, uint32_t base, char **ret) {
                 if (r < 0)
                         goto fail;
         }
-        (void) image_rm_tree(tmp);
+        (void) rm_tree(tmp);
         *ret = TAKE_PTR(dst);
         return 0;
 fail:
-        (void) image_rm_tree(tmp);
+        (void) rm_tree(tmp);
         return r;
 }

@@ -67,7 +67,3 @@ int image_foreach(int (*fn)(const ImageInfo *i, void *userdata), void *userdata)
 /* Root only: the copy of `info` shifted by base (uids and gids 0..65535 -> base..base+65535),
  * made on first use under shifted/. *ret is its path. */
 int image_shifted(const ImageInfo *info, uint32_t base, char **ret);
-
-/* Remove a tree moat made (image, shifted copy, run directory), making unreadable directories
- * (overlayfs' work/work is mode 000) readable first. */
-int image_rm_tree(const char *path);

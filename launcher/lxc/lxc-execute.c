@@ -6,14 +6,17 @@
  * plan is made once, here: moat-system-run gets the keys and the gate's argv over a pipe.
  *
  * Processes:
- *   moat (this)             forks the guard and the runner, prepares the run directory and the
- *                           keys while the runner loads liblxc, then verifies the container
+ *   moat (this)             starts the guard and the runner, prepares the run directory and
+ *                           the keys while the runner loads liblxc, then verifies the container
  *                           from the host, lets the gate go, forwards signals, enforces the
- *                           timeout, and waits.
- *   guard                   setsid(), blocks on a pipe only this process holds. EOF (normal
- *                           end, or this process was SIGKILLed) -> SIGKILL everything in the
- *                           run's cgroups, remove them, remove the run directory. The only
- *                           cleanup path, so there is one.
+ *                           timeout, waits, and at the end removes what the run left
+ *                           (lxc_run_cleanup(): cgroups, liblxc's run files, the run directory).
+ *   guard                   in moat's memory (CLONE_VM, raw system calls; lxc-cleanup.c),
+ *                           its own session, blocks on a pipe only this process holds. A byte:
+ *                           moat removed everything. EOF without one (this process was
+ *                           SIGKILLed, or something was left) -> exec of moat-system-run
+ *                           cleanup, which kills what is in the run's cgroups and runs the same
+ *                           lxc_run_cleanup(). One implementation for both paths.
  *   runner                  PR_SET_PDEATHSIG=SIGKILL, then exec of moat-system-run start: sets
  *                           every key moat sent (each checked), then start() with daemonize
  *                           off: it is liblxc's monitor, and the container's pid 1 dies with
@@ -58,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -73,11 +77,13 @@
 #include "config.h"
 #include "executor.h"
 #include "image/image.h"
+#include "lxc-cleanup.h"
 #include "lxc-config.h"
 #include "net/net-keep.h"
 #include "net/netd.h"
 #include "sandbox/sandbox-internal.h"
 #include "sys/cgroup.h"
+#include "sys/raw-syscall.h"
 #include "sys/seccomp.h"
 #include "sys/signal-fd.h"
 
@@ -94,9 +100,9 @@ typedef struct Run {
         char *dir;
         char *lower;
         uint32_t base, gbase, count;
-        pid_t guard, runner;
-        int guard_fd; /* write end: closing it (or dying) starts the guard's cleanup */
-        int err_fd;   /* read end of the runner's error pipe */
+        CgroupGuard guard; /* guard_start() */
+        pid_t runner;
+        int err_fd; /* read end of the runner's error pipe */
         int go_fd;
         int ready_fd;  /* read end of the fifo the gate writes once it waits for go_fd */
         int exit_fd;   /* liblxc's monitor fifo: pid 1's exit status, before its teardown */
@@ -254,173 +260,81 @@ static int read_line(const char *path, char *buf, size_t size) {
 
 /* ---- the guard ----------------------------------------------------------------------------- */
 
-/* "." and ".." only: liblxc's attach makes a leaf cgroup named ".lxc" */
-static bool dot_or_dotdot(const char *n) {
-        return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
+/* A process that outlives moat only to remove what the run left should moat be killed. It
+ * blocks on a pipe only moat holds; sys_cgroup_guard_stop(g, true) tells it that moat removed
+ * everything itself (lxc_run_cleanup() returned 0); EOF without that (moat gone, or something
+ * left) makes it exec `moat-system-run cleanup ID DIR`, which runs lxc_run_cleanup() in its
+ * place: its own session, the cgroups it had at start.
+ *
+ * It runs in moat's memory (CLONE_VM: a fork copied moat's page tables and write-protected
+ * every page, so that moat's later writes and the guard's own were copy-on-write faults: some
+ * 2 ms of a launch here, on the way to the container's start and after its end) and so makes
+ * only raw system calls on its own block, which moat unmaps after reaping it. */
+#define GUARD_STACK_SIZE (64 * 1024)
+
+typedef struct GuardBlock {
+        int fd;
+        char helper[PATH_MAX];
+        char id[64];
+        char dir[PATH_MAX];
+        char *argv[5];
+        char *envp[1];
+} GuardBlock;
+
+static int guard_main(void *arg) {
+        GuardBlock *g = arg;
+
+        /* its own session: the caller's terminal and process group (Ctrl-C) end moat, not the
+         * cleanup; stdio stays for the helper's messages */
+        (void) raw_syscall0(SYS_setsid);
+        (void) raw_syscall2(SYS_prctl, PR_SET_NAME, "moat-guard");
+        if (sys_guard_wait(g->fd))
+                return 0; /* moat removed everything itself */
+        (void) raw_syscall3(SYS_execve, g->helper, g->argv, g->envp);
+        return 127;
 }
 
-static void kill_tree(const char *dir) {
-        char path[4096];
-        DIR *d = opendir(dir);
-        struct dirent *de;
-        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-        FILE *f = fopen(path, "re");
-        if (f) {
-                long pid;
-                while (fscanf(f, "%ld", &pid) == 1)
-                        (void) kill((pid_t) pid, SIGKILL);
-                fclose(f);
+static int guard_start(const char *helper, const char *id, const char *dir, CgroupGuard *ret) {
+        size_t size = sizeof(GuardBlock) + GUARD_STACK_SIZE;
+        int p[2], r;
+
+        *ret = (CgroupGuard){ .fd = -EBADF };
+        if (strlen(helper) >= PATH_MAX || strlen(id) >= 64 || strlen(dir) >= PATH_MAX)
+                return -ENAMETOOLONG;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        /* populated: its few pages now, not as faults of the guard's */
+        void *map = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (map == MAP_FAILED) {
+                r = -errno;
+                safe_close(p[0]);
+                safe_close(p[1]);
+                return r;
         }
-        while (d && (de = readdir(d)))
-                if (de->d_type == DT_DIR && !dot_or_dotdot(de->d_name)) {
-                        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                        kill_tree(path);
-                }
-        if (d)
-                closedir(d);
-}
-
-static int rmdir_tree(const char *dir) {
-        char path[4096];
-        DIR *d = opendir(dir);
-        struct dirent *de;
-        while (d && (de = readdir(d)))
-                if (de->d_type == DT_DIR && !dot_or_dotdot(de->d_name)) {
-                        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                        (void) rmdir_tree(path);
-                }
-        if (d)
-                closedir(d);
-        return rmdir(dir) < 0 && errno != ENOENT ? -errno : 0;
-}
-
-/* The guard's copy of the host's cgroup mounts, read once (mountinfo is some 40 lines; it was
- * read again for every hierarchy): "fstype mount-point options" per mount, cgroup and cgroup2
- * only. */
-typedef struct CgroupMounts {
-        char fstype[16][32], mnt[16][512], opts[16][256];
-        int n;
-} CgroupMounts;
-
-static void cgroup_mounts_load(CgroupMounts *m) {
-        FILE *f = fopen("/proc/self/mountinfo", "re");
-        char line[1024];
-        m->n = 0;
-        while (f && m->n < 16 && fgets(line, sizeof(line), f)) {
-                char *sep = strstr(line, " - ");
-                char mnt[512], fstype[32], src[64], opts[256];
-                if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 ||
-                    sscanf(sep + 3, "%31s %63s %255s", fstype, src, opts) != 3 ||
-                    (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0))
-                        continue;
-                snprintf(m->fstype[m->n], sizeof(m->fstype[0]), "%s", fstype);
-                snprintf(m->mnt[m->n], sizeof(m->mnt[0]), "%s", mnt);
-                snprintf(m->opts[m->n], sizeof(m->opts[0]), "%s", opts);
-                m->n++;
+        GuardBlock *g = map;
+        g->fd = p[0];
+        strcpy(g->helper, helper);
+        strcpy(g->id, id);
+        strcpy(g->dir, dir);
+        g->argv[0] = (char *) "moat-system-run";
+        g->argv[1] = (char *) "cleanup";
+        g->argv[2] = g->id;
+        g->argv[3] = g->dir;
+        g->argv[4] = NULL;
+        g->envp[0] = NULL;
+        /* the stack grows down from the end of the mapping towards the block */
+        pid_t pid = clone(guard_main, (char *) map + size, CLONE_VM | SIGCHLD, g);
+        if (pid < 0) {
+                r = -errno;
+                (void) munmap(map, size);
+                safe_close(p[0]);
+                safe_close(p[1]);
+                return r;
         }
-        if (f)
-                fclose(f);
-}
-
-/* cgroup_mount() on the copy: the first mount of the hierarchy with ctrl ("" = v2). */
-static int cgroup_mounts_find(const CgroupMounts *m, const char *ctrl, char *buf, size_t size) {
-        for (int i = 0; i < m->n; i++) {
-                bool match = false;
-                if (!ctrl[0])
-                        match = strcmp(m->fstype[i], "cgroup2") == 0;
-                else if (strcmp(m->fstype[i], "cgroup") == 0) {
-                        char opts[256], *save = NULL;
-                        snprintf(opts, sizeof(opts), "%s", m->opts[i]);
-                        for (char *t = strtok_r(opts, ",", &save); t && !match;
-                             t = strtok_r(NULL, ",", &save))
-                                match = strcmp(t, ctrl) == 0;
-                }
-                if (match) {
-                        snprintf(buf, size, "%s", m->mnt[i]);
-                        return 0;
-                }
-        }
-        return -ENOENT;
-}
-
-/* Every hierarchy this process is in: <mount><path>/moat-ID. */
-static void guard_clean_cgroups(const char *id) {
-        static CgroupMounts mounts;
-        cgroup_mounts_load(&mounts);
-        for (int attempt = 0; attempt < 100; attempt++) {
-                FILE *f = fopen("/proc/self/cgroup", "re");
-                char line[1024], mnt[512], dir[2048];
-                bool left = false;
-                while (f && fgets(line, sizeof(line), f)) {
-                        char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
-                        if (!b)
-                                continue;
-                        *b = '\0';
-                        b[1 + strcspn(b + 1, "\n")] = '\0';
-                        char ctrl[128];
-                        snprintf(ctrl, sizeof(ctrl), "%s", a + 1);
-                        char *comma = strchr(ctrl, ',');
-                        if (comma)
-                                *comma = '\0';
-                        if (cgroup_mounts_find(&mounts, ctrl, mnt, sizeof(mnt)) < 0)
-                                continue;
-                        snprintf(dir, sizeof(dir), "%s%s/moat-%s", mnt,
-                                 strcmp(b + 1, "/") == 0 ? "" : b + 1, id);
-                        if (access(dir, F_OK) < 0)
-                                continue;
-                        /* a cgroup with a process in it cannot be removed (EBUSY): after a
-                         * normal end nothing is left and removing is all there is to do;
-                         * otherwise kill what is there and remove what is left */
-                        if (rmdir_tree(dir) == 0)
-                                continue;
-                        kill_tree(dir);
-                        if (rmdir_tree(dir) < 0)
-                                left = true;
-                }
-                if (f)
-                        fclose(f);
-                if (!left)
-                        return;
-                usleep(20000); /* processes just killed leave their cgroups asynchronously */
-        }
-}
-
-/* liblxc's per-container files under its run directory (liblxc's get_rundir(): /run when it is
- * this user's, else XDG_RUNTIME_DIR, which the runner sets to the run directory): its lock
- * directory and the monitor fifo's directory, each <rundir>/lxc[/lock]<lxcpath>. */
-static bool lxc_rundir_is_run(void) {
-        struct stat st;
-        return stat("/run", &st) == 0 && (geteuid() == st.st_uid || getegid() == st.st_gid);
-}
-
-static void lxc_run_path(const char *dir, bool lock, char *buf, size_t size) {
-        if (lxc_rundir_is_run())
-                snprintf(buf, size, "/run/lxc%s%s", lock ? "/lock" : "", dir);
-        else
-                snprintf(buf, size, "%s/lxc%s%s", dir, lock ? "/lock" : "", dir);
-}
-
-/* The run directory and liblxc's files of the run. */
-static void run_files_remove(const char *dir) {
-        for (int lock = 0; lock < 2; lock++) {
-                char path[4096];
-                lxc_run_path(dir, lock, path, sizeof(path));
-                (void) image_rm_tree(path);
-        }
-        (void) image_rm_tree(dir);
-}
-
-static _Noreturn void guard_main(int fd, const char *id, const char *dir) {
-        char b;
-        (void) setsid();
-        (void) prctl(PR_SET_NAME, "moat-guard");
-        /* nothing but the pipe: stdio stays, the caller's terminal gets no signal from us */
-        while (read(fd, &b, 1) != 0)
-                if (errno != EINTR && errno != EAGAIN)
-                        break;
-        guard_clean_cgroups(id);
-        run_files_remove(dir);
-        _exit(0);
+        safe_close(p[0]);
+        *ret = (CgroupGuard){ .pid = pid, .fd = p[1], .map = map, .map_size = size };
+        return 0;
 }
 
 /* The cgroup hierarchies liblxc may use (lxc.cgroup.use), NULL for all of them. When the
@@ -1812,7 +1726,7 @@ static int cpu_usage_open(const Plan *p, const Run *run, pid_t init, char *err, 
 /* ---- the executor -------------------------------------------------------------------------- */
 
 int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
-        Run run = { .guard_fd = -EBADF,
+        Run run = { .guard = { .fd = -EBADF },
                     .err_fd = -EBADF,
                     .go_fd = -EBADF,
                     .ready_fd = -EBADF,
@@ -1968,33 +1882,19 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         r = prepare_dir(&run);
         if (r < 0) {
                 if (run.dir)
-                        run_files_remove(run.dir);
+                        (void) lxc_run_cleanup(run.id, run.dir);
                 fail(o, "run directory", -r, "cannot prepare the run directory: %s", strerror(-r));
                 goto out;
         }
 
         /* The guard first: from here on whatever the run leaves is its to remove. */
-        int gp[2], ep[2], cp[2];
-        if (pipe2(gp, O_CLOEXEC) < 0) {
-                fail(o, "pipe", errno, "pipe: %s", strerror(errno));
+        int ep[2], cp[2];
+        self_dir_file("moat-system-run", helper, sizeof(helper));
+        r = guard_start(helper, run.id, run.dir, &run.guard);
+        if (r < 0) {
+                fail(o, "fork", -r, "cannot start the guard: %s", strerror(-r));
                 goto out_rm;
         }
-        fflush(NULL);
-        run.guard = fork();
-        if (run.guard < 0) {
-                fail(o, "fork", errno, "fork: %s", strerror(errno));
-                goto out_rm;
-        }
-        if (run.guard == 0) {
-                /* only the pipe: a write end of the runner's error pipe or the go fifo kept
-                 * here would hold them open past the run */
-                if (dup2(gp[0], 3) < 0)
-                        _exit(1);
-                (void) close_range(4, ~0U, 0);
-                guard_main(3, run.id, run.dir);
-        }
-        close(gp[0]);
-        run.guard_fd = gp[1];
 
         /* resources.output: the command's stdout and stderr through pipes this process relays
          * and counts (the sandbox tier's relay, launcher/sandbox/output.c); the guard has none
@@ -2020,7 +1920,6 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 fail(o, "pipe", errno, "pipe: %s", strerror(errno));
                 goto out_guard;
         }
-        self_dir_file("moat-system-run", helper, sizeof(helper));
         /* The runner next: it execs moat-system-run and loads liblxc while this process writes
          * the run directory and makes the keys, then waits for them on the pipe. */
         pid_t self = getpid();
@@ -2531,23 +2430,18 @@ out_wait:
                  p->system.boot ? "boot mode, init " : "command mode",
                  p->system.boot ? p->system.init : "", sd, run.count == 1 ? "single-uid" : "range",
                  run.base, p->system.image_digest);
-        /* The outcome is final: the guard starts removing the run's cgroups and directory
-         * (closing its pipe), and the audit record is written meanwhile; the guard is waited
-         * for below, so nothing is left when this returns */
+        /* The outcome is final: the audit record is written (its pages start going to the
+         * disk) and then what the run left is removed, here; the guard is told so, or, when
+         * something could not be removed, left to try again after this returns */
         o->wall_ns = (now_ms() - start) * 1000000ULL;
-        run.guard_fd = safe_close(run.guard_fd);
         if (req->hooks && req->hooks->finished)
                 req->hooks->finished(o, req->hooks->userdata);
 out_guard:
-        /* the guard removes cgroups and the run directory; wait for it, so nothing is left
-         * when this returns */
-        run.guard_fd = safe_close(run.guard_fd);
-        if (run.guard > 0)
-                while (waitpid(run.guard, NULL, 0) < 0 && errno == EINTR)
-                        ;
+        sys_cgroup_guard_stop(&run.guard, lxc_run_cleanup(run.id, run.dir) == 0);
         goto out;
 out_rm:
-        run_files_remove(run.dir);
+        /* before the guard: nothing but the directory */
+        (void) lxc_run_cleanup(run.id, run.dir);
 out:
         if (!o->wall_ns)
                 o->wall_ns = (now_ms() - start) * 1000000ULL;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lxc-cleanup.h"
 #if HAVE_SELINUX
 #include <selinux/selinux.h>
 #endif
@@ -218,11 +219,26 @@ static int selinux_permissive(const char *ctx) {
 #endif
 }
 
+/* "cleanup ID DIR": what a run left once moat is gone, exec'd by its guard (lxc-cleanup.h).
+ * DIR must be a run directory of ID (an absolute path ending in /ID, ID 32 hex digits): a
+ * mistyped call removes nothing else. */
+static int cleanup(const char *id, const char *dir) {
+        size_t n = strlen(id), d = strlen(dir);
+        if (n != 32 || strspn(id, "0123456789abcdef") != n || dir[0] != '/' || d <= n + 1 ||
+            strcmp(dir + d - n, id) != 0 || dir[d - n - 1] != '/') {
+                fprintf(stderr, "moat-system-run: cleanup needs a run id and its run directory\n");
+                return 125;
+        }
+        return lxc_run_cleanup(id, dir) < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
         Input in;
 
         if (argc == 3 && strcmp(argv[1], "selinux-permissive") == 0)
                 return selinux_permissive(argv[2]);
+        if (argc == 4 && strcmp(argv[1], "cleanup") == 0)
+                return cleanup(argv[2], argv[3]);
         if (argc != 2 || (strcmp(argv[1], "start") != 0 && strcmp(argv[1], "attach") != 0)) {
                 fprintf(stderr,
                         "moat-system-run: moat's system tier runs this program itself "

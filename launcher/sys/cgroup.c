@@ -761,20 +761,26 @@ static void guard_kill_all(GuardBlock *g, const char *dir) {
         raw_close((int) fd);
 }
 
-static int guard_main(void *arg) {
-        GuardBlock *g = arg;
+bool sys_guard_wait(int fd) {
         uint64_t blocked = ~UINT64_C(0); /* SIGKILL and SIGSTOP stay deliverable, as always */
         char c;
         long n;
 
         (void) raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, &blocked, NULL, KERNEL_SIGSET_BYTES);
-        if (g->fd > 3)
-                (void) raw_syscall3(SYS_close_range, 3, g->fd - 1, 0);
-        (void) raw_syscall3(SYS_close_range, g->fd + 1, ~0U, 0);
+        if (fd > 3)
+                (void) raw_syscall3(SYS_close_range, 3, fd - 1, 0);
+        (void) raw_syscall3(SYS_close_range, fd + 1, ~0U, 0);
         do
-                n = raw_syscall3(SYS_read, g->fd, &c, 1);
+                n = raw_syscall3(SYS_read, fd, &c, 1);
         while (n == -EINTR);
-        if (n == 1)
+        return n == 1;
+}
+
+static int guard_main(void *arg) {
+        GuardBlock *g = arg;
+        long n;
+
+        if (sys_guard_wait(g->fd))
                 return 0; /* moat ended normally and removed the cgroups itself */
         for (unsigned i = 0; i < g->n; i++)
                 for (int attempt = 0; attempt < 200; attempt++) {

@@ -46,7 +46,9 @@ typedef struct SandboxCgroup {
 
 /* The guard that removes the cgroups if moat is killed: see cgroup.c. Stop it after
  * sys_cgroup_destroy(): with removed, it ends at once; without, it kills and removes what is
- * left itself (as when moat is killed). Either way it is reaped and its memory freed. */
+ * left itself (as when moat is killed). Either way it is reaped and its memory freed. The
+ * system tier's guard (launcher/lxc/lxc-execute.c) has the same shape and is stopped the same
+ * way. */
 typedef struct CgroupGuard {
         pid_t pid;
         int fd; /* the pipe's write end: EOF tells the guard moat is gone */
@@ -55,6 +57,10 @@ typedef struct CgroupGuard {
 } CgroupGuard;
 
 int sys_cgroup_guard_start(const SandboxCgroup *cg, CgroupGuard *ret);
+/* A guard's wait, in raw system calls (it runs in moat's memory): every signal blocked but
+ * SIGKILL and SIGSTOP, every fd closed but stdio and fd, then one read of fd. true: moat wrote
+ * its byte (it removed everything itself); false: EOF, moat is gone or left something. */
+bool sys_guard_wait(int fd);
 void sys_cgroup_guard_stop(CgroupGuard *g, bool removed);
 
 /* Work out the cgroup paths for the mechanism and the limits asked for (a child `name` of

@@ -32,10 +32,6 @@ variant() {
 variant "$T/boot.tar" /bin/busybox
 variant "$T/sysd.tar" /lib/systemd/systemd
 
-run_dirs() {
-        if [ "$1" = root ]; then ls -A /run/moat/system 2>/dev/null; else
-                ls -A "/tmp/moat-system-$(id -u "$1")" 2>/dev/null; fi
-}
 moat_cgroups() { find /sys/fs/cgroup -maxdepth 3 -type d -name 'moat-[0-9a-f]*' 2>/dev/null | grep -E '/moat-[0-9a-f]{32}$'; }
 boot_profile() { # FILE NAME IMAGE [EXTRA YAML...]
         local f=$1

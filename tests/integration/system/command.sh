@@ -11,17 +11,13 @@ if [ ! -x "${MOAT_BUILD_DIR:-}/moat-system-run" ]; then
 fi
 tarball=$(busybox_tarball) || { echo "1..0 # SKIP cannot make the busybox test image"; exit 77; }
 
-# run_dirs USER: the run directories that user's runs could leave.
-run_dirs() {
-        if [ "$1" = root ]; then ls -A /run/moat/system 2>/dev/null; else
-                ls -A "/tmp/moat-system-$(id -u "$1")" "$(user_dir "$1")/home/run/moat-system" 2>/dev/null | grep -E '^[0-9a-f]{32}$'; fi
-}
 # lxc_files USER ID: liblxc's files of run ID (lock directory, monitor fifo) wherever liblxc
 # could put them: /run/lxc (root), the user's XDG_RUNTIME_DIR or ~/.cache/lxc, the run directory
 lxc_files() {
         [ -n "$2" ] || return 0
         find /run/lxc "$(user_dir "$1")/home/run/lxc" "$(user_dir "$1")/home/.cache/lxc" \
-                "/tmp/moat-system-$(id -u "$1")/$2/lxc" -name "$2" 2>/dev/null
+                "/dev/shm/moat-system-$(id -u "$1")/$2/lxc" "/tmp/moat-system-$(id -u "$1")/$2/lxc" \
+                -name "$2" 2>/dev/null
 }
 moat_cgroups() { ls -d /sys/fs/cgroup/*/moat-[0-9a-f]*[0-9a-f] /sys/fs/cgroup/moat-[0-9a-f]*[0-9a-f] 2>/dev/null | grep -E '/moat-[0-9a-f]{32}$'; }
 

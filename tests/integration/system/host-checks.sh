@@ -91,6 +91,6 @@ for u in "${USERS[@]}"; do
                         diag "$u se: rc=$rc: $err"
         fi
         check "$u: no run directory is left" \
-                [ -z "$(ls -A /run/moat/system "/tmp/moat-system-$(id -u "$u")" 2>/dev/null | grep -v '^/')" ]
+                [ -z "$(run_dirs "$u")" ]
 done
 tap_end

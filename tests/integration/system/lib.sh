@@ -59,6 +59,19 @@ user_dir() {
         echo "$d"
 }
 
+# run_dirs USER: the run directories that user's runs could leave, wherever moat puts them
+# (launcher/lxc/lxc-execute.c, run_dir_base()): /run/moat/system for root; the runtime
+# directory as_user gives, else /dev/shm, else /tmp for another user.
+run_dirs() {
+        if [ "$1" = root ]; then ls -A /run/moat/system 2>/dev/null; else
+                local i
+                i=$(id -u "$1")
+                for b in "$(user_dir "$1")/home/run/moat-system" "/dev/shm/moat-system-$i" "/tmp/moat-system-$i"; do
+                        ls -A "$b" 2>/dev/null
+                done
+        fi | grep -E '^[0-9a-f]{32}$'
+}
+
 # as_user USER COMMAND...: a clean, hermetic environment (HOME, XDG_*, the image store, the
 # audit log all inside the user's part of $T), as root or via setpriv as the test user.
 as_user() {

@@ -49,7 +49,7 @@ for u in "${USERS[@]}"; do
         check_all "$u: a directory root is refused (images of the store only)" \
                 '[ $rc = 125 ] && grep -q "images of the store" <<<"$err"'
         check "$u: refused runs leave no run directory" \
-                [ -z "$(ls -A /run/moat/system "/tmp/moat-system-$(id -u "$u")" 2>/dev/null | grep -v '^/')" ]
+                [ -z "$(run_dirs "$u")" ]
 done
 
 # The gate on the host, where nothing of the plan holds: it names what differs and exits 125.

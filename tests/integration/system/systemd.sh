@@ -33,7 +33,6 @@ boot_profile() { # FILE NAME IMAGE [EXTRA YAML...]
         write_profile "$@"
         sed -i 's|^os: .*|os: {full_os: true, init: /sbin/init}|' "$f"
 }
-run_dirs() { ls -A /run/moat/system 2>/dev/null; }
 moat_cgroups() { find /sys/fs/cgroup -maxdepth 3 -type d -name 'moat-[0-9a-f]*' 2>/dev/null | grep -E '/moat-[0-9a-f]{32}$'; }
 cg_before=$(moat_cgroups | wc -l)
 # run_left ID: what is left of run ID (its run directory, its cgroups, a process in them);
@@ -48,11 +47,11 @@ run_left() {
         done
 }
 # new_run SNAPSHOT: the id of a run directory that is not in SNAPSHOT (the output of run_dirs)
-new_run() { comm -13 <(sort <<<"$1") <(run_dirs | sort) | head -1; }
+new_run() { comm -13 <(sort <<<"$1") <(run_dirs root | sort) | head -1; }
 base=$(cut -d: -f2 /etc/moat/system-idmap 2>/dev/null)
 
 boot_profile "$d/s.yaml" sd sd 'uid: 33' 'gid: 33'
-snap=$(run_dirs)
+snap=$(run_dirs root)
 out=$(echo piped | as_user root "$MOAT" run -q -p "$d/s.yaml" -- sh -c \
         'echo "PID1 $(cat /proc/1/comm)"; id; cat
          grep -E "^(NoNewPrivs|Seccomp_filters|CapBnd|CapEff|CapPrm):" /proc/self/status | sed "s/^/SELF /"
@@ -136,7 +135,7 @@ wait $bg
 check "SIGTERM to moat reaches the command (143), the container halts" [ $? = 143 ]
 
 # kill -9 of moat while the command runs leaves nothing
-snap=$(run_dirs)
+snap=$(run_dirs root)
 as_user root "$MOAT" run -q -p "$d/s.yaml" -- sleep 62 &
 bg=$!
 for _ in $(seq 200); do pgrep -xf "sleep 62" >/dev/null && break; sleep 0.1; done
@@ -149,7 +148,7 @@ in_run_cgroup() { # every "sleep 62" of the host is in the run's cgroup
 }
 for _ in $(seq 50); do in_run_cgroup && break; sleep 0.1; done
 check "its processes are in the run's cgroup" in_run_cgroup ||
-        diag "run id '$id'; new run dirs: $(comm -13 <(sort <<<"$snap") <(run_dirs | sort) | tr '\n' ' ');" \
+        diag "run id '$id'; new run dirs: $(comm -13 <(sort <<<"$snap") <(run_dirs root | sort) | tr '\n' ' ');" \
                 "$(for p in $(pgrep -xf "sleep 62"); do echo "pid $p: $(tr '\n' ' ' <"/proc/$p/cgroup")"; done)"
 check "while it runs, its run directory, cgroups and processes are seen" \
         bash -c '[ $(grep -c . <<<"$1") -ge 3 ]' _ "$(run_left "$id")"
@@ -161,7 +160,7 @@ left=$(run_left "$id")
 check "after kill -9 no container process (systemd, journald, the command), cgroup or run directory is left${left:+ (left: $(echo $left))}" \
         [ -n "$id" -a -z "$left" ]
 # and while systemd boots, before it is ready
-snap=$(run_dirs)
+snap=$(run_dirs root)
 as_user root "$MOAT" run -q -p "$d/s.yaml" -- sleep 63 &
 bg=$!
 id=
