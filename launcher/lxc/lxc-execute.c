@@ -65,7 +65,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -982,12 +984,25 @@ static int write_file(const char *dir, const char *name, const char *text, mode_
         return 0;
 }
 
+/* Where a run's directory goes: /run/moat/system for root; for another user their runtime
+ * directory, else /dev/shm when that is a tmpfs, else /tmp. Both of a user's are tmpfs on a
+ * stock host: some thirty directories and files are made and removed per run (the writable
+ * layer's skeleton, liblxc's lock and fifo directories), and on a disk file system with online
+ * discard each removal waits for the device (1.9 ms per run against 0.8 on tmpfs, measured).
+ * The writable layer lives there too, so what a container writes to its root is memory, as
+ * with the sandbox tier's tmpfs: charged to the container's memory cgroup when it has one
+ * (tmpfs pages are charged to the cgroup of the process that writes them). */
 static int run_dir_base(char **ret) {
         const char *x = getenv("XDG_RUNTIME_DIR");
+        struct statfs sf;
         if (geteuid() == 0)
                 *ret = strdup("/run/moat/system");
         else if (x && x[0] == '/' && access(x, W_OK) == 0) {
                 if (asprintf(ret, "%s/moat-system", x) < 0)
+                        *ret = NULL;
+        } else if (statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
+                   access("/dev/shm", W_OK) == 0) {
+                if (asprintf(ret, "/dev/shm/moat-system-%u", (unsigned) getuid()) < 0)
                         *ret = NULL;
         } else if (asprintf(ret, "/tmp/moat-system-%u", (unsigned) getuid()) < 0)
                 *ret = NULL;
