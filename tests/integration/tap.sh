@@ -27,16 +27,18 @@ tap_skip() {
 # check DESCRIPTION COMMAND...: ok when COMMAND succeeds. One command: for a compound
 # condition use check_all, or `check D A && B` would run B outside the check, untested.
 # Both return 1 on failure, so that `check_all ... || diag ...` prints its diagnostics then.
+# What the command prints goes to stderr: stdout is the TAP stream (a pid from pgrep, a
+# "true" from jq there is a line the harness cannot parse).
 check() {
         local d=$1
         shift
-        if "$@"; then tap_ok "$d"; else tap_not_ok "$d"; return 1; fi
+        if "$@" >&2; then tap_ok "$d"; else tap_not_ok "$d"; return 1; fi
 }
 # check_all DESCRIPTION 'SHELL CONDITION': ok when the whole condition (evaluated here, in the
 # caller's variables) succeeds.
 check_all() {
         # No local variables: the condition sees the caller's (a local "d" would hide theirs).
-        if eval "$2"; then tap_ok "$1"; else tap_not_ok "$1"; return 1; fi
+        if eval "$2" >&2; then tap_ok "$1"; else tap_not_ok "$1"; return 1; fi
 }
 diag() { sed 's/^/# /' <<<"$*"; }
 tap_end() {
