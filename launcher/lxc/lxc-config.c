@@ -539,11 +539,11 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                 r = add(c, "lxc.cap.keep", "%s", caps ? caps : "none");
         /* boot mode: the image's init is the workload's own code from the start, so liblxc
          * loads the filter into pid 1 (and attach into what it attaches). Command mode: pid 1
-         * is liblxc's init and runs nothing of the workload; the gate stacks the plan's filter,
-         * compiled by moat, on itself before its checks and before the command (gate.c), and
-         * the host checks it there as before. liblxc's own compile of the policy (three ABIs)
-         * was the largest part of its start. A plan that keeps sys_ptrace keeps liblxc's
-         * filter in pid 1 too (lxc_gate_loads_filter()). */
+         * is the gate, which stacks the plan's filter, compiled by moat, on itself before its
+         * checks and before it forks the command (gate.c), and the host checks it there as
+         * before. liblxc's own compile of the policy (three ABIs) was the largest part of its
+         * start. A plan that keeps sys_ptrace has liblxc load it into pid 1 before the gate
+         * runs (lxc_gate_loads_filter()). */
         if (r >= 0 && s->seccomp.status != CONTROL_NOT_APPLICABLE && !lxc_gate_loads_filter(p)) {
                 r = add(c, "lxc.seccomp.profile", "%s/seccomp", x->run_dir);
                 if (r >= 0)

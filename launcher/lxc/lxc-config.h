@@ -59,10 +59,9 @@ int lxc_config_build(const Plan *p, const LxcParams *params, LxcConfig *c, char 
 int lxc_seccomp_text(const PlanSeccomp *s, char **ret, char *err, size_t err_size);
 
 /* Whether the gate, not liblxc, loads the plan's seccomp filter: command mode, where pid 1 is
- * liblxc's init and runs nothing of the workload, unless the plan keeps sys_ptrace. pid 1 keeps
- * every capability of the container's user namespace, so the kernel refuses the command ptrace
- * access to it (and /proc/1/mem) as long as the command lacks CAP_SYS_PTRACE there; with it,
- * the command could reach pid 1, which then keeps liblxc's filter as in boot mode. */
+ * the gate, unless the plan keeps sys_ptrace: then liblxc loads it into pid 1 before the gate
+ * runs, as in boot mode (the gate loaded it before its checks and the command from the start,
+ * when pid 1 was liblxc's own init; the rule stayed as it was). */
 bool lxc_gate_loads_filter(const Plan *p);
 
 /* The capability bounding set the plan keeps, as the 64-bit mask /proc/PID/status prints. */

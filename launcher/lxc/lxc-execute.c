@@ -21,8 +21,10 @@
  *                           every key moat sent (each checked), then start() with daemonize
  *                           off: it is liblxc's monitor, and the container's pid 1 dies with
  *                           it (liblxc sets pid 1's death signal).
- *   pid 1                   command mode: liblxc's init, runs /.moat-gate ... -- COMMAND and
- *                           exits with its status. Boot mode: the image's init (lxc.init.cmd),
+ *   pid 1                   command mode: /.moat-gate ... -- COMMAND (liblxc's start() with the
+ *                           gate as the init command): it checks itself, waits for moat's go,
+ *                           forks the command, stays its init and exits with its status. Boot
+ *                           mode: the image's init (lxc.init.cmd),
  *                           under the same keys as command mode; systemd under its boot
  *                           confinement (lxc-config.h), reporting READY=1 on RUN/notify.
  *   attacher (boot mode)    PR_SET_PDEATHSIG=SIGKILL, exec of moat-system-run attach; once the
@@ -750,11 +752,11 @@ static int selinux_permissive(const char *ctx) {
 
 /* P5: liblxc's AppArmor and SELinux keys are ignored without the LSM (its nop driver), and a
  * profile loaded in complain mode or a permissive domain enforces nothing. The gate (exec'd in
- * the container, exec'ing the command) must carry the plan's label, in force. liblxc 5.0
+ * the container, running the command) must carry the plan's label, in force. liblxc 5.0
  * changes pid 1's own AppArmor profile at once ("changeprofile", before pid 1 runs anything),
  * so pid 1 is checked too. An SELinux context is armed for the next exec (setexeccon): in boot
- * mode pid 1 exec'd the image's init and carries it (checked); in command mode pid 1 is
- * liblxc's init, which never execs and keeps moat's context. */
+ * mode pid 1 exec'd the image's init and carries it (checked); in command mode pid 1 is the
+ * gate. */
 static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t size) {
         const char *aa = p->sandbox.apparmor_profile, *se = p->sandbox.selinux_context;
         char have[512], want[512];
@@ -2188,10 +2190,12 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 }
                 if (pf[1].revents & POLLIN) {
                         int sig = sys_signal_read(sfd);
-                        /* command mode: liblxc passes it to pid 1, and its init to the
-                         * command; boot mode: to the command itself */
+                        /* to the command (boot mode) or to the gate, pid 1, which passes
+                         * it on to the command (command mode); until the gate is released,
+                         * to liblxc's monitor, which passes it to pid 1, where it waits for
+                         * the command */
                         if (sig > 0)
-                                (void) kill(boot && cmd_pid > 0 ? cmd_pid : run.runner, sig);
+                                (void) kill(cmd_pid > 0 ? cmd_pid : run.runner, sig);
                 }
                 t = now_ms();
                 if (deadline && t >= deadline && (!killed || stop_deadline)) {
@@ -2214,7 +2218,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                  * runs before the gate: a byte there early only makes the check come early,
                  * and the check fails closed. */
                 if (!boot)
-                        g = init && gate_waits ? first_child(init) : 0;
+                        g = init && gate_waits ? init : 0; /* the gate is pid 1 */
                 else if (init > 0 && attacher == 0 && has_execd(init, run.runner) &&
                          (!run.systemd || ready)) {
                         /* the image's init runs: attach the gate (systemd: as the

@@ -158,8 +158,9 @@ static _Noreturn void start(Input *in, bool boot, const char *lxcpath, const cha
         if (!c->want_daemonize(c, false) || !c->want_close_all_fds(c, true))
                 die("liblxc: cannot turn daemonize off");
         /* boot mode: the image's init (lxc.init.cmd) as pid 1; the command comes through
-         * attach. Command mode: liblxc's init runs the gate. */
-        if (!c->start(c, boot ? 0 : 1, boot ? NULL : argv))
+         * attach. Command mode: the gate as pid 1 (it forks the command and stays its init),
+         * not liblxc's init. */
+        if (!c->start(c, 0, boot ? NULL : argv))
                 die("liblxc could not start the container (see %s/lxc.log)", lxcpath);
         _exit(status_of(c->error_num));
 }

@@ -94,11 +94,27 @@ for u in "${USERS[@]}"; do
         check "$u: remount of a read-only bind fails, the host file is unchanged" [ "$(cat "$d/ro/file")" = original ]
         check "$u: umount of a /proc mask fails" grep -qx 0 <<<"$(tail -n 1 <<<"$out" | tr -d ' ')"
 
-        # pid 1 (liblxc's init) has no filter of its own where the gate loads it: the command
-        # cannot reach it, with Landlock off too (pid 1 keeps capabilities the command lacks)
+        # pid 1 is the gate, under every control it checked, and non-dumpable: the command, with
+        # the same uid, cannot read its memory, environment or exe, with Landlock off too
         out=$(as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'head -c 4 /proc/1/mem; cat /proc/1/environ; ls -l /proc/1/exe' 2>&1)
         check "$u: the command cannot read pid 1's memory, environment or exe (Landlock off)" \
                 [ "$(grep -c 'Permission denied' <<<"$out")" = 3 ]
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c 'echo "PID $$ $PPID"; cat /proc/1/comm; grep -E "^(NoNewPrivs|Seccomp|CapBnd|CapEff):" /proc/1/status')
+        check_all "$u: pid 1 is the gate, the command its child (pid 2)" \
+                'grep -qx "PID 2 1" <<<"$out" && grep -qx .moat-gate <<<"$out"' || diag "$out"
+        check_all "$u: pid 1 has NoNewPrivs, the filter and no capability" \
+                'grep -qx "NoNewPrivs:.1" <<<"$out" && grep -qx "Seccomp:.2" <<<"$out" &&
+                 grep -qx "CapBnd:.0000000000000000" <<<"$out" && grep -qx "CapEff:.0000000000000000" <<<"$out"' || diag "$out"
+        # as init it reaps orphans, and the run ends with the command (what it left is killed)
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c \
+                'sh -c "sleep 0.2 & exit 0"; sleep 0.6; grep -l "^State:.Z" /proc/[0-9]*/status | wc -l')
+        check "$u: an orphan that ended is reaped by pid 1 (no zombie)" [ "$(tr -d ' ' <<<"$out")" = 0 ]
+        t0=$(date +%s%N)
+        as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- sh -c "sleep 61.$$ & exit 3"
+        rc=$?
+        t1=$(date +%s%N)
+        check_all "$u: the run ends with the command (3, at once), its background child with it" \
+                '[ $rc = 3 ] && [ $(( (t1 - t0) / 1000000 )) -lt 20000 ] && ! pgrep -fx "sleep 61.$$" >/dev/null'
 
         # writes land in the run's own layer: the image is unchanged, the next run does not see them
         as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'echo x > /etc/written && rm /etc/os-release'
@@ -146,6 +162,15 @@ for u in "${USERS[@]}"; do
         kill -TERM "$mpid" 2>/dev/null
         wait $bg
         check "$u: SIGTERM to moat reaches the command (143)" [ $? = 143 ]
+        # a signal the command handles itself: pid 1 passes it on, it is not pid 1's end
+        write_profile "$d/h.yaml" cmdh bb 'resources: {timeout: 20s, enforce: best-effort}'
+        as_user "$u" "$MOAT" run -q -p "$d/h.yaml" -- sh -c "trap 'exit 9' HUP; while :; do sleep 0.1; done # hup.$$" &
+        bg=$!
+        for _ in $(seq 100); do pgrep -f "hup[.]$$" >/dev/null && [ -n "$(pgrep -f 'sleep 0.1' -P "$(pgrep -f "^sh -c trap.*hup[.]$$" | tail -1)")" ] && break; sleep 0.1; done
+        mpid=$(pgrep -f "moat run -q -p $d/h.yaml" | head -1)
+        kill -HUP "$mpid" 2>/dev/null
+        wait $bg
+        check "$u: SIGHUP to moat reaches the command's own handler (9)" [ $? = 9 ]
 
         # liblxc's own files of a run (its lock directory, its monitor fifo) go with the run
         snap=$(run_dirs "$u")

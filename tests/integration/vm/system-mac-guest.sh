@@ -3,7 +3,7 @@
 # system-mac.sh). The real moat, from the host's build tree over the /usr-and-source shares,
 # runs system-tier containers (liblxc, the busybox test image) under moat's shipped AppArmor
 # profile moat-container, as root (range map) and as USER (single-uid map):
-#   - the container's processes (pid 1, liblxc's init, and the command) carry
+#   - the container's processes (pid 1, the gate, and the command) carry
 #     "moat-container (enforce)", read inside and from the guest's side; the audit record lists
 #     apparmor required and applied;
 #   - a write the profile denies (/sys/NAME in the container's own layer: DAC allows it, the
@@ -133,7 +133,7 @@ for who in root "$user"; do
         il=$( [ -n "$init" ] && tr -d '\0' <"/proc/$init/attr/current" 2>/dev/null)
         diag "$who: from outside: command $cmd '$cl', its parent (pid 1 inside) $init '$il'"
         check "$who: from outside the command carries moat-container (enforce)" [ "$cl" = "moat-container (enforce)" ]
-        check "$who: from outside pid 1 (liblxc's init) carries moat-container (enforce) too" \
+        check "$who: from outside pid 1 (the gate) carries moat-container (enforce) too" \
                 [ "$il" = "moat-container (enforce)" ]
         kill -TERM "$bg" 2>/dev/null
         for p in $(pgrep -f "moat run -q -p $P/aa.yaml"); do kill -TERM "$p" 2>/dev/null; done
