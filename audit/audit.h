@@ -68,6 +68,8 @@ int audit_log_run(const AuditContext *ctx, const char *log_path);
  *                           tail read; an error is kept for append();
  *   audit_writer_append()   the record built, chained and written under the lock (kept until
  *                           finish()); its pages start going to the disk;
+ *   audit_writer_sync()     optional, after append(): the fdatasync now, for a caller that
+ *                           waits for something else meanwhile (its error is kept for finish());
  *   audit_writer_finish()   fdatasync (and the journal mirror): the record is durable when it
  *                           returns 0. Every error of the steps shows here.
  * audit_writer_free() syncs a record that finish() did not. One record per writer. */
@@ -80,6 +82,7 @@ int audit_writer_new(const char *log_path, const Policy *policy, AuditWriter **r
 int audit_writer_check(const AuditWriter *w);
 void audit_writer_prepare(AuditWriter *w);
 int audit_writer_append(AuditWriter *w, const AuditContext *ctx);
+void audit_writer_sync(AuditWriter *w);
 int audit_writer_finish(AuditWriter *w);
 const char *audit_writer_path(const AuditWriter *w);
 AuditWriter *audit_writer_free(AuditWriter *w);

@@ -518,6 +518,7 @@ struct AuditWriter {
         bool appended;
         int append_error;
         bool sync_pending; /* written, its fdatasync left to finish() */
+        int sync_error;    /* of the fdatasync audit_writer_sync() did */
 };
 
 static void key_wipe(AuditWriter *w) {
@@ -699,9 +700,13 @@ int audit_writer_append(AuditWriter *w, const AuditContext *ctx) {
 
 static int wait_sync(AuditWriter *w) {
         if (!w->sync_pending)
-                return 0;
+                return w->sync_error;
         w->sync_pending = false;
-        return sync_log(w);
+        return w->sync_error = sync_log(w);
+}
+
+void audit_writer_sync(AuditWriter *w) {
+        (void) wait_sync(w);
 }
 
 AuditWriter *audit_writer_free(AuditWriter *w) {

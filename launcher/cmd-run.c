@@ -284,6 +284,14 @@ static void recorder_finished(const RunOutcome *o, void *userdata) {
         rec->append_error = audit_writer_append(rec->writer, &actx);
 }
 
+/* The executor waits for its last step in another process: the record's fdatasync meanwhile. */
+static void recorder_waiting(void *userdata) {
+        Recorder *rec = userdata;
+
+        if (rec->writer && rec->appended && rec->append_error >= 0)
+                audit_writer_sync(rec->writer);
+}
+
 static int write_records(Recorder *rec, const RunOutcome *o, const char *error) {
         AuditContext actx = recorder_context(rec, o, error);
         int r;
@@ -441,6 +449,7 @@ int cmd_run(int argc, char **argv) {
         Recorder rec = { .a = &a, .ctx = &ctx, .start = start };
         const RunHooks hooks = { .started = recorder_started,
                                  .finished = recorder_finished,
+                                 .waiting = recorder_waiting,
                                  .userdata = &rec };
         RunRequest req = { .argv = a.command,
                            .workdir = workdir,

@@ -29,6 +29,10 @@ typedef struct RunHooks {
         /* The outcome is final and will not change: what is left is the executor's own
          * teardown (cgroups, stacks, fds), which runs after this returns. */
         void (*finished)(const struct RunOutcome *outcome, void *userdata);
+        /* While the executor's last step runs in another process (the system tier's guard
+         * ending), so that the caller's own wait (the audit record's fdatasync, when
+         * finished() came first) overlaps it. NULL, or never called, is correct too. */
+        void (*waiting)(void *userdata);
         void *userdata;
 } RunHooks;
 

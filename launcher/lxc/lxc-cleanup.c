@@ -102,43 +102,50 @@ static int cgroup_mounts_find(const CgroupMounts *m, const char *ctrl, char *buf
         return -ENOENT;
 }
 
-/* Every hierarchy this process is in: <mount><path>/moat-ID. Returns -EBUSY when one is left
- * after ~2 s of killing and retrying. */
-static int clean_cgroups(const char *id) {
+void lxc_run_cgroups(const char *id, LxcRunCgroups *ret) {
         static CgroupMounts mounts;
         cgroup_mounts_load(&mounts);
+        FILE *f = fopen("/proc/self/cgroup", "re");
+        char line[1024], mnt[512];
+        ret->n = 0;
+        while (f && ret->n < LXC_RUN_CGROUPS_MAX && fgets(line, sizeof(line), f)) {
+                char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+                if (!b)
+                        continue;
+                *b = '\0';
+                b[1 + strcspn(b + 1, "\n")] = '\0';
+                char ctrl[128];
+                snprintf(ctrl, sizeof(ctrl), "%s", a + 1);
+                char *comma = strchr(ctrl, ',');
+                if (comma)
+                        *comma = '\0';
+                if (cgroup_mounts_find(&mounts, ctrl, mnt, sizeof(mnt)) < 0)
+                        continue;
+                if (snprintf(ret->dir[ret->n], sizeof(ret->dir[0]), "%s%s/moat-%s", mnt,
+                             strcmp(b + 1, "/") == 0 ? "" : b + 1, id) < (int) sizeof(ret->dir[0]))
+                        ret->n++;
+        }
+        ret->done = true;
+        if (f)
+                fclose(f);
+}
+
+/* Returns -EBUSY when one is left after ~2 s of killing and retrying. */
+static int clean_cgroups(const LxcRunCgroups *cg) {
         for (int attempt = 0; attempt < 100; attempt++) {
-                FILE *f = fopen("/proc/self/cgroup", "re");
-                char line[1024], mnt[512], dir[2048];
                 bool left = false;
-                while (f && fgets(line, sizeof(line), f)) {
-                        char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
-                        if (!b)
-                                continue;
-                        *b = '\0';
-                        b[1 + strcspn(b + 1, "\n")] = '\0';
-                        char ctrl[128];
-                        snprintf(ctrl, sizeof(ctrl), "%s", a + 1);
-                        char *comma = strchr(ctrl, ',');
-                        if (comma)
-                                *comma = '\0';
-                        if (cgroup_mounts_find(&mounts, ctrl, mnt, sizeof(mnt)) < 0)
-                                continue;
-                        snprintf(dir, sizeof(dir), "%s%s/moat-%s", mnt,
-                                 strcmp(b + 1, "/") == 0 ? "" : b + 1, id);
-                        if (access(dir, F_OK) < 0)
+                for (int i = 0; i < cg->n; i++) {
+                        if (access(cg->dir[i], F_OK) < 0)
                                 continue;
                         /* a cgroup with a process in it cannot be removed (EBUSY): after a
                          * normal end nothing is left and removing is all there is to do;
                          * otherwise kill what is there and remove what is left */
-                        if (rmdir_tree(dir) == 0)
+                        if (rmdir_tree(cg->dir[i]) == 0)
                                 continue;
-                        kill_tree(dir);
-                        if (rmdir_tree(dir) < 0)
+                        kill_tree(cg->dir[i]);
+                        if (rmdir_tree(cg->dir[i]) < 0)
                                 left = true;
                 }
-                if (f)
-                        fclose(f);
                 if (!left)
                         return 0;
                 usleep(20000); /* processes just killed leave their cgroups asynchronously */
@@ -161,8 +168,11 @@ void lxc_run_path(const char *dir, bool lock, char *buf, size_t size) {
                 snprintf(buf, size, "%s/lxc%s%s", dir, lock ? "/lock" : "", dir);
 }
 
-int lxc_run_cleanup(const char *id, const char *dir) {
-        int r = clean_cgroups(id);
+int lxc_run_cleanup(const char *id, const char *dir, LxcRunCgroups *cg) {
+        LxcRunCgroups own;
+        if (!cg || !cg->done)
+                lxc_run_cgroups(id, cg = cg ? cg : &own);
+        int r = clean_cgroups(cg);
         for (int lock = 0; lock < 2; lock++) {
                 char path[4096];
                 lxc_run_path(dir, lock, path, sizeof(path));

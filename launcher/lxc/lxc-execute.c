@@ -57,6 +57,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,7 +105,10 @@ typedef struct Run {
         char *dir;
         char *lower;
         uint32_t base, gbase, count;
-        CgroupGuard guard; /* guard_start() */
+        CgroupGuard guard;      /* guard_start() */
+        LxcRunCgroups *cgroups; /* where the run may have cgroups, made while the command runs */
+        bool cleaned;           /* lxc_run_cleanup() ran, with cleanup_r */
+        int cleanup_r;
         pid_t runner;
         int err_fd; /* read end of the runner's error pipe */
         int go_fd;
@@ -339,6 +343,13 @@ static int guard_start(const char *helper, const char *id, const char *dir, Cgro
         safe_close(p[0]);
         *ret = (CgroupGuard){ .pid = pid, .fd = p[1], .map = map, .map_size = size };
         return 0;
+}
+
+/* lxc_run_cleanup() of a run, on a thread beside the audit record's writing. */
+static void *cleanup_thread(void *arg) {
+        Run *run = arg;
+        run->cleanup_r = lxc_run_cleanup(run->id, run->dir, run->cgroups);
+        return NULL;
 }
 
 /* The cgroup hierarchies liblxc may use (lxc.cgroup.use), NULL for all of them. When the
@@ -1936,7 +1947,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         r = prepare_dir(&run);
         if (r < 0) {
                 if (run.dir)
-                        (void) lxc_run_cleanup(run.id, run.dir);
+                        (void) lxc_run_cleanup(run.id, run.dir, run.cgroups);
                 fail(o, "run directory", -r, "cannot prepare the run directory: %s", strerror(-r));
                 goto out;
         }
@@ -2367,9 +2378,14 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                 killed = true;
                                 fail(o, "verify", errno, "cannot release the gate: %s",
                                      strerror(errno));
-                        } else if (req->hooks && req->hooks->started) {
-                                /* the command runs: the audit record's writer gets ready */
-                                req->hooks->started(req->hooks->userdata);
+                        } else {
+                                /* the command runs: the audit record's writer gets ready,
+                                 * and the list of the run's cgroups for the end */
+                                if (req->hooks && req->hooks->started)
+                                        req->hooks->started(req->hooks->userdata);
+                                run.cgroups = malloc(sizeof(*run.cgroups));
+                                if (run.cgroups)
+                                        lxc_run_cgroups(run.id, run.cgroups);
                         }
                 } else if (t - start > VERIFY_TIMEOUT_MS) {
                         (void) kill(run.runner, SIGKILL);
@@ -2486,18 +2502,31 @@ out_wait:
                  p->system.boot ? "boot mode, init " : "command mode",
                  p->system.boot ? p->system.init : "", sd, run.count == 1 ? "single-uid" : "range",
                  run.base, p->system.image_digest);
-        /* The outcome is final: the audit record is written (its pages start going to the
-         * disk) and then what the run left is removed, here; the guard is told so, or, when
-         * something could not be removed, left to try again after this returns */
+        /* The outcome is final: what the run left is removed on a thread of its own while the
+         * audit record is written (its pages start going to the disk); the guard is told so,
+         * or, when something could not be removed, left to try again after this returns */
         o->wall_ns = (now_ms() - start) * 1000000ULL;
+        pthread_t cleaner;
+        bool threaded = pthread_create(&cleaner, NULL, cleanup_thread, &run) == 0;
         if (req->hooks && req->hooks->finished)
                 req->hooks->finished(o, req->hooks->userdata);
+        if (threaded) {
+                (void) pthread_join(cleaner, NULL);
+                run.cleaned = true;
+        }
 out_guard:
-        sys_cgroup_guard_stop(&run.guard, lxc_run_cleanup(run.id, run.dir) == 0);
+        /* the guard ends (or, with something left, cleans up) while the audit record is
+         * synced */
+        if (!run.cleaned)
+                run.cleanup_r = lxc_run_cleanup(run.id, run.dir, run.cgroups);
+        sys_cgroup_guard_release(&run.guard, run.cleanup_r == 0);
+        if (req->hooks && req->hooks->waiting)
+                req->hooks->waiting(req->hooks->userdata);
+        sys_cgroup_guard_stop(&run.guard, false);
         goto out;
 out_rm:
         /* before the guard: nothing but the directory */
-        (void) lxc_run_cleanup(run.id, run.dir);
+        (void) lxc_run_cleanup(run.id, run.dir, run.cgroups);
 out:
         if (!o->wall_ns)
                 o->wall_ns = (now_ms() - start) * 1000000ULL;
@@ -2515,6 +2544,7 @@ out:
         lxc_config_done(&cfg);
         helper_env_free(helper_envp);
         free(run.dir);
+        free(run.cgroups);
         free(run.lower);
         free(envp);
         free(argv);

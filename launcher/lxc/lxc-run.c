@@ -230,7 +230,7 @@ static int cleanup(const char *id, const char *dir) {
                 fprintf(stderr, "moat-system-run: cleanup needs a run id and its run directory\n");
                 return 125;
         }
-        return lxc_run_cleanup(id, dir) < 0 ? 1 : 0;
+        return lxc_run_cleanup(id, dir, NULL) < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv) {

@@ -850,11 +850,15 @@ fail:
         return r;
 }
 
-void sys_cgroup_guard_stop(CgroupGuard *g, bool removed) {
+void sys_cgroup_guard_release(CgroupGuard *g, bool removed) {
         /* One byte: "done, nothing to clean"; EOF without it: the guard cleans up. */
         if (g->fd >= 0 && removed)
                 (void) !write(g->fd, "x", 1);
         g->fd = safe_close(g->fd);
+}
+
+void sys_cgroup_guard_stop(CgroupGuard *g, bool removed) {
+        sys_cgroup_guard_release(g, removed);
         if (g->pid > 0)
                 while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
                         ;

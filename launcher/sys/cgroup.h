@@ -62,6 +62,9 @@ int sys_cgroup_guard_start(const SandboxCgroup *cg, CgroupGuard *ret);
  * its byte (it removed everything itself); false: EOF, moat is gone or left something. */
 bool sys_guard_wait(int fd);
 void sys_cgroup_guard_stop(CgroupGuard *g, bool removed);
+/* The first half of stop(): the guard is told (it ends, or cleans up) but not reaped yet;
+ * stop() later reaps it and frees its memory. */
+void sys_cgroup_guard_release(CgroupGuard *g, bool removed);
 
 /* Work out the cgroup paths for the mechanism and the limits asked for (a child `name` of
  * the caller's own cgroup in each hierarchy needed), without creating anything, so that the

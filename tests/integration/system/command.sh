@@ -164,9 +164,10 @@ for u in "${USERS[@]}"; do
         check "$u: SIGTERM to moat reaches the command (143)" [ $? = 143 ]
         # a signal the command handles itself: pid 1 passes it on, it is not pid 1's end
         write_profile "$d/h.yaml" cmdh bb 'resources: {timeout: 20s, enforce: best-effort}'
-        as_user "$u" "$MOAT" run -q -p "$d/h.yaml" -- sh -c "trap 'exit 9' HUP; while :; do sleep 0.1; done # hup.$$" &
+        # (a sleep of this test's own length: its trap is set once that sleep runs)
+        as_user "$u" "$MOAT" run -q -p "$d/h.yaml" -- sh -c "trap 'exit 9' HUP; while :; do sleep 0.1$$; done" &
         bg=$!
-        for _ in $(seq 100); do pgrep -f "hup[.]$$" >/dev/null && [ -n "$(pgrep -f 'sleep 0.1' -P "$(pgrep -f "^sh -c trap.*hup[.]$$" | tail -1)")" ] && break; sleep 0.1; done
+        for _ in $(seq 100); do pgrep -fx "sleep 0.1$$" >/dev/null && break; sleep 0.1; done
         mpid=$(pgrep -f "moat run -q -p $d/h.yaml" | head -1)
         kill -HUP "$mpid" 2>/dev/null
         wait $bg
