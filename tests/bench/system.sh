@@ -88,7 +88,7 @@ read -r bm bmin bmax <<<"$(stats "${B[@]}")"
 echo "system tier, command mode, /bin/true, as $(id -un), n=$runs alternating"
 printf '  moat system  median %6.1f ms  (min %.1f, max %.1f)\n' "$am" "$amin" "$amax"
 printf '  bwrap        median %6.1f ms  (min %.1f, max %.1f)\n' "$bm" "$bmin" "$bmax"
-awk -v a="$am" -v b="$bm" -v r="$(id -u)" 'BEGIN {printf "  ratio %.1fx (target <= %dx)\n", a / b, r == 0 ? 3 : 2}'
+awk -v a="$am" -v b="$bm" -v r="$(id -u)" 'BEGIN {printf "  ratio %.2fx (target <= %dx)\n", a / b, r == 0 ? 3 : 2}'
 read -r cm cmin cmax <<<"$(stats "${C[@]}")"
 printf '  boot mode (busybox init), start to finished command  median %6.1f ms  (min %.1f, max %.1f; target <= 300 ms)\n' \
         "$cm" "$cmin" "$cmax"
