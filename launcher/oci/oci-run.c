@@ -922,6 +922,24 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                 run_context_done(&ctx);
                 goto fail;
         }
+        /* The record is written at delete: a container whose record the log would refuse (a
+         * symbolic link, another user's file, one others can write) is not created, as
+         * `moat run` starts no such run (audit_writer_check()). */
+        {
+                const char *env = getenv("MOAT_AUDIT_LOG");
+                _cleanup_(audit_writer_freep) AuditWriter *w = NULL;
+                r = audit_writer_new(env && *env ? env : NULL, ctx.policy, &w);
+                if (r >= 0)
+                        r = audit_writer_check(w);
+                if (r < 0) {
+                        oci_log(g, "error",
+                                "create %s: the audit log %s would refuse the container's "
+                                "record: %s; not created",
+                                a.id, w ? audit_writer_path(w) : "?", audit_log_strerror(r));
+                        run_context_done(&ctx);
+                        goto fail;
+                }
+        }
         run_context_done(&ctx);
         if (mkdir_p(g->root) < 0) {
                 oci_log(g, "error", "create: cannot make --root %s: %s", g->root, strerror(errno));

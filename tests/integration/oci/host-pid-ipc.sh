@@ -105,6 +105,15 @@ check_all "ci-untrusted: the log line names host_namespaces" \
         'log_has "refused: the spec shares the host.s pid namespace (hostPID); profile ci-untrusted does not list pid in host_namespaces (host_namespaces)"' ||
         diag "$(last_log)"
 
+# a container whose audit record the log would refuse (here a symbolic link) is not created
+echo untouched >"$T/audit-target"
+ln -s "$T/audit-target" "$T/audit-link"
+MOAT_AUDIT_LOG=$T/audit-link rt pod-host-pid create --bundle "$T/pause" --pid-file "$T/pause.pid" pause >/dev/null 2>&1 </dev/null
+st=$?
+check_all "an audit log that is a symbolic link: create refused (125), nothing made, the link's target unchanged" \
+        '[ $st = 125 ] && [ ! -e "$T/run/pause" ] && [ ! -e "$T/pause.pid" ] && [ "$(cat "$T/audit-target")" = untouched ] &&
+         log_has "the audit log .*audit-link would refuse the container.s record"' || diag "$(last_log)"
+
 : >"$T/log.json"
 rt pod-host-pid create --bundle "$T/pause" --pid-file "$T/pause.pid" pause >"$T/pause.out" 2>&1 </dev/null
 st=$?
