@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* lxc-cleanup.h: what a run leaves (cgroups, liblxc's run files, the run directory) and the
- * guard. */
+/* lxc-cleanup.h: what a run leaves (cgroups, liblxc's run files, the run directory) and its
+ * removal, by moat at the end of a run and by moat-system-run cleanup when moat was killed. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,9 +53,8 @@ static int rmdir_tree(const char *dir) {
         return rmdir(dir) < 0 && errno != ENOENT ? -errno : 0;
 }
 
-/* The guard's copy of the host's cgroup mounts, read once (mountinfo is some 40 lines; it was
- * read again for every hierarchy): "fstype mount-point options" per mount, cgroup and cgroup2
- * only. */
+/* The host's cgroup mounts, read once (mountinfo is some 40 lines; it was read again for every
+ * hierarchy): "fstype mount-point options" per mount, cgroup and cgroup2 only. */
 typedef struct CgroupMounts {
         char fstype[16][32], mnt[16][512], opts[16][256];
         int n;
@@ -103,7 +102,7 @@ static int cgroup_mounts_find(const CgroupMounts *m, const char *ctrl, char *buf
 }
 
 void lxc_run_cgroups(const char *id, LxcRunCgroups *ret) {
-        static CgroupMounts mounts;
+        CgroupMounts mounts; /* 13 KiB: on the stack of whichever thread asks */
         cgroup_mounts_load(&mounts);
         FILE *f = fopen("/proc/self/cgroup", "re");
         char line[1024], mnt[512];
