@@ -339,45 +339,8 @@ void sys_cgroup_forget(SandboxCgroup *cg) {
 
 /* Raw system calls and plain string copies only (no errno, no stdio, no allocation): the
  * sandbox's parent calls this while its init, in the same memory, runs libc (sandbox.c). */
-int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid) {
-        char digits[16], *d = digits + sizeof(digits);
-        unsigned long v = (unsigned long) pid;
-
-        if (cg->mechanism != CGROUP_MECH_V1)
-                return 0;
-        if (pid <= 0)
-                return -EINVAL;
-        do
-                *--d = (char) ('0' + v % 10);
-        while ((v /= 10) > 0);
-        size_t n_digits = (size_t) (digits + sizeof(digits) - d);
-
-        for (int i = 0; i < _CGROUP_V1_MAX; i++) {
-                char path[PATH_MAX];
-                size_t len;
-                long fd, w;
-
-                if (!cg->paths[i])
-                        continue;
-                len = strlen(cg->paths[i]);
-                if (len + sizeof("/tasks") > sizeof(path))
-                        return -ENAMETOOLONG;
-                memcpy(path, cg->paths[i], len);
-                memcpy(path + len, "/tasks", sizeof("/tasks"));
-                fd = raw_syscall4(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-                if (fd < 0)
-                        return (int) fd;
-                w = raw_syscall3(SYS_write, fd, d, n_digits);
-                raw_close((int) fd);
-                if (w < 0)
-                        return (int) w;
-                if ((size_t) w != n_digits)
-                        return -EIO;
-        }
-        return 0;
-}
-
-/* The raw forms of write_file() and read_u64() for sys_cgroup_create_v1_raw(): a stack buffer
+/* The raw forms of write_file() and read_u64() for sys_cgroup_attach() and
+ * sys_cgroup_create_v1_raw(): a stack buffer
  * for the path, raw system calls, -errno returned. */
 static long raw_open_child(const char *dir, const char *file, int flags) {
         char path[PATH_MAX];
@@ -402,6 +365,26 @@ static int raw_write_file(const char *dir, const char *file, const char *value) 
         if (w < 0)
                 return (int) w;
         return (size_t) w == len ? 0 : -EIO;
+}
+
+int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid) {
+        char digits[16], *d = digits + sizeof(digits) - 1;
+        unsigned long v = (unsigned long) pid;
+
+        if (cg->mechanism != CGROUP_MECH_V1)
+                return 0;
+        if (pid <= 0)
+                return -EINVAL;
+        *d = '\0';
+        do
+                *--d = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        for (int i = 0; i < _CGROUP_V1_MAX; i++) {
+                int r = cg->paths[i] ? raw_write_file(cg->paths[i], "tasks", d) : 0;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 /* v in decimal at buf (at least 21 bytes), NUL-terminated. */
