@@ -75,6 +75,21 @@ rc=$?
 check_all "gate: an SELinux context other than the plan's -> 125 naming selinux" \
         '[ $rc = 125 ] && grep -q selinux <<<"$err" && ! grep -q RAN <<<"$err"'
 
+# moat-system-run cleanup (what a killed moat's guard execs) removes a run directory of the id
+# it is given and nothing else: a directory that is not ID's is refused (125) and kept
+RUNNER="$MOAT_BUILD_DIR/moat-system-run"
+id=0123456789abcdef0123456789abcdef
+mkdir -p "$T/cleanup/$id/upper/etc" "$T/cleanup/other"
+echo keep >"$T/cleanup/other/file"
+"$RUNNER" cleanup "$id" "$T/cleanup/other" 2>/dev/null
+rc=$?
+check_all "cleanup: a directory not named after the id is refused (125) and kept" \
+        '[ $rc = 125 ] && [ "$(cat "$T/cleanup/other/file")" = keep ]'
+"$RUNNER" cleanup not-an-id "$T/cleanup/not-an-id" 2>/dev/null
+check "cleanup: an id that is not 32 hex digits is refused (125)" [ $? = 125 ]
+"$RUNNER" cleanup "$id" "$T/cleanup/$id"
+check_all "cleanup: the run directory of the id is removed" '[ $? = 0 ] && [ ! -e "$T/cleanup/$id" ]'
+
 # keeping a container to enter it again is not built: each entry point says so, nothing runs
 for c in "run --keep k -- /bin/echo RAN" "exec k -- /bin/echo RAN" "stop k"; do
         err=$("$MOAT" $c 2>&1)
