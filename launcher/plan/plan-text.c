@@ -90,9 +90,9 @@ char *plan_to_text(const Plan *p) {
                                "its READY=1 (60 s at most) and halts it after the command (5 s "
                                "grace); another init: the command's confinement\n");
                 } else
-                        APPEND("  mode                 command: liblxc's init is pid 1 and runs "
-                               "the command through moat's gate, which checks its own status "
-                               "first\n");
+                        APPEND("  mode                 command: moat's gate is pid 1; it checks "
+                               "its own status first, then runs the command and stays its "
+                               "init\n");
                 if (s->image_name)
                         APPEND("  image                %s sha256:%s (read-only)\n", s->image_name,
                                s->image_digest);
