@@ -11,7 +11,7 @@
  * the reason goes to /.moat-status and stderr, exit 125, and the command never runs.
  *
  * As pid 1 (command mode) it stays the container's init under every control it checked: it
- * forks the command, makes itself non-dumpable (the command, with the same uid, cannot read
+ * makes itself non-dumpable and forks the command (which, with the same uid, cannot read
  * its memory or trace it), passes SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT
  * and SIGWINCH on to it (blocked from the start, so one sent early waits for the command),
  * reaps every orphan, and exits with the command's status (128+N for signal N) the moment the
@@ -239,6 +239,10 @@ static void init_signals(sigset_t *set) {
 /* pid 1: fork the command, then pass signals on, reap, and end with it. */
 static _Noreturn void run_as_init(char **cmd, char **envp, const sigset_t *set,
                                   const sigset_t *old) {
+        /* non-dumpable before the fork, so that no moment exists in which the command could
+         * read or trace pid 1; the command's exec makes it dumpable again (same credentials) */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                refuse("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
         pid_t child = fork();
         if (child < 0)
                 refuse("fork: %s", strerror(errno));
@@ -249,7 +253,6 @@ static _Noreturn void run_as_init(char **cmd, char **envp, const sigset_t *set,
                 fprintf(stderr, "moat: %s: %s\n", cmd[0], strerror(e));
                 _exit(e == ENOENT || e == ENOTDIR ? 127 : 126);
         }
-        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         for (;;) {
                 siginfo_t si;
                 int sig = sigwaitinfo(set, &si);
