@@ -106,13 +106,18 @@ check_all "ci-untrusted: the log line names host_namespaces" \
         diag "$(last_log)"
 
 # a container whose audit record the log would refuse (here a symbolic link) is not created
-echo untouched >"$T/audit-target"
-ln -s "$T/audit-target" "$T/audit-link"
-MOAT_AUDIT_LOG=$T/audit-link rt pod-host-pid create --bundle "$T/pause" --pid-file "$T/pause.pid" pause >/dev/null 2>&1 </dev/null
-st=$?
-check_all "an audit log that is a symbolic link: create refused (125), nothing made, the link's target unchanged" \
-        '[ $st = 125 ] && [ ! -e "$T/run/pause" ] && [ ! -e "$T/pause.pid" ] && [ "$(cat "$T/audit-target")" = untouched ] &&
-         log_has "the audit log .*audit-link would refuse the container.s record"' || diag "$(last_log)"
+# (a host below Landlock ABI 6 refuses pod-host-pid's plan first, checked below)
+if [ "$abi" -ge 6 ]; then
+        echo untouched >"$T/audit-target"
+        ln -s "$T/audit-target" "$T/audit-link"
+        MOAT_AUDIT_LOG=$T/audit-link rt pod-host-pid create --bundle "$T/pause" --pid-file "$T/pause.pid" pause >/dev/null 2>&1 </dev/null
+        st=$?
+        check_all "an audit log that is a symbolic link: create refused (125), nothing made, the link's target unchanged" \
+                '[ $st = 125 ] && [ ! -e "$T/run/pause" ] && [ ! -e "$T/pause.pid" ] && [ "$(cat "$T/audit-target")" = untouched ] &&
+                 log_has "the audit log .*audit-link would refuse the container.s record"' || diag "$(last_log)"
+else
+        tap_skip "an audit log that is a symbolic link refuses create" "Landlock ABI $abi < 6: pod-host-pid is refused by its plan first"
+fi
 
 : >"$T/log.json"
 rt pod-host-pid create --bundle "$T/pause" --pid-file "$T/pause.pid" pause >"$T/pause.out" 2>&1 </dev/null
