@@ -1177,7 +1177,7 @@ static void exit_fifo_open(Run *run) {
 }
 
 /* The run directory itself (empty); prepare() fills it. */
-static int prepare_dir(Run *run) {
+static int prepare_dir(Run *run, char *why, size_t why_size) {
         _cleanup_free_ char *base = NULL;
         int r;
 
@@ -1190,8 +1190,15 @@ static int prepare_dir(Run *run) {
         if (mkdir(base, 0711) < 0 && errno != EEXIST)
                 return -errno;
         struct stat st;
-        if (lstat(base, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-                return -EPERM; /* a run directory base of someone else's: never use it */
+        if (lstat(base, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+                /* a run directory base of someone else's (made first in a directory all can
+                 * write, such as /dev/shm): never use it */
+                snprintf(why, why_size,
+                         "%s is not a directory of this user's (a symbolic link, not a directory, "
+                         "or another user's): moat does not use it",
+                         base);
+                return -EPERM;
+        }
         if (asprintf(&run->dir, "%s/%s", base, run->id) < 0)
                 return -ENOMEM;
         if (mkdir(run->dir, 0711) < 0)
@@ -1944,11 +1951,16 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         }
         if ((r = id128_random_machine_id(run.id, sizeof(run.id))) < 0)
                 goto out_nomem;
-        r = prepare_dir(&run);
+        char why[768] = "";
+        r = prepare_dir(&run, why, sizeof(why));
         if (r < 0) {
                 if (run.dir)
                         (void) lxc_run_cleanup(run.id, run.dir, run.cgroups);
-                fail(o, "run directory", -r, "cannot prepare the run directory: %s", strerror(-r));
+                if (why[0])
+                        fail(o, "run directory", -r, "%s", why);
+                else
+                        fail(o, "run directory", -r, "cannot prepare the run directory: %s",
+                             strerror(-r));
                 goto out;
         }
 

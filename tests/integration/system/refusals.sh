@@ -75,6 +75,26 @@ rc=$?
 check_all "gate: an SELinux context other than the plan's -> 125 naming selinux" \
         '[ $rc = 125 ] && grep -q selinux <<<"$err" && ! grep -q RAN <<<"$err"'
 
+# A run directory base that is not the caller's own directory (made first by someone else in a
+# directory all can write, as /dev/shm is; here a symbolic link in the caller's runtime
+# directory) is never used: 125 naming it, nothing made where it points.
+u=${USERS[${#USERS[@]} - 1]} # moatuser when the test user exists, else the caller
+if [ "$u" != root ]; then
+        rt=$(user_dir "$u")/home/hostile-run
+        mkdir -p "$rt" "$T/elsewhere"
+        ln -sfn "$T/elsewhere" "$rt/moat-system"
+        [ "$u" = "$(id -un)" ] || chown -h "$u:" "$rt" "$rt/moat-system"
+        chmod 0777 "$T/elsewhere"
+        write_profile "$(user_dir "$u")/base.yaml" base bb
+        err=$(EXTRA_ENV="XDG_RUNTIME_DIR=$rt" as_user "$u" "$MOAT" run -q -p "$(user_dir "$u")/base.yaml" -- echo RAN 2>&1)
+        rc=$?
+        check_all "a run directory base that is a symbolic link is refused (125, named), nothing made there" \
+                '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "$rt/moat-system is not a directory of this user.s" <<<"$err" && [ -z "$(ls -A "$T/elsewhere")" ]' ||
+                diag "rc=$rc: $err"
+else
+        tap_skip "a run directory base that is a symbolic link is refused" "root's base is /run/moat/system; no unprivileged caller here"
+fi
+
 # moat-system-run cleanup (what a killed moat's guard execs) removes a run directory of the id
 # it is given and nothing else: a directory that is not ID's is refused (125) and kept
 RUNNER="$MOAT_BUILD_DIR/moat-system-run"
