@@ -404,9 +404,29 @@ static int mount_keys(const Plan *p, const LxcParams *x, LxcConfig *c, char *err
         return r;
 }
 
+/* Why each has nothing to do here: no block device in the container, so nothing for
+ * /etc/crypttab, integritytab or veritytab, nor a GPT partition to find (gpt-auto exits in a
+ * container anyway) nor a resume device (an initrd's); console "none" and no container_ttys,
+ * so no getty (console-getty also needs /dev/console); and pid 1's command line, which debug
+ * and run read their systemd.* options from in a container, is the image's init path alone. */
+const char *const lxc_systemd_masked_generators[] = {
+        "systemd-cryptsetup-generator",
+        "systemd-integritysetup-generator",
+        "systemd-veritysetup-generator",
+        "systemd-gpt-auto-generator",
+        "systemd-hibernate-resume-generator",
+        "systemd-getty-generator",
+        "systemd-debug-generator",
+        "systemd-run-generator",
+        NULL,
+};
+
 /* systemd as pid 1: its /run (a tmpfs, as on a booted host; systemd would mount one itself
- * where none is), the container's identity for it (container=lxc: no hardware, no consoles, exit
- * on poweroff), and the datagram socket on which it reports READY=1 once its boot has finished
+ * where none is) with the masks of lxc_systemd_masked_generators; the container's POSIX
+ * message queues at /dev/mqueue, mounted in its own IPC namespace as systemd-nspawn does
+ * (systemd would otherwise start dev-mqueue.mount, a /bin/mount on its way to sysinit.target:
+ * 20-50 ms here); the container's identity for it (container=lxc: no hardware, no consoles,
+ * exit on poweroff); and the datagram socket on which it reports READY=1 once its boot has finished
  * (NOTIFY_SOCKET, as systemd-nspawn's --notify-ready). The gate again at /.moat-enter and the
  * plan's compiled filter at /.moat-filter, for the command (see gate.c). */
 static int systemd_keys(const LxcParams *x, LxcConfig *c) {
@@ -416,6 +436,12 @@ static int systemd_keys(const LxcParams *x, LxcConfig *c) {
             (r = add(c, "lxc.signal.halt", "SIGRTMIN+3")) < 0 ||
             (r = add(c, "lxc.mount.entry",
                      "tmpfs run tmpfs rw,nosuid,nodev,mode=755,size=64m,create=dir 0 0")) < 0 ||
+            (r = add(c, "lxc.mount.entry",
+                     "%s/generators run/systemd/system-generators none "
+                     "bind,ro,nosuid,nodev,noexec,create=dir 0 0",
+                     x->run_dir)) < 0 ||
+            (r = add(c, "lxc.mount.entry",
+                     "mqueue dev/mqueue mqueue rw,nosuid,nodev,noexec,create=dir 0 0")) < 0 ||
             (r = add(c, "lxc.mount.entry", "%s/notify .moat-notify none bind,create=file 0 0",
                      x->run_dir)) < 0 ||
             (r = add(c, "lxc.mount.entry", "%s .moat-enter none bind,ro,create=file 0 0",

@@ -82,3 +82,12 @@ uint64_t lxc_boot_capbnd(unsigned cap_last);
  *   personality   allowed (journald's LockPersonality= queries it; denying it fails journald)
  * The command never runs under this filter alone: the gate stacks the plan's on top of it. */
 int lxc_seccomp_boot_text(const PlanSeccomp *s, char **ret, char *err, size_t err_size);
+
+/* systemd as pid 1: the image's generators that have nothing to generate in a moat container,
+ * NULL-terminated. The executor links each name to /dev/null in RUN/generators, bound read-only
+ * at /run/systemd/system-generators, where systemd takes a link to /dev/null as a mask (as in
+ * /etc/systemd/system-generators). Each costs an exec of a program linked against
+ * libsystemd-shared at boot (13-19 ms of CPU each, measured in the container). A generator not
+ * in the list, or one of another name in another systemd version, runs as the image has it:
+ * fstab, rc-local, sysv and system-update (the image's own configuration) always do. */
+extern const char *const lxc_systemd_masked_generators[];

@@ -1098,6 +1098,20 @@ static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
         if (r < 0)
                 return r;
 
+        /* the generators masked for systemd (lxc-config.h), bound read-only at
+         * /run/systemd/system-generators */
+        _cleanup_free_ char *gen = NULL;
+        if (asprintf(&gen, "%s/generators", run->dir) < 0)
+                return -ENOMEM;
+        if (mkdir(gen, 0755) < 0)
+                return -errno;
+        _cleanup_close_ int gfd = open(gen, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (gfd < 0)
+                return -errno;
+        for (size_t i = 0; lxc_systemd_masked_generators[i]; i++)
+                if (symlinkat("/dev/null", gfd, lxc_systemd_masked_generators[i]) < 0)
+                        return -errno;
+
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int one = 1;
         if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", run->dir) >=

@@ -56,7 +56,10 @@ out=$(echo piped | as_user root "$MOAT" run -q -p "$d/s.yaml" -- sh -c \
         'echo "PID1 $(cat /proc/1/comm)"; id; cat
          grep -E "^(NoNewPrivs|Seccomp_filters|CapBnd|CapEff|CapPrm):" /proc/self/status | sed "s/^/SELF /"
          grep -E "^(NoNewPrivs|Seccomp_filters|CapBnd):" /proc/1/status | sed "s/^/INIT /"
-         setarch -R true 2>/dev/null && echo PERSONALITY-CHANGED; exit 7' 2>"$d/err")
+         setarch -R true 2>/dev/null && echo PERSONALITY-CHANGED
+         echo "MASKS $(find /run/systemd/system-generators -maxdepth 1 -lname /dev/null | wc -l)"
+         echo "GENMNT $(findmnt -no VFS-OPTIONS /run/systemd/system-generators)"
+         exit 7' 2>"$d/err")
 rc=$?
 check "systemd boots: the command's status passes through (7)" [ $rc = 7 ]
 check "systemd is pid 1" grep -qx "PID1 systemd" <<<"$out"
@@ -73,6 +76,8 @@ check "inside: the plan's filter holds for the command (personality ADDR_NO_RAND
         bash -c '! grep -q PERSONALITY-CHANGED <<<"$1"' _ "$out"
 check "inside: systemd keeps no kernel-facing capability (sys_module, sys_rawio, sys_time, sys_boot, ...)" \
         bash -c 'b=$(sed -n "s/^INIT CapBnd:.//p" <<<"$1"); [ -n "$b" ] && (( (0x$b & (1<<16 | 1<<17 | 1<<22 | 1<<25 | 1<<33)) == 0 ))' _ "$out"
+check "systemd's generators with nothing to do in a container are masked (8 links to /dev/null, read-only)" \
+        bash -c 'grep -qx "MASKS 8" <<<"$1" && grep -Eqx "GENMNT ro(,.*)?" <<<"$1"' _ "$out"
 rec=$(last_audit root)
 check "the audit record: boot mode, systemd ready, each planned control applied, halted in time" \
         jq -e '(.tier_detail | test("boot mode, init /sbin/init \\(systemd, ready at [0-9]+ ms\\)")) and
@@ -109,9 +114,11 @@ boot_profile "$d/w.yaml" sdw - "filesystem: {root: {image: sd}, bind: [{source: 
 before=$(tree_digest "$image")
 out=$(as_user root "$MOAT" run -q -p "$d/w.yaml" -- sh -c '
         echo "STATE $(systemctl is-system-running)"
+        echo "MQ $(findmnt -no FSTYPE /dev/mqueue) $(systemctl show -p ExecMount --value dev-mqueue.mount | grep -c pid=)"
         printf "[Service]\nType=oneshot\nStandardOutput=file:/run/probe.out\nStandardError=file:/run/probe.err\nExecStart=/bin/sh -c \"mount -o remount,bind,rw /data && echo REMOUNTED; echo changed > /data/file; umount /proc/keys && echo UNMOUNTED; echo KEYS \$(wc -c < /proc/keys); mount -o remount,bind,ro /data && echo RO-REMOUNT\"\n" >/etc/systemd/system/probe.service &&
         systemctl daemon-reload && systemctl start probe.service; cat /run/probe.out; echo written >/etc/moat-written' 2>&1)
 check "systemd reached running or degraded before the command (root asks it)" grep -Eqx "STATE (running|degraded)" <<<"$out"
+check "/dev/mqueue is mounted before systemd starts (it runs no /bin/mount for it)" grep -qx "MQ mqueue 0" <<<"$out"
 check "a systemd service ran the probe (a read-only remount is allowed)" grep -qx RO-REMOUNT <<<"$out"
 check "a service cannot remount the read-only bind writable; the host file is unchanged" \
         bash -c '! grep -q REMOUNTED <<<"$1" && [ "$(cat "$2")" = original ]' _ "$out" "$d/ro/file"

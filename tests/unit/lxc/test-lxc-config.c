@@ -253,13 +253,15 @@ static void test_boot_keys(void **state) {
 
 /* systemd as pid 1: its boot confinement (cap.drop of the kernel-facing set, /sys ro and its own
  * cgroup tree, /run, container=lxc, the notify socket, the gate again at /.moat-enter with the
- * plan's filter); a plan without a filter or outside boot mode is refused. */
+ * plan's filter), the generator masks read-only on /run (after its tmpfs, or it would hide them)
+ * and /dev/mqueue; a plan without a filter or outside boot mode is refused. */
 static void test_systemd_keys(void **state) {
         LxcParams x = params;
         LxcConfig c;
         Plan p;
         char err[256];
         bool notify = false, enter = false, filter = false, run = false, env = false;
+        bool gen = false, mq = false;
 
         base(&p);
         p.system.boot = true;
@@ -285,9 +287,21 @@ static void test_systemd_keys(void **state) {
                 filter = filter || strcmp(v,
                                           "/run/moat/system/ID/filter .moat-filter none "
                                           "bind,ro,create=file 0 0") == 0;
+                gen = gen || (run && strcmp(v,
+                                            "/run/moat/system/ID/generators "
+                                            "run/systemd/system-generators none "
+                                            "bind,ro,nosuid,nodev,noexec,create=dir 0 0") == 0);
+                mq = mq || strcmp(v,
+                                  "mqueue dev/mqueue mqueue rw,nosuid,nodev,noexec,"
+                                  "create=dir 0 0") == 0;
                 run = run || strncmp(v, "tmpfs run tmpfs rw,nosuid,nodev", 31) == 0;
         }
-        assert_true(env && notify && enter && filter && run);
+        assert_true(env && notify && enter && filter && run && gen && mq);
+        /* the names systemd would take for its own: no path, no empty one */
+        for (size_t i = 0; lxc_systemd_masked_generators[i]; i++) {
+                const char *g = lxc_systemd_masked_generators[i];
+                assert_true(g[0] && !strchr(g, '/') && strcmp(g, "systemd-fstab-generator"));
+        }
         lxc_config_done(&c);
 
         /* every capability of a 41-capability kernel but the dropped ones */
