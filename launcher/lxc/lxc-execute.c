@@ -525,8 +525,9 @@ static void helper_env_free(char **envp) {
  * memory is not copied (the runner starts while moat writes the run directory, and this
  * process's copy-on-write faults of moat's pages were most of its way to the exec), so only
  * system calls and this frame until the exec. Dies with moat (set here, kept across the exec),
- * gets the configuration on fd 3 and, for start, the error pipe on fd 4; nothing else of moat's
- * crosses the exec. */
+ * gets the configuration on fd 3 and on fd 4, for start, the error pipe, for attach, the pipe
+ * on which moat says go (a write of the error there fails: nothing is read from it but one
+ * byte); nothing else of moat's crosses the exec. */
 static _Noreturn void helper_exec(pid_t parent, const char *helper, const char *mode, int cfg_fd,
                                   int err_fd, char **envp, bool relay_stdio,
                                   const OutputRelay *relay) {
@@ -1826,7 +1827,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t start = now_ms();
         int cfg_fd = -EBADF; /* moat-system-run's configuration, until it is written */
         int r, status = 125, sfd = -EBADF, pidfd = -EBADF, apidfd = -EBADF, cmd_status = 125;
-        int init_status = -1; /* command mode: pid 1's exit status from liblxc's monitor fifo */
+        int attach_go = -EBADF; /* boot mode: the attacher's go, until it is written */
+        int init_status = -1;   /* command mode: pid 1's exit status from liblxc's monitor fifo */
         pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
         OutputRelay relay;
         int cpu_fd = -EBADF; /* resources.cpu_time: the container's CPU accounting */
@@ -2237,6 +2239,17 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         ready = true;
                         ready_ms = now_ms() - start;
                 }
+                if (apidfd >= 0 && (pf[2].revents & POLLIN) && attach_go >= 0) {
+                        /* the attacher ended before it was told to attach: no command ran */
+                        (void) waitpid(attacher, NULL, 0);
+                        attacher = 0;
+                        apidfd = safe_close(apidfd);
+                        attach_go = safe_close(attach_go);
+                        (void) kill(run.runner, SIGKILL);
+                        killed = true;
+                        fail(o, "attach", 0, "the attacher ended before the container was ready");
+                        continue;
+                }
                 if (apidfd >= 0 && (pf[2].revents & POLLIN)) {
                         /* boot mode: the command ended; stop the container (the runner is
                          * liblxc's monitor: its death kills pid 1, and with it the pid
@@ -2293,23 +2306,26 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                  * and the check fails closed. */
                 if (!boot)
                         g = init && gate_waits ? init : 0; /* the gate is pid 1 */
-                else if (init > 0 && attacher == 0 && has_execd(init, run.runner) &&
-                         (!run.systemd || ready)) {
-                        /* the image's init runs: attach the gate (systemd: as the
-                         * container's root; the gate becomes the plan's user, gate.c enter()) */
+                if (boot && init > 0 && attacher == 0 && has_execd(init, run.runner)) {
+                        /* the image's init runs: the attacher starts now and waits for its go
+                         * (on fd 4) before it attaches the gate (systemd: as the container's
+                         * root; the gate becomes the plan's user, gate.c enter()), so that its
+                         * exec and liblxc's load are done while systemd boots */
                         Blob b = {};
-                        int ap[2] = { -EBADF, -EBADF };
+                        int ap[2] = { -EBADF, -EBADF }, gp[2] = { -EBADF, -EBADF };
                         blob_head(&b, "attach", run.dir, "",
                                   run.systemd ? 0 : p->sandbox.uid_inside,
                                   run.systemd ? 0 : p->sandbox.gid_inside);
                         blob_num(&b, 0);
                         blob_argv(&b, argv);
                         fflush(NULL);
-                        attacher = b.oom || pipe2(ap, O_CLOEXEC) < 0
+                        attacher = b.oom || pipe2(ap, O_CLOEXEC) < 0 || pipe2(gp, O_CLOEXEC) < 0
                                            ? -1
-                                           : helper_spawn(self, helper, "attach", ap[0], -1,
+                                           : helper_spawn(self, helper, "attach", ap[0], gp[0],
                                                           helper_envp, true, &relay, &old);
                         safe_close(ap[0]);
+                        safe_close(gp[0]);
+                        attach_go = gp[1];
                         r = attacher > 0 ? blob_send(ap[1], &b) : (safe_close(ap[1]), -ENOMEM);
                         free(b.buf);
                         sandbox_output_close_child_ends(&relay);
@@ -2321,7 +2337,19 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                      strerror(errno));
                                 continue;
                         }
-                } else if (init > 0 && attacher > 0) {
+                }
+                if (boot && attacher > 0 && attach_go >= 0 && (!run.systemd || ready)) {
+                        /* the image's init is ready (systemd: READY=1): attach */
+                        r = (int) write(attach_go, "g", 1);
+                        attach_go = safe_close(attach_go);
+                        if (r != 1) {
+                                (void) kill(run.runner, SIGKILL);
+                                killed = true;
+                                fail(o, "attach", errno, "cannot attach to the container: %s",
+                                     strerror(errno));
+                                continue;
+                        }
+                } else if (boot && init > 0 && attacher > 0 && attach_go < 0) {
                         /* the attacher's own descendant: a process of the image named so is
                          * not the gate */
                         g = find_in_pidns(init, ".moat-gate");
@@ -2567,6 +2595,7 @@ out:
         safe_close(sfd);
         safe_close(pidfd);
         safe_close(apidfd);
+        safe_close(attach_go);
         lxc_config_done(&cfg);
         helper_env_free(helper_envp);
         free(run.dir);

@@ -36,7 +36,8 @@
 #endif
 
 #define CONFIG_FD 3
-#define ERROR_FD 4
+#define ERROR_FD 4 /* start: a line of why it failed, for moat's error */
+#define GO_FD 4    /* attach: moat's go */
 #define CONFIG_MAX (16u << 20)
 
 static bool report = false; /* fd 4 is ours to write to (start) */
@@ -168,7 +169,10 @@ static _Noreturn void start(Input *in, bool boot, const char *lxcpath, const cha
 /* Boot mode: runs the gate (and so the command) in the running container through liblxc's
  * attach, as the given user, with a cleared environment (the gate sets the plan's) and no new
  * privileges; attach moves it into the container's namespaces, cgroup and LSM label and applies
- * its seccomp filter and capability bounding set. Exits with the command's status. */
+ * its seccomp filter and capability bounding set. Exits with the command's status. moat starts
+ * it as soon as the image's init runs: it attaches once moat writes a byte on GO_FD (systemd:
+ * once it reported READY=1), and without one (moat gone: end of file) it exits, attaching
+ * nothing. */
 static _Noreturn void attach(Input *in, const char *lxcpath, uid_t uid, gid_t gid) {
         if (number(in, 0) != 0)
                 die("moat-system-run: attach takes no keys");
@@ -180,8 +184,9 @@ static _Noreturn void attach(Input *in, const char *lxcpath, uid_t uid, gid_t gi
                 argv[i] = (char *) next(in);
         if (in->pos != in->len || n_args == 0)
                 die("moat-system-run: the configuration from moat does not add up");
-        /* attach passes this process's descriptors on to the command: only stdio */
-        if (close_range(3, ~0U, 0) < 0)
+        /* attach passes this process's descriptors on to the command: only stdio (GO_FD is
+         * closed before the attach) */
+        if (close_range(CONFIG_FD, CONFIG_FD, 0) < 0 || close_range(GO_FD + 1, ~0U, 0) < 0)
                 _exit(125);
         struct lxc_container *c = lxc_container_new("c", lxcpath);
         if (!c)
@@ -193,6 +198,12 @@ static _Noreturn void attach(Input *in, const char *lxcpath, uid_t uid, gid_t gi
                         _exit(125);
                 usleep(10000);
         }
+        char go;
+        ssize_t n;
+        while ((n = read(GO_FD, &go, 1)) < 0 && errno == EINTR)
+                ;
+        if (n != 1 || close(GO_FD) < 0)
+                _exit(125);
         lxc_attach_options_t ao = LXC_ATTACH_OPTIONS_DEFAULT;
         ao.attach_flags |= LXC_ATTACH_NO_NEW_PRIVS;
         ao.env_policy = LXC_ATTACH_CLEAR_ENV;
