@@ -1956,6 +1956,20 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 free(run.lower);
                 return 0;
         }
+        /* the container's root owns systemd's private socket (/run/systemd/private, 0700): a
+         * command as uid 0, without a capability, could still have systemd start a unit, which
+         * runs under systemd's confinement, not the plan's (seen: systemctl link + start) */
+        if (run.systemd && p->sandbox.uid_inside == 0) {
+                fail(o, "boot", 0,
+                     "boot mode: the image's init %s is systemd, and the command would run as the "
+                     "container's root (uid 0, the default when the profile names no uid), which "
+                     "can have systemd start a unit under systemd's confinement instead of the "
+                     "plan's; give the profile a uid other than 0 (a user of the image, e.g. "
+                     "uid: 33) or use os.init: none (command mode)",
+                     p->system.init);
+                free(run.lower);
+                return 0;
+        }
         if (run.systemd) {
                 char cl[16] = "";
                 if (read_line("/proc/sys/kernel/cap_last_cap", cl, sizeof(cl)) < 0) {

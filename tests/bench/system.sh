@@ -51,7 +51,7 @@ if [ "$(id -u)" = 0 ] && [ "${MOAT_BENCH_SYSTEMD:-1}" != 0 ]; then
         fi
 fi
 if [ -n "$sd" ]; then
-        printf 'moat: 1\nname: benchsd\nisolation: system\nmax_tier: system\nfilesystem: {root: {image: sd}}\nos: {full_os: true, init: /sbin/init}\n' >"$t/sd.yaml"
+        printf 'moat: 1\nname: benchsd\nisolation: system\nmax_tier: system\nfilesystem: {root: {image: sd}}\nos: {full_os: true, init: /sbin/init}\nuid: 33\ngid: 33\n' >"$t/sd.yaml"
         "$moat" run -q -p "$t/sd.yaml" -- /bin/true # the shifted copy
 fi
 bw=(bwrap --unshare-all --die-with-parent --new-session --ro-bind /usr /usr --symlink usr/bin /bin

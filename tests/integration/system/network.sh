@@ -149,7 +149,8 @@ for u in "${USERS[@]}"; do
         write_profile "$d/cmd.yaml" sysnet debnet "${ALLOW[@]}"
         checks "$u" command "$d/cmd.yaml"
         if [ "$u" = root ]; then
-                write_profile "$d/boot.yaml" sysnetboot debnet "${ALLOW[@]}"
+                # systemd runs the command as a user of the image (root is refused)
+                write_profile "$d/boot.yaml" sysnetboot debnet "${ALLOW[@]}" "uid: 33" "gid: 33"
                 sed -i 's|^os: .*|os: {full_os: true, init: /sbin/init}|' "$d/boot.yaml"
                 checks "$u" "boot (systemd)" "$d/boot.yaml"
                 check_all "$u, boot (systemd): the run booted the image's systemd" \

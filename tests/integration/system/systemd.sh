@@ -1,13 +1,15 @@
 #!/bin/bash
 # The system tier in boot mode with systemd as pid 1 (root: range map), on the Debian image
 # with systemd (bookworm minbase + systemd-sysv, `moat image build`, cached per CI run by
-# lib.sh). systemd boots to "running" or "degraded" and reports READY=1; the command is
-# attached as a user of the image with the plan's capabilities (none), no_new_privs and the
-# plan's own filter stacked on systemd's; systemd's own services cannot remount a read-only bind
-# writable or unmount a mask; the host's checks hold (nnp, seccomp, caps, cgroup limits); the
-# container halts after the command; the timeout and SIGTERM; kill -9 of moat while the command
-# runs and while systemd boots leaves nothing; the image is unchanged after a run that wrote to /etc. (A user's
-# systemd is refused with the reason: boot.sh.)
+# lib.sh). systemd boots to "running" or "degraded" and reports READY=1, with its generators
+# that have nothing to do in a container masked and /dev/mqueue mounted before it starts; the
+# command is attached as a user of the image with the plan's capabilities (none), no_new_privs
+# and the plan's own filter stacked on systemd's, and cannot drive systemd; a command as the
+# container's root (which could) is refused; systemd's own services cannot remount a read-only
+# bind writable or unmount a mask; the host's checks hold (nnp, seccomp, caps, cgroup limits);
+# the container halts after the command; the timeout and SIGTERM; kill -9 of moat while the
+# command runs and while systemd boots leaves nothing; the image is unchanged after a run that
+# wrote to /etc. (A user's systemd is refused with the reason: boot.sh.)
 source "$(dirname "$0")/lib.sh"
 
 if [ ! -x "${MOAT_BUILD_DIR:-}/moat-system-run" ]; then
@@ -108,27 +110,61 @@ if [ -d /sys/fs/cgroup/memory ] && [ -d /sys/fs/cgroup/pids ]; then
 fi
 
 # systemd's own services (under systemd's confinement, CapBnd with sys_admin): a read-only bind
-# cannot be remounted writable, a mask cannot be unmounted; a read-only remount still works
-mkdir -p "$d/ro" && echo original >"$d/ro/file" && chmod -R a+rX "$d/ro"
-boot_profile "$d/w.yaml" sdw - "filesystem: {root: {image: sd}, bind: [{source: $d/ro, target: /data, mode: ro}]}" 'mac: {landlock: off}'
+# cannot be remounted writable, a mask cannot be unmounted; a read-only remount still works.
+# The probe is a unit of the image's /etc (bound read-only over /etc/systemd/system), started by a
+# path unit once the command (www-data) makes /tmp/moat-go, so after systemd's boot.
+mkdir -p "$d/ro" "$d/units/multi-user.target.wants" && echo original >"$d/ro/file"
+cat >"$d/units/probe.path" <<'EOF'
+[Path]
+PathExists=/tmp/moat-go
+EOF
+cat >"$d/units/probe.service" <<'EOF'
+[Service]
+Type=oneshot
+StandardOutput=file:/run/probe.out
+StandardError=file:/run/probe.err
+ExecStart=/bin/sh -c 'echo "STATE $$(systemctl is-system-running)"; echo "MQ $$(findmnt -no FSTYPE /dev/mqueue) $$(systemctl show -p ExecMount --value dev-mqueue.mount | grep -c pid=)"; mount -o remount,bind,rw /data && echo REMOUNTED; echo changed > /data/file; umount /proc/keys && echo UNMOUNTED; echo "KEYS $$(wc -c < /proc/keys)"; mount -o remount,bind,ro /data && echo RO-REMOUNT; echo written > /etc/moat-written && echo DONE'
+EOF
+ln -sfn ../probe.path "$d/units/multi-user.target.wants/probe.path"
+chmod -R a+rX "$d/ro" "$d/units"
+boot_profile "$d/w.yaml" sdw - 'uid: 33' 'gid: 33' \
+        "filesystem: {root: {image: sd}, bind: [{source: $d/ro, target: /data, mode: ro}, {source: $d/units, target: /etc/systemd/system, mode: ro}]}" \
+        'mac: {landlock: off}'
 before=$(tree_digest "$image")
 out=$(as_user root "$MOAT" run -q -p "$d/w.yaml" -- sh -c '
-        echo "STATE $(systemctl is-system-running)"
-        echo "MQ $(findmnt -no FSTYPE /dev/mqueue) $(systemctl show -p ExecMount --value dev-mqueue.mount | grep -c pid=)"
-        printf "[Service]\nType=oneshot\nStandardOutput=file:/run/probe.out\nStandardError=file:/run/probe.err\nExecStart=/bin/sh -c \"mount -o remount,bind,rw /data && echo REMOUNTED; echo changed > /data/file; umount /proc/keys && echo UNMOUNTED; echo KEYS \$(wc -c < /proc/keys); mount -o remount,bind,ro /data && echo RO-REMOUNT\"\n" >/etc/systemd/system/probe.service &&
-        systemctl daemon-reload && systemctl start probe.service; cat /run/probe.out; echo written >/etc/moat-written' 2>&1)
-check "systemd reached running or degraded before the command (root asks it)" grep -Eqx "STATE (running|degraded)" <<<"$out"
+        systemctl daemon-reload 2>/dev/null && echo RELOADED
+        touch /tmp/moat-go
+        for i in $(seq 200); do grep -qx DONE /run/probe.out 2>/dev/null && break; sleep 0.05; done
+        cat /run/probe.out' 2>&1)
+check "a user of the image (www-data) cannot command systemd (daemon-reload refused)" \
+        bash -c '! grep -q RELOADED <<<"$1"' _ "$out"
+check "a systemd service of the image ran the probe after the boot (a read-only remount is allowed)" \
+        bash -c 'grep -qx RO-REMOUNT <<<"$1" && grep -qx DONE <<<"$1"' _ "$out" ||
+        diag "$out"
+check "systemd reached running or degraded before the command" grep -Eqx "STATE (running|degraded)" <<<"$out"
 check "/dev/mqueue is mounted before systemd starts (it runs no /bin/mount for it)" grep -qx "MQ mqueue 0" <<<"$out"
-check "a systemd service ran the probe (a read-only remount is allowed)" grep -qx RO-REMOUNT <<<"$out"
 check "a service cannot remount the read-only bind writable; the host file is unchanged" \
         bash -c '! grep -q REMOUNTED <<<"$1" && [ "$(cat "$2")" = original ]' _ "$out" "$d/ro/file"
 check "a service cannot unmount a /proc mask" bash -c '! grep -q UNMOUNTED <<<"$1" && grep -qx "KEYS 0" <<<"$1"' _ "$out"
 check "the image is unchanged after a run that wrote to /etc" [ "$(tree_digest "$image")" = "$before" ]
-out=$(as_user root "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'ls /etc/moat-written /etc/systemd/system/probe.service 2>&1 | grep -c "No such"')
-check "the next run boots from the image again" [ "$out" = 2 ]
+out=$(as_user root "$MOAT" run -q -p "$d/s.yaml" -- sh -c 'ls /etc/moat-written 2>&1 | grep -c "No such"')
+check "the next run boots from the image again" [ "$out" = 1 ]
+
+# a command as the container's root could have systemd start a unit under systemd's
+# confinement: refused before anything starts, naming the way out
+boot_profile "$d/r.yaml" sdr sd
+snap=$(run_dirs root)
+err=$(as_user root "$MOAT" run -q -p "$d/r.yaml" -- echo RAN 2>&1)
+rc=$?
+check_all "systemd with a command as the container's root (no uid) is refused (125, the reason, nothing started)" \
+        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "would run as the container.s root (uid 0" <<<"$err" &&
+         [ -z "$(new_run "$snap")" ]'
+boot_profile "$d/r0.yaml" sdr0 sd 'uid: 0' 'gid: 0'
+err=$(as_user root "$MOAT" run -q -p "$d/r0.yaml" -- echo RAN 2>&1)
+check "and with uid: 0 named (125)" bash -c '[ $1 = 125 ] && ! grep -q RAN <<<"$2"' _ $? "$err"
 
 # the timeout is hard (no halt grace), SIGTERM to moat reaches the command
-boot_profile "$d/t.yaml" sdt sd 'resources: {timeout: 3s, enforce: best-effort}'
+boot_profile "$d/t.yaml" sdt sd 'uid: 33' 'gid: 33' 'resources: {timeout: 3s, enforce: best-effort}'
 t0=$(date +%s)
 as_user root "$MOAT" run -q -p "$d/t.yaml" -- sleep 30
 rc=$?
