@@ -22,11 +22,14 @@
  * bound read-only at /.moat-filter (load_filter()): liblxc's own compile of the policy for
  * three ABIs was the largest part of its start. In boot mode with systemd, liblxc's attach runs it as /.moat-enter, as the
  * container's root under systemd's confinement: it first becomes what the plan gives the
- * command (enter()), then stacks the same filter.
+ * command (enter()), then stacks the same filter. Before that, liblxc runs it as that
+ * container's pid 1 (--lock-mounts), which moves into a nested user namespace, so that every
+ * mount liblxc made is locked for systemd, and execs systemd (lock_mounts()).
  *
  * Static: it must run in any image, whatever libc the image has (or none). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <linux/capability.h>
@@ -227,6 +230,105 @@ static unsigned enter(const char *spec, const char *filter) {
         return n;
 }
 
+/* /proc/self/uid_map (or gid_map) as the map of a user namespace nested in this one that maps
+ * each id of this one to itself: "INSIDE INSIDE COUNT" for each line "INSIDE OUTSIDE COUNT". */
+static void identity_map(const char *path, char *out, size_t size) {
+        char buf[2048];
+        size_t used = 0;
+        read_file(path, buf, sizeof(buf));
+        for (char *l = buf, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+                unsigned long in, outside, count;
+                nl = strchr(l, '\n');
+                if (sscanf(l, "%lu %lu %lu", &in, &outside, &count) != 3)
+                        refuse("userns: cannot read %s", path);
+                int n = snprintf(out + used, size - used, "%lu %lu %lu\n", in, in, count);
+                if (n < 0 || (size_t) n >= size - used)
+                        refuse("userns: %s is too long", path);
+                used += (size_t) n;
+        }
+        if (used == 0)
+                refuse("userns: %s is empty", path);
+}
+
+static void write_map(const char *path, const char *map) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : write(fd, map, strlen(map));
+        if (n != (ssize_t) strlen(map))
+                _exit(1);
+        close(fd);
+}
+
+/* Boot mode with systemd: liblxc runs this as the container's pid 1 (/.moat-enter
+ * --lock-mounts FILTER -- INIT), under systemd's boot confinement, before the image's init.
+ * liblxc made the container's mounts (the read-only binds, the /proc masks, /sys read-only) in
+ * a mount namespace of the container's own user namespace, where systemd's CAP_SYS_ADMIN could
+ * get around them: mount a fresh procfs, or bind /proc without its submounts, and read what a
+ * mask hides. So pid 1 moves into a user namespace nested in the container's, mapping each id
+ * to itself, together with a copy of the mount namespace (and a cgroup namespace of its own,
+ * rooted where the container's is, in which systemd may mount its hierarchies): the kernel locks every mount of a
+ * copy made for a less privileged user namespace, so in it a mask cannot be unmounted or moved,
+ * a bind cannot leave a locked submount out, procfs cannot be mounted afresh while a locked
+ * mount covers part of one, and a read-only mount stays read-only (MNT_LOCKED,
+ * MNT_LOCK_READONLY). The maps are written by a child left in the container's namespace (a
+ * process cannot write the maps of its own new namespace beyond its own id). The new
+ * namespace's bounding set is full: it is lowered again to the one liblxc gave. Then the
+ * filter at FILTER (moat's, compiled on the host: unshare denied) is stacked, so that neither
+ * systemd nor anything it starts makes the call this needed, and INIT is exec'd with liblxc's
+ * environment and the signal mask pid 1 was given. */
+static _Noreturn void lock_mounts(const char *filter, char **init, const sigset_t *old) {
+        static char uid_map[2048], gid_map[2048];
+        uint64_t bnd = 0;
+        int p[2], st;
+
+        if (getpid() != 1)
+                refuse("--lock-mounts: not the container's pid 1");
+        for (unsigned cap = 0; cap < 64; cap++) {
+                int held = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+                if (held < 0)
+                        break; /* past the kernel's last capability */
+                if (held)
+                        bnd |= 1ULL << cap;
+        }
+        identity_map("/proc/self/uid_map", uid_map, sizeof(uid_map));
+        identity_map("/proc/self/gid_map", gid_map, sizeof(gid_map));
+        if (pipe2(p, O_CLOEXEC) < 0)
+                refuse("pipe: %s", strerror(errno));
+        pid_t writer = fork();
+        if (writer < 0)
+                refuse("fork: %s", strerror(errno));
+        if (writer == 0) {
+                char b;
+                close(p[1]);
+                if (read(p[0], &b, 1) != 1)
+                        _exit(1); /* pid 1 ended before its unshare */
+                write_map("/proc/1/uid_map", uid_map);
+                write_map("/proc/1/gid_map", gid_map);
+                _exit(0);
+        }
+        close(p[0]);
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) < 0)
+                refuse("userns: cannot make the nested user, mount and cgroup namespaces: %s",
+                       strerror(errno));
+        if (write(p[1], "u", 1) != 1)
+                refuse("pipe: %s", strerror(errno));
+        close(p[1]);
+        while (waitpid(writer, &st, 0) < 0)
+                if (errno != EINTR)
+                        refuse("waitpid: %s", strerror(errno));
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                refuse("userns: the maps of the nested user namespace could not be written");
+        for (unsigned cap = 0; cap < 64; cap++)
+                if (!(bnd & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+                    errno != EINVAL)
+                        refuse("caps: cannot drop capability %u from the bounding set: %s", cap,
+                               strerror(errno));
+        (void) load_filter(filter, true);
+        if (sigprocmask(SIG_SETMASK, old, NULL) < 0)
+                refuse("sigprocmask: %s", strerror(errno));
+        execve(init[0], init, environ);
+        refuse("cannot run the image's init %s: %s", init[0], strerror(errno));
+}
+
 /* The signals pid 1 passes on to the command, and SIGCHLD: blocked from the start of main(). */
 static void init_signals(sigset_t *set) {
         static const int sigs[] = { SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM, SIGUSR1,
@@ -272,7 +374,7 @@ static _Noreturn void run_as_init(char **cmd, char **envp, const sigset_t *set,
 
 int main(int argc, char **argv) {
         const char *capbnd = NULL, *uidmap = NULL, *gidmap = NULL, *label = NULL, *cwd = "/",
-                   *filter = NULL, *enter_spec = NULL;
+                   *filter = NULL, *enter_spec = NULL, *lock_filter = NULL;
         char *envp[MAX_ENV + 1];
         PlanLandlockPath ll_paths[MAX_LL];
         PlanLandlock ll = {};
@@ -304,6 +406,8 @@ int main(int argc, char **argv) {
                         gidmap = argv[++i];
                 else if (strcmp(a, "--enter") == 0 && v)
                         enter_spec = argv[++i];
+                else if (strcmp(a, "--lock-mounts") == 0 && v)
+                        lock_filter = argv[++i];
                 else if (strcmp(a, "--filter") == 0 && v)
                         filter = argv[++i];
                 else if (strcmp(a, "--filter-unchecked") == 0 && v) {
@@ -347,6 +451,8 @@ int main(int argc, char **argv) {
         if (i + 1 >= argc)
                 refuse("no command after --");
         char **cmd = argv + i + 1;
+        if (lock_filter)
+                lock_mounts(lock_filter, cmd, &old_mask);
 
         if (enter_spec) {
                 if (!filter)

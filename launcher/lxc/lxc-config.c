@@ -203,8 +203,19 @@ int lxc_seccomp_boot_text(const PlanSeccomp *s, char **ret, char *err, size_t er
                 bool skip = false;
                 for (size_t k = 0; k < ELEMENTSOF(relaxed) && !skip; k++)
                         skip = strcmp(s->rules[i].name, relaxed[k]) == 0;
-                if (!skip)
-                        rules[copy.n_rules++] = s->rules[i];
+                if (skip)
+                        continue;
+                rules[copy.n_rules] = s->rules[i];
+                if (strcmp(s->rules[i].name, "unshare") == 0 && s->rules[i].n_args == 0) {
+                        /* all but pid 1's move into the nested namespaces (gate.c lock_mounts(),
+                         * which then stacks a filter that denies unshare outright) */
+                        PlanSyscallRule *u = &rules[copy.n_rules];
+                        u->n_args = 1;
+                        u->args[0] = (PlanArgCmp){ .arg = 0,
+                                                   .op = ARG_OP_NE,
+                                                   .value = LXC_LOCK_MOUNTS_UNSHARE };
+                }
+                copy.n_rules++;
         }
         r = lxc_seccomp_text(&copy, &text, err, err_size);
         if (r < 0)
@@ -447,7 +458,10 @@ static int systemd_keys(const LxcParams *x, LxcConfig *c) {
             (r = add(c, "lxc.mount.entry", "%s .moat-enter none bind,ro,create=file 0 0",
                      x->gate)) < 0 ||
             (r = add(c, "lxc.mount.entry", "%s/filter .moat-filter none bind,ro,create=file 0 0",
-                     x->run_dir)) < 0)
+                     x->run_dir)) < 0 ||
+            (r = add(c, "lxc.mount.entry",
+                     "%s/boot-filter .moat-boot-filter none bind,ro,create=file 0 0", x->run_dir)) <
+                    0)
                 return r;
         return 0;
 }
@@ -505,8 +519,12 @@ static int build(const Plan *p, const LxcParams *x, LxcConfig *c, char *err, siz
                         "only",
                         (unsigned) s->uid_inside, (unsigned) s->gid_inside);
         r = add(c, "lxc.uts.name", "%s", s->hostname ? s->hostname : "moat");
+        /* systemd: the gate first, which locks liblxc's mounts for it (gate.c lock_mounts()) */
         if (r >= 0 && p->system.boot)
-                r = add(c, "lxc.init.cmd", "%s", p->system.init);
+                r = x->systemd ? add(c, "lxc.init.cmd",
+                                     "/.moat-enter --lock-mounts /.moat-boot-filter -- %s",
+                                     p->system.init)
+                               : add(c, "lxc.init.cmd", "%s", p->system.init);
         /* the command's user: pid 1's in command mode, the attach's in boot mode */
         if (r >= 0 && !p->system.boot && (s->uid_inside != 0 || s->gid_inside != 0)) {
                 r = add(c, "lxc.init.uid", "%u", (unsigned) s->uid_inside);

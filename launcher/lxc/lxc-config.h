@@ -80,8 +80,15 @@ uint64_t lxc_boot_capbnd(unsigned cap_last);
  *   umount(2)     denied (EPERM) whatever the plan says: no mask or ro bind unmounted
  *   mount_setattr denied with ENOSYS (systemd then falls back to mount(2))
  *   personality   allowed (journald's LockPersonality= queries it; denying it fails journald)
+ *   unshare       an unconditional deny becomes a deny of every flag set but
+ *                 LXC_LOCK_MOUNTS_UNSHARE, which pid 1 makes before systemd exists (gate.c
+ *                 lock_mounts()) and then denies itself for good with a filter of its own
  * The command never runs under this filter alone: the gate stacks the plan's on top of it. */
 int lxc_seccomp_boot_text(const PlanSeccomp *s, char **ret, char *err, size_t err_size);
+
+/* CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP: the one unshare(2) of systemd's pid 1 (gate.c
+ * lock_mounts()) */
+#define LXC_LOCK_MOUNTS_UNSHARE 0x12020000ULL
 
 /* systemd as pid 1: the image's generators that have nothing to generate in a moat container,
  * NULL-terminated. The executor links each name to /dev/null in RUN/generators, bound read-only

@@ -69,6 +69,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <linux/magic.h>
+#include <linux/nsfs.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
@@ -711,6 +712,27 @@ static bool same_ns(pid_t pid, const char *ns) {
         return strcmp(a, b) == 0;
 }
 
+/* systemd: whether liblxc's mounts are locked for pid 1 (gate.c lock_mounts()): its mount
+ * namespace is owned by its user namespace, and that one is nested in another than moat's
+ * (the container's). Anything unknown counts as not locked. */
+static bool mounts_locked(pid_t pid) {
+        char path[64];
+        struct stat own, owner, parent, host;
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
+        _cleanup_close_ int user = open(path, O_RDONLY | O_CLOEXEC);
+        snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int) pid);
+        _cleanup_close_ int mnt = open(path, O_RDONLY | O_CLOEXEC);
+        if (user < 0 || mnt < 0)
+                return false;
+        _cleanup_close_ int mnt_owner = ioctl(mnt, NS_GET_USERNS);
+        _cleanup_close_ int up = ioctl(user, NS_GET_PARENT);
+        if (mnt_owner < 0 || up < 0 || fstat(user, &own) < 0 || fstat(mnt_owner, &owner) < 0 ||
+            fstat(up, &parent) < 0 || stat("/proc/self/ns/user", &host) < 0)
+                return false;
+        return own.st_dev == owner.st_dev && own.st_ino == owner.st_ino &&
+               !(parent.st_dev == host.st_dev && parent.st_ino == host.st_ino);
+}
+
 static void norm_map(pid_t pid, const char *which, char *out, size_t size) {
         char path[64], buf[256];
         size_t j = 0;
@@ -855,7 +877,7 @@ static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t s
  * container: the gate (the command to be) and, in boot mode, the image's init (the workload's
  * code too). who is appended to the message. */
 static int verify_process(const Plan *p, pid_t pid, uint64_t capbnd, unsigned floor,
-                          const char *who, char *err, size_t size) {
+                          unsigned layers, const char *who, char *err, size_t size) {
         char v[64], want[64], mine[64];
 
         if (status_field(pid, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0) {
@@ -864,7 +886,9 @@ static int verify_process(const Plan *p, pid_t pid, uint64_t capbnd, unsigned fl
         }
         if (p->sandbox.seccomp.status != CONTROL_NOT_APPLICABLE) {
                 /* P4: under a filter of the caller's, liblxc silently skips its own unless
-                 * allow_nesting; the container must have more filters than this process */
+                 * allow_nesting; the container must have more filters than this process, and
+                 * under systemd (layers 2) liblxc's and one more: pid 1's own (gate.c
+                 * lock_mounts()) or, for the command, the plan's */
                 if (status_field(pid, "Seccomp", v, sizeof(v)) < 0 || strcmp(v, "2") != 0) {
                         snprintf(err, size, "seccomp: Seccomp is %s, not 2 (filter)%s", v, who);
                         return -EPERM;
@@ -872,7 +896,7 @@ static int verify_process(const Plan *p, pid_t pid, uint64_t capbnd, unsigned fl
                 if (status_field(getpid(), "Seccomp_filters", mine, sizeof(mine)) < 0)
                         snprintf(mine, sizeof(mine), "0");
                 if (status_field(pid, "Seccomp_filters", v, sizeof(v)) < 0 ||
-                    strtoul(v, NULL, 10) <= strtoul(mine, NULL, 10)) {
+                    strtoul(v, NULL, 10) < strtoul(mine, NULL, 10) + layers) {
                         snprintf(err, size,
                                  "seccomp: %s filters in the container, %s in moat: the plan's "
                                  "filter was not loaded%s",
@@ -907,23 +931,32 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                         snprintf(err, size, "%sns: the container shares the host's", ns[i]);
                         return -EPERM;
                 }
+        if (run->systemd && !mounts_locked(init)) {
+                snprintf(err, size,
+                         "mounts: systemd (pid 1) is in the container's own user namespace, where "
+                         "the read-only binds and /proc masks are not locked for it");
+                return -EPERM;
+        }
         if (p->sandbox.time_ns && same_ns(gate, "time")) {
                 snprintf(err, size, "timens: the container shares the host's clocks");
                 return -EPERM;
         }
-        /* systemd (boot mode): pid 1 under the boot confinement, the command under the plan's
-         * bounding set and with one filter more than pid 1 (the plan's own) */
+        /* systemd (boot mode): pid 1 under the boot confinement and its own filter on top
+         * (gate.c lock_mounts()), the command under the plan's bounding set and with one filter
+         * more than the container's boot confinement (the plan's own) */
         unsigned floor = 0;
         if (run->systemd) {
                 char f[64] = "";
                 (void) status_field(init, "Seccomp_filters", f, sizeof(f));
                 floor = (unsigned) strtoul(f, NULL, 10);
+                floor = floor > 0 ? floor - 1 : 0;
         }
-        if (verify_process(p, gate, lxc_plan_capbnd(p), floor, "", err, size) < 0 ||
+        unsigned layers = run->systemd ? 2 : 1;
+        if (verify_process(p, gate, lxc_plan_capbnd(p), floor, layers, "", err, size) < 0 ||
             (p->system.boot &&
              verify_process(p, init,
                             run->systemd ? lxc_boot_capbnd(run->cap_last) : lxc_plan_capbnd(p), 0,
-                            " (the image's init, pid 1)", err, size) < 0))
+                            layers, " (the image's init, pid 1)", err, size) < 0))
                 return -EPERM;
         if (verify_mac(p, init, gate, err, size) < 0)
                 return -EPERM;
@@ -1060,26 +1093,15 @@ static int run_dir_base(char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* The plan's filter compiled as the sandbox tier does, for the gate to stack on itself before
- * the command (command mode, and the command of systemd's boot mode): RUN/filter, bound
- * read-only at /.moat-filter. */
-static int prepare_filter(const Plan *p, Run *run, char **ret_seccomp_err) {
+/* s compiled as the sandbox tier compiles the plan's filter, written to RUN/NAME (0444) for the
+ * gate to stack on itself; -ENOEXEC: it does not compile. */
+static int write_filter(const PlanSeccomp *s, const Run *run, const char *name) {
         _cleanup_free_ char *path = NULL;
         SeccompProgram prog = {};
-        int r;
-
-        if (p->sandbox.seccomp.notify_denials) {
-                *ret_seccomp_err =
-                        strdup("seccomp: denial notification (audit of denied calls) "
-                               "has no system-tier form");
-                return -EOPNOTSUPP;
-        }
-        r = sys_seccomp_program_for(&p->sandbox.seccomp, &prog);
-        if (r < 0) {
-                *ret_seccomp_err = strdup("seccomp: the plan's filter does not compile");
-                return r;
-        }
-        if (asprintf(&path, "%s/filter", run->dir) < 0) {
+        int r = sys_seccomp_program_for(s, &prog);
+        if (r < 0)
+                return -ENOEXEC;
+        if (asprintf(&path, "%s/%s", run->dir, name) < 0) {
                 sys_seccomp_program_done(&prog);
                 return -ENOMEM;
         }
@@ -1092,10 +1114,47 @@ static int prepare_filter(const Plan *p, Run *run, char **ret_seccomp_err) {
         return r;
 }
 
-/* systemd (boot mode): the command's filter, and the socket on which systemd reports READY=1,
- * writable by the container's root only. */
+/* The plan's filter, for the gate to stack on itself before the command (command mode, and the
+ * command of systemd's boot mode): RUN/filter, bound read-only at /.moat-filter. */
+static int prepare_filter(const Plan *p, Run *run, char **ret_seccomp_err) {
+        if (p->sandbox.seccomp.notify_denials) {
+                *ret_seccomp_err =
+                        strdup("seccomp: denial notification (audit of denied calls) "
+                               "has no system-tier form");
+                return -EOPNOTSUPP;
+        }
+        int r = write_filter(&p->sandbox.seccomp, run, "filter");
+        if (r == -ENOEXEC)
+                *ret_seccomp_err = strdup("seccomp: the plan's filter does not compile");
+        return r;
+}
+
+/* The filter pid 1 stacks on itself before it execs systemd (gate.c lock_mounts()): unshare(2)
+ * denied outright, for every ABI the plan filters (the boot filter lets pid 1's own call
+ * through). RUN/boot-filter, bound read-only at /.moat-boot-filter. */
+static int prepare_boot_filter(const Plan *p, Run *run, char **ret_seccomp_err) {
+        PlanSyscallRule rule = { .name = (char *) "unshare",
+                                 .action = SECCOMP_ACTION_ERRNO,
+                                 .errno_value = EPERM };
+        PlanSeccomp s = { .status = CONTROL_REQUIRED,
+                          .default_action = SECCOMP_ACTION_ALLOW,
+                          .arches = p->sandbox.seccomp.arches,
+                          .foreign_arch_action = p->sandbox.seccomp.foreign_arch_action,
+                          .rules = &rule,
+                          .n_rules = 1 };
+        int r = write_filter(&s, run, "boot-filter");
+        if (r == -ENOEXEC)
+                *ret_seccomp_err = strdup("seccomp: pid 1's own filter does not compile");
+        return r;
+}
+
+/* systemd (boot mode): the command's filter, pid 1's own (prepare_boot_filter()), and the socket
+ * on which systemd reports READY=1, writable by the container's root only. */
 static int prepare_systemd(const Plan *p, Run *run, char **ret_seccomp_err) {
         int r = prepare_filter(p, run, ret_seccomp_err);
+        if (r < 0)
+                return r;
+        r = prepare_boot_filter(p, run, ret_seccomp_err);
         if (r < 0)
                 return r;
 
@@ -1369,11 +1428,14 @@ static char **gate_argv(const Plan *p, const RunRequest *req, const Run *run, ch
                 return NULL;
         PUSH("--capbnd");
         PUSH(s);
-        if (asprintf(&s, "0 %u %u", run->base, run->count) < 0)
+        /* systemd: the command is in pid 1's nested user namespace (gate.c lock_mounts()), whose
+         * map inside is each of the container's ids to itself; the host checks the whole chain,
+         * down to the range on the host (verify()) */
+        if (asprintf(&s, "0 %u %u", run->systemd ? 0 : run->base, run->count) < 0)
                 return NULL;
         PUSH("--uidmap");
         PUSH(s);
-        if (asprintf(&s, "0 %u %u", run->gbase, run->count) < 0)
+        if (asprintf(&s, "0 %u %u", run->systemd ? 0 : run->gbase, run->count) < 0)
                 return NULL;
         PUSH("--gidmap");
         PUSH(s);
@@ -1527,6 +1589,8 @@ static const Fault faults[] = {
         { "ipcns", "lxc.namespace.clone", "cgroup mnt net pid user uts" }, /* a namespace */
         { "apparmor", "lxc.apparmor.profile", "unchanged" }, /* P5: the label not applied */
         { "selinux", "lxc.selinux.context", NULL },
+        /* systemd without pid 1's nested namespaces (gate.c lock_mounts()): the tests' init */
+        { "lock-mounts", "lxc.init.cmd", "/sbin/init" },
 };
 
 static const Fault *fault_find(const char *name) {

@@ -5,8 +5,10 @@
 # that have nothing to do in a container masked and /dev/mqueue mounted before it starts; the
 # command is attached as a user of the image with the plan's capabilities (none), no_new_privs
 # and the plan's own filter stacked on systemd's, and cannot drive systemd; a command as the
-# container's root (which could) is refused; systemd's own services cannot remount a read-only
-# bind writable or unmount a mask; the host's checks hold (nnp, seccomp, caps, cgroup limits);
+# container's root (which could) is refused; systemd runs in a user namespace nested in the
+# container's, where liblxc's mounts are locked: its own services cannot remount a read-only
+# bind writable, unmount a mask, mount procfs afresh or bind /proc without its masks, nor make
+# the nested namespaces again; the host's checks hold (nnp, seccomp, caps, cgroup limits);
 # the container halts after the command; the timeout and SIGTERM; kill -9 of moat while the
 # command runs and while systemd boots leaves nothing; the image is unchanged after a run that
 # wrote to /etc. (A user's systemd is refused with the reason: boot.sh.)
@@ -61,6 +63,7 @@ out=$(echo piped | as_user root "$MOAT" run -q -p "$d/s.yaml" -- sh -c \
          setarch -R true 2>/dev/null && echo PERSONALITY-CHANGED
          echo "MASKS $(find /run/systemd/system-generators -maxdepth 1 -lname /dev/null | wc -l)"
          echo "GENMNT $(findmnt -no VFS-OPTIONS /run/systemd/system-generators)"
+         echo "UIDMAP $(cat /proc/1/uid_map)"
          exit 7' 2>"$d/err")
 rc=$?
 check "systemd boots: the command's status passes through (7)" [ $rc = 7 ]
@@ -72,8 +75,12 @@ check_all "inside: the command holds no capability, NoNewPrivs 1" \
          grep -q "^SELF CapPrm:.0000000000000000$" <<<"$out" && grep -q "^SELF NoNewPrivs:.1$" <<<"$out"'
 sf=$(sed -n 's/^SELF Seccomp_filters:.//p' <<<"$out")
 inf=$(sed -n 's/^INIT Seccomp_filters:.//p' <<<"$out")
-check "inside: the plan's own filter is stacked on systemd's ($sf filters, pid 1 $inf)" \
-        bash -c '[ -n "$1" ] && [ "$1" -ge 1 ] && [ "$2" = $(( $1 + 1 )) ]' _ "$inf" "$sf"
+# pid 1: the boot filter and its own (unshare denied, gate.c lock_mounts()); the command: the
+# boot filter and the plan's
+check "inside: the plan's own filter is stacked on systemd's boot filter ($sf filters, pid 1 $inf: boot + its own)" \
+        bash -c '[ -n "$1" ] && [ "$1" -ge 2 ] && [ "$2" = "$1" ]' _ "$inf" "$sf"
+check "inside: systemd runs in a user namespace nested in the container's, each id mapped to itself" \
+        grep -Eqx "UIDMAP +0 +0 +65536" <<<"$out"
 check "inside: the plan's filter holds for the command (personality ADDR_NO_RANDOMIZE denied, systemd's filter allows it)" \
         bash -c '! grep -q PERSONALITY-CHANGED <<<"$1"' _ "$out"
 check "inside: systemd keeps no kernel-facing capability (sys_module, sys_rawio, sys_time, sys_boot, ...)" \
@@ -88,7 +95,7 @@ check "after the run no run directory of it is left" [ -z "$(new_run "$snap")" ]
 
 # the host's checks hold with systemd too: a key made to fail open is refused, the command
 # never runs
-for f in nnp:no_new_privs seccomp:seccomp boot-caps:caps; do
+for f in nnp:no_new_privs seccomp:seccomp boot-caps:caps lock-mounts:mounts; do
         err=$(EXTRA_ENV="MOAT_SYSTEM_FAULT=${f%%:*}" as_user root "$MOAT" run -q -p "$d/s.yaml" -- echo RAN 2>&1)
         rc=$?
         check_all "systemd: ${f%%:*} failing open is refused from the host (125, names ${f#*:})" \
@@ -123,7 +130,7 @@ cat >"$d/units/probe.service" <<'EOF'
 Type=oneshot
 StandardOutput=file:/run/probe.out
 StandardError=file:/run/probe.err
-ExecStart=/bin/sh -c 'echo "STATE $$(systemctl is-system-running)"; echo "MQ $$(findmnt -no FSTYPE /dev/mqueue) $$(systemctl show -p ExecMount --value dev-mqueue.mount | grep -c pid=)"; mount -o remount,bind,rw /data && echo REMOUNTED; echo changed > /data/file; umount /proc/keys && echo UNMOUNTED; echo "KEYS $$(wc -c < /proc/keys)"; mount -o remount,bind,ro /data && echo RO-REMOUNT; echo written > /etc/moat-written && echo DONE'
+ExecStart=/bin/sh -c 'echo "STATE $$(systemctl is-system-running)"; echo "MQ $$(findmnt -no FSTYPE /dev/mqueue) $$(systemctl show -p ExecMount --value dev-mqueue.mount | grep -c pid=)"; mount -o remount,bind,rw /data && echo REMOUNTED; echo changed > /data/file; umount /proc/keys && echo UNMOUNTED; echo "KEYS $$(wc -c < /proc/keys)"; mkdir -p /run/p1 /run/p2; mount -t proc proc /run/p1 && echo "PROC-MOUNTED $$(wc -c < /run/p1/keys)"; mount --bind /proc /run/p2 && echo "PROC-BOUND $$(wc -c < /run/p2/keys)"; unshare -U -m -C true && echo UNSHARED; mount -o remount,bind,ro /data && echo RO-REMOUNT; echo written > /etc/moat-written && echo DONE'
 EOF
 ln -sfn ../probe.path "$d/units/multi-user.target.wants/probe.path"
 chmod -R a+rX "$d/ro" "$d/units"
@@ -146,6 +153,10 @@ check "/dev/mqueue is mounted before systemd starts (it runs no /bin/mount for i
 check "a service cannot remount the read-only bind writable; the host file is unchanged" \
         bash -c '! grep -q REMOUNTED <<<"$1" && [ "$(cat "$2")" = original ]' _ "$out" "$d/ro/file"
 check "a service cannot unmount a /proc mask" bash -c '! grep -q UNMOUNTED <<<"$1" && grep -qx "KEYS 0" <<<"$1"' _ "$out"
+check "a service cannot make the nested namespaces pid 1 made (unshare -U -m -C: denied by pid 1's own filter)" \
+        bash -c '! grep -q UNSHARED <<<"$1"' _ "$out"
+check "a service cannot get around the /proc masks: no fresh procfs, no bind of /proc without them (liblxc's mounts locked)" \
+        bash -c '! grep -q PROC-MOUNTED <<<"$1" && ! grep -q PROC-BOUND <<<"$1"' _ "$out"
 check "the image is unchanged after a run that wrote to /etc" [ "$(tree_digest "$image")" = "$before" ]
 out=$(as_user root "$MOAT" run -q -p "$d/s.yaml" -- sh -c 'ls /etc/moat-written 2>&1 | grep -c "No such"')
 check "the next run boots from the image again" [ "$out" = 1 ]

@@ -254,14 +254,15 @@ static void test_boot_keys(void **state) {
 /* systemd as pid 1: its boot confinement (cap.drop of the kernel-facing set, /sys ro and its own
  * cgroup tree, /run, container=lxc, the notify socket, the gate again at /.moat-enter with the
  * plan's filter), the generator masks read-only on /run (after its tmpfs, or it would hide them)
- * and /dev/mqueue; a plan without a filter or outside boot mode is refused. */
+ * and /dev/mqueue; pid 1 is the gate, which locks liblxc's mounts for systemd with its own filter
+ * from /.moat-boot-filter; a plan without a filter or outside boot mode is refused. */
 static void test_systemd_keys(void **state) {
         LxcParams x = params;
         LxcConfig c;
         Plan p;
         char err[256];
         bool notify = false, enter = false, filter = false, run = false, env = false;
-        bool gen = false, mq = false;
+        bool gen = false, mq = false, boot_filter = false;
 
         base(&p);
         p.system.boot = true;
@@ -269,6 +270,8 @@ static void test_systemd_keys(void **state) {
         x.systemd = true;
         x.cap_last = 40;
         assert_int_equal(lxc_config_build(&p, &x, &c, err, sizeof(err)), 0);
+        assert_string_equal(value(&c, "lxc.init.cmd"),
+                            "/.moat-enter --lock-mounts /.moat-boot-filter -- /sbin/init");
         assert_null(value(&c, "lxc.cap.keep"));
         assert_string_equal(value(&c, "lxc.cap.drop"), lxc_boot_cap_drop);
         assert_string_equal(value(&c, "lxc.mount.auto"), "proc:mixed sys:ro cgroup:mixed");
@@ -294,9 +297,13 @@ static void test_systemd_keys(void **state) {
                 mq = mq || strcmp(v,
                                   "mqueue dev/mqueue mqueue rw,nosuid,nodev,noexec,"
                                   "create=dir 0 0") == 0;
+                boot_filter = boot_filter || strcmp(v,
+                                                    "/run/moat/system/ID/boot-filter "
+                                                    ".moat-boot-filter none "
+                                                    "bind,ro,create=file 0 0") == 0;
                 run = run || strncmp(v, "tmpfs run tmpfs rw,nosuid,nodev", 31) == 0;
         }
-        assert_true(env && notify && enter && filter && run && gen && mq);
+        assert_true(env && notify && enter && filter && run && gen && mq && boot_filter);
         /* the names systemd would take for its own: no path, no empty one */
         for (size_t i = 0; lxc_systemd_masked_generators[i]; i++) {
                 const char *g = lxc_systemd_masked_generators[i];
@@ -331,18 +338,28 @@ static void test_seccomp_boot_text(void **state) {
                   .args = { { .arg = 0, .op = ARG_OP_EQ, .value = 8 } },
                   .n_args = 1 },
                 { .name = "mount_setattr", .action = SECCOMP_ACTION_ERRNO, .errno_value = 1 },
+                { .name = "unshare", .action = SECCOMP_ACTION_ERRNO, .errno_value = 1 },
+                { .name = "unshare",
+                  .action = SECCOMP_ACTION_ERRNO,
+                  .errno_value = 1,
+                  .args = { { .arg = 0, .op = ARG_OP_MASKED_EQ, .mask = 0x80, .value = 0x80 } },
+                  .n_args = 1 },
         };
         PlanSeccomp s = { .status = CONTROL_REQUIRED,
                           .default_action = SECCOMP_ACTION_ALLOW,
                           .foreign_arch_action = SECCOMP_ACTION_KILL,
                           .rules = r,
-                          .n_rules = 4 };
+                          .n_rules = 6 };
         char err[256], *text = NULL;
 
         assert_int_equal(lxc_seccomp_boot_text(&s, &text, err, sizeof(err)), 0);
         assert_string_equal(text,
                             "2\ndenylist\n[all]\n"
                             "keyctl errno 1\n"
+                            /* pid 1's nested namespaces only (CLONE_NEWUSER|NEWNS|NEWCGROUP);
+                             * a rule with an argument stays as the plan has it */
+                            "unshare errno 1 [0,302120960,SCMP_CMP_NE]\n"
+                            "unshare errno 1 [0,128,SCMP_CMP_MASKED_EQ,128]\n"
                             "mount errno 1 [3,32,SCMP_CMP_MASKED_EQ,33]\n"
                             "umount errno 1\n"
                             "umount2 errno 1\n"
