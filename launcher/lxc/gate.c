@@ -29,12 +29,12 @@
  * Static: it must run in any image, whatever libc the image has (or none). */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,12 +265,12 @@ static void write_map(const char *path, const char *map) {
  * get around them: mount a fresh procfs, or bind /proc without its submounts, and read what a
  * mask hides. So pid 1 moves into a user namespace nested in the container's, mapping each id
  * to itself, together with a copy of the mount namespace (and a cgroup namespace of its own,
- * rooted where the container's is, in which systemd may mount its hierarchies): the kernel locks every mount of a
- * copy made for a less privileged user namespace, so in it a mask cannot be unmounted or moved,
- * a bind cannot leave a locked submount out, procfs cannot be mounted afresh while a locked
- * mount covers part of one, and a read-only mount stays read-only (MNT_LOCKED,
- * MNT_LOCK_READONLY). The maps are written by a child left in the container's namespace (a
- * process cannot write the maps of its own new namespace beyond its own id). The new
+ * rooted where the container's is, in which systemd may mount its hierarchies): the kernel
+ * locks every mount of a copy made for a less privileged user namespace, so in it a mask cannot
+ * be unmounted or moved, a bind cannot leave a locked submount out, procfs cannot be mounted
+ * afresh while a locked mount covers part of one, and a read-only mount stays read-only
+ * (MNT_LOCKED, MNT_LOCK_READONLY). The maps are written by a child left in the container's
+ * namespace (a process cannot write the maps of its own new namespace beyond its own id). The new
  * namespace's bounding set is full: it is lowered again to the one liblxc gave. Then the
  * filter at FILTER (moat's, compiled on the host: unshare denied) is stacked, so that neither
  * systemd nor anything it starts makes the call this needed, and INIT is exec'd with liblxc's
