@@ -84,11 +84,13 @@ char *plan_to_text(const Plan *p) {
                                "with the plan's confinement\n",
                                s->init);
                         /* the executor resolves the init in the image when the run starts */
-                        APPEND("  init's confinement   systemd (root only): mount except writable "
-                               "remounts, no umount, personality, every capability but the "
-                               "kernel-facing ones, /sys read-only, /run a tmpfs; moat waits for "
-                               "its READY=1 (60 s at most) and halts it after the command (5 s "
-                               "grace); another init: the command's confinement\n");
+                        APPEND("  init's confinement   systemd (root only; the command then needs "
+                               "a uid other than 0): mount except writable remounts, no umount, "
+                               "personality, every capability but the kernel-facing ones, in a "
+                               "user namespace nested in the container's where moat's mounts are "
+                               "locked, /sys read-only, /run a tmpfs; moat waits for its READY=1 "
+                               "(60 s at most) and halts it after the command (5 s grace); "
+                               "another init: the command's confinement\n");
                 } else
                         APPEND("  mode                 command: moat's gate is pid 1; it checks "
                                "its own status first, then runs the command and stays its "
