@@ -307,7 +307,10 @@ static _Noreturn void lock_mounts(const char *filter, char **init, const sigset_
         }
         close(p[0]);
         if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) < 0)
-                refuse("userns: cannot make the nested user, mount and cgroup namespaces: %s",
+                refuse("userns: cannot make the nested user, mount and cgroup namespaces: %s (a "
+                       "host that forbids user namespaces to the container's root: "
+                       "kernel.unprivileged_userns_clone 0, AppArmor's or SELinux's user "
+                       "namespace rules)",
                        strerror(errno));
         if (write(p[1], "u", 1) != 1)
                 refuse("pipe: %s", strerror(errno));
