@@ -437,9 +437,10 @@ const char *const lxc_systemd_masked_generators[] = {
  * message queues at /dev/mqueue, mounted in its own IPC namespace as systemd-nspawn does
  * (systemd would otherwise start dev-mqueue.mount, a /bin/mount on its way to sysinit.target:
  * 20-50 ms here); the container's identity for it (container=lxc: no hardware, no consoles,
- * exit on poweroff); and the datagram socket on which it reports READY=1 once its boot has finished
- * (NOTIFY_SOCKET, as systemd-nspawn's --notify-ready). The gate again at /.moat-enter and the
- * plan's compiled filter at /.moat-filter, for the command (see gate.c). */
+ * exit on poweroff); and the datagram socket on which it reports READY=1 once its boot has
+ * finished (NOTIFY_SOCKET, as systemd-nspawn's --notify-ready). The gate again at /.moat-enter,
+ * as pid 1 first (with pid 1's own filter at /.moat-boot-filter: gate.c lock_mounts()) and for
+ * the command (with the plan's compiled filter at /.moat-filter: gate.c enter()). */
 static int systemd_keys(const LxcParams *x, LxcConfig *c) {
         int r;
         if ((r = add(c, "lxc.environment", "container=lxc")) < 0 ||
@@ -459,9 +460,8 @@ static int systemd_keys(const LxcParams *x, LxcConfig *c) {
                      x->gate)) < 0 ||
             (r = add(c, "lxc.mount.entry", "%s/filter .moat-filter none bind,ro,create=file 0 0",
                      x->run_dir)) < 0 ||
-            (r = add(c, "lxc.mount.entry",
-                     "%s/boot-filter .moat-boot-filter none bind,ro,create=file 0 0", x->run_dir)) <
-                    0)
+            (r = add(c, "lxc.mount.entry", "%s/%s .moat-boot-filter none bind,ro,create=file 0 0",
+                     x->run_dir, "boot-filter")) < 0)
                 return r;
         return 0;
 }

@@ -2417,14 +2417,19 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         }
                 }
                 if (boot && attacher > 0 && attach_go >= 0 && (!run.systemd || ready)) {
-                        /* the image's init is ready (systemd: READY=1): attach */
+                        /* the image's init is ready (systemd: READY=1): attach (an attacher
+                         * that has just died is EPIPE, not moat's death) */
+                        struct sigaction ign = { .sa_handler = SIG_IGN }, prev;
+                        (void) sigaction(SIGPIPE, &ign, &prev);
                         r = (int) write(attach_go, "g", 1);
+                        int e = errno;
+                        (void) sigaction(SIGPIPE, &prev, NULL);
                         attach_go = safe_close(attach_go);
                         if (r != 1) {
                                 (void) kill(run.runner, SIGKILL);
                                 killed = true;
-                                fail(o, "attach", errno, "cannot attach to the container: %s",
-                                     strerror(errno));
+                                fail(o, "attach", e, "cannot attach to the container: %s",
+                                     strerror(e));
                                 continue;
                         }
                 } else if (boot && init > 0 && attacher > 0 && attach_go < 0) {
