@@ -876,8 +876,8 @@ static int verify_mac(const Plan *p, pid_t init, pid_t gate, char *err, size_t s
 /* NoNewPrivs, the seccomp filter and the capability bounding set of one process of the
  * container: the gate (the command to be) and, in boot mode, the image's init (the workload's
  * code too). who is appended to the message. */
-static int verify_process(const Plan *p, pid_t pid, uint64_t capbnd, unsigned floor,
-                          unsigned layers, const char *who, char *err, size_t size) {
+static int verify_process(const Plan *p, pid_t pid, uint64_t capbnd, unsigned layers,
+                          const char *who, char *err, size_t size) {
         char v[64], want[64], mine[64];
 
         if (status_field(pid, "NoNewPrivs", v, sizeof(v)) < 0 || strcmp(v, "1") != 0) {
@@ -901,14 +901,6 @@ static int verify_process(const Plan *p, pid_t pid, uint64_t capbnd, unsigned fl
                                  "seccomp: %s filters in the container, %s in moat: the plan's "
                                  "filter was not loaded%s",
                                  v, mine, who);
-                        return -EPERM;
-                }
-                /* systemd's boot mode: the command's own filter on top of the init's */
-                if (strtoul(v, NULL, 10) <= floor) {
-                        snprintf(err, size,
-                                 "seccomp: %s filters in the command, as many as the image's init "
-                                 "has: the plan's own filter was not stacked%s",
-                                 v, who);
                         return -EPERM;
                 }
         }
@@ -941,21 +933,14 @@ static int verify(const Plan *p, const Run *run, pid_t init, pid_t gate, char *e
                 snprintf(err, size, "timens: the container shares the host's clocks");
                 return -EPERM;
         }
-        /* systemd (boot mode): pid 1 under the boot confinement and its own filter on top
-         * (gate.c lock_mounts()), the command under the plan's bounding set and with one filter
-         * more than the container's boot confinement (the plan's own) */
-        unsigned floor = 0;
-        if (run->systemd) {
-                char f[64] = "";
-                (void) status_field(init, "Seccomp_filters", f, sizeof(f));
-                floor = (unsigned) strtoul(f, NULL, 10);
-                floor = floor > 0 ? floor - 1 : 0;
-        }
+        /* systemd (boot mode): liblxc's boot filter and one more on each, pid 1's own (gate.c
+         * lock_mounts()) and the command's, the plan's (gate.c enter()); the command under the
+         * plan's bounding set, pid 1 under the boot set */
         unsigned layers = run->systemd ? 2 : 1;
-        if (verify_process(p, gate, lxc_plan_capbnd(p), floor, layers, "", err, size) < 0 ||
+        if (verify_process(p, gate, lxc_plan_capbnd(p), layers, "", err, size) < 0 ||
             (p->system.boot &&
              verify_process(p, init,
-                            run->systemd ? lxc_boot_capbnd(run->cap_last) : lxc_plan_capbnd(p), 0,
+                            run->systemd ? lxc_boot_capbnd(run->cap_last) : lxc_plan_capbnd(p),
                             layers, " (the image's init, pid 1)", err, size) < 0))
                 return -EPERM;
         if (verify_mac(p, init, gate, err, size) < 0)
