@@ -468,14 +468,14 @@ static void blob_argv(Blob *b, char **argv) {
                 blob_add(b, argv[i]);
 }
 
-/* Writes it all, then closes fd. */
-static int blob_send(int fd, const Blob *b) {
+/* Writes all of buf to a helper's pipe: a helper that died before it read is EPIPE, not moat's
+ * death. 0 or -errno. */
+static int helper_write(int fd, const void *buf, size_t len) {
         struct sigaction ign = { .sa_handler = SIG_IGN }, prev;
-        int r = b->oom ? -ENOMEM : 0;
-        /* a helper that died before it read: EPIPE, not moat's death */
+        int r = 0;
         (void) sigaction(SIGPIPE, &ign, &prev);
-        for (size_t off = 0; r == 0 && off < b->len;) {
-                ssize_t n = write(fd, b->buf + off, b->len - off);
+        for (size_t off = 0; r == 0 && off < len;) {
+                ssize_t n = write(fd, (const char *) buf + off, len - off);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
@@ -484,6 +484,12 @@ static int blob_send(int fd, const Blob *b) {
                         off += (size_t) n;
         }
         (void) sigaction(SIGPIPE, &prev, NULL);
+        return r;
+}
+
+/* Writes it all, then closes fd. */
+static int blob_send(int fd, const Blob *b) {
+        int r = b->oom ? -ENOMEM : helper_write(fd, b->buf, b->len);
         (void) close(fd);
         return r;
 }
@@ -2402,19 +2408,14 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         }
                 }
                 if (boot && attacher > 0 && attach_go >= 0 && (!run.systemd || ready)) {
-                        /* the image's init is ready (systemd: READY=1): attach (an attacher
-                         * that has just died is EPIPE, not moat's death) */
-                        struct sigaction ign = { .sa_handler = SIG_IGN }, prev;
-                        (void) sigaction(SIGPIPE, &ign, &prev);
-                        r = (int) write(attach_go, "g", 1);
-                        int e = errno;
-                        (void) sigaction(SIGPIPE, &prev, NULL);
+                        /* the image's init is ready (systemd: READY=1): attach */
+                        r = helper_write(attach_go, "g", 1);
                         attach_go = safe_close(attach_go);
-                        if (r != 1) {
+                        if (r < 0) {
                                 (void) kill(run.runner, SIGKILL);
                                 killed = true;
-                                fail(o, "attach", e, "cannot attach to the container: %s",
-                                     strerror(e));
+                                fail(o, "attach", -r, "cannot attach to the container: %s",
+                                     strerror(-r));
                                 continue;
                         }
                 } else if (boot && init > 0 && attacher > 0 && attach_go < 0) {
