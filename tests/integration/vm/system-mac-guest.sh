@@ -20,26 +20,8 @@ set -u
 moat=$1 tarball=$2 user=$3 mods=$4
 source "$(dirname "$0")/guest-lib.sh"
 
-# overlayfs (liblxc's rootfs), from moat-guest-kernel's extra modules, dependencies first
-while read -r m; do
-        [ "$m" = overlay ] && { insmod "$mods/$m.ko" || diag "insmod overlay failed"; }
-done <"$mods/order"
-
+system_guest_setup "$mods"
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
-# /run, as on any host: moat's run directories (root) and liblxc's locks live under it
-mkdir -p /run && chmod 0755 /run
-# liblxc puts the container in cgroups of its own under the runner's: give the guest a v2
-# hierarchy (a user without a delegated cgroup runs without one, as on any host)
-mount -t cgroup2 cgroup2 /sys/fs/cgroup || diag "cannot mount cgroup2"
-# root's containers use moat's id range, reserved in /etc/moat/system-idmap; the guest's /etc is
-# the host's, read-only: a private writable /etc/moat where the host has none
-if [ ! -e /etc/moat/system-idmap ]; then
-        if [ -d /etc/moat ]; then mount -t tmpfs -o mode=0755 tmpfs /etc/moat; else
-                mkdir -p /tmp/etc-up /tmp/etc-work
-                mount -t overlay overlay -o lowerdir=/etc,upperdir=/tmp/etc-up,workdir=/tmp/etc-work /etc ||
-                        diag "no writable /etc/moat: root's runs will fail"
-        fi
-fi
 diag "kernel $(</proc/sys/kernel/osrelease); LSMs $(</sys/kernel/security/lsm)"
 aa=/sys/kernel/security/apparmor
 data=${MOAT_DATA_DIR:?}

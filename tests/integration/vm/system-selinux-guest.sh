@@ -27,22 +27,10 @@ ctx=unconfined_u:unconfined_r:moat_sandbox_t:s0
 filectx=system_u:object_r:moat_sandbox_file_t:s0
 
 if [ "${6:-}" != admin ]; then
-        while read -r m; do
-                [ "$m" = overlay ] && { insmod "$mods/$m.ko" || diag "insmod overlay failed"; }
-        done <"$mods/order"
+        system_guest_setup "$mods"
         mount -t selinuxfs selinuxfs /sys/fs/selinux || diag "cannot mount selinuxfs"
         mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
-        mkdir -p /run && chmod 0755 /run
-        mount -t cgroup2 cgroup2 /sys/fs/cgroup || diag "cannot mount cgroup2"
-        # root's containers use moat's id range (/etc/moat/system-idmap): a private writable
-        # /etc/moat where the host has none; the policy root on a tmpfs over /etc/selinux
-        if [ ! -e /etc/moat/system-idmap ]; then
-                if [ -d /etc/moat ]; then mount -t tmpfs -o mode=0755 tmpfs /etc/moat; else
-                        mkdir -p /tmp/etc-up /tmp/etc-work
-                        mount -t overlay overlay -o lowerdir=/etc,upperdir=/tmp/etc-up,workdir=/tmp/etc-work /etc ||
-                                diag "no writable /etc/moat: root's runs will fail"
-                fi
-        fi
+        # the policy root on a tmpfs over /etc/selinux
         mount -t tmpfs -o mode=0755 tmpfs /etc/selinux &&
                 cp -a "$polroot/etc/selinux/." /etc/selinux/ &&
                 mkdir -p /var/lib/selinux && cp -a "$polroot/var/lib/selinux/." /var/lib/selinux/ ||
