@@ -1582,6 +1582,9 @@ static const Fault faults[] = {
         { "selinux", "lxc.selinux.context", NULL },
         /* systemd without pid 1's nested namespaces (gate.c lock_mounts()): the tests' init */
         { "lock-mounts", "lxc.init.cmd", "/sbin/init" },
+        /* systemd: the refusal of a host without user namespaces for the container's root
+         * (kernel.unprivileged_userns_clone 0) skipped before start, so that pid 1's shows */
+        { "userns", NULL, NULL },
 };
 
 static const Fault *fault_find(const char *name) {
@@ -1892,7 +1895,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t cpu_next = 0;
         bool verified = false, killed = false, ready = false, stop_forced = false;
         uint64_t stop_deadline = 0, ready_ms = 0;
-        const char *fault_name, *failed_control = NULL;
+        const char *fault_name = getenv("MOAT_SYSTEM_FAULT"), *failed_control = NULL;
         const Fault *fault = NULL;
         bool gate_filter = true;   /* command mode: the gate stacks the plan's filter */
         bool gate_waits = false;   /* command mode: the gate wrote its byte on ready */
@@ -2024,6 +2027,28 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                      p->system.init);
                 free(run.lower);
                 return 0;
+        }
+        /* systemd runs in a user namespace that the container's root makes (gate.c
+         * lock_mounts()), which Debian's kernel.unprivileged_userns_clone 0 forbids to anyone
+         * without CAP_SYS_ADMIN in the host's initial namespace: refused here, before anything
+         * is made, rather than by pid 1 once the container is up (which the fault "userns"
+         * shows: the gate refuses too) */
+        if (run.systemd && !(fault_name && strcmp(fault_name, "userns") == 0)) {
+                char v[16] = "";
+                if (read_line("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof(v)) == 0 &&
+                    strcmp(v, "0") == 0) {
+                        fail(o, "boot", 0,
+                             "boot mode: the image's init %s is systemd, which moat runs in a "
+                             "user namespace of its own made by the container's root (so that "
+                             "moat's read-only mounts and /proc masks are locked against "
+                             "systemd's services), and this host's "
+                             "kernel.unprivileged_userns_clone is 0, which gives user namespaces "
+                             "to the host's root only; set it to 1 or use os.init: none "
+                             "(command mode)",
+                             p->system.init);
+                        free(run.lower);
+                        return 0;
+                }
         }
         if (run.systemd) {
                 char cl[16] = "";
@@ -2168,7 +2193,6 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 fail(o, "lxc config", -r, "%s", r == -EOPNOTSUPP ? err : strerror(-r));
                 goto out_wait;
         }
-        fault_name = getenv("MOAT_SYSTEM_FAULT");
         if (fault_name && fault_name[0]) {
                 fault = fault_find(fault_name);
                 /* command mode has no liblxc seccomp key: the filter missing is the gate not
@@ -2177,6 +2201,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                     (strcmp(fault->name, "seccomp") == 0 ||
                      strcmp(fault->name, "seccomp-nesting") == 0))
                         gate_filter = false;
+                else if (fault && strcmp(fault->name, "userns") == 0)
+                        r = run.systemd ? 0 : -ENOENT; /* the refusal before start is systemd's */
                 else
                         r = fault ? fault_apply(fault, &cfg) : -EINVAL;
                 if (r < 0) {
