@@ -151,14 +151,46 @@ _Noreturn static void init_loop(int sync_fd, pid_t workload, const sigset_t *set
         }
 }
 
-/* The next message from the parent other than MSG_CGROUPS, which can arrive at any point
- * after MSG_GO and is kept for child_await_cgroups(). */
+/* A v1 limit cgroup's tasks file, opened by moat (MSG_CGROUP_FD): "0" moves the thread that
+ * writes it, init's only one, and with it everything init forks. The kernel moves a thread
+ * that moves itself without the write lock on cgroup_threadgroup_rwsem that moving another
+ * task takes (moat writing init's pid), and so without that lock's wait for an RCU grace
+ * period: 5-12 ms a run on the reference machines. The first failure is kept for
+ * MSG_CGROUPS. */
+static void child_enter_cgroup(SandboxChild *c, int fd) {
+        ssize_t w = fd >= 0 ? write(fd, "0", 1) : -1;
+
+        if (w != 1 && c->cgroup_err == 0)
+                c->cgroup_err = fd < 0 ? -EBADMSG : w < 0 ? -errno : -EIO;
+        if (fd >= 0)
+                close(fd);
+}
+
+/* MSG_CGROUP_FD and MSG_CGROUPS, which can arrive at any point after MSG_GO: true if rec was
+ * one of them (fd, its file, is then taken). */
+static bool child_cgroup_msg(SandboxChild *c, const SyncRecord *rec, int fd) {
+        if (rec->step == MSG_CGROUP_FD) {
+                child_enter_cgroup(c, fd);
+                return true;
+        }
+        if (rec->step != MSG_CGROUPS)
+                return false;
+        if (fd >= 0)
+                close(fd);
+        c->cgroups_result = rec->value < 0 ? rec->value : c->cgroup_err < 0 ? c->cgroup_err : 1;
+        return true;
+}
+
+/* The next message from the parent other than the cgroups' (child_cgroup_msg()), which are
+ * kept for child_await_cgroups(). */
 static int child_recv(SandboxChild *c, SyncRecord *ret) {
         for (;;) {
-                int r = sys_sync_recv(c->sync_fd, ret, NULL);
-                if (r <= 0 || ret->step != MSG_CGROUPS)
-                        return r;
-                c->cgroups_result = ret->value < 0 ? ret->value : 1;
+                int fd, r = sys_sync_recv(c->sync_fd, ret, &fd);
+                if (r > 0 && child_cgroup_msg(c, ret, fd))
+                        continue;
+                if (fd >= 0)
+                        close(fd);
+                return r;
         }
 }
 
@@ -170,11 +202,11 @@ static void child_await_cgroups(SandboxChild *c) {
         if (!c->await_cgroups)
                 return;
         while (c->cgroups_result == 0) {
-                int r = sys_sync_recv(c->sync_fd, &rec, NULL);
+                int fd, r = sys_sync_recv(c->sync_fd, &rec, &fd);
                 if (r <= 0)
                         fail(c->sync_fd, STEP_CGROUP, r < 0 ? r : -EPIPE, -1);
-                if (rec.step == MSG_CGROUPS)
-                        c->cgroups_result = rec.value < 0 ? rec.value : 1;
+                if (!child_cgroup_msg(c, &rec, fd) && fd >= 0)
+                        close(fd);
         }
         if (c->cgroups_result < 0)
                 fail(c->sync_fd, STEP_CGROUP, c->cgroups_result, -1);

@@ -53,10 +53,13 @@ typedef enum SandboxStep {
         MSG_EXIT_STATUS, /* child -> parent: the workload's wait status */
         MSG_PROXY_FD,    /* child -> parent: network outbound's listener, SCM_RIGHTS */
         MSG_PROXY_READY, /* parent -> child: the proxy serves it (value 0) or -errno */
-        MSG_CGROUPS,     /* parent -> child: init is in the v1 limit cgroups (0) or -errno */
+        MSG_CGROUPS,     /* parent -> child: the v1 limit cgroups are done (0) or -errno */
         MSG_DNS_FD,      /* child -> parent: via transparent, the DNS stub's sockets, one per
                           * message: index 0 UDP, 1 TCP (127.0.0.1:53), 2 NETLINK_NETFILTER;
                           * answered with MSG_PROXY_READY once the stub runs */
+        MSG_CGROUP_FD,   /* parent -> child: a v1 limit cgroup's tasks file, SCM_RIGHTS, which
+                          * init writes "0" to (child.c child_enter_cgroup()); before
+                          * MSG_CGROUPS */
 } SandboxStep;
 
 const char *sandbox_step_to_string(SandboxStep s);
@@ -152,11 +155,12 @@ typedef struct SandboxChild {
         int parent_sync_fd;     /* moat's end, which the child closes first */
         sigset_t original_mask; /* restored in the workload before exec */
         void *stack_lo;         /* the low end of the child's stack (its dead pages go back) */
-        /* v1 limit cgroups: the parent moves init into them after MSG_GO, while init builds the
-         * sandbox (a v1 move waits for an RCU grace period: milliseconds on a busy host), and
-         * says so with MSG_CGROUPS, which init waits for before it starts the workload */
+        /* v1 limit cgroups: the parent makes them after MSG_GO, while init builds the sandbox,
+         * and passes their tasks files (MSG_CGROUP_FD), through which init moves itself in;
+         * then MSG_CGROUPS, which init waits for before it starts the workload */
         bool await_cgroups;
         int cgroups_result; /* the child's: 0 not yet told, 1 in place, -errno refused */
+        int cgroup_err;     /* the first tasks file init could not write "0" to, -errno */
         /* via: transparent: the nft binary and the ruleset text (nft_rules_text()), prepared
          * by the parent */
         const char *nft_path;

@@ -926,8 +926,9 @@ static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequ
                 goto kill;
         }
         /* v1: init builds the sandbox meanwhile, and starts no workload before MSG_CGROUPS: the
-         * cgroups are made and init is moved into them now. The child runs libc from MSG_GO
-         * on: sys_cgroup_create_v1_raw() and sys_cgroup_attach() make raw system calls only. */
+         * cgroups are made now, and init moves itself into them through their tasks files.
+         * The child runs libc from MSG_GO on: sys_cgroup_create_v1_raw(),
+         * sys_cgroup_open_tasks_raw() and sys_sync_send() make raw system calls only. */
         int cg_degraded = 0;
         if (child.await_cgroups) {
                 r = 0;
@@ -941,8 +942,17 @@ static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequ
                         cg_degraded = r;
                         r = sys_sync_send(s->sync_fd, MSG_CGROUPS, 0, -1, -EBADF);
                 } else {
+                        /* init moves itself in, through the tasks files (MSG_CGROUP_FD) */
+                        int fds[_CGROUP_V1_MAX];
+                        for (int i = 0; i < _CGROUP_V1_MAX; i++)
+                                fds[i] = -EBADF;
                         if (r >= 0)
-                                r = sys_cgroup_attach(&p->cg, pid);
+                                r = sys_cgroup_open_tasks_raw(&p->cg, fds);
+                        for (int i = 0; r >= 0 && i < _CGROUP_V1_MAX; i++)
+                                if (fds[i] >= 0)
+                                        r = sys_sync_send(s->sync_fd, MSG_CGROUP_FD, 0, i, fds[i]);
+                        for (int i = 0; i < _CGROUP_V1_MAX; i++)
+                                raw_close(fds[i]);
                         (void) sys_sync_send(s->sync_fd, MSG_CGROUPS, r, -1, -EBADF);
                 }
                 if (r < 0) {

@@ -387,6 +387,25 @@ int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid) {
         return 0;
 }
 
+int sys_cgroup_open_tasks_raw(const SandboxCgroup *cg, int fds[_CGROUP_V1_MAX]) {
+        for (int i = 0; i < _CGROUP_V1_MAX; i++)
+                fds[i] = -EBADF;
+        if (cg->mechanism != CGROUP_MECH_V1)
+                return -EINVAL;
+        for (int i = 0; i < _CGROUP_V1_MAX; i++) {
+                long fd = cg->paths[i] ? raw_open_child(cg->paths[i], "tasks", O_WRONLY) : -EBADF;
+                if (fd < 0 && cg->paths[i]) {
+                        for (int j = 0; j < i; j++)
+                                raw_close(fds[j]);
+                        for (int j = 0; j < i; j++)
+                                fds[j] = -EBADF;
+                        return (int) fd;
+                }
+                fds[i] = (int) fd;
+        }
+        return 0;
+}
+
 /* v in decimal at buf (at least 21 bytes), NUL-terminated. */
 static void u64_decimal(uint64_t v, char *buf) {
         char tmp[21], *d = tmp + sizeof(tmp);

@@ -95,6 +95,13 @@ void sys_cgroup_forget(SandboxCgroup *cg);
 /* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). Raw
  * system calls only, safe while a CLONE_VM child runs libc in the caller's memory. */
 int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
+/* v1: each controller's tasks file opened for writing (-EBADF where the controller has no
+ * cgroup), for a process to move itself in by writing "0" to it: a thread that moves itself
+ * is moved without the write lock on the kernel's cgroup_threadgroup_rwsem that
+ * sys_cgroup_attach() takes, and so without its wait for an RCU grace period (5-12 ms on the
+ * reference machines). The file's opener's credentials are the ones the kernel checks. Raw
+ * system calls only; on failure nothing stays open. */
+int sys_cgroup_open_tasks_raw(const SandboxCgroup *cg, int fds[_CGROUP_V1_MAX]);
 /* An OCI container's update: write the limits that are non-zero in res into existing cgroups
  * (v1: memory before memsw when lowering, after when raising). */
 int sys_cgroup_set_limits(const SandboxCgroup *cg, const PlanResources *res);

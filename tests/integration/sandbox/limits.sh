@@ -72,13 +72,15 @@ for u in "${USERS[@]}"; do
                 for ctl in memory pids cpu; do
                         check "[$u] in its own $ctl cgroup" grep -Eq "^[0-9]+:([a-z_]+,)*$ctl(,[a-z_]+)*:/moat-[0-9]+-[0-9]+\$" <<<"$cg"
                 done
-                # moat moves init into them while init builds the sandbox; the workload starts
-                # only once that is done, however long it takes: here each write(2) of moat's
-                # (not of init's: strace without -f traces moat alone) is made 0.3 s slower
+                # moat makes them while init builds the sandbox and hands init their tasks files,
+                # through which init moves itself in; the workload starts only once that is
+                # done, however long it takes: here each write(2) (the limits) and sendmsg(2)
+                # (the files, and moat's word that they are all there) of moat's (not of
+                # init's: strace without -f traces moat alone) is made 0.3 s slower
                 if [ "$u" = root ]; then
                         if command -v strace >/dev/null; then
-                                cg=$(as_user "$u" strace -qq -o /dev/null -e trace=write \
-                                        -e inject=write:delay_enter=300000 \
+                                cg=$(as_user "$u" strace -qq -o /dev/null -e trace=write,sendmsg \
+                                        -e inject=write,sendmsg:delay_enter=300000 \
                                         "$MOAT" run -p "$T/limits-$u.yaml" -- /work/moat-probe 2>/dev/null |
                                         jq -r .cgroup)
                                 for ctl in memory pids cpu; do
