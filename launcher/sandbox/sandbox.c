@@ -6,8 +6,9 @@
  * guard process that removes them should moat itself be killed), the sync socket, the
  * signalfd. One clone3 creates every namespace; the child runs in the parent's memory
  * (CLONE_VM, see start_child()). The parent writes the child's id maps and releases it
- * (MSG_GO), then makes the v1 cgroups and moves the child into them while it sets up
- * (MSG_CGROUPS; the child starts nothing before).
+ * (MSG_GO), then makes the v1 cgroups while it sets up and hands it their tasks files
+ * (MSG_CGROUP_FD), through which the child moves itself in (MSG_CGROUPS; the child starts
+ * nothing before).
  * The seccomp program is ready before clone3 (built in, or compiled then). The parent waits
  * while the child sets up (wait_for_start()), then supervises: pidfd (exit), sync socket
  * (failures, degraded steps, the seccomp listener, exec success, the workload's wait status),
@@ -635,7 +636,7 @@ static __attribute__((noinline)) int prepare(const Plan *plan, const RunRequest 
                 if (r >= 0)
                         r = sys_cgroup_guard_start(&p->cg, &p->guard);
                 /* v1: the cgroups are made after clone3, while init builds its mounts, and init
-                 * is moved into them before it starts anything (start_child()). v2: before,
+                 * moves itself into them before it starts anything (start_child()). v2: before,
                  * for CLONE_INTO_CGROUP. */
                 p->cg_deferred = r >= 0 && res->mechanism == CGROUP_MECH_V1;
                 if (r >= 0 && !p->cg_deferred)
