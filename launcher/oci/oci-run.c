@@ -348,6 +348,22 @@ static int prepare_cgroup(const OciPlan *o, const char *id, SandboxCgroup *cg) {
         return r;
 }
 
+/* v1: the cgroups' tasks files to the init (MSG_CGROUP_FD), which moves itself in before
+ * MSG_GO (oci_init_main()); v2: nothing, the init was cloned into its cgroup. */
+static int hand_over_cgroups(const SandboxCgroup *cg, int sync_fd) {
+        int fds[_CGROUP_V1_MAX], r = 0;
+
+        if (cg->mechanism != CGROUP_MECH_V1)
+                return 0;
+        r = sys_cgroup_open_tasks_raw(cg, fds);
+        for (int i = 0; r >= 0 && i < _CGROUP_V1_MAX; i++)
+                if (fds[i] >= 0)
+                        r = sys_sync_send(sync_fd, MSG_CGROUP_FD, 0, i, fds[i]);
+        for (int i = 0; i < _CGROUP_V1_MAX; i++)
+                safe_close(fds[i]);
+        return r;
+}
+
 /* ---- the init (I), from clone3 to the workload's end ---- */
 
 _Noreturn static void init_fail(int sync_fd, SandboxStep step, int r, int index) {
@@ -560,7 +576,22 @@ static int oci_init_main(void *arg) {
         sigset_t set;
 
         safe_close(c->parent_sync_fd);
-        r = sys_sync_recv(sync_fd, &go, NULL);
+        /* v1 limit cgroups: their tasks files first (MSG_CGROUP_FD), through which this init
+         * moves itself in (sandbox/child.c child_enter_cgroup(): a thread that moves itself
+         * is moved without the kernel's cgroup_threadgroup_rwsem and its RCU grace period) */
+        for (;;) {
+                int fd;
+                r = sys_sync_recv(sync_fd, &go, &fd);
+                if (r <= 0 || go.step != MSG_CGROUP_FD) {
+                        safe_close(fd);
+                        break;
+                }
+                if (fd < 0)
+                        init_fail(sync_fd, STEP_CGROUP, -EBADMSG, go.index);
+                if (write(fd, "0", 1) != 1)
+                        init_fail(sync_fd, STEP_CGROUP, -errno, go.index);
+                safe_close(fd);
+        }
         if (r <= 0 || go.step != MSG_GO)
                 _exit(EXIT_MOAT_FAILED);
 
@@ -1067,7 +1098,7 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                         goto fail;
                 }
         }
-        if ((r = sys_cgroup_attach(&cg, pid)) < 0 ||
+        if ((r = hand_over_cgroups(&cg, sync[0])) < 0 ||
             (r = sys_sync_send(sync[0], MSG_GO, 0, -1, -EBADF)) < 0) {
                 oci_log(g, "error", "create %s: cgroup or sync: %s", a.id, strerror(-r));
                 goto fail;

@@ -84,7 +84,8 @@ int sys_cgroup_create(SandboxCgroup *cg, const PlanResources *res, pid_t guard);
 /* v1: sys_cgroup_create() with raw system calls and plain string copies only (no errno, no
  * stdio, no allocation), for the sandbox's parent while its init, in the same memory, runs
  * libc and builds its mounts (the memory cgroup's mkdir alone is about 0.4 ms on the
- * reference machine); init starts nothing before sys_cgroup_attach() has moved it in. With
+ * reference machine); init starts nothing before it has moved itself in through
+ * sys_cgroup_open_tasks_raw()'s files. With
  * resources.cpu_time, *ret_cpu_usage_fd is sys_cgroup_cpu_usage_open()'s fd, else -EBADF. On
  * failure the caller removes what was created with sys_cgroup_destroy(), once it may use libc
  * again. */
@@ -92,8 +93,9 @@ int sys_cgroup_create_v1_raw(const SandboxCgroup *cg, const PlanResources *res,
                              int *ret_cpu_usage_fd);
 /* Free the paths and the fd without touching the file system. */
 void sys_cgroup_forget(SandboxCgroup *cg);
-/* v1: move pid into every controller's cgroup. v2: nothing to do (CLONE_INTO_CGROUP). Raw
- * system calls only, safe while a CLONE_VM child runs libc in the caller's memory. */
+/* v1: move pid into every controller's cgroup (a process that joins a running container,
+ * sys_cgroup_join(); a new init moves itself: sys_cgroup_open_tasks_raw()). v2: nothing to do
+ * (CLONE_INTO_CGROUP). Raw system calls only. */
 int sys_cgroup_attach(const SandboxCgroup *cg, pid_t pid);
 /* v1: each controller's tasks file opened for writing (-EBADF where the controller has no
  * cgroup), for a process to move itself in by writing "0" to it: a thread that moves itself
