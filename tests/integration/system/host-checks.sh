@@ -45,6 +45,10 @@ for u in "${USERS[@]}"; do
                 '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "was not detected" <<<"$err"'
         err=$(EXTRA_ENV=MOAT_SYSTEM_FAULT=no-such as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- echo RAN 2>&1)
         check_all "$u: an unknown fault is refused (125)" '[ $? = 125 ] && grep -q "no such fault" <<<"$err"'
+        # userns skips a check of systemd's boot mode only: a plan without systemd has nothing
+        err=$(EXTRA_ENV=MOAT_SYSTEM_FAULT=userns as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- echo RAN 2>&1)
+        check_all "$u: a fault the plan has nothing for (userns in command mode) is refused (125)" \
+                '[ $? = 125 ] && ! grep -q RAN <<<"$err" && grep -q "this plan has no such key" <<<"$err"'
 
         fault "$u" nnp "$d/c.yaml" no_new_privs "no_new_privs: NoNewPrivs is 0"
         fault "$u" seccomp "$d/c.yaml" seccomp "seccomp: Seccomp is 0"
