@@ -88,7 +88,9 @@ char *plan_to_text(const Plan *p) {
                                "a uid other than 0): mount except writable remounts, no umount, "
                                "personality, every capability but the kernel-facing ones, in a "
                                "user namespace nested in the container's where moat's mounts are "
-                               "locked, /sys read-only, /run a tmpfs; moat waits for its READY=1 "
+                               "locked (the container's root makes it: refused on a host whose "
+                               "kernel.unprivileged_userns_clone is 0), /sys read-only, /run a "
+                               "tmpfs; moat waits for its READY=1 "
                                "(60 s at most) and halts it after the command (5 s grace); "
                                "another init: the command's confinement\n");
                 } else
