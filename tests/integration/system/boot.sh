@@ -94,7 +94,8 @@ for u in "${USERS[@]}"; do
                 err=$(EXTRA_ENV=MOAT_SYSTEM_FAULT=gate as_user "$u" "$MOAT" run -q --host-facts "$d/se.json" -p "$d/bse.yaml" -- echo RAN 2>&1)
                 rc=$?
                 check_all "$u: boot mode: an SELinux context liblxc ignored is refused from the host, at pid 1 (125)" \
-                        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "selinux: the container.s pid 1 has the context .*moat_sandbox_t.*checked from the host" <<<"$err"'
+                        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "selinux: the container.s pid 1 has the context .*moat_sandbox_t.*checked from the host" <<<"$err"' ||
+                        diag "$u: selinux: rc=$rc err: $(head -c 600 <<<"$err")"
         fi
         if [ -z "$(grep Y /sys/module/apparmor/parameters/enabled 2>/dev/null)" ]; then
                 as_user "$u" "$MOAT" host --json | jq '.apparmor_enabled = true | .apparmor_moat_loaded = true |
@@ -103,7 +104,8 @@ for u in "${USERS[@]}"; do
                 err=$(EXTRA_ENV=MOAT_SYSTEM_FAULT=gate as_user "$u" "$MOAT" run -q --host-facts "$d/aa.json" -p "$d/baa.yaml" -- echo RAN 2>&1)
                 rc=$?
                 check_all "$u: boot mode: an AppArmor label liblxc ignored is refused from the host, at pid 1 (125)" \
-                        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "apparmor: the container.s pid 1 has the label .*moat-container (enforce).*checked from the host" <<<"$err"'
+                        '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "apparmor: the container.s pid 1 has the label .*moat-container (enforce).*checked from the host" <<<"$err"' ||
+                        diag "$u: apparmor: rc=$rc err: $(head -c 600 <<<"$err")"
         fi
 
         # timeout and signals
