@@ -348,22 +348,6 @@ static int prepare_cgroup(const OciPlan *o, const char *id, SandboxCgroup *cg) {
         return r;
 }
 
-/* v1: the cgroups' tasks files to the init (MSG_CGROUP_FD), which moves itself in before
- * MSG_GO (oci_init_main()); v2: nothing, the init was cloned into its cgroup. */
-static int hand_over_cgroups(const SandboxCgroup *cg, int sync_fd) {
-        int fds[_CGROUP_V1_MAX], r = 0;
-
-        if (cg->mechanism != CGROUP_MECH_V1)
-                return 0;
-        r = sys_cgroup_open_tasks_raw(cg, fds);
-        for (int i = 0; r >= 0 && i < _CGROUP_V1_MAX; i++)
-                if (fds[i] >= 0)
-                        r = sys_sync_send(sync_fd, MSG_CGROUP_FD, 0, i, fds[i]);
-        for (int i = 0; i < _CGROUP_V1_MAX; i++)
-                safe_close(fds[i]);
-        return r;
-}
-
 /* ---- the init (I), from clone3 to the workload's end ---- */
 
 _Noreturn static void init_fail(int sync_fd, SandboxStep step, int r, int index) {
@@ -1098,7 +1082,7 @@ int oci_create(OciGlobal *g, int argc, char **argv) {
                         goto fail;
                 }
         }
-        if ((r = hand_over_cgroups(&cg, sync[0])) < 0 ||
+        if ((r = sandbox_cgroups_hand_over(&cg, sync[0])) < 0 || /* the init moves itself in */
             (r = sys_sync_send(sync[0], MSG_GO, 0, -1, -EBADF)) < 0) {
                 oci_log(g, "error", "create %s: cgroup or sync: %s", a.id, strerror(-r));
                 goto fail;

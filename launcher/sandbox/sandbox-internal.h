@@ -64,6 +64,13 @@ typedef enum SandboxStep {
 
 const char *sandbox_step_to_string(SandboxStep s);
 
+struct SandboxCgroup;
+/* v1 limit cgroups: their tasks files (sys_cgroup_open_tasks_raw()) to the init at the other
+ * end of sync_fd, one MSG_CGROUP_FD each, for it to move itself in (child.c
+ * child_enter_cgroup(), the OCI runtime's init); v2 and none: nothing. Raw system calls only
+ * (safe while a CLONE_VM child runs libc); moat's copies are closed. */
+int sandbox_cgroups_hand_over(const struct SandboxCgroup *cg, int sync_fd);
+
 /* The run's own identity, drawn by the parent (or the plan's fixed machine id). */
 typedef struct SandboxIdentity {
         char machine_id[ID128_MACHINE_ID_LEN + 1];

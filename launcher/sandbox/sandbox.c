@@ -944,16 +944,8 @@ static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequ
                         r = sys_sync_send(s->sync_fd, MSG_CGROUPS, 0, -1, -EBADF);
                 } else {
                         /* init moves itself in, through the tasks files (MSG_CGROUP_FD) */
-                        int fds[_CGROUP_V1_MAX];
-                        for (int i = 0; i < _CGROUP_V1_MAX; i++)
-                                fds[i] = -EBADF;
                         if (r >= 0)
-                                r = sys_cgroup_open_tasks_raw(&p->cg, fds);
-                        for (int i = 0; r >= 0 && i < _CGROUP_V1_MAX; i++)
-                                if (fds[i] >= 0)
-                                        r = sys_sync_send(s->sync_fd, MSG_CGROUP_FD, 0, i, fds[i]);
-                        for (int i = 0; i < _CGROUP_V1_MAX; i++)
-                                raw_close(fds[i]);
+                                r = sandbox_cgroups_hand_over(&p->cg, s->sync_fd);
                         (void) sys_sync_send(s->sync_fd, MSG_CGROUPS, r, -1, -EBADF);
                 }
                 if (r < 0) {
@@ -974,6 +966,20 @@ static __attribute__((noinline)) int start_child(const Plan *plan, const RunRequ
         return 0;
 kill:
         (void) sys_pidfd_send_signal(s->pidfd, SIGKILL);
+        return r;
+}
+
+int sandbox_cgroups_hand_over(const SandboxCgroup *cg, int sync_fd) {
+        int fds[_CGROUP_V1_MAX], r;
+
+        if (cg->mechanism != CGROUP_MECH_V1)
+                return 0;
+        r = sys_cgroup_open_tasks_raw(cg, fds);
+        for (int i = 0; r >= 0 && i < _CGROUP_V1_MAX; i++)
+                if (fds[i] >= 0)
+                        r = sys_sync_send(sync_fd, MSG_CGROUP_FD, 0, i, fds[i]);
+        for (int i = 0; i < _CGROUP_V1_MAX; i++)
+                raw_close(fds[i]);
         return r;
 }
 
