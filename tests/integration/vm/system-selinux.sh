@@ -24,14 +24,10 @@ grep -qx overlay "$MODS/order" 2>/dev/null ||
         skip_all "no overlay in $MODS/order (run moat-guest-kernel as root)"
 
 SRC=$MOAT_SOURCE_DIR
-u=${USERS[-1]}
-d=$(user_dir "$u")
-chown "$(qemu_uid "$u")" "$d/work"
-cp "$(dirname "$0")/system-selinux-guest.sh" "$d/work/guest.sh"
-cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
+guest_setup system-selinux-guest.sh -b "$MODS:$MODS:ro"
 "$SRC/tests/helpers/make-busybox-image.sh" "$d/work/bb.tar" ||
         skip_all "cannot make the busybox test image (busybox-static)"
-chmod a+r "$d/work/guest.sh" "$d/work/guest-lib.sh" "$d/work/bb.tar"
+chmod a+r "$d/work/bb.tar"
 
 P=$d/work/polroot
 mkdir -p "$P/etc/selinux/default" "$P/var/lib/selinux"
@@ -46,17 +42,8 @@ check_all "the guest's policy (Debian's base and unconfined modules) builds on t
         { diag "$(head -c 600 "$T/semodule.out")"; tap_end; exit 1; }
 chmod -R a+rX "$P"
 
-binds=(-b "$SRC:$SRC:ro" -b "$MODS:$MODS:ro")
-for dir in "$MOAT_BUILD_DIR" "$MOAT_DATA_DIR"; do
-        case "$dir/" in "$SRC"/*) ;; *) binds+=(-b "$dir:$dir:ro") ;; esac
-done
-kargs="security=selinux selinux=1"
-t0=$(date +%s%N)
-out=$(as_user "$u" "$DRIVER" -r -m 768 -t 540000 -K "$kargs" "${binds[@]}" -w /t -- \
-        env MOAT_DATA_DIR="$MOAT_DATA_DIR" PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C \
-        bash /t/guest.sh "$MOAT" /t/bb.tar "$MODS" /t/polroot "$SRC/tests/integration/vm/selinux" \
-        </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
-rc=$?
-diag "driver: rc=$rc in $((($(date +%s%N) - t0) / 1000000)) ms; $(tr '\n' ' ' <"$T/guest.res") err='$(head -c 400 "$T/guest.err")'"
+guest_boot "security=selinux selinux=1" 768 540000 \
+        bash /t/guest.sh "$MOAT" /t/bb.tar "$MODS" /t/polroot "$SRC/tests/integration/vm/selinux"
+diag "driver: rc=$rc in $secs ms; $(tr '\n' ' ' <"$T/guest.res") err='$(head -c 400 "$T/guest.err")'"
 report_guest "$out" "system-tier SELinux" 14
 tap_end

@@ -22,23 +22,11 @@ MODS=$(dirname "$GUEST_KERNEL")/modules-extra
 grep -qx overlay "$MODS/order" 2>/dev/null ||
         skip_all "no overlay in $MODS/order (run moat-guest-kernel as root)"
 
-u=${USERS[-1]}
-d=$(user_dir "$u")
-chown "$(qemu_uid "$u")" "$d/work"
-cp "$(dirname "$0")/system-userns-guest.sh" "$d/work/guest.sh"
-cp "$(dirname "$0")/guest-lib.sh" "$d/work/guest-lib.sh"
+guest_setup system-userns-guest.sh -b "$MODS:$MODS:ro"
 "$MOAT_SOURCE_DIR/tests/helpers/make-busybox-image.sh" "$d/work/bb.tar" ||
         skip_all "cannot make the busybox test image (busybox-static)"
-chmod a+r "$d/work/guest.sh" "$d/work/guest-lib.sh" "$d/work/bb.tar"
-binds=(-b "$MOAT_SOURCE_DIR:$MOAT_SOURCE_DIR:ro" -b "$MODS:$MODS:ro")
-for dir in "$MOAT_BUILD_DIR" "$MOAT_DATA_DIR"; do
-        case "$dir/" in "$MOAT_SOURCE_DIR"/*) ;; *) binds+=(-b "$dir:$dir:ro") ;; esac
-done
-t0=$(date +%s%N)
-out=$(as_user "$u" "$DRIVER" -r -m 768 -t 400000 -K "sysctl.kernel.unprivileged_userns_clone=0" \
-        "${binds[@]}" -w /t -- env MOAT_DATA_DIR="$MOAT_DATA_DIR" PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C \
-        bash /t/guest.sh "$MOAT" /t/bb.tar "$MODS" </dev/null 2>"$T/guest.err" 3>"$T/guest.res")
-rc=$?
-diag "driver: rc=$rc in $((($(date +%s%N) - t0) / 1000000)) ms; $(tr '\n' ' ' <"$T/guest.res") err='$(head -c 400 "$T/guest.err")'"
+chmod a+r "$d/work/bb.tar"
+guest_boot "sysctl.kernel.unprivileged_userns_clone=0" 768 400000 bash /t/guest.sh "$MOAT" /t/bb.tar "$MODS"
+diag "driver: rc=$rc in $secs ms; $(tr '\n' ' ' <"$T/guest.res") err='$(head -c 400 "$T/guest.err")'"
 report_guest "$out" "system-tier user namespace" 9
 tap_end
