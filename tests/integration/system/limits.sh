@@ -39,7 +39,8 @@ for u in "${USERS[@]}"; do
                 out=$(as_user "$u" "$MOAT" run -q -p "$d/o-$mode.yaml" -- sh -c 'echo small; echo err >&2; exit 4' 2>&1)
                 rc=$?
                 check_all "$u, $mode mode: within the cap stdout and stderr pass, the status is the command's (4)" \
-                        '[ $rc = 4 ] && grep -qx small <<<"$out" && grep -qx err <<<"$out"'
+                        '[ $rc = 4 ] && grep -qx small <<<"$out" && grep -qx err <<<"$out"' ||
+                        diag "$u, $mode: rc=$rc out: $(head -c 600 <<<"$out")"
 
                 write_profile "$d/c-$mode.yaml" cpu$mode $img 'resources: {cpu_time: 1s, timeout: 20s, enforce: required}'
                 [ $mode = boot ] && sed -i 's|^os: .*|os: {full_os: true, init: /sbin/init}|' "$d/c-$mode.yaml"
