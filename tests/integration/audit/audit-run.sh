@@ -213,7 +213,7 @@ import re, sys
 trace, log, result = sys.argv[1], sys.argv[2], sys.argv[3]
 lines = open(trace).read().splitlines()
 main = lines[0].split()[0]  # moat's own pid: the first traced line is its
-fds, state = set(), "open"
+fds, state, pending = set(), "open", {}
 for l in lines:
     pid, rest = l.split(None, 1)
     m = re.match(r'openat\(AT_FDCWD, "([^"]*)", [^)]*\) = (\d+)', rest)
@@ -222,8 +222,16 @@ for l in lines:
     m = re.match(r'write\((\d+), "\{\\"chain', rest)
     if m and m.group(1) in fds:
         state = "written"
+    # with -f, another thread's call in between splits a call into "<unfinished ...>" and
+    # "<... fdatasync resumed>": its result is on the second line
     m = re.match(r'fdatasync\((\d+)', rest)
-    if m and m.group(1) in fds and state == "written" and rest.rstrip().endswith("= 0"):
+    if m and m.group(1) in fds and state == "written":
+        if rest.rstrip().endswith("<unfinished ...>"):
+            pending[pid] = True
+        elif rest.rstrip().endswith("= 0"):
+            state = "synced"
+    if rest.startswith("<... fdatasync resumed>") and pending.pop(pid, False) and \
+            rest.rstrip().endswith("= 0") and state == "written":
         state = "synced"
     m = re.match(r'rename\("[^"]*", "([^"]*)"\)', rest)
     if m and m.group(1) == result:
