@@ -1888,6 +1888,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         int attach_go = -EBADF; /* boot mode: the attacher's go, until it is written */
         int init_status = -1;   /* command mode: pid 1's exit status from liblxc's monitor fifo */
         pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
+        bool setup_retried = false;
         OutputRelay relay;
         int cpu_fd = -EBADF; /* resources.cpu_time: the container's CPU accounting */
         int net_fd = -EBADF; /* network outbound: the proxy's decision records */
@@ -2596,6 +2597,13 @@ out_wait:
         {
                 char msg[512];
                 ssize_t n = read(run.err_fd, msg, sizeof(msg) - 1);
+                /* the runner's note that liblxc's setup process died before it configured the
+                 * container and the start was made again (lxc-run.c) */
+                char note[PATH_MAX];
+                snprintf(note, sizeof(note), "%s/setup-retried", run.dir);
+                setup_retried = access(note, F_OK) == 0;
+                if (n > 0)
+                        msg[n] = '\0';
                 _cleanup_free_ char *sp = NULL;
                 char gate_msg[512] = "";
                 if (asprintf(&sp, "%s/status", run.dir) >= 0)
@@ -2604,7 +2612,6 @@ out_wait:
                         /* already failed (verification, start) */
                 } else if (n > 0) {
                         char le[384];
-                        msg[n] = '\0';
                         lxc_log_error(run.dir, le, sizeof(le));
                         fail(o, "lxc start", 0, "%s%s%s", msg, le[0] ? "; liblxc: " : "", le);
                 } else if (gate_msg[0] && status == 125) {
@@ -2647,10 +2654,11 @@ out_wait:
                          ready ? "ready at " : "not ready after ",
                          ready ? ready_ms : now_ms() - start,
                          stop_forced ? ", killed after the stop grace period" : "");
-        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s%s, %s map at %u, image sha256:%s",
+        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s%s, %s map at %u, image sha256:%s%s",
                  p->system.boot ? "boot mode, init " : "command mode",
                  p->system.boot ? p->system.init : "", sd, run.count == 1 ? "single-uid" : "range",
-                 run.base, p->system.image_digest);
+                 run.base, p->system.image_digest,
+                 setup_retried ? ", started twice: liblxc's setup process died at its start" : "");
         /* The outcome is final: what the run left is removed on a thread of its own while the
          * audit record is written (its pages start going to the disk); the guard is told so,
          * or, when something could not be removed, left to try again after this returns */
