@@ -156,11 +156,12 @@ static int status_of(int st) {
  * The child dies before it reads the parent's first sync message, so nothing of the container
  * was set up and nothing of the image ran: liblxc's first error is then the parent's failed
  * sync with it, or its write of the rest of the child's id map (setgroups, gid_map) to a child
- * that is gone; a child that fails for a reason of its own logs that reason first. Such a start is made once more, with the same keys; moat is told (the record's tier
- * detail says so). Were the free fixed and the race left, the setup process would survive with
- * every capability of its user namespace in its inheritable and ambient sets, and an init exec'd
- * as root there keeps them whatever its bounding set: moat checks from the host that no process
- * of the container holds a capability outside its bounding set (lxc-execute.c). */
+ * that is gone; a child that fails for a reason of its own logs that reason first. Such a start
+ * is made once more, with the same keys; moat is told (the record's tier detail says so). Were
+ * the free fixed and the race left, the setup process would survive with every capability of
+ * its user namespace in its inheritable and ambient sets, and an init exec'd as root there
+ * keeps them whatever its bounding set: the gate refuses that in command mode, boot mode has
+ * no check for it (README.md). */
 static bool setup_died_silently(struct lxc_container *c) {
         char path[4096], line[1024];
         int n = c->get_config_item(c, "lxc.log.file", path, sizeof(path));
