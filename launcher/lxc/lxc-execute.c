@@ -1888,7 +1888,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         int attach_go = -EBADF; /* boot mode: the attacher's go, until it is written */
         int init_status = -1;   /* command mode: pid 1's exit status from liblxc's monitor fifo */
         pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
-        bool setup_retried = false;
+        bool setup_retried = false, synced = false;
         OutputRelay relay;
         int cpu_fd = -EBADF; /* resources.cpu_time: the container's CPU accounting */
         int net_fd = -EBADF; /* network outbound: the proxy's decision records */
@@ -2668,16 +2668,20 @@ out_wait:
         if (req->hooks && req->hooks->finished)
                 req->hooks->finished(o, req->hooks->userdata);
         if (threaded) {
+                /* the record's fdatasync while the cleaner removes the run */
+                if (req->hooks && req->hooks->waiting)
+                        req->hooks->waiting(req->hooks->userdata);
+                synced = true;
                 (void) pthread_join(cleaner, NULL);
                 run.cleaned = true;
         }
 out_guard:
         /* the guard ends (or, with something left, cleans up) while the audit record is
-         * synced */
+         * synced, unless that was done beside the cleaner */
         if (!run.cleaned)
                 run.cleanup_r = lxc_run_cleanup(run.id, run.dir, run.cgroups);
         sys_cgroup_guard_release(&run.guard, run.cleanup_r == 0);
-        if (req->hooks && req->hooks->waiting)
+        if (!synced && req->hooks && req->hooks->waiting)
                 req->hooks->waiting(req->hooks->userdata);
         sys_cgroup_guard_stop(&run.guard, false);
         goto out;
