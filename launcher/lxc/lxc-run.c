@@ -189,10 +189,10 @@ static bool setup_died_silently(struct lxc_container *c) {
 /* The test hook MOAT_SYSTEM_RUNNER_FAULT=setup-abort (launcher/lxc/README.md): the first start
  * meets the race above every time. This process puts itself under a seccomp filter that hands
  * getuid() and geteuid() to a watcher process, which answers them for the first setup process
- * (the first caller in another pid namespace) as the race does (getuid() the overflow id as
- * before the map, geteuid() let through once the parent wrote the map: 0) and
- * lets every other caller (liblxc here, its helpers, the second start and the container) go on
- * to the kernel. The watcher is no child of this one (liblxc's abort waits for every child);
+ * (the first caller in another pid namespace, up to its first geteuid()) as the race does
+ * (getuid() the overflow id as before the map, geteuid() let through once the parent wrote the
+ * map: 0) and lets every other call (liblxc here, its helpers, the second start and the
+ * container) go on to the kernel, those of another pid namespace once their map is written. The watcher is no child of this one (liblxc's abort waits for every child);
  * it ends when no process is left under the filter. */
 static bool other_pidns(pid_t pid) {
         char path[64];
@@ -221,20 +221,32 @@ static _Noreturn void setup_abort_watch(int sock) {
         struct cmsghdr *h;
         int l;
         pid_t fake = 0;
-        struct seccomp_notif_resp held = {}; /* the setup process's geteuid(), until the map */
+        /* calls held until the caller's map is written (at most 1 s) */
+        struct {
+                pid_t pid;
+                int waited;
+                struct seccomp_notif_resp resp;
+        } held[16] = {};
 
         if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1 || !(h = CMSG_FIRSTHDR(&m)) ||
             h->cmsg_type != SCM_RIGHTS)
                 _exit(1);
         memcpy(&l, CMSG_DATA(h), sizeof(l));
-        for (int waited = 0;;) {
+        for (;;) {
+                bool holding = false;
+                for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++)
+                        holding |= held[i].pid != 0;
                 struct pollfd pf = { .fd = l, .events = POLLIN };
-                int n = poll(&pf, 1, held.id ? 1 : -1);
+                int n = poll(&pf, 1, holding ? 1 : -1);
                 if (n < 0 && errno != EINTR)
                         _exit(1);
-                if (held.id && (map_written(fake) || ++waited > 1000)) {
-                        (void) ioctl(l, SECCOMP_IOCTL_NOTIF_SEND, &held);
-                        held.id = 0;
+                for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+                        if (!held[i].pid || (!map_written(held[i].pid) && ++held[i].waited <= 1000))
+                                continue;
+                        (void) ioctl(l, SECCOMP_IOCTL_NOTIF_SEND, &held[i].resp);
+                        if (held[i].pid == fake)
+                                fake = -1; /* done: that process is left alone from now on */
+                        held[i].pid = 0;
                 }
                 if (n <= 0)
                         continue;
@@ -244,16 +256,30 @@ static _Noreturn void setup_abort_watch(int sock) {
                 struct seccomp_notif_resp resp = {};
                 if (ioctl(l, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
                         continue; /* the caller is gone */
-                if (!fake && other_pidns((pid_t) req.pid))
-                        fake = (pid_t) req.pid;
+                pid_t pid = (pid_t) req.pid;
                 resp.id = req.id;
                 resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-                if ((pid_t) req.pid == fake && req.data.nr == __NR_getuid) {
+                bool other = other_pidns(pid);
+                if (other && !fake)
+                        fake = pid;
+                if (pid == fake && req.data.nr == __NR_getuid) {
                         resp.flags = 0; /* as before the map: the overflow id */
                         resp.val = 65534;
-                } else if ((pid_t) req.pid == fake && !held.id) {
-                        held = resp; /* geteuid() once the parent wrote the map: 0 */
-                        continue;
+                } else if (other && !map_written(pid)) {
+                        /* the first setup process's geteuid() once the parent wrote the map
+                         * (0: the race); any other's call then too, so that this hook's
+                         * round trips do not open the race for the second start */
+                        size_t i = 0;
+                        while (i < sizeof(held) / sizeof(held[0]) && held[i].pid)
+                                i++;
+                        if (i < sizeof(held) / sizeof(held[0])) {
+                                held[i].pid = pid;
+                                held[i].waited = 0;
+                                held[i].resp = resp;
+                                continue;
+                        }
+                } else if (pid == fake) {
+                        fake = -1;
                 }
                 (void) ioctl(l, SECCOMP_IOCTL_NOTIF_SEND, &resp);
         }
