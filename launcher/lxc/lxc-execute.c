@@ -2602,6 +2602,11 @@ out_wait:
                 char note[PATH_MAX];
                 snprintf(note, sizeof(note), "%s/setup-retried", run.dir);
                 setup_retried = access(note, F_OK) == 0;
+                if (setup_retried && !req->quiet)
+                        fprintf(stderr,
+                                "moat: liblxc's setup process died before it set up the container "
+                                "(its id-map race; a \"free(): invalid pointer\" above is its "
+                                "abort): the container was started again\n");
                 if (n > 0)
                         msg[n] = '\0';
                 _cleanup_free_ char *sp = NULL;

@@ -60,6 +60,12 @@ for u in "${USERS[@]}"; do
                         diag "rc=$rc $out"
                 check "$u: the audit record says it was started twice" \
                         grep -q "started twice: liblxc's setup process died at its start" <<<"$detail"
+                check "$u: with -q moat itself says nothing of it" \
+                        bash -c '! grep -q "^moat:" <<<"$1"' _ "$out"
+                out=$(EXTRA_ENV=MOAT_SYSTEM_RUNNER_FAULT=setup-abort as_user "$u" "$MOAT" run \
+                        -p "$d/c.yaml" -- true 2>&1)
+                check "$u: without -q moat says the container was started again, and why" \
+                        grep -q "^moat: liblxc's setup process died before it set up the container.*started again$" <<<"$out"
         fi
         check "$u: that run left no run directory" [ "$(run_dirs "$u" | wc -l)" = "$ndirs" ]
         out=$(EXTRA_ENV=MOAT_SYSTEM_RUNNER_FAULT=nonesuch as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- true 2>&1)
