@@ -11,7 +11,7 @@ pkgs=(
   qemu-system-x86 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   cpio kmod xz-utils zstd busybox-static mmdebstrap
   bubblewrap crun hyperfine jq python3-jsonschema python3-yaml iproute2 util-linux procps
-  curl openssl git slirp4netns nftables
+  curl openssl git slirp4netns nftables strace
   man-db groff-base
   sudo passwd
   containerd runc containernetworking-plugins

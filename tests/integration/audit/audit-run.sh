@@ -208,40 +208,8 @@ done
 if command -v strace >/dev/null; then
         strace -f -qq -e trace=openat,write,fdatasync,rename,exit_group -o "$T/strace" \
                 "$MOAT" run --result "$T/durable.json" -p "$T/run.yaml" -- true >/dev/null 2>&1
-        python3 - "$T/strace" "$MOAT_AUDIT_LOG" "$T/durable.json" >"$T/order" 2>&1 <<'PY'
-import re, sys
-trace, log, result = sys.argv[1], sys.argv[2], sys.argv[3]
-lines = open(trace).read().splitlines()
-main = lines[0].split()[0]  # moat's own pid: the first traced line is its
-fds, state, pending = set(), "open", {}
-for l in lines:
-    pid, rest = l.split(None, 1)
-    m = re.match(r'openat\(AT_FDCWD, "([^"]*)", [^)]*\) = (\d+)', rest)
-    if m and m.group(1) == log:
-        fds.add(m.group(2))
-    m = re.match(r'write\((\d+), "\{\\"chain', rest)
-    if m and m.group(1) in fds:
-        state = "written"
-    # with -f, another thread's call in between splits a call into "<unfinished ...>" and
-    # "<... fdatasync resumed>": its result is on the second line
-    m = re.match(r'fdatasync\((\d+)', rest)
-    if m and m.group(1) in fds and state == "written":
-        if rest.rstrip().endswith("<unfinished ...>"):
-            pending[pid] = True
-        elif rest.rstrip().endswith("= 0"):
-            state = "synced"
-    if rest.startswith("<... fdatasync resumed>") and pending.pop(pid, False) and \
-            rest.rstrip().endswith("= 0") and state == "written":
-        state = "synced"
-    m = re.match(r'rename\("[^"]*", "([^"]*)"\)', rest)
-    if m and m.group(1) == result:
-        print("result:" + state)
-    if pid == main and rest.startswith("exit_group"):
-        print("exit:" + state)
-        break
-else:
-    print("no exit_group of moat in the trace")
-PY
+        python3 "$MOAT_DATA_DIR/tests/helpers/durable-order.py" "$T/strace" "$MOAT_AUDIT_LOG" \
+                "$T/durable.json" >"$T/order" 2>&1
         check "moat exits only after the record's write and an fdatasync of the log" \
                 grep -qx exit:synced "$T/order"
         check "... and the --result file is put in place only after that fdatasync" \

@@ -68,6 +68,21 @@ for u in "${USERS[@]}"; do
                         grep -q "^moat: liblxc's setup process died before it set up the container.*started again$" <<<"$out"
         fi
         check "$u: that run left no run directory" [ "$(run_dirs "$u" | wc -l)" = "$ndirs" ]
+        # durability: the record is synced (beside the run's removal) before the --result file
+        # is put in place and before moat exits (tests/helpers/durable-order.py)
+        if command -v strace >/dev/null; then
+                as_user "$u" strace -f -qq -e trace=openat,write,fdatasync,rename,exit_group \
+                        -o "$d/work/strace" "$MOAT" run -q --result "$d/work/durable.json" \
+                        -p "$d/c.yaml" -- true >/dev/null 2>&1
+                python3 "$MOAT_SOURCE_DIR/tests/helpers/durable-order.py" "$d/work/strace" \
+                        "$d/audit.jsonl" "$d/work/durable.json" >"$d/order" 2>&1
+                check_all "$u: moat exits only after the record's write and an fdatasync of the log" \
+                        'grep -qx exit:synced "$d/order" && [ "$(grep ^result: "$d/order")" = result:synced ]' ||
+                        diag "$(cat "$d/order")"
+        else
+                tap_skip "$u: moat exits only after the record's write and an fdatasync of the log" \
+                        "strace is not installed"
+        fi
         out=$(EXTRA_ENV=MOAT_SYSTEM_RUNNER_FAULT=nonesuch as_user "$u" "$MOAT" run -q -p "$d/c.yaml" -- true 2>&1)
         rc=$?
         check_all "$u: an unknown runner fault is refused (125)" \
