@@ -407,12 +407,29 @@ typedef struct ContextLoad {
         MoatError *error;
 } ContextLoad;
 
-static int context_load(void *userdata) {
+static int context_load_profile(void *userdata) {
         ContextLoad *l = userdata;
 
         sys_heap_reserve_thread(MOAT_HEAP_RESERVE);
-        return run_context_load(l->args, l->ctx, l->error);
+        return run_context_load_profile(l->args, l->ctx, l->error);
 }
+
+static int context_load_rest(void *userdata) {
+        ContextLoad *l = userdata;
+
+        return run_context_load_rest(l->args, l->ctx, l->error);
+}
+
+#if HAVE_LXC
+/* Whether the profile asks for the system tier itself (isolation: system, or a full OS without
+ * a fixed tier) and allows it: its runner is then started before the policy and the host are
+ * read, and discarded if the plan ends up elsewhere (escalated to vm, refused). */
+static bool profile_wants_system(const Profile *pr) {
+        if (pr->max_tier < TIER_SYSTEM)
+                return false;
+        return pr->isolation == TIER_SYSTEM || (pr->isolation == TIER_AUTO && pr->os.full_os);
+}
+#endif
 
 int cmd_run(int argc, char **argv) {
         RunArgs a = {};
@@ -422,6 +439,7 @@ int cmd_run(int argc, char **argv) {
         static MoatError err;
         static char errbuf[1024];
         RunOutcome outcome = { .exit_status = EXIT_MOAT_FAILED, .exit_code = -1 };
+        SystemRunner runner = { .cfg_fd = -EBADF, .err_fd = -EBADF };
         _cleanup_free_ char *workdir = NULL, *refusal = NULL;
         const char *error = NULL;
         uint64_t start = realtime_ns();
@@ -455,7 +473,8 @@ int cmd_run(int argc, char **argv) {
                            .workdir = workdir,
                            .caller_env = environ,
                            .quiet = a.quiet,
-                           .hooks = &hooks };
+                           .hooks = &hooks,
+                           .system_runner = &runner };
         rec.req = &req;
 
         RunContextArgs cargs = { .profile = a.profile,
@@ -468,7 +487,18 @@ int cmd_run(int argc, char **argv) {
          * (sys/heap.h), so that a sandbox's supervisor keeps a compact copy of what it needs
          * (below). */
         ContextLoad load = { .args = &cargs, .ctx = &ctx, .error = &err };
-        r = sys_heap_scratch_keep(context_load, &load);
+        r = sys_heap_scratch_keep(context_load_profile, &load);
+#if HAVE_LXC
+        /* on this thread: the runner dies with the thread that started it (PR_SET_PDEATHSIG) */
+        if (r >= 0 && profile_wants_system(ctx.profile))
+                (void) system_runner_prestart(&runner);
+#endif
+        if (r >= 0)
+                r = sys_heap_scratch_keep(context_load_rest, &load);
+#if HAVE_LXC
+        if (r < 0 || ctx.plan->refused || ctx.plan->tier != TIER_SYSTEM)
+                system_runner_discard(&runner);
+#endif
         /* The thread waits to free the originals (run_context_compact()) for a sandbox run only;
          * otherwise it ends here. */
         bool compact = r >= 0 && !ctx.plan->refused && ctx.plan->tier == TIER_SANDBOX;
@@ -523,6 +553,9 @@ int cmd_run(int argc, char **argv) {
                         error = outcome.message;
         }
 
+#if HAVE_LXC
+        system_runner_discard(&runner); /* not taken: the run stopped before its start */
+#endif
         r = write_records(&rec, ran ? &outcome : NULL, error);
         if (r < 0 && !outcome.started)
                 status = EXIT_MOAT_FAILED;

@@ -80,8 +80,7 @@ static int resolve_image(Profile *p, MoatError *error) {
         return 0;
 }
 
-int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *error) {
-        _cleanup_free_ char *policies = NULL;
+int run_context_load_profile(const RunContextArgs *args, RunContext *ctx, MoatError *error) {
         int r;
 
         *ctx = (RunContext){};
@@ -90,11 +89,21 @@ int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *err
                                       "a profile is required (-p NAME or -p FILE)");
 
         r = profile_load(args->profile, &ctx->profile, error);
+        if (r >= 0)
+                r = resolve_image(ctx->profile, error);
         if (r < 0)
-                goto fail;
-        r = resolve_image(ctx->profile, error);
-        if (r < 0)
-                goto fail;
+                run_context_done(ctx);
+        return r;
+}
+
+int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *error) {
+        int r = run_context_load_profile(args, ctx, error);
+        return r < 0 ? r : run_context_load_rest(args, ctx, error);
+}
+
+int run_context_load_rest(const RunContextArgs *args, RunContext *ctx, MoatError *error) {
+        _cleanup_free_ char *policies = NULL;
+        int r;
 
         if (!args->policies_dir && asprintf(&policies, "%s/policies", moat_data_dir()) < 0) {
                 r = -ENOMEM;

@@ -30,6 +30,11 @@ typedef struct RunContextArgs {
 
 /* On failure, error names the file:line:column or the flag, and the return is negative. */
 int run_context_load(const RunContextArgs *args, RunContext *ctx, MoatError *error);
+/* run_context_load() in two steps, for a caller that acts on the profile before the rest is
+ * loaded (moat run starts the system tier's runner): the profile (and its image), then the
+ * policy, the host's facts and the plan. Each leaves ctx empty on failure. */
+int run_context_load_profile(const RunContextArgs *args, RunContext *ctx, MoatError *error);
+int run_context_load_rest(const RunContextArgs *args, RunContext *ctx, MoatError *error);
 void run_context_done(RunContext *ctx);
 /* For a caller that keeps the plan for as long as a workload runs (moat run's supervisor),
  * after run_context_load() ran on a scratch thread (sys/heap.h): the plan and the host facts

@@ -36,12 +36,23 @@ typedef struct RunHooks {
         void *userdata;
 } RunHooks;
 
+/* The system tier's runner (moat-system-run start), started before the plan is final so that
+ * its exec and liblxc's load overlap moat's own work: it waits for its configuration on cfg_fd
+ * and reports a failure on err_fd. pid 0: none. */
+typedef struct SystemRunner {
+        pid_t pid;
+        int cfg_fd, err_fd;
+} SystemRunner;
+
 typedef struct RunRequest {
         char **argv;           /* the command, argv[0] looked up in the sandbox's PATH */
         char *workdir;         /* absolute host path of the work directory (default: cwd) */
         char **caller_env;     /* moat's own environment, filtered by the plan's env rules */
         bool quiet;            /* no progress messages on stderr */
         const RunHooks *hooks; /* NULL: none */
+        /* the system tier's runner, if moat run started one: system_execute() takes it (and
+         * leaves pid 0), or the caller discards it */
+        SystemRunner *system_runner;
 } RunRequest;
 
 /* One denied operation, for the audit record. */
@@ -138,3 +149,7 @@ int vm_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);
  * when it is ready, 125 and message otherwise. */
 int vm_prepare(const Plan *plan, const RunRequest *req, RunOutcome *outcome);
 int system_execute(const Plan *plan, const RunRequest *req, RunOutcome *outcome);
+/* Starts the system tier's runner, waiting for its configuration (0 or -errno); discard: kills
+ * and reaps it, closes its pipes (a no-op for pid 0). */
+int system_runner_prestart(SystemRunner *ret);
+void system_runner_discard(SystemRunner *r);

@@ -346,6 +346,23 @@ static int guard_start(const char *helper, const char *id, const char *dir, Cgro
         return 0;
 }
 
+/* The runner reaped and, once it is, the run removed: on a thread beside the audit record's
+ * writing, in command mode when the command's status came before the runner's end. */
+typedef struct {
+        Run *run;
+        bool reaped; /* and cleaned: run->cleanup_r */
+} Reaper;
+
+static void *reap_thread(void *arg) {
+        Reaper *r = arg;
+        while (waitpid(r->run->runner, NULL, 0) < 0)
+                if (errno != EINTR)
+                        return NULL;
+        r->reaped = true;
+        r->run->cleanup_r = lxc_run_cleanup(r->run->id, r->run->dir, r->run->cgroups);
+        return NULL;
+}
+
 /* lxc_run_cleanup() of a run, on a thread beside the audit record's writing. */
 static void *cleanup_thread(void *arg) {
         Run *run = arg;
@@ -496,86 +513,161 @@ static int blob_send(int fd, const Blob *b) {
 
 /* resources.output: fds 1 and 2 of what runs the command become the relay's pipes (the runner
  * in command mode: pid 1 and the command inherit them; the attacher in boot mode). */
-static void stdio_to_relay(const OutputRelay *relay) {
-        (void) signal(SIGPIPE, SIG_DFL); /* moat ignores it while it relays; the command not */
-        for (int i = 0; i < 2; i++)
-                if (relay->child_fd[i] >= 0 && dup2(relay->child_fd[i], i + 1) < 0)
-                        _exit(125);
+/* What a helper's child reads until its exec, and its stack. The child shares moat's memory
+ * (clone with CLONE_VM: nothing of moat's is copied, which was most of a fork's way to the
+ * exec) but, unlike vfork(), moat goes on at once instead of sleeping until the exec: on this
+ * 2-vCPU VM moat was then woken on the child's CPU and waited there while the runner loaded
+ * liblxc (1.1 ms in most runs, against 0.1 ms when it came back on its own CPU). So the child
+ * writes nothing but its own stack: raw system calls only (glibc's errno is moat's
+ * thread-local one), and everything it reads is in its block, written before the clone and
+ * not again while a child may still run on it (one block per mode; moat starts each helper
+ * once and reaps it before it returns). */
+#define SPAWN_STACK_SIZE (16 * 1024)
+typedef struct {
+        pid_t parent;
+        int cfg_fd, err_fd;
+        int stdio_fd[2]; /* -1: keep moat's */
+        uint64_t mask;   /* the signal mask to restore (the kernel's 64 bits) */
+        char helper[PATH_MAX];
+        char *argv[3];
+        char **envp; /* a copy of environ's pointers: a setenv() could move the array */
+        char stack[SPAWN_STACK_SIZE] __attribute__((aligned(16)));
+} SpawnBlock;
+
+static SpawnBlock spawn_blocks[2]; /* [0] the runner, [1] the attacher */
+
+static const char *self_dir_file(const char *name, char *buf, size_t size);
+
+/* Once the helper of a block is gone (reaped): its copy of the environment. */
+static void spawn_block_release(int which) {
+        free(spawn_blocks[which].envp);
+        spawn_blocks[which].envp = NULL;
 }
 
-/* moat's environment with XDG_RUNTIME_DIR set to the run directory, for the runner and the
- * attacher: liblxc's run files (locks, the monitor fifo) of a user's run go there, and the
- * guard removes them with it (root's: under /run/lxc, which it removes too). Made before the
- * vfork: the child writes no memory of moat's. */
-static char **helper_env(const char *dir) {
+static void raw_write_str(int fd, const char *s) {
         size_t n = 0;
+        while (s[n])
+                n++;
+        (void) raw_syscall3(SYS_write, fd, s, n);
+}
+
+/* The runner (mode "start") or the attacher ("attach"): dies with moat (set here, kept across
+ * the exec), gets the configuration on fd 3 and on fd 4, for start, the error pipe, for
+ * attach, the pipe on which moat says go (a write of the error there fails: nothing is read
+ * from it but one byte); nothing else of moat's crosses the exec. */
+static int helper_child(void *arg) {
+        const SpawnBlock *sb = arg;
+        /* SIG_DFL: SIGPIPE is the helper's (and the command's), not moat's ignored one */
+        struct {
+                unsigned long handler, flags, restorer, mask;
+        } dfl = { 0, 0, 0, 0 };
+        long c, e = -1;
+
+        (void) raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, &sb->mask, NULL, KERNEL_SIGSET_BYTES);
+        if (raw_syscall2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+            raw_syscall0(SYS_getppid) != sb->parent)
+                return 125;
+        (void) raw_syscall4(SYS_rt_sigaction, SIGPIPE, &dfl, NULL, KERNEL_SIGSET_BYTES);
+        for (int i = 0; i < 2; i++)
+                if (sb->stdio_fd[i] >= 0 && raw_syscall3(SYS_dup3, sb->stdio_fd[i], i + 1, 0) < 0)
+                        return 125;
+        c = raw_syscall3(SYS_fcntl, sb->cfg_fd, F_DUPFD, 10);
+        if (sb->err_fd >= 0)
+                e = raw_syscall3(SYS_fcntl, sb->err_fd, F_DUPFD, 10);
+        if (c < 0 || (sb->err_fd >= 0 && e < 0) || raw_syscall3(SYS_dup3, c, 3, 0) < 0 ||
+            (sb->err_fd >= 0 && raw_syscall3(SYS_dup3, e, 4, 0) < 0) ||
+            raw_syscall3(SYS_close_range, sb->err_fd >= 0 ? 5 : 4, ~0U, 0) < 0)
+                return 125;
+        long r = raw_syscall3(SYS_execve, sb->helper, sb->argv, sb->envp);
+        if (sb->err_fd >= 0) {
+                /* strerrordesc_np: a constant string, nothing written (moat is linked with
+                 * -z now: no lazy binding writes either) */
+                const char *why = strerrordesc_np((int) -r);
+                raw_write_str(4, "cannot start ");
+                raw_write_str(4, sb->helper);
+                raw_write_str(4, ": ");
+                raw_write_str(4, why ? why : "cannot execute");
+        }
+        return 125;
+}
+
+/* Starts a helper (see helper_child) with moat's environment and returns its pid at once, or -1
+ * with errno. */
+static pid_t helper_spawn(pid_t parent, const char *helper, const char *mode, int cfg_fd,
+                          int err_fd, bool relay_stdio, const OutputRelay *relay,
+                          const sigset_t *mask) {
+        int which = strcmp(mode, "start") == 0 ? 0 : 1;
+        SpawnBlock *sb = &spawn_blocks[which];
+        size_t n = 0;
+
+        if (strlen(helper) >= sizeof(sb->helper)) {
+                errno = ENAMETOOLONG;
+                return -1;
+        }
         while (environ && environ[n])
                 n++;
-        char **envp = calloc(n + 2, sizeof(char *));
-        if (!envp || asprintf(&envp[0], "XDG_RUNTIME_DIR=%s", dir) < 0) {
-                free(envp);
-                return NULL;
-        }
-        for (size_t i = 0, j = 1; i < n; i++)
-                if (strncmp(environ[i], "XDG_RUNTIME_DIR=", 16) != 0)
-                        envp[j++] = environ[i];
-        return envp;
-}
-
-static void helper_env_free(char **envp) {
-        if (envp)
-                free(envp[0]);
-        free(envp);
-}
-
-/* The runner (mode "start") or the attacher ("attach"), in a vfork() child of moat: moat's
- * memory is not copied (the runner starts while moat writes the run directory, and this
- * process's copy-on-write faults of moat's pages were most of its way to the exec), so only
- * system calls and this frame until the exec. Dies with moat (set here, kept across the exec),
- * gets the configuration on fd 3 and on fd 4, for start, the error pipe, for attach, the pipe
- * on which moat says go (a write of the error there fails: nothing is read from it but one
- * byte); nothing else of moat's crosses the exec. */
-static _Noreturn void helper_exec(pid_t parent, const char *helper, const char *mode, int cfg_fd,
-                                  int err_fd, char **envp, bool relay_stdio,
-                                  const OutputRelay *relay) {
-        char *const argv[] = { (char *) "moat-system-run", (char *) mode, NULL };
-        int c, e = -1;
-
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                _exit(125);
-        if (relay_stdio)
-                stdio_to_relay(relay);
-        else
-                (void) signal(SIGPIPE, SIG_DFL);
-        c = fcntl(cfg_fd, F_DUPFD, 10);
-        if (err_fd >= 0)
-                e = fcntl(err_fd, F_DUPFD, 10);
-        if (c < 0 || (err_fd >= 0 && e < 0) || dup2(c, 3) < 0 || (err_fd >= 0 && dup2(e, 4) < 0) ||
-            close_range(err_fd >= 0 ? 5 : 4, ~0U, 0) < 0)
-                _exit(125);
-        execve(helper, argv, envp);
-        if (err_fd >= 0) {
-                /* strerror's string is static: nothing is allocated in moat's memory */
-                const char *why = strerror(errno);
-                (void) !write(4, "cannot start ", 13);
-                (void) !write(4, helper, strlen(helper));
-                (void) !write(4, ": ", 2);
-                (void) !write(4, why, strlen(why));
-        }
-        _exit(125);
-}
-
-/* vfork() + helper_exec() in a frame of its own (the child runs on this frame's stack until its
- * exec; the executor's locals are not live across it). The child restores the signal mask. */
-static __attribute__((noinline)) pid_t
-helper_spawn(pid_t parent, const char *helper, const char *mode, int cfg_fd, int err_fd,
-             char **envp, bool relay_stdio, const OutputRelay *relay, const sigset_t *mask) {
-        pid_t pid = vfork();
-        if (pid == 0) {
-                (void) sigprocmask(SIG_SETMASK, mask, NULL);
-                helper_exec(parent, helper, mode, cfg_fd, err_fd, envp, relay_stdio, relay);
+        spawn_block_release(which);
+        sb->envp = calloc(n + 1, sizeof(char *));
+        if (!sb->envp)
+                return -1;
+        if (n)
+                memcpy(sb->envp, environ, n * sizeof(char *));
+        sb->parent = parent;
+        sb->cfg_fd = cfg_fd;
+        sb->err_fd = err_fd;
+        for (int i = 0; i < 2; i++)
+                sb->stdio_fd[i] = relay_stdio && relay ? relay->child_fd[i] : -1;
+        memcpy(&sb->mask, mask, sizeof(sb->mask));
+        strcpy(sb->helper, helper);
+        sb->argv[0] = (char *) "moat-system-run";
+        sb->argv[1] = (char *) mode;
+        sb->argv[2] = NULL;
+        pid_t pid = clone(helper_child, sb->stack + sizeof(sb->stack), CLONE_VM | SIGCHLD, sb);
+        if (pid < 0) {
+                int e = errno;
+                spawn_block_release(which);
+                errno = e;
         }
         return pid;
+}
+
+int system_runner_prestart(SystemRunner *ret) {
+        char helper[PATH_MAX];
+        int ep[2] = { -EBADF, -EBADF }, cp[2] = { -EBADF, -EBADF };
+        sigset_t cur;
+
+        *ret = (SystemRunner){ .cfg_fd = -EBADF, .err_fd = -EBADF };
+        self_dir_file("moat-system-run", helper, sizeof(helper));
+        if (sigprocmask(SIG_SETMASK, NULL, &cur) < 0 || pipe2(ep, O_CLOEXEC) < 0 ||
+            pipe2(cp, O_CLOEXEC) < 0) {
+                int e = errno;
+                safe_close(ep[0]);
+                safe_close(ep[1]);
+                return -e;
+        }
+        pid_t pid = helper_spawn(getpid(), helper, "start", cp[0], ep[1], false, NULL, &cur);
+        int e = errno;
+        safe_close(ep[1]);
+        safe_close(cp[0]);
+        if (pid < 0) {
+                safe_close(ep[0]);
+                safe_close(cp[1]);
+                return -e;
+        }
+        *ret = (SystemRunner){ .pid = pid, .cfg_fd = cp[1], .err_fd = ep[0] };
+        return 0;
+}
+
+void system_runner_discard(SystemRunner *r) {
+        if (r->pid > 0) {
+                (void) kill(r->pid, SIGKILL);
+                while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                spawn_block_release(0);
+        }
+        safe_close(r->cfg_fd);
+        safe_close(r->err_fd);
+        *r = (SystemRunner){ .cfg_fd = -EBADF, .err_fd = -EBADF };
 }
 
 /* Whether pid has exec'd something other than the program of ref (the image's init, not the
@@ -1870,6 +1962,86 @@ static int cpu_usage_open(const Plan *p, const Run *run, pid_t init, char *err, 
 
 /* ---- the executor -------------------------------------------------------------------------- */
 
+/* What system_execute() concludes once the run is over: the outcome, the controls' outcomes,
+ * tier_detail and the wall time. */
+typedef struct {
+        int status;             /* the command's (boot mode) or pid 1's, else the runner's */
+        bool verified;          /* moat's checks passed and the gate was released */
+        const char *runner_msg; /* what the runner wrote on its error pipe, or NULL */
+        const char *failed_control;
+        bool ready, stop_forced; /* systemd: READY=1 seen; killed after the grace period */
+        uint64_t ready_ms, start;
+} Conclusion;
+
+static void conclude(const Plan *p, const RunRequest *req, const Run *run, RunOutcome *o,
+                     Conclusion *c) {
+        /* the runner's note that liblxc's setup process died before it configured the
+         * container and the start was made again (lxc-run.c) */
+        char note[PATH_MAX];
+        snprintf(note, sizeof(note), "%s/setup-retried", run->dir);
+        bool setup_retried = access(note, F_OK) == 0;
+        if (setup_retried && !req->quiet)
+                fprintf(stderr,
+                        "moat: liblxc's setup process died before it set up the container "
+                        "(its id-map race; a \"free(): invalid pointer\" above is its "
+                        "abort): the container was started again\n");
+        _cleanup_free_ char *sp = NULL;
+        char gate_msg[512] = "";
+        if (asprintf(&sp, "%s/status", run->dir) >= 0)
+                (void) read_line(sp, gate_msg, sizeof(gate_msg));
+        if (o->failed_step[0]) {
+                /* already failed (verification, start) */
+        } else if (c->runner_msg) {
+                char le[384];
+                lxc_log_error(run->dir, le, sizeof(le));
+                fail(o, "lxc start", 0, "%s%s%s", c->runner_msg, le[0] ? "; liblxc: " : "", le);
+        } else if (gate_msg[0] && c->status == 125) {
+                /* the gate writes it before exiting 125; a command that writes there
+                 * itself can only misreport its own run */
+                snprintf(o->message, sizeof(o->message), "system gate: %s", gate_msg);
+                c->failed_control = check_control(gate_msg);
+                snprintf(o->failed_step, sizeof(o->failed_step), "gate");
+                o->started = false;
+                o->exit_status = 125;
+        } else if (o->cpu_time_exceeded || o->output_exceeded) {
+                /* the container was killed at the budget: as the sandbox tier */
+                o->started = c->verified;
+                o->exit_status = 128 + SIGKILL;
+                o->signal = SIGKILL;
+        } else if (o->timed_out) {
+                o->started = c->verified;
+                o->exit_status = 128 + SIGKILL;
+                o->signal = SIGKILL;
+        } else if (!c->verified) {
+                char le[384];
+                lxc_log_error(run->dir, le, sizeof(le));
+                fail(o, "start", 0,
+                     "the container ended (status %d) before moat could verify it%s%s", c->status,
+                     le[0] ? "; liblxc: " : "", le);
+        } else {
+                o->started = true;
+                o->exit_status = c->status;
+                if (c->status > 128 && c->status < 128 + 65) {
+                        o->signal = c->status - 128;
+                        o->exit_code = -1;
+                } else
+                        o->exit_code = c->status;
+        }
+        set_outcomes(p, o, c->verified && o->started, c->failed_control);
+        char sd[96] = "";
+        if (run->systemd)
+                snprintf(sd, sizeof(sd), " (systemd, %s%" PRIu64 " ms%s)",
+                         c->ready ? "ready at " : "not ready after ",
+                         c->ready ? c->ready_ms : now_ms() - c->start,
+                         c->stop_forced ? ", killed after the stop grace period" : "");
+        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s%s, %s map at %u, image sha256:%s%s",
+                 p->system.boot ? "boot mode, init " : "command mode",
+                 p->system.boot ? p->system.init : "", sd, run->count == 1 ? "single-uid" : "range",
+                 run->base, p->system.image_digest,
+                 setup_retried ? ", started twice: liblxc's setup process died at its start" : "");
+        o->wall_ns = (now_ms() - c->start) * 1000000ULL;
+}
+
 int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         Run run = { .guard = { .fd = -EBADF },
                     .err_fd = -EBADF,
@@ -1888,7 +2060,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         int attach_go = -EBADF; /* boot mode: the attacher's go, until it is written */
         int init_status = -1;   /* command mode: pid 1's exit status from liblxc's monitor fifo */
         pid_t attacher = 0, cmd_pid = 0, init_pid = 0;
-        bool setup_retried = false, synced = false;
+        bool synced = false;
+        char runner_msg[512];  /* what the runner wrote on its error pipe */
+        ssize_t runner_n = -1; /* its length, -1: not read yet */
         OutputRelay relay;
         int cpu_fd = -EBADF; /* resources.cpu_time: the container's CPU accounting */
         int net_fd = -EBADF; /* network outbound: the proxy's decision records */
@@ -1898,9 +2072,8 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         uint64_t stop_deadline = 0, ready_ms = 0;
         const char *fault_name = getenv("MOAT_SYSTEM_FAULT"), *failed_control = NULL;
         const Fault *fault = NULL;
-        bool gate_filter = true;   /* command mode: the gate stacks the plan's filter */
-        bool gate_waits = false;   /* command mode: the gate wrote its byte on ready */
-        char **helper_envp = NULL; /* the runner's and attacher's environment */
+        bool gate_filter = true; /* command mode: the gate stacks the plan's filter */
+        bool gate_waits = false; /* command mode: the gate wrote its byte on ready */
         sigset_t old;
 
         o->exit_status = 125;
@@ -2104,30 +2277,37 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                 fail(o, "signals", -sfd, "signalfd: %s", strerror(-sfd));
                 goto out_guard;
         }
-        if (pipe2(ep, O_CLOEXEC) < 0 || pipe2(cp, O_CLOEXEC) < 0) {
-                fail(o, "pipe", errno, "pipe: %s", strerror(errno));
-                goto out_guard;
-        }
         /* The runner next: it execs moat-system-run and loads liblxc while this process writes
-         * the run directory and makes the keys, then waits for them on the pipe. */
+         * the run directory and makes the keys, then waits for them on the pipe. moat run
+         * started it already, as soon as the profile asked for this tier (cmd-run.c), unless
+         * the command's output goes through the relay: its stdio is then the relay's. */
         pid_t self = getpid();
-        helper_envp = helper_env(run.dir);
-        if (!helper_envp) {
-                fail(o, "fork", ENOMEM, "out of memory");
-                goto out_guard;
+        SystemRunner *pre = req->system_runner;
+        if (pre && pre->pid > 0 && p->resources.output_bytes && !p->system.boot)
+                system_runner_discard(pre);
+        if (pre && pre->pid > 0) {
+                run.runner = pre->pid;
+                cfg_fd = pre->cfg_fd;
+                run.err_fd = pre->err_fd;
+                *pre = (SystemRunner){ .cfg_fd = -EBADF, .err_fd = -EBADF };
+        } else {
+                if (pipe2(ep, O_CLOEXEC) < 0 || pipe2(cp, O_CLOEXEC) < 0) {
+                        fail(o, "pipe", errno, "pipe: %s", strerror(errno));
+                        goto out_guard;
+                }
+                run.runner = helper_spawn(self, helper, "start", cp[0], ep[1], !p->system.boot,
+                                          &relay, &old);
+                if (run.runner < 0) {
+                        fail(o, "fork", errno, "cannot start %s: %s", helper, strerror(errno));
+                        goto out_guard;
+                }
+                close(ep[1]);
+                close(cp[0]);
+                cfg_fd = cp[1];
+                run.err_fd = ep[0];
         }
-        run.runner = helper_spawn(self, helper, "start", cp[0], ep[1], helper_envp, !p->system.boot,
-                                  &relay, &old);
-        if (run.runner < 0) {
-                fail(o, "fork", errno, "fork: %s", strerror(errno));
-                goto out_guard;
-        }
-        close(ep[1]);
-        close(cp[0]);
-        cfg_fd = cp[1];
         if (!p->system.boot) /* boot mode: the attacher, forked later, takes them */
                 sandbox_output_close_child_ends(&relay);
-        run.err_fd = ep[0];
         pidfd = (int) syscall(SYS_pidfd_open, run.runner, 0);
         if (pidfd < 0) {
                 (void) kill(run.runner, SIGKILL);
@@ -2296,6 +2476,10 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                         (void) kill(run.runner, SIGKILL);
                                         killed = true;
                                 }
+                        /* nothing more to relay or to hear from the proxy: the outcome is final
+                         * now, concluded while the runner dies (out_wait) */
+                        if (init_status >= 0 && !relay.active && net_pid <= 0)
+                                break;
                 }
                 if (n > 0 && relay.active && !relay.exceeded &&
                     sandbox_output_handle(&relay, &pf[4]) == 1) {
@@ -2418,7 +2602,7 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                         attacher = b.oom || pipe2(ap, O_CLOEXEC) < 0 || pipe2(gp, O_CLOEXEC) < 0
                                            ? -1
                                            : helper_spawn(self, helper, "attach", ap[0], gp[0],
-                                                          helper_envp, true, &relay, &old);
+                                                          true, &relay, &old);
                         safe_close(ap[0]);
                         safe_close(gp[0]);
                         attach_go = gp[1];
@@ -2560,7 +2744,40 @@ out_wait:
                 if (waitpid(attacher, &st, 0) == attacher && !killed)
                         cmd_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
-        for (;;) {
+        /* Command mode, pid 1's exit status from liblxc's monitor and nothing else of the run
+         * to come (no relay, no proxy, no budget or timeout hit, no message from the runner):
+         * the outcome is final before the runner, killed above, is gone. It is recorded and
+         * synced while the runner dies, taking the container's last namespaces with it (its
+         * descriptors hold them: the mounts go as they close), and is reaped and the run
+         * removed on a thread: some 0.5 ms here, before, one after the other. */
+        Reaper reaper = { .run = &run };
+        if (!p->system.boot && init_status >= 0 && verified && killed && !o->failed_step[0] &&
+            !relay.active && net_pid <= 0 && !o->cpu_time_exceeded && !o->output_exceeded &&
+            !o->timed_out && fcntl(run.err_fd, F_SETFL, O_NONBLOCK) == 0) {
+                runner_n = read(run.err_fd, runner_msg, sizeof(runner_msg) - 1);
+                pthread_t t;
+                /* else the runner said something after all: concluded below, with its words */
+                if (runner_n <= 0 && (runner_n == 0 || errno == EAGAIN)) {
+                        runner_n = 0;
+                        /* before the thread: the gate's status is read from the run directory */
+                        conclude(p, req, &run, o,
+                                 &(Conclusion){ .status = init_status,
+                                                .verified = true,
+                                                .failed_control = failed_control,
+                                                .start = start });
+                        bool threaded = pthread_create(&t, NULL, reap_thread, &reaper) == 0;
+                        if (req->hooks && req->hooks->finished)
+                                req->hooks->finished(o, req->hooks->userdata);
+                        if (req->hooks && req->hooks->waiting)
+                                req->hooks->waiting(req->hooks->userdata);
+                        synced = true;
+                        if (threaded)
+                                (void) pthread_join(t, NULL);
+                        run.cleaned = reaper.reaped;
+                }
+                (void) fcntl(run.err_fd, F_SETFL, 0);
+        }
+        for (; !reaper.reaped;) {
                 int st;
                 if (waitpid(run.runner, &st, 0) >= 0) {
                         status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -2594,83 +2811,27 @@ out_wait:
                         p->resources.output_bytes);
         if (sfd >= 0)
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
-        {
-                char msg[512];
-                ssize_t n = read(run.err_fd, msg, sizeof(msg) - 1);
-                /* the runner's note that liblxc's setup process died before it configured the
-                 * container and the start was made again (lxc-run.c) */
-                char note[PATH_MAX];
-                snprintf(note, sizeof(note), "%s/setup-retried", run.dir);
-                setup_retried = access(note, F_OK) == 0;
-                if (setup_retried && !req->quiet)
-                        fprintf(stderr,
-                                "moat: liblxc's setup process died before it set up the container "
-                                "(its id-map race; a \"free(): invalid pointer\" above is its "
-                                "abort): the container was started again\n");
-                if (n > 0)
-                        msg[n] = '\0';
-                _cleanup_free_ char *sp = NULL;
-                char gate_msg[512] = "";
-                if (asprintf(&sp, "%s/status", run.dir) >= 0)
-                        (void) read_line(sp, gate_msg, sizeof(gate_msg));
-                if (o->failed_step[0]) {
-                        /* already failed (verification, start) */
-                } else if (n > 0) {
-                        char le[384];
-                        lxc_log_error(run.dir, le, sizeof(le));
-                        fail(o, "lxc start", 0, "%s%s%s", msg, le[0] ? "; liblxc: " : "", le);
-                } else if (gate_msg[0] && status == 125) {
-                        /* the gate writes it before exiting 125; a command that writes there
-                         * itself can only misreport its own run */
-                        snprintf(o->message, sizeof(o->message), "system gate: %s", gate_msg);
-                        failed_control = check_control(gate_msg);
-                        snprintf(o->failed_step, sizeof(o->failed_step), "gate");
-                        o->started = false;
-                        o->exit_status = 125;
-                } else if (o->cpu_time_exceeded || o->output_exceeded) {
-                        /* the container was killed at the budget: as the sandbox tier */
-                        o->started = verified;
-                        o->exit_status = 128 + SIGKILL;
-                        o->signal = SIGKILL;
-                } else if (o->timed_out) {
-                        o->started = verified;
-                        o->exit_status = 128 + SIGKILL;
-                        o->signal = SIGKILL;
-                } else if (!verified) {
-                        char le[384];
-                        lxc_log_error(run.dir, le, sizeof(le));
-                        fail(o, "start", 0,
-                             "the container ended (status %d) before moat could verify it%s%s",
-                             status, le[0] ? "; liblxc: " : "", le);
-                } else {
-                        o->started = true;
-                        o->exit_status = status;
-                        if (status > 128 && status < 128 + 65) {
-                                o->signal = status - 128;
-                                o->exit_code = -1;
-                        } else
-                                o->exit_code = status;
-                }
+        if (!synced) {
+                if (runner_n < 0)
+                        runner_n = read(run.err_fd, runner_msg, sizeof(runner_msg) - 1);
+                if (runner_n > 0)
+                        runner_msg[runner_n] = '\0';
+                conclude(p, req, &run, o,
+                         &(Conclusion){ .status = status,
+                                        .verified = verified,
+                                        .runner_msg = runner_n > 0 ? runner_msg : NULL,
+                                        .failed_control = failed_control,
+                                        .ready = ready,
+                                        .ready_ms = ready_ms,
+                                        .stop_forced = stop_forced,
+                                        .start = start });
         }
-        set_outcomes(p, o, verified && o->started, failed_control);
-        char sd[96] = "";
-        if (run.systemd)
-                snprintf(sd, sizeof(sd), " (systemd, %s%" PRIu64 " ms%s)",
-                         ready ? "ready at " : "not ready after ",
-                         ready ? ready_ms : now_ms() - start,
-                         stop_forced ? ", killed after the stop grace period" : "");
-        snprintf(o->tier_detail, sizeof(o->tier_detail), "%s%s%s, %s map at %u, image sha256:%s%s",
-                 p->system.boot ? "boot mode, init " : "command mode",
-                 p->system.boot ? p->system.init : "", sd, run.count == 1 ? "single-uid" : "range",
-                 run.base, p->system.image_digest,
-                 setup_retried ? ", started twice: liblxc's setup process died at its start" : "");
         /* The outcome is final: what the run left is removed on a thread of its own while the
          * audit record is written (its pages start going to the disk); the guard is told so,
          * or, when something could not be removed, left to try again after this returns */
-        o->wall_ns = (now_ms() - start) * 1000000ULL;
         pthread_t cleaner;
-        bool threaded = pthread_create(&cleaner, NULL, cleanup_thread, &run) == 0;
-        if (req->hooks && req->hooks->finished)
+        bool threaded = !synced && pthread_create(&cleaner, NULL, cleanup_thread, &run) == 0;
+        if (!synced && req->hooks && req->hooks->finished)
                 req->hooks->finished(o, req->hooks->userdata);
         if (threaded) {
                 /* the record's fdatasync while the cleaner removes the run */
@@ -2696,6 +2857,9 @@ out_rm:
 out:
         if (!o->wall_ns)
                 o->wall_ns = (now_ms() - start) * 1000000ULL;
+        /* the runner and the attacher are reaped (or never started) */
+        spawn_block_release(0);
+        spawn_block_release(1);
         safe_close(cfg_fd);
         safe_close(run.err_fd);
         safe_close(run.go_fd);
@@ -2709,7 +2873,6 @@ out:
         safe_close(apidfd);
         safe_close(attach_go);
         lxc_config_done(&cfg);
-        helper_env_free(helper_envp);
         free(run.dir);
         free(run.cgroups);
         free(run.lower);

@@ -11,8 +11,10 @@
  * MODE is "command", "boot" or "attach"; CGROUP_USE is "" or the hierarchies liblxc may use
  * (lxc.cgroup.use, which liblxc reads from its global configuration file only; see
  * private_global_config()). fd 4 (start only): where a failure is described before exit 125.
- * The parent death signal and the environment (XDG_RUNTIME_DIR) are set by moat before the
- * exec; both survive it. */
+ * The parent death signal is set by moat before the exec and survives it; the environment is
+ * moat's, with XDG_RUNTIME_DIR set here to LXCPATH (liblxc's run files of a user's run go
+ * there: get_rundir() reads it when a container is made, not when liblxc is loaded), so that
+ * moat can start this program before the run directory exists. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -484,6 +486,8 @@ int main(int argc, char **argv) {
         gid_t gid = (gid_t) number(&in, UINT_MAX - 1);
         if (lxcpath[0] != '/')
                 die("moat-system-run: the run directory is not absolute");
+        if (setenv("XDG_RUNTIME_DIR", lxcpath, 1) < 0)
+                die("moat-system-run: out of memory");
         if (strcmp(argv[1], "attach") == 0) {
                 if (strcmp(mode, "attach") != 0)
                         die("moat-system-run: attach needs an attach configuration");
