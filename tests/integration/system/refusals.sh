@@ -3,7 +3,9 @@
 # fail open: cgroup keys of the other family than the host's (liblxc ignores them), a required
 # MAC label on a host without that LSM (the plan escalates, and max_tier system refuses), boot
 # mode with an init the image does not have, a directory instead of an image of the
-# store; and the gate refuses to exec when its own status differs from the plan's.
+# store; and the gate refuses to exec when its own status differs from the plan's. The runner
+# that moat starts from a profile asking for this tier is reaped by moat when the plan is
+# refused, and a sandbox launch never starts one.
 source "$(dirname "$0")/lib.sh"
 
 if [ ! -x "${MOAT_BUILD_DIR:-}/moat-system-run" ]; then
@@ -34,6 +36,24 @@ for u in "${USERS[@]}"; do
         rc=$?
         check_all "$u: a required MAC label is refused or applied, never ignored" \
                 '[ $rc = 125 ] && ! grep -q RAN <<<"$err"'
+        # moat starts the runner as soon as the profile asks for this tier (cmd-run.c); a plan
+        # that is then refused has it killed and reaped by moat itself, before moat ends, not
+        # left waiting until moat's death takes it (PR_SET_PDEATHSIG)
+        st="$d/prestart.strace"
+        if ! command -v strace >/dev/null; then
+                tap_skip "$u: a refused plan's runner is reaped by moat" "strace is not installed"
+        else
+                as_user "$u" strace -f -q -e trace=execve,kill,wait4 -e signal=none -o "$st" \
+                        "$MOAT" run -q -p "$d/m.yaml" -- echo RAN >/dev/null 2>&1
+                rp=$(awk '/execve\(.*moat-system-run.*"start"/ {print $1; exit}' "$st")
+                mp=$(awk '/execve\(.*"run", "-q", "-p"/ {print $1; exit}' "$st")
+                # strace pads the pid column to the width of the longest pid
+                wl=$(grep -n "^$mp  *wait4($rp, .* = $rp\$" "$st" | cut -d: -f1)
+                ml=$(grep -n "^$mp  *+++ exited with 125" "$st" | cut -d: -f1)
+                check_all "$u: a refused plan's runner, started from the profile, is killed and reaped by moat before it ends" \
+                        '[ -n "$rp" ] && grep -q "^$mp  *kill($rp, SIGKILL)" "$st" && [ -n "$wl" ] && [ -n "$ml" ] && [ "$wl" -lt "$ml" ]' ||
+                        diag "$(cat "$st")"
+        fi
 
         write_profile "$d/boot.yaml" boot bb 'os: {full_os: true, init: /sbin/init}'
         sed -i '/init: none/d' "$d/boot.yaml"
@@ -51,6 +71,18 @@ for u in "${USERS[@]}"; do
         check "$u: refused runs leave no run directory" \
                 [ -z "$(run_dirs "$u")" ]
 done
+
+# liblxc stays out of a sandbox launch: its runner is not even started
+st="$T/sandbox.strace"
+if ! command -v strace >/dev/null; then
+        tap_skip "a sandbox launch never starts moat-system-run" "strace is not installed"
+else
+        MOAT_AUDIT_LOG="$T/sandbox-audit.jsonl" strace -f -q -e trace=execve -o "$st" \
+                "$MOAT" run -q -p minimal -- /bin/true
+        check_all "a sandbox launch never starts moat-system-run" \
+                '! grep -q moat-system-run "$st" && grep -q "execve(\"/bin/true\"" "$st"' ||
+                diag "$(cat "$st")"
+fi
 
 # The gate on the host, where nothing of the plan holds: it names what differs and exits 125.
 err=$("$GATE" --nnp -- /bin/echo RAN 2>&1)
