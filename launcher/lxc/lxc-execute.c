@@ -2267,6 +2267,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                              strerror(-r));
                         goto out_guard;
                 }
+                /* until the command can run, what comes through is liblxc's and the gate's
+                 * (a setup process's abort, lxc-run.c): passed on, not the command's count */
+                sandbox_output_hold_count(&relay);
                 (void) signal(SIGPIPE, SIG_IGN);
         }
 
@@ -2707,6 +2710,9 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
                                 o->network.active = true;
                         }
                         verified = true;
+                        /* the gate waits for its go: from here the relay is the command's */
+                        if (relay.active)
+                                sandbox_output_count_from_now(&relay);
                         if (write(run.go_fd, "g", 1) != 1) {
                                 (void) kill(run.runner, SIGKILL);
                                 killed = true;

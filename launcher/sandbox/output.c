@@ -137,6 +137,21 @@ void sandbox_output_done(OutputRelay *r) {
         r->active = false;
 }
 
+void sandbox_output_hold_count(OutputRelay *r) {
+        r->left = UINT64_MAX;
+}
+
+void sandbox_output_count_from_now(OutputRelay *r) {
+        for (;;) {
+                struct pollfd p[2];
+                sandbox_output_pollfds(r, p);
+                if (poll(p, 2, 0) <= 0 || !((p[0].revents | p[1].revents) & POLLIN))
+                        break;
+                (void) sandbox_output_handle(r, p);
+        }
+        r->left = r->cap;
+}
+
 bool sandbox_output_open(const OutputRelay *r) {
         for (size_t i = 0; i < ELEMENTSOF(r->s); i++)
                 if (r->s[i].in_fd >= 0)

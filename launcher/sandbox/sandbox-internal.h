@@ -114,6 +114,12 @@ void sandbox_output_pollfds(const OutputRelay *r, struct pollfd *p);
 int sandbox_output_handle(OutputRelay *r, const struct pollfd *p);
 /* Some pipe has not reached its end yet. */
 bool sandbox_output_open(const OutputRelay *r);
+/* The system tier, whose relay carries liblxc's and the gate's own words before the command
+ * exists: hold_count passes them on without counting them; count_from_now, once nothing but
+ * the command can write any more (the gate waits for its go), passes on what is left of them
+ * and starts the count at the cap. */
+void sandbox_output_hold_count(OutputRelay *r);
+void sandbox_output_count_from_now(OutputRelay *r);
 void sandbox_output_done(OutputRelay *r);
 
 /* resources.disk by project quota (disk.c), set up by the parent before clone3. */
