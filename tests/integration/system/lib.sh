@@ -60,10 +60,14 @@ user_dir() {
 }
 
 # run_dirs USER: the run directories that user's runs could leave, wherever moat puts them
-# (launcher/lxc/lxc-execute.c, run_dir_base()): /run/moat/system for root; the runtime
-# directory as_user gives, else /dev/shm, else /tmp for another user.
+# (launcher/lxc/lxc-execute.c, run_dir_base()): /run/moat/system or /dev/shm/moat-system-0
+# for root; the runtime directory as_user gives, else /dev/shm, else /tmp for another user.
+ROOT_RUN_BASES="/run/moat/system /dev/shm/moat-system-0"
 run_dirs() {
-        if [ "$1" = root ]; then ls -A /run/moat/system 2>/dev/null; else
+        if [ "$1" = root ]; then
+                local b
+                for b in $ROOT_RUN_BASES; do ls -A "$b" 2>/dev/null; done
+        else
                 local i
                 i=$(id -u "$1")
                 for b in "$(user_dir "$1")/home/run/moat-system" "/dev/shm/moat-system-$i" "/tmp/moat-system-$i"; do

@@ -124,7 +124,47 @@ if [ "$u" != root ]; then
                 '[ $rc = 125 ] && ! grep -q RAN <<<"$err" && grep -q "$rt/moat-system is not a directory of this user.s" <<<"$err" && [ -z "$(ls -A "$T/elsewhere")" ]' ||
                 diag "rc=$rc: $err"
 else
-        tap_skip "a run directory base that is a symbolic link is refused" "root's base is /run/moat/system; no unprivileged caller here"
+        tap_skip "a run directory base that is a symbolic link is refused" "root's base is root's own; no unprivileged caller here"
+fi
+
+# root's run directory is on a tmpfs: /run/moat/system where that is one, else a directory of
+# root's in /dev/shm, never one that someone else made there first
+if [ "$(id -u)" = 0 ]; then
+        write_profile "$(user_dir root)/slow.yaml" slow bb
+        as_user root "$MOAT" run -q -p "$(user_dir root)/slow.yaml" -- sleep 1 &
+        bg=$!
+        base=
+        for _ in $(seq 100); do
+                for b in $ROOT_RUN_BASES; do
+                        [ -n "$(ls -A "$b" 2>/dev/null | grep -E '^[0-9a-f]{32}$')" ] && base=$b
+                done
+                [ -n "$base" ] && break
+                sleep 0.05
+        done
+        fs=$([ -n "$base" ] && stat -f -c %T "$base")
+        wait $bg
+        rc=$?
+        runfs=$(stat -f -c %T /run/moat 2>/dev/null || stat -f -c %T /run)
+        if [ "$runfs" != tmpfs ] && [ "$(stat -f -c %T /dev/shm)" != tmpfs ]; then
+                tap_skip "root's run directory is on a tmpfs" "neither /run nor /dev/shm is a tmpfs here"
+        else
+                check_all "root's run directory is on a tmpfs (${base:-not found}: ${fs:-?}; /run: $runfs)" \
+                        '[ $rc = 0 ] && [ "$fs" = tmpfs ]'
+        fi
+        # someone else's directory of that name: left alone, the run goes to /run/moat (root's
+        # own, empty between runs, is made again by the next run)
+        if [ "$base" = /dev/shm/moat-system-0 ] && id moatuser >/dev/null 2>&1 &&
+                rmdir /dev/shm/moat-system-0 2>/dev/null; then
+                mkdir /dev/shm/moat-system-0 && chown moatuser: /dev/shm/moat-system-0
+                out=$(as_user root "$MOAT" run -q -p "$(user_dir root)/slow.yaml" -- echo RAN 2>&1)
+                rc=$?
+                check_all "root never uses a /dev/shm/moat-system-0 that another user made: the run goes to /run/moat/system, that directory stays empty" \
+                        '[ $rc = 0 ] && grep -qx RAN <<<"$out" && [ -z "$(ls -A /dev/shm/moat-system-0)" ] && [ "$(stat -c %U /dev/shm/moat-system-0)" = moatuser ]' ||
+                        diag "rc=$rc $out"
+                rmdir /dev/shm/moat-system-0
+        else
+                tap_skip "root never uses a /dev/shm/moat-system-0 that another user made" "root's runs do not go to /dev/shm here"
+        fi
 fi
 
 # moat-system-run cleanup (what a killed moat's guard execs) removes a run directory of the id

@@ -42,7 +42,8 @@ cg_before=$(moat_cgroups | wc -l)
 # run_left ID: what is left of run ID (its run directory, its cgroups, a process in them);
 # by id, so that other runs on this host do not count
 run_left() {
-        [ -e "/run/moat/system/$1" ] && echo "run directory $1"
+        local b
+        for b in $ROOT_RUN_BASES; do [ -e "$b/$1" ] && echo "run directory $b/$1"; done
         moat_cgroups | grep "/moat-$1$"
         local f
         # (a zombie that the host's init has not reaped yet holds nothing)
@@ -230,6 +231,6 @@ for _ in $(seq 300); do [ -z "$(run_left "$id")" ] && break; sleep 0.1; done
 left=$(run_left "$id")
 check "after kill -9 during the boot no container process, cgroup or run directory is left${left:+ (left: $(echo $left))}" \
         [ -n "$id" -a -z "$left" ]
-check "no mount of the run is left on the host" bash -c '! grep -q /run/moat/system/ /proc/self/mountinfo'
+check "no mount of the run is left on the host" bash -c '! grep -Eq "/run/moat/system/|/dev/shm/moat-system-0/" /proc/self/mountinfo'
 
 tap_end

@@ -35,7 +35,7 @@ run() { # FAULT PROFILE COMMAND...: rc, stdout in $out, stderr in /tmp/err
         rc=$?
         diag "${f:-no fault} $p: rc=$rc out='$(head -c 200 <<<"$out")' err='$(head -c 600 /tmp/err | tr '\n' ' ')'"
 }
-leftovers() { ls -A /run/moat/system 2>/dev/null; }
+leftovers() { ls -A /run/moat/system /dev/shm/moat-system-0 2>/dev/null | grep -E '^[0-9a-f]{32}$'; }
 
 run "" boot true
 check_all "boot mode with systemd is refused before start (125), naming kernel.unprivileged_userns_clone" \
