@@ -511,8 +511,6 @@ static int blob_send(int fd, const Blob *b) {
         return r;
 }
 
-/* resources.output: fds 1 and 2 of what runs the command become the relay's pipes (the runner
- * in command mode: pid 1 and the command inherit them; the attacher in boot mode). */
 /* What a helper's child reads until its exec, and its stack. The child shares moat's memory
  * (clone with CLONE_VM: nothing of moat's is copied, which was most of a fork's way to the
  * exec) but, unlike vfork(), moat goes on at once instead of sleeping until the exec: on this
@@ -526,8 +524,11 @@ static int blob_send(int fd, const Blob *b) {
 typedef struct {
         pid_t parent;
         int cfg_fd, err_fd;
-        int stdio_fd[2]; /* -1: keep moat's */
-        uint64_t mask;   /* the signal mask to restore (the kernel's 64 bits) */
+        /* resources.output: fds 1 and 2 of what runs the command become the relay's pipes (the
+         * runner in command mode: pid 1 and the command inherit them; the attacher in boot
+         * mode); -1: moat's own */
+        int stdio_fd[2];
+        uint64_t mask; /* the signal mask to restore (the kernel's 64 bits) */
         char helper[PATH_MAX];
         char *argv[3];
         char **envp; /* a copy of environ's pointers: a setenv() could move the array */
