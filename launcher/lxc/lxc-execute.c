@@ -346,6 +346,13 @@ static int guard_start(const char *helper, const char *id, const char *dir, Cgro
         return 0;
 }
 
+/* lxc_run_cleanup() of a run, on a thread beside the audit record's writing. */
+static void *cleanup_thread(void *arg) {
+        Run *run = arg;
+        run->cleanup_r = lxc_run_cleanup(run->id, run->dir, run->cgroups);
+        return NULL;
+}
+
 /* The runner reaped and, once it is, the run removed: on a thread beside the audit record's
  * writing, in command mode when the command's status came before the runner's end. */
 typedef struct {
@@ -359,15 +366,7 @@ static void *reap_thread(void *arg) {
                 if (errno != EINTR)
                         return NULL;
         r->reaped = true;
-        r->run->cleanup_r = lxc_run_cleanup(r->run->id, r->run->dir, r->run->cgroups);
-        return NULL;
-}
-
-/* lxc_run_cleanup() of a run, on a thread beside the audit record's writing. */
-static void *cleanup_thread(void *arg) {
-        Run *run = arg;
-        run->cleanup_r = lxc_run_cleanup(run->id, run->dir, run->cgroups);
-        return NULL;
+        return cleanup_thread(r->run);
 }
 
 /* The cgroup hierarchies liblxc may use (lxc.cgroup.use), NULL for all of them. When the
