@@ -162,8 +162,25 @@ if [ "$(id -u)" = 0 ]; then
                         '[ $rc = 0 ] && grep -qx RAN <<<"$out" && [ -z "$(ls -A /dev/shm/moat-system-0)" ] && [ "$(stat -c %U /dev/shm/moat-system-0)" = moatuser ]' ||
                         diag "rc=$rc $out"
                 rmdir /dev/shm/moat-system-0
+                # root's own, but writable by others: not used either
+                mkdir -m 0777 /dev/shm/moat-system-0 && chmod 0777 /dev/shm/moat-system-0
+                as_user root "$MOAT" run -q -p "$(user_dir root)/slow.yaml" -- sleep 1 &
+                bg=$!
+                seen=
+                for _ in $(seq 100); do
+                        [ -n "$(ls -A /run/moat/system 2>/dev/null)" ] && seen=run
+                        [ -n "$(ls -A /dev/shm/moat-system-0)" ] && { seen=shm; break; }
+                        [ "$seen" = run ] && break
+                        sleep 0.05
+                done
+                wait $bg
+                rc=$?
+                check_all "root never uses a /dev/shm/moat-system-0 that others can write: the run goes to /run/moat/system (seen in: ${seen:-neither})" \
+                        '[ $rc = 0 ] && [ "$seen" = run ]'
+                rmdir /dev/shm/moat-system-0
         else
                 tap_skip "root never uses a /dev/shm/moat-system-0 that another user made" "root's runs do not go to /dev/shm here"
+                tap_skip "root never uses a /dev/shm/moat-system-0 that others can write" "root's runs do not go to /dev/shm here"
         fi
 fi
 
