@@ -172,7 +172,10 @@ int lxc_run_cleanup(const char *id, const char *dir, LxcRunCgroups *cg) {
         if (!cg || !cg->done)
                 lxc_run_cgroups(id, cg = cg ? cg : &own);
         int r = clean_cgroups(cg);
-        for (int lock = 0; lock < 2; lock++) {
+        /* liblxc's files, when they are under /run (root's runs); otherwise they are in the run
+         * directory, which goes whole below */
+        bool in_run = lxc_rundir_is_run();
+        for (int lock = 0; lock < 2 && in_run; lock++) {
                 char path[4096];
                 lxc_run_path(dir, lock, path, sizeof(path));
                 int q = rm_tree(path);
