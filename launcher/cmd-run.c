@@ -490,8 +490,12 @@ int cmd_run(int argc, char **argv) {
         r = sys_heap_scratch_keep(context_load_profile, &load);
 #if HAVE_LXC
         /* on this thread: the runner dies with the thread that started it (PR_SET_PDEATHSIG) */
-        if (r >= 0 && profile_wants_system(ctx.profile))
+        if (r >= 0 && profile_wants_system(ctx.profile)) {
                 (void) system_runner_prestart(&runner);
+                /* the plan's tier is not the sandbox: the whole probe at once, one resolve
+                 * instead of the base facts' and then the whole probe's (context.c) */
+                cargs.probe_flags &= ~HOST_PROBE_BASE;
+        }
 #endif
         if (r >= 0)
                 r = sys_heap_scratch_keep(context_load_rest, &load);
