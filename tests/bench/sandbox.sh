@@ -139,14 +139,18 @@ PY
         # who makes them: moat itself (profile, policy, host probe, audit; its scratch threads
         # counted with it), its init (the sandbox's setup), the workload (/bin/true's own start)
         if strace -f -qq -o "$tmp/strace.ff" "$MOAT" run -p minimal -- /bin/true >/dev/null 2>&1; then
-                awk 'function group(p) { return (p in owner) ? owner[p] : p }
-                        # a thread (clone3 with CLONE_THREAD, its result on this line or on the
-                        # resumed one) is counted with the process that made it
-                        /clone3\(.*CLONE_THREAD/ { pending[$1] = 1 }
-                        pending[$1] && / = [0-9]+$/ && /clone3/ { owner[$NF] = group($1); delete pending[$1] }
+                # a thread (clone3 with CLONE_THREAD, its result on this line or on the resumed
+                # one) is counted with the process that made it: its owners are read in a
+                # first pass, since strace may print a thread's first call before its creator's
+                # clone3 returns
+                awk 'function group(p) { while (p in owner) p = owner[p]; return p }
+                        NR == FNR { if (/clone3\(.*CLONE_THREAD/) pending[$1] = 1
+                                    if (pending[$1] && / = [0-9]+$/ && /clone3/) {
+                                            owner[$NF] = $1; delete pending[$1] }
+                                    next }
                         $2 !~ /^(<\.\.\.|\+\+\+|---)/ { g = group($1); if (!(g in n)) order[k++] = g; n[g]++ }
                         END { printf "    of moat'"'"'s: moat itself %d, its init %d, the workload %d\n",
-                                n[order[0]], n[order[1]], n[order[2]] }' "$tmp/strace.ff"
+                                n[order[0]], n[order[1]], n[order[2]] }' "$tmp/strace.ff" "$tmp/strace.ff"
         fi
 else
         echo "  (system call counts left out: strace is not installed)"
