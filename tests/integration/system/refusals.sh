@@ -43,16 +43,25 @@ for u in "${USERS[@]}"; do
         if ! command -v strace >/dev/null; then
                 tap_skip "$u: a refused plan's runner is reaped by moat" "strace is not installed"
         else
-                as_user "$u" strace -f -q -e trace=execve,kill,wait4 -e signal=none -o "$st" \
-                        "$MOAT" run -q -p "$d/m.yaml" -- echo RAN >/dev/null 2>&1
-                rp=$(awk '/execve\(.*moat-system-run.*"start"/ {print $1; exit}' "$st")
-                mp=$(awk '/execve\(.*"run", "-q", "-p"/ {print $1; exit}' "$st")
-                # strace pads the pid column to the width of the longest pid
-                wl=$(grep -n "^$mp  *wait4($rp, .* = $rp\$" "$st" | cut -d: -f1)
-                ml=$(grep -n "^$mp  *+++ exited with 125" "$st" | cut -d: -f1)
+                # one file per process (-ff): no line split by another process's, and the
+                # runner is known from moat's own clone of it, whether or not it got as far as
+                # its exec before moat killed it (a plan refused quickly kills it sooner)
+                rm -f "$st".*
+                as_user "$u" strace -ff -q -e trace=execve,clone,clone3,kill,wait4 -e signal=none \
+                        -o "$st" "$MOAT" run -q -p "$d/m.yaml" -- echo RAN >/dev/null 2>&1
+                mf=$(grep -l 'execve(.*"run", "-q", "-p"' "$st".* 2>/dev/null | head -n1)
+                # the runner: moat's CLONE_VM child that is no thread (lxc-execute.c, SpawnBlock)
+                rp=$(grep -E '^clone\(.*flags=CLONE_VM\|SIGCHLD\) += [0-9]+$' "${mf:-/dev/null}" |
+                        sed -n 's/.* = \([0-9][0-9]*\)$/\1/p' | head -n1)
+                kl=$(grep -nE "^kill\($rp, SIGKILL\) += 0\$" "${mf:-/dev/null}" | cut -d: -f1)
+                wl=$(grep -nE "^wait4\($rp, .* += $rp\$" "${mf:-/dev/null}" | cut -d: -f1)
+                ml=$(grep -n '^+++ exited with 125 +++' "${mf:-/dev/null}" | cut -d: -f1)
+                # what the runner ran, if anything: moat-system-run start, nothing else
+                ran=$( [ -n "$rp" ] && grep -c 'execve(' "$st.$rp")
                 check_all "$u: a refused plan's runner, started from the profile, is killed and reaped by moat before it ends" \
-                        '[ -n "$rp" ] && grep -q "^$mp  *kill($rp, SIGKILL)" "$st" && [ -n "$wl" ] && [ -n "$ml" ] && [ "$wl" -lt "$ml" ]' ||
-                        diag "$(cat "$st")"
+                        '[ -n "$rp" ] && [ -n "$kl" ] && [ -n "$wl" ] && [ -n "$ml" ] && [ "$kl" -lt "$wl" ] && [ "$wl" -lt "$ml" ] &&
+                         { [ "$ran" = 0 ] || { [ "$ran" = 1 ] && grep -q "execve(.*moat-system-run.*\"start\"" "$st.$rp"; }; }' ||
+                        diag "$(for f in "$st".*; do echo "== $f"; cat "$f"; done)"
         fi
 
         write_profile "$d/boot.yaml" boot bb 'os: {full_os: true, init: /sbin/init}'
