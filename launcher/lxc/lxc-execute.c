@@ -1151,6 +1151,66 @@ static int write_file(const char *dir, const char *name, const char *text, mode_
         return 0;
 }
 
+/* One more of the plan's machine-id files than /etc/machine-id (D-Bus's): where the image has
+ * a regular file at TARGET, the run's id (LINE) goes over it in the writable layer, read-only,
+ * so that no two runs of an image share it. The directories on the way are made in the layer
+ * with the image's own owner and mode (an upper directory's attributes are those the merged
+ * one shows). A symbolic link there (D-Bus's usual link to /etc/machine-id) is left alone, as
+ * the sandbox tier leaves it; so is a path through a linked directory of the image, which this
+ * host would resolve outside the image. A missing path has nothing to hide. */
+static int cover_identity_file(const Run *run, const char *target, const char *line) {
+        _cleanup_free_ char *upper = NULL, *rel = strdup(target + strspn(target, "/"));
+        _cleanup_close_ int low = -EBADF, up = -EBADF;
+        char *comp, *next, *save = NULL;
+        struct stat st;
+
+        if (!rel || asprintf(&upper, "%s/upper", run->dir) < 0)
+                return -ENOMEM;
+        low = open(run->lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        up = open(upper, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (low < 0 || up < 0)
+                return -errno;
+        for (comp = strtok_r(rel, "/", &save); comp; comp = next) {
+                next = strtok_r(NULL, "/", &save);
+                if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0)
+                        return -EINVAL; /* the plan's targets are normal paths */
+                if (fstatat(low, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+                if (!next)
+                        break;
+                if (!S_ISDIR(st.st_mode))
+                        return 0;
+                if (mkdirat(up, comp, 0700) == 0) {
+                        if (fchownat(up, comp, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+                            fchmodat(up, comp, st.st_mode & 07777, 0) < 0)
+                                return -errno;
+                } else if (errno != EEXIST)
+                        return -errno;
+                int l = openat(low, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (l < 0)
+                        return -errno;
+                safe_close(low);
+                low = l;
+                int u = openat(up, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (u < 0)
+                        return -errno;
+                safe_close(up);
+                up = u;
+        }
+        if (!comp || !S_ISREG(st.st_mode))
+                return 0;
+        _cleanup_close_ int fd =
+                openat(up, comp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+        size_t len = strlen(line);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, line, len) != (ssize_t) len)
+                return -EIO;
+        if (fchown(fd, run->base, run->gbase) < 0 || fchmod(fd, 0444) < 0)
+                return -errno;
+        return 0;
+}
+
 static bool on_tmpfs(const char *path) {
         struct statfs sf;
         return statfs(path, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
@@ -1437,6 +1497,13 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
         if ((r = write_file(run->dir, "upper/etc/machine-id", line, 0444, run->base, run->gbase)) <
             0)
                 return r;
+        for (size_t i = 0; i < p->sandbox.n_mounts; i++) {
+                const PlanMount *m = &p->sandbox.mounts[i];
+                if (m->kind == PLAN_MOUNT_IDENTITY && strcmp(m->source, "machine-id") == 0 &&
+                    strcmp(m->target, "/etc/machine-id") != 0 &&
+                    (r = cover_identity_file(run, m->target, line)) < 0)
+                        return r;
+        }
         snprintf(o->machine_id, sizeof(o->machine_id), "%s", mid);
         snprintf(line, sizeof(line), "%s\n", boot);
         if ((r = write_file(run->dir, "boot_id", line, 0444, (uid_t) -1, (gid_t) -1)) < 0 ||

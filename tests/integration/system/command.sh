@@ -19,6 +19,17 @@ lxc_files() {
                 "/dev/shm/moat-system-$(id -u "$1")/$2/lxc" "/tmp/moat-system-$(id -u "$1")/$2/lxc" \
                 -name "$2" 2>/dev/null
 }
+# the test image with a D-Bus machine id file of its own, the same in every run unless moat
+# covers it
+idtar="$T/bbid.tar"
+idroot=$(mktemp -d "$T/img.XXXXXX")
+tar -C "$idroot" -xf "$tarball"
+mkdir -p "$idroot/var/lib/dbus" && chmod 0750 "$idroot/var/lib/dbus"
+echo 0123456789abcdef0123456789abcdef >"$idroot/var/lib/dbus/machine-id"
+chmod 0444 "$idroot/var/lib/dbus/machine-id"
+tar --numeric-owner --owner=0 --group=0 -C "$idroot" -cf "$idtar" . && chmod 0644 "$idtar"
+rm -rf "$idroot"
+
 moat_cgroups() { ls -d /sys/fs/cgroup/*/moat-[0-9a-f]*[0-9a-f] /sys/fs/cgroup/moat-[0-9a-f]*[0-9a-f] 2>/dev/null | grep -E '/moat-[0-9a-f]{32}$'; }
 
 for u in "${USERS[@]}"; do
@@ -172,6 +183,35 @@ for u in "${USERS[@]}"; do
         check "$u: the image is unchanged after it" [ "$(tree_digest "$image")" = "$before" ]
         out=$(as_user "$u" "$MOAT" run -q -p "$d/w.yaml" -- sh -c 'ls /etc/written 2>&1; head -1 /etc/os-release')
         check "$u: the next run starts from the image again" grep -q 'No such file' <<<"$out"
+
+        # the machine identity is the run's own (plan: machine-id): /etc/machine-id and the
+        # image's own D-Bus machine id file (a regular file here, in a 0750 directory) both
+        # carry the id the audit record names, new each run; boot_id is neither the host's nor
+        # the last run's; the image keeps its file and the directory its mode
+        as_user "$u" "$MOAT" image import -q bbid "$idtar" >/dev/null
+        idimage="$d/store/sha256/$(sha256sum "$idtar" | cut -d' ' -f1)/rootfs"
+        idbefore=$(tree_digest "$idimage")
+        write_profile "$d/id.yaml" ident bbid
+        idprobe='cat /etc/machine-id /var/lib/dbus/machine-id /proc/sys/kernel/random/boot_id; stat -c "%a %u %g" /var/lib/dbus'
+        ida=$(as_user "$u" "$MOAT" run -q -p "$d/id.yaml" -- sh -c "$idprobe")
+        mida=$(last_audit "$u" | jq -r .machine_id)
+        idb=$(as_user "$u" "$MOAT" run -q -p "$d/id.yaml" -- sh -c "$idprobe")
+        midb=$(last_audit "$u" | jq -r .machine_id)
+        check_all "$u: /etc/machine-id inside is the audit record's machine id" \
+                '[ "$(sed -n 1p <<<"$ida")" = "$mida" ] && [ "$(sed -n 1p <<<"$idb")" = "$midb" ]' ||
+                diag "$ida / $mida"
+        check_all "$u: the image's D-Bus machine id file is covered by the run's id" \
+                '[ "$(sed -n 2p <<<"$ida")" = "$mida" ] && [ "$(sed -n 2p <<<"$idb")" = "$midb" ]' ||
+                diag "$ida / $mida"
+        check "$u: the machine id differs between two runs" [ "$mida" != "$midb" ]
+        check_all "$u: boot_id inside is a UUID, neither the host's nor the last run's" \
+                '[[ $(sed -n 3p <<<"$ida") =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] &&
+                 [ "$(sed -n 3p <<<"$ida")" != "$(cat /proc/sys/kernel/random/boot_id)" ] &&
+                 [ "$(sed -n 3p <<<"$ida")" != "$(sed -n 3p <<<"$idb")" ]' || diag "$ida / $idb"
+        check "$u: the covered file's directory keeps the image's mode and owner (750 0 0)" \
+                [ "$(sed -n 4p <<<"$ida")" = "750 0 0" ]
+        check "$u: the identity image is unchanged after both runs" \
+                [ "$(tree_digest "$idimage")" = "$idbefore" ]
 
         # a caller already under seccomp: liblxc would skip the plan's filter without
         # allow_nesting; moat's check (more filters than moat has) would then refuse the run
