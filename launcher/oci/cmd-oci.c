@@ -67,7 +67,7 @@ static void oci_help(FILE *f) {
                 "moat as an OCI runtime, with runc's command line, for containerd and CRI-O.\n"
                 "The handler's profile is the floor: config.json is combined with it and the\n"
                 "stricter of the two wins; annotations io.moat.profile and io.moat.tier may only\n"
-                "escalate.\n"
+                "escalate, and io.moat.profile names a profile of the search path, never a file.\n"
                 "\n"
                 "Global options:\n"
                 "  --root DIR            state directory (default /run/moat-oci)\n"
@@ -238,9 +238,16 @@ int oci_load_plan(OciGlobal *g, const char *bundle, const char *host_facts, cons
                 return r;
         }
         const char *want = oci_spec_annotation(spec, "io.moat.profile");
+        /* Whoever makes pods sets annotations: they name a profile of the search path (the
+         * node's administrator's), never a file of the node, which moat would read as root
+         * and whose parse error would carry its text back to the pod's owner. */
         if (want && strcmp(want, ctx.profile->name) != 0) {
                 MoatError e2 = {};
-                if (profile_load(want, &esc, &e2) < 0)
+                if (profile_name_is_path(want))
+                        snprintf(esc_error, sizeof(esc_error),
+                                 "not a profile name (a path or a .yaml file): annotations name "
+                                 "profiles of the search path only");
+                else if (profile_load(want, &esc, &e2) < 0)
                         moat_error_format(&e2, esc_error, sizeof(esc_error));
         }
         r = oci_plan_build(spec, text, len, bundle, ctx.profile, esc,

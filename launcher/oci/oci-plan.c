@@ -17,6 +17,7 @@
 #include "basic/sha256.h"
 #include "oci/oci-internal.h"
 #include "plan/plan-internal.h"
+#include "profile/egress.h"
 
 /* The capabilities containerd, CRI-O and runc give every container by default. They are
  * dropped when the profile does not list them (the profile is the floor); any other capability
@@ -185,6 +186,15 @@ static const char *profile_weaker_key(const Profile *floor, const Profile *other
                 return "isolation";
         if (other->network > floor->network)
                 return "network";
+        /* outbound in both: every rule of the other's allowlist within one of the floor's */
+        for (size_t i = 0; other->network == NETWORK_OUTBOUND && i < other->outbound.n_allow; i++) {
+                bool covered = false;
+                for (size_t j = 0; j < floor->outbound.n_allow && !covered; j++)
+                        covered = egress_rule_covers(&floor->outbound.allow[j],
+                                                     &other->outbound.allow[i]);
+                if (!covered)
+                        return "network.outbound.allow";
+        }
         STRV_FOREACH (c, other->capabilities)
                 if (!strv_contains(floor->capabilities, *c))
                         return "capabilities";

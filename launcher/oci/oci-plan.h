@@ -25,7 +25,8 @@
  *     is applied on top of the profile's (both filters are loaded);
  *   - maskedPaths and readonlyPaths are added to moat's own; rlimits take the smaller value;
  *   - annotations io.moat.profile / io.moat.tier may only escalate: a profile weaker than the
- *     handler's, or a tier below what the plan needs, is refused;
+ *     handler's (its outbound allowlist wider included), or a tier below what the plan needs,
+ *     is refused; io.moat.profile names a profile of the search path, not a file (cmd-oci.c);
  *   - a plan that needs the system or vm tier is refused (no such runtime for pods yet);
  *   - a spec key moat does not know is refused, never skipped. */
 #pragma once

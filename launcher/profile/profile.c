@@ -164,7 +164,7 @@ static int read_profile_file(const char *path, char **ret_buf, size_t *ret_len, 
         return 0;
 }
 
-static bool name_is_path(const char *s) {
+bool profile_name_is_path(const char *s) {
         size_t n = strlen(s);
         return strchr(s, '/') || (n >= 5 && strcmp(s + n - 5, ".yaml") == 0);
 }
@@ -262,7 +262,7 @@ static int resolve_extends(const YNode *ext, char **ret, MoatError *e) {
                 return moat_error_set(
                         e, file, ext->pos.line, ext->pos.column,
                         "extends: expected a profile name or path, got an empty value");
-        if (!name_is_path(ext->value))
+        if (!profile_name_is_path(ext->value))
                 return profile_find(ext->value, &ext->pos, ret, e);
         if (ext->value[0] == '/' || !slash)
                 *ret = strdup(ext->value);
@@ -431,7 +431,7 @@ int profile_load(const char *name_or_path, Profile **ret, MoatError *error) {
         size_t len;
         int r;
 
-        if (name_is_path(name_or_path))
+        if (profile_name_is_path(name_or_path))
                 path = strdup(name_or_path);
         else {
                 SrcPos at = { NULL, 0, 0 };

@@ -210,6 +210,8 @@ typedef struct Profile {
  * shipped profiles: $MOAT_DATA_DIR/profiles, else MOAT_INSTALLED_DATA_DIR/profiles. A name
  * containing '/' or ending in .yaml is a path. */
 int profile_load(const char *name_or_path, Profile **ret, MoatError *error);
+/* Whether profile_load() takes NAME_OR_PATH as a file rather than a name to search for. */
+bool profile_name_is_path(const char *name_or_path);
 /* Parse one buffer (fuzzing, unit tests); "extends:" is resolved through the search path. */
 int profile_parse_buffer(const char *buf, size_t len, const char *filename, Profile **ret,
                          MoatError *error);
