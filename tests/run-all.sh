@@ -247,7 +247,7 @@ main() {
         fi
 
         # --- 4. fuzzing: each libFuzzer harness on its kept corpus ---------------------------------
-        expected_harnesses=(fuzz-profile fuzz-policy fuzz-resolve fuzz-host-facts fuzz-audit-verify fuzz-proxy fuzz-vm-netmux fuzz-dns fuzz-nft fuzz-vm-status)
+        expected_harnesses=(fuzz-profile fuzz-policy fuzz-resolve fuzz-host-facts fuzz-audit-verify fuzz-proxy fuzz-vm-netmux fuzz-dns fuzz-nft fuzz-vm-status fuzz-oci)
         if step build-fuzz 1800 bash -c "$(declare -f setup_build); \
                         CC=clang setup_build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
                                 -Db_lundef=false ${features[*]}"; then

@@ -42,23 +42,6 @@ static char *shipped_rules, *shipped_seccomp;
 static size_t shipped_rules_len, shipped_seccomp_len;
 static Policy *shipped;
 
-static char *read_all(const char *path, size_t *ret_len) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0) {
-                fprintf(stderr, "fuzz: cannot read %s: %s\n", path, strerror(errno));
-                exit(1);
-        }
-        char *buf = malloc((size_t) st.st_size + 1);
-        FUZZ_CHECK(buf);
-        ssize_t n = read(fd, buf, (size_t) st.st_size);
-        FUZZ_CHECK(n == st.st_size);
-        buf[n] = '\0';
-        close(fd);
-        *ret_len = (size_t) n;
-        return buf;
-}
-
 /* The shipped policy, parsed from memory the way policy_load() layers it. */
 static Policy *shipped_policy(void) {
         Policy *p = calloc(1, sizeof(Policy));
@@ -83,9 +66,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         fuzz_require_linked();
         fuzz_setup_environment();
         snprintf(path, sizeof(path), "%s/policies/escalation.yaml", fuzz_source_dir());
-        shipped_rules = read_all(path, &shipped_rules_len);
+        shipped_rules = fuzz_read_all(path, &shipped_rules_len);
         snprintf(path, sizeof(path), "%s/policies/seccomp/default.yaml", fuzz_source_dir());
-        shipped_seccomp = read_all(path, &shipped_seccomp_len);
+        shipped_seccomp = fuzz_read_all(path, &shipped_seccomp_len);
         shipped = shipped_policy();
         return 0;
 }

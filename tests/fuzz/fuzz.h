@@ -44,3 +44,6 @@ static inline void fuzz_require_linked(void) {
 void fuzz_setup_environment(void);
 /* MOAT_SOURCE_DIR from the environment, else the one compiled in. */
 const char *fuzz_source_dir(void);
+/* A whole file of the source tree, NUL-terminated (its length in *ret_len); exits if it cannot
+ * be read: a harness without its fixtures would fuzz nothing. */
+char *fuzz_read_all(const char *path, size_t *ret_len);
