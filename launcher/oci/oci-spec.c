@@ -200,10 +200,14 @@ int oci_spec_check_seccomp(json_t *sc, MoatError *e) {
                 json_array_foreach(json_object_get(x, "args"), j, a) {
                         if ((r = oci_spec_check_keys(a, where, arg_keys, e)) < 0)
                                 return r;
-                        if (!in_list(seccomp_ops, json_string_value(json_object_get(a, "op"))) ||
-                            !json_is_integer(json_object_get(a, "index")) ||
-                            json_integer_value(json_object_get(a, "index")) > 5)
-                                return oci_spec_error(e, where, "args: bad op or index");
+                        json_t *idx = json_object_get(a, "index");
+                        if (!in_list(seccomp_ops, json_string_value(json_object_get(a, "op"))))
+                                return oci_spec_error(e, where, "args[%zu]: bad op", j);
+                        /* a system call has six arguments: 0-5 */
+                        if (!json_is_integer(idx) || json_integer_value(idx) < 0 ||
+                            json_integer_value(idx) > 5)
+                                return oci_spec_error(e, where,
+                                                      "args[%zu]: index is not one of 0-5", j);
                 }
         }
         return 0;
