@@ -678,6 +678,12 @@ static int overlay_namespaces(Builder *b) {
                 int consumed = 0;
                 if (sscanf(path, "/proc/%ld/ns/%15[a-z]%n", &pid, tail, &consumed) == 2 &&
                     path[consumed] == '\0' && pid > 0) {
+                        /* setns() would refuse it only at create, with a bare EINVAL */
+                        if (strcmp(tail, oci_namespace_proc_name(t)) != 0)
+                                return refuse(b, key,
+                                              "the %s namespace's path %s names a namespace of "
+                                              "another type (/proc/PID/ns/%s)",
+                                              type, path, oci_namespace_proc_name(t));
                         if (pod_pid > 0 && pid != pod_pid)
                                 return refuse(b, key,
                                               "namespaces joined from two processes (%ld, %ld)",

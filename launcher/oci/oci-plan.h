@@ -143,5 +143,7 @@ int oci_plan_share_host(OciPlan *o, OciNamespace ns, const char *how, char **ret
 /* Stable JSON of the whole result (golden tests, `moat oci explain`). */
 struct json_t *oci_plan_to_json(const OciPlan *o);
 const char *oci_namespace_to_string(OciNamespace n);
+/* The name of the namespace's file under /proc/PID/ns ("net" for network, "mnt" for mount). */
+const char *oci_namespace_proc_name(OciNamespace n);
 /* cgroup v2 cpu.weight from v1 cpu.shares, as runc and crun convert it (2..262144 -> 1..10000). */
 uint64_t oci_cpu_weight_from_shares(uint64_t shares);

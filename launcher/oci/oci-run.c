@@ -664,12 +664,6 @@ static int open_ns_fds(const OciPlan *o, int fds[_OCI_NS_MAX]) {
         return 0;
 }
 
-static const char *const ns_proc_names[_OCI_NS_MAX] = {
-        [OCI_NS_PID] = "pid",       [OCI_NS_NETWORK] = "net", [OCI_NS_IPC] = "ipc",
-        [OCI_NS_UTS] = "uts",       [OCI_NS_MOUNT] = "mnt",   [OCI_NS_USER] = "user",
-        [OCI_NS_CGROUP] = "cgroup", [OCI_NS_TIME] = "time",
-};
-
 /* A namespace the spec joins by path may be the host's (the one moat runs in): an app container
  * of a hostNetwork pod joins the pause container's network namespace, which is the host's. It is
  * shared only when the profile allows it (oci_plan_share_host()), and then not joined (moat is
@@ -682,7 +676,7 @@ static int check_host_joins(OciPlan *o, int fds[_OCI_NS_MAX], char **ret_refusal
                 struct stat a, b;
                 if (fds[i] < 0)
                         continue;
-                snprintf(self, sizeof(self), "/proc/self/ns/%s", ns_proc_names[i]);
+                snprintf(self, sizeof(self), "/proc/self/ns/%s", oci_namespace_proc_name(i));
                 if (fstat(fds[i], &a) < 0 || stat(self, &b) < 0)
                         return -errno;
                 if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)

@@ -277,13 +277,22 @@ int oci_rlimit_from_name(const char *name) {
         return -EINVAL;
 }
 
+/* Each namespace's name in config.json and its file's under /proc/PID/ns. */
+static const struct {
+        const char *oci, *proc;
+} ns_names[_OCI_NS_MAX] = {
+        [OCI_NS_PID] = { "pid", "pid" },          [OCI_NS_NETWORK] = { "network", "net" },
+        [OCI_NS_IPC] = { "ipc", "ipc" },          [OCI_NS_UTS] = { "uts", "uts" },
+        [OCI_NS_MOUNT] = { "mount", "mnt" },      [OCI_NS_USER] = { "user", "user" },
+        [OCI_NS_CGROUP] = { "cgroup", "cgroup" }, [OCI_NS_TIME] = { "time", "time" },
+};
+
 const char *oci_namespace_to_string(OciNamespace n) {
-        static const char *const names[_OCI_NS_MAX] = {
-                [OCI_NS_PID] = "pid",       [OCI_NS_NETWORK] = "network", [OCI_NS_IPC] = "ipc",
-                [OCI_NS_UTS] = "uts",       [OCI_NS_MOUNT] = "mount",     [OCI_NS_USER] = "user",
-                [OCI_NS_CGROUP] = "cgroup", [OCI_NS_TIME] = "time",
-        };
-        return n >= 0 && n < _OCI_NS_MAX ? names[n] : NULL;
+        return n >= 0 && n < _OCI_NS_MAX ? ns_names[n].oci : NULL;
+}
+
+const char *oci_namespace_proc_name(OciNamespace n) {
+        return n >= 0 && n < _OCI_NS_MAX ? ns_names[n].proc : NULL;
 }
 
 int oci_namespace_from_string(const char *s) {
