@@ -83,7 +83,7 @@ const char *fuzz_missing_function(void) {
 
 /* Handler profiles: the shipped ones and the golden tests' own (tests/golden/oci/profiles).
  * The same names are what an io.moat.profile annotation may load; any other name fails to
- * load, as a missing profile does in cmd-oci.c (where a name with '/' would be a path). */
+ * load, as a missing profile does in cmd-oci.c, which refuses a path or a .yaml file unread. */
 static const char *const profiles[] = {
         "ci-untrusted", "pod-host-network", "network-client",       "hostile",
         "minimal",      "host-pid",         "host-pid-no-landlock", "build",
