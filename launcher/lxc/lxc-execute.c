@@ -1151,17 +1151,20 @@ static int write_file(const char *dir, const char *name, const char *text, mode_
         return 0;
 }
 
-/* One more of the plan's machine-id files than /etc/machine-id (D-Bus's): where the image has
- * a regular file at TARGET, the run's id (LINE) goes over it in the writable layer, read-only,
- * so that no two runs of an image share it. The directories on the way are made in the layer
- * with the image's own owner and mode (an upper directory's attributes are those the merged
- * one shows). A symbolic link there (D-Bus's usual link to /etc/machine-id) is left alone, as
- * the sandbox tier leaves it; so is a path through a linked directory of the image, which this
- * host would resolve outside the image. A missing path has nothing to hide. */
-static int cover_identity_file(const Run *run, const char *target, const char *line) {
+/* One more of the plan's machine-id files than /etc/machine-id (D-Bus's), as the sandbox tier
+ * treats it (sandbox/mounts.c): where the image has a regular file at TARGET, the run's id
+ * (LINE) goes over it in the writable layer, read-only, so that no two runs of an image share
+ * it; the directories on the way are made in the layer with the image's own owner and mode (an
+ * upper directory's attributes are those the merged one shows). A symbolic link there is left
+ * alone when it leads to /etc/machine-id (D-Bus's usual link), which holds the run's id. A
+ * missing path has nothing to hide. Anything else (a link elsewhere, a link on the way, which
+ * this host would resolve outside the image, a directory or a device at TARGET) is an id moat
+ * cannot cover: -ELOOP or -EINVAL, with why. */
+static int cover_identity_file(const Run *run, const char *target, const char *line, char *why,
+                               size_t why_size) {
         _cleanup_free_ char *upper = NULL, *rel = strdup(target + strspn(target, "/"));
         _cleanup_close_ int low = -EBADF, up = -EBADF;
-        char *comp, *next, *save = NULL;
+        char *comp, *next, *save = NULL, parent[PATH_MAX] = "";
         struct stat st;
 
         if (!rel || asprintf(&upper, "%s/upper", run->dir) < 0)
@@ -1175,11 +1178,14 @@ static int cover_identity_file(const Run *run, const char *target, const char *l
                 if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0)
                         return -EINVAL; /* the plan's targets are normal paths */
                 if (fstatat(low, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+                        return errno == ENOENT ? 0 : -errno;
                 if (!next)
                         break;
-                if (!S_ISDIR(st.st_mode))
-                        return 0;
+                if (!S_ISDIR(st.st_mode)) {
+                        snprintf(why, why_size, "%s/%s is %s", parent, comp,
+                                 S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+                        return S_ISLNK(st.st_mode) ? -ELOOP : -EINVAL;
+                }
                 if (mkdirat(up, comp, 0700) == 0) {
                         if (fchownat(up, comp, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
                             fchmodat(up, comp, st.st_mode & 07777, 0) < 0)
@@ -1196,9 +1202,27 @@ static int cover_identity_file(const Run *run, const char *target, const char *l
                         return -errno;
                 safe_close(up);
                 up = u;
+                size_t n = strlen(parent);
+                snprintf(parent + n, sizeof(parent) - n, "/%s", comp);
         }
-        if (!comp || !S_ISREG(st.st_mode))
+        if (!comp)
                 return 0;
+        if (S_ISLNK(st.st_mode)) {
+                char link[PATH_MAX];
+                ssize_t n = readlinkat(low, comp, link, sizeof(link) - 1);
+                if (n < 0)
+                        return -errno;
+                link[n] = '\0';
+                if (sandbox_identity_link_ok(parent, link))
+                        return 0;
+                snprintf(why, why_size, "%s is a symbolic link to %s, not to /etc/machine-id",
+                         target, link);
+                return -ELOOP;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                snprintf(why, why_size, "%s is not a regular file", target);
+                return -EINVAL;
+        }
         _cleanup_close_ int fd =
                 openat(up, comp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
         size_t len = strlen(line);
@@ -1499,10 +1523,16 @@ static int prepare(const Plan *p, Run *run, RunOutcome *o, char **ret_seccomp_er
                 return r;
         for (size_t i = 0; i < p->sandbox.n_mounts; i++) {
                 const PlanMount *m = &p->sandbox.mounts[i];
+                char why[PATH_MAX + 128] = "";
                 if (m->kind == PLAN_MOUNT_IDENTITY && strcmp(m->source, "machine-id") == 0 &&
                     strcmp(m->target, "/etc/machine-id") != 0 &&
-                    (r = cover_identity_file(run, m->target, line)) < 0)
+                    (r = cover_identity_file(run, m->target, line, why, sizeof(why))) < 0) {
+                        /* named here: the caller's message is the run directory's */
+                        fail(o, "machine-id", -r,
+                             "machine-id: the image's %s cannot be given the run's own id: %s",
+                             m->target, why[0] ? why : strerror(-r));
                         return r;
+                }
         }
         snprintf(o->machine_id, sizeof(o->machine_id), "%s", mid);
         snprintf(line, sizeof(line), "%s\n", boot);
@@ -2415,9 +2445,10 @@ int system_execute(const Plan *p, const RunRequest *req, RunOutcome *o) {
         if (r < 0) {
                 (void) kill(run.runner, SIGKILL);
                 killed = true;
-                fail(o, seccomp_err ? "seccomp" : "run directory", -r, "%s%s%s",
-                     seccomp_err ? seccomp_err : "cannot prepare the run directory",
-                     seccomp_err ? "" : ": ", seccomp_err ? "" : strerror(-r));
+                if (!o->failed_step[0]) /* else prepare() named the control itself */
+                        fail(o, seccomp_err ? "seccomp" : "run directory", -r, "%s%s%s",
+                             seccomp_err ? seccomp_err : "cannot prepare the run directory",
+                             seccomp_err ? "" : ": ", seccomp_err ? "" : strerror(-r));
                 goto out_wait;
         }
 

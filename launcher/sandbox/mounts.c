@@ -188,13 +188,28 @@ static int identity_unlink(const MountCtx *ctx) {
         return 0;
 }
 
+bool sandbox_identity_link_ok(const char *parent, const char *link) {
+        size_t depth = 0, ups = 0;
+        const char *p;
+
+        if (strcmp(link, "/etc/machine-id") == 0)
+                return true;
+        /* Relative: enough ".." to climb from the parent to the root (".." of the root is the
+         * root), then etc/machine-id. */
+        for (const char *c = parent; *c; c++)
+                depth += *c == '/';
+        for (p = link; strncmp(p, "../", 3) == 0; p += 3)
+                ups++;
+        return ups >= depth && strcmp(p, "etc/machine-id") == 0;
+}
+
 /* A symlink in the last component of a machine id path is left alone only when it leads to
  * /etc/machine-id (D-Bus's copy on Debian): inside, it then reads the run's own. Anywhere else
  * it could lead to a host file moat does not cover: the run stops (ELOOP). */
 static int identity_symlink_ok(int root_fd, const char *target) {
         _cleanup_close_ int parent_fd = -EBADF;
         char parent[PATH_MAX], link[PATH_MAX];
-        const char *slash = strrchr(target, '/'), *p;
+        const char *slash = strrchr(target, '/');
         ssize_t n;
 
         if (!slash || slash == target || (size_t) (slash - target) >= sizeof(parent) ||
@@ -208,16 +223,7 @@ static int identity_symlink_ok(int root_fd, const char *target) {
         if (n <= 0)
                 return -ELOOP;
         link[n] = 0;
-        if (strcmp(link, "/etc/machine-id") == 0)
-                return 0;
-        /* Relative: enough ".." to climb from the parent to the root (".." of the root is the
-         * root), then etc/machine-id. */
-        size_t depth = 0, ups = 0;
-        for (const char *c = parent; *c; c++)
-                depth += *c == '/';
-        for (p = link; strncmp(p, "../", 3) == 0; p += 3)
-                ups++;
-        return ups >= depth && strcmp(p, "etc/machine-id") == 0 ? 0 : -ELOOP;
+        return sandbox_identity_link_ok(parent, link) ? 0 : -ELOOP;
 }
 
 static int mount_identity(MountCtx *ctx, const PlanMount *m) {

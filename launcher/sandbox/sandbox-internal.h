@@ -186,6 +186,11 @@ int sandbox_child_main(void *arg);
 
 /* Build the root file system and pivot into it (child). On failure *ret_index is the plan
  * mount that failed (-1 for the root itself), *ret_step STEP_MOUNT or STEP_PIVOT_ROOT. */
+/* Whether a symbolic link LINK in directory PARENT (an absolute path inside the new root, "/etc"
+ * say) leads to /etc/machine-id: a machine id file that is such a link reads the run's own
+ * (D-Bus's copy on Debian), so it is left alone; any other link at one stops the run. Both
+ * tiers that run on the host's kernel use it (mounts.c, lxc/lxc-execute.c). */
+bool sandbox_identity_link_ok(const char *parent, const char *link);
 int sandbox_mounts_setup(const Plan *plan, const char *workdir, const SandboxIdentity *identity,
                          int *ret_index, SandboxStep *ret_step);
 

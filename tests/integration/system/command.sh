@@ -19,16 +19,29 @@ lxc_files() {
                 "/dev/shm/moat-system-$(id -u "$1")/$2/lxc" "/tmp/moat-system-$(id -u "$1")/$2/lxc" \
                 -name "$2" 2>/dev/null
 }
-# the test image with a D-Bus machine id file of its own, the same in every run unless moat
-# covers it
+# id_image TAR KIND: the test image with a D-Bus machine id of its own (in a 0750 directory):
+# file, a regular file, the same in every run unless moat covers it; link, a link to
+# /etc/machine-id (Debian's), which reads the run's own; elsewhere, a link to a fixed file,
+# which moat cannot cover (the run stops, as in the sandbox tier)
+id_image() {
+        local root
+        root=$(mktemp -d "$T/img.XXXXXX")
+        tar -C "$root" -xf "$tarball"
+        mkdir -p "$root/var/lib/dbus" && chmod 0750 "$root/var/lib/dbus"
+        case $2 in
+        file) echo 0123456789abcdef0123456789abcdef >"$root/var/lib/dbus/machine-id" &&
+                chmod 0444 "$root/var/lib/dbus/machine-id" ;;
+        link) ln -s /etc/machine-id "$root/var/lib/dbus/machine-id" ;;
+        elsewhere) echo 0123456789abcdef0123456789abcdef >"$root/etc/fixed-id" &&
+                ln -s ../../../etc/fixed-id "$root/var/lib/dbus/machine-id" ;;
+        esac
+        tar --numeric-owner --owner=0 --group=0 -C "$root" -cf "$1" . && chmod 0644 "$1"
+        rm -rf "$root"
+}
 idtar="$T/bbid.tar"
-idroot=$(mktemp -d "$T/img.XXXXXX")
-tar -C "$idroot" -xf "$tarball"
-mkdir -p "$idroot/var/lib/dbus" && chmod 0750 "$idroot/var/lib/dbus"
-echo 0123456789abcdef0123456789abcdef >"$idroot/var/lib/dbus/machine-id"
-chmod 0444 "$idroot/var/lib/dbus/machine-id"
-tar --numeric-owner --owner=0 --group=0 -C "$idroot" -cf "$idtar" . && chmod 0644 "$idtar"
-rm -rf "$idroot"
+id_image "$idtar" file
+id_image "$T/bbidlink.tar" link
+id_image "$T/bbidelse.tar" elsewhere
 
 moat_cgroups() { ls -d /sys/fs/cgroup/*/moat-[0-9a-f]*[0-9a-f] /sys/fs/cgroup/moat-[0-9a-f]*[0-9a-f] 2>/dev/null | grep -E '/moat-[0-9a-f]{32}$'; }
 
@@ -212,6 +225,20 @@ for u in "${USERS[@]}"; do
                 [ "$(sed -n 4p <<<"$ida")" = "750 0 0" ]
         check "$u: the identity image is unchanged after both runs" \
                 [ "$(tree_digest "$idimage")" = "$idbefore" ]
+        as_user "$u" "$MOAT" image import -q bbidlink "$T/bbidlink.tar" >/dev/null
+        write_profile "$d/idl.yaml" identl bbidlink
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/idl.yaml" -- cat /var/lib/dbus/machine-id)
+        check_all "$u: a D-Bus machine id linked to /etc/machine-id is left alone and reads the run's id" \
+                '[ -n "$out" ] && [ "$out" = "$(last_audit "$u" | jq -r .machine_id)" ]' || diag "$out"
+        as_user "$u" "$MOAT" image import -q bbidelse "$T/bbidelse.tar" >/dev/null
+        write_profile "$d/ide.yaml" idente bbidelse
+        ndirs=$(run_dirs "$u" | wc -l)
+        out=$(as_user "$u" "$MOAT" run -q -p "$d/ide.yaml" -- echo RAN 2>&1)
+        rc=$?
+        check_all "$u: a D-Bus machine id linked elsewhere stops the run (125, names machine-id, command not run)" \
+                '[ $rc = 125 ] && grep -q "machine-id: the image.s /var/lib/dbus/machine-id cannot be given the run.s own id: .*symbolic link to ../../../etc/fixed-id" <<<"$out" && ! grep -q RAN <<<"$out"' ||
+                diag "rc=$rc $out"
+        check "$u: that refused run left no run directory" [ "$(run_dirs "$u" | wc -l)" = "$ndirs" ]
 
         # a caller already under seccomp: liblxc would skip the plan's filter without
         # allow_nesting; moat's check (more filters than moat has) would then refuse the run
